@@ -1,0 +1,3 @@
+//! Placeholder until the batcher benchmark lands.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Placeholder until the breaker benchmark lands.
+
+fn main() {}

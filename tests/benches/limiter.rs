@@ -1,0 +1,3 @@
+//! Placeholder until the limiter benchmark lands.
+
+fn main() {}
