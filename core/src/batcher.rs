@@ -1,1 +1,371 @@
-//! Work in progress.
+//! A size-or-linger batcher: [`Batcher<T, N>`] gathers up to `N` items and hands them out as
+//! one [`Batch`] when `N` are queued or when the oldest has waited [`BatcherConfig::linger`].
+//!
+//! # Contract
+//!
+//! - [`Batcher::push`] queues an item, or hands it back in [`Full`] when `N` items are already
+//!   queued and not yet taken. Nothing is ever dropped.
+//! - [`Batcher::poll_timeout`] is the exact instant from which [`Batcher::poll_batch`] returns a
+//!   batch (`None` while empty). A host that sleeps until then and polls never busy-loops and
+//!   never lets an item wait longer than the linger.
+//! - [`Batcher::poll_batch`] takes the whole queue (at most `N` items, in arrival order) once it
+//!   is due; [`Batcher::flush`] takes it at once, for shutdown.
+//!
+//! Every call is O(1) apart from moving the batch out (at most `N` items). `N` is checked at
+//! compile time: `1 ≤ N ≤ 8` ([`MAX_BATCH_ITEMS`]); `Batcher::<T, 9>::new` does not build.
+//!
+//! ```
+//! use heidi_core::batcher::{Batcher, BatcherConfig, FlushReason};
+//! use heidi_core::{Duration, Instant};
+//!
+//! let mut b: Batcher<u32, 4> = Batcher::new(BatcherConfig::default());
+//! let t0 = Instant::from_millis(0);
+//! b.push(t0, 1).unwrap();
+//! b.push(t0, 2).unwrap();
+//! assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_millis(100)));
+//! assert!(b.poll_batch(Instant::from_millis(99)).is_none());
+//! let batch = b.poll_batch(Instant::from_millis(100)).unwrap();
+//! assert_eq!(batch.items.as_slice(), &[1, 2]);
+//! assert_eq!(batch.reason, FlushReason::Linger);
+//! assert_eq!(b.poll_timeout(), None);
+//! ```
+//!
+//! A batch size above the guard is a build error:
+//!
+//! ```compile_fail
+//! use heidi_core::batcher::{Batcher, BatcherConfig};
+//! let b: Batcher<u32, 9> = Batcher::new(BatcherConfig::DEFAULT);
+//! ```
+
+use crate::time::{Duration, Instant};
+use core::fmt;
+
+/// The largest batch size a [`Batcher`] accepts (DESIGN §4: N ≤ 8), and the default `N`.
+pub const MAX_BATCH_ITEMS: usize = 8;
+
+/// Default linger: how long the oldest item may wait before a partial batch is flushed (100 ms).
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(100);
+
+/// Configuration of a [`Batcher`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct BatcherConfig {
+    /// The longest an item waits before a partial batch is flushed ([`DEFAULT_LINGER`]).
+    /// Zero flushes every item on the next poll.
+    pub linger: Duration,
+}
+
+impl BatcherConfig {
+    /// The defaults of DESIGN §4: linger 100 ms.
+    pub const DEFAULT: BatcherConfig = BatcherConfig {
+        linger: DEFAULT_LINGER,
+    };
+}
+
+impl Default for BatcherConfig {
+    fn default() -> BatcherConfig {
+        BatcherConfig::DEFAULT
+    }
+}
+
+/// Why a batch was handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum FlushReason {
+    /// `N` items were queued.
+    Size,
+    /// The oldest item had waited the linger time.
+    Linger,
+    /// The host asked for it ([`Batcher::flush`], e.g. at shutdown) before it was due.
+    Manual,
+}
+
+impl fmt::Display for FlushReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FlushReason::Size => "size",
+            FlushReason::Linger => "linger",
+            FlushReason::Manual => "manual",
+        })
+    }
+}
+
+/// A batch of 1 to `N` items in arrival order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "a batch holds items that must be sent"]
+pub struct Batch<T, const N: usize> {
+    /// The items, oldest first. Never empty, never more than `N`.
+    pub items: heapless::Vec<T, N>,
+    /// What made the batch due.
+    pub reason: FlushReason,
+    /// When the oldest item arrived (the earliest `now` passed to [`Batcher::push`] among them).
+    pub oldest_at: Instant,
+}
+
+/// [`Batcher::push`] found `N` items already queued; the item comes back untouched.
+///
+/// The queue is due ([`FlushReason::Size`]): poll a batch, then push again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "the item was not queued"]
+pub struct Full<T>(pub T);
+
+impl<T> Full<T> {
+    /// The item that was refused.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Display for Full<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("batch full: poll a batch before pushing more")
+    }
+}
+
+impl<T: fmt::Debug> core::error::Error for Full<T> {}
+
+/// Gathers items into batches of at most `N` (default and maximum [`MAX_BATCH_ITEMS`]).
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Batcher<T, const N: usize = MAX_BATCH_ITEMS> {
+    items: heapless::Vec<T, N>,
+    /// Arrival of the oldest queued item; [`Instant::MAX`] while empty.
+    oldest_at: Instant,
+    config: BatcherConfig,
+}
+
+impl<T, const N: usize> Batcher<T, N> {
+    /// An empty batcher. Fails to compile unless `1 ≤ N ≤ 8`.
+    pub const fn new(config: BatcherConfig) -> Batcher<T, N> {
+        const {
+            assert!(
+                N >= 1 && N <= MAX_BATCH_ITEMS,
+                "Batcher<T, N> needs 1 <= N <= 8"
+            )
+        };
+        Batcher {
+            items: heapless::Vec::new(),
+            oldest_at: Instant::MAX,
+            config,
+        }
+    }
+
+    /// The configuration in force.
+    pub const fn config(&self) -> BatcherConfig {
+        self.config
+    }
+
+    /// Replaces the configuration; a new linger applies to the items already queued.
+    pub fn set_config(&mut self, config: BatcherConfig) {
+        self.config = config;
+    }
+
+    /// Number of queued items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether no item is queued.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Whether `N` items are queued (the next [`push`](Self::push) would return [`Full`]).
+    pub fn is_full(&self) -> bool {
+        self.items.is_full()
+    }
+
+    /// Queues `item`, which arrived at `now`, or hands it back when `N` items are queued.
+    pub fn push(&mut self, now: Instant, item: T) -> Result<(), Full<T>> {
+        self.items.push(item).map_err(Full)?;
+        self.oldest_at = self.oldest_at.min(now);
+        Ok(())
+    }
+
+    /// When the queued items are due: the oldest arrival plus the linger, or the oldest arrival
+    /// itself (a past instant, meaning "now") once `N` are queued. `None` while empty.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.items.is_empty() {
+            None
+        } else if self.items.is_full() {
+            Some(self.oldest_at)
+        } else {
+            Some(self.oldest_at + self.config.linger)
+        }
+    }
+
+    /// The queued items as a batch if they are due at `now` (`N` queued, or the oldest has
+    /// waited the linger), else `None`.
+    #[must_use]
+    pub fn poll_batch(&mut self, now: Instant) -> Option<Batch<T, N>> {
+        let reason = self.due(now)?;
+        Some(self.take(reason))
+    }
+
+    /// The queued items as a batch whether due or not (shutdown, explicit flush); `None` while
+    /// empty. The reason is [`FlushReason::Manual`] unless the batch was due anyway.
+    #[must_use]
+    pub fn flush(&mut self, now: Instant) -> Option<Batch<T, N>> {
+        if self.items.is_empty() {
+            return None;
+        }
+        let reason = self.due(now).unwrap_or(FlushReason::Manual);
+        Some(self.take(reason))
+    }
+
+    fn due(&self, now: Instant) -> Option<FlushReason> {
+        if self.items.is_full() {
+            Some(FlushReason::Size)
+        } else if !self.items.is_empty() && now >= self.oldest_at + self.config.linger {
+            Some(FlushReason::Linger)
+        } else {
+            None
+        }
+    }
+
+    fn take(&mut self, reason: FlushReason) -> Batch<T, N> {
+        let oldest_at = core::mem::replace(&mut self.oldest_at, Instant::MAX);
+        Batch {
+            items: core::mem::take(&mut self.items),
+            reason,
+            oldest_at,
+        }
+    }
+}
+
+impl<T, const N: usize> Default for Batcher<T, N> {
+    fn default() -> Batcher<T, N> {
+        Batcher::new(BatcherConfig::DEFAULT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Instant {
+        Instant::from_millis(v)
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let b: Batcher<u8> = Batcher::default();
+        assert_eq!(b.config().linger, Duration::from_millis(100));
+        assert_eq!(BatcherConfig::default(), BatcherConfig::DEFAULT);
+        let mut b: Batcher<u8> = Batcher::default();
+        for i in 0..8 {
+            b.push(ms(0), i).unwrap();
+        }
+        assert!(b.is_full());
+    }
+
+    #[test]
+    fn size_flush_at_n_items_in_order() {
+        let mut b: Batcher<u32, 3> = Batcher::default();
+        for (t, i) in [(0, 10), (5, 11)] {
+            b.push(ms(t), i).unwrap();
+            assert!(b.poll_batch(ms(t)).is_none());
+        }
+        b.push(ms(7), 12).unwrap();
+        assert_eq!(b.poll_timeout(), Some(ms(0)));
+        let batch = b.poll_batch(ms(7)).unwrap();
+        assert_eq!(batch.items.as_slice(), &[10, 11, 12]);
+        assert_eq!(batch.reason, FlushReason::Size);
+        assert_eq!(batch.oldest_at, ms(0));
+        assert!(b.is_empty());
+        assert_eq!(b.poll_timeout(), None);
+    }
+
+    #[test]
+    fn linger_flush_exactly_at_the_deadline() {
+        let mut b: Batcher<u32> = Batcher::default();
+        b.push(ms(10), 1).unwrap();
+        b.push(ms(60), 2).unwrap();
+        let deadline = ms(110);
+        assert_eq!(b.poll_timeout(), Some(deadline));
+        assert!(b.poll_batch(deadline - Duration::from_micros(1)).is_none());
+        let batch = b.poll_batch(deadline).unwrap();
+        assert_eq!(batch.items.as_slice(), &[1, 2]);
+        assert_eq!(batch.reason, FlushReason::Linger);
+        assert_eq!(batch.oldest_at, ms(10));
+    }
+
+    #[test]
+    fn full_hands_the_item_back() {
+        let mut b: Batcher<u32, 2> = Batcher::default();
+        b.push(ms(0), 1).unwrap();
+        b.push(ms(0), 2).unwrap();
+        assert_eq!(b.push(ms(1), 3), Err(Full(3)));
+        assert_eq!(Full(3).into_inner(), 3);
+        let batch = b.poll_batch(ms(1)).unwrap();
+        assert_eq!(batch.items.as_slice(), &[1, 2]);
+        b.push(ms(1), 3).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.poll_timeout(), Some(ms(101)));
+    }
+
+    #[test]
+    fn flush_takes_everything_and_names_the_reason() {
+        let mut b: Batcher<u32, 4> = Batcher::default();
+        assert!(b.flush(ms(0)).is_none());
+        b.push(ms(0), 1).unwrap();
+        let batch = b.flush(ms(50)).unwrap();
+        assert_eq!(batch.reason, FlushReason::Manual);
+        assert_eq!(batch.items.as_slice(), &[1]);
+        assert!(b.flush(ms(50)).is_none());
+        b.push(ms(50), 2).unwrap();
+        assert_eq!(b.flush(ms(150)).unwrap().reason, FlushReason::Linger);
+    }
+
+    #[test]
+    fn zero_linger_and_n_of_one() {
+        let mut b: Batcher<u32, 1> = Batcher::new(BatcherConfig {
+            linger: Duration::ZERO,
+        });
+        b.push(ms(3), 7).unwrap();
+        assert_eq!(b.push(ms(3), 8), Err(Full(8)));
+        assert_eq!(b.poll_batch(ms(3)).unwrap().reason, FlushReason::Size);
+        let mut b: Batcher<u32, 2> = Batcher::new(BatcherConfig {
+            linger: Duration::ZERO,
+        });
+        b.push(ms(3), 7).unwrap();
+        assert_eq!(b.poll_timeout(), Some(ms(3)));
+        assert_eq!(b.poll_batch(ms(3)).unwrap().reason, FlushReason::Linger);
+    }
+
+    #[test]
+    fn deadline_saturates_and_new_linger_applies_to_queued_items() {
+        let mut b: Batcher<u32> = Batcher::default();
+        b.push(Instant::MAX, 1).unwrap();
+        assert_eq!(b.poll_timeout(), Some(Instant::MAX));
+        let _ = b.flush(Instant::MAX);
+        b.push(ms(0), 1).unwrap();
+        b.set_config(BatcherConfig {
+            linger: Duration::from_millis(5),
+        });
+        assert_eq!(b.poll_timeout(), Some(ms(5)));
+    }
+
+    #[test]
+    fn an_earlier_clock_reading_moves_the_deadline_forward() {
+        // Hosts should pass a non-decreasing `now`; if not, the earliest arrival wins so no
+        // item waits past its linger.
+        let mut b: Batcher<u32> = Batcher::default();
+        b.push(ms(50), 1).unwrap();
+        b.push(ms(20), 2).unwrap();
+        assert_eq!(b.poll_timeout(), Some(ms(120)));
+    }
+
+    #[test]
+    fn displays() {
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(FlushReason::Linger.to_string(), "linger");
+        assert!(Full(1u8).to_string().contains("full"));
+    }
+}

@@ -1,0 +1,144 @@
+//! One key's record, as stored in the table, and the ownership [`Token`].
+
+use super::answer::{Begin, Outcome};
+use crate::table::Reclaim;
+use crate::time::Instant;
+
+/// Proof that the holder began a key: handed out by `begin` in
+/// [`Begin::Started`](super::Begin::Started) and required by `complete`.
+///
+/// Tokens come from a counter of the table that issued them (starting at the table's token
+/// base, see [`IdempotencyTable::with_token_base`](super::IdempotencyTable::with_token_base)),
+/// so a worker whose in-progress record expired and was begun again by someone else holds a
+/// token that no longer matches, and cannot complete the new owner's run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Token(u64);
+
+impl Token {
+    /// Rebuilds a token from its raw value (as carried over the wire by a host).
+    pub const fn from_raw(raw: u64) -> Token {
+        Token(raw)
+    }
+
+    /// The raw value, for carrying the token over the wire.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// The table's value for one key. Opaque; it appears in signatures only as the element type
+/// of the storage (`[Slot<Record>; N]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    state: State,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum State {
+    #[default]
+    Vacant,
+    InProgress {
+        token: Token,
+        since: Instant,
+        expires_at: Instant,
+    },
+    Done {
+        token: Token,
+        outcome: Outcome,
+        completed_at: Instant,
+        expires_at: Instant,
+    },
+}
+
+impl Record {
+    pub(super) fn in_progress(token: Token, since: Instant, expires_at: Instant) -> Record {
+        Record {
+            state: State::InProgress {
+                token,
+                since,
+                expires_at,
+            },
+        }
+    }
+
+    pub(super) fn done(
+        token: Token,
+        outcome: Outcome,
+        now: Instant,
+        expires_at: Instant,
+    ) -> Record {
+        Record {
+            state: State::Done {
+                token,
+                outcome,
+                completed_at: now,
+                expires_at,
+            },
+        }
+    }
+
+    /// The answer `begin` gives a duplicate while the record is live; `None` once it has
+    /// expired (or for a vacant record): the key is new.
+    pub(super) fn existing(&self, now: Instant) -> Option<Begin> {
+        if self.reclaimable_at() <= now {
+            return None;
+        }
+        Some(match self.state {
+            State::Vacant => return None,
+            State::InProgress {
+                since, expires_at, ..
+            } => Begin::InProgress { since, expires_at },
+            State::Done {
+                outcome: Outcome::Success(digest),
+                completed_at,
+                expires_at,
+                ..
+            } => Begin::Done {
+                digest,
+                completed_at,
+                expires_at,
+            },
+            State::Done {
+                outcome: Outcome::Failure,
+                completed_at,
+                expires_at,
+                ..
+            } => Begin::Failed {
+                completed_at,
+                expires_at,
+            },
+        })
+    }
+
+    /// Whether `token` may complete this record at `now`: `Ok` only for a live in-progress
+    /// record begun with `token`.
+    pub(super) fn check_owner(
+        &self,
+        now: Instant,
+        token: Token,
+    ) -> Result<(), super::CompleteError> {
+        use super::CompleteError as E;
+        match self.state {
+            State::Vacant => Err(E::Unknown),
+            State::InProgress { token: t, .. } | State::Done { token: t, .. } if t != token => {
+                Err(E::NotOwner)
+            }
+            State::InProgress { expires_at, .. } if expires_at <= now => Err(E::Expired {
+                expired_at: expires_at,
+            }),
+            State::InProgress { .. } => Ok(()),
+            State::Done { completed_at, .. } => Err(E::AlreadyCompleted { completed_at }),
+        }
+    }
+}
+
+impl Reclaim for Record {
+    fn reclaimable_at(&self) -> Instant {
+        match self.state {
+            State::Vacant => Instant::ZERO,
+            State::InProgress { expires_at, .. } | State::Done { expires_at, .. } => expires_at,
+        }
+    }
+}
