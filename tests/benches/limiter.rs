@@ -11,12 +11,7 @@
 //!    (hashing with `KeyHasher`, SipHash-1-3, inside the timed loop: the fair headline, since
 //!    governor hashes internally). Governor: `RateLimiter::dashmap_with_clock` (its default
 //!    keyed store) with `String` keys and with `u64` keys.
-//! 3. Bytes per key, printed before the timings. Ours: storage bytes / keys (exact). Governor:
-//!    a counting `#[global_allocator]` needs `unsafe impl GlobalAlloc`, which the workspace's
-//!    `unsafe_code = "forbid"` rules out, so it is measured two ways instead: the resident-set
-//!    growth while inserting 100k `u64` keys (Linux `/proc/self/statm`, 4 KiB pages; includes
-//!    tables freed while the map grew) and the live table size from `DashMap::capacity()`
-//!    (hashbrown: buckets × (entry + 1 control byte)). Ours is measured the same RSS way too.
+//! 3. Bytes per key: see `limiter_memory.rs`, which counts allocations.
 //!
 //! Each comparison ends with a line `ours X ns, governor Y ns, ratio X/Y`, from the median of
 //! criterion's samples (per-iteration time of each timed batch longer than 100 µs).
@@ -32,8 +27,6 @@ use std::time::Duration as StdDuration;
 
 use criterion::Criterion;
 use governor::clock::FakeRelativeClock;
-use governor::state::InMemoryState;
-use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 use heidi_core::key::{KeyHash, KeyHasher};
 use heidi_core::limit::{KeyedLimiter, LimitPolicy, Tat, TokenBucket};
@@ -270,72 +263,7 @@ fn keyed(c: &mut Criterion, rec: &Recorder) {
     g.finish();
 }
 
-/// Resident set size in bytes (Linux), `None` elsewhere.
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
-fn per_key(bytes: u64) -> String {
-    fixed3(u128::from(bytes), KEYS as u128)
-}
-
-fn rss_growth<T>(build: impl FnOnce() -> T) -> (T, Option<u64>) {
-    let before = rss_bytes();
-    let value = build();
-    let after = rss_bytes();
-    (value, after.zip(before).map(|(a, b)| a.saturating_sub(b)))
-}
-
-fn bytes_per_key() {
-    let hasher = KeyHasher::new([0x33; 16]);
-    let policy = LimitPolicy::new(60, Duration::from_secs(60)).unwrap();
-    let (ours, ours_rss) = rss_growth(|| {
-        let mut lim = KeyedLimiter::new(vec![Slot::<Tat>::empty(); SLOTS].into_boxed_slice());
-        for i in 0..KEYS as u64 {
-            let _ = lim.acquire(Instant::ZERO, hasher.hash(&i.to_le_bytes()), &policy, 1);
-        }
-        lim
-    });
-    let ours_bytes = ours.storage_bytes() as u64;
-    drop(ours);
-
-    let (store, gov_rss) = rss_growth(|| {
-        let store: DashMapStateStore<u64> = DashMapStateStore::default();
-        for i in 0..KEYS as u64 {
-            store.entry(i).or_default();
-        }
-        store
-    });
-    // hashbrown: usable capacity is 7/8 of the buckets; each bucket holds the entry plus one
-    // control byte.
-    let buckets = store.capacity() as u64 * 8 / 7;
-    let entry = std::mem::size_of::<(u64, InMemoryState)>() as u64;
-    let gov_table = buckets * (entry + 1);
-    drop(store);
-
-    let rss = |r: Option<u64>| r.map_or("n/a".to_owned(), per_key);
-    println!(
-        "bytes per key at {KEYS} keys: ours {} B (storage, exact), {} B (RSS growth)",
-        per_key(ours_bytes),
-        rss(ours_rss)
-    );
-    println!(
-        "bytes per key at {KEYS} keys: governor dashmap<u64> {} B (live table), {} B (RSS growth)",
-        per_key(gov_table),
-        rss(gov_rss)
-    );
-    println!(
-        "bytes per key: ours {} B, governor {} B (live table), ratio {}",
-        per_key(ours_bytes),
-        per_key(gov_table),
-        fixed3(u128::from(ours_bytes), u128::from(gov_table))
-    );
-}
-
 fn main() {
-    bytes_per_key();
     let rec = Recorder::default();
     let mut c = Criterion::default().configure_from_args();
     direct(&mut c, &rec);
