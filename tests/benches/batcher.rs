@@ -17,6 +17,7 @@ use std::time::Instant as StdInstant;
 use criterion::{BatchSize, Criterion, Throughput};
 use heidi_core::Instant;
 use heidi_core::batcher::{Batcher, BatcherConfig};
+use heidi_tests::bench::fixed3;
 
 const N: usize = 8;
 const NOW: Instant = Instant::from_secs(1);
@@ -113,14 +114,11 @@ fn time_cycles<T>(queue: &mut T, cycle: fn(&mut T) -> u64) -> (u128, u128) {
 }
 
 fn print_pair(name: &str, heidi_ps: u128, peer_ps: u128) {
-    let ns = |ps: u128| format!("{}.{:03} ns", ps / 1_000, ps % 1_000);
-    let ratio = heidi_ps * 1_000 / peer_ps.max(1);
     println!(
-        "{name:<28} heidi {:>11}/item   VecDeque {:>11}/item   ratio {}.{:03}",
-        ns(heidi_ps),
-        ns(peer_ps),
-        ratio / 1_000,
-        ratio % 1_000
+        "{name:<28} heidi {:>9} ns/item   VecDeque {:>9} ns/item   ratio {}",
+        fixed3(heidi_ps, 1_000),
+        fixed3(peer_ps, 1_000),
+        fixed3(heidi_ps, peer_ps)
     );
 }
 

@@ -27,8 +27,6 @@
 //! Run: `cargo bench -p heidi-tests --bench breaker` (add `-- --warm-up-time 1
 //! --measurement-time 3` for a short run).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration as StdDuration;
 
@@ -38,56 +36,7 @@ use failsafe::{CircuitBreaker, Config, backoff};
 use heidi_core::breaker::{Breaker, BreakerConfig, Outcome, RateTrip, RateWindow};
 use heidi_core::retry::{RetryDecision, RetryPolicy};
 use heidi_core::{Duration, Instant};
-
-/// Per-iteration times (picoseconds) of each timed batch, by benchmark id.
-#[derive(Default)]
-struct Recorder {
-    samples: RefCell<HashMap<String, Vec<u128>>>,
-}
-
-impl Recorder {
-    /// Times `iters` calls of `f` and records the batch.
-    fn time<F: FnMut()>(&self, id: &str, iters: u64, mut f: F) -> StdDuration {
-        let start = std::time::Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        let elapsed = start.elapsed();
-        if elapsed >= StdDuration::from_micros(100) {
-            let ps = elapsed.as_nanos() * 1_000 / u128::from(iters);
-            let mut samples = self.samples.borrow_mut();
-            samples.entry(id.to_owned()).or_default().push(ps);
-        }
-        elapsed
-    }
-
-    /// Median per-iteration time over the last 100 batches, in picoseconds.
-    fn median_ps(&self, id: &str) -> Option<u128> {
-        let samples = self.samples.borrow();
-        let all = samples.get(id)?;
-        let mut last: Vec<u128> = all[all.len().saturating_sub(100)..].to_vec();
-        last.sort_unstable();
-        last.get(last.len() / 2).copied()
-    }
-
-    fn compare(&self, what: &str, ours: &str, peer: &str) {
-        match (self.median_ps(ours), self.median_ps(peer)) {
-            (Some(x), Some(y)) => println!(
-                "{what}: ours {} ns, failsafe {} ns, ratio {}",
-                fixed3(x, 1_000),
-                fixed3(y, 1_000),
-                fixed3(x, y)
-            ),
-            _ => println!("{what}: not measured in this run (filtered out)"),
-        }
-    }
-}
-
-/// `num / den` with three decimals, in integer arithmetic.
-fn fixed3(num: u128, den: u128) -> String {
-    let milli = (num * 1_000 + den / 2) / den.max(1);
-    format!("{}.{:03}", milli / 1_000, milli % 1_000)
-}
+use heidi_tests::bench::{Recorder, fixed3};
 
 /// Ours with failsafe's default rule: ≥ 20 % failures over 30 s (≥ 5 calls), or 5 in a row.
 fn rate_config() -> BreakerConfig {
@@ -202,28 +151,33 @@ fn main() {
     rec.compare(
         "closed acquire+record, consecutive rule (vs is_call_permitted+on_success)",
         ours,
+        "failsafe",
         "closed/failsafe/consecutive",
     );
     let peer = "closed/failsafe_call/consecutive";
     rec.compare(
         "closed acquire+record, consecutive rule (vs call)",
         ours,
+        "failsafe",
         peer,
     );
     rec.compare(
         "closed acquire+record, rate rule over 30 s (vs is_call_permitted+on_success)",
         "closed/ours/rate",
+        "failsafe",
         "closed/failsafe/rate",
     );
     let peer = "closed/failsafe_call/rate";
     rec.compare(
         "closed acquire+record, rate rule (vs call)",
         "closed/ours/rate",
+        "failsafe",
         peer,
     );
     rec.compare(
         "retry schedule, 4 jittered delays",
         "retry/ours",
+        "failsafe",
         "retry/failsafe",
     );
     if let Some(ps) = rec.median_ps(ours) {

@@ -19,8 +19,6 @@
 //! Run: `cargo bench -p heidi-tests --bench limiter` (add `-- --warm-up-time 1
 //! --measurement-time 3` for a short run).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::time::Duration as StdDuration;
@@ -32,6 +30,7 @@ use heidi_core::key::{KeyHash, KeyHasher};
 use heidi_core::limit::{KeyedLimiter, LimitPolicy, Tat, TokenBucket};
 use heidi_core::table::Slot;
 use heidi_core::{Duration, Instant};
+use heidi_tests::bench::Recorder;
 
 const KEYS: usize = 100_000;
 const SLOTS: usize = 131_072;
@@ -39,59 +38,6 @@ const SLOTS: usize = 131_072;
 const BIG_BURST: u32 = 1 << 31;
 /// Time jumped between samples so that every bucket is full again.
 const REFILL: StdDuration = StdDuration::from_secs(2 * 3600);
-
-/// Per-iteration times (picoseconds) of each timed batch, by benchmark id.
-#[derive(Default)]
-struct Recorder {
-    samples: RefCell<HashMap<String, Vec<u128>>>,
-}
-
-impl Recorder {
-    /// Times `iters` calls of `f` and records the batch.
-    fn time<F: FnMut()>(&self, id: &str, iters: u64, mut f: F) -> StdDuration {
-        let start = std::time::Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        let elapsed = start.elapsed();
-        if elapsed >= StdDuration::from_micros(100) {
-            let ps = elapsed.as_nanos() * 1_000 / u128::from(iters);
-            self.samples
-                .borrow_mut()
-                .entry(id.to_owned())
-                .or_default()
-                .push(ps);
-        }
-        elapsed
-    }
-
-    /// Median per-iteration time over the last 100 batches, in picoseconds.
-    fn median_ps(&self, id: &str) -> Option<u128> {
-        let samples = self.samples.borrow();
-        let all = samples.get(id)?;
-        let mut last: Vec<u128> = all[all.len().saturating_sub(100)..].to_vec();
-        last.sort_unstable();
-        last.get(last.len() / 2).copied()
-    }
-
-    fn compare(&self, what: &str, ours: &str, governor: &str) {
-        match (self.median_ps(ours), self.median_ps(governor)) {
-            (Some(x), Some(y)) => println!(
-                "{what}: ours {} ns, governor {} ns, ratio {}",
-                fixed3(x, 1_000),
-                fixed3(y, 1_000),
-                fixed3(x, y)
-            ),
-            _ => println!("{what}: not measured in this run (filtered out)"),
-        }
-    }
-}
-
-/// `num / den` with three decimals, in integer arithmetic.
-fn fixed3(num: u128, den: u128) -> String {
-    let milli = (num * 1_000 + den / 2) / den.max(1);
-    format!("{}.{:03}", milli / 1_000, milli % 1_000)
-}
 
 fn direct(c: &mut Criterion, rec: &Recorder) {
     let mut g = c.benchmark_group("limiter/direct");
@@ -273,21 +219,25 @@ fn main() {
     rec.compare(
         "direct decision, granted",
         "direct/ours/granted",
+        "governor",
         "direct/governor/granted",
     );
     rec.compare(
         "direct decision, denied",
         "direct/ours/denied",
+        "governor",
         "direct/governor/denied",
     );
     rec.compare(
         "keyed 100k, string keys (hashing included)",
         "keyed/ours/string",
+        "governor",
         "keyed/governor/string",
     );
     rec.compare(
         "keyed 100k, pre-hashed (ours) vs u64 keys (governor)",
         "keyed/ours/prehashed",
+        "governor",
         "keyed/governor/u64",
     );
 }

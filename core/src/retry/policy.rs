@@ -174,6 +174,15 @@ impl RetryPolicy {
     /// 1 s …).
     pub const KERNEL_BRIDGE: RetryPolicy = RetryPolicy::named_const(3, 100, 1_000, 2);
 
+    /// Every named policy with its name, as [`RetryPolicy::named`] looks them up.
+    pub const NAMED: [(&'static str, RetryPolicy); 5] = [
+        ("default", RetryPolicy::DEFAULT),
+        ("expensive", RetryPolicy::EXPENSIVE),
+        ("quick", RetryPolicy::QUICK),
+        ("conservative", RetryPolicy::CONSERVATIVE),
+        ("kernel_bridge", RetryPolicy::KERNEL_BRIDGE),
+    ];
+
     const fn named_const(attempts: u32, base_ms: u64, max_ms: u64, mult: u32) -> RetryPolicy {
         RetryPolicy {
             max_attempts: attempts,
@@ -187,14 +196,10 @@ impl RetryPolicy {
     /// The named policy `name` ("default", "expensive", "quick", "conservative",
     /// "kernel_bridge"), compared exactly; `None` for any other name.
     pub fn named(name: &str) -> Option<RetryPolicy> {
-        Some(match name {
-            "default" => RetryPolicy::DEFAULT,
-            "expensive" => RetryPolicy::EXPENSIVE,
-            "quick" => RetryPolicy::QUICK,
-            "conservative" => RetryPolicy::CONSERVATIVE,
-            "kernel_bridge" => RetryPolicy::KERNEL_BRIDGE,
-            _ => return None,
-        })
+        RetryPolicy::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, policy)| policy)
     }
 
     /// A validated policy.
@@ -381,13 +386,7 @@ mod tests {
 
     #[test]
     fn equal_jitter_spans_half_to_full_delay() {
-        for p in [
-            RetryPolicy::DEFAULT,
-            RetryPolicy::EXPENSIVE,
-            RetryPolicy::QUICK,
-            RetryPolicy::CONSERVATIVE,
-            RetryPolicy::KERNEL_BRIDGE,
-        ] {
+        for (_, p) in RetryPolicy::NAMED {
             assert_eq!(p.jitter, Jitter::Equal);
             for n in 1..=8 {
                 let d = p.backoff(n);
@@ -541,13 +540,7 @@ mod tests {
             (e, e.field()),
             (PolicyError::MaxDelayBelowBase, "max_delay")
         );
-        for p in [
-            RetryPolicy::DEFAULT,
-            RetryPolicy::EXPENSIVE,
-            RetryPolicy::QUICK,
-            RetryPolicy::CONSERVATIVE,
-            RetryPolicy::KERNEL_BRIDGE,
-        ] {
+        for (_, p) in RetryPolicy::NAMED {
             assert_eq!(p.validate(), Ok(()));
         }
         assert_eq!(RetryPolicy::default(), RetryPolicy::DEFAULT);
