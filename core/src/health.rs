@@ -147,6 +147,7 @@ impl<const N: usize> Health<N> {
     ///
     /// Takes `now` because a check that is already unknown has its deadline in the past;
     /// returning that would make a host that sleeps until the deadline spin.
+    #[must_use]
     pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
         self.checks
             .iter()

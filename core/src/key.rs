@@ -12,8 +12,26 @@ use siphasher::sip::SipHasher13;
 /// The 64-bit keyed hash of a key. Never zero (zero marks an empty table slot).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "u64", into = "u64")
+)]
 pub struct KeyHash(u64);
+
+impl From<u64> for KeyHash {
+    /// Same as [`KeyHash::from_raw`]: zero becomes one, so even a deserialized hash is never
+    /// zero.
+    fn from(raw: u64) -> KeyHash {
+        KeyHash::from_raw(raw)
+    }
+}
+
+impl From<KeyHash> for u64 {
+    fn from(key: KeyHash) -> u64 {
+        key.get()
+    }
+}
 
 impl KeyHash {
     /// Wraps a precomputed hash; zero is mapped to one so the value is never zero.
@@ -28,7 +46,9 @@ impl KeyHash {
 }
 
 /// Hashes keys with a secret seed injected by the host.
-#[derive(Clone, Copy, Debug)]
+///
+/// Its `Debug` output hides the seed, so logging host state cannot leak it.
+#[derive(Clone, Copy)]
 pub struct KeyHasher {
     k0: u64,
     k1: u64,
@@ -69,6 +89,12 @@ impl KeyHasher {
     }
 }
 
+impl core::fmt::Debug for KeyHasher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("KeyHasher { seed: <redacted> }")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +118,15 @@ mod tests {
     fn zero_is_never_a_hash() {
         assert_eq!(KeyHash::from_raw(0).get(), 1);
         assert_eq!(KeyHash::from_raw(42).get(), 42);
+        assert_eq!(KeyHash::from(0).get(), 1);
+        assert_eq!(u64::from(KeyHash::from_raw(42)), 42);
+    }
+
+    #[test]
+    fn debug_hides_the_seed() {
+        use core::fmt::Write;
+        let mut s: heapless::String<64> = heapless::String::new();
+        write!(s, "{:?}", KeyHasher::new([0xab; 16])).unwrap();
+        assert_eq!(s.as_str(), "KeyHasher { seed: <redacted> }");
     }
 }

@@ -155,6 +155,7 @@ where
         if slot.key == 0 {
             self.len += 1;
         }
+        debug_assert!(self.len <= self.groups * GROUP, "more entries than slots");
         *slot = Slot {
             key: key.get(),
             value: V::default(),
@@ -176,6 +177,7 @@ where
     /// Empties up to `max_slots` slots starting at `cursor` whose values are reclaimable at
     /// `now`, and returns the cursor to continue from. A host that wants `len()` to track live
     /// entries calls this with a small budget on each tick; correctness never depends on it.
+    #[must_use = "the returned cursor is where the next sweep continues"]
     pub fn sweep(&mut self, now: Instant, cursor: usize, max_slots: usize) -> usize {
         let n = self.capacity();
         let mut i = cursor % n;
@@ -188,6 +190,33 @@ where
             i = (i + 1) % n;
         }
         i
+    }
+
+    /// Checks the table's invariants: `len` counts exactly the occupied slots, and no key
+    /// is stored twice within its candidate groups. O(capacity): for tests and debug
+    /// tooling, not for every call.
+    ///
+    /// # Panics
+    /// If an invariant does not hold (a bug in this module).
+    pub fn assert_invariants(&self) {
+        let slots = self.slots.as_ref();
+        let occupied = slots.iter().filter(|s| s.key != 0).count();
+        assert_eq!(occupied, self.len, "len must count the occupied slots");
+        for s in slots.iter().filter(|s| s.key != 0) {
+            let key = KeyHash::from_raw(s.key);
+            let copies: usize = self
+                .groups_of(key)
+                .into_iter()
+                .enumerate()
+                .filter(|&(n, g)| n == 0 || g != self.groups_of(key)[0])
+                .map(|(_, g)| {
+                    self.group_slots(g)
+                        .filter(|&i| slots[i].key == s.key)
+                        .count()
+                })
+                .sum();
+            assert_eq!(copies, 1, "a key must be stored once, in one of its groups");
+        }
     }
 
     /// Occupied slots, as (key, value).
@@ -211,6 +240,7 @@ where
     }
 
     fn find(&self, key: KeyHash) -> Option<usize> {
+        debug_assert_ne!(key.get(), 0, "a KeyHash is never zero");
         let slots = self.slots.as_ref();
         self.groups_of(key)
             .into_iter()
@@ -274,6 +304,7 @@ mod tests {
         assert!(!e.inserted);
         assert_eq!(*e.value, Until(Instant::from_secs(10)));
         assert_eq!(t.len(), 1);
+        t.assert_invariants();
         assert_eq!(t.remove(h.hash(b"a")), Some(Until(Instant::from_secs(10))));
         assert_eq!(t.get(h.hash(b"a")), None);
         assert!(t.is_empty());
@@ -298,6 +329,7 @@ mod tests {
         assert!(e.inserted);
         assert_eq!(*e.value, Until::default());
         assert_eq!(t.len(), 8);
+        t.assert_invariants();
         assert!(t.get(h.hash(&0u32.to_le_bytes())).is_none());
     }
 
@@ -312,6 +344,7 @@ mod tests {
         let cursor = t.sweep(Instant::ZERO, 0, 32);
         assert_eq!(cursor, 0);
         assert_eq!(t.len(), 10);
+        t.assert_invariants();
         let cursor = t.sweep(Instant::from_secs(1), 0, 16);
         assert_eq!(cursor, 16);
         let _ = t.sweep(Instant::from_secs(1), cursor, 16);
@@ -332,6 +365,7 @@ mod tests {
         // Two-choice groups of 8 keep the table usable well past 85 % load.
         assert!(ok >= 870, "only {ok} of 1024 keys fitted");
         assert_eq!(t.len(), ok);
+        t.assert_invariants();
     }
 
     #[test]

@@ -172,8 +172,19 @@ where
     /// Frees up to `max_slots` slots from `cursor` on whose buckets have refilled by `now`, and
     /// returns the cursor to continue from. Optional: it only makes [`KeyedLimiter::len`]
     /// track live buckets; full slots are reused on demand anyway.
+    #[must_use = "the returned cursor is where the next sweep continues"]
     pub fn sweep(&mut self, now: Instant, cursor: usize, max_slots: usize) -> usize {
         self.table.sweep(now, cursor, max_slots)
+    }
+
+    /// The buckets held, as (key, state); refilled buckets not yet reused are included.
+    pub fn iter(&self) -> impl Iterator<Item = (KeyHash, Tat)> + '_ {
+        self.table.iter().map(|(k, tat)| (k, *tat))
+    }
+
+    /// Checks the underlying table's invariants (see [`Table::assert_invariants`]); O(capacity).
+    pub fn assert_invariants(&self) {
+        self.table.assert_invariants();
     }
 
     /// Number of slots, the most keys held at once.
