@@ -128,7 +128,7 @@ fn run(ops: &[Op], slots: usize) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(heidi_tests::proptest_cases(512)))]
+    #![proptest_config(heidi_tests::proptest_config(512))]
 
     /// One group: every new key competes for the same 8 slots.
     #[test]
