@@ -27,18 +27,26 @@
 //!   [`IdempotencyConfig::remember_failures`] a failure is remembered for the TTL like a
 //!   success.
 //!
+//! - At the end of the clock: a record always gets its full timeout, so when
+//!   `now + in_progress_timeout` is past [`Instant::MAX`], `begin` on a new key fails with
+//!   [`BeginError::ExpiryOverflow`] (a live record is still answered). Otherwise a record begun
+//!   at `Instant::MAX` would be expired at birth and every duplicate would start too. A
+//!   completion's `now + ttl` saturates instead: the result is kept (until `Instant::MAX`, as
+//!   `Completed::Remembered` says) rather than lost, and no key can be begun past then anyway.
+//!
 //! Expired records are reclaimable: the table hands their slots to new keys when it needs room,
-//! and never evicts a live record; when no slot can be had, `begin` fails with [`TableFull`],
-//! which says when one frees up.
+//! and never evicts a live record; when no slot can be had, `begin` fails with
+//! [`BeginError::TableFull`], which says when one frees up.
 //!
 //! # Tokens
 //!
-//! Every `Started` carries a fresh token from a per-table counter; `complete` must present it.
-//! This stops a stale worker, whose in-progress record expired and was begun again by another,
-//! from completing the new owner's record. Tokens are unique within one table's life; a host
-//! that restarts while workers from the previous life may still report should give the new
-//! table a different base ([`IdempotencyTable::with_token_base`], e.g. a random `u64` or a
-//! persisted counter).
+//! Every `Started` carries a fresh token from the table's [`IdMinter`], keyed by a secret the
+//! host draws at each start; `complete` must present it. This stops a stale worker, whose
+//! in-progress record expired and was begun again by another, from completing the new owner's
+//! record, including a worker of an earlier run of the host (its tokens come from another
+//! key). Tokens are unpredictable without the key (see [`crate::id`]), so a client cannot
+//! forge another's token from its own; still, a token is a capability, and the host binds keys
+//! to authenticated clients.
 
 mod answer;
 mod config;
@@ -46,12 +54,13 @@ mod record;
 #[cfg(test)]
 mod tests;
 
-pub use answer::{Begin, CompleteError, Completed, Outcome};
+pub use answer::{Begin, BeginError, CompleteError, Completed, Outcome};
 pub use config::{IdempotencyConfig, IdempotencyConfigError};
 pub use record::{Record, Token};
 
+use crate::id::IdMinter;
 use crate::key::KeyHash;
-use crate::table::{Slot, Table, TableFull};
+use crate::table::{Slot, Table};
 use crate::time::Instant;
 
 /// A fixed-capacity idempotency table over storage `S` (`[Slot<Record>; N]` or a boxed slice,
@@ -60,30 +69,30 @@ use crate::time::Instant;
 pub struct IdempotencyTable<S> {
     table: Table<Record, S>,
     config: IdempotencyConfig,
-    next_token: u64,
+    tokens: IdMinter,
 }
 
 impl<S> IdempotencyTable<S>
 where
     S: AsRef<[Slot<Record>]> + AsMut<[Slot<Record>]>,
 {
-    /// A table with `config` over `storage` (which is cleared). Tokens start at 1.
+    /// A table with `config` over `storage` (which is cleared). `token_key` keys the
+    /// table's [`IdMinter`]: 16 bytes drawn afresh from the host's RNG at each start, so that
+    /// tokens are unpredictable and tokens of an earlier run do not match this run's records.
     ///
     /// # Panics
     /// If the storage length is zero or not a multiple of [`GROUP`](crate::table::GROUP).
-    pub fn new(config: IdempotencyConfig, storage: S) -> Result<Self, IdempotencyConfigError> {
+    pub fn new(
+        config: IdempotencyConfig,
+        storage: S,
+        token_key: [u8; 16],
+    ) -> Result<Self, IdempotencyConfigError> {
         config.validate()?;
         Ok(IdempotencyTable {
             table: Table::new(storage),
             config,
-            next_token: 1,
+            tokens: IdMinter::new(token_key),
         })
-    }
-
-    /// The same table, issuing tokens from `base` on (see the module docs on tokens).
-    pub fn with_token_base(mut self, base: u64) -> Self {
-        self.next_token = base;
-        self
     }
 
     /// The configuration in force.
@@ -92,23 +101,25 @@ where
     }
 
     /// Begins `key` at `now`: starts it if it is new (or its record expired), else says who
-    /// has it. Fails only when the key is new and no slot is free or reclaimable.
-    pub fn begin(&mut self, now: Instant, key: KeyHash) -> Result<Begin, TableFull> {
+    /// has it. Fails only when the key is new and either no slot is free or reclaimable, or
+    /// `now + in_progress_timeout` is past [`Instant::MAX`] (then nothing is changed).
+    pub fn begin(&mut self, now: Instant, key: KeyHash) -> Result<Begin, BeginError> {
+        let Some(expires_at) = now.checked_add(self.config.in_progress_timeout) else {
+            return self.peek(now, key).ok_or(BeginError::ExpiryOverflow);
+        };
         let entry = self.table.entry(now, key)?;
         if let Some(existing) = entry.value.existing(now) {
             return Ok(existing);
         }
-        let token = Token::from_raw(self.next_token);
-        self.next_token = self.next_token.wrapping_add(1);
-        let expires_at = now + self.config.in_progress_timeout;
+        let token = Token::from_raw(self.tokens.next_id());
         *entry.value = Record::in_progress(token, now, expires_at);
         Ok(Begin::Started { token, expires_at })
     }
 
     /// Completes `key`, begun with `token`, with `outcome` at `now`.
     ///
-    /// A success (or, with `remember_failures`, a failure) is remembered until `now + ttl`; a
-    /// failure otherwise frees the key. Refused, leaving the table unchanged, unless the key is
+    /// A success (or, with `remember_failures`, a failure) is remembered until `now + ttl`
+    /// (saturating at [`Instant::MAX`]); a failure otherwise frees the key. Refused, leaving the table unchanged, unless the key is
     /// in progress under `token` and its in-progress timeout has not passed.
     pub fn complete(
         &mut self,

@@ -88,6 +88,7 @@
 //! | [`breaker`] | circuit breakers (consecutive / rate / slow-call trips) and a registry |
 //! | [`batcher`] | size-or-linger batches of at most 8 items |
 //! | [`lease`] | per-key concurrency leases with TTL |
+//! | [`id`] | unique, unpredictable lease ids and idempotency tokens |
 //! | [`idempotency`] | new / in-progress / done records with TTL |
 //! | [`health`] | named checks and their aggregate |
 //! | [`governor`] | admission of pipeline stages under load |
@@ -108,6 +109,7 @@ pub mod batcher;
 pub mod breaker;
 pub mod governor;
 pub mod health;
+pub mod id;
 pub mod idempotency;
 pub mod key;
 pub mod lease;

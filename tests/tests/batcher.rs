@@ -3,6 +3,9 @@
 //! Invariants: every item pushed with `Ok` comes out exactly once and in order, no batch is
 //! empty or holds more than `N` items, `Full` happens exactly when `N` items wait, and a host
 //! that honours `poll_timeout` never lets an item wait past its linger (nor polls in vain).
+//! The linger changes mid-trace, with items queued: the new linger applies to them at once, so
+//! an item waits at most its arrival plus the linger in force, or until the change if that
+//! deadline had already passed when the linger was lowered.
 
 use std::collections::VecDeque;
 
@@ -22,6 +25,8 @@ enum Op {
     Honour,
     /// Flush at the current time (shutdown).
     Flush,
+    /// Replace the configuration with this linger.
+    SetLinger(Duration),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -31,6 +36,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Poll),
         1 => Just(Op::Honour),
         1 => Just(Op::Flush),
+        1 => linger().prop_map(Op::SetLinger),
     ]
 }
 
@@ -164,6 +170,11 @@ impl<const N: usize> Run<N> {
         Ok(got)
     }
 
+    fn set_linger(&mut self, linger: Duration) {
+        self.batcher.set_config(BatcherConfig { linger });
+        self.model.linger = linger;
+    }
+
     fn honour(&mut self) -> Result<(), TestCaseError> {
         if let Some(t) = self.batcher.poll_timeout() {
             self.now = self.now.max(t);
@@ -180,12 +191,14 @@ impl<const N: usize> Run<N> {
                 let _ = self.poll()?;
             }
             Op::Honour => self.honour()?,
+            Op::SetLinger(linger) => self.set_linger(linger),
             Op::Flush => {
                 let got = self.batcher.flush(self.now);
                 let want = self.model.flush(self.now);
                 let _ = self.record(got, want)?;
             }
         }
+        prop_assert_eq!(self.batcher.config().linger, self.model.linger);
         prop_assert_eq!(self.batcher.poll_timeout(), self.model.poll_timeout());
         prop_assert_eq!(self.batcher.len(), self.model.queue.len());
         Ok(())
@@ -214,6 +227,7 @@ fn against_model<const N: usize>(linger: Duration, ops: &[Op]) -> Result<(), Tes
 fn honouring_host<const N: usize>(linger: Duration, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut run = Run::<N>::new(linger);
     let mut arrivals = Vec::new();
+    let mut changed_at = Instant::ZERO;
     for op in ops {
         let target = match *op {
             Op::Advance(us) => run.now + Duration::from_micros(us),
@@ -225,25 +239,29 @@ fn honouring_host<const N: usize>(linger: Duration, ops: &[Op]) -> Result<(), Te
             prop_assert!(batch.is_some(), "poll at poll_timeout yields");
             for item in batch.into_iter().flat_map(|b| b.items) {
                 let arrived: Instant = arrivals[item as usize];
-                prop_assert!(
-                    run.now <= arrived + linger,
-                    "item {} waited past its linger",
-                    item
-                );
+                let due = (arrived + run.model.linger).max(changed_at);
+                prop_assert!(run.now <= due, "item {} waited past its linger", item);
             }
         }
         run.now = target;
-        if let Op::Push = op {
-            arrivals.push(run.now);
-            run.push()?;
-            prop_assert!(run.batcher.len() <= N);
+        match *op {
+            Op::Push => {
+                arrivals.push(run.now);
+                run.push()?;
+                prop_assert!(run.batcher.len() <= N);
+            }
+            Op::SetLinger(linger) => {
+                run.set_linger(linger);
+                changed_at = run.now;
+            }
+            _ => {}
         }
     }
     run.finish()
 }
 
 fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(heidi_tests::proptest_cases(256))
+    heidi_tests::proptest_config(256)
 }
 
 proptest! {

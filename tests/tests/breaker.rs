@@ -1,13 +1,23 @@
 //! Model-based property tests of `heidi_core::breaker::Breaker`.
 //!
-//! A plain reference model (vectors, u64 generations, a log of results instead of rings) runs
-//! next to the breaker on random sequences of time steps, acquires, records (success,
-//! failure, slow success), abandons, admin changes and timeouts. After every step the two must
-//! agree on every answer and on state, deadlines and probes in flight. Invariants checked on
-//! the breaker itself: it moves only along the allowed edges (automatic edges on calls and
-//! timeouts, admin edges on admin calls), it never has more half-open probes out than
-//! configured, and an open breaker becomes half-open exactly at its deadline when the host
-//! only calls `handle_timeout` at `poll_timeout()`.
+//! Two breakers (same configuration, tags 1 and 2, one clock) run next to two plain reference
+//! models on random sequences of time steps, acquires, returns (success, failure, slow
+//! success, abandon, a permit the host loses), permits returned to the *other* breaker,
+//! admin calls and timeouts. After every step each breaker and its model must agree on every
+//! answer and on state, deadlines, probes in flight and journaled transitions.
+//!
+//! The model states the rules instead of copying the mechanism: it keeps, for every permit it
+//! issued and has not had back, whether a state transition or an admin call of the issuing
+//! breaker has happened since (then the permit is stale), and a probe slot is simply a live
+//! probe permit not yet returned. Every call that takes `now` first applies due timeouts. A
+//! permit returned to the other breaker is foreign and changes nothing there.
+//!
+//! Invariants checked on the breakers themselves: they move only along the allowed edges
+//! (automatic edges on calls and timeouts, admin edges on admin calls), never have more
+//! half-open probes out than configured, and an open breaker becomes half-open exactly at its
+//! deadline when the host only calls `handle_timeout` at `poll_timeout()`.
+
+use std::collections::BTreeMap;
 
 use heidi_core::breaker::{
     Breaker, BreakerConfig, Outcome, Permit, RateTrip, RateWindow, Recorded, Rejected, State,
@@ -17,7 +27,7 @@ use heidi_core::{Duration, Instant};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(heidi_tests::proptest_cases(256))
+    heidi_tests::proptest_config(256)
 }
 
 const SLOW_MS: u64 = 300;
@@ -65,60 +75,101 @@ fn breaker_config() -> impl Strategy<Value = BreakerConfig> {
     })
 }
 
-/// One step of a run.
-#[derive(Clone, Debug)]
-enum Op {
-    /// Let this many milliseconds pass.
-    Wait(u64),
-    Acquire,
-    /// Return the held permit `i % held` with an outcome.
-    Succeed(usize),
-    Fail(usize),
-    SucceedSlowly(usize),
-    Abandon(usize),
-    /// Jump to `poll_timeout()` and call `handle_timeout` there (and just before it).
-    Timeout,
+/// How the host hands a permit back.
+#[derive(Clone, Copy, Debug)]
+enum Return {
+    Succeed,
+    SucceedSlowly,
+    Fail,
+    Abandon,
+    /// Never: the host drops the permit.
+    Lose,
+}
+
+/// An admin call.
+#[derive(Clone, Copy, Debug)]
+enum Admin {
     ForceOpen,
     Disable,
     Reset,
 }
 
+impl Admin {
+    fn target(self) -> State {
+        match self {
+            Admin::ForceOpen => State::ForcedOpen,
+            Admin::Disable => State::Disabled,
+            Admin::Reset => State::Closed,
+        }
+    }
+}
+
+/// One step of a run. `k` picks a breaker (`k % 2`), `i` a held permit (`i % held`).
+#[derive(Clone, Debug)]
+enum Op {
+    /// Let this many milliseconds pass.
+    Wait(u64),
+    Acquire(usize),
+    /// Return held permit `i` to the breaker that issued it.
+    Return(usize, Return),
+    /// Return held permit `i` to the other breaker (a host bug).
+    Misroute(usize, Return),
+    /// Jump to breaker `k`'s `poll_timeout()` and call `handle_timeout` there (and just
+    /// before it).
+    Timeout(usize),
+    Admin(usize, Admin),
+}
+
 fn op() -> impl Strategy<Value = Op> {
+    let k = 0..2usize;
     let i = any::<usize>();
+    let ret = prop_oneof![
+        4 => Just(Return::Succeed),
+        2 => Just(Return::SucceedSlowly),
+        5 => Just(Return::Fail),
+        3 => Just(Return::Abandon),
+        1 => Just(Return::Lose),
+    ];
+    let admin = prop_oneof![
+        1 => Just(Admin::ForceOpen),
+        1 => Just(Admin::Disable),
+        2 => Just(Admin::Reset),
+    ];
     prop_oneof![
         4 => (0..3_000u64).prop_map(Op::Wait),
-        8 => Just(Op::Acquire),
-        4 => i.prop_map(Op::Succeed),
-        5 => i.prop_map(Op::Fail),
-        2 => i.prop_map(Op::SucceedSlowly),
-        1 => i.prop_map(Op::Abandon),
-        3 => Just(Op::Timeout),
-        1 => Just(Op::ForceOpen),
-        1 => Just(Op::Disable),
-        1 => Just(Op::Reset),
+        // Long enough to pass the default open and probe times.
+        1 => (0..100_000u64).prop_map(Op::Wait),
+        8 => k.clone().prop_map(Op::Acquire),
+        12 => (i, ret.clone()).prop_map(|(i, r)| Op::Return(i, r)),
+        2 => (i, ret).prop_map(|(i, r)| Op::Misroute(i, r)),
+        3 => k.clone().prop_map(Op::Timeout),
+        3 => (k, admin).prop_map(|(k, a)| Op::Admin(k, a)),
     ]
 }
 
-/// What the model remembers about a permit it issued.
+/// What the model knows about a permit it issued and has not had back.
 #[derive(Clone, Copy, Debug)]
-struct ModelPermit {
-    generation: u64,
-    probe: Option<u64>,
+struct Issued {
+    /// The deadline of a half-open probe; `None` for any other permit.
+    probe_deadline: Option<Instant>,
+    /// A state transition or an admin call of the issuing breaker happened since it was
+    /// issued: the permit is stale.
+    overtaken: bool,
 }
 
 /// The reference breaker: the rules of DESIGN §4 written as plainly as possible.
 struct Model {
     c: BreakerConfig,
     state: State,
-    generation: u64,
     open_until: Instant,
     consecutive: u32,
+    /// Trips since the breaker last closed.
     trips: u32,
+    /// Successful probes since the breaker last half-opened.
     successes: u32,
-    /// (probe id, deadline)
-    probes: Vec<(u64, Instant)>,
-    next_probe: u64,
-    /// (time bucket or call number, failed) of calls counted while closed.
+    /// The permits issued and not returned, by the run's permit number.
+    outstanding: BTreeMap<u64, Issued>,
+    /// (time bucket or 0, failed) of the calls counted since the breaker last closed.
     results: Vec<(u64, bool)>,
     latest_bucket: u64,
     events: Vec<Transition>,
@@ -129,36 +180,61 @@ impl Model {
         Model {
             c,
             state: State::Closed,
-            generation: 0,
             open_until: Instant::ZERO,
             consecutive: 0,
             trips: 0,
             successes: 0,
-            probes: Vec::new(),
-            next_probe: 0,
+            outstanding: BTreeMap::new(),
             results: Vec::new(),
             latest_bucket: 0,
             events: Vec::new(),
         }
     }
 
-    fn go(&mut self, now: Instant, to: State) {
-        if self.state == to {
-            return;
+    /// Every outstanding permit of this breaker turns stale.
+    fn overtake_permits(&mut self) {
+        for p in self.outstanding.values_mut() {
+            p.overtaken = true;
         }
-        self.events.push(Transition {
-            from: self.state,
-            to,
-            at: now,
-        });
-        self.state = to;
-        self.generation += 1;
-        self.probes.clear();
-        self.successes = 0;
+    }
+
+    /// Deadlines of the probes that hold a slot: live probe permits not yet returned.
+    fn probe_deadlines(&self) -> impl Iterator<Item = Instant> + '_ {
+        let live = self.outstanding.values().filter(|p| !p.overtaken);
+        live.filter_map(|p| p.probe_deadline)
+    }
+
+    fn probes_in_flight(&self) -> usize {
+        self.probe_deadlines().count()
+    }
+
+    fn journal(&mut self, now: Instant, to: State) {
+        if self.state != to {
+            let from = self.state;
+            self.events.push(Transition { from, to, at: now });
+            self.state = to;
+        }
+    }
+
+    /// An automatic transition (always to another state).
+    fn transition(&mut self, now: Instant, to: State) {
+        assert_ne!(self.state, to);
+        self.journal(now, to);
+        self.overtake_permits();
         match to {
             State::Closed => self.clear(),
             State::Open => self.open_until = now + open_time(&self.c, self.trips),
-            _ => {}
+            State::HalfOpen => self.successes = 0,
+            _ => unreachable!("admin states are entered by admin calls only"),
+        }
+    }
+
+    /// An admin call: journaled if the state changes, and it always overtakes every permit.
+    fn admin(&mut self, now: Instant, to: State) {
+        self.journal(now, to);
+        self.overtake_permits();
+        if to == State::Closed {
+            self.clear();
         }
     }
 
@@ -170,46 +246,45 @@ impl Model {
 
     fn timeouts(&mut self, now: Instant) {
         match self.state {
-            State::Open if now >= self.open_until => self.go(now, State::HalfOpen),
-            State::HalfOpen if self.probes.iter().any(|(_, d)| now >= *d) => {
+            State::Open if now >= self.open_until => self.transition(now, State::HalfOpen),
+            State::HalfOpen if self.probe_deadlines().any(|d| now >= d) => {
                 self.trips += 1;
-                self.go(now, State::Open);
+                self.transition(now, State::Open);
             }
             _ => {}
         }
     }
 
-    fn acquire(&mut self, now: Instant) -> Result<ModelPermit, Rejected> {
+    /// Issues permit number `id`, or says why not; `Ok(true)` for a probe.
+    fn acquire(&mut self, now: Instant, id: u64) -> Result<bool, Rejected> {
         self.timeouts(now);
-        let generation = self.generation;
-        match self.state {
-            State::Closed | State::Disabled => Ok(ModelPermit {
-                generation,
-                probe: None,
-            }),
-            State::Open => Err(Rejected {
-                until: self.open_until,
-            }),
-            State::ForcedOpen => Err(Rejected {
-                until: Instant::MAX,
-            }),
-            State::HalfOpen if self.probes.len() < self.c.half_open_max_probes as usize => {
-                let id = self.next_probe;
-                self.next_probe += 1;
-                self.probes.push((id, now + self.c.probe_timeout));
-                Ok(ModelPermit {
-                    generation,
-                    probe: Some(id),
-                })
+        let probe_deadline = match self.state {
+            State::Closed | State::Disabled => None,
+            State::Open => {
+                return Err(Rejected {
+                    until: self.open_until,
+                });
             }
-            State::HalfOpen => Err(Rejected {
-                until: self.probe_deadline().unwrap(),
-            }),
-        }
-    }
-
-    fn probe_deadline(&self) -> Option<Instant> {
-        self.probes.iter().map(|(_, d)| *d).min()
+            State::ForcedOpen => {
+                return Err(Rejected {
+                    until: Instant::MAX,
+                });
+            }
+            State::HalfOpen if self.probes_in_flight() < self.c.half_open_max_probes as usize => {
+                Some(now + self.c.probe_timeout)
+            }
+            State::HalfOpen => {
+                let until = self.probe_deadlines().min().unwrap();
+                return Err(Rejected { until });
+            }
+        };
+        let overtaken = false;
+        let issued = Issued {
+            probe_deadline,
+            overtaken,
+        };
+        self.outstanding.insert(id, issued);
+        Ok(probe_deadline.is_some())
     }
 
     fn failed(&self, outcome: Outcome) -> bool {
@@ -219,30 +294,33 @@ impl Model {
         }
     }
 
-    fn record(&mut self, now: Instant, p: ModelPermit, outcome: Outcome) -> Recorded {
-        if self.state == State::HalfOpen {
-            self.timeouts(now);
-        }
-        if p.generation != self.generation {
+    /// Takes back permit `id` (`None`: one this breaker did not issue) with an outcome.
+    fn record(&mut self, now: Instant, id: Option<u64>, outcome: Outcome) -> Recorded {
+        self.timeouts(now);
+        let Some(id) = id else {
+            return Recorded::Foreign;
+        };
+        let issued = self.outstanding.remove(&id).expect("issued here");
+        if issued.overtaken {
             return Recorded::Stale;
         }
         let failed = self.failed(outcome);
         match self.state {
             State::Closed => self.record_closed(now, failed),
             State::HalfOpen => {
-                self.probes.retain(|(id, _)| Some(*id) != p.probe);
+                assert!(issued.probe_deadline.is_some());
                 if failed {
                     self.trips += 1;
-                    self.go(now, State::Open);
+                    self.transition(now, State::Open);
                 } else {
                     self.successes += 1;
                     if self.successes >= self.c.success_threshold as u32 {
-                        self.go(now, State::Closed);
+                        self.transition(now, State::Closed);
                     }
                 }
             }
             State::Disabled => return Recorded::Ignored,
-            State::Open | State::ForcedOpen => unreachable!("no permits are issued there"),
+            State::Open | State::ForcedOpen => unreachable!("entering them overtakes all"),
         }
         Recorded::Counted
     }
@@ -253,7 +331,7 @@ impl Model {
             self.c.failure_threshold != 0 && self.consecutive >= self.c.failure_threshold;
         if by_count | self.rate_trips(now, failed) {
             self.trips = 1;
-            self.go(now, State::Open);
+            self.transition(now, State::Open);
         }
     }
 
@@ -281,16 +359,18 @@ impl Model {
         calls >= rate.min_calls as u64 && failures * 1_000 >= rate.threshold_permille as u64 * calls
     }
 
-    fn abandon(&mut self, p: ModelPermit) {
-        if p.generation == self.generation && self.state == State::HalfOpen {
-            self.probes.retain(|(id, _)| Some(*id) != p.probe);
+    /// Takes back permit `id` (`None`: one this breaker did not issue) unused.
+    fn abandon(&mut self, now: Instant, id: Option<u64>) {
+        self.timeouts(now);
+        if let Some(id) = id {
+            self.outstanding.remove(&id).expect("issued here");
         }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Open => Some(self.open_until),
-            State::HalfOpen => self.probe_deadline(),
+            State::HalfOpen => self.probe_deadlines().min(),
             _ => None,
         }
     }
@@ -327,123 +407,181 @@ fn automatic_edge(t: &Transition) -> bool {
     )
 }
 
-/// The pair under test, with the permits the host still holds.
+/// A permit the host holds: the breaker that issued it and its number.
+struct Held {
+    issuer: usize,
+    id: u64,
+    permit: Permit,
+}
+
+/// The two breakers under test and their models, with the permits the host still holds.
 struct Run {
-    b: Breaker,
-    m: Model,
+    b: [Breaker; 2],
+    m: [Model; 2],
     now: Instant,
-    held: Vec<(Permit, ModelPermit)>,
+    held: Vec<Held>,
+    next_id: u64,
 }
 
 impl Run {
-    fn take(&mut self, i: usize) -> Option<(Permit, ModelPermit)> {
-        if self.held.is_empty() {
-            return None;
+    fn new(c: BreakerConfig) -> Run {
+        let b = [1, 2].map(|tag| Breaker::with_tag(c, tag).unwrap());
+        let m = [Model::new(c), Model::new(c)];
+        let (now, held, next_id) = (Instant::from_secs(1), Vec::new(), 0);
+        Run {
+            b,
+            m,
+            now,
+            held,
+            next_id,
         }
-        let n = self.held.len();
-        Some(self.held.swap_remove(i % n))
     }
 
-    fn record(&mut self, i: usize, outcome: Outcome) -> Result<(), TestCaseError> {
-        let Some((p, mp)) = self.take(i) else {
+    /// Takes a held permit: any of them for an even `i`, one of the three newest for an odd
+    /// `i` (so that a probe often comes back soon after it was issued, or just after its
+    /// deadline).
+    fn take(&mut self, i: usize) -> Option<Held> {
+        let n = self.held.len();
+        if n == 0 {
+            return None;
+        }
+        let at = match i % 2 {
+            0 => (i / 2) % n,
+            _ => n - 1 - (i / 2) % n.min(3),
+        };
+        Some(self.held.swap_remove(at))
+    }
+
+    fn acquire(&mut self, k: usize) -> Result<(), TestCaseError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let got = self.b[k].acquire(self.now);
+        let want = self.m[k].acquire(self.now, id);
+        prop_assert_eq!(got.as_ref().err(), want.as_ref().err());
+        if let (Ok(permit), Ok(probe)) = (got, want) {
+            prop_assert_eq!(permit.is_probe(), probe);
+            prop_assert_eq!(permit.tag(), self.b[k].tag());
+            self.held.push(Held {
+                issuer: k,
+                id,
+                permit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Hands held permit `i` back to its issuer, or to the other breaker if `misroute`.
+    fn give_back(&mut self, i: usize, how: Return, misroute: bool) -> Result<(), TestCaseError> {
+        let Some(Held { issuer, id, permit }) = self.take(i) else {
             return Ok(());
         };
-        let got = self.b.record(self.now, p, outcome);
-        prop_assert_eq!(got, self.m.record(self.now, mp, outcome));
+        let (to, id) = match misroute {
+            false => (issuer, Some(id)),
+            true => (1 - issuer, None),
+        };
+        let ms = Duration::from_millis;
+        let outcome = match how {
+            Return::Succeed => Outcome::Success(ms(SLOW_MS - 1)),
+            Return::SucceedSlowly => Outcome::Success(ms(SLOW_MS)),
+            Return::Fail => Outcome::Failure(ms(5)),
+            Return::Abandon => {
+                self.b[to].abandon(self.now, permit);
+                self.m[to].abandon(self.now, id);
+                return Ok(());
+            }
+            // The issuer's model keeps the permit outstanding: its probe times out.
+            Return::Lose => {
+                drop(permit);
+                return Ok(());
+            }
+        };
+        let got = self.b[to].record(self.now, permit, outcome);
+        prop_assert_eq!(got, self.m[to].record(self.now, id, outcome));
         Ok(())
     }
 
     fn step(&mut self, op: &Op) -> Result<(), TestCaseError> {
-        let ms = Duration::from_millis;
         match *op {
-            Op::Wait(n) => self.now += ms(n),
-            Op::Acquire => {
-                let got = self.b.acquire(self.now);
-                let want = self.m.acquire(self.now);
-                prop_assert_eq!(got.as_ref().err(), want.as_ref().err());
-                if let (Ok(p), Ok(mp)) = (got, want) {
-                    prop_assert_eq!(p.is_probe(), mp.probe.is_some());
-                    self.held.push((p, mp));
+            Op::Wait(n) => self.now += Duration::from_millis(n),
+            Op::Acquire(k) => self.acquire(k)?,
+            Op::Return(i, how) => self.give_back(i, how, false)?,
+            Op::Misroute(i, how) => self.give_back(i, how, true)?,
+            Op::Timeout(k) => self.timeout(k)?,
+            Op::Admin(k, admin) => {
+                let b = &mut self.b[k];
+                match admin {
+                    Admin::ForceOpen => b.force_open(self.now),
+                    Admin::Disable => b.disable(self.now),
+                    Admin::Reset => b.reset(self.now),
                 }
+                self.m[k].admin(self.now, admin.target());
             }
-            Op::Succeed(i) => self.record(i, Outcome::Success(ms(SLOW_MS - 1)))?,
-            Op::SucceedSlowly(i) => self.record(i, Outcome::Success(ms(SLOW_MS)))?,
-            Op::Fail(i) => self.record(i, Outcome::Failure(ms(5)))?,
-            Op::Abandon(i) => {
-                if let Some((p, mp)) = self.take(i) {
-                    self.b.abandon(p);
-                    self.m.abandon(mp);
-                }
-            }
-            Op::Timeout => self.timeout()?,
-            Op::ForceOpen => {
-                self.b.force_open(self.now);
-                self.m.go(self.now, State::ForcedOpen);
-            }
-            Op::Disable => {
-                self.b.disable(self.now);
-                self.m.go(self.now, State::Disabled);
-            }
-            Op::Reset => {
-                self.b.reset(self.now);
-                self.m.go(self.now, State::Closed);
-                self.m.clear();
-            }
+        }
+        // Keep the held permits bounded: a host that leaks permits is tested by `Lose`.
+        if self.held.len() > 32 {
+            let Held { issuer, id, permit } = self.held.remove(0);
+            self.b[issuer].abandon(self.now, permit);
+            self.m[issuer].abandon(self.now, Some(id));
         }
         Ok(())
     }
 
-    /// Drives only `handle_timeout` at the deadline: nothing happens a microsecond before it,
-    /// and the due transition happens exactly at it.
-    fn timeout(&mut self) -> Result<(), TestCaseError> {
-        let Some(deadline) = self.b.poll_timeout() else {
+    /// Drives only `handle_timeout` at breaker `k`'s deadline: nothing happens a microsecond
+    /// before it, and the due transition happens exactly at it.
+    fn timeout(&mut self, k: usize) -> Result<(), TestCaseError> {
+        let b = &mut self.b[k];
+        let Some(deadline) = b.poll_timeout() else {
             return Ok(());
         };
-        let before = self.b.state();
+        let before = b.state();
         if deadline > self.now {
-            self.b.handle_timeout(deadline - Duration::from_micros(1));
-            prop_assert_eq!(self.b.state(), before, "changed before its deadline");
+            b.handle_timeout(deadline - Duration::from_micros(1));
+            prop_assert_eq!(b.state(), before, "changed before its deadline");
             self.now = deadline;
         }
-        self.b.handle_timeout(self.now);
-        self.m.timeouts(self.now);
+        b.handle_timeout(self.now);
+        self.m[k].timeouts(self.now);
         let expected = match before {
             State::Open => State::HalfOpen,
             State::HalfOpen => State::Open,
             other => other,
         };
-        prop_assert_eq!(self.b.state(), expected, "no transition at the deadline");
+        prop_assert_eq!(b.state(), expected, "no transition at the deadline");
         Ok(())
     }
 
     fn check(&mut self, op: &Op) -> Result<(), TestCaseError> {
-        let (b, m) = (&self.b, &self.m);
+        for k in 0..2 {
+            let admin = match *op {
+                Op::Admin(j, admin) if j == k => Some(admin.target()),
+                _ => None,
+            };
+            self.check_one(k, admin)?;
+        }
+        Ok(())
+    }
+
+    fn check_one(&mut self, k: usize, admin: Option<State>) -> Result<(), TestCaseError> {
+        let (b, m) = (&mut self.b[k], &mut self.m[k]);
         prop_assert_eq!(b.state(), m.state);
         prop_assert_eq!(b.open_until(), m.open_until());
         prop_assert_eq!(b.poll_timeout(), m.poll_timeout());
-        prop_assert_eq!(b.probes_in_flight(), m.probes.len());
+        prop_assert_eq!(b.probes_in_flight(), m.probes_in_flight());
         prop_assert!(b.probes_in_flight() <= b.config().half_open_max_probes as usize);
         if b.state() == State::Closed {
             prop_assert_eq!(b.consecutive_failures(), m.consecutive);
         }
-        let admin = matches!(op, Op::ForceOpen | Op::Disable | Op::Reset);
-        let mut want = self.m.events.drain(..);
-        while let Some(t) = self.b.poll_event() {
+        let mut want = m.events.drain(..);
+        while let Some(t) = b.poll_event() {
             prop_assert_eq!(Some(t), want.next());
             prop_assert!(t.from != t.to);
-            if admin {
-                let target = match op {
-                    Op::ForceOpen => State::ForcedOpen,
-                    Op::Disable => State::Disabled,
-                    _ => State::Closed,
-                };
-                prop_assert_eq!(t.to, target, "admin edge");
-            } else {
-                prop_assert!(automatic_edge(&t), "not an allowed edge: {:?}", t);
+            match admin {
+                Some(target) => prop_assert_eq!(t.to, target, "admin edge"),
+                None => prop_assert!(automatic_edge(&t), "not an allowed edge: {:?}", t),
             }
         }
         prop_assert_eq!(want.next(), None);
-        prop_assert_eq!(self.b.dropped_events(), 0);
+        prop_assert_eq!(b.dropped_events(), 0);
         Ok(())
     }
 }
@@ -456,18 +594,10 @@ proptest! {
         c in prop_oneof![Just(BreakerConfig::DEFAULT), breaker_config()],
         ops in prop::collection::vec(op(), 1..300),
     ) {
-        let b = Breaker::new(c).unwrap();
-        let mut run = Run { b, m: Model::new(c), now: Instant::from_secs(1), held: Vec::new() };
+        let mut run = Run::new(c);
         for op in &ops {
             run.step(op)?;
             run.check(op)?;
-            // Keep the held permits bounded: a host that leaks permits is tested by probes
-            // timing out, not by an ever-growing vector.
-            if run.held.len() > 32 {
-                let (p, mp) = run.held.remove(0);
-                run.b.abandon(p);
-                run.m.abandon(mp);
-            }
         }
     }
 

@@ -156,7 +156,7 @@ fn against_model(config: GovernorConfig, ops: &[Op]) -> Result<(), TestCaseError
 }
 
 fn proptest_config() -> ProptestConfig {
-    ProptestConfig::with_cases(heidi_tests::proptest_cases(256))
+    heidi_tests::proptest_config(256)
 }
 
 proptest! {

@@ -203,7 +203,7 @@ fn config_strategy() -> impl Strategy<Value = HealthConfig> {
 }
 
 fn proptest_config() -> ProptestConfig {
-    ProptestConfig::with_cases(heidi_tests::proptest_cases(256))
+    heidi_tests::proptest_config(256)
 }
 
 proptest! {

@@ -3,16 +3,20 @@
 //!
 //! Invariants: every answer of `begin` and `complete` matches the model; a key never has two
 //! concurrent owners (a `Started` is only handed out when no earlier owner of the key can
-//! still complete); only the current owner's token completes; the table's memory is fixed
-//! (capacity constant, `len` never above it) whatever keys arrive.
+//! still complete, and its record lives a positive time, also at the end of the clock); tokens
+//! are never zero, never repeat, and are not the previous token plus one; only the current
+//! owner's token completes (a neighbour of another key's token does not); the table's memory
+//! is fixed (capacity constant, `len` never above it) whatever keys arrive. Traces may jump
+//! to the last seconds before `Instant::MAX`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use heidi_core::idempotency::{
-    Begin, CompleteError, Completed, IdempotencyConfig, IdempotencyTable, Outcome, Record, Token,
+    Begin, BeginError, CompleteError, Completed, IdempotencyConfig, IdempotencyTable, Outcome,
+    Record, Token,
 };
 use heidi_core::key::{KeyHash, KeyHasher};
-use heidi_core::table::{Slot, TableFull};
+use heidi_core::table::Slot;
 use heidi_core::{Duration, Instant};
 use proptest::prelude::*;
 
@@ -23,6 +27,8 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 enum Op {
     /// Let time pass (µs).
     Advance(u64),
+    /// Jump (forward only) to this many µs before `Instant::MAX`.
+    NearEnd(u64),
     /// Begin a key.
     Begin(u8),
     /// Complete a key with one of the tokens issued for it (`pick` chooses which, or a bogus
@@ -37,6 +43,7 @@ enum Op {
 fn op(keys: u8) -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0u64..4_000_000).prop_map(Op::Advance),
+        1 => (0u64..8_000_000).prop_map(Op::NearEnd),
         4 => (0..keys).prop_map(Op::Begin),
         4 => (0..keys, any::<u8>(), prop::option::of(any::<u8>()))
             .prop_map(|(key, pick, success)| Op::Complete { key, pick, success }),
@@ -76,7 +83,6 @@ impl Rec {
 struct Model {
     config: IdempotencyConfig,
     records: HashMap<u8, Rec>,
-    next_token: u64,
     /// Slots of the real table, when the model can predict `TableFull` (one group).
     one_group_slots: Option<usize>,
 }
@@ -111,28 +117,35 @@ impl Model {
         })
     }
 
-    fn begin(&mut self, now: Instant, key: u8) -> Result<Begin, TableFull> {
+    /// The expected answer; a start is `Started` with `PENDING` for its token, which the
+    /// table chooses (the run checks it is fresh and hands it to `adopt`).
+    fn begin(&self, now: Instant, key: u8) -> Result<Begin, BeginError> {
         if let Some(existing) = self.existing(now, key) {
             return Ok(existing);
         }
+        let Some(expires_at) = now.checked_add(self.config.in_progress_timeout) else {
+            return Err(BeginError::ExpiryOverflow);
+        };
         self.check_room(now, key)?;
-        let token = Token::from_raw(self.next_token);
-        self.next_token += 1;
-        let expires_at = now + self.config.in_progress_timeout;
-        self.records.insert(
-            key,
-            Rec::InProgress {
-                token,
-                since: now,
-                expires_at,
-            },
-        );
-        Ok(Begin::Started { token, expires_at })
+        Ok(Begin::Started {
+            token: PENDING,
+            expires_at,
+        })
+    }
+
+    /// Records the start of `key` under the table's `token`.
+    fn adopt(&mut self, now: Instant, key: u8, token: Token, expires_at: Instant) {
+        let rec = Rec::InProgress {
+            token,
+            since: now,
+            expires_at,
+        };
+        self.records.insert(key, rec);
     }
 
     /// With one group of slots, a new key finds no room exactly when every slot holds a live
     /// record of another key.
-    fn check_room(&self, now: Instant, key: u8) -> Result<(), TableFull> {
+    fn check_room(&self, now: Instant, key: u8) -> Result<(), BeginError> {
         let Some(slots) = self.one_group_slots else {
             return Ok(());
         };
@@ -145,7 +158,7 @@ impl Model {
             return Ok(());
         }
         let retry_at = live().map(|(_, r)| r.expires_at()).min().unwrap();
-        Err(TableFull { retry_at })
+        Err(BeginError::TableFull { retry_at })
     }
 
     fn complete(
@@ -189,10 +202,16 @@ impl Model {
     }
 }
 
+/// The placeholder for the token the table picks.
+const PENDING: Token = Token::from_raw(0);
+
 /// Every `Started` handed out, per key, to check that owners never overlap.
 #[derive(Default)]
 struct Ledger {
     issued: HashMap<u8, Vec<(Token, Instant)>>,
+    /// Every token handed out, and the latest.
+    all: HashSet<u64>,
+    last: Option<u64>,
     /// Tokens whose owner completed (or released) the key.
     finished: Vec<Token>,
 }
@@ -205,6 +224,22 @@ impl Ledger {
         token: Token,
         expires_at: Instant,
     ) -> Result<(), TestCaseError> {
+        prop_assert!(
+            expires_at > now,
+            "key {key}: record begun at {now} is already expired"
+        );
+        let raw = token.get();
+        prop_assert!(
+            raw != 0 && self.all.insert(raw),
+            "token {raw:#x} zero or reused"
+        );
+        if let Some(last) = self.last {
+            prop_assert!(
+                raw != last.wrapping_add(1),
+                "tokens count up: {last:#x}, {raw:#x}"
+            );
+        }
+        self.last = Some(raw);
         let owners = self.issued.entry(key).or_default();
         for (other, other_expires) in owners.iter() {
             prop_assert!(
@@ -218,6 +253,15 @@ impl Ledger {
 
     fn pick(&self, key: u8, pick: u8) -> Token {
         let issued = self.issued.get(&key).map_or(&[][..], |v| &v[..]);
+        if pick % 16 == 6 {
+            // A guess next to the latest token of any key.
+            let near = self
+                .last
+                .unwrap_or(1)
+                .wrapping_add(u64::from(pick >> 4))
+                .wrapping_sub(8);
+            return Token::from_raw(near);
+        }
         match issued.get(usize::from(pick) % (issued.len() + 1)) {
             Some((token, _)) if pick % 4 != 0 => *token,
             // Bias towards the latest token, plus an occasional bogus one.
@@ -235,15 +279,15 @@ fn hash(key: u8) -> KeyHash {
 /// (few keys), so even answers about expired records must match exactly.
 fn against_model<const N: usize>(
     config: IdempotencyConfig,
+    seed: [u8; 16],
     keys_in_one_group: bool,
     strict: bool,
     ops: &[Op],
 ) -> Result<(), TestCaseError> {
-    let mut table = IdempotencyTable::new(config, [Slot::<Record>::empty(); N]).unwrap();
+    let mut table = IdempotencyTable::new(config, [Slot::<Record>::empty(); N], seed).unwrap();
     let mut model = Model {
         config,
         records: HashMap::new(),
-        next_token: 1,
         one_group_slots: keys_in_one_group.then_some(N),
     };
     let mut ledger = Ledger::default();
@@ -251,11 +295,20 @@ fn against_model<const N: usize>(
     for op in ops {
         match *op {
             Op::Advance(us) => now += Duration::from_micros(us),
+            Op::NearEnd(us) => now = now.max(Instant::MAX - Duration::from_micros(us)),
             Op::Begin(key) => {
                 let got = table.begin(now, hash(key));
-                prop_assert_eq!(got, model.begin(now, key), "begin({}) at {}", key, now);
+                let want = model.begin(now, key);
                 if let Ok(Begin::Started { token, expires_at }) = got {
+                    let placeholder = Begin::Started {
+                        token: PENDING,
+                        expires_at,
+                    };
+                    prop_assert_eq!(Ok(placeholder), want, "begin({}) at {}", key, now);
                     ledger.started(now, key, token, expires_at)?;
+                    model.adopt(now, key, token, expires_at);
+                } else {
+                    prop_assert_eq!(got, want, "begin({}) at {}", key, now);
                 }
             }
             Op::Complete { key, pick, success } => {
@@ -299,7 +352,7 @@ fn config_strategy() -> impl Strategy<Value = IdempotencyConfig> {
 }
 
 fn proptest_config() -> ProptestConfig {
-    ProptestConfig::with_cases(heidi_tests::proptest_cases(256))
+    heidi_tests::proptest_config(256)
 }
 
 proptest! {
@@ -309,9 +362,10 @@ proptest! {
     #[test]
     fn few_keys_match_the_model_exactly(
         config in config_strategy(),
+        seed in any::<[u8; 16]>(),
         ops in prop::collection::vec(op(4), 0..200),
     ) {
-        against_model::<16>(config, false, true, &ops)?;
+        against_model::<16>(config, seed, false, true, &ops)?;
     }
 
     /// More keys than slots (one group of 8): `TableFull` exactly when every slot is live,
@@ -319,9 +373,10 @@ proptest! {
     #[test]
     fn many_keys_in_a_full_table_match_the_model(
         config in config_strategy(),
+        seed in any::<[u8; 16]>(),
         ops in prop::collection::vec(op(12), 0..300),
     ) {
-        against_model::<8>(config, true, false, &ops)?;
+        against_model::<8>(config, seed, true, false, &ops)?;
     }
 }
 
@@ -330,7 +385,7 @@ fn table_memory_is_fixed_by_its_storage() {
     type Table = IdempotencyTable<[Slot<Record>; 64]>;
     let size = std::mem::size_of::<Table>();
     let mut t: Table =
-        IdempotencyTable::new(IdempotencyConfig::default(), [Slot::empty(); 64]).unwrap();
+        IdempotencyTable::new(IdempotencyConfig::default(), [Slot::empty(); 64], [7; 16]).unwrap();
     for i in 0..10_000u32 {
         let _ = t.begin(
             Instant::from_secs(u64::from(i)),

@@ -11,10 +11,14 @@
 //!     (the documented meaning of a change) and so may go into debt below zero tokens.
 //! (b) Over every interval of a trace, granted cost ≤ capacity + ⌊capacity × elapsed / window⌋,
 //!     including traces that run into `Instant::MAX`.
-//! (c) The keyed limiter: fixed size; `len() ≤ capacity()`; every Granted/Denied answer equals
-//!     that of an unbounded map of model buckets (so eviction loses nothing); TableFull only
-//!     for a key without a live bucket, with a `retry_at` in the future; and a drained key stays
-//!     limited, with the same `retry_at`, however many other keys arrive.
+//! (c) The keyed limiter: every Granted/Denied answer equals that of an unbounded map of model
+//!     buckets (so eviction loses nothing), also across policy changes mid-trace (a new
+//!     policy applies to existing keys); TableFull only for a key without a live bucket, with a
+//!     `retry_at` in the future; and a drained key stays limited, with the same `retry_at`,
+//!     however many other keys arrive. After every call: the occupied slots are exactly the
+//!     model keys that [`KeyedLimiter::get`] finds (`len()` counts them), `len() ≤ capacity()`,
+//!     every key whose bucket is not full (TAT > now) is present, and every key's full-at
+//!     instant equals the model's (an absent key counts as full).
 
 use std::collections::HashMap;
 
@@ -55,6 +59,15 @@ impl Model {
 
     fn full(&self) -> i128 {
         self.capacity * self.window_us
+    }
+
+    /// The instant (µs) at which the bucket is full again, or `now_us` if it already is: the
+    /// TAT of the real bucket, clamped to now.
+    fn full_at(&self, now_us: u64) -> u64 {
+        let dt = i128::from(now_us.saturating_sub(self.last_us));
+        let level = (self.level + self.capacity * dt).min(self.full());
+        let debt_us = (self.full() - level + self.capacity - 1) / self.capacity;
+        now_us + u64::try_from(debt_us).unwrap()
     }
 
     fn advance(&mut self, now_us: u64) {
@@ -143,7 +156,7 @@ fn trace_strategy() -> impl Strategy<Value = (LimitPolicy, u64, Vec<Op>)> {
 }
 
 fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(heidi_tests::proptest_cases(256))
+    heidi_tests::proptest_config(256)
 }
 
 proptest! {
@@ -208,19 +221,32 @@ proptest! {
     }
 
     /// (c) The keyed limiter equals an unbounded map of model buckets whenever it answers
-    /// Granted or Denied, in fixed memory.
+    /// Granted or Denied, holds every bucket that is not full, and no more slots than it has.
     #[test]
     fn keyed_limiter_loses_nothing_in_fixed_memory(
-        policy in (1u32..=20, 1u64..=2_000).prop_map(|(c, w)| LimitPolicy::new(c, Duration::from_micros(w)).unwrap()),
+        policy in keyed_policy(),
         universe in prop_oneof![Just(8u32), Just(64), Just(96), Just(160), Just(512), Just(100_000)],
-        calls in proptest::collection::vec((0u64..=40, any::<u32>(), 0u32..=20), 1..400),
+        calls in proptest::collection::vec(keyed_op(), 1..400),
     ) {
         let hasher = KeyHasher::new([9; 16]);
         let mut limiter = ArrayLimiter::<64>::new_array();
-        let size = std::mem::size_of_val(&limiter);
+        let mut policy = policy;
         let mut models: HashMap<KeyHash, Model> = HashMap::new();
         let mut now = 0u64;
-        for (step_us, key, cost) in calls {
+        for call in calls {
+            let (step_us, key, cost) = match call {
+                KeyedOp::Call { step_us, key, cost } => (step_us, key, cost),
+                KeyedOp::SetPolicy(new) => {
+                    // Applies to every existing key: the models keep their time until full.
+                    policy = new;
+                    let window_us = policy.refill_time().as_micros();
+                    for model in models.values_mut() {
+                        model.set_policy(now, policy.capacity_tokens(), window_us);
+                    }
+                    check_keyed_state(&limiter, &models, now)?;
+                    continue;
+                }
+            };
             now += step_us;
             let key = hasher.hash(&(key % universe).to_le_bytes());
             let cost = cost.min(policy.capacity_tokens());
@@ -245,9 +271,7 @@ proptest! {
                     prop_assert!(model.clone().acquire(now, cost).unwrap().is_granted());
                 }
             }
-            prop_assert!(limiter.len() <= limiter.capacity());
-            prop_assert_eq!(limiter.storage_bytes(), 64 * 16);
-            prop_assert_eq!(std::mem::size_of_val(&limiter), size);
+            check_keyed_state(&limiter, &models, now)?;
         }
     }
 
@@ -273,6 +297,61 @@ proptest! {
         prop_assert_eq!(limiter.acquire(now, victim, &policy, 1).unwrap(), first);
         prop_assert!(limiter.acquire(retry_at, victim, &policy, 1).unwrap().is_granted());
     }
+}
+
+#[derive(Clone, Debug)]
+enum KeyedOp {
+    /// Wait `step_us`, then acquire `cost` for key number `key` (modulo the universe).
+    Call { step_us: u64, key: u32, cost: u32 },
+    /// From now on, call with this policy.
+    SetPolicy(LimitPolicy),
+}
+
+fn keyed_policy() -> impl Strategy<Value = LimitPolicy> {
+    (1u32..=20, 1u64..=2_000)
+        .prop_map(|(c, w)| LimitPolicy::new(c, Duration::from_micros(w)).unwrap())
+}
+
+fn keyed_op() -> impl Strategy<Value = KeyedOp> {
+    prop_oneof![
+        30 => (0u64..=40, any::<u32>(), 0u32..=20)
+            .prop_map(|(step_us, key, cost)| KeyedOp::Call { step_us, key, cost }),
+        1 => keyed_policy().prop_map(KeyedOp::SetPolicy),
+    ]
+}
+
+/// The keyed limiter's table against the models, at `now_us`. (`KeyedLimiter` has no `iter`;
+/// every key it ever saw is a model key, so counting the model keys it finds counts its
+/// occupied slots.)
+fn check_keyed_state<S>(
+    limiter: &KeyedLimiter<S>,
+    models: &HashMap<KeyHash, Model>,
+    now_us: u64,
+) -> Result<(), TestCaseError>
+where
+    S: AsRef<[heidi_core::table::Slot<Tat>]> + AsMut<[heidi_core::table::Slot<Tat>]>,
+{
+    let now = Instant::from_micros(now_us);
+    let mut present = 0;
+    for (key, model) in models {
+        let tat = limiter.get(*key);
+        present += usize::from(tat.is_some());
+        let want = Instant::from_micros(model.full_at(now_us));
+        if want > now {
+            prop_assert!(
+                tat.is_some(),
+                "{:?}: a bucket short of full was evicted",
+                key
+            );
+        }
+        let got = tat.map_or(now, |t| t.full_at().max(now));
+        prop_assert_eq!(got, want, "full-at of {:?} at {}", key, now);
+    }
+    prop_assert_eq!(present, limiter.len(), "len() counts the occupied slots");
+    prop_assert_eq!(limiter.iter().count(), limiter.len(), "iter() yields the occupied slots");
+    prop_assert!(limiter.len() <= limiter.capacity());
+    limiter.assert_invariants();
+    Ok(())
 }
 
 fn policy_capacity(bucket: &TokenBucket) -> u32 {

@@ -16,7 +16,7 @@ use heidi_core::{Duration, Instant};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(heidi_tests::proptest_cases(256))
+    heidi_tests::proptest_config(256)
 }
 
 fn jitter() -> impl Strategy<Value = Jitter> {

@@ -10,9 +10,9 @@
 
 use std::collections::HashMap;
 
-use heidi_core::{Duration, Instant};
 use heidi_core::key::KeyHash;
 use heidi_core::table::{GROUP, Reclaim, Slot, Table};
+use heidi_core::{Duration, Instant};
 use proptest::prelude::*;
 
 /// A value that becomes reclaimable at a chosen instant.

@@ -3,7 +3,9 @@
 use super::state::{State, Transition};
 use crate::time::Instant;
 
-/// Transitions a breaker keeps for the host; one call makes at most two.
+/// Transitions a breaker keeps for the host. No call makes more than one, so a host that
+/// drains [`Breaker::poll_event`](super::Breaker::poll_event) after every call never loses
+/// one; the rest is slack for a host that drains less often.
 pub const EVENT_CAPACITY: usize = 4;
 
 /// A ring of the last [`EVENT_CAPACITY`] transitions. When the host does not drain it, the

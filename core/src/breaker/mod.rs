@@ -39,16 +39,48 @@
 //!
 //! # Permits
 //!
-//! [`Breaker::acquire`] hands out a [`Permit`] that must go back through
-//! [`Breaker::record`] (with the [`Outcome`] and duration) or [`Breaker::abandon`] (the call
-//! never ran). A permit carries the generation it was issued in; every state change starts a
-//! new generation, so a permit returned after a trip, a reset or an admin change is *stale*
-//! and counts for nothing: results of calls started under old conditions never corrupt the
-//! new state. A half-open probe also holds one of `half_open_max_probes` slots. A probe that
+//! [`Breaker::acquire`] hands out a [`Permit`] that must go back to the breaker that issued it
+//! through [`Breaker::record`] (with the [`Outcome`] and duration) or [`Breaker::abandon`]
+//! (the call never ran). Both take `now` and first apply any due timeout, like every call
+//! that takes `now`. A permit carries the generation it was issued in; every state change
+//! and every admin call ([`Breaker::force_open`], [`Breaker::disable`], [`Breaker::reset`],
+//! even one that keeps the state, such as a reset while Closed) starts a new generation, so a
+//! permit returned after a trip, a reset or an admin change is *stale*
+//! ([`Recorded::Stale`]) and counts for nothing: results of calls started under old
+//! conditions never corrupt the new state. A permit also carries its breaker's
+//! [tag](Breaker::tag); one returned to a breaker with another tag is *foreign*
+//! ([`Recorded::Foreign`]) and counts for nothing either. The breakers of a
+//! [`BreakerRegistry`] have distinct tags; give standalone breakers distinct tags with
+//! [`Breaker::with_tag`].
+//!
+//! ```
+//! use heidi_core::breaker::{Breaker, BreakerConfig, Outcome, Recorded};
+//! use heidi_core::{Duration, Instant};
+//!
+//! let config = BreakerConfig::DEFAULT;
+//! let mut a = Breaker::with_tag(config, 1).unwrap();
+//! let mut b = Breaker::with_tag(config, 2).unwrap();
+//! let now = Instant::from_secs(1);
+//! let failed = Outcome::Failure(Duration::from_millis(3));
+//! // A permit returned to the wrong breaker counts for nothing there.
+//! let permit = a.acquire(now).unwrap();
+//! assert_eq!(b.record(now, permit, failed), Recorded::Foreign);
+//! // A reset turns every outstanding permit stale, even while Closed.
+//! let permit = a.acquire(now).unwrap();
+//! a.reset(now);
+//! assert_eq!(a.record(now, permit, failed), Recorded::Stale);
+//! // A call that never ran goes back with `abandon`.
+//! let permit = a.acquire(now).unwrap();
+//! a.abandon(now, permit);
+//! assert_eq!(a.consecutive_failures(), 0);
+//! ```
+//!
+//! A half-open probe also holds one of `half_open_max_probes` slots. A probe that
 //! is never returned (a host dropped its permit, or the call hangs) is treated as failed at
 //! `probe_timeout`, on time, which re-opens the breaker: the slot cannot be lost for good, and
 //! an upstream that does not answer a probe in time is not healthy (after resilience4j's
-//! `maxWaitDurationInHalfOpenState`). A probe result that arrives after its deadline is stale.
+//! `maxWaitDurationInHalfOpenState`). A probe result, or an abandon, that arrives after its
+//! deadline is stale: the timeout has re-opened the breaker first.
 //!
 //! # Events
 //!

@@ -84,7 +84,9 @@ impl<const N: usize, const L: usize> BreakerRegistry<N, L> {
 
     /// The breaker named `name`, created with `config` if the name is new. For a known name
     /// the existing breaker is returned and `config` is ignored (the first configuration
-    /// wins; compare [`Breaker::config`] to detect a mismatch).
+    /// wins; compare [`Breaker::config`] to detect a mismatch). A new breaker gets the
+    /// [tag](Breaker::tag) `id.index() + 1`, so a permit returned to the wrong breaker of
+    /// this registry is refused ([`Recorded::Foreign`](super::Recorded::Foreign)).
     pub fn get_or_insert(
         &mut self,
         name: &str,
@@ -95,8 +97,9 @@ impl<const N: usize, const L: usize> BreakerRegistry<N, L> {
         }
         let max_len = L;
         let name = String::try_from(name).map_err(|()| RegistryError::NameTooLong { max_len })?;
-        let breaker = Breaker::new(*config).map_err(RegistryError::InvalidConfig)?;
         let id = BreakerId(self.entries.len() as u16);
+        let tag = id.0.wrapping_add(1); // wraps only when full, and then unused
+        let breaker = Breaker::with_tag(*config, tag).map_err(RegistryError::InvalidConfig)?;
         let capacity = N;
         let full = RegistryError::Full { capacity };
         self.entries.push((name, breaker)).map_err(|_| full)?;
@@ -109,7 +112,9 @@ impl<const N: usize, const L: usize> BreakerRegistry<N, L> {
         Some(BreakerId(i as u16))
     }
 
-    /// The breaker `id` (`None` for an id from another registry).
+    /// The breaker `id`, or `None` if the registry holds no breaker at that index. Ids are
+    /// plain indices: an id from another registry is not detected and may name another
+    /// breaker here.
     pub fn get(&self, id: BreakerId) -> Option<&Breaker> {
         self.entries.get(id.index()).map(|(_, b)| b)
     }
@@ -147,6 +152,7 @@ impl<const N: usize, const L: usize> BreakerRegistry<N, L> {
     }
 
     /// The earliest [`Breaker::poll_timeout`] of all breakers.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.entries
             .iter()

@@ -60,15 +60,18 @@ pub struct Transition {
 
 /// Leave to make one call, from [`Breaker::acquire`](super::Breaker::acquire).
 ///
-/// Hand it back with [`Breaker::record`](super::Breaker::record) once the call is done, or
-/// [`Breaker::abandon`](super::Breaker::abandon) if it never ran. It is neither `Clone` nor
-/// `Copy`, so each permit reports once. It remembers the breaker generation (state) it was
-/// issued in; a permit returned after a state change is stale and does not count.
+/// Hand it back to the breaker that issued it with [`Breaker::record`](super::Breaker::record)
+/// once the call is done, or [`Breaker::abandon`](super::Breaker::abandon) if it never ran. It
+/// is neither `Clone` nor `Copy`, so each permit reports once. It carries the issuing
+/// breaker's [tag](super::Breaker::tag) and the generation it was issued in: a permit
+/// returned after a state change or an admin call of its breaker is stale, and one returned
+/// to a breaker with another tag is foreign; neither counts.
 #[must_use = "a permit must be returned with `record` or `abandon`"]
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Permit {
     pub(crate) generation: u32,
+    pub(crate) tag: u16,
     pub(crate) slot: u8,
 }
 
@@ -79,6 +82,11 @@ impl Permit {
     /// Whether this permit is a half-open probe.
     pub const fn is_probe(&self) -> bool {
         self.slot != NO_SLOT
+    }
+
+    /// The [tag](super::Breaker::tag) of the breaker that issued it.
+    pub const fn tag(&self) -> u16 {
+        self.tag
     }
 }
 
@@ -123,8 +131,12 @@ impl core::error::Error for Rejected {}
 pub enum Recorded {
     /// The result counted.
     Counted,
-    /// The permit was issued before the latest state change; the result was ignored.
+    /// The permit was issued before the latest state change or admin call of this breaker;
+    /// the result was ignored.
     Stale,
     /// The breaker is disabled; nothing is counted.
     Ignored,
+    /// The permit was issued by another breaker (its [tag](Permit::tag) differs); the result
+    /// was ignored. A host bug: the permit went back to the wrong breaker.
+    Foreign,
 }

@@ -195,15 +195,15 @@ fn a_late_probe_report_is_stale_even_without_handle_timeout() {
 fn abandon_frees_a_probe_slot_without_counting() {
     let mut b = tripped(BreakerConfig::DEFAULT);
     let probe = b.acquire(t(60_000)).unwrap();
-    b.abandon(probe);
+    b.abandon(t(60_000), probe);
     assert_eq!((b.state(), b.probes_in_flight()), (State::HalfOpen, 0));
     assert_eq!(b.poll_timeout(), None);
     let again = b.acquire(t(60_001)).unwrap();
     assert_eq!(b.record(t(60_002), again, OK), Recorded::Counted);
     assert_eq!(b.state(), State::Closed);
     // In Closed, and for stale permits, abandon changes nothing.
-    let p = b.acquire(t(1)).unwrap();
-    b.abandon(p);
+    let p = b.acquire(t(60_003)).unwrap();
+    b.abandon(t(60_003), p);
     assert_eq!((b.state(), b.consecutive_failures()), (State::Closed, 0));
 }
 
@@ -226,7 +226,7 @@ fn stale_permits_do_not_corrupt_the_new_state() {
         b.record(t(60_002), old.next().unwrap(), OK),
         Recorded::Stale
     );
-    b.abandon(old.next().unwrap());
+    b.abandon(t(60_002), old.next().unwrap());
     assert_eq!((b.state(), b.probes_in_flight()), (State::HalfOpen, 1));
     assert_eq!(b.record(t(60_003), probe, OK), Recorded::Counted);
     // Nor count in the next Closed period.
@@ -372,13 +372,14 @@ fn disabled_lets_everything_through_and_counts_nothing() {
 }
 
 #[test]
-fn admin_changes_to_the_current_state_are_silent() {
+fn admin_changes_to_the_current_state_are_silent_but_start_a_new_generation() {
     let mut b = breaker(BreakerConfig::DEFAULT);
     call(&mut b, t(0), FAIL);
     let permit = b.acquire(t(0)).unwrap();
     b.reset(t(1));
     assert_eq!(b.consecutive_failures(), 0, "reset clears counts");
-    assert_eq!(b.record(t(1), permit, FAIL), Recorded::Counted);
+    assert_eq!(b.record(t(1), permit, FAIL), Recorded::Stale);
+    assert_eq!(b.consecutive_failures(), 0);
     b.force_open(t(2));
     b.force_open(t(3));
     b.disable(t(4));
@@ -666,4 +667,77 @@ fn registry_drives_timeouts_and_events_of_all_breakers() {
         (e.0.index(), e.1.from, e.1.to),
         (1, State::Open, State::HalfOpen)
     );
+}
+
+#[test]
+fn reset_makes_every_outstanding_permit_stale() {
+    // Finding 2: a reset while Closed must start a new generation, like any other reset.
+    let mut b = breaker(BreakerConfig::DEFAULT);
+    let before: heapless::Vec<Permit, 5> = (0..5).map(|_| b.acquire(t(0)).unwrap()).collect();
+    b.reset(t(10));
+    for p in before {
+        assert_eq!(b.record(t(20), p, FAIL), Recorded::Stale);
+    }
+    assert_eq!((b.state(), b.consecutive_failures()), (State::Closed, 0));
+    // The same for the other admin calls repeated in their own state.
+    b.disable(t(30));
+    let p = b.acquire(t(31)).unwrap();
+    b.disable(t(32));
+    assert_eq!(b.record(t(33), p, FAIL), Recorded::Stale);
+}
+
+#[test]
+fn a_permit_from_another_breaker_never_counts() {
+    // Finding 3: A's half-open probe recorded on B must not close B.
+    let mut r: BreakerRegistry<2> = BreakerRegistry::new();
+    let c = BreakerConfig {
+        failure_threshold: 1,
+        ..BreakerConfig::DEFAULT
+    };
+    let ids = [
+        r.get_or_insert("a", &c).unwrap(),
+        r.get_or_insert("b", &c).unwrap(),
+    ];
+    for id in ids {
+        let br = r.get_mut(id).unwrap();
+        call(br, t(0), FAIL);
+        br.handle_timeout(t(60_000));
+    }
+    let pa = r.get_mut(ids[0]).unwrap().acquire(t(60_000)).unwrap();
+    let pb = r.get_mut(ids[1]).unwrap().acquire(t(60_000)).unwrap();
+    let b = r.get_mut(ids[1]).unwrap();
+    assert_eq!(pa.tag(), 1);
+    assert_eq!((b.tag(), pb.tag()), (2, 2));
+    assert_eq!(b.record(t(60_001), pa, OK), Recorded::Foreign);
+    assert_eq!((b.state(), b.probes_in_flight()), (State::HalfOpen, 1));
+    // Abandoning A's probe on B does not free B's slot either.
+    let pa = r.get_mut(ids[0]).unwrap().acquire(t(60_000));
+    assert!(
+        pa.is_err(),
+        "A's slot is still taken by the misrouted probe"
+    );
+    let mut a2 = Breaker::with_tag(c, 7).unwrap();
+    let foreign = a2.acquire(t(60_003)).unwrap();
+    let b = r.get_mut(ids[1]).unwrap();
+    assert_eq!(b.record(t(60_003), foreign, FAIL), Recorded::Foreign);
+    let foreign = a2.acquire(t(60_003)).unwrap();
+    b.abandon(t(60_003), foreign);
+    assert_eq!((b.state(), b.probes_in_flight()), (State::HalfOpen, 1));
+    assert_eq!(b.record(t(60_004), pb, OK), Recorded::Counted);
+    assert_eq!(b.state(), State::Closed);
+    // Breakers made by `new` share tag 0 and cannot tell each other's permits apart.
+    assert_eq!(breaker(c).tag(), 0);
+}
+
+#[test]
+fn abandoning_a_probe_after_its_deadline_reopens() {
+    // Finding 6: the probe timed out before it was abandoned; the breaker must not sit
+    // half-open with no deadline.
+    let mut b = tripped(BreakerConfig::DEFAULT);
+    let probe = b.acquire(t(60_000)).unwrap();
+    let _ = events(&mut b);
+    b.abandon(t(90_000), probe);
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.open_until(), Some(t(150_000)));
+    assert_eq!(events(&mut b), [(State::HalfOpen, State::Open, t(90_000))]);
 }

@@ -43,7 +43,18 @@ impl CountWindow {
         if self.head == self.size {
             self.head = 0;
         }
+        self.debug_check();
         (self.len as u64, self.failures as u64)
+    }
+
+    /// The invariants, in debug builds: O(1).
+    fn debug_check(&self) {
+        debug_assert!(
+            self.head < self.size && self.len <= self.size,
+            "head and len"
+        );
+        let set = self.bits.count_ones();
+        debug_assert!(self.failures as u32 == set, "failures == failure bits");
     }
 }
 
@@ -97,7 +108,23 @@ impl TimeWindow {
                 self.failures += 1;
             }
         }
+        self.debug_check();
         (self.calls, self.failures)
+    }
+
+    /// The invariants, in debug builds: the totals are the sums of the buckets, and no bucket
+    /// has more failures than calls. O([`TIME_BUCKETS`]).
+    fn debug_check(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let (mut calls, mut failures) = (0, 0);
+        for b in &self.buckets {
+            debug_assert!(b.failures <= b.calls, "bucket failures ≤ calls");
+            calls += b.calls as u64;
+            failures += b.failures as u64;
+        }
+        debug_assert!((calls, failures) == (self.calls, self.failures), "totals");
     }
 
     /// Empties the buckets that leave the window when time reaches bucket `index`.
@@ -138,6 +165,15 @@ impl RateState {
                 window: RateWindow::Time(w),
                 ..
             }) => RateState::Time(TimeWindow::new(w.as_micros() / TIME_BUCKETS as u64)),
+        }
+    }
+
+    /// Checks the window's invariants in debug builds.
+    pub(crate) fn debug_check(&self) {
+        match self {
+            RateState::Off => {}
+            RateState::Count(w) => w.debug_check(),
+            RateState::Time(w) => w.debug_check(),
         }
     }
 
@@ -225,5 +261,25 @@ mod tests {
         assert!(s.push(&r, now, true), "1 of 2 is 50 %");
         let mut off = RateState::new(None);
         assert!(!off.push(&None, now, true));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "totals")]
+    fn time_window_checks_its_totals_in_debug_builds() {
+        let mut w = TimeWindow::new(1_000);
+        w.push(Instant::ZERO, true);
+        w.calls += 1;
+        w.push(Instant::ZERO, false);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "failures")]
+    fn count_window_checks_its_failures_in_debug_builds() {
+        let mut w = CountWindow::new(4);
+        w.push(true);
+        w.failures += 1;
+        w.push(false);
     }
 }

@@ -1,6 +1,7 @@
 //! What the idempotency table answers, and its errors.
 
 use super::record::Token;
+use crate::table::TableFull;
 use crate::time::Instant;
 use core::fmt;
 
@@ -55,6 +56,56 @@ pub enum Begin {
         expires_at: Instant,
     },
 }
+
+/// Why [`IdempotencyTable::begin`](super::IdempotencyTable::begin) could not start a new key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum BeginError {
+    /// The key is new and no slot is free or reclaimable among the ones it may use.
+    TableFull {
+        /// When one of its candidate slots becomes reclaimable ([`Instant::MAX`]: never alone).
+        retry_at: Instant,
+    },
+    /// The key is new, but `now + in_progress_timeout` is past [`Instant::MAX`]: an
+    /// in-progress record could not get its timeout (and one begun at `Instant::MAX` would be
+    /// expired at birth, letting every duplicate start too). Only a shorter timeout helps;
+    /// waiting never does, so [`retry_at`](Self::retry_at) is [`Instant::MAX`].
+    ExpiryOverflow,
+}
+
+impl BeginError {
+    /// When to try again ([`Instant::MAX`]: never, by waiting alone).
+    pub const fn retry_at(&self) -> Instant {
+        match *self {
+            BeginError::TableFull { retry_at } => retry_at,
+            BeginError::ExpiryOverflow => Instant::MAX,
+        }
+    }
+}
+
+impl From<TableFull> for BeginError {
+    fn from(full: TableFull) -> BeginError {
+        BeginError::TableFull {
+            retry_at: full.retry_at,
+        }
+    }
+}
+
+impl fmt::Display for BeginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BeginError::TableFull { retry_at } => {
+                write!(f, "idempotency table full; retry at {retry_at}")
+            }
+            BeginError::ExpiryOverflow => {
+                f.write_str("now + in_progress_timeout is past the end of the clock (Instant::MAX)")
+            }
+        }
+    }
+}
+
+impl core::error::Error for BeginError {}
 
 /// The answer to a successful [`IdempotencyTable::complete`](super::IdempotencyTable::complete).
 #[must_use]

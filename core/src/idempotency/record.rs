@@ -7,10 +7,15 @@ use crate::time::Instant;
 /// Proof that the holder began a key: handed out by `begin` in
 /// [`Begin::Started`](super::Begin::Started) and required by `complete`.
 ///
-/// Tokens come from a counter of the table that issued them (starting at the table's token
-/// base, see [`IdempotencyTable::with_token_base`](super::IdempotencyTable::with_token_base)),
-/// so a worker whose in-progress record expired and was begun again by someone else holds a
-/// token that no longer matches, and cannot complete the new owner's run.
+/// Tokens come from the table's [`IdMinter`](crate::id::IdMinter), keyed by a secret the host
+/// draws at each start: unique for the table's life, unpredictable without the key, never
+/// zero. So a worker whose in-progress record expired and was begun again by someone else holds
+/// a token that no longer matches, and cannot complete the new owner's run; nor can a client
+/// derive another key's token from its own.
+///
+/// A token is a capability, not an identity: whoever holds it may complete the key. The host
+/// binds idempotency keys to the authenticated client (e.g. hashes the client's identity into
+/// the key) if clients must not complete each other's keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

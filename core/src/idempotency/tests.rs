@@ -1,4 +1,5 @@
 use super::*;
+use crate::id::IdMinter;
 use crate::key::KeyHasher;
 use crate::time::Duration;
 
@@ -9,8 +10,10 @@ const DIGEST: [u8; 32] = [7; 32];
 const TIMEOUT: Duration = IdempotencyConfig::DEFAULT_IN_PROGRESS_TIMEOUT;
 const TTL: Duration = IdempotencyConfig::DEFAULT_TTL;
 
+const SEED: [u8; 16] = [0x5e; 16];
+
 fn table(config: IdempotencyConfig) -> IdempotencyTable<Storage> {
-    IdempotencyTable::new(config, [Slot::empty(); 16]).unwrap()
+    IdempotencyTable::new(config, [Slot::empty(); 16], SEED).unwrap()
 }
 
 fn key(name: &str) -> KeyHash {
@@ -36,10 +39,11 @@ fn defaults_are_24h_5min_successes_only() {
 fn new_key_starts_and_a_duplicate_is_told_it_is_in_progress() {
     let mut t = table(IdempotencyConfig::default());
     let answer = t.begin(T0, key("a")).unwrap();
+    let mut minter = IdMinter::new(SEED);
     assert_eq!(
         answer,
         Begin::Started {
-            token: Token::from_raw(1),
+            token: Token::from_raw(minter.next_id()),
             expires_at: T0 + TIMEOUT
         }
     );
@@ -198,7 +202,8 @@ fn a_wrong_token_cannot_complete_or_reopen_a_key() {
 
 #[test]
 fn full_table_says_when_a_slot_frees_and_keeps_live_records() {
-    let mut t = IdempotencyTable::new(IdempotencyConfig::default(), [Slot::empty(); 8]).unwrap();
+    let mut t =
+        IdempotencyTable::new(IdempotencyConfig::default(), [Slot::empty(); 8], [1; 16]).unwrap();
     for i in 0..8u64 {
         let at = T0 + Duration::from_secs(i);
         let _ = started(t.begin(at, KeyHash::from_raw(i + 10)).unwrap());
@@ -206,7 +211,7 @@ fn full_table_says_when_a_slot_frees_and_keeps_live_records() {
     let full = t.begin(T0 + Duration::from_secs(8), key("new"));
     assert_eq!(
         full,
-        Err(TableFull {
+        Err(BeginError::TableFull {
             retry_at: T0 + TIMEOUT
         })
     );
@@ -220,11 +225,38 @@ fn full_table_says_when_a_slot_frees_and_keeps_live_records() {
 }
 
 #[test]
-fn token_base_and_sweep() {
+fn tokens_are_seeded_and_not_a_counter() {
     let config = IdempotencyConfig::default();
-    let mut t = table(config).with_token_base(500);
-    assert_eq!(started(t.begin(T0, key("a")).unwrap()).get(), 500);
-    assert_eq!(started(t.begin(T0, key("b")).unwrap()).get(), 501);
+    let mut t = table(config);
+    let a = started(t.begin(T0, key("a")).unwrap());
+    let b = started(t.begin(T0, key("b")).unwrap());
+    assert!(a.get() != 1 && b.get() != a.get().wrapping_add(1));
+    // A client holding token `a` does not complete key "b" by counting near it.
+    for delta in 1..=64u64 {
+        for guess in [a.get().wrapping_add(delta), a.get().wrapping_sub(delta)] {
+            let forged = t.complete(
+                T0,
+                key("b"),
+                Token::from_raw(guess),
+                Outcome::Success([0; 32]),
+            );
+            assert_eq!(forged, Err(CompleteError::NotOwner));
+        }
+    }
+    // Another start (another seed) issues other tokens: old workers' tokens do not match.
+    let mut restarted = IdempotencyTable::new(config, [Slot::empty(); 16], [0x5f; 16]).unwrap();
+    let a2 = started(restarted.begin(T0, key("a")).unwrap());
+    assert_ne!(a, a2);
+    let stale = restarted.complete(T0, key("a"), a, Outcome::Success(DIGEST));
+    assert_eq!(stale, Err(CompleteError::NotOwner));
+}
+
+#[test]
+fn sweep_and_accessors() {
+    let config = IdempotencyConfig::default();
+    let mut t = table(config);
+    let _ = started(t.begin(T0, key("a")).unwrap());
+    let _ = started(t.begin(T0, key("b")).unwrap());
     assert_eq!(t.len(), 2);
     let _ = t.sweep(T0 + TIMEOUT, 0, 16);
     assert!(t.is_empty());
@@ -238,7 +270,7 @@ fn config_validation_names_the_field() {
         ttl: Duration::ZERO,
         ..IdempotencyConfig::default()
     };
-    let err = IdempotencyTable::new(zero_ttl, [Slot::empty(); 8]).unwrap_err();
+    let err = IdempotencyTable::new(zero_ttl, [Slot::empty(); 8], [0; 16]).unwrap_err();
     assert_eq!(err, IdempotencyConfigError::Ttl);
     let zero_timeout = IdempotencyConfig {
         in_progress_timeout: Duration::ZERO,
@@ -253,7 +285,15 @@ fn config_validation_names_the_field() {
 
 #[test]
 fn errors_display() {
-    let mut s: heapless::String<256> = heapless::String::new();
+    let mut s: heapless::String<512> = heapless::String::new();
+    let full = BeginError::TableFull { retry_at: T0 };
+    core::fmt::write(
+        &mut s,
+        format_args!("{full};{};", BeginError::ExpiryOverflow),
+    )
+    .unwrap();
+    assert!(s.contains("table full; retry at T+1000000ms"));
+    assert!(s.contains("past the end of the clock"));
     let errors = [
         CompleteError::Unknown,
         CompleteError::NotOwner,
@@ -267,4 +307,42 @@ fn errors_display() {
     assert!(s.contains("stale"));
     assert!(s.contains("expired at T+1000000ms"));
     assert!(s.contains("already completed"));
+}
+
+#[test]
+fn nothing_starts_when_the_timeout_would_pass_the_end_of_the_clock() {
+    let mut t = table(IdempotencyConfig::default());
+    // At Instant::MAX a record would be expired at birth: two owners. Refused instead.
+    for _ in 0..2 {
+        let answer = t.begin(Instant::MAX, key("a"));
+        assert_eq!(answer, Err(BeginError::ExpiryOverflow));
+        assert_eq!(answer.unwrap_err().retry_at(), Instant::MAX);
+    }
+    assert!(t.is_empty(), "a refused begin takes no slot");
+    // The last instant whose timeout fits still starts, and a duplicate is told so.
+    let last = Instant::MAX - TIMEOUT;
+    let token = started(t.begin(last, key("b")).unwrap());
+    assert_eq!(
+        t.begin(last + Duration::from_secs(1), key("b")),
+        Ok(Begin::InProgress {
+            since: last,
+            expires_at: Instant::MAX
+        })
+    );
+    let past = last + Duration::from_micros(1);
+    assert_eq!(t.begin(past, key("c")), Err(BeginError::ExpiryOverflow));
+    // A completion near the end is kept until Instant::MAX rather than lost.
+    let done_at = Instant::MAX - Duration::from_secs(1);
+    let done = t.complete(done_at, key("b"), token, Outcome::Success(DIGEST));
+    assert_eq!(
+        done,
+        Ok(Completed::Remembered {
+            expires_at: Instant::MAX
+        })
+    );
+    assert!(matches!(t.begin(done_at, key("b")), Ok(Begin::Done { .. })));
+    assert_eq!(
+        t.begin(Instant::MAX, key("b")),
+        Err(BeginError::ExpiryOverflow)
+    );
 }

@@ -5,6 +5,7 @@ use crate::time::Instant;
 use core::fmt;
 
 const UNKNOWN_LEASE: &str = "no live lease with this id: released, expired or never issued";
+const EXPIRY_OVERFLOW: &str = "now + ttl is past the end of the clock (Instant::MAX)";
 
 /// Why [`Leases::acquire`](super::Leases::acquire) granted nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,13 +22,18 @@ pub enum AcquireError {
         /// When a slot the key could use becomes reclaimable ([`Instant::MAX`]: never alone).
         retry_at: Instant,
     },
+    /// `now + ttl` is past [`Instant::MAX`]: a lease granted now could not get its TTL (and
+    /// one granted at `Instant::MAX` would be dead at birth). Only a shorter TTL helps; time
+    /// alone never does, so [`retry_at`](Self::retry_at) is [`Instant::MAX`].
+    ExpiryOverflow,
 }
 
 impl AcquireError {
-    /// When to try again.
+    /// When to try again ([`Instant::MAX`]: never, by waiting alone).
     pub const fn retry_at(&self) -> Instant {
         match *self {
             AcquireError::AtLimit { retry_at } | AcquireError::TableFull { retry_at } => retry_at,
+            AcquireError::ExpiryOverflow => Instant::MAX,
         }
     }
 }
@@ -41,6 +47,7 @@ impl fmt::Display for AcquireError {
             AcquireError::TableFull { retry_at } => {
                 write!(f, "lease table full; retry at {retry_at}")
             }
+            AcquireError::ExpiryOverflow => f.write_str(EXPIRY_OVERFLOW),
         }
     }
 }
@@ -62,11 +69,17 @@ impl From<TableFull> for AcquireError {
 pub enum RefreshError {
     /// No live lease of the key has this id: released, expired, or never issued.
     Unknown,
+    /// `now + ttl` is past [`Instant::MAX`]; the lease (if live) keeps its current expiry.
+    /// Only a shorter TTL helps: retry at [`Instant::MAX`], i.e. never by waiting.
+    ExpiryOverflow,
 }
 
 impl fmt::Display for RefreshError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(UNKNOWN_LEASE)
+        match self {
+            RefreshError::Unknown => f.write_str(UNKNOWN_LEASE),
+            RefreshError::ExpiryOverflow => f.write_str(EXPIRY_OVERFLOW),
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! [`Leases`]: per-key lease sets in a fixed [`Table`].
 
 use super::error::{AcquireError, LeaseConfigError, RefreshError, ReleaseError};
-use super::id::{IdMint, LeaseId};
+use super::id::LeaseId;
 use super::set::LeaseSet;
 use super::{DEFAULT_SLOTS_PER_KEY, Lease, LeaseConfig, MAX_SLOTS_PER_KEY};
+use crate::id::IdMinter;
 use crate::key::KeyHash;
 use crate::table::{Reclaim, Slot, Table};
 use crate::time::Instant;
@@ -16,20 +17,25 @@ use crate::time::Instant;
 pub struct Leases<S, const K: usize = DEFAULT_SLOTS_PER_KEY> {
     table: Table<LeaseSet<K>, S>,
     config: LeaseConfig,
-    ids: IdMint,
+    ids: IdMinter,
 }
 
 impl<S, const K: usize> Leases<S, K>
 where
     S: AsRef<[Slot<LeaseSet<K>>]> + AsMut<[Slot<LeaseSet<K>>]>,
 {
-    /// A lease table over `storage` (cleared). `id_seed` should be fresh randomness from the
-    /// host at each start, so that ids from an earlier run do not match this run's leases.
+    /// A lease table over `storage` (cleared). `id_key` keys the lease-id minter ([`IdMinter`]):
+    /// 16 bytes the host draws afresh from its RNG at each start, so that ids are unpredictable
+    /// and ids from an earlier run do not match this run's leases.
     /// Fails to compile unless `1 ≤ K ≤ 64`.
     ///
     /// # Panics
     /// If the storage length is not a non-zero multiple of [`GROUP`](crate::table::GROUP).
-    pub fn new(storage: S, config: LeaseConfig, id_seed: u64) -> Result<Self, LeaseConfigError> {
+    pub fn new(
+        storage: S,
+        config: LeaseConfig,
+        id_key: [u8; 16],
+    ) -> Result<Self, LeaseConfigError> {
         const {
             assert!(
                 K >= 1 && K <= MAX_SLOTS_PER_KEY,
@@ -40,7 +46,7 @@ where
         Ok(Leases {
             table: Table::new(storage),
             config,
-            ids: IdMint::new(id_seed),
+            ids: IdMinter::new(id_key),
         })
     }
 
@@ -59,7 +65,11 @@ where
 
     /// A new lease for `key`, expiring at `now + ttl`, unless the key holds its limit of live
     /// leases or the table has no room for a new key. Expired leases never count.
+    ///
+    /// A lease always gets its full TTL: when `now + ttl` is past [`Instant::MAX`] the call is
+    /// refused with [`AcquireError::ExpiryOverflow`] (checked first, touching nothing).
     pub fn acquire(&mut self, now: Instant, key: KeyHash) -> Result<Lease, AcquireError> {
+        let expires_at = self.expiry(now).ok_or(AcquireError::ExpiryOverflow)?;
         let limit = usize::from(self.config.limit_per_key);
         let set = self.table.entry(now, key)?.value;
         if set.active(now) >= limit {
@@ -68,8 +78,8 @@ where
             });
         }
         let lease = Lease {
-            id: self.ids.next(),
-            expires_at: now + self.config.ttl,
+            id: LeaseId::from_raw(self.ids.next_id()),
+            expires_at,
         };
         let stored = set.insert(now, lease.id, lease.expires_at);
         debug_assert!(stored, "a set below its limit has a free slot");
@@ -77,20 +87,28 @@ where
     }
 
     /// Extends the live lease `id` of `key` to `now + ttl` and returns the new expiry. A
-    /// released or expired lease stays dead.
+    /// released or expired lease stays dead. When `now + ttl` is past [`Instant::MAX`] the
+    /// call is refused with [`RefreshError::ExpiryOverflow`] and the lease keeps its expiry.
     pub fn refresh(
         &mut self,
         now: Instant,
         key: KeyHash,
         id: LeaseId,
     ) -> Result<Instant, RefreshError> {
-        let expires_at = now + self.config.ttl;
+        let expires_at = self.expiry(now).ok_or(RefreshError::ExpiryOverflow)?;
         let set = self.table.get_mut(key).ok_or(RefreshError::Unknown)?;
         if set.extend(now, id, expires_at) {
             Ok(expires_at)
         } else {
             Err(RefreshError::Unknown)
         }
+    }
+
+    /// `now + ttl`, or `None` past [`Instant::MAX`]: a saturated expiry would be a shorter
+    /// lease than configured, and one granted at `Instant::MAX` would be dead at birth and not
+    /// count toward the limit.
+    fn expiry(&self, now: Instant) -> Option<Instant> {
+        now.checked_add(self.config.ttl)
     }
 
     /// Ends the live lease `id` of `key`. The key's slot is freed once it holds no live lease.

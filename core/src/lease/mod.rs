@@ -16,8 +16,12 @@
 //!   compares with `now`. A refusal's `retry_at` is exactly the instant an acquire would succeed
 //!   if nothing else happened.
 //! - **No revival.** Refreshing or releasing a lease that was released or has expired answers
-//!   `Unknown` and changes nothing. Ids are unique for the table's lifetime (see [`LeaseId`]),
-//!   so an old id can never match a newer lease of the same key.
+//!   `Unknown` and changes nothing. Ids are unique for the table's lifetime (see [`LeaseId`]
+//!   and [`crate::id`]), so an old id can never match a newer lease of the same key.
+//! - **A full TTL or nothing.** When `now + ttl` is past [`Instant::MAX`], acquire and refresh
+//!   are refused with `ExpiryOverflow` (retry at `Instant::MAX`: never by waiting) rather than
+//!   granting a shortened lease, or at `Instant::MAX` itself a lease that is dead at birth and
+//!   would never count toward the limit.
 //! - **Bounded memory.** Keys live in a fixed [`Table`](crate::table::Table). A key's slot is
 //!   freed when its last live lease is released, and becomes reclaimable (may be handed to a new
 //!   key) once all its leases have expired. A key with a live lease is never evicted: when no
@@ -37,7 +41,7 @@
 //! use heidi_core::table::Slot;
 //! use heidi_core::{Duration, Instant};
 //!
-//! let mut leases: Leases<_> = Leases::new([Slot::empty(); 64], LeaseConfig::default(), 42).unwrap();
+//! let mut leases: Leases<_> = Leases::new([Slot::empty(); 64], LeaseConfig::default(), [42; 16]).unwrap();
 //! let user = KeyHasher::new([7; 16]).hash(b"user:1");
 //! let t0 = Instant::from_secs(0);
 //! let first = leases.acquire(t0, user).unwrap();

@@ -13,7 +13,7 @@ fn key(name: &str) -> KeyHash {
 }
 
 fn leases(config: LeaseConfig) -> Small {
-    Leases::new([Slot::empty(); 8], config, 99).unwrap()
+    Leases::new([Slot::empty(); 8], config, [99; 16]).unwrap()
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn invalid_configs_are_refused() {
         ttl: Duration::ZERO,
         ..LeaseConfig::default()
     };
-    let new = |c| Small::new([Slot::empty(); 8], c, 0).map(|_| ());
+    let new = |c| Small::new([Slot::empty(); 8], c, [0; 16]).map(|_| ());
     assert_eq!(new(zero), Err(LeaseConfigError::LimitZero));
     assert_eq!(
         new(above),
@@ -202,7 +202,7 @@ fn custom_slot_count_and_errors_display() {
         limit_per_key: 2,
         ttl: Duration::from_millis(10),
     };
-    let mut l: Leases<_, 2> = Leases::new([Slot::empty(); 16], config, 1).unwrap();
+    let mut l: Leases<_, 2> = Leases::new([Slot::empty(); 16], config, [1; 16]).unwrap();
     let k = key("x");
     let _ = l.acquire(s(0), k).unwrap();
     let _ = l.acquire(s(0), k).unwrap();
@@ -213,4 +213,76 @@ fn custom_slot_count_and_errors_display() {
     assert!(RefreshError::Unknown.to_string().contains("released"));
     assert!(ReleaseError::Unknown.to_string().contains("expired"));
     assert!(LeaseConfigError::TtlZero.to_string().contains("ttl"));
+}
+
+#[test]
+fn nothing_is_granted_when_the_ttl_would_pass_the_end_of_the_clock() {
+    let mut l = leases(LeaseConfig::default());
+    let k = key("end");
+    // At Instant::MAX a lease would be dead at birth and never count: 100 would be granted.
+    for _ in 0..100 {
+        let err = l.acquire(Instant::MAX, k).unwrap_err();
+        assert_eq!(err, AcquireError::ExpiryOverflow);
+        assert_eq!(err.retry_at(), Instant::MAX);
+    }
+    assert_eq!(l.keys(), 0, "a refused acquire takes no slot");
+    // Near the end a saturated expiry would be a short lease: refused too.
+    let near = Instant::MAX - Duration::from_secs(10);
+    assert_eq!(l.acquire(near, k), Err(AcquireError::ExpiryOverflow));
+    // The last instant whose TTL fits is granted the full TTL, and the limit holds.
+    let last = Instant::MAX - DEFAULT_LEASE_TTL;
+    let first = l.acquire(last, k).unwrap();
+    assert_eq!(first.expires_at, Instant::MAX);
+    for _ in 1..5 {
+        let _ = l.acquire(last, k).unwrap();
+    }
+    let sixth = l.acquire(last, k);
+    assert_eq!(
+        sixth,
+        Err(AcquireError::AtLimit {
+            retry_at: Instant::MAX
+        })
+    );
+    assert_eq!(l.active(Instant::MAX - Duration::from_micros(1), k), 5);
+    // A shorter TTL makes the end of the clock usable again.
+    let short = LeaseConfig {
+        ttl: Duration::from_secs(1),
+        ..LeaseConfig::default()
+    };
+    l.set_config(short).unwrap();
+    let other = key("other");
+    let lease = l
+        .acquire(Instant::MAX - Duration::from_secs(1), other)
+        .unwrap();
+    assert_eq!(lease.expires_at, Instant::MAX);
+}
+
+#[test]
+fn a_refresh_past_the_end_of_the_clock_is_refused_and_changes_nothing() {
+    let mut l = leases(LeaseConfig::default());
+    let k = key("end");
+    let last = Instant::MAX - DEFAULT_LEASE_TTL - Duration::from_secs(5);
+    let lease = l.acquire(last, k).unwrap();
+    // Refreshing to MAX exactly still gives the full TTL.
+    let fits = Instant::MAX - DEFAULT_LEASE_TTL;
+    assert_eq!(l.refresh(fits, k, lease.id), Ok(Instant::MAX));
+    let later = fits + Duration::from_secs(1);
+    assert_eq!(
+        l.refresh(later, k, lease.id),
+        Err(RefreshError::ExpiryOverflow)
+    );
+    assert_eq!(l.next_expiry(later, k), Some(Instant::MAX));
+    assert_eq!(
+        l.refresh(Instant::MAX, k, lease.id),
+        Err(RefreshError::ExpiryOverflow)
+    );
+    // The lease stopped counting at its expiry, MAX; release finds nothing there.
+    assert_eq!(l.active(Instant::MAX, k), 0);
+    assert_eq!(
+        l.release(Instant::MAX, k, lease.id),
+        Err(ReleaseError::Unknown)
+    );
+    let mut s: heapless::String<128> = heapless::String::new();
+    core::fmt::write(&mut s, format_args!("{}", RefreshError::ExpiryOverflow)).unwrap();
+    assert!(s.contains("end of the clock"));
 }

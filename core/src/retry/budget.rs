@@ -152,6 +152,7 @@ impl<const N: usize> RetryBudget<N> {
     pub fn record_request(&mut self, now: Instant) {
         let c = self.counter_mut(now);
         c.requests = c.requests.saturating_add(1);
+        self.debug_check();
     }
 
     /// Takes one retry from the budget at `now`, or says when one would be allowed.
@@ -164,7 +165,24 @@ impl<const N: usize> RetryBudget<N> {
         }
         let c = self.counter_mut(now);
         c.retries = c.retries.saturating_add(1);
+        self.debug_check();
         Ok(())
+    }
+
+    /// The invariants, checked after every change in debug builds: no counter is ahead of
+    /// `latest`, and every counter in use sits at its index's place in the ring. O(N).
+    fn debug_check(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        for (place, c) in self.counters.iter().enumerate() {
+            debug_assert!(c.index <= self.latest, "counter index ≤ latest");
+            let unused = c.requests == 0 && c.retries == 0;
+            debug_assert!(
+                unused || c.index % N as u64 == place as u64,
+                "counter place"
+            );
+        }
     }
 
     /// How many retries the budget would allow at `now` (no state change).
@@ -423,5 +441,15 @@ mod tests {
             s.as_str(),
             "retry budget: `window` must be at least 1 µs per counter"
         );
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "latest")]
+    fn a_counter_ahead_of_latest_fails_the_debug_check() {
+        let mut b = budget(1_000, 1);
+        b.record_request(at(5_000));
+        b.counters[7].index = 7;
+        b.record_request(at(5_000));
     }
 }
