@@ -348,7 +348,11 @@ where
         prop_assert_eq!(got, want, "full-at of {:?} at {}", key, now);
     }
     prop_assert_eq!(present, limiter.len(), "len() counts the occupied slots");
-    prop_assert_eq!(limiter.iter().count(), limiter.len(), "iter() yields the occupied slots");
+    prop_assert_eq!(
+        limiter.iter().count(),
+        limiter.len(),
+        "iter() yields the occupied slots"
+    );
     prop_assert!(limiter.len() <= limiter.capacity());
     limiter.assert_invariants();
     Ok(())
