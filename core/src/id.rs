@@ -27,27 +27,17 @@
 //! An id is still a capability, not an identity: whoever holds it may use it. Deciding who may
 //! act on a key is the host's job (it binds keys to authenticated peers).
 
-use core::hash::Hasher;
-use siphasher::sip::SipHasher13;
+use crate::key::KeyHasher;
 
 /// Mints ids: a keyed permutation of a counter, skipping the one value that maps to zero. See
 /// the [module docs](self) for what the ids guarantee.
 ///
 /// Its `Debug` output hides the key.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct IdMinter {
-    k0: u64,
-    k1: u64,
+    /// The round function's key (SipHash-1-3 keyed with the host's 16 secret bytes).
+    hasher: KeyHasher,
     counter: u64,
-}
-
-impl core::fmt::Debug for IdMinter {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("IdMinter")
-            .field("key", &"<redacted>")
-            .field("counter", &self.counter)
-            .finish()
-    }
 }
 
 const ROUNDS: u64 = 4;
@@ -55,17 +45,8 @@ const ROUNDS: u64 = 4;
 impl IdMinter {
     /// A minter keyed with `key`: 16 bytes the host draws afresh from its RNG at each start.
     pub const fn new(key: [u8; 16]) -> IdMinter {
-        let mut lo = [0u8; 8];
-        let mut hi = [0u8; 8];
-        let mut i = 0;
-        while i < 8 {
-            lo[i] = key[i];
-            hi[i] = key[i + 8];
-            i += 1;
-        }
         IdMinter {
-            k0: u64::from_le_bytes(lo),
-            k1: u64::from_le_bytes(hi),
+            hasher: KeyHasher::new(key),
             counter: 0,
         }
     }
@@ -84,10 +65,10 @@ impl IdMinter {
 
     /// The Feistel round function: 32 pseudo-random bits of (round, half).
     fn round(&self, round: u64, half: u32) -> u32 {
-        let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
-        h.write_u64(round);
-        h.write_u32(half);
-        h.finish() as u32
+        let hash = self
+            .hasher
+            .hash_parts(&[&round.to_le_bytes(), &half.to_le_bytes()]);
+        hash.get() as u32
     }
 
     fn permute(&self, x: u64) -> u64 {
@@ -156,6 +137,9 @@ mod tests {
         use core::fmt::Write;
         let mut s: heapless::String<96> = heapless::String::new();
         write!(s, "{:?}", IdMinter::new([0xab; 16])).unwrap();
-        assert_eq!(s.as_str(), "IdMinter { key: \"<redacted>\", counter: 0 }");
+        assert_eq!(
+            s.as_str(),
+            "IdMinter { hasher: KeyHasher { seed: <redacted> }, counter: 0 }"
+        );
     }
 }
