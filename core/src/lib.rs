@@ -89,6 +89,9 @@
 //! | [`batcher`] | size-or-linger batches of at most 8 items |
 //! | [`lease`] | per-key concurrency leases with TTL |
 //! | [`id`] | unique, unpredictable lease ids and idempotency tokens |
+//! | [`journal`] | journal lines, hash chain, redaction, streaming verifier, seals |
+//! | [`pipeline`] | the training pipeline's state machine |
+//! | [`proto`] | wire codec: frames, line commands, requests, error replies |
 //! | [`idempotency`] | new / in-progress / done records with TTL |
 //! | [`health`] | named checks and their aggregate |
 //! | [`governor`] | admission of pipeline stages under load |
@@ -111,9 +114,13 @@ pub mod governor;
 pub mod health;
 pub mod id;
 pub mod idempotency;
+pub mod journal;
+pub(crate) mod json;
 pub mod key;
 pub mod lease;
 pub mod limit;
+pub mod pipeline;
+pub mod proto;
 pub mod retry;
 pub mod table;
 pub mod time;

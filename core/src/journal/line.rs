@@ -1,0 +1,306 @@
+//! The line encoder: one event to one compact JSON line of DESIGN §4, byte for byte.
+
+use core::fmt;
+
+use super::event::{ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event};
+use super::redact::{REDACTED_MAX_BYTES, redact};
+use crate::json::escape::quoted;
+use crate::json::writer::Writer;
+use crate::time::WallTime;
+
+/// The longest journal line, in bytes, including its `\n`. The encoder refuses longer lines
+/// and the verifier reports them as [`FaultKind::TooLong`](super::FaultKind::TooLong).
+///
+/// Sized for real events: the fixed keys and punctuation take 250 bytes; a redacted message
+/// and error at most 2 × 3 006 escaped bytes (500 characters plus `…`, none over 6 bytes
+/// escaped); run id and first `prev_hash` 2 × 128; 16 + 16 map entries with 64-byte names
+/// and 20-digit values 2 816; 16 artifact paths of 256 bytes 4 144. Every event within those
+/// bounds whose names and paths need no escaping fits (≈ 13.5 KiB), with room to spare.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// The fixed `event_version` this encoder writes and the verifier accepts.
+pub const EVENT_VERSION: &str = "1.0";
+
+/// Why a line could not be encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum EncodeError {
+    /// The line needs `needed_bytes` (with its `\n`) but only `capacity_bytes` are available
+    /// (the caller's buffer, or [`MAX_LINE_BYTES`] if smaller).
+    LineTooLong {
+        /// Bytes the whole line needs.
+        needed_bytes: usize,
+        /// Bytes that were available.
+        capacity_bytes: usize,
+    },
+    /// `counters_delta` or `usage_delta` holds more than [`DELTA_MAX_ENTRIES`] entries.
+    TooManyDeltas,
+    /// `artifact_paths` holds more than [`ARTIFACT_PATHS_MAX`] paths.
+    TooManyArtifacts,
+    /// `ts` is after 9999-12-31T23:59:59.999Z and has no four-digit year.
+    TsOutOfRange,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::LineTooLong {
+                needed_bytes,
+                capacity_bytes,
+            } => write!(
+                f,
+                "journal line needs {needed_bytes} bytes, only {capacity_bytes} available"
+            ),
+            EncodeError::TooManyDeltas => {
+                write!(f, "more than {DELTA_MAX_ENTRIES} entries in a delta map")
+            }
+            EncodeError::TooManyArtifacts => {
+                write!(f, "more than {ARTIFACT_PATHS_MAX} artifact paths")
+            }
+            EncodeError::TsOutOfRange => f.write_str("timestamp after the year 9999"),
+        }
+    }
+}
+
+impl core::error::Error for EncodeError {}
+
+/// Encodes `event` of run `run_id` with the given `prev_hash` into `buf`, followed by `\n`,
+/// and returns the number of bytes written. `message` and `error` are redacted first.
+///
+/// On error nothing useful is in `buf`.
+pub fn encode_line(
+    event: &Event<'_>,
+    run_id: &str,
+    prev_hash: &str,
+    buf: &mut [u8],
+) -> Result<usize, EncodeError> {
+    check_bounds(event)?;
+    let capacity_bytes = buf.len().min(MAX_LINE_BYTES);
+    let mut out = Writer::new(&mut buf[..capacity_bytes]);
+    out.bytes(b"{\"event_version\":\"1.0\",\"ts\":\"");
+    write_ts(&mut out, event.ts);
+    out.bytes(b"\",\"run_id\":");
+    quoted(&mut out, run_id);
+    out.bytes(b",\"round\":");
+    out.u64(u64::from(event.round));
+    out.bytes(b",\"stage\":");
+    quoted(&mut out, event.stage);
+    out.bytes(b",\"level\":\"");
+    out.bytes(event.level.as_str().as_bytes());
+    out.bytes(b"\",\"event_type\":");
+    quoted(&mut out, event.event_type);
+    out.bytes(b",\"message\":");
+    write_redacted(&mut out, event.message);
+    out.bytes(b",\"counters_delta\":");
+    write_map(&mut out, event.counters_delta);
+    out.bytes(b",\"usage_delta\":");
+    write_map(&mut out, event.usage_delta);
+    out.bytes(b",\"artifact_paths\":");
+    write_list(&mut out, event.artifact_paths);
+    out.bytes(b",\"error\":");
+    match event.error {
+        Some(e) => write_redacted(&mut out, e),
+        None => out.bytes(b"null"),
+    }
+    out.bytes(b",\"prev_hash\":");
+    quoted(&mut out, prev_hash);
+    out.bytes(b"}\n");
+    out.finish().map_err(|o| EncodeError::LineTooLong {
+        needed_bytes: o.needed_bytes,
+        capacity_bytes,
+    })
+}
+
+fn check_bounds(event: &Event<'_>) -> Result<(), EncodeError> {
+    if event.counters_delta.len() > DELTA_MAX_ENTRIES || event.usage_delta.len() > DELTA_MAX_ENTRIES
+    {
+        return Err(EncodeError::TooManyDeltas);
+    }
+    if event.artifact_paths.len() > ARTIFACT_PATHS_MAX {
+        return Err(EncodeError::TooManyArtifacts);
+    }
+    if event.ts.to_utc().year > 9999 {
+        return Err(EncodeError::TsOutOfRange);
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (the [`WallTime`] `Display` form, without `core::fmt`).
+fn write_ts(out: &mut Writer<'_>, ts: WallTime) {
+    let t = ts.to_utc();
+    out.padded(t.year, 4);
+    let two_digit = [
+        (b'-', t.month),
+        (b'-', t.day),
+        (b'T', t.hour),
+        (b':', t.minute),
+        (b':', t.second),
+    ];
+    for (sep, n) in two_digit {
+        out.byte(sep);
+        out.padded(u32::from(n), 2);
+    }
+    out.byte(b'.');
+    out.padded(u32::from(t.millis), 3);
+    out.byte(b'Z');
+}
+
+fn write_redacted(out: &mut Writer<'_>, text: &str) {
+    let mut scratch = [0u8; REDACTED_MAX_BYTES];
+    quoted(out, redact(text, &mut scratch));
+}
+
+fn write_map(out: &mut Writer<'_>, entries: &[(&str, i64)]) {
+    out.byte(b'{');
+    for (i, (name, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.byte(b',');
+        }
+        quoted(out, name);
+        out.byte(b':');
+        out.i64(*value);
+    }
+    out.byte(b'}');
+}
+
+fn write_list(out: &mut Writer<'_>, items: &[&str]) {
+    out.byte(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.byte(b',');
+        }
+        quoted(out, item);
+    }
+    out.byte(b']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::event::Level;
+
+    /// The seed's example line (DESIGN §4), with its `\n`.
+    const SEED_LINE: &[u8] = b"{\"event_version\":\"1.0\",\"ts\":\"2026-02-20T07:45:38.307Z\",\"run_id\":\"test_cpp_run_123\",\"round\":1,\"stage\":\"pipeline\",\"level\":\"info\",\"event_type\":\"pipeline_start\",\"message\":\"Starting training pipeline (C++)\",\"counters_delta\":{},\"usage_delta\":{},\"artifact_paths\":[],\"error\":null,\"prev_hash\":\"test_cpp_run_123\"}\n";
+
+    #[test]
+    fn seed_line_byte_exact() {
+        let mut buf = [0u8; MAX_LINE_BYTES];
+        let n = encode_line(
+            &Event::seed(),
+            "test_cpp_run_123",
+            "test_cpp_run_123",
+            &mut buf,
+        );
+        assert_eq!(&buf[..n.unwrap()], SEED_LINE);
+    }
+
+    #[test]
+    fn all_fields_filled() {
+        let event = Event {
+            level: Level::Error,
+            counters_delta: &[("rows", 12), ("bad", -3)],
+            usage_delta: &[("memory_mb_delta", 512), ("cpu_pct", 87)],
+            artifact_paths: &["out/a.jsonl", "dir \"q\"/b"],
+            error: Some("exit 1\nboom"),
+            ..Event::seed()
+        };
+        let mut buf = [0u8; 1024];
+        let n = encode_line(&event, "r", "ab", &mut buf).unwrap();
+        let want = concat!(
+            r#"{"event_version":"1.0","ts":"2026-02-20T07:45:38.307Z","run_id":"r","round":1,"#,
+            r#""stage":"pipeline","level":"error","event_type":"pipeline_start","#,
+            r#""message":"Starting training pipeline (C++)","counters_delta":{"rows":12,"bad":-3},"#,
+            r#""usage_delta":{"memory_mb_delta":512,"cpu_pct":87},"#,
+            r#""artifact_paths":["out/a.jsonl","dir \"q\"/b"],"error":"exit 1\nboom","prev_hash":"ab"}"#,
+            "\n"
+        );
+        assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), want);
+    }
+
+    #[test]
+    fn too_small_buffer_says_how_big() {
+        let mut buf = [0u8; 100];
+        let err = encode_line(
+            &Event::seed(),
+            "test_cpp_run_123",
+            "test_cpp_run_123",
+            &mut buf,
+        );
+        assert_eq!(
+            err,
+            Err(EncodeError::LineTooLong {
+                needed_bytes: SEED_LINE.len(),
+                capacity_bytes: 100
+            })
+        );
+        let mut exact = [0u8; 320];
+        let n = encode_line(
+            &Event::seed(),
+            "test_cpp_run_123",
+            "test_cpp_run_123",
+            &mut exact[..SEED_LINE.len()],
+        );
+        assert_eq!(n, Ok(SEED_LINE.len()));
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let mut buf = [0u8; MAX_LINE_BYTES + 1];
+        let many = [("k", 1i64); DELTA_MAX_ENTRIES + 1];
+        let e = Event {
+            usage_delta: &many,
+            ..Event::seed()
+        };
+        assert_eq!(
+            encode_line(&e, "r", "r", &mut buf),
+            Err(EncodeError::TooManyDeltas)
+        );
+        let paths = [""; ARTIFACT_PATHS_MAX + 1];
+        let e = Event {
+            artifact_paths: &paths,
+            ..Event::seed()
+        };
+        assert_eq!(
+            encode_line(&e, "r", "r", &mut buf),
+            Err(EncodeError::TooManyArtifacts)
+        );
+        let e = Event {
+            ts: WallTime::from_unix_millis(253_402_300_800_000),
+            ..Event::seed()
+        };
+        assert_eq!(
+            encode_line(&e, "r", "r", &mut buf),
+            Err(EncodeError::TsOutOfRange)
+        );
+        // A line over MAX_LINE_BYTES is refused even when the buffer is larger.
+        let long = [[b'p'; 2048]; ARTIFACT_PATHS_MAX];
+        let strs: [&str; ARTIFACT_PATHS_MAX] =
+            core::array::from_fn(|i| core::str::from_utf8(&long[i]).unwrap());
+        let e = Event {
+            artifact_paths: &strs,
+            ..Event::seed()
+        };
+        assert!(matches!(
+            encode_line(&e, "r", "r", &mut buf),
+            Err(EncodeError::LineTooLong {
+                capacity_bytes: MAX_LINE_BYTES,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn worst_case_message_and_error_fit() {
+        let ctrl = [1u8; 600];
+        let text = core::str::from_utf8(&ctrl).unwrap();
+        let e = Event {
+            message: text,
+            error: Some(text),
+            ..Event::seed()
+        };
+        let mut buf = [0u8; MAX_LINE_BYTES];
+        let n = encode_line(&e, "r", "r", &mut buf).unwrap();
+        assert!(n < 7_000, "{n}");
+    }
+}

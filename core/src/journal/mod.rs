@@ -1,0 +1,51 @@
+//! The event journal: line encoding, hash chain, redaction, streaming verification and seals.
+//!
+//! The formats are specified in `docs/JOURNAL.md`. A host writes what
+//! [`ChainWriter::append`] returns to `events.jsonl`, and from time to time what
+//! [`Seal::encode`] returns (for [`ChainWriter::seal`]) to `events.seals`. To check a run it
+//! feeds `events.seals` to a [`SealCheck`], then `events.jsonl` to [`SealCheck::verifier`],
+//! and hands the result to [`SealCheck::check`]. After a crash it resumes the chain from
+//! [`Verifier::verified`] with [`ChainWriter::resume`].
+//!
+//! ```
+//! use heidi_core::WallTime;
+//! use heidi_core::journal::{ChainWriter, Event, SealCheck, MAX_LINE_BYTES, SEAL_MAX_BYTES};
+//!
+//! let key = b"host secret, kept outside the journal";
+//! let mut chain = ChainWriter::new("run-7").unwrap();
+//! let (mut journal, mut seals) = ([0u8; 4096], [0u8; SEAL_MAX_BYTES]);
+//! let mut line = [0u8; MAX_LINE_BYTES];
+//! let mut len = 0;
+//! for n in 0..3 {
+//!     let e = Event::info(WallTime::from_unix_millis(n), 1, "pipeline", "tick", "hello");
+//!     let bytes = chain.append(&e, &mut line).unwrap();
+//!     journal[len..len + bytes.len()].copy_from_slice(bytes);
+//!     len += bytes.len();
+//! }
+//! let n = chain.seal(key).unwrap().encode(&mut seals).unwrap();
+//!
+//! let mut check = SealCheck::new(key);
+//! check.add_record(&seals[..n]).unwrap();
+//! let mut verifier = check.verifier();
+//! verifier.feed(&journal[..len]).unwrap();
+//! let report = check.check(&verifier.finish().unwrap()).unwrap();
+//! assert_eq!((report.sealed_lines, report.unsealed_lines), (3, 0));
+//! ```
+
+mod chain;
+mod event;
+mod hash;
+mod line;
+pub mod redact;
+mod scan;
+mod seal;
+mod seal_check;
+mod verify;
+
+pub use chain::{BadRunId, ChainWriter, RUN_ID_MAX_BYTES, is_valid_run_id};
+pub use event::{ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event, Level};
+pub use hash::{HexHash, LineHash};
+pub use line::{EVENT_VERSION, EncodeError, MAX_LINE_BYTES, encode_line};
+pub use seal::{BadSeal, SEAL_MAX_BYTES, SEAL_VERSION, Seal};
+pub use seal_check::{SealCheck, SealFault, SealReport};
+pub use verify::{Fault, FaultKind, Verified, Verifier};

@@ -1,0 +1,120 @@
+//! Secret redaction applied to free text before a journal line is encoded and hashed.
+//!
+//! [`redact`] is one bounded pass over the input: an ANSI stripper feeds clean bytes into a
+//! 256-byte lookahead window; at each position the rules below peek into
+//! the window to decide, and the scanner then copies the byte or replaces the secret. Every
+//! input byte is read once by the stripper; each rule looks at most a few hundred bytes ahead;
+//! the scan stops as soon as the output is full. Work is O(input) and the output fits the
+//! caller's fixed buffer; nothing allocates and nothing panics.
+//!
+//! # Order
+//!
+//! 1. ANSI escape sequences are removed first (CSI `ESC [ … final`, OSC `ESC ] … BEL` or
+//!    `ESC \`, and the other `ESC` sequences); the rules see only the clean text, so colour
+//!    codes inside or around a secret do not hide it.
+//! 2. Secrets are replaced (table below). Matching ignores ASCII case.
+//! 3. The result is capped at [`MESSAGE_MAX_CHARS`] characters. Redaction comes before the
+//!    cap, so the cap can cut a placeholder but never exposes part of a secret.
+//!
+//! # Rules
+//!
+//! A rule marked *word* starts only at a word boundary: the previous clean byte is not
+//! `[A-Za-z0-9_]` (so `task-123`, `desk-lamp`, `risk-free`, `ask-me` are prose, not keys).
+//! Token bodies must be long enough and *look random* (hold a digit, or both letter cases),
+//! which generated keys do and words and kebab-case identifiers do not.
+//!
+//! | class | pattern | output |
+//! |---|---|---|
+//! | GitHub (word) | `ghp_` `gho_` `ghu_` `ghs_` `ghr_` `github_pat_` + ≥ 20 `[A-Za-z0-9_]` | `[GITHUB_TOKEN]` |
+//! | OpenAI (word) | `sk-` (also `sk-proj-`) + ≥ 20 `[A-Za-z0-9_-]` | `[OPENAI_KEY]` |
+//! | Anthropic (word) | `sk-ant-` + as above | `[ANTHROPIC_KEY]` |
+//! | GitLab (word) | `glpat-` + ≥ 20 `[A-Za-z0-9_-]` | `[GITLAB_TOKEN]` |
+//! | AWS key id (word) | `AKIA`/`ASIA` + exactly 16 `[A-Z0-9]` (with a digit, or no lowercase), then a non-word byte | `[AWS_ACCESS_KEY]` |
+//! | Bearer (word) | `Bearer`, blanks, ≥ 8 bytes of token68 | `Bearer [BEARER_TOKEN]` |
+//! | PEM key | `-----BEGIN …PRIVATE KEY…-----` through the next `-----END …PRIVATE KEY…-----`, or to the end of the input | `[PRIVATE_KEY]` |
+//! | assignment (word) | a secret name, `=` `:` `:=` or `=>` with optional blanks and quotes, a non-empty value | `name=[REDACTED]` |
+//!
+//! *Bearer* keeps the scheme word and its blanks (`Authorization: Bearer [BEARER_TOKEN]`):
+//! they are no secret and tell the reader what was there.
+//!
+//! *Secret names* are `api_key`, `apikey`, `secret_key`, `secret`, `token`, `password`,
+//! `passwd`, `access_key`, `private_key`, or any identifier ending in `_` plus one of them,
+//! with `-` read as `_`: this covers the environment names `OPENAI_API_KEY`, `GITHUB_TOKEN`,
+//! `ANTHROPIC_API_KEY`, `AWS_SECRET_ACCESS_KEY`, `HF_TOKEN` and the header `X-Api-Key`, but
+//! not `tokenizer`, `max_tokens` or `token_count`. The name, separator and quotes are kept
+//! (`"api_key": "[REDACTED]"`). An unquoted value ends at whitespace, a quote or one of
+//! `& , ; ) ] } < >`; a quoted one at its closing quote or the end of the line. Values that
+//! are literals or type names (`true`, `false`, `null`, `none`, `str`, `string`, `Optional`
+//! …) are left alone, so `use_token=true` and `def f(token: str)` read as written, as are
+//! comparisons (`token == x`, `token === x`; but `NAME==x` assigns `=x`). A value that is a
+//! bearer credential or a PEM key gets that class's placeholder; a value that is itself a
+//! secret name and separator (`password: token: x`) is left to that inner assignment.
+//!
+//! # Known limits
+//!
+//! Names longer than 64 bytes are not checked; an unterminated OSC string hides the rest of
+//! the input (as a terminal would); a key whose body is all one letter case without digits
+//! is taken for a word; an unquoted value stops at `,` `;` `&` and closing brackets, so a
+//! password containing them shows its rest; prose such as `the token: it expired` loses the
+//! word after the colon. A token glued to a word (`x_ghp_…`) is not at a boundary and stays.
+//!
+//! # The cap
+//!
+//! The output holds at most [`MESSAGE_MAX_CHARS`] characters *including* the ellipsis: text
+//! of up to 500 characters is returned whole; longer text keeps its first 499 characters and
+//! ends with `…` (U+2026), 500 in all. So "a message has at most 500 characters" holds for
+//! every journal line.
+
+mod ansi;
+mod assign;
+mod capped;
+mod pem;
+mod rules;
+#[cfg(test)]
+mod tests;
+mod token;
+mod window;
+
+use capped::Capped;
+use rules::{is_word, is_word_start};
+use window::Window;
+
+/// The most bytes [`redact`] ever writes: 500 characters of up to 4 UTF-8 bytes each, plus
+/// the ellipsis, rounded up.
+pub const REDACTED_MAX_BYTES: usize = 2048;
+
+/// The most characters [`redact`] returns, the closing `…` of cut text included.
+pub const MESSAGE_MAX_CHARS: usize = 500;
+
+/// Writes `input` with ANSI escapes removed, secrets replaced by placeholders and the length
+/// capped (see the [module docs](self)), into `out`, and returns the written text.
+///
+/// ```
+/// use heidi_core::journal::redact::{REDACTED_MAX_BYTES, redact};
+///
+/// let mut out = [0; REDACTED_MAX_BYTES];
+/// let line = "push with GITHUB_TOKEN=ghp_16C7e42F292c6912E7710c838347Ae178B4a failed";
+/// assert_eq!(redact(line, &mut out), "push with GITHUB_TOKEN=[REDACTED] failed");
+/// ```
+pub fn redact<'a>(input: &str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a str {
+    let mut win = Window::new(input.as_bytes());
+    let mut text = Capped::new(out);
+    while !text.is_full() {
+        let Some(b) = win.peek(0) else { break };
+        let hit = if b == b'-' {
+            pem::block(&mut win, 0)
+        } else if is_word_start(b) && !is_word(win.last()) {
+            rules::at_word(&mut win)
+        } else {
+            None
+        };
+        match hit {
+            Some(hit) => rules::apply(&mut win, &mut text, &hit),
+            None => {
+                win.bump();
+                text.push(b);
+            }
+        }
+    }
+    text.finish()
+}

@@ -1,0 +1,278 @@
+//! Test vectors (input → expected output) and the limits.
+
+use super::{MESSAGE_MAX_CHARS, REDACTED_MAX_BYTES, redact};
+
+extern crate std;
+use std::string::String;
+use std::vec::Vec;
+
+fn redacted(input: &str) -> String {
+    let mut out = [0; REDACTED_MAX_BYTES];
+    String::from(redact(input, &mut out))
+}
+
+const GHP: &str = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
+const PEM: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bq98\nZx9f0Q==\n-----END RSA PRIVATE KEY-----";
+
+/// Secrets: every class, its case variants, its contexts.
+const POSITIVE: &[(&str, &str)] = &[
+    (
+        "clone with ghp_16C7e42F292c6912E7710c838347Ae178B4a now",
+        "clone with [GITHUB_TOKEN] now",
+    ),
+    ("GHO_16C7E42F292C6912E7710C838347AE178B4A", "[GITHUB_TOKEN]"),
+    (
+        "(ghu_16C7e42F292c6912E7710c), ghs_16C7e42F292c6912E7710c ghr_16C7e42F292c6912E7710c",
+        "([GITHUB_TOKEN]), [GITHUB_TOKEN] [GITHUB_TOKEN]",
+    ),
+    (
+        "pat github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEF end",
+        "pat [GITHUB_TOKEN] end",
+    ),
+    (
+        "key sk-proj-Abc123def456GHI789jkl012MNO345pqr-_x.",
+        "key [OPENAI_KEY].",
+    ),
+    ("SK-1234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ", "[OPENAI_KEY]"),
+    (
+        "'sk-ant-api03-abcDEF123456ghiJKL789mno'",
+        "'[ANTHROPIC_KEY]'",
+    ),
+    (
+        "glpat-xyzABC1234567890defgh rotated",
+        "[GITLAB_TOKEN] rotated",
+    ),
+    ("id AKIAIOSFODNN7EXAMPLE.", "id [AWS_ACCESS_KEY]."),
+    (
+        "akiaiosfodnn7example asiaIOSFODNN7EXAMPLE",
+        "[AWS_ACCESS_KEY] [AWS_ACCESS_KEY]",
+    ),
+    (
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc_12-3==",
+        "Authorization: Bearer [BEARER_TOKEN]",
+    ),
+    (
+        "authorization: BEARER\tabcdef123456",
+        "authorization: BEARER\t[BEARER_TOKEN]",
+    ),
+    ("token: Bearer abc123def456", "token: Bearer [BEARER_TOKEN]"),
+    ("api_key=abc123", "api_key=[REDACTED]"),
+    ("apikey: 'abc 123' rest", "apikey: '[REDACTED]' rest"),
+    (
+        "{\"secret_key\": \"s3cr3t value\", \"n\": 1}",
+        "{\"secret_key\": \"[REDACTED]\", \"n\": 1}",
+    ),
+    (
+        "password = hunter2 and more",
+        "password = [REDACTED] and more",
+    ),
+    ("the PassWord: hunter2", "the PassWord: [REDACTED]"),
+    ("passwd:=abc", "passwd:=[REDACTED]"),
+    ("{'token' => 'xyz'}", "{'token' => '[REDACTED]'}"),
+    (
+        "OPENAI_API_KEY=sk-proj-Abc123def456GHI789jkl012",
+        "OPENAI_API_KEY=[REDACTED]",
+    ),
+    (
+        "export ANTHROPIC_API_KEY=\"abc\"; run",
+        "export ANTHROPIC_API_KEY=\"[REDACTED]\"; run",
+    ),
+    (
+        "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY done",
+        "AWS_SECRET_ACCESS_KEY=[REDACTED] done",
+    ),
+    (
+        "HF_TOKEN=hf_abc GitHub_Token=ghp_x",
+        "HF_TOKEN=[REDACTED] GitHub_Token=[REDACTED]",
+    ),
+    (
+        "curl -H 'X-Api-Key: abc123' https://x",
+        "curl -H 'X-Api-Key: [REDACTED]' https://x",
+    ),
+    (
+        "GET /v1?token=abc123&page=2",
+        "GET /v1?token=[REDACTED]&page=2",
+    ),
+    (
+        "before\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7bq98\nZx9f0Q==\n-----END RSA PRIVATE KEY-----\nafter",
+        "before\n[PRIVATE_KEY]\nafter",
+    ),
+    (
+        "k -----begin openssh private key-----\nb3BlbnNzaC1rZXktdjEAAAAA\nAAAA",
+        "k [PRIVATE_KEY]",
+    ),
+    (
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----MIIF-----END ENCRYPTED PRIVATE KEY----- ok",
+        "[PRIVATE_KEY] ok",
+    ),
+    (
+        "private_key=-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\nnext",
+        "private_key=[PRIVATE_KEY]\nnext",
+    ),
+    (
+        "\"private_key\": \"-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\"",
+        "\"private_key\": \"[PRIVATE_KEY]\"",
+    ),
+    (
+        "\x1b[31mghp_16C7e42F292c6912E7710c838347Ae178B4a\x1b[0m!",
+        "[GITHUB_TOKEN]!",
+    ),
+    (
+        "sk-proj-Abc123\x1b[1mdef456GHI789\x1b]0;t\x07jkl012",
+        "[OPENAI_KEY]",
+    ),
+    ("tok\x1b[2men=abc", "token=[REDACTED]"),
+    (
+        "password=true!x1 token: none_of_it",
+        "password=[REDACTED] token: [REDACTED]",
+    ),
+    ("OPENAI_API_KEY==0AAAAAAA", "OPENAI_API_KEY=[REDACTED]"),
+    (
+        "token\t: API_KEY: 0AAAAAAAAAAAA",
+        "token\t: API_KEY: [REDACTED]",
+    ),
+];
+
+/// Prose and code that must pass unchanged.
+const NEGATIVE: &[&str] = &[
+    "task-123 is done",
+    "the desk-lamp is risk-free, ask-me anything",
+    "the token is valid and the password was reset",
+    "tokenizer=bpe max_tokens=512 token_count=5 num_tokens: 3",
+    "sk-learn is a typo; see sk- and sk-1234",
+    "mask-1234567890abcdefghijklmnopqrstuv and ghp_short",
+    "sk-learn-compatible-estimator-wrapper-module",
+    "the bearer of bad news; Bearer tokens are great; Bearer <token>",
+    "def f(token: str, password: Optional[str] = None) -> bool:",
+    "use_token=true secret: false api_key=None token: string password=None.",
+    "if token == expected: return; if (token === null) {}",
+    "password=\"\" password: \n api_key=",
+    "AsiaPacificMarketing akia AKIA1234 AKIAIOSFODNN7EXAMPLE2",
+    "-----BEGIN PUBLIC KEY-----\nMIIBIjAN\n-----END PUBLIC KEY-----",
+    "-----BEGIN CERTIFICATE----- ----- -- - ---",
+    "café naïve 日本語 😀 — “quotes”",
+    "let tokens = lexer.tokenize(src)?; for t in tokens { secretary(t) }",
+    "x_ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+    "GITHUB_TOKEN is not set; export it first",
+    "fn redact(input: &str) -> &str { input }",
+];
+
+#[test]
+fn positive_vectors() {
+    for (input, expected) in POSITIVE {
+        assert_eq!(redacted(input), *expected, "input {input:?}");
+    }
+}
+
+#[test]
+fn negative_vectors() {
+    for input in NEGATIVE {
+        assert_eq!(redacted(input), *input, "input {input:?}");
+    }
+}
+
+#[test]
+fn ansi_is_stripped() {
+    let cases = [
+        ("\x1b[1;32mOK\x1b[0m", "OK"),
+        (
+            "\x1b]8;;http://x.y/z\x07link\x1b]8;;\x1b\\ here",
+            "link here",
+        ),
+        ("a\x1b(Bb\x1b7c\x1b", "abc"),
+        ("a\x1b]0;title never ends", "a"),
+        ("a\x1b]0;cut\x1b[31mb", "ab"),
+        ("\x1b[31\nm", "\nm"),
+        ("é\x1b[0mé", "éé"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(redacted(input), expected, "input {input:?}");
+    }
+}
+
+#[test]
+fn redaction_is_idempotent() {
+    for (input, _) in POSITIVE {
+        let once = redacted(input);
+        assert_eq!(redacted(&once), once);
+    }
+}
+
+#[test]
+fn short_text_is_kept_whole_at_the_cap() {
+    let text = "a".repeat(MESSAGE_MAX_CHARS);
+    assert_eq!(redacted(&text), text);
+}
+
+#[test]
+fn long_text_is_cut_to_the_cap_with_an_ellipsis() {
+    for unit in ["a", "é", "日", "😀"] {
+        let out = redacted(&unit.repeat(MESSAGE_MAX_CHARS + 1));
+        assert_eq!(out.chars().count(), MESSAGE_MAX_CHARS);
+        assert_eq!(out, unit.repeat(MESSAGE_MAX_CHARS - 1) + "…");
+    }
+}
+
+#[test]
+fn a_secret_at_the_cap_never_shows() {
+    for pad in MESSAGE_MAX_CHARS - 45..MESSAGE_MAX_CHARS + 2 {
+        let input = "a".repeat(pad) + " " + GHP + " tail";
+        let out = redacted(&input);
+        assert!(out.chars().count() <= MESSAGE_MAX_CHARS);
+        assert!(!out.contains("16C7"), "{out}");
+        assert!(!out.contains("ghp"), "{out}");
+    }
+}
+
+#[test]
+fn ansi_does_not_count_toward_the_cap() {
+    let input = "\x1b[31ma\x1b[0m".repeat(MESSAGE_MAX_CHARS);
+    assert_eq!(redacted(&input), "a".repeat(MESSAGE_MAX_CHARS));
+}
+
+#[test]
+fn megabyte_inputs_are_bounded() {
+    let mb = 1 << 20;
+    let words = "the quick brown fox ".repeat(mb / 20);
+    assert_eq!(redacted(&words).chars().count(), MESSAGE_MAX_CHARS);
+    let osc = String::from("x\x1b]") + &"a".repeat(mb);
+    assert_eq!(redacted(&osc), "x");
+    let pem_body = String::from("-----BEGIN PRIVATE KEY-----") + &"-".repeat(mb);
+    assert_eq!(redacted(&pem_body), "[PRIVATE_KEY]");
+    let key = String::from("sk-") + &"a1".repeat(mb / 2) + " ok";
+    assert_eq!(redacted(&key), "[OPENAI_KEY] ok");
+    let value = String::from("password=") + &"x".repeat(mb) + " ok";
+    assert_eq!(redacted(&value), "password=[REDACTED] ok");
+    let csi = String::from("\x1b[") + &";".repeat(mb) + "mok";
+    assert_eq!(redacted(&csi), "ok");
+}
+
+#[test]
+fn pathological_inputs_stay_fast_and_valid() {
+    let inputs: Vec<String> = [
+        "a-",
+        "-",
+        "sk-a-",
+        "_",
+        "bearer ",
+        "token=",
+        "\x1b",
+        "-----BEGIN ",
+        "é-",
+        "AKIA",
+    ]
+    .iter()
+    .map(|u| u.repeat(200_000))
+    .collect();
+    for input in &inputs {
+        let out = redacted(input);
+        assert!(out.chars().count() <= MESSAGE_MAX_CHARS);
+    }
+}
+
+#[test]
+fn the_vector_table_is_large_enough() {
+    assert!(POSITIVE.len() + NEGATIVE.len() >= 30);
+    assert!(PEM.starts_with("-----BEGIN"));
+    assert_eq!(redacted(PEM), "[PRIVATE_KEY]");
+}

@@ -1,0 +1,74 @@
+//! A bounded lookahead over the clean text.
+
+use super::ansi::Clean;
+
+/// How far ahead of the current position the rules may look, in clean bytes.
+pub(super) const LOOKAHEAD: usize = 256;
+
+/// A ring buffer of the next [`LOOKAHEAD`] clean bytes: the rules peek into it to decide, then
+/// the scanner consumes. Each input byte passes through the ANSI stripper once.
+#[derive(Clone, Debug)]
+pub(super) struct Window<'a> {
+    src: Clean<'a>,
+    ring: [u8; LOOKAHEAD],
+    head: usize,
+    len: usize,
+    last: u8,
+}
+
+impl<'a> Window<'a> {
+    /// A window at the start of `raw`.
+    pub(super) fn new(raw: &'a [u8]) -> Self {
+        Self {
+            src: Clean::new(raw),
+            ring: [0; LOOKAHEAD],
+            head: 0,
+            len: 0,
+            last: 0,
+        }
+    }
+
+    /// The clean byte `i` positions ahead, or `None` past the end of the input or beyond the
+    /// lookahead.
+    pub(super) fn peek(&mut self, i: usize) -> Option<u8> {
+        if i >= LOOKAHEAD {
+            return None;
+        }
+        while self.len <= i {
+            let b = self.src.next_byte()?;
+            self.ring[(self.head + self.len) % LOOKAHEAD] = b;
+            self.len += 1;
+        }
+        Some(self.ring[(self.head + i) % LOOKAHEAD])
+    }
+
+    /// Consumes and returns the next clean byte.
+    pub(super) fn bump(&mut self) -> Option<u8> {
+        let b = self.peek(0)?;
+        self.head = (self.head + 1) % LOOKAHEAD;
+        self.len -= 1;
+        self.last = b;
+        Some(b)
+    }
+
+    /// Consumes bytes while `keep` holds.
+    pub(super) fn bump_while(&mut self, keep: impl Fn(u8) -> bool) {
+        while self.peek(0).is_some_and(&keep) {
+            self.bump();
+        }
+    }
+
+    /// The last byte consumed (0 before the first).
+    pub(super) fn last(&self) -> u8 {
+        self.last
+    }
+
+    /// Whether the clean text at offset `at` starts with `lower` (lowercase ASCII), ignoring
+    /// ASCII case.
+    pub(super) fn starts_with_ci(&mut self, at: usize, lower: &[u8]) -> bool {
+        lower.iter().enumerate().all(|(i, &c)| {
+            self.peek(at + i)
+                .is_some_and(|b| b.to_ascii_lowercase() == c)
+        })
+    }
+}

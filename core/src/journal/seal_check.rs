@@ -1,0 +1,317 @@
+//! Checking a journal against its seals: detects a cut tail and a rewritten journal.
+
+use core::fmt;
+
+use super::seal::{Seal, SealMac, keyed};
+use super::verify::{Verified, Verifier};
+
+/// Why a journal does not match its seals. Seal records are numbered from 1 in their file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum SealFault {
+    /// Seal record `record` is malformed.
+    BadRecord {
+        /// 1-based record number.
+        record: u64,
+    },
+    /// Seal record `record` has a wrong MAC: forged, altered, or made with another key.
+    BadMac {
+        /// 1-based record number.
+        record: u64,
+    },
+    /// Seal record `record` names another run than the records before it.
+    OtherRun {
+        /// 1-based record number.
+        record: u64,
+    },
+    /// Seal record `record` covers fewer lines than an earlier one.
+    OutOfOrder {
+        /// 1-based record number.
+        record: u64,
+    },
+    /// The journal names another run than its seals.
+    WrongRun,
+    /// The journal has `journal_lines` intact lines but a seal covers `sealed_lines`: its
+    /// tail was cut (or torn within the sealed range).
+    CutTail {
+        /// Intact lines in the journal.
+        journal_lines: u64,
+        /// Lines the last seal covers.
+        sealed_lines: u64,
+    },
+    /// Line `line` (the last sealed line) hashes differently from the seal: lines 1 to `line`
+    /// were rewritten, even if the chain itself is consistent.
+    Rewritten {
+        /// The last sealed line.
+        line: u64,
+    },
+}
+
+impl fmt::Display for SealFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealFault::BadRecord { record } => write!(f, "seal record {record} is malformed"),
+            SealFault::BadMac { record } => write!(f, "seal record {record} has a wrong MAC"),
+            SealFault::OtherRun { record } => write!(f, "seal record {record} is for another run"),
+            SealFault::OutOfOrder { record } => {
+                write!(
+                    f,
+                    "seal record {record} covers fewer lines than an earlier one"
+                )
+            }
+            SealFault::WrongRun => f.write_str("the journal is for another run than its seals"),
+            SealFault::CutTail {
+                journal_lines,
+                sealed_lines,
+            } => write!(
+                f,
+                "journal has {journal_lines} lines but a seal covers {sealed_lines}: tail cut"
+            ),
+            SealFault::Rewritten { line } => {
+                write!(f, "journal rewritten: line {line} does not match its seal")
+            }
+        }
+    }
+}
+
+impl core::error::Error for SealFault {}
+
+/// A journal that matches its seals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[must_use]
+pub struct SealReport {
+    /// Lines 1 to `sealed_lines` are covered by the last valid seal (0: no seal).
+    pub sealed_lines: u64,
+    /// Verified lines after the last seal; the chain vouches for them, no seal does yet.
+    pub unsealed_lines: u64,
+    /// Seal records read.
+    pub seals: u64,
+}
+
+/// Checks a journal against its seal records.
+///
+/// Order of calls: [`add_record`](SealCheck::add_record) for every line of the seals file,
+/// then [`verifier`](SealCheck::verifier) (a [`Verifier`] that keeps the hash of the last
+/// sealed line), feed it the journal, and pass what it [`finish`](Verifier::finish)es with to
+/// [`check`](SealCheck::check). Only the last seal needs comparing: the chain links every
+/// earlier line to it.
+#[derive(Clone)]
+pub struct SealCheck {
+    mac: SealMac,
+    latest: Option<Seal>,
+    records: u64,
+    fault: Option<SealFault>,
+}
+
+impl SealCheck {
+    /// A check keyed by the host's seal secret.
+    pub fn new(key: &[u8]) -> SealCheck {
+        SealCheck {
+            mac: keyed(key),
+            latest: None,
+            records: 0,
+            fault: None,
+        }
+    }
+
+    /// Reads the next seal record (one line, `\n` optional). The first fault sticks.
+    pub fn add_record(&mut self, record: &[u8]) -> Result<(), SealFault> {
+        if let Some(f) = self.fault {
+            return Err(f);
+        }
+        self.records += 1;
+        let result = self.accept(record);
+        self.fault = result.err();
+        result
+    }
+
+    fn accept(&mut self, record: &[u8]) -> Result<(), SealFault> {
+        let n = self.records;
+        let seal = Seal::parse(record).map_err(|_| SealFault::BadRecord { record: n })?;
+        if !seal.is_authentic_with(self.mac.clone()) {
+            return Err(SealFault::BadMac { record: n });
+        }
+        if let Some(prev) = &self.latest {
+            if prev.run_id() != seal.run_id() {
+                return Err(SealFault::OtherRun { record: n });
+            }
+            if seal.lines() < prev.lines() {
+                return Err(SealFault::OutOfOrder { record: n });
+            }
+        }
+        self.latest = Some(seal);
+        Ok(())
+    }
+
+    /// The last valid seal read.
+    pub fn latest(&self) -> Option<&Seal> {
+        self.latest.as_ref()
+    }
+
+    /// A verifier that keeps the hash of the last sealed line.
+    pub fn verifier(&self) -> Verifier {
+        let mut v = Verifier::new();
+        if let Some(seal) = &self.latest {
+            v.watch(seal.lines());
+        }
+        v
+    }
+
+    /// Compares the verified journal (or its intact prefix) with the last seal.
+    ///
+    /// # Panics
+    /// If `verified` reached the sealed line but did not watch it (a verifier not made by
+    /// [`verifier`](SealCheck::verifier)): a programmer error.
+    pub fn check(&self, verified: &Verified) -> Result<SealReport, SealFault> {
+        if let Some(f) = self.fault {
+            return Err(f);
+        }
+        let Some(seal) = &self.latest else {
+            return Ok(SealReport {
+                sealed_lines: 0,
+                unsealed_lines: verified.lines,
+                seals: self.records,
+            });
+        };
+        if verified.lines < seal.lines() {
+            return Err(SealFault::CutTail {
+                journal_lines: verified.lines,
+                sealed_lines: seal.lines(),
+            });
+        }
+        if verified.run_id() != seal.run_id() {
+            return Err(SealFault::WrongRun);
+        }
+        let (line, hash) = verified
+            .checkpoint()
+            .filter(|(line, _)| *line == seal.lines())
+            .expect("the verifier watched the sealed line (use SealCheck::verifier)");
+        if hash != seal.last_hash() {
+            return Err(SealFault::Rewritten { line });
+        }
+        Ok(SealReport {
+            sealed_lines: seal.lines(),
+            unsealed_lines: verified.lines - seal.lines(),
+            seals: self.records,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::SEAL_MAX_BYTES;
+    use crate::journal::verify::tests::journal;
+
+    const KEY: &[u8] = b"k";
+
+    fn record(seal: &Seal) -> heapless::Vec<u8, SEAL_MAX_BYTES> {
+        let mut buf = [0u8; SEAL_MAX_BYTES];
+        let n = seal.encode(&mut buf).unwrap();
+        heapless::Vec::from_slice(&buf[..n]).unwrap()
+    }
+
+    fn run(check: &SealCheck, bytes: &[u8]) -> Result<SealReport, SealFault> {
+        let mut v = check.verifier();
+        v.feed(bytes).unwrap();
+        check.check(&v.finish().unwrap())
+    }
+
+    #[test]
+    fn sealed_range_and_unsealed_tail() {
+        let (j4, chain4) = journal("run-1", 4);
+        let (j6, chain6) = journal("run-1", 6);
+        let mut check = SealCheck::new(KEY);
+        check
+            .add_record(&record(&chain4.seal(KEY).unwrap()))
+            .unwrap();
+        let report = run(&check, &j6).unwrap();
+        assert_eq!(
+            (report.sealed_lines, report.unsealed_lines, report.seals),
+            (4, 2, 1)
+        );
+        assert_eq!(run(&check, &j4).unwrap().unsealed_lines, 0);
+        check
+            .add_record(&record(&chain6.seal(KEY).unwrap()))
+            .unwrap();
+        assert_eq!(run(&check, &j6).unwrap().sealed_lines, 6);
+        assert_eq!(
+            run(&SealCheck::new(KEY), &j6),
+            Ok(SealReport {
+                sealed_lines: 0,
+                unsealed_lines: 6,
+                seals: 0
+            })
+        );
+    }
+
+    #[test]
+    fn cut_tail_and_rewrite_are_detected() {
+        let (_, chain4) = journal("run-1", 4);
+        let (j3, _) = journal("run-1", 3);
+        let mut check = SealCheck::new(KEY);
+        check
+            .add_record(&record(&chain4.seal(KEY).unwrap()))
+            .unwrap();
+        assert_eq!(
+            run(&check, &j3),
+            Err(SealFault::CutTail {
+                journal_lines: 3,
+                sealed_lines: 4
+            })
+        );
+        // A consistent chain rewritten from scratch fails at the sealed line.
+        let mut fake = crate::journal::ChainWriter::new("run-1").unwrap();
+        let mut buf = [0u8; 1024];
+        let mut forged = heapless::Vec::<u8, 8192>::new();
+        for i in 0..4 {
+            let e = crate::journal::Event::info(
+                crate::WallTime::from_unix_millis(i),
+                1,
+                "s",
+                "e",
+                "forged",
+            );
+            forged
+                .extend_from_slice(fake.append(&e, &mut buf).unwrap())
+                .unwrap();
+        }
+        assert_eq!(run(&check, &forged), Err(SealFault::Rewritten { line: 4 }));
+        let (other_run, _) = journal("run-2", 4);
+        assert_eq!(run(&check, &other_run), Err(SealFault::WrongRun));
+    }
+
+    #[test]
+    fn bad_records() {
+        let (_, chain) = journal("run-1", 4);
+        let (_, chain2) = journal("run-1", 2);
+        let (_, other) = journal("run-2", 4);
+        let good = record(&chain.seal(KEY).unwrap());
+        let mut c = SealCheck::new(KEY);
+        assert_eq!(c.add_record(b"{}"), Err(SealFault::BadRecord { record: 1 }));
+        assert_eq!(
+            c.add_record(&good),
+            Err(SealFault::BadRecord { record: 1 }),
+            "sticky"
+        );
+        let mut c = SealCheck::new(b"other key");
+        assert_eq!(c.add_record(&good), Err(SealFault::BadMac { record: 1 }));
+        let mut c = SealCheck::new(KEY);
+        c.add_record(&good).unwrap();
+        assert_eq!(
+            c.clone().add_record(&record(&chain2.seal(KEY).unwrap())),
+            Err(SealFault::OutOfOrder { record: 2 })
+        );
+        assert_eq!(
+            c.add_record(&record(&other.seal(KEY).unwrap())),
+            Err(SealFault::OtherRun { record: 2 })
+        );
+        assert!(
+            c.check(&crate::journal::Verifier::new().verified())
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! The one JSON string escaping rule, for the journal's lines and the protocol's replies.
+//!
+//! `"` → `\"`, `\` → `\\`; the control characters U+0000–U+001F → `\n`, `\r`, `\t`, `\b`, `\f`
+//! where JSON has a short form, else `\u00XX` with lowercase hex digits. Everything else,
+//! including DEL and all non-ASCII, is written as raw UTF-8 (the input is a `&str`, so it is
+//! valid UTF-8). A byte becomes at most 6 bytes. `serde_json` and every RFC 8259 parser read
+//! it back to the same string.
+
+use super::writer::Writer;
+
+/// Appends `s` as a quoted JSON string.
+pub(crate) fn quoted(out: &mut Writer<'_>, s: &str) {
+    out.byte(b'"');
+    escaped(out, s);
+    out.byte(b'"');
+}
+
+/// Appends the escaped body of `s` (no quotes), copying runs that need no escape in one go.
+fn escaped(out: &mut Writer<'_>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.bytes(&bytes[start..i]);
+        escape_byte(out, b);
+        start = i + 1;
+    }
+    out.bytes(&bytes[start..]);
+}
+
+fn escape_byte(out: &mut Writer<'_>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        0x08 => b'b',
+        0x0c => b'f',
+        _ => 0,
+    };
+    if short != 0 {
+        out.bytes(&[b'\\', short]);
+    } else {
+        out.bytes(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 15)],
+        ]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn esc(s: &str) -> heapless::Vec<u8, 128> {
+        let mut buf = [0u8; 128];
+        let mut o = Writer::new(&mut buf);
+        quoted(&mut o, s);
+        let n = o.finish().unwrap();
+        heapless::Vec::from_slice(&buf[..n]).unwrap()
+    }
+
+    #[test]
+    fn quotes_and_backslash() {
+        assert_eq!(&esc(r#"a"b\c"#)[..], br#""a\"b\\c""#);
+        assert_eq!(&esc(r"\\")[..], br#""\\\\""#);
+        assert_eq!(&esc("")[..], br#""""#);
+    }
+
+    #[test]
+    fn control_characters() {
+        assert_eq!(&esc("\n\r\t\u{8}\u{c}")[..], br#""\n\r\t\b\f""#);
+        assert_eq!(
+            &esc("\u{0}\u{1b}[0m\u{1f}")[..],
+            br#""\u0000\u001b[0m\u001f""#
+        );
+        assert_eq!(&esc("\u{7f}")[..], "\"\u{7f}\"".as_bytes());
+    }
+
+    #[test]
+    fn mixed_runs() {
+        assert_eq!(
+            &esc("a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{7f}é")[..],
+            "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\u{7f}é\"".as_bytes()
+        );
+    }
+
+    #[test]
+    fn non_ascii_stays_raw_utf8() {
+        assert_eq!(
+            &esc("Grüße … 日本 🚀")[..],
+            "\"Grüße … 日本 🚀\"".as_bytes()
+        );
+        assert_eq!(&esc("\u{2028}")[..], "\"\u{2028}\"".as_bytes());
+    }
+
+    #[test]
+    fn worst_case_is_six_bytes_a_byte() {
+        let mut buf = [0u8; 2 + 6 * 8];
+        let mut o = Writer::new(&mut buf);
+        quoted(&mut o, "\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}");
+        assert_eq!(o.finish(), Ok(2 + 6 * 8));
+    }
+}

@@ -1,0 +1,408 @@
+//! A strict, non-recursive JSON scanner: validates RFC 8259 syntax and reports value spans.
+//!
+//! serde-json-core parses typed fields, but it cannot hand out the raw span of a nested value,
+//! it skips ignored scalars leniently, and it recurses once per nesting level. This scanner
+//! walks a value with a fixed-size depth stack, so a hostile `[[[[…` costs no stack, and
+//! finds each value's bytes without allocating. It never panics on any input.
+//!
+//! Two modes share every rule but one: [`Scanner::new`] accepts JSON whitespace between
+//! tokens (the protocol's requests), [`Scanner::compact`] accepts none (a journal line, whose
+//! hash covers its exact bytes).
+
+use core::ops::Range;
+
+/// The deepest nesting of arrays and objects (empty ones included) accepted in one value,
+/// e.g. inside a request's `params` or a journal field's value.
+pub const JSON_MAX_DEPTH: usize = 32;
+
+/// Why a document is not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScanError {
+    /// Not valid JSON at this byte offset.
+    Syntax(usize),
+    /// Nested deeper than [`JSON_MAX_DEPTH`] at this byte offset.
+    TooDeep(usize),
+}
+
+/// What [`Scanner::scalar_or_open`] found.
+enum Item {
+    Scalar,
+    /// `{}` or `[]`: one nesting level, already closed.
+    Empty,
+    Open {
+        is_object: bool,
+    },
+}
+
+/// A cursor over a JSON document. Copy it to remember a position.
+#[derive(Clone, Copy)]
+pub(crate) struct Scanner<'a> {
+    s: &'a [u8],
+    pos: usize,
+    whitespace: bool,
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner that skips JSON whitespace between tokens.
+    pub(crate) fn new(s: &'a [u8]) -> Self {
+        Scanner {
+            s,
+            pos: 0,
+            whitespace: true,
+        }
+    }
+
+    /// A scanner for compact JSON: any whitespace between tokens is a syntax error.
+    pub(crate) fn compact(s: &'a [u8]) -> Self {
+        Scanner {
+            s,
+            pos: 0,
+            whitespace: false,
+        }
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.s.get(self.pos).copied()
+    }
+
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos == self.s.len()
+    }
+
+    pub(crate) fn syntax(&self) -> ScanError {
+        ScanError::Syntax(self.pos)
+    }
+
+    /// Skips JSON whitespace (nothing in compact mode).
+    pub(crate) fn ws(&mut self) {
+        while self.whitespace && matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `b` if it is next (no whitespace skipped).
+    pub(crate) fn eat(&mut self, b: u8) -> bool {
+        let hit = self.peek() == Some(b);
+        self.pos += usize::from(hit);
+        hit
+    }
+
+    /// Consumes `b` (after whitespace) or fails.
+    pub(crate) fn expect(&mut self, b: u8) -> Result<(), ScanError> {
+        self.ws();
+        if self.eat(b) {
+            Ok(())
+        } else {
+            Err(self.syntax())
+        }
+    }
+
+    /// Trailing whitespace, then the end of the document.
+    pub(crate) fn end(&mut self) -> Result<(), ScanError> {
+        self.ws();
+        if self.at_end() {
+            Ok(())
+        } else {
+            Err(self.syntax())
+        }
+    }
+
+    /// An object key and its colon; returns the key's span, quotes included.
+    pub(crate) fn key(&mut self) -> Result<Range<usize>, ScanError> {
+        self.ws();
+        let start = self.pos;
+        self.string()?;
+        let end = self.pos;
+        self.expect(b':')?;
+        Ok(start..end)
+    }
+
+    /// One value of any kind (after whitespace), nested at most [`JSON_MAX_DEPTH`] deep;
+    /// returns its span.
+    pub(crate) fn value(&mut self) -> Result<Range<usize>, ScanError> {
+        self.ws();
+        let start = self.pos;
+        // Bit 0 is the innermost open container: 1 for an object, 0 for an array.
+        let (mut stack, mut depth) = (0u32, 0usize);
+        loop {
+            match self.scalar_or_open()? {
+                Item::Scalar => {}
+                Item::Empty if depth < JSON_MAX_DEPTH => {}
+                Item::Open { is_object } if depth < JSON_MAX_DEPTH => {
+                    stack = (stack << 1) | u32::from(is_object);
+                    depth += 1;
+                    if is_object {
+                        self.key()?;
+                    }
+                    continue;
+                }
+                Item::Empty | Item::Open { .. } => return Err(ScanError::TooDeep(self.pos)),
+            }
+            // A value ended: close containers until one continues with `,`.
+            loop {
+                if depth == 0 {
+                    return Ok(start..self.pos);
+                }
+                self.ws();
+                let in_object = stack & 1 == 1;
+                match (self.peek(), in_object) {
+                    (Some(b','), _) => {
+                        self.pos += 1;
+                        if in_object {
+                            self.key()?;
+                        }
+                        break;
+                    }
+                    (Some(b'}'), true) | (Some(b']'), false) => {
+                        self.pos += 1;
+                        stack >>= 1;
+                        depth -= 1;
+                    }
+                    _ => return Err(self.syntax()),
+                }
+            }
+        }
+    }
+
+    /// Consumes a scalar or an empty container, or opens a non-empty container (then the
+    /// cursor is at its first key or element).
+    fn scalar_or_open(&mut self) -> Result<Item, ScanError> {
+        self.ws();
+        match self.peek() {
+            Some(open @ (b'{' | b'[')) => {
+                self.pos += 1;
+                self.ws();
+                let close = if open == b'{' { b'}' } else { b']' };
+                if self.eat(close) {
+                    return Ok(Item::Empty);
+                }
+                return Ok(Item::Open {
+                    is_object: open == b'{',
+                });
+            }
+            Some(b'"') => self.string().map(drop)?,
+            Some(b'-' | b'0'..=b'9') => self.number()?,
+            Some(b't') => self.literal(b"true")?,
+            Some(b'f') => self.literal(b"false")?,
+            Some(b'n') => self.literal(b"null")?,
+            _ => return Err(self.syntax()),
+        }
+        Ok(Item::Scalar)
+    }
+
+    /// Consumes `word` (`true`, `false` or `null`) if it is next.
+    pub(crate) fn literal(&mut self, word: &[u8]) -> Result<(), ScanError> {
+        if !self.s[self.pos..].starts_with(word) {
+            return Err(self.syntax());
+        }
+        self.pos += word.len();
+        Ok(())
+    }
+
+    /// A string at the cursor; returns its raw body (no quotes, escapes as written). The
+    /// caller checks UTF-8 (a `&str` is valid already).
+    pub(crate) fn string(&mut self) -> Result<&'a [u8], ScanError> {
+        if !self.eat(b'"') {
+            return Err(self.syntax());
+        }
+        let start = self.pos;
+        loop {
+            let Some(b) = self.peek() else {
+                return Err(self.syntax());
+            };
+            self.pos += 1;
+            match b {
+                b'"' => return Ok(&self.s[start..self.pos - 1]),
+                b'\\' => self.escape()?,
+                0x00..=0x1F => return Err(ScanError::Syntax(self.pos - 1)),
+                _ => {}
+            }
+        }
+    }
+
+    fn escape(&mut self) -> Result<(), ScanError> {
+        let b = self.peek().ok_or_else(|| self.syntax())?;
+        self.pos += 1;
+        match b {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(()),
+            b'u' => {
+                for _ in 0..4 {
+                    if !self.peek().is_some_and(|h| h.is_ascii_hexdigit()) {
+                        return Err(self.syntax());
+                    }
+                    self.pos += 1;
+                }
+                Ok(())
+            }
+            _ => Err(ScanError::Syntax(self.pos - 1)),
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn number(&mut self) -> Result<(), ScanError> {
+        self.eat(b'-');
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(self.syntax()),
+        }
+        if self.eat(b'.') {
+            self.some_digits()?;
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            let _ = self.eat(b'+') || self.eat(b'-');
+            self.some_digits()?;
+        }
+        Ok(())
+    }
+
+    /// Consumes a run of ASCII digits (maybe empty) and returns it.
+    pub(crate) fn digits(&mut self) -> &'a [u8] {
+        let start = self.pos;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        &self.s[start..self.pos]
+    }
+
+    fn some_digits(&mut self) -> Result<(), ScanError> {
+        if self.digits().is_empty() {
+            return Err(self.syntax());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole(doc: &str) -> Result<Range<usize>, ScanError> {
+        let mut sc = Scanner::new(doc.as_bytes());
+        let span = sc.value()?;
+        sc.end()?;
+        Ok(span)
+    }
+
+    /// Skips one value in compact mode; returns where it ended.
+    fn skip_compact(json: &[u8]) -> Result<usize, ScanError> {
+        let mut sc = Scanner::compact(json);
+        sc.value().map(|r| r.end)
+    }
+
+    #[test]
+    fn accepts_valid_documents() {
+        for doc in [
+            "{}",
+            "[]",
+            " { \"a\" : [1, -2.5e+3, 0, 0.0, 1E9, true, false, null, \"x\\\"\\u00e9\\/\"] } ",
+            "{\"a\":{\"b\":{}},\"c\":[[],[{}]]}",
+            "\"é\"",
+            "-0",
+        ] {
+            assert!(whole(doc).is_ok(), "{doc}");
+        }
+        assert_eq!(whole("  [1] "), Ok(2..5));
+    }
+
+    #[test]
+    fn rejects_invalid_documents() {
+        for doc in [
+            "",
+            "{",
+            "}",
+            "[1,]",
+            "{\"a\":1,}",
+            "{\"a\"}",
+            "{a:1}",
+            "[01]",
+            "[1.]",
+            "[.5]",
+            "[1e]",
+            "[+1]",
+            "[tru]",
+            "[nul]",
+            "\"\\x\"",
+            "\"\\u12g4\"",
+            "\"a\nb\"",
+            "[1 2]",
+            "{\"a\":1 \"b\":2}",
+            "[}",
+            "{]",
+            "\"abc",
+            "[1]]",
+            "'a'",
+        ] {
+            assert!(whole(doc).is_err(), "{doc:?}");
+        }
+    }
+
+    #[test]
+    fn error_offsets() {
+        assert_eq!(whole("[1,]"), Err(ScanError::Syntax(3)));
+        assert_eq!(whole("\"\\x\""), Err(ScanError::Syntax(2)));
+        assert_eq!(whole("\"a\nb\""), Err(ScanError::Syntax(2)));
+        assert_eq!(whole("{ a:1}"), Err(ScanError::Syntax(2)));
+        assert_eq!(whole("[1] x"), Err(ScanError::Syntax(4)));
+    }
+
+    #[test]
+    fn compact_skip() {
+        for ok in [
+            &br#"{"a":[1,-2.5e+3,true,false,null,{"b":{}}],"c":"\u00e9\"x"}"#[..],
+            b"[]",
+            b"[[[]],[]]",
+            b"0",
+            b"\"\"",
+        ] {
+            let doc = core::str::from_utf8(ok);
+            assert_eq!(skip_compact(ok), Ok(ok.len()), "{doc:?}");
+        }
+        for bad in [
+            &b"[}"[..],
+            b"{\"a\"}",
+            b"{\"a\":1,}",
+            b"[1,]",
+            b"01x",
+            b"-",
+            b"1.",
+            b"1e",
+            b"tru",
+            b"\"\\x\"",
+            b"\"\\u12\"",
+            b"\"a",
+            b"{",
+            b"",
+            b"[1, 2]",
+            b" 1",
+            b"{\"a\" :1}",
+        ] {
+            let r = skip_compact(bad);
+            let doc = core::str::from_utf8(bad);
+            assert!(r.is_err() || r.is_ok_and(|n| n < bad.len()), "{doc:?}");
+        }
+        assert!(matches!(
+            skip_compact(&[b'['; 40]),
+            Err(ScanError::TooDeep(_))
+        ));
+    }
+
+    #[test]
+    fn depth_limit_is_exact_and_costs_no_recursion() {
+        let mut doc = [0u8; 2 * (JSON_MAX_DEPTH + 1)];
+        let (open, close) = doc.split_at_mut(JSON_MAX_DEPTH + 1);
+        open.fill(b'[');
+        close.fill(b']');
+        let at_limit = core::str::from_utf8(&doc[1..doc.len() - 1]).unwrap();
+        assert!(whole(at_limit).is_ok());
+        assert_eq!(skip_compact(at_limit.as_bytes()), Ok(at_limit.len()));
+        let over = core::str::from_utf8(&doc).unwrap();
+        assert!(matches!(whole(over), Err(ScanError::TooDeep(_))));
+        assert!(matches!(skip_compact(&doc), Err(ScanError::TooDeep(_))));
+        let deep = [b'['; 8192];
+        let deep = core::str::from_utf8(&deep).unwrap();
+        assert!(matches!(whole(deep), Err(ScanError::TooDeep(_))));
+    }
+}

@@ -1,0 +1,169 @@
+//! What the pipeline asks the host to do: run or kill a stage, append an event, write status.
+
+use super::types::{ErrorReason, Mode, RunToken, Stage, State, UsageDelta};
+use crate::governor::Admission;
+use crate::time::{Duration, Instant};
+
+/// Severity of a journal event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Level {
+    /// Normal progress.
+    Info,
+    /// Held, paused or stopped.
+    Warn,
+    /// A failure.
+    Error,
+}
+
+impl Level {
+    /// The journal's spelling: `info`, `warn`, `error`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// The journal's `event_type`, in the seed's vocabulary plus the three operator actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum EventType {
+    /// `start(mode)` accepted.
+    PipelineStart,
+    /// A stage run was admitted and handed to the host.
+    StageStart,
+    /// A stage run ended (success or failure); carries `usage_delta`.
+    StageEnd,
+    /// The run entered ERROR.
+    PipelineError,
+    /// The governor held a stage (once per hold episode).
+    PipelineThrottled,
+    /// The last round's evaluation succeeded.
+    PipelineComplete,
+    /// `stop` ended the run.
+    PipelineStop,
+    /// `pause` accepted (ours; not in the seed).
+    PipelinePause,
+    /// `resume` accepted (ours; not in the seed).
+    PipelineResume,
+    /// `reset` left ERROR (ours; not in the seed).
+    PipelineReset,
+}
+
+impl EventType {
+    /// The journal's spelling (`pipeline_start`, `stage_end`, …).
+    pub const fn name(self) -> &'static str {
+        match self {
+            EventType::PipelineStart => "pipeline_start",
+            EventType::StageStart => "stage_start",
+            EventType::StageEnd => "stage_end",
+            EventType::PipelineError => "pipeline_error",
+            EventType::PipelineThrottled => "pipeline_throttled",
+            EventType::PipelineComplete => "pipeline_complete",
+            EventType::PipelineStop => "pipeline_stop",
+            EventType::PipelinePause => "pipeline_pause",
+            EventType::PipelineResume => "pipeline_resume",
+            EventType::PipelineReset => "pipeline_reset",
+        }
+    }
+}
+
+/// One event for the journal. The host adds `ts`, `run_id` and the chain.
+///
+/// With `serde` it is `Serialize` only: its message is a `&'static str`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct PipelineEvent {
+    /// When it happened, on the host's monotonic clock.
+    pub at: Instant,
+    /// What happened.
+    pub event_type: EventType,
+    /// How serious it is.
+    pub level: Level,
+    /// The stage concerned; `None` for whole-pipeline events (journal stage `pipeline`).
+    pub stage: Option<Stage>,
+    /// The round, 1-based.
+    pub round: u32,
+    /// A short fixed message.
+    pub message: &'static str,
+    /// For `stage_end`: the usage the host reported (`memory_mb_delta`, `cpu_pct`).
+    pub usage: Option<UsageDelta>,
+    /// For `pipeline_error` (and a failed `stage_end`): why.
+    pub error: Option<ErrorReason>,
+    /// For `pipeline_throttled`: the governor's answer (hold reason and `retry_at`, or the
+    /// rejection, which the pipeline treats as a hold for one cooldown).
+    pub admission: Option<Admission>,
+}
+
+impl PipelineEvent {
+    /// The journal's `stage` field: the stage's name, or `pipeline`.
+    pub const fn stage_name(&self) -> &'static str {
+        match self.stage {
+            Some(s) => s.name(),
+            None => "pipeline",
+        }
+    }
+}
+
+/// The pipeline's status, for `state.json` and `GET /api/v1/status`, and for
+/// [`Pipeline::recover`](super::Pipeline::recover) after a restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Status {
+    /// The state.
+    pub state: State,
+    /// The round, 1-based.
+    pub round: u32,
+    /// The mode of the current (or last) run.
+    pub mode: Mode,
+    /// The stage running or waiting for admission, if any.
+    pub stage: Option<Stage>,
+    /// When the running stage started (`None` while it waits for admission).
+    pub stage_started_at: Option<Instant>,
+    /// A collect round is done and `train_now` would train it.
+    pub awaiting_train: bool,
+    /// In PAUSED: the stage state `resume` continues with.
+    pub resume_to: Option<State>,
+    /// A pause was requested while a stage runs; it takes effect when the stage ends.
+    pub pause_requested: bool,
+    /// Why the last run entered ERROR, if it did (kept until the next `start`).
+    pub last_error: Option<ErrorReason>,
+}
+
+/// An effect for the host to carry out (with `serde`: `Serialize` only), from [`Pipeline::poll_output`](super::Pipeline::poll_output).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Output {
+    /// Start `stage` for `round`; kill it after `timeout` and report
+    /// [`StageResult::TimedOut`](super::StageResult::TimedOut). Report the end with `token`.
+    RunStage {
+        /// The stage to run.
+        stage: Stage,
+        /// The round it belongs to.
+        round: u32,
+        /// How long it may run.
+        timeout: Duration,
+        /// The token its outcome must carry.
+        token: RunToken,
+    },
+    /// Kill the run with `token` (SIGTERM, then SIGKILL); do not report its outcome (it would be
+    /// refused as stale).
+    KillStage {
+        /// The stage being killed.
+        stage: Stage,
+        /// The run's token.
+        token: RunToken,
+    },
+    /// Append this event to the journal.
+    AppendEvent(PipelineEvent),
+    /// Write this status (atomically) to the state file.
+    WriteStatus(Status),
+}

@@ -1,0 +1,153 @@
+//! The methods of the framed-JSON protocol (DESIGN §6, issue 4). Names are upper case.
+
+use core::fmt;
+use core::str::FromStr;
+
+macro_rules! methods {
+    ($($(#[doc = $doc:literal])* $variant:ident = $wire:literal,)*) => {
+        /// A request's `method`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        pub enum Method {
+            $($(#[doc = $doc])* #[doc = concat!("\n\nWire name: `", $wire, "`.")] $variant,)*
+        }
+
+        impl Method {
+            /// Every method, in declaration order.
+            pub const ALL: &'static [Method] = &[$(Method::$variant),*];
+
+            /// The wire name, e.g. `"APPLY_POLICY"`.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Method::$variant => $wire,)*
+                }
+            }
+        }
+
+        impl FromStr for Method {
+            type Err = UnknownMethod;
+
+            /// Exact, case-sensitive match of the wire name.
+            fn from_str(s: &str) -> Result<Method, UnknownMethod> {
+                match s {
+                    $($wire => Ok(Method::$variant),)*
+                    _ => Err(UnknownMethod),
+                }
+            }
+        }
+    };
+}
+
+methods! {
+    /// Liveness check; replies `{"ok":true,…}`.
+    Ping = "PING",
+    /// Daemon status.
+    Status = "STATUS",
+    /// Validate and atomically apply a whole policy document (`{"policy":{…}}`).
+    ApplyPolicy = "APPLY_POLICY",
+    /// The policy in force and its version.
+    GetPolicy = "GET_POLICY",
+    /// Would a rate-limited call of (key, operation, cost) be granted? Takes no tokens.
+    RateLimitCheck = "RATE_LIMIT_CHECK",
+    /// Take tokens for (key, operation, cost), or learn when to retry.
+    RateLimitConsume = "RATE_LIMIT_CONSUME",
+    /// Ask a named circuit breaker for a permit.
+    BreakerAcquire = "BREAKER_ACQUIRE",
+    /// Record the outcome of a call made under a breaker permit.
+    BreakerRecord = "BREAKER_RECORD",
+    /// Acquire a concurrency lease for a key.
+    LeaseAcquire = "LEASE_ACQUIRE",
+    /// Extend a lease's TTL.
+    LeaseRefresh = "LEASE_REFRESH",
+    /// Release a lease.
+    LeaseRelease = "LEASE_RELEASE",
+    /// Start work under an idempotency key (new / in progress / done).
+    IdempotencyBegin = "IDEMPOTENCY_BEGIN",
+    /// Mark an idempotency key's work done, with a digest of its result.
+    IdempotencyComplete = "IDEMPOTENCY_COMPLETE",
+    /// Report a named health check's pass or fail.
+    HealthReport = "HEALTH_REPORT",
+    /// The aggregate health of every check.
+    HealthAggregate = "HEALTH_AGGREGATE",
+    /// Append a client event to the journal.
+    JournalAppend = "JOURNAL_APPEND",
+    /// The last lines of the journal.
+    JournalTail = "JOURNAL_TAIL",
+    /// Start a pipeline run (`mode`: `collect` or `full`).
+    PipelineStart = "PIPELINE_START",
+    /// Stop the pipeline.
+    PipelineStop = "PIPELINE_STOP",
+    /// Pause the pipeline.
+    PipelinePause = "PIPELINE_PAUSE",
+    /// Resume a paused pipeline.
+    PipelineResume = "PIPELINE_RESUME",
+    /// Leave the ERROR state.
+    PipelineReset = "PIPELINE_RESET",
+    /// Train now (collect mode, idle between rounds).
+    PipelineTrainNow = "PIPELINE_TRAIN_NOW",
+}
+
+impl Method {
+    /// The longest wire name, in bytes.
+    pub const MAX_LEN_BYTES: usize = 20;
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A method name that is not one of [`Method::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct UnknownMethod;
+
+impl fmt::Display for UnknownMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown method")
+    }
+}
+
+impl core::error::Error for UnknownMethod {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_round_trips_and_is_upper_case() {
+        assert_eq!(Method::ALL.len(), 23);
+        for &m in Method::ALL {
+            assert_eq!(m.as_str().parse::<Method>(), Ok(m));
+            assert!(m.as_str().len() <= Method::MAX_LEN_BYTES);
+            assert!(
+                m.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_')
+            );
+        }
+        assert!(
+            Method::ALL
+                .iter()
+                .any(|m| m.as_str().len() == Method::MAX_LEN_BYTES)
+        );
+    }
+
+    #[test]
+    fn matching_is_exact() {
+        for s in [
+            "ping",
+            "Ping",
+            " PING",
+            "PING ",
+            "",
+            "PINGS",
+            "APPLY-POLICY",
+        ] {
+            assert_eq!(s.parse::<Method>(), Err(UnknownMethod), "{s:?}");
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Typed requests: `{"method":"PING","params":{},"timestamp":1700000000.123}`.
+//!
+//! [`Request::parse`] validates the whole frame as strict JSON (nesting at most
+//! [`JSON_MAX_DEPTH`](super::JSON_MAX_DEPTH) inside a field, with no recursion), then:
+//!
+//! - `method` (required, a string) is unescaped by serde-json-core (`from_slice_escaped`) into
+//!   a fixed buffer and matched exactly against [`Method`]; an unknown name is
+//!   [`RequestError::UnknownMethod`] (`UNKNOWN_METHOD`);
+//! - `params` (an object; absent or `null` means `{}`) is kept as the raw JSON text of the
+//!   object, a slice of the frame, for the host to parse per method;
+//! - `timestamp` (optional seconds since the epoch, a JSON number; `null` means absent) is
+//!   converted to integer milliseconds at this boundary. No float is ever parsed or stored:
+//!   the decimal text is shifted and truncated exactly (see `timestamp.rs`), which is also
+//!   more accurate than going through an `f64`;
+//! - unknown top-level fields are ignored; a field given twice is an error.
+//!
+//! ```
+//! use heidi_core::proto::{Method, Request};
+//!
+//! let frame = r#"{"method":"RATE_LIMIT_CONSUME","params":{"key":"u1","cost":2},"timestamp":1700000000.123}"#;
+//! let req = Request::parse(frame).unwrap();
+//! assert_eq!(req.method, Method::RateLimitConsume);
+//! assert_eq!(req.params, r#"{"key":"u1","cost":2}"#);
+//! assert_eq!(req.timestamp_ms, Some(1_700_000_000_123));
+//! ```
+
+use core::fmt;
+use core::ops::Range;
+
+use super::error::ErrorCode;
+use super::method::Method;
+use super::timestamp::seconds_to_millis;
+use crate::json::scan::{ScanError, Scanner};
+use crate::json::unescape::{FixedStr, unescape};
+
+/// At most this many bytes of an unknown method's name are kept for the error message.
+pub const METHOD_ECHO_MAX_BYTES: usize = 32;
+
+/// A parsed request, borrowing its `params` from the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Request<'a> {
+    /// The method.
+    pub method: Method,
+    /// The raw JSON text of the `params` object, exactly as sent (`{}` when absent or null).
+    pub params: &'a str,
+    /// `timestamp` in whole milliseconds since the Unix epoch, truncated; `None` when absent.
+    pub timestamp_ms: Option<u64>,
+}
+
+/// An unknown method's name as sent, made safe to echo: at most [`METHOD_ECHO_MAX_BYTES`],
+/// every byte outside printable ASCII replaced by `?`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MethodName {
+    bytes: [u8; METHOD_ECHO_MAX_BYTES],
+    len: u8,
+}
+
+impl MethodName {
+    fn new(name: &[u8]) -> Self {
+        let mut bytes = [b'?'; METHOD_ECHO_MAX_BYTES];
+        let len = name.len().min(METHOD_ECHO_MAX_BYTES);
+        for (dst, &b) in bytes.iter_mut().zip(&name[..len]) {
+            if matches!(b, 0x20..=0x7E) {
+                *dst = b;
+            }
+        }
+        MethodName {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    /// The safe name (printable ASCII only).
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for MethodName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// Why a frame is not a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RequestError {
+    /// Not valid JSON (`BAD_JSON`).
+    BadJson {
+        /// Byte offset of the fault.
+        at_byte: u32,
+    },
+    /// Arrays and objects nested deeper than the limit (`BAD_JSON`).
+    TooDeep {
+        /// Byte offset where the limit was crossed.
+        at_byte: u32,
+    },
+    /// Valid JSON, but not an object (`BAD_REQUEST`).
+    NotAnObject,
+    /// No `method` field (`BAD_REQUEST`).
+    MissingMethod,
+    /// `method` is not a string (`BAD_REQUEST`).
+    MethodNotString,
+    /// `method` names no known method (`UNKNOWN_METHOD`).
+    UnknownMethod {
+        /// The name as sent, made safe to echo.
+        name: MethodName,
+    },
+    /// `params` is neither an object nor null (`BAD_REQUEST`).
+    ParamsNotObject,
+    /// `timestamp` is not a number of seconds in `0..=u64::MAX` ms, nor null (`BAD_REQUEST`).
+    BadTimestamp,
+    /// A known field appears twice (`BAD_REQUEST`).
+    DuplicateField {
+        /// The field's name.
+        field: &'static str,
+    },
+}
+
+impl RequestError {
+    /// The error reply code for this error.
+    #[must_use]
+    pub const fn code(&self) -> ErrorCode {
+        match self {
+            RequestError::BadJson { .. } | RequestError::TooDeep { .. } => ErrorCode::BadJson,
+            RequestError::UnknownMethod { .. } => ErrorCode::UnknownMethod,
+            _ => ErrorCode::BadRequest,
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::BadJson { at_byte } => write!(f, "invalid JSON at byte {at_byte}"),
+            RequestError::TooDeep { at_byte } => write!(
+                f,
+                "JSON nested deeper than {} levels at byte {at_byte}",
+                super::JSON_MAX_DEPTH
+            ),
+            RequestError::NotAnObject => f.write_str("request is not a JSON object"),
+            RequestError::MissingMethod => f.write_str("missing field \"method\""),
+            RequestError::MethodNotString => f.write_str("\"method\" must be a string"),
+            RequestError::UnknownMethod { name } => {
+                write!(f, "unknown method \"{}\"", name.as_str())
+            }
+            RequestError::ParamsNotObject => f.write_str("\"params\" must be an object"),
+            RequestError::BadTimestamp => {
+                f.write_str("\"timestamp\" must be a non-negative number of seconds")
+            }
+            RequestError::DuplicateField { field } => write!(f, "duplicate field \"{field}\""),
+        }
+    }
+}
+
+impl core::error::Error for RequestError {}
+
+impl From<ScanError> for RequestError {
+    fn from(e: ScanError) -> Self {
+        match e {
+            ScanError::Syntax(at) => RequestError::BadJson { at_byte: at as u32 },
+            ScanError::TooDeep(at) => RequestError::TooDeep { at_byte: at as u32 },
+        }
+    }
+}
+
+/// Spans of the known top-level fields' values.
+#[derive(Default)]
+struct Fields {
+    method: Option<Range<usize>>,
+    params: Option<Range<usize>>,
+    timestamp: Option<Range<usize>>,
+}
+
+impl<'a> Request<'a> {
+    /// Parses one frame's text. Bounded work: one pass over the frame, plus serde-json-core
+    /// over the method string and at most one unescape per top-level key that has escapes.
+    pub fn parse(frame: &'a str) -> Result<Request<'a>, RequestError> {
+        let doc = frame.as_bytes();
+        let fields = scan_fields(doc)?;
+        let method = method(doc, fields.method.ok_or(RequestError::MissingMethod)?)?;
+        let params = match fields.params {
+            None => "{}",
+            Some(r) if doc[r.start] == b'{' => &frame[r],
+            Some(r) if &doc[r.clone()] == b"null" => "{}",
+            Some(_) => return Err(RequestError::ParamsNotObject),
+        };
+        let timestamp_ms = match fields.timestamp {
+            Some(r) if &doc[r.clone()] != b"null" => Some(timestamp(&doc[r])?),
+            _ => None,
+        };
+        Ok(Request {
+            method,
+            params,
+            timestamp_ms,
+        })
+    }
+}
+
+/// Walks the top-level object, validating everything, and records the known fields.
+fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
+    let mut sc = Scanner::new(doc);
+    sc.ws();
+    if sc.peek() != Some(b'{') {
+        return Err(not_an_object(doc));
+    }
+    sc.expect(b'{')?;
+    sc.ws();
+    let mut fields = Fields::default();
+    if sc.expect(b'}').is_err() {
+        loop {
+            let key = sc.key()?;
+            let value = sc.value()?;
+            record(&mut fields, &doc[key], value)?;
+            if sc.expect(b',').is_ok() {
+                continue;
+            }
+            sc.expect(b'}')?;
+            break;
+        }
+    }
+    sc.end()?;
+    Ok(fields)
+}
+
+/// The error for a document that does not start with `{`: is it JSON at all?
+fn not_an_object(doc: &[u8]) -> RequestError {
+    let mut sc = Scanner::new(doc);
+    if let Err(e) = sc.value() {
+        return e.into();
+    }
+    match sc.end() {
+        Ok(()) => RequestError::NotAnObject,
+        Err(e) => e.into(),
+    }
+}
+
+fn record(fields: &mut Fields, key: &[u8], value: Range<usize>) -> Result<(), RequestError> {
+    let (slot, field) = if key_is(key, "method") {
+        (&mut fields.method, "method")
+    } else if key_is(key, "params") {
+        (&mut fields.params, "params")
+    } else if key_is(key, "timestamp") {
+        (&mut fields.timestamp, "timestamp")
+    } else {
+        return Ok(()); // unknown fields are ignored
+    };
+    if slot.replace(value).is_some() {
+        return Err(RequestError::DuplicateField { field });
+    }
+    Ok(())
+}
+
+/// Does the quoted key `key` unescape to `name`?
+fn key_is(key: &[u8], name: &str) -> bool {
+    let raw = &key[1..key.len() - 1];
+    if !raw.contains(&b'\\') {
+        return raw == name.as_bytes();
+    }
+    unescape::<16>(key).is_some_and(|k| k.as_str() == name)
+}
+
+fn method(doc: &[u8], span: Range<usize>) -> Result<Method, RequestError> {
+    let quoted = &doc[span];
+    if quoted[0] != b'"' {
+        return Err(RequestError::MethodNotString);
+    }
+    let name: Option<FixedStr<METHOD_ECHO_MAX_BYTES>> = unescape(quoted);
+    if let Some(m) = name.as_ref().and_then(|n| n.as_str().parse().ok()) {
+        return Ok(m);
+    }
+    let shown = match &name {
+        Some(n) => n.as_str().as_bytes(),
+        None => &quoted[1..quoted.len() - 1], // too long or a bad escape: show it as sent
+    };
+    Err(RequestError::UnknownMethod {
+        name: MethodName::new(shown),
+    })
+}
+
+fn timestamp(text: &[u8]) -> Result<u64, RequestError> {
+    if !matches!(text[0], b'-' | b'0'..=b'9') {
+        return Err(RequestError::BadTimestamp);
+    }
+    seconds_to_millis(text).ok_or(RequestError::BadTimestamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Request<'_>, RequestError> {
+        Request::parse(s)
+    }
+
+    #[test]
+    fn the_bridge_clients_request() {
+        let req = parse(r#"{"method":"PING","params":{},"timestamp":1700000000.123}"#).unwrap();
+        assert_eq!(
+            req,
+            Request {
+                method: Method::Ping,
+                params: "{}",
+                timestamp_ms: Some(1_700_000_000_123)
+            }
+        );
+    }
+
+    #[test]
+    fn params_span_is_exact_with_nesting_and_escapes() {
+        let frame = r#" { "extra" : [1,{"a":"}"}], "params" : {"s":"q\"}\\","n":[{},[]],"u":"\u00e9"} , "method":"APPLY_POLICY" } "#;
+        let req = parse(frame).unwrap();
+        assert_eq!(req.method, Method::ApplyPolicy);
+        assert_eq!(req.params, r#"{"s":"q\"}\\","n":[{},[]],"u":"\u00e9"}"#);
+        assert_eq!(req.timestamp_ms, None);
+    }
+
+    #[test]
+    fn optional_fields() {
+        let req = parse(r#"{"method":"STATUS"}"#).unwrap();
+        assert_eq!((req.params, req.timestamp_ms), ("{}", None));
+        let req = parse(r#"{"method":"STATUS","params":null,"timestamp":null}"#).unwrap();
+        assert_eq!((req.params, req.timestamp_ms), ("{}", None));
+        let req = parse(r#"{"timestamp":1700000000,"method":"GET_POLICY"}"#).unwrap();
+        assert_eq!(req.timestamp_ms, Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn escaped_keys_and_method_are_unescaped() {
+        let req = parse(r#"{"m\u0065thod":"P\u0049NG","par\u0061ms":{"x":1}}"#).unwrap();
+        assert_eq!((req.method, req.params), (Method::Ping, r#"{"x":1}"#));
+    }
+
+    #[test]
+    fn unknown_methods_carry_a_safe_name() {
+        let e = parse(r#"{"method":"ping"}"#).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::UnknownMethod);
+        let RequestError::UnknownMethod { name } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(name.as_str(), "ping");
+        let e = parse(r#"{"method":"a\nb\u00e9"}"#).unwrap_err();
+        assert!(matches!(e, RequestError::UnknownMethod { name } if name.as_str() == "a?b??"));
+        let long = r#"{"method":"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"}"#;
+        let e = parse(long).unwrap_err();
+        assert!(
+            matches!(e, RequestError::UnknownMethod { name } if name.as_str() == "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345")
+        );
+        let e = parse(r#"{"method":"\ud800"}"#).unwrap_err();
+        assert!(matches!(e, RequestError::UnknownMethod { name } if name.as_str() == "\\ud800"));
+    }
+
+    #[test]
+    fn bad_requests() {
+        use RequestError as E;
+        assert_eq!(parse("[1]"), Err(E::NotAnObject));
+        assert_eq!(parse(" 12 "), Err(E::NotAnObject));
+        assert_eq!(parse("{}"), Err(E::MissingMethod));
+        assert_eq!(parse(r#"{"params":{}}"#), Err(E::MissingMethod));
+        assert_eq!(parse(r#"{"method":1}"#), Err(E::MethodNotString));
+        assert_eq!(
+            parse(r#"{"method":"PING","params":[]}"#),
+            Err(E::ParamsNotObject)
+        );
+        assert_eq!(
+            parse(r#"{"method":"PING","params":"{}"}"#),
+            Err(E::ParamsNotObject)
+        );
+        assert_eq!(
+            parse(r#"{"method":"PING","timestamp":"1"}"#),
+            Err(E::BadTimestamp)
+        );
+        assert_eq!(
+            parse(r#"{"method":"PING","timestamp":-1}"#),
+            Err(E::BadTimestamp)
+        );
+        assert_eq!(
+            parse(r#"{"method":"PING","timestamp":1e30}"#),
+            Err(E::BadTimestamp)
+        );
+        assert_eq!(
+            parse(r#"{"method":"PING","method":"PING"}"#),
+            Err(E::DuplicateField { field: "method" })
+        );
+        for e in [
+            E::NotAnObject,
+            E::MissingMethod,
+            E::ParamsNotObject,
+            E::BadTimestamp,
+        ] {
+            assert_eq!(e.code(), ErrorCode::BadRequest);
+        }
+    }
+
+    #[test]
+    fn bad_json() {
+        for s in [
+            "",
+            "{",
+            r#"{"method":"PING"} x"#,
+            r#"{"method":"PING",}"#,
+            "[1",
+            "nul",
+        ] {
+            let e = parse(s).unwrap_err();
+            assert!(matches!(e, RequestError::BadJson { .. }), "{s:?}: {e:?}");
+            assert_eq!(e.code(), ErrorCode::BadJson);
+        }
+        assert_eq!(parse("{x"), Err(RequestError::BadJson { at_byte: 1 }));
+        let mut deep = [b'['; 100];
+        deep[..22].copy_from_slice(br#"{"method":"PING","p":["#);
+        let e = parse(core::str::from_utf8(&deep).unwrap()).unwrap_err();
+        assert!(matches!(e, RequestError::TooDeep { .. }));
+        assert_eq!(e.code(), ErrorCode::BadJson);
+    }
+}
