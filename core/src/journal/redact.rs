@@ -57,6 +57,10 @@
 //! is taken for a word; an unquoted value stops at `,` `;` `&` and closing brackets, so a
 //! password containing them shows its rest; prose such as `the token: it expired` loses the
 //! word after the colon. A token glued to a word (`x_ghp_…`) is not at a boundary and stays.
+//! A name that holds a token after a `-` (`run-ghp_…-api-key=x`) is not an assignment: the
+//! token is redacted, and the assignment is found again at the name's last segment; but when
+//! the token's alphabet takes `-` too (`run-sk-…-token=x`), the token swallows that segment
+//! and the value after it stays.
 //!
 //! # The cap
 //!

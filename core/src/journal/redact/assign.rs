@@ -82,7 +82,7 @@ fn name_and_separator(win: &mut Window<'_>, at: usize) -> Option<usize> {
         };
         n += 1;
     }
-    if !is_secret_name(&name[..n]) {
+    if !is_secret_name(&name[..n]) || holds_token(win, at, n) {
         return None;
     }
     let mut i = at + n;
@@ -92,6 +92,14 @@ fn name_and_separator(win: &mut Window<'_>, at: usize) -> Option<usize> {
     i = skip_blanks(win, i);
     i = separator(win, i)?;
     Some(skip_blanks(win, i))
+}
+
+/// Whether a prefixed token starts after a `-` inside the `n`-byte name at `at`. Such a name
+/// is not taken as an assignment (the name would be kept verbatim, token and all); the scanner
+/// then meets the token at that boundary and redacts it, and meets the assignment again at
+/// the name's last segment (`ghp_…-token=x` → `[GITHUB_TOKEN]-token=[REDACTED]`).
+fn holds_token(win: &mut Window<'_>, at: usize, n: usize) -> bool {
+    (at + 1..at + n).any(|j| win.peek(j - 1) == Some(b'-') && token::any_at(win, j))
 }
 
 /// The offset after `=`, `=>`, `:` or `:=` at `i`. A comparison (`==`, `===` followed by a

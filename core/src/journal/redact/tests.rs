@@ -57,6 +57,15 @@ const POSITIVE: &[(&str, &str)] = &[
     ),
     ("token: Bearer abc123def456", "token: Bearer [BEARER_TOKEN]"),
     ("api_key=abc123", "api_key=[REDACTED]"),
+    // A token inside an assignment's name is not kept verbatim with the name (found by fuzzing).
+    (
+        "token-ghp_cbade5nopqrstulmnosecret_kdefghijk\x1b[0m0--token=wxytokensecret_key",
+        "token-[GITHUB_TOKEN]--token=[REDACTED]",
+    ),
+    (
+        "run-ghp_1234567890abcdefghijKLMN-api-key=abc",
+        "run-[GITHUB_TOKEN]-api-key=[REDACTED]",
+    ),
     ("apikey: 'abc 123' rest", "apikey: '[REDACTED]' rest"),
     (
         "{\"secret_key\": \"s3cr3t value\", \"n\": 1}",

@@ -80,6 +80,14 @@ fn prefixed(
     })
 }
 
+/// Whether a prefixed token (GitHub, OpenAI, GitLab, AWS) starts at `at`.
+pub(super) fn any_at(win: &mut Window<'_>, at: usize) -> bool {
+    github(win, at).is_some()
+        || openai(win, at).is_some()
+        || gitlab(win, at).is_some()
+        || aws(win, at).is_some()
+}
+
 /// GitHub tokens: `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`, then ≥ 20 of
 /// `[A-Za-z0-9_]`.
 pub(super) fn github(win: &mut Window<'_>, at: usize) -> Option<Hit> {
