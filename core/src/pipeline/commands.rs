@@ -1,9 +1,10 @@
 //! Operator commands: start, stop, pause, resume, reset, train_now.
 
 use super::machine::Pipeline;
-use super::output::{EventType, Level, Output};
+use super::output::{EventType, Output};
 use super::refusal::Refusal;
 use super::types::{Mode, State};
+use crate::journal::Level;
 use crate::time::{Duration, Instant};
 
 impl Pipeline {
@@ -52,7 +53,7 @@ impl Pipeline {
             p.pause_requested = false;
             p.resume_to = None;
             let message = "Pipeline stopped by operator";
-            p.event(now, EventType::PipelineStop, Level::Warn, None, message);
+            p.event(now, EventType::PipelineStop, Level::Warning, None, message);
         });
         Ok(())
     }
@@ -73,7 +74,7 @@ impl Pipeline {
             if p.run.is_some() {
                 p.pause_requested = true;
                 let message = "Pause requested; takes effect when the stage ends";
-                p.event(now, EventType::PipelinePause, Level::Warn, None, message);
+                p.event(now, EventType::PipelinePause, Level::Warning, None, message);
             } else {
                 p.end_hold(now);
                 p.pause_into(now, p.state);
@@ -142,6 +143,6 @@ impl Pipeline {
         self.resume_to = Some(target);
         self.pause_requested = false;
         let message = "Pipeline paused";
-        self.event(now, EventType::PipelinePause, Level::Warn, None, message);
+        self.event(now, EventType::PipelinePause, Level::Warning, None, message);
     }
 }

@@ -1,10 +1,11 @@
 //! Stage flow: admission by the governor, running a stage, its outcome, and the timer.
 
 use super::machine::{Hold, Pipeline, Run};
-use super::output::{EventType, Level, Output};
+use super::output::{EventType, Output};
 use super::refusal::Refusal;
 use super::types::{ErrorReason, Mode, RunToken, Stage, StageOutcome, StageResult, State};
 use crate::governor::Admission;
+use crate::journal::Level;
 use crate::time::Instant;
 
 impl Pipeline {

@@ -1,10 +1,11 @@
 //! The [`Pipeline`] value: its fields, the output queue, the timer and the single-input entry.
 
 use super::config::{PipelineConfig, PipelineConfigError};
-use super::output::{EventType, Level, Output, PipelineEvent, Status};
+use super::output::{EventType, Output, PipelineEvent, Status};
 use super::refusal::Refusal;
 use super::types::{ErrorReason, Mode, RunToken, Stage, StageOutcome, State, UsageDelta};
 use crate::governor::{Admission, Governor, Load};
+use crate::journal::Level;
 use crate::time::{Duration, Instant};
 use heapless::Deque;
 
@@ -254,7 +255,7 @@ impl Pipeline {
         let e = self.event(
             now,
             EventType::PipelineThrottled,
-            Level::Warn,
+            Level::Warning,
             Some(stage),
             message,
         );

@@ -87,6 +87,6 @@ mod tests;
 
 pub use config::{MAX_ROUNDS, PipelineConfig, PipelineConfigError, StageTimeouts};
 pub use machine::{Input, OUTPUT_CAPACITY, Pipeline};
-pub use output::{EventType, Level, Output, PipelineEvent, Status};
+pub use output::{EventType, Output, PipelineEvent, Status};
 pub use refusal::{RecoverError, Refusal};
 pub use types::{ErrorReason, Mode, RunToken, Stage, StageOutcome, StageResult, State, UsageDelta};

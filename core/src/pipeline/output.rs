@@ -2,31 +2,9 @@
 
 use super::types::{ErrorReason, Mode, RunToken, Stage, State, UsageDelta};
 use crate::governor::Admission;
+use crate::journal::{Event, Level};
+use crate::time::WallTime;
 use crate::time::{Duration, Instant};
-
-/// Severity of a journal event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum Level {
-    /// Normal progress.
-    Info,
-    /// Held, paused or stopped.
-    Warn,
-    /// A failure.
-    Error,
-}
-
-impl Level {
-    /// The journal's spelling: `info`, `warn`, `error`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        }
-    }
-}
 
 /// The journal's `event_type`, in the seed's vocabulary plus the three operator actions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +85,38 @@ impl PipelineEvent {
         match self.stage {
             Some(s) => s.name(),
             None => "pipeline",
+        }
+    }
+
+    /// The journal event for this pipeline event, stamped `ts` by the host. A stage end's
+    /// usage goes to `usage_delta` as `memory_mb_delta` and `cpu_pct`, written into `usage`
+    /// (the event borrows it); the reason of an error goes to `error`.
+    pub fn to_journal<'a>(
+        &self,
+        ts: WallTime,
+        usage: &'a mut [(&'static str, i64); 2],
+    ) -> Event<'a> {
+        let usage_delta: &'a [(&'static str, i64)] = match self.usage {
+            Some(u) => {
+                *usage = [
+                    ("memory_mb_delta", u.memory_mb_delta),
+                    ("cpu_pct", i64::from(u.cpu_pct)),
+                ];
+                &usage[..]
+            }
+            None => &[],
+        };
+        Event {
+            ts,
+            round: self.round,
+            stage: self.stage_name(),
+            level: self.level,
+            event_type: self.event_type.name(),
+            message: self.message,
+            counters_delta: &[],
+            usage_delta,
+            artifact_paths: &[],
+            error: self.error.map(ErrorReason::name),
         }
     }
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::governor::{Admission, GovernorConfig, HoldReason, Load};
+use crate::journal::Level;
 use crate::time::{Duration, Instant};
 
 type Outs = heapless::Vec<Output, 16>;
@@ -486,7 +487,7 @@ fn governor_hold_throttles_once_per_episode() {
         retry_at: t(2),
         reason: HoldReason::Cpu,
     };
-    assert_eq!((e.admission, e.level), (Some(held), Level::Warn));
+    assert_eq!((e.admission, e.level), (Some(held), Level::Warning));
     assert_eq!(
         (p.state(), p.running(), p.poll_timeout()),
         (State::Collecting, None, Some(t(2)))
@@ -665,4 +666,43 @@ fn displays_are_fixed_strings() {
     assert_eq!(State::Finalizing.to_string(), "FINALIZING");
     assert_eq!(EventType::PipelineThrottled.name(), "pipeline_throttled");
     let _ = GovernorConfig::DEFAULT;
+}
+
+#[test]
+fn events_become_journal_lines_that_verify() {
+    use crate::WallTime;
+    use crate::journal::{ChainWriter, MAX_LINE_BYTES, Verifier};
+    let mut p = pipe(PipelineConfig::DEFAULT);
+    p.handle_start(t(1), Mode::Full).unwrap();
+    let token = run_token(&drain(&mut p)).unwrap();
+    p.handle_outcome(t(2), outcome(token, StageResult::Failed))
+        .unwrap();
+    let mut chain = ChainWriter::new("run-1").unwrap();
+    let mut verifier = Verifier::new();
+    let mut line = [0u8; MAX_LINE_BYTES];
+    let mut saw_stage_end = false;
+    for out in drain(&mut p) {
+        let Output::AppendEvent(e) = out else {
+            continue;
+        };
+        let mut usage = [("", 0); 2];
+        let event = e.to_journal(WallTime::from_unix_millis(1_771_573_538_307), &mut usage);
+        let bytes = chain.append(&event, &mut line).unwrap();
+        verifier.feed(bytes).unwrap();
+        if e.event_type == EventType::StageEnd {
+            saw_stage_end = true;
+            let text = core::str::from_utf8(bytes).unwrap();
+            assert!(
+                text.contains(r#""stage":"generate","level":"error","event_type":"stage_end""#)
+            );
+            assert!(
+                text.contains(r#""usage_delta":{"memory_mb_delta":"#),
+                "{text}"
+            );
+            assert!(text.contains(r#","cpu_pct":140}"#), "{text}");
+            assert!(text.contains(r#""error":"stage_failed""#), "{text}");
+        }
+    }
+    assert!(saw_stage_end);
+    assert_eq!(verifier.finish().unwrap().lines, chain.lines());
 }
