@@ -3,12 +3,13 @@
 //! never counts more lines than the input has newlines.
 #![no_main]
 
-use heidi_core::journal::{SealCheck, Verifier};
+use heidi_core::journal::{SealCheck, SealKey, Verifier};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (Vec<u8>, Vec<u8>, Vec<u8>)| {
     let (journal, cuts, seals) = input;
-    let mut check = SealCheck::new(b"fuzz key");
+    let key = SealKey::new(b"fuzz key of at least thirty-two bytes").expect("32+ bytes");
+    let mut check = SealCheck::new(&key);
     for record in seals.split(|&b| b == b'\n').take(64) {
         let _ = check.add_record(record);
     }
@@ -17,7 +18,9 @@ fuzz_target!(|input: (Vec<u8>, Vec<u8>, Vec<u8>)| {
     let mut cuts = cuts.iter();
     let mut first_fault = None;
     while !rest.is_empty() {
-        let n = usize::from(cuts.next().copied().unwrap_or(255)).max(1).min(rest.len());
+        let n = usize::from(cuts.next().copied().unwrap_or(255))
+            .max(1)
+            .min(rest.len());
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
         if let Err(fault) = verifier.feed(chunk) {

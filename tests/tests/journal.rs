@@ -11,13 +11,17 @@
 
 use heidi_core::WallTime;
 use heidi_core::journal::{
-    ChainWriter, Event, Fault, FaultKind, Level, MAX_LINE_BYTES, SEAL_MAX_BYTES, SealCheck,
-    SealFault, Verified, encode_line,
+    ChainWriter, EncodeError, Event, Fault, FaultKind, Level, MAX_LINE_BYTES, NameField,
+    SEAL_MAX_BYTES, SealCheck, SealFault, SealKey, Verified, WeakSealKey, encode_line,
 };
 use proptest::prelude::*;
 use serde_json::Value;
 
-const KEY: &[u8] = b"seal key held by the host";
+const KEY: &[u8] = b"seal key held by the host, 32+ bytes";
+
+fn key() -> SealKey {
+    SealKey::new(KEY).unwrap()
+}
 const RUN: &str = "run-42";
 const KEYS: [&str; 13] = [
     "event_version",
@@ -95,8 +99,18 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A valid name (`stage`, `event_type`, delta names): `[A-Za-z0-9_.:-]{1,64}`.
 fn name() -> impl Strategy<Value = String> {
-    prop_oneof!["[a-z_]{1,16}", text()]
+    prop_oneof!["[a-z_]{1,16}", "[A-Za-z0-9_.:-]{1,64}"]
+}
+
+/// An artifact path: text, or a path holding a credential that must not reach the line.
+fn path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        text(),
+        "[a-z/]{0,20}"
+            .prop_map(|p| format!("https://x:ghp_16C7e42F292c6912E7710c838347Ae178B4a@h/{p}")),
+    ]
 }
 
 fn level() -> impl Strategy<Value = Level> {
@@ -122,7 +136,7 @@ fn ev() -> impl Strategy<Value = Ev> {
             proptest::collection::vec((name(), any::<i64>()), 0..4),
         ),
         proptest::collection::vec((name(), any::<i64>()), 0..4),
-        proptest::collection::vec(text(), 0..4),
+        proptest::collection::vec(path(), 0..4),
         proptest::option::of(text()),
     )
         .prop_map(
@@ -160,13 +174,13 @@ fn encode(events: &[Ev]) -> (Vec<Vec<u8>>, ChainWriter) {
 
 fn seal_record(chain: &ChainWriter) -> Vec<u8> {
     let mut buf = [0u8; SEAL_MAX_BYTES];
-    let n = chain.seal(KEY).unwrap().encode(&mut buf).unwrap();
+    let n = chain.seal(&key()).unwrap().encode(&mut buf).unwrap();
     buf[..n].to_vec()
 }
 
 /// Verifies `bytes` against `seals`, fed in chunks of `chunk` bytes.
 fn verify(seals: &[Vec<u8>], bytes: &[u8], chunk: usize) -> (Result<Verified, Fault>, SealCheck) {
-    let mut check = SealCheck::new(KEY);
+    let mut check = SealCheck::new(&key());
     for s in seals {
         check.add_record(s).unwrap();
     }
@@ -250,7 +264,9 @@ fn oracle_matches(e: &Ev, line: &[u8], prev_hash: &str) {
     };
     assert_eq!(v["counters_delta"], map(&e.counters));
     assert_eq!(v["usage_delta"], map(&e.usage));
-    assert_eq!(v["artifact_paths"], Value::from(e.paths.clone()));
+    let paths: Vec<String> = e.paths.iter().map(|p| redacted(p)).collect();
+    assert_eq!(v["artifact_paths"], Value::from(paths));
+    assert!(!std::str::from_utf8(line).unwrap().contains("ghp_16C7"));
     assert_eq!(
         v["error"],
         e.error
@@ -424,4 +440,37 @@ fn seed_line_through_the_public_api() {
     let n = encode_line(&e, "test_cpp_run_123", "test_cpp_run_123", &mut buf).unwrap();
     let want = r#"{"event_version":"1.0","ts":"2026-02-20T07:45:38.307Z","run_id":"test_cpp_run_123","round":1,"stage":"pipeline","level":"info","event_type":"pipeline_start","message":"Starting training pipeline (C++)","counters_delta":{},"usage_delta":{},"artifact_paths":[],"error":null,"prev_hash":"test_cpp_run_123"}"#;
     assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), format!("{want}\n"));
+}
+
+#[test]
+fn free_text_is_redacted_and_names_are_identifiers() {
+    let token = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
+    let url = format!("https://x:{token}@github.com/o/r");
+    let e = Event {
+        artifact_paths: &[&url],
+        ..Event::info(WallTime::from_unix_millis(0), 1, "pipeline", "tick", "m")
+    };
+    let mut buf = vec![0u8; MAX_LINE_BYTES];
+    let n = encode_line(&e, RUN, RUN, &mut buf).unwrap();
+    let line = std::str::from_utf8(&buf[..n]).unwrap();
+    assert!(!line.contains(token), "{line}");
+    let v: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(
+        v["artifact_paths"][0],
+        "https://x:[GITHUB_TOKEN]@github.com/o/r"
+    );
+    let secret_stage = Event { stage: &url, ..e };
+    assert_eq!(
+        encode_line(&secret_stage, RUN, RUN, &mut buf),
+        Err(EncodeError::BadName {
+            field: NameField::Stage
+        })
+    );
+}
+
+#[test]
+fn seal_keys_must_be_strong() {
+    assert_eq!(SealKey::new(b"").unwrap_err(), WeakSealKey { len_bytes: 0 });
+    assert!(SealKey::new(&[0u8; 31]).is_err());
+    assert!(SealKey::new(&[0u8; 32]).is_ok());
 }

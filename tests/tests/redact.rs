@@ -7,6 +7,8 @@
 //! random places in prose and code: no 8-character piece of a secret's body ever reaches the
 //! output, the output is at most 500 characters (and ends with `…` exactly when cut), the
 //! text before the first secret is kept as written, and redacting twice equals redacting once.
+//! Assignments come in escaped JSON (`\"name\": \"value\"`), with escaped quotes inside the
+//! value, with camelCase names and with long runs of blanks around the separator.
 
 use heidi_core::journal::redact::{MESSAGE_MAX_CHARS, REDACTED_MAX_BYTES, redact};
 use proptest::prelude::*;
@@ -212,14 +214,25 @@ fn assignment(d: &mut Draw<'_>) -> (String, Vec<String>) {
     ];
     let name = d.pick(&names);
     let name = d.random_case(name);
+    // camelCase names keep their case: it marks the word boundary.
+    let name = match d.next() % 4 {
+        0 => d
+            .pick(&["accessToken", "clientSecret", "apiKey", "OpenAIApiKey"])
+            .to_owned(),
+        _ => name,
+    };
     let len = d.len(8, 40);
     let value = d.body(len, b"/+=!@#$%^*.~");
-    let text = match d.next() % 6 {
+    let blanks = " ".repeat(d.len(0, 300));
+    let text = match d.next() % 9 {
         0 => format!("{name}={value}"),
         1 => format!("{name}: {value}"),
         2 => format!("{name} = \"{value}\""),
         3 => format!("\"{name}\": \"{value}\""),
         4 => format!("'{name}' => '{value}'"),
+        5 => format!("\\\"{name}\\\": \\\"{value}\\\""),
+        6 => format!("{name}{blanks}={blanks}{value}"),
+        7 => format!("\"{name}\": \"p\\\"{value}\""),
         _ => format!("{name}:={value}"),
     };
     (text, vec![value])

@@ -5,7 +5,7 @@ use core::fmt;
 use super::event::Event;
 use super::hash::LineHash;
 use super::line::{EncodeError, encode_line};
-use super::seal::Seal;
+use super::seal::{Seal, SealKey};
 
 /// Longest run id, in bytes.
 pub const RUN_ID_MAX_BYTES: usize = 128;
@@ -103,11 +103,17 @@ impl ChainWriter {
         Ok(line)
     }
 
-    /// A seal over the chain so far, keyed by the host's secret `key`; `None` before the
+    /// A seal over the chain so far, keyed by the host's seal `key`; `None` before the
     /// first line.
     #[must_use]
-    pub fn seal(&self, key: &[u8]) -> Option<Seal> {
-        Some(Seal::new(key, &self.run_id, self.lines, self.last_hash?))
+    pub fn seal(&self, key: &SealKey) -> Option<Seal> {
+        let last_hash = self.last_hash?;
+        Some(Seal::from_parts(
+            key,
+            self.run_id.clone(),
+            self.lines,
+            last_hash,
+        ))
     }
 
     /// The run id.
@@ -176,7 +182,7 @@ mod tests {
         let mut small = [0u8; 10];
         assert!(chain.append(&Event::seed(), &mut small).is_err());
         assert_eq!((chain.lines(), chain.last_hash()), (0, None));
-        assert!(chain.seal(b"k").is_none());
+        assert!(chain.seal(&crate::journal::seal::tests::key()).is_none());
     }
 
     #[test]

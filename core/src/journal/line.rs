@@ -2,7 +2,10 @@
 
 use core::fmt;
 
-use super::event::{ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event};
+use super::event::{
+    ARTIFACT_PATH_MAX_BYTES, ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event, NAME_MAX_BYTES,
+    is_valid_name,
+};
 use super::redact::{REDACTED_MAX_BYTES, redact};
 use crate::json::escape::quoted;
 use crate::json::writer::Writer;
@@ -20,6 +23,33 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
 /// The fixed `event_version` this encoder writes and the verifier accepts.
 pub const EVENT_VERSION: &str = "1.0";
+
+/// The fields that hold names (identifiers) rather than free text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum NameField {
+    /// `stage`.
+    Stage,
+    /// `event_type`.
+    EventType,
+    /// An entry name in `counters_delta`.
+    CountersDelta,
+    /// An entry name in `usage_delta`.
+    UsageDelta,
+}
+
+impl NameField {
+    /// The field's key in a journal line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NameField::Stage => "stage",
+            NameField::EventType => "event_type",
+            NameField::CountersDelta => "counters_delta",
+            NameField::UsageDelta => "usage_delta",
+        }
+    }
+}
 
 /// Why a line could not be encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +70,14 @@ pub enum EncodeError {
     TooManyArtifacts,
     /// `ts` is after 9999-12-31T23:59:59.999Z and has no four-digit year.
     TsOutOfRange,
+    /// A name in `field` is not 1 to [`NAME_MAX_BYTES`] bytes of `[A-Za-z0-9_.:-]`
+    /// (see [`is_valid_name`](super::is_valid_name)).
+    BadName {
+        /// The field holding the bad name.
+        field: NameField,
+    },
+    /// An artifact path is longer than [`ARTIFACT_PATH_MAX_BYTES`].
+    ArtifactPathTooLong,
 }
 
 impl fmt::Display for EncodeError {
@@ -59,6 +97,15 @@ impl fmt::Display for EncodeError {
                 write!(f, "more than {ARTIFACT_PATHS_MAX} artifact paths")
             }
             EncodeError::TsOutOfRange => f.write_str("timestamp after the year 9999"),
+            EncodeError::BadName { field } => write!(
+                f,
+                "a name in {} is not 1 to {NAME_MAX_BYTES} bytes of [A-Za-z0-9_.:-]",
+                field.as_str()
+            ),
+            EncodeError::ArtifactPathTooLong => write!(
+                f,
+                "an artifact path is longer than {ARTIFACT_PATH_MAX_BYTES} bytes"
+            ),
         }
     }
 }
@@ -66,7 +113,9 @@ impl fmt::Display for EncodeError {
 impl core::error::Error for EncodeError {}
 
 /// Encodes `event` of run `run_id` with the given `prev_hash` into `buf`, followed by `\n`,
-/// and returns the number of bytes written. `message` and `error` are redacted first.
+/// and returns the number of bytes written. `message`, `error` and every artifact path are
+/// redacted first; `stage`, `event_type` and delta names must be valid names, so no free text
+/// reaches the line (and its hash) unredacted.
 ///
 /// On error nothing useful is in `buf`.
 pub fn encode_line(
@@ -97,7 +146,7 @@ pub fn encode_line(
     out.bytes(b",\"usage_delta\":");
     write_map(&mut out, event.usage_delta);
     out.bytes(b",\"artifact_paths\":");
-    write_list(&mut out, event.artifact_paths);
+    write_redacted_list(&mut out, event.artifact_paths);
     out.bytes(b",\"error\":");
     match event.error {
         Some(e) => write_redacted(&mut out, e),
@@ -120,8 +169,33 @@ fn check_bounds(event: &Event<'_>) -> Result<(), EncodeError> {
     if event.artifact_paths.len() > ARTIFACT_PATHS_MAX {
         return Err(EncodeError::TooManyArtifacts);
     }
+    if event
+        .artifact_paths
+        .iter()
+        .any(|p| p.len() > ARTIFACT_PATH_MAX_BYTES)
+    {
+        return Err(EncodeError::ArtifactPathTooLong);
+    }
     if event.ts.to_utc().year > 9999 {
         return Err(EncodeError::TsOutOfRange);
+    }
+    check_names(event)
+}
+
+fn check_names(event: &Event<'_>) -> Result<(), EncodeError> {
+    let bad = |field| Err(EncodeError::BadName { field });
+    if !is_valid_name(event.stage.as_bytes()) {
+        return bad(NameField::Stage);
+    }
+    if !is_valid_name(event.event_type.as_bytes()) {
+        return bad(NameField::EventType);
+    }
+    let all_valid = |map: &[(&str, i64)]| map.iter().all(|(n, _)| is_valid_name(n.as_bytes()));
+    if !all_valid(event.counters_delta) {
+        return bad(NameField::CountersDelta);
+    }
+    if !all_valid(event.usage_delta) {
+        return bad(NameField::UsageDelta);
     }
     Ok(())
 }
@@ -164,13 +238,13 @@ fn write_map(out: &mut Writer<'_>, entries: &[(&str, i64)]) {
     out.byte(b'}');
 }
 
-fn write_list(out: &mut Writer<'_>, items: &[&str]) {
+fn write_redacted_list(out: &mut Writer<'_>, items: &[&str]) {
     out.byte(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.byte(b',');
         }
-        quoted(out, item);
+        write_redacted(out, item);
     }
     out.byte(b']');
 }
@@ -273,8 +347,17 @@ mod tests {
             encode_line(&e, "r", "r", &mut buf),
             Err(EncodeError::TsOutOfRange)
         );
+        let long = [b'p'; ARTIFACT_PATH_MAX_BYTES + 1];
+        let e = Event {
+            artifact_paths: &[core::str::from_utf8(&long).unwrap()],
+            ..Event::seed()
+        };
+        assert_eq!(
+            encode_line(&e, "r", "r", &mut buf),
+            Err(EncodeError::ArtifactPathTooLong)
+        );
         // A line over MAX_LINE_BYTES is refused even when the buffer is larger.
-        let long = [[b'p'; 2048]; ARTIFACT_PATHS_MAX];
+        let long = [[1u8; ARTIFACT_PATH_MAX_BYTES]; ARTIFACT_PATHS_MAX];
         let strs: [&str; ARTIFACT_PATHS_MAX] =
             core::array::from_fn(|i| core::str::from_utf8(&long[i]).unwrap());
         let e = Event {
@@ -302,5 +385,76 @@ mod tests {
         let mut buf = [0u8; MAX_LINE_BYTES];
         let n = encode_line(&e, "r", "r", &mut buf).unwrap();
         assert!(n < 7_000, "{n}");
+    }
+
+    #[test]
+    fn artifact_paths_are_redacted() {
+        let url = "https://x:ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/o/r";
+        let e = Event {
+            artifact_paths: &["out/a.jsonl", url],
+            ..Event::seed()
+        };
+        let mut buf = [0u8; 1024];
+        let n = encode_line(&e, "r", "r", &mut buf).unwrap();
+        let line = core::str::from_utf8(&buf[..n]).unwrap();
+        assert!(!line.contains("ghp_16C7"), "{line}");
+        assert!(
+            line.contains("\"artifact_paths\":[\"out/a.jsonl\",\"https://x:"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn names_must_be_identifiers() {
+        let mut buf = [0u8; 1024];
+        let long = [b'n'; NAME_MAX_BYTES + 1];
+        let long = core::str::from_utf8(&long).unwrap();
+        let ok = Event {
+            stage: "a.B:c-d_9",
+            counters_delta: &[("rows", 1)],
+            usage_delta: &[(&long[..NAME_MAX_BYTES], 1)],
+            ..Event::seed()
+        };
+        assert!(encode_line(&ok, "r", "r", &mut buf).is_ok());
+        for bad in [
+            "",
+            "a b",
+            "tok=ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            "é",
+            "a/b",
+            long,
+        ] {
+            let cases = [
+                (Event { stage: bad, ..ok }, NameField::Stage),
+                (
+                    Event {
+                        event_type: bad,
+                        ..ok
+                    },
+                    NameField::EventType,
+                ),
+                (
+                    Event {
+                        counters_delta: &[("rows", 1), (bad, 2)],
+                        ..ok
+                    },
+                    NameField::CountersDelta,
+                ),
+                (
+                    Event {
+                        usage_delta: &[(bad, 2)],
+                        ..ok
+                    },
+                    NameField::UsageDelta,
+                ),
+            ];
+            for (e, field) in cases {
+                assert_eq!(
+                    encode_line(&e, "r", "r", &mut buf),
+                    Err(EncodeError::BadName { field }),
+                    "{bad:?}"
+                );
+            }
+        }
     }
 }

@@ -9,9 +9,11 @@
 //!
 //! ```
 //! use heidi_core::WallTime;
-//! use heidi_core::journal::{ChainWriter, Event, SealCheck, MAX_LINE_BYTES, SEAL_MAX_BYTES};
+//! use heidi_core::journal::{
+//!     ChainWriter, Event, SealCheck, SealKey, MAX_LINE_BYTES, SEAL_MAX_BYTES,
+//! };
 //!
-//! let key = b"host secret, kept outside the journal";
+//! let key = SealKey::new(b"host secret of 32+ bytes, kept outside the journal").unwrap();
 //! let mut chain = ChainWriter::new("run-7").unwrap();
 //! let (mut journal, mut seals) = ([0u8; 4096], [0u8; SEAL_MAX_BYTES]);
 //! let mut line = [0u8; MAX_LINE_BYTES];
@@ -22,9 +24,9 @@
 //!     journal[len..len + bytes.len()].copy_from_slice(bytes);
 //!     len += bytes.len();
 //! }
-//! let n = chain.seal(key).unwrap().encode(&mut seals).unwrap();
+//! let n = chain.seal(&key).unwrap().encode(&mut seals).unwrap();
 //!
-//! let mut check = SealCheck::new(key);
+//! let mut check = SealCheck::new(&key);
 //! check.add_record(&seals[..n]).unwrap();
 //! let mut verifier = check.verifier();
 //! verifier.feed(&journal[..len]).unwrap();
@@ -43,9 +45,14 @@ mod seal_check;
 mod verify;
 
 pub use chain::{BadRunId, ChainWriter, RUN_ID_MAX_BYTES, is_valid_run_id};
-pub use event::{ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event, Level};
+pub use event::{
+    ARTIFACT_PATH_MAX_BYTES, ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event, Level, NAME_MAX_BYTES,
+    is_valid_name,
+};
 pub use hash::{HexHash, LineHash};
-pub use line::{EVENT_VERSION, EncodeError, MAX_LINE_BYTES, encode_line};
-pub use seal::{BadSeal, SEAL_MAX_BYTES, SEAL_VERSION, Seal};
+pub use line::{EVENT_VERSION, EncodeError, MAX_LINE_BYTES, NameField, encode_line};
+pub use seal::{
+    BadSeal, SEAL_KEY_MIN_BYTES, SEAL_MAX_BYTES, SEAL_VERSION, Seal, SealKey, WeakSealKey,
+};
 pub use seal_check::{SealCheck, SealFault, SealReport};
 pub use verify::{Fault, FaultKind, Verified, Verifier};

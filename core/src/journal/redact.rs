@@ -2,10 +2,12 @@
 //!
 //! [`redact`] is one bounded pass over the input: an ANSI stripper feeds clean bytes into a
 //! 256-byte lookahead window; at each position the rules below peek into
-//! the window to decide, and the scanner then copies the byte or replaces the secret. Every
-//! input byte is read once by the stripper; each rule looks at most a few hundred bytes ahead;
-//! the scan stops as soon as the output is full. Work is O(input) and the output fits the
-//! caller's fixed buffer; nothing allocates and nothing panics.
+//! the window to decide, and the scanner then copies the byte or replaces the secret. An
+//! assignment is read in steps (name, separator, value) with the blank runs between them
+//! copied as they pass, so blanks of any length do not hide a value. Every input byte is read
+//! once by the stripper; each rule looks at most 256 bytes ahead; the scan stops as soon as
+//! the output is full. Work is O(input) and the output fits the caller's fixed buffer;
+//! nothing allocates and nothing panics.
 //!
 //! # Order
 //!
@@ -20,8 +22,9 @@
 //!
 //! A rule marked *word* starts only at a word boundary: the previous clean byte is not
 //! `[A-Za-z0-9_]` (so `task-123`, `desk-lamp`, `risk-free`, `ask-me` are prose, not keys).
-//! Token bodies must be long enough and *look random* (hold a digit, or both letter cases),
-//! which generated keys do and words and kebab-case identifiers do not.
+//! Token bodies must be long enough and *look random* (hold a digit, or both letter cases,
+//! anywhere in the run), which generated keys do and words and kebab-case identifiers do not;
+//! a run longer than the lookahead is taken for a key whatever its shape.
 //!
 //! | class | pattern | output |
 //! |---|---|---|
@@ -31,36 +34,54 @@
 //! | GitLab (word) | `glpat-` + ≥ 20 `[A-Za-z0-9_-]` | `[GITLAB_TOKEN]` |
 //! | AWS key id (word) | `AKIA`/`ASIA` + exactly 16 `[A-Z0-9]` (with a digit, or no lowercase), then a non-word byte | `[AWS_ACCESS_KEY]` |
 //! | Bearer (word) | `Bearer`, blanks, ≥ 8 bytes of token68 | `Bearer [BEARER_TOKEN]` |
-//! | PEM key | `-----BEGIN …PRIVATE KEY…-----` through the next `-----END …PRIVATE KEY…-----`, or to the end of the input | `[PRIVATE_KEY]` |
-//! | assignment (word) | a secret name, `=` `:` `:=` or `=>` with optional blanks and quotes, a non-empty value | `name=[REDACTED]` |
+//! | PEM key | `-----BEGIN …PRIVATE KEY…-----` (label: ≤ 40 printable bytes other than `-`) through the next `-----END …PRIVATE KEY…-----`, or to the end of the input | `[PRIVATE_KEY]` |
+//! | assignment (word) | a secret name, `=` `:` `:=` or `=>` with any blanks and optional quotes, a non-empty value | `name=[REDACTED]` |
 //!
 //! *Bearer* keeps the scheme word and its blanks (`Authorization: Bearer [BEARER_TOKEN]`):
 //! they are no secret and tell the reader what was there.
 //!
 //! *Secret names* are `api_key`, `apikey`, `secret_key`, `secret`, `token`, `password`,
 //! `passwd`, `access_key`, `private_key`, or any identifier ending in `_` plus one of them,
-//! with `-` read as `_`: this covers the environment names `OPENAI_API_KEY`, `GITHUB_TOKEN`,
-//! `ANTHROPIC_API_KEY`, `AWS_SECRET_ACCESS_KEY`, `HF_TOKEN` and the header `X-Api-Key`, but
-//! not `tokenizer`, `max_tokens` or `token_count`. The name, separator and quotes are kept
-//! (`"api_key": "[REDACTED]"`). An unquoted value ends at whitespace, a quote or one of
-//! `& , ; ) ] } < >`; a quoted one at its closing quote or the end of the line. Values that
-//! are literals or type names (`true`, `false`, `null`, `none`, `str`, `string`, `Optional`
-//! …) are left alone, so `use_token=true` and `def f(token: str)` read as written, as are
-//! comparisons (`token == x`, `token === x`; but `NAME==x` assigns `=x`). A value that is a
-//! bearer credential or a PEM key gets that class's placeholder; a value that is itself a
-//! secret name and separator (`password: token: x`) is left to that inner assignment.
+//! with `-` read as `_` and a change of case read as `_` too (`accessToken` as
+//! `access_token`, `OpenAIApiKey` as `open_ai_api_key`; `PassWord` matches as written): this
+//! covers the environment names `OPENAI_API_KEY`, `GITHUB_TOKEN`, `ANTHROPIC_API_KEY`,
+//! `AWS_SECRET_ACCESS_KEY`, `HF_TOKEN`, the header `X-Api-Key` and the JSON fields
+//! `accessToken`, `clientSecret`, `apiKey`, but not `tokenizer`, `max_tokens`, `maxTokens` or
+//! `tokenCount`. The name, separator and quotes are kept (`"api_key": "[REDACTED]"`). A
+//! quote is `"`, `'` or `` ` ``, or one of them after a backslash, so escaped JSON inside a
+//! message (`{\"api_key\": \"…\"}`) reads as JSON. An unquoted value ends at whitespace, a
+//! quote or one of `& , ; ) ] } < >` (a `]` closing a `[` of the value does not end it); a
+//! quoted one at its closing quote or the end of the line, and backslash escapes inside it
+//! are stepped over (`"p4ss\"w0rd"` is one value; in an escaped value, `\\\"` is a quote of
+//! the inner text). Values that are literals or type names (`true`, `false`, `null`, `none`,
+//! `str`, `string`, `boolean`, `Optional` …) are left alone, so `use_token=true` and
+//! `def f(token: str)` read as written, as are comparisons (`token == x`, `token === x`; but
+//! `NAME==x` assigns `=x`). A value that is exactly a placeholder this module writes
+//! (`[REDACTED]`, `[BEARER_TOKEN]`, … followed by the value's end) is left as it is, so
+//! redacting twice changes nothing; any other bracketed text is a value. A value that is a PEM
+//! key becomes `[PRIVATE_KEY]` (and the rest of the value after its END line goes too); a
+//! value that starts with the scheme word `Bearer` keeps it and its blanks and the rest of
+//! the value becomes `[BEARER_TOKEN]`, random-looking or not; a value that is itself a secret
+//! name and separator (`password: token: x`) is left to that inner assignment.
 //!
 //! # Known limits
 //!
 //! Names longer than 64 bytes are not checked; an unterminated OSC string hides the rest of
-//! the input (as a terminal would); a key whose body is all one letter case without digits
-//! is taken for a word; an unquoted value stops at `,` `;` `&` and closing brackets, so a
-//! password containing them shows its rest; prose such as `the token: it expired` loses the
-//! word after the colon. A token glued to a word (`x_ghp_…`) is not at a boundary and stays.
-//! A name that holds a token after a `-` (`run-ghp_…-api-key=x`) is not an assignment: the
-//! token is redacted, and the assignment is found again at the name's last segment; but when
-//! the token's alphabet takes `-` too (`run-sk-…-token=x`), the token swallows that segment
-//! and the value after it stays.
+//! the input (as a terminal would); outside an assignment, a key whose body is all one letter
+//! case without digits is taken for a word unless it runs past the 256-byte lookahead; an
+//! unquoted value stops at `,` `;` `&` and unmatched closing brackets, so a password
+//! containing them shows its rest; prose such as `the token: it expired` loses the word after
+//! the colon. A token glued to a word (`x_ghp_…`, and so `\nghp_…` where `\n` is an escape
+//! written out) is not at a boundary and stays; likewise a name right after a written-out
+//! escape (`\ntoken=x`). Blanks after `Bearer` (alone or in a value), and blanks inside a
+//! value that is itself an assignment (`password: token: x`), are looked at only within the
+//! lookahead: more than about 250 of them hide the credential or the inner assignment.
+//! Escapes nested deeper than one level are not decoded; such a value is redacted up to the
+//! next one-level closing quote or the end of the line, which can take more than the value.
+//! A name that holds a token after a `-` (`run-ghp_…-api-key=x`)
+//! is not an assignment: the token is redacted, and the assignment is found again at the
+//! name's last segment; but when the token's alphabet takes `-` too (`run-sk-…-token=x`), the
+//! token swallows that segment and the value after it stays.
 //!
 //! # The cap
 //!
@@ -80,7 +101,7 @@ mod token;
 mod window;
 
 use capped::Capped;
-use rules::{is_word, is_word_start};
+use rules::{Expect, is_blank};
 use window::Window;
 
 /// The most bytes [`redact`] ever writes: 500 characters of up to 4 UTF-8 bytes each, plus
@@ -103,17 +124,21 @@ pub const MESSAGE_MAX_CHARS: usize = 500;
 pub fn redact<'a>(input: &str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a str {
     let mut win = Window::new(input.as_bytes());
     let mut text = Capped::new(out);
+    let mut expect = Expect::Nothing;
     while !text.is_full() {
         let Some(b) = win.peek(0) else { break };
-        let hit = if b == b'-' {
-            pem::block(&mut win, 0)
-        } else if is_word_start(b) && !is_word(win.last()) {
-            rules::at_word(&mut win)
-        } else {
-            None
+        if expect != Expect::Nothing && is_blank(b) {
+            win.bump();
+            text.push(b);
+            continue;
+        }
+        let hit = match core::mem::replace(&mut expect, Expect::Nothing) {
+            Expect::Separator => assign::separator(&mut win),
+            Expect::Value => assign::value(&mut win),
+            Expect::Nothing => None,
         };
-        match hit {
-            Some(hit) => rules::apply(&mut win, &mut text, &hit),
+        match hit.or_else(|| rules::at(&mut win, b)) {
+            Some(hit) => expect = rules::apply(&mut win, &mut text, &hit),
             None => {
                 win.bump();
                 text.push(b);

@@ -1,8 +1,13 @@
 //! The journal's schema check: one line (without its `\n`) against the fixed key order and
 //! value types, in one pass over the shared compact-mode JSON [`Scanner`], with no recursion
 //! and no allocation. It never panics on any input.
+//!
+//! It accepts what the encoder writes and nothing else it could tell apart: the compact
+//! scanner refuses escapes the encoder never writes, `level` is one of the four names,
+//! `stage`, `event_type` and delta names are valid names, integers have no `-0`.
 
 use super::chain::is_valid_run_id;
+use super::event::{Level, is_valid_name};
 use super::verify::FaultKind;
 use crate::json::scan::{ScanError, Scanner};
 
@@ -43,10 +48,14 @@ pub(crate) fn scan(line: &[u8]) -> Result<Scanned<'_>, FaultKind> {
         |c| uint(c).filter(|&n| n <= u64::from(u32::MAX)),
         FaultKind::BadField,
     )?;
-    for name in [&b"stage"[..], b"level", b"event_type", b"message"] {
-        next_key(c, name)?;
-        typed(c, |c| c.string().ok(), FaultKind::BadField)?;
-    }
+    next_key(c, b"stage")?;
+    typed(c, name, FaultKind::BadField)?;
+    next_key(c, b"level")?;
+    typed(c, level, FaultKind::BadField)?;
+    next_key(c, b"event_type")?;
+    typed(c, name, FaultKind::BadField)?;
+    next_key(c, b"message")?;
+    typed(c, |c| c.string().ok(), FaultKind::BadField)?;
     next_key(c, b"counters_delta")?;
     typed(c, int_map, FaultKind::BadField)?;
     next_key(c, b"usage_delta")?;
@@ -124,10 +133,28 @@ fn uint(c: &mut Scanner<'_>) -> Option<u64> {
     })
 }
 
-/// An integer that fits in `i64`.
+/// A valid name ([`is_valid_name`]): what the encoder writes for `stage`, `event_type` and
+/// delta names.
+fn name(c: &mut Scanner<'_>) -> Option<()> {
+    c.string().ok().filter(|s| is_valid_name(s)).map(drop)
+}
+
+/// One of the four level names.
+fn level(c: &mut Scanner<'_>) -> Option<()> {
+    let got = c.string().ok()?;
+    let all = [Level::Debug, Level::Info, Level::Warning, Level::Error];
+    all.iter()
+        .any(|l| l.as_str().as_bytes() == got)
+        .then_some(())
+}
+
+/// An integer that fits in `i64`, as the encoder writes it (no `-0`).
 fn int(c: &mut Scanner<'_>) -> Option<()> {
     let negative = c.eat(b'-');
     let magnitude = uint(c)?;
+    if negative && magnitude == 0 {
+        return None;
+    }
     let limit = if negative {
         1u64 << 63
     } else {
@@ -158,7 +185,7 @@ fn list(
 /// `{"name":integer,…}`.
 fn int_map(c: &mut Scanner<'_>) -> Option<()> {
     list(c, *b"{}", |c| {
-        c.string().ok()?;
+        name(c)?;
         c.eat(b':').then_some(())?;
         int(c)
     })

@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::chain::{RunId, run_id_from};
+use super::chain::{BadRunId, RunId, run_id_from};
 use super::hash::LineHash;
 use super::line::EncodeError;
 use crate::json::writer::Writer;
@@ -25,6 +25,65 @@ pub const SEAL_MAX_BYTES: usize = 384;
 /// The keyed MAC used for seals.
 pub(crate) type SealMac = Hmac<Sha256>;
 
+/// The shortest seal key accepted, in bytes (the HMAC-SHA256 output size).
+pub const SEAL_KEY_MIN_BYTES: usize = 32;
+
+/// The host's secret seal key, checked for length and held as a keyed HMAC state (the key
+/// bytes themselves are not kept; `Debug` shows nothing of it).
+#[derive(Clone)]
+pub struct SealKey {
+    mac: SealMac,
+}
+
+/// A seal key shorter than [`SEAL_KEY_MIN_BYTES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct WeakSealKey {
+    /// Length of the refused key.
+    pub len_bytes: usize,
+}
+
+impl fmt::Display for WeakSealKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seal key has {} bytes, at least {SEAL_KEY_MIN_BYTES} are needed",
+            self.len_bytes
+        )
+    }
+}
+
+impl core::error::Error for WeakSealKey {}
+
+impl SealKey {
+    /// A seal key from the host's secret, which must be at least [`SEAL_KEY_MIN_BYTES`]
+    /// bytes (e.g. 32 random bytes kept outside the journal directory).
+    pub fn new(secret: &[u8]) -> Result<SealKey, WeakSealKey> {
+        if secret.len() < SEAL_KEY_MIN_BYTES {
+            return Err(WeakSealKey {
+                len_bytes: secret.len(),
+            });
+        }
+        // HMAC takes keys of any length, so this never fails.
+        let mac = SealMac::new_from_slice(secret).map_err(|_| WeakSealKey {
+            len_bytes: secret.len(),
+        })?;
+        Ok(SealKey { mac })
+    }
+
+    /// A fresh MAC state keyed by this key.
+    pub(crate) fn mac(&self) -> SealMac {
+        self.mac.clone()
+    }
+}
+
+impl fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealKey(..)")
+    }
+}
+
 /// A checkpoint: the journal of `run_id` had `lines` lines, the last with hash `last_hash`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seal {
@@ -34,8 +93,9 @@ pub struct Seal {
     mac: [u8; 32],
 }
 
-/// A seal record that is not well-formed (not the JSON object above, a bad run id, a hash or
-/// MAC that is not 64 lowercase hex digits, a wrong version, or `lines == 0`).
+/// A seal record that is not well-formed: not byte for byte the layout above (compact, keys
+/// in that order, no other keys, `lines` without leading zeros), a bad run id, a hash or MAC
+/// that is not 64 lowercase hex digits, a wrong version, or `lines == 0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -58,12 +118,6 @@ struct Record<'a> {
     mac: &'a str,
 }
 
-/// A MAC state keyed by `key` (any length).
-pub(crate) fn keyed(key: &[u8]) -> SealMac {
-    // HMAC takes keys of any length, so this never fails.
-    SealMac::new_from_slice(key).unwrap_or_else(|_| unreachable!())
-}
-
 fn mac_input(mac: &mut SealMac, run_id: &str, lines: u64, last_hash: &LineHash) {
     let mut num = [0u8; 20];
     let mut out = Writer::new(&mut num);
@@ -78,11 +132,30 @@ fn mac_input(mac: &mut SealMac, run_id: &str, lines: u64, last_hash: &LineHash) 
 }
 
 impl Seal {
-    /// Seals (`run_id`, `lines`, `last_hash`) with `key`. `run_id` must be valid (as for a
-    /// [`ChainWriter`](super::ChainWriter)); an invalid one is a programmer error.
-    pub fn new(key: &[u8], run_id: &str, lines: u64, last_hash: LineHash) -> Seal {
-        let run_id = run_id_from(run_id).expect("a valid run id");
-        let mut mac = keyed(key);
+    /// Seals (`run_id`, `lines`, `last_hash`) with `key`; `run_id` must be valid (as for a
+    /// [`ChainWriter`](super::ChainWriter)).
+    pub fn new(
+        key: &SealKey,
+        run_id: &str,
+        lines: u64,
+        last_hash: LineHash,
+    ) -> Result<Seal, BadRunId> {
+        Ok(Seal::from_parts(
+            key,
+            run_id_from(run_id)?,
+            lines,
+            last_hash,
+        ))
+    }
+
+    /// Seals a run id already checked.
+    pub(crate) fn from_parts(
+        key: &SealKey,
+        run_id: RunId,
+        lines: u64,
+        last_hash: LineHash,
+    ) -> Seal {
+        let mut mac = key.mac();
         mac_input(&mut mac, &run_id, lines, &last_hash);
         Seal {
             run_id,
@@ -92,7 +165,9 @@ impl Seal {
         }
     }
 
-    /// Parses one record (a trailing `\n` is allowed). Does not check the MAC.
+    /// Parses one record (a trailing `\n` is allowed). Does not check the MAC. The record
+    /// must be exactly what [`encode`](Seal::encode) writes: it is parsed, encoded again and
+    /// compared byte for byte.
     pub fn parse(record: &[u8]) -> Result<Seal, BadSeal> {
         let record = record.strip_suffix(b"\n").unwrap_or(record);
         let (r, _) = serde_json_core::from_slice::<Record<'_>>(record).map_err(|_| BadSeal)?;
@@ -101,12 +176,18 @@ impl Seal {
         }
         let last_hash = LineHash::from_hex(r.last_hash.as_bytes()).ok_or(BadSeal)?;
         let mac = LineHash::from_hex(r.mac.as_bytes()).ok_or(BadSeal)?.0;
-        Ok(Seal {
+        let seal = Seal {
             run_id: run_id_from(r.run_id).map_err(|_| BadSeal)?,
             lines: r.lines,
             last_hash,
             mac,
-        })
+        };
+        let mut canonical = [0u8; SEAL_MAX_BYTES];
+        let n = seal.encode(&mut canonical).map_err(|_| BadSeal)?;
+        if canonical[..n - 1] != *record {
+            return Err(BadSeal);
+        }
+        Ok(seal)
     }
 
     /// Writes the record, with its `\n`, into `buf` and returns its length.
@@ -130,12 +211,8 @@ impl Seal {
 
     /// Whether the MAC is right for `key`, compared in constant time.
     #[must_use]
-    pub fn is_authentic(&self, key: &[u8]) -> bool {
-        self.is_authentic_with(keyed(key))
-    }
-
-    /// As [`is_authentic`](Seal::is_authentic) with a keyed MAC state.
-    pub(crate) fn is_authentic_with(&self, mut mac: SealMac) -> bool {
+    pub fn is_authentic(&self, key: &SealKey) -> bool {
+        let mut mac = key.mac();
         mac_input(&mut mac, &self.run_id, self.lines, &self.last_hash);
         mac.verify_slice(&self.mac).is_ok()
     }
@@ -157,14 +234,21 @@ impl Seal {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const KEY: &[u8] = b"host secret";
+    /// The tests' seal key.
+    pub(crate) fn key() -> SealKey {
+        SealKey::new(b"host secret of at least 32 bytes").unwrap()
+    }
+
+    fn other_key() -> SealKey {
+        SealKey::new(&[7; SEAL_KEY_MIN_BYTES]).unwrap()
+    }
 
     #[test]
     fn encode_parse_round_trip() {
-        let seal = Seal::new(KEY, "run-1", 42, LineHash([0xab; 32]));
+        let seal = Seal::new(&key(), "run-1", 42, LineHash([0xab; 32])).unwrap();
         let mut buf = [0u8; SEAL_MAX_BYTES];
         let n = seal.encode(&mut buf).unwrap();
         let text = core::str::from_utf8(&buf[..n]).unwrap();
@@ -174,13 +258,13 @@ mod tests {
         assert!(text.ends_with("\"}\n"));
         let back = Seal::parse(&buf[..n]).unwrap();
         assert_eq!(back, seal);
-        assert!(back.is_authentic(KEY));
-        assert!(!back.is_authentic(b"other key"));
+        assert!(back.is_authentic(&key()));
+        assert!(!back.is_authentic(&other_key()));
     }
 
     #[test]
     fn mac_covers_every_field() {
-        let seal = Seal::new(KEY, "run-1", 42, LineHash([1; 32]));
+        let seal = Seal::new(&key(), "run-1", 42, LineHash([1; 32])).unwrap();
         let forged = [
             Seal {
                 lines: 41,
@@ -196,13 +280,13 @@ mod tests {
             },
         ];
         for f in forged {
-            assert!(!f.is_authentic(KEY), "{f:?}");
+            assert!(!f.is_authentic(&key()), "{f:?}");
         }
     }
 
     #[test]
     fn malformed_records() {
-        let good = Seal::new(KEY, "r", 1, LineHash([0; 32]));
+        let good = Seal::new(&key(), "r", 1, LineHash([0; 32])).unwrap();
         let mut buf = [0u8; SEAL_MAX_BYTES];
         let n = good.encode(&mut buf).unwrap();
         let text = core::str::from_utf8(&buf[..n]).unwrap();
@@ -214,6 +298,16 @@ mod tests {
             ("\"last_hash\":\"0", "\"last_hash\":\"A"),
             ("\"mac\":\"", "\"mac\":\"0"),
             ("}", ""),
+            // Not the fixed layout: whitespace, other key order, unknown keys, leading zeros.
+            ("\"lines\":1", "\"lines\": 1"),
+            ("{", "{ "),
+            ("}", "} "),
+            ("\"lines\":1", "\"lines\":01"),
+            ("\"lines\":1", "\"lines\":1,\"extra\":0"),
+            (
+                "{\"seal_version\":\"1\",\"run_id\":\"r\"",
+                "{\"run_id\":\"r\",\"seal_version\":\"1\"",
+            ),
         ] {
             let at = text.find(from).unwrap();
             let mut bad: heapless::String<512> = heapless::String::new();
@@ -230,6 +324,22 @@ mod tests {
                 needed_bytes: n,
                 capacity_bytes: 10
             })
+        );
+    }
+
+    #[test]
+    fn weak_keys_and_bad_run_ids_are_errors() {
+        assert_eq!(SealKey::new(b"").unwrap_err(), WeakSealKey { len_bytes: 0 });
+        let short = [1u8; SEAL_KEY_MIN_BYTES - 1];
+        assert_eq!(
+            SealKey::new(&short).unwrap_err(),
+            WeakSealKey {
+                len_bytes: SEAL_KEY_MIN_BYTES - 1
+            }
+        );
+        assert_eq!(
+            Seal::new(&key(), "a b", 1, LineHash([0; 32])),
+            Err(BadRunId)
         );
     }
 }

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::seal::{Seal, SealMac, keyed};
+use super::seal::{Seal, SealKey};
 use super::verify::{Verified, Verifier};
 
 /// Why a journal does not match its seals. Seal records are numbered from 1 in their file.
@@ -46,6 +46,10 @@ pub enum SealFault {
         /// The last sealed line.
         line: u64,
     },
+    /// The verifier did not keep the hash of the last sealed line: it was not made by
+    /// [`SealCheck::verifier`] after the last [`SealCheck::add_record`]. A caller error; make
+    /// the verifier again and feed it the journal.
+    NotWatched,
 }
 
 impl fmt::Display for SealFault {
@@ -70,6 +74,9 @@ impl fmt::Display for SealFault {
             ),
             SealFault::Rewritten { line } => {
                 write!(f, "journal rewritten: line {line} does not match its seal")
+            }
+            SealFault::NotWatched => {
+                f.write_str("the verifier did not watch the last sealed line (made too early)")
             }
         }
     }
@@ -97,20 +104,21 @@ pub struct SealReport {
 /// then [`verifier`](SealCheck::verifier) (a [`Verifier`] that keeps the hash of the last
 /// sealed line), feed it the journal, and pass what it [`finish`](Verifier::finish)es with to
 /// [`check`](SealCheck::check). Only the last seal needs comparing: the chain links every
-/// earlier line to it.
+/// earlier line to it. Another order is answered with [`SealFault::NotWatched`], never a
+/// panic.
 #[derive(Clone)]
 pub struct SealCheck {
-    mac: SealMac,
+    key: SealKey,
     latest: Option<Seal>,
     records: u64,
     fault: Option<SealFault>,
 }
 
 impl SealCheck {
-    /// A check keyed by the host's seal secret.
-    pub fn new(key: &[u8]) -> SealCheck {
+    /// A check keyed by the host's seal key.
+    pub fn new(key: &SealKey) -> SealCheck {
         SealCheck {
-            mac: keyed(key),
+            key: key.clone(),
             latest: None,
             records: 0,
             fault: None,
@@ -131,7 +139,7 @@ impl SealCheck {
     fn accept(&mut self, record: &[u8]) -> Result<(), SealFault> {
         let n = self.records;
         let seal = Seal::parse(record).map_err(|_| SealFault::BadRecord { record: n })?;
-        if !seal.is_authentic_with(self.mac.clone()) {
+        if !seal.is_authentic(&self.key) {
             return Err(SealFault::BadMac { record: n });
         }
         if let Some(prev) = &self.latest {
@@ -161,10 +169,8 @@ impl SealCheck {
     }
 
     /// Compares the verified journal (or its intact prefix) with the last seal.
-    ///
-    /// # Panics
-    /// If `verified` reached the sealed line but did not watch it (a verifier not made by
-    /// [`verifier`](SealCheck::verifier)): a programmer error.
+    /// [`SealFault::NotWatched`] if `verified` reached the sealed line but did not keep its
+    /// hash (a verifier not made by [`verifier`](SealCheck::verifier) after the last record).
     pub fn check(&self, verified: &Verified) -> Result<SealReport, SealFault> {
         if let Some(f) = self.fault {
             return Err(f);
@@ -188,7 +194,7 @@ impl SealCheck {
         let (line, hash) = verified
             .checkpoint()
             .filter(|(line, _)| *line == seal.lines())
-            .expect("the verifier watched the sealed line (use SealCheck::verifier)");
+            .ok_or(SealFault::NotWatched)?;
         if hash != seal.last_hash() {
             return Err(SealFault::Rewritten { line });
         }
@@ -206,7 +212,11 @@ mod tests {
     use crate::journal::SEAL_MAX_BYTES;
     use crate::journal::verify::tests::journal;
 
-    const KEY: &[u8] = b"k";
+    use crate::journal::seal::tests::key;
+
+    fn other_key() -> SealKey {
+        SealKey::new(b"another host's secret, 32+ bytes").unwrap()
+    }
 
     fn record(seal: &Seal) -> heapless::Vec<u8, SEAL_MAX_BYTES> {
         let mut buf = [0u8; SEAL_MAX_BYTES];
@@ -224,9 +234,9 @@ mod tests {
     fn sealed_range_and_unsealed_tail() {
         let (j4, chain4) = journal("run-1", 4);
         let (j6, chain6) = journal("run-1", 6);
-        let mut check = SealCheck::new(KEY);
+        let mut check = SealCheck::new(&key());
         check
-            .add_record(&record(&chain4.seal(KEY).unwrap()))
+            .add_record(&record(&chain4.seal(&key()).unwrap()))
             .unwrap();
         let report = run(&check, &j6).unwrap();
         assert_eq!(
@@ -235,11 +245,11 @@ mod tests {
         );
         assert_eq!(run(&check, &j4).unwrap().unsealed_lines, 0);
         check
-            .add_record(&record(&chain6.seal(KEY).unwrap()))
+            .add_record(&record(&chain6.seal(&key()).unwrap()))
             .unwrap();
         assert_eq!(run(&check, &j6).unwrap().sealed_lines, 6);
         assert_eq!(
-            run(&SealCheck::new(KEY), &j6),
+            run(&SealCheck::new(&key()), &j6),
             Ok(SealReport {
                 sealed_lines: 0,
                 unsealed_lines: 6,
@@ -252,9 +262,9 @@ mod tests {
     fn cut_tail_and_rewrite_are_detected() {
         let (_, chain4) = journal("run-1", 4);
         let (j3, _) = journal("run-1", 3);
-        let mut check = SealCheck::new(KEY);
+        let mut check = SealCheck::new(&key());
         check
-            .add_record(&record(&chain4.seal(KEY).unwrap()))
+            .add_record(&record(&chain4.seal(&key()).unwrap()))
             .unwrap();
         assert_eq!(
             run(&check, &j3),
@@ -289,29 +299,52 @@ mod tests {
         let (_, chain) = journal("run-1", 4);
         let (_, chain2) = journal("run-1", 2);
         let (_, other) = journal("run-2", 4);
-        let good = record(&chain.seal(KEY).unwrap());
-        let mut c = SealCheck::new(KEY);
+        let good = record(&chain.seal(&key()).unwrap());
+        let mut c = SealCheck::new(&key());
         assert_eq!(c.add_record(b"{}"), Err(SealFault::BadRecord { record: 1 }));
         assert_eq!(
             c.add_record(&good),
             Err(SealFault::BadRecord { record: 1 }),
             "sticky"
         );
-        let mut c = SealCheck::new(b"other key");
+        let mut c = SealCheck::new(&other_key());
         assert_eq!(c.add_record(&good), Err(SealFault::BadMac { record: 1 }));
-        let mut c = SealCheck::new(KEY);
+        let mut c = SealCheck::new(&key());
         c.add_record(&good).unwrap();
         assert_eq!(
-            c.clone().add_record(&record(&chain2.seal(KEY).unwrap())),
+            c.clone().add_record(&record(&chain2.seal(&key()).unwrap())),
             Err(SealFault::OutOfOrder { record: 2 })
         );
         assert_eq!(
-            c.add_record(&record(&other.seal(KEY).unwrap())),
+            c.add_record(&record(&other.seal(&key()).unwrap())),
             Err(SealFault::OtherRun { record: 2 })
         );
         assert!(
             c.check(&crate::journal::Verifier::new().verified())
                 .is_err()
         );
+    }
+
+    #[test]
+    fn verifier_made_too_early_is_an_error_not_a_panic() {
+        let (j4, chain4) = journal("run-1", 4);
+        let (_, chain2) = journal("run-1", 2);
+        let mut check = SealCheck::new(&key());
+        let early = check.verifier();
+        check
+            .add_record(&record(&chain2.seal(&key()).unwrap()))
+            .unwrap();
+        let between = check.verifier();
+        check
+            .add_record(&record(&chain4.seal(&key()).unwrap()))
+            .unwrap();
+        for mut v in [early, between] {
+            v.feed(&j4).unwrap();
+            assert_eq!(
+                check.check(&v.finish().unwrap()),
+                Err(SealFault::NotWatched)
+            );
+        }
+        assert!(run(&check, &j4).is_ok());
     }
 }

@@ -333,10 +333,21 @@ pub(crate) mod tests {
     #[test]
     fn each_fault_kind_at_its_line() {
         use FaultKind::*;
-        let cases: [(usize, &str, &str, u64, FaultKind); 16] = [
+        let cases: [(usize, &str, &str, u64, FaultKind); 27] = [
+            // Forms the encoder never writes.
+            (2, "\"generate\"", r#""\u0050ipe\/line""#, 2, InvalidJson),
+            (2, "done", r"\u001B", 2, InvalidJson),
+            (2, "done", r"\u001b\/", 2, InvalidJson),
+            (2, "done", r"\u00e9", 2, InvalidJson),
+            (2, "done", r"\u000a", 2, InvalidJson),
+            (2, "\"info\"", "\"banana\"", 2, BadField),
+            (2, "\"info\"", "\"INFO\"", 2, BadField),
+            (2, "\"generate\"", "\"gen erate\"", 2, BadField),
+            (2, "\"rows\":3", "\"rows\":-0", 2, BadField),
             (2, "{", "[", 2, InvalidJson),
             (3, "\"round\":3", "\"round\" : 3", 3, InvalidJson),
             (2, "done", "do\u{1}ne", 2, InvalidJson),
+            (2, "done", r"\u001b", 3, BrokenPrevHash),
             (2, "\"stage\"", "\"Stage\"", 2, WrongKeys),
             (2, ",\"error\":\"bad \\\"x\\\"\\n\"", "", 2, WrongKeys),
             (3, "}\n", ",\"x\":1}\n", 3, WrongKeys),
@@ -345,6 +356,7 @@ pub(crate) mod tests {
             (4, "T07:", "T25:", 4, BadTs),
             (2, "\"round\":2", "\"round\":\"2\"", 2, BadField),
             (2, "\"rows\":3", "\"rows\":3.5", 2, BadField),
+            (2, "\"rows\":3", "\"\":3", 2, BadField),
             (2, "\"error\":\"", "\"error\":[\"", 2, InvalidJson),
             (
                 3,

@@ -5,9 +5,12 @@
 //! walks a value with a fixed-size depth stack, so a hostile `[[[[…` costs no stack, and
 //! finds each value's bytes without allocating. It never panics on any input.
 //!
-//! Two modes share every rule but one: [`Scanner::new`] accepts JSON whitespace between
-//! tokens (the protocol's requests), [`Scanner::compact`] accepts none (a journal line, whose
-//! hash covers its exact bytes).
+//! Two modes share every other rule: [`Scanner::new`] accepts JSON whitespace between tokens
+//! and every RFC 8259 escape (the protocol's requests). [`Scanner::compact`] is the journal's
+//! mode, whose hash covers exact bytes, so it accepts exactly what the one escaping rule
+//! ([`quoted`](super::escape::quoted)) writes: no whitespace between tokens, and in strings
+//! only `\"` `\\` `\n` `\r` `\t` `\b` `\f` and `\u00xx` (lowercase hex) for the other
+//! control characters; no `\/` and no other `\u`.
 
 use core::ops::Range;
 
@@ -39,6 +42,7 @@ enum Item {
 pub(crate) struct Scanner<'a> {
     s: &'a [u8],
     pos: usize,
+    /// Lenient mode: whitespace between tokens and every RFC 8259 escape.
     whitespace: bool,
 }
 
@@ -52,7 +56,8 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A scanner for compact JSON: any whitespace between tokens is a syntax error.
+    /// A scanner for the journal's compact JSON: any whitespace between tokens, and any escape
+    /// the encoder does not write, is a syntax error.
     pub(crate) fn compact(s: &'a [u8]) -> Self {
         Scanner {
             s,
@@ -224,17 +229,47 @@ impl<'a> Scanner<'a> {
         let b = self.peek().ok_or_else(|| self.syntax())?;
         self.pos += 1;
         match b {
-            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(()),
-            b'u' => {
-                for _ in 0..4 {
-                    if !self.peek().is_some_and(|h| h.is_ascii_hexdigit()) {
-                        return Err(self.syntax());
-                    }
-                    self.pos += 1;
-                }
+            b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(()),
+            b'/' if self.whitespace => Ok(()),
+            b'u' if self.whitespace => self.hex4(),
+            b'u' => self.control_escape(),
+            _ => Err(ScanError::Syntax(self.pos - 1)),
+        }
+    }
+
+    /// Four hex digits of either case (lenient mode).
+    fn hex4(&mut self) -> Result<(), ScanError> {
+        for _ in 0..4 {
+            if !self.peek().is_some_and(|h| h.is_ascii_hexdigit()) {
+                return Err(self.syntax());
+            }
+            self.pos += 1;
+        }
+        Ok(())
+    }
+
+    /// `00xx` in lowercase hex naming a control character without a short escape (compact
+    /// mode: the only `\u` the encoder writes).
+    fn control_escape(&mut self) -> Result<(), ScanError> {
+        let start = self.pos;
+        let digits = self.s.get(start..start + 4).ok_or_else(|| self.syntax())?;
+        let lower_hex = |d: u8| match d {
+            b'0'..=b'9' => Some(d - b'0'),
+            b'a'..=b'f' => Some(d - b'a' + 10),
+            _ => None,
+        };
+        let code = match digits {
+            [b'0', b'0', hi @ (b'0' | b'1'), lo] => {
+                lower_hex(*lo).map(|lo| ((hi - b'0') << 4) | lo)
+            }
+            _ => None,
+        };
+        match code {
+            Some(c) if !matches!(c, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) => {
+                self.pos += 4;
                 Ok(())
             }
-            _ => Err(ScanError::Syntax(self.pos - 1)),
+            _ => Err(ScanError::Syntax(start)),
         }
     }
 
@@ -351,7 +386,7 @@ mod tests {
     #[test]
     fn compact_skip() {
         for ok in [
-            &br#"{"a":[1,-2.5e+3,true,false,null,{"b":{}}],"c":"\u00e9\"x"}"#[..],
+            &br#"{"a":[1,-2.5e+3,true,false,null,{"b":{}}],"c":"\u001f\"x"}"#[..],
             b"[]",
             b"[[[]],[]]",
             b"0",
@@ -382,6 +417,30 @@ mod tests {
             let r = skip_compact(bad);
             let doc = core::str::from_utf8(bad);
             assert!(r.is_err() || r.is_ok_and(|n| n < bad.len()), "{doc:?}");
+        }
+        // Escapes the encoder never writes (compact mode only).
+        for bad in [
+            &br#""\/""#[..],
+            br#""\u001B""#,
+            br#""\u0050""#,
+            br#""\u000a""#,
+            br#""\u0008""#,
+            br#""\u0020""#,
+            br#""\u00e9""#,
+            br#""\ud83d\ude80""#,
+            br#""\u001""#,
+        ] {
+            let doc = core::str::from_utf8(bad);
+            assert!(skip_compact(bad).is_err(), "{doc:?}");
+        }
+        for lenient in [&br#""\/""#[..], br#""\u001B""#, br#""\ud83d\ude80""#] {
+            assert!(Scanner::new(lenient).value().is_ok());
+        }
+        for ok in [
+            &br#""\u0000\u001b\u001f\u000b""#[..],
+            br#""\"\\\n\r\t\b\f""#,
+        ] {
+            assert_eq!(skip_compact(ok), Ok(ok.len()));
         }
         assert!(matches!(
             skip_compact(&[b'['; 40]),

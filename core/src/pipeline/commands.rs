@@ -32,7 +32,9 @@ impl Pipeline {
 
     /// `stop`: any run in progress (a stage state, PAUSED, or a collect round waiting for
     /// `train_now`) → IDLE with `pipeline_stop`; a running stage is killed
-    /// ([`Output::KillStage`]) and its outcome will be refused as stale.
+    /// ([`Output::KillStage`]); its late outcome is refused with [`Refusal::NoStageRunning`]
+    /// (no stage runs any more), or with [`Refusal::StaleOutcome`] once a new run's stage is
+    /// running (its token is not the current one).
     pub fn handle_stop(&mut self, now: Instant) -> Result<(), Refusal> {
         match self.state {
             State::Error => return Err(Refusal::InError),

@@ -3,7 +3,9 @@
 use super::machine::{Hold, Pipeline, Run};
 use super::output::{EventType, Output};
 use super::refusal::Refusal;
-use super::types::{ErrorReason, Mode, RunToken, Stage, StageOutcome, StageResult, State};
+use super::types::{
+    ErrorReason, Mode, RunToken, Stage, StageOutcome, StageResult, State, UsageDelta,
+};
 use crate::governor::Admission;
 use crate::journal::Level;
 use crate::time::Instant;
@@ -37,6 +39,9 @@ impl Pipeline {
     /// Does what is due at `now`: asks the governor again for a held stage, ends the run in
     /// ERROR when the waiting budget is spent, or kills a stage the host has not reported by
     /// its deadline (timeout plus grace) and ends the run in ERROR. Early calls do nothing.
+    ///
+    /// A killed stage's `stage_end` still carries `memory_mb_delta` and `cpu_pct` (DESIGN §4):
+    /// the host measured nothing, and unknown usage is reported as 0.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Refusal> {
         self.check_room()?;
         self.step(|p| {
@@ -54,7 +59,8 @@ impl Pipeline {
                     token: run.token,
                 });
                 let reason = ErrorReason::StageTimedOut(run.stage);
-                p.stage_end(now, run.stage, None, Some(reason));
+                let unknown = UsageDelta::default();
+                p.stage_end(now, run.stage, Some(unknown), Some(reason));
                 p.fail(now, reason);
             }
         });
@@ -198,5 +204,28 @@ impl Pipeline {
             "Pipeline error",
         );
         e.error = Some(reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::PipelineConfig;
+
+    #[test]
+    fn killed_stage_end_reports_zero_usage() {
+        let mut p = Pipeline::new(PipelineConfig::DEFAULT).unwrap();
+        p.handle_start(Instant::from_secs(1), Mode::Full).unwrap();
+        while p.poll_output().is_some() {}
+        p.handle_timeout(Instant::from_secs(1 + 300 + 10)).unwrap();
+        let mut stage_end = None;
+        while let Some(o) = p.poll_output() {
+            if let Output::AppendEvent(e) = o {
+                if e.event_type == EventType::StageEnd {
+                    stage_end = Some(e);
+                }
+            }
+        }
+        assert_eq!(stage_end.unwrap().usage, Some(UsageDelta::default()));
     }
 }

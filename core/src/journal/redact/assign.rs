@@ -1,6 +1,8 @@
 //! Assignments to secret names: `api_key=…`, `"password": "…"`, `OPENAI_API_KEY=…`.
 
-use super::rules::{Hit, Tail, is_blank, is_quote, is_value_end, is_word, skip_blanks};
+use super::rules::{
+    Expect, Hit, Tail, ValueEnd, ends_value, is_blank, is_value_end, is_word, quote_at, skip_blanks,
+};
 use super::window::Window;
 use super::{pem, token};
 
@@ -22,7 +24,7 @@ const SECRET_NAMES: [&[u8]; 9] = [
 ];
 
 /// Values that are no secret: literals and type names (`use_token=true`, `token: str`).
-const PLAIN_VALUES: [&[u8]; 13] = [
+const PLAIN_VALUES: [&[u8]; 15] = [
     b"true",
     b"false",
     b"null",
@@ -33,6 +35,8 @@ const PLAIN_VALUES: [&[u8]; 13] = [
     b"string",
     b"int",
     b"bool",
+    b"boolean",
+    b"number",
     b"bytes",
     b"optional",
     b"any",
@@ -42,6 +46,18 @@ fn is_name_byte(b: u8) -> bool {
     is_word(b) || b == b'-'
 }
 
+/// The placeholders this module writes: a value that is one of them is already redacted.
+const PLACEHOLDERS: [&[u8]; 8] = [
+    b"[REDACTED]",
+    b"[BEARER_TOKEN]",
+    b"[PRIVATE_KEY]",
+    b"[GITHUB_TOKEN]",
+    b"[OPENAI_KEY]",
+    b"[ANTHROPIC_KEY]",
+    b"[GITLAB_TOKEN]",
+    b"[AWS_ACCESS_KEY]",
+];
+
 fn is_secret_name(name: &[u8]) -> bool {
     SECRET_NAMES.iter().any(|secret| {
         name == *secret
@@ -49,49 +65,108 @@ fn is_secret_name(name: &[u8]) -> bool {
     })
 }
 
-/// An assignment at the start of the window: a secret name, an optional closing quote,
-/// `=`, `=>`, `:` or `:=` with blanks around, an optional opening quote, and a non-empty
-/// value. The name, separator and quotes are kept; the value becomes `[REDACTED]` (or the
-/// placeholder of a bearer credential or PEM key it holds).
-pub(super) fn assignment(win: &mut Window<'_>) -> Option<Hit> {
-    let mut i = name_and_separator(win, 0)?;
-    let quote = win.peek(i).filter(|&b| is_quote(b));
-    if quote.is_some() {
-        i += 1;
-    }
-    if let Some(hit) = pem::block(win, i).or_else(|| token::bearer(win, i)) {
-        return Some(hit);
-    }
-    // `password: token: x` is read from the inner name, which the scanner reaches next.
-    if is_scheme(win, i) || name_and_separator(win, i).is_some() {
-        return None;
-    }
-    value(win, i, quote)
+/// A secret name at the start of the window, with its closing quote: kept, and the scanner
+/// looks for a separator after it. The value comes in [`value`].
+pub(super) fn name(win: &mut Window<'_>) -> Option<Hit> {
+    let n = secret_name_len(win, 0)?;
+    let quote = quote_at(win, n).map_or(0, |q| q.len());
+    Some(Hit {
+        keep: n + quote,
+        drop: 0,
+        tail: Tail::None,
+        placeholder: "",
+        next: Expect::Separator,
+    })
 }
 
-/// The offset of the value (or its opening quote) when a secret name, an optional closing
-/// quote, blanks and a separator start at `at`.
-fn name_and_separator(win: &mut Window<'_>, at: usize) -> Option<usize> {
-    let mut name = [0u8; NAME_MAX];
-    let mut n = 0;
+/// A separator at the start of the window: kept, and the scanner looks for a value after it.
+pub(super) fn separator(win: &mut Window<'_>) -> Option<Hit> {
+    Some(Hit {
+        keep: separator_end(win, 0)?,
+        drop: 0,
+        tail: Tail::None,
+        placeholder: "",
+        next: Expect::Value,
+    })
+}
+
+/// The value at the start of the window (or its opening quote), unless it is empty, plain,
+/// already a placeholder, or itself an assignment (`password: token: x` is read from the
+/// inner name, which the scanner reaches next). The value becomes `[REDACTED]`, or the
+/// placeholder of the PEM key it holds; after a `Bearer` scheme word the scheme and blanks
+/// are kept and the rest of the value becomes `[BEARER_TOKEN]`.
+pub(super) fn value(win: &mut Window<'_>) -> Option<Hit> {
+    let quote = quote_at(win, 0);
+    let i = quote.map_or(0, |q| q.len());
+    let end = quote.map_or(ValueEnd::Unquoted, ValueEnd::Quoted);
+    if let Some(hit) = pem::block(win, i) {
+        return Some(Hit {
+            tail: Tail::PemValue(end),
+            ..hit
+        });
+    }
+    let (start, placeholder) = match after_scheme(win, i) {
+        Some(j) => (j, "[BEARER_TOKEN]"),
+        None if is_inner_assignment(win, i) || is_plain(win, i) => return None,
+        None => (i, "[REDACTED]"),
+    };
+    if ends_value(win, start, end) || is_placeholder(win, start, end) {
+        return None;
+    }
+    Some(Hit {
+        keep: start,
+        drop: 0,
+        tail: Tail::Value(end),
+        placeholder,
+        next: Expect::Nothing,
+    })
+}
+
+/// Length of the secret name at `at`. A name matches as written (`PassWord`) or split at its
+/// case changes (`accessToken` as `access_token`, `OpenAIApiKey` as `open_ai_api_key`).
+fn secret_name_len(win: &mut Window<'_>, at: usize) -> Option<usize> {
+    let mut plain = [0u8; NAME_MAX];
+    let mut split = [0u8; 2 * NAME_MAX];
+    let (mut n, mut s) = (0, 0);
+    let mut prev = 0u8;
     while let Some(b) = win.peek(at + n).filter(|&b| is_name_byte(b)) {
-        *name.get_mut(n)? = if b == b'-' {
+        let next_lower = win.peek(at + n + 1).is_some_and(|c| c.is_ascii_lowercase());
+        let hump = b.is_ascii_uppercase()
+            && (prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower));
+        if hump {
+            *split.get_mut(s)? = b'_';
+            s += 1;
+        }
+        let lower = if b == b'-' {
             b'_'
         } else {
             b.to_ascii_lowercase()
         };
+        *split.get_mut(s)? = lower;
+        *plain.get_mut(n)? = lower;
+        s += 1;
         n += 1;
+        prev = b;
     }
-    if !is_secret_name(&name[..n]) || holds_token(win, at, n) {
-        return None;
+    let secret = is_secret_name(&plain[..n]) || is_secret_name(&split[..s]);
+    (secret && !holds_token(win, at, n)).then_some(n)
+}
+
+/// Whether a secret name, its closing quote, blanks and a separator start at `at`.
+fn is_inner_assignment(win: &mut Window<'_>, at: usize) -> bool {
+    let Some(n) = secret_name_len(win, at) else {
+        return false;
+    };
+    if token::any_at(win, at) || holds_token(win, at, n) {
+        // Not a clean name: the whole value is redacted instead (`token:ghp_…-passwd=x` →
+        // `token:[REDACTED]`), which a second pass leaves as it is.
+        return false;
     }
-    let mut i = at + n;
-    if win.peek(i).is_some_and(is_quote) {
-        i += 1;
-    }
-    i = skip_blanks(win, i);
-    i = separator(win, i)?;
-    Some(skip_blanks(win, i))
+    let i = at + n + quote_at(win, at + n).map_or(0, |q| q.len());
+    let i = skip_blanks(win, i);
+    separator_end(win, i).is_some()
 }
 
 /// Whether a prefixed token starts after a `-` inside the `n`-byte name at `at`. Such a name
@@ -104,7 +179,7 @@ fn holds_token(win: &mut Window<'_>, at: usize, n: usize) -> bool {
 
 /// The offset after `=`, `=>`, `:` or `:=` at `i`. A comparison (`==`, `===` followed by a
 /// blank or the end) is none; `NAME==x` assigns the value `=x`.
-fn separator(win: &mut Window<'_>, i: usize) -> Option<usize> {
+fn separator_end(win: &mut Window<'_>, i: usize) -> Option<usize> {
     match (win.peek(i)?, win.peek(i + 1)) {
         (b'=', Some(b'=')) => {
             let mut end = i + 2;
@@ -120,42 +195,21 @@ fn separator(win: &mut Window<'_>, i: usize) -> Option<usize> {
     }
 }
 
-/// The value at `i` (after its opening `quote`, if any), unless it is empty or plain.
-fn value(win: &mut Window<'_>, i: usize, quote: Option<u8>) -> Option<Hit> {
-    let first = win.peek(i)?;
-    let empty = match quote {
-        Some(q) => first == q || first == b'\n',
-        None => is_value_end(first),
-    };
-    if empty || is_plain(win, i) || is_placeholder(win, i) {
-        return None;
-    }
-    Some(Hit {
-        keep: i,
-        drop: 0,
-        tail: Tail::Value(quote),
-        placeholder: "[REDACTED]",
+/// The offset of the credential when a `Bearer` scheme word and blanks start at `i`.
+fn after_scheme(win: &mut Window<'_>, i: usize) -> Option<usize> {
+    let scheme = win.starts_with_ci(i, b"bearer") && win.peek(i + 6).is_some_and(is_blank);
+    scheme.then(|| skip_blanks(win, i + 6))
+}
+
+/// Whether one of [`PLACEHOLDERS`] starts at `i` and the value ends after it, so redacting
+/// twice changes nothing (`token=[X]hunter2` is no placeholder).
+fn is_placeholder(win: &mut Window<'_>, i: usize, end: ValueEnd) -> bool {
+    PLACEHOLDERS.iter().any(|p| {
+        p.iter()
+            .enumerate()
+            .all(|(k, &c)| win.peek(i + k) == Some(c))
+            && ends_value(win, i + p.len(), end)
     })
-}
-
-/// Whether a `Bearer` scheme word starts at `i`; the bearer rule alone judges what follows
-/// it (here it found no credential, e.g. `token: Bearer [BEARER_TOKEN]`).
-fn is_scheme(win: &mut Window<'_>, i: usize) -> bool {
-    win.starts_with_ci(i, b"bearer") && win.peek(i + 6).is_some_and(is_blank)
-}
-
-/// Whether a placeholder such as `[REDACTED]` starts at `i`, so redacting twice changes
-/// nothing.
-fn is_placeholder(win: &mut Window<'_>, i: usize) -> bool {
-    let mut n = 1;
-    while n < 20
-        && win
-            .peek(i + n)
-            .is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
-    {
-        n += 1;
-    }
-    win.peek(i) == Some(b'[') && n > 1 && win.peek(i + n) == Some(b']')
 }
 
 /// Whether the word at `i` is one of [`PLAIN_VALUES`] and ends the value (or opens a type
@@ -174,6 +228,7 @@ fn is_plain(win: &mut Window<'_>, i: usize) -> bool {
     let whole = match after {
         None => true,
         Some(b'.') => win.peek(i + n + 1).is_none_or(|b| b.is_ascii_whitespace()),
+        Some(b'\\') => quote_at(win, i + n).is_some(),
         Some(b) => is_value_end(b) || b == b'[' || b == b'|',
     };
     whole && PLAIN_VALUES.contains(&&word[..n])

@@ -1,14 +1,14 @@
 //! PEM private keys: header, body and footer.
 
-use super::rules::{Hit, Tail};
+use super::rules::{Expect, Hit, Tail};
 use super::window::Window;
 
 /// Longest label read between `BEGIN `/`END ` and the closing dashes.
 const LABEL_MAX: usize = 40;
 
 /// Length of a `-----BEGIN …PRIVATE KEY…-----` or `-----END …-----` line at `at` (`opener`
-/// is `-----begin ` or `-----end `): a label of letters and spaces, up to [`LABEL_MAX`],
-/// that contains `private key`.
+/// is `-----begin ` or `-----end `): a label of printable ASCII other than `-` (`X9.42 DH`),
+/// up to [`LABEL_MAX`] bytes, that contains `private key`.
 fn boundary_line(win: &mut Window<'_>, at: usize, opener: &[u8]) -> Option<usize> {
     if !win.starts_with_ci(at, opener) {
         return None;
@@ -18,7 +18,7 @@ fn boundary_line(win: &mut Window<'_>, at: usize, opener: &[u8]) -> Option<usize
     let mut n = 0;
     while let Some(b) = win
         .peek(start + n)
-        .filter(|&b| b.is_ascii_alphabetic() || b == b' ')
+        .filter(|&b| (b' '..=b'~').contains(&b) && b != b'-')
     {
         *label.get_mut(n)? = b.to_ascii_lowercase();
         n += 1;
@@ -36,6 +36,7 @@ pub(super) fn block(win: &mut Window<'_>, at: usize) -> Option<Hit> {
         drop: header,
         tail: Tail::Pem,
         placeholder: "[PRIVATE_KEY]",
+        next: Expect::Nothing,
     })
 }
 

@@ -4,17 +4,53 @@ use super::capped::Capped;
 use super::window::Window;
 use super::{assign, pem, token};
 
-/// Blanks allowed between parts of a pattern (`Bearer   x`, `token  =  x`).
-pub(super) const BLANKS_MAX: usize = 8;
-
 /// A secret found at the current position: emit `keep` clean bytes verbatim, drop the next
-/// `drop`, then drop whatever `tail` covers, then emit `placeholder`.
+/// `drop`, then drop whatever `tail` covers, then emit `placeholder`; the scanner then expects
+/// `next`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Hit {
     pub(super) keep: usize,
     pub(super) drop: usize,
     pub(super) tail: Tail,
     pub(super) placeholder: &'static str,
+    pub(super) next: Expect,
+}
+
+/// What the scanner looks for after a hit, past any run of blanks: an assignment is read in
+/// steps (name, separator, value) so that blank runs of any length between them are copied
+/// once, not looked ahead over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Expect {
+    /// Nothing in particular: the ordinary rules.
+    Nothing,
+    /// The separator of an assignment whose secret name was just kept.
+    Separator,
+    /// The value of an assignment whose separator was just kept.
+    Value,
+}
+
+/// A quote token around a name or value: a quote byte, or, in text that holds escaped JSON or
+/// shell, a backslash and a quote byte.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Quote {
+    pub(super) byte: u8,
+    pub(super) escaped: bool,
+}
+
+impl Quote {
+    /// Bytes of the token.
+    pub(super) fn len(self) -> usize {
+        1 + usize::from(self.escaped)
+    }
+}
+
+/// How an assignment's value ends.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum ValueEnd {
+    /// At the first blank or delimiter ([`is_value_end`]) outside brackets the value opened.
+    Unquoted,
+    /// At the closing quote token or the end of the line; backslash escapes are stepped over.
+    Quoted(Quote),
 }
 
 /// How far a secret runs past the part a rule has seen.
@@ -24,16 +60,28 @@ pub(super) enum Tail {
     None,
     /// The secret goes on while its bytes are of this class.
     While(fn(u8) -> bool),
-    /// An assignment's value: up to the closing quote or end of line when quoted, else up to
-    /// the first blank or delimiter.
-    Value(Option<u8>),
+    /// An assignment's value, up to its end.
+    Value(ValueEnd),
     /// A PEM body: up to and including the END line, or to the end of the input.
     Pem,
+    /// A PEM body that is an assignment's value, then the rest of that value.
+    PemValue(ValueEnd),
+}
+
+/// The ordinary rules at the current position, whose byte is `b`.
+pub(super) fn at(win: &mut Window<'_>, b: u8) -> Option<Hit> {
+    if b == b'-' {
+        pem::block(win, 0)
+    } else if is_word_start(b) && !is_word(win.last()) {
+        at_word(win)
+    } else {
+        None
+    }
 }
 
 /// The rules that may start at a word boundary whose first byte is `[A-Za-z_]`; the token
 /// rules run only when the first byte can start their prefix.
-pub(super) fn at_word(win: &mut Window<'_>) -> Option<Hit> {
+fn at_word(win: &mut Window<'_>) -> Option<Hit> {
     let token = match win.peek(0)?.to_ascii_lowercase() {
         b'g' => token::github(win, 0).or_else(|| token::gitlab(win, 0)),
         b's' => token::openai(win, 0),
@@ -41,11 +89,12 @@ pub(super) fn at_word(win: &mut Window<'_>) -> Option<Hit> {
         b'b' => token::bearer(win, 0),
         _ => None,
     };
-    token.or_else(|| assign::assignment(win))
+    token.or_else(|| assign::name(win))
 }
 
-/// Consumes the hit from `win`, writing the kept text and the placeholder to `text`.
-pub(super) fn apply(win: &mut Window<'_>, text: &mut Capped<'_>, hit: &Hit) {
+/// Consumes the hit from `win`, writing the kept text and the placeholder to `text`; returns
+/// what the scanner expects next.
+pub(super) fn apply(win: &mut Window<'_>, text: &mut Capped<'_>, hit: &Hit) -> Expect {
     for _ in 0..hit.keep {
         if let Some(b) = win.bump() {
             text.push(b);
@@ -57,11 +106,93 @@ pub(super) fn apply(win: &mut Window<'_>, text: &mut Capped<'_>, hit: &Hit) {
     match hit.tail {
         Tail::None => {}
         Tail::While(class) => win.bump_while(class),
-        Tail::Value(Some(quote)) => win.bump_while(|b| b != quote && b != b'\n'),
-        Tail::Value(None) => win.bump_while(|b| !is_value_end(b)),
+        Tail::Value(end) => consume_value(win, end),
         Tail::Pem => pem::consume_body(win),
+        Tail::PemValue(end) => {
+            pem::consume_body(win);
+            consume_value(win, end);
+        }
     }
     text.push_str(hit.placeholder);
+    hit.next
+}
+
+/// Consumes the rest of a value that ends as `end` says.
+fn consume_value(win: &mut Window<'_>, end: ValueEnd) {
+    let ValueEnd::Quoted(quote) = end else {
+        return consume_unquoted(win);
+    };
+    while let Some(b) = win.peek(0) {
+        if b == b'\n' || closes_at(win, 0, quote) {
+            return;
+        }
+        let step = if b != b'\\' {
+            1
+        } else if quote.escaped
+            && win.peek(1) == Some(b'\\')
+            && win.peek(2) == Some(b'\\')
+            && win.peek(3) == Some(quote.byte)
+        {
+            // `\\\"` inside an escaped string: an escaped quote of the inner text.
+            4
+        } else {
+            2
+        };
+        for _ in 0..step {
+            if win.peek(0) == Some(b'\n') {
+                return;
+            }
+            win.bump();
+        }
+    }
+}
+
+/// Consumes an unquoted value up to a value end; a `]` that closes a `[` inside the value
+/// (`[X]hunter2`) does not end it.
+fn consume_unquoted(win: &mut Window<'_>) {
+    let mut depth = 0usize;
+    while let Some(b) = win.peek(0) {
+        match b {
+            b'[' => depth += 1,
+            b']' if depth > 0 => depth -= 1,
+            _ if is_value_end(b) => return,
+            _ => {}
+        }
+        win.bump();
+    }
+}
+
+/// The quote token at `i`, if any.
+pub(super) fn quote_at(win: &mut Window<'_>, i: usize) -> Option<Quote> {
+    match win.peek(i)? {
+        b if is_quote(b) => Some(Quote {
+            byte: b,
+            escaped: false,
+        }),
+        b'\\' => win.peek(i + 1).filter(|&b| is_quote(b)).map(|byte| Quote {
+            byte,
+            escaped: true,
+        }),
+        _ => None,
+    }
+}
+
+/// Whether the closing token of a value opened by `quote` is at `i`.
+pub(super) fn closes_at(win: &mut Window<'_>, i: usize, quote: Quote) -> bool {
+    if quote.escaped {
+        win.peek(i) == Some(b'\\') && win.peek(i + 1) == Some(quote.byte)
+    } else {
+        win.peek(i) == Some(quote.byte)
+    }
+}
+
+/// Whether a value that ends as `end` says ends at `i` (or the input does).
+pub(super) fn ends_value(win: &mut Window<'_>, i: usize, end: ValueEnd) -> bool {
+    match (win.peek(i), end) {
+        (None, _) => true,
+        (Some(b), ValueEnd::Unquoted) => is_value_end(b),
+        (Some(b), ValueEnd::Quoted(quote)) => b == b'\n' || closes_at(win, i, quote),
+    }
 }
 
 /// `[A-Za-z0-9_]`: a byte of a word; a rule starts only where the previous byte is not one.
@@ -93,10 +224,9 @@ pub(super) fn is_value_end(b: u8) -> bool {
         || matches!(b, b'&' | b',' | b';' | b')' | b']' | b'}' | b'<' | b'>')
 }
 
-/// Offset of the first non-blank at or after `i`, skipping at most [`BLANKS_MAX`].
+/// Offset of the first non-blank at or after `i`, or the end of the lookahead.
 pub(super) fn skip_blanks(win: &mut Window<'_>, mut i: usize) -> usize {
-    let end = i + BLANKS_MAX;
-    while i < end && win.peek(i).is_some_and(is_blank) {
+    while win.peek(i).is_some_and(is_blank) {
         i += 1;
     }
     i

@@ -62,6 +62,11 @@ const POSITIVE: &[(&str, &str)] = &[
         "token-ghp_cbade5nopqrstulmnosecret_kdefghijk\x1b[0m0--token=wxytokensecret_key",
         "token-[GITHUB_TOKEN]--token=[REDACTED]",
     ),
+    // A value that looks like a nested assignment but starts with a token is one value.
+    (
+        "token:ghp_cbade5nopqrstecyskeeijk\x1b[0m0--passwd=wxytokensecret_key",
+        "token:[REDACTED]",
+    ),
     (
         "run-ghp_1234567890abcdefghijKLMN-api-key=abc",
         "run-[GITHUB_TOKEN]-api-key=[REDACTED]",
@@ -140,6 +145,65 @@ const POSITIVE: &[(&str, &str)] = &[
         "token\t: API_KEY: 0AAAAAAAAAAAA",
         "token\t: API_KEY: [REDACTED]",
     ),
+    // JSON escaped inside a message: `\"` quotes names and values; escapes inside a value.
+    (
+        "{\\\"api_key\\\": \\\"hunter2hunter2\\\"}",
+        "{\\\"api_key\\\": \\\"[REDACTED]\\\"}",
+    ),
+    (
+        "{\"password\": \"p4ss\\\"w0rd-rest-of-secret\"}",
+        "{\"password\": \"[REDACTED]\"}",
+    ),
+    ("api_key: \\\"abcdef123\\\"", "api_key: \\\"[REDACTED]\\\""),
+    (
+        "msg=\"{\\\"token\\\":\\\"ab\\\\\\\"cd\\\"}\" ok",
+        "msg=\"{\\\"token\\\":\\\"[REDACTED]\\\"}\" ok",
+    ),
+    // camelCase names.
+    (
+        "{\"accessToken\":\"abcdef123456\",\"clientSecret\":\"zzz999\"}",
+        "{\"accessToken\":\"[REDACTED]\",\"clientSecret\":\"[REDACTED]\"}",
+    ),
+    ("accessToken=abcdef123456", "accessToken=[REDACTED]"),
+    (
+        "apiKey: k1 OpenAIApiKey=k2",
+        "apiKey: [REDACTED] OpenAIApiKey=[REDACTED]",
+    ),
+    // A scheme word in an assignment: the credential goes even when it does not look random.
+    (
+        "token=Bearer abcdefghijklmno",
+        "token=Bearer [BEARER_TOKEN]",
+    ),
+    (
+        "\"token\": \"Bearer abc.def!ghi jkl\"",
+        "\"token\": \"Bearer [BEARER_TOKEN]\"",
+    ),
+    // Only whole known placeholders are taken as already redacted.
+    ("token=[X]hunter2", "token=[REDACTED]"),
+    ("api_key=[REDACTED]abc", "api_key=[REDACTED]"),
+    // Any printable label.
+    (
+        "-----BEGIN X9.42 DH PRIVATE KEY-----\nMIIEabc\n-----END X9.42 DH PRIVATE KEY----- ok",
+        "[PRIVATE_KEY] ok",
+    ),
+    (
+        "\"private_key\": \"-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n\"",
+        "\"private_key\": \"[PRIVATE_KEY]\"",
+    ),
+    // Any run of blanks; "looks random" over the whole token.
+    ("token=         hunter2", "token=         [REDACTED]"),
+    (
+        "token         =\t\t hunter2",
+        "token         =\t\t [REDACTED]",
+    ),
+    (
+        "sk-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1 x",
+        "[OPENAI_KEY] x",
+    ),
+    (
+        "Bearer abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz9",
+        "Bearer [BEARER_TOKEN]",
+    ),
 ];
 
 /// Prose and code that must pass unchanged.
@@ -164,13 +228,24 @@ const NEGATIVE: &[&str] = &[
     "x_ghp_16C7e42F292c6912E7710c838347Ae178B4a",
     "GITHUB_TOKEN is not set; export it first",
     "fn redact(input: &str) -> &str { input }",
+    "maxTokens=512 tokenCount: 3 numTokens=4 tokenizer: bpe isTokenValid=yes",
+    "{\"hasPassword\": false, \"isToken\": true} setToken: string",
+    "{\\\"api_key\\\": null}",
 ];
 
 #[test]
 fn positive_vectors() {
-    for (input, expected) in POSITIVE {
-        assert_eq!(redacted(input), *expected, "input {input:?}");
-    }
+    let wrong: Vec<String> = POSITIVE
+        .iter()
+        .filter(|(input, expected)| redacted(input) != *expected)
+        .map(|(input, expected)| {
+            std::format!(
+                "{input:?}\n  got  {:?}\n  want {expected:?}",
+                redacted(input)
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]
@@ -254,6 +329,18 @@ fn megabyte_inputs_are_bounded() {
     assert_eq!(redacted(&value), "password=[REDACTED] ok");
     let csi = String::from("\x1b[") + &";".repeat(mb) + "mok";
     assert_eq!(redacted(&csi), "ok");
+    let blanks = String::from("token=") + &" ".repeat(mb) + "hunter2";
+    assert_eq!(
+        redacted(&blanks),
+        String::from("token=") + &" ".repeat(493) + "…"
+    );
+    let far = String::from("token=") + &" ".repeat(300) + "hunter2";
+    assert_eq!(
+        redacted(&far),
+        String::from("token=") + &" ".repeat(300) + "[REDACTED]"
+    );
+    let run = String::from("sk-") + &"a".repeat(mb) + "1";
+    assert_eq!(redacted(&run), "[OPENAI_KEY]");
 }
 
 #[test]
@@ -269,6 +356,10 @@ fn pathological_inputs_stay_fast_and_valid() {
         "-----BEGIN ",
         "é-",
         "AKIA",
+        "token ",
+        "token= ",
+        "Bearer  ",
+        "\\\"",
     ]
     .iter()
     .map(|u| u.repeat(200_000))

@@ -1,10 +1,7 @@
 //! Token-shaped secrets: a known prefix, then a body of a known alphabet.
 
-use super::rules::{Hit, Tail, is_blank, is_word};
-use super::window::Window;
-
-/// Body bytes a rule reads before giving up on a body that does not look random.
-const BODY_LOOKAHEAD: usize = 64;
+use super::rules::{Expect, Hit, Tail, is_word, skip_blanks};
+use super::window::{LOOKAHEAD, Window};
 
 /// Minimum body length of GitHub, OpenAI and GitLab tokens.
 const TOKEN_BODY_MIN: usize = 20;
@@ -46,16 +43,19 @@ impl Shape {
 }
 
 /// Reads a body of `class` from offset `start`; returns the offset at which it is known to be
-/// a secret (at least `min` bytes that look random, seen within [`BODY_LOOKAHEAD`]).
+/// a secret: at least `min` bytes, and the run looks random up to there, or it runs past the
+/// whole lookahead (no word is that long). "Looks random" is judged over the whole run.
 fn body(win: &mut Window<'_>, start: usize, class: fn(u8) -> bool, min: usize) -> Option<usize> {
     let mut shape = Shape::default();
     let mut i = start;
     loop {
-        if i - start >= min && shape.looks_random() {
+        let long_enough = i - start >= min;
+        if long_enough && shape.looks_random() {
             return Some(i);
         }
         match win.peek(i) {
-            Some(b) if class(b) && i - start < BODY_LOOKAHEAD => shape.see(b),
+            Some(b) if class(b) => shape.see(b),
+            None if i >= LOOKAHEAD && long_enough => return Some(i),
             _ => return None,
         }
         i += 1;
@@ -77,6 +77,7 @@ fn prefixed(
         drop: decided - at,
         tail: Tail::While(class),
         placeholder,
+        next: Expect::Nothing,
     })
 }
 
@@ -127,6 +128,7 @@ pub(super) fn aws(win: &mut Window<'_>, at: usize) -> Option<Hit> {
         drop: 20,
         tail: Tail::None,
         placeholder: "[AWS_ACCESS_KEY]",
+        next: Expect::Nothing,
     })
 }
 
@@ -137,10 +139,7 @@ pub(super) fn bearer(win: &mut Window<'_>, at: usize) -> Option<Hit> {
         return None;
     }
     let scheme_end = at + b"bearer".len();
-    let mut i = scheme_end;
-    while i < scheme_end + super::rules::BLANKS_MAX && win.peek(i).is_some_and(is_blank) {
-        i += 1;
-    }
+    let i = skip_blanks(win, scheme_end);
     if i == scheme_end {
         return None;
     }
@@ -150,5 +149,6 @@ pub(super) fn bearer(win: &mut Window<'_>, at: usize) -> Option<Hit> {
         drop: decided - i,
         tail: Tail::While(is_token68),
         placeholder: "[BEARER_TOKEN]",
+        next: Expect::Nothing,
     })
 }
