@@ -127,6 +127,8 @@ pub fn encode_line(
     check_bounds(event)?;
     let capacity_bytes = buf.len().min(MAX_LINE_BYTES);
     let mut out = Writer::new(&mut buf[..capacity_bytes]);
+    // One scratch buffer for every redacted field of the line.
+    let scratch = &mut [0u8; REDACTED_MAX_BYTES];
     out.bytes(b"{\"event_version\":\"1.0\",\"ts\":\"");
     write_ts(&mut out, event.ts);
     out.bytes(b"\",\"run_id\":");
@@ -140,16 +142,16 @@ pub fn encode_line(
     out.bytes(b"\",\"event_type\":");
     quoted(&mut out, event.event_type);
     out.bytes(b",\"message\":");
-    write_redacted(&mut out, event.message);
+    write_redacted(&mut out, event.message, scratch);
     out.bytes(b",\"counters_delta\":");
     write_map(&mut out, event.counters_delta);
     out.bytes(b",\"usage_delta\":");
     write_map(&mut out, event.usage_delta);
     out.bytes(b",\"artifact_paths\":");
-    write_redacted_list(&mut out, event.artifact_paths);
+    write_redacted_list(&mut out, event.artifact_paths, scratch);
     out.bytes(b",\"error\":");
     match event.error {
-        Some(e) => write_redacted(&mut out, e),
+        Some(e) => write_redacted(&mut out, e, scratch),
         None => out.bytes(b"null"),
     }
     out.bytes(b",\"prev_hash\":");
@@ -220,9 +222,8 @@ fn write_ts(out: &mut Writer<'_>, ts: WallTime) {
     out.byte(b'Z');
 }
 
-fn write_redacted(out: &mut Writer<'_>, text: &str) {
-    let mut scratch = [0u8; REDACTED_MAX_BYTES];
-    quoted(out, redact(text, &mut scratch));
+fn write_redacted(out: &mut Writer<'_>, text: &str, scratch: &mut [u8; REDACTED_MAX_BYTES]) {
+    quoted(out, redact(text, scratch));
 }
 
 fn write_map(out: &mut Writer<'_>, entries: &[(&str, i64)]) {
@@ -238,13 +239,17 @@ fn write_map(out: &mut Writer<'_>, entries: &[(&str, i64)]) {
     out.byte(b'}');
 }
 
-fn write_redacted_list(out: &mut Writer<'_>, items: &[&str]) {
+fn write_redacted_list(
+    out: &mut Writer<'_>,
+    items: &[&str],
+    scratch: &mut [u8; REDACTED_MAX_BYTES],
+) {
     out.byte(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.byte(b',');
         }
-        write_redacted(out, item);
+        write_redacted(out, item, scratch);
     }
     out.byte(b']');
 }
