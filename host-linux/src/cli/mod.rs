@@ -1,0 +1,1 @@
+//! The `heidi` command line.

@@ -1,0 +1,1 @@
+//! The client library: unix, http and null transports, retries at one layer, `guard`.

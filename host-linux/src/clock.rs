@@ -1,0 +1,66 @@
+//! The host's clocks, converted at the edge into the core's time types.
+
+use heidi_core::{Instant, WallTime};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A monotonic clock whose epoch is its creation: `now()` is a core [`Instant`].
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    epoch: std::time::Instant,
+}
+
+impl Clock {
+    /// A clock whose [`Instant::ZERO`] is now.
+    pub fn start() -> Clock {
+        Clock {
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    /// Microseconds since the clock started, as a core [`Instant`].
+    pub fn now(&self) -> Instant {
+        let micros = self.epoch.elapsed().as_micros();
+        Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    /// The std instant that corresponds to a core `Instant` of this clock (for timers).
+    pub fn to_std(&self, at: Instant) -> std::time::Instant {
+        self.epoch + std::time::Duration::from_micros(at.as_micros())
+    }
+}
+
+/// The wall clock, for stamping journal lines only.
+pub fn wall_now() -> WallTime {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    WallTime::from_unix_millis(ms)
+}
+
+/// 16 bytes from the operating system's random source (seeds and id keys).
+pub fn random_key() -> std::io::Result<[u8; 16]> {
+    let mut key = [0u8; 16];
+    getrandom::fill(&mut key).map_err(std::io::Error::other)?;
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_is_monotonic_and_round_trips() {
+        let clock = Clock::start();
+        let a = clock.now();
+        let b = clock.now();
+        assert!(b >= a);
+        let back = clock.to_std(b);
+        assert!(back >= clock.epoch);
+    }
+
+    #[test]
+    fn random_keys_differ() {
+        assert_ne!(random_key().unwrap(), random_key().unwrap());
+    }
+}

@@ -1,0 +1,1 @@
+//! `heidid`: configuration, the Unix-socket and HTTP listeners, metrics, shutdown.

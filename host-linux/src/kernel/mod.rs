@@ -1,0 +1,1 @@
+//! The core components behind the daemon's methods, and the policy document.
