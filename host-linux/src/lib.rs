@@ -25,4 +25,5 @@ pub mod clock;
 pub mod daemon;
 pub mod endpoint;
 pub mod kernel;
+pub mod paths;
 pub mod store;
