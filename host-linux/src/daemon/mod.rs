@@ -1,1 +1,26 @@
 //! `heidid`: configuration, the Unix-socket and HTTP listeners, metrics, shutdown.
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | [`config`] | flags, environment and TOML resolved into one validated [`config::Config`] |
+//! | `state` | the shared daemon state and the request dispatcher both listeners use |
+//! | `unix` | the Unix socket: sniffing, framed JSON, line commands, bounds |
+//! | `http` | loopback HTTP (axum on hyper), bearer token, idle timeout |
+//! | `metrics` | the Prometheus registry |
+//! | `run` | start-up, readiness, shutdown |
+
+pub mod config;
+
+/// The largest request limit the daemon accepts (`limits.request_max_bytes`).
+pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
+
+mod decoder;
+mod idle_io;
+pub mod http;
+pub mod metrics;
+mod procinfo;
+mod reply;
+pub mod run;
+pub mod socket_file;
+pub mod state;
+pub mod unix;

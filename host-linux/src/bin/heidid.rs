@@ -1,0 +1,7 @@
+//! `heidid`: the heidi-kernel daemon. See `heidid --help` and docs/DAEMON.md.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    heidi_linux::daemon::run::main(heidi_linux::daemon::config::Args::parse())
+}

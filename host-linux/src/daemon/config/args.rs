@@ -1,0 +1,87 @@
+//! `heidid`'s command-line flags (clap). Flags win over the environment, which wins over the
+//! configuration file, which wins over the embedded defaults.
+
+use clap::{Parser, ValueEnum};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+ENVIRONMENT:
+  HEIDI_KERNEL_ENDPOINT   unix:///path: the socket path (after --socket)
+  HEIDI_KERNEL_SOCK       the socket path (after HEIDI_KERNEL_ENDPOINT)
+  XDG_RUNTIME_DIR         default socket $XDG_RUNTIME_DIR/heidi-kernel.sock, else /tmp/heidi-kernel.sock
+  OUT_DIR                 journal and state directory (events.jsonl, events.seals, state.json)
+  RUN_ID                  run id of a new journal (an existing journal keeps its own)
+  HEIDI_SEAL_KEY          seal key file (created 0600 with 32 random bytes on first start)
+  HEIDI_HTTP_TOKEN        bearer token required on every HTTP route when set
+  HEIDI_LOG               log filter (tracing-subscriber syntax), default info
+
+FILES:
+  OUT_DIR/events.jsonl    the hash-chained journal; appends are acknowledged after fsync
+  OUT_DIR/events.seals    HMAC seals of the journal (key from --seal-key, outside OUT_DIR)
+  OUT_DIR/state.json      daemon and pipeline status, replaced atomically
+
+With no arguments heidid starts with embedded defaults: socket as above (0600), HTTP on
+127.0.0.1:8080, OUT_DIR $XDG_STATE_HOME/heidi-kernel, seal key
+$XDG_CONFIG_HOME/heidi-kernel/seal.key. See docs/DAEMON.md for the configuration file.";
+
+/// heidid: the heidi-kernel daemon (rate limits, circuit breakers, leases, idempotency, health,
+/// and a tamper-evident journal) over a Unix socket and loopback HTTP.
+#[derive(Parser, Debug, Default)]
+#[command(name = "heidid", version, after_long_help = AFTER_HELP)]
+pub struct Args {
+    /// TOML configuration file (sections: socket, http, limits, journal, policy, log).
+    #[arg(long, value_name = "FILE", env = "HEIDI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HTTP port on the loopback interface [default: 8080].
+    #[arg(short = 'p', long)]
+    pub port: Option<u16>,
+    /// Unix socket path (see ENVIRONMENT for the precedence when unset).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Do not serve HTTP.
+    #[arg(long)]
+    pub no_http: bool,
+    /// Address HTTP binds to [default: 127.0.0.1]. Anything but loopback also needs
+    /// --allow-non-loopback and a bearer token.
+    #[arg(long, value_name = "IP")]
+    pub http_bind: Option<IpAddr>,
+    /// Permit a non-loopback --http-bind (a bearer token is then required).
+    #[arg(long)]
+    pub allow_non_loopback: bool,
+    /// Bearer token required on every HTTP route.
+    #[arg(long, env = "HEIDI_HTTP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub http_token: Option<String>,
+    /// Journal and state directory.
+    #[arg(long, env = "OUT_DIR", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Run id for a new journal.
+    #[arg(long, env = "RUN_ID")]
+    pub run_id: Option<String>,
+    /// Seal key file (kept outside OUT_DIR).
+    #[arg(long, env = "HEIDI_SEAL_KEY", value_name = "FILE")]
+    pub seal_key: Option<PathBuf>,
+    /// Most concurrent connections per listener [default: 1024].
+    #[arg(long)]
+    pub max_connections: Option<u32>,
+    /// Close connections idle this long, in ms [default: 60000].
+    #[arg(long)]
+    pub idle_timeout_ms: Option<u64>,
+    /// Log filter, e.g. `info` or `heidi_linux=debug` [default: info].
+    #[arg(long, env = "HEIDI_LOG")]
+    pub log: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How logs are written to stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,103 @@
+//! The TOML configuration file. Every key is optional; unknown keys are errors.
+
+use super::args::LogFormat;
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `[socket]`.
+    #[serde(default)]
+    pub socket: SocketSection,
+    /// `[http]`.
+    #[serde(default)]
+    pub http: HttpSection,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// `[journal]`.
+    #[serde(default)]
+    pub journal: JournalSection,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogSection,
+    /// `[policy]`: the policy document, as `APPLY_POLICY` takes it (docs/PROTOCOL.md).
+    pub policy: Option<toml::Table>,
+}
+
+/// `[socket]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketSection {
+    /// Socket path.
+    pub path: Option<PathBuf>,
+    /// Permission bits as an octal string: `"0600"` (default) or `"0660"` for group access.
+    pub mode: Option<String>,
+}
+
+/// `[http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Serve HTTP at all (default true).
+    pub enabled: Option<bool>,
+    /// Bind address (default 127.0.0.1).
+    pub bind: Option<IpAddr>,
+    /// Port (default 8080).
+    pub port: Option<u16>,
+    /// Bearer token.
+    pub token: Option<String>,
+    /// Permit a non-loopback bind (a token is then required).
+    pub allow_non_loopback: Option<bool>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Most concurrent connections per listener.
+    pub max_connections: Option<u32>,
+    /// Most requests being served at once across all connections.
+    pub max_inflight: Option<u32>,
+    /// Largest request body, in bytes.
+    pub request_max_bytes: Option<u32>,
+    /// Largest reply body, in bytes.
+    pub response_max_bytes: Option<u32>,
+    /// Idle connections are closed after this long.
+    pub idle_timeout_ms: Option<u64>,
+    /// How long shutdown waits for connections to finish.
+    pub drain_timeout_ms: Option<u64>,
+}
+
+/// `[journal]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// `OUT_DIR`.
+    pub out_dir: Option<PathBuf>,
+    /// `RUN_ID` for a new journal.
+    pub run_id: Option<String>,
+    /// Seal key file.
+    pub seal_key: Option<PathBuf>,
+    /// Seal after this many new lines.
+    pub seal_every_lines: Option<u64>,
+    /// Seal at least this often while lines are appended.
+    pub seal_interval_ms: Option<u64>,
+    /// Most appends per group commit (one write and one fsync).
+    pub group_commit_max_batch: Option<u32>,
+    /// Appends waiting for the writer before callers get `OVERLOADED`.
+    pub queue_capacity: Option<u32>,
+}
+
+/// `[log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// Filter (tracing-subscriber syntax).
+    pub level: Option<String>,
+    /// `text` or `json`.
+    pub format: Option<LogFormat>,
+}

@@ -1,0 +1,188 @@
+//! The Prometheus registry behind `GET /metrics` (prometheus-client): request counts and
+//! latency per method, connections, journal fsync latency and group-commit sizes, and, read
+//! from the kernel at each scrape, limiter denials and breaker states.
+
+use crate::kernel::Kernel;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Labels of a served request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Wire method name, or `invalid` for a request that did not parse.
+    pub method: &'static str,
+    /// `unix` or `http`.
+    pub transport: &'static str,
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+}
+
+/// Labels of a latency observation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    /// Wire method name.
+    pub method: &'static str,
+}
+
+/// Labels of a listener.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabels {
+    /// `unix` or `http`.
+    pub transport: &'static str,
+}
+
+/// Every metric the daemon updates directly.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<MethodLabels, Histogram>,
+    connections: Family<TransportLabels, Gauge>,
+    rejected: Family<TransportLabels, Counter>,
+    fsync: Histogram,
+    group_commit: Histogram,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered; `kernel` is read at each scrape.
+    pub fn new(kernel: Arc<Mutex<Kernel>>) -> Metrics {
+        let mut registry = Registry::with_prefix("heidi");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "Requests served, by method, transport and outcome", requests.clone());
+        let latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(1e-6, 4.0, 12))
+        });
+        registry.register("request_duration_seconds", "Time to serve a request, by method", latency.clone());
+        let connections = Family::<TransportLabels, Gauge>::default();
+        registry.register("connections", "Open client connections, by transport", connections.clone());
+        let rejected = Family::<TransportLabels, Counter>::default();
+        registry.register(
+            "connections_rejected",
+            "Connections refused because the connection limit was reached",
+            rejected.clone(),
+        );
+        let fsync = Histogram::new(exponential_buckets(1e-5, 2.0, 16));
+        registry.register("journal_fsync_duration_seconds", "Journal fdatasync latency per group commit", fsync.clone());
+        let group_commit = Histogram::new(exponential_buckets(1.0, 2.0, 12));
+        registry.register("journal_group_commit_entries", "Journal lines written per fsync", group_commit.clone());
+        registry.register_collector(Box::new(KernelCollector { kernel }));
+        Metrics {
+            registry,
+            requests,
+            latency,
+            connections,
+            rejected,
+            fsync,
+            group_commit,
+        }
+    }
+
+    /// Counts one served request and its latency.
+    pub fn request(&self, method: &'static str, transport: &'static str, ok: bool, took: Duration) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.requests
+            .get_or_create(&RequestLabels { method, transport, outcome })
+            .inc();
+        self.latency
+            .get_or_create(&MethodLabels { method })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The open-connections gauge of a transport.
+    pub fn connections(&self, transport: &'static str) -> Gauge {
+        self.connections.get_or_create(&TransportLabels { transport }).clone()
+    }
+
+    /// Counts a connection refused at the limit.
+    pub fn rejected(&self, transport: &'static str) {
+        self.rejected.get_or_create(&TransportLabels { transport }).inc();
+    }
+
+    /// A callback for the journal writer: one observation per group commit.
+    pub fn fsync_observer(&self) -> Arc<dyn Fn(Duration, usize) + Send + Sync> {
+        let (fsync, group) = (self.fsync.clone(), self.group_commit.clone());
+        Arc::new(move |took: Duration, entries: usize| {
+            fsync.observe(took.as_secs_f64());
+            group.observe(entries as f64);
+        })
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Reads limiter denials and breaker states from the kernel at scrape time.
+struct KernelCollector {
+    kernel: Arc<Mutex<Kernel>>,
+}
+
+impl std::fmt::Debug for KernelCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KernelCollector")
+    }
+}
+
+/// Breaker states, in the order the `heidi_breaker_state` gauge reports them.
+const BREAKER_STATES: [&str; 3] = ["closed", "open", "half_open"];
+
+impl Collector for KernelCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let stats = match self.kernel.lock() {
+            Ok(kernel) => kernel.stats(),
+            Err(poisoned) => poisoned.into_inner().stats(),
+        };
+        let mut denials = encoder.encode_descriptor(
+            "limiter_denials",
+            "Rate-limit requests denied, by operation",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (operation, n) in &stats.limiter_denials {
+            ConstCounter::new(*n).encode(denials.encode_family(&[("operation", *operation)])?)?;
+        }
+        let mut states = encoder.encode_descriptor(
+            "breaker_state",
+            "1 for the state each circuit breaker is in, 0 for the others",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (name, state) in &stats.breakers {
+            for s in BREAKER_STATES.iter().chain((!BREAKER_STATES.contains(state)).then_some(state)) {
+                let labels = [("name", name.as_str()), ("state", *s)];
+                ConstGauge::new(i64::from(s == state)).encode(states.encode_family(&labels)?)?;
+            }
+        }
+        let mut keys = encoder.encode_descriptor(
+            "table_keys",
+            "Live keys in each kernel table",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (table, n) in [
+            ("limiter", stats.limiter_keys),
+            ("leases", stats.lease_keys),
+            ("idempotency", stats.idempotency_keys),
+            ("health", stats.health_checks),
+        ] {
+            ConstGauge::new(n as i64).encode(keys.encode_family(&[("table", table)])?)?;
+        }
+        Ok(())
+    }
+}

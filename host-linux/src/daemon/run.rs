@@ -1,0 +1,242 @@
+//! Start-up and shutdown: configuration → journal (verified, torn tail cut) → listeners →
+//! readiness (`sd_notify READY=1`) → serve → on SIGTERM/SIGINT drain, seal, exit 0.
+
+use super::config::{self, Args, Config, LogFormat};
+use super::metrics::Metrics;
+use super::state::{Shared, VERSION};
+use super::{http, socket_file, unix};
+use crate::clock::{Clock, random_key};
+use crate::endpoint::EndpointEnv;
+use crate::kernel::{Kernel, KernelSeeds};
+use crate::store::{Journal, JournalConfig, JournalEntry, write_state_atomic};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Semaphore, watch};
+
+/// Exit status for a configuration error (the message names the field).
+const EXIT_CONFIG: u8 = 2;
+
+/// `heidid`'s `main`: parse, configure, run until a signal, and report how it ended.
+pub fn main(args: Args) -> ExitCode {
+    let config = match config::load(&args, &EndpointEnv::from_process()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("heidid: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Err(e) = init_logging(&config) {
+        eprintln!("heidid: configuration error in log.level: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("heidid: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "heidid stopped");
+            eprintln!("heidid: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter).map_err(|e| e.to_string())?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn seeds() -> std::io::Result<KernelSeeds> {
+    Ok(KernelSeeds {
+        key_hasher: random_key()?,
+        lease_ids: random_key()?,
+        idempotency_tokens: random_key()?,
+    })
+}
+
+async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, String> {
+    let j = &config.journal;
+    let mut jc = JournalConfig::new(j.out_dir.clone(), j.seal_key.clone());
+    jc.run_id = j.run_id.clone();
+    jc.seal_every_lines = j.seal_every_lines;
+    jc.seal_interval = j.seal_interval;
+    jc.max_batch = j.group_commit_max_batch;
+    jc.queue_capacity = j.queue_capacity;
+    jc.on_fsync = Some(metrics.fsync_observer());
+    let (journal, report) = tokio::task::spawn_blocking(move || Journal::open(jc))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open the journal in {}: {e}", j.out_dir.display()))?;
+    tracing::info!(
+        run_id = %report.run_id,
+        lines = report.lines,
+        sealed_lines = report.sealed_lines,
+        cut_bytes = report.cut_bytes,
+        created = report.created,
+        path = %journal.path().display(),
+        "journal open"
+    );
+    Ok(journal)
+}
+
+async fn run(mut config: Config) -> Result<(), String> {
+    let seeds = seeds().map_err(|e| format!("cannot draw random seeds: {e}"))?;
+    let kernel = Arc::new(Mutex::new(Kernel::new(seeds, std::mem::take(&mut config.policy))));
+    let metrics = Metrics::new(kernel.clone());
+    let journal = open_journal(&config, &metrics).await?;
+
+    let std_listener = socket_file::bind(&config.socket_path, config.socket_mode).map_err(|e| e.to_string())?;
+    std_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let unix_listener = tokio::net::UnixListener::from_std(std_listener).map_err(|e| e.to_string())?;
+    let tcp_listener = match config.http_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot bind HTTP on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+
+    let max_connections = config.limits.max_connections as usize;
+    let max_inflight = config.limits.max_inflight as usize;
+    let shared = Arc::new(Shared {
+        config,
+        clock: Clock::start(),
+        started: std::time::Instant::now(),
+        kernel,
+        journal,
+        metrics,
+        inflight: Semaphore::new(max_inflight),
+        open_connections: AtomicU32::new(0),
+        ready: AtomicBool::new(false),
+    });
+    let listening = format!(
+        "heidid {VERSION} (pid {}) listening on unix://{}{}",
+        std::process::id(),
+        shared.config.socket_path.display(),
+        shared.config.http_addr.map(|a| format!(" and http://{a}")).unwrap_or_default()
+    );
+    journal_event(&shared, JournalEntry::info("daemon", "daemon_started", listening.clone())).await?;
+    write_state(&shared, "running").await;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let unix_conns = Arc::new(Semaphore::new(max_connections));
+    let http_conns = Arc::new(Semaphore::new(max_connections));
+    let mut accept_loops = vec![tokio::spawn(unix::serve(
+        shared.clone(),
+        unix_listener,
+        unix_conns.clone(),
+        stop_rx.clone(),
+    ))];
+    if let Some(tcp) = tcp_listener {
+        accept_loops.push(tokio::spawn(http::serve(shared.clone(), tcp, http_conns.clone(), stop_rx.clone())));
+    }
+    let ticker = tokio::spawn(tick_kernel(shared.clone(), stop_rx.clone()));
+
+    shared.ready.store(true, Ordering::Release);
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    tracing::info!("{listening}; ready");
+
+    let signal_name = wait_for_signal().await?;
+    tracing::info!(signal = signal_name, "shutting down: draining connections");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    shared.ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    for accept_loop in accept_loops {
+        let _ = accept_loop.await;
+    }
+    socket_file::remove(&shared.config.socket_path);
+    drain(&shared, &[unix_conns, http_conns], max_connections).await;
+    let _ = ticker.await;
+
+    let message = format!("heidid stopped on {signal_name}");
+    journal_event(&shared, JournalEntry::info("daemon", "daemon_stopped", message)).await?;
+    write_state(&shared, "stopped").await;
+    let journal = shared.journal.clone();
+    tokio::task::spawn_blocking(move || journal.close())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot seal the journal: {e}"))?;
+    tracing::info!("journal sealed; bye");
+    Ok(())
+}
+
+/// Waits until every connection has returned its permit, or the drain timeout passes.
+async fn drain(shared: &Shared, pools: &[Arc<Semaphore>], max_connections: usize) {
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let wait = async {
+        for pool in pools {
+            let _ = pool.acquire_many(all).await;
+        }
+    };
+    if tokio::time::timeout(shared.config.limits.drain_timeout, wait).await.is_err() {
+        let open = shared.open_connections.load(Ordering::Relaxed);
+        tracing::warn!(open, "drain timeout: closing with connections still open");
+    }
+}
+
+async fn journal_event(shared: &Shared, entry: JournalEntry) -> Result<(), String> {
+    shared
+        .journal
+        .append(entry)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot append to the journal: {e}"))
+}
+
+/// Replaces `OUT_DIR/state.json` atomically; a failure is logged, not fatal.
+async fn write_state(shared: &Arc<Shared>, status: &str) {
+    let mut doc = shared.pipeline_json();
+    doc["status"] = status.into();
+    doc["current_round"] = doc["round"].clone();
+    doc["current_stage"] = serde_json::Value::Null;
+    doc["pid"] = std::process::id().into();
+    doc["version"] = VERSION.into();
+    doc["journal_lines"] = shared.journal.lines().into();
+    let dir = shared.config.journal.out_dir.clone();
+    let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    let written = tokio::task::spawn_blocking(move || write_state_atomic(&dir, crate::paths::STATE_FILE, &bytes)).await;
+    if !matches!(written, Ok(Ok(()))) {
+        tracing::error!("cannot write state.json");
+    }
+}
+
+/// Runs the kernel's housekeeping at its deadlines (at least once a second).
+async fn tick_kernel(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let next = {
+            let kernel = shared.kernel.lock().unwrap_or_else(|p| p.into_inner());
+            kernel.poll_timeout()
+        };
+        let now = shared.clock.now();
+        let second = now.saturating_add(heidi_core::Duration::from_secs(1));
+        let at = next.map_or(second, |t| t.min(second));
+        tokio::select! {
+            _ = tokio::time::sleep_until(shared.clock.to_std(at).into()) => {}
+            _ = stop.changed() => return,
+        }
+        let mut kernel = shared.kernel.lock().unwrap_or_else(|p| p.into_inner());
+        kernel.tick(shared.clock.now());
+    }
+}
+
+async fn wait_for_signal() -> Result<&'static str, String> {
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

@@ -1,0 +1,297 @@
+//! The state both listeners share, and [`Shared::call`]: one request in, one reply body out.
+
+use super::config::Config;
+use super::metrics::Metrics;
+use super::{procinfo, reply};
+use crate::clock::Clock;
+use crate::kernel::{Handled, Kernel, parse_journal_append};
+use crate::store::{AppendError, Journal};
+use heidi_core::proto::{ErrorCode, Method, PROTOCOL_VERSION, Request};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// The daemon's version, as `version`, `PING` and `STATUS` report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Most lines `JOURNAL_TAIL` returns.
+pub const TAIL_MAX_LINES: usize = 256;
+
+/// Who sent a request, for the log of mutating calls.
+#[derive(Clone, Debug)]
+pub enum Peer {
+    /// A Unix-socket peer's credentials (SO_PEERCRED).
+    Unix {
+        /// User id.
+        uid: u32,
+        /// Group id.
+        gid: u32,
+        /// Process id, when the kernel reports one.
+        pid: Option<i32>,
+    },
+    /// An HTTP client's address.
+    Http(std::net::SocketAddr),
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Unix { uid, gid, pid: Some(pid) } => write!(f, "uid={uid} gid={gid} pid={pid}"),
+            Peer::Unix { uid, gid, pid: None } => write!(f, "uid={uid} gid={gid}"),
+            Peer::Http(addr) => write!(f, "http {addr}"),
+        }
+    }
+}
+
+impl Peer {
+    fn transport(&self) -> &'static str {
+        match self {
+            Peer::Unix { .. } => "unix",
+            Peer::Http(_) => "http",
+        }
+    }
+}
+
+/// Everything the listeners share.
+pub struct Shared {
+    /// The configuration in force.
+    pub config: Config,
+    /// The monotonic clock the core reads through.
+    pub clock: Clock,
+    /// When the daemon started.
+    pub started: std::time::Instant,
+    /// The core components (pure; held only for microseconds).
+    pub kernel: Arc<Mutex<Kernel>>,
+    /// The durable journal.
+    pub journal: Journal,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Requests being served; a request that finds none free is answered `OVERLOADED`.
+    pub inflight: Semaphore,
+    /// Open connections on both listeners (for `STATUS`).
+    pub open_connections: AtomicU32,
+    /// Set once both listeners are up; cleared when shutdown begins (`/readyz`).
+    pub ready: AtomicBool,
+}
+
+impl Shared {
+    /// Serves one request body (JSON text) and leaves the reply body in `out`.
+    pub async fn call(&self, body: &str, peer: &Peer, out: &mut Vec<u8>) {
+        let start = std::time::Instant::now();
+        let method = match Request::parse(body) {
+            Ok(request) => {
+                self.serve(&request, peer, out).await;
+                request.method.as_str()
+            }
+            Err(e) => {
+                reply::error(e.code(), &e.to_string(), out);
+                "invalid"
+            }
+        };
+        if out.len() > self.config.limits.response_max_bytes {
+            let message = format!(
+                "the reply of {} bytes exceeds the {}-byte limit",
+                out.len(),
+                self.config.limits.response_max_bytes
+            );
+            reply::error(ErrorCode::Internal, &message, out);
+        }
+        let ok = !reply::is_error(out);
+        self.metrics.request(method, peer.transport(), ok, start.elapsed());
+    }
+
+    async fn serve(&self, request: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) {
+        let Ok(_permit) = self.inflight.try_acquire() else {
+            let message = "too many requests in flight; retry shortly";
+            return reply::error(ErrorCode::Overloaded, message, out);
+        };
+        if is_mutating(request.method) {
+            log_mutation(request.method, peer);
+        }
+        match request.method {
+            Method::Ping => reply::json(&json!({"ok": true, "pong": true, "version": VERSION}), out),
+            Method::Status => reply::json(&self.status_json(), out),
+            Method::JournalAppend => self.journal_append(request.params, out).await,
+            Method::JournalTail => self.journal_tail(request.params, out),
+            Method::PipelineStart
+            | Method::PipelineStop
+            | Method::PipelinePause
+            | Method::PipelineResume
+            | Method::PipelineReset
+            | Method::PipelineTrainNow => reply::error(
+                ErrorCode::Unavailable,
+                "the pipeline runner is not available in this daemon yet",
+                out,
+            ),
+            method => self.kernel_call(method, request.params, peer, out).await,
+        }
+    }
+
+    async fn kernel_call(&self, method: Method, params: &str, peer: &Peer, out: &mut Vec<u8>) {
+        let handled = {
+            let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
+            kernel.handle(self.clock.now(), method, params, out)
+        };
+        match handled {
+            Handled::Reply => {}
+            Handled::Journal(mut entry) => {
+                entry.message = format!("{} (by {peer})", entry.message);
+                if let Err(e) = self.journal.append(entry).await {
+                    tracing::error!(%method, error = %e, "a change was applied but could not be journaled");
+                    let message = format!("applied, but the journal append failed: {e}");
+                    reply::error(ErrorCode::Internal, &message, out);
+                }
+            }
+            Handled::NotKernel => {
+                reply::error(ErrorCode::Internal, "method has no handler", out);
+            }
+        }
+    }
+
+    async fn journal_append(&self, params: &str, out: &mut Vec<u8>) {
+        let entry = match parse_journal_append(params) {
+            Ok(entry) => entry,
+            Err((code, message)) => return reply::error(code, &message, out),
+        };
+        match self.journal.append(entry).await {
+            Ok(done) => reply::json(&json!({"ok": true, "line": done.line, "hash": done.hash}), out),
+            Err(AppendError::Invalid(message)) => reply::error(ErrorCode::BadRequest, &message, out),
+            Err(AppendError::Overloaded) => {
+                reply::error(ErrorCode::Overloaded, "the journal queue is full; retry shortly", out)
+            }
+            Err(e) => reply::error(ErrorCode::Internal, &e.to_string(), out),
+        }
+    }
+
+    /// `{"ok":true,"events":[…]}` with the newest lines that fit the reply limit, oldest first.
+    fn journal_tail(&self, params: &str, out: &mut Vec<u8>) {
+        let lines = match tail_lines(params) {
+            Ok(n) => n,
+            Err(message) => return reply::error(ErrorCode::BadRequest, &message, out),
+        };
+        let tail = self.journal.tail(lines);
+        let budget = self.config.limits.response_max_bytes.saturating_sub(64);
+        let mut used = 0;
+        let keep = tail
+            .iter()
+            .rev()
+            .take_while(|line| {
+                used += line.len() + 1;
+                used <= budget
+            })
+            .count();
+        out.clear();
+        out.extend_from_slice(b"{\"ok\":true,\"truncated\":");
+        out.extend_from_slice(if keep < tail.len() { b"true" } else { b"false" });
+        out.extend_from_slice(b",\"events\":[");
+        for (i, line) in tail[tail.len() - keep..].iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // Journal lines are JSON objects written by the core encoder.
+            out.extend_from_slice(line.as_bytes());
+        }
+        out.extend_from_slice(b"]}");
+    }
+
+    /// The `STATUS` reply.
+    pub fn status_json(&self) -> serde_json::Value {
+        let (rss_kb, threads) = procinfo::rss_and_threads();
+        let policy_version = self.kernel.lock().map(|k| k.policy_version()).unwrap_or(0);
+        let inflight = self.config.limits.max_inflight as usize - self.inflight.available_permits();
+        json!({
+            "ok": true,
+            "protocol_version": PROTOCOL_VERSION,
+            "version": VERSION,
+            "pid": std::process::id(),
+            "uptime_ms": self.started.elapsed().as_millis() as u64,
+            "rss_kb": rss_kb,
+            "threads": threads,
+            "queue_depth": inflight,
+            "connections": self.open_connections.load(Ordering::Relaxed),
+            "policy_version": policy_version,
+            "journal": {"run_id": self.journal.run_id(), "lines": self.journal.lines()},
+            "pipeline": self.pipeline_json(),
+        })
+    }
+
+    /// The pipeline status (`GET /api/v1/status`); IDLE, round 1, until the runner lands.
+    pub fn pipeline_json(&self) -> serde_json::Value {
+        json!({
+            "state": "IDLE",
+            "round": 1,
+            "mode": "collect",
+            "run_id": self.journal.run_id(),
+            "stage": null,
+            "stage_started_at": null,
+            "last_error": null,
+        })
+    }
+
+    /// Requests being served right now.
+    pub fn queue_depth(&self) -> u32 {
+        let free = self.inflight.available_permits();
+        (self.config.limits.max_inflight as usize).saturating_sub(free) as u32
+    }
+}
+
+fn tail_lines(params: &str) -> Result<usize, String> {
+    let v: serde_json::Value = serde_json::from_str(params).map_err(|e| e.to_string())?;
+    let Some(obj) = v.as_object() else {
+        return Err("params must be an object".into());
+    };
+    if let Some(key) = obj.keys().find(|k| *k != "lines") {
+        return Err(format!("unknown parameter {key:?}"));
+    }
+    match obj.get("lines") {
+        None => Ok(20),
+        Some(n) => match n.as_u64() {
+            Some(n @ 1..=256) => Ok(n as usize),
+            _ => Err(format!("lines: must be an integer in 1..={TAIL_MAX_LINES}")),
+        },
+    }
+}
+
+/// Methods that change state; their callers' credentials are logged.
+fn is_mutating(method: Method) -> bool {
+    !matches!(
+        method,
+        Method::Ping
+            | Method::Status
+            | Method::GetPolicy
+            | Method::RateLimitCheck
+            | Method::HealthAggregate
+            | Method::JournalTail
+    )
+}
+
+/// Administrative changes are logged at `info`; high-rate ones (tokens, permits, leases) at
+/// `debug`, so a busy limiter does not flood the log.
+fn log_mutation(method: Method, peer: &Peer) {
+    match method {
+        Method::ApplyPolicy
+        | Method::JournalAppend
+        | Method::PipelineStart
+        | Method::PipelineStop
+        | Method::PipelinePause
+        | Method::PipelineResume
+        | Method::PipelineReset
+        | Method::PipelineTrainNow => tracing::info!(method = method.as_str(), %peer, "mutating call"),
+        _ => tracing::debug!(method = method.as_str(), %peer, "mutating call"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_params() {
+        assert_eq!(tail_lines("{}"), Ok(20));
+        assert_eq!(tail_lines(r#"{"lines":256}"#), Ok(256));
+        assert!(tail_lines(r#"{"lines":257}"#).is_err());
+        assert!(tail_lines(r#"{"lines":0}"#).is_err());
+        assert!(tail_lines(r#"{"n":3}"#).is_err());
+    }
+}
