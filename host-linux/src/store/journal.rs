@@ -1,0 +1,348 @@
+//! [`Journal`]: the handle to the durable journal and its writer thread.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use heidi_core::journal::{ChainWriter, LineHash, is_valid_run_id};
+use tokio::sync::oneshot;
+
+use super::config::{AppendError, Appended, JournalConfig, OpenReport};
+use super::entry::JournalEntry;
+use super::fsutil::{create_private_dir, err, open_append, random_hex, sync_dir};
+use super::recover::{Recovered, cut, verify_existing};
+use super::seals::{SealFile, read_seals};
+use super::writer::{Msg, Policy, Shared, Writer};
+use super::{key, run_id};
+use crate::paths::{JOURNAL_FILE, SEALS_FILE};
+
+/// A cheap, cloneable handle to the run journal; see the [module docs](super).
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    run_id: String,
+    path: PathBuf,
+    shared: Arc<Shared>,
+    sender: Mutex<Option<SyncSender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<io::Result<()>>>>,
+}
+
+impl Journal {
+    /// Opens (or creates) `dir/events.jsonl`, verifies it against `dir/events.seals` with the
+    /// key at `key_path`, cuts a torn last line and journals the cut (`journal_truncated`, the
+    /// first line after the restart), seals an unsealed tail and starts the writer thread.
+    ///
+    /// Refused (`InvalidData`, message naming the line and the reason): any fault but a torn
+    /// last line, a seal record that is malformed, forged or out of order, a journal shorter
+    /// than or different from its last seal. Refused (`InvalidInput`): a `run_id` that is not
+    /// a valid run id or differs from the existing journal's, a key file inside `dir`, a zero
+    /// `seal_every_lines`, `max_batch` or `queue_capacity`. Key file errors: see
+    /// [`load_or_create_key`](super::load_or_create_key).
+    pub fn open(config: JournalConfig) -> io::Result<(Journal, OpenReport)> {
+        config.validate()?;
+        create_private_dir(&config.dir)?;
+        refuse_key_inside(&config.dir, &config.key_path)?;
+        let key = key::load_or_create_key(&config.key_path)?;
+        let path = config.dir.join(JOURNAL_FILE);
+        let seals_path = config.dir.join(SEALS_FILE);
+        let seals = read_seals(&seals_path, &key)?;
+        let found = verify_existing(&path, &seals, config.tail_capacity)?;
+        let run_id = choose_run_id(config.run_id.as_deref(), found.run_id.as_deref(), &path)?;
+        // Everything verified: only now change the files.
+        if found.torn_bytes > 0 {
+            cut(&path, found.intact_end)?;
+        }
+        if seals.torn_bytes > 0 {
+            cut(&seals_path, seals.intact_end)?;
+        }
+        let (file, created) = open_append(&path)?;
+        if created {
+            sync_dir(&config.dir)?;
+        }
+        let seal_file = SealFile::open(seals_path, &config.dir)?;
+        let shared = Arc::new(Shared {
+            lines: AtomicU64::new(found.lines),
+            tail: Mutex::new(found.tail.clone()),
+            tail_capacity: config.tail_capacity,
+        });
+        let chain = resume(&run_id, &found)?;
+        let policy = Policy {
+            seal_every_lines: config.seal_every_lines,
+            seal_interval: config.seal_interval,
+            max_batch: config.max_batch,
+            on_fsync: config.on_fsync.clone(),
+        };
+        let writer = Writer::new(
+            file,
+            path.clone(),
+            seal_file,
+            chain,
+            key,
+            policy,
+            shared.clone(),
+            found.sealed_lines,
+        );
+        let (writer, lines) = start_writer(writer, &found, seals.torn_bytes)?;
+        let (sender, receiver) = mpsc::sync_channel(config.queue_capacity);
+        let thread = std::thread::Builder::new()
+            .name("heidi-journal".into())
+            .spawn(move || writer.run(receiver))?;
+        let report = OpenReport {
+            run_id: run_id.clone(),
+            lines,
+            cut_bytes: found.torn_bytes,
+            sealed_lines: found.sealed_lines,
+            created,
+        };
+        let inner = Inner {
+            run_id,
+            path,
+            shared,
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        };
+        Ok((
+            Journal {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
+    }
+
+    /// Appends `entry`; resolves only after its line was written and `fdatasync`ed.
+    pub async fn append(&self, entry: JournalEntry) -> Result<Appended, AppendError> {
+        let answer = self.submit(entry)?;
+        answer.await.unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    /// [`append`](Journal::append) for threads outside an async runtime (it blocks; do not
+    /// call it on a runtime thread).
+    pub fn append_blocking(&self, entry: JournalEntry) -> Result<Appended, AppendError> {
+        let answer = self.submit(entry)?;
+        answer
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    /// Queues `entry` without waiting; the receiver gets the answer once it is durable.
+    pub(super) fn submit(
+        &self,
+        entry: JournalEntry,
+    ) -> Result<oneshot::Receiver<Result<Appended, AppendError>>, AppendError> {
+        let (ack, answer) = oneshot::channel();
+        let sender = self
+            .inner
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(sender) = sender.as_ref() else {
+            return Err(AppendError::Closed);
+        };
+        match sender.try_send(Msg::Append(entry, ack)) {
+            Ok(()) => Ok(answer),
+            Err(TrySendError::Full(_)) => Err(AppendError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => Err(AppendError::Closed),
+        }
+    }
+
+    /// The last `n` durable lines (without `\n`), oldest first; `n` is capped at the tail
+    /// capacity.
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        let tail = self
+            .inner
+            .shared
+            .tail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let skip = tail.len().saturating_sub(n);
+        tail.iter().skip(skip).cloned().collect()
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+
+    /// Durable lines in the journal.
+    pub fn lines(&self) -> u64 {
+        self.inner.shared.lines.load(Ordering::Acquire)
+    }
+
+    /// The journal file (`OUT_DIR/events.jsonl`).
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stops accepting appends (later ones are [`AppendError::Closed`]), lets the writer
+    /// write and acknowledge everything already queued, write a final seal and stop; waits
+    /// for it (blocking: from async code use `spawn_blocking`). Idempotent: a later call
+    /// returns `Ok(())`. An error means the journal had failed or the final seal failed.
+    pub fn close(&self) -> io::Result<()> {
+        let mut thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(
+            self.inner
+                .sender
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        match thread.take() {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| io::Error::other("journal writer thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+
+    /// Test hook: blocks the writer thread until the returned sender is dropped or sent to.
+    #[cfg(test)]
+    pub(super) fn stall(&self) -> SyncSender<()> {
+        let (entered_tx, entered_rx) = mpsc::sync_channel(1);
+        let (release_tx, release_rx) = mpsc::sync_channel(1);
+        let msg = Msg::Stall {
+            entered: entered_tx,
+            release: release_rx,
+        };
+        let sender = self
+            .inner
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = sender.as_ref() {
+            let _ = sender.send(msg);
+        }
+        drop(sender);
+        let _ = entered_rx.recv();
+        release_tx
+    }
+
+    /// Test hook: makes the writer's next journal write fail.
+    #[cfg(test)]
+    pub(super) fn break_file(&self) {
+        let sender = self
+            .inner
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = sender.as_ref() {
+            let _ = sender.send(Msg::BreakFile);
+        }
+    }
+}
+
+fn writer_gone() -> AppendError {
+    AppendError::Io("journal writer stopped".to_owned())
+}
+
+/// Journals recovery (a torn tail, a torn seal record) and re-anchors an unsealed tail.
+fn start_writer(
+    mut writer: Writer,
+    found: &Recovered,
+    seal_cut_bytes: u64,
+) -> io::Result<(Writer, u64)> {
+    if found.torn_bytes > 0 {
+        writer.write_now(&cut_entry(
+            "journal_truncated",
+            "torn last journal line",
+            found.torn_bytes,
+        ))?;
+    }
+    if seal_cut_bytes > 0 {
+        writer.write_now(&cut_entry(
+            "seals_truncated",
+            "torn last seal record",
+            seal_cut_bytes,
+        ))?;
+    }
+    writer.seal_now()?;
+    let lines = writer.lines();
+    Ok((writer, lines))
+}
+
+fn cut_entry(event_type: &str, what: &str, bytes: u64) -> JournalEntry {
+    let mut entry = JournalEntry::info(
+        "journal",
+        event_type,
+        format!("cut {bytes} bytes of a {what} left by a crash"),
+    );
+    entry.level = heidi_core::journal::Level::Warning;
+    entry.counters_delta = vec![(
+        "cut_bytes".to_owned(),
+        i64::try_from(bytes).unwrap_or(i64::MAX),
+    )];
+    entry
+}
+
+fn resume(run_id: &str, found: &Recovered) -> io::Result<ChainWriter> {
+    let last = found.last_hash.unwrap_or(LineHash([0; 32]));
+    ChainWriter::resume(run_id, found.lines, last).map_err(|e| {
+        err(
+            io::ErrorKind::InvalidInput,
+            format!("run id {run_id:?}: {e}"),
+        )
+    })
+}
+
+/// The configured run id, the journal's, or a new one; a conflict is refused.
+fn choose_run_id(
+    configured: Option<&str>,
+    existing: Option<&str>,
+    path: &Path,
+) -> io::Result<String> {
+    if let Some(id) = configured {
+        if !is_valid_run_id(id.as_bytes()) {
+            let msg =
+                format!("RUN_ID {id:?} is not a valid run id (1-128 bytes of [A-Za-z0-9_.:-])");
+            return Err(err(io::ErrorKind::InvalidInput, msg));
+        }
+    }
+    match (configured, existing) {
+        (Some(id), Some(old)) if id != old => {
+            let msg = format!(
+                "RUN_ID {id:?} differs from the run id {old:?} of the existing journal {}; \
+                 use another OUT_DIR for a new run, or unset RUN_ID to continue {old:?}",
+                path.display()
+            );
+            Err(err(io::ErrorKind::InvalidInput, msg))
+        }
+        (Some(id), _) | (None, Some(id)) => Ok(id.to_owned()),
+        (None, None) => Ok(run_id::generate(crate::clock::wall_now(), &random_hex(2)?)),
+    }
+}
+
+/// A key the journal's writer could rewrite would let it re-seal a rewritten journal.
+fn refuse_key_inside(dir: &Path, key_path: &Path) -> io::Result<()> {
+    let dir = dir.canonicalize()?;
+    let key = resolve(key_path)?;
+    if key.starts_with(&dir) {
+        let msg = format!(
+            "seal key {} lies inside the journal directory {}; keep it outside",
+            key.display(),
+            dir.display()
+        );
+        return Err(err(io::ErrorKind::InvalidInput, msg));
+    }
+    Ok(())
+}
+
+/// `path` with its longest existing ancestor canonicalized (the rest may not exist yet).
+fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let path = std::path::absolute(path)?;
+    for base in path.ancestors() {
+        if let Ok(real) = base.canonicalize() {
+            let rest = path.strip_prefix(base).unwrap_or(Path::new(""));
+            return Ok(real.join(rest));
+        }
+    }
+    Ok(path)
+}
