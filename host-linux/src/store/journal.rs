@@ -42,8 +42,11 @@ impl Journal {
     /// last line, a seal record that is malformed, forged or out of order, a journal shorter
     /// than or different from its last seal. Refused (`InvalidInput`): a `run_id` that is not
     /// a valid run id or differs from the existing journal's, a key file inside `dir`, a zero
-    /// `seal_every_lines`, `max_batch` or `queue_capacity`. Key file errors: see
-    /// [`load_or_create_key`](super::load_or_create_key).
+    /// `seal_every_lines`, `max_batch` or `queue_capacity`, sizes above the `*_LIMIT`s of
+    /// [`JournalConfig`]. Key file errors: see [`load_or_create_key`](super::load_or_create_key).
+    ///
+    /// It reads the whole journal once (in 64 KiB chunks) and blocks: call it before the
+    /// runtime starts or through `spawn_blocking`.
     pub fn open(config: JournalConfig) -> io::Result<(Journal, OpenReport)> {
         config.validate()?;
         create_private_dir(&config.dir)?;
@@ -116,6 +119,8 @@ impl Journal {
     }
 
     /// Appends `entry`; resolves only after its line was written and `fdatasync`ed.
+    /// The entry is queued when this is first polled; dropping the future after that does
+    /// not withdraw it.
     pub async fn append(&self, entry: JournalEntry) -> Result<Appended, AppendError> {
         let answer = self.submit(entry)?;
         answer.await.unwrap_or_else(|_| Err(writer_gone()))

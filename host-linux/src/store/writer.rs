@@ -167,8 +167,11 @@ impl Writer {
     fn next(&mut self, rx: &Receiver<Msg>) -> Option<Msg> {
         loop {
             let due = match (self.unsealed_since, &self.failed) {
-                (Some(since), None) => since + self.policy.seal_interval,
-                _ => return rx.recv().ok(),
+                (Some(since), None) => since.checked_add(self.policy.seal_interval),
+                _ => None,
+            };
+            let Some(due) = due else {
+                return rx.recv().ok();
             };
             match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(msg) => return Some(msg),
