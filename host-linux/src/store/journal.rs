@@ -16,7 +16,7 @@ use super::key;
 use super::open::{choose_run_id, refuse_key_inside, resume, start_writer};
 use super::recover::{cut, verify_existing};
 use super::seals::{SealFile, read_seals};
-use super::writer::{Msg, Policy, Shared, Writer};
+use super::writer::{Msg, Output, Policy, Shared, Writer};
 use crate::paths::{JOURNAL_FILE, SEALS_FILE};
 
 /// A cheap, cloneable handle to the run journal; see the [module docs](super).
@@ -81,10 +81,13 @@ impl Journal {
             max_batch: config.max_batch,
             on_fsync: config.on_fsync.clone(),
         };
-        let writer = Writer::new(
+        let output = Output {
             file,
-            path.clone(),
-            seal_file,
+            path: path.clone(),
+            seals: seal_file,
+        };
+        let writer = Writer::new(
+            output,
             chain,
             key,
             policy,
@@ -214,19 +217,10 @@ impl Journal {
     pub(super) fn stall(&self) -> SyncSender<()> {
         let (entered_tx, entered_rx) = mpsc::sync_channel(1);
         let (release_tx, release_rx) = mpsc::sync_channel(1);
-        let msg = Msg::Stall {
+        self.send_control(Msg::Stall {
             entered: entered_tx,
             release: release_rx,
-        };
-        let sender = self
-            .inner
-            .sender
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = sender.as_ref() {
-            let _ = sender.send(msg);
-        }
-        drop(sender);
+        });
         let _ = entered_rx.recv();
         release_tx
     }
@@ -234,13 +228,19 @@ impl Journal {
     /// Test hook: makes the writer's next journal write fail.
     #[cfg(test)]
     pub(super) fn break_file(&self) {
+        self.send_control(Msg::BreakFile);
+    }
+
+    /// Test hook: queues `msg`, waiting for room.
+    #[cfg(test)]
+    fn send_control(&self, msg: Msg) {
         let sender = self
             .inner
             .sender
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = sender.as_ref() {
-            let _ = sender.send(Msg::BreakFile);
+            let _ = sender.send(msg);
         }
     }
 }
