@@ -52,17 +52,42 @@ impl JournalConfig {
         }
     }
 
-    /// Refuses a zero `seal_every_lines`, `max_batch` or `queue_capacity`.
+    /// Largest `max_batch` accepted (a batch buffers up to 16 KiB per entry).
+    pub const MAX_BATCH_LIMIT: usize = 4096;
+    /// Largest `queue_capacity` accepted (the queue's slots are allocated up front).
+    pub const QUEUE_CAPACITY_LIMIT: usize = 65_536;
+    /// Largest `tail_capacity` accepted (a line may take 16 KiB).
+    pub const TAIL_CAPACITY_LIMIT: usize = 4096;
+
+    /// Refuses a zero `seal_every_lines`, `max_batch` or `queue_capacity`, and sizes above
+    /// the limits.
     pub(super) fn validate(&self) -> std::io::Result<()> {
-        let zero = [
-            ("seal_every_lines", self.seal_every_lines == 0),
-            ("max_batch", self.max_batch == 0),
-            ("queue_capacity", self.queue_capacity == 0),
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let fields = [
+            ("seal_every_lines", self.seal_every_lines, 1, u64::MAX),
+            (
+                "max_batch",
+                as_u64(self.max_batch),
+                1,
+                as_u64(Self::MAX_BATCH_LIMIT),
+            ),
+            (
+                "queue_capacity",
+                as_u64(self.queue_capacity),
+                1,
+                as_u64(Self::QUEUE_CAPACITY_LIMIT),
+            ),
+            (
+                "tail_capacity",
+                as_u64(self.tail_capacity),
+                0,
+                as_u64(Self::TAIL_CAPACITY_LIMIT),
+            ),
         ];
-        match zero.iter().find(|(_, is_zero)| *is_zero) {
-            Some((field, _)) => Err(std::io::Error::new(
+        match fields.iter().find(|(_, n, min, max)| n < min || n > max) {
+            Some((field, _, min, max)) => Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!("journal config: {field} must be at least 1"),
+                format!("journal config: {field} must be {min} to {max}"),
             )),
             None => Ok(()),
         }

@@ -6,12 +6,20 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Creates `path` and missing parents with mode 0700 (existing ones are left as they are).
+/// A new directory's entry is synced in its parent.
 pub(super) fn create_private_dir(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|e| at(path, e))
+        .map_err(|e| at(path, e))?;
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    }
 }
 
 /// Makes a directory entry change (create, rename) durable.

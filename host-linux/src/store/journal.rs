@@ -7,16 +7,16 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use heidi_core::journal::{ChainWriter, LineHash, is_valid_run_id};
 use tokio::sync::oneshot;
 
 use super::config::{AppendError, Appended, JournalConfig, OpenReport};
 use super::entry::JournalEntry;
-use super::fsutil::{create_private_dir, err, open_append, random_hex, sync_dir};
-use super::recover::{Recovered, cut, verify_existing};
+use super::fsutil::{create_private_dir, open_append, sync_dir};
+use super::key;
+use super::open::{choose_run_id, refuse_key_inside, resume, start_writer};
+use super::recover::{cut, verify_existing};
 use super::seals::{SealFile, read_seals};
-use super::writer::{Msg, Policy, Shared, Writer};
-use super::{key, run_id};
+use super::writer::{Msg, Output, Policy, Shared, Writer};
 use crate::paths::{JOURNAL_FILE, SEALS_FILE};
 
 /// A cheap, cloneable handle to the run journal; see the [module docs](super).
@@ -42,8 +42,11 @@ impl Journal {
     /// last line, a seal record that is malformed, forged or out of order, a journal shorter
     /// than or different from its last seal. Refused (`InvalidInput`): a `run_id` that is not
     /// a valid run id or differs from the existing journal's, a key file inside `dir`, a zero
-    /// `seal_every_lines`, `max_batch` or `queue_capacity`. Key file errors: see
-    /// [`load_or_create_key`](super::load_or_create_key).
+    /// `seal_every_lines`, `max_batch` or `queue_capacity`, sizes above the `*_LIMIT`s of
+    /// [`JournalConfig`]. Key file errors: see [`load_or_create_key`](super::load_or_create_key).
+    ///
+    /// It reads the whole journal once (in 64 KiB chunks) and blocks: call it before the
+    /// runtime starts or through `spawn_blocking`.
     pub fn open(config: JournalConfig) -> io::Result<(Journal, OpenReport)> {
         config.validate()?;
         create_private_dir(&config.dir)?;
@@ -78,10 +81,13 @@ impl Journal {
             max_batch: config.max_batch,
             on_fsync: config.on_fsync.clone(),
         };
-        let writer = Writer::new(
+        let output = Output {
             file,
-            path.clone(),
-            seal_file,
+            path: path.clone(),
+            seals: seal_file,
+        };
+        let writer = Writer::new(
+            output,
             chain,
             key,
             policy,
@@ -116,6 +122,8 @@ impl Journal {
     }
 
     /// Appends `entry`; resolves only after its line was written and `fdatasync`ed.
+    /// The entry is queued when this is first polled; dropping the future after that does
+    /// not withdraw it.
     pub async fn append(&self, entry: JournalEntry) -> Result<Appended, AppendError> {
         let answer = self.submit(entry)?;
         answer.await.unwrap_or_else(|_| Err(writer_gone()))
@@ -209,10 +217,23 @@ impl Journal {
     pub(super) fn stall(&self) -> SyncSender<()> {
         let (entered_tx, entered_rx) = mpsc::sync_channel(1);
         let (release_tx, release_rx) = mpsc::sync_channel(1);
-        let msg = Msg::Stall {
+        self.send_control(Msg::Stall {
             entered: entered_tx,
             release: release_rx,
-        };
+        });
+        let _ = entered_rx.recv();
+        release_tx
+    }
+
+    /// Test hook: makes the writer's next journal write fail.
+    #[cfg(test)]
+    pub(super) fn break_file(&self) {
+        self.send_control(Msg::BreakFile);
+    }
+
+    /// Test hook: queues `msg`, waiting for room.
+    #[cfg(test)]
+    fn send_control(&self, msg: Msg) {
         let sender = self
             .inner
             .sender
@@ -221,128 +242,9 @@ impl Journal {
         if let Some(sender) = sender.as_ref() {
             let _ = sender.send(msg);
         }
-        drop(sender);
-        let _ = entered_rx.recv();
-        release_tx
-    }
-
-    /// Test hook: makes the writer's next journal write fail.
-    #[cfg(test)]
-    pub(super) fn break_file(&self) {
-        let sender = self
-            .inner
-            .sender
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = sender.as_ref() {
-            let _ = sender.send(Msg::BreakFile);
-        }
     }
 }
 
 fn writer_gone() -> AppendError {
     AppendError::Io("journal writer stopped".to_owned())
-}
-
-/// Journals recovery (a torn tail, a torn seal record) and re-anchors an unsealed tail.
-fn start_writer(
-    mut writer: Writer,
-    found: &Recovered,
-    seal_cut_bytes: u64,
-) -> io::Result<(Writer, u64)> {
-    if found.torn_bytes > 0 {
-        writer.write_now(&cut_entry(
-            "journal_truncated",
-            "torn last journal line",
-            found.torn_bytes,
-        ))?;
-    }
-    if seal_cut_bytes > 0 {
-        writer.write_now(&cut_entry(
-            "seals_truncated",
-            "torn last seal record",
-            seal_cut_bytes,
-        ))?;
-    }
-    writer.seal_now()?;
-    let lines = writer.lines();
-    Ok((writer, lines))
-}
-
-fn cut_entry(event_type: &str, what: &str, bytes: u64) -> JournalEntry {
-    let mut entry = JournalEntry::info(
-        "journal",
-        event_type,
-        format!("cut {bytes} bytes of a {what} left by a crash"),
-    );
-    entry.level = heidi_core::journal::Level::Warning;
-    entry.counters_delta = vec![(
-        "cut_bytes".to_owned(),
-        i64::try_from(bytes).unwrap_or(i64::MAX),
-    )];
-    entry
-}
-
-fn resume(run_id: &str, found: &Recovered) -> io::Result<ChainWriter> {
-    let last = found.last_hash.unwrap_or(LineHash([0; 32]));
-    ChainWriter::resume(run_id, found.lines, last).map_err(|e| {
-        err(
-            io::ErrorKind::InvalidInput,
-            format!("run id {run_id:?}: {e}"),
-        )
-    })
-}
-
-/// The configured run id, the journal's, or a new one; a conflict is refused.
-fn choose_run_id(
-    configured: Option<&str>,
-    existing: Option<&str>,
-    path: &Path,
-) -> io::Result<String> {
-    if let Some(id) = configured {
-        if !is_valid_run_id(id.as_bytes()) {
-            let msg =
-                format!("RUN_ID {id:?} is not a valid run id (1-128 bytes of [A-Za-z0-9_.:-])");
-            return Err(err(io::ErrorKind::InvalidInput, msg));
-        }
-    }
-    match (configured, existing) {
-        (Some(id), Some(old)) if id != old => {
-            let msg = format!(
-                "RUN_ID {id:?} differs from the run id {old:?} of the existing journal {}; \
-                 use another OUT_DIR for a new run, or unset RUN_ID to continue {old:?}",
-                path.display()
-            );
-            Err(err(io::ErrorKind::InvalidInput, msg))
-        }
-        (Some(id), _) | (None, Some(id)) => Ok(id.to_owned()),
-        (None, None) => Ok(run_id::generate(crate::clock::wall_now(), &random_hex(2)?)),
-    }
-}
-
-/// A key the journal's writer could rewrite would let it re-seal a rewritten journal.
-fn refuse_key_inside(dir: &Path, key_path: &Path) -> io::Result<()> {
-    let dir = dir.canonicalize()?;
-    let key = resolve(key_path)?;
-    if key.starts_with(&dir) {
-        let msg = format!(
-            "seal key {} lies inside the journal directory {}; keep it outside",
-            key.display(),
-            dir.display()
-        );
-        return Err(err(io::ErrorKind::InvalidInput, msg));
-    }
-    Ok(())
-}
-
-/// `path` with its longest existing ancestor canonicalized (the rest may not exist yet).
-fn resolve(path: &Path) -> io::Result<PathBuf> {
-    let path = std::path::absolute(path)?;
-    for base in path.ancestors() {
-        if let Ok(real) = base.canonicalize() {
-            let rest = path.strip_prefix(base).unwrap_or(Path::new(""));
-            return Ok(real.join(rest));
-        }
-    }
-    Ok(path)
 }

@@ -22,6 +22,7 @@ mod entry;
 mod fsutil;
 mod journal;
 mod key;
+mod open;
 mod recover;
 mod run_id;
 mod seals;

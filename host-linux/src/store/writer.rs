@@ -64,11 +64,19 @@ pub(super) struct Policy {
     pub(super) on_fsync: Option<FsyncHook>,
 }
 
+/// The files the writer appends to.
+pub(super) struct Output {
+    /// The journal, opened `O_APPEND`.
+    pub(super) file: File,
+    /// Its path, for error messages.
+    pub(super) path: PathBuf,
+    /// The seal file.
+    pub(super) seals: SealFile,
+}
+
 /// The journal writer; runs on its own thread after [`Writer::run`].
 pub(super) struct Writer {
-    file: File,
-    path: PathBuf,
-    seals: SealFile,
+    out: Output,
     chain: ChainWriter,
     key: SealKey,
     policy: Policy,
@@ -83,13 +91,10 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// A writer appending to `file` (at `path`), continuing `chain`, whose last seal covers
+    /// A writer appending to `out`, continuing `chain`, whose last seal covers
     /// `sealed_lines`.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
-        file: File,
-        path: PathBuf,
-        seals: SealFile,
+        out: Output,
         chain: ChainWriter,
         key: SealKey,
         policy: Policy,
@@ -98,9 +103,7 @@ impl Writer {
     ) -> Writer {
         let unsealed = chain.lines() > sealed_lines;
         Writer {
-            file,
-            path,
-            seals,
+            out,
             chain,
             key,
             policy,
@@ -134,7 +137,7 @@ impl Writer {
         let Some(seal) = self.chain.seal(&self.key) else {
             return Ok(());
         };
-        match self.seals.append(&seal) {
+        match self.out.seals.append(&seal) {
             Ok(()) => {
                 self.sealed_lines = seal.lines();
                 self.unsealed_since = None;
@@ -167,8 +170,11 @@ impl Writer {
     fn next(&mut self, rx: &Receiver<Msg>) -> Option<Msg> {
         loop {
             let due = match (self.unsealed_since, &self.failed) {
-                (Some(since), None) => since + self.policy.seal_interval,
-                _ => return rx.recv().ok(),
+                (Some(since), None) => since.checked_add(self.policy.seal_interval),
+                _ => None,
+            };
+            let Some(due) = due else {
+                return rx.recv().ok();
             };
             match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(msg) => return Some(msg),
@@ -213,8 +219,8 @@ impl Writer {
             }
             #[cfg(test)]
             Msg::BreakFile => {
-                if let Ok(read_only) = File::open(&self.path) {
-                    self.file = read_only;
+                if let Ok(read_only) = File::open(&self.out.path) {
+                    self.out.file = read_only;
                 }
             }
         }
@@ -269,11 +275,12 @@ impl Writer {
             return Ok(());
         }
         let started = Instant::now();
-        let written = self
+        let out = &mut self.out;
+        let written = out
             .file
             .write_all(&self.batch)
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| at(&self.path, e));
+            .and_then(|()| out.file.sync_data())
+            .map_err(|e| at(&out.path, e));
         let entries = self.batch_lines.len();
         self.batch.clear();
         if let Err(e) = written {
