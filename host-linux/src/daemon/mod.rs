@@ -16,6 +16,7 @@ pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
 
 mod decoder;
 mod idle_io;
+mod instance_lock;
 pub mod http;
 pub mod metrics;
 mod procinfo;

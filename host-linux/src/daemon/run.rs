@@ -95,6 +95,8 @@ async fn run(mut config: Config) -> Result<(), String> {
     let seeds = seeds().map_err(|e| format!("cannot draw random seeds: {e}"))?;
     let kernel = Arc::new(Mutex::new(Kernel::new(seeds, std::mem::take(&mut config.policy))));
     let metrics = Metrics::new(kernel.clone());
+    let _lock = super::instance_lock::acquire(&config.journal.out_dir)
+        .map_err(|e| format!("cannot lock {}: {e}", config.journal.out_dir.display()))?;
     let journal = open_journal(&config, &metrics).await?;
 
     let std_listener = socket_file::bind(&config.socket_path, config.socket_mode).map_err(|e| e.to_string())?;
