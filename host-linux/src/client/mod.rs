@@ -45,7 +45,7 @@ mod telemetry;
 mod transport;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 

@@ -512,3 +512,74 @@ fn guard_fails_closed_unless_fail_open() {
     };
     assert_eq!(c.guard::<u8, ()>(&open, || Ok(7)), Ok(7));
 }
+
+/// A one-request loopback HTTP server: returns the request head and body it received.
+fn http_once(status: &str, body: &'static str) -> (Endpoint, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let status = status.to_owned();
+    let thread = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        let (mut head, mut len) = (String::new(), 0usize);
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let mut req = vec![0u8; len];
+        reader.read_exact(&mut req).unwrap();
+        let reply = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        reader.get_mut().write_all(reply.as_bytes()).unwrap();
+        head + &String::from_utf8(req).unwrap()
+    });
+    (Endpoint::parse(&url).unwrap(), thread)
+}
+
+#[test]
+fn http_posts_to_api_call() {
+    let (endpoint, server) = http_once("200 OK", r#"{"ok":true}"#);
+    let (c, _, _) = client(config(endpoint));
+    let r = c.ping();
+    assert_eq!(r.status, CallStatus::Ok, "{r:?}");
+    assert_eq!(r.payload, Some(json!({"ok": true})));
+    let seen = server.join().unwrap();
+    assert!(seen.starts_with("POST /api/call HTTP/1.1"), "{seen}");
+    assert!(
+        seen.contains(r#"{"method":"PING","params":{},"timestamp":"#),
+        "{seen}"
+    );
+
+    let err = r#"{"error":true,"code":"REFUSED","message":"busy"}"#;
+    let (endpoint, server) = http_once("409 Conflict", err);
+    let r = client(config(endpoint)).0.pipeline_train_now();
+    server.join().unwrap();
+    assert_eq!(r.error_code.as_deref(), Some("REFUSED"));
+    assert_eq!(r.retry_count, 0);
+}
+
+#[test]
+fn http_connection_refused_is_unavailable_after_retries() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let cfg = ClientConfig {
+        retry_attempts: 1,
+        ..config(Endpoint::parse(&url).unwrap())
+    };
+    let (c, sleeper, _) = client(cfg);
+    let r = c.ping();
+    assert_eq!(r.status, CallStatus::Unavailable, "{r:?}");
+    assert_eq!(r.retry_count, 1);
+    assert_eq!(sleeper.0.lock().unwrap().len(), 1);
+}
