@@ -10,8 +10,10 @@
 //!
 //! When the daemon cannot be reached (unavailable or timed out) the guard fails closed with
 //! [`GuardError::Unavailable`], unless [`GuardSpec::fail_open`] is set: then the closure runs
-//! (and is retried per the policy) without rate limit or breaker, and a failure to record an
-//! outcome is ignored (the closure already ran; its result is what the caller gets).
+//! (and is retried per the policy) without rate limit or breaker.
+//!
+//! A `BREAKER_RECORD` that fails (after the client's own transport retries) never changes the
+//! result: the closure already ran, and its outcome is what the caller gets.
 
 use std::fmt;
 

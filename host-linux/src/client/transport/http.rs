@@ -18,9 +18,7 @@ pub(crate) struct HttpTransport {
 impl HttpTransport {
     /// A transport for the loopback base URL `base` (e.g. `http://127.0.0.1:8080`).
     pub(crate) fn new(base: &url::Url) -> HttpTransport {
-        let url = base
-            .join("/api/call")
-            .map_or_else(|_| format!("{base}api/call"), |u| u.to_string());
+        let url = format!("{}/api/call", base.as_str().trim_end_matches('/'));
         HttpTransport { url }
     }
 
@@ -75,7 +73,7 @@ fn failure(e: ureq::Error) -> TransportError {
             }
             _ => TransportError::Broken(e.to_string()),
         },
-        ureq::Error::BodyExceedsLimit(n) => TransportError::ReplyTooLarge(n),
+        ureq::Error::BodyExceedsLimit(_) => TransportError::ReplyTooLarge(None),
         other => TransportError::BadReply(other.to_string()),
     }
 }

@@ -8,7 +8,7 @@ mod unix;
 use std::io;
 use std::time::{Duration, Instant};
 
-use heidi_core::proto::{REQUEST_MAX_BYTES, frame_prefix};
+use heidi_core::proto::{REQUEST_MAX_BYTES, RESPONSE_MAX_BYTES, frame_prefix};
 
 use super::result::{CallStatus, codes};
 use crate::endpoint::Endpoint;
@@ -79,8 +79,8 @@ pub(crate) enum TransportError {
     Broken(String),
     /// The request is longer than [`REQUEST_MAX_BYTES`].
     RequestTooLarge(usize),
-    /// The reply announced more than the reply limit.
-    ReplyTooLarge(u64),
+    /// The reply is longer than [`RESPONSE_MAX_BYTES`] (its announced length, when known).
+    ReplyTooLarge(Option<u64>),
     /// The reply is not a JSON object, or not a valid frame.
     BadReply(String),
 }
@@ -131,7 +131,12 @@ impl TransportError {
             TransportError::RequestTooLarge(n) => {
                 format!("request of {n} bytes exceeds the limit of {REQUEST_MAX_BYTES} bytes")
             }
-            TransportError::ReplyTooLarge(n) => format!("reply too large: {n} bytes"),
+            TransportError::ReplyTooLarge(n) => {
+                let announced = n
+                    .map(|n| format!(" ({n} bytes announced)"))
+                    .unwrap_or_default();
+                format!("reply exceeds the limit of {RESPONSE_MAX_BYTES} bytes{announced}")
+            }
             TransportError::BadReply(why) => format!("bad reply: {why}"),
         }
     }

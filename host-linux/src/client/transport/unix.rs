@@ -109,7 +109,7 @@ fn read_reply(stream: &mut UnixStream, deadline: Instant) -> Result<Reply, Trans
                 None => {}
                 Some(Ok(body)) => return Reply::parse(body),
                 Some(Err(FrameError::TooLarge { len_bytes, .. })) => {
-                    return Err(TransportError::ReplyTooLarge(len_bytes.into()));
+                    return Err(TransportError::ReplyTooLarge(Some(len_bytes.into())));
                 }
                 Some(Err(e)) => return Err(TransportError::BadReply(e.to_string())),
             }
