@@ -110,13 +110,17 @@ fn http_routes() {
 }
 
 #[test]
-fn http_token_guards_every_route() {
+fn http_token_guards_every_route_but_the_probes() {
     let d = Daemon::start(&["--http-token", "0123456789abcdef0123"]);
     assert_eq!(d.http_get("/health").0, 401);
     let ok = http_with(d.port, "GET", "/health", None, &["Authorization: Bearer 0123456789abcdef0123"]);
     assert_eq!(ok.0, 200);
     let wrong = http_with(d.port, "GET", "/health", None, &["Authorization: Bearer 0123456789abcdef0124"]);
     assert_eq!(wrong.0, 401);
+    assert_eq!(d.http_post("/api/call", r#"{"method":"PING","params":{}}"#).0, 401);
+    assert_eq!(d.http_get("/metrics").0, 401);
+    assert_eq!(d.http_get("/readyz").0, 200);
+    assert_eq!(d.http_get("/healthz").0, 200);
 }
 
 #[test]

@@ -20,22 +20,24 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
-/// The routes, with the token check in front when a token is configured.
+/// The routes. With a token configured, every route but the two probes (`/healthz`,
+/// `/readyz`, which reveal nothing) requires `Authorization: Bearer <token>`.
 pub fn router(shared: Arc<Shared>) -> Router {
-    let routes = Router::new()
+    let guarded = Router::new()
         .route("/api/v1/status", get(pipeline_status))
         .route("/api/v1/action/train_now", post(train_now))
         .route("/api/call", post(api_call))
         .route("/health", get(|| async { json_response(StatusCode::OK, br#"{"health":"ok"}"#.to_vec()) }))
-        .route("/healthz", get(|| async { json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()) }))
-        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics));
-    let routes = if shared.config.http_token.is_some() {
-        routes.layer(middleware::from_fn_with_state(shared.clone(), require_token))
+    let guarded = if shared.config.http_token.is_some() {
+        guarded.layer(middleware::from_fn_with_state(shared.clone(), require_token))
     } else {
-        routes
+        guarded
     };
-    routes.with_state(shared)
+    let probes = Router::new()
+        .route("/healthz", get(|| async { json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()) }))
+        .route("/readyz", get(readyz));
+    guarded.merge(probes).with_state(shared)
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {

@@ -8,11 +8,11 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 /// The lock file's name inside `OUT_DIR`.
-pub const LOCK_FILE: &str = "heidid.lock";
+pub(crate) const LOCK_FILE: &str = "heidid.lock";
 
 /// Takes the lock, creating `out_dir` (0700) if needed. Another live daemon on the same
 /// directory is an error that says so.
-pub fn acquire(out_dir: &Path) -> io::Result<File> {
+pub(crate) fn acquire(out_dir: &Path) -> io::Result<File> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(out_dir)?;
     let path = out_dir.join(LOCK_FILE);
     let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path)?;
