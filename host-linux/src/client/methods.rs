@@ -228,3 +228,12 @@ pub(crate) fn breaker_open_for_ms(payload: &Value) -> Option<u64> {
     }
     payload.get("retry_after_ms").and_then(Value::as_u64)
 }
+
+/// Methods that change nothing in the daemon, so a call that timed out or lost its
+/// connection may be sent again without applying anything twice.
+pub(crate) fn is_read_only(method: &str) -> bool {
+    matches!(
+        method,
+        "PING" | "STATUS" | "GET_POLICY" | "RATE_LIMIT_CHECK" | "HEALTH_AGGREGATE" | "JOURNAL_TAIL"
+    )
+}

@@ -18,8 +18,10 @@
 //! 2. Each attempt takes a slot of a counting semaphore of `max_inflight` slots (waiting at
 //!    most the timeout), then runs the transport with a deadline of `timeout_ms` covering
 //!    connect, write and read. The slot is released before any retry delay.
-//! 3. Transport failures (no socket, refused, timeout, broken connection) are retried here
-//!    and nowhere else, with delays from the core [`RetryPolicy`](heidi_core::retry::RetryPolicy)
+//! 3. Transport failures are retried here and nowhere else: no socket or a refused
+//!    connection always; a timeout or a broken connection only for read-only methods (`PING`,
+//!    `STATUS`, `GET_POLICY`, `RATE_LIMIT_CHECK`, `HEALTH_AGGREGATE`, `JOURNAL_TAIL`), since the
+//!    daemon may have applied a request whose reply was lost. Delays come from the core [`RetryPolicy`](heidi_core::retry::RetryPolicy)
 //!    (exponential, jittered, capped; see [`ClientConfig::retry_policy`]). A reply from the
 //!    daemon, error or not, is never retried.
 //! 4. One [`Telemetry`] event is recorded for the call, after its retries.
@@ -150,7 +152,7 @@ impl Client {
                 attempts += 1;
                 let outcome = self.attempt(&request);
                 let Err(e) = outcome else { break outcome };
-                if !e.is_retryable() {
+                if !e.is_retryable(methods::is_read_only(method)) {
                     break Err(e);
                 }
                 let now = self.clock.now();

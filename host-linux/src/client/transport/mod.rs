@@ -86,9 +86,11 @@ pub(crate) enum TransportError {
 }
 
 impl TransportError {
-    /// Whether another attempt could succeed: a daemon not (yet) listening, a timeout or a
-    /// broken connection. Never a reply the daemon did send.
-    pub(crate) fn is_retryable(&self) -> bool {
+    /// Whether another attempt could succeed and is safe: a daemon not (yet) listening
+    /// always; a timeout or a broken connection only for a `read_only` method, because the
+    /// daemon may already have applied the request (a second `RATE_LIMIT_CONSUME` would take
+    /// tokens twice). Never a reply the daemon did send.
+    pub(crate) fn is_retryable(&self, read_only: bool) -> bool {
         match self {
             TransportError::Connect(e) => matches!(
                 e.kind(),
@@ -98,7 +100,7 @@ impl TransportError {
                     | io::ErrorKind::ConnectionAborted
                     | io::ErrorKind::Interrupted
             ),
-            TransportError::Timeout(_) | TransportError::Broken(_) => true,
+            TransportError::Timeout(_) | TransportError::Broken(_) => read_only,
             _ => false,
         }
     }
