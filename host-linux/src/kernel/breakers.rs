@@ -6,7 +6,7 @@
 //! recorded within [`PERMIT_TTL_MS`] is abandoned by `tick` (it counts for nothing; a lost
 //! half-open probe has already failed at `probe_timeout` in the core).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use heidi_core::breaker::{
     Breaker, BreakerId, BreakerRegistry, Outcome, Permit, Recorded, RegistryError,
@@ -222,19 +222,24 @@ impl Breakers {
     /// Installs breakers from [`Breakers::prepare`]; their held permits are dropped (a later
     /// record of one answers `"recorded":"unknown"`).
     pub(crate) fn install(&mut self, rebuilt: Vec<(BreakerId, Breaker)>) {
+        if rebuilt.is_empty() {
+            return;
+        }
+        let ids: HashSet<BreakerId> = rebuilt.iter().map(|(id, _)| *id).collect();
         for (id, fresh) in rebuilt {
             if let Some(slot) = self.registry.get_mut(id) {
                 *slot = fresh;
             }
-            let dropped: Vec<u64> = self
-                .held
-                .iter()
-                .filter(|(_, h)| h.breaker == id)
-                .map(|(&k, _)| k)
-                .collect();
-            for permit_id in dropped {
-                let _ = self.take(permit_id);
-            }
+        }
+        // One pass over the held permits, whatever the number of rebuilt breakers.
+        let dropped: Vec<u64> = self
+            .held
+            .iter()
+            .filter(|(_, h)| ids.contains(&h.breaker))
+            .map(|(&k, _)| k)
+            .collect();
+        for permit_id in dropped {
+            let _ = self.take(permit_id);
         }
     }
 
