@@ -17,7 +17,10 @@ fn oversized_length_prefix_gets_an_error_and_the_connection_closes() {
     let reply = read_frame(&mut s).expect("an error reply");
     assert_eq!(reply["error"], true);
     assert_eq!(reply["code"], "FRAME_TOO_LARGE");
-    assert!(read_frame(&mut s).is_none(), "connection closed after FRAME_TOO_LARGE");
+    assert!(
+        read_frame(&mut s).is_none(),
+        "connection closed after FRAME_TOO_LARGE"
+    );
     // The daemon keeps serving.
     assert_eq!(d.call("PING", json!({}))["pong"], true);
 }
@@ -85,7 +88,10 @@ fn idle_connections_are_closed() {
     // The daemon closes its side: read returns 0 (EOF) well before our own deadline.
     assert_eq!(s.read(&mut buf).unwrap(), 0);
     let waited = start.elapsed();
-    assert!(waited >= Duration::from_millis(150), "closed too early: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(150),
+        "closed too early: {waited:?}"
+    );
     // A half-sent frame also times out instead of holding the connection forever.
     let mut s = d.connect();
     s.write_all(&[0, 0, 0, 10, b'{']).unwrap();
@@ -93,7 +99,8 @@ fn idle_connections_are_closed() {
     // HTTP keep-alive connections too.
     let mut h = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     h.set_read_timeout(Some(DEADLINE)).unwrap();
-    h.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    h.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut all = Vec::new();
     h.read_to_end(&mut all).unwrap();
     assert!(String::from_utf8_lossy(&all).contains(r#"{"health":"ok"}"#));
@@ -105,10 +112,13 @@ fn invalid_policy_is_refused_and_the_old_one_stays() {
     let before = d.call("GET_POLICY", json!({}));
     let bad = d.call(
         "APPLY_POLICY",
-        json!({"policy": {"limits": {"llm_call": {"capacity_tokens": 0, "window_ms": 1000}}}}),
+        json!({"policy": {"limits": {"ai_generate": {"capacity_tokens": 0, "window_ms": 1000}}}}),
     );
     assert_eq!(bad["code"], "INVALID_POLICY", "{bad}");
-    assert!(bad["message"].as_str().unwrap().contains("capacity_tokens"), "{bad}");
+    assert!(
+        bad["message"].as_str().unwrap().contains("capacity_tokens"),
+        "{bad}"
+    );
     assert_eq!(d.call("GET_POLICY", json!({})), before);
     assert_eq!(d.call("STATUS", json!({}))["policy_version"], 1);
 }
@@ -136,7 +146,10 @@ fn no_descriptor_leak_over_1000_connections() {
         if after <= before {
             break;
         }
-        assert!(start.elapsed() < DEADLINE, "descriptors leaked: {before} before, {after} after");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "descriptors leaked: {before} before, {after} after"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -16,7 +16,14 @@ fn framed_json_one_connection_per_call() {
     let status = d.call("STATUS", json!({}));
     assert_eq!(status["protocol_version"], 1);
     assert_eq!(status["pid"], d.pid());
-    for key in ["version", "uptime_ms", "rss_kb", "threads", "queue_depth", "policy_version"] {
+    for key in [
+        "version",
+        "uptime_ms",
+        "rss_kb",
+        "threads",
+        "queue_depth",
+        "policy_version",
+    ] {
         assert!(status.get(key).is_some(), "STATUS lacks {key}: {status}");
     }
     let policy = d.call("GET_POLICY", json!({}));
@@ -33,7 +40,11 @@ fn fifty_pipelined_requests_are_answered_in_order() {
     let mut wire = Vec::new();
     for i in 0..50 {
         let method = if i % 2 == 0 { "PING" } else { "JOURNAL_TAIL" };
-        let params = if i % 2 == 0 { json!({}) } else { json!({"lines": 1}) };
+        let params = if i % 2 == 0 {
+            json!({})
+        } else {
+            json!({"lines": 1})
+        };
         let body = json!({"method": method, "params": params});
         wire.extend(frame(body.to_string().as_bytes()));
     }
@@ -57,14 +68,28 @@ fn line_commands() {
     for cmd in ["status\n", "status/json\n", "STATUS\n"] {
         let line = line_exchange(&d, cmd, 1);
         let v: Value = serde_json::from_str(&line[0]).unwrap();
-        for key in ["protocol_version", "version", "pid", "uptime_ms", "rss_kb", "threads", "queue_depth"] {
+        for key in [
+            "protocol_version",
+            "version",
+            "pid",
+            "uptime_ms",
+            "rss_kb",
+            "threads",
+            "queue_depth",
+        ] {
             assert!(v.get(key).is_some(), "{cmd:?} lacks {key}: {v}");
         }
         assert_eq!(v["pid"], d.pid());
     }
-    assert_eq!(line_exchange(&d, "frobnicate\n", 1), ["ERR UNKNOWN_COMMAND frobnicate"]);
+    assert_eq!(
+        line_exchange(&d, "frobnicate\n", 1),
+        ["ERR UNKNOWN_COMMAND frobnicate"]
+    );
     // Several commands on one connection, answered in order.
-    assert_eq!(line_exchange(&d, "ping\nping\nnope\n", 3), ["PONG", "PONG", "ERR UNKNOWN_COMMAND nope"]);
+    assert_eq!(
+        line_exchange(&d, "ping\nping\nnope\n", 3),
+        ["PONG", "PONG", "ERR UNKNOWN_COMMAND nope"]
+    );
     // A line over the limit is refused and the connection resynchronizes.
     let long = format!("{}\nping\n", "x".repeat(1000));
     assert_eq!(line_exchange(&d, &long, 2), ["ERR LINE_TOO_LONG", "PONG"]);
@@ -86,14 +111,23 @@ fn http_routes() {
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["code"], "UNAVAILABLE");
 
-    let (code, body) = d.http_post("/api/call", r#"{"method":"PING","params":{},"timestamp":1700000000.123}"#);
+    let (code, body) = d.http_post(
+        "/api/call",
+        r#"{"method":"PING","params":{},"timestamp":1700000000.123}"#,
+    );
     assert_eq!(code, 200);
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["pong"], true);
     let (code, body) = d.http_post("/api/call", "{not json");
     assert_eq!(code, 200);
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "BAD_JSON");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["code"],
+        "BAD_JSON"
+    );
 
-    assert_eq!(d.http_get("/health"), (200, r#"{"health":"ok"}"#.to_owned()));
+    assert_eq!(
+        d.http_get("/health"),
+        (200, r#"{"health":"ok"}"#.to_owned())
+    );
     assert_eq!(d.http_get("/healthz").0, 200);
     assert_eq!(d.http_get("/readyz").0, 200);
     let (code, metrics) = d.http_get("/metrics");
@@ -113,11 +147,27 @@ fn http_routes() {
 fn http_token_guards_every_route_but_the_probes() {
     let d = Daemon::start(&["--http-token", "0123456789abcdef0123"]);
     assert_eq!(d.http_get("/health").0, 401);
-    let ok = http_with(d.port, "GET", "/health", None, &["Authorization: Bearer 0123456789abcdef0123"]);
+    let ok = http_with(
+        d.port,
+        "GET",
+        "/health",
+        None,
+        &["Authorization: Bearer 0123456789abcdef0123"],
+    );
     assert_eq!(ok.0, 200);
-    let wrong = http_with(d.port, "GET", "/health", None, &["Authorization: Bearer 0123456789abcdef0124"]);
+    let wrong = http_with(
+        d.port,
+        "GET",
+        "/health",
+        None,
+        &["Authorization: Bearer 0123456789abcdef0124"],
+    );
     assert_eq!(wrong.0, 401);
-    assert_eq!(d.http_post("/api/call", r#"{"method":"PING","params":{}}"#).0, 401);
+    assert_eq!(
+        d.http_post("/api/call", r#"{"method":"PING","params":{}}"#)
+            .0,
+        401
+    );
     assert_eq!(d.http_get("/metrics").0, 401);
     assert_eq!(d.http_get("/readyz").0, 200);
     assert_eq!(d.http_get("/healthz").0, 200);
@@ -126,7 +176,10 @@ fn http_token_guards_every_route_but_the_probes() {
 #[test]
 fn sigterm_drains_seals_and_exits_zero() {
     let mut d = Daemon::start(&[]);
-    let appended = d.call("JOURNAL_APPEND", json!({"event_type": "client_note", "message": "hello"}));
+    let appended = d.call(
+        "JOURNAL_APPEND",
+        json!({"event_type": "client_note", "message": "hello"}),
+    );
     assert_eq!(appended["ok"], true, "{appended}");
     let status = d.stop();
     assert!(status.success(), "{status}");
@@ -135,7 +188,12 @@ fn sigterm_drains_seals_and_exits_zero() {
     assert!(lines.last().unwrap().contains("daemon_stopped"));
     let seals = read_lines(&d.seals());
     let last: Value = serde_json::from_str(seals.last().unwrap()).unwrap();
-    assert_eq!(last["lines"], lines.len(), "the whole journal is sealed at shutdown");
-    let state: Value = serde_json::from_slice(&std::fs::read(d.out_dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(
+        last["lines"],
+        lines.len(),
+        "the whole journal is sealed at shutdown"
+    );
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(d.out_dir.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["status"], "stopped");
 }

@@ -13,14 +13,26 @@ pub(crate) const LOCK_FILE: &str = "heidid.lock";
 /// Takes the lock, creating `out_dir` (0700) if needed. Another live daemon on the same
 /// directory is an error that says so.
 pub(crate) fn acquire(out_dir: &Path) -> io::Result<File> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(out_dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(out_dir)?;
     let path = out_dir.join(LOCK_FILE);
-    let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&path)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)?;
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(file),
         Err(rustix::io::Errno::WOULDBLOCK) => Err(io::Error::new(
             io::ErrorKind::AddrInUse,
-            format!("another heidid is using {} (it holds {})", out_dir.display(), path.display()),
+            format!(
+                "another heidid is using {} (it holds {})",
+                out_dir.display(),
+                path.display()
+            ),
         )),
         Err(e) => Err(io::Error::from(e)),
     }

@@ -15,9 +15,9 @@ pub mod config;
 pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
 
 mod decoder;
+pub mod http;
 mod idle_io;
 mod instance_lock;
-pub mod http;
 pub mod metrics;
 mod procinfo;
 mod reply;

@@ -25,7 +25,11 @@ pub struct Daemon {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Daemon {
@@ -97,7 +101,10 @@ impl Daemon {
             if UnixStream::connect(&self.socket).is_ok() && self.http_get("/readyz").0 == 200 {
                 return;
             }
-            assert!(start.elapsed() < DEADLINE, "heidid not ready within {DEADLINE:?}");
+            assert!(
+                start.elapsed() < DEADLINE,
+                "heidid not ready within {DEADLINE:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -165,7 +172,10 @@ pub fn wait_exit(child: &mut Child) -> ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(start.elapsed() < DEADLINE, "heidid did not exit within {DEADLINE:?}");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "heidid did not exit within {DEADLINE:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -200,10 +210,18 @@ pub fn line_exchange(d: &Daemon, text: &str, lines: usize) -> Vec<String> {
     let mut buf = [0u8; 4096];
     while got.iter().filter(|b| **b == b'\n').count() < lines {
         let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "connection closed early: {:?}", String::from_utf8_lossy(&got));
+        assert!(
+            n > 0,
+            "connection closed early: {:?}",
+            String::from_utf8_lossy(&got)
+        );
         got.extend_from_slice(&buf[..n]);
     }
-    String::from_utf8(got).unwrap().lines().map(str::to_owned).collect()
+    String::from_utf8(got)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A minimal HTTP/1.1 request over a fresh TCP connection (`Connection: close`).
@@ -211,7 +229,13 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, St
     http_with(port, method, path, body, &[])
 }
 
-pub fn http_with(port: u16, method: &str, path: &str, body: Option<&str>, headers: &[&str]) -> (u16, String) {
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[&str],
+) -> (u16, String) {
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return (0, String::new());
     };
@@ -222,18 +246,30 @@ pub fn http_with(port: u16, method: &str, path: &str, body: Option<&str>, header
         req.push_str(h);
         req.push_str("\r\n");
     }
-    req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+    req.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
     s.write_all(req.as_bytes()).unwrap();
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
-    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
 /// Open file descriptors of a process.
 pub fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 pub fn heidi() -> Command {
@@ -241,5 +277,9 @@ pub fn heidi() -> Command {
 }
 
 pub fn read_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }

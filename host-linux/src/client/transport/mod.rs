@@ -229,7 +229,7 @@ mod tests {
         let over = format!("{fill}a");
         let e = Request::new("X", &serde_json::json!(over), 0).unwrap_err();
         assert!(matches!(e, TransportError::RequestTooLarge(n) if n == REQUEST_MAX_BYTES + 1));
-        assert!(!e.is_retryable());
+        assert!(!e.is_retryable(true));
     }
 
     #[test]

@@ -50,7 +50,12 @@ pub struct Args {
     #[arg(long)]
     pub allow_non_loopback: bool,
     /// Bearer token required on every HTTP route but the probes /healthz and /readyz.
-    #[arg(long, env = "HEIDI_HTTP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "HEIDI_HTTP_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub http_token: Option<String>,
     /// Journal and state directory.
     #[arg(long, env = "OUT_DIR", value_name = "DIR")]
