@@ -65,6 +65,12 @@ pub enum Command {
     /// Verify a journal offline, or show the daemon's latest lines.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Report and read health checks.
+    #[command(subcommand)]
+    Health(HealthCommand),
+    /// Run work at most once per key.
+    #[command(subcommand)]
+    Idempotency(IdempotencyCommand),
     /// Control the pipeline.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
@@ -88,8 +94,9 @@ pub enum PolicyCommand {
 pub struct LimitArgs {
     /// The rate-limit key.
     pub key: String,
-    /// The operation within the key.
-    #[arg(long, default_value = "default")]
+    /// The operation: search, transform, embed, ai_generate, health_check or other (any
+    /// other name is limited as `other`).
+    #[arg(long, default_value = "other")]
     pub operation: String,
     /// Tokens the call costs.
     #[arg(long, default_value_t = 1)]
@@ -119,22 +126,23 @@ pub enum BreakerCommand {
         name: String,
         /// The permit from `breaker acquire`.
         permit: String,
-        /// How the call went.
+        /// How the call went (`abandoned`: it never ran).
         #[arg(value_enum)]
         outcome: BreakerOutcome,
+        /// How long the call took (default: the time since the acquire); calls at least as
+        /// slow as the breaker's `slow_call_threshold_ms` count as failures.
+        #[arg(long, value_name = "MS")]
+        duration_ms: Option<u64>,
     },
 }
 
 /// `heidi lease …`.
 #[derive(Debug, Subcommand)]
 pub enum LeaseCommand {
-    /// Acquire a lease for a key (LEASE_ACQUIRE).
+    /// Acquire a lease for a key, for the policy's `leases.ttl_ms` (LEASE_ACQUIRE).
     Acquire {
         /// The key.
         key: String,
-        /// Lease lifetime in milliseconds (the daemon's default when omitted).
-        #[arg(long, value_name = "MS")]
-        ttl_ms: Option<u64>,
     },
     /// Extend a lease (LEASE_REFRESH).
     Refresh {
@@ -168,11 +176,64 @@ pub enum JournalCommand {
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
-    /// Show the daemon's last journal lines (JOURNAL_TAIL).
+    /// Show the daemon's last journal lines, one JSON event per line (JOURNAL_TAIL).
     Tail {
-        /// How many lines.
-        #[arg(short = 'n', long = "lines", default_value_t = 10)]
+        /// How many lines (1 to 256).
+        #[arg(short = 'n', long = "lines", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(1..=256))]
         n: u32,
+    },
+    /// Append a client event to the daemon's journal (JOURNAL_APPEND).
+    Append {
+        /// The event's name (1 to 64 of A-Z a-z 0-9 _ . : -).
+        event_type: String,
+        /// Free text.
+        message: String,
+        /// The stage (a name; `kernel`, `pipeline`, `daemon` and `journal` are the daemon's).
+        #[arg(long, default_value = "client")]
+        stage: String,
+        /// Severity.
+        #[arg(long, default_value = "info",
+              value_parser = ["debug", "info", "warning", "error"])]
+        level: String,
+    },
+}
+
+/// `heidi health …`.
+#[derive(Debug, Subcommand)]
+pub enum HealthCommand {
+    /// Report a check's result; the first report registers it (HEALTH_REPORT).
+    Report {
+        /// The check's name.
+        name: String,
+        /// The check failed (default: it passed).
+        #[arg(long)]
+        fail: bool,
+    },
+    /// Every check's status and the overall one (HEALTH_AGGREGATE).
+    Aggregate,
+}
+
+/// `heidi idempotency …`.
+#[derive(Debug, Subcommand)]
+pub enum IdempotencyCommand {
+    /// Claim a key: `started` with a token, or `done` with the stored digest (IDEMPOTENCY_BEGIN).
+    Begin {
+        /// The key.
+        key: String,
+    },
+    /// Complete a claimed key (IDEMPOTENCY_COMPLETE).
+    Complete {
+        /// The key.
+        key: String,
+        /// The token from `idempotency begin`.
+        token: String,
+        /// The work succeeded: the digest of its result (64 hex digits) to remember.
+        #[arg(long, value_name = "HEX", required_unless_present = "failed")]
+        digest: Option<String>,
+        /// The work failed: release the key.
+        #[arg(long, conflicts_with = "digest")]
+        failed: bool,
     },
 }
 

@@ -14,13 +14,16 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
+use heidi_core::journal::Level;
 use serde_json::Value;
 
+use crate::client::IdempotencyOutcome;
 use crate::client::{CallResult, CallStatus, Client, ClientConfig, ENV_ENABLED, ENV_ENDPOINT};
 use crate::endpoint::{Endpoint, EndpointEnv};
+use crate::store::JournalEntry;
 use args::{
-    BreakerCommand, Cli, Command, Global, JournalCommand, LeaseCommand, LimitCommand,
-    PipelineCommand, PolicyCommand,
+    BreakerCommand, Cli, Command, Global, HealthCommand, IdempotencyCommand, JournalCommand,
+    LeaseCommand, LimitCommand, PipelineCommand, PolicyCommand,
 };
 
 /// Journals larger than this get a progress bar (when stderr is a terminal).
@@ -135,8 +138,9 @@ fn daemon_command(client: &Client, command: Command, json: bool) -> Exit {
             name,
             permit,
             outcome,
-        }) => client.breaker_record(&name, &permit, outcome),
-        Command::Lease(LeaseCommand::Acquire { key, ttl_ms }) => client.lease_acquire(&key, ttl_ms),
+            duration_ms,
+        }) => client.breaker_record(&name, &permit, outcome, duration_ms),
+        Command::Lease(LeaseCommand::Acquire { key }) => client.lease_acquire(&key),
         Command::Lease(LeaseCommand::Refresh { key, id }) => client.lease_refresh(&key, &id),
         Command::Lease(LeaseCommand::Release { key, id }) => client.lease_release(&key, &id),
         Command::Journal(JournalCommand::Tail { n }) => {
@@ -147,8 +151,38 @@ fn daemon_command(client: &Client, command: Command, json: bool) -> Exit {
             }
             result
         }
+        Command::Journal(JournalCommand::Append {
+            event_type,
+            message,
+            stage,
+            level,
+        }) => {
+            let mut entry = JournalEntry::info(&stage, &event_type, message);
+            entry.level = match level.as_str() {
+                "debug" => Level::Debug,
+                "warning" => Level::Warning,
+                "error" => Level::Error,
+                _ => Level::Info,
+            };
+            client.journal_append(&entry)
+        }
         Command::Journal(JournalCommand::Verify { file, seals, key }) => {
             return verify_command(verify::VerifyOptions::resolve(file, seals, key));
+        }
+        Command::Health(HealthCommand::Report { name, fail }) => client.health_report(&name, !fail),
+        Command::Health(HealthCommand::Aggregate) => client.health_aggregate(),
+        Command::Idempotency(IdempotencyCommand::Begin { key }) => client.idempotency_begin(&key),
+        Command::Idempotency(IdempotencyCommand::Complete {
+            key,
+            token,
+            digest,
+            failed: _,
+        }) => {
+            let outcome = match &digest {
+                Some(digest) => IdempotencyOutcome::Success { digest },
+                None => IdempotencyOutcome::Failure,
+            };
+            client.idempotency_complete(&key, &token, outcome)
         }
         Command::Pipeline(p) => match p {
             PipelineCommand::Start { mode } => client.pipeline_start(mode),
@@ -199,16 +233,20 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
-/// `journal tail`: one line per entry of the reply's `lines` (strings as they are, objects
-/// as compact JSON), else the whole reply.
+/// `journal tail`: one line per event of the reply's `events` (compact JSON, oldest first),
+/// and a note on stderr when the daemon cut the list to fit its reply limit; else the whole
+/// reply.
 fn print_tail(result: &CallResult) {
-    match result.field("lines").and_then(Value::as_array) {
-        Some(lines) => {
-            for line in lines {
-                match line {
-                    Value::String(s) => println!("{}", s.trim_end_matches('\n')),
-                    other => println!("{other}"),
-                }
+    match result.field("events").and_then(Value::as_array) {
+        Some(events) => {
+            for event in events {
+                println!("{event}");
+            }
+            if result.field("truncated") == Some(&Value::Bool(true)) {
+                eprintln!(
+                    "heidi: only the newest {} lines fit in one reply",
+                    events.len()
+                );
             }
         }
         None => {

@@ -96,7 +96,18 @@ fn exit_codes_follow_the_reply() {
         Exit::Ok
     );
     assert_eq!(
-        run(at(&server, &["breaker", "record", "db", "p1", "failure"])),
+        run(at(
+            &server,
+            &[
+                "breaker",
+                "record",
+                "db",
+                "17",
+                "failure",
+                "--duration-ms",
+                "5"
+            ]
+        )),
         Exit::Ok
     );
     let seen = seen.lock().unwrap();
@@ -113,7 +124,7 @@ fn exit_codes_follow_the_reply() {
     assert_eq!(seen[2]["params"], json!({"mode": "full"}));
     assert_eq!(
         seen[3]["params"],
-        json!({"name": "db", "permit": "p1", "outcome": "failure"})
+        json!({"name": "db", "permit": "17", "outcome": "failure", "duration_ms": 5})
     );
 
     let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,8 @@
 //! attempt is retried when [`RetryPolicy::next`] says so (exponential delay, jitter ≤ cap, from
 //! the core); an open breaker is never retried into: a `CIRCUIT_OPEN` answer to the next
 //! acquire, or a record reply saying the breaker opened for longer than the retry delay, ends
-//! the guarded call with [`GuardError::CircuitOpen`].
+//! the guarded call with [`GuardError::CircuitOpen`]. (Today's daemon answers a record with
+//! `"state":"open"` but no open time, so in practice the next acquire is what stops it.)
 //!
 //! When the daemon cannot be reached (unavailable or timed out) the guard fails closed with
 //! [`GuardError::Unavailable`], unless [`GuardSpec::fail_open`] is set: then the closure runs
@@ -20,7 +21,7 @@ use std::fmt;
 use heidi_core::proto::ErrorCode;
 use heidi_core::retry::{GiveUpReason, RetryDecision, RetryPolicy};
 
-use super::methods::{BreakerOutcome, breaker_open_for_ms, limit_allowed, permit_of};
+use super::methods::{BreakerOutcome, breaker_open_for_ms, id_of, limit_allowed};
 use super::result::codes;
 use super::{CallResult, CallStatus, Client, pause};
 
@@ -211,7 +212,7 @@ impl Client {
                 Err(_) => BreakerOutcome::Failure,
             };
             let open_for_ms = permit.and_then(|p| {
-                let record = self.breaker_record(spec.breaker, &p, kind);
+                let record = self.breaker_record(spec.breaker, &p, kind, None);
                 record.payload.as_ref().and_then(breaker_open_for_ms)
             });
             let error = match outcome {
@@ -250,7 +251,7 @@ impl Client {
     ) -> Result<Option<String>, Option<GuardError<E>>> {
         let acquired = self.breaker_acquire(spec.breaker);
         match step(&acquired) {
-            Step::Granted(p) => match permit_of(p) {
+            Step::Granted(p) => match id_of(p, "permit") {
                 Some(permit) => Ok(Some(permit)),
                 None => Err(Some(GuardError::Daemon {
                     code: codes::BAD_REPLY.into(),

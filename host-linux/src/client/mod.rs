@@ -63,7 +63,7 @@ pub use config::{
     RETRY_ATTEMPTS_MAX,
 };
 pub use guard::{GuardError, GuardSpec};
-pub use methods::{BreakerOutcome, PipelineMode};
+pub use methods::{BreakerOutcome, IdempotencyOutcome, PipelineMode};
 pub use pause::{Sleeper, ThreadSleeper};
 pub use result::{CallResult, CallStatus, codes};
 pub use telemetry::{CallEvent, Telemetry, TracingTelemetry};

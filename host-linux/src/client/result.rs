@@ -76,6 +76,12 @@ impl CallResult {
         self.payload.as_ref()?.get(name)
     }
 
+    /// A 64-bit id field of the payload (`permit`, `lease_id`, `token`) as the decimal string
+    /// the protocol sends (an integer is accepted too); `None` when absent or not an id.
+    pub fn id(&self, name: &str) -> Option<String> {
+        super::methods::id_of(self.payload.as_ref()?, name)
+    }
+
     /// The payload's `retry_after_ms` as an integer, when present.
     pub fn retry_after_ms(&self) -> Option<u64> {
         self.field("retry_after_ms")?.as_u64()

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::store::JournalEntry;
 use heidi_core::proto::RESPONSE_MAX_BYTES;
 use heidi_core::retry::{Jitter, RetryPolicy};
 use serde_json::{Value, json};
@@ -307,7 +308,7 @@ fn one_telemetry_event_per_call() {
     c.ping(); // connection 0: answered
     c.status(); // connection 1 broken, 2 answered: one retry
     let big = "x".repeat(heidi_core::proto::REQUEST_MAX_BYTES);
-    let r = c.journal_append("s", "e", &big); // refused before sending
+    let r = c.journal_append(&JournalEntry::info("s", "e", big)); // refused before sending
     assert_eq!(r.error_code.as_deref(), Some(codes::REQUEST_TOO_LARGE));
     let events = telemetry.0.lock().unwrap().clone();
     assert_eq!(
@@ -398,7 +399,7 @@ fn guard_circuit_open() {
 fn guard_retries_then_succeeds_recording_every_outcome() {
     let (server, log) = guard_server(|m, n, _| match m {
         "RATE_LIMIT_CONSUME" => json!({"allowed": true, "remaining": 4}),
-        "BREAKER_ACQUIRE" => json!({"permit": format!("p{n}")}),
+        "BREAKER_ACQUIRE" => json!({"permit": (100 + n).to_string()}),
         _ => json!({"ok": true}),
     });
     let (c, sleeper, _) = client(config(server.endpoint()));
@@ -433,9 +434,9 @@ fn guard_retries_then_succeeds_recording_every_outcome() {
     assert_eq!(
         records,
         [
-            json!({"name": "db", "permit": "p0", "outcome": "failure"}),
-            json!({"name": "db", "permit": "p1", "outcome": "failure"}),
-            json!({"name": "db", "permit": "p2", "outcome": "success"}),
+            json!({"name": "db", "permit": "100", "outcome": "failure"}),
+            json!({"name": "db", "permit": "101", "outcome": "failure"}),
+            json!({"name": "db", "permit": "102", "outcome": "success"}),
         ]
     );
     let ms = Duration::from_millis;
@@ -446,7 +447,7 @@ fn guard_retries_then_succeeds_recording_every_outcome() {
 fn guard_gives_up_after_the_policy_and_never_retries_into_an_open_breaker() {
     let (server, _) = guard_server(|m, _, _| match m {
         "RATE_LIMIT_CONSUME" => json!({"allowed": true}),
-        "BREAKER_ACQUIRE" => json!({"permit": "p"}),
+        "BREAKER_ACQUIRE" => json!({"permit": "9"}),
         _ => json!({"ok": true}),
     });
     let (c, _, _) = client(config(server.endpoint()));
@@ -466,7 +467,7 @@ fn guard_gives_up_after_the_policy_and_never_retries_into_an_open_breaker() {
     // The breaker opens on the first failure for longer than the retry delay: no retry.
     let (server, log) = guard_server(|m, _, _| match m {
         "RATE_LIMIT_CONSUME" => json!({"allowed": true}),
-        "BREAKER_ACQUIRE" => json!({"permit": "p"}),
+        "BREAKER_ACQUIRE" => json!({"permit": "9"}),
         _ => json!({"state": "open", "retry_after_ms": 5_000}),
     });
     let (c, sleeper, _) = client(config(server.endpoint()));
@@ -482,7 +483,7 @@ fn guard_gives_up_after_the_policy_and_never_retries_into_an_open_breaker() {
     // The breaker refuses the re-acquire: stop with the last error.
     let (server, _) = guard_server(|m, n, _| match (m, n) {
         ("RATE_LIMIT_CONSUME", _) => json!({"allowed": true}),
-        ("BREAKER_ACQUIRE", 0) => json!({"permit": "p"}),
+        ("BREAKER_ACQUIRE", 0) => json!({"permit": "9"}),
         ("BREAKER_ACQUIRE", _) => json!({"error": true, "code": "CIRCUIT_OPEN", "message": "m"}),
         _ => json!({"ok": true}),
     });

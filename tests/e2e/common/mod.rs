@@ -22,6 +22,8 @@ pub struct Daemon {
     pub child: Option<Child>,
     extra_args: Vec<String>,
     config: Option<String>,
+    /// `Some(dir)`: started with no `--socket` flag and `XDG_RUNTIME_DIR=dir`.
+    runtime_dir: Option<PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -50,9 +52,44 @@ impl Daemon {
             child: None,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             config: config.map(str::to_owned),
+            runtime_dir: None,
         };
         d.spawn();
         d
+    }
+
+    /// Starts a daemon with NO `--socket` flag and `XDG_RUNTIME_DIR` set to a fresh directory
+    /// (`d.runtime_dir()`), so it listens at the default `$XDG_RUNTIME_DIR/heidi-kernel.sock`.
+    pub fn start_in_runtime_dir(args: &[&str]) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = dir.path().join("run");
+        std::fs::create_dir(&runtime).unwrap();
+        let mut d = Daemon {
+            socket: runtime.join("heidi-kernel.sock"),
+            out_dir: dir.path().join("out"),
+            key: dir.path().join("keys").join("seal.key"),
+            port: free_port(),
+            dir,
+            child: None,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            config: None,
+            runtime_dir: Some(runtime),
+        };
+        d.spawn();
+        d
+    }
+
+    /// The `XDG_RUNTIME_DIR` of a daemon from [`Daemon::start_in_runtime_dir`].
+    pub fn runtime_dir(&self) -> Option<&Path> {
+        self.runtime_dir.as_deref()
+    }
+
+    /// `heidi --socket <this daemon's socket>` with the `HEIDI*` and `XDG_RUNTIME_DIR`
+    /// variables removed.
+    pub fn heidi(&self) -> Command {
+        let mut cmd = heidi_bare();
+        cmd.arg("--socket").arg(&self.socket);
+        cmd
     }
 
     pub fn command(&self) -> Command {
@@ -62,9 +99,15 @@ impl Daemon {
                 cmd.env_remove(k);
             }
         }
-        cmd.arg("--socket")
-            .arg(&self.socket)
-            .arg("-p")
+        match &self.runtime_dir {
+            None => {
+                cmd.arg("--socket").arg(&self.socket);
+            }
+            Some(dir) => {
+                cmd.env("XDG_RUNTIME_DIR", dir);
+            }
+        }
+        cmd.arg("-p")
             .arg(self.port.to_string())
             .arg("--out-dir")
             .arg(&self.out_dir)
@@ -274,6 +317,29 @@ pub fn fd_count(pid: u32) -> usize {
 
 pub fn heidi() -> Command {
     Command::new(env!("CARGO_BIN_EXE_heidi"))
+}
+
+/// `heidi` with no flags and the `HEIDI*` and `XDG_RUNTIME_DIR` variables removed, so only
+/// what the test sets reaches it.
+pub fn heidi_bare() -> Command {
+    let mut cmd = heidi();
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HEIDI") || k == "XDG_RUNTIME_DIR" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// A finished command's exit code, stdout and stderr.
+pub fn run_cmd(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run the command");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 pub fn read_lines(path: &Path) -> Vec<String> {
