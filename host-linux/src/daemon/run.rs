@@ -123,6 +123,7 @@ async fn run(mut config: Config) -> Result<(), String> {
         ),
         None => None,
     };
+    let http_bound = tcp_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     let max_connections = config.limits.max_connections as usize;
     let max_inflight = config.limits.max_inflight as usize;
@@ -141,9 +142,7 @@ async fn run(mut config: Config) -> Result<(), String> {
         "heidid {VERSION} (pid {}) listening on unix://{}{}",
         std::process::id(),
         shared.config.socket_path.display(),
-        shared
-            .config
-            .http_addr
+        http_bound
             .map(|a| format!(" and http://{a}"))
             .unwrap_or_default()
     );

@@ -270,18 +270,20 @@ impl Shared {
 }
 
 fn tail_lines(params: &str) -> Result<usize, String> {
-    let v: serde_json::Value = serde_json::from_str(params).map_err(|e| e.to_string())?;
+    let v: serde_json::Value = serde_json::from_str(params).map_err(|e| format!("params: {e}"))?;
     let Some(obj) = v.as_object() else {
-        return Err("params must be an object".into());
+        return Err("params: must be an object".into());
     };
     if let Some(key) = obj.keys().find(|k| *k != "lines") {
-        return Err(format!("unknown parameter {key:?}"));
+        return Err(format!("params.{key}: unknown field"));
     }
     match obj.get("lines") {
         None => Ok(20),
         Some(n) => match n.as_u64() {
             Some(n @ 1..=256) => Ok(n as usize),
-            _ => Err(format!("lines: must be an integer in 1..={TAIL_MAX_LINES}")),
+            _ => Err(format!(
+                "params.lines: must be an integer in 1..={TAIL_MAX_LINES}"
+            )),
         },
     }
 }

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::config::{BREAKERS_MAX, DURATION_MAX_MS, JOURNAL_QUEUE_MAX, PERMIT_TTL_MS};
 use super::fields::Fields;
 use super::policy::{Policy, PolicyError};
-use super::reply::{Answer, Fail};
+use super::reply::{Answer, Fail, ms_until};
 use crate::store::JournalEntry;
 
 /// A permit held for a client.
@@ -163,7 +163,13 @@ impl Breakers {
                 }
             }
         };
-        Ok(json!({"ok": true, "recorded": recorded, "state": breaker.state().as_str()}))
+        let mut reply =
+            json!({"ok": true, "recorded": recorded, "state": breaker.state().as_str()});
+        if let Some(ms) = breaker.open_until().and_then(|until| ms_until(now, until)) {
+            // An open breaker says when it half-opens, so a caller never retries into it.
+            reply["retry_after_ms"] = ms.into();
+        }
+        Ok(reply)
     }
 
     fn take(&mut self, permit_id: u64) -> Option<Held> {

@@ -35,14 +35,15 @@ pub struct KernelCapacity {
 }
 
 impl KernelCapacity {
-    /// Production sizes: 147,456 limiter slots (100k live keys at 68 %, 2.3 MiB),
-    /// 16,384 lease keys (16 leases each, 4.3 MiB), 65,536 idempotency records and 65,536
-    /// outstanding breaker permits.
+    /// Production sizes that keep an idle daemon under 10 MB resident: 147,456 limiter slots
+    /// (100k live keys at 68 %, 2.3 MiB), 4,096 lease keys (16 leases each, 1.1 MiB), 16,384
+    /// idempotency records and 16,384 outstanding breaker permits. The daemon's
+    /// `[capacity]` section raises them for larger deployments.
     pub const DEFAULT: KernelCapacity = KernelCapacity {
         limiter_slots: 147_456,
-        lease_slots: 16_384,
-        idempotency_slots: 65_536,
-        held_permits: 65_536,
+        lease_slots: 4_096,
+        idempotency_slots: 16_384,
+        held_permits: 16_384,
     };
 }
 

@@ -14,9 +14,13 @@ use super::config::KEY_MAX_BYTES;
 use super::fields::Fields;
 use super::reply::{Answer, Fail, ms_until};
 
-/// The idempotency table.
+/// The idempotency table, allocated at the first idempotency call so that a daemon that
+/// never uses it does not keep the table resident.
 pub(crate) struct Idempotency {
-    table: IdempotencyTable<Box<[Slot<Record>]>>,
+    table: Option<IdempotencyTable<Box<[Slot<Record>]>>>,
+    slots: usize,
+    config: IdempotencyConfig,
+    token_key: [u8; 16],
 }
 
 fn key(hasher: &KeyHasher, f: &mut Fields<'_>) -> Result<KeyHash, Fail> {
@@ -43,13 +47,26 @@ fn parse_hex(s: &str) -> Option<[u8; 32]> {
 impl Idempotency {
     /// A table of `slots` records under `config` (validated by the policy).
     pub(crate) fn new(slots: usize, config: IdempotencyConfig, token_key: [u8; 16]) -> Idempotency {
-        let storage = || vec![Slot::empty(); slots].into_boxed_slice();
-        let table = IdempotencyTable::new(config, storage(), token_key).unwrap_or_else(|_| {
-            // The policy validated `config`; the defaults are valid too.
-            IdempotencyTable::new(IdempotencyConfig::DEFAULT, storage(), token_key)
-                .expect("defaults are valid")
-        });
-        Idempotency { table }
+        // The policy validated `config`; the defaults are valid too.
+        let config = match config.validate() {
+            Ok(()) => config,
+            Err(_) => IdempotencyConfig::DEFAULT,
+        };
+        Idempotency {
+            table: None,
+            slots,
+            config,
+            token_key,
+        }
+    }
+
+    /// The table, allocated on first use.
+    fn table(&mut self) -> &mut IdempotencyTable<Box<[Slot<Record>]>> {
+        let (slots, config, token_key) = (self.slots, self.config, self.token_key);
+        self.table.get_or_insert_with(|| {
+            let storage = vec![Slot::empty(); slots].into_boxed_slice();
+            IdempotencyTable::new(config, storage, token_key).expect("config validated in `new`")
+        })
     }
 
     /// `IDEMPOTENCY_BEGIN`.
@@ -58,7 +75,7 @@ impl Idempotency {
         let key = key(hasher, &mut f)?;
         f.finish()?;
         let age = |at: Instant| now.saturating_duration_since(at).as_millis();
-        match self.table.begin(now, key) {
+        match self.table().begin(now, key) {
             Ok(Begin::Started { token, expires_at }) => Ok(json!({
                 "status": "started",
                 "token": token.get().to_string(),
@@ -126,7 +143,7 @@ impl Idempotency {
             }
         };
         f.finish()?;
-        match self.table.complete(now, key, token, outcome) {
+        match self.table().complete(now, key, token, outcome) {
             Ok(Completed::Remembered { expires_at }) => Ok(json!({
                 "ok": true,
                 "status": "remembered",
@@ -147,16 +164,19 @@ impl Idempotency {
 
     /// The configuration in force (fixed for the table's life).
     pub(crate) fn config(&self) -> &IdempotencyConfig {
-        self.table.config()
+        &self.config
     }
 
     /// Records held.
     pub(crate) fn len(&self) -> usize {
-        self.table.len()
+        self.table.as_ref().map_or(0, |t| t.len())
     }
 
     /// Frees expired records from `cursor` on; returns the next cursor.
     pub(crate) fn sweep(&mut self, now: Instant, cursor: usize, budget: usize) -> usize {
-        self.table.sweep(now, cursor, budget)
+        match &mut self.table {
+            Some(table) => table.sweep(now, cursor, budget),
+            None => 0,
+        }
     }
 }

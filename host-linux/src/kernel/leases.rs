@@ -14,9 +14,13 @@ use super::reply::{Answer, Fail, ms_until};
 
 type Storage = Box<[Slot<LeaseSet<LEASE_SLOTS_PER_KEY>>]>;
 
-/// The lease table.
+/// The lease table, allocated at the first lease call so that a daemon that never hands out
+/// leases does not keep their table resident.
 pub(crate) struct LeaseTable {
-    leases: Leases<Storage, LEASE_SLOTS_PER_KEY>,
+    leases: Option<Leases<Storage, LEASE_SLOTS_PER_KEY>>,
+    slots: usize,
+    config: LeaseConfig,
+    id_key: [u8; 16],
 }
 
 /// `params.key` (and `params.lease_id` when `with_id`), hashed.
@@ -45,25 +49,39 @@ fn overflow() -> Fail {
 impl LeaseTable {
     /// A table of `slots` keys under `config` (validated by the policy), ids keyed by `id_key`.
     pub(crate) fn new(slots: usize, config: LeaseConfig, id_key: [u8; 16]) -> LeaseTable {
-        let storage = vec![Slot::empty(); slots].into_boxed_slice();
-        let leases = Leases::new(storage, config, id_key).unwrap_or_else(|_| {
-            // The policy validated `config` against the same slots per key.
-            let fallback = vec![Slot::empty(); slots].into_boxed_slice();
-            Leases::new(fallback, LeaseConfig::DEFAULT, id_key).expect("defaults are valid")
-        });
-        LeaseTable { leases }
+        // The policy validated `config` against the same slots per key.
+        let config = match config.validate(LEASE_SLOTS_PER_KEY) {
+            Ok(()) => config,
+            Err(_) => LeaseConfig::DEFAULT,
+        };
+        LeaseTable {
+            leases: None,
+            slots,
+            config,
+            id_key,
+        }
+    }
+
+    /// The table, allocated on first use.
+    fn leases(&mut self) -> &mut Leases<Storage, LEASE_SLOTS_PER_KEY> {
+        let (slots, config, id_key) = (self.slots, self.config, self.id_key);
+        self.leases.get_or_insert_with(|| {
+            let storage = vec![Slot::empty(); slots].into_boxed_slice();
+            Leases::new(storage, config, id_key).expect("config validated in `new`/`set_config`")
+        })
     }
 
     /// `LEASE_ACQUIRE`.
     pub(crate) fn acquire(&mut self, now: Instant, hasher: &KeyHasher, params: &Value) -> Answer {
         let (key, _) = parse(hasher, params, false)?;
-        let config = self.leases.config();
-        match self.leases.acquire(now, key) {
+        let leases = self.leases();
+        let config = leases.config();
+        match leases.acquire(now, key) {
             Ok(lease) => Ok(json!({
                 "ok": true,
                 "lease_id": lease.id.get().to_string(),
                 "expires_in_ms": ms_until(now, lease.expires_at),
-                "active": self.leases.active(now, key),
+                "active": leases.active(now, key),
                 "limit": config.limit_per_key,
             })),
             Err(AcquireError::AtLimit { retry_at }) => {
@@ -86,7 +104,7 @@ impl LeaseTable {
     /// `LEASE_REFRESH`.
     pub(crate) fn refresh(&mut self, now: Instant, hasher: &KeyHasher, params: &Value) -> Answer {
         let (key, id) = parse(hasher, params, true)?;
-        match self.leases.refresh(now, key, id) {
+        match self.leases().refresh(now, key, id) {
             Ok(expires_at) => Ok(json!({
                 "ok": true,
                 "lease_id": id.get().to_string(),
@@ -100,11 +118,12 @@ impl LeaseTable {
     /// `LEASE_RELEASE`.
     pub(crate) fn release(&mut self, now: Instant, hasher: &KeyHasher, params: &Value) -> Answer {
         let (key, id) = parse(hasher, params, true)?;
-        match self.leases.release(now, key, id) {
+        let leases = self.leases();
+        match leases.release(now, key, id) {
             Ok(()) => Ok(json!({
                 "ok": true,
                 "released": true,
-                "active": self.leases.active(now, key),
+                "active": leases.active(now, key),
             })),
             Err(_) => Err(not_found()),
         }
@@ -112,17 +131,27 @@ impl LeaseTable {
 
     /// Applies a new limit and TTL (validated by the policy) to every key.
     pub(crate) fn set_config(&mut self, config: LeaseConfig) {
-        let applied = self.leases.set_config(config);
-        debug_assert!(applied.is_ok(), "the policy validated the lease config");
+        debug_assert!(
+            config.validate(LEASE_SLOTS_PER_KEY).is_ok(),
+            "validated by the policy"
+        );
+        self.config = config;
+        if let Some(leases) = &mut self.leases {
+            let applied = leases.set_config(config);
+            debug_assert!(applied.is_ok(), "the policy validated the lease config");
+        }
     }
 
     /// Keys holding a slot.
     pub(crate) fn keys(&self) -> usize {
-        self.leases.keys()
+        self.leases.as_ref().map_or(0, |l| l.keys())
     }
 
     /// Frees keys whose leases all expired, from `cursor` on; returns the next cursor.
     pub(crate) fn sweep(&mut self, now: Instant, cursor: usize, budget: usize) -> usize {
-        self.leases.sweep(now, cursor, budget)
+        match &mut self.leases {
+            Some(leases) => leases.sweep(now, cursor, budget),
+            None => 0,
+        }
     }
 }

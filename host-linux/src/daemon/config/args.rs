@@ -30,7 +30,7 @@ $XDG_CONFIG_HOME/heidi-kernel/seal.key. See docs/DAEMON.md for the configuration
 #[derive(Parser, Debug, Default)]
 #[command(name = "heidid", version, after_long_help = AFTER_HELP)]
 pub struct Args {
-    /// TOML configuration file (sections: socket, http, limits, journal, policy, log).
+    /// TOML configuration file (sections: socket, http, limits, journal, capacity, policy, log).
     #[arg(long, value_name = "FILE", env = "HEIDI_CONFIG")]
     pub config: Option<PathBuf>,
     /// HTTP port on the loopback interface [default: 8080].

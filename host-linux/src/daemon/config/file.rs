@@ -24,6 +24,9 @@ pub struct FileConfig {
     /// `[log]`.
     #[serde(default)]
     pub log: LogSection,
+    /// `[capacity]`: sizes of the kernel's tables.
+    #[serde(default)]
+    pub capacity: CapacitySection,
     /// `[policy]`: the policy document, as `APPLY_POLICY` takes it (docs/PROTOCOL.md).
     pub policy: Option<toml::Table>,
 }
@@ -100,4 +103,18 @@ pub struct LogSection {
     pub level: Option<String>,
     /// `text` or `json`.
     pub format: Option<LogFormat>,
+}
+
+/// `[capacity]`: the kernel's fixed tables, allocated once at start.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacitySection {
+    /// Limiter buckets (one per operation and client key); keep live keys under ~70 %.
+    pub limiter_slots: Option<usize>,
+    /// Keys that can hold leases at once.
+    pub lease_keys: Option<usize>,
+    /// Idempotency records.
+    pub idempotency_records: Option<usize>,
+    /// Breaker permits handed out and not yet recorded.
+    pub held_permits: Option<usize>,
 }

@@ -8,7 +8,7 @@ pub use args::{Args, LogFormat};
 pub use file::FileConfig;
 
 use crate::endpoint::{EndpointEnv, socket_path};
-use crate::kernel::Policy;
+use crate::kernel::{KernelCapacity, Policy};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -32,6 +32,8 @@ pub struct Config {
     pub journal: JournalSettings,
     /// The policy in force at start.
     pub policy: Policy,
+    /// Sizes of the kernel's tables.
+    pub capacity: KernelCapacity,
     /// Log filter.
     pub log_filter: String,
     /// Log format.
@@ -135,6 +137,7 @@ pub fn resolve(args: &Args, env: &EndpointEnv, file: FileConfig) -> Result<Confi
         http_token: resolve_token(args, &file)?,
         limits: resolve_limits(args, &file)?,
         journal: resolve_journal(args, &file)?,
+        capacity: resolve_capacity(&file)?,
         policy: resolve_policy(file.policy)?,
         log_filter: args
             .log
@@ -351,6 +354,41 @@ fn resolve_journal(args: &Args, file: &FileConfig) -> Result<JournalSettings, Co
         )? as usize,
         queue_capacity: in_range("journal.queue_capacity", j.queue_capacity, 4096, 1, 1 << 20)?
             as usize,
+    })
+}
+
+fn resolve_capacity(file: &FileConfig) -> Result<KernelCapacity, ConfigError> {
+    let c = &file.capacity;
+    let d = KernelCapacity::DEFAULT;
+    Ok(KernelCapacity {
+        limiter_slots: in_range(
+            "capacity.limiter_slots",
+            c.limiter_slots,
+            d.limiter_slots,
+            8,
+            1 << 26,
+        )?,
+        lease_slots: in_range(
+            "capacity.lease_keys",
+            c.lease_keys,
+            d.lease_slots,
+            8,
+            1 << 22,
+        )?,
+        idempotency_slots: in_range(
+            "capacity.idempotency_records",
+            c.idempotency_records,
+            d.idempotency_slots,
+            8,
+            1 << 24,
+        )?,
+        held_permits: in_range(
+            "capacity.held_permits",
+            c.held_permits,
+            d.held_permits,
+            1,
+            1 << 22,
+        )?,
     })
 }
 

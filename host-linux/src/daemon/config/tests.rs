@@ -73,6 +73,11 @@ fn errors_name_the_field() {
         ),
         ("[http]\nbind = \"0.0.0.0\"\n", "http.bind"),
         ("[http]\ntoken = \"short\"\n", "http.token"),
+        ("[capacity]\nlimiter_slots = 0\n", "capacity.limiter_slots"),
+        (
+            "[capacity]\nheld_permits = 99999999\n",
+            "capacity.held_permits",
+        ),
     ];
     for (text, field) in cases {
         let e = resolve(&args(), &env(), file(text).unwrap()).unwrap_err();
@@ -144,5 +149,22 @@ fn no_http_turns_it_off() {
             .unwrap()
             .http_addr,
         None
+    );
+}
+
+#[test]
+fn the_example_in_daemon_md_is_valid() {
+    let doc = include_str!("../../../../docs/DAEMON.md");
+    let start = doc.find("```toml\n").expect("DAEMON.md has a TOML example") + 8;
+    let text = &doc[start..start + doc[start..].find("```").unwrap()];
+    let c = resolve(&args(), &env(), file(text).unwrap()).unwrap();
+    assert_eq!(c.socket_mode, 0o660);
+    assert_eq!(c.limits.max_connections, 2048);
+    assert_eq!(
+        c.policy
+            .limits()
+            .get(heidi_core::limit::Operation::AiGenerate)
+            .capacity_tokens(),
+        120
     );
 }
