@@ -21,7 +21,7 @@
 //! 3. Transport failures are retried here and nowhere else: no socket or a refused
 //!    connection always; a timeout or a broken connection only for read-only methods (`PING`,
 //!    `STATUS`, `GET_POLICY`, `RATE_LIMIT_CHECK`, `HEALTH_AGGREGATE`, `JOURNAL_TAIL`), since the
-//!    daemon may have applied a request whose reply was lost. Delays come from the core [`RetryPolicy`](heidi_core::retry::RetryPolicy)
+//!    daemon may have applied a request whose reply was lost. Delays come from the core [`heidi_core::retry::RetryPolicy`]
 //!    (exponential, jittered, capped; see [`ClientConfig::retry_policy`]). A reply from the
 //!    daemon, error or not, is never retried.
 //! 4. One [`Telemetry`] event is recorded for the call, after its retries.
