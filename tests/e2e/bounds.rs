@@ -153,3 +153,125 @@ fn no_descriptor_leak_over_1000_connections() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn reply_limit_truncates_tails_and_refuses_oversized_replies() {
+    let d = Daemon::start_with_config(&[], Some("[limits]\nresponse_max_bytes = 1024\n"));
+    for i in 0..20 {
+        d.call(
+            "JOURNAL_APPEND",
+            json!({"event_type": "note", "message": format!("note {i}")}),
+        );
+    }
+    let tail = d.call("JOURNAL_TAIL", json!({"lines": 20}));
+    assert_eq!(tail["truncated"], true, "{tail}");
+    let kept = tail["events"].as_array().unwrap().len();
+    assert!((1..20).contains(&kept), "{kept} events kept");
+    // GET_POLICY's reply is larger than 1 KiB: refused with the error shape, never cut.
+    let policy = d.call("GET_POLICY", json!({}));
+    assert_eq!(policy["code"], "INTERNAL", "{policy}");
+    assert!(
+        policy["message"].as_str().unwrap().contains("1024"),
+        "{policy}"
+    );
+}
+
+#[test]
+fn requests_beyond_max_inflight_are_overloaded() {
+    let d = Daemon::start_with_config(&[], Some("[limits]\nmax_inflight = 1\n"));
+    // Appends wait for fsync while holding their in-flight slot, so 16 concurrent writers
+    // overlap; every request gets an answer, and some answers are OVERLOADED.
+    let socket = d.socket.clone();
+    let writers: Vec<_> = (0..16)
+        .map(|t| {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                let mut codes = Vec::new();
+                for i in 0..20 {
+                    let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+                    s.set_read_timeout(Some(DEADLINE)).unwrap();
+                    let params = json!({"event_type": "note", "message": format!("{t}/{i}")});
+                    write_request(&mut s, "JOURNAL_APPEND", params);
+                    let reply = read_frame(&mut s).expect("every request is answered");
+                    codes.push(reply["code"].as_str().unwrap_or("ok").to_owned());
+                }
+                codes
+            })
+        })
+        .collect();
+    let codes: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        codes.iter().all(|c| c == "ok" || c == "OVERLOADED"),
+        "{codes:?}"
+    );
+    assert!(
+        codes.iter().any(|c| c == "OVERLOADED"),
+        "max_inflight = 1 was never reached"
+    );
+    assert!(codes.iter().any(|c| c == "ok"));
+}
+
+#[test]
+fn http_connections_beyond_the_limit_are_refused() {
+    let d = Daemon::start(&["--max-connections", "2"]);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut h = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+        h.set_read_timeout(Some(DEADLINE)).unwrap();
+        h.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = h.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(h);
+    }
+    let (code, _) = d.http_get("/health");
+    assert_eq!(code, 503, "a third keep-alive connection is refused");
+    drop(held);
+    let start = Instant::now();
+    while d.http_get("/health").0 != 200 {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "room again after the two closed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_trickled_frame_cannot_hold_a_connection() {
+    let d = Daemon::start(&["--idle-timeout-ms", "300"]);
+    let mut s = d.connect();
+    let mut writer = s.try_clone().unwrap();
+    let start = Instant::now();
+    let trickle = std::thread::spawn(move || {
+        // A 200-byte frame, one byte every 100 ms: never idle for 300 ms, never complete.
+        let _ = writer.write_all(&200u32.to_be_bytes());
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(100));
+            if writer.write_all(b" ").is_err() {
+                return;
+            }
+        }
+    });
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "closed without a reply");
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(3), "the frame deadline did not close it ({took:?})");
+    trickle.join().unwrap();
+}
+
+#[test]
+fn unknown_http_routes_get_the_error_shape() {
+    let d = Daemon::start(&[]);
+    let (code, body) = d.http_get("/nope");
+    assert_eq!(code, 404);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"], true);
+    let (code, body) = d.http_post("/health", "");
+    assert_eq!(code, 405);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"], true);
+}

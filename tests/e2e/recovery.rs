@@ -209,3 +209,25 @@ fn heidi_journal_verify_rejects_a_changed_byte_and_a_cut_line() {
         "a cut last line is detected by the seal"
     );
 }
+
+#[test]
+fn an_applied_policy_and_its_version_survive_a_restart() {
+    let mut d = Daemon::start(&[]);
+    let doc = json!({"limits": {"search": {"capacity_tokens": 7, "window_ms": 1000}}});
+    for expected in [2, 3] {
+        let applied = d.call("APPLY_POLICY", json!({"policy": doc}));
+        assert_eq!(applied["version"], expected, "{applied}");
+    }
+    let before = d.call("GET_POLICY", json!({}));
+    assert!(d.stop().success());
+    d.spawn();
+    assert_eq!(d.call("GET_POLICY", json!({})), before);
+    assert_eq!(d.call("APPLY_POLICY", json!({"policy": doc}))["version"], 4);
+    let journal = std::fs::read_to_string(d.journal()).unwrap();
+    for v in 2..=4 {
+        assert!(
+            journal.contains(&format!("policy version {v} applied (sha256 ")),
+            "version {v} journaled"
+        );
+    }
+}

@@ -46,7 +46,23 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(|| async { json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()) }),
         )
         .route("/readyz", get(readyz));
-    guarded.merge(probes).with_state(shared)
+    guarded
+        .merge(probes)
+        .fallback(|| async {
+            error_response(
+                StatusCode::NOT_FOUND,
+                ErrorCode::BadRequest,
+                "no such route",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::BadRequest,
+                "method not allowed on this route",
+            )
+        })
+        .with_state(shared)
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
@@ -65,12 +81,14 @@ async fn require_token(
     next: Next,
 ) -> Response {
     let expected = shared.config.http_token.as_deref().unwrap_or_default();
+    // The scheme name is case-insensitive (RFC 9110 §11.1); the token is not.
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim());
     if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         next.run(request).await
     } else {
@@ -179,13 +197,14 @@ pub async fn serve(
     let app = router(shared.clone());
     let gauge = shared.metrics.connections("http");
     let idle = shared.config.limits.idle_timeout;
+    let refusers = Arc::new(Semaphore::new(32));
+    let mut last_warning = None;
     loop {
         let (stream, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    tracing::warn!(error = %e, "http accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    super::unix::accept_failed(&mut last_warning, "http", &e).await;
                     continue;
                 }
             },
@@ -193,7 +212,12 @@ pub async fn serve(
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             shared.metrics.rejected("http");
-            drop(stream);
+            if let Ok(refuser) = refusers.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(refuser);
+                });
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -208,6 +232,29 @@ pub async fn serve(
             drop(permit);
         });
     }
+}
+
+/// Answers a connection over the limit with `503` and the error shape, then closes it. The
+/// request head is read first (up to 1 s), so the client sees the answer, not a reset.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let wait = Duration::from_secs(1);
+    let mut head = [0u8; 4096];
+    let _ = tokio::time::timeout(wait, stream.read(&mut head)).await;
+    let mut body = Vec::new();
+    reply::error(
+        ErrorCode::Overloaded,
+        "too many connections; retry shortly",
+        &mut body,
+    );
+    let mut response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(&body);
+    let _ = tokio::time::timeout(wait, stream.write_all(&response)).await;
+    let _ = stream.shutdown().await;
 }
 
 async fn connection(

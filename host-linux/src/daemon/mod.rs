@@ -15,10 +15,12 @@ pub mod config;
 pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
 
 mod decoder;
+mod fd_limit;
 pub mod http;
 mod idle_io;
 mod instance_lock;
 pub mod metrics;
+mod policy_file;
 mod procinfo;
 mod reply;
 pub mod run;

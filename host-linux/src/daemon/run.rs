@@ -31,6 +31,10 @@ pub fn main(args: Args) -> ExitCode {
         eprintln!("heidid: configuration error in log.level: {e}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    if let Err(e) = super::fd_limit::ensure(config.limits.max_connections) {
+        eprintln!("heidid: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -99,10 +103,19 @@ async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, Str
 
 async fn run(mut config: Config) -> Result<(), String> {
     let seeds = seeds().map_err(|e| format!("cannot draw random seeds: {e}"))?;
-    let kernel = Arc::new(Mutex::new(Kernel::new(
-        seeds,
-        std::mem::take(&mut config.policy),
-    )));
+    let (policy, version) = match super::policy_file::load(&config.journal.out_dir)? {
+        Some(restored) => {
+            tracing::info!(
+                version = restored.version,
+                "policy restored from policy.json (it overrides the configuration's [policy])"
+            );
+            (restored.policy, restored.version)
+        }
+        None => (std::mem::take(&mut config.policy), 1),
+    };
+    let mut kernel = Kernel::with_capacity(seeds, policy, config.capacity);
+    kernel.restore_version(version);
+    let kernel = Arc::new(Mutex::new(kernel));
     let metrics = Metrics::new(kernel.clone());
     let _lock = super::instance_lock::acquire(&config.journal.out_dir)
         .map_err(|e| format!("cannot lock {}: {e}", config.journal.out_dir.display()))?;
@@ -137,6 +150,8 @@ async fn run(mut config: Config) -> Result<(), String> {
         inflight: Semaphore::new(max_inflight),
         open_connections: AtomicU32::new(0),
         ready: AtomicBool::new(false),
+        policy_lock: tokio::sync::Mutex::new(()),
+        event_tasks: Mutex::new(tokio::task::JoinSet::new()),
     });
     let listening = format!(
         "heidid {VERSION} (pid {}) listening on unix://{}{}",
@@ -187,6 +202,7 @@ async fn run(mut config: Config) -> Result<(), String> {
     socket_file::remove(&shared.config.socket_path);
     drain(&shared, &[unix_conns, http_conns], max_connections).await;
     let _ = ticker.await;
+    shared.finish_kernel_events().await;
 
     let message = format!("heidid stopped on {signal_name}");
     journal_event(

@@ -4,7 +4,7 @@ use super::config::Config;
 use super::metrics::Metrics;
 use super::{procinfo, reply};
 use crate::clock::Clock;
-use crate::kernel::{Handled, Kernel, parse_journal_append};
+use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
 use crate::store::{AppendError, Journal};
 use heidi_core::proto::{ErrorCode, Method, PROTOCOL_VERSION, Request};
 use serde_json::json;
@@ -81,6 +81,10 @@ pub struct Shared {
     pub open_connections: AtomicU32,
     /// Set once both listeners are up; cleared when shutdown begins (`/readyz`).
     pub ready: AtomicBool,
+    /// Serializes `APPLY_POLICY` from validation through journal, commit and persistence.
+    pub policy_lock: tokio::sync::Mutex<()>,
+    /// Tasks journaling kernel events (breaker transitions), awaited at shutdown.
+    pub event_tasks: Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl Shared {
@@ -140,6 +144,12 @@ impl Shared {
     }
 
     async fn kernel_call(&self, method: Method, params: &str, peer: &Peer, out: &mut Vec<u8>) {
+        // Policy changes are serialized end to end (validate, journal, commit, persist), so
+        // the version a change is journaled under is the version it gets.
+        let _policy_guard = match method {
+            Method::ApplyPolicy => Some(self.policy_lock.lock().await),
+            _ => None,
+        };
         let handled = {
             let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
             let handled = kernel.handle(self.clock.now(), method, params, out);
@@ -156,8 +166,46 @@ impl Shared {
                     reply::error(ErrorCode::Internal, &message, out);
                 }
             }
+            Handled::ApplyPolicy(mut pending) => {
+                pending.entry.message = format!("{} (by {peer})", pending.entry.message);
+                self.apply_policy(pending, out).await;
+            }
             Handled::NotKernel => {
                 reply::error(ErrorCode::Internal, "method has no handler", out);
+            }
+        }
+    }
+
+    /// Journals a validated policy change, then commits it, then persists it for restarts.
+    /// If the journal refuses the entry, nothing is applied and the caller is told why.
+    async fn apply_policy(&self, pending: Box<PendingPolicy>, out: &mut Vec<u8>) {
+        if let Err(e) = self.journal.append(pending.entry.clone()).await {
+            let (code, message) = match e {
+                AppendError::Overloaded => (
+                    ErrorCode::Overloaded,
+                    "the journal queue is full; nothing was applied".to_owned(),
+                ),
+                e => (
+                    ErrorCode::Internal,
+                    format!("cannot journal the change, so nothing was applied: {e}"),
+                ),
+            };
+            return reply::error(code, &message, out);
+        }
+        let document = pending.policy().to_json();
+        let digest = pending.policy().digest_hex();
+        let committed = {
+            let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
+            kernel.commit_policy(self.clock.now(), *pending)
+        };
+        match committed {
+            Ok(version) => {
+                let file = json!({"version": version, "sha256": digest, "policy": document});
+                super::policy_file::save(&self.config.journal.out_dir, &file).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a journaled policy change could not be committed");
+                reply::error(ErrorCode::Internal, &e.to_string(), out);
             }
         }
     }
@@ -165,14 +213,30 @@ impl Shared {
     /// Journals the kernel's own events (breaker transitions) in the background: nobody
     /// waits for their acknowledgement, and a failure is logged.
     pub fn journal_kernel_events(&self, kernel: &mut Kernel) {
-        while let Some(entry) = kernel.poll_journal() {
-            let journal = self.journal.clone();
-            tokio::spawn(async move {
+        let Some(entry) = kernel.poll_journal() else {
+            return;
+        };
+        let mut tasks = self.event_tasks.lock().unwrap_or_else(|p| p.into_inner());
+        while tasks.try_join_next().is_some() {}
+        let mut entries = vec![entry];
+        entries.extend(std::iter::from_fn(|| kernel.poll_journal()));
+        let journal = self.journal.clone();
+        // One task per batch keeps the events in order.
+        tasks.spawn(async move {
+            for entry in entries {
                 if let Err(e) = journal.append(entry).await {
                     tracing::error!(error = %e, "cannot journal a kernel event");
                 }
-            });
-        }
+            }
+        });
+    }
+
+    /// Waits until every kernel event handed to the journal is written (at shutdown, before
+    /// the last event and the final seal).
+    pub async fn finish_kernel_events(&self) {
+        let mut tasks =
+            std::mem::take(&mut *self.event_tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        while tasks.join_next().await.is_some() {}
     }
 
     async fn journal_append(&self, params: &str, out: &mut Vec<u8>) {
@@ -301,22 +365,10 @@ fn is_mutating(method: Method) -> bool {
     )
 }
 
-/// Administrative changes are logged at `info`; high-rate ones (tokens, permits, leases) at
-/// `debug`, so a busy limiter does not flood the log.
+/// Every mutating call is logged at `info` with the caller's credentials, under the target
+/// `heidid::audit` (filter it with e.g. `HEIDI_LOG=info,heidid::audit=warn` on a busy host).
 fn log_mutation(method: Method, peer: &Peer) {
-    match method {
-        Method::ApplyPolicy
-        | Method::JournalAppend
-        | Method::PipelineStart
-        | Method::PipelineStop
-        | Method::PipelinePause
-        | Method::PipelineResume
-        | Method::PipelineReset
-        | Method::PipelineTrainNow => {
-            tracing::info!(method = method.as_str(), %peer, "mutating call")
-        }
-        _ => tracing::debug!(method = method.as_str(), %peer, "mutating call"),
-    }
+    tracing::info!(target: "heidid::audit", method = method.as_str(), %peer, "mutating call");
 }
 
 #[cfg(test)]

@@ -34,13 +34,13 @@ pub async fn serve(
 ) {
     let refusers = Arc::new(Semaphore::new(REFUSERS));
     let gauge = shared.metrics.connections("unix");
+    let mut last_warning = None;
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    tracing::warn!(error = %e, "unix accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    accept_failed(&mut last_warning, "unix", &e).await;
                     continue;
                 }
             },
@@ -70,6 +70,20 @@ pub async fn serve(
             drop(permit);
         });
     }
+}
+
+/// After a failed `accept` (typically `EMFILE`: out of descriptors): back off 100 ms so the
+/// loop does not spin, and warn at most once a second.
+pub(super) async fn accept_failed(
+    last_warning: &mut Option<std::time::Instant>,
+    transport: &str,
+    e: &io::Error,
+) {
+    if last_warning.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) {
+        tracing::warn!(transport, error = %e, "accept failed; backing off");
+        *last_warning = Some(std::time::Instant::now());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
 /// Answers a connection over the limit with `OVERLOADED` in its own mode, then closes it.
@@ -139,18 +153,18 @@ enum Read {
     Stop,
 }
 
-/// Reads once, giving up after the idle timeout or when shutdown begins.
+/// Reads once, giving up after `wait` or when shutdown begins.
 async fn read(
     stream: &mut UnixStream,
     buf: &mut [u8],
-    idle: std::time::Duration,
+    wait: std::time::Duration,
     shutdown: &mut watch::Receiver<bool>,
 ) -> io::Result<Read> {
-    if *shutdown.borrow() {
+    if *shutdown.borrow() || wait.is_zero() {
         return Ok(Read::Stop);
     }
     tokio::select! {
-        read = tokio::time::timeout(idle, stream.read(buf)) => match read {
+        read = tokio::time::timeout(wait, stream.read(buf)) => match read {
             Ok(Ok(0)) => Ok(Read::Eof),
             Err(_) => Ok(Read::Stop),
             Ok(Ok(n)) => Ok(Read::Data(n)),
@@ -177,6 +191,25 @@ async fn write(
     }
 }
 
+/// How long the next read may wait: the idle timeout, but a frame or line that has started
+/// must be complete within the idle timeout of its first byte, so a client trickling one
+/// byte at a time cannot hold a connection forever.
+fn read_budget(
+    idle: std::time::Duration,
+    partial_since: Option<std::time::Instant>,
+) -> std::time::Duration {
+    partial_since.map_or(idle, |t| idle.saturating_sub(t.elapsed()))
+}
+
+/// Tracks when the unfinished frame or line at the end of the input began.
+fn track_partial(partial_since: &mut Option<std::time::Instant>, mid_message: bool) {
+    if !mid_message {
+        *partial_since = None;
+    } else if partial_since.is_none() {
+        *partial_since = Some(std::time::Instant::now());
+    }
+}
+
 fn push_frame(out: &mut Vec<u8>, body: &[u8]) {
     // `Shared::call` keeps every body within the reply limit, far below the frame maximum.
     let prefix = frame_prefix(body.len(), FRAME_LIMIT_MAX_BYTES).expect("reply bodies are bounded");
@@ -196,11 +229,14 @@ async fn framed(
     let mut decoder = Decoder::new(limits.request_max_bytes);
     let mut out = Vec::new();
     let mut body = Vec::new();
+    let mut partial_since = None;
     loop {
         let mut input = &buf[..n];
+        let mut mid_frame = false;
         while !input.is_empty() {
             let step = decoder.feed(input);
             input = &input[step.consumed..];
+            mid_frame = step.frame.is_none();
             match step.frame {
                 None => {}
                 Some(Ok(frame)) => {
@@ -222,7 +258,9 @@ async fn framed(
         if !out.is_empty() {
             write(&mut stream, &mut out, limits.idle_timeout).await?;
         }
-        match read(&mut stream, &mut buf, limits.idle_timeout, &mut shutdown).await? {
+        track_partial(&mut partial_since, mid_frame);
+        let wait = read_budget(limits.idle_timeout, partial_since);
+        match read(&mut stream, &mut buf, wait, &mut shutdown).await? {
             Read::Data(read) => n = read,
             Read::Eof | Read::Stop => return Ok(()),
         }
@@ -240,11 +278,14 @@ async fn lines(
     let mut decoder = LineDecoder::<LINE_MAX_BYTES>::new();
     let mut out = Vec::new();
     let mut line_buf = [0u8; LINE_REPLY_MAX_BYTES];
+    let mut partial_since = None;
     loop {
         let mut input = &buf[..n];
+        let mut mid_line = false;
         while !input.is_empty() {
             let step = decoder.feed(input);
             input = &input[step.consumed..];
+            mid_line = step.line.is_none();
             let reply = match step.line {
                 None => None,
                 Some(Err(_)) => Some(LineReply::LineTooLong),
@@ -265,7 +306,15 @@ async fn lines(
         if !out.is_empty() {
             write(&mut stream, &mut out, idle).await?;
         }
-        match read(&mut stream, &mut buf, idle, &mut shutdown).await? {
+        track_partial(&mut partial_since, mid_line);
+        match read(
+            &mut stream,
+            &mut buf,
+            read_budget(idle, partial_since),
+            &mut shutdown,
+        )
+        .await?
+        {
             Read::Data(read) => n = read,
             Read::Stop => return Ok(()),
             Read::Eof => {

@@ -79,9 +79,34 @@ pub enum Handled {
     Reply,
     /// Make the entry durable (append and fsync), then send `out`.
     Journal(JournalEntry),
+    /// A validated `APPLY_POLICY` that is not applied yet: journal [`PendingPolicy::entry`]
+    /// durably, then [`Kernel::commit_policy`], then send `out` (or an error reply if either
+    /// step fails: then nothing was applied).
+    ApplyPolicy(Box<PendingPolicy>),
     /// A host-owned method (`PING`, `STATUS`, `JOURNAL_APPEND`, `JOURNAL_TAIL`, `PIPELINE_*`);
     /// `out` is untouched.
     NotKernel,
+}
+
+/// A validated policy waiting to be journaled and committed (see [`Handled::ApplyPolicy`]).
+#[derive(Debug)]
+pub struct PendingPolicy {
+    policy: Policy,
+    version: u64,
+    /// The `policy_applied` event to make durable before committing.
+    pub entry: JournalEntry,
+}
+
+impl PendingPolicy {
+    /// The version the policy gets when committed.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The validated policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
 }
 
 /// Cursors of the incremental table sweeps.
@@ -165,7 +190,7 @@ impl Kernel {
         };
         let h = &self.hasher;
         let answer = match method {
-            Method::ApplyPolicy => return self.apply_policy(now, &params, out),
+            Method::ApplyPolicy => return self.apply_policy(&params, out),
             Method::GetPolicy => self.get_policy(&params),
             Method::RateLimitCheck => self.limits.check(now, h, self.policy.limits(), &params),
             Method::RateLimitConsume => self.limits.consume(now, h, self.policy.limits(), &params),
@@ -190,12 +215,19 @@ impl Kernel {
         Ok(json!({"ok": true, "version": self.version, "policy": self.policy.to_json()}))
     }
 
-    fn apply_policy(&mut self, now: Instant, params: &Value, out: &mut Vec<u8>) -> Handled {
-        match self.try_apply(now, params) {
-            Ok(version) => {
+    fn apply_policy(&mut self, params: &Value, out: &mut Vec<u8>) -> Handled {
+        match self.validate_apply(params) {
+            Ok(policy) => {
+                let version = self.version + 1;
                 reply::write(&Ok(json!({"ok": true, "version": version})), out);
-                let message = format!("policy version {version} applied");
-                Handled::Journal(JournalEntry::info("kernel", "policy_applied", message))
+                let digest = policy.digest_hex();
+                let message = format!("policy version {version} applied (sha256 {digest})");
+                let entry = JournalEntry::info("kernel", "policy_applied", message);
+                Handled::ApplyPolicy(Box::new(PendingPolicy {
+                    policy,
+                    version,
+                    entry,
+                }))
             }
             Err(fail) => {
                 reply::write(&Err(fail), out);
@@ -204,9 +236,8 @@ impl Kernel {
         }
     }
 
-    /// Validates the whole document and builds every new component state first; only then
-    /// swaps it all in. On any error nothing has changed.
-    fn try_apply(&mut self, now: Instant, params: &Value) -> Result<u64, Fail> {
+    /// Validates the whole document against the running state; changes nothing.
+    fn validate_apply(&self, params: &Value) -> Result<Policy, Fail> {
         let mut f = Fields::new(params, "params")?;
         let doc = f
             .raw("policy")
@@ -214,15 +245,43 @@ impl Kernel {
         f.finish()?;
         let invalid = |e: PolicyError| Fail::new(ErrorCode::InvalidPolicy, e.to_string());
         let policy = Policy::from_json(doc).map_err(invalid)?;
+        self.check_compatible(&policy).map_err(invalid)?;
+        self.breakers.prepare(&policy).map_err(invalid)?;
+        Ok(policy)
+    }
+
+    fn check_compatible(&self, policy: &Policy) -> Result<(), PolicyError> {
         if policy.idempotency() != self.idempotency.config() {
-            return Err(invalid(PolicyError {
+            return Err(PolicyError {
                 field: "idempotency".to_owned(),
                 reason: "is fixed at start-up (records hold their TTLs); restart the daemon \
                          to change it, or send the section GET_POLICY shows"
                     .to_owned(),
-            }));
+            });
         }
-        let rebuilt = self.breakers.prepare(&policy).map_err(invalid)?;
+        Ok(())
+    }
+
+    /// Applies a policy validated by [`Kernel::handle`] once its `policy_applied` event is
+    /// durable. Builds every new component state first, then swaps it all in; on an error
+    /// (another policy was committed in between) nothing changes.
+    pub fn commit_policy(
+        &mut self,
+        now: Instant,
+        pending: PendingPolicy,
+    ) -> Result<u64, PolicyError> {
+        if pending.version != self.version + 1 {
+            return Err(PolicyError {
+                field: "policy".to_owned(),
+                reason: format!(
+                    "version {} was applied meanwhile; send the document again",
+                    self.version
+                ),
+            });
+        }
+        let policy = pending.policy;
+        self.check_compatible(&policy)?;
+        let rebuilt = self.breakers.prepare(&policy)?;
         let health = (policy.health() != self.policy.health())
             .then(|| self.health.rebuilt(now, *policy.health()));
         // Everything is built: apply it all.
@@ -233,8 +292,13 @@ impl Kernel {
         }
         self.leases.set_config(*policy.leases());
         self.policy = policy;
-        self.version += 1;
+        self.version = pending.version;
         Ok(self.version)
+    }
+
+    /// Continues the version sequence of a policy restored at start-up (`version` ≥ 1).
+    pub fn restore_version(&mut self, version: u64) {
+        self.version = version.max(1);
     }
 
     /// Bounded housekeeping: breaker timeouts (open → half-open, probe timeouts), expired

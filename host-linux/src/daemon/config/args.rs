@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 ENVIRONMENT:
+  HEIDI_CONFIG            the TOML configuration file (as --config)
   HEIDI_KERNEL_ENDPOINT   unix:///path: the socket path (after --socket)
   HEIDI_KERNEL_SOCK       the socket path (after HEIDI_KERNEL_ENDPOINT)
   XDG_RUNTIME_DIR         default socket $XDG_RUNTIME_DIR/heidi-kernel.sock, else /tmp/heidi-kernel.sock
@@ -21,9 +22,30 @@ FILES:
   OUT_DIR/events.seals    HMAC seals of the journal (key from --seal-key, outside OUT_DIR)
   OUT_DIR/state.json      daemon and pipeline status, replaced atomically
 
+CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
+  [socket]   path, mode (\"0600\" | \"0660\")
+  [http]     enabled, bind, port, token, allow_non_loopback
+  [limits]   max_connections (1024), max_inflight (4096), request_max_bytes (8192),
+             response_max_bytes (65536), idle_timeout_ms (60000), drain_timeout_ms (5000)
+  [journal]  out_dir, run_id, seal_key, seal_every_lines (1000), seal_interval_ms (5000),
+             group_commit_max_batch (1024), queue_capacity (4096)
+  [capacity] limiter_slots (147456), lease_keys (4096), idempotency_records (16384),
+             held_permits (16384)
+  [log]      level, format (text | json)
+  [policy]   the policy document of APPLY_POLICY (docs/PROTOCOL.md); a policy applied at run
+             time is kept in OUT_DIR/policy.json and wins over this section after a restart
+
+HTTP ROUTES:
+  GET /api/v1/status, POST /api/v1/action/train_now, POST /api/call, GET /health,
+  GET /healthz, GET /readyz, GET /metrics
+
+SIGNALS AND EXIT STATUS:
+  SIGTERM/SIGINT drain connections, seal the journal and exit 0. Exit 2: bad configuration
+  (the message names the field); exit 1: any other start-up or runtime failure.
+
 With no arguments heidid starts with embedded defaults: socket as above (0600), HTTP on
 127.0.0.1:8080, OUT_DIR $XDG_STATE_HOME/heidi-kernel, seal key
-$XDG_CONFIG_HOME/heidi-kernel/seal.key. See docs/DAEMON.md for the configuration file.";
+$XDG_CONFIG_HOME/heidi-kernel/seal.key. docs/DAEMON.md has the details.";
 
 /// heidid: the heidi-kernel daemon (rate limits, circuit breakers, leases, idempotency, health,
 /// and a tamper-evident journal) over a Unix socket and loopback HTTP.
@@ -33,7 +55,7 @@ pub struct Args {
     /// TOML configuration file (sections: socket, http, limits, journal, capacity, policy, log).
     #[arg(long, value_name = "FILE", env = "HEIDI_CONFIG")]
     pub config: Option<PathBuf>,
-    /// HTTP port on the loopback interface [default: 8080].
+    /// HTTP port [default: 8080] (on 127.0.0.1 unless --http-bind says otherwise).
     #[arg(short = 'p', long)]
     pub port: Option<u16>,
     /// Unix socket path (see ENVIRONMENT for the precedence when unset).

@@ -86,6 +86,18 @@ impl Policy {
         parse::policy(doc)
     }
 
+    /// SHA-256 (lowercase hex) of the canonical document: [`Policy::to_json`] written compactly
+    /// with sorted keys. Journaled with every change, so the journal names exactly which
+    /// document was in force.
+    pub fn digest_hex(&self) -> String {
+        use sha2::Digest;
+        let canonical = serde_json::to_vec(&self.to_json()).expect("a Value always serializes");
+        sha2::Sha256::digest(&canonical)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The complete document, every section and field written out; `from_json` of it gives
     /// this policy back.
     pub fn to_json(&self) -> serde_json::Value {

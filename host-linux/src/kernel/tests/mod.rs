@@ -38,7 +38,16 @@ pub(super) fn at(secs: u64) -> Instant {
 /// Calls `method`; the reply must be one valid JSON object.
 pub(super) fn call(k: &mut Kernel, now: Instant, method: Method, params: &str) -> (Value, Handled) {
     let mut out = b"stale".to_vec();
-    let handled = k.handle(now, method, params, &mut out);
+    let handled = match k.handle(now, method, params, &mut out) {
+        // As the daemon does once the entry is durable.
+        Handled::ApplyPolicy(pending) => {
+            let entry = pending.entry.clone();
+            let version = pending.version();
+            assert_eq!(k.commit_policy(now, *pending).unwrap(), version);
+            Handled::Journal(entry)
+        }
+        other => other,
+    };
     let v: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
         panic!(
             "{method} reply is not JSON ({e}): {:?}",
