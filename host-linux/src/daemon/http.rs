@@ -20,22 +20,33 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
-/// The routes, with the token check in front when a token is configured.
+/// The routes. With a token configured, every route but the two probes (`/healthz`,
+/// `/readyz`, which reveal nothing) requires `Authorization: Bearer <token>`.
 pub fn router(shared: Arc<Shared>) -> Router {
-    let routes = Router::new()
+    let guarded = Router::new()
         .route("/api/v1/status", get(pipeline_status))
         .route("/api/v1/action/train_now", post(train_now))
         .route("/api/call", post(api_call))
-        .route("/health", get(|| async { json_response(StatusCode::OK, br#"{"health":"ok"}"#.to_vec()) }))
-        .route("/healthz", get(|| async { json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()) }))
-        .route("/readyz", get(readyz))
+        .route(
+            "/health",
+            get(|| async { json_response(StatusCode::OK, br#"{"health":"ok"}"#.to_vec()) }),
+        )
         .route("/metrics", get(metrics));
-    let routes = if shared.config.http_token.is_some() {
-        routes.layer(middleware::from_fn_with_state(shared.clone(), require_token))
+    let guarded = if shared.config.http_token.is_some() {
+        guarded.layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_token,
+        ))
     } else {
-        routes
+        guarded
     };
-    routes.with_state(shared)
+    let probes = Router::new()
+        .route(
+            "/healthz",
+            get(|| async { json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()) }),
+        )
+        .route("/readyz", get(readyz));
+    guarded.merge(probes).with_state(shared)
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
@@ -48,7 +59,11 @@ fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Respons
     json_response(status, body)
 }
 
-async fn require_token(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let expected = shared.config.http_token.as_deref().unwrap_or_default();
     let given = request
         .headers()
@@ -59,10 +74,15 @@ async fn require_token(State(shared): State<Arc<Shared>>, request: Request, next
     if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         next.run(request).await
     } else {
-        let mut response = error_response(StatusCode::UNAUTHORIZED, ErrorCode::Refused, "missing or wrong bearer token");
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        let mut response = error_response(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Refused,
+            "missing or wrong bearer token",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
         response
     }
 }
@@ -88,20 +108,36 @@ async fn train_now() -> Response {
 
 /// `POST /api/call`: the body is a framed request's JSON; the reply is the same JSON the
 /// socket would send (HTTP 200 for error replies too, like the socket).
-async fn api_call(State(shared): State<Arc<Shared>>, peer: axum::Extension<SocketAddr>, body: Body) -> Response {
+async fn api_call(
+    State(shared): State<Arc<Shared>>,
+    peer: axum::Extension<SocketAddr>,
+    body: Body,
+) -> Response {
     let limit = shared.config.limits.request_max_bytes;
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
             let message = format!("request body exceeds the limit of {limit} bytes");
-            return error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::FrameTooLarge, &message);
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::FrameTooLarge,
+                &message,
+            );
         }
     };
     let Ok(text) = std::str::from_utf8(&bytes) else {
-        return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadFrame, "request body is not valid UTF-8");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadFrame,
+            "request body is not valid UTF-8",
+        );
     };
     if text.is_empty() {
-        return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadFrame, "empty request body");
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadFrame,
+            "empty request body",
+        );
     }
     let mut out = Vec::new();
     shared.call(text, &Peer::Http(peer.0), &mut out).await;
@@ -112,7 +148,10 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     if shared.ready.load(Ordering::Acquire) {
         json_response(StatusCode::OK, br#"{"ready":true}"#.to_vec())
     } else {
-        json_response(StatusCode::SERVICE_UNAVAILABLE, br#"{"ready":false}"#.to_vec())
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            br#"{"ready":false}"#.to_vec(),
+        )
     }
 }
 
@@ -120,7 +159,10 @@ async fn metrics(State(shared): State<Arc<Shared>>, _headers: HeaderMap) -> Resp
     let body = shared.metrics.encode();
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         body,
     )
         .into_response()

@@ -43,12 +43,22 @@ impl IdleIo {
             epoch: Instant::now(),
             last_ms: Arc::new(AtomicU64::new(0)),
         };
-        (IdleIo { inner, activity: activity.clone() }, activity)
+        (
+            IdleIo {
+                inner,
+                activity: activity.clone(),
+            },
+            activity,
+        )
     }
 }
 
 impl AsyncRead for IdleIo {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -59,7 +69,11 @@ impl AsyncRead for IdleIo {
 }
 
 impl AsyncWrite for IdleIo {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();

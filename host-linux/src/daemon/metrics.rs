@@ -60,13 +60,25 @@ impl Metrics {
     pub fn new(kernel: Arc<Mutex<Kernel>>) -> Metrics {
         let mut registry = Registry::with_prefix("heidi");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "Requests served, by method, transport and outcome", requests.clone());
+        registry.register(
+            "requests",
+            "Requests served, by method, transport and outcome",
+            requests.clone(),
+        );
         let latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(1e-6, 4.0, 12))
         });
-        registry.register("request_duration_seconds", "Time to serve a request, by method", latency.clone());
+        registry.register(
+            "request_duration_seconds",
+            "Time to serve a request, by method",
+            latency.clone(),
+        );
         let connections = Family::<TransportLabels, Gauge>::default();
-        registry.register("connections", "Open client connections, by transport", connections.clone());
+        registry.register(
+            "connections",
+            "Open client connections, by transport",
+            connections.clone(),
+        );
         let rejected = Family::<TransportLabels, Counter>::default();
         registry.register(
             "connections_rejected",
@@ -74,9 +86,17 @@ impl Metrics {
             rejected.clone(),
         );
         let fsync = Histogram::new(exponential_buckets(1e-5, 2.0, 16));
-        registry.register("journal_fsync_duration_seconds", "Journal fdatasync latency per group commit", fsync.clone());
+        registry.register(
+            "journal_fsync_duration_seconds",
+            "Journal fdatasync latency per group commit",
+            fsync.clone(),
+        );
         let group_commit = Histogram::new(exponential_buckets(1.0, 2.0, 12));
-        registry.register("journal_group_commit_entries", "Journal lines written per fsync", group_commit.clone());
+        registry.register(
+            "journal_group_commit_entries",
+            "Journal lines written per fsync",
+            group_commit.clone(),
+        );
         registry.register_collector(Box::new(KernelCollector { kernel }));
         Metrics {
             registry,
@@ -93,7 +113,11 @@ impl Metrics {
     pub fn request(&self, method: &'static str, transport: &'static str, ok: bool, took: Duration) {
         let outcome = if ok { "ok" } else { "error" };
         self.requests
-            .get_or_create(&RequestLabels { method, transport, outcome })
+            .get_or_create(&RequestLabels {
+                method,
+                transport,
+                outcome,
+            })
             .inc();
         self.latency
             .get_or_create(&MethodLabels { method })
@@ -102,12 +126,16 @@ impl Metrics {
 
     /// The open-connections gauge of a transport.
     pub fn connections(&self, transport: &'static str) -> Gauge {
-        self.connections.get_or_create(&TransportLabels { transport }).clone()
+        self.connections
+            .get_or_create(&TransportLabels { transport })
+            .clone()
     }
 
     /// Counts a connection refused at the limit.
     pub fn rejected(&self, transport: &'static str) {
-        self.rejected.get_or_create(&TransportLabels { transport }).inc();
+        self.rejected
+            .get_or_create(&TransportLabels { transport })
+            .inc();
     }
 
     /// A callback for the journal writer: one observation per group commit.
@@ -164,7 +192,10 @@ impl Collector for KernelCollector {
             prometheus_client::metrics::MetricType::Gauge,
         )?;
         for (name, state) in &stats.breakers {
-            for s in BREAKER_STATES.iter().chain((!BREAKER_STATES.contains(state)).then_some(state)) {
+            for s in BREAKER_STATES
+                .iter()
+                .chain((!BREAKER_STATES.contains(state)).then_some(state))
+            {
                 let labels = [("name", name.as_str()), ("state", *s)];
                 ConstGauge::new(i64::from(s == state)).encode(states.encode_family(&labels)?)?;
             }

@@ -15,8 +15,9 @@ pub mod config;
 pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
 
 mod decoder;
-mod idle_io;
 pub mod http;
+mod idle_io;
+mod instance_lock;
 pub mod metrics;
 mod procinfo;
 mod reply;

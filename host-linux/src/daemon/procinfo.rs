@@ -12,7 +12,10 @@ pub(crate) fn rss_and_threads() -> (u64, u32) {
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    (field("VmRSS:"), u32::try_from(field("Threads:")).unwrap_or(u32::MAX))
+    (
+        field("VmRSS:"),
+        u32::try_from(field("Threads:")).unwrap_or(u32::MAX),
+    )
 }
 
 #[cfg(test)]

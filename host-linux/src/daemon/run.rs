@@ -31,7 +31,10 @@ pub fn main(args: Args) -> ExitCode {
         eprintln!("heidid: configuration error in log.level: {e}");
         return ExitCode::from(EXIT_CONFIG);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("heidid: cannot start the runtime: {e}");
@@ -49,8 +52,11 @@ pub fn main(args: Args) -> ExitCode {
 }
 
 fn init_logging(config: &Config) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter).map_err(|e| e.to_string())?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&config.log_filter).map_err(|e| e.to_string())?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -93,13 +99,22 @@ async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, Str
 
 async fn run(mut config: Config) -> Result<(), String> {
     let seeds = seeds().map_err(|e| format!("cannot draw random seeds: {e}"))?;
-    let kernel = Arc::new(Mutex::new(Kernel::new(seeds, std::mem::take(&mut config.policy))));
+    let kernel = Arc::new(Mutex::new(Kernel::new(
+        seeds,
+        std::mem::take(&mut config.policy),
+    )));
     let metrics = Metrics::new(kernel.clone());
+    let _lock = super::instance_lock::acquire(&config.journal.out_dir)
+        .map_err(|e| format!("cannot lock {}: {e}", config.journal.out_dir.display()))?;
     let journal = open_journal(&config, &metrics).await?;
 
-    let std_listener = socket_file::bind(&config.socket_path, config.socket_mode).map_err(|e| e.to_string())?;
-    std_listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let unix_listener = tokio::net::UnixListener::from_std(std_listener).map_err(|e| e.to_string())?;
+    let std_listener =
+        socket_file::bind(&config.socket_path, config.socket_mode).map_err(|e| e.to_string())?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    let unix_listener =
+        tokio::net::UnixListener::from_std(std_listener).map_err(|e| e.to_string())?;
     let tcp_listener = match config.http_addr {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -126,9 +141,17 @@ async fn run(mut config: Config) -> Result<(), String> {
         "heidid {VERSION} (pid {}) listening on unix://{}{}",
         std::process::id(),
         shared.config.socket_path.display(),
-        shared.config.http_addr.map(|a| format!(" and http://{a}")).unwrap_or_default()
+        shared
+            .config
+            .http_addr
+            .map(|a| format!(" and http://{a}"))
+            .unwrap_or_default()
     );
-    journal_event(&shared, JournalEntry::info("daemon", "daemon_started", listening.clone())).await?;
+    journal_event(
+        &shared,
+        JournalEntry::info("daemon", "daemon_started", listening.clone()),
+    )
+    .await?;
     write_state(&shared, "running").await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -141,7 +164,12 @@ async fn run(mut config: Config) -> Result<(), String> {
         stop_rx.clone(),
     ))];
     if let Some(tcp) = tcp_listener {
-        accept_loops.push(tokio::spawn(http::serve(shared.clone(), tcp, http_conns.clone(), stop_rx.clone())));
+        accept_loops.push(tokio::spawn(http::serve(
+            shared.clone(),
+            tcp,
+            http_conns.clone(),
+            stop_rx.clone(),
+        )));
     }
     let ticker = tokio::spawn(tick_kernel(shared.clone(), stop_rx.clone()));
 
@@ -162,7 +190,11 @@ async fn run(mut config: Config) -> Result<(), String> {
     let _ = ticker.await;
 
     let message = format!("heidid stopped on {signal_name}");
-    journal_event(&shared, JournalEntry::info("daemon", "daemon_stopped", message)).await?;
+    journal_event(
+        &shared,
+        JournalEntry::info("daemon", "daemon_stopped", message),
+    )
+    .await?;
     write_state(&shared, "stopped").await;
     let journal = shared.journal.clone();
     tokio::task::spawn_blocking(move || journal.close())
@@ -181,7 +213,10 @@ async fn drain(shared: &Shared, pools: &[Arc<Semaphore>], max_connections: usize
             let _ = pool.acquire_many(all).await;
         }
     };
-    if tokio::time::timeout(shared.config.limits.drain_timeout, wait).await.is_err() {
+    if tokio::time::timeout(shared.config.limits.drain_timeout, wait)
+        .await
+        .is_err()
+    {
         let open = shared.open_connections.load(Ordering::Relaxed);
         tracing::warn!(open, "drain timeout: closing with connections still open");
     }
@@ -207,7 +242,10 @@ async fn write_state(shared: &Arc<Shared>, status: &str) {
     doc["journal_lines"] = shared.journal.lines().into();
     let dir = shared.config.journal.out_dir.clone();
     let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-    let written = tokio::task::spawn_blocking(move || write_state_atomic(&dir, crate::paths::STATE_FILE, &bytes)).await;
+    let written = tokio::task::spawn_blocking(move || {
+        write_state_atomic(&dir, crate::paths::STATE_FILE, &bytes)
+    })
+    .await;
     if !matches!(written, Ok(Ok(()))) {
         tracing::error!("cannot write state.json");
     }
@@ -229,6 +267,7 @@ async fn tick_kernel(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         let mut kernel = shared.kernel.lock().unwrap_or_else(|p| p.into_inner());
         kernel.tick(shared.clock.now());
+        shared.journal_kernel_events(&mut kernel);
     }
 }
 

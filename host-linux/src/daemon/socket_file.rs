@@ -39,7 +39,10 @@ fn remove_if_stale(path: &Path) -> io::Result<()> {
     if !meta.file_type().is_socket() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not a socket; refusing to replace it", path.display()),
+            format!(
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            ),
         ));
     }
     match UnixStream::connect(path) {

@@ -37,8 +37,16 @@ pub enum Peer {
 impl std::fmt::Display for Peer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Peer::Unix { uid, gid, pid: Some(pid) } => write!(f, "uid={uid} gid={gid} pid={pid}"),
-            Peer::Unix { uid, gid, pid: None } => write!(f, "uid={uid} gid={gid}"),
+            Peer::Unix {
+                uid,
+                gid,
+                pid: Some(pid),
+            } => write!(f, "uid={uid} gid={gid} pid={pid}"),
+            Peer::Unix {
+                uid,
+                gid,
+                pid: None,
+            } => write!(f, "uid={uid} gid={gid}"),
             Peer::Http(addr) => write!(f, "http {addr}"),
         }
     }
@@ -98,7 +106,8 @@ impl Shared {
             reply::error(ErrorCode::Internal, &message, out);
         }
         let ok = !reply::is_error(out);
-        self.metrics.request(method, peer.transport(), ok, start.elapsed());
+        self.metrics
+            .request(method, peer.transport(), ok, start.elapsed());
     }
 
     async fn serve(&self, request: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) {
@@ -110,7 +119,9 @@ impl Shared {
             log_mutation(request.method, peer);
         }
         match request.method {
-            Method::Ping => reply::json(&json!({"ok": true, "pong": true, "version": VERSION}), out),
+            Method::Ping => {
+                reply::json(&json!({"ok": true, "pong": true, "version": VERSION}), out)
+            }
             Method::Status => reply::json(&self.status_json(), out),
             Method::JournalAppend => self.journal_append(request.params, out).await,
             Method::JournalTail => self.journal_tail(request.params, out),
@@ -131,7 +142,9 @@ impl Shared {
     async fn kernel_call(&self, method: Method, params: &str, peer: &Peer, out: &mut Vec<u8>) {
         let handled = {
             let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
-            kernel.handle(self.clock.now(), method, params, out)
+            let handled = kernel.handle(self.clock.now(), method, params, out);
+            self.journal_kernel_events(&mut kernel);
+            handled
         };
         match handled {
             Handled::Reply => {}
@@ -149,17 +162,37 @@ impl Shared {
         }
     }
 
+    /// Journals the kernel's own events (breaker transitions) in the background: nobody
+    /// waits for their acknowledgement, and a failure is logged.
+    pub fn journal_kernel_events(&self, kernel: &mut Kernel) {
+        while let Some(entry) = kernel.poll_journal() {
+            let journal = self.journal.clone();
+            tokio::spawn(async move {
+                if let Err(e) = journal.append(entry).await {
+                    tracing::error!(error = %e, "cannot journal a kernel event");
+                }
+            });
+        }
+    }
+
     async fn journal_append(&self, params: &str, out: &mut Vec<u8>) {
         let entry = match parse_journal_append(params) {
             Ok(entry) => entry,
             Err((code, message)) => return reply::error(code, &message, out),
         };
         match self.journal.append(entry).await {
-            Ok(done) => reply::json(&json!({"ok": true, "line": done.line, "hash": done.hash}), out),
-            Err(AppendError::Invalid(message)) => reply::error(ErrorCode::BadRequest, &message, out),
-            Err(AppendError::Overloaded) => {
-                reply::error(ErrorCode::Overloaded, "the journal queue is full; retry shortly", out)
+            Ok(done) => reply::json(
+                &json!({"ok": true, "line": done.line, "hash": done.hash}),
+                out,
+            ),
+            Err(AppendError::Invalid(message)) => {
+                reply::error(ErrorCode::BadRequest, &message, out)
             }
+            Err(AppendError::Overloaded) => reply::error(
+                ErrorCode::Overloaded,
+                "the journal queue is full; retry shortly",
+                out,
+            ),
             Err(e) => reply::error(ErrorCode::Internal, &e.to_string(), out),
         }
     }
@@ -277,7 +310,9 @@ fn log_mutation(method: Method, peer: &Peer) {
         | Method::PipelinePause
         | Method::PipelineResume
         | Method::PipelineReset
-        | Method::PipelineTrainNow => tracing::info!(method = method.as_str(), %peer, "mutating call"),
+        | Method::PipelineTrainNow => {
+            tracing::info!(method = method.as_str(), %peer, "mutating call")
+        }
         _ => tracing::debug!(method = method.as_str(), %peer, "mutating call"),
     }
 }

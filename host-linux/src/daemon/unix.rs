@@ -4,11 +4,11 @@
 use super::decoder::Decoder;
 use super::reply;
 use super::state::{Peer, Shared, VERSION};
+use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use heidi_core::proto::{
     Command, DaemonStatus, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply,
     Mode, PROTOCOL_VERSION, frame_prefix, sniff,
 };
-use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -83,7 +83,11 @@ async fn refuse(mut stream: UnixStream) {
     match sniff(first[0]) {
         Mode::Framed => {
             let mut body = Vec::new();
-            reply::error(ErrorCode::Overloaded, "too many connections; retry shortly", &mut body);
+            reply::error(
+                ErrorCode::Overloaded,
+                "too many connections; retry shortly",
+                &mut body,
+            );
             push_frame(&mut out, &body);
         }
         Mode::Line => out.extend_from_slice(b"ERR OVERLOADED\n"),
@@ -156,13 +160,20 @@ async fn read(
     }
 }
 
-async fn write(stream: &mut UnixStream, out: &mut Vec<u8>, idle: std::time::Duration) -> io::Result<()> {
+async fn write(
+    stream: &mut UnixStream,
+    out: &mut Vec<u8>,
+    idle: std::time::Duration,
+) -> io::Result<()> {
     match tokio::time::timeout(idle, stream.write_all(out)).await {
         Ok(result) => {
             out.clear();
             result
         }
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client stopped reading",
+        )),
     }
 }
 
@@ -237,10 +248,14 @@ async fn lines(
             let reply = match step.line {
                 None => None,
                 Some(Err(_)) => Some(LineReply::LineTooLong),
-                Some(Ok(line)) => LineReply::answer(Command::parse(line), VERSION, || status(shared)),
+                Some(Ok(line)) => {
+                    LineReply::answer(Command::parse(line), VERSION, || status(shared))
+                }
             };
             if let Some(reply) = reply {
-                let len = reply.encode(&mut line_buf).expect("LINE_REPLY_MAX_BYTES holds every reply");
+                let len = reply
+                    .encode(&mut line_buf)
+                    .expect("LINE_REPLY_MAX_BYTES holds every reply");
                 out.extend_from_slice(&line_buf[..len]);
             }
             if out.len() >= FLUSH_BYTES {
@@ -256,8 +271,12 @@ async fn lines(
             Read::Eof => {
                 // An unterminated last command (`printf ping | nc -U …`) is still answered.
                 let last = decoder.finish().map(Command::parse);
-                if let Some(reply) = last.and_then(|c| LineReply::answer(c, VERSION, || status(shared))) {
-                    let len = reply.encode(&mut line_buf).expect("LINE_REPLY_MAX_BYTES holds every reply");
+                if let Some(reply) =
+                    last.and_then(|c| LineReply::answer(c, VERSION, || status(shared)))
+                {
+                    let len = reply
+                        .encode(&mut line_buf)
+                        .expect("LINE_REPLY_MAX_BYTES holds every reply");
                     out.extend_from_slice(&line_buf[..len]);
                     write(&mut stream, &mut out, idle).await?;
                 }

@@ -1,5 +1,39 @@
 //! Durable files: the journal (group commit, seals, restart), `state.json`, key files.
+//!
+//! The run journal is `OUT_DIR/events.jsonl` with its seals in `OUT_DIR/events.seals`; the
+//! formats, the chain and the seals are the core's (`heidi_core::journal`, `docs/JOURNAL.md`).
+//! This module owns the files:
+//!
+//! - [`Journal::open`] verifies an existing journal against its seals, cuts a torn last line
+//!   (and journals the cut as the first line written after the restart), resumes the chain and
+//!   starts one writer thread. Tampering, a broken chain, a bad seal or another run id stop the
+//!   open with an error that names the line and the reason.
+//! - [`Journal::append`] queues an entry (bounded; a full queue is
+//!   [`AppendError::Overloaded`]) and resolves only after the line is on disk: the writer
+//!   thread encodes a batch of up to `max_batch` entries, writes it with one `write_all`,
+//!   `fdatasync`s once and acknowledges every entry (group commit).
+//! - Seals are written every `seal_every_lines` lines, when lines have waited
+//!   `seal_interval`, at open (when the tail is unsealed) and at [`Journal::close`].
+//! - [`write_state_atomic`] replaces a status file atomically; [`load_or_create_key`] reads or
+//!   creates the seal key file (raw bytes, mode 0600, outside `OUT_DIR`).
 
+mod config;
 mod entry;
+mod fsutil;
+mod journal;
+mod key;
+mod open;
+mod recover;
+mod run_id;
+mod seals;
+mod state;
+mod writer;
 
+#[cfg(test)]
+mod tests;
+
+pub use config::{AppendError, Appended, FsyncHook, JournalConfig, OpenReport};
 pub use entry::JournalEntry;
+pub use journal::Journal;
+pub use key::{KEY_FILE_MAX_BYTES, KEY_FILE_NEW_BYTES, load_or_create_key};
+pub use state::write_state_atomic;

@@ -13,7 +13,7 @@ ENVIRONMENT:
   OUT_DIR                 journal and state directory (events.jsonl, events.seals, state.json)
   RUN_ID                  run id of a new journal (an existing journal keeps its own)
   HEIDI_SEAL_KEY          seal key file (created 0600 with 32 random bytes on first start)
-  HEIDI_HTTP_TOKEN        bearer token required on every HTTP route when set
+  HEIDI_HTTP_TOKEN        bearer token required on every HTTP route but /healthz and /readyz
   HEIDI_LOG               log filter (tracing-subscriber syntax), default info
 
 FILES:
@@ -49,8 +49,13 @@ pub struct Args {
     /// Permit a non-loopback --http-bind (a bearer token is then required).
     #[arg(long)]
     pub allow_non_loopback: bool,
-    /// Bearer token required on every HTTP route.
-    #[arg(long, env = "HEIDI_HTTP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    /// Bearer token required on every HTTP route but the probes /healthz and /readyz.
+    #[arg(
+        long,
+        env = "HEIDI_HTTP_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub http_token: Option<String>,
     /// Journal and state directory.
     #[arg(long, env = "OUT_DIR", value_name = "DIR")]

@@ -136,13 +136,24 @@ pub fn resolve(args: &Args, env: &EndpointEnv, file: FileConfig) -> Result<Confi
         limits: resolve_limits(args, &file)?,
         journal: resolve_journal(args, &file)?,
         policy: resolve_policy(file.policy)?,
-        log_filter: args.log.clone().or(file.log.level).unwrap_or_else(|| "info".into()),
+        log_filter: args
+            .log
+            .clone()
+            .or(file.log.level)
+            .unwrap_or_else(|| "info".into()),
         log_format: args.log_format.or(file.log.format).unwrap_or_default(),
     })
 }
 
-fn resolve_socket(args: &Args, env: &EndpointEnv, file: &FileConfig) -> Result<PathBuf, ConfigError> {
-    let env_names_one = env.endpoint.as_deref().is_some_and(|e| e.starts_with("unix://"))
+fn resolve_socket(
+    args: &Args,
+    env: &EndpointEnv,
+    file: &FileConfig,
+) -> Result<PathBuf, ConfigError> {
+    let env_names_one = env
+        .endpoint
+        .as_deref()
+        .is_some_and(|e| e.starts_with("unix://"))
         || env.sock.is_some();
     let path = match (&args.socket, env_names_one, &file.socket.path) {
         (Some(flag), _, _) => flag.clone(),
@@ -151,11 +162,17 @@ fn resolve_socket(args: &Args, env: &EndpointEnv, file: &FileConfig) -> Result<P
         (None, false, None) => socket_path(None, env),
     };
     if !path.is_absolute() {
-        return Err(err("socket.path", format!("{} is not an absolute path", path.display())));
+        return Err(err(
+            "socket.path",
+            format!("{} is not an absolute path", path.display()),
+        ));
     }
     // sun_path holds 108 bytes including the terminating NUL.
     if path.as_os_str().len() > 107 {
-        return Err(err("socket.path", "longer than the 107 bytes a Unix socket path may have"));
+        return Err(err(
+            "socket.path",
+            "longer than the 107 bytes a Unix socket path may have",
+        ));
     }
     Ok(path)
 }
@@ -164,7 +181,10 @@ fn parse_mode(mode: Option<&str>) -> Result<u32, ConfigError> {
     match mode {
         None | Some("0600") | Some("600") => Ok(0o600),
         Some("0660") | Some("660") => Ok(0o660),
-        Some(other) => Err(err("socket.mode", format!("{other:?}: use \"0600\" or \"0660\""))),
+        Some(other) => Err(err(
+            "socket.mode",
+            format!("{other:?}: use \"0600\" or \"0660\""),
+        )),
     }
 }
 
@@ -187,7 +207,10 @@ fn resolve_http_addr(args: &Args, file: &FileConfig) -> Result<Option<SocketAddr
         }
         let token = args.http_token.as_deref().or(file.http.token.as_deref());
         if token.is_none_or(str::is_empty) {
-            return Err(err("http.token", format!("binding {ip} needs a bearer token")));
+            return Err(err(
+                "http.token",
+                format!("binding {ip} needs a bearer token"),
+            ));
         }
     }
     Ok(Some(SocketAddr::new(ip, port)))
@@ -232,7 +255,13 @@ fn resolve_limits(args: &Args, file: &FileConfig) -> Result<Limits, ConfigError>
             1,
             65_536,
         )?,
-        max_inflight: in_range("limits.max_inflight", l.max_inflight, d.max_inflight, 1, 1 << 20)?,
+        max_inflight: in_range(
+            "limits.max_inflight",
+            l.max_inflight,
+            d.max_inflight,
+            1,
+            1 << 20,
+        )?,
         request_max_bytes: in_range(
             "limits.request_max_bytes",
             l.request_max_bytes,
@@ -254,7 +283,13 @@ fn resolve_limits(args: &Args, file: &FileConfig) -> Result<Limits, ConfigError>
             10,
             86_400_000,
         )?,
-        drain_timeout: ms("limits.drain_timeout_ms", l.drain_timeout_ms, d.drain_timeout, 0, 600_000)?,
+        drain_timeout: ms(
+            "limits.drain_timeout_ms",
+            l.drain_timeout_ms,
+            d.drain_timeout,
+            0,
+            600_000,
+        )?,
     })
 }
 
@@ -276,17 +311,30 @@ fn resolve_journal(args: &Args, file: &FileConfig) -> Result<JournalSettings, Co
             "must live outside OUT_DIR: a key beside the journal lets its writer re-seal it",
         ));
     }
-    let run_id = args.run_id.clone().or(j.run_id.clone()).filter(|r| !r.is_empty());
+    let run_id = args
+        .run_id
+        .clone()
+        .or(j.run_id.clone())
+        .filter(|r| !r.is_empty());
     if let Some(run_id) = &run_id {
         if !heidi_core::journal::is_valid_run_id(run_id.as_bytes()) {
-            return Err(err("journal.run_id", format!("{run_id:?}: use 1-128 of [A-Za-z0-9_.:-]")));
+            return Err(err(
+                "journal.run_id",
+                format!("{run_id:?}: use 1-128 of [A-Za-z0-9_.:-]"),
+            ));
         }
     }
     Ok(JournalSettings {
         out_dir,
         run_id,
         seal_key,
-        seal_every_lines: in_range("journal.seal_every_lines", j.seal_every_lines, 1000, 1, 1 << 40)?,
+        seal_every_lines: in_range(
+            "journal.seal_every_lines",
+            j.seal_every_lines,
+            1000,
+            1,
+            1 << 40,
+        )?,
         seal_interval: Duration::from_millis(in_range(
             "journal.seal_interval_ms",
             j.seal_interval_ms,

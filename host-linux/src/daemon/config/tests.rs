@@ -59,12 +59,18 @@ fn flags_beat_environment_beats_file() {
 fn errors_name_the_field() {
     let cases = [
         ("[limits]\nmax_connections = 0\n", "limits.max_connections"),
-        ("[limits]\nrequest_max_bytes = 10000000\n", "limits.request_max_bytes"),
+        (
+            "[limits]\nrequest_max_bytes = 10000000\n",
+            "limits.request_max_bytes",
+        ),
         ("[limits]\nidle_timeout_ms = 1\n", "limits.idle_timeout_ms"),
         ("[socket]\nmode = \"0777\"\n", "socket.mode"),
         ("[socket]\npath = \"relative.sock\"\n", "socket.path"),
         ("[journal]\nrun_id = \"has space\"\n", "journal.run_id"),
-        ("[journal]\nseal_every_lines = 0\n", "journal.seal_every_lines"),
+        (
+            "[journal]\nseal_every_lines = 0\n",
+            "journal.seal_every_lines",
+        ),
         ("[http]\nbind = \"0.0.0.0\"\n", "http.bind"),
         ("[http]\ntoken = \"short\"\n", "http.token"),
     ];
@@ -89,12 +95,22 @@ fn non_loopback_http_needs_the_flag_and_a_token() {
         http_bind: Some("0.0.0.0".parse().unwrap()),
         ..args()
     };
-    assert_eq!(resolve(&wide, &env(), FileConfig::default()).unwrap_err().field, "http.bind");
+    assert_eq!(
+        resolve(&wide, &env(), FileConfig::default())
+            .unwrap_err()
+            .field,
+        "http.bind"
+    );
     let flagged = Args {
         allow_non_loopback: true,
         ..wide
     };
-    assert_eq!(resolve(&flagged, &env(), FileConfig::default()).unwrap_err().field, "http.token");
+    assert_eq!(
+        resolve(&flagged, &env(), FileConfig::default())
+            .unwrap_err()
+            .field,
+        "http.token"
+    );
     let with_token = Args {
         http_token: Some("0123456789abcdef0123".into()),
         ..flagged
@@ -109,7 +125,12 @@ fn seal_key_inside_out_dir_is_refused() {
         seal_key: Some("/var/lib/heidi/out/seal.key".into()),
         ..args()
     };
-    assert_eq!(resolve(&a, &env(), FileConfig::default()).unwrap_err().field, "journal.seal_key");
+    assert_eq!(
+        resolve(&a, &env(), FileConfig::default())
+            .unwrap_err()
+            .field,
+        "journal.seal_key"
+    );
 }
 
 #[test]
@@ -118,5 +139,10 @@ fn no_http_turns_it_off() {
         no_http: true,
         ..args()
     };
-    assert_eq!(resolve(&a, &env(), FileConfig::default()).unwrap().http_addr, None);
+    assert_eq!(
+        resolve(&a, &env(), FileConfig::default())
+            .unwrap()
+            .http_addr,
+        None
+    );
 }

@@ -1,0 +1,198 @@
+//! The `heidi` command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::{BreakerOutcome, PipelineMode};
+
+/// heidi: talk to the heidi-kernel daemon, and verify journals offline.
+///
+/// The daemon is found by --endpoint, else --socket, else HEIDI_KERNEL_ENDPOINT, else
+/// HEIDI_KERNEL_SOCK, else $XDG_RUNTIME_DIR/heidi-kernel.sock, else /tmp/heidi-kernel.sock.
+/// HEIDI_KERNEL_TIMEOUT_MS, HEIDI_KERNEL_RETRY_ATTEMPTS and HEIDI_KERNEL_RETRY_DELAY_MS apply
+/// as in the client library (HEIDI_KERNEL_ENABLED does not: the CLI always calls the daemon).
+///
+/// Exit codes: 0 ok; 1 the daemon answered with an error; 2 usage or configuration error;
+/// 3 daemon unavailable (or timed out); 4 journal verification failed.
+#[derive(Debug, Parser)]
+#[command(name = "heidi", version)]
+pub struct Cli {
+    /// Options shared by every subcommand.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Daemon endpoint: unix:///path, /path, http://127.0.0.1:PORT (loopback only) or null.
+    #[arg(long, global = true, conflicts_with = "socket")]
+    pub endpoint: Option<String>,
+    /// Daemon socket path (same as --endpoint unix://PATH).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Per-attempt timeout in milliseconds (connect, write and read together).
+    #[arg(long, global = true, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Print the daemon's raw reply JSON (errors too, on stdout).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// A subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that the daemon answers (PING).
+    Ping,
+    /// Show the daemon's status (STATUS).
+    Status,
+    /// Read or replace the policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Ask a rate limit.
+    #[command(subcommand)]
+    Limit(LimitCommand),
+    /// Use a named circuit breaker.
+    #[command(subcommand)]
+    Breaker(BreakerCommand),
+    /// Use concurrency leases.
+    #[command(subcommand)]
+    Lease(LeaseCommand),
+    /// Verify a journal offline, or show the daemon's latest lines.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+    /// Control the pipeline.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+    // `bench` (a load generator) is added here by cli/bench.rs.
+}
+
+/// `heidi policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show the policy in force and its version (GET_POLICY).
+    Get,
+    /// Validate and apply a whole policy document atomically (APPLY_POLICY).
+    Apply {
+        /// The policy: a .json file, or a .toml file (converted to JSON).
+        file: PathBuf,
+    },
+}
+
+/// What a rate-limit command names.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// The rate-limit key.
+    pub key: String,
+    /// The operation within the key.
+    #[arg(long, default_value = "default")]
+    pub operation: String,
+    /// Tokens the call costs.
+    #[arg(long, default_value_t = 1)]
+    pub cost: u32,
+}
+
+/// `heidi limit …`.
+#[derive(Debug, Subcommand)]
+pub enum LimitCommand {
+    /// Would a call be granted? Takes no tokens (RATE_LIMIT_CHECK).
+    Check(LimitArgs),
+    /// Take tokens, or learn when to retry (RATE_LIMIT_CONSUME).
+    Consume(LimitArgs),
+}
+
+/// `heidi breaker …`.
+#[derive(Debug, Subcommand)]
+pub enum BreakerCommand {
+    /// Ask a breaker for a permit (BREAKER_ACQUIRE).
+    Acquire {
+        /// The breaker's name.
+        name: String,
+    },
+    /// Record the outcome of a call made under a permit (BREAKER_RECORD).
+    Record {
+        /// The breaker's name.
+        name: String,
+        /// The permit from `breaker acquire`.
+        permit: String,
+        /// How the call went.
+        #[arg(value_enum)]
+        outcome: BreakerOutcome,
+    },
+}
+
+/// `heidi lease …`.
+#[derive(Debug, Subcommand)]
+pub enum LeaseCommand {
+    /// Acquire a lease for a key (LEASE_ACQUIRE).
+    Acquire {
+        /// The key.
+        key: String,
+        /// Lease lifetime in milliseconds (the daemon's default when omitted).
+        #[arg(long, value_name = "MS")]
+        ttl_ms: Option<u64>,
+    },
+    /// Extend a lease (LEASE_REFRESH).
+    Refresh {
+        /// The key.
+        key: String,
+        /// The lease id from `lease acquire`.
+        id: String,
+    },
+    /// Release a lease (LEASE_RELEASE).
+    Release {
+        /// The key.
+        key: String,
+        /// The lease id from `lease acquire`.
+        id: String,
+    },
+}
+
+/// `heidi journal …`.
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Verify a journal file offline (no daemon): every line, the hash chain, and the seals
+    /// when a seal key is available. Prints `line N: <reason>` and exits 4 at the first fault.
+    Verify {
+        /// The journal (events.jsonl).
+        file: PathBuf,
+        /// The seal file (default: events.seals beside FILE, if present).
+        #[arg(long, value_name = "FILE")]
+        seals: Option<PathBuf>,
+        /// The seal key file: 64 hex digits, or raw bytes (default:
+        /// $XDG_CONFIG_HOME/heidi-kernel/seal.key, if present).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Show the daemon's last journal lines (JOURNAL_TAIL).
+    Tail {
+        /// How many lines.
+        #[arg(short = 'n', long = "lines", default_value_t = 10)]
+        n: u32,
+    },
+}
+
+/// `heidi pipeline …`.
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Start a run (PIPELINE_START).
+    Start {
+        /// collect: gather data and train on request; full: train every round.
+        #[arg(long, value_enum, default_value = "collect")]
+        mode: PipelineMode,
+    },
+    /// Stop the pipeline (PIPELINE_STOP).
+    Stop,
+    /// Pause the pipeline (PIPELINE_PAUSE).
+    Pause,
+    /// Resume a paused pipeline (PIPELINE_RESUME).
+    Resume,
+    /// Leave the ERROR state (PIPELINE_RESET).
+    Reset,
+    /// Train now, in collect mode between rounds (PIPELINE_TRAIN_NOW).
+    TrainNow,
+}

@@ -1,0 +1,386 @@
+//! `heidi journal verify`: the offline check of a journal (and its seals) with the core's
+//! streaming [`Verifier`], without a daemon.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use heidi_core::journal::{
+    Fault, SEAL_MAX_BYTES, SealCheck, SealFault, SealKey, SealReport, Verifier,
+};
+
+use crate::paths::{SEALS_FILE, default_key_path};
+
+/// Bytes read from the journal per [`Verifier::feed`] call.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// What to verify, with the defaults already applied ([`VerifyOptions::resolve`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// The journal (`events.jsonl`).
+    pub journal: PathBuf,
+    /// The seal file, if any.
+    pub seals: Option<PathBuf>,
+    /// Whether the seal file was named on the command line (then a missing key is an error;
+    /// a default seal file without a key only skips the seal check).
+    pub seals_explicit: bool,
+    /// The seal key file, if any.
+    pub key: Option<PathBuf>,
+}
+
+impl VerifyOptions {
+    /// Applies the defaults: seals = `events.seals` beside the journal when it exists; key =
+    /// [`default_key_path`] when it exists.
+    pub fn resolve(
+        journal: PathBuf,
+        seals: Option<PathBuf>,
+        key: Option<PathBuf>,
+    ) -> VerifyOptions {
+        let seals_explicit = seals.is_some();
+        let beside = journal.with_file_name(SEALS_FILE);
+        let seals = seals.or_else(|| beside.is_file().then_some(beside));
+        let key = key.or_else(|| Some(default_key_path()).filter(|p| p.is_file()));
+        VerifyOptions {
+            journal,
+            seals,
+            seals_explicit,
+            key,
+        }
+    }
+}
+
+/// A journal that verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Lines that verified.
+    pub lines: u64,
+    /// The run id of the journal.
+    pub run_id: String,
+    /// The seal check, when seals and a key were available.
+    pub seals: Option<SealReport>,
+    /// Why seals were not checked, when they were not.
+    pub note: Option<String>,
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ok: {} lines, run {:?}", self.lines, self.run_id)?;
+        if let Some(s) = &self.seals {
+            write!(
+                f,
+                ", {} sealed lines ({} after the last seal, {} seal records)",
+                s.sealed_lines, s.unsealed_lines, s.seals
+            )?;
+        }
+        if let Some(note) = &self.note {
+            write!(f, "; {note}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why verification did not succeed.
+#[derive(Debug)]
+pub enum VerifyError {
+    /// A file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: io::Error,
+    },
+    /// The key is unusable, or seals were named without a key.
+    Key(String),
+    /// The first bad journal line.
+    Fault(Fault),
+    /// The journal does not match its seals.
+    Seal(SealFault),
+}
+
+impl VerifyError {
+    /// True for a verification failure (exit 4), false for a usage problem (exit 2).
+    pub fn is_verification_failure(&self) -> bool {
+        matches!(self, VerifyError::Fault(_) | VerifyError::Seal(_))
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            VerifyError::Key(why) => f.write_str(why),
+            VerifyError::Fault(fault) => {
+                write!(f, "line {}: {}", fault.line, fault.kind.describe())
+            }
+            VerifyError::Seal(fault) => write!(f, "seals: {fault}"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+/// Reads a seal key file: 64 hex digits (and an optional trailing newline) are decoded to 32
+/// bytes; anything else is used as raw bytes. (The store decides the format it writes; this
+/// is the one place that reads it.)
+pub fn read_key_file(path: &Path) -> io::Result<Vec<u8>> {
+    let bytes = std::fs::read(path)?;
+    let text = bytes
+        .strip_suffix(b"\n")
+        .map(|b| b.strip_suffix(b"\r").unwrap_or(b))
+        .unwrap_or(&bytes);
+    if text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit) {
+        let nibble = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+        return Ok(text
+            .chunks(2)
+            .map(|p| nibble(p[0]) << 4 | nibble(p[1]))
+            .collect());
+    }
+    Ok(bytes)
+}
+
+/// Verifies `opts.journal` (and its seals when a key is available), streaming the file in
+/// chunks; `progress` is told the bytes read so far after each chunk.
+pub fn verify_journal(
+    opts: &VerifyOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport, VerifyError> {
+    let (mut check, note) = seal_check(opts)?;
+    let mut verifier = match &check {
+        Some(c) => c.verifier(),
+        None => Verifier::new(),
+    };
+    let io_err = |error| VerifyError::Io {
+        path: opts.journal.clone(),
+        error,
+    };
+    let mut file = File::open(&opts.journal).map_err(io_err)?;
+    let mut chunk = vec![0u8; CHUNK_BYTES];
+    let mut read = 0u64;
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(e)),
+        };
+        read += n as u64;
+        verifier.feed(&chunk[..n]).map_err(VerifyError::Fault)?;
+        progress(read);
+    }
+    let verified = verifier.finish().map_err(VerifyError::Fault)?;
+    let seals = match check.as_mut() {
+        Some(c) => Some(c.check(&verified).map_err(VerifyError::Seal)?),
+        None => None,
+    };
+    Ok(VerifyReport {
+        lines: verified.lines,
+        run_id: verified.run_id().to_owned(),
+        seals,
+        note,
+    })
+}
+
+/// The seal check to run, or a note saying why there is none.
+fn seal_check(opts: &VerifyOptions) -> Result<(Option<SealCheck>, Option<String>), VerifyError> {
+    let (seals, key) = match (&opts.seals, &opts.key) {
+        (Some(s), Some(k)) => (s, k),
+        (Some(s), None) if opts.seals_explicit => {
+            let why = format!("{}: checking seals needs the seal key (--key)", s.display());
+            return Err(VerifyError::Key(why));
+        }
+        (Some(_), None) => return Ok((None, Some("seals not checked: no seal key".into()))),
+        (None, _) => return Ok((None, Some("no seal file: nothing is sealed".into()))),
+    };
+    let secret = read_key_file(key).map_err(|error| VerifyError::Io {
+        path: key.clone(),
+        error,
+    })?;
+    let key =
+        SealKey::new(&secret).map_err(|e| VerifyError::Key(format!("{}: {e}", key.display())))?;
+    let mut check = SealCheck::new(&key);
+    let io_err = |error| VerifyError::Io {
+        path: seals.clone(),
+        error,
+    };
+    let mut reader = BufReader::new(File::open(seals).map_err(io_err)?);
+    let mut record = Vec::with_capacity(SEAL_MAX_BYTES + 1);
+    loop {
+        record.clear();
+        let limit = (SEAL_MAX_BYTES + 1) as u64;
+        let n = reader
+            .by_ref()
+            .take(limit)
+            .read_until(b'\n', &mut record)
+            .map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        if record == b"\n" {
+            continue;
+        }
+        check.add_record(&record).map_err(VerifyError::Seal)?;
+    }
+    Ok((Some(check), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heidi_core::WallTime;
+    use heidi_core::journal::{ChainWriter, Event, FaultKind, MAX_LINE_BYTES, SEAL_MAX_BYTES};
+    use std::io::Write;
+
+    const SECRET: &[u8] = b"a test seal key of at least thirty-two bytes";
+
+    /// Writes a valid journal of `lines` lines, sealed after `sealed` lines (0: no seal file),
+    /// and a raw key file; returns the directory and the options.
+    fn journal(lines: u64, sealed: u64) -> (tempfile::TempDir, VerifyOptions) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SealKey::new(SECRET).unwrap();
+        let mut chain = ChainWriter::new("run-1").unwrap();
+        let (mut text, mut seals) = (Vec::new(), Vec::new());
+        let mut buf = vec![0u8; MAX_LINE_BYTES];
+        for n in 0..lines {
+            let e = Event::info(WallTime::from_unix_millis(n), 1, "pipeline", "tick", "hi");
+            text.extend_from_slice(chain.append(&e, &mut buf).unwrap());
+            if n + 1 == sealed {
+                let mut out = [0u8; SEAL_MAX_BYTES];
+                let len = chain.seal(&key).unwrap().encode(&mut out).unwrap();
+                seals.extend_from_slice(&out[..len]);
+            }
+        }
+        let path = dir.path().join("events.jsonl");
+        std::fs::write(&path, &text).unwrap();
+        if sealed > 0 {
+            std::fs::write(dir.path().join(SEALS_FILE), &seals).unwrap();
+        }
+        let key_path = dir.path().join("seal.key");
+        std::fs::write(&key_path, SECRET).unwrap();
+        let opts = VerifyOptions::resolve(path, None, Some(key_path));
+        (dir, opts)
+    }
+
+    fn run(opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
+        verify_journal(opts, &mut |_| {})
+    }
+
+    #[test]
+    fn a_valid_sealed_journal_verifies() {
+        let (_dir, opts) = journal(5, 3);
+        assert!(opts.seals.is_some());
+        let mut seen = 0;
+        let report = verify_journal(&opts, &mut |n| seen = n).unwrap();
+        assert_eq!((report.lines, report.run_id.as_str()), (5, "run-1"));
+        let seals = report.seals.unwrap();
+        assert_eq!(
+            (seals.sealed_lines, seals.unsealed_lines, seals.seals),
+            (3, 2, 1)
+        );
+        assert_eq!(seen, std::fs::metadata(&opts.journal).unwrap().len());
+        assert!(report.note.is_none());
+    }
+
+    #[test]
+    fn a_changed_byte_is_a_fault_at_its_line() {
+        let (_dir, opts) = journal(4, 0);
+        let mut text = std::fs::read(&opts.journal).unwrap();
+        let second = text.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let at = second + text[second..].windows(2).position(|w| w == b"hi").unwrap();
+        text[at] = b'H';
+        std::fs::write(&opts.journal, &text).unwrap();
+        let e = run(&opts).unwrap_err();
+        // Line 2 still parses; line 3's prev_hash no longer matches it.
+        assert!(matches!(
+            e,
+            VerifyError::Fault(Fault {
+                line: 3,
+                kind: FaultKind::BrokenPrevHash
+            })
+        ));
+        assert!(e.is_verification_failure());
+        assert_eq!(
+            e.to_string(),
+            "line 3: prev_hash does not match the line before"
+        );
+    }
+
+    #[test]
+    fn a_cut_last_line_is_torn() {
+        let (_dir, opts) = journal(3, 0);
+        let text = std::fs::read(&opts.journal).unwrap();
+        std::fs::write(&opts.journal, &text[..text.len() - 10]).unwrap();
+        let e = run(&opts).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VerifyError::Fault(Fault {
+                    line: 3,
+                    kind: FaultKind::Torn
+                })
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn seals_catch_a_cut_tail_and_need_a_key() {
+        let (_dir, opts) = journal(4, 4);
+        let text = std::fs::read(&opts.journal).unwrap();
+        let cut = text[..text.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .unwrap()
+            + 1;
+        std::fs::write(&opts.journal, &text[..cut]).unwrap();
+        let e = run(&opts).unwrap_err();
+        assert!(
+            matches!(e, VerifyError::Seal(SealFault::CutTail { .. })),
+            "{e}"
+        );
+
+        // Default seals without a key: chain only, with a note.
+        let chain_only = VerifyOptions {
+            key: None,
+            ..opts.clone()
+        };
+        let report = run(&chain_only).unwrap();
+        assert_eq!(report.lines, 3);
+        assert!(report.note.unwrap().contains("no seal key"));
+        // Named seals without a key: a usage error.
+        let named = VerifyOptions {
+            seals_explicit: true,
+            ..chain_only
+        };
+        let e = run(&named).unwrap_err();
+        assert!(matches!(e, VerifyError::Key(_)) && !e.is_verification_failure());
+    }
+
+    #[test]
+    fn key_files_hex_or_raw_and_weak_keys_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let hex = "00ff".repeat(16);
+        std::fs::write(&path, format!("{hex}\n")).unwrap();
+        assert_eq!(read_key_file(&path).unwrap(), [0x00, 0xff].repeat(16));
+        std::fs::write(&path, &hex).unwrap();
+        assert_eq!(read_key_file(&path).unwrap().len(), 32);
+        std::fs::write(&path, b"raw bytes, not hex").unwrap();
+        assert_eq!(read_key_file(&path).unwrap(), b"raw bytes, not hex");
+
+        let (_d, opts) = journal(2, 2);
+        std::fs::File::create(opts.key.as_ref().unwrap())
+            .unwrap()
+            .write_all(b"short")
+            .unwrap();
+        let e = run(&opts).unwrap_err();
+        assert!(matches!(e, VerifyError::Key(_)), "{e}");
+    }
+
+    #[test]
+    fn a_missing_journal_is_an_io_error() {
+        let opts = VerifyOptions::resolve("/nonexistent/events.jsonl".into(), None, None);
+        let e = run(&opts).unwrap_err();
+        assert!(matches!(e, VerifyError::Io { .. }) && !e.is_verification_failure());
+    }
+}

@@ -1,0 +1,110 @@
+//! What a [`Kernel`](super::Kernel) is built from: secret seeds, table capacities, and the
+//! fixed bounds of the protocol (documented in `docs/PROTOCOL.md`).
+
+/// Secret seeds, 16 random bytes each, drawn by the host at every start (never persisted).
+#[derive(Clone, Copy)]
+pub struct KernelSeeds {
+    /// Keys the SipHash of client keys (limiter, leases, idempotency), so clients cannot aim
+    /// keys at one table slot.
+    pub key_hasher: [u8; 16],
+    /// Keys the lease-id minter (and, derived from it, the breaker-permit minter).
+    pub lease_ids: [u8; 16],
+    /// Keys the idempotency-token minter.
+    pub idempotency_tokens: [u8; 16],
+}
+
+impl std::fmt::Debug for KernelSeeds {
+    /// Hides the seeds: logging the kernel's inputs must not leak them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KernelSeeds { .. }")
+    }
+}
+
+/// Capacities of the kernel's tables. Slot counts are rounded up to a multiple of 8 (at
+/// least 8). Keep expected live keys under about 70 % of the slots (docs/CORE.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelCapacity {
+    /// Limiter buckets, one per (operation, client key).
+    pub limiter_slots: usize,
+    /// Keys holding leases.
+    pub lease_slots: usize,
+    /// Idempotency records.
+    pub idempotency_slots: usize,
+    /// Breaker permits handed out and not yet recorded.
+    pub held_permits: usize,
+}
+
+impl KernelCapacity {
+    /// Production sizes: 147,456 limiter slots (100k live keys at 68 %, 2.3 MiB),
+    /// 16,384 lease keys (16 leases each, 4.3 MiB), 65,536 idempotency records and 65,536
+    /// outstanding breaker permits.
+    pub const DEFAULT: KernelCapacity = KernelCapacity {
+        limiter_slots: 147_456,
+        lease_slots: 16_384,
+        idempotency_slots: 65_536,
+        held_permits: 65_536,
+    };
+}
+
+impl Default for KernelCapacity {
+    fn default() -> KernelCapacity {
+        KernelCapacity::DEFAULT
+    }
+}
+
+/// Longest client key (`params.key`), in bytes.
+pub const KEY_MAX_BYTES: usize = 256;
+/// Longest operation name (`params.operation`), in bytes.
+pub const OPERATION_MAX_BYTES: usize = 64;
+/// Lease slots per key: the largest `leases.limit_per_key`.
+pub const LEASE_SLOTS_PER_KEY: usize = 16;
+/// Most circuit breakers (named by clients or the policy); breakers are never removed.
+pub const BREAKERS_MAX: usize = 256;
+/// Most health checks; checks are never removed.
+pub const HEALTH_CHECKS_MAX: usize = 256;
+/// Longest duration any policy field accepts: 30 days, in ms.
+pub const DURATION_MAX_MS: u64 = 30 * 24 * 3_600 * 1_000;
+/// Most named retry policies in a policy document (built-in ones included).
+pub const RETRY_POLICIES_MAX: usize = 32;
+/// Most entries of `breakers` in a policy document (`default` included).
+pub const BREAKER_POLICIES_MAX: usize = 64;
+/// Largest `max_attempts` of a retry policy, and largest `multiplier`.
+pub const RETRY_ATTEMPTS_MAX: u32 = 100;
+/// Largest `health.failure_threshold` (a policy change replays failures up to it).
+pub const HEALTH_FAILURE_THRESHOLD_MAX: u32 = 100;
+/// A breaker permit not recorded within this long is abandoned (it counts for nothing).
+pub const PERMIT_TTL_MS: u64 = 10 * 60 * 1_000;
+/// Slots of each table visited per sweep, and permits expired per `tick`.
+pub const TICK_BUDGET: usize = 4_096;
+/// Time between two table sweeps while any table holds entries, in ms.
+pub const SWEEP_INTERVAL_MS: u64 = 1_000;
+/// Breaker transitions queued for the journal before the oldest is dropped.
+pub const JOURNAL_QUEUE_MAX: usize = 64;
+
+/// `n` rounded up to a non-zero multiple of the table group (8).
+pub(crate) fn slots(n: usize) -> usize {
+    n.max(1).div_ceil(heidi_core::table::GROUP) * heidi_core::table::GROUP
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_counts_round_up_to_groups() {
+        assert_eq!(slots(0), 8);
+        assert_eq!(slots(8), 8);
+        assert_eq!(slots(9), 16);
+        assert_eq!(slots(KernelCapacity::DEFAULT.limiter_slots), 147_456);
+    }
+
+    #[test]
+    fn seeds_are_not_printed() {
+        let s = KernelSeeds {
+            key_hasher: [7; 16],
+            lease_ids: [7; 16],
+            idempotency_tokens: [7; 16],
+        };
+        assert_eq!(format!("{s:?}"), "KernelSeeds { .. }");
+    }
+}

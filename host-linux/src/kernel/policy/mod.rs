@@ -1,0 +1,139 @@
+//! [`Policy`]: the whole policy document (limits, retry, breakers, leases, health,
+//! idempotency), validated as one.
+//!
+//! The document layout, its defaults and its bounds are specified in `docs/PROTOCOL.md`
+//! ("The policy document"). In short: a missing section, entry or field takes its built-in
+//! default (a named breaker's missing fields come from `breakers.default`), so a document
+//! always means the same policy whatever was in force before; unknown fields are errors.
+
+mod parse;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use heidi_core::breaker::BreakerConfig;
+use heidi_core::health::HealthConfig;
+use heidi_core::idempotency::IdempotencyConfig;
+use heidi_core::lease::LeaseConfig;
+use heidi_core::limit::PolicyTable;
+use heidi_core::retry::RetryPolicy;
+
+/// A validated policy document. Build it with [`Policy::from_json`] or [`Default`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    limits: PolicyTable,
+    retry: BTreeMap<String, RetryPolicy>,
+    breaker_default: BreakerConfig,
+    breakers: BTreeMap<String, BreakerConfig>,
+    leases: LeaseConfig,
+    health: HealthConfig,
+    idempotency: IdempotencyConfig,
+}
+
+/// Why a policy document was refused: the field's dotted path and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyError {
+    /// The field, e.g. `"limits.llm_call.capacity_tokens"` or `"breakers.default.rate"`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+impl From<super::fields::FieldError> for PolicyError {
+    fn from(e: super::fields::FieldError) -> PolicyError {
+        PolicyError {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
+}
+
+impl Default for Policy {
+    /// The core's named defaults: DESIGN §4 limits, the five named retry policies,
+    /// `BreakerConfig::DEFAULT`, 5 leases per key for 180 s, health every 30 s with threshold
+    /// 3, idempotency records for 24 h (5 min in progress, successes only).
+    fn default() -> Policy {
+        Policy {
+            limits: PolicyTable::DEFAULT,
+            retry: RetryPolicy::NAMED
+                .iter()
+                .map(|(name, p)| ((*name).to_owned(), *p))
+                .collect(),
+            breaker_default: BreakerConfig::DEFAULT,
+            breakers: BTreeMap::new(),
+            leases: LeaseConfig::DEFAULT,
+            health: HealthConfig::DEFAULT,
+            idempotency: IdempotencyConfig::DEFAULT,
+        }
+    }
+}
+
+impl Policy {
+    /// Validates a whole document (see the module docs); the error names the first bad field.
+    pub fn from_json(doc: &serde_json::Value) -> Result<Policy, PolicyError> {
+        parse::policy(doc)
+    }
+
+    /// The complete document, every section and field written out; `from_json` of it gives
+    /// this policy back.
+    pub fn to_json(&self) -> serde_json::Value {
+        write::policy(self)
+    }
+
+    /// The limit of every operation.
+    pub fn limits(&self) -> &PolicyTable {
+        &self.limits
+    }
+
+    /// The retry policy called `name`, if any.
+    pub fn retry(&self, name: &str) -> Option<&RetryPolicy> {
+        self.retry.get(name)
+    }
+
+    /// Every retry policy with its name, in name order.
+    pub fn retry_policies(&self) -> impl Iterator<Item = (&str, &RetryPolicy)> {
+        self.retry.iter().map(|(n, p)| (n.as_str(), p))
+    }
+
+    /// The configuration of the breaker called `name`: its own entry, else `breakers.default`.
+    pub fn breaker(&self, name: &str) -> &BreakerConfig {
+        self.breakers.get(name).unwrap_or(&self.breaker_default)
+    }
+
+    /// `breakers.default`.
+    pub fn breaker_default(&self) -> &BreakerConfig {
+        &self.breaker_default
+    }
+
+    /// The breakers with an entry of their own, in name order.
+    pub fn named_breakers(&self) -> impl Iterator<Item = (&str, &BreakerConfig)> {
+        self.breakers.iter().map(|(n, c)| (n.as_str(), c))
+    }
+
+    /// Lease limit and TTL.
+    pub fn leases(&self) -> &LeaseConfig {
+        &self.leases
+    }
+
+    /// Health interval and failure threshold.
+    pub fn health(&self) -> &HealthConfig {
+        &self.health
+    }
+
+    /// Idempotency TTLs (fixed for the daemon's life; see `docs/PROTOCOL.md`).
+    pub fn idempotency(&self) -> &IdempotencyConfig {
+        &self.idempotency
+    }
+}

@@ -1,0 +1,196 @@
+//! Policy documents: defaults, round trips, partial documents, and every refusal.
+
+use serde_json::json;
+
+use super::Policy;
+use heidi_core::Duration;
+use heidi_core::breaker::RateWindow;
+use heidi_core::limit::Operation;
+
+fn refuse(doc: serde_json::Value) -> String {
+    Policy::from_json(&doc).unwrap_err().to_string()
+}
+
+#[test]
+fn empty_document_is_the_defaults_and_round_trips() {
+    assert_eq!(Policy::from_json(&json!({})).unwrap(), Policy::default());
+    let p = Policy::default();
+    assert_eq!(Policy::from_json(&p.to_json()).unwrap(), p);
+    assert_eq!(p.retry("kernel_bridge").unwrap().max_attempts, 3);
+    assert_eq!(p.leases().limit_per_key, 5);
+}
+
+#[test]
+fn a_full_custom_document_round_trips() {
+    let doc = json!({
+        "limits": {"embed": {"capacity_tokens": 7, "window_ms": 1000}},
+        "retry": {"llm": {"max_attempts": 4, "base_delay_ms": 250, "max_delay_ms": 4000, "multiplier": 3, "jitter": "full"}},
+        "breakers": {
+            "default": {"failure_threshold": 3, "slow_call_threshold_ms": 2000},
+            "llm": {"rate": {"threshold_permille": 250, "min_calls": 10, "window_ms": 30000}, "failure_threshold": 0},
+            "db": {"rate": {"window_calls": 50}, "slow_call_threshold_ms": null}
+        },
+        "leases": {"limit_per_key": 16, "ttl_ms": 5000},
+        "health": {"interval_ms": 1000, "failure_threshold": 100},
+        "idempotency": {"ttl_ms": 60000, "in_progress_timeout_ms": 1000, "remember_failures": true}
+    });
+    let p = Policy::from_json(&doc).unwrap();
+    assert_eq!(p.limits().get(Operation::Embed).capacity_tokens(), 7);
+    assert_eq!(
+        p.limits().get(Operation::Search).capacity_tokens(),
+        30,
+        "unlisted keeps default"
+    );
+    assert_eq!(p.retry("llm").unwrap().multiplier, 3);
+    assert!(p.retry("quick").is_some(), "built-in policies stay");
+    // Named breakers inherit from the document's default.
+    assert_eq!(
+        p.breaker("llm").slow_call_threshold,
+        Some(Duration::from_secs(2))
+    );
+    assert_eq!(
+        p.breaker("llm").rate.unwrap().window,
+        RateWindow::Time(Duration::from_secs(30))
+    );
+    assert_eq!(p.breaker("db").failure_threshold, 3);
+    assert_eq!(p.breaker("db").slow_call_threshold, None);
+    assert_eq!(p.breaker("db").rate.unwrap().min_calls, 20);
+    assert_eq!(p.breaker("unnamed").failure_threshold, 3);
+    assert_eq!(Policy::from_json(&p.to_json()).unwrap(), p);
+    // Rate off again with false.
+    let off = json!({"breakers": {"default": {"rate": false}}});
+    assert_eq!(
+        Policy::from_json(&off).unwrap().breaker_default().rate,
+        None
+    );
+}
+
+#[test]
+fn every_refusal_names_the_field() {
+    let cases = [
+        (json!([]), "(document): must be an object"),
+        (json!({"limits": []}), "limits: must be an object"),
+        (
+            json!({"limits": {"other": {"capacity_tokens": 0}}}),
+            "limits.other.capacity_tokens: must be an integer from 1",
+        ),
+        (
+            json!({"limits": {"search": {"window_ms": 0}}}),
+            "limits.search.window_ms: must be an integer from 1",
+        ),
+        (
+            json!({"limits": {"search": {"window_ms": 2_592_000_001_u64}}}),
+            "limits.search.window_ms: must be an integer from 1 to 2592000000",
+        ),
+        (
+            json!({"limits": {"search": {"burst": 1}}}),
+            "limits.search.burst: unknown field (expected one of: capacity_tokens, window_ms)",
+        ),
+        (
+            json!({"retry": {"bad name": {}}}),
+            "retry.bad name: names are",
+        ),
+        (
+            json!({"retry": {"x": {"max_attempts": 0}}}),
+            "retry.x.max_attempts: must be an integer from 1 to 100",
+        ),
+        (
+            json!({"retry": {"x": {"multiplier": 1.5}}}),
+            "retry.x.multiplier: must be an integer",
+        ),
+        (
+            json!({"retry": {"x": {"jitter": "some"}}}),
+            "retry.x.jitter: must be",
+        ),
+        (
+            json!({"retry": {"x": {"base_delay_ms": 10, "max_delay_ms": 5}}}),
+            "retry.x.max_delay_ms: retry policy",
+        ),
+        (
+            json!({"breakers": {"default": {"failure_threshold": 0}}}),
+            "breakers.default.failure_threshold: breaker config",
+        ),
+        (
+            json!({"breakers": {"x": {"reset_timeout_ms": 5000, "reset_timeout_max_ms": 1000}}}),
+            "breakers.x.reset_timeout_max_ms: ",
+        ),
+        (
+            json!({"breakers": {"x": {"half_open_max_probes": 9}}}),
+            "breakers.x.half_open_max_probes: must be an integer from 1 to 8",
+        ),
+        (
+            json!({"breakers": {"x": {"rate": {"window_calls": 10, "window_ms": 10}}}}),
+            "breakers.x.rate.window_ms: give window_calls or window_ms, not both",
+        ),
+        (
+            json!({"breakers": {"x": {"rate": {"window_calls": 10}}}}),
+            "breakers.x.rate.min_calls: ",
+        ),
+        (
+            json!({"breakers": {"x": {"rate": {"window_calls": 129}}}}),
+            "breakers.x.rate.window_calls: must be an integer from 1 to 128",
+        ),
+        (
+            json!({"breakers": {"x": {"rate": 5}}}),
+            "breakers.x.rate: must be an object",
+        ),
+        (
+            json!({"leases": {"limit_per_key": 17}}),
+            "leases.limit_per_key: must be an integer from 1 to 16",
+        ),
+        (json!({"leases": {"ttl_ms": 0}}), "leases.ttl_ms: "),
+        (
+            json!({"health": {"failure_threshold": 101}}),
+            "health.failure_threshold: must be an integer from 1 to 100",
+        ),
+        (
+            json!({"idempotency": {"remember_failures": 1}}),
+            "idempotency.remember_failures: must be true or false",
+        ),
+        (
+            json!({"idempotency": {"in_progress_timeout_ms": 0}}),
+            "idempotency.in_progress_timeout_ms: ",
+        ),
+        (
+            json!({"retries": {}}),
+            "retries: unknown field (expected one of: breakers, health, idempotency, leases, limits, retry)",
+        ),
+    ];
+    for (doc, prefix) in cases {
+        let got = refuse(doc.clone());
+        assert!(got.starts_with(prefix), "{doc}: {got}");
+    }
+}
+
+#[test]
+fn section_size_limits_are_reached() {
+    let mut retry = serde_json::Map::new();
+    for i in 0..(crate::kernel::RETRY_POLICIES_MAX - 5) {
+        retry.insert(format!("r{i}"), json!({}));
+    }
+    assert!(Policy::from_json(&json!({"retry": retry.clone()})).is_ok());
+    retry.insert("one_more".into(), json!({}));
+    assert!(refuse(json!({"retry": retry})).starts_with("retry: at most 32"));
+    let mut breakers = serde_json::Map::new();
+    for i in 0..crate::kernel::BREAKER_POLICIES_MAX {
+        breakers.insert(format!("b{i}"), json!({}));
+    }
+    assert!(Policy::from_json(&json!({"breakers": breakers.clone()})).is_ok());
+    breakers.insert("one_more".into(), json!({}));
+    assert!(refuse(json!({"breakers": breakers})).starts_with("breakers: at most 64"));
+}
+
+#[test]
+fn toml_config_converts_to_the_same_document() {
+    let text = r#"
+        [limits.search]
+        capacity_tokens = 12
+        [breakers.default]
+        reset_timeout_ms = 1000
+    "#;
+    let value: toml::Value = toml::from_str(text).unwrap();
+    let doc = serde_json::to_value(value).unwrap();
+    let p = Policy::from_json(&doc).unwrap();
+    assert_eq!(p.limits().get(Operation::Search).capacity_tokens(), 12);
+    assert_eq!(p.breaker_default().reset_timeout, Duration::from_secs(1));
+}

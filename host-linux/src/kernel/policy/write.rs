@@ -1,0 +1,89 @@
+//! Writing a policy back as a complete document (every section, every field).
+
+use heidi_core::breaker::{BreakerConfig, RateWindow};
+use heidi_core::limit::Operation;
+use heidi_core::retry::{Jitter, RetryPolicy};
+use serde_json::{Map, Value, json};
+
+use super::Policy;
+
+pub(super) fn policy(p: &Policy) -> Value {
+    let limits: Map<String, Value> = Operation::ALL
+        .iter()
+        .map(|&op| {
+            let l = p.limits.get(op);
+            let entry = json!({
+                "capacity_tokens": l.capacity_tokens(),
+                "window_ms": l.window().as_millis(),
+            });
+            (op.as_str().to_owned(), entry)
+        })
+        .collect();
+    let retry: Map<String, Value> = p
+        .retry
+        .iter()
+        .map(|(name, r)| (name.clone(), retry(r)))
+        .collect();
+    let mut breakers = Map::new();
+    breakers.insert("default".to_owned(), breaker(&p.breaker_default));
+    for (name, c) in &p.breakers {
+        breakers.insert(name.clone(), breaker(c));
+    }
+    json!({
+        "limits": limits,
+        "retry": retry,
+        "breakers": breakers,
+        "leases": {
+            "limit_per_key": p.leases.limit_per_key,
+            "ttl_ms": p.leases.ttl.as_millis(),
+        },
+        "health": {
+            "interval_ms": p.health.interval.as_millis(),
+            "failure_threshold": p.health.failure_threshold,
+        },
+        "idempotency": {
+            "ttl_ms": p.idempotency.ttl.as_millis(),
+            "in_progress_timeout_ms": p.idempotency.in_progress_timeout.as_millis(),
+            "remember_failures": p.idempotency.remember_failures,
+        },
+    })
+}
+
+fn retry(r: &RetryPolicy) -> Value {
+    let jitter = match r.jitter {
+        Jitter::None => "none",
+        Jitter::Equal => "equal",
+        Jitter::Full => "full",
+    };
+    json!({
+        "max_attempts": r.max_attempts,
+        "base_delay_ms": r.base_delay.as_millis(),
+        "max_delay_ms": r.max_delay.as_millis(),
+        "multiplier": r.multiplier,
+        "jitter": jitter,
+    })
+}
+
+fn breaker(c: &BreakerConfig) -> Value {
+    let rate = c.rate.map(|r| {
+        let mut m = Map::new();
+        m.insert("threshold_permille".into(), r.threshold_permille.into());
+        m.insert("min_calls".into(), r.min_calls.into());
+        match r.window {
+            RateWindow::LastCalls(n) => m.insert("window_calls".into(), n.into()),
+            RateWindow::Time(d) => m.insert("window_ms".into(), d.as_millis().into()),
+        };
+        Value::Object(m)
+    });
+    json!({
+        "failure_threshold": c.failure_threshold,
+        "rate": rate,
+        "slow_call_threshold_ms": c.slow_call_threshold.map(|d| d.as_millis()),
+        "reset_timeout_ms": c.reset_timeout.as_millis(),
+        "reset_backoff": c.reset_backoff,
+        "reset_timeout_max_ms": c.reset_timeout_max.as_millis(),
+        "half_open_max_probes": c.half_open_max_probes,
+        "success_threshold": c.success_threshold,
+        "probe_timeout_ms": c.probe_timeout.as_millis(),
+    })
+}

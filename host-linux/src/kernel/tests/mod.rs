@@ -1,0 +1,114 @@
+//! Unit tests of the kernel, one file per component; every reply is parsed as JSON.
+
+mod apply;
+mod breakers;
+mod health;
+mod idempotency;
+mod journal_append;
+mod leases;
+mod rate_limit;
+
+use heidi_core::Instant;
+use heidi_core::proto::Method;
+use serde_json::Value;
+
+use super::{Handled, Kernel, KernelCapacity, KernelSeeds, Policy};
+
+pub(super) const SEEDS: KernelSeeds = KernelSeeds {
+    key_hasher: [1; 16],
+    lease_ids: [2; 16],
+    idempotency_tokens: [3; 16],
+};
+
+pub(super) const SMALL: KernelCapacity = KernelCapacity {
+    limiter_slots: 64,
+    lease_slots: 64,
+    idempotency_slots: 64,
+    held_permits: 64,
+};
+
+pub(super) fn kernel() -> Kernel {
+    Kernel::with_capacity(SEEDS, Policy::default(), SMALL)
+}
+
+pub(super) fn at(secs: u64) -> Instant {
+    Instant::from_secs(secs)
+}
+
+/// Calls `method`; the reply must be one valid JSON object.
+pub(super) fn call(k: &mut Kernel, now: Instant, method: Method, params: &str) -> (Value, Handled) {
+    let mut out = b"stale".to_vec();
+    let handled = k.handle(now, method, params, &mut out);
+    let v: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
+        panic!(
+            "{method} reply is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&out)
+        )
+    });
+    assert!(v.is_object(), "{method}: {v}");
+    (v, handled)
+}
+
+/// A success reply.
+pub(super) fn ok(k: &mut Kernel, now: Instant, method: Method, params: &str) -> Value {
+    let (v, handled) = call(k, now, method, params);
+    assert!(v.get("error").is_none(), "{method} {params}: {v}");
+    assert!(matches!(handled, Handled::Reply | Handled::Journal(_)));
+    v
+}
+
+/// An error reply with `code`, in exactly the error shape plus extra fields.
+pub(super) fn err(k: &mut Kernel, now: Instant, method: Method, params: &str, code: &str) -> Value {
+    let (v, handled) = call(k, now, method, params);
+    assert!(matches!(handled, Handled::Reply));
+    assert_eq!(v["error"], true, "{method} {params}: {v}");
+    assert_eq!(v["code"], code, "{method} {params}: {v}");
+    assert!(v["message"].is_string());
+    v
+}
+
+#[test]
+fn host_methods_are_not_the_kernels_and_leave_out_alone() {
+    let mut k = kernel();
+    for method in [
+        Method::Ping,
+        Method::Status,
+        Method::JournalAppend,
+        Method::JournalTail,
+        Method::PipelineStart,
+        Method::PipelineStop,
+        Method::PipelinePause,
+        Method::PipelineResume,
+        Method::PipelineReset,
+        Method::PipelineTrainNow,
+    ] {
+        let mut out = b"untouched".to_vec();
+        assert!(matches!(
+            k.handle(at(1), method, "{}", &mut out),
+            Handled::NotKernel
+        ));
+        assert_eq!(out, b"untouched");
+    }
+}
+
+#[test]
+fn every_kernel_method_refuses_unknown_params_and_bad_json() {
+    let mut k = kernel();
+    for &method in Method::ALL.iter().filter(|&&m| super::is_kernel_method(m)) {
+        let v = err(&mut k, at(1), method, r#"{"bogus":1}"#, "BAD_REQUEST");
+        assert!(v["message"].as_str().unwrap().starts_with("params."), "{v}");
+        err(&mut k, at(1), method, "{", "BAD_REQUEST");
+    }
+}
+
+#[test]
+fn production_sizes_build() {
+    let k = Kernel::new(SEEDS, Policy::default());
+    let s = k.stats();
+    assert_eq!(
+        (s.limiter_keys, s.lease_keys, s.idempotency_keys),
+        (0, 0, 0)
+    );
+    assert_eq!(k.policy_version(), 1);
+    assert_eq!(k.poll_timeout(), None);
+}

@@ -1,0 +1,163 @@
+//! The journal's configuration and the answers of [`Journal`](super::Journal).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Called after every journal batch's `fdatasync` with its latency and the number of
+/// entries the batch made durable.
+pub type FsyncHook = Arc<dyn Fn(Duration, usize) + Send + Sync>;
+
+/// Where the journal lives and how it batches and seals.
+#[derive(Clone)]
+pub struct JournalConfig {
+    /// `OUT_DIR`: holds `events.jsonl` and `events.seals`; created (0700) if missing.
+    pub dir: PathBuf,
+    /// `RUN_ID`. `None`: the run id of the existing journal, else a generated one like
+    /// `run-20261123-141503-ab12`. A run id that differs from an existing journal's is
+    /// refused by [`Journal::open`](super::Journal::open).
+    pub run_id: Option<String>,
+    /// The seal key file; it must lie outside `dir`. See
+    /// [`load_or_create_key`](super::load_or_create_key).
+    pub key_path: PathBuf,
+    /// Write a seal after this many new lines (at least 1).
+    pub seal_every_lines: u64,
+    /// Also seal when unsealed lines have waited this long.
+    pub seal_interval: Duration,
+    /// Most entries per group commit (at least 1).
+    pub max_batch: usize,
+    /// Capacity of the submit queue (at least 1); full → [`AppendError::Overloaded`].
+    pub queue_capacity: usize,
+    /// Lines kept in memory for [`Journal::tail`](super::Journal::tail).
+    pub tail_capacity: usize,
+    /// Observer of every journal `fdatasync`: (latency, entries in the batch).
+    pub on_fsync: Option<FsyncHook>,
+}
+
+impl JournalConfig {
+    /// Defaults: no run id, a seal every 1000 lines or 5 s, batches of up to 1024 entries, a
+    /// queue of 4096, a tail of 256 lines, no fsync observer.
+    pub fn new(dir: PathBuf, key_path: PathBuf) -> JournalConfig {
+        JournalConfig {
+            dir,
+            run_id: None,
+            key_path,
+            seal_every_lines: 1000,
+            seal_interval: Duration::from_secs(5),
+            max_batch: 1024,
+            queue_capacity: 4096,
+            tail_capacity: 256,
+            on_fsync: None,
+        }
+    }
+
+    /// Largest `max_batch` accepted (a batch buffers up to 16 KiB per entry).
+    pub const MAX_BATCH_LIMIT: usize = 4096;
+    /// Largest `queue_capacity` accepted (the queue's slots are allocated up front).
+    pub const QUEUE_CAPACITY_LIMIT: usize = 65_536;
+    /// Largest `tail_capacity` accepted (a line may take 16 KiB).
+    pub const TAIL_CAPACITY_LIMIT: usize = 4096;
+
+    /// Refuses a zero `seal_every_lines`, `max_batch` or `queue_capacity`, and sizes above
+    /// the limits.
+    pub(super) fn validate(&self) -> std::io::Result<()> {
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let fields = [
+            ("seal_every_lines", self.seal_every_lines, 1, u64::MAX),
+            (
+                "max_batch",
+                as_u64(self.max_batch),
+                1,
+                as_u64(Self::MAX_BATCH_LIMIT),
+            ),
+            (
+                "queue_capacity",
+                as_u64(self.queue_capacity),
+                1,
+                as_u64(Self::QUEUE_CAPACITY_LIMIT),
+            ),
+            (
+                "tail_capacity",
+                as_u64(self.tail_capacity),
+                0,
+                as_u64(Self::TAIL_CAPACITY_LIMIT),
+            ),
+        ];
+        match fields.iter().find(|(_, n, min, max)| n < min || n > max) {
+            Some((field, _, min, max)) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("journal config: {field} must be {min} to {max}"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for JournalConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JournalConfig")
+            .field("dir", &self.dir)
+            .field("run_id", &self.run_id)
+            .field("key_path", &self.key_path)
+            .field("seal_every_lines", &self.seal_every_lines)
+            .field("seal_interval", &self.seal_interval)
+            .field("max_batch", &self.max_batch)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("tail_capacity", &self.tail_capacity)
+            .field("on_fsync", &self.on_fsync.is_some())
+            .finish()
+    }
+}
+
+/// What [`Journal::open`](super::Journal::open) found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The run id in use.
+    pub run_id: String,
+    /// Lines in the journal after recovery (including the `journal_truncated` line, if any).
+    pub lines: u64,
+    /// Bytes of a torn last line that were cut (0 if none).
+    pub cut_bytes: u64,
+    /// Lines covered by the last valid seal found at open (before the seal written at open).
+    pub sealed_lines: u64,
+    /// The journal file was created by this open.
+    pub created: bool,
+}
+
+/// A durable line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Its 1-based line number.
+    pub line: u64,
+    /// Lowercase hex SHA-256 of the line including its `\n` (the next line's `prev_hash`).
+    pub hash: String,
+}
+
+/// Why an append was not made durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppendError {
+    /// The encoder refused the entry (bad name, too many deltas, line too long, …); the chain
+    /// did not advance.
+    Invalid(String),
+    /// The submit queue is full; try again later.
+    Overloaded,
+    /// The journal was closed.
+    Closed,
+    /// Writing or syncing failed (this batch or an earlier one); the line is not known to be
+    /// durable and the journal accepts nothing more.
+    Io(String),
+}
+
+impl fmt::Display for AppendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppendError::Invalid(why) => write!(f, "journal entry refused: {why}"),
+            AppendError::Overloaded => f.write_str("journal queue full"),
+            AppendError::Closed => f.write_str("journal closed"),
+            AppendError::Io(why) => write!(f, "journal write failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for AppendError {}

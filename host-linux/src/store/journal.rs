@@ -1,0 +1,250 @@
+//! [`Journal`]: the handle to the durable journal and its writer thread.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::config::{AppendError, Appended, JournalConfig, OpenReport};
+use super::entry::JournalEntry;
+use super::fsutil::{create_private_dir, open_append, sync_dir};
+use super::key;
+use super::open::{choose_run_id, refuse_key_inside, resume, start_writer};
+use super::recover::{cut, verify_existing};
+use super::seals::{SealFile, read_seals};
+use super::writer::{Msg, Output, Policy, Shared, Writer};
+use crate::paths::{JOURNAL_FILE, SEALS_FILE};
+
+/// A cheap, cloneable handle to the run journal; see the [module docs](super).
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    run_id: String,
+    path: PathBuf,
+    shared: Arc<Shared>,
+    sender: Mutex<Option<SyncSender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<io::Result<()>>>>,
+}
+
+impl Journal {
+    /// Opens (or creates) `dir/events.jsonl`, verifies it against `dir/events.seals` with the
+    /// key at `key_path`, cuts a torn last line and journals the cut (`journal_truncated`, the
+    /// first line after the restart), seals an unsealed tail and starts the writer thread.
+    ///
+    /// Refused (`InvalidData`, message naming the line and the reason): any fault but a torn
+    /// last line, a seal record that is malformed, forged or out of order, a journal shorter
+    /// than or different from its last seal. Refused (`InvalidInput`): a `run_id` that is not
+    /// a valid run id or differs from the existing journal's, a key file inside `dir`, a zero
+    /// `seal_every_lines`, `max_batch` or `queue_capacity`, sizes above the `*_LIMIT`s of
+    /// [`JournalConfig`]. Key file errors: see [`load_or_create_key`](super::load_or_create_key).
+    ///
+    /// It reads the whole journal once (in 64 KiB chunks) and blocks: call it before the
+    /// runtime starts or through `spawn_blocking`.
+    pub fn open(config: JournalConfig) -> io::Result<(Journal, OpenReport)> {
+        config.validate()?;
+        create_private_dir(&config.dir)?;
+        refuse_key_inside(&config.dir, &config.key_path)?;
+        let key = key::load_or_create_key(&config.key_path)?;
+        let path = config.dir.join(JOURNAL_FILE);
+        let seals_path = config.dir.join(SEALS_FILE);
+        let seals = read_seals(&seals_path, &key)?;
+        let found = verify_existing(&path, &seals, config.tail_capacity)?;
+        let run_id = choose_run_id(config.run_id.as_deref(), found.run_id.as_deref(), &path)?;
+        // Everything verified: only now change the files.
+        if found.torn_bytes > 0 {
+            cut(&path, found.intact_end)?;
+        }
+        if seals.torn_bytes > 0 {
+            cut(&seals_path, seals.intact_end)?;
+        }
+        let (file, created) = open_append(&path)?;
+        if created {
+            sync_dir(&config.dir)?;
+        }
+        let seal_file = SealFile::open(seals_path, &config.dir)?;
+        let shared = Arc::new(Shared {
+            lines: AtomicU64::new(found.lines),
+            tail: Mutex::new(found.tail.clone()),
+            tail_capacity: config.tail_capacity,
+        });
+        let chain = resume(&run_id, &found)?;
+        let policy = Policy {
+            seal_every_lines: config.seal_every_lines,
+            seal_interval: config.seal_interval,
+            max_batch: config.max_batch,
+            on_fsync: config.on_fsync.clone(),
+        };
+        let output = Output {
+            file,
+            path: path.clone(),
+            seals: seal_file,
+        };
+        let writer = Writer::new(
+            output,
+            chain,
+            key,
+            policy,
+            shared.clone(),
+            found.sealed_lines,
+        );
+        let (writer, lines) = start_writer(writer, &found, seals.torn_bytes)?;
+        let (sender, receiver) = mpsc::sync_channel(config.queue_capacity);
+        let thread = std::thread::Builder::new()
+            .name("heidi-journal".into())
+            .spawn(move || writer.run(receiver))?;
+        let report = OpenReport {
+            run_id: run_id.clone(),
+            lines,
+            cut_bytes: found.torn_bytes,
+            sealed_lines: found.sealed_lines,
+            created,
+        };
+        let inner = Inner {
+            run_id,
+            path,
+            shared,
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        };
+        Ok((
+            Journal {
+                inner: Arc::new(inner),
+            },
+            report,
+        ))
+    }
+
+    /// Appends `entry`; resolves only after its line was written and `fdatasync`ed.
+    /// The entry is queued when this is first polled; dropping the future after that does
+    /// not withdraw it.
+    pub async fn append(&self, entry: JournalEntry) -> Result<Appended, AppendError> {
+        let answer = self.submit(entry)?;
+        answer.await.unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    /// [`append`](Journal::append) for threads outside an async runtime (it blocks; do not
+    /// call it on a runtime thread).
+    pub fn append_blocking(&self, entry: JournalEntry) -> Result<Appended, AppendError> {
+        let answer = self.submit(entry)?;
+        answer
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(writer_gone()))
+    }
+
+    /// Queues `entry` without waiting; the receiver gets the answer once it is durable.
+    pub(super) fn submit(
+        &self,
+        entry: JournalEntry,
+    ) -> Result<oneshot::Receiver<Result<Appended, AppendError>>, AppendError> {
+        let (ack, answer) = oneshot::channel();
+        let sender = self
+            .inner
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(sender) = sender.as_ref() else {
+            return Err(AppendError::Closed);
+        };
+        match sender.try_send(Msg::Append(entry, ack)) {
+            Ok(()) => Ok(answer),
+            Err(TrySendError::Full(_)) => Err(AppendError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => Err(AppendError::Closed),
+        }
+    }
+
+    /// The last `n` durable lines (without `\n`), oldest first; `n` is capped at the tail
+    /// capacity.
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        let tail = self
+            .inner
+            .shared
+            .tail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let skip = tail.len().saturating_sub(n);
+        tail.iter().skip(skip).cloned().collect()
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+
+    /// Durable lines in the journal.
+    pub fn lines(&self) -> u64 {
+        self.inner.shared.lines.load(Ordering::Acquire)
+    }
+
+    /// The journal file (`OUT_DIR/events.jsonl`).
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stops accepting appends (later ones are [`AppendError::Closed`]), lets the writer
+    /// write and acknowledge everything already queued, write a final seal and stop; waits
+    /// for it (blocking: from async code use `spawn_blocking`). Idempotent: a later call
+    /// returns `Ok(())`. An error means the journal had failed or the final seal failed.
+    pub fn close(&self) -> io::Result<()> {
+        let mut thread = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(
+            self.inner
+                .sender
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        match thread.take() {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| io::Error::other("journal writer thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+
+    /// Test hook: blocks the writer thread until the returned sender is dropped or sent to.
+    #[cfg(test)]
+    pub(super) fn stall(&self) -> SyncSender<()> {
+        let (entered_tx, entered_rx) = mpsc::sync_channel(1);
+        let (release_tx, release_rx) = mpsc::sync_channel(1);
+        self.send_control(Msg::Stall {
+            entered: entered_tx,
+            release: release_rx,
+        });
+        let _ = entered_rx.recv();
+        release_tx
+    }
+
+    /// Test hook: makes the writer's next journal write fail.
+    #[cfg(test)]
+    pub(super) fn break_file(&self) {
+        self.send_control(Msg::BreakFile);
+    }
+
+    /// Test hook: queues `msg`, waiting for room.
+    #[cfg(test)]
+    fn send_control(&self, msg: Msg) {
+        let sender = self
+            .inner
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = sender.as_ref() {
+            let _ = sender.send(msg);
+        }
+    }
+}
+
+fn writer_gone() -> AppendError {
+    AppendError::Io("journal writer stopped".to_owned())
+}

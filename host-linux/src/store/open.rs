@@ -1,0 +1,116 @@
+//! The steps of [`Journal::open`](super::Journal::open) around verification: run id, key
+//! location, chain resume, recovery events and the re-anchoring seal.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use heidi_core::journal::{ChainWriter, Level, LineHash, is_valid_run_id};
+
+use super::entry::JournalEntry;
+use super::fsutil::{err, random_hex};
+use super::recover::Recovered;
+use super::run_id;
+use super::writer::Writer;
+
+/// Journals recovery (a torn tail, a torn seal record) and re-anchors an unsealed tail.
+pub(super) fn start_writer(
+    mut writer: Writer,
+    found: &Recovered,
+    seal_cut_bytes: u64,
+) -> io::Result<(Writer, u64)> {
+    if found.torn_bytes > 0 {
+        writer.write_now(&cut_entry(
+            "journal_truncated",
+            "torn last journal line",
+            found.torn_bytes,
+        ))?;
+    }
+    if seal_cut_bytes > 0 {
+        writer.write_now(&cut_entry(
+            "seals_truncated",
+            "torn last seal record",
+            seal_cut_bytes,
+        ))?;
+    }
+    writer.seal_now()?;
+    let lines = writer.lines();
+    Ok((writer, lines))
+}
+
+fn cut_entry(event_type: &str, what: &str, bytes: u64) -> JournalEntry {
+    let mut entry = JournalEntry::info(
+        "journal",
+        event_type,
+        format!("cut {bytes} bytes of a {what} left by a crash"),
+    );
+    entry.level = Level::Warning;
+    entry.counters_delta = vec![(
+        "cut_bytes".to_owned(),
+        i64::try_from(bytes).unwrap_or(i64::MAX),
+    )];
+    entry
+}
+
+pub(super) fn resume(run_id: &str, found: &Recovered) -> io::Result<ChainWriter> {
+    let last = found.last_hash.unwrap_or(LineHash([0; 32]));
+    ChainWriter::resume(run_id, found.lines, last).map_err(|e| {
+        err(
+            io::ErrorKind::InvalidInput,
+            format!("run id {run_id:?}: {e}"),
+        )
+    })
+}
+
+/// The configured run id, the journal's, or a new one; a conflict is refused.
+pub(super) fn choose_run_id(
+    configured: Option<&str>,
+    existing: Option<&str>,
+    path: &Path,
+) -> io::Result<String> {
+    if let Some(id) = configured {
+        if !is_valid_run_id(id.as_bytes()) {
+            let msg =
+                format!("RUN_ID {id:?} is not a valid run id (1-128 bytes of [A-Za-z0-9_.:-])");
+            return Err(err(io::ErrorKind::InvalidInput, msg));
+        }
+    }
+    match (configured, existing) {
+        (Some(id), Some(old)) if id != old => {
+            let msg = format!(
+                "RUN_ID {id:?} differs from the run id {old:?} of the existing journal {}; \
+                 use another OUT_DIR for a new run, or unset RUN_ID to continue {old:?}",
+                path.display()
+            );
+            Err(err(io::ErrorKind::InvalidInput, msg))
+        }
+        (Some(id), _) | (None, Some(id)) => Ok(id.to_owned()),
+        (None, None) => Ok(run_id::generate(crate::clock::wall_now(), &random_hex(2)?)),
+    }
+}
+
+/// A key the journal's writer could rewrite would let it re-seal a rewritten journal.
+pub(super) fn refuse_key_inside(dir: &Path, key_path: &Path) -> io::Result<()> {
+    let dir = dir.canonicalize()?;
+    let key = resolve(key_path)?;
+    if key.starts_with(&dir) {
+        let msg = format!(
+            "seal key {} lies inside the journal directory {}; keep it outside",
+            key.display(),
+            dir.display()
+        );
+        return Err(err(io::ErrorKind::InvalidInput, msg));
+    }
+    Ok(())
+}
+
+/// `path` with its longest existing ancestor canonicalized (the rest may not exist yet).
+fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let path = std::path::absolute(path)?;
+    for base in path.ancestors() {
+        if let Ok(real) = base.canonicalize() {
+            let rest = path.strip_prefix(base).unwrap_or(Path::new(""));
+            return Ok(real.join(rest));
+        }
+    }
+    Ok(path)
+}

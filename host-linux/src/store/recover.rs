@@ -1,0 +1,166 @@
+//! Restart: verify the journal against its seals (streaming), find a torn tail, cut it.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use heidi_core::journal::{Fault, FaultKind, LineHash, Verified, Verifier};
+
+use super::fsutil::{at, err};
+use super::seals::ReadSeals;
+
+/// Bytes read from the journal per chunk.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// What an existing journal holds once verified.
+pub(super) struct Recovered {
+    /// The journal's run id; `None` when it has no line.
+    pub(super) run_id: Option<String>,
+    /// Intact lines.
+    pub(super) lines: u64,
+    /// Hash of the last intact line.
+    pub(super) last_hash: Option<LineHash>,
+    /// End of the last intact line (where a torn tail is cut).
+    pub(super) intact_end: u64,
+    /// Bytes after `intact_end` (a torn last line).
+    pub(super) torn_bytes: u64,
+    /// Lines covered by the last valid seal.
+    pub(super) sealed_lines: u64,
+    /// The last lines, oldest first, at most the tail capacity.
+    pub(super) tail: VecDeque<String>,
+}
+
+/// Verifies `journal` (missing: empty) against `seals` without changing anything. Only a
+/// torn last line is tolerated; every other fault is an `InvalidData` error naming the line.
+pub(super) fn verify_existing(
+    journal: &Path,
+    seals: &ReadSeals,
+    tail_capacity: usize,
+) -> io::Result<Recovered> {
+    let mut verifier = seals.check.verifier();
+    let mut scan = Scan::new(tail_capacity);
+    let outcome = match File::open(journal) {
+        Ok(mut file) => scan
+            .run(&mut file, &mut verifier)
+            .map_err(|e| at(journal, e))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => verifier.finish(),
+        Err(e) => return Err(at(journal, e)),
+    };
+    let verified = match outcome {
+        Ok(verified) => verified,
+        Err(Fault {
+            kind: FaultKind::Torn,
+            ..
+        }) => verifier.verified(),
+        Err(fault) => return Err(refuse(journal, &fault.to_string())),
+    };
+    let report = seals
+        .check
+        .check(&verified)
+        .map_err(|fault| refuse(journal, &format!("does not match its seals: {fault}")))?;
+    let tail = read_tail(journal, scan.tail_start(), scan.intact_end)?;
+    Ok(Recovered {
+        run_id: (verified.lines > 0).then(|| verified.run_id().to_owned()),
+        lines: verified.lines,
+        last_hash: verified.last_hash,
+        intact_end: scan.intact_end,
+        torn_bytes: scan.total - scan.intact_end,
+        sealed_lines: report.sealed_lines,
+        tail,
+    })
+}
+
+fn refuse(journal: &Path, why: &str) -> io::Error {
+    let msg = format!(
+        "journal {}: {why}; refusing to open (an operator must inspect it)",
+        journal.display()
+    );
+    err(io::ErrorKind::InvalidData, msg)
+}
+
+/// Cuts `path` to `len` bytes and syncs it.
+pub(super) fn cut(path: &Path, len: u64) -> io::Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| at(path, e))?;
+    file.set_len(len)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| at(path, e))
+}
+
+/// Offsets gathered while streaming the journal through a verifier.
+struct Scan {
+    total: u64,
+    intact_end: u64,
+    /// Ends of the last `tail_capacity + 1` lines.
+    ends: VecDeque<u64>,
+    tail_capacity: usize,
+}
+
+impl Scan {
+    fn new(tail_capacity: usize) -> Scan {
+        Scan {
+            total: 0,
+            intact_end: 0,
+            ends: VecDeque::new(),
+            tail_capacity,
+        }
+    }
+
+    fn run(&mut self, file: &mut File, v: &mut Verifier) -> io::Result<Result<Verified, Fault>> {
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => return Ok(v.finish()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let chunk = &buf[..n];
+            if let Err(fault) = v.feed(chunk) {
+                return Ok(Err(fault));
+            }
+            self.note_lines(chunk);
+        }
+    }
+
+    fn note_lines(&mut self, chunk: &[u8]) {
+        for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            let end = self.total + u64::try_from(i).unwrap_or(u64::MAX) + 1;
+            self.ends.push_back(end);
+            if self.ends.len() > self.tail_capacity + 1 {
+                self.ends.pop_front();
+            }
+            self.intact_end = end;
+        }
+        self.total += u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+    }
+
+    /// Where the last `tail_capacity` intact lines start.
+    fn tail_start(&self) -> u64 {
+        match self.ends.front() {
+            Some(&end) if self.ends.len() == self.tail_capacity + 1 => end,
+            _ => 0,
+        }
+    }
+}
+
+/// The lines between `start` and `end` (whole lines, at most the tail capacity).
+fn read_tail(path: &Path, start: u64, end: u64) -> io::Result<VecDeque<String>> {
+    if end <= start {
+        return Ok(VecDeque::new());
+    }
+    let mut file = File::open(path).map_err(|e| at(path, e))?;
+    file.seek(SeekFrom::Start(start)).map_err(|e| at(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(end - start)
+        .read_to_end(&mut bytes)
+        .map_err(|e| at(path, e))?;
+    Ok(bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect())
+}

@@ -1,0 +1,85 @@
+//! The seal file `events.seals`: reading it into a [`SealCheck`], appending seal records.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use heidi_core::journal::{SEAL_MAX_BYTES, Seal, SealCheck, SealKey};
+
+use super::fsutil::{at, err, open_append, sync_dir};
+
+/// The seal records of a run, read at open.
+pub(super) struct ReadSeals {
+    /// The check, fed with every complete record.
+    pub(super) check: SealCheck,
+    /// The file's length up to the end of its last complete record.
+    pub(super) intact_end: u64,
+    /// Bytes of a torn last record (no `\n`, crash mid-write), to be cut; 0 if none.
+    pub(super) torn_bytes: u64,
+}
+
+/// Reads `path` (missing: nothing sealed) record by record into a [`SealCheck`]. A record
+/// the check refuses is an `InvalidData` error naming it; a last record without `\n` that
+/// fits in [`SEAL_MAX_BYTES`] is a torn write and is reported, not fed.
+pub(super) fn read_seals(path: &Path, key: &SealKey) -> io::Result<ReadSeals> {
+    let mut out = ReadSeals {
+        check: SealCheck::new(key),
+        intact_end: 0,
+        torn_bytes: 0,
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(at(path, e)),
+    };
+    let mut reader = BufReader::new(file);
+    let mut record = Vec::with_capacity(SEAL_MAX_BYTES + 1);
+    let limit = u64::try_from(SEAL_MAX_BYTES).unwrap_or(u64::MAX) + 1;
+    loop {
+        record.clear();
+        let n = (&mut reader)
+            .take(limit)
+            .read_until(b'\n', &mut record)
+            .map_err(|e| at(path, e))?;
+        if n == 0 {
+            return Ok(out);
+        }
+        let complete = record.last() == Some(&b'\n');
+        if !complete && n <= SEAL_MAX_BYTES && reader.fill_buf()?.is_empty() {
+            out.torn_bytes = u64::try_from(n).unwrap_or(u64::MAX);
+            return Ok(out);
+        }
+        out.check.add_record(&record).map_err(|fault| {
+            let msg = format!("seal file {}: {fault}; refusing to open", path.display());
+            err(io::ErrorKind::InvalidData, msg)
+        })?;
+        out.intact_end += u64::try_from(n).unwrap_or(u64::MAX);
+    }
+}
+
+/// The seal file, opened for appending.
+pub(super) struct SealFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl SealFile {
+    /// Opens (or creates, mode 0600) the seal file `path` in directory `dir`.
+    pub(super) fn open(path: PathBuf, dir: &Path) -> io::Result<SealFile> {
+        let (file, created) = open_append(&path)?;
+        if created {
+            sync_dir(dir)?;
+        }
+        Ok(SealFile { file, path })
+    }
+
+    /// Appends `seal` as one record and syncs it.
+    pub(super) fn append(&mut self, seal: &Seal) -> io::Result<()> {
+        let mut buf = [0u8; SEAL_MAX_BYTES];
+        let n = seal.encode(&mut buf).map_err(io::Error::other)?;
+        self.file
+            .write_all(&buf[..n])
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| at(&self.path, e))
+    }
+}

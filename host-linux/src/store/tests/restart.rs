@@ -1,0 +1,135 @@
+//! Restart: the chain resumes, a torn tail is cut and journaled, run ids.
+
+use super::*;
+use crate::store::Journal;
+
+fn write_and_close(config: &JournalConfig, n: usize) -> String {
+    let (journal, _) = Journal::open(config.clone()).unwrap();
+    for i in 0..n {
+        journal.append_blocking(entry(i)).unwrap();
+    }
+    journal.close().unwrap();
+    journal.run_id().to_owned()
+}
+
+#[test]
+fn restart_resumes_the_chain() {
+    let (_tmp, config) = setup();
+    let run_id = write_and_close(&config, 3);
+    let (journal, report) = Journal::open(config.clone()).unwrap();
+    assert_eq!(report.run_id, run_id);
+    assert!(!report.created);
+    assert_eq!(
+        (report.lines, report.sealed_lines, report.cut_bytes),
+        (3, 3, 0)
+    );
+    assert_eq!(journal.tail(2), journal_lines(&config)[1..].to_vec());
+    assert_eq!(journal.append_blocking(entry(3)).unwrap().line, 4);
+    journal.close().unwrap();
+    let report = verify_dir(&config);
+    assert_eq!((report.sealed_lines, report.unsealed_lines), (4, 0));
+}
+
+#[test]
+fn torn_tail_is_cut_journaled_and_verifies() {
+    let (_tmp, config) = setup();
+    write_and_close(&config, 3);
+    let torn = b"{\"event_version\":\"1.0\",\"ts\":\"2026-";
+    append_raw(&config.dir.join(JOURNAL_FILE), torn);
+    let (journal, report) = Journal::open(config.clone()).unwrap();
+    assert_eq!(report.cut_bytes, torn.len() as u64);
+    assert_eq!((report.lines, report.sealed_lines), (4, 3));
+    journal.close().unwrap();
+    let lines = journal_lines(&config);
+    assert_eq!(lines.len(), 4);
+    let cut: serde_json::Value = serde_json::from_str(&lines[3]).unwrap();
+    assert_eq!(cut["event_type"], "journal_truncated");
+    assert_eq!(cut["stage"], "journal");
+    assert_eq!(cut["level"], "warning");
+    assert_eq!(cut["counters_delta"]["cut_bytes"], torn.len() as u64);
+    assert!(
+        cut["message"]
+            .as_str()
+            .unwrap()
+            .contains(&torn.len().to_string())
+    );
+    assert_eq!(verify_dir(&config).sealed_lines, 4);
+}
+
+#[test]
+fn a_torn_first_line_is_cut_too() {
+    let (_tmp, config) = setup();
+    std::fs::create_dir_all(&config.dir).unwrap();
+    std::fs::write(config.dir.join(JOURNAL_FILE), b"{\"event_ver").unwrap();
+    let (journal, report) = Journal::open(config.clone()).unwrap();
+    assert_eq!((report.cut_bytes, report.lines), (11, 1));
+    journal.close().unwrap();
+    assert_eq!(verify_dir(&config).sealed_lines, 1);
+}
+
+#[test]
+fn a_torn_seal_record_is_cut_and_journaled() {
+    let (_tmp, config) = setup();
+    write_and_close(&config, 2);
+    append_raw(
+        &config.dir.join(SEALS_FILE),
+        b"{\"seal_version\":\"1\",\"ru",
+    );
+    let (journal, report) = Journal::open(config.clone()).unwrap();
+    assert_eq!(
+        (report.lines, report.sealed_lines, report.cut_bytes),
+        (3, 2, 0)
+    );
+    journal.close().unwrap();
+    assert!(journal_lines(&config)[2].contains("\"event_type\":\"seals_truncated\""));
+    assert_eq!(verify_dir(&config).sealed_lines, 3);
+}
+
+#[test]
+fn a_missing_seal_file_means_nothing_sealed() {
+    let (_tmp, config) = setup();
+    write_and_close(&config, 3);
+    std::fs::remove_file(config.dir.join(SEALS_FILE)).unwrap();
+    let (journal, report) = Journal::open(config.clone()).unwrap();
+    assert_eq!((report.lines, report.sealed_lines), (3, 0));
+    // The open re-anchors the unsealed tail at once.
+    let sealed: Vec<u64> = seal_records(&config).iter().map(|s| s.lines()).collect();
+    assert_eq!(sealed, vec![3]);
+    journal.close().unwrap();
+}
+
+#[test]
+fn run_ids_are_taken_generated_or_refused() {
+    let (_tmp, mut config) = setup();
+    let generated = write_and_close(&config, 1);
+    assert!(
+        generated.starts_with("run-") && generated.len() == 24,
+        "{generated}"
+    );
+    // No RUN_ID: the journal's. The same RUN_ID: fine.
+    assert_eq!(write_and_close(&config, 1), generated);
+    config.run_id = Some(generated.clone());
+    assert_eq!(write_and_close(&config, 1), generated);
+    config.run_id = Some("other-run".into());
+    let e = Journal::open(config.clone()).err().unwrap();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(
+        e.to_string().contains("other-run") && e.to_string().contains(&generated),
+        "{e}"
+    );
+    config.run_id = Some("bad run".into());
+    let e = Journal::open(config.clone()).err().unwrap();
+    assert!(e.to_string().contains("not a valid run id"), "{e}");
+    assert_eq!(journal_lines(&config).len(), 3);
+}
+
+#[test]
+fn a_configured_run_id_names_a_new_journal() {
+    let (_tmp, mut config) = setup();
+    config.run_id = Some("test_cpp_run_123".into());
+    let (journal, report) = Journal::open(config.clone()).unwrap();
+    assert_eq!(report.run_id, "test_cpp_run_123");
+    journal.append_blocking(entry(0)).unwrap();
+    journal.close().unwrap();
+    assert!(journal_lines(&config)[0].contains("\"prev_hash\":\"test_cpp_run_123\""));
+}

@@ -1,0 +1,313 @@
+//! The writer thread: owns the journal file, the chain and the seal key; group commit.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use heidi_core::journal::{ChainWriter, EncodeError, MAX_LINE_BYTES, SealKey};
+use tokio::sync::oneshot;
+
+use super::config::{AppendError, Appended, FsyncHook};
+use super::entry::JournalEntry;
+use super::fsutil::at;
+use super::seals::SealFile;
+
+/// Where an append's answer goes.
+pub(super) type Ack = oneshot::Sender<Result<Appended, AppendError>>;
+
+/// What the submit queue carries.
+pub(super) enum Msg {
+    /// Append an entry and answer once it is durable.
+    Append(JournalEntry, Ack),
+    /// Test hook: tell `entered`, then block until `release` answers or hangs up.
+    #[cfg(test)]
+    Stall {
+        entered: std::sync::mpsc::SyncSender<()>,
+        release: Receiver<()>,
+    },
+    /// Test hook: swap the journal file for a read-only handle, so the next write fails.
+    #[cfg(test)]
+    BreakFile,
+}
+
+/// State the writer publishes to the handles.
+pub(super) struct Shared {
+    /// Durable lines.
+    pub(super) lines: AtomicU64,
+    /// The last durable lines, oldest first.
+    pub(super) tail: Mutex<VecDeque<String>>,
+    /// Most lines kept in `tail`.
+    pub(super) tail_capacity: usize,
+}
+
+impl Shared {
+    fn publish(&self, lines: u64, new: impl Iterator<Item = String>) {
+        let mut tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
+        tail.extend(new);
+        while tail.len() > self.tail_capacity {
+            tail.pop_front();
+        }
+        self.lines.store(lines, Ordering::Release);
+    }
+}
+
+/// Batching and sealing settings of the writer.
+pub(super) struct Policy {
+    pub(super) seal_every_lines: u64,
+    pub(super) seal_interval: Duration,
+    pub(super) max_batch: usize,
+    pub(super) on_fsync: Option<FsyncHook>,
+}
+
+/// The files the writer appends to.
+pub(super) struct Output {
+    /// The journal, opened `O_APPEND`.
+    pub(super) file: File,
+    /// Its path, for error messages.
+    pub(super) path: PathBuf,
+    /// The seal file.
+    pub(super) seals: SealFile,
+}
+
+/// The journal writer; runs on its own thread after [`Writer::run`].
+pub(super) struct Writer {
+    out: Output,
+    chain: ChainWriter,
+    key: SealKey,
+    policy: Policy,
+    shared: std::sync::Arc<Shared>,
+    line: Vec<u8>,
+    batch: Vec<u8>,
+    batch_lines: Vec<String>,
+    pending: Vec<(Ack, Appended)>,
+    sealed_lines: u64,
+    unsealed_since: Option<Instant>,
+    failed: Option<String>,
+}
+
+impl Writer {
+    /// A writer appending to `out`, continuing `chain`, whose last seal covers
+    /// `sealed_lines`.
+    pub(super) fn new(
+        out: Output,
+        chain: ChainWriter,
+        key: SealKey,
+        policy: Policy,
+        shared: std::sync::Arc<Shared>,
+        sealed_lines: u64,
+    ) -> Writer {
+        let unsealed = chain.lines() > sealed_lines;
+        Writer {
+            out,
+            chain,
+            key,
+            policy,
+            shared,
+            line: vec![0; MAX_LINE_BYTES],
+            batch: Vec::new(),
+            batch_lines: Vec::new(),
+            pending: Vec::new(),
+            sealed_lines,
+            unsealed_since: unsealed.then(Instant::now),
+            failed: None,
+        }
+    }
+
+    /// Lines in the chain.
+    pub(super) fn lines(&self) -> u64 {
+        self.chain.lines()
+    }
+
+    /// Encodes, writes and syncs one entry now (used at open, before the thread starts).
+    pub(super) fn write_now(&mut self, entry: &JournalEntry) -> io::Result<()> {
+        self.encode(entry).map_err(io::Error::other)?;
+        self.flush()
+    }
+
+    /// Seals if lines are unsealed; an error marks the journal failed.
+    pub(super) fn seal_now(&mut self) -> io::Result<()> {
+        if self.chain.lines() <= self.sealed_lines {
+            return Ok(());
+        }
+        let Some(seal) = self.chain.seal(&self.key) else {
+            return Ok(());
+        };
+        match self.out.seals.append(&seal) {
+            Ok(()) => {
+                self.sealed_lines = seal.lines();
+                self.unsealed_since = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// The thread's loop: group commits until every handle is gone, then a final seal.
+    pub(super) fn run(mut self, rx: Receiver<Msg>) -> io::Result<()> {
+        while let Some(first) = self.next(&rx) {
+            let deferred = self.gather(first, &rx);
+            self.commit();
+            self.seal_if_due();
+            if let Some(msg) = deferred {
+                self.control(msg);
+            }
+        }
+        if let Some(why) = &self.failed {
+            return Err(io::Error::other(format!("journal failed earlier: {why}")));
+        }
+        self.seal_now()
+    }
+
+    /// Blocks for the next message; seals when unsealed lines have waited long enough.
+    fn next(&mut self, rx: &Receiver<Msg>) -> Option<Msg> {
+        loop {
+            let due = match (self.unsealed_since, &self.failed) {
+                (Some(since), None) => since.checked_add(self.policy.seal_interval),
+                _ => None,
+            };
+            let Some(due) = due else {
+                return rx.recv().ok();
+            };
+            match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(msg) => return Some(msg),
+                Err(RecvTimeoutError::Timeout) => self.seal_if_due(),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Takes `first` and up to `max_batch - 1` more queued appends without blocking; a
+    /// control message ends the batch and is returned.
+    fn gather(&mut self, first: Msg, rx: &Receiver<Msg>) -> Option<Msg> {
+        let mut msg = first;
+        let mut taken = 0;
+        loop {
+            match msg {
+                Msg::Append(entry, ack) => self.take(&entry, ack),
+                #[cfg(test)]
+                other => return Some(other),
+            }
+            taken += 1;
+            if taken >= self.policy.max_batch {
+                return None;
+            }
+            msg = match rx.try_recv() {
+                Ok(next) => next,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return None,
+            };
+        }
+    }
+
+    fn control(&mut self, msg: Msg) {
+        match msg {
+            Msg::Append(entry, ack) => {
+                self.take(&entry, ack);
+                self.commit();
+            }
+            #[cfg(test)]
+            Msg::Stall { entered, release } => {
+                let _ = entered.send(());
+                let _ = release.recv();
+            }
+            #[cfg(test)]
+            Msg::BreakFile => {
+                if let Ok(read_only) = File::open(&self.out.path) {
+                    self.out.file = read_only;
+                }
+            }
+        }
+    }
+
+    /// Encodes one entry into the batch, or answers it at once.
+    fn take(&mut self, entry: &JournalEntry, ack: Ack) {
+        if let Some(why) = &self.failed {
+            let _ = ack.send(Err(AppendError::Io(why.clone())));
+            return;
+        }
+        match self.encode(entry) {
+            Ok(appended) => self.pending.push((ack, appended)),
+            Err(e) => {
+                let _ = ack.send(Err(AppendError::Invalid(e.to_string())));
+            }
+        }
+    }
+
+    /// Stamps and chains `entry` into the batch buffer; the chain advances only on success.
+    fn encode(&mut self, entry: &JournalEntry) -> Result<Appended, EncodeError> {
+        let (chain, line) = (&mut self.chain, &mut self.line);
+        let bytes = entry.with_event(crate::clock::wall_now(), |event| {
+            chain.append(event, line).map(|l| l.len())
+        })?;
+        let line = &self.line[..bytes];
+        self.batch.extend_from_slice(line);
+        let text = String::from_utf8_lossy(&line[..bytes - 1]).into_owned();
+        self.batch_lines.push(text);
+        let hash = self.chain.last_hash().map(|h| h.hex().as_str().to_owned());
+        Ok(Appended {
+            line: self.chain.lines(),
+            hash: hash.unwrap_or_default(),
+        })
+    }
+
+    /// Writes and syncs the batch, then answers every pending append.
+    fn commit(&mut self) {
+        let result = self.flush();
+        for (ack, appended) in self.pending.drain(..) {
+            let answer = match &result {
+                Ok(()) => Ok(appended),
+                Err(e) => Err(AppendError::Io(e.to_string())),
+            };
+            let _ = ack.send(answer);
+        }
+    }
+
+    /// One `write_all` and one `fdatasync` for the whole batch; an error fails the journal.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let out = &mut self.out;
+        let written = out
+            .file
+            .write_all(&self.batch)
+            .and_then(|()| out.file.sync_data())
+            .map_err(|e| at(&out.path, e));
+        let entries = self.batch_lines.len();
+        self.batch.clear();
+        if let Err(e) = written {
+            self.batch_lines.clear();
+            self.failed = Some(e.to_string());
+            return Err(e);
+        }
+        if let Some(hook) = &self.policy.on_fsync {
+            hook(started.elapsed(), entries);
+        }
+        self.shared
+            .publish(self.chain.lines(), self.batch_lines.drain(..));
+        self.unsealed_since.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    fn seal_if_due(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
+        let unsealed = self.chain.lines().saturating_sub(self.sealed_lines);
+        let waited = self
+            .unsealed_since
+            .is_some_and(|since| since.elapsed() >= self.policy.seal_interval);
+        if unsealed >= self.policy.seal_every_lines || (unsealed > 0 && waited) {
+            // An error is kept in `failed`; later appends are answered with it.
+            let _ = self.seal_now();
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Every bound and error path of a real `heidid`: oversized length prefix, malformed JSON,
+//! unknown method, too many connections, idle timeout, an invalid policy, and no descriptor
+//! leak over 1,000 connections.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+#[test]
+fn oversized_length_prefix_gets_an_error_and_the_connection_closes() {
+    let d = Daemon::start(&[]);
+    let mut s = d.connect();
+    s.write_all(&(8 * 1024 + 1u32).to_be_bytes()).unwrap();
+    let reply = read_frame(&mut s).expect("an error reply");
+    assert_eq!(reply["error"], true);
+    assert_eq!(reply["code"], "FRAME_TOO_LARGE");
+    assert!(
+        read_frame(&mut s).is_none(),
+        "connection closed after FRAME_TOO_LARGE"
+    );
+    // The daemon keeps serving.
+    assert_eq!(d.call("PING", json!({}))["pong"], true);
+}
+
+#[test]
+fn malformed_requests_get_the_error_shape_and_the_connection_survives() {
+    let d = Daemon::start(&[]);
+    let mut s = d.connect();
+    let cases: [(&[u8], &str); 5] = [
+        (b"{not json", "BAD_JSON"),
+        (b"[1,2]", "BAD_REQUEST"),
+        (br#"{"params":{}}"#, "BAD_REQUEST"),
+        (br#"{"method":"FROB","params":{}}"#, "UNKNOWN_METHOD"),
+        (b"\xff\xfe", "BAD_FRAME"),
+    ];
+    for (body, code) in cases {
+        s.write_all(&frame(body)).unwrap();
+        let reply = read_frame(&mut s).expect("reply");
+        assert_eq!(reply["error"], true);
+        assert_eq!(reply["code"], code, "{reply}");
+        assert!(reply["message"].is_string());
+    }
+    // Empty frame, then a good request on the same connection.
+    s.write_all(&0u32.to_be_bytes()).unwrap();
+    assert_eq!(read_frame(&mut s).unwrap()["code"], "BAD_FRAME");
+    write_request(&mut s, "PING", json!({}));
+    assert_eq!(read_frame(&mut s).unwrap()["pong"], true);
+}
+
+#[test]
+fn too_many_connections_are_refused_with_overloaded() {
+    let d = Daemon::start(&["--max-connections", "4"]);
+    let held: Vec<_> = (0..4).map(|_| d.connect()).collect();
+    // Make sure the four are accepted and being served.
+    for mut s in held.iter().map(|s| s.try_clone().unwrap()) {
+        write_request(&mut s, "PING", json!({}));
+        assert_eq!(read_frame(&mut s).unwrap()["pong"], true);
+    }
+    let mut fifth = d.connect();
+    write_request(&mut fifth, "PING", json!({}));
+    let reply = read_frame(&mut fifth).expect("an OVERLOADED reply");
+    assert_eq!(reply["code"], "OVERLOADED");
+    assert!(read_frame(&mut fifth).is_none());
+    drop(held);
+    // Room again once they close (bounded wait).
+    let start = Instant::now();
+    loop {
+        let mut s = d.connect();
+        write_request(&mut s, "PING", json!({}));
+        if read_frame(&mut s).is_some_and(|r| r["pong"] == true) {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE);
+    }
+}
+
+#[test]
+fn idle_connections_are_closed() {
+    let d = Daemon::start(&["--idle-timeout-ms", "200"]);
+    let mut s = d.connect();
+    write_request(&mut s, "PING", json!({}));
+    assert_eq!(read_frame(&mut s).unwrap()["pong"], true);
+    let start = Instant::now();
+    let mut buf = [0u8; 1];
+    // The daemon closes its side: read returns 0 (EOF) well before our own deadline.
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150),
+        "closed too early: {waited:?}"
+    );
+    // A half-sent frame also times out instead of holding the connection forever.
+    let mut s = d.connect();
+    s.write_all(&[0, 0, 0, 10, b'{']).unwrap();
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+    // HTTP keep-alive connections too.
+    let mut h = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    h.set_read_timeout(Some(DEADLINE)).unwrap();
+    h.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    h.read_to_end(&mut all).unwrap();
+    assert!(String::from_utf8_lossy(&all).contains(r#"{"health":"ok"}"#));
+}
+
+#[test]
+fn invalid_policy_is_refused_and_the_old_one_stays() {
+    let d = Daemon::start(&[]);
+    let before = d.call("GET_POLICY", json!({}));
+    let bad = d.call(
+        "APPLY_POLICY",
+        json!({"policy": {"limits": {"ai_generate": {"capacity_tokens": 0, "window_ms": 1000}}}}),
+    );
+    assert_eq!(bad["code"], "INVALID_POLICY", "{bad}");
+    assert!(
+        bad["message"].as_str().unwrap().contains("capacity_tokens"),
+        "{bad}"
+    );
+    assert_eq!(d.call("GET_POLICY", json!({})), before);
+    assert_eq!(d.call("STATUS", json!({}))["policy_version"], 1);
+}
+
+#[test]
+fn no_descriptor_leak_over_1000_connections() {
+    let d = Daemon::start(&[]);
+    // Warm up: the runtime's own descriptors exist before we count.
+    for _ in 0..20 {
+        d.call("PING", json!({}));
+    }
+    let before = fd_count(d.pid());
+    for i in 0..1000 {
+        if i % 3 == 0 {
+            // Some clients vanish without a request.
+            drop(d.connect());
+        } else {
+            assert_eq!(d.call("PING", json!({}))["pong"], true);
+        }
+    }
+    // Closed connections are reaped asynchronously: wait (bounded) for the count to settle.
+    let start = Instant::now();
+    loop {
+        let after = fd_count(d.pid());
+        if after <= before {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "descriptors leaked: {before} before, {after} after"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,285 @@
+//! The end-to-end harness: start `heidid` in a temp dir, talk to it over its socket and HTTP,
+//! stop it with a signal or kill it, and look at its files.
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Bounded waits: everything here gives up after this long.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub out_dir: PathBuf,
+    pub key: PathBuf,
+    pub port: u16,
+    pub child: Option<Child>,
+    extra_args: Vec<String>,
+    config: Option<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Daemon {
+    /// Starts a daemon with defaults plus `args`.
+    pub fn start(args: &[&str]) -> Daemon {
+        Daemon::start_with_config(args, None)
+    }
+
+    /// Starts a daemon with a TOML configuration file.
+    pub fn start_with_config(args: &[&str], config: Option<&str>) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = Daemon {
+            socket: dir.path().join("k.sock"),
+            out_dir: dir.path().join("out"),
+            key: dir.path().join("keys").join("seal.key"),
+            port: free_port(),
+            dir,
+            child: None,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            config: config.map(str::to_owned),
+        };
+        d.spawn();
+        d
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_heidid"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("HEIDI") || k == "OUT_DIR" || k == "RUN_ID" || k == "XDG_RUNTIME_DIR" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg("--socket")
+            .arg(&self.socket)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("--out-dir")
+            .arg(&self.out_dir)
+            .arg("--seal-key")
+            .arg(&self.key)
+            .env("HEIDI_LOG", "warn")
+            .args(&self.extra_args)
+            .stdin(Stdio::null());
+        if let Some(text) = &self.config {
+            let path = self.dir.path().join("heidid.toml");
+            std::fs::write(&path, text).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        cmd
+    }
+
+    /// (Re)starts the process and waits until it is ready.
+    pub fn spawn(&mut self) {
+        let child = self.command().spawn().expect("spawn heidid");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("heidid exited during start-up: {status}");
+            }
+            if UnixStream::connect(&self.socket).is_ok() && self.http_get("/readyz").0 == 200 {
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "heidid not ready within {DEADLINE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+        wait_exit(&mut child)
+    }
+
+    /// SIGKILL, no cleanup.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+
+    pub fn connect(&self) -> UnixStream {
+        let s = UnixStream::connect(&self.socket).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        s
+    }
+
+    /// One framed call on a fresh connection (as the kernel-bridge client does).
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        let mut s = self.connect();
+        write_request(&mut s, method, params);
+        read_frame(&mut s).expect("a reply frame")
+    }
+
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        http(self.port, "GET", path, None)
+    }
+
+    pub fn http_post(&self, path: &str, body: &str) -> (u16, String) {
+        http(self.port, "POST", path, Some(body))
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.out_dir.join("events.jsonl")
+    }
+
+    pub fn seals(&self) -> PathBuf {
+        self.out_dir.join("events.seals")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn wait_exit(child: &mut Child) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "heidid did not exit within {DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+pub fn write_request(s: &mut UnixStream, method: &str, params: Value) {
+    let body = serde_json::json!({"method": method, "params": params, "timestamp": 1700000000.123});
+    s.write_all(&frame(body.to_string().as_bytes())).unwrap();
+}
+
+/// Reads one frame; `None` at EOF.
+pub fn read_frame(s: &mut UnixStream) -> Option<Value> {
+    let mut len = [0u8; 4];
+    if s.read_exact(&mut len).is_err() {
+        return None;
+    }
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).unwrap();
+    Some(serde_json::from_slice(&body).expect("reply is JSON"))
+}
+
+/// Sends `text` in line mode and reads until `lines` lines came back.
+pub fn line_exchange(d: &Daemon, text: &str, lines: usize) -> Vec<String> {
+    let mut s = d.connect();
+    s.write_all(text.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.iter().filter(|b| **b == b'\n').count() < lines {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "connection closed early: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(got)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A minimal HTTP/1.1 request over a fresh TCP connection (`Connection: close`).
+pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    http_with(port, method, path, body, &[])
+}
+
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[&str],
+) -> (u16, String) {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let body = body.unwrap_or("");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Open file descriptors of a process.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+pub fn heidi() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_heidi"))
+}
+
+pub fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}

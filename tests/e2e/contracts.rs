@@ -1,0 +1,199 @@
+//! DESIGN §6 contracts against a real `heidid`: framed JSON (one connection per call, and 50
+//! pipelined on one connection), every line command, every HTTP route.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::io::Write;
+
+#[test]
+fn framed_json_one_connection_per_call() {
+    let d = Daemon::start(&[]);
+    let pong = d.call("PING", json!({}));
+    assert_eq!(pong["ok"], true);
+    assert_eq!(pong["pong"], true);
+    let status = d.call("STATUS", json!({}));
+    assert_eq!(status["protocol_version"], 1);
+    assert_eq!(status["pid"], d.pid());
+    for key in [
+        "version",
+        "uptime_ms",
+        "rss_kb",
+        "threads",
+        "queue_depth",
+        "policy_version",
+    ] {
+        assert!(status.get(key).is_some(), "STATUS lacks {key}: {status}");
+    }
+    let policy = d.call("GET_POLICY", json!({}));
+    assert!(policy.get("error").is_none(), "{policy}");
+    let unknown = d.call("NOPE", json!({}));
+    assert_eq!(unknown["error"], true);
+    assert_eq!(unknown["code"], "UNKNOWN_METHOD");
+}
+
+#[test]
+fn fifty_pipelined_requests_are_answered_in_order() {
+    let d = Daemon::start(&[]);
+    let mut s = d.connect();
+    let mut wire = Vec::new();
+    for i in 0..50 {
+        let method = if i % 2 == 0 { "PING" } else { "JOURNAL_TAIL" };
+        let params = if i % 2 == 0 {
+            json!({})
+        } else {
+            json!({"lines": 1})
+        };
+        let body = json!({"method": method, "params": params});
+        wire.extend(frame(body.to_string().as_bytes()));
+    }
+    s.write_all(&wire).unwrap();
+    for i in 0..50 {
+        let reply = read_frame(&mut s).expect("reply");
+        if i % 2 == 0 {
+            assert_eq!(reply["pong"], true, "reply {i}: {reply}");
+        } else {
+            assert!(reply["events"].is_array(), "reply {i}: {reply}");
+        }
+    }
+}
+
+#[test]
+fn line_commands() {
+    let d = Daemon::start(&[]);
+    assert_eq!(line_exchange(&d, "ping\n", 1), ["PONG"]);
+    let version = line_exchange(&d, "version\n", 1);
+    assert!(version[0].starts_with("PROTOCOL 1 DAEMON "), "{version:?}");
+    for cmd in ["status\n", "status/json\n", "STATUS\n"] {
+        let line = line_exchange(&d, cmd, 1);
+        let v: Value = serde_json::from_str(&line[0]).unwrap();
+        for key in [
+            "protocol_version",
+            "version",
+            "pid",
+            "uptime_ms",
+            "rss_kb",
+            "threads",
+            "queue_depth",
+        ] {
+            assert!(v.get(key).is_some(), "{cmd:?} lacks {key}: {v}");
+        }
+        assert_eq!(v["pid"], d.pid());
+    }
+    assert_eq!(
+        line_exchange(&d, "frobnicate\n", 1),
+        ["ERR UNKNOWN_COMMAND frobnicate"]
+    );
+    // Several commands on one connection, answered in order.
+    assert_eq!(
+        line_exchange(&d, "ping\nping\nnope\n", 3),
+        ["PONG", "PONG", "ERR UNKNOWN_COMMAND nope"]
+    );
+    // A line over the limit is refused and the connection resynchronizes.
+    let long = format!("{}\nping\n", "x".repeat(1000));
+    assert_eq!(line_exchange(&d, &long, 2), ["ERR LINE_TOO_LONG", "PONG"]);
+}
+
+#[test]
+fn http_routes() {
+    let d = Daemon::start(&[]);
+    let (code, body) = d.http_get("/api/v1/status");
+    assert_eq!(code, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["state"], "IDLE");
+    assert_eq!(v["round"], 1);
+    assert_eq!(v["mode"], "collect");
+    assert!(v["run_id"].is_string());
+
+    let (code, body) = d.http_post("/api/v1/action/train_now", "");
+    assert_eq!(code, 503, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["code"], "UNAVAILABLE");
+
+    let (code, body) = d.http_post(
+        "/api/call",
+        r#"{"method":"PING","params":{},"timestamp":1700000000.123}"#,
+    );
+    assert_eq!(code, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["pong"], true);
+    let (code, body) = d.http_post("/api/call", "{not json");
+    assert_eq!(code, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["code"],
+        "BAD_JSON"
+    );
+
+    assert_eq!(
+        d.http_get("/health"),
+        (200, r#"{"health":"ok"}"#.to_owned())
+    );
+    assert_eq!(d.http_get("/healthz").0, 200);
+    assert_eq!(d.http_get("/readyz").0, 200);
+    let (code, metrics) = d.http_get("/metrics");
+    assert_eq!(code, 200);
+    for name in [
+        "heidi_requests_total",
+        "heidi_request_duration_seconds",
+        "heidi_journal_fsync_duration_seconds",
+        "heidi_limiter_denials",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+    assert_eq!(d.http_get("/nope").0, 404);
+}
+
+#[test]
+fn http_token_guards_every_route_but_the_probes() {
+    let d = Daemon::start(&["--http-token", "0123456789abcdef0123"]);
+    assert_eq!(d.http_get("/health").0, 401);
+    let ok = http_with(
+        d.port,
+        "GET",
+        "/health",
+        None,
+        &["Authorization: Bearer 0123456789abcdef0123"],
+    );
+    assert_eq!(ok.0, 200);
+    let wrong = http_with(
+        d.port,
+        "GET",
+        "/health",
+        None,
+        &["Authorization: Bearer 0123456789abcdef0124"],
+    );
+    assert_eq!(wrong.0, 401);
+    assert_eq!(
+        d.http_post("/api/call", r#"{"method":"PING","params":{}}"#)
+            .0,
+        401
+    );
+    assert_eq!(d.http_get("/metrics").0, 401);
+    assert_eq!(d.http_get("/readyz").0, 200);
+    assert_eq!(d.http_get("/healthz").0, 200);
+}
+
+#[test]
+fn sigterm_drains_seals_and_exits_zero() {
+    let mut d = Daemon::start(&[]);
+    let appended = d.call(
+        "JOURNAL_APPEND",
+        json!({"event_type": "client_note", "message": "hello"}),
+    );
+    assert_eq!(appended["ok"], true, "{appended}");
+    let status = d.stop();
+    assert!(status.success(), "{status}");
+    assert!(!d.socket.exists(), "socket file removed at shutdown");
+    let lines = read_lines(&d.journal());
+    assert!(lines.last().unwrap().contains("daemon_stopped"));
+    let seals = read_lines(&d.seals());
+    let last: Value = serde_json::from_str(seals.last().unwrap()).unwrap();
+    assert_eq!(
+        last["lines"],
+        lines.len(),
+        "the whole journal is sealed at shutdown"
+    );
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(d.out_dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["status"], "stopped");
+}
