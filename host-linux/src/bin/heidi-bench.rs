@@ -107,14 +107,25 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-fn print(label: &str, summary: &Summary, first_error: Option<&str>, json: bool) {
+/// Prints one run; `from_send` (open loop) is nested in the JSON object or a second line.
+fn print(
+    label: &str,
+    summary: &Summary,
+    from_send: Option<&Summary>,
+    first_error: Option<&str>,
+    json: bool,
+) {
     if json {
         let mut v = summary.to_json();
         v["label"] = label.into();
         v["first_error"] = first_error.into();
+        v["from_send"] = from_send.map(Summary::to_json).into();
         println!("{v}");
     } else {
         println!("{label}: {summary}");
+        if let Some(s) = from_send {
+            println!("{label}, from the actual send: {s}");
+        }
         if let Some(e) = first_error {
             println!("  first error reply: {e}");
         }
@@ -137,9 +148,11 @@ fn load(args: &LoadArgs, socket: Option<PathBuf>) -> Result<(), String> {
         "{:?} c={} P={} {mode}",
         args.method, args.connections, args.pipeline
     );
+    let from_send = report.from_send.as_ref();
     print(
         &label,
         &report.summary,
+        from_send,
         report.first_error.as_deref(),
         args.json,
     );
@@ -172,7 +185,15 @@ fn main() -> ExitCode {
             line_bytes,
             json,
         } => loadgen::fsync::run(dir, *events, *line_bytes)
-            .map(|s| print(&format!("fsync-per-event {line_bytes} B"), &s, None, *json))
+            .map(|s| {
+                print(
+                    &format!("fsync-per-event {line_bytes} B"),
+                    &s,
+                    None,
+                    None,
+                    *json,
+                )
+            })
             .map_err(|e| format!("{}: {e}", dir.display())),
     };
     match result {

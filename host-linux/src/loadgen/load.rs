@@ -68,10 +68,14 @@ impl LoadConfig {
 /// What a run measured, and the first error reply (to show why errors happened).
 #[derive(Clone, Debug)]
 pub struct LoadReport {
-    /// Every request's latency.
+    /// Every request's latency (open loop: from its scheduled send time).
     pub latencies: Latencies,
-    /// Counts, throughput and percentiles.
+    /// Counts, throughput and percentiles of `latencies`.
     pub summary: Summary,
+    /// Open loop only: latency from the actual send, which leaves out the client's own
+    /// lateness (tokio timers fire at millisecond granularity) but also hides server stalls
+    /// that delayed sends (coordinated omission). Closed loop: `None` (the same as `summary`).
+    pub from_send: Option<Summary>,
     /// The body of the first error reply, if any.
     pub first_error: Option<String>,
 }
@@ -91,6 +95,7 @@ struct Plan {
 /// What one connection saw.
 struct ConnReport {
     latencies: Latencies,
+    from_send: Latencies,
     replies: u64,
     errors: u64,
     first_error: Option<String>,
@@ -136,19 +141,23 @@ pub async fn run(config: &LoadConfig) -> io::Result<LoadReport> {
         };
         tasks.push(tokio::spawn(drive(stream, plan)));
     }
-    let mut latencies = Latencies::new();
+    let (mut latencies, mut from_send) = (Latencies::new(), Latencies::new());
     let (mut replies, mut errors, mut first_error) = (0, 0, None);
     for task in tasks {
         let conn = task.await.map_err(io::Error::other)??;
         latencies.merge(&conn.latencies);
+        from_send.merge(&conn.from_send);
         replies += conn.replies;
         errors += conn.errors;
         first_error = first_error.or(conn.first_error);
     }
-    let summary = Summary::new(&latencies, replies, errors, start.elapsed());
+    let elapsed = start.elapsed();
+    let summary = Summary::new(&latencies, replies, errors, elapsed);
+    let from_send = interval.map(|_| Summary::new(&from_send, replies, errors, elapsed));
     Ok(LoadReport {
         latencies,
         summary,
+        from_send,
         first_error,
     })
 }
@@ -157,12 +166,14 @@ pub async fn run(config: &LoadConfig) -> io::Result<LoadReport> {
 /// replies, and match each to its send time (replies come in order).
 async fn drive(stream: UnixStream, plan: Plan) -> io::Result<ConnReport> {
     let (mut rd, mut wr) = stream.into_split();
-    let mut in_flight: VecDeque<Instant> = VecDeque::with_capacity(plan.pipeline);
+    // (scheduled send time, actual send time) of each request in flight, oldest first.
+    let mut in_flight: VecDeque<(Instant, Instant)> = VecDeque::with_capacity(plan.pipeline);
     let mut out = Vec::with_capacity(plan.frame.len() * plan.pipeline);
     let mut buf = vec![0u8; READ_BYTES];
     let mut reader = ReplyReader::new();
     let mut report = ConnReport {
         latencies: Latencies::new(),
+        from_send: Latencies::new(),
         replies: 0,
         errors: 0,
         first_error: None,
@@ -187,7 +198,7 @@ async fn drive(stream: UnixStream, plan: Plan) -> io::Result<ConnReport> {
                 }
             };
             out.extend_from_slice(&plan.frame);
-            in_flight.push_back(stamp);
+            in_flight.push_back((stamp, now));
             sent += 1;
         }
         if !out.is_empty() {
@@ -210,8 +221,9 @@ async fn drive(stream: UnixStream, plan: Plan) -> io::Result<ConnReport> {
                 let mut unexpected = false;
                 reader
                     .feed(&buf[..n], |error| match in_flight.pop_front() {
-                        Some(sent_at) => {
-                            report.latencies.record(received.saturating_duration_since(sent_at));
+                        Some((scheduled, sent_at)) => {
+                            report.latencies.record(received.saturating_duration_since(scheduled));
+                            report.from_send.record(received.saturating_duration_since(sent_at));
                             report.replies += 1;
                             report.errors += u64::from(error);
                         }
@@ -222,9 +234,22 @@ async fn drive(stream: UnixStream, plan: Plan) -> io::Result<ConnReport> {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, "a reply arrived with no request in flight"));
                 }
             }
-            _ = tokio::time::sleep_until(next_due.into()), if wait_for_timer => {}
+            () = pace(next_due), if wait_for_timer => {}
         }
     }
     report.first_error = reader.take_first_error();
     Ok(report)
+}
+
+/// Below this, an open-loop send is awaited by yielding (busy) rather than with a timer.
+const SPIN_BELOW: Duration = Duration::from_millis(2);
+
+/// Waits towards `due`: tokio's timers fire on millisecond ticks, which would send every
+/// connection's requests in one burst per tick, so the last stretch yields to the scheduler
+/// instead (the client's core stays busy in open loop; the caller re-checks the time).
+async fn pace(due: Instant) {
+    match due.checked_duration_since(Instant::now()) {
+        Some(wait) if wait > SPIN_BELOW => tokio::time::sleep(wait - SPIN_BELOW / 2).await,
+        _ => tokio::task::yield_now().await,
+    }
 }

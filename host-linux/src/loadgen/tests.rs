@@ -58,6 +58,7 @@ fn every_request_is_answered_by_the_echo_peer() {
     assert_eq!(report.summary.requests, 1003);
     assert_eq!(report.summary.errors, 0);
     assert_eq!(report.latencies.count(), 1003);
+    assert!(report.from_send.is_none());
     assert!(report.summary.p50_ns > 0 && report.summary.p50_ns <= report.summary.p99_ns);
 }
 
