@@ -13,6 +13,7 @@
 //! | [`daemon`] | `heidid`: configuration, the Unix-socket and HTTP listeners, metrics |
 //! | [`client`] | the client library (unix, http and null transports, `guard`) |
 //! | [`cli`] | the `heidi` command line |
+//! | [`loadgen`] | `heidi-bench`: the daemon load generator, its echo peer and fsync baseline |
 //!
 //! Crates used instead of hand-written code: tokio (I/O, timers, signals), axum (HTTP),
 //! clap (flags), toml and serde_json (documents), tracing (logs), prometheus-client
@@ -25,5 +26,6 @@ pub mod clock;
 pub mod daemon;
 pub mod endpoint;
 pub mod kernel;
+pub mod loadgen;
 pub mod paths;
 pub mod store;

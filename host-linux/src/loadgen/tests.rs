@@ -1,0 +1,194 @@
+//! The load generator against in-test servers: the echo peer (whole, split and error
+//! replies) and servers that misbehave (close early, answer unasked).
+
+use super::*;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A listener on a fresh socket; its directory lives as long as the returned guard.
+fn listener() -> (tempfile::TempDir, PathBuf, UnixListener) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    (dir, path, listener)
+}
+
+/// The echo peer on its own thread and runtime.
+fn spawn_echo(listener: UnixListener) {
+    std::thread::spawn(move || echo::serve_blocking(listener));
+}
+
+/// Serves `connections` connections with `handler`, each on its own thread.
+fn serve_n(listener: UnixListener, connections: usize, handler: fn(UnixStream)) {
+    std::thread::spawn(move || {
+        for _ in 0..connections {
+            let (stream, _) = listener.accept().unwrap();
+            std::thread::spawn(move || handler(stream));
+        }
+    });
+}
+
+fn config(socket: PathBuf, connections: usize, pipeline: usize, stop: Stop) -> LoadConfig {
+    LoadConfig {
+        socket,
+        connections,
+        pipeline,
+        stop,
+        rate_per_s: None,
+        body: BenchMethod::Check.body().to_owned(),
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn every_request_is_answered_by_the_echo_peer() {
+    let (_dir, path, listener) = listener();
+    spawn_echo(listener);
+    // 1003 is not a multiple of 4: the remainder is spread over the first connections.
+    let report = block_on(run(&config(path, 4, 16, Stop::Requests(1003)))).unwrap();
+    assert_eq!(report.summary.requests, 1003);
+    assert_eq!(report.summary.errors, 0);
+    assert_eq!(report.latencies.count(), 1003);
+    assert!(report.from_send.is_none());
+    assert!(report.summary.p50_ns > 0 && report.summary.p50_ns <= report.summary.p99_ns);
+}
+
+#[test]
+fn frames_split_into_single_bytes_are_reassembled() {
+    let (_dir, path, listener) = listener();
+    std::thread::spawn(move || {
+        block_on(async {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::UnixListener::from_std(listener).unwrap();
+            let mut conns = Vec::new();
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().await.unwrap();
+                conns.push(tokio::spawn(echo::echo_connection(stream, 1)));
+            }
+            for c in conns {
+                let _ = c.await;
+            }
+        })
+    });
+    let report = block_on(run(&config(path, 2, 3, Stop::Requests(40)))).unwrap();
+    assert_eq!((report.summary.requests, report.summary.errors), (40, 0));
+}
+
+#[test]
+fn error_replies_are_counted_and_the_first_is_kept() {
+    let (_dir, path, listener) = listener();
+    spawn_echo(listener);
+    let mut c = config(path, 2, 2, Stop::Requests(10));
+    c.body = r#"{"error":true,"code":"OVERLOADED","message":"busy"}"#.into();
+    let report = block_on(run(&c)).unwrap();
+    assert_eq!((report.summary.requests, report.summary.errors), (10, 10));
+    assert!(report.first_error.unwrap().contains("OVERLOADED"));
+}
+
+#[test]
+fn open_loop_sends_at_most_the_scheduled_requests() {
+    let (_dir, path, listener) = listener();
+    spawn_echo(listener);
+    let mut c = config(path, 2, 4, Stop::After(Duration::from_millis(200)));
+    c.rate_per_s = Some(1000);
+    let report = block_on(run(&c)).unwrap();
+    // 1000/s for 0.2 s: 200 scheduled sends (100 per connection), never more.
+    assert!(
+        report.summary.requests <= 200,
+        "{}",
+        report.summary.requests
+    );
+    // Stopping by count, the open loop sends exactly that many.
+    c.stop = Stop::Requests(50);
+    c.rate_per_s = Some(5000);
+    assert_eq!(block_on(run(&c)).unwrap().summary.requests, 50);
+}
+
+#[test]
+fn a_server_closing_early_fails_the_run() {
+    let (_dir, path, listener) = listener();
+    serve_n(listener, 1, |mut s| {
+        // Read the one request in flight whole, then close without answering.
+        let mut b = [0u8; 256];
+        let _ = s.read(&mut b);
+    });
+    let err = block_on(run(&config(path, 1, 1, Stop::Requests(5)))).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+}
+
+#[test]
+fn a_reply_nobody_asked_for_fails_the_run() {
+    let (_dir, path, listener) = listener();
+    serve_n(listener, 1, |mut s| {
+        let mut b = [0u8; 256];
+        let n = s.read(&mut b).unwrap();
+        // Answer the one request twice.
+        let _ = s.write_all(&[&b[..n], &b[..n]].concat());
+        let _ = s.read(&mut b);
+    });
+    let err = block_on(run(&config(path, 1, 1, Stop::Requests(1)))).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+}
+
+#[test]
+fn a_missing_socket_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        block_on(run(&config(
+            dir.path().join("none"),
+            1,
+            1,
+            Stop::Requests(1)
+        )))
+        .is_err()
+    );
+}
+
+#[test]
+fn limits_are_checked_before_connecting() {
+    let path = PathBuf::from("/nonexistent/s.sock");
+    let ok = config(
+        path.clone(),
+        load::CONNECTIONS_MAX,
+        load::PIPELINE_MAX,
+        Stop::Requests(1),
+    );
+    assert_eq!(ok.validate(), Ok(()));
+    let bad = [
+        config(path.clone(), 0, 1, Stop::Requests(1)),
+        config(
+            path.clone(),
+            load::CONNECTIONS_MAX + 1,
+            1,
+            Stop::Requests(1),
+        ),
+        config(path.clone(), 1, 0, Stop::Requests(1)),
+        config(path.clone(), 1, load::PIPELINE_MAX + 1, Stop::Requests(1)),
+        config(path.clone(), 1, 1, Stop::Requests(0)),
+        config(path.clone(), 1, 1, Stop::After(Duration::ZERO)),
+        LoadConfig {
+            rate_per_s: Some(0),
+            ..config(path.clone(), 1, 1, Stop::Requests(1))
+        },
+        LoadConfig {
+            body: String::new(),
+            ..config(path, 1, 1, Stop::Requests(1))
+        },
+    ];
+    for c in bad {
+        assert!(c.validate().is_err(), "{c:?}");
+        assert_eq!(
+            block_on(run(&c)).unwrap_err().kind(),
+            std::io::ErrorKind::InvalidInput
+        );
+    }
+}
