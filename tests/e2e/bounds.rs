@@ -261,7 +261,10 @@ fn a_trickled_frame_cannot_hold_a_connection() {
     let n = s.read(&mut buf).unwrap_or(0);
     assert_eq!(n, 0, "closed without a reply");
     let took = start.elapsed();
-    assert!(took < Duration::from_secs(3), "the frame deadline did not close it ({took:?})");
+    assert!(
+        took < Duration::from_secs(3),
+        "the frame deadline did not close it ({took:?})"
+    );
     trickle.join().unwrap();
 }
 
@@ -270,8 +273,14 @@ fn unknown_http_routes_get_the_error_shape() {
     let d = Daemon::start(&[]);
     let (code, body) = d.http_get("/nope");
     assert_eq!(code, 404);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"], true);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"],
+        true
+    );
     let (code, body) = d.http_post("/health", "");
     assert_eq!(code, 405);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"], true);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"],
+        true
+    );
 }

@@ -102,6 +102,9 @@ async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, Str
 }
 
 async fn run(mut config: Config) -> Result<(), String> {
+    // Handlers first: a SIGTERM during start-up or right after READY=1 is remembered and
+    // drains once serving has begun; it never kills the daemon mid-write.
+    let signals = Signals::install()?;
     let seeds = seeds().map_err(|e| format!("cannot draw random seeds: {e}"))?;
     let (policy, version) = match super::policy_file::load(&config.journal.out_dir)? {
         Some(restored) => {
@@ -191,7 +194,7 @@ async fn run(mut config: Config) -> Result<(), String> {
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tracing::info!("{listening}; ready");
 
-    let signal_name = wait_for_signal().await?;
+    let signal_name = signals.wait().await;
     tracing::info!(signal = signal_name, "shutting down: draining connections");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     shared.ready.store(false, Ordering::Release);
@@ -286,11 +289,23 @@ async fn tick_kernel(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn wait_for_signal() -> Result<&'static str, String> {
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, caught from the moment they are installed.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, String> {
+        let term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        Ok(Signals { term, int })
+    }
+
+    async fn wait(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }

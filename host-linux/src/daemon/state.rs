@@ -94,11 +94,11 @@ impl Shared {
         let method = match Request::parse(body) {
             Ok(request) => {
                 self.serve(&request, peer, out).await;
-                request.method.as_str()
+                Some(request.method)
             }
             Err(e) => {
                 reply::error(e.code(), &e.to_string(), out);
-                "invalid"
+                None
             }
         };
         if out.len() > self.config.limits.response_max_bytes {

@@ -8,11 +8,14 @@ use heidi_core::limit::{
 };
 use heidi_core::proto::ErrorCode;
 use heidi_core::table::Slot;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::io::Write;
 
 use super::config::{KEY_MAX_BYTES, OPERATION_MAX_BYTES};
 use super::fields::Fields;
-use super::reply::{Answer, Fail, ms_until};
+use super::reply::{self, Fail, ms_until};
 
 /// The limiter and its denial counters.
 pub(crate) struct RateLimits {
@@ -20,8 +23,22 @@ pub(crate) struct RateLimits {
     denials: [u64; Operation::ALL.len()],
 }
 
+/// The params of a well-formed request, borrowed from the request text (the hot path:
+/// no `Value` tree). Anything this refuses is parsed again through [`Fields`] to name the
+/// bad field; duplicate keys are refused here too.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow)]
+    operation: Cow<'a, str>,
+    #[serde(default)]
+    cost: Option<u32>,
+}
+
 /// One parsed request: the bucket's key, the operation, its limit and the cost.
-struct Call {
+pub(crate) struct Call {
     key: KeyHash,
     op: Operation,
     limit: LimitPolicy,
@@ -29,7 +46,32 @@ struct Call {
 }
 
 impl Call {
-    fn parse(hasher: &KeyHasher, table: &PolicyTable, params: &Value) -> Result<Call, Fail> {
+    /// The hot path: `None` for anything but a valid request, which [`Call::parse`] then
+    /// explains.
+    pub(crate) fn parse_str(hasher: &KeyHasher, table: &PolicyTable, params: &str) -> Option<Call> {
+        let p: Params<'_> = serde_json::from_str(params).ok()?;
+        let key_ok = (1..=KEY_MAX_BYTES).contains(&p.key.len());
+        let op_ok = (1..=OPERATION_MAX_BYTES).contains(&p.operation.len());
+        let cost = p.cost.unwrap_or(1);
+        if !key_ok || !op_ok || cost == 0 {
+            return None;
+        }
+        let op = Operation::from_name(&p.operation);
+        let limit = *table.get(op);
+        (cost <= limit.capacity_tokens()).then(|| Call {
+            key: op.key(hasher, p.key.as_bytes()),
+            op,
+            limit,
+            cost,
+        })
+    }
+
+    /// Parses params already read as a `Value`; the error names the bad field.
+    pub(crate) fn parse(
+        hasher: &KeyHasher,
+        table: &PolicyTable,
+        params: &Value,
+    ) -> Result<Call, Fail> {
         let mut f = Fields::new(params, "params")?;
         let key = f.str_req("key", KEY_MAX_BYTES)?;
         let op = Operation::from_name(f.str_req("operation", OPERATION_MAX_BYTES)?);
@@ -66,15 +108,22 @@ impl RateLimits {
         }
     }
 
-    /// `RATE_LIMIT_CHECK`: what a consume would answer now, taking nothing.
-    pub(crate) fn check(
-        &self,
-        now: Instant,
-        hasher: &KeyHasher,
-        table: &PolicyTable,
-        params: &Value,
-    ) -> Answer {
-        let call = Call::parse(hasher, table, params)?;
+    /// `RATE_LIMIT_CHECK` (`consume` false) or `RATE_LIMIT_CONSUME`: writes the reply into
+    /// `out`. Success replies are written directly (keys in the same sorted order
+    /// `serde_json` gives every other reply); refusals go through [`Fail`].
+    pub(crate) fn respond(&mut self, now: Instant, call: &Call, consume: bool, out: &mut Vec<u8>) {
+        let result = if consume {
+            self.consume(now, call, out)
+        } else {
+            self.check(now, call, out)
+        };
+        if let Err(fail) = result {
+            reply::write(&Err(fail), out);
+        }
+    }
+
+    /// What a consume would answer now, taking nothing.
+    fn check(&self, now: Instant, call: &Call, out: &mut Vec<u8>) -> Result<(), Fail> {
         let peek = |cost| self.limiter.check(now, call.key, &call.limit, cost);
         let available = match peek(0) {
             Ok(Acquire::Granted { remaining }) => remaining,
@@ -85,25 +134,21 @@ impl RateLimits {
             Ok(Acquire::Denied { retry_at }) => (false, ms_until(now, retry_at)),
             Err(e) => return Err(Fail::new(ErrorCode::BadRequest, e.to_string())),
         };
-        Ok(json!({
-            "allowed": allowed,
-            "remaining": available,
-            "retry_after_ms": retry_after_ms,
-            "limit": call.limit.capacity_tokens(),
-            "window_ms": call.limit.window().as_millis(),
-            "operation": call.op.as_str(),
-        }))
+        out.clear();
+        let retry = Null(retry_after_ms);
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            out,
+            r#"{{"allowed":{allowed},"limit":{},"operation":"{}","remaining":{available},"retry_after_ms":{retry},"window_ms":{}}}"#,
+            call.limit.capacity_tokens(),
+            call.op.as_str(),
+            call.limit.window().as_millis(),
+        );
+        Ok(())
     }
 
-    /// `RATE_LIMIT_CONSUME`: takes `cost` tokens, or says when to retry.
-    pub(crate) fn consume(
-        &mut self,
-        now: Instant,
-        hasher: &KeyHasher,
-        table: &PolicyTable,
-        params: &Value,
-    ) -> Answer {
-        let call = Call::parse(hasher, table, params)?;
+    /// Takes `cost` tokens, or says when to retry.
+    fn consume(&mut self, now: Instant, call: &Call, out: &mut Vec<u8>) -> Result<(), Fail> {
         let capacity = call.limit.capacity_tokens();
         let answer = self
             .limiter
@@ -112,14 +157,15 @@ impl RateLimits {
         match answer {
             KeyedAcquire::Granted { remaining } => {
                 let full_at = self.limiter.get(call.key).map_or(now, Tat::full_at);
-                Ok(json!({
-                    "allowed": true,
-                    "remaining": remaining,
-                    "reset_after_ms": ms_until(now, full_at).unwrap_or(0),
-                    "limit": capacity,
-                    "window_ms": call.limit.window().as_millis(),
-                    "operation": call.op.as_str(),
-                }))
+                out.clear();
+                let _ = write!(
+                    out,
+                    r#"{{"allowed":true,"limit":{capacity},"operation":"{}","remaining":{remaining},"reset_after_ms":{},"window_ms":{}}}"#,
+                    call.op.as_str(),
+                    ms_until(now, full_at).unwrap_or(0),
+                    call.limit.window().as_millis(),
+                );
+                Ok(())
             }
             KeyedAcquire::Denied { retry_at } => {
                 self.denials[index(call.op)] += 1;
@@ -162,4 +208,16 @@ impl RateLimits {
 
 fn index(op: Operation) -> usize {
     Operation::ALL.iter().position(|&o| o == op).unwrap_or(0)
+}
+
+/// An optional number written as JSON (`null` when absent).
+struct Null(Option<u64>);
+
+impl std::fmt::Display for Null {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("null"),
+        }
+    }
 }
