@@ -7,6 +7,8 @@ use super::window::RateState;
 use crate::retry::policy::capped_backoff;
 use crate::time::Instant;
 
+mod reconfigure;
+
 /// A circuit breaker (see the [module docs](super) for the call order).
 ///
 /// Every call is O(1) apart from a scan of at most [`MAX_PROBES`] probe slots or

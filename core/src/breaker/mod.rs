@@ -111,4 +111,6 @@ pub use registry::{BreakerId, BreakerRegistry, RegistryError};
 pub use state::{Outcome, Permit, Recorded, Rejected, State, Transition};
 
 #[cfg(test)]
+mod reconfigure_tests;
+#[cfg(test)]
 mod tests;

@@ -6,10 +6,10 @@
 //! recorded within [`PERMIT_TTL_MS`] is abandoned by `tick` (it counts for nothing; a lost
 //! half-open probe has already failed at `probe_timeout` in the core).
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use heidi_core::breaker::{
-    Breaker, BreakerId, BreakerRegistry, Outcome, Permit, Recorded, RegistryError,
+    BreakerConfig, BreakerId, BreakerRegistry, Outcome, Permit, Recorded, RegistryError, State,
 };
 use heidi_core::id::IdMinter;
 use heidi_core::journal::{Level, NAME_MAX_BYTES, is_valid_name};
@@ -38,6 +38,8 @@ pub(crate) struct Breakers {
     expiry: BTreeSet<(Instant, u64)>,
     capacity: usize,
     ids: IdMinter,
+    /// The latest `now` of an acquire, record or tick (see [`Breakers::install`]).
+    seen: Instant,
 }
 
 /// A breaker name parameter: a journal name (1–64 of `A-Za-z0-9_.:-`).
@@ -60,11 +62,13 @@ impl Breakers {
             expiry: BTreeSet::new(),
             capacity: capacity.max(1),
             ids: IdMinter::new(key),
+            seen: Instant::ZERO,
         }
     }
 
     /// `BREAKER_ACQUIRE`.
     pub(crate) fn acquire(&mut self, now: Instant, policy: &Policy, params: &Value) -> Answer {
+        self.seen = self.seen.max(now);
         let mut f = Fields::new(params, "params")?;
         let name = name(&mut f)?;
         f.finish()?;
@@ -116,6 +120,7 @@ impl Breakers {
 
     /// `BREAKER_RECORD`.
     pub(crate) fn record(&mut self, now: Instant, params: &Value) -> Answer {
+        self.seen = self.seen.max(now);
         let mut f = Fields::new(params, "params")?;
         let name = name(&mut f)?;
         let permit_id = f.id("permit")?;
@@ -180,6 +185,7 @@ impl Breakers {
 
     /// Applies due breaker timeouts and abandons up to `budget` expired permits.
     pub(crate) fn tick(&mut self, now: Instant, budget: usize) {
+        self.seen = self.seen.max(now);
         self.registry.handle_timeout(now);
         for _ in 0..budget {
             let Some(&(at, permit_id)) = self.expiry.first() else {
@@ -205,48 +211,45 @@ impl Breakers {
         }
     }
 
-    /// Breakers whose configuration `policy` changes, rebuilt under it (nothing is changed
-    /// yet). A rebuilt breaker starts Closed with empty counters.
+    /// Breakers whose configuration `policy` changes, with the new configuration checked
+    /// (nothing is changed yet).
     pub(crate) fn prepare(
         &self,
         policy: &Policy,
-    ) -> Result<Vec<(BreakerId, Breaker)>, PolicyError> {
+    ) -> Result<Vec<(BreakerId, BreakerConfig)>, PolicyError> {
         let mut out = Vec::new();
         for (id, name, b) in self.registry.iter() {
             let config = policy.breaker(name);
             if config != b.config() {
-                let fresh = Breaker::with_tag(*config, b.tag()).map_err(|e| PolicyError {
+                config.validate().map_err(|e| PolicyError {
                     field: format!("breakers.{name}"),
                     reason: e.to_string(),
                 })?;
-                out.push((id, fresh));
+                out.push((id, *config));
             }
         }
         Ok(out)
     }
 
-    /// Installs breakers from [`Breakers::prepare`]; their held permits are dropped (a later
-    /// record of one answers `"recorded":"unknown"`).
-    pub(crate) fn install(&mut self, rebuilt: Vec<(BreakerId, Breaker)>) {
-        if rebuilt.is_empty() {
-            return;
-        }
-        let ids: HashSet<BreakerId> = rebuilt.iter().map(|(id, _)| *id).collect();
-        for (id, fresh) in rebuilt {
-            if let Some(slot) = self.registry.get_mut(id) {
-                *slot = fresh;
+    /// Puts configurations from [`Breakers::prepare`] in force at `now` with
+    /// [`heidi_core::breaker::Breaker::reconfigure`]: each breaker keeps its state (an open one stays open, at most
+    /// until its old deadline), no transition happens, and its outstanding permits turn stale
+    /// in the core (recording one answers `"recorded":"stale"`; they expire as usual).
+    pub(crate) fn install_at(&mut self, now: Instant, changes: Vec<(BreakerId, BreakerConfig)>) {
+        for (id, config) in changes {
+            if let Some(b) = self.registry.get_mut(id) {
+                // Checked by `prepare`: a refusal would leave the breaker as it was.
+                let checked = b.reconfigure(now, config);
+                debug_assert!(checked.is_ok(), "prepare validated {config:?}");
             }
         }
-        // One pass over the held permits, whatever the number of rebuilt breakers.
-        let dropped: Vec<u64> = self
-            .held
-            .iter()
-            .filter(|(_, h)| ids.contains(&h.breaker))
-            .map(|(&k, _)| k)
-            .collect();
-        for permit_id in dropped {
-            let _ = self.take(permit_id);
-        }
+    }
+
+    /// [`Breakers::install_at`] at the latest instant this table has seen (its last
+    /// acquire, record or tick; the daemon ticks at least once a second), for callers that
+    /// have no `now` at hand.
+    pub(crate) fn install(&mut self, changes: Vec<(BreakerId, BreakerConfig)>) {
+        self.install_at(self.seen, changes);
     }
 
     /// Moves pending state changes into the journal queue (bounded; the oldest entry is
@@ -256,7 +259,8 @@ impl Breakers {
             let name = self.registry.name(id).unwrap_or("?");
             let message = format!("breaker {name}: {} -> {}", t.from, t.to);
             let mut entry = JournalEntry::info("kernel", "breaker_transition", message);
-            if t.to.as_str().ends_with("open") {
+            // Only entering open (or forced open) is a warning; open -> half_open is not.
+            if matches!(t.to, State::Open | State::ForcedOpen) {
                 entry.level = Level::Warning;
             }
             if queue.len() >= JOURNAL_QUEUE_MAX {

@@ -5,7 +5,14 @@
 //! `<path>: <reason>`.
 
 use heidi_core::Duration;
+use heidi_core::proto::ErrorCode;
 use serde_json::{Map, Value};
+
+use super::reply::Fail;
+
+mod unique;
+
+use unique::{UniqueError, parse_unique};
 
 /// A field that is missing, of the wrong type, out of range or unknown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,6 +202,23 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Parses a request's `params` text into a [`Value`], refusing a duplicate key at any depth
+/// (`serde_json` would keep the last one): `BAD_REQUEST` with `params.cost: duplicate field`,
+/// or `params: <serde_json's message>` for text that is not JSON.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "Kernel::handle switches to it (kernel/mod.rs)")
+)]
+pub(crate) fn parse_params(text: &str) -> Result<Value, Fail> {
+    parse_unique(text, "params").map_err(|e| {
+        let message = match e {
+            UniqueError::Duplicate(path) => format!("{path}: duplicate field"),
+            UniqueError::Syntax(why) => format!("params: {why}"),
+        };
+        Fail::new(ErrorCode::BadRequest, message)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +264,17 @@ mod tests {
         assert_eq!(f.str_req("k", 4).unwrap_err().field, "params.k");
         assert!(f.u64_in("f", 0, 9).is_err());
         assert_eq!(f.bool("b").unwrap_err().reason, "must be true or false");
+    }
+
+    #[test]
+    fn params_with_a_duplicate_are_a_bad_request_naming_the_path() {
+        let text = r#"{"key":"a","operation":"other","cost":1,"cost":2}"#;
+        let fail = parse_params(text).unwrap_err();
+        assert_eq!(fail.code, ErrorCode::BadRequest);
+        assert_eq!(fail.message, "params.cost: duplicate field");
+        let fail = parse_params("{").unwrap_err();
+        assert_eq!(fail.code, ErrorCode::BadRequest);
+        assert!(fail.message.starts_with("params: EOF"), "{}", fail.message);
+        assert_eq!(parse_params(r#"{"cost":2}"#).unwrap(), json!({"cost": 2}));
     }
 }

@@ -32,7 +32,8 @@ pub(super) struct Recovered {
 }
 
 /// Verifies `journal` (missing: empty) against `seals` without changing anything. Only a
-/// torn last line is tolerated; every other fault is an `InvalidData` error naming the line.
+/// torn last line is tolerated (a final segment with no `\n` after it, whatever its length);
+/// every other fault is an `InvalidData` error naming the line.
 pub(super) fn verify_existing(
     journal: &Path,
     seals: &ReadSeals,
@@ -43,6 +44,7 @@ pub(super) fn verify_existing(
     let outcome = match File::open(journal) {
         Ok(mut file) => scan
             .run(&mut file, &mut verifier)
+            .and_then(|outcome| scan.torn_if_unterminated(&mut file, outcome))
             .map_err(|e| at(journal, e))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => verifier.finish(),
         Err(e) => return Err(at(journal, e)),
@@ -94,6 +96,8 @@ pub(super) fn cut(path: &Path, len: u64) -> io::Result<()> {
 struct Scan {
     total: u64,
     intact_end: u64,
+    /// Line ends noted (the lines before `intact_end`).
+    lines: u64,
     /// Ends of the last `tail_capacity + 1` lines.
     ends: VecDeque<u64>,
     tail_capacity: usize,
@@ -104,6 +108,7 @@ impl Scan {
         Scan {
             total: 0,
             intact_end: 0,
+            lines: 0,
             ends: VecDeque::new(),
             tail_capacity,
         }
@@ -112,22 +117,67 @@ impl Scan {
     fn run(&mut self, file: &mut File, v: &mut Verifier) -> io::Result<Result<Verified, Fault>> {
         let mut buf = vec![0u8; CHUNK_BYTES];
         loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => return Ok(v.finish()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
+            let n = read_some(file, &mut buf)?;
+            if n == 0 {
+                return Ok(v.finish());
+            }
             let chunk = &buf[..n];
             if let Err(fault) = v.feed(chunk) {
+                // The lines of this chunk before the fault verified: note their ends too.
+                self.note_lines(chunk, v.verified().lines);
                 return Ok(Err(fault));
             }
-            self.note_lines(chunk);
+            self.note_lines(chunk, u64::MAX);
         }
     }
 
-    fn note_lines(&mut self, chunk: &[u8]) {
-        for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+    /// A line too long for the verifier with no `\n` anywhere after it is the torn tail of
+    /// a large write cut short by a crash (a file system may leave it zero-filled), not
+    /// tampering: the verifier reports it too long before it can know that no `\n` follows.
+    /// Turns such a fault into [`FaultKind::Torn`] and sets `total` to the end of the file;
+    /// leaves any other outcome alone (a too-long line that ends in `\n` stays refused).
+    fn torn_if_unterminated(
+        &mut self,
+        file: &mut File,
+        outcome: Result<Verified, Fault>,
+    ) -> io::Result<Result<Verified, Fault>> {
+        let Err(
+            fault @ Fault {
+                kind: FaultKind::TooLong,
+                ..
+            },
+        ) = outcome
+        else {
+            return Ok(outcome);
+        };
+        file.seek(SeekFrom::Start(self.intact_end))?;
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        let mut end = self.intact_end;
+        loop {
+            let n = read_some(file, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if buf[..n].contains(&b'\n') {
+                return Ok(Err(fault));
+            }
+            end += u64::try_from(n).unwrap_or(u64::MAX);
+        }
+        self.total = end;
+        Ok(Err(Fault {
+            kind: FaultKind::Torn,
+            ..fault
+        }))
+    }
+
+    /// Notes the line ends in `chunk`, up to `max_lines` lines in all.
+    fn note_lines(&mut self, chunk: &[u8], max_lines: u64) {
+        let newlines = chunk.iter().enumerate().filter(|(_, b)| **b == b'\n');
+        for (i, _) in newlines {
+            if self.lines >= max_lines {
+                break;
+            }
+            self.lines += 1;
             let end = self.total + u64::try_from(i).unwrap_or(u64::MAX) + 1;
             self.ends.push_back(end);
             if self.ends.len() > self.tail_capacity + 1 {
@@ -143,6 +193,16 @@ impl Scan {
         match self.ends.front() {
             Some(&end) if self.ends.len() == self.tail_capacity + 1 => end,
             _ => 0,
+        }
+    }
+}
+
+/// Reads the next bytes into `buf` (0 at the end of the file), retrying interrupted reads.
+fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            read => return read,
         }
     }
 }

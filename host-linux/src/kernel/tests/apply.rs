@@ -117,42 +117,105 @@ fn a_new_limit_applies_to_an_existing_key() {
     err(&mut k, at(1), Consume, p, "RATE_LIMITED");
 }
 
+fn permit_of(v: &serde_json::Value) -> String {
+    v["permit"].as_str().expect("a permit").to_owned()
+}
+
+fn failure(name: &str, permit: &str) -> String {
+    format!(r#"{{"name":"{name}","permit":"{permit}","outcome":"failure"}}"#)
+}
+
 #[test]
-fn a_breaker_change_rebuilds_only_changed_breakers() {
+fn a_breaker_change_reconfigures_only_changed_breakers() {
     let mut k = kernel();
-    let permit = ok(&mut k, at(1), BreakerAcquire, r#"{"name":"a"}"#)["permit"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let keep = ok(&mut k, at(1), BreakerAcquire, r#"{"name":"b"}"#)["permit"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let permit = permit_of(&ok(&mut k, at(1), BreakerAcquire, r#"{"name":"a"}"#));
+    let keep = permit_of(&ok(&mut k, at(1), BreakerAcquire, r#"{"name":"b"}"#));
     ok(
         &mut k,
         at(1),
         Apply,
         &apply(r#"{"breakers":{"a":{"failure_threshold":1}}}"#),
     );
-    // a was rebuilt: its old permit is gone; b kept its permit.
-    let rec =
-        |name: &str, p: &str| format!(r#"{{"name":"{name}","permit":"{p}","outcome":"failure"}}"#);
+    // a was reconfigured: its old permit is stale; b kept its permit.
+    let v = ok(&mut k, at(1), BreakerRecord, &failure("a", &permit));
     assert_eq!(
-        ok(&mut k, at(1), BreakerRecord, &rec("a", &permit))["recorded"],
-        "unknown"
+        (&v["recorded"], &v["state"]),
+        (&"stale".into(), &"closed".into())
     );
-    assert_eq!(
-        ok(&mut k, at(1), BreakerRecord, &rec("b", &keep))["recorded"],
-        "counted"
-    );
+    let v = ok(&mut k, at(1), BreakerRecord, &failure("b", &keep));
+    assert_eq!(v["recorded"], "counted");
     // a now trips on one failure.
-    let p = ok(&mut k, at(2), BreakerAcquire, r#"{"name":"a"}"#)["permit"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let p = permit_of(&ok(&mut k, at(2), BreakerAcquire, r#"{"name":"a"}"#));
     assert_eq!(
-        ok(&mut k, at(2), BreakerRecord, &rec("a", &p))["state"],
+        ok(&mut k, at(2), BreakerRecord, &failure("a", &p))["state"],
         "open"
+    );
+}
+
+#[test]
+fn applying_a_policy_never_closes_an_open_breaker() {
+    let mut k = kernel();
+    let old = r#"{"breakers":{"up":{"failure_threshold":2,"reset_timeout_ms":600000}}}"#;
+    ok(&mut k, at(1), Apply, &apply(old));
+    for _ in 0..2 {
+        let p = permit_of(&ok(&mut k, at(1), BreakerAcquire, r#"{"name":"up"}"#));
+        ok(&mut k, at(1), BreakerRecord, &failure("up", &p));
+    }
+    let v = err(
+        &mut k,
+        at(2),
+        BreakerAcquire,
+        r#"{"name":"up"}"#,
+        "CIRCUIT_OPEN",
+    );
+    assert_eq!(v["state"], "open");
+    let journaled = std::iter::from_fn(|| k.poll_journal()).count();
+    assert_eq!(journaled, 1, "closed -> open");
+    let new = r#"{"breakers":{"up":{"failure_threshold":2,"reset_timeout_ms":600000,
+        "probe_timeout_ms":1000}}}"#;
+    ok(&mut k, at(3), Apply, &apply(new));
+    assert_eq!(k.stats().breakers, vec![("up".to_owned(), "open")]);
+    let v = err(
+        &mut k,
+        at(4),
+        BreakerAcquire,
+        r#"{"name":"up"}"#,
+        "CIRCUIT_OPEN",
+    );
+    assert_eq!(v["state"], "open");
+    assert_eq!(k.poll_journal().map(|e| e.message), None, "no transition");
+    // Still open until 601 s (the deadline is kept), then half-open on time.
+    assert_eq!(k.poll_timeout(), Some(at(601)));
+    k.tick(at(601));
+    let v = ok(&mut k, at(601), BreakerAcquire, r#"{"name":"up"}"#);
+    assert_eq!(
+        (&v["state"], &v["probe"]),
+        (&"half_open".into(), &true.into())
+    );
+}
+
+#[test]
+fn a_shorter_reset_timeout_shortens_an_open_period() {
+    let mut k = kernel();
+    let old = r#"{"breakers":{"up":{"failure_threshold":1,"reset_timeout_ms":600000}}}"#;
+    ok(&mut k, at(1), Apply, &apply(old));
+    let p = permit_of(&ok(&mut k, at(1), BreakerAcquire, r#"{"name":"up"}"#));
+    ok(&mut k, at(1), BreakerRecord, &failure("up", &p));
+    k.tick(at(10)); // the daemon ticks at least once a second
+    let new = r#"{"breakers":{"up":{"failure_threshold":1,"reset_timeout_ms":5000}}}"#;
+    ok(&mut k, at(10), Apply, &apply(new));
+    // min(601 s, 10 s + 5 s): open until 15 s.
+    assert_eq!(k.poll_timeout(), Some(at(15)));
+    err(
+        &mut k,
+        at(14),
+        BreakerAcquire,
+        r#"{"name":"up"}"#,
+        "CIRCUIT_OPEN",
+    );
+    assert_eq!(
+        ok(&mut k, at(15), BreakerAcquire, r#"{"name":"up"}"#)["probe"],
+        true
     );
 }
 

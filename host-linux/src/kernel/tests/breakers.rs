@@ -185,3 +185,36 @@ fn the_registry_is_bounded() {
     assert!(v["message"].as_str().unwrap().contains("full"), "{v}");
     ok(&mut k, at(1), Acquire, r#"{"name":"b0"}"#);
 }
+
+#[test]
+fn only_entering_open_is_journaled_as_a_warning() {
+    use heidi_core::journal::Level;
+    let mut k = kernel();
+    for _ in 0..5 {
+        let v = ok(&mut k, at(1), Acquire, UP);
+        record(&mut k, at(1), &permit(&v), "failure");
+    }
+    k.tick(at(61));
+    let v = ok(&mut k, at(61), Acquire, UP);
+    record(&mut k, at(61), &permit(&v), "success");
+    let levels: Vec<_> = std::iter::from_fn(|| k.poll_journal())
+        .map(|e| (e.message, e.level))
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            (
+                "breaker upstream: closed -> open".to_owned(),
+                Level::Warning
+            ),
+            (
+                "breaker upstream: open -> half_open".to_owned(),
+                Level::Info
+            ),
+            (
+                "breaker upstream: half_open -> closed".to_owned(),
+                Level::Info
+            ),
+        ]
+    );
+}

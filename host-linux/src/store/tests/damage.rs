@@ -119,3 +119,25 @@ fn garbage_after_the_last_line_is_not_a_torn_line() {
     let msg = refused(&config);
     assert!(msg.contains("line 3"), "{msg}");
 }
+
+#[test]
+fn a_too_long_line_followed_by_a_newline_is_refused() {
+    let (_tmp, config) = closed_journal(2);
+    let mut junk = vec![b'x'; 20_000];
+    junk.extend_from_slice(b"\n{\"another\":\"line\"}\n");
+    append_raw(&config.dir.join(JOURNAL_FILE), &junk);
+    let msg = refused(&config);
+    assert!(msg.contains("line 3: line too long"), "{msg}");
+}
+
+#[test]
+fn a_too_long_unterminated_line_after_a_newline_is_refused() {
+    // The newline comes first, then a long segment: the first segment is refused as it is.
+    let (_tmp, config) = closed_journal(2);
+    let mut junk = vec![0u8; 100];
+    junk.push(b'\n');
+    junk.extend_from_slice(&[0u8; 20_000]);
+    append_raw(&config.dir.join(JOURNAL_FILE), &junk);
+    let msg = refused(&config);
+    assert!(msg.contains("line 3"), "{msg}");
+}

@@ -57,6 +57,51 @@ fn torn_tail_is_cut_journaled_and_verifies() {
 }
 
 #[test]
+fn a_zero_filled_tail_longer_than_a_line_is_cut_journaled_and_verifies() {
+    // A crash in the middle of a large group-commit write can leave the file extended
+    // with zeros (XFS, ext4 data=writeback): no `\n` follows, so it is a torn tail.
+    let (_tmp, config) = setup();
+    write_and_close(&config, 3);
+    let before = journal_lines(&config);
+    let zeros = vec![0u8; 200_000];
+    append_raw(&config.dir.join(JOURNAL_FILE), &zeros);
+    let (journal, report) = Journal::open(config.clone()).unwrap();
+    assert_eq!(report.cut_bytes, zeros.len() as u64);
+    assert_eq!((report.lines, report.sealed_lines), (4, 3));
+    let tail = journal.tail(4);
+    assert_eq!(
+        tail[..3],
+        before[..],
+        "the tail kept the intact lines, no zeros"
+    );
+    journal.close().unwrap();
+    let lines = journal_lines(&config);
+    assert_eq!(lines[..3], before[..]);
+    let cut: serde_json::Value = serde_json::from_str(&lines[3]).unwrap();
+    assert_eq!(cut["event_type"], "journal_truncated");
+    assert_eq!(cut["counters_delta"]["cut_bytes"], 200_000);
+    assert!(!journal_bytes(&config).contains(&0), "no zero byte is left");
+    assert_eq!(verify_dir(&config).sealed_lines, 4);
+}
+
+#[test]
+fn a_zero_filled_tail_spanning_read_chunks_after_many_lines_is_cut() {
+    // Enough lines that the zeros start deep in a later read chunk.
+    let (_tmp, config) = setup();
+    write_and_close(&config, 400);
+    let size = journal_bytes(&config).len();
+    assert!(
+        size > 64 * 1024,
+        "{size} bytes: the tail starts after the first chunk"
+    );
+    append_raw(&config.dir.join(JOURNAL_FILE), &vec![0u8; 70_000]);
+    let (journal, report) = Journal::open(config.clone()).unwrap();
+    assert_eq!((report.cut_bytes, report.lines), (70_000, 401));
+    journal.close().unwrap();
+    assert_eq!(verify_dir(&config).sealed_lines, 401);
+}
+
+#[test]
 fn a_torn_first_line_is_cut_too() {
     let (_tmp, config) = setup();
     std::fs::create_dir_all(&config.dir).unwrap();
