@@ -38,8 +38,6 @@ pub(crate) struct Breakers {
     expiry: BTreeSet<(Instant, u64)>,
     capacity: usize,
     ids: IdMinter,
-    /// The latest `now` of an acquire, record or tick (see [`Breakers::install`]).
-    seen: Instant,
 }
 
 /// A breaker name parameter: a journal name (1–64 of `A-Za-z0-9_.:-`).
@@ -62,13 +60,11 @@ impl Breakers {
             expiry: BTreeSet::new(),
             capacity: capacity.max(1),
             ids: IdMinter::new(key),
-            seen: Instant::ZERO,
         }
     }
 
     /// `BREAKER_ACQUIRE`.
     pub(crate) fn acquire(&mut self, now: Instant, policy: &Policy, params: &Value) -> Answer {
-        self.seen = self.seen.max(now);
         let mut f = Fields::new(params, "params")?;
         let name = name(&mut f)?;
         f.finish()?;
@@ -120,7 +116,6 @@ impl Breakers {
 
     /// `BREAKER_RECORD`.
     pub(crate) fn record(&mut self, now: Instant, params: &Value) -> Answer {
-        self.seen = self.seen.max(now);
         let mut f = Fields::new(params, "params")?;
         let name = name(&mut f)?;
         let permit_id = f.id("permit")?;
@@ -185,7 +180,6 @@ impl Breakers {
 
     /// Applies due breaker timeouts and abandons up to `budget` expired permits.
     pub(crate) fn tick(&mut self, now: Instant, budget: usize) {
-        self.seen = self.seen.max(now);
         self.registry.handle_timeout(now);
         for _ in 0..budget {
             let Some(&(at, permit_id)) = self.expiry.first() else {
@@ -243,13 +237,6 @@ impl Breakers {
                 debug_assert!(checked.is_ok(), "prepare validated {config:?}");
             }
         }
-    }
-
-    /// [`Breakers::install_at`] at the latest instant this table has seen (its last
-    /// acquire, record or tick; the daemon ticks at least once a second), for callers that
-    /// have no `now` at hand.
-    pub(crate) fn install(&mut self, changes: Vec<(BreakerId, BreakerConfig)>) {
-        self.install_at(self.seen, changes);
     }
 
     /// Moves pending state changes into the journal queue (bounded; the oldest entry is

@@ -205,10 +205,6 @@ impl<'a> Fields<'a> {
 /// Parses a request's `params` text into a [`Value`], refusing a duplicate key at any depth
 /// (`serde_json` would keep the last one): `BAD_REQUEST` with `params.cost: duplicate field`,
 /// or `params: <serde_json's message>` for text that is not JSON.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "Kernel::handle switches to it (kernel/mod.rs)")
-)]
 pub(crate) fn parse_params(text: &str) -> Result<Value, Fail> {
     parse_unique(text, "params").map_err(|e| {
         let message = match e {

@@ -184,10 +184,9 @@ impl Kernel {
             self.rate_limit(now, method == Method::RateLimitConsume, params, out);
             return Handled::Reply;
         }
-        let params: Value = match serde_json::from_str(params) {
+        let params = match fields::parse_params(params) {
             Ok(v) => v,
-            Err(e) => {
-                let fail = Fail::new(ErrorCode::BadRequest, format!("params: {e}"));
+            Err(fail) => {
                 reply::write(&Err(fail), out);
                 return Handled::Reply;
             }
@@ -218,8 +217,7 @@ impl Kernel {
         let table = self.policy.limits();
         let call = match rate_limit::Call::parse_str(&self.hasher, table, params) {
             Some(call) => Ok(call),
-            None => serde_json::from_str::<Value>(params)
-                .map_err(|e| Fail::new(ErrorCode::BadRequest, format!("params: {e}")))
+            None => fields::parse_params(params)
                 .and_then(|v| rate_limit::Call::parse(&self.hasher, table, &v)),
         };
         match call {
@@ -304,7 +302,7 @@ impl Kernel {
             .then(|| self.health.rebuilt(now, *policy.health()));
         // Everything is built: apply it all.
         self.breakers.drain_events(&mut self.journal);
-        self.breakers.install(rebuilt);
+        self.breakers.install_at(now, rebuilt);
         if let Some(set) = health {
             self.health.install(set);
         }

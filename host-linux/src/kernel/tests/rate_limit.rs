@@ -164,3 +164,25 @@ fn sweeps_free_refilled_buckets_on_tick() {
     assert_eq!(k.stats().limiter_keys, 0, "refilled after 6 s");
     assert_eq!(k.poll_timeout(), None);
 }
+
+#[test]
+fn duplicate_params_are_refused_not_last_wins() {
+    let mut k = kernel();
+    let v = err(
+        &mut k,
+        at(1),
+        Consume,
+        r#"{"key":"a","operation":"other","cost":1,"cost":2}"#,
+        "BAD_REQUEST",
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("params.cost: duplicate field"),
+        "{v}"
+    );
+    // Nothing was taken.
+    let v = ok(&mut k, at(1), Check, r#"{"key":"a","operation":"other"}"#);
+    assert_eq!(v["remaining"], v["limit"]);
+}
