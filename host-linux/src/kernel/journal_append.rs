@@ -41,7 +41,11 @@ fn entry(value: &Value) -> Result<JournalEntry, FieldError> {
     let event_type =
         name_field(&mut f, "event_type")?.ok_or_else(|| f.error("event_type", "is required"))?;
     let stage = name_field(&mut f, "stage")?.unwrap_or_else(|| "client".to_owned());
-    if RESERVED_STAGES.contains(&stage.as_str()) {
+    // Case-insensitive, so `Kernel` cannot pass for the daemon's `kernel` to a reader.
+    if RESERVED_STAGES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(&stage))
+    {
         return Err(f.error("stage", format!("`{stage}` is reserved for the daemon")));
     }
     let level = match f.str("level", 16)? {

@@ -65,6 +65,10 @@ fn refusals_name_the_param() {
             "params.stage: `kernel` is reserved",
         ),
         (
+            r#"{"event_type":"x","message":"m","stage":"DAEMON"}"#.to_owned(),
+            "params.stage: `DAEMON` is reserved",
+        ),
+        (
             r#"{"event_type":"x","message":"m","level":"fatal"}"#.to_owned(),
             "params.level:",
         ),
