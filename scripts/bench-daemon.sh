@@ -25,7 +25,7 @@
 # Environment: REPS (3), MODES ("pinned unpinned"), N_P1 (200000), N_P16 (1000000),
 # HALF_S (3, seconds of the half-load runs), APPEND_S (3), APPEND_CONNS (64),
 # HEIDID_LOG (warn: JOURNAL_APPEND logs every call at info), CARGO_TARGET_DIR.
-# Needs redis-server and redis-benchmark (apt-get install -y redis-server redis-tools) and jq.
+# Needs redis-server, redis-benchmark, jq and taskset; installs them from apt when missing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,12 +40,23 @@ CONNS=50
 HEIDID_LOG=${HEIDID_LOG:-warn}
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 
+# The peers come from Debian's packages; install them when missing (as root, or with sudo).
+missing=()
 for tool in redis-server redis-benchmark jq taskset; do
-    command -v "$tool" >/dev/null || {
-        echo "bench-daemon: $tool is missing (apt-get install -y redis-server redis-tools jq util-linux)" >&2
-        exit 2
-    }
+    command -v "$tool" >/dev/null || missing+=("$tool")
 done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "bench-daemon: installing redis-server redis-tools jq util-linux (missing: ${missing[*]})" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq redis-server redis-tools jq util-linux >/dev/null
+    for tool in "${missing[@]}"; do
+        command -v "$tool" >/dev/null || {
+            echo "bench-daemon: $tool is still missing" >&2
+            exit 2
+        }
+    done
+fi
 
 # The temp dir is under /tmp, on the same filesystem for heidid's journal and the baseline.
 TMP=$(mktemp -d /tmp/heidi-bench.XXXXXX)
