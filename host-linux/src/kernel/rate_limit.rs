@@ -48,17 +48,30 @@ impl Call {
     /// The hot path: `None` for anything but a valid request, which [`Call::parse`] then
     /// explains.
     pub(crate) fn parse_str(hasher: &KeyHasher, table: &PolicyTable, params: &str) -> Option<Call> {
+        if let Some(plain) = plain_params(params) {
+            return Call::from_parts(hasher, table, plain.key, plain.operation, plain.cost);
+        }
         let p: Params<'_> = serde_json::from_str(params).ok()?;
-        let key_ok = (1..=KEY_MAX_BYTES).contains(&p.key.len());
-        let op_ok = (1..=OPERATION_MAX_BYTES).contains(&p.operation.len());
-        let cost = p.cost.unwrap_or(1);
+        Call::from_parts(hasher, table, &p.key, &p.operation, p.cost)
+    }
+
+    fn from_parts(
+        hasher: &KeyHasher,
+        table: &PolicyTable,
+        key: &str,
+        operation: &str,
+        cost: Option<u32>,
+    ) -> Option<Call> {
+        let key_ok = (1..=KEY_MAX_BYTES).contains(&key.len());
+        let op_ok = (1..=OPERATION_MAX_BYTES).contains(&operation.len());
+        let cost = cost.unwrap_or(1);
         if !key_ok || !op_ok || cost == 0 {
             return None;
         }
-        let op = Operation::from_name(&p.operation);
+        let op = Operation::from_name(operation);
         let limit = *table.get(op);
         (cost <= limit.capacity_tokens()).then(|| Call {
-            key: op.key(hasher, p.key.as_bytes()),
+            key: op.key(hasher, key.as_bytes()),
             op,
             limit,
             cost,
@@ -92,6 +105,113 @@ impl Call {
             cost,
         })
     }
+}
+
+/// [`Params`] in its everyday shape, read without serde.
+#[derive(Debug, PartialEq)]
+struct Plain<'a> {
+    key: &'a str,
+    operation: &'a str,
+    cost: Option<u32>,
+}
+
+/// Reads `{"key":"…","operation":"…","cost":n}` (members in any order, `cost` optional,
+/// JSON whitespace anywhere) whose strings hold no escape or control character and whose
+/// `cost` is a plain integer. Anything else is `None` and goes to `serde_json`, so this
+/// never accepts what [`Params`] would refuse, nor reads a value differently.
+fn plain_params(text: &str) -> Option<Plain<'_>> {
+    let b = text.as_bytes();
+    let mut at = skip_ws(b, 0);
+    if b.get(at) != Some(&b'{') {
+        return None;
+    }
+    let (mut key, mut operation, mut cost) = (None, None, None);
+    loop {
+        at = skip_ws(b, at + 1);
+        let (name, next) = plain_string(text, at)?;
+        at = skip_ws(b, next);
+        if b.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_ws(b, at + 1);
+        let slot = match name {
+            "key" => &mut key,
+            "operation" => &mut operation,
+            "cost" if cost.is_none() => {
+                let (n, next) = plain_u32(b, at)?;
+                cost = Some(n);
+                at = skip_ws(b, next);
+                if !member_end(b, &mut at)? {
+                    break;
+                }
+                continue;
+            }
+            _ => return None,
+        };
+        if slot.is_some() {
+            return None;
+        }
+        let (value, next) = plain_string(text, at)?;
+        *slot = Some(value);
+        at = skip_ws(b, next);
+        if !member_end(b, &mut at)? {
+            break;
+        }
+    }
+    (skip_ws(b, at + 1) == b.len()).then_some(Plain {
+        key: key?,
+        operation: operation?,
+        cost,
+    })
+}
+
+/// After a member: `Some(true)` at `,`, `Some(false)` at `}`, `None` otherwise.
+fn member_end(b: &[u8], at: &mut usize) -> Option<bool> {
+    match b.get(*at) {
+        Some(b',') => Some(true),
+        Some(b'}') => Some(false),
+        _ => None,
+    }
+}
+
+/// The JSON whitespace from `at` skipped.
+fn skip_ws(b: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// A string at `at` with no escape or control character, and the index after it.
+fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    if b.get(at) != Some(&b'"') {
+        return None;
+    }
+    let start = at + 1;
+    let len = b[start..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let end = start + len;
+    // `"` is ASCII, so both ends are character boundaries.
+    (b[end] == b'"').then(|| (&text[start..end], end + 1))
+}
+
+/// An unsigned integer without a leading zero, fraction or exponent that fits a `u32`,
+/// and the index after it.
+fn plain_u32(b: &[u8], at: usize) -> Option<(u32, usize)> {
+    let digits = b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 10 || (digits > 1 && b[at] == b'0') {
+        return None;
+    }
+    let end = at + digits;
+    if let Some(b'.' | b'e' | b'E') = b.get(end) {
+        return None;
+    }
+    let n = b[at..end]
+        .iter()
+        .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
+    Some((u32::try_from(n).ok()?, end))
 }
 
 fn f_error(param: &str, reason: String) -> Fail {
@@ -259,6 +379,61 @@ mod tests {
             }
         }
         assert!(String::from_utf8_lossy(&out).starts_with(r#"{"allowed":false,"#));
+    }
+
+    /// Whatever the plain reader accepts, `serde_json` reads the same way; the everyday
+    /// shapes are accepted.
+    #[test]
+    fn plain_params_agree_with_serde() {
+        let cases = [
+            r#"{"key":"u1","operation":"transform","cost":1}"#,
+            r#" { "operation" : "search" ,"key":"k" } "#,
+            "{\"key\":\"k\",\n\t\"operation\":\"x\",\r\"cost\":4294967295}",
+            r#"{"cost":7,"key":"k","operation":"op"}"#,
+            r#"{"key":"ü ✓","operation":"x"}"#,
+            r#"{"key":"","operation":""}"#,
+            r#"{"key":"k","operation":"x","cost":0}"#,
+            // Everything below goes to serde (and most of it is refused there).
+            r#"{"key":"k","operation":"x","cost":4294967296}"#,
+            r#"{"key":"k","operation":"x","cost":01}"#,
+            r#"{"key":"k","operation":"x","cost":1.0}"#,
+            r#"{"key":"k","operation":"x","cost":1e2}"#,
+            r#"{"key":"k","operation":"x","cost":-1}"#,
+            r#"{"key":"k","operation":"x","cost":null}"#,
+            r#"{"key":"k","operation":"x","cost":1,"cost":1}"#,
+            r#"{"key":"k","key":"k","operation":"x"}"#,
+            r#"{"key":"k\"q","operation":"x"}"#,
+            r#"{"key":"k\u0041","operation":"x"}"#,
+            "{\"key\":\"k\tq\",\"operation\":\"x\"}",
+            r#"{"key":"k","operation":"x","extra":1}"#,
+            r#"{"key":"k","operation":"x"} x"#,
+            r#"{"key":"k","operation":"x",}"#,
+            r#"{"key":"k"}"#,
+            r#"{"key":"k","operation":"x""#,
+            r#"{"key":"k","operation":"x","cost":"#,
+            r#"{"key":"k","operation":"x","cost""#,
+            r#"{"key":"k","operation":7}"#,
+            r#"{"key":"k" "operation":"x"}"#,
+            r#"{}"#,
+            r#"{"#,
+            r#"[]"#,
+            "",
+        ];
+        let mut accepted = 0;
+        for text in cases {
+            let Some(plain) = plain_params(text) else {
+                continue;
+            };
+            accepted += 1;
+            let p: Params<'_> =
+                serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(
+                (&*p.key, &*p.operation, p.cost),
+                (plain.key, plain.operation, plain.cost),
+                "{text}"
+            );
+        }
+        assert_eq!(accepted, 7, "the everyday shapes take the plain path");
     }
 
     #[test]
