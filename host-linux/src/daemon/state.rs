@@ -260,10 +260,7 @@ impl Shared {
             Err((code, message)) => return reply::error(code, &message, out),
         };
         match self.journal.append(entry).await {
-            Ok(done) => reply::json(
-                &json!({"ok": true, "line": done.line, "hash": done.hash}),
-                out,
-            ),
+            Ok(done) => reply::appended(done.line, &done.hash, out),
             Err(AppendError::Invalid(message)) => {
                 reply::error(ErrorCode::BadRequest, &message, out)
             }
