@@ -1,6 +1,7 @@
 //! Small reply builders shared by the listeners.
 
 use heidi_core::proto::{ERROR_REPLY_MAX_BYTES, ErrorCode, ErrorReply};
+use std::io::Write;
 
 /// Replaces `out` with the error shape `{"error":true,"code":…,"message":…}` (core encoder).
 pub(crate) fn error(code: ErrorCode, message: &str, out: &mut Vec<u8>) {
@@ -23,9 +24,35 @@ pub(crate) fn json(value: &serde_json::Value, out: &mut Vec<u8>) {
     serde_json::to_writer(&mut *out, value).expect("serializing a Value into a Vec cannot fail");
 }
 
+/// Replaces `out` with the `JOURNAL_APPEND` success reply, `{"hash":…,"line":…,"ok":true}`:
+/// the bytes `json` gives that object, written without building it (`hash` is hex).
+pub(crate) fn appended(line: u64, hash: &str, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(b"{\"hash\":\"");
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(b"\",\"line\":");
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{line}");
+    out.extend_from_slice(b",\"ok\":true}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appended_matches_serde() {
+        let mut direct = Vec::new();
+        let mut via_value = Vec::new();
+        for (line, hash) in [(1, "ab12"), (u64::MAX, ""), (42, &"f".repeat(64)[..])] {
+            appended(line, hash, &mut direct);
+            json(
+                &serde_json::json!({"ok": true, "line": line, "hash": hash}),
+                &mut via_value,
+            );
+            assert_eq!(direct, via_value);
+        }
+    }
 
     #[test]
     fn error_shape_is_recognised() {

@@ -233,6 +233,9 @@ async fn framed(
     loop {
         let mut input = &buf[..n];
         let mut mid_frame = false;
+        // When the request being decoded began to be served: the end of the previous one in
+        // this read (see `Shared::call_from`), or now.
+        let mut since = std::time::Instant::now();
         while !input.is_empty() {
             let step = decoder.feed(input);
             input = &input[step.consumed..];
@@ -240,7 +243,7 @@ async fn framed(
             match step.frame {
                 None => {}
                 Some(Ok(frame)) => {
-                    shared.call(frame, peer, &mut body).await;
+                    since = shared.call_from(since, frame, peer, &mut body).await;
                     push_frame(&mut out, &body);
                 }
                 Some(Err(e)) => {
@@ -249,10 +252,12 @@ async fn framed(
                     if e.is_fatal() {
                         return write(&mut stream, &mut out, limits.idle_timeout).await;
                     }
+                    since = std::time::Instant::now();
                 }
             }
             if out.len() >= FLUSH_BYTES {
                 write(&mut stream, &mut out, limits.idle_timeout).await?;
+                since = std::time::Instant::now();
             }
         }
         if !out.is_empty() {

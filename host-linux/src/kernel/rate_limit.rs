@@ -11,7 +11,6 @@ use heidi_core::table::Slot;
 use serde::Deserialize;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::io::Write;
 
 use super::config::{KEY_MAX_BYTES, OPERATION_MAX_BYTES};
 use super::fields::Fields;
@@ -49,17 +48,30 @@ impl Call {
     /// The hot path: `None` for anything but a valid request, which [`Call::parse`] then
     /// explains.
     pub(crate) fn parse_str(hasher: &KeyHasher, table: &PolicyTable, params: &str) -> Option<Call> {
+        if let Some(plain) = plain_params(params) {
+            return Call::from_parts(hasher, table, plain.key, plain.operation, plain.cost);
+        }
         let p: Params<'_> = serde_json::from_str(params).ok()?;
-        let key_ok = (1..=KEY_MAX_BYTES).contains(&p.key.len());
-        let op_ok = (1..=OPERATION_MAX_BYTES).contains(&p.operation.len());
-        let cost = p.cost.unwrap_or(1);
+        Call::from_parts(hasher, table, &p.key, &p.operation, p.cost)
+    }
+
+    fn from_parts(
+        hasher: &KeyHasher,
+        table: &PolicyTable,
+        key: &str,
+        operation: &str,
+        cost: Option<u32>,
+    ) -> Option<Call> {
+        let key_ok = (1..=KEY_MAX_BYTES).contains(&key.len());
+        let op_ok = (1..=OPERATION_MAX_BYTES).contains(&operation.len());
+        let cost = cost.unwrap_or(1);
         if !key_ok || !op_ok || cost == 0 {
             return None;
         }
-        let op = Operation::from_name(&p.operation);
+        let op = Operation::from_name(operation);
         let limit = *table.get(op);
         (cost <= limit.capacity_tokens()).then(|| Call {
-            key: op.key(hasher, p.key.as_bytes()),
+            key: op.key(hasher, key.as_bytes()),
             op,
             limit,
             cost,
@@ -93,6 +105,113 @@ impl Call {
             cost,
         })
     }
+}
+
+/// [`Params`] in its everyday shape, read without serde.
+#[derive(Debug, PartialEq)]
+struct Plain<'a> {
+    key: &'a str,
+    operation: &'a str,
+    cost: Option<u32>,
+}
+
+/// Reads `{"key":"…","operation":"…","cost":n}` (members in any order, `cost` optional,
+/// JSON whitespace anywhere) whose strings hold no escape or control character and whose
+/// `cost` is a plain integer. Anything else is `None` and goes to `serde_json`, so this
+/// never accepts what [`Params`] would refuse, nor reads a value differently.
+fn plain_params(text: &str) -> Option<Plain<'_>> {
+    let b = text.as_bytes();
+    let mut at = skip_ws(b, 0);
+    if b.get(at) != Some(&b'{') {
+        return None;
+    }
+    let (mut key, mut operation, mut cost) = (None, None, None);
+    loop {
+        at = skip_ws(b, at + 1);
+        let (name, next) = plain_string(text, at)?;
+        at = skip_ws(b, next);
+        if b.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_ws(b, at + 1);
+        let slot = match name {
+            "key" => &mut key,
+            "operation" => &mut operation,
+            "cost" if cost.is_none() => {
+                let (n, next) = plain_u32(b, at)?;
+                cost = Some(n);
+                at = skip_ws(b, next);
+                if !member_end(b, &mut at)? {
+                    break;
+                }
+                continue;
+            }
+            _ => return None,
+        };
+        if slot.is_some() {
+            return None;
+        }
+        let (value, next) = plain_string(text, at)?;
+        *slot = Some(value);
+        at = skip_ws(b, next);
+        if !member_end(b, &mut at)? {
+            break;
+        }
+    }
+    (skip_ws(b, at + 1) == b.len()).then_some(Plain {
+        key: key?,
+        operation: operation?,
+        cost,
+    })
+}
+
+/// After a member: `Some(true)` at `,`, `Some(false)` at `}`, `None` otherwise.
+fn member_end(b: &[u8], at: &mut usize) -> Option<bool> {
+    match b.get(*at) {
+        Some(b',') => Some(true),
+        Some(b'}') => Some(false),
+        _ => None,
+    }
+}
+
+/// The JSON whitespace from `at` skipped.
+fn skip_ws(b: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// A string at `at` with no escape or control character, and the index after it.
+fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    if b.get(at) != Some(&b'"') {
+        return None;
+    }
+    let start = at + 1;
+    let len = b[start..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let end = start + len;
+    // `"` is ASCII, so both ends are character boundaries.
+    (b[end] == b'"').then(|| (&text[start..end], end + 1))
+}
+
+/// An unsigned integer without a leading zero, fraction or exponent that fits a `u32`,
+/// and the index after it.
+fn plain_u32(b: &[u8], at: usize) -> Option<(u32, usize)> {
+    let digits = b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 10 || (digits > 1 && b[at] == b'0') {
+        return None;
+    }
+    let end = at + digits;
+    if let Some(b'.' | b'e' | b'E') = b.get(end) {
+        return None;
+    }
+    let n = b[at..end]
+        .iter()
+        .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
+    Some((u32::try_from(n).ok()?, end))
 }
 
 fn f_error(param: &str, reason: String) -> Fail {
@@ -135,15 +254,22 @@ impl RateLimits {
             Err(e) => return Err(Fail::new(ErrorCode::BadRequest, e.to_string())),
         };
         out.clear();
-        let retry = Null(retry_after_ms);
-        // Writing into a Vec cannot fail.
-        let _ = write!(
-            out,
-            r#"{{"allowed":{allowed},"limit":{},"operation":"{}","remaining":{available},"retry_after_ms":{retry},"window_ms":{}}}"#,
-            call.limit.capacity_tokens(),
-            call.op.as_str(),
-            call.limit.window().as_millis(),
-        );
+        out.extend_from_slice(b"{\"allowed\":");
+        out.extend_from_slice(if allowed { b"true" } else { b"false" });
+        out.extend_from_slice(b",\"limit\":");
+        push_u64(out, u64::from(call.limit.capacity_tokens()));
+        out.extend_from_slice(b",\"operation\":\"");
+        out.extend_from_slice(call.op.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"remaining\":");
+        push_u64(out, u64::from(available));
+        out.extend_from_slice(b",\"retry_after_ms\":");
+        match retry_after_ms {
+            Some(ms) => push_u64(out, ms),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"window_ms\":");
+        push_u64(out, call.limit.window().as_millis());
+        out.push(b'}');
         Ok(())
     }
 
@@ -158,13 +284,17 @@ impl RateLimits {
             KeyedAcquire::Granted { remaining } => {
                 let full_at = self.limiter.get(call.key).map_or(now, Tat::full_at);
                 out.clear();
-                let _ = write!(
-                    out,
-                    r#"{{"allowed":true,"limit":{capacity},"operation":"{}","remaining":{remaining},"reset_after_ms":{},"window_ms":{}}}"#,
-                    call.op.as_str(),
-                    ms_until(now, full_at).unwrap_or(0),
-                    call.limit.window().as_millis(),
-                );
+                out.extend_from_slice(b"{\"allowed\":true,\"limit\":");
+                push_u64(out, u64::from(capacity));
+                out.extend_from_slice(b",\"operation\":\"");
+                out.extend_from_slice(call.op.as_str().as_bytes());
+                out.extend_from_slice(b"\",\"remaining\":");
+                push_u64(out, u64::from(remaining));
+                out.extend_from_slice(b",\"reset_after_ms\":");
+                push_u64(out, ms_until(now, full_at).unwrap_or(0));
+                out.extend_from_slice(b",\"window_ms\":");
+                push_u64(out, call.limit.window().as_millis());
+                out.push(b'}');
                 Ok(())
             }
             KeyedAcquire::Denied { retry_at } => {
@@ -210,14 +340,108 @@ fn index(op: Operation) -> usize {
     Operation::ALL.iter().position(|&o| o == op).unwrap_or(0)
 }
 
-/// An optional number written as JSON (`null` when absent).
-struct Null(Option<u64>);
+/// Appends `n` in decimal (what `{n}` formats, without the formatting machinery: this is
+/// the hottest reply).
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
 
-impl std::fmt::Display for Null {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(n) => write!(f, "{n}"),
-            None => f.write_str("null"),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct writer gives exactly what `serde_json` gives the same object (sorted keys,
+    /// compact), for granted and refused checks and granted consumes.
+    #[test]
+    fn replies_are_canonical_json() {
+        let hasher = KeyHasher::new([7; 16]);
+        let table = PolicyTable::default();
+        let mut limits = RateLimits::new(8);
+        let p = r#"{"key":"k","operation":"transform","cost":4}"#;
+        let call = Call::parse_str(&hasher, &table, p).expect("valid");
+        let mut out = Vec::new();
+        let now = Instant::from_secs(5);
+        for consume in [false, true, true, true, false] {
+            limits.respond(now, &call, consume, &mut out);
+            let v: Value = serde_json::from_slice(&out).expect("JSON");
+            if v.get("error").is_none() {
+                assert_eq!(out, serde_json::to_vec(&v).unwrap(), "{v}");
+            }
+        }
+        assert!(String::from_utf8_lossy(&out).starts_with(r#"{"allowed":false,"#));
+    }
+
+    /// Whatever the plain reader accepts, `serde_json` reads the same way; the everyday
+    /// shapes are accepted.
+    #[test]
+    fn plain_params_agree_with_serde() {
+        let cases = [
+            r#"{"key":"u1","operation":"transform","cost":1}"#,
+            r#" { "operation" : "search" ,"key":"k" } "#,
+            "{\"key\":\"k\",\n\t\"operation\":\"x\",\r\"cost\":4294967295}",
+            r#"{"cost":7,"key":"k","operation":"op"}"#,
+            r#"{"key":"ü ✓","operation":"x"}"#,
+            r#"{"key":"","operation":""}"#,
+            r#"{"key":"k","operation":"x","cost":0}"#,
+            // Everything below goes to serde (and most of it is refused there).
+            r#"{"key":"k","operation":"x","cost":4294967296}"#,
+            r#"{"key":"k","operation":"x","cost":01}"#,
+            r#"{"key":"k","operation":"x","cost":1.0}"#,
+            r#"{"key":"k","operation":"x","cost":1e2}"#,
+            r#"{"key":"k","operation":"x","cost":-1}"#,
+            r#"{"key":"k","operation":"x","cost":null}"#,
+            r#"{"key":"k","operation":"x","cost":1,"cost":1}"#,
+            r#"{"key":"k","key":"k","operation":"x"}"#,
+            r#"{"key":"k\"q","operation":"x"}"#,
+            r#"{"key":"k\u0041","operation":"x"}"#,
+            "{\"key\":\"k\tq\",\"operation\":\"x\"}",
+            r#"{"key":"k","operation":"x","extra":1}"#,
+            r#"{"key":"k","operation":"x"} x"#,
+            r#"{"key":"k","operation":"x",}"#,
+            r#"{"key":"k"}"#,
+            r#"{"key":"k","operation":"x""#,
+            r#"{"key":"k","operation":"x","cost":"#,
+            r#"{"key":"k","operation":"x","cost""#,
+            r#"{"key":"k","operation":7}"#,
+            r#"{"key":"k" "operation":"x"}"#,
+            r#"{}"#,
+            r#"{"#,
+            r#"[]"#,
+            "",
+        ];
+        let mut accepted = 0;
+        for text in cases {
+            let Some(plain) = plain_params(text) else {
+                continue;
+            };
+            accepted += 1;
+            let p: Params<'_> =
+                serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(
+                (&*p.key, &*p.operation, p.cost),
+                (plain.key, plain.operation, plain.cost),
+                "{text}"
+            );
+        }
+        assert_eq!(accepted, 7, "the everyday shapes take the plain path");
+    }
+
+    #[test]
+    fn digits_match_display() {
+        for n in [0, 1, 9, 10, 99, 100, 4_294_967_295, u64::MAX] {
+            let mut out = Vec::new();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
         }
     }
 }

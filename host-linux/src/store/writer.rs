@@ -248,7 +248,11 @@ impl Writer {
         })?;
         let line = &self.line[..bytes];
         self.batch.extend_from_slice(line);
-        let text = String::from_utf8_lossy(&line[..bytes - 1]).into_owned();
+        // The core encoder writes UTF-8; the lossy path is only a guard (and slower).
+        let text = std::str::from_utf8(&line[..bytes - 1]).map_or_else(
+            |_| String::from_utf8_lossy(&line[..bytes - 1]).into_owned(),
+            str::to_owned,
+        );
         self.batch_lines.push(text);
         let hash = self.chain.last_hash().map(|h| h.hex().as_str().to_owned());
         Ok(Appended {
