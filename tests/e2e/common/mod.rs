@@ -142,7 +142,7 @@ impl Daemon {
                 panic!("heidid exited during start-up: {status}");
             }
             if UnixStream::connect(&self.socket).is_ok() && self.http_get("/readyz").0 == 200 {
-                return;
+                break;
             }
             assert!(
                 start.elapsed() < DEADLINE,
