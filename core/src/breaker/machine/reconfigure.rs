@@ -23,7 +23,7 @@ impl Breaker {
     ///   callers is never moved later.
     /// - Closed: consecutive failures are kept, capped at `failure_threshold − 1` so the next
     ///   failure trips but the change itself does not.
-    /// - The failure-rate window is kept when its [`RateWindow`](super::RateWindow) (kind and
+    /// - The failure-rate window is kept when its [`RateWindow`](crate::breaker::RateWindow) (kind and
     ///   size) is unchanged, and emptied otherwise (its statistics would be meaningless).
     pub fn reconfigure(
         &mut self,
