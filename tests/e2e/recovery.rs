@@ -13,18 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// The key the daemon sealed with, read by the daemon's own reader.
 fn seal_key(path: &Path) -> SealKey {
-    let bytes = std::fs::read(path).unwrap();
-    let text = String::from_utf8_lossy(&bytes);
-    let trimmed = text.trim();
-    let secret = if trimmed.len() == 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
-        (0..32)
-            .map(|i| u8::from_str_radix(&trimmed[2 * i..2 * i + 2], 16).unwrap())
-            .collect()
-    } else {
-        bytes
-    };
-    SealKey::new(&secret).unwrap()
+    heidi_linux::store::load_key(path).unwrap()
 }
 
 /// Verifies journal + seals with the core; returns (lines, sealed_lines).

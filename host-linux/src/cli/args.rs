@@ -171,7 +171,7 @@ pub enum JournalCommand {
         /// The seal file (default: events.seals beside FILE, if present).
         #[arg(long, value_name = "FILE")]
         seals: Option<PathBuf>,
-        /// The seal key file: 64 hex digits, or raw bytes (default:
+        /// The seal key file, read as the daemon reads it: raw bytes, mode 0600 (default:
         /// $XDG_CONFIG_HOME/heidi-kernel/seal.key, if present).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,

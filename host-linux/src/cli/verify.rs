@@ -4,13 +4,12 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use heidi_core::journal::{
-    Fault, SEAL_MAX_BYTES, SealCheck, SealFault, SealKey, SealReport, Verifier,
-};
+use heidi_core::journal::{Fault, SEAL_MAX_BYTES, SealCheck, SealFault, SealReport, Verifier};
 
 use crate::paths::{SEALS_FILE, default_key_path};
+use crate::store::load_key;
 
 /// Bytes read from the journal per [`Verifier::feed`] call.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -120,25 +119,6 @@ impl fmt::Display for VerifyError {
 
 impl std::error::Error for VerifyError {}
 
-/// Reads a seal key file: 64 hex digits (and an optional trailing newline) are decoded to 32
-/// bytes; anything else is used as raw bytes. (The store decides the format it writes; this
-/// is the one place that reads it.)
-pub fn read_key_file(path: &Path) -> io::Result<Vec<u8>> {
-    let bytes = std::fs::read(path)?;
-    let text = bytes
-        .strip_suffix(b"\n")
-        .map(|b| b.strip_suffix(b"\r").unwrap_or(b))
-        .unwrap_or(&bytes);
-    if text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit) {
-        let nibble = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-        return Ok(text
-            .chunks(2)
-            .map(|p| nibble(p[0]) << 4 | nibble(p[1]))
-            .collect());
-    }
-    Ok(bytes)
-}
-
 /// Verifies `opts.journal` (and its seals when a key is available), streaming the file in
 /// chunks; `progress` is told the bytes read so far after each chunk.
 pub fn verify_journal(
@@ -192,12 +172,16 @@ fn seal_check(opts: &VerifyOptions) -> Result<(Option<SealCheck>, Option<String>
         (Some(_), None) => return Ok((None, Some("seals not checked: no seal key".into()))),
         (None, _) => return Ok((None, Some("no seal file: nothing is sealed".into()))),
     };
-    let secret = read_key_file(key).map_err(|error| VerifyError::Io {
-        path: key.clone(),
-        error,
+    // The daemon's own reader: raw bytes, 32..=4096 of them, mode 0600.
+    let key = load_key(key).map_err(|error| match error.kind() {
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+            VerifyError::Key(error.to_string())
+        }
+        _ => VerifyError::Io {
+            path: key.clone(),
+            error,
+        },
     })?;
-    let key =
-        SealKey::new(&secret).map_err(|e| VerifyError::Key(format!("{}: {e}", key.display())))?;
     let mut check = SealCheck::new(&key);
     let io_err = |error| VerifyError::Io {
         path: seals.clone(),
@@ -228,8 +212,11 @@ fn seal_check(opts: &VerifyOptions) -> Result<(Option<SealCheck>, Option<String>
 mod tests {
     use super::*;
     use heidi_core::WallTime;
-    use heidi_core::journal::{ChainWriter, Event, FaultKind, MAX_LINE_BYTES, SEAL_MAX_BYTES};
+    use heidi_core::journal::{
+        ChainWriter, Event, FaultKind, MAX_LINE_BYTES, SEAL_MAX_BYTES, SealKey,
+    };
     use std::io::Write;
+    use std::path::Path;
 
     const SECRET: &[u8] = b"a test seal key of at least thirty-two bytes";
 
@@ -256,7 +243,7 @@ mod tests {
             std::fs::write(dir.path().join(SEALS_FILE), &seals).unwrap();
         }
         let key_path = dir.path().join("seal.key");
-        std::fs::write(&key_path, SECRET).unwrap();
+        write_key(&key_path, SECRET);
         let opts = VerifyOptions::resolve(path, None, Some(key_path));
         (dir, opts)
     }
@@ -356,18 +343,44 @@ mod tests {
         assert!(matches!(e, VerifyError::Key(_)) && !e.is_verification_failure());
     }
 
+    /// A key file as the daemon keeps one: raw bytes, mode 0600.
+    fn write_key(path: &Path, secret: &[u8]) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, secret).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     #[test]
-    fn key_files_hex_or_raw_and_weak_keys_refused() {
+    fn the_key_is_read_as_the_daemon_reads_it() {
+        // 64 hex digits are 64 raw key bytes to the daemon, so they are here too.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
-        let hex = "00ff".repeat(16);
-        std::fs::write(&path, format!("{hex}\n")).unwrap();
-        assert_eq!(read_key_file(&path).unwrap(), [0x00, 0xff].repeat(16));
-        std::fs::write(&path, &hex).unwrap();
-        assert_eq!(read_key_file(&path).unwrap().len(), 32);
-        std::fs::write(&path, b"raw bytes, not hex").unwrap();
-        assert_eq!(read_key_file(&path).unwrap(), b"raw bytes, not hex");
+        write_key(&path, "00ff".repeat(16).as_bytes());
+        let from_cli = load_key(&path).unwrap();
+        let from_daemon = crate::store::load_or_create_key(&path).unwrap();
+        let seal = |k: &SealKey| {
+            let mut chain = ChainWriter::new("run-1").unwrap();
+            let mut line = [0u8; 1024];
+            let ev = Event::info(WallTime::from_unix_millis(0), 1, "s", "e", "m");
+            chain.append(&ev, &mut line).unwrap();
+            chain.seal(k).unwrap()
+        };
+        assert_eq!(seal(&from_cli), seal(&from_daemon));
+        // Group- or world-readable keys are refused, as the daemon refuses them.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let (_d, mut opts) = journal(2, 2);
+        assert!(run(&opts).is_ok());
+        opts.key = Some(path);
+        let e = run(&opts).unwrap_err();
+        assert!(
+            matches!(e, VerifyError::Io { .. }) && e.to_string().contains("chmod 600"),
+            "{e}"
+        );
+    }
 
+    #[test]
+    fn weak_keys_are_refused() {
         let (_d, opts) = journal(2, 2);
         std::fs::File::create(opts.key.as_ref().unwrap())
             .unwrap()

@@ -30,6 +30,13 @@ pub fn load_or_create_key(path: &Path) -> io::Result<SealKey> {
     }
 }
 
+/// Reads an existing seal key file under the same rules as [`load_or_create_key`], creating
+/// nothing: what `heidi journal verify` uses, so it reads exactly the key the daemon sealed with.
+pub fn load_key(path: &Path) -> io::Result<SealKey> {
+    let file = File::open(path).map_err(|e| at(path, e))?;
+    read_key(path, file)
+}
+
 fn read_key(path: &Path, file: File) -> io::Result<SealKey> {
     let meta = file.metadata().map_err(|e| at(path, e))?;
     if !meta.is_file() {
