@@ -146,18 +146,23 @@ fn heidi_journal_verify_rejects_a_changed_byte_and_a_cut_line() {
         );
     }
     assert!(d.stop().success());
-    let ok = heidi()
-        .args(["journal", "verify"])
-        .arg(d.journal())
-        .arg("--key")
-        .arg(&d.key)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    // `heidi journal verify FILE` with the daemon's seals and key: (exit code, stdout+stderr).
+    let verify = |file: &Path| {
+        let out = heidi()
+            .args(["journal", "verify"])
+            .arg(file)
+            .arg("--key")
+            .arg(&d.key)
+            .arg("--seals")
+            .arg(d.seals())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = verify(&d.journal());
+    assert_eq!(code, Some(0), "{text}");
 
     let original = std::fs::read(d.journal()).unwrap();
     let changed = d.dir.path().join("changed.jsonl");
@@ -165,18 +170,8 @@ fn heidi_journal_verify_rejects_a_changed_byte_and_a_cut_line() {
     let at = bytes.iter().position(|b| *b == b'n').unwrap() + 200;
     bytes[at] ^= 0x01;
     std::fs::write(&changed, &bytes).unwrap();
-    let out = heidi()
-        .args(["journal", "verify"])
-        .arg(&changed)
-        .arg("--key")
-        .arg(&d.key)
-        .arg("--seals")
-        .arg(d.seals())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let (code, text) = verify(&changed);
+    assert_eq!(code, Some(4), "verification failure: {text}");
     assert!(text.contains("line "), "names the line: {text}");
 
     let cut = d.dir.path().join("cut.jsonl");
@@ -186,18 +181,11 @@ fn heidi_journal_verify_rejects_a_changed_byte_and_a_cut_line() {
         .unwrap()
         + 1;
     std::fs::write(&cut, &original[..keep]).unwrap();
-    let out = heidi()
-        .args(["journal", "verify"])
-        .arg(&cut)
-        .arg("--key")
-        .arg(&d.key)
-        .arg("--seals")
-        .arg(d.seals())
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "a cut last line is detected by the seal"
+    let (code, text) = verify(&cut);
+    assert_eq!(
+        code,
+        Some(4),
+        "a cut last line is detected by the seal: {text}"
     );
 }
 

@@ -6,7 +6,7 @@ use super::{procinfo, reply};
 use crate::clock::Clock;
 use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
 use crate::store::{AppendError, Journal};
-use heidi_core::proto::{ErrorCode, Method, PROTOCOL_VERSION, Request};
+use heidi_core::proto::{DaemonStatus, ErrorCode, Method, PROTOCOL_VERSION, Request};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -306,23 +306,36 @@ impl Shared {
 
     /// The `STATUS` reply.
     pub fn status_json(&self) -> serde_json::Value {
-        let (rss_kb, threads) = procinfo::rss_and_threads();
+        let s = self.daemon_status();
         let policy_version = self.kernel.lock().map(|k| k.policy_version()).unwrap_or(0);
-        let inflight = self.config.limits.max_inflight as usize - self.inflight.available_permits();
         json!({
             "ok": true,
-            "protocol_version": PROTOCOL_VERSION,
-            "version": VERSION,
-            "pid": std::process::id(),
-            "uptime_ms": self.started.elapsed().as_millis() as u64,
-            "rss_kb": rss_kb,
-            "threads": threads,
-            "queue_depth": inflight,
+            "protocol_version": s.protocol_version,
+            "version": s.version,
+            "pid": s.pid,
+            "uptime_ms": s.uptime_ms,
+            "rss_kb": s.rss_kb,
+            "threads": s.threads,
+            "queue_depth": s.queue_depth,
             "connections": self.open_connections.load(Ordering::Relaxed),
             "policy_version": policy_version,
             "journal": {"run_id": self.journal.run_id(), "lines": self.journal.lines()},
             "pipeline": self.pipeline_json(),
         })
+    }
+
+    /// The fields the `status` line command and `STATUS` share.
+    pub fn daemon_status(&self) -> DaemonStatus<'static> {
+        let (rss_kb, threads) = procinfo::rss_and_threads();
+        DaemonStatus {
+            protocol_version: PROTOCOL_VERSION,
+            version: VERSION,
+            pid: std::process::id(),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            rss_kb,
+            threads,
+            queue_depth: self.queue_depth(),
+        }
     }
 
     /// The pipeline status (`GET /api/v1/status`); IDLE, round 1, until the runner lands.

@@ -6,8 +6,8 @@ use super::reply;
 use super::state::{Peer, Shared, VERSION};
 use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use heidi_core::proto::{
-    Command, DaemonStatus, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply,
-    Mode, PROTOCOL_VERSION, frame_prefix, sniff,
+    Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Mode,
+    frame_prefix, sniff,
 };
 use std::io;
 use std::sync::Arc;
@@ -295,7 +295,7 @@ async fn lines(
                 None => None,
                 Some(Err(_)) => Some(LineReply::LineTooLong),
                 Some(Ok(line)) => {
-                    LineReply::answer(Command::parse(line), VERSION, || status(shared))
+                    LineReply::answer(Command::parse(line), VERSION, || shared.daemon_status())
                 }
             };
             if let Some(reply) = reply {
@@ -326,7 +326,7 @@ async fn lines(
                 // An unterminated last command (`printf ping | nc -U …`) is still answered.
                 let last = decoder.finish().map(Command::parse);
                 if let Some(reply) =
-                    last.and_then(|c| LineReply::answer(c, VERSION, || status(shared)))
+                    last.and_then(|c| LineReply::answer(c, VERSION, || shared.daemon_status()))
                 {
                     let len = reply
                         .encode(&mut line_buf)
@@ -337,18 +337,5 @@ async fn lines(
                 return Ok(());
             }
         }
-    }
-}
-
-fn status(shared: &Shared) -> DaemonStatus<'static> {
-    let (rss_kb, threads) = super::procinfo::rss_and_threads();
-    DaemonStatus {
-        protocol_version: PROTOCOL_VERSION,
-        version: VERSION,
-        pid: std::process::id(),
-        uptime_ms: shared.started.elapsed().as_millis() as u64,
-        rss_kb,
-        threads,
-        queue_depth: shared.queue_depth(),
     }
 }
