@@ -296,3 +296,70 @@ fn unknown_http_routes_get_the_error_shape() {
         true
     );
 }
+
+/// A framed PING whose body is exactly `len` bytes (padded inside `params`, which PING ignores).
+fn ping_of_len(len: usize) -> Vec<u8> {
+    let empty = br#"{"method":"PING","params":{"pad":""}}"#.len();
+    let body = format!(
+        r#"{{"method":"PING","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(len - empty)
+    );
+    assert_eq!(body.len(), len);
+    frame(body.as_bytes())
+}
+
+#[test]
+fn the_request_limit_is_configurable_both_ways() {
+    for limit in [1024usize, 16 * 1024] {
+        let config = format!("[limits]\nrequest_max_bytes = {limit}\n");
+        let d = Daemon::start_with_config(&[], Some(&config));
+        let mut s = d.connect();
+        s.write_all(&ping_of_len(limit)).unwrap();
+        assert_eq!(
+            read_frame(&mut s).unwrap()["pong"],
+            true,
+            "limit {limit}: exactly the limit"
+        );
+        s.write_all(&ping_of_len(limit + 1)).unwrap();
+        assert_eq!(
+            read_frame(&mut s).unwrap()["code"],
+            "FRAME_TOO_LARGE",
+            "limit {limit}"
+        );
+        assert!(read_frame(&mut s).is_none(), "closed after FRAME_TOO_LARGE");
+        // The HTTP body limit is the same setting.
+        let body = String::from_utf8(ping_of_len(limit + 1)[4..].to_vec()).unwrap();
+        let (code, reply) = d.http_post("/api/call", &body);
+        assert_eq!(code, 413, "{reply}");
+        assert!(reply.contains("FRAME_TOO_LARGE"), "{reply}");
+    }
+}
+
+#[test]
+fn shutdown_gives_up_on_a_stuck_connection_after_the_drain_timeout() {
+    let config = "[limits]\ndrain_timeout_ms = 300\nidle_timeout_ms = 60000\n";
+    let mut d = Daemon::start_with_config(&[], Some(config));
+    for i in 0..100 {
+        d.call(
+            "JOURNAL_APPEND",
+            json!({"event_type": "note", "message": format!("{i} {}", "y".repeat(400))}),
+        );
+    }
+    // A client that pipelines large replies and never reads them: the daemon's writer blocks
+    // once the socket buffers are full, and the connection cannot finish on its own.
+    let mut stuck = d.connect();
+    let request = frame(br#"{"method":"JOURNAL_TAIL","params":{"lines":256}}"#);
+    for _ in 0..200 {
+        stuck.write_all(&request).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200)); // let the daemon fill the buffers
+    let start = Instant::now();
+    let status = d.stop();
+    assert!(status.success(), "{status}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "drain timeout not honoured"
+    );
+    let lines = read_lines(&d.journal());
+    assert!(lines.last().unwrap().contains("daemon_stopped"));
+}
