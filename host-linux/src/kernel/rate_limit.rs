@@ -45,37 +45,11 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    /// The hot path: `None` for anything but a valid request, which [`Call::parse`] then
-    /// explains.
+    /// The hot path: typed, borrowed params (no `Value` tree). `None` for anything but a valid
+    /// request, which [`Call::parse`] then explains.
     pub(crate) fn parse_str(hasher: &KeyHasher, table: &PolicyTable, params: &str) -> Option<Call> {
-        if let Some(plain) = plain_params(params) {
-            return Call::from_parts(hasher, table, plain.key, plain.operation, plain.cost);
-        }
         let p: Params<'_> = serde_json::from_str(params).ok()?;
-        Call::from_parts(hasher, table, &p.key, &p.operation, p.cost)
-    }
-
-    fn from_parts(
-        hasher: &KeyHasher,
-        table: &PolicyTable,
-        key: &str,
-        operation: &str,
-        cost: Option<u32>,
-    ) -> Option<Call> {
-        let key_ok = (1..=KEY_MAX_BYTES).contains(&key.len());
-        let op_ok = (1..=OPERATION_MAX_BYTES).contains(&operation.len());
-        let cost = cost.unwrap_or(1);
-        if !key_ok || !op_ok || cost == 0 {
-            return None;
-        }
-        let op = Operation::from_name(operation);
-        let limit = *table.get(op);
-        (cost <= limit.capacity_tokens()).then(|| Call {
-            key: op.key(hasher, key.as_bytes()),
-            op,
-            limit,
-            cost,
-        })
+        Call::build(hasher, table, &p.key, &p.operation, p.cost.unwrap_or(1)).ok()
     }
 
     /// Parses params already read as a `Value`; the error names the bad field.
@@ -86,9 +60,34 @@ impl Call {
     ) -> Result<Call, Fail> {
         let mut f = Fields::new(params, "params")?;
         let key = f.str_req("key", KEY_MAX_BYTES)?;
-        let op = Operation::from_name(f.str_req("operation", OPERATION_MAX_BYTES)?);
+        let operation = f.str_req("operation", OPERATION_MAX_BYTES)?;
         let cost = f.u32_in("cost", 1, u32::MAX)?.unwrap_or(1);
         f.finish()?;
+        Call::build(hasher, table, key, operation, cost)
+    }
+
+    /// The one place the values are checked and the bucket key is derived, for both parses.
+    fn build(
+        hasher: &KeyHasher,
+        table: &PolicyTable,
+        key: &str,
+        operation: &str,
+        cost: u32,
+    ) -> Result<Call, Fail> {
+        if !(1..=KEY_MAX_BYTES).contains(&key.len()) {
+            return Err(f_error(
+                "key",
+                format!("must be 1 to {KEY_MAX_BYTES} bytes"),
+            ));
+        }
+        if !(1..=OPERATION_MAX_BYTES).contains(&operation.len()) {
+            let reason = format!("must be 1 to {OPERATION_MAX_BYTES} bytes");
+            return Err(f_error("operation", reason));
+        }
+        if cost == 0 {
+            return Err(f_error("cost", "must be at least 1".to_owned()));
+        }
+        let op = Operation::from_name(operation);
         let limit = *table.get(op);
         if cost > limit.capacity_tokens() {
             let reason = format!(
@@ -105,113 +104,6 @@ impl Call {
             cost,
         })
     }
-}
-
-/// [`Params`] in its everyday shape, read without serde.
-#[derive(Debug, PartialEq)]
-struct Plain<'a> {
-    key: &'a str,
-    operation: &'a str,
-    cost: Option<u32>,
-}
-
-/// Reads `{"key":"…","operation":"…","cost":n}` (members in any order, `cost` optional,
-/// JSON whitespace anywhere) whose strings hold no escape or control character and whose
-/// `cost` is a plain integer. Anything else is `None` and goes to `serde_json`, so this
-/// never accepts what [`Params`] would refuse, nor reads a value differently.
-fn plain_params(text: &str) -> Option<Plain<'_>> {
-    let b = text.as_bytes();
-    let mut at = skip_ws(b, 0);
-    if b.get(at) != Some(&b'{') {
-        return None;
-    }
-    let (mut key, mut operation, mut cost) = (None, None, None);
-    loop {
-        at = skip_ws(b, at + 1);
-        let (name, next) = plain_string(text, at)?;
-        at = skip_ws(b, next);
-        if b.get(at) != Some(&b':') {
-            return None;
-        }
-        at = skip_ws(b, at + 1);
-        let slot = match name {
-            "key" => &mut key,
-            "operation" => &mut operation,
-            "cost" if cost.is_none() => {
-                let (n, next) = plain_u32(b, at)?;
-                cost = Some(n);
-                at = skip_ws(b, next);
-                if !member_end(b, &mut at)? {
-                    break;
-                }
-                continue;
-            }
-            _ => return None,
-        };
-        if slot.is_some() {
-            return None;
-        }
-        let (value, next) = plain_string(text, at)?;
-        *slot = Some(value);
-        at = skip_ws(b, next);
-        if !member_end(b, &mut at)? {
-            break;
-        }
-    }
-    (skip_ws(b, at + 1) == b.len()).then_some(Plain {
-        key: key?,
-        operation: operation?,
-        cost,
-    })
-}
-
-/// After a member: `Some(true)` at `,`, `Some(false)` at `}`, `None` otherwise.
-fn member_end(b: &[u8], at: &mut usize) -> Option<bool> {
-    match b.get(*at) {
-        Some(b',') => Some(true),
-        Some(b'}') => Some(false),
-        _ => None,
-    }
-}
-
-/// The JSON whitespace from `at` skipped.
-fn skip_ws(b: &[u8], mut at: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(at) {
-        at += 1;
-    }
-    at
-}
-
-/// A string at `at` with no escape or control character, and the index after it.
-fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
-    let b = text.as_bytes();
-    if b.get(at) != Some(&b'"') {
-        return None;
-    }
-    let start = at + 1;
-    let len = b[start..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-    let end = start + len;
-    // `"` is ASCII, so both ends are character boundaries.
-    (b[end] == b'"').then(|| (&text[start..end], end + 1))
-}
-
-/// An unsigned integer without a leading zero, fraction or exponent that fits a `u32`,
-/// and the index after it.
-fn plain_u32(b: &[u8], at: usize) -> Option<(u32, usize)> {
-    let digits = b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
-    if digits == 0 || digits > 10 || (digits > 1 && b[at] == b'0') {
-        return None;
-    }
-    let end = at + digits;
-    if let Some(b'.' | b'e' | b'E') = b.get(end) {
-        return None;
-    }
-    let n = b[at..end]
-        .iter()
-        .fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'));
-    Some((u32::try_from(n).ok()?, end))
 }
 
 fn f_error(param: &str, reason: String) -> Fail {
@@ -381,10 +273,12 @@ mod tests {
         assert!(String::from_utf8_lossy(&out).starts_with(r#"{"allowed":false,"#));
     }
 
-    /// Whatever the plain reader accepts, `serde_json` reads the same way; the everyday
-    /// shapes are accepted.
+    /// The typed hot path and the explaining `Value` path accept exactly the same requests
+    /// and read them the same way.
     #[test]
-    fn plain_params_agree_with_serde() {
+    fn both_parses_agree() {
+        let hasher = KeyHasher::new([7; 16]);
+        let table = PolicyTable::DEFAULT;
         let cases = [
             r#"{"key":"u1","operation":"transform","cost":1}"#,
             r#" { "operation" : "search" ,"key":"k" } "#,
@@ -393,7 +287,6 @@ mod tests {
             r#"{"key":"ü ✓","operation":"x"}"#,
             r#"{"key":"","operation":""}"#,
             r#"{"key":"k","operation":"x","cost":0}"#,
-            // Everything below goes to serde (and most of it is refused there).
             r#"{"key":"k","operation":"x","cost":4294967296}"#,
             r#"{"key":"k","operation":"x","cost":01}"#,
             r#"{"key":"k","operation":"x","cost":1.0}"#,
@@ -421,19 +314,23 @@ mod tests {
         ];
         let mut accepted = 0;
         for text in cases {
-            let Some(plain) = plain_params(text) else {
-                continue;
-            };
-            accepted += 1;
-            let p: Params<'_> =
-                serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-            assert_eq!(
-                (&*p.key, &*p.operation, p.cost),
-                (plain.key, plain.operation, plain.cost),
-                "{text}"
-            );
+            let fast = Call::parse_str(&hasher, &table, text);
+            let slow = crate::kernel::fields::parse_params(text)
+                .and_then(|v| Call::parse(&hasher, &table, &v));
+            match (fast, slow) {
+                (Some(f), Ok(s)) => {
+                    accepted += 1;
+                    assert_eq!((f.key, f.op, f.cost), (s.key, s.op, s.cost), "{text}");
+                }
+                (None, Err(fail)) => assert!(
+                    fail.message.starts_with("params"),
+                    "{text}: {}",
+                    fail.message
+                ),
+                (f, s) => panic!("{text}: fast {} / slow {}", f.is_some(), s.is_ok()),
+            }
         }
-        assert_eq!(accepted, 7, "the everyday shapes take the plain path");
+        assert_eq!(accepted, 7, "the well-formed requests are accepted by both");
     }
 
     #[test]
