@@ -297,12 +297,12 @@ impl Kernel {
         }
         let policy = pending.policy;
         self.check_compatible(&policy)?;
-        let rebuilt = self.breakers.prepare(&policy)?;
+        let changes = self.breakers.prepare(&policy)?;
         let health = (policy.health() != self.policy.health())
             .then(|| self.health.rebuilt(now, *policy.health()));
         // Everything is built: apply it all.
         self.breakers.drain_events(&mut self.journal);
-        self.breakers.install_at(now, rebuilt);
+        self.breakers.install_at(now, changes);
         if let Some(set) = health {
             self.health.install(set);
         }
