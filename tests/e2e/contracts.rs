@@ -59,6 +59,84 @@ fn fifty_pipelined_requests_are_answered_in_order() {
     }
 }
 
+/// Appends pipelined on one connection are queued together (they share group commits), yet
+/// every reply comes back in request order, a request after them sees them, and a bad append
+/// among them is refused without disturbing its neighbours.
+#[test]
+fn pipelined_appends_share_commits_and_keep_order() {
+    let d = Daemon::start(&[]);
+    let mut s = d.connect();
+    let mut wire = Vec::new();
+    let append = |i: usize| json!({"method": "JOURNAL_APPEND", "params": {"event_type": "pipelined", "message": format!("m{i}")}});
+    for i in 0..40 {
+        let body = match i {
+            20 => json!({"method": "JOURNAL_TAIL", "params": {"lines": 2}}),
+            25 => json!({"method": "JOURNAL_APPEND", "params": {"event_type": "bad type!"}}),
+            _ => append(i),
+        };
+        wire.extend(frame(body.to_string().as_bytes()));
+    }
+    s.write_all(&wire).unwrap();
+    let mut last_line = 0;
+    for i in 0..40 {
+        let reply = read_frame(&mut s).expect("reply");
+        match i {
+            20 => {
+                let events = reply["events"].as_array().expect("tail reply");
+                let messages: Vec<&str> = events
+                    .iter()
+                    .map(|e| e["message"].as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    messages,
+                    ["m18", "m19"],
+                    "the tail sees the appends before it"
+                );
+            }
+            25 => assert_eq!(reply["code"], "BAD_REQUEST", "reply {i}: {reply}"),
+            _ => {
+                assert_eq!(reply["ok"], true, "reply {i}: {reply}");
+                let line = reply["line"].as_u64().unwrap();
+                assert!(line > last_line, "reply {i}: line {line} after {last_line}");
+                last_line = line;
+            }
+        }
+    }
+    let lines = read_lines(&d.journal());
+    let messages: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains("\"event_type\":\"pipelined\""))
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = (0..40)
+        .filter(|i| *i != 20 && *i != 25)
+        .map(|i| format!("m{i}"))
+        .collect();
+    assert_eq!(
+        messages, expected,
+        "every acknowledged append is on disk, in request order"
+    );
+    let commits = metric(&d, "heidi_journal_fsync_duration_seconds_count");
+    assert!(
+        commits < 38.0,
+        "38 pipelined appends took {commits} commits: they were not grouped"
+    );
+}
+
+/// The value of an unlabelled sample in `/metrics`.
+fn metric(d: &Daemon, name: &str) -> f64 {
+    let (code, text) = d.http_get("/metrics");
+    assert_eq!(code, 200);
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("/metrics lacks {name}:\n{text}"))
+}
+
 #[test]
 fn line_commands() {
     let d = Daemon::start(&[]);

@@ -14,6 +14,7 @@ pub mod config;
 /// The largest request limit the daemon accepts (`limits.request_max_bytes`).
 pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
 
+mod appends;
 mod decoder;
 mod fd_limit;
 pub mod http;

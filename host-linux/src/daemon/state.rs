@@ -5,8 +5,8 @@ use super::metrics::Metrics;
 use super::{procinfo, reply};
 use crate::clock::Clock;
 use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
-use crate::store::{AppendError, Journal};
-use heidi_core::proto::{DaemonStatus, ErrorCode, Method, PROTOCOL_VERSION, Request};
+use crate::store::{AppendError, Appended, Journal};
+use heidi_core::proto::{DaemonStatus, ErrorCode, Method, PROTOCOL_VERSION, Request, RequestError};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,7 +104,19 @@ impl Shared {
         peer: &Peer,
         out: &mut Vec<u8>,
     ) -> std::time::Instant {
-        let method = match Request::parse(body) {
+        self.call_parsed(start, Request::parse(body), peer, out)
+            .await
+    }
+
+    /// [`Shared::call_from`] for a request already parsed (or refused by the parser).
+    pub(crate) async fn call_parsed(
+        &self,
+        start: std::time::Instant,
+        parsed: Result<Request<'_>, RequestError>,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> std::time::Instant {
+        let method = match parsed {
             Ok(request) => {
                 self.serve(&request, peer, out).await;
                 Some(request.method)
@@ -122,6 +134,17 @@ impl Shared {
             );
             reply::error(ErrorCode::Internal, &message, out);
         }
+        self.finished(start, method, peer, out)
+    }
+
+    /// Records a served request in the metrics; returns the instant it finished.
+    pub(crate) fn finished(
+        &self,
+        start: std::time::Instant,
+        method: Option<Method>,
+        peer: &Peer,
+        out: &[u8],
+    ) -> std::time::Instant {
         let ok = !reply::is_error(out);
         let end = std::time::Instant::now();
         let took = end.saturating_duration_since(start);
@@ -255,21 +278,9 @@ impl Shared {
     }
 
     async fn journal_append(&self, params: &str, out: &mut Vec<u8>) {
-        let entry = match parse_journal_append(params) {
-            Ok(entry) => entry,
-            Err((code, message)) => return reply::error(code, &message, out),
-        };
-        match self.journal.append(entry).await {
-            Ok(done) => reply::appended(done.line, &done.hash, out),
-            Err(AppendError::Invalid(message)) => {
-                reply::error(ErrorCode::BadRequest, &message, out)
-            }
-            Err(AppendError::Overloaded) => reply::error(
-                ErrorCode::Overloaded,
-                "the journal queue is full; retry shortly",
-                out,
-            ),
-            Err(e) => reply::error(ErrorCode::Internal, &e.to_string(), out),
+        match parse_journal_append(params) {
+            Ok(entry) => append_reply(self.journal.append(entry).await, out),
+            Err((code, message)) => reply::error(code, &message, out),
         }
     }
 
@@ -377,8 +388,22 @@ fn tail_lines(params: &str) -> Result<usize, String> {
     }
 }
 
+/// The `JOURNAL_APPEND` reply for the journal's answer.
+pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<u8>) {
+    match answer {
+        Ok(done) => reply::appended(done.line, &done.hash, out),
+        Err(AppendError::Invalid(message)) => reply::error(ErrorCode::BadRequest, &message, out),
+        Err(AppendError::Overloaded) => reply::error(
+            ErrorCode::Overloaded,
+            "the journal queue is full; retry shortly",
+            out,
+        ),
+        Err(e) => reply::error(ErrorCode::Internal, &e.to_string(), out),
+    }
+}
+
 /// Methods that change state; their callers' credentials are logged.
-fn is_mutating(method: Method) -> bool {
+pub(crate) fn is_mutating(method: Method) -> bool {
     !matches!(
         method,
         Method::Ping
@@ -392,7 +417,7 @@ fn is_mutating(method: Method) -> bool {
 
 /// Every mutating call is logged at `info` with the caller's credentials, under the target
 /// `heidid::audit` (filter it with e.g. `HEIDI_LOG=info,heidid::audit=warn` on a busy host).
-fn log_mutation(method: Method, peer: &Peer) {
+pub(crate) fn log_mutation(method: Method, peer: &Peer) {
     tracing::info!(target: "heidid::audit", method = method.as_str(), %peer, "mutating call");
 }
 

@@ -1,6 +1,7 @@
 //! The Unix socket: the first byte picks framed JSON or line commands (DESIGN §6); every
 //! connection is bounded in count, frame size, idle time and buffered output.
 
+use super::appends::{Appends, Begun};
 use super::decoder::Decoder;
 use super::reply;
 use super::state::{Peer, Shared, VERSION};
@@ -229,6 +230,7 @@ async fn framed(
     let mut decoder = Decoder::new(limits.request_max_bytes);
     let mut out = Vec::new();
     let mut body = Vec::new();
+    let mut appends = Appends::default();
     let mut partial_since = None;
     loop {
         let mut input = &buf[..n];
@@ -242,11 +244,20 @@ async fn framed(
             mid_frame = step.frame.is_none();
             match step.frame {
                 None => {}
-                Some(Ok(frame)) => {
-                    since = shared.call_from(since, frame, peer, &mut body).await;
-                    push_frame(&mut out, &body);
-                }
+                Some(Ok(frame)) => match shared.begin(since, frame, peer) {
+                    Begun::Deferred(deferred) => appends.push(deferred),
+                    Begun::Serve(parsed) => {
+                        if let Some(end) =
+                            drain(shared, peer, &mut appends, &mut body, &mut out).await
+                        {
+                            since = end;
+                        }
+                        since = shared.call_parsed(since, parsed, peer, &mut body).await;
+                        push_frame(&mut out, &body);
+                    }
+                },
                 Some(Err(e)) => {
+                    drain(shared, peer, &mut appends, &mut body, &mut out).await;
                     reply::error(e.code(), &e.to_string(), &mut body);
                     push_frame(&mut out, &body);
                     if e.is_fatal() {
@@ -260,6 +271,8 @@ async fn framed(
                 since = std::time::Instant::now();
             }
         }
+        // Appends read in this batch share group commits; answer them before reading on.
+        drain(shared, peer, &mut appends, &mut body, &mut out).await;
         if !out.is_empty() {
             write(&mut stream, &mut out, limits.idle_timeout).await?;
         }
@@ -270,6 +283,22 @@ async fn framed(
             Read::Eof | Read::Stop => return Ok(()),
         }
     }
+}
+
+/// Answers the connection's deferred appends, framing each reply into `out`.
+async fn drain(
+    shared: &Shared,
+    peer: &Peer,
+    appends: &mut Appends<'_>,
+    body: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Option<std::time::Instant> {
+    if appends.is_empty() {
+        return None;
+    }
+    appends
+        .drain(shared, peer, body, |reply| push_frame(out, reply))
+        .await
 }
 
 async fn lines(

@@ -125,8 +125,7 @@ impl Journal {
     /// The entry is queued when this is first polled; dropping the future after that does
     /// not withdraw it.
     pub async fn append(&self, entry: JournalEntry) -> Result<Appended, AppendError> {
-        let answer = self.submit(entry)?;
-        answer.await.unwrap_or_else(|_| Err(writer_gone()))
+        durable(self.submit(entry)?).await
     }
 
     /// [`append`](Journal::append) for threads outside an async runtime (it blocks; do not
@@ -138,8 +137,9 @@ impl Journal {
             .unwrap_or_else(|_| Err(writer_gone()))
     }
 
-    /// Queues `entry` without waiting; the receiver gets the answer once it is durable.
-    pub(super) fn submit(
+    /// Queues `entry` without waiting; the receiver gets the answer once it is durable (wait
+    /// for it with [`durable`]).
+    pub(crate) fn submit(
         &self,
         entry: JournalEntry,
     ) -> Result<oneshot::Receiver<Result<Appended, AppendError>>, AppendError> {
@@ -247,4 +247,11 @@ impl Journal {
 
 fn writer_gone() -> AppendError {
     AppendError::Io("journal writer stopped".to_owned())
+}
+
+/// The answer to an append queued with [`Journal::submit`], once it is durable.
+pub(crate) async fn durable(
+    answer: oneshot::Receiver<Result<Appended, AppendError>>,
+) -> Result<Appended, AppendError> {
+    answer.await.unwrap_or_else(|_| Err(writer_gone()))
 }

@@ -35,5 +35,6 @@ mod tests;
 pub use config::{AppendError, Appended, FsyncHook, JournalConfig, OpenReport};
 pub use entry::JournalEntry;
 pub use journal::Journal;
+pub(crate) use journal::durable;
 pub use key::{KEY_FILE_MAX_BYTES, KEY_FILE_NEW_BYTES, load_key, load_or_create_key};
 pub use state::write_state_atomic;
