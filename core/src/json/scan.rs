@@ -27,6 +27,19 @@ pub(crate) enum ScanError {
     TooDeep(usize),
 }
 
+/// The bytes that end a run of plain string content: `"`, `\\` and the control characters.
+static STRING_STOP: [bool; 256] = {
+    let mut stop = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        stop[b] = true;
+        b += 1;
+    }
+    stop[b'"' as usize] = true;
+    stop[b'\\' as usize] = true;
+    stop
+};
+
 /// What [`Scanner::scalar_or_open`] found.
 enum Item {
     Scalar,
@@ -212,6 +225,12 @@ impl<'a> Scanner<'a> {
         }
         let start = self.pos;
         loop {
+            // Skip plain string content: one table lookup per byte.
+            let plain = self.s[self.pos..]
+                .iter()
+                .take_while(|&&b| !STRING_STOP[usize::from(b)])
+                .count();
+            self.pos += plain;
             let Some(b) = self.peek() else {
                 return Err(self.syntax());
             };
@@ -219,8 +238,7 @@ impl<'a> Scanner<'a> {
             match b {
                 b'"' => return Ok(&self.s[start..self.pos - 1]),
                 b'\\' => self.escape()?,
-                0x00..=0x1F => return Err(ScanError::Syntax(self.pos - 1)),
-                _ => {}
+                _ => return Err(ScanError::Syntax(self.pos - 1)),
             }
         }
     }

@@ -64,6 +64,7 @@ pub mod error;
 pub mod frame;
 pub mod line;
 pub mod method;
+pub mod params;
 pub mod reply;
 pub mod request;
 pub mod sniff;

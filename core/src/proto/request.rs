@@ -182,7 +182,7 @@ impl<'a> Request<'a> {
     pub fn parse(frame: &'a str) -> Result<Request<'a>, RequestError> {
         let doc = frame.as_bytes();
         let fields = scan_fields(doc)?;
-        let method = method(doc, fields.method.ok_or(RequestError::MissingMethod)?)?;
+        let method = method(frame, fields.method.ok_or(RequestError::MissingMethod)?)?;
         let params = match fields.params {
             None => "{}",
             Some(r) if doc[r.start] == b'{' => &frame[r],
@@ -264,10 +264,17 @@ fn key_is(key: &[u8], name: &str) -> bool {
     unescape::<16>(key).is_some_and(|k| k.as_str() == name)
 }
 
-fn method(doc: &[u8], span: Range<usize>) -> Result<Method, RequestError> {
-    let quoted = &doc[span];
+fn method(frame: &str, span: Range<usize>) -> Result<Method, RequestError> {
+    let quoted = &frame.as_bytes()[span.clone()];
     if quoted[0] != b'"' {
         return Err(RequestError::MethodNotString);
+    }
+    // The usual case, no escapes: match the text between the quotes as it stands.
+    let raw = &quoted[1..quoted.len() - 1];
+    if !raw.contains(&b'\\') {
+        if let Ok(m) = frame[span.start + 1..span.end - 1].parse() {
+            return Ok(m);
+        }
     }
     let name: Option<FixedStr<METHOD_ECHO_MAX_BYTES>> = unescape(quoted);
     if let Some(m) = name.as_ref().and_then(|n| n.as_str().parse().ok()) {

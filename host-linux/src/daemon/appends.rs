@@ -6,19 +6,20 @@
 //! request first waits for the appends before it (so `JOURNAL_TAIL` and `STATUS` see them):
 //! replies stay in request order and every reply keeps its sequential meaning.
 
+use super::inflight::InflightPermit;
 use super::state::{Peer, Shared, append_reply, is_mutating, log_mutation};
 use crate::kernel::parse_journal_append;
 use crate::store::{AppendError, Appended, durable};
 use heidi_core::proto::{Method, Request, RequestError};
 use std::collections::VecDeque;
 use std::time::Instant;
-use tokio::sync::{SemaphorePermit, oneshot};
+use tokio::sync::oneshot;
 
 /// An append queued to the journal whose reply is not written yet.
 pub(crate) struct Deferred<'s> {
     start: Instant,
     answer: oneshot::Receiver<Result<Appended, AppendError>>,
-    _permit: SemaphorePermit<'s>,
+    _permit: InflightPermit<'s>,
 }
 
 /// What [`Shared::begin`] did with a request.
@@ -83,7 +84,7 @@ impl Shared {
         else {
             return Begun::Serve(parsed);
         };
-        let (Ok(permit), Ok(entry)) = (self.inflight.try_acquire(), parse_journal_append(params))
+        let (Some(permit), Ok(entry)) = (self.inflight.try_acquire(), parse_journal_append(params))
         else {
             return Begun::Serve(parsed);
         };

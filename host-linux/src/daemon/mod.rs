@@ -19,6 +19,7 @@ mod decoder;
 mod fd_limit;
 pub mod http;
 mod idle_io;
+pub mod inflight;
 mod instance_lock;
 pub mod metrics;
 mod policy_file;

@@ -2,6 +2,7 @@
 //! readiness (`sd_notify READY=1`) → serve → on SIGTERM/SIGINT drain, seal, exit 0.
 
 use super::config::{self, Args, Config, LogFormat};
+use super::inflight::Inflight;
 use super::metrics::Metrics;
 use super::state::{Shared, VERSION};
 use super::{http, socket_file, unix};
@@ -142,7 +143,7 @@ async fn run(mut config: Config) -> Result<(), String> {
     let http_bound = tcp_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     let max_connections = config.limits.max_connections as usize;
-    let max_inflight = config.limits.max_inflight as usize;
+    let max_inflight = config.limits.max_inflight;
     let shared = Arc::new(Shared {
         config,
         clock: Clock::start(),
@@ -150,7 +151,7 @@ async fn run(mut config: Config) -> Result<(), String> {
         kernel,
         journal,
         metrics,
-        inflight: Semaphore::new(max_inflight),
+        inflight: Inflight::new(max_inflight),
         open_connections: AtomicU32::new(0),
         ready: AtomicBool::new(false),
         policy_lock: tokio::sync::Mutex::new(()),

@@ -1,6 +1,7 @@
 //! The state both listeners share, and [`Shared::call`]: one request in, one reply body out.
 
 use super::config::Config;
+use super::inflight::Inflight;
 use super::metrics::Metrics;
 use super::{procinfo, reply};
 use crate::clock::Clock;
@@ -10,7 +11,6 @@ use heidi_core::proto::{DaemonStatus, ErrorCode, Method, PROTOCOL_VERSION, Reque
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
 
 /// The daemon's version, as `version`, `PING` and `STATUS` report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -76,7 +76,7 @@ pub struct Shared {
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Requests being served; a request that finds none free is answered `OVERLOADED`.
-    pub inflight: Semaphore,
+    pub inflight: Inflight,
     /// Open connections on both listeners (for `STATUS`).
     pub open_connections: AtomicU32,
     /// Set once both listeners are up; cleared when shutdown begins (`/readyz`).
@@ -153,7 +153,7 @@ impl Shared {
     }
 
     async fn serve(&self, request: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) {
-        let Ok(_permit) = self.inflight.try_acquire() else {
+        let Some(_permit) = self.inflight.try_acquire() else {
             let message = "too many requests in flight; retry shortly";
             return reply::error(ErrorCode::Overloaded, message, out);
         };
@@ -364,8 +364,7 @@ impl Shared {
 
     /// Requests being served right now.
     pub fn queue_depth(&self) -> u32 {
-        let free = self.inflight.available_permits();
-        (self.config.limits.max_inflight as usize).saturating_sub(free) as u32
+        self.inflight.current()
     }
 }
 
