@@ -20,6 +20,7 @@ pub mod http;
 mod idle_io;
 mod instance_lock;
 pub mod metrics;
+pub mod pipeline;
 mod policy_file;
 mod procinfo;
 mod reply;
