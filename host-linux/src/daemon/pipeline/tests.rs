@@ -528,3 +528,28 @@ async fn process_runner_passes_the_stage_command_and_run_environment() {
             .contains("05_eval.py")
     );
 }
+
+#[tokio::test]
+async fn a_stage_past_its_timeout_ends_the_run_in_error() {
+    let mut s = settings(&[]);
+    s.timeouts = heidi_core::pipeline::StageTimeouts::all(heidi_core::Duration::from_millis(20));
+    let runner =
+        MockRunner::new(Duration::from_millis(1)).with(Stage::Generate, MockBehaviour::Hang);
+    let log = runner.log();
+    let r = rig(&s, runner).await;
+    r.handle
+        .command(Command::Start(Mode::Collect))
+        .await
+        .unwrap();
+    let st = wait_status(&r.handle, |v| v["state"] == "ERROR").await;
+    assert_eq!(
+        st["last_error"],
+        "stage_timeout in stage generate: timed out"
+    );
+    assert!(
+        log.lock()
+            .unwrap()
+            .contains(&(Stage::Generate, 1, "timed_out"))
+    );
+    close(r).await;
+}
