@@ -80,6 +80,7 @@ mod machine;
 mod output;
 mod recover;
 mod refusal;
+mod replay;
 mod types;
 
 #[cfg(test)]
@@ -89,4 +90,5 @@ pub use config::{MAX_ROUNDS, PipelineConfig, PipelineConfigError, StageTimeouts}
 pub use machine::{Input, OUTPUT_CAPACITY, Pipeline};
 pub use output::{EventType, Output, PipelineEvent, Status};
 pub use refusal::{RecoverError, Refusal};
+pub use replay::{Replay, ReplayError, ReplayLine, start_message};
 pub use types::{ErrorReason, Mode, RunToken, Stage, StageOutcome, StageResult, State, UsageDelta};

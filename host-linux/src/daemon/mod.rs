@@ -22,6 +22,7 @@ mod idle_io;
 pub mod inflight;
 mod instance_lock;
 pub mod metrics;
+pub mod pipeline;
 mod policy_file;
 mod procinfo;
 mod reply;

@@ -1,0 +1,431 @@
+//! The driver task: owns the core [`Pipeline`], feeds it commands, stage outcomes, timer
+//! expiries and load samples, and carries out its outputs in order.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use heidi_core::WallTime;
+use heidi_core::governor::Load;
+use heidi_core::pipeline::{
+    EventType, Input, Mode, Output, Pipeline, Refusal, RunToken, Stage, StageOutcome, StageResult,
+    Status,
+};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::events::{entry_for, output_entry};
+use super::recovery::recover_from_journal;
+use super::runner::{StageReport, StageRequest, StageRunner};
+use super::settings::PipelineSettings;
+use super::status::{state_file_json, status_json};
+use crate::clock::{Clock, wall_now};
+use crate::paths::STATE_FILE;
+use crate::store::{AppendError, Journal, JournalEntry, write_state_atomic};
+
+/// Reads the machine's load: `(cpu_permille, mem_permille)`, or `None` when unknown (the last
+/// reading stays in force).
+pub type LoadSampler = Box<dyn FnMut() -> Option<(u16, u16)> + Send>;
+
+/// An operator command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `start(mode)`.
+    Start(Mode),
+    /// `stop`.
+    Stop,
+    /// `pause`.
+    Pause,
+    /// `resume`.
+    Resume,
+    /// `reset`.
+    Reset,
+    /// `train_now`.
+    TrainNow,
+}
+
+impl Command {
+    fn input(self) -> Input {
+        match self {
+            Command::Start(mode) => Input::Start(mode),
+            Command::Stop => Input::Stop,
+            Command::Pause => Input::Pause,
+            Command::Resume => Input::Resume,
+            Command::Reset => Input::Reset,
+            Command::TrainNow => Input::TrainNow,
+        }
+    }
+}
+
+/// Why a command was not carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// The core refused it in the current state (HTTP 409); nothing changed.
+    Refused(Refusal),
+    /// The driver has shut down.
+    Stopped,
+}
+
+impl CommandError {
+    /// The reason, for replies.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CommandError::Refused(r) => r.reason(),
+            CommandError::Stopped => "the pipeline driver has stopped",
+        }
+    }
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// What the driver works with besides the settings.
+pub struct DriverOptions {
+    /// `OUT_DIR`: `state.json` is written here.
+    pub out_dir: PathBuf,
+    /// The open run journal (`OUT_DIR/events.jsonl`); pipeline state is recovered from it.
+    pub journal: Journal,
+    /// Runs the stages ([`MockRunner`](super::MockRunner) or
+    /// [`ProcessRunner`](super::ProcessRunner)).
+    pub runner: Arc<dyn StageRunner>,
+    /// Load readings for the governor, taken at start and every `load_interval`.
+    pub sampler: LoadSampler,
+    /// How often to sample the load (the governor's cooldown, 1 s, is a good value).
+    pub load_interval: Duration,
+    /// The daemon's monotonic clock.
+    pub clock: Clock,
+}
+
+enum Request {
+    Command(Command, oneshot::Sender<Result<(), CommandError>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A cloneable handle to the driver task; see the [module docs](super).
+#[derive(Clone)]
+pub struct PipelineHandle {
+    requests: mpsc::Sender<Request>,
+    status: watch::Receiver<Value>,
+    task: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl PipelineHandle {
+    /// Carries out `command`; resolves once its effects are journaled and `state.json` is
+    /// written, or with the core's refusal.
+    pub async fn command(&self, command: Command) -> Result<(), CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Command(command, reply))
+            .await
+            .map_err(|_| CommandError::Stopped)?;
+        answer.await.unwrap_or(Err(CommandError::Stopped))
+    }
+
+    /// The current status document (cheap: a copy of the last one written).
+    pub fn status(&self) -> Value {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn subscribe(&self) -> watch::Receiver<Value> {
+        self.status.clone()
+    }
+
+    /// Stops the driver: a running stage is cancelled (after a restart it is recorded as
+    /// interrupted); waits for the task to end. Idempotent.
+    pub async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.requests.send(Request::Shutdown(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts the driver: rebuilds the pipeline from the journal (a stage that was running is
+/// journaled as `pipeline_error`, reason `interrupted`; nothing is re-run), writes
+/// `state.json`, and spawns the task on the current runtime. It does not start a run; the
+/// daemon sends `Command::Start(settings.mode)` when
+/// [`PipelineSettings::autostart_check`] allows.
+pub async fn spawn(
+    settings: &PipelineSettings,
+    mut options: DriverOptions,
+) -> Result<PipelineHandle, String> {
+    let config = settings.config()?;
+    let path = options.journal.path().to_path_buf();
+    let now = options.clock.now();
+    let mut pipeline =
+        tokio::task::spawn_blocking(move || recover_from_journal(&path, config, now))
+            .await
+            .map_err(|e| format!("pipeline recovery failed: {e}"))??;
+    if let Some(load) = sample(&mut options.sampler) {
+        pipeline.handle_load(load);
+    }
+    let initial = pipeline.status();
+    let run_id = options.journal.run_id().to_owned();
+    let (status_tx, status_rx) = watch::channel(status_json(&initial, &run_id, None, None));
+    let (done_tx, done_rx) = mpsc::channel(16);
+    let mut driver = Driver {
+        pipeline,
+        clock: options.clock,
+        journal: options.journal,
+        out_dir: options.out_dir,
+        runner: options.runner,
+        sampler: options.sampler,
+        run_id,
+        status_tx,
+        runs: HashMap::new(),
+        done_tx,
+        stage_started: None,
+        failure_detail: None,
+        failed_output: None,
+    };
+    driver.write_status(&initial).await;
+    driver.drain().await;
+    let (requests, requests_rx) = mpsc::channel(64);
+    let interval = options.load_interval.max(Duration::from_millis(1));
+    let task = tokio::spawn(driver.run(requests_rx, done_rx, interval));
+    Ok(PipelineHandle {
+        requests,
+        status: status_rx,
+        task: Arc::new(std::sync::Mutex::new(Some(task))),
+    })
+}
+
+fn sample(sampler: &mut LoadSampler) -> Option<Load> {
+    sampler().map(|(cpu_permille, mem_permille)| Load {
+        running: 0,
+        queued: 0,
+        cpu_permille,
+        mem_permille,
+    })
+}
+
+/// A stage run handed to the runner.
+struct Run {
+    cancel: watch::Sender<bool>,
+    stage: Stage,
+    round: u32,
+}
+
+struct Driver {
+    pipeline: Pipeline,
+    clock: Clock,
+    journal: Journal,
+    out_dir: PathBuf,
+    runner: Arc<dyn StageRunner>,
+    sampler: LoadSampler,
+    run_id: String,
+    status_tx: watch::Sender<Value>,
+    runs: HashMap<RunToken, Run>,
+    done_tx: mpsc::Sender<(RunToken, StageReport)>,
+    /// Wall time the running stage started, for the status.
+    stage_started: Option<WallTime>,
+    /// The runner's description of the last failure, for the status.
+    failure_detail: Option<String>,
+    /// The `stage_output` entry to journal after the failed stage's `stage_end`.
+    failed_output: Option<JournalEntry>,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Request>,
+        mut done: mpsc::Receiver<(RunToken, StageReport)>,
+        load_interval: Duration,
+    ) {
+        let mut ticker = tokio::time::interval(load_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shutdown = loop {
+            let deadline = self.pipeline.poll_timeout().map(|t| self.clock.to_std(t));
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                request = requests.recv() => match request {
+                    Some(Request::Command(command, reply)) => {
+                        let answer = self.command(command).await;
+                        let _ = reply.send(answer);
+                    }
+                    Some(Request::Shutdown(done)) => break Some(done),
+                    None => break None,
+                },
+                Some((token, report)) = done.recv() => self.outcome(token, report).await,
+                () = timer => {
+                    let now = self.clock.now();
+                    if let Err(r) = self.pipeline.handle_timeout(now) {
+                        tracing::error!("pipeline timer refused: {r}");
+                    }
+                    self.drain().await;
+                }
+                _ = ticker.tick() => {
+                    if let Some(load) = sample(&mut self.sampler) {
+                        self.pipeline.handle_load(load);
+                    }
+                }
+            }
+        };
+        for (_, run) in self.runs.drain() {
+            let _ = run.cancel.send(true);
+        }
+        if let Some(done) = shutdown {
+            let _ = done.send(());
+        }
+    }
+
+    async fn command(&mut self, command: Command) -> Result<(), CommandError> {
+        let now = self.clock.now();
+        self.pipeline
+            .handle(now, command.input())
+            .map_err(CommandError::Refused)?;
+        self.drain().await;
+        Ok(())
+    }
+
+    async fn outcome(&mut self, token: RunToken, report: StageReport) {
+        let run = self.runs.remove(&token);
+        let outcome = StageOutcome {
+            token,
+            result: report.result,
+            usage: report.usage,
+        };
+        let now = self.clock.now();
+        match self.pipeline.handle_outcome(now, outcome) {
+            Ok(()) => {
+                if let (Some(run), false) = (run, report.result == StageResult::Success) {
+                    self.failed_output = Some(output_entry(
+                        run.stage,
+                        run.round,
+                        &report.output_tail,
+                        report.output_dropped,
+                        report.failure.as_deref(),
+                    ));
+                    self.failure_detail = report.failure;
+                }
+                self.drain().await;
+            }
+            // A run that was killed (stop, or the core's deadline) reports late: ignored.
+            Err(r) => tracing::debug!("stage outcome ignored: {r}"),
+        }
+    }
+
+    /// Carries out every queued output, in order.
+    async fn drain(&mut self) {
+        while let Some(output) = self.pipeline.poll_output() {
+            match output {
+                Output::RunStage {
+                    stage,
+                    round,
+                    timeout,
+                    token,
+                } => self.start(
+                    stage,
+                    round,
+                    Duration::from_micros(timeout.as_micros()),
+                    token,
+                ),
+                Output::KillStage { token, .. } => {
+                    if let Some(run) = self.runs.remove(&token) {
+                        let _ = run.cancel.send(true);
+                    }
+                }
+                Output::AppendEvent(event) => {
+                    if event.event_type == EventType::PipelineStart {
+                        self.failure_detail = None;
+                    }
+                    self.append(entry_for(&event, self.pipeline.status().mode))
+                        .await;
+                    let failed_end =
+                        event.event_type == EventType::StageEnd && event.error.is_some();
+                    if let Some(entry) = self.failed_output.take().filter(|_| failed_end) {
+                        self.append(entry).await;
+                    }
+                }
+                Output::WriteStatus(status) => self.write_status(&status).await,
+            }
+        }
+    }
+
+    fn start(&mut self, stage: Stage, round: u32, timeout: Duration, token: RunToken) {
+        self.stage_started = Some(wall_now());
+        self.failure_detail = None;
+        let (cancel, cancelled) = watch::channel(false);
+        let request = StageRequest {
+            stage,
+            round,
+            timeout,
+            run_id: self.run_id.clone(),
+            out_dir: self.out_dir.clone(),
+        };
+        let future = self.runner.run(request, cancelled);
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            let report = future.await;
+            let _ = done.send((token, report)).await;
+        });
+        self.runs.insert(
+            token,
+            Run {
+                cancel,
+                stage,
+                round,
+            },
+        );
+    }
+
+    /// Appends `entry`, waiting while the journal's queue is full (bounded); a failure is
+    /// logged: the pipeline's state is the core's, the journal only records it.
+    async fn append(&mut self, entry: JournalEntry) {
+        const FULL_RETRIES: u32 = 1000;
+        for _ in 0..FULL_RETRIES {
+            match self.journal.append(entry.clone()).await {
+                Ok(_) => return,
+                Err(AppendError::Overloaded) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => {
+                    tracing::error!(event = %entry.event_type, "pipeline event not journaled: {e}");
+                    return;
+                }
+            }
+        }
+        tracing::error!(event = %entry.event_type, "pipeline event not journaled: queue full");
+    }
+
+    async fn write_status(&mut self, status: &Status) {
+        let doc = status_json(
+            status,
+            &self.run_id,
+            self.stage_started,
+            self.failure_detail.as_deref(),
+        );
+        let bytes = serde_json::to_vec_pretty(&state_file_json(&doc)).unwrap_or_default();
+        self.status_tx.send_replace(doc);
+        let dir = self.out_dir.clone();
+        let written =
+            tokio::task::spawn_blocking(move || write_state_atomic(&dir, STATE_FILE, &bytes)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("cannot write state.json: {e}"),
+            Err(e) => tracing::error!("cannot write state.json: {e}"),
+        }
+    }
+}
