@@ -28,4 +28,5 @@ pub mod endpoint;
 pub mod kernel;
 pub mod loadgen;
 pub mod paths;
+pub mod runner;
 pub mod store;

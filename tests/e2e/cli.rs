@@ -246,21 +246,32 @@ fn journal_health_and_idempotency_subcommands() {
 }
 
 #[test]
-fn pipeline_subcommands_are_unavailable() {
-    let d = Daemon::start(&[]);
-    for args in [
-        &["pipeline", "start"][..],
-        &["pipeline", "start", "--mode", "full"],
-        &["pipeline", "stop"],
-        &["pipeline", "pause"],
-        &["pipeline", "resume"],
-        &["pipeline", "reset"],
-        &["pipeline", "train-now"],
-    ] {
-        let (code, out, err) = heidi_at(&d, args);
-        assert_eq!(code, 1, "{args:?}: {out} {err}");
-        assert!(err.contains("UNAVAILABLE"), "{args:?}: {err}");
+fn pipeline_subcommands_drive_the_pipeline() {
+    // Mock stages that each take 10 ms; the boot run (collect) ends awaiting train_now.
+    let d = Daemon::start_with_env(&[], None, &[("HEIDI_MOCK_SUBPROCESSES", "1")]);
+    let idle_awaiting_train = || {
+        let status = heidi_json(&d, &["status"]);
+        status["pipeline"]["state"] == "IDLE" && status["pipeline"]["awaiting_train"] == true
+    };
+    let start = std::time::Instant::now();
+    while !idle_awaiting_train() {
+        assert!(start.elapsed() < DEADLINE, "the boot run never finished collecting");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let (code, out, err) = heidi_at(&d, &["pipeline", "pause"]);
+    assert_eq!(code, 1, "pause does not apply in IDLE: {out} {err}");
+    assert!(err.contains("REFUSED"), "{err}");
+    for args in [&["pipeline", "train-now"][..], &["pipeline", "stop"]] {
+        let (code, out, err) = heidi_at(&d, args);
+        assert_eq!(code, 0, "{args:?}: {out} {err}");
+    }
+    let (code, out, err) = heidi_at(&d, &["pipeline", "start", "--mode", "full"]);
+    assert_eq!(code, 0, "{out} {err}");
+    let (code, _, err) = heidi_at(&d, &["pipeline", "start"]);
+    assert_eq!(code, 1, "a second start is refused");
+    assert!(err.contains("REFUSED"), "{err}");
+    let (code, out, err) = heidi_at(&d, &["pipeline", "reset"]);
+    assert_eq!(code, 1, "reset applies only in ERROR: {out} {err}");
 }
 
 #[test]

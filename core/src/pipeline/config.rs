@@ -56,6 +56,20 @@ impl StageTimeouts {
     }
 }
 
+impl StageTimeouts {
+    /// Sets the timeout of `stage`.
+    pub fn set(&mut self, stage: Stage, timeout: Duration) {
+        let slot = match stage {
+            Stage::Generate => &mut self.generate,
+            Stage::Validate => &mut self.validate,
+            Stage::UnitTest => &mut self.unit_test,
+            Stage::Train => &mut self.train,
+            Stage::Eval => &mut self.eval,
+        };
+        *slot = timeout;
+    }
+}
+
 impl Default for StageTimeouts {
     fn default() -> StageTimeouts {
         StageTimeouts::DEFAULT

@@ -2,6 +2,7 @@
 //! count and closed when idle; a bearer token, when configured, guards every route.
 
 use super::idle_io::IdleIo;
+use super::pipeline::Command;
 use super::reply;
 use super::state::{Peer, Shared};
 use axum::Router;
@@ -116,12 +117,24 @@ async fn pipeline_status(State(shared): State<Arc<Shared>>) -> Response {
     json_response(StatusCode::OK, body)
 }
 
-async fn train_now() -> Response {
-    error_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Unavailable,
-        "the pipeline runner is not available in this daemon yet",
-    )
+/// `POST /api/v1/action/train_now`: 202 with the status when accepted; 409 with the reason
+/// when it does not apply now (503 while shutting down).
+async fn train_now(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.pipeline_command(Command::TrainNow).await {
+        Ok(()) => {
+            let mut body = Vec::new();
+            let accepted = serde_json::json!({"accepted": true, "status": shared.pipeline_json()});
+            reply::json(&accepted, &mut body);
+            json_response(StatusCode::ACCEPTED, body)
+        }
+        Err(refused) => {
+            let status = match refused.code() {
+                ErrorCode::Refused => StatusCode::CONFLICT,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            error_response(status, refused.code(), &refused.message())
+        }
+    }
 }
 
 /// `POST /api/call`: the body is a framed request's JSON; the reply is the same JSON the

@@ -124,6 +124,7 @@ async fn run(mut config: Config) -> Result<(), String> {
     let _lock = super::instance_lock::acquire(&config.journal.out_dir)
         .map_err(|e| format!("cannot lock {}: {e}", config.journal.out_dir.display()))?;
     let journal = open_journal(&config, &metrics).await?;
+    let clock = Clock::start();
 
     let std_listener =
         socket_file::bind(&config.socket_path, config.socket_mode).map_err(|e| e.to_string())?;
@@ -142,11 +143,12 @@ async fn run(mut config: Config) -> Result<(), String> {
     };
     let http_bound = tcp_listener.as_ref().and_then(|l| l.local_addr().ok());
 
+    let pipeline = super::stages::start(&config, &journal, clock).await?;
     let max_connections = config.limits.max_connections as usize;
     let max_inflight = config.limits.max_inflight;
     let shared = Arc::new(Shared {
         config,
-        clock: Clock::start(),
+        clock,
         started: std::time::Instant::now(),
         kernel,
         journal,
@@ -156,6 +158,7 @@ async fn run(mut config: Config) -> Result<(), String> {
         ready: AtomicBool::new(false),
         policy_lock: tokio::sync::Mutex::new(()),
         event_tasks: Mutex::new(tokio::task::JoinSet::new()),
+        pipeline,
     });
     let listening = format!(
         "heidid {VERSION} (pid {}) listening on unix://{}{}",
@@ -206,6 +209,7 @@ async fn run(mut config: Config) -> Result<(), String> {
     socket_file::remove(&shared.config.socket_path);
     drain(&shared, &[unix_conns, http_conns], max_connections).await;
     let _ = ticker.await;
+    shared.pipeline.shutdown().await;
     shared.finish_kernel_events().await;
 
     let message = format!("heidid stopped on {signal_name}");

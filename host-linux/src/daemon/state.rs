@@ -3,6 +3,7 @@
 use super::config::Config;
 use super::inflight::Inflight;
 use super::metrics::Metrics;
+use super::pipeline::PipelineHandle;
 use super::{procinfo, reply};
 use crate::clock::Clock;
 use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
@@ -83,6 +84,8 @@ pub struct Shared {
     pub ready: AtomicBool,
     /// Serializes `APPLY_POLICY` from validation through journal, commit and persistence.
     pub policy_lock: tokio::sync::Mutex<()>,
+    /// The pipeline driver.
+    pub pipeline: PipelineHandle,
     /// Tasks journaling kernel events (breaker transitions), awaited at shutdown.
     pub event_tasks: Mutex<tokio::task::JoinSet<()>>,
 }
@@ -172,11 +175,10 @@ impl Shared {
             | Method::PipelinePause
             | Method::PipelineResume
             | Method::PipelineReset
-            | Method::PipelineTrainNow => reply::error(
-                ErrorCode::Unavailable,
-                "the pipeline runner is not available in this daemon yet",
-                out,
-            ),
+            | Method::PipelineTrainNow => {
+                self.pipeline_call(request.method, request.params, out)
+                    .await
+            }
             method => self.kernel_call(method, request.params, peer, out).await,
         }
     }
@@ -349,17 +351,10 @@ impl Shared {
         }
     }
 
-    /// The pipeline status (`GET /api/v1/status`); IDLE, round 1, until the runner lands.
+    /// The pipeline status (`STATUS`, `GET /api/v1/status`): state, round, mode, run id,
+    /// the current stage and its start, the last error.
     pub fn pipeline_json(&self) -> serde_json::Value {
-        json!({
-            "state": "IDLE",
-            "round": 1,
-            "mode": "collect",
-            "run_id": self.journal.run_id(),
-            "stage": null,
-            "stage_started_at": null,
-            "last_error": null,
-        })
+        self.pipeline.status()
     }
 
     /// Requests being served right now.

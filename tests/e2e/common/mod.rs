@@ -24,6 +24,8 @@ pub struct Daemon {
     config: Option<String>,
     /// `Some(dir)`: started with no `--socket` flag and `XDG_RUNTIME_DIR=dir`.
     runtime_dir: Option<PathBuf>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -42,6 +44,11 @@ impl Daemon {
 
     /// Starts a daemon with a TOML configuration file.
     pub fn start_with_config(args: &[&str], config: Option<&str>) -> Daemon {
+        Daemon::start_with_env(args, config, &[])
+    }
+
+    /// Starts a daemon with a TOML configuration file and extra environment variables.
+    pub fn start_with_env(args: &[&str], config: Option<&str>, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let mut d = Daemon {
             socket: dir.path().join("k.sock"),
@@ -53,6 +60,10 @@ impl Daemon {
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             config: config.map(str::to_owned),
             runtime_dir: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         d.spawn();
         d
@@ -74,6 +85,7 @@ impl Daemon {
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             config: None,
             runtime_dir: Some(runtime),
+            env: Vec::new(),
         };
         d.spawn();
         d
@@ -95,7 +107,16 @@ impl Daemon {
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_heidid"));
         for (k, _) in std::env::vars() {
-            if k.starts_with("HEIDI") || k == "OUT_DIR" || k == "RUN_ID" || k == "XDG_RUNTIME_DIR" {
+            let pipeline_var = ["ROUNDS", "RUN_UNIT_TESTS", "MAX_CPU_PCT", "MAX_MEM_PCT"]
+                .contains(&k.as_str())
+                || k == "MAX_WALL_TIME_MINUTES"
+                || k == "PIPELINE_MODE";
+            if pipeline_var
+                || k.starts_with("HEIDI")
+                || k == "OUT_DIR"
+                || k == "RUN_ID"
+                || k == "XDG_RUNTIME_DIR"
+            {
                 cmd.env_remove(k);
             }
         }
@@ -114,6 +135,7 @@ impl Daemon {
             .arg("--seal-key")
             .arg(&self.key)
             .env("HEIDI_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(&self.extra_args)
             .stdin(Stdio::null());
         if let Some(text) = &self.config {

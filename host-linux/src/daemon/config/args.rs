@@ -16,6 +16,9 @@ ENVIRONMENT:
   HEIDI_SEAL_KEY          seal key file (created 0600 with 32 random bytes on first start)
   HEIDI_HTTP_TOKEN        bearer token required on every HTTP route but /healthz and /readyz
   HEIDI_LOG               log filter (tracing-subscriber syntax), default info
+  HEIDI_REPO_ROOT         where the pipeline's stage scripts live (scripts/01_…py … 05_…py)
+  HEIDI_MOCK_SUBPROCESSES 1: simulated stages; ROUNDS (3), PIPELINE_MODE (collect | full),
+  RUN_UNIT_TESTS, MAX_CPU_PCT (85), MAX_MEM_PCT (90), MAX_WALL_TIME_MINUTES (60): the pipeline
 
 FILES:
   OUT_DIR/events.jsonl    the hash-chained journal; appends are acknowledged after fsync
@@ -32,6 +35,11 @@ CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
   [capacity] limiter_slots (147456), lease_keys (4096), idempotency_records (16384),
              held_permits (16384)
   [log]      level, format (text | json)
+  [pipeline] repo_root, mock, rounds, mode, run_unit_tests, max_cpu_pct, max_mem_pct,
+             max_wall_time_minutes (the variables above win);
+             [pipeline.stages.<generate|validate|unit_test|train|eval>]: command = [..],
+             timeout_s (300), address_space_mb (8192), open_files (1024), cpu_seconds (1200),
+             processes (256), capture_bytes (65536)
   [policy]   the policy document of APPLY_POLICY (docs/PROTOCOL.md); a policy applied at run
              time is kept in OUT_DIR/policy.json and wins over this section after a restart
 

@@ -29,6 +29,55 @@ pub struct FileConfig {
     pub capacity: CapacitySection,
     /// `[policy]`: the policy document, as `APPLY_POLICY` takes it (docs/PROTOCOL.md).
     pub policy: Option<toml::Table>,
+    /// `[pipeline]`: the pipeline runner (the environment's seed names win).
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+}
+
+/// `[pipeline]`; each key is the lower-case name of a seed variable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// `HEIDI_REPO_ROOT`: where the stage scripts live.
+    pub repo_root: Option<PathBuf>,
+    /// `HEIDI_MOCK_SUBPROCESSES`: simulate the stages.
+    pub mock: Option<bool>,
+    /// `ROUNDS`.
+    pub rounds: Option<u32>,
+    /// `PIPELINE_MODE`: `collect` or `full`, the mode of the run started at boot.
+    pub mode: Option<String>,
+    /// `RUN_UNIT_TESTS`.
+    pub run_unit_tests: Option<bool>,
+    /// `MAX_CPU_PCT`.
+    pub max_cpu_pct: Option<u8>,
+    /// `MAX_MEM_PCT`.
+    pub max_mem_pct: Option<u8>,
+    /// `MAX_WALL_TIME_MINUTES`.
+    pub max_wall_time_minutes: Option<u64>,
+    /// `[pipeline.stages.<stage>]`, by stage name (`generate`, `validate`, `unit_test`,
+    /// `train`, `eval`).
+    #[serde(default)]
+    pub stages: std::collections::BTreeMap<String, StageSection>,
+}
+
+/// `[pipeline.stages.<stage>]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSection {
+    /// The command: program and arguments (default `python3 <repo_root>/scripts/0N_….py`).
+    pub command: Option<Vec<String>>,
+    /// Timeout in seconds (default 300).
+    pub timeout_s: Option<u64>,
+    /// `RLIMIT_AS` in MiB (default 8192).
+    pub address_space_mb: Option<u64>,
+    /// `RLIMIT_NOFILE` (default 1024).
+    pub open_files: Option<u64>,
+    /// `RLIMIT_CPU` in seconds (default 1200).
+    pub cpu_seconds: Option<u64>,
+    /// Processes and threads: `RLIMIT_NPROC` and the run's pids cgroup (default 256).
+    pub processes: Option<u64>,
+    /// Bytes of the merged output kept, the last ones (default 65536).
+    pub capture_bytes: Option<usize>,
 }
 
 /// `[socket]`.

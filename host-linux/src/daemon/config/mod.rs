@@ -3,12 +3,14 @@
 
 mod args;
 mod file;
+pub mod pipeline;
 
 pub use args::{Args, LogFormat};
 pub use file::FileConfig;
 
 use crate::endpoint::{EndpointEnv, socket_path};
 use crate::kernel::{KernelCapacity, Policy};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -38,6 +40,8 @@ pub struct Config {
     pub log_filter: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// The pipeline runner's settings.
+    pub pipeline: pipeline::PipelineConfig,
 }
 
 /// Bounds on connections and requests.
@@ -119,7 +123,7 @@ pub fn load(args: &Args, env: &EndpointEnv) -> Result<Config, ConfigError> {
         Some(path) => read_file(path)?,
         None => FileConfig::default(),
     };
-    resolve(args, env, file)
+    resolve_with(args, env, &pipeline::vars_from_process(), file)
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -128,9 +132,21 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str(&text).map_err(|e| err(&field, e.to_string().trim_end().to_owned()))
 }
 
-/// Combines flags, environment and file into a validated [`Config`].
+/// Combines flags, environment and file into a validated [`Config`] (no pipeline variables
+/// set in the environment).
 pub fn resolve(args: &Args, env: &EndpointEnv, file: FileConfig) -> Result<Config, ConfigError> {
+    resolve_with(args, env, &HashMap::new(), file)
+}
+
+/// [`resolve`] with the pipeline's variables (`ROUNDS`, …) from `pipeline_env`.
+pub fn resolve_with(
+    args: &Args,
+    env: &EndpointEnv,
+    pipeline_env: &HashMap<String, String>,
+    file: FileConfig,
+) -> Result<Config, ConfigError> {
     Ok(Config {
+        pipeline: pipeline::resolve(&file.pipeline, pipeline_env)?,
         socket_path: resolve_socket(args, env, &file)?,
         socket_mode: parse_mode(file.socket.mode.as_deref())?,
         http_addr: resolve_http_addr(args, &file)?,

@@ -1,0 +1,62 @@
+//! Starting the pipeline driver at boot: the stage runner (simulated or supervised
+//! subprocesses), the load sampler, and the run started when the stages are available.
+
+use super::config::Config;
+use super::pipeline::{
+    self, Command, DriverOptions, MockRunner, PipelineHandle, StageCommand, StageRunner,
+};
+use crate::clock::Clock;
+use crate::store::Journal;
+use heidi_core::pipeline::Stage;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the governor's load reading is refreshed (its cooldown).
+const LOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Spawns the driver (recovering the pipeline from the journal), then starts a run in the
+/// configured mode when the stages can run; otherwise logs why once and stays IDLE.
+pub(crate) async fn start(
+    config: &Config,
+    journal: &Journal,
+    clock: Clock,
+) -> Result<PipelineHandle, String> {
+    let settings = &config.pipeline.settings;
+    let runner: Arc<dyn StageRunner> = if settings.mock {
+        Arc::new(MockRunner::new(MockRunner::DEFAULT_DELAY))
+    } else {
+        super::supervisor::runner(&config.pipeline)
+    };
+    let mut sampler = crate::runner::SystemSampler::new();
+    let options = DriverOptions {
+        out_dir: config.journal.out_dir.clone(),
+        journal: journal.clone(),
+        runner,
+        sampler: Box::new(move || {
+            let load = sampler.sample().ok()?;
+            Some((load.cpu_permille, load.mem_permille))
+        }),
+        load_interval: LOAD_INTERVAL,
+        clock,
+    };
+    let handle = pipeline::spawn(settings, options).await?;
+    // Configured commands are trusted (a missing program fails its stage, journaled); the
+    // seed's default scripts are checked, so a host without them stays IDLE quietly.
+    let configured = Stage::ALL.iter().any(|s| {
+        settings.commands[s.index()] != StageCommand::default_for(*s, &settings.repo_root)
+    });
+    let ready = if configured {
+        Ok(())
+    } else {
+        settings.autostart_check()
+    };
+    match ready {
+        Ok(()) => {
+            if let Err(e) = handle.command(Command::Start(settings.mode)).await {
+                tracing::info!(reason = e.reason(), "no pipeline run started at boot");
+            }
+        }
+        Err(warning) => tracing::warn!("{warning}; the pipeline stays IDLE"),
+    }
+    Ok(handle)
+}

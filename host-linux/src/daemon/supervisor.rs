@@ -1,0 +1,75 @@
+//! Real pipeline stages: the driver's [`ProcessRunner`] connected to the [`runner`]
+//! supervisor (process group, rlimits, pids cgroup, timeout with SIGTERM → grace → SIGKILL,
+//! bounded output capture, usage from /proc).
+//!
+//! [`runner`]: crate::runner
+
+use super::config::pipeline::PipelineConfig;
+use super::pipeline::{
+    ProcessCommand, ProcessRunner, StageFuture, StageReport, StageRunner, Supervisor,
+};
+use crate::runner::{self, Exit, SuperviseOptions};
+use heidi_core::pipeline::Stage;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Runs each stage's command under [`runner::run_stage`] with its stage's options (the
+/// timeout comes from the core, per stage).
+pub(crate) struct RunnerSupervisor {
+    options: [SuperviseOptions; 5],
+}
+
+/// The stage runner for the configuration.
+pub(crate) fn runner(config: &PipelineConfig) -> Arc<dyn StageRunner> {
+    let supervisor = RunnerSupervisor {
+        options: config.supervise,
+    };
+    Arc::new(ProcessRunner::new(&config.settings, supervisor))
+}
+
+impl Supervisor for RunnerSupervisor {
+    fn run(&self, command: ProcessCommand, cancel: watch::Receiver<bool>) -> StageFuture {
+        // `ProcessRunner` names the stage in the `STAGE` variable it sets.
+        let stage = command
+            .env
+            .iter()
+            .find(|(k, _)| k == "STAGE")
+            .and_then(|(_, name)| Stage::ALL.into_iter().find(|s| s.name() == name));
+        let options = SuperviseOptions {
+            timeout: command.timeout,
+            ..stage.map_or_else(SuperviseOptions::default, |s| self.options[s.index()])
+        };
+        let command = runner::StageCommand {
+            program: command.program.into(),
+            args: command.args.into_iter().map(Into::into).collect(),
+            env: command
+                .env
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            cwd: Some(command.cwd),
+        };
+        Box::pin(async move {
+            let report = runner::run_stage(&command, &options, cancel).await;
+            StageReport {
+                result: report.result(),
+                usage: report.usage,
+                failure: failure(&report.exit),
+                output_tail: report.output_tail,
+                output_dropped: report.output_dropped_bytes,
+            }
+        })
+    }
+}
+
+/// How a run that did not succeed ended, for the status and the journal.
+fn failure(exit: &Exit) -> Option<String> {
+    match exit {
+        Exit::Code(0) => None,
+        Exit::Code(code) => Some(format!("exit status {code}")),
+        Exit::Signal(signal) => Some(format!("killed by signal {signal}")),
+        Exit::TimedOut => Some("timed out; the process group was killed".to_owned()),
+        Exit::Cancelled => Some("cancelled".to_owned()),
+        Exit::SpawnFailed(reason) => Some(format!("could not start: {reason}")),
+    }
+}

@@ -1,0 +1,187 @@
+//! A per-run pids cgroup: caps the number of tasks (processes and threads) a stage can create,
+//! even for root (the kernel ignores `RLIMIT_NPROC` for uid 0), and lists every descendant,
+//! including those that left the stage's process group.
+//!
+//! cgroup v1 (`/sys/fs/cgroup/pids/`) is tried first, then cgroup v2 (`/sys/fs/cgroup` with
+//! `pids` in `cgroup.controllers`). The run's cgroup is created below the daemon's own cgroup
+//! of that hierarchy, as `heidi-stage-<daemon pid>-<n>`.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::process::{Pid, Signal, kill_process};
+
+const V1_ROOT: &str = "/sys/fs/cgroup/pids";
+const V2_ROOT: &str = "/sys/fs/cgroup";
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Which cgroup hierarchy holds the run's cgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupVersion {
+    /// The v1 `pids` hierarchy.
+    V1,
+    /// The unified v2 hierarchy.
+    V2,
+}
+
+/// A pids cgroup for one stage run; killed and removed on drop if not removed before.
+#[derive(Debug)]
+pub(crate) struct PidsCgroup {
+    dir: PathBuf,
+    version: CgroupVersion,
+    removed: bool,
+    /// Every task id seen in the cgroup, for reaping those that left the process group.
+    seen: BTreeSet<i32>,
+}
+
+impl PidsCgroup {
+    /// Creates the run's cgroup with `pids.max = max_tasks`.
+    pub(crate) fn create(max_tasks: u64) -> io::Result<Self> {
+        let own = std::fs::read_to_string("/proc/self/cgroup")?;
+        let name = format!(
+            "heidi-stage-{}-{}",
+            std::process::id(),
+            NEXT_ID.fetch_add(1, Ordering::Relaxed)
+        );
+        let v1 = v1_parent(&own).ok_or_else(|| unavailable("cgroup v1 pids"));
+        let (parent, version) = match v1 {
+            Ok(p) => (p, CgroupVersion::V1),
+            Err(e1) => match v2_parent(&own) {
+                Ok(p) => (p, CgroupVersion::V2),
+                Err(e2) => return Err(unavailable(&format!("{e1}; {e2}"))),
+            },
+        };
+        let dir = parent.join(name);
+        std::fs::create_dir(&dir)?;
+        let cg = Self {
+            dir,
+            version,
+            removed: false,
+            seen: BTreeSet::new(),
+        };
+        std::fs::write(cg.dir.join("pids.max"), max_tasks.to_string())?;
+        Ok(cg)
+    }
+
+    /// Which hierarchy the cgroup lives in.
+    pub(crate) fn version(&self) -> CgroupVersion {
+        self.version
+    }
+
+    /// Moves process `pid` into the cgroup.
+    pub(crate) fn add(&self, pid: i32) -> io::Result<()> {
+        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+    }
+
+    /// Sends SIGKILL to every process in the cgroup; returns how many were listed.
+    pub(crate) fn kill_all(&mut self) -> usize {
+        let members = self.members();
+        if self.version == CgroupVersion::V2 {
+            let _ = std::fs::write(self.dir.join("cgroup.kill"), "1");
+        }
+        for &pid in &members {
+            if let Some(pid) = Pid::from_raw(pid) {
+                let _ = kill_process(pid, Signal::KILL);
+            }
+        }
+        members.len()
+    }
+
+    /// Task ids ever seen in the cgroup.
+    pub(crate) fn seen(&self) -> &BTreeSet<i32> {
+        &self.seen
+    }
+
+    /// Removes the cgroup; fails (EBUSY) while it still holds tasks.
+    pub(crate) fn remove(&mut self) -> io::Result<()> {
+        if !self.removed {
+            std::fs::remove_dir(&self.dir)?;
+            self.removed = true;
+        }
+        Ok(())
+    }
+
+    fn members(&mut self) -> Vec<i32> {
+        let text = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
+        let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        self.seen.extend(pids.iter().copied());
+        pids
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        if !self.removed {
+            self.kill_all();
+            if let Err(e) = self.remove() {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "stage cgroup not removed");
+            }
+        }
+    }
+}
+
+/// The daemon's own cgroup in the v1 pids hierarchy, if that hierarchy is mounted.
+fn v1_parent(own: &str) -> Option<PathBuf> {
+    let rel = own_path(own, |controllers| {
+        controllers.split(',').any(|c| c == "pids")
+    })?;
+    let root = Path::new(V1_ROOT);
+    root.join("cgroup.procs")
+        .exists()
+        .then(|| join_rel(root, rel))
+}
+
+/// The daemon's own cgroup in the v2 hierarchy, with the pids controller delegated to its
+/// children (enabled here if needed).
+fn v2_parent(own: &str) -> io::Result<PathBuf> {
+    let root = Path::new(V2_ROOT);
+    let controllers = std::fs::read_to_string(root.join("cgroup.controllers"))?;
+    if !controllers.split_ascii_whitespace().any(|c| c == "pids") {
+        return Err(unavailable("cgroup v2 without pids"));
+    }
+    let rel = own_path(own, str::is_empty).ok_or_else(|| unavailable("cgroup v2 path"))?;
+    let parent = join_rel(root, rel);
+    let control = parent.join("cgroup.subtree_control");
+    let enabled = std::fs::read_to_string(&control)?;
+    if !enabled.split_ascii_whitespace().any(|c| c == "pids") {
+        std::fs::write(&control, "+pids")?;
+    }
+    Ok(parent)
+}
+
+/// The path of the line of `/proc/self/cgroup` whose controller list matches.
+fn own_path(text: &str, matches: impl Fn(&str) -> bool) -> Option<&str> {
+    text.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        matches(controllers).then_some(path)
+    })
+}
+
+fn join_rel(root: &Path, rel: &str) -> PathBuf {
+    root.join(rel.trim_start_matches('/'))
+}
+
+fn unavailable(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, format!("{what} unavailable"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "9:name=systemd:/\n8:pids:/a/b\n4:memory,cpu:/m\n0::/user.slice/x\n";
+
+    #[test]
+    fn own_path_per_hierarchy() {
+        let pids = own_path(SAMPLE, |c| c.split(',').any(|c| c == "pids"));
+        assert_eq!(pids, Some("/a/b"));
+        assert_eq!(own_path(SAMPLE, str::is_empty), Some("/user.slice/x"));
+        assert_eq!(own_path("0::/\n", |c| c == "pids"), None);
+        assert_eq!(join_rel(Path::new("/r"), "/a/b"), PathBuf::from("/r/a/b"));
+        assert_eq!(join_rel(Path::new("/r"), "/"), PathBuf::from("/r/"));
+    }
+}

@@ -1,0 +1,421 @@
+//! End to end: the pipeline runner inside `heidid`, with small real stage scripts (issue 5's
+//! acceptance list): supervision limits, output capture and redaction, collect and full
+//! runs, the governor, reset, control over HTTP, and recovery after `kill -9`.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const STAGES: [&str; 5] = ["generate", "validate", "unit_test", "train", "eval"];
+
+/// A `[pipeline]` configuration running `bash <dir>/<stage>.sh` for each stage, with
+/// `scripts` giving the body of some stages (the others succeed at once) and `extra` added
+/// to the `[pipeline]` table and the stage tables (`stage_extra`).
+fn pipeline_config(
+    dir: &Path,
+    scripts: &[(&str, &str)],
+    extra: &str,
+    stage_extra: &[(&str, &str)],
+) -> String {
+    let mut toml = format!(
+        "[pipeline]\nrepo_root = {:?}\n{extra}\n",
+        dir.display().to_string()
+    );
+    for stage in STAGES {
+        let body = scripts
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map_or("exit 0", |(_, b)| b);
+        let path = dir.join(format!("{stage}.sh"));
+        std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+        let more = stage_extra
+            .iter()
+            .filter(|(s, _)| *s == stage)
+            .map(|(_, e)| format!("{e}\n"))
+            .collect::<String>();
+        toml.push_str(&format!(
+            "[pipeline.stages.{stage}]\ncommand = [\"bash\", {:?}]\n{more}",
+            path.display().to_string()
+        ));
+    }
+    toml
+}
+
+/// A daemon whose stages are the given scripts.
+fn daemon(scripts: &[(&str, &str)], extra: &str, stage_extra: &[(&str, &str)]) -> Daemon {
+    daemon_env(scripts, extra, stage_extra, &[])
+}
+
+fn daemon_env(
+    scripts: &[(&str, &str)],
+    extra: &str,
+    stage_extra: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> Daemon {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let config = pipeline_config(&dir, scripts, extra, stage_extra);
+    Daemon::start_with_env(&[], Some(&config), env)
+}
+
+fn status(d: &Daemon) -> Value {
+    let (code, body) = d.http_get("/api/v1/status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Waits until the pipeline status satisfies `done`.
+fn wait_status(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let s = status(d);
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "pipeline never reached {what}: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn events(d: &Daemon) -> Vec<Value> {
+    read_lines(&d.journal())
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn event_types(d: &Daemon) -> Vec<String> {
+    events(d)
+        .iter()
+        .filter(|e| e["stage"] != "daemon")
+        .map(|e| e["event_type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn verify(d: &Daemon) {
+    let (code, out, err) = run_cmd(
+        heidi()
+            .args(["journal", "verify", "--key"])
+            .arg(&d.key)
+            .arg(d.journal()),
+    );
+    assert_eq!(code, 0, "journal verify failed: {out}{err}");
+}
+
+fn stage_output(d: &Daemon) -> Value {
+    events(d)
+        .into_iter()
+        .find(|e| e["event_type"] == "stage_output")
+        .expect("a stage_output event")
+}
+
+#[test]
+fn collect_run_idles_then_train_now_runs_train_and_eval_into_round_2() {
+    let d = daemon(&[], "", &[]);
+    let s = wait_status(&d, "IDLE awaiting train_now", |s| {
+        s["state"] == "IDLE" && s["awaiting_train"] == true
+    });
+    assert_eq!(s["round"], 1);
+    assert_eq!(s["mode"], "collect");
+    let (code, body) = d.http_post("/api/v1/action/train_now", "");
+    assert_eq!(code, 202, "{body}");
+    wait_status(&d, "round 2", |s| {
+        s["round"] == 2 && s["state"] == "IDLE" && s["awaiting_train"] == true
+    });
+    let stages: Vec<String> = events(&d)
+        .iter()
+        .filter(|e| e["event_type"] == "stage_start")
+        .map(|e| e["stage"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "generate", "validate", "train", "eval", "generate", "validate"
+        ],
+        "collect, train_now (finalize + eval), then round 2 collects"
+    );
+    for e in events(&d).iter().filter(|e| e["event_type"] == "stage_end") {
+        assert!(e["usage_delta"]["memory_mb_delta"].is_i64(), "{e}");
+        assert!(e["usage_delta"]["cpu_pct"].is_u64(), "{e}");
+    }
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.out_dir.join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["round"], 2, "{state}");
+    verify(&d);
+}
+
+#[test]
+fn train_now_that_does_not_apply_is_409_with_the_reason() {
+    let d = daemon(&[("generate", "sleep 30")], "", &[]);
+    wait_status(&d, "COLLECTING", |s| s["state"] == "COLLECTING");
+    let (code, body) = d.http_post("/api/v1/action/train_now", "");
+    assert_eq!(code, 409, "{body}");
+    let reply: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["code"], "REFUSED", "{reply}");
+    assert!(!reply["message"].as_str().unwrap().is_empty());
+    let framed = d.call("PIPELINE_TRAIN_NOW", json!({}));
+    assert_eq!(framed["code"], "REFUSED", "{framed}");
+    let stopped = d.call("PIPELINE_STOP", json!({}));
+    assert_eq!(stopped["ok"], true, "{stopped}");
+    wait_status(&d, "IDLE after stop", |s| s["state"] == "IDLE");
+}
+
+#[test]
+fn full_mode_three_rounds_completes_and_the_journal_verifies() {
+    let d = daemon(&[], "mode = \"full\"\nrounds = 3", &[]);
+    wait_status(&d, "complete", |s| s["state"] == "IDLE" && s["round"] == 3);
+    let types = event_types(&d);
+    assert_eq!(
+        types.last().map(String::as_str),
+        Some("pipeline_complete"),
+        "{types:?}"
+    );
+    let evals = types.iter().filter(|t| *t == "stage_end").count();
+    assert_eq!(
+        evals,
+        3 * 4,
+        "generate, validate, train, eval for each of 3 rounds"
+    );
+    verify(&d);
+}
+
+#[test]
+fn a_stage_ignoring_sigterm_is_killed_at_timeout_plus_grace_with_its_group() {
+    let d = daemon(
+        &[(
+            "generate",
+            "echo $$ > \"$OUT_DIR/pgid\"; trap '' TERM; (trap '' TERM; sleep 60) & while :; do sleep 0.05; done",
+        )],
+        "",
+        &[("generate", "timeout_s = 1")],
+    );
+    let s = wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    assert!(
+        s["last_error"].as_str().unwrap().contains("timeout")
+            || s["last_error"].as_str().unwrap().contains("timed out"),
+        "{s}"
+    );
+    let all = events(&d);
+    let ts = |t: &str| {
+        let e = all
+            .iter()
+            .find(|e| e["event_type"] == t && e["stage"] == "generate")
+            .unwrap_or_else(|| panic!("no {t}"));
+        chrono_ms(e["ts"].as_str().unwrap())
+    };
+    let took = ts("stage_end") - ts("stage_start");
+    assert!(
+        (2_000..=4_000).contains(&took),
+        "timeout 1 s + grace 2 s, ±1 s: took {took} ms"
+    );
+    let pgid: i32 = std::fs::read_to_string(d.out_dir.join("pgid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let gone =
+        rustix::process::test_kill_process_group(rustix::process::Pid::from_raw(pgid).unwrap());
+    assert!(gone.is_err(), "process group {pgid} still has members");
+}
+
+/// Milliseconds since the epoch of a journal `ts` (`2026-02-20T07:45:38.307Z`).
+fn chrono_ms(ts: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| ts[r].parse::<i64>().unwrap();
+    let days = n(8..10);
+    ((days * 24 + n(11..13)) * 60 + n(14..16)) * 60_000 + n(17..19) * 1000 + n(20..23)
+}
+
+#[test]
+fn a_fork_bomb_is_contained_by_the_process_limit() {
+    let d = daemon(
+        &[(
+            "generate",
+            "python3 -c '
+import os, sys, time
+n = 0
+try:
+    while n < 2000:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+except OSError as e:
+    print(\"forked\", n, \"then\", e.strerror, flush=True)
+    sys.exit(3)
+print(\"forked\", n, \"unbounded\", flush=True)
+'",
+        )],
+        "",
+        &[("generate", "processes = 32")],
+    );
+    wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    let message = stage_output(&d)["message"].as_str().unwrap().to_owned();
+    let forked: u32 = message
+        .split_whitespace()
+        .skip_while(|w| *w != "forked")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fork count in {message:?}"));
+    assert!(
+        forked < 32,
+        "forked {forked} children under a limit of 32: {message}"
+    );
+    assert!(!message.contains("unbounded"), "{message}");
+}
+
+#[test]
+fn a_stage_over_its_address_space_limit_fails_and_the_run_errors() {
+    let d = daemon(
+        &[("validate", "python3 -c 'bytearray(1 << 31)'")],
+        "",
+        &[("validate", "address_space_mb = 256")],
+    );
+    let s = wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    assert!(
+        s["last_error"].as_str().unwrap().contains("validate"),
+        "{s}"
+    );
+    let out = stage_output(&d);
+    assert!(
+        out["message"].as_str().unwrap().contains("MemoryError"),
+        "{out}"
+    );
+    assert!(event_types(&d).contains(&"pipeline_error".to_owned()));
+}
+
+#[test]
+fn a_stage_printing_100_mb_keeps_the_daemon_bounded_and_journals_a_redacted_tail() {
+    let d = daemon(
+        &[(
+            "generate",
+            "head -c 100000000 /dev/zero | tr '\\0' 'x'; echo; echo 'last words sk-proj-AbCdEf0123456789AbCdEf0123456789'; exit 1",
+        )],
+        "",
+        &[],
+    );
+    wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    let hwm_kb: u64 = std::fs::read_to_string(format!("/proc/{}/status", d.pid()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(hwm_kb < 64 * 1024, "the daemon's peak RSS was {hwm_kb} kB");
+    let out = stage_output(&d);
+    let message = out["message"].as_str().unwrap();
+    assert!(message.contains("[OPENAI_KEY]"), "{out}");
+    assert!(!message.contains("AbCdEf0123456789"), "{out}");
+    let dropped = out["counters_delta"]["output_dropped_bytes"]
+        .as_i64()
+        .unwrap();
+    assert!(dropped > 99_000_000, "{out}");
+}
+
+#[test]
+fn secrets_printed_by_a_failing_stage_are_redacted_in_the_journal() {
+    let openai = "sk-proj-Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp";
+    let github = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+    let d = daemon(
+        &[(
+            "generate",
+            &format!("echo \"using key {openai}\"; echo \"token {github}\" >&2; exit 1"),
+        )],
+        "",
+        &[],
+    );
+    wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    let text = std::fs::read_to_string(d.journal()).unwrap();
+    assert!(!text.contains(openai) && !text.contains(github), "{text}");
+    assert!(!text.contains("sk-proj-Zz9") && !text.contains("ghp_AbC"));
+    assert!(text.contains("[OPENAI_KEY]"), "{text}");
+    assert!(text.contains("[GITHUB_TOKEN]"), "{text}");
+    verify(&d);
+}
+
+#[test]
+fn no_cpu_headroom_and_no_waiting_budget_throttles_then_errors() {
+    let d = daemon_env(
+        &[],
+        "",
+        &[],
+        &[("MAX_CPU_PCT", "0"), ("MAX_WALL_TIME_MINUTES", "0")],
+    );
+    let s = wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    let types = event_types(&d);
+    let at = |t: &str| types.iter().position(|x| x == t);
+    let (throttled, error) = (at("pipeline_throttled"), at("pipeline_error"));
+    assert!(
+        throttled.is_some() && error.is_some() && throttled < error,
+        "{types:?}"
+    );
+    assert_eq!(s["state"], "ERROR");
+}
+
+#[test]
+fn error_then_reset_then_start_runs_again() {
+    let d = daemon(
+        &[(
+            "generate",
+            "if [ ! -e \"$OUT_DIR/failed-once\" ]; then touch \"$OUT_DIR/failed-once\"; exit 1; fi",
+        )],
+        "",
+        &[],
+    );
+    wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    let refused = d.call("PIPELINE_START", json!({}));
+    assert_eq!(
+        refused["code"], "REFUSED",
+        "start is refused in ERROR: {refused}"
+    );
+    let reset = d.call("PIPELINE_RESET", json!({}));
+    assert_eq!(reset["ok"], true, "{reset}");
+    let started = d.call("PIPELINE_START", json!({"mode": "collect"}));
+    assert_eq!(started["ok"], true, "{started}");
+    wait_status(&d, "IDLE awaiting train_now", |s| {
+        s["state"] == "IDLE" && s["awaiting_train"] == true
+    });
+    verify(&d);
+}
+
+#[test]
+fn kill_9_during_a_stage_is_recorded_as_interrupted_after_restart() {
+    let mut d = daemon(
+        &[("validate", "touch \"$OUT_DIR/validate-running\"; sleep 30")],
+        "",
+        &[],
+    );
+    let started = Instant::now();
+    while !d.out_dir.join("validate-running").exists() {
+        assert!(started.elapsed() < DEADLINE, "the validate stage never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.kill9();
+    d.spawn();
+    let s = wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    assert!(
+        s["last_error"].as_str().unwrap().contains("interrupted"),
+        "{s}"
+    );
+    let errors: Vec<Value> = events(&d)
+        .into_iter()
+        .filter(|e| e["event_type"] == "pipeline_error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let starts = events(&d)
+        .iter()
+        .filter(|e| e["event_type"] == "stage_start" && e["stage"] == "validate")
+        .count();
+    assert_eq!(
+        starts,
+        1,
+        "nothing was re-run: {:?}",
+        read_lines(&d.journal())
+    );
+    verify(&d);
+}
