@@ -65,6 +65,7 @@ async fn start_driver(
         sampler: Box::new(move || Some(load)),
         load_interval: Duration::from_millis(50),
         clock: Clock::start(),
+        state_extra: serde_json::Map::new(),
     };
     let handle = spawn(settings, options).await.unwrap();
     Rig {
