@@ -171,47 +171,11 @@ fn writer_stopped() -> AppendError {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
-
     use heidi_core::journal::Level;
 
     use super::*;
+    use crate::daemon::pipeline::tests::durability::Gate;
     use crate::store::JournalConfig;
-
-    /// Blocks the journal writer after its next fsync while closed; tells when it blocked.
-    struct Gate {
-        closed: Mutex<bool>,
-        opened: Condvar,
-        entered: Mutex<Option<mpsc::SyncSender<()>>>,
-    }
-
-    impl Gate {
-        fn set(&self, closed: bool) {
-            *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = closed;
-            self.opened.notify_all();
-        }
-
-        fn pass(&self) {
-            let mut closed = self.closed.lock().unwrap_or_else(PoisonError::into_inner);
-            if !*closed {
-                return;
-            }
-            if let Some(tx) = self
-                .entered
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-            {
-                let _ = tx.try_send(());
-            }
-            while *closed {
-                closed = self
-                    .opened
-                    .wait(closed)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-        }
-    }
 
     fn entry(n: usize) -> JournalEntry {
         JournalEntry {
@@ -230,17 +194,11 @@ mod tests {
     #[tokio::test]
     async fn a_full_journal_queue_keeps_the_order_and_flush_waits_for_all() {
         let tmp = tempfile::tempdir().unwrap();
-        let (entered_tx, entered) = mpsc::sync_channel(4);
-        let gate = Arc::new(Gate {
-            closed: Mutex::new(false),
-            opened: Condvar::new(),
-            entered: Mutex::new(Some(entered_tx)),
-        });
+        let (gate, entered) = Gate::new();
         let mut config = JournalConfig::new(tmp.path().join("out"), tmp.path().join("k/seal.key"));
         config.queue_capacity = 1;
         config.max_batch = 1;
-        let hook = gate.clone();
-        config.on_fsync = Some(Arc::new(move |_, _| hook.pass()));
+        config.on_fsync = Some(gate.hook());
         let (journal, _) = tokio::task::spawn_blocking(move || Journal::open(config).unwrap())
             .await
             .unwrap();

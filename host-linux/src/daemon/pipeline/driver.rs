@@ -137,12 +137,14 @@ impl PipelineHandle {
         answer.await.unwrap_or(Err(CommandError::Stopped))
     }
 
-    /// The current status document (cheap: a copy of the last one written).
+    /// The current status document (cheap: a copy of the last one published; a status is
+    /// published once the journal holds every event before it).
     pub fn status(&self) -> Value {
         self.status.borrow().clone()
     }
 
-    /// A receiver that sees every status change.
+    /// A receiver of the published status (a status overtaken before it was published is
+    /// skipped; `wait_for` sees the newest).
     pub fn subscribe(&self) -> watch::Receiver<Value> {
         self.status.clone()
     }

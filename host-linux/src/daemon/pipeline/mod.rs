@@ -46,7 +46,10 @@
 //! A transition costs no `fdatasync` of its own. Events are submitted to the journal in the
 //! core's order without waiting (the journal's writer makes the events of many steps durable
 //! in one group commit), and `state.json` is written by a background task that skips the
-//! statuses published while it writes. Three points wait:
+//! statuses published while it writes. A status is published ([`PipelineHandle::status`],
+//! then `state.json`) only once every event before it is durable, so no reader sees a state
+//! the journal does not hold yet; a status overtaken while it waits is skipped. Three points
+//! wait:
 //!
 //! - **An operator's command** ([`PipelineHandle::command`]) resolves only after every event
 //!   of its step is durable and its status is published; a stage its step starts
@@ -78,8 +81,7 @@
 //! stage, five times the per-transition budget of issue 5.
 //!
 //! `state.json` is a cache for people and tools; recovery reads only the journal, so a
-//! document a little ahead of or behind the journal after a crash is harmless (the next start
-//! rewrites it).
+//! document behind the journal after a crash is harmless (the next start rewrites it).
 
 mod appender;
 mod driver;

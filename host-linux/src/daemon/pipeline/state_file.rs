@@ -4,8 +4,7 @@
 //! writer task writes the newest status ([`write_state_atomic`]: temporary file, fsync,
 //! rename, directory fsync) whenever the number moved, skipping the statuses published while
 //! it was writing. `state.json` is a cache for people and tools: recovery reads the journal,
-//! never this file, so a document that runs a little ahead of or behind the journal is
-//! harmless.
+//! never this file, so a document behind the journal is harmless.
 
 use std::path::PathBuf;
 use std::sync::Arc;
