@@ -1,5 +1,7 @@
 //! The driver task: owns the core [`Pipeline`], feeds it commands, stage outcomes, timer
-//! expiries and load samples, and carries out its outputs in order.
+//! expiries and load samples, and carries out its outputs in order. Journal appends are
+//! pipelined ([`Appender`]) and `state.json` is written in the background ([`StateFile`]); the
+//! durability rules are in the [module docs](super#durability).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,18 +15,19 @@ use heidi_core::pipeline::{
     EventType, Input, Mode, Output, Pipeline, Refusal, RunToken, Stage, StageOutcome, StageResult,
     Status,
 };
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::appender::Appender;
 use super::events::{entry_for, output_entry};
 use super::recovery::recover_from_journal;
 use super::runner::{StageReport, StageRequest, StageRunner};
 use super::settings::PipelineSettings;
-use super::status::{state_file_json, status_json};
+use super::state_file::StateFile;
+use super::status::status_json;
 use crate::clock::{Clock, wall_now};
-use crate::paths::STATE_FILE;
-use crate::store::{AppendError, Journal, JournalEntry, write_state_atomic};
+use crate::store::{Journal, JournalEntry};
 
 /// Reads the machine's load: `(cpu_permille, mem_permille)`, or `None` when unknown (the last
 /// reading stays in force).
@@ -102,6 +105,9 @@ pub struct DriverOptions {
     pub load_interval: Duration,
     /// The daemon's monotonic clock.
     pub clock: Clock,
+    /// Fields merged into every `state.json` document after the status fields (theirs win),
+    /// e.g. `pid`, `version` and `"status": "running"`; not part of [`PipelineHandle::status`].
+    pub state_extra: Map<String, Value>,
 }
 
 enum Request {
@@ -114,12 +120,14 @@ enum Request {
 pub struct PipelineHandle {
     requests: mpsc::Sender<Request>,
     status: watch::Receiver<Value>,
+    state_file: Arc<StateFile>,
     task: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl PipelineHandle {
-    /// Carries out `command`; resolves once its effects are journaled and `state.json` is
-    /// written, or with the core's refusal.
+    /// Carries out `command`; resolves once every event of its step is durable in the
+    /// journal and its status is published ([`status`](Self::status)), or with the core's
+    /// refusal. `state.json` follows in the background.
     pub async fn command(&self, command: Command) -> Result<(), CommandError> {
         let (reply, answer) = oneshot::channel();
         self.requests
@@ -129,18 +137,21 @@ impl PipelineHandle {
         answer.await.unwrap_or(Err(CommandError::Stopped))
     }
 
-    /// The current status document (cheap: a copy of the last one written).
+    /// The current status document (cheap: a copy of the last one published; a status is
+    /// published once the journal holds every event before it).
     pub fn status(&self) -> Value {
         self.status.borrow().clone()
     }
 
-    /// A receiver that sees every status change.
+    /// A receiver of the published status (a status overtaken before it was published is
+    /// skipped; `wait_for` sees the newest).
     pub fn subscribe(&self) -> watch::Receiver<Value> {
         self.status.clone()
     }
 
     /// Stops the driver: a running stage is cancelled (after a restart it is recorded as
-    /// interrupted); waits for the task to end. Idempotent.
+    /// interrupted); waits until every pipeline event is durable and the last status is in
+    /// `state.json`, and for the task to end. Idempotent.
     pub async fn shutdown(&self) {
         let (done, wait) = oneshot::channel();
         if self.requests.send(Request::Shutdown(done)).await.is_ok() {
@@ -154,6 +165,17 @@ impl PipelineHandle {
         if let Some(task) = task {
             let _ = task.await;
         }
+    }
+
+    /// Stops the driver ([`shutdown`](Self::shutdown)), then writes the final `state.json`:
+    /// the last status with [`DriverOptions::state_extra`] and then `extra` merged in (its
+    /// fields win), e.g. `{"status": "stopped"}`. Resolves once the document is on disk, with
+    /// the write error if it failed. Call it after `shutdown` or instead of it; a second call
+    /// writes again with its own `extra`.
+    pub async fn write_final_state(&self, extra: Map<String, Value>) -> Result<(), String> {
+        self.shutdown().await;
+        let seq = self.state_file.finish(extra);
+        self.state_file.written(seq).await
     }
 }
 
@@ -179,11 +201,17 @@ pub async fn spawn(
     let initial = pipeline.status();
     let run_id = options.journal.run_id().to_owned();
     let (status_tx, status_rx) = watch::channel(status_json(&initial, &run_id, None, None));
+    let state_file = Arc::new(StateFile::spawn(
+        options.out_dir.clone(),
+        options.state_extra,
+        status_rx.clone(),
+    ));
     let (done_tx, done_rx) = mpsc::channel(16);
     let mut driver = Driver {
         pipeline,
         clock: options.clock,
-        journal: options.journal,
+        appender: Appender::new(options.journal),
+        state_file: state_file.clone(),
         out_dir: options.out_dir,
         runner: options.runner,
         sampler: options.sampler,
@@ -194,15 +222,21 @@ pub async fn spawn(
         stage_started: None,
         failure_detail: None,
         failed_output: None,
+        unpublished: None,
     };
-    driver.write_status(&initial).await;
-    driver.drain().await;
+    driver.publish(&initial);
+    driver.drain(true).await;
+    driver.flush().await;
+    if let Err(e) = state_file.written(state_file.latest()).await {
+        tracing::error!("cannot write the first state.json: {e}");
+    }
     let (requests, requests_rx) = mpsc::channel(64);
     let interval = options.load_interval.max(Duration::from_millis(1));
     let task = tokio::spawn(driver.run(requests_rx, done_rx, interval));
     Ok(PipelineHandle {
         requests,
         status: status_rx,
+        state_file,
         task: Arc::new(std::sync::Mutex::new(Some(task))),
     })
 }
@@ -226,7 +260,8 @@ struct Run {
 struct Driver {
     pipeline: Pipeline,
     clock: Clock,
-    journal: Journal,
+    appender: Appender,
+    state_file: Arc<StateFile>,
     out_dir: PathBuf,
     runner: Arc<dyn StageRunner>,
     sampler: LoadSampler,
@@ -240,6 +275,9 @@ struct Driver {
     failure_detail: Option<String>,
     /// The `stage_output` entry to journal after the failed stage's `stage_end`.
     failed_output: Option<JournalEntry>,
+    /// The newest status not yet published, with the number of events that must be durable
+    /// first.
+    unpublished: Option<(u64, Value)>,
 }
 
 impl Driver {
@@ -269,12 +307,16 @@ impl Driver {
                     None => break None,
                 },
                 Some((token, report)) = done.recv() => self.outcome(token, report).await,
+                () = self.appender.next_answer() => {
+                    self.appender.reap();
+                    self.publish_settled();
+                }
                 () = timer => {
                     let now = self.clock.now();
                     if let Err(r) = self.pipeline.handle_timeout(now) {
                         tracing::error!("pipeline timer refused: {r}");
                     }
-                    self.drain().await;
+                    self.drain(false).await;
                 }
                 _ = ticker.tick() => {
                     if let Some(load) = sample(&mut self.sampler) {
@@ -286,6 +328,10 @@ impl Driver {
         for (_, run) in self.runs.drain() {
             let _ = run.cancel.send(true);
         }
+        self.flush().await;
+        if let Err(e) = self.state_file.written(self.state_file.latest()).await {
+            tracing::error!("last state.json not written: {e}");
+        }
         if let Some(done) = shutdown {
             let _ = done.send(());
         }
@@ -296,7 +342,8 @@ impl Driver {
         self.pipeline
             .handle(now, command.input())
             .map_err(CommandError::Refused)?;
-        self.drain().await;
+        self.drain(true).await;
+        self.flush().await;
         Ok(())
     }
 
@@ -320,15 +367,17 @@ impl Driver {
                     ));
                     self.failure_detail = report.failure;
                 }
-                self.drain().await;
+                self.drain(false).await;
             }
             // A run that was killed (stop, or the core's deadline) reports late: ignored.
             Err(r) => tracing::debug!("stage outcome ignored: {r}"),
         }
     }
 
-    /// Carries out every queued output, in order.
-    async fn drain(&mut self) {
+    /// Carries out every queued output, in order. Events are submitted without waiting for
+    /// them to be durable; in a step of an operator's `command` a stage starts only once
+    /// every event before it is durable (see the [module docs](super#durability)).
+    async fn drain(&mut self, command: bool) {
         while let Some(output) = self.pipeline.poll_output() {
             match output {
                 Output::RunStage {
@@ -336,12 +385,13 @@ impl Driver {
                     round,
                     timeout,
                     token,
-                } => self.start(
-                    stage,
-                    round,
-                    Duration::from_micros(timeout.as_micros()),
-                    token,
-                ),
+                } => {
+                    if command {
+                        self.appender.flush().await;
+                    }
+                    let timeout = Duration::from_micros(timeout.as_micros());
+                    self.start(stage, round, timeout, token);
+                }
                 Output::KillStage { token, .. } => {
                     if let Some(run) = self.runs.remove(&token) {
                         let _ = run.cancel.send(true);
@@ -351,17 +401,25 @@ impl Driver {
                     if event.event_type == EventType::PipelineStart {
                         self.failure_detail = None;
                     }
-                    self.append(entry_for(&event, self.pipeline.status().mode))
-                        .await;
+                    let entry = entry_for(&event, self.pipeline.status().mode);
+                    self.appender.push(entry).await;
                     let failed_end =
                         event.event_type == EventType::StageEnd && event.error.is_some();
                     if let Some(entry) = self.failed_output.take().filter(|_| failed_end) {
-                        self.append(entry).await;
+                        self.appender.push(entry).await;
                     }
                 }
-                Output::WriteStatus(status) => self.write_status(&status).await,
+                Output::WriteStatus(status) => self.publish(&status),
             }
         }
+        self.appender.reap();
+        self.publish_settled();
+    }
+
+    /// Waits until every event so far is durable; publishes the newest status.
+    async fn flush(&mut self) {
+        self.appender.flush().await;
+        self.publish_settled();
     }
 
     fn start(&mut self, stage: Stage, round: u32, timeout: Duration, token: RunToken) {
@@ -391,41 +449,29 @@ impl Driver {
         );
     }
 
-    /// Appends `entry`, waiting while the journal's queue is full (bounded); a failure is
-    /// logged: the pipeline's state is the core's, the journal only records it.
-    async fn append(&mut self, entry: JournalEntry) {
-        const FULL_RETRIES: u32 = 1000;
-        for _ in 0..FULL_RETRIES {
-            match self.journal.append(entry.clone()).await {
-                Ok(_) => return,
-                Err(AppendError::Overloaded) => {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err(e) => {
-                    tracing::error!(event = %entry.event_type, "pipeline event not journaled: {e}");
-                    return;
-                }
-            }
-        }
-        tracing::error!(event = %entry.event_type, "pipeline event not journaled: queue full");
-    }
-
-    async fn write_status(&mut self, status: &Status) {
+    /// Publishes `status` to [`PipelineHandle::status`] and to the `state.json` writer once
+    /// every event queued before it is durable; until then it waits in `unpublished`,
+    /// replacing an older status that waits there (statuses never run ahead of the journal).
+    fn publish(&mut self, status: &Status) {
         let doc = status_json(
             status,
             &self.run_id,
             self.stage_started,
             self.failure_detail.as_deref(),
         );
-        let bytes = serde_json::to_vec_pretty(&state_file_json(&doc)).unwrap_or_default();
-        self.status_tx.send_replace(doc);
-        let dir = self.out_dir.clone();
-        let written =
-            tokio::task::spawn_blocking(move || write_state_atomic(&dir, STATE_FILE, &bytes)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("cannot write state.json: {e}"),
-            Err(e) => tracing::error!("cannot write state.json: {e}"),
+        self.unpublished = Some((self.appender.queued(), doc));
+        self.publish_settled();
+    }
+
+    /// Publishes the waiting status if its events are durable.
+    fn publish_settled(&mut self) {
+        let ready = matches!(&self.unpublished, Some((n, _)) if self.appender.settled(*n));
+        if !ready {
+            return;
+        }
+        if let Some((_, doc)) = self.unpublished.take() {
+            self.status_tx.send_replace(doc);
+            self.state_file.changed();
         }
     }
 }

@@ -103,7 +103,7 @@ impl MockRunner {
     /// The default delay of a simulated stage.
     pub const DEFAULT_DELAY: Duration = Duration::from_millis(10);
 
-    /// Every stage succeeds after `delay`.
+    /// Every stage succeeds after `delay` (zero: at once).
     pub fn new(delay: Duration) -> MockRunner {
         MockRunner {
             delay,
@@ -138,9 +138,14 @@ impl StageRunner for MockRunner {
                 MockBehaviour::Hang => request.timeout,
                 _ => delay.min(request.timeout),
             };
-            let cancelled = tokio::select! {
-                _ = tokio::time::sleep(work) => false,
-                _ = cancel.wait_for(|c| *c) => true,
+            // A zero delay ends at once (a timer would round it up to the next millisecond).
+            let cancelled = if work.is_zero() {
+                *cancel.borrow()
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(work) => false,
+                    _ = cancel.wait_for(|c| *c) => true,
+                }
             };
             if cancelled {
                 note("cancelled");

@@ -6,7 +6,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use heidi_core::pipeline::{Mode, Refusal, Stage};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tempfile::TempDir;
 
 use super::*;
@@ -14,6 +14,8 @@ use crate::cli::verify::{VerifyOptions, verify_journal};
 use crate::clock::Clock;
 use crate::paths::{JOURNAL_FILE, SEALS_FILE, STATE_FILE};
 use crate::store::{Journal, JournalConfig};
+
+pub(super) mod durability;
 
 /// How long any condition may take before a test fails.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -58,13 +60,27 @@ async fn start_driver(
     load: (u16, u16),
 ) -> Rig {
     let journal = open_journal(tmp.path()).await;
+    let runner = Arc::new(runner);
+    start_with(tmp, journal, settings, runner, load, serde_json::Map::new()).await
+}
+
+/// Starts a driver on an open `journal` in `tmp`.
+async fn start_with(
+    tmp: TempDir,
+    journal: Journal,
+    settings: &PipelineSettings,
+    runner: Arc<dyn StageRunner>,
+    load: (u16, u16),
+    state_extra: serde_json::Map<String, Value>,
+) -> Rig {
     let options = DriverOptions {
         out_dir: tmp.path().join("out"),
         journal: journal.clone(),
-        runner: Arc::new(runner),
+        runner,
         sampler: Box::new(move || Some(load)),
         load_interval: Duration::from_millis(50),
         clock: Clock::start(),
+        state_extra,
     };
     let handle = spawn(settings, options).await.unwrap();
     Rig {
