@@ -185,6 +185,11 @@ one_rep() { # mode rep
     [ "$(jq .errors <<<"$j")" = 0 ] || echo "bench-daemon: append errors: $(jq -r .first_error <<<"$j")" >&2
     record "$mode" "$rep" append_rps "$(jq .per_sec <<<"$j")"
     record "$mode" "$rep" append_p99_us "$(jq '.p99_ns / 1000 | floor' <<<"$j")"
+    # The same clients pipelining 16 appends each: appends read together share commits.
+    j=$(bench load --socket "$TMP/heidid.sock" -c "$APPEND_CONNS" -P 16 --duration-s "$APPEND_S" --method append)
+    [ "$(jq .errors <<<"$j")" = 0 ] || echo "bench-daemon: append errors: $(jq -r .first_error <<<"$j")" >&2
+    record "$mode" "$rep" append_p16_rps "$(jq .per_sec <<<"$j")"
+    record "$mode" "$rep" append_p16_p99_us "$(jq '.p99_ns / 1000 | floor' <<<"$j")"
     line_bytes=$(find "$out/out" -name events.jsonl -exec cat {} + | awk '{ b += length($0) + 1 } END { print (NR ? int(b / NR) : 320) }')
     j=$(bench fsync-baseline --dir "$out/out" --events 600 --line-bytes "$line_bytes")
     record "$mode" "$rep" fsync_per_event_rps "$(jq .per_sec <<<"$j")"
@@ -241,6 +246,7 @@ for mode in $MODES; do
             "$(median "$mode" ${peer}_half_send_p50_us)" "$(median "$mode" ${peer}_half_send_p99_us)"
     done
     printf '%-44s %12s %10s %10s\n' "JOURNAL_APPEND c=$APPEND_CONNS (group commit)" "$(median "$mode" append_rps)" "" "$(median "$mode" append_p99_us)"
+    printf '%-44s %12s %10s %10s\n' "JOURNAL_APPEND c=$APPEND_CONNS P=16 (group commit)" "$(median "$mode" append_p16_rps)" "" "$(median "$mode" append_p16_p99_us)"
     printf '%-44s %12s\n' "fsync per event ($(median "$mode" journal_line_bytes) B lines)" "$(median "$mode" fsync_per_event_rps)"
     echo
     echo "targets ($mode):"
@@ -251,7 +257,7 @@ for mode in $MODES; do
     echo "  p99 at half load / echo p99 at half load = $(ratio_median "$mode" heidid_half_p99_us echo_half_p99_us)   (target <= 2.0)"
     echo "    same, latency from the actual send     = $(ratio_median "$mode" heidid_half_send_p99_us echo_half_send_p99_us)"
     echo "    heidid half-load p99 / unloaded raw RTT p99 (c=1) = $(ratio_median "$mode" heidid_half_p99_us raw_rtt_p99_us)"
-    echo "  group commit / fsync per event = $(ratio_median "$mode" append_rps fsync_per_event_rps)   (target >= 20)"
+    echo "  group commit / fsync per event = $(ratio_median "$mode" append_rps fsync_per_event_rps) unpipelined, $(ratio_median "$mode" append_p16_rps fsync_per_event_rps) with 16-deep pipelining   (target >= 20)"
     echo "  idle RSS = $(median "$mode" idle_rss_kb) kB   (target <= 10240 kB)"
 done
 echo

@@ -255,7 +255,10 @@ fn pipeline_subcommands_drive_the_pipeline() {
     };
     let start = std::time::Instant::now();
     while !idle_awaiting_train() {
-        assert!(start.elapsed() < DEADLINE, "the boot run never finished collecting");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the boot run never finished collecting"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let (code, out, err) = heidi_at(&d, &["pipeline", "pause"]);

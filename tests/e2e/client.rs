@@ -90,16 +90,18 @@ fn host_and_policy_helpers() {
     );
     assert_eq!(ok(&c.status())["policy_version"], 2);
 
+    // The pipeline is IDLE (no stage scripts here): these do not apply.
     for r in [
-        c.pipeline_start(PipelineMode::Full),
         c.pipeline_stop(),
         c.pipeline_pause(),
         c.pipeline_resume(),
         c.pipeline_reset(),
         c.pipeline_train_now(),
     ] {
-        assert_eq!(err(&r), "UNAVAILABLE");
+        assert_eq!(err(&r), "REFUSED");
     }
+    let started = ok(&c.pipeline_start(PipelineMode::Full)).clone();
+    assert_eq!(started["status"]["mode"], "full", "{started}");
 }
 
 #[test]
@@ -465,5 +467,5 @@ fn http_transport_pings_and_reads_status() {
     let permit = decimal_id(&c.breaker_acquire("http"), "permit");
     let r = ok(&c.breaker_record("http", &permit, BreakerOutcome::Success, None)).clone();
     assert_eq!(r["recorded"], "counted");
-    assert_eq!(err(&c.pipeline_train_now()), "UNAVAILABLE");
+    assert_eq!(err(&c.pipeline_train_now()), "REFUSED");
 }

@@ -9,7 +9,7 @@ use super::{http, socket_file, unix};
 use crate::clock::{Clock, random_key};
 use crate::endpoint::EndpointEnv;
 use crate::kernel::{Kernel, KernelSeeds};
-use crate::store::{Journal, JournalConfig, JournalEntry, write_state_atomic};
+use crate::store::{Journal, JournalConfig, JournalEntry};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -173,7 +173,6 @@ async fn run(mut config: Config) -> Result<(), String> {
         JournalEntry::info("daemon", "daemon_started", listening.clone()),
     )
     .await?;
-    write_state(&shared, "running").await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let unix_conns = Arc::new(Semaphore::new(max_connections));
@@ -218,7 +217,11 @@ async fn run(mut config: Config) -> Result<(), String> {
         JournalEntry::info("daemon", "daemon_stopped", message),
     )
     .await?;
-    write_state(&shared, "stopped").await;
+    let mut stopped = super::stages::daemon_fields("stopped");
+    stopped.insert("journal_lines".into(), shared.journal.lines().into());
+    if let Err(e) = shared.pipeline.write_final_state(stopped).await {
+        tracing::error!("cannot write state.json: {e}");
+    }
     let journal = shared.journal.clone();
     tokio::task::spawn_blocking(move || journal.close())
         .await
@@ -252,26 +255,6 @@ async fn journal_event(shared: &Shared, entry: JournalEntry) -> Result<(), Strin
         .await
         .map(|_| ())
         .map_err(|e| format!("cannot append to the journal: {e}"))
-}
-
-/// Replaces `OUT_DIR/state.json` atomically; a failure is logged, not fatal.
-async fn write_state(shared: &Arc<Shared>, status: &str) {
-    let mut doc = shared.pipeline_json();
-    doc["status"] = status.into();
-    doc["current_round"] = doc["round"].clone();
-    doc["current_stage"] = serde_json::Value::Null;
-    doc["pid"] = std::process::id().into();
-    doc["version"] = VERSION.into();
-    doc["journal_lines"] = shared.journal.lines().into();
-    let dir = shared.config.journal.out_dir.clone();
-    let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-    let written = tokio::task::spawn_blocking(move || {
-        write_state_atomic(&dir, crate::paths::STATE_FILE, &bytes)
-    })
-    .await;
-    if !matches!(written, Ok(Ok(()))) {
-        tracing::error!("cannot write state.json");
-    }
 }
 
 /// Runs the kernel's housekeeping at its deadlines (at least once a second).
