@@ -9,7 +9,6 @@ use super::pipeline::{
     ProcessCommand, ProcessRunner, StageFuture, StageReport, StageRunner, Supervisor,
 };
 use crate::runner::{self, Exit, SuperviseOptions};
-use heidi_core::pipeline::Stage;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -29,15 +28,9 @@ pub(crate) fn runner(config: &PipelineConfig) -> Arc<dyn StageRunner> {
 
 impl Supervisor for RunnerSupervisor {
     fn run(&self, command: ProcessCommand, cancel: watch::Receiver<bool>) -> StageFuture {
-        // `ProcessRunner` names the stage in the `STAGE` variable it sets.
-        let stage = command
-            .env
-            .iter()
-            .find(|(k, _)| k == "STAGE")
-            .and_then(|(_, name)| Stage::ALL.into_iter().find(|s| s.name() == name));
         let options = SuperviseOptions {
             timeout: command.timeout,
-            ..stage.map_or_else(SuperviseOptions::default, |s| self.options[s.index()])
+            ..self.options[command.stage.index()]
         };
         let command = runner::StageCommand {
             program: command.program.into(),

@@ -168,3 +168,92 @@ fn the_example_in_daemon_md_is_valid() {
         120
     );
 }
+
+fn pipeline_config(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let vars = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    resolve_with(&args(), &env(), &vars, file(text)?)
+}
+
+#[test]
+fn pipeline_settings_environment_beats_file_and_stages_get_their_limits() {
+    let c = pipeline_config(
+        "[pipeline]\nrounds = 5\nmode = \"full\"\n[pipeline.stages.train]\ncommand = [\"bash\", \"t.sh\"]\ntimeout_s = 9\naddress_space_mb = 256\nopen_files = 64\ncpu_seconds = 30\nprocesses = 8\ncapture_bytes = 2048\n",
+        &[("ROUNDS", "7")],
+    )
+    .unwrap();
+    let p = &c.pipeline;
+    assert_eq!(p.settings.rounds, 7, "the variable wins");
+    assert_eq!(p.settings.mode, heidi_core::pipeline::Mode::Full);
+    let train = heidi_core::pipeline::Stage::Train;
+    assert_eq!(p.settings.commands[train.index()].program, "bash");
+    assert_eq!(
+        p.settings.timeouts.train,
+        heidi_core::Duration::from_secs(9)
+    );
+    let o = p.supervise[train.index()];
+    assert_eq!(o.limits.address_space_bytes, Some(256 << 20));
+    assert_eq!(
+        (
+            o.limits.open_files,
+            o.limits.cpu_seconds,
+            o.limits.processes
+        ),
+        (Some(64), Some(30), Some(8))
+    );
+    assert_eq!(o.capture_max_bytes, 2048);
+    let other = p.supervise[heidi_core::pipeline::Stage::Eval.index()];
+    assert_eq!(other, crate::runner::SuperviseOptions::default());
+}
+
+#[test]
+fn pipeline_errors_name_the_field() {
+    let cases: [(&str, &[(&str, &str)], &str); 9] = [
+        ("", &[("ROUNDS", "0")], "ROUNDS"),
+        ("[pipeline]\nmode = \"fast\"", &[], "PIPELINE_MODE"),
+        ("", &[("MAX_CPU_PCT", "101")], "MAX_CPU_PCT"),
+        (
+            "[pipeline.stages.nope]\ntimeout_s = 1",
+            &[],
+            "pipeline.stages.nope",
+        ),
+        (
+            "[pipeline.stages.eval]\ncommand = []",
+            &[],
+            "pipeline.stages.eval.command",
+        ),
+        (
+            "[pipeline.stages.eval]\ntimeout_s = 0",
+            &[],
+            "pipeline.stages.eval.timeout_s",
+        ),
+        (
+            "[pipeline.stages.eval]\ntimeout_s = 604801",
+            &[],
+            "pipeline.stages.eval.timeout_s",
+        ),
+        (
+            "[pipeline.stages.eval]\nprocesses = 0",
+            &[],
+            "pipeline.stages.eval.processes",
+        ),
+        (
+            "[pipeline.stages.eval]\ncapture_bytes = 1023",
+            &[],
+            "pipeline.stages.eval.capture_bytes",
+        ),
+    ];
+    for (text, vars, field) in cases {
+        let e = pipeline_config(text, vars).unwrap_err().to_string();
+        assert!(e.contains(field), "{text:?} {vars:?}: {e}");
+    }
+    let huge = pipeline_config(
+        "[pipeline.stages.eval]\naddress_space_mb = 18446744073709551615",
+        &[],
+    );
+    assert!(huge.unwrap_err().to_string().contains("address_space_mb"));
+    assert!(pipeline_config("[pipeline.stages.eval]\ncapture_bytes = 16777216", &[]).is_ok());
+    assert!(pipeline_config("[pipeline.stages.eval]\ntimeout_s = 604800", &[]).is_ok());
+}

@@ -16,27 +16,13 @@
 //! | `state_file` | the coalescing background writer of `state.json` |
 //! | `recovery` | replaying the journal into the core's `recover` |
 //!
-//! # Wiring (for `run.rs`)
+//! # Wiring
 //!
-//! ```text
-//! let settings = PipelineSettings::from_vars(&env_map)?;          // error names the variable
-//! let runner: Arc<dyn StageRunner> = if settings.mock {
-//!     Arc::new(MockRunner::new(MockRunner::DEFAULT_DELAY))
-//! } else {
-//!     Arc::new(ProcessRunner::new(&settings, supervisor))
-//! };
-//! let handle = pipeline::spawn(&settings, DriverOptions { out_dir, journal, runner,
-//!     sampler: Box::new(move || system_sampler.sample()), load_interval: 1 s, clock,
-//!     state_extra /* {"pid", "version", "status": "running"} */ }).await?;
-//! match settings.autostart_check() {
-//!     Ok(()) => { let _ = handle.command(Command::Start(settings.mode)).await; }
-//!     Err(warning) => tracing::warn!("{warning}"),                 // stays IDLE
-//! }
-//! // STATUS / GET /api/v1/status: handle.status()
-//! // train_now etc.: handle.command(Command::TrainNow).await → Ok (202) | Err(e) (409, e.reason())
-//! // shutdown: handle.write_final_state(json!({"status": "stopped"}) as a Map).await
-//! //           (it shuts the driver down first), then close the journal
-//! ```
+//! `daemon/stages.rs` builds the runner ([`MockRunner`] for `HEIDI_MOCK_SUBPROCESSES=1`, else
+//! [`ProcessRunner`] over `daemon/supervisor.rs`), calls [`spawn`] and starts the boot run;
+//! `daemon/pipeline_api.rs` turns the `PIPELINE_*` methods and `train_now` into [`Command`]s;
+//! `run.rs` writes the final `state.json` with [`PipelineHandle::write_final_state`] before
+//! closing the journal.
 //!
 //! A stage running at shutdown is cancelled; the next start finds its `stage_start` without
 //! an end in the journal and records `pipeline_error` with reason `interrupted`.

@@ -4,32 +4,13 @@
 //! the run's environment) and hands it to a [`Supervisor`], which owns process groups,
 //! rlimits, the timeout, the SIGTERM→SIGKILL escalation, output capture and usage sampling.
 //!
-//! TODO(lead): the supervisor is `heidi_linux::runner::run_stage(&StageCommand,
-//! &SuperviseOptions, watch::Receiver<bool>) -> StageReport` (branch `runner`). Connect it
-//! with a small adapter, e.g.
-//!
-//! ```text
-//! struct RunnerSupervisor(SuperviseOptions);
-//! impl Supervisor for RunnerSupervisor {
-//!     fn run(&self, cmd: ProcessCommand, cancel: watch::Receiver<bool>) -> StageFuture {
-//!         let opts = SuperviseOptions { timeout: cmd.timeout, ..self.0.clone() };
-//!         let command = runner::StageCommand { program: cmd.program, args: cmd.args,
-//!                                              cwd: cmd.cwd, env: cmd.env, .. };
-//!         Box::pin(async move {
-//!             let r = runner::run_stage(&command, &opts, cancel).await;
-//!             StageReport { result: r.result, usage: r.usage, output_tail: r.tail,
-//!                           output_dropped: r.dropped, failure: r.failure }
-//!         })
-//!     }
-//! }
-//! ```
-//!
-//! and build `ProcessRunner::new(&settings, RunnerSupervisor(opts))` when
-//! `settings.mock` is false.
+//! The daemon connects it to the `runner` module's supervisor (`daemon/supervisor.rs`), which
+//! picks the stage's rlimits by [`ProcessCommand::stage`].
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use heidi_core::pipeline::Stage;
 use tokio::sync::watch;
 
 use super::runner::{StageFuture, StageRequest, StageRunner};
@@ -38,6 +19,8 @@ use super::settings::{PipelineSettings, REPO_ROOT_VAR, StageCommand};
 /// A fully resolved subprocess to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessCommand {
+    /// The stage it runs.
+    pub stage: Stage,
     /// The program.
     pub program: String,
     /// Its arguments.
@@ -88,6 +71,7 @@ impl<S: Supervisor> ProcessRunner<S> {
             ),
         ];
         ProcessCommand {
+            stage: request.stage,
             program: c.program.clone(),
             args: c.args.clone(),
             cwd: c.cwd.clone(),
