@@ -210,7 +210,8 @@ fn pipeline_settings_environment_beats_file_and_stages_get_their_limits() {
 
 #[test]
 fn pipeline_errors_name_the_field() {
-    let cases: [(&str, &[(&str, &str)], &str); 9] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 9] = [
         ("", &[("ROUNDS", "0")], "ROUNDS"),
         ("[pipeline]\nmode = \"fast\"", &[], "PIPELINE_MODE"),
         ("", &[("MAX_CPU_PCT", "101")], "MAX_CPU_PCT"),
