@@ -23,7 +23,7 @@ pub(crate) async fn start(
 ) -> Result<PipelineHandle, String> {
     let settings = &config.pipeline.settings;
     let runner: Arc<dyn StageRunner> = if settings.mock {
-        Arc::new(MockRunner::new(MockRunner::DEFAULT_DELAY))
+        Arc::new(MockRunner::new(config.pipeline.mock_stage))
     } else {
         super::supervisor::runner(&config.pipeline)
     };

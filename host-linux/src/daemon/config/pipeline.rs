@@ -42,7 +42,15 @@ pub struct PipelineConfig {
     /// Rlimits and output capture of each stage, indexed by `Stage::index` (the timeout
     /// comes from the settings).
     pub supervise: [SuperviseOptions; 5],
+    /// How long a simulated stage takes (`mock`).
+    pub mock_stage: std::time::Duration,
 }
+
+/// The default duration of a simulated stage.
+pub const MOCK_STAGE_DEFAULT: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The longest `mock_stage_ms` and `start_gap_ms` accepted: one minute.
+const MS_SETTING_MAX: u64 = 60_000;
 
 /// Resolves the settings: `env` (the variables) wins over `file`.
 pub fn resolve(
@@ -93,10 +101,23 @@ pub fn resolve(
             format!("unknown stage; the stages are {}", names.join(", ")),
         ));
     }
+    let ms = |key: &str, v: Option<u64>| match v {
+        Some(n) if n > MS_SETTING_MAX => Err(err(
+            &format!("pipeline.{key}"),
+            format!("must be at most {MS_SETTING_MAX} ms"),
+        )),
+        v => Ok(v),
+    };
+    if let Some(gap) = ms("start_gap_ms", file.start_gap_ms)? {
+        settings.start_gap = heidi_core::Duration::from_millis(gap);
+    }
+    let mock_stage = ms("mock_stage_ms", file.mock_stage_ms)?
+        .map_or(MOCK_STAGE_DEFAULT, std::time::Duration::from_millis);
     settings.config().map_err(|e| err("pipeline", e))?;
     Ok(PipelineConfig {
         settings,
         supervise,
+        mock_stage,
     })
 }
 

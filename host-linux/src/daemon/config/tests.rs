@@ -256,5 +256,11 @@ fn pipeline_errors_name_the_field() {
     );
     assert!(huge.unwrap_err().to_string().contains("address_space_mb"));
     assert!(pipeline_config("[pipeline.stages.eval]\ncapture_bytes = 16777216", &[]).is_ok());
+    for key in ["mock_stage_ms", "start_gap_ms"] {
+        let over = pipeline_config(&format!("[pipeline]\n{key} = 60001"), &[]);
+        assert!(over.unwrap_err().to_string().contains(key));
+        let c = pipeline_config(&format!("[pipeline]\n{key} = 0"), &[]).unwrap();
+        assert!(c.pipeline.mock_stage.is_zero() || c.pipeline.settings.start_gap.as_micros() == 0);
+    }
     assert!(pipeline_config("[pipeline.stages.eval]\ntimeout_s = 604800", &[]).is_ok());
 }
