@@ -25,6 +25,7 @@ pub mod client;
 pub mod clock;
 pub mod daemon;
 pub mod endpoint;
+pub mod grpc;
 pub mod kernel;
 pub mod loadgen;
 pub mod paths;
