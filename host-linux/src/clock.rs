@@ -19,7 +19,13 @@ impl Clock {
 
     /// Microseconds since the clock started, as a core [`Instant`].
     pub fn now(&self) -> Instant {
-        let micros = self.epoch.elapsed().as_micros();
+        self.at(std::time::Instant::now())
+    }
+
+    /// A std instant read earlier, as a core [`Instant`] of this clock (the clock's start if
+    /// `at` precedes it).
+    pub fn at(&self, at: std::time::Instant) -> Instant {
+        let micros = at.saturating_duration_since(self.epoch).as_micros();
         Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
     }
 

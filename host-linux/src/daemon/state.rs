@@ -121,7 +121,7 @@ impl Shared {
     ) -> std::time::Instant {
         let method = match parsed {
             Ok(request) => {
-                self.serve(&request, peer, out).await;
+                self.serve(&request, start, peer, out).await;
                 Some(request.method)
             }
             Err(e) => {
@@ -155,7 +155,15 @@ impl Shared {
         end
     }
 
-    async fn serve(&self, request: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) {
+    /// `start` is when service began; the core reads it as "now" unless the request waits
+    /// first (a policy change queues behind others), which saves a clock read per request.
+    async fn serve(
+        &self,
+        request: &Request<'_>,
+        start: std::time::Instant,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) {
         let Some(_permit) = self.inflight.try_acquire() else {
             let message = "too many requests in flight; retry shortly";
             return reply::error(ErrorCode::Overloaded, message, out);
@@ -179,11 +187,21 @@ impl Shared {
                 self.pipeline_call(request.method, request.params, out)
                     .await
             }
-            method => self.kernel_call(method, request.params, peer, out).await,
+            method => {
+                self.kernel_call(method, request.params, start, peer, out)
+                    .await
+            }
         }
     }
 
-    async fn kernel_call(&self, method: Method, params: &str, peer: &Peer, out: &mut Vec<u8>) {
+    async fn kernel_call(
+        &self,
+        method: Method,
+        params: &str,
+        start: std::time::Instant,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) {
         // Policy changes are serialized end to end (validate, journal, commit, persist), so
         // the version a change is journaled under is the version it gets.
         let _policy_guard = match method {
@@ -192,7 +210,11 @@ impl Shared {
         };
         let handled = {
             let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
-            let handled = kernel.handle(self.clock.now(), method, params, out);
+            let now = match _policy_guard {
+                Some(_) => self.clock.now(),
+                None => self.clock.at(start),
+            };
+            let handled = kernel.handle(now, method, params, out);
             self.journal_kernel_events(&mut kernel);
             handled
         };
