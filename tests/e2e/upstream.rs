@@ -104,7 +104,7 @@ async fn the_applied_query_reports_one_key_and_unknown_queries_fail() {
 #[tokio::test]
 async fn the_failure_rate_is_seeded_and_failed_calls_apply_nothing() {
     let config = UpstreamConfig {
-        failure_rate: 0.2,
+        failure_rate_ppm: 200_000,
         seed: 7,
         ..Default::default()
     };

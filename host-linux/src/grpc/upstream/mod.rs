@@ -28,7 +28,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use heidi_linux::grpc::upstream::{ReferenceUpstream, UpstreamConfig};
 //! use std::time::Duration;
-//! let config = UpstreamConfig { failure_rate: 0.2, cost: Duration::from_millis(2), ..Default::default() };
+//! let config = UpstreamConfig { failure_rate_ppm: 200_000, cost: Duration::from_millis(2), ..Default::default() };
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let running = ReferenceUpstream::new(config)?.spawn(listener, None)?;
 //! println!("upstream at {}", running.endpoint());
@@ -47,7 +47,8 @@ mod store;
 mod tests;
 
 pub use config::{
-    ConfigError, MAX_CAPACITY, MAX_CONCURRENCY, MAX_DELAY, MAX_OUTAGES, Outage, UpstreamConfig,
+    ConfigError, MAX_CAPACITY, MAX_CONCURRENCY, MAX_DELAY, MAX_OUTAGES, Outage, PPM,
+    UpstreamConfig, parse_rate,
 };
 pub use service::{QUERY_APPLIED, QUERY_STATS, UpstreamService};
 pub use stats::Stats;
