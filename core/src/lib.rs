@@ -93,6 +93,7 @@
 //! | [`pipeline`] | the training pipeline's state machine |
 //! | [`proto`] | wire codec: frames, line commands, requests, error replies |
 //! | [`idempotency`] | new / in-progress / done records with TTL |
+//! | [`txn_check`] | what makes an idempotency key and a sidecar batch acceptable |
 //! | [`health`] | named checks and their aggregate |
 //! | [`governor`] | admission of pipeline stages under load |
 //!
@@ -124,5 +125,6 @@ pub mod proto;
 pub mod retry;
 pub mod table;
 pub mod time;
+pub mod txn_check;
 
 pub use time::{Duration, Instant, WallTime};
