@@ -34,7 +34,10 @@ fn traces_hold_integers_only() {
     fn walk(v: &Value, path: &str) {
         match v {
             Value::Number(n) => assert!(n.is_u64(), "{path}: {n} is not an unsigned integer"),
-            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{path}[{i}]"))),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, &format!("{path}[{i}]"))),
             Value::Object(m) => m.iter().for_each(|(k, x)| walk(x, &format!("{path}.{k}"))),
             _ => {}
         }
@@ -55,12 +58,21 @@ fn a_retry_budget_prevents_the_retry_storm() {
         assert_eq!(with["summary"]["requests"], without["summary"]["requests"]);
         // A clear margin: with the budget at most 70 % of the calls made without it
         // (about 58 % on these seeds).
-        assert!(w * 10 <= wo * 7, "seed {seed}: {w} upstream calls in the outage with a budget, {wo} without");
-        assert!(with["summary"]["gave_up_budget"].as_u64().unwrap() > 0, "seed {seed}");
+        assert!(
+            w * 10 <= wo * 7,
+            "seed {seed}: {w} upstream calls in the outage with a budget, {wo} without"
+        );
+        assert!(
+            with["summary"]["gave_up_budget"].as_u64().unwrap() > 0,
+            "seed {seed}"
+        );
         // The breaker tripped in the hard outage in both runs and closed again afterwards.
         for t in [&with, &without] {
             assert!(t["summary"]["trips"].as_u64().unwrap() >= 1, "seed {seed}");
-            assert_eq!(t["ticks"].as_array().unwrap().last().unwrap()["breaker"], "closed");
+            assert_eq!(
+                t["ticks"].as_array().unwrap().last().unwrap()["breaker"],
+                "closed"
+            );
         }
     }
 }
@@ -69,17 +81,24 @@ fn a_retry_budget_prevents_the_retry_storm() {
 fn the_pipeline_journal_verifies_with_the_core_verifier() {
     for seed in 1..=5 {
         let t = parsed("pipeline", seed, r#"{"fail_permille":100,"restarts":3}"#);
-        let lines = t["journal"].as_array().expect("a pipeline trace carries its journal");
+        let lines = t["journal"]
+            .as_array()
+            .expect("a pipeline trace carries its journal");
         let summary = &t["summary"];
         assert_eq!(summary["journal_verified"], true, "seed {seed}: {summary}");
-        assert_eq!(lines.len() as u64, summary["journal_lines"].as_u64().unwrap());
+        assert_eq!(
+            lines.len() as u64,
+            summary["journal_lines"].as_u64().unwrap()
+        );
         let mut journal = String::new();
         for line in lines {
             journal.push_str(line.as_str().unwrap());
             journal.push('\n');
         }
         let mut verifier = Verifier::new();
-        let verified = verifier.feed(journal.as_bytes()).and_then(|()| verifier.finish());
+        let verified = verifier
+            .feed(journal.as_bytes())
+            .and_then(|()| verifier.finish());
         let verified = verified.unwrap_or_else(|f| panic!("seed {seed}: {f}"));
         assert_eq!(verified.lines, lines.len() as u64);
         assert_eq!(verified.run_id(), format!("sim-{seed}"));
@@ -90,13 +109,19 @@ fn the_pipeline_journal_verifies_with_the_core_verifier() {
         // Tampering with any line is caught.
         let tampered = journal.replacen("\"round\":1", "\"round\":2", 1);
         let mut verifier = Verifier::new();
-        assert!(verifier.feed(tampered.as_bytes()).and_then(|()| verifier.finish()).is_err());
+        assert!(
+            verifier
+                .feed(tampered.as_bytes())
+                .and_then(|()| verifier.finish())
+                .is_err()
+        );
     }
 }
 
 #[test]
 fn bad_configs_come_back_as_errors() {
-    let e = heidi_wasm::run_json(br#"{"scenario":"breaker","params":{"max_attempts":0}}"#).unwrap_err();
+    let e =
+        heidi_wasm::run_json(br#"{"scenario":"breaker","params":{"max_attempts":0}}"#).unwrap_err();
     assert_eq!(e.code, "bad_params");
     assert!(e.message.starts_with("max_attempts"), "{e}");
     let json: Value = serde_json::from_slice(&e.to_json()).unwrap();
