@@ -1,0 +1,56 @@
+//! [`SimError`]: why a run was refused, as the JSON object the page shows.
+
+use core::fmt;
+
+/// A refused run: a stable `code` and a message that names the offending field.
+///
+/// Codes: `bad_json` (not JSON, wrong type, unknown field), `bad_params` (a value out of
+/// range), `input_too_large` (the config exceeds [`crate::MAX_INPUT_BYTES`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimError {
+    /// Machine-readable kind.
+    pub code: &'static str,
+    /// Human-readable explanation, naming the field.
+    pub message: String,
+}
+
+impl SimError {
+    /// A `bad_params` error: `field` must satisfy `rule`.
+    pub fn param(field: &str, rule: impl fmt::Display) -> SimError {
+        SimError {
+            code: "bad_params",
+            message: format!("{field}: {rule}"),
+        }
+    }
+
+    /// `{"error":{"code":…,"message":…}}`, the form the wasm export returns.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut w = crate::json::Writer::default();
+        w.begin_object();
+        w.field("error", self);
+        w.end_object();
+        w.into_bytes()
+    }
+}
+
+crate::json_fields!(SimError { code, message });
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// Checks `lo <= value <= hi` for the parameter `field`.
+pub fn check_range(field: &str, value: u64, lo: u64, hi: u64) -> Result<(), SimError> {
+    if (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(SimError::param(
+            field,
+            format!("{value} is out of range {lo}..={hi}"),
+        ))
+    }
+}

@@ -1,0 +1,622 @@
+//! Scenario `batching`: a sidecar gathers requests into batches of at most `batch_max`
+//! (≤ 8) with heidi-core's [`Batcher`], under a load that rises linearly from
+//! `rate_start_per_sec` to `rate_end_per_sec`.
+//!
+//! A batch goes upstream when it is full or its oldest item has waited `linger_ms`
+//! (heidi-core decides which, and says when via `poll_timeout`). At low load batches are
+//! small and items wait up to the linger; as load rises batches fill and go out by size, and
+//! the wait shrinks. Each batch takes `latency_ms` + `per_item_us` per item (+ jitter) and
+//! fails as a whole with `fail_permille`. At the end the queue is flushed, so every item is
+//! accounted for.
+
+use super::{encode, parse};
+use crate::engine::{Class, Engine};
+use crate::error::{SimError, check_range};
+use crate::json::Value;
+use crate::rng::Rng;
+use crate::trace::{EventLog, Latencies, RunInfo, Ticker, Trace, check_timeline, milli_ratio};
+use crate::upstream::Upstream;
+use heidi_core::batcher::{Batch, Batcher, BatcherConfig, FlushReason, MAX_BATCH_ITEMS};
+use heidi_core::{Duration, Instant};
+
+/// Highest arrival rate.
+pub const MAX_RATE_PER_SEC: u32 = 100_000;
+
+/// The scenario's parameters (defaults: 20 → 2000 requests/s over 10 s, batches of 8,
+/// linger 20 ms, upstream 10 ms + 0.5 ms per item + up to 5 ms jitter, no failures).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Simulated time, ms.
+    pub duration_ms: u64,
+    /// Tick width, ms.
+    pub tick_ms: u64,
+    /// Arrival rate at the start, per second.
+    pub rate_start_per_sec: u32,
+    /// Arrival rate at the end, per second.
+    pub rate_end_per_sec: u32,
+    /// Largest batch (1..=8).
+    pub batch_max: u32,
+    /// Longest wait of the oldest queued item, ms.
+    pub linger_ms: u64,
+    /// Upstream base latency per batch, ms.
+    pub latency_ms: u64,
+    /// Upstream latency per item in the batch, µs.
+    pub per_item_us: u64,
+    /// Upstream latency jitter, ms.
+    pub latency_jitter_ms: u64,
+    /// Probability that a batch fails, permille.
+    pub fail_permille: u32,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params {
+            duration_ms: 10_000,
+            tick_ms: 100,
+            rate_start_per_sec: 20,
+            rate_end_per_sec: 2_000,
+            batch_max: 8,
+            linger_ms: 20,
+            latency_ms: 10,
+            per_item_us: 500,
+            latency_jitter_ms: 5,
+            fail_permille: 0,
+        }
+    }
+}
+
+/// One tick's aggregates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// Start of the tick, ms.
+    pub t_ms: u64,
+    /// Offered load at the tick's start, requests per second.
+    pub rate_per_sec: u64,
+    /// Requests that arrived.
+    pub arrivals: u64,
+    /// Batches sent upstream (= upstream calls).
+    pub batches: u64,
+    /// Items in those batches.
+    pub batch_items: u64,
+    /// Mean batch size in thousandths of an item (`null` without batches).
+    pub batch_mean_milli: Option<u64>,
+    /// `batch_sizes[i]`: batches of `i + 1` items.
+    pub batch_sizes: Vec<u64>,
+    /// Batches sent because they were full.
+    pub flush_size: u64,
+    /// Batches sent because the linger expired.
+    pub flush_linger: u64,
+    /// Items queued at the tick's end.
+    pub queued: u64,
+    /// Batches that failed (ended in this tick).
+    pub failed_batches: u64,
+    /// Median latency (arrival to batch answer) of the items answered in the tick, µs.
+    pub latency_p50_us: Option<u64>,
+    /// 99th percentile of the same, µs.
+    pub latency_p99_us: Option<u64>,
+}
+
+/// A notable event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Batches started going out for another reason than the previous one (`size` once the
+    /// load fills batches within the linger, `linger` when it no longer does).
+    FlushReason {
+        /// When, µs.
+        t_us: u64,
+        /// `size`, `linger` or `manual`.
+        reason: &'static str,
+        /// The offered load then, per second.
+        rate_per_sec: u64,
+    },
+    /// The run stopped at the step cap.
+    StepCap {
+        /// When, µs.
+        t_us: u64,
+    },
+}
+
+/// Totals of the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Requests.
+    pub items: u64,
+    /// Batches (upstream calls).
+    pub batches: u64,
+    /// Items sent in batches (equals `items` unless the step cap stopped the run).
+    pub batched_items: u64,
+    /// Mean batch size, thousandths of an item.
+    pub batch_mean_milli: Option<u64>,
+    /// Largest batch seen.
+    pub batch_largest: u64,
+    /// Batches sent because they were full.
+    pub flush_size: u64,
+    /// Batches sent because the linger expired.
+    pub flush_linger: u64,
+    /// Batches sent by the final flush.
+    pub flush_manual: u64,
+    /// Batches that failed.
+    pub failed_batches: u64,
+    /// Median item latency, µs.
+    pub latency_p50_us: Option<u64>,
+    /// 99th percentile item latency, µs.
+    pub latency_p99_us: Option<u64>,
+}
+
+/// The trace of this scenario.
+pub type BatchingTrace = Trace<Params, Tick, Event, Summary>;
+
+enum Ev {
+    Tick,
+    Arrival,
+    Linger,
+    Answer { arrivals: Vec<Instant>, ok: bool },
+}
+
+/// Parses `params` and runs the scenario.
+///
+/// # Errors
+/// Bad parameters.
+pub fn run(seed: u64, max_steps: u64, params: &Value) -> Result<Vec<u8>, SimError> {
+    Ok(encode(&simulate(seed, max_steps, parse(params)?)?))
+}
+
+/// Runs the scenario.
+///
+/// # Errors
+/// Bad parameters.
+pub fn simulate(seed: u64, max_steps: u64, p: Params) -> Result<BatchingTrace, SimError> {
+    check_timeline(p.duration_ms, p.tick_ms)?;
+    check_range(
+        "rate_start_per_sec",
+        p.rate_start_per_sec.into(),
+        1,
+        MAX_RATE_PER_SEC.into(),
+    )?;
+    check_range(
+        "rate_end_per_sec",
+        p.rate_end_per_sec.into(),
+        1,
+        MAX_RATE_PER_SEC.into(),
+    )?;
+    check_range("batch_max", p.batch_max.into(), 1, MAX_BATCH_ITEMS as u64)?;
+    check_range("linger_ms", p.linger_ms, 0, 60_000)?;
+    check_range("per_item_us", p.per_item_us, 0, 60_000_000)?;
+    let upstream = Upstream::new(p.fail_permille, p.latency_ms, p.latency_jitter_ms)?;
+    Ok(simulate_checked(seed, max_steps, p, upstream))
+}
+
+/// heidi-core's batcher behind a trait object: its size is a const generic, and only this
+/// small adapter (not the whole simulation) is instantiated once per allowed size.
+trait Queue {
+    fn push(&mut self, now: Instant) -> Result<(), Instant>;
+    fn poll_batch(&mut self, now: Instant) -> Option<Sent>;
+    fn flush(&mut self, now: Instant) -> Option<Sent>;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn len(&self) -> usize;
+}
+
+/// A batch on its way: the items' arrival times and why it went.
+struct Sent {
+    arrivals: Vec<Instant>,
+    reason: FlushReason,
+}
+
+impl<const N: usize> From<Batch<Instant, N>> for Sent {
+    fn from(b: Batch<Instant, N>) -> Sent {
+        Sent {
+            arrivals: b.items.iter().copied().collect(),
+            reason: b.reason,
+        }
+    }
+}
+
+impl<const N: usize> Queue for Batcher<Instant, N> {
+    fn push(&mut self, now: Instant) -> Result<(), Instant> {
+        Batcher::push(self, now, now).map_err(|full| full.into_inner())
+    }
+    fn poll_batch(&mut self, now: Instant) -> Option<Sent> {
+        Batcher::poll_batch(self, now).map(Sent::from)
+    }
+    fn flush(&mut self, now: Instant) -> Option<Sent> {
+        Batcher::flush(self, now).map(Sent::from)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Batcher::poll_timeout(self)
+    }
+    fn len(&self) -> usize {
+        Batcher::len(self)
+    }
+}
+
+/// A batcher of `batch_max` (1..=8, checked) items.
+fn queue(batch_max: u32, config: BatcherConfig) -> Box<dyn Queue> {
+    match batch_max {
+        1 => Box::new(Batcher::<Instant, 1>::new(config)),
+        2 => Box::new(Batcher::<Instant, 2>::new(config)),
+        3 => Box::new(Batcher::<Instant, 3>::new(config)),
+        4 => Box::new(Batcher::<Instant, 4>::new(config)),
+        5 => Box::new(Batcher::<Instant, 5>::new(config)),
+        6 => Box::new(Batcher::<Instant, 6>::new(config)),
+        7 => Box::new(Batcher::<Instant, 7>::new(config)),
+        _ => Box::new(Batcher::<Instant, MAX_BATCH_ITEMS>::new(config)),
+    }
+}
+
+fn simulate_checked(seed: u64, max_steps: u64, p: Params, upstream: Upstream) -> BatchingTrace {
+    let mut w = World::new(seed, &p, upstream);
+    let mut engine = Engine::new(max_steps);
+    let mut ticker = Ticker::new(p.duration_ms, p.tick_ms);
+    engine.at(ticker.boundary(), Class::Boundary, Ev::Tick);
+    let first = w.gap(Instant::ZERO);
+    engine.after(first, Ev::Arrival);
+    while let Some(ev) = engine.next_event() {
+        match ev {
+            Ev::Tick => {
+                w.close_tick(&ticker);
+                if !ticker.advance() {
+                    w.final_flush(&mut engine);
+                    break;
+                }
+                engine.at(ticker.boundary(), Class::Boundary, Ev::Tick);
+            }
+            Ev::Arrival => {
+                w.arrive(&mut engine);
+                let gap = w.gap(engine.now());
+                if engine.now().saturating_add(gap) < ticker.end() {
+                    engine.after(gap, Ev::Arrival);
+                }
+            }
+            Ev::Linger => {
+                w.linger_at = None;
+                w.drain(&mut engine);
+            }
+            Ev::Answer { arrivals, ok } => w.answer(engine.now(), &arrivals, ok),
+        }
+        w.schedule_linger(&mut engine);
+    }
+    if engine.cap_reached() {
+        let t_us = engine.now().as_micros();
+        w.events.push(Event::StepCap { t_us });
+    }
+    let summary = w.summary();
+    let info = RunInfo {
+        scenario: "batching",
+        seed,
+        max_steps,
+        tick_ms: p.tick_ms,
+    };
+    info.finish(&engine, p, w.ticks, w.events, summary)
+}
+
+struct World {
+    batch_max: usize,
+    rng: Rng,
+    arrivals_rng: Rng,
+    rate_start: u64,
+    rate_end: u64,
+    duration_us: u64,
+    per_item_us: u64,
+    upstream: Upstream,
+    batcher: Box<dyn Queue>,
+    linger_at: Option<Instant>,
+    last_reason: Option<FlushReason>,
+    tick: Tick,
+    tick_latency: Latencies,
+    all_latency: Latencies,
+    ticks: Vec<Tick>,
+    events: EventLog<Event>,
+    s: Summary,
+}
+
+impl World {
+    fn new(seed: u64, p: &Params, upstream: Upstream) -> World {
+        let mut rng = Rng::new(seed);
+        let arrivals_rng = rng.fork(1);
+        let config = BatcherConfig {
+            linger: Duration::from_millis(p.linger_ms),
+        };
+        let batch_max = p.batch_max as usize;
+        World {
+            batch_max,
+            rng,
+            arrivals_rng,
+            rate_start: p.rate_start_per_sec.into(),
+            rate_end: p.rate_end_per_sec.into(),
+            duration_us: p.duration_ms * 1_000,
+            per_item_us: p.per_item_us,
+            upstream,
+            batcher: queue(p.batch_max, config),
+            linger_at: None,
+            last_reason: None,
+            tick: Tick {
+                rate_per_sec: p.rate_start_per_sec.into(),
+                batch_sizes: vec![0; batch_max],
+                ..Tick::default()
+            },
+            tick_latency: Latencies::default(),
+            all_latency: Latencies::default(),
+            ticks: Vec::new(),
+            events: EventLog::default(),
+            s: Summary::default(),
+        }
+    }
+
+    /// The offered load at `t`: linear from the start rate to the end rate.
+    fn rate_at(&self, t: Instant) -> u64 {
+        let t = t.as_micros().min(self.duration_us);
+        let (a, b, d) = (self.rate_start, self.rate_end, self.duration_us.max(1));
+        if b >= a {
+            a + (b - a) * t / d
+        } else {
+            a - (a - b) * t / d
+        }
+    }
+
+    /// Gap to the next arrival under the load at `now` (Poisson with a rate that changes
+    /// slowly compared with the gaps).
+    fn gap(&mut self, now: Instant) -> Duration {
+        let mean = 1_000_000 / self.rate_at(now).max(1);
+        Duration::from_micros(self.arrivals_rng.exp_micros(mean))
+    }
+
+    fn arrive(&mut self, engine: &mut Engine<Ev>) {
+        let now = engine.now();
+        self.tick.arrivals += 1;
+        self.s.items += 1;
+        if self.batcher.push(now).is_err() {
+            // N queued: the batch is due now; send it, then queue the newcomer.
+            self.drain(engine);
+            let again = self.batcher.push(now);
+            debug_assert!(again.is_ok(), "a drained batcher has room");
+        }
+        self.drain(engine);
+    }
+
+    /// Sends every batch that is due now.
+    fn drain(&mut self, engine: &mut Engine<Ev>) {
+        let now = engine.now();
+        while let Some(batch) = self.batcher.poll_batch(now) {
+            self.send(engine, batch);
+        }
+    }
+
+    fn send(&mut self, engine: &mut Engine<Ev>, batch: Sent) {
+        let n = batch.arrivals.len() as u64;
+        debug_assert!((1..=self.batch_max as u64).contains(&n));
+        self.tick.batches += 1;
+        self.tick.batch_items += n;
+        if let Some(slot) = self.tick.batch_sizes.get_mut(batch.arrivals.len() - 1) {
+            *slot += 1;
+        }
+        self.s.batches += 1;
+        self.s.batched_items += n;
+        self.s.batch_largest = self.s.batch_largest.max(n);
+        let reason = match batch.reason {
+            FlushReason::Size => {
+                self.tick.flush_size += 1;
+                self.s.flush_size += 1;
+                "size"
+            }
+            FlushReason::Linger => {
+                self.tick.flush_linger += 1;
+                self.s.flush_linger += 1;
+                "linger"
+            }
+            FlushReason::Manual => {
+                self.s.flush_manual += 1;
+                "manual"
+            }
+        };
+        if self.last_reason != Some(batch.reason) {
+            self.last_reason = Some(batch.reason);
+            let now = engine.now();
+            let (t_us, rate_per_sec) = (now.as_micros(), self.rate_at(now));
+            self.events.push(Event::FlushReason {
+                t_us,
+                reason,
+                rate_per_sec,
+            });
+        }
+        let call = self.upstream.call(&mut self.rng);
+        let latency = call.latency + Duration::from_micros(self.per_item_us.saturating_mul(n));
+        let arrivals = batch.arrivals;
+        engine.after(
+            latency,
+            Ev::Answer {
+                arrivals,
+                ok: call.ok,
+            },
+        );
+    }
+
+    fn answer(&mut self, now: Instant, arrivals: &[Instant], ok: bool) {
+        if !ok {
+            self.tick.failed_batches += 1;
+            self.s.failed_batches += 1;
+        }
+        for &at in arrivals {
+            let d = now.saturating_duration_since(at);
+            self.tick_latency.add(d);
+            self.all_latency.add(d);
+        }
+    }
+
+    /// Keeps one linger event at the batcher's deadline.
+    fn schedule_linger(&mut self, engine: &mut Engine<Ev>) {
+        let due = self.batcher.poll_timeout();
+        if due.is_some() && due != self.linger_at {
+            self.linger_at = due;
+            if let Some(at) = due {
+                engine.at(at, Class::Normal, Ev::Linger);
+            }
+        }
+    }
+
+    fn final_flush(&mut self, engine: &mut Engine<Ev>) {
+        if let Some(batch) = self.batcher.flush(engine.now()) {
+            self.send(engine, batch);
+        }
+    }
+
+    fn close_tick(&mut self, ticker: &Ticker) {
+        let next = Tick {
+            rate_per_sec: self.rate_at(ticker.boundary()),
+            batch_sizes: vec![0; self.batch_max],
+            ..Tick::default()
+        };
+        let mut tick = core::mem::replace(&mut self.tick, next);
+        tick.t_ms = ticker.start_ms();
+        tick.queued = self.batcher.len() as u64;
+        tick.batch_mean_milli = milli_ratio(tick.batch_items, tick.batches);
+        (tick.latency_p50_us, tick.latency_p99_us) = self.tick_latency.take_p50_p99();
+        self.ticks.push(tick);
+    }
+
+    fn summary(&mut self) -> Summary {
+        let mut s = core::mem::take(&mut self.s);
+        s.batch_mean_milli = milli_ratio(s.batched_items, s.batches);
+        s.latency_p50_us = self.all_latency.percentile(50);
+        s.latency_p99_us = self.all_latency.percentile(99);
+        s
+    }
+}
+
+crate::json_object!(Params {
+    duration_ms,
+    tick_ms,
+    rate_start_per_sec,
+    rate_end_per_sec,
+    batch_max,
+    linger_ms,
+    latency_ms,
+    per_item_us,
+    latency_jitter_ms,
+    fail_permille
+});
+crate::json_fields!(Tick {
+    t_ms,
+    rate_per_sec,
+    arrivals,
+    batches,
+    batch_items,
+    batch_mean_milli,
+    batch_sizes,
+    flush_size,
+    flush_linger,
+    queued,
+    failed_batches,
+    latency_p50_us,
+    latency_p99_us
+});
+crate::json_fields!(Summary {
+    items,
+    batches,
+    batched_items,
+    batch_mean_milli,
+    batch_largest,
+    flush_size,
+    flush_linger,
+    flush_manual,
+    failed_batches,
+    latency_p50_us,
+    latency_p99_us
+});
+crate::json_enum!(Event {
+    FlushReason "flush_reason" { t_us, reason, rate_per_sec },
+    StepCap "step_cap" { t_us },
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_item_is_lost_duplicated_or_over_batched() {
+        for batch_max in 1..=8 {
+            let p = Params {
+                batch_max,
+                ..Params::default()
+            };
+            let t = simulate(7, 10_000_000, p).unwrap();
+            let s = &t.summary;
+            assert_eq!(s.items, s.batched_items, "N={batch_max}");
+            assert!(s.batch_largest <= u64::from(batch_max));
+            assert!(
+                t.ticks
+                    .iter()
+                    .all(|k| k.batch_sizes.len() == batch_max as usize)
+            );
+            let sized: u64 = t
+                .ticks
+                .iter()
+                .map(|k| {
+                    k.batch_sizes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| (i as u64 + 1) * n)
+                        .sum::<u64>()
+                })
+                .sum();
+            // The final manual flush is not in a tick.
+            assert!(sized <= s.batched_items && s.batched_items - sized <= u64::from(batch_max));
+        }
+    }
+
+    #[test]
+    fn rising_load_fills_the_batches_and_shortens_the_wait() {
+        let t = simulate(1, 10_000_000, Params::default()).unwrap();
+        // 20 requests/s at first: about one item per 20 ms linger; 2000/s at the end: full.
+        let (first, last) = (&t.ticks[..3], &t.ticks[t.ticks.len() - 10..]);
+        let mean = |ks: &[Tick]| {
+            milli_ratio(
+                ks.iter().map(|k| k.batch_items).sum(),
+                ks.iter().map(|k| k.batches).sum(),
+            )
+            .unwrap_or(0)
+        };
+        assert!(mean(first) < 2_500, "{}", mean(first));
+        assert!(mean(last) > 7_000, "{}", mean(last));
+        assert!(first.iter().map(|k| k.flush_linger).sum::<u64>() > 0);
+        assert!(
+            last.iter().map(|k| k.flush_size).sum::<u64>()
+                > last.iter().map(|k| k.flush_linger).sum::<u64>()
+        );
+        assert!(
+            t.events
+                .iter()
+                .any(|e| matches!(e, Event::FlushReason { reason: "size", .. }))
+        );
+        // No item waits past the linger: latency ≤ linger + upstream (10 ms + 8 × 0.5 ms + 5 ms).
+        assert!(t.summary.latency_p99_us.unwrap() <= 20_000 + 19_000);
+        assert!(t.ticks.iter().all(|k| k.queued < 8));
+    }
+
+    #[test]
+    fn bad_parameters_name_the_field() {
+        let cases = [
+            (serde_json::json!({"batch_max": 0}), "batch_max"),
+            (serde_json::json!({"batch_max": 9}), "batch_max"),
+            (
+                serde_json::json!({"rate_start_per_sec": 0}),
+                "rate_start_per_sec",
+            ),
+            (
+                serde_json::json!({"rate_end_per_sec": MAX_RATE_PER_SEC + 1}),
+                "rate_end_per_sec",
+            ),
+            (serde_json::json!({"linger_ms": 60_001}), "linger_ms"),
+            (serde_json::json!({"fail_permille": 1_001}), "fail_permille"),
+        ];
+        for (params, field) in cases {
+            let e = run(
+                1,
+                1_000,
+                &crate::json::parse(params.to_string().as_bytes()).unwrap(),
+            )
+            .unwrap_err();
+            assert_eq!(e.code, "bad_params", "{e}");
+            assert!(e.message.starts_with(field), "{field}: {e}");
+        }
+    }
+}
