@@ -55,7 +55,8 @@ function flatten(value, prefix = '', rows = []) {
 async function pageState(page) {
   return page.evaluate(() => ({
     sha256: document.getElementById('trace-meta').dataset.sha256,
-    rows: [...document.querySelectorAll('#summary tr')].map((tr) => [tr.dataset.key, tr.querySelector('td').textContent]),
+    rows: [...document.querySelectorAll('#summary tbody tr')].map((tr) => [tr.dataset.key, tr.querySelector('td').textContent]),
+    other: [...document.querySelectorAll('#summary tbody tr')].map((tr) => [tr.dataset.key, tr.querySelector('td.other')?.textContent]),
     canvases: [...document.querySelectorAll('#charts canvas')].map((c) => ({ chart: c.dataset.chart, ink: window.heidiSim.hasInk(c) })),
   }));
 }
@@ -72,6 +73,18 @@ async function expectMatches(page, config, label) {
   check(state.canvases.length >= 2, `${label}: ${state.canvases.length} charts drawn`);
   const blank = state.canvases.filter((c) => !c.ink).map((c) => c.chart);
   check(blank.length === 0, `${label}: every chart has ink${blank.length ? ` (blank: ${blank.join(', ')})` : ''}`);
+  if (config.scenario === 'breaker') {
+    // The page also runs the same seed with the budget switched; its column must match too.
+    const params = { ...nativeJson.params, budget: !nativeJson.params.budget };
+    const otherJson = JSON.parse(nativeTrace({ ...config, params }).toString('utf8'));
+    const same = JSON.stringify(state.other) === JSON.stringify(flatten(otherJson.summary));
+    check(same, `${label}: the counterpart column (budget ${params.budget}) matches its native trace`);
+    check(state.canvases.some((c) => /with and without a retry budget/.test(c.chart) && c.ink),
+      `${label}: the budget comparison chart is drawn`);
+    const [on, off] = nativeJson.params.budget ? [nativeJson, otherJson] : [otherJson, nativeJson];
+    check(on.summary.upstream_calls_in_outage < off.summary.upstream_calls_in_outage,
+      `${label}: upstream calls during the outage, with budget ${on.summary.upstream_calls_in_outage} < without ${off.summary.upstream_calls_in_outage}`);
+  }
   return nativeJson;
 }
 

@@ -145,18 +145,41 @@ export function flatten(value, prefix = '', rows = []) {
   return rows;
 }
 
-function renderSummary(trace, sha256, millis) {
-  const body = $('summary').querySelector('tbody');
+function cell(value) {
+  const td = document.createElement('td');
+  td.textContent = value === null || value === undefined ? '—' : String(value);
+  if (typeof value === 'number') td.className = 'num';
+  return td;
+}
+
+/** The summary table; with `other` (the counterpart run), a second column of its values. */
+function renderSummary(trace, sha256, millis, other) {
+  const table = $('summary');
+  const head = table.querySelector('thead') ?? table.createTHead();
+  head.replaceChildren();
+  if (other) {
+    const tr = document.createElement('tr');
+    for (const text of ['', other.thisLabel, other.label]) {
+      const th = document.createElement('th');
+      th.textContent = text;
+      tr.append(th);
+    }
+    head.append(tr);
+  }
+  const otherValues = new Map(other ? flatten(other.trace.summary) : []);
+  const body = table.querySelector('tbody');
   body.replaceChildren();
   for (const [key, value] of flatten(trace.summary)) {
     const tr = document.createElement('tr');
     tr.dataset.key = key;
     const th = document.createElement('th');
     th.textContent = key;
-    const td = document.createElement('td');
-    td.textContent = value === null ? '—' : String(value);
-    if (typeof value === 'number') td.className = 'num';
-    tr.append(th, td);
+    tr.append(th, cell(value));
+    if (other) {
+      const td = cell(otherValues.get(key));
+      td.classList.add('other');
+      tr.append(td);
+    }
     body.append(tr);
   }
   const rate = millis > 0 ? Math.round(trace.steps / (millis / 1000)) : 0;
@@ -249,6 +272,7 @@ function renderCharts(trace) {
       keys.append(span);
     }));
   }
+  if (trace.comparison) plans.unshift(trace.comparison);
   for (const plan of plans) {
     const legend = plan.series.map((s, i) => [s.label, seriesColour(i)]);
     const { canvas } = figure(plan.title, legend);
@@ -306,7 +330,9 @@ async function run(useDefaults) {
     const sha256 = await sha256Hex(bytes);
     current = { scenario, bytes, trace, sha256 };
     if (useDefaults) renderParams(trace.params);
-    renderSummary(trace, sha256, millis);
+    const other = counterpart(config, trace);
+    current.other = other;
+    renderSummary(trace, sha256, millis, other);
     renderCharts(trace);
     renderEvents(trace);
   } catch (e) {
@@ -316,6 +342,29 @@ async function run(useDefaults) {
   $('download').disabled = false;
   status(`Done: ${current.trace.scenario}, seed ${current.trace.seed}.`);
   $('status').dataset.done = `${current.trace.scenario}:${current.trace.seed}`;
+}
+
+/**
+ * Scenario 2 is about the retry budget, so its page also runs the same seed and parameters
+ * with the budget switched the other way, shows that run's summary beside this one and plots
+ * both runs' upstream calls on one chart. `null` for other scenarios.
+ */
+function counterpart(config, trace) {
+  if (trace.scenario !== 'breaker') return null;
+  const params = { ...trace.params, budget: !trace.params.budget };
+  const otherConfig = { ...config, params };
+  const bytes = runConfig(otherConfig);
+  const otherTrace = JSON.parse(new TextDecoder().decode(bytes));
+  const name = (on) => (on ? 'with retry budget' : 'without retry budget');
+  const calls = (t) => t.ticks.map((k) => k.upstream_calls);
+  trace.comparison = {
+    title: 'Upstream calls per tick: with and without a retry budget',
+    series: [
+      { label: `upstream_calls (${name(trace.params.budget)})`, values: calls(trace) },
+      { label: `upstream_calls (${name(params.budget)})`, values: calls(otherTrace) },
+    ],
+  };
+  return { config: otherConfig, trace: otherTrace, label: name(params.budget), thisLabel: name(trace.params.budget) };
 }
 
 function download() {
