@@ -57,7 +57,9 @@ async function pageState(page) {
     sha256: document.getElementById('trace-meta').dataset.sha256,
     rows: [...document.querySelectorAll('#summary tbody tr')].map((tr) => [tr.dataset.key, tr.querySelector('td').textContent]),
     other: [...document.querySelectorAll('#summary tbody tr')].map((tr) => [tr.dataset.key, tr.querySelector('td.other')?.textContent]),
-    canvases: [...document.querySelectorAll('#charts canvas')].map((c) => ({ chart: c.dataset.chart, ink: window.heidiSim.hasInk(c) })),
+    canvases: [...document.querySelectorAll('#charts canvas')].map((c) => ({
+      chart: c.dataset.chart, points: Number(c.dataset.points), ink: window.heidiSim.hasInk(c),
+    })),
   }));
 }
 
@@ -71,8 +73,9 @@ async function expectMatches(page, config, label) {
   check(same, `${label}: the ${expected.length} summary numbers shown match the native trace`);
   if (!same) console.log('  page:', JSON.stringify(state.rows), '\n  native:', JSON.stringify(expected));
   check(state.canvases.length >= 2, `${label}: ${state.canvases.length} charts drawn`);
-  const blank = state.canvases.filter((c) => !c.ink).map((c) => c.chart);
-  check(blank.length === 0, `${label}: every chart has ink${blank.length ? ` (blank: ${blank.join(', ')})` : ''}`);
+  // Axes and labels alone would give ink: a chart counts only when it drew data points.
+  const blank = state.canvases.filter((c) => !c.ink || !(c.points > 0)).map((c) => c.chart);
+  check(blank.length === 0, `${label}: every chart drew data${blank.length ? ` (no data: ${blank.join(', ')})` : ''}`);
   if (config.scenario === 'breaker') {
     // The page also runs the same seed with the budget switched; its column must match too.
     const params = { ...nativeJson.params, budget: !nativeJson.params.budget };
@@ -145,6 +148,18 @@ try {
   await expectMatches(page, { scenario: 'breaker', seed: SEED + 1, max_steps: 5_000_000,
     params: { ...params, budget: !params.budget } }, 'breaker with edited parameters');
   await page.screenshot({ path: join(shots, 'breaker-edited.png'), fullPage: true });
+
+  // A long run can be stopped, and the page runs again afterwards.
+  await page.fill('#max-steps', '100000000');
+  await page.fill('#params [name=rate_per_sec]', '20000');
+  await page.click('#run');
+  await page.click('#stop');
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'error', null, { timeout: TIMEOUT_MS });
+  check(/stopped/.test(await page.textContent('#status')), 'a run in progress stops on Stop');
+  await page.fill('#max-steps', '5000000');
+  await page.click('#defaults');
+  await waitDone(page, 'breaker', SEED + 1);
+  check(true, 'the page runs again after a stop');
 
   // Bad input is reported, not thrown.
   await page.fill('#params [name=duration_ms]', '-5');

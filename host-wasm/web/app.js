@@ -4,8 +4,6 @@
 
 import { lineChart, bandChart, seriesColour, stateColour, hasInk } from './plot.js';
 
-const WASM_URL = 'heidi_wasm.wasm';
-const ABI_VERSION = 1;
 const EVENTS_SHOWN = 300;
 
 // Which tick fields share a chart, per scenario. Fields not named here still get plotted:
@@ -40,24 +38,49 @@ const LATENCY = /latency|_p\d+|^p\d+/;
 const TIME_FIELD = 't_ms';
 
 const $ = (id) => document.getElementById(id);
-let wasm = null;
 let current = null; // { scenario, bytes, trace, sha256 }
 
-/** Runs one config through the module; returns the trace bytes or throws the error object. */
+// The module runs in a worker (worker.js); each run is a request answered by id.
+let worker = null;
+let nextId = 1;
+const pending = new Map();
+
+function startWorker() {
+  worker = new Worker('worker.js');
+  worker.onmessage = ({ data }) => {
+    const waiter = pending.get(data.id);
+    pending.delete(data.id);
+    if (!waiter) return;
+    if (data.ok) {
+      waiter.ok(data.bytes);
+    } else {
+      const err = new Error(data.message);
+      err.code = data.code;
+      waiter.fail(err);
+    }
+  };
+  worker.onerror = (e) => {
+    for (const waiter of pending.values()) waiter.fail(new Error(e.message || 'the worker failed'));
+    pending.clear();
+  };
+}
+
+/** Runs one config in the worker; resolves to the trace bytes or rejects with the error. */
 export function runConfig(config) {
-  const input = new TextEncoder().encode(JSON.stringify(config));
-  const ptr = wasm.sim_input_ptr(input.length);
-  if (ptr === 0) throw new Error(`the config is larger than the module accepts (${input.length} bytes)`);
-  new Uint8Array(wasm.memory.buffer, ptr, input.length).set(input);
-  const n = wasm.sim_run(input.length);
-  const bytes = new Uint8Array(wasm.memory.buffer, wasm.sim_output_ptr(), Math.abs(n)).slice();
-  if (n <= 0) {
-    const body = JSON.parse(new TextDecoder().decode(bytes));
-    const err = new Error(body.error?.message ?? 'the simulation failed');
-    err.code = body.error?.code;
-    throw err;
-  }
-  return bytes;
+  const id = nextId;
+  nextId += 1;
+  return new Promise((ok, fail) => {
+    pending.set(id, { ok, fail });
+    worker.postMessage({ id, config });
+  });
+}
+
+/** Stops a run in progress: the worker is dropped and a fresh one started. */
+function stop() {
+  worker.terminate();
+  for (const waiter of pending.values()) waiter.fail(new Error('stopped'));
+  pending.clear();
+  startWorker();
 }
 
 async function sha256Hex(bytes) {
@@ -265,6 +288,7 @@ function renderCharts(trace) {
     const { canvas, keys } = figure('States over time', []);
     canvas.dataset.chart = 'states';
     const seen = bandChart(canvas, times, series);
+    canvas.dataset.points = String(seen.reduce((n, values) => n + values.length, 0));
     seen.forEach((values, r) => values.forEach((v, i) => {
       const span = document.createElement('span');
       span.textContent = `${series[r].label}: ${v}`;
@@ -277,7 +301,7 @@ function renderCharts(trace) {
     const legend = plan.series.map((s, i) => [s.label, seriesColour(i)]);
     const { canvas } = figure(plan.title, legend);
     canvas.dataset.chart = plan.title;
-    lineChart(canvas, times, plan.series);
+    canvas.dataset.points = String(lineChart(canvas, times, plan.series));
   }
 }
 
@@ -319,10 +343,13 @@ async function run(useDefaults) {
   let bytes;
   const started = performance.now();
   try {
-    bytes = runConfig(config);
+    $('stop').disabled = false;
+    bytes = await runConfig(config);
   } catch (e) {
     status(`Error${e.code ? ` (${e.code})` : ''}: ${e.message}`, true);
     return;
+  } finally {
+    $('stop').disabled = true;
   }
   const millis = performance.now() - started;
   try {
@@ -330,7 +357,7 @@ async function run(useDefaults) {
     const sha256 = await sha256Hex(bytes);
     current = { scenario, bytes, trace, sha256 };
     if (useDefaults) renderParams(trace.params);
-    const other = counterpart(config, trace);
+    const other = await counterpart(config, trace);
     current.other = other;
     renderSummary(trace, sha256, millis, other);
     renderCharts(trace);
@@ -349,11 +376,11 @@ async function run(useDefaults) {
  * with the budget switched the other way, shows that run's summary beside this one and plots
  * both runs' upstream calls on one chart. `null` for other scenarios.
  */
-function counterpart(config, trace) {
+async function counterpart(config, trace) {
   if (trace.scenario !== 'breaker') return null;
   const params = { ...trace.params, budget: !trace.params.budget };
   const otherConfig = { ...config, params };
-  const bytes = runConfig(otherConfig);
+  const bytes = await runConfig(otherConfig);
   const otherTrace = JSON.parse(new TextDecoder().decode(bytes));
   const name = (on) => (on ? 'with retry budget' : 'without retry budget');
   const calls = (t) => t.ticks.map((k) => k.upstream_calls);
@@ -378,22 +405,12 @@ function download() {
 }
 
 async function main() {
-  try {
-    const response = await fetch(WASM_URL);
-    if (!response.ok) throw new Error(`${WASM_URL}: HTTP ${response.status}`);
-    const { instance } = await WebAssembly.instantiate(await response.arrayBuffer(), {});
-    wasm = instance.exports;
-    if (wasm.sim_abi_version() !== ABI_VERSION) {
-      throw new Error(`the module speaks ABI ${wasm.sim_abi_version()}, the page ${ABI_VERSION}`);
-    }
-  } catch (e) {
-    status(`Cannot load the simulator: ${e.message}`, true);
-    return;
-  }
+  startWorker();
   $('run').addEventListener('click', () => run(false));
   $('defaults').addEventListener('click', () => run(true));
   $('scenario').addEventListener('change', () => run(true));
   $('download').addEventListener('click', download);
+  $('stop').addEventListener('click', stop);
   // For tests and the curious: the last trace and the canvas check.
   window.heidiSim = { current: () => current, hasInk, runConfig };
   await run(true);

@@ -134,13 +134,14 @@ export function bandChart(canvas, times, series) {
   series.forEach((s, r) => {
     const seen = [];
     s.values.forEach((v, k) => {
+      if (v == null) return; // no value in this tick: left blank
       const key = String(v);
       let index = seen.indexOf(key);
       if (index < 0) {
         seen.push(key);
         index = seen.length - 1;
       }
-      ctx.fillStyle = v == null ? '#ffffff' : stateColour(key, index);
+      ctx.fillStyle = stateColour(key, index);
       const left = x(times[k]);
       const right = x(times[k] + step);
       ctx.fillRect(left, top + r * rowHeight + 2, Math.max(right - left, 1), rowHeight - 4);

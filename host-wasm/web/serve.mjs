@@ -16,6 +16,7 @@ const FILES = {
   '/index.html': ['index.html', 'text/html; charset=utf-8'],
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
   '/plot.js': ['plot.js', 'text/javascript; charset=utf-8'],
+  '/worker.js': ['worker.js', 'text/javascript; charset=utf-8'],
   '/style.css': ['style.css', 'text/css; charset=utf-8'],
 };
 
