@@ -95,6 +95,7 @@
 //! | [`idempotency`] | new / in-progress / done records with TTL |
 //! | [`health`] | named checks and their aggregate |
 //! | [`governor`] | admission of pipeline stages under load |
+//! | [`upstream`] | forwarding to an upstream: failure verdicts, batch-reply checks, keys |
 //!
 //! # Features
 //!
@@ -124,5 +125,6 @@ pub mod proto;
 pub mod retry;
 pub mod table;
 pub mod time;
+pub mod upstream;
 
 pub use time::{Duration, Instant, WallTime};
