@@ -93,9 +93,10 @@
 //! | [`pipeline`] | the training pipeline's state machine |
 //! | [`proto`] | wire codec: frames, line commands, requests, error replies |
 //! | [`idempotency`] | new / in-progress / done records with TTL |
+//! | [`txn_check`] | what makes an idempotency key and a sidecar batch acceptable |
 //! | [`health`] | named checks and their aggregate |
 //! | [`governor`] | admission of pipeline stages under load |
-//! | [`upstream`] | forwarding to an upstream: failure verdicts, batch-reply checks, keys |
+//! | [`upstream`] | forwarding to an upstream: failure verdicts, batch-reply checks |
 //!
 //! # Features
 //!
@@ -125,6 +126,7 @@ pub mod proto;
 pub mod retry;
 pub mod table;
 pub mod time;
+pub mod txn_check;
 pub mod upstream;
 
 pub use time::{Duration, Instant, WallTime};

@@ -1,6 +1,5 @@
 //! Forwarding calls to an upstream (the gRPC sidecar): what a failed call means, whether a
-//! batch reply answers its batch, which idempotency keys are acceptable, and what the
-//! callers are told.
+//! batch reply answers its batch, and what the callers are told.
 //!
 //! - [`classify`] maps a gRPC status code of a failed upstream call to a [`Verdict`]: is it
 //!   worth retrying (with the same idempotency keys), and does it count against the breaker.
@@ -11,7 +10,8 @@
 //!   in the batch's order (matched by idempotency key). A reply that does not is a broken
 //!   upstream: the whole batch fails ([`ReplyMismatch::VERDICT`]), and no caller ever receives
 //!   another caller's result.
-//! - [`check_key`] validates an idempotency key: required, at most [`KEY_MAX_BYTES`] bytes.
+//! - Idempotency keys are checked by [`txn_check`](crate::txn_check), shared with the
+//!   reference upstream.
 //! - [`give_up_code`] picks the status code callers get when a batch is given up, and
 //!   [`serving`] the health a host reports for a breaker state.
 //!
@@ -45,9 +45,6 @@ pub mod code {
     /// Unrecoverable data loss.
     pub const DATA_LOSS: i32 = 15;
 }
-
-/// The longest idempotency key accepted, in bytes (the proto's limit).
-pub const KEY_MAX_BYTES: usize = 128;
 
 /// What a failed upstream call means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,47 +154,6 @@ pub fn check_reply<'a, 'b>(
     }
 }
 
-/// An unacceptable idempotency key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum KeyError {
-    /// The key is empty: without one, a retry could apply the transaction twice.
-    Empty,
-    /// The key is longer than [`KEY_MAX_BYTES`].
-    TooLong {
-        /// Its length in bytes.
-        len: usize,
-    },
-}
-
-impl KeyError {
-    /// The gRPC code a caller gets for a bad key: INVALID_ARGUMENT.
-    pub const CODE: i32 = code::INVALID_ARGUMENT;
-}
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyError::Empty => f.write_str("idempotency_key is required"),
-            KeyError::TooLong { len } => write!(
-                f,
-                "idempotency_key is {len} bytes, more than the {KEY_MAX_BYTES} allowed"
-            ),
-        }
-    }
-}
-
-impl core::error::Error for KeyError {}
-
-/// Validates an idempotency key.
-pub const fn check_key(key: &str) -> Result<(), KeyError> {
-    match key.len() {
-        0 => Err(KeyError::Empty),
-        len if len > KEY_MAX_BYTES => Err(KeyError::TooLong { len }),
-        _ => Ok(()),
-    }
-}
-
 /// The gRPC code callers get when a batch is given up after a failure with code
 /// `last_code`: UNAVAILABLE when the breaker is open (come back after the hint), else the
 /// last failure's own code (DEADLINE_EXCEEDED for a slow upstream, UNAVAILABLE for one that
@@ -287,22 +243,6 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_required_and_bounded() {
-        assert_eq!(check_key(""), Err(KeyError::Empty));
-        assert_eq!(check_key("k"), Ok(()));
-        let long = [b'x'; KEY_MAX_BYTES + 1];
-        let long = core::str::from_utf8(&long).unwrap();
-        assert_eq!(check_key(&long[..KEY_MAX_BYTES]), Ok(()));
-        assert_eq!(
-            check_key(long),
-            Err(KeyError::TooLong {
-                len: KEY_MAX_BYTES + 1
-            })
-        );
-        assert_eq!(KeyError::CODE, code::INVALID_ARGUMENT);
-    }
-
-    #[test]
     fn give_up_codes() {
         let until = Instant::from_secs(5);
         let open = GiveUpReason::BreakerOpen { until };
@@ -333,7 +273,5 @@ mod tests {
                 .contains("2 receipts for 3")
         );
         assert!(ReplyMismatch::Key { position: 1 }.to_string().contains('1'));
-        assert!(KeyError::Empty.to_string().contains("required"));
-        assert!(KeyError::TooLong { len: 200 }.to_string().contains("200"));
     }
 }

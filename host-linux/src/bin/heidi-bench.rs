@@ -1,5 +1,6 @@
-//! `heidi-bench`: load generator for `heidid` over its Unix socket, the raw echo peer, and the
-//! fsync-per-event baseline. `scripts/bench-daemon.sh` runs them side by side with Redis.
+//! `heidi-bench`: load generator for `heidid` over its Unix socket, the raw echo peer, the
+//! fsync-per-event baseline (`scripts/bench-daemon.sh` runs them side by side with Redis), and
+//! gRPC load on a sidecar or an upstream (`heidi-bench grpc`).
 
 use clap::{Args, Parser, Subcommand};
 use heidi_linux::loadgen::{self, BenchMethod, LoadConfig, Stop, Summary};
@@ -43,6 +44,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Submits unique transactions over gRPC from concurrent callers, to a sidecar or
+    /// directly to an upstream, for a duration; prints transactions/s and latency percentiles.
+    Grpc(loadgen::grpc::GrpcArgs),
 }
 
 #[derive(Args, Debug)]
@@ -171,11 +175,29 @@ fn rawrtt(args: &LoadArgs) -> Result<(), String> {
     result
 }
 
+fn grpc(args: &loadgen::grpc::GrpcArgs) -> Result<(), String> {
+    let config = args.config().map_err(|e| e.to_string())?;
+    let rt = runtime(args.threads).map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let report = rt
+        .block_on(loadgen::grpc::run(&config))
+        .map_err(|e| format!("{}: {e}", config.endpoint))?;
+    let label = format!("grpc {:?} callers={}", args.target, args.callers);
+    print(
+        &label,
+        &report.summary,
+        None,
+        report.first_error.as_deref(),
+        args.json,
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Load(args) => load(args, None),
         Command::Rawrtt(args) => rawrtt(args),
+        Command::Grpc(args) => grpc(args),
         Command::EchoServer { socket } => std::os::unix::net::UnixListener::bind(socket)
             .and_then(loadgen::echo::serve_blocking)
             .map_err(|e| format!("{}: {e}", socket.display())),

@@ -3,3 +3,5 @@
 //! tonic + prost at build time.
 
 pub mod proto;
+pub mod tls;
+pub mod upstream;

@@ -8,6 +8,7 @@
 //! | [`latency`] | HDR latency histograms, [`Summary`] (throughput, p50/p99/p99.9) |
 //! | [`echo`] | the raw Unix-socket echo server (the round-trip floor) |
 //! | [`fsync`] | one write + `fdatasync` per event (the naive durability baseline) |
+//! | [`grpc`] | concurrent callers of a sidecar or an upstream over gRPC, for a duration |
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -27,6 +28,7 @@
 
 pub mod echo;
 pub mod fsync;
+pub mod grpc;
 pub mod latency;
 pub mod load;
 pub mod wire;
