@@ -215,7 +215,19 @@ mod tests {
             let v = classify(c);
             assert!(!v.retryable && v.breaker_failure, "code {c}");
         }
-        for c in [code::CANCELLED, code::INVALID_ARGUMENT, 5, 6, 7, 9, 11, 16, 0, -1, 99] {
+        for c in [
+            code::CANCELLED,
+            code::INVALID_ARGUMENT,
+            5,
+            6,
+            7,
+            9,
+            11,
+            16,
+            0,
+            -1,
+            99,
+        ] {
             let v = classify(c);
             assert!(!v.retryable && !v.breaker_failure, "code {c}");
         }
@@ -224,7 +236,10 @@ mod tests {
     #[test]
     fn replies_must_match_count_and_keys_in_order() {
         let sent = ["a", "b", "c"];
-        assert_eq!(check_reply(sent.into_iter(), ["a", "b", "c"].into_iter()), Ok(()));
+        assert_eq!(
+            check_reply(sent.into_iter(), ["a", "b", "c"].into_iter()),
+            Ok(())
+        );
         assert_eq!(
             check_reply(sent.into_iter(), ["a", "b"].into_iter()),
             Err(ReplyMismatch::Count { sent: 3, got: 2 })
@@ -246,9 +261,15 @@ mod tests {
     fn give_up_codes() {
         let until = Instant::from_secs(5);
         let open = GiveUpReason::BreakerOpen { until };
-        assert_eq!(give_up_code(code::DEADLINE_EXCEEDED, open), code::UNAVAILABLE);
+        assert_eq!(
+            give_up_code(code::DEADLINE_EXCEEDED, open),
+            code::UNAVAILABLE
+        );
         let spent = GiveUpReason::BudgetExhausted { retry_at: until };
-        assert_eq!(give_up_code(code::DEADLINE_EXCEEDED, spent), code::DEADLINE_EXCEEDED);
+        assert_eq!(
+            give_up_code(code::DEADLINE_EXCEEDED, spent),
+            code::DEADLINE_EXCEEDED
+        );
         let tried = GiveUpReason::AttemptsExhausted { attempts: 4 };
         assert_eq!(give_up_code(code::UNAVAILABLE, tried), code::UNAVAILABLE);
     }

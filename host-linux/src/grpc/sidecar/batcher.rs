@@ -71,7 +71,16 @@ macro_rules! sized {
     };
 }
 
-sized!(N1 = 1, N2 = 2, N3 = 3, N4 = 4, N5 = 5, N6 = 6, N7 = 7, N8 = 8);
+sized!(
+    N1 = 1,
+    N2 = 2,
+    N3 = 3,
+    N4 = 4,
+    N5 = 5,
+    N6 = 6,
+    N7 = 7,
+    N8 = 8
+);
 
 fn taken<T, const N: usize>(batch: Batch<T, N>) -> Taken<T> {
     Taken {
@@ -120,6 +129,9 @@ mod tests {
             FlushReason::Linger
         );
         b.push(Instant::from_millis(0), 2).unwrap();
-        assert_eq!(b.flush(Instant::from_millis(1)).unwrap().reason, FlushReason::Manual);
+        assert_eq!(
+            b.flush(Instant::from_millis(1)).unwrap().reason,
+            FlushReason::Manual
+        );
     }
 }

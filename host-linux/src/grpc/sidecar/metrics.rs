@@ -114,11 +114,7 @@ impl SidecarMetrics {
             rejected.clone(),
         );
         let queued = Gauge::default();
-        registry.register(
-            "queued",
-            "Transactions waiting for a batch",
-            queued.clone(),
-        );
+        registry.register("queued", "Transactions waiting for a batch", queued.clone());
         SidecarMetrics {
             registry,
             batch_size,
@@ -213,7 +209,9 @@ pub async fn serve(
             }
         }),
     );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use heidi_core::Instant;
 use heidi_core::retry::GiveUpReason;
-use heidi_core::upstream::{KeyError, give_up_code};
+use heidi_core::txn_check::KeyError;
+use heidi_core::upstream::give_up_code;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
@@ -44,7 +45,7 @@ pub fn queue_full(capacity: usize) -> Status {
 
 /// INVALID_ARGUMENT for a bad idempotency key.
 pub fn bad_key(e: KeyError) -> Status {
-    Status::new(Code::from_i32(KeyError::CODE), e.to_string())
+    Status::invalid_argument(format!("idempotency_key: {e}"))
 }
 
 /// UNAVAILABLE: the sidecar is shutting down.
@@ -85,7 +86,10 @@ fn reason_text(reason: GiveUpReason, now: Instant) -> String {
 pub fn not_retried(last: &Status, attempts: u32) -> Status {
     Status::new(
         last.code(),
-        format!("upstream call failed after {attempts} attempt(s): {}", last.message()),
+        format!(
+            "upstream call failed after {attempts} attempt(s): {}",
+            last.message()
+        ),
     )
 }
 
@@ -107,14 +111,24 @@ mod tests {
     fn give_up_keeps_the_last_code_unless_the_breaker_is_open() {
         let now = Instant::from_millis(0);
         let slow = Status::deadline_exceeded("slow");
-        let s = gave_up(&slow, GiveUpReason::AttemptsExhausted { attempts: 4 }, 4, now);
+        let s = gave_up(
+            &slow,
+            GiveUpReason::AttemptsExhausted { attempts: 4 },
+            4,
+            now,
+        );
         assert_eq!(s.code(), Code::DeadlineExceeded);
         assert!(s.message().contains("4 attempt"));
         let until = Instant::from_millis(50);
         let s = gave_up(&slow, GiveUpReason::BreakerOpen { until }, 2, now);
         assert_eq!(s.code(), Code::Unavailable);
         assert_eq!(s.metadata().get(RETRY_AFTER_MS).unwrap(), "50");
-        let s = gave_up(&slow, GiveUpReason::BudgetExhausted { retry_at: until }, 1, now);
+        let s = gave_up(
+            &slow,
+            GiveUpReason::BudgetExhausted { retry_at: until },
+            1,
+            now,
+        );
         assert!(s.message().contains("budget"));
     }
 

@@ -70,7 +70,10 @@ impl UpstreamApi for GrpcUpstream {
 
 /// Runs `call` under `deadline`: a call that has not finished by then is dropped (cancelled)
 /// and ends in DEADLINE_EXCEEDED. Returns the result and how long the call took.
-pub async fn with_deadline<T>(deadline: Duration, call: CallFuture<T>) -> (Result<T, Status>, Duration) {
+pub async fn with_deadline<T>(
+    deadline: Duration,
+    call: CallFuture<T>,
+) -> (Result<T, Status>, Duration) {
     let started = std::time::Instant::now();
     let result = match tokio::time::timeout(deadline, call).await {
         Ok(result) => result,

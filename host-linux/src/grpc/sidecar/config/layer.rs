@@ -93,21 +93,32 @@ impl Layers<'_> {
             (self.file.listen, "sidecar.listen"),
         )?;
         Ok(v.unwrap_or_else(|| {
-            Sourced::new("default", DEFAULT_LISTEN.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))))
+            Sourced::new(
+                "default",
+                DEFAULT_LISTEN
+                    .parse()
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
+            )
         }))
     }
 
     pub(super) fn upstream(&self) -> Result<Sourced<String>, ConfigError> {
         let v = first(
             (self.args.upstream.clone(), "--upstream"),
-            Some((&self.env.warm_orchestrator_endpoint, "WARM_ORCHESTRATOR_ENDPOINT")),
+            Some((
+                &self.env.warm_orchestrator_endpoint,
+                "WARM_ORCHESTRATOR_ENDPOINT",
+            )),
             (self.file.upstream.clone(), "sidecar.upstream"),
         )?
         .unwrap_or_else(|| Sourced::new("default", DEFAULT_UPSTREAM.to_owned()));
         let url = url::Url::parse(&v.value)
             .map_err(|e| err(&v.source, format!("{:?} is not a URL: {e}", v.value)))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(err(&v.source, format!("{:?}: the scheme must be http or https", v.value)));
+            return Err(err(
+                &v.source,
+                format!("{:?}: the scheme must be http or https", v.value),
+            ));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(err(&v.source, format!("{:?} names no host", v.value)));
@@ -158,8 +169,20 @@ impl Layers<'_> {
             100,
             1..=60_000,
         )?;
-        let max_ms = self.num((None, ""), None, (r.max_delay_ms, "sidecar.retry.max_delay_ms"), 1_000, 1..=600_000)?;
-        let multiplier = self.num((None, ""), None, (r.multiplier, "sidecar.retry.multiplier"), 2, 1..=10)?;
+        let max_ms = self.num(
+            (None, ""),
+            None,
+            (r.max_delay_ms, "sidecar.retry.max_delay_ms"),
+            1_000,
+            1..=600_000,
+        )?;
+        let multiplier = self.num(
+            (None, ""),
+            None,
+            (r.multiplier, "sidecar.retry.multiplier"),
+            2,
+            1..=10,
+        )?;
         let policy = RetryPolicy {
             max_attempts: max_attempts as u32,
             base_delay: Duration::from_millis(base_ms),
@@ -175,7 +198,13 @@ impl Layers<'_> {
 
     pub(super) fn budget(&self) -> Result<BudgetConfig, ConfigError> {
         let b = &self.file.budget;
-        let window_ms = self.num((None, ""), None, (b.window_ms, "sidecar.budget.window_ms"), 10_000, 10..=3_600_000)?;
+        let window_ms = self.num(
+            (None, ""),
+            None,
+            (b.window_ms, "sidecar.budget.window_ms"),
+            10_000,
+            10..=3_600_000,
+        )?;
         let ratio = self.num(
             (self.args.budget_ratio_permille, "--budget-ratio-permille"),
             None,

@@ -11,13 +11,14 @@ mod tests;
 pub use args::{Args, JitterKind};
 pub use file::FileConfig;
 
+use crate::grpc::tls::{ClientTlsFiles, IdentityFiles, ServerTlsFiles};
 use heidi_core::batcher::MAX_BATCH_ITEMS;
 use heidi_core::breaker::BreakerConfig;
 use heidi_core::retry::{BudgetConfig, Jitter, RetryPolicy};
 use layer::Layers;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The default gRPC listen address (loopback; the original bound 0.0.0.0).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -50,35 +51,13 @@ pub struct SidecarConfig {
     /// Prometheus `/metrics` address; `None`: off.
     pub metrics_listen: Option<SocketAddr>,
     /// Listener TLS; `None`: plaintext.
-    pub tls: Option<ListenTls>,
+    pub tls: Option<ServerTlsFiles>,
     /// Upstream client TLS; `None`: plaintext (an `http://` upstream).
-    pub upstream_tls: Option<UpstreamTls>,
+    pub upstream_tls: Option<ClientTlsFiles>,
     /// Seed of the retry jitter; `None`: drawn from the OS at start.
     pub jitter_seed: Option<u64>,
     /// Log filter.
     pub log_filter: String,
-}
-
-/// TLS of the gRPC listener.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListenTls {
-    /// Certificate chain, PEM.
-    pub cert: PathBuf,
-    /// Private key, PEM.
-    pub key: PathBuf,
-    /// CA that client certificates must chain to; `Some` turns mTLS on.
-    pub client_ca: Option<PathBuf>,
-}
-
-/// TLS of the upstream client.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UpstreamTls {
-    /// CA the upstream's certificate must chain to.
-    pub ca: PathBuf,
-    /// Client certificate and key (mTLS).
-    pub identity: Option<(PathBuf, PathBuf)>,
-    /// Name verified in the upstream's certificate; `None`: the URL's host.
-    pub domain: Option<String>,
 }
 
 /// A configuration error: where the value came from and what is wrong with it.
@@ -220,7 +199,10 @@ pub fn resolve(args: &Args, env: &Env, file: FileConfig) -> Result<SidecarConfig
     })
 }
 
-fn check_loopback(addr: &layer::Sourced<SocketAddr>, allow_remote: bool) -> Result<(), ConfigError> {
+fn check_loopback(
+    addr: &layer::Sourced<SocketAddr>,
+    allow_remote: bool,
+) -> Result<(), ConfigError> {
     if addr.value.ip().is_loopback() || allow_remote {
         return Ok(());
     }
@@ -242,14 +224,19 @@ pub(crate) fn jitter(kind: JitterKind) -> Jitter {
     }
 }
 
-fn listen_tls(args: &Args, f: &file::SidecarSection) -> Result<Option<ListenTls>, ConfigError> {
+fn listen_tls(
+    args: &Args,
+    f: &file::SidecarSection,
+) -> Result<Option<ServerTlsFiles>, ConfigError> {
     let cert = args.tls_cert.clone().or_else(|| f.tls.cert.clone());
     let key = args.tls_key.clone().or_else(|| f.tls.key.clone());
-    let client_ca = args.tls_client_ca.clone().or_else(|| f.tls.client_ca.clone());
+    let client_ca = args
+        .tls_client_ca
+        .clone()
+        .or_else(|| f.tls.client_ca.clone());
     match (cert, key) {
-        (Some(cert), Some(key)) => Ok(Some(ListenTls {
-            cert,
-            key,
+        (Some(cert), Some(key)) => Ok(Some(ServerTlsFiles {
+            identity: IdentityFiles { cert, key },
             client_ca,
         })),
         (None, None) if client_ca.is_none() => Ok(None),
@@ -257,8 +244,14 @@ fn listen_tls(args: &Args, f: &file::SidecarSection) -> Result<Option<ListenTls>
             "--tls-client-ca / sidecar.tls.client_ca",
             "mTLS needs a server certificate and key as well (--tls-cert, --tls-key)",
         )),
-        (Some(_), None) => Err(err("--tls-key / sidecar.tls.key", "required with a TLS certificate")),
-        (None, Some(_)) => Err(err("--tls-cert / sidecar.tls.cert", "required with a TLS key")),
+        (Some(_), None) => Err(err(
+            "--tls-key / sidecar.tls.key",
+            "required with a TLS certificate",
+        )),
+        (None, Some(_)) => Err(err(
+            "--tls-cert / sidecar.tls.cert",
+            "required with a TLS key",
+        )),
     }
 }
 
@@ -266,14 +259,14 @@ fn upstream_tls(
     args: &Args,
     f: &file::SidecarSection,
     upstream: &layer::Sourced<String>,
-) -> Result<Option<UpstreamTls>, ConfigError> {
+) -> Result<Option<ClientTlsFiles>, ConfigError> {
     let t = &f.upstream_tls;
     let ca = args.upstream_tls_ca.clone().or_else(|| t.ca.clone());
     let cert = args.upstream_tls_cert.clone().or_else(|| t.cert.clone());
     let key = args.upstream_tls_key.clone().or_else(|| t.key.clone());
     let https = upstream.value.starts_with("https://");
     let identity = match (cert, key) {
-        (Some(c), Some(k)) => Some((c, k)),
+        (Some(cert), Some(key)) => Some(IdentityFiles { cert, key }),
         (None, None) => None,
         (Some(_), None) => {
             return Err(err(
@@ -290,7 +283,7 @@ fn upstream_tls(
     };
     let any = ca.is_some() || identity.is_some() || t.domain.is_some();
     match (https, ca) {
-        (true, Some(ca)) => Ok(Some(UpstreamTls {
+        (true, Some(ca)) => Ok(Some(ClientTlsFiles {
             ca,
             identity,
             domain: t.domain.clone(),

@@ -99,13 +99,18 @@ impl<U: UpstreamApi> Driver<U> {
         result: Result<BatchReceipt, Status>,
         took: std::time::Duration,
     ) {
-        self.metrics.upstream_call("apply_batch", result.is_ok(), took);
+        self.metrics
+            .upstream_call("apply_batch", result.is_ok(), took);
         let Some(flight) = self.flights.get_mut(&id) else {
             return;
         };
         let checked = match result {
             Ok(reply) => {
-                let sent = flight.batch.transactions.iter().map(|t| t.idempotency_key.as_str());
+                let sent = flight
+                    .batch
+                    .transactions
+                    .iter()
+                    .map(|t| t.idempotency_key.as_str());
                 let got = reply.receipts.iter().map(|r| r.idempotency_key.as_str());
                 match check_reply(sent, got) {
                     Ok(()) => Ok(reply),
@@ -146,10 +151,13 @@ impl<U: UpstreamApi> Driver<U> {
         let attempts = flight.attempts;
         let random = self.rng.u64(..);
         let open_until = self.breaker.open_until();
-        let decision =
-            self.settings
-                .retry
-                .next_with_budget(now, attempts, random, open_until, &mut self.budget);
+        let decision = self.settings.retry.next_with_budget(
+            now,
+            attempts,
+            random,
+            open_until,
+            &mut self.budget,
+        );
         match decision {
             RetryDecision::RetryAt(at) => {
                 tracing::debug!(batch = id, attempts, code = ?last.code(), "retrying upstream batch");

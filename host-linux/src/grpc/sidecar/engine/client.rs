@@ -6,7 +6,7 @@ use crate::grpc::proto::{Query, Transaction};
 use crate::grpc::sidecar::metrics::SidecarMetrics;
 use crate::grpc::sidecar::status;
 use heidi_core::Instant;
-use heidi_core::upstream::check_key;
+use heidi_core::txn_check::check_idempotency_key;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
@@ -101,7 +101,7 @@ impl EngineClient {
 
     /// Submits one transaction and waits for its own receipt.
     pub async fn submit(&self, tx: Transaction) -> TxResult {
-        if let Err(e) = check_key(&tx.idempotency_key) {
+        if let Err(e) = check_idempotency_key(tx.idempotency_key.as_bytes()) {
             self.metrics.rejected("invalid_argument");
             return Err(status::bad_key(e));
         }

@@ -286,7 +286,9 @@ impl<U: UpstreamApi> Driver<U> {
         if let Err(full) = self.batcher.push(now, sub) {
             // Not reached: submissions are read only while the batcher has room.
             let sub = full.into_inner();
-            let _ = sub.reply.send(Err(Status::internal("batcher unexpectedly full")));
+            let _ = sub
+                .reply
+                .send(Err(Status::internal("batcher unexpectedly full")));
         }
     }
 
