@@ -54,7 +54,11 @@ impl UpstreamApi for GrpcUpstream {
         Box::pin(async move {
             let mut request = Request::new(batch);
             request.set_timeout(deadline);
-            Ok(client.apply_batch(request).await?.into_inner())
+            let reply = client
+                .apply_batch(request)
+                .await
+                .map_err(deadline_as_such)?;
+            Ok(reply.into_inner())
         })
     }
 
@@ -63,9 +67,21 @@ impl UpstreamApi for GrpcUpstream {
         Box::pin(async move {
             let mut request = Request::new(query);
             request.set_timeout(deadline);
-            Ok(client.query(request).await?.into_inner())
+            let reply = client.query(request).await.map_err(deadline_as_such)?;
+            Ok(reply.into_inner())
         })
     }
+}
+
+/// tonic's channel enforces the request's `grpc-timeout` itself and reports it as CANCELLED
+/// "Timeout expired" ([`tonic::TimeoutExpired`]); the call did run out of time, so callers
+/// get DEADLINE_EXCEEDED, and the core classifies it as such (retryable, an upstream failure).
+fn deadline_as_such(status: Status) -> Status {
+    let expired = tonic::TimeoutExpired(()).to_string();
+    if status.code() == tonic::Code::Cancelled && status.message() == expired {
+        return Status::deadline_exceeded(format!("upstream call: {expired}"));
+    }
+    status
 }
 
 /// Runs `call` under `deadline`: a call that has not finished by then is dropped (cancelled)

@@ -323,6 +323,9 @@ impl<U: UpstreamApi> Driver<U> {
             tracing::info!(from = %t.from, to = %t.to, "upstream circuit breaker");
         }
         self.metrics.breaker(self.breaker.state());
+        // Published before any caller is answered, so a caller that asks HealthCheck next
+        // sees the breaker its answer came from.
+        self.publish();
     }
 
     fn publish(&self) {
