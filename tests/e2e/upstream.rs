@@ -104,7 +104,7 @@ async fn the_applied_query_reports_one_key_and_unknown_queries_fail() {
 #[tokio::test]
 async fn the_failure_rate_is_seeded_and_failed_calls_apply_nothing() {
     let config = UpstreamConfig {
-        failure_rate: 0.2,
+        failure_rate_ppm: 200_000,
         seed: 7,
         ..Default::default()
     };
@@ -389,4 +389,128 @@ async fn the_grpc_load_generator_counts_errors() {
     assert!(report.summary.requests > 0);
     assert_eq!(report.summary.errors, report.summary.requests);
     assert!(report.first_error.unwrap().contains("Unavailable"));
+}
+
+#[tokio::test]
+async fn heidi_upstream_serves_until_sigterm_and_prints_its_counters() {
+    let p = UpstreamProcess::spawn(&["--failure-rate", "100%", "--seed", "3"]);
+    p.wait_listening().await;
+    let mut c = heidi_linux::grpc::proto::upstream_client::UpstreamClient::new(channel(
+        &format!("http://{}", p.addr),
+        None,
+    ));
+    let status = c.apply_batch(batch(&["cli-1"])).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    let stats = query_stats(&mut c).await;
+    assert_eq!((stats.calls, stats.failures_injected), (1, 1));
+    // Stop from a blocking thread: the runtime keeps serving the client's connection.
+    let (code, out, err) = tokio::task::spawn_blocking(move || p.stop()).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["failures_injected"], 1);
+    assert!(err.contains("listening on http://127.0.0.1:"), "{err}");
+}
+
+#[tokio::test]
+async fn heidi_upstream_serves_mtls_from_pem_files() {
+    let pki = TestPki::new();
+    let s = pki.server_files(true);
+    let (cert, key) = (
+        s.identity.cert.to_str().unwrap(),
+        s.identity.key.to_str().unwrap(),
+    );
+    let ca = pki.ca.to_str().unwrap();
+    let p = UpstreamProcess::spawn(&["--tls-cert", cert, "--tls-key", key, "--tls-client-ca", ca]);
+    p.wait_listening().await;
+    let uri = format!("https://{}", p.addr);
+    let mut good = heidi_linux::grpc::proto::upstream_client::UpstreamClient::new(channel(
+        &uri,
+        Some(pki.client_tls(Some(&pki.client))),
+    ));
+    good.apply_batch(batch(&["cli-tls"])).await.unwrap();
+    let mut anonymous = heidi_linux::grpc::proto::upstream_client::UpstreamClient::new(channel(
+        &uri,
+        Some(pki.client_tls(None)),
+    ));
+    assert!(anonymous.apply_batch(batch(&["cli-anon"])).await.is_err());
+    let (code, out, _) = tokio::task::spawn_blocking(move || p.stop()).await.unwrap();
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["calls"].as_u64(), v["transactions_applied"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
+
+#[test]
+fn heidi_upstream_refuses_bad_flags_and_files_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not pem").unwrap();
+    let junk = junk.to_str().unwrap();
+    let missing = dir.path().join("missing.key");
+    let missing = missing.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--failure-rate", "1.5"], "expected 0 to 1"),
+        (&["--outage", "9..3"], "START_MS..END_MS"),
+        (&["--concurrency", "0"], "concurrency 0"),
+        (&["--capacity", "0"], "capacity 0"),
+        (
+            &["--tls-cert", junk, "--tls-key", missing],
+            "junk.pem: no CERTIFICATE",
+        ),
+        (&["--tls-key", missing], "--tls-cert"),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = common::run_cmd(
+            common::heidi_bare()
+                .args(["upstream", "--listen", "127.0.0.1:0"])
+                .args(args),
+        );
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let (code, out, _) = common::run_cmd(common::heidi_bare().args(["upstream", "--help"]));
+    assert_eq!(code, 0);
+    for flag in [
+        "--listen",
+        "--failure-rate",
+        "--latency-ms",
+        "--cost-ms",
+        "--outage",
+        "--seed",
+        "--tls-client-ca",
+        "127.0.0.1:50052",
+        "stats",
+    ] {
+        assert!(out.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[tokio::test]
+async fn stopping_gives_calls_in_flight_a_bounded_grace() {
+    use heidi_linux::grpc::upstream::SHUTDOWN_GRACE;
+    let config = UpstreamConfig {
+        latency: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let up = start_upstream(config, None).await;
+    let mut c = upstream_client(&up);
+    let handle = up.upstream().clone();
+    let call = tokio::spawn(async move { c.apply_batch(batch(&["slow"])).await });
+    wait_for("the call to arrive", || {
+        let handle = handle.clone();
+        async move { handle.stats().calls == 1 }
+    })
+    .await;
+    let t0 = std::time::Instant::now();
+    up.stop().await.unwrap();
+    // Bounded by the grace, not by the 60 s call (generous margin for a loaded machine).
+    assert!(
+        t0.elapsed() < SHUTDOWN_GRACE + Duration::from_secs(5),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(call.await.unwrap().is_err(), "the cut call fails");
+    assert_eq!(handle.applies("slow"), 0);
 }

@@ -74,7 +74,59 @@ pub enum Command {
     /// Control the pipeline.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Serve the reference gRPC upstream (`Upstream`: ApplyBatch, Query) with injectable
+    /// faults, until SIGINT or SIGTERM; then print its counters as JSON.
+    ///
+    /// ApplyBatch: wait --latency-ms; refuse invalid batches (INVALID_ARGUMENT); fail with
+    /// UNAVAILABLE inside an --outage window or at --failure-rate; hold a service lane for
+    /// --cost-ms; apply atomically, answering a repeated idempotency key with its first receipt
+    /// (duplicate = true); RESOURCE_EXHAUSTED when --capacity keys are recorded. A failed call
+    /// applies nothing. `Query` with text `stats` returns the counters as JSON, and
+    /// `applied KEY` how many times KEY was applied.
+    Upstream(UpstreamArgs),
     // `bench` (a load generator) is added here by cli/bench.rs.
+}
+
+/// `heidi upstream` flags.
+#[derive(Debug, Args)]
+pub struct UpstreamArgs {
+    /// Address to listen on (a non-loopback address exposes it to the network).
+    #[arg(long, default_value = "127.0.0.1:50052", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// Probability that an ApplyBatch call fails with UNAVAILABLE: 0 to 1 (0.2) or a
+    /// percentage (20%).
+    #[arg(long, default_value = "0", value_name = "RATE",
+          value_parser = crate::grpc::upstream::parse_rate)]
+    pub failure_rate: u32,
+    /// Seed of the failure draws (same seed and call order, same failures).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Delay added to every call, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+    /// Service time of one ApplyBatch call whatever its size, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub cost_ms: u64,
+    /// Service lanes: ApplyBatch calls in service at once (each for --cost-ms).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub concurrency: usize,
+    /// An outage window, milliseconds from the start, during which every ApplyBatch fails
+    /// (repeatable), e.g. --outage 5000..8000.
+    #[arg(long = "outage", value_name = "START_MS..END_MS")]
+    pub outages: Vec<crate::grpc::upstream::Outage>,
+    /// Idempotency keys remembered; when full, new keys get RESOURCE_EXHAUSTED (never
+    /// forgotten).
+    #[arg(long, default_value_t = 65_536, value_name = "KEYS")]
+    pub capacity: usize,
+    /// Serve TLS with this certificate chain (PEM; needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: require client certificates signed by this CA (PEM; needs --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// `heidi policy …`.

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod policy_file;
+pub mod upstream;
 pub mod verify;
 
 use std::io::IsTerminal;
@@ -67,6 +68,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Journal(JournalCommand::Verify { file, seals, key }) => {
             verify_command(verify::VerifyOptions::resolve(file, seals, key))
         }
+        Command::Upstream(args) => upstream::run(&args),
         command => {
             let client = match client_config(&cli.global)
                 .and_then(|c| Client::new(c).map_err(|e| e.to_string()))
@@ -169,6 +171,7 @@ fn daemon_command(client: &Client, command: Command, json: bool) -> Exit {
         Command::Journal(JournalCommand::Verify { file, seals, key }) => {
             return verify_command(verify::VerifyOptions::resolve(file, seals, key));
         }
+        Command::Upstream(args) => return upstream::run(&args),
         Command::Health(HealthCommand::Report { name, fail }) => client.health_report(&name, !fail),
         Command::Health(HealthCommand::Aggregate) => client.health_aggregate(),
         Command::Idempotency(IdempotencyCommand::Begin { key }) => client.idempotency_begin(&key),

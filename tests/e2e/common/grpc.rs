@@ -175,3 +175,78 @@ where
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// A `heidi upstream` process on an ephemeral loopback port; killed on drop.
+pub struct UpstreamProcess {
+    pub child: Option<std::process::Child>,
+    pub addr: std::net::SocketAddr,
+}
+
+impl UpstreamProcess {
+    /// Starts `heidi upstream --listen 127.0.0.1:PORT ARGS…`; does not wait for it to listen.
+    pub fn spawn(args: &[&str]) -> UpstreamProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = super::heidi_bare()
+            .arg("upstream")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        UpstreamProcess {
+            child: Some(child),
+            addr,
+        }
+    }
+
+    /// Waits (bounded) until the port accepts connections.
+    pub async fn wait_listening(&self) {
+        let addr = self.addr;
+        wait_for("heidi upstream to listen", || async move {
+            tokio::net::TcpStream::connect(addr).await.is_ok()
+        })
+        .await;
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit; returns (exit code, stdout, stderr).
+    pub fn stop(mut self) -> (i32, String, String) {
+        let child = self.child.take().unwrap();
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        wait_output(child)
+    }
+}
+
+/// Waits (bounded by [`super::DEADLINE`]) for a child to exit; kills it past the deadline.
+pub fn wait_output(mut child: std::process::Child) -> (i32, String, String) {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > super::DEADLINE {
+            let _ = child.kill();
+            panic!("process did not exit in time");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+impl Drop for UpstreamProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -15,11 +15,12 @@ pub const MAX_DELAY: Duration = Duration::from_secs(60);
 
 /// How the reference upstream behaves. [`UpstreamConfig::default`] is a perfect upstream:
 /// no failures, no latency, no cost, 65 536 dedupe records.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamConfig {
-    /// Probability (0.0 ..= 1.0) that an `ApplyBatch` call fails with `UNAVAILABLE`, drawn from
-    /// an RNG seeded with [`seed`](Self::seed). A failed call applies nothing.
-    pub failure_rate: f64,
+    /// Probability, in parts per million (0 ..= [`PPM`]), that an `ApplyBatch` call fails with
+    /// `UNAVAILABLE`, drawn from an RNG seeded with [`seed`](Self::seed). A failed call applies
+    /// nothing. [`parse_rate`] reads `0.2` or `20%` as 200 000.
+    pub failure_rate_ppm: u32,
     /// Seed of the failure RNG: the same seed and call order give the same failures.
     pub seed: u64,
     /// Delay added to every call (both RPCs) before it is handled, outside the service lanes:
@@ -45,7 +46,7 @@ pub struct UpstreamConfig {
 impl Default for UpstreamConfig {
     fn default() -> UpstreamConfig {
         UpstreamConfig {
-            failure_rate: 0.0,
+            failure_rate_ppm: 0,
             seed: 0,
             latency: Duration::ZERO,
             cost: Duration::ZERO,
@@ -59,8 +60,8 @@ impl Default for UpstreamConfig {
 impl UpstreamConfig {
     /// Checks every field against its documented range.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(0.0..=1.0).contains(&self.failure_rate) {
-            return Err(ConfigError::FailureRate(self.failure_rate));
+        if self.failure_rate_ppm > PPM {
+            return Err(ConfigError::FailureRate(self.failure_rate_ppm));
         }
         if self.latency > MAX_DELAY {
             return Err(ConfigError::Latency(self.latency));
@@ -119,11 +120,43 @@ impl FromStr for Outage {
     }
 }
 
+/// One million: a probability of 1 in parts per million.
+pub const PPM: u32 = 1_000_000;
+
+/// Parses a probability written as a fraction (`0.2`, `1`, `0.000001`) or a percentage
+/// (`20%`, `0.5%`) into parts per million, exactly (no floating point); at most 1.
+pub fn parse_rate(s: &str) -> Result<u32, String> {
+    let bad = || format!("rate {s:?}: expected 0 to 1 (e.g. 0.2) or 0% to 100% (e.g. 20%)");
+    let (number, scale_digits) = match s.trim().strip_suffix('%') {
+        Some(p) => (p, 4u32),
+        None => (s.trim(), 6u32),
+    };
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !(frac.is_empty() || digits(frac)) || frac.len() > scale_digits as usize {
+        return Err(bad());
+    }
+    let unit = 10u64.pow(scale_digits);
+    let int: u64 = int.parse().map_err(|_| bad())?;
+    let frac_value: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad())?
+    };
+    let frac_scaled = frac_value * 10u64.pow(scale_digits - frac.len() as u32);
+    let ppm = int
+        .checked_mul(unit)
+        .and_then(|v| v.checked_add(frac_scaled))
+        .filter(|&v| v <= u64::from(PPM))
+        .ok_or_else(bad)?;
+    Ok(ppm as u32)
+}
+
 /// An [`UpstreamConfig`] field out of range.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigError {
-    /// `failure_rate` is not in 0.0 ..= 1.0 (or is NaN).
-    FailureRate(f64),
+    /// `failure_rate_ppm` is above [`PPM`].
+    FailureRate(u32),
     /// `latency` is above [`MAX_DELAY`].
     Latency(Duration),
     /// `cost` is above [`MAX_DELAY`].
@@ -139,7 +172,9 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::FailureRate(r) => write!(f, "failure rate {r}: expected 0.0 to 1.0"),
+            ConfigError::FailureRate(r) => {
+                write!(f, "failure rate {r} ppm: expected 0 to {PPM}")
+            }
             ConfigError::Latency(d) => write!(f, "latency {d:?}: at most {MAX_DELAY:?}"),
             ConfigError::Cost(d) => write!(f, "cost {d:?}: at most {MAX_DELAY:?}"),
             ConfigError::Concurrency(n) => {

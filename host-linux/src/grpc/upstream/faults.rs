@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
-use super::config::UpstreamConfig;
+use super::config::{PPM, UpstreamConfig};
 
 /// Why a call is failed on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub(crate) struct Faults {
 impl Faults {
     pub(crate) fn new(config: &UpstreamConfig) -> Faults {
         Faults {
-            rate_ppm: (config.failure_rate * 1_000_000.0).round() as u32,
+            rate_ppm: config.failure_rate_ppm,
             rng: Mutex::new(fastrand::Rng::with_seed(config.seed)),
             down: AtomicBool::new(false),
         }
@@ -52,7 +52,7 @@ impl Faults {
             .rng
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .u32(0..1_000_000);
+            .u32(0..PPM);
         (draw < self.rate_ppm).then_some(Fault::Random)
     }
 }

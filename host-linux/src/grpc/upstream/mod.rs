@@ -28,7 +28,7 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use heidi_linux::grpc::upstream::{ReferenceUpstream, UpstreamConfig};
 //! use std::time::Duration;
-//! let config = UpstreamConfig { failure_rate: 0.2, cost: Duration::from_millis(2), ..Default::default() };
+//! let config = UpstreamConfig { failure_rate_ppm: 200_000, cost: Duration::from_millis(2), ..Default::default() };
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let running = ReferenceUpstream::new(config)?.spawn(listener, None)?;
 //! println!("upstream at {}", running.endpoint());
@@ -47,7 +47,8 @@ mod store;
 mod tests;
 
 pub use config::{
-    ConfigError, MAX_CAPACITY, MAX_CONCURRENCY, MAX_DELAY, MAX_OUTAGES, Outage, UpstreamConfig,
+    ConfigError, MAX_CAPACITY, MAX_CONCURRENCY, MAX_DELAY, MAX_OUTAGES, Outage, PPM,
+    UpstreamConfig, parse_rate,
 };
 pub use service::{QUERY_APPLIED, QUERY_STATS, UpstreamService};
 pub use stats::Stats;
@@ -67,6 +68,9 @@ use crate::grpc::proto::upstream_server::UpstreamServer;
 use faults::{Faults, Lanes};
 use service::Shared;
 use store::Store;
+
+/// How long [`ReferenceUpstream::serve`] lets calls in flight finish after its shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A handle on one reference upstream: its service, counters and switches. Cheap to clone;
 /// every clone sees the same state. Outage windows count from [`ReferenceUpstream::new`].
@@ -137,7 +141,9 @@ impl ReferenceUpstream {
         })
     }
 
-    /// Serves on `listener` (with TLS when `tls` is given) until `shutdown` completes.
+    /// Serves on `listener` (with TLS when `tls` is given) until `shutdown` completes; then
+    /// stops accepting and gives calls in flight up to [`SHUTDOWN_GRACE`] before closing every
+    /// connection (a client that never acknowledges the HTTP/2 GOAWAY cannot hold it open).
     pub async fn serve(
         &self,
         listener: TcpListener,
@@ -148,11 +154,22 @@ impl ReferenceUpstream {
         if let Some(tls) = tls {
             server = server.tls_config(tls).map_err(ServeError::Tls)?;
         }
-        server
+        let (drain, draining) = oneshot::channel::<()>();
+        let server = server
             .add_service(self.service())
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
-            .await
-            .map_err(ServeError::Transport)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                let _ = draining.await;
+            });
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => return result.map_err(ServeError::Transport),
+            () = shutdown => {}
+        }
+        let _ = drain.send(());
+        match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+            Ok(result) => result.map_err(ServeError::Transport),
+            Err(_elapsed) => Ok(()),
+        }
     }
 
     /// Serves on `listener` in a background task until [`Running::stop`] or drop. Must be

@@ -22,17 +22,10 @@ fn config_limits_are_reached() {
     let cases: Vec<(UpstreamConfig, ConfigError)> = vec![
         (
             UpstreamConfig {
-                failure_rate: 1.01,
+                failure_rate_ppm: PPM + 1,
                 ..ok.clone()
             },
-            ConfigError::FailureRate(1.01),
-        ),
-        (
-            UpstreamConfig {
-                failure_rate: -0.1,
-                ..ok.clone()
-            },
-            ConfigError::FailureRate(-0.1),
+            ConfigError::FailureRate(PPM + 1),
         ),
         (
             UpstreamConfig {
@@ -91,13 +84,8 @@ fn config_limits_are_reached() {
         assert_eq!(config.validate(), Err(want.clone()), "{config:?}");
         assert!(!want.to_string().is_empty());
     }
-    let nan = UpstreamConfig {
-        failure_rate: f64::NAN,
-        ..ok.clone()
-    };
-    assert!(matches!(nan.validate(), Err(ConfigError::FailureRate(_))));
     let edges = UpstreamConfig {
-        failure_rate: 1.0,
+        failure_rate_ppm: PPM,
         latency: MAX_DELAY,
         cost: MAX_DELAY,
         concurrency: MAX_CONCURRENCY,
@@ -106,6 +94,42 @@ fn config_limits_are_reached() {
         seed: u64::MAX,
     };
     assert_eq!(edges.validate(), Ok(()));
+}
+
+#[test]
+fn rates_parse_exactly() {
+    let ok = [
+        ("0", 0),
+        ("1", PPM),
+        ("0.2", 200_000),
+        ("0.000001", 1),
+        ("20%", 200_000),
+        ("0.5%", 5_000),
+        ("100%", PPM),
+        (" 0.25 ", 250_000),
+        ("1.0", PPM),
+    ];
+    for (text, ppm) in ok {
+        assert_eq!(parse_rate(text), Ok(ppm), "{text}");
+    }
+    for bad in [
+        "",
+        "1.01",
+        "2",
+        "101%",
+        "-0.1",
+        "0.0000001",
+        ".5",
+        "5.",
+        "abc",
+        "1e-1",
+        "%",
+    ] {
+        assert!(
+            parse_rate(bad).unwrap_err().contains("expected 0 to 1"),
+            "{bad}"
+        );
+    }
 }
 
 #[test]
@@ -203,7 +227,7 @@ fn a_full_table_refuses_the_whole_batch_and_forgets_nothing() {
 #[test]
 fn the_failure_draw_is_seeded() {
     let config = UpstreamConfig {
-        failure_rate: 0.2,
+        failure_rate_ppm: 200_000,
         seed: 42,
         ..Default::default()
     };
@@ -221,12 +245,12 @@ fn the_failure_draw_is_seeded() {
         "{failed} of 10000 at 20 %"
     );
     let never = UpstreamConfig {
-        failure_rate: 0.0,
+        failure_rate_ppm: 0,
         ..config.clone()
     };
     assert!(draws(&never).iter().all(Option::is_none));
     let always = UpstreamConfig {
-        failure_rate: 1.0,
+        failure_rate_ppm: PPM,
         ..config
     };
     assert!(draws(&always).iter().all(|d| *d == Some(Fault::Random)));
