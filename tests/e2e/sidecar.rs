@@ -151,7 +151,7 @@ async fn ten_thousand_transactions_through_a_failing_upstream_apply_exactly_once
     const CALLERS: usize = 64;
     const TOTAL: usize = 10_000;
     let upstream = UpstreamConfig {
-        failure_rate: 0.2,
+        failure_rate_ppm: 200_000,
         seed: 7,
         concurrency: 16,
         ..UpstreamConfig::default()
