@@ -253,8 +253,9 @@ mod tests {
             Err(ReplyMismatch::Key { position: 1 })
         );
         assert_eq!(check_reply([].into_iter(), [].into_iter()), Ok(()));
-        assert!(!ReplyMismatch::VERDICT.retryable);
-        assert_eq!(ReplyMismatch::CODE, code::INTERNAL);
+        let verdict = ReplyMismatch::VERDICT;
+        assert!(!verdict.retryable && verdict.breaker_failure);
+        assert_eq!(classify(ReplyMismatch::CODE), classify(code::INTERNAL));
     }
 
     #[test]
