@@ -96,6 +96,7 @@
 //! | [`txn_check`] | what makes an idempotency key and a sidecar batch acceptable |
 //! | [`health`] | named checks and their aggregate |
 //! | [`governor`] | admission of pipeline stages under load |
+//! | [`upstream`] | forwarding to an upstream: failure verdicts, batch-reply checks |
 //!
 //! # Features
 //!
@@ -126,5 +127,6 @@ pub mod retry;
 pub mod table;
 pub mod time;
 pub mod txn_check;
+pub mod upstream;
 
 pub use time::{Duration, Instant, WallTime};

@@ -3,5 +3,6 @@
 //! tonic + prost at build time.
 
 pub mod proto;
+pub mod sidecar;
 pub mod tls;
 pub mod upstream;

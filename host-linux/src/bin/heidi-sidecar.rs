@@ -1,0 +1,7 @@
+//! `heidi-sidecar`: the gRPC sidecar proxy. See `heidi-sidecar --help` and docs/SIDECAR.md.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    heidi_linux::grpc::sidecar::run::main(heidi_linux::grpc::sidecar::config::Args::parse())
+}

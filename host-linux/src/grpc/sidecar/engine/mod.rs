@@ -1,0 +1,362 @@
+//! The engine: one driver task owns the core's [`Batcher`](heidi_core::batcher::Batcher),
+//! [`Breaker`], [`RetryBudget`] and [`RetryPolicy`], and is fed through bounded channels. It
+//! asks the core for every decision (when a batch is due, whether a call may go, when to
+//! retry, whether to give up) and only moves values: it hands upstream calls to short tasks
+//! that report back with the result, and answers callers through one-shot channels.
+//!
+//! # The loop
+//!
+//! Each turn reads the monotonic clock once (as a core `Instant`), applies what is due (the
+//! breaker's timeout, retry timers), sends every due batch while fewer than `max_in_flight`
+//! batches are upstream, publishes a [`Snapshot`], then waits for the next input (a finished
+//! call, a query, a submission, shutdown) or the earliest deadline. While the batcher is full
+//! and `max_in_flight` batches are upstream, submissions are not read: they wait in the
+//! bounded submission channel, and when that is full callers get RESOURCE_EXHAUSTED at once.
+//!
+//! # Shutdown
+//!
+//! Closing stops new submissions (UNAVAILABLE), flushes what is queued as batches (reason
+//! `shutdown`), and ends once every caller has its answer.
+
+mod batches;
+mod client;
+mod queries;
+#[cfg(test)]
+mod tests;
+
+pub use client::{EngineClient, Queued};
+
+use super::batcher::SizedBatcher;
+use super::metrics::SidecarMetrics;
+use super::upstream::UpstreamApi;
+use crate::clock::Clock;
+use crate::grpc::proto::{
+    BatchReceipt, Query, QueryResponse, Transaction, TransactionBatch, TransactionResponse,
+};
+use heidi_core::Instant;
+use heidi_core::batcher::BatcherConfig;
+use heidi_core::breaker::{Breaker, BreakerConfig, Permit, State};
+use heidi_core::retry::{BudgetConfig, RetryBudget, RetryPolicy};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tonic::Status;
+
+/// What a caller of `SubmitTransaction` gets.
+pub type TxResult = Result<TransactionResponse, Status>;
+/// What a caller of `SubmitQuery` gets.
+pub type QueryResult = Result<QueryResponse, Status>;
+
+/// A transaction waiting for its receipt.
+#[derive(Debug)]
+pub(crate) struct Submission {
+    pub(crate) tx: Transaction,
+    pub(crate) reply: oneshot::Sender<TxResult>,
+}
+
+/// A query waiting for its answer.
+#[derive(Debug)]
+pub(crate) struct QueryJob {
+    pub(crate) query: Query,
+    pub(crate) reply: oneshot::Sender<QueryResult>,
+}
+
+/// A finished upstream call, reported to the driver.
+enum Done {
+    Batch {
+        id: u64,
+        result: Result<BatchReceipt, Status>,
+        took: std::time::Duration,
+    },
+    Query {
+        id: u64,
+        result: QueryResult,
+        took: std::time::Duration,
+    },
+}
+
+/// The engine's settings (from the validated configuration).
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Transactions per upstream call, 1 ..= 8.
+    pub batch_size: usize,
+    /// Batch linger.
+    pub linger: heidi_core::Duration,
+    /// Submission channel capacity.
+    pub queue_capacity: usize,
+    /// Batches upstream at once (retry waits included).
+    pub max_in_flight: usize,
+    /// Deadline of every upstream call.
+    pub deadline: std::time::Duration,
+    /// Retry schedule.
+    pub retry: RetryPolicy,
+    /// Retry budget.
+    pub budget: BudgetConfig,
+    /// Breaker.
+    pub breaker: BreakerConfig,
+    /// Seed of the jitter generator.
+    pub jitter_seed: u64,
+}
+
+/// The engine's state as of its last turn, for fast rejection and `HealthCheck`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The breaker's state.
+    pub breaker: State,
+    /// When an open breaker half-opens ([`Breaker::open_until`]).
+    pub open_until: Option<Instant>,
+    /// Transactions in the batcher.
+    pub batched: usize,
+    /// Batches upstream (or waiting to be retried).
+    pub in_flight: usize,
+    /// Shutting down.
+    pub closing: bool,
+}
+
+/// The running engine: stop it with [`EngineTask::shutdown`].
+#[derive(Debug)]
+pub struct EngineTask {
+    stop: watch::Sender<bool>,
+    join: JoinHandle<()>,
+}
+
+impl EngineTask {
+    /// Asks the engine to stop without waiting (idempotent).
+    pub fn signal(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Stops the engine: flushes the pending batch, answers every caller, then returns.
+    pub async fn shutdown(self) {
+        self.signal();
+        if let Err(e) = self.join.await {
+            tracing::error!(error = %e, "sidecar engine task failed");
+        }
+    }
+}
+
+/// Starts the engine on the current tokio runtime.
+pub fn spawn<U: UpstreamApi>(
+    settings: EngineSettings,
+    upstream: Arc<U>,
+    metrics: Arc<SidecarMetrics>,
+) -> Result<(EngineClient, EngineTask), String> {
+    let breaker = Breaker::new(settings.breaker).map_err(|e| e.to_string())?;
+    let budget = RetryBudget::new(settings.budget).map_err(|e| e.to_string())?;
+    let linger = BatcherConfig {
+        linger: settings.linger,
+    };
+    let batcher = SizedBatcher::new(settings.batch_size, linger)
+        .ok_or_else(|| format!("batch size {} is not 1 ..= 8", settings.batch_size))?;
+    let clock = Clock::start();
+    let (submit_tx, submit_rx) = mpsc::channel(settings.queue_capacity.max(1));
+    let (query_tx, query_rx) = mpsc::channel(settings.queue_capacity.max(1));
+    // Each batch and each query has at most one call outstanding, so reports never wait.
+    let (done_tx, done_rx) = mpsc::channel(settings.max_in_flight + settings.queue_capacity);
+    let (stop, stop_rx) = watch::channel(false);
+    let snapshot = Arc::new(Mutex::new(Snapshot {
+        breaker: breaker.state(),
+        open_until: None,
+        batched: 0,
+        in_flight: 0,
+        closing: false,
+    }));
+    let client = EngineClient::new(
+        submit_tx,
+        query_tx,
+        Arc::clone(&snapshot),
+        clock,
+        Arc::clone(&metrics),
+    );
+    let driver = Driver {
+        rng: fastrand::Rng::with_seed(settings.jitter_seed),
+        max_queries: settings.queue_capacity.max(1),
+        settings,
+        clock,
+        batcher,
+        breaker,
+        budget,
+        flights: HashMap::new(),
+        queries: HashMap::new(),
+        timers: BTreeSet::new(),
+        next_id: 0,
+        upstream,
+        done_tx,
+        metrics,
+        snapshot,
+        closing: false,
+    };
+    let join = tokio::spawn(driver.run(submit_rx, query_rx, done_rx, stop_rx));
+    Ok((client, EngineTask { stop, join }))
+}
+
+/// A batch upstream or waiting to be retried.
+struct Flight {
+    callers: Vec<oneshot::Sender<TxResult>>,
+    batch: TransactionBatch,
+    /// Upstream calls made so far, the first included.
+    attempts: u32,
+    /// The breaker permit of the call in progress.
+    permit: Option<Permit>,
+}
+
+/// A query upstream.
+struct QueryFlight {
+    reply: oneshot::Sender<QueryResult>,
+    permit: Permit,
+}
+
+struct Driver<U> {
+    settings: EngineSettings,
+    clock: Clock,
+    batcher: SizedBatcher<Submission>,
+    breaker: Breaker,
+    budget: RetryBudget,
+    rng: fastrand::Rng,
+    flights: HashMap<u64, Flight>,
+    queries: HashMap<u64, QueryFlight>,
+    max_queries: usize,
+    /// Retry times of flights waiting between attempts.
+    timers: BTreeSet<(Instant, u64)>,
+    next_id: u64,
+    upstream: Arc<U>,
+    done_tx: mpsc::Sender<Done>,
+    metrics: Arc<SidecarMetrics>,
+    snapshot: Arc<Mutex<Snapshot>>,
+    closing: bool,
+}
+
+impl<U: UpstreamApi> Driver<U> {
+    async fn run(
+        mut self,
+        mut submit_rx: mpsc::Receiver<Submission>,
+        mut query_rx: mpsc::Receiver<QueryJob>,
+        mut done_rx: mpsc::Receiver<Done>,
+        mut stop_rx: watch::Receiver<bool>,
+    ) {
+        let (mut submissions_open, mut queries_open) = (true, true);
+        loop {
+            let now = self.clock.now();
+            self.turn(now);
+            let idle = self.flights.is_empty() && self.queries.is_empty();
+            if self.closing && !submissions_open && !queries_open && self.batcher.is_empty() && idle
+            {
+                break;
+            }
+            let wake = self.next_deadline().map(|at| wake_at(now, at));
+            let read_submissions = submissions_open && !self.batcher.is_full();
+            let read_queries = queries_open && self.queries.len() < self.max_queries;
+            tokio::select! {
+                biased;
+                Some(done) = done_rx.recv() => self.on_done(done),
+                changed = stop_rx.changed(), if !self.closing => {
+                    if changed.is_err() || *stop_rx.borrow() {
+                        self.closing = true;
+                        submit_rx.close();
+                        query_rx.close();
+                        self.publish();
+                    }
+                }
+                job = query_rx.recv(), if read_queries => match job {
+                    Some(job) => self.on_query(job),
+                    None => queries_open = false,
+                },
+                sub = submit_rx.recv(), if read_submissions => match sub {
+                    Some(sub) => self.on_submission(sub),
+                    None => submissions_open = false,
+                },
+                () = sleep_until(wake), if wake.is_some() => {}
+            }
+        }
+        self.publish();
+        tracing::debug!("sidecar engine stopped");
+    }
+
+    fn on_done(&mut self, done: Done) {
+        let now = self.clock.now();
+        match done {
+            Done::Batch { id, result, took } => self.on_batch_done(now, id, result, took),
+            Done::Query { id, result, took } => self.on_query_done(now, id, result, took),
+        }
+    }
+
+    fn on_submission(&mut self, sub: Submission) {
+        let now = self.clock.now();
+        if let Err(full) = self.batcher.push(now, sub) {
+            // Not reached: submissions are read only while the batcher has room.
+            let sub = full.into_inner();
+            let _ = sub
+                .reply
+                .send(Err(Status::internal("batcher unexpectedly full")));
+        }
+    }
+
+    /// Applies everything due at `now`, sends due batches, publishes the snapshot.
+    fn turn(&mut self, now: Instant) {
+        if self.breaker.poll_timeout().is_some_and(|t| t <= now) {
+            self.breaker.handle_timeout(now);
+        }
+        self.drain_breaker_events();
+        self.due_retries(now);
+        self.dispatch(now);
+        self.publish();
+    }
+
+    /// The earliest instant something is due: a batch (only while a flight slot is free), the
+    /// breaker's timeout, a retry.
+    fn next_deadline(&self) -> Option<Instant> {
+        let batch = match self.flights.len() < self.settings.max_in_flight {
+            true if self.closing && !self.batcher.is_empty() => Some(self.clock.now()),
+            true => self.batcher.poll_timeout(),
+            false => None,
+        };
+        let retry = self.timers.first().map(|&(at, _)| at);
+        [batch, self.breaker.poll_timeout(), retry]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn drain_breaker_events(&mut self) {
+        while let Some(t) = self.breaker.poll_event() {
+            tracing::info!(from = %t.from, to = %t.to, "upstream circuit breaker");
+        }
+        self.metrics.breaker(self.breaker.state());
+        // Published before any caller is answered, so a caller that asks HealthCheck next
+        // sees the breaker its answer came from.
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let snapshot = Snapshot {
+            breaker: self.breaker.state(),
+            open_until: self.breaker.open_until(),
+            batched: self.batcher.len(),
+            in_flight: self.flights.len(),
+            closing: self.closing,
+        };
+        if let Ok(mut s) = self.snapshot.lock() {
+            *s = snapshot;
+        }
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+/// The std instant of the core instant `at`, read at `now`; waits are capped at a day so
+/// that a far deadline cannot overflow the timer.
+fn wake_at(now: Instant, at: Instant) -> std::time::Instant {
+    let wait = at.saturating_duration_since(now).as_micros();
+    std::time::Instant::now() + std::time::Duration::from_micros(wait.min(86_400_000_000))
+}
+
+async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,66 @@
+//! Queries: forwarded one by one (no batching, no retries) through the same breaker and
+//! under the same deadline as batches.
+
+use super::{Done, Driver, QueryFlight, QueryJob, QueryResult};
+use crate::grpc::sidecar::status;
+use crate::grpc::sidecar::upstream::{UpstreamApi, with_deadline};
+use heidi_core::Instant;
+use heidi_core::breaker::Outcome;
+use heidi_core::upstream::classify;
+use tracing::Instrument;
+
+impl<U: UpstreamApi> Driver<U> {
+    pub(super) fn on_query(&mut self, job: QueryJob) {
+        let now = self.clock.now();
+        let acquired = self.breaker.acquire(now);
+        self.drain_breaker_events();
+        let permit = match acquired {
+            Ok(permit) => permit,
+            Err(rejected) => {
+                self.metrics.rejected("breaker_open");
+                let _ = job
+                    .reply
+                    .send(Err(status::breaker_open(now, rejected.until)));
+                return;
+            }
+        };
+        let id = self.new_id();
+        self.queries.insert(
+            id,
+            QueryFlight {
+                reply: job.reply,
+                permit,
+            },
+        );
+        let call = self.upstream.query(job.query, self.settings.deadline);
+        let (deadline, done) = (self.settings.deadline, self.done_tx.clone());
+        tokio::spawn(
+            async move {
+                let (result, took) = with_deadline(deadline, call).await;
+                let _ = done.send(Done::Query { id, result, took }).await;
+            }
+            .instrument(tracing::debug_span!("upstream_query", query = id)),
+        );
+    }
+
+    pub(super) fn on_query_done(
+        &mut self,
+        now: Instant,
+        id: u64,
+        result: QueryResult,
+        took: std::time::Duration,
+    ) {
+        self.metrics.upstream_call("query", result.is_ok(), took);
+        let Some(flight) = self.queries.remove(&id) else {
+            return;
+        };
+        let took_core = heidi_core::Duration::from_micros(took.as_micros() as u64);
+        let outcome = match &result {
+            Err(s) if classify(s.code() as i32).breaker_failure => Outcome::Failure(took_core),
+            _ => Outcome::Success(took_core),
+        };
+        let _ = self.breaker.record(now, flight.permit, outcome);
+        self.drain_breaker_events();
+        let _ = flight.reply.send(result);
+    }
+}

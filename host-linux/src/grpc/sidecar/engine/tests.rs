@@ -1,0 +1,293 @@
+//! The engine against a scripted fake upstream: receipts by position, reply checks, retries,
+//! non-retryable failures, key validation, the in-flight bound and the shutdown flush.
+
+use super::*;
+use crate::grpc::proto::Receipt;
+use crate::grpc::sidecar::upstream::CallFuture;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration as StdDuration;
+use tokio::sync::Semaphore;
+use tonic::Code;
+
+/// What the fake does with its next `ApplyBatch`.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Ok,
+    Fail(Code),
+    /// Answers one receipt short.
+    Short,
+    /// Answers with the first two receipts swapped.
+    Swapped,
+}
+
+#[derive(Default)]
+struct Fake {
+    script: Mutex<VecDeque<Step>>,
+    calls: AtomicUsize,
+    running: AtomicUsize,
+    most_running: AtomicUsize,
+    /// When set, each call waits for a permit (tests hold calls open).
+    gate: Option<Arc<Semaphore>>,
+}
+
+impl Fake {
+    fn scripted(steps: &[Step]) -> Arc<Fake> {
+        Arc::new(Fake {
+            script: Mutex::new(steps.iter().copied().collect()),
+            ..Fake::default()
+        })
+    }
+}
+
+fn receipt(key: &str) -> Receipt {
+    Receipt {
+        idempotency_key: key.to_owned(),
+        committed: true,
+        receipt_id: format!("r-{key}"),
+        ..Receipt::default()
+    }
+}
+
+impl UpstreamApi for Arc<Fake> {
+    fn apply_batch(&self, batch: TransactionBatch, _: StdDuration) -> CallFuture<BatchReceipt> {
+        let fake = Arc::clone(self);
+        Box::pin(async move {
+            fake.calls.fetch_add(1, Ordering::SeqCst);
+            let now = fake.running.fetch_add(1, Ordering::SeqCst) + 1;
+            fake.most_running.fetch_max(now, Ordering::SeqCst);
+            if let Some(gate) = &fake.gate {
+                let _permit = gate.acquire().await;
+            }
+            fake.running.fetch_sub(1, Ordering::SeqCst);
+            let step = fake.script.lock().unwrap().pop_front().unwrap_or(Step::Ok);
+            let mut receipts: Vec<Receipt> = batch
+                .transactions
+                .iter()
+                .map(|t| receipt(&t.idempotency_key))
+                .collect();
+            match step {
+                Step::Ok => {}
+                Step::Fail(code) => return Err(Status::new(code, "scripted failure")),
+                Step::Short => {
+                    receipts.pop();
+                }
+                Step::Swapped => receipts.swap(0, 1),
+            }
+            Ok(BatchReceipt { receipts })
+        })
+    }
+
+    fn query(&self, query: Query, _: StdDuration) -> CallFuture<QueryResponse> {
+        Box::pin(async move {
+            Ok(QueryResponse {
+                success: true,
+                result: query.text.into_bytes(),
+                error: String::new(),
+            })
+        })
+    }
+}
+
+fn settings(batch_size: usize, linger_ms: u64) -> EngineSettings {
+    EngineSettings {
+        batch_size,
+        linger: heidi_core::Duration::from_millis(linger_ms),
+        queue_capacity: 64,
+        max_in_flight: 4,
+        deadline: StdDuration::from_secs(5),
+        retry: RetryPolicy {
+            base_delay: heidi_core::Duration::from_millis(5),
+            ..RetryPolicy::named("default").unwrap()
+        }
+        .with_jitter(heidi_core::retry::Jitter::None),
+        budget: BudgetConfig::DEFAULT,
+        breaker: BreakerConfig::DEFAULT,
+        jitter_seed: 7,
+    }
+}
+
+fn tx(key: &str) -> Transaction {
+    Transaction {
+        idempotency_key: key.to_owned(),
+        ..Transaction::default()
+    }
+}
+
+/// Submits `keys` at once and collects the answers in submission order.
+async fn submit_all(client: &EngineClient, keys: &[&str]) -> Vec<TxResult> {
+    let calls = keys.iter().map(|k| {
+        let client = client.clone();
+        let tx = tx(k);
+        tokio::spawn(async move { client.submit(tx).await })
+    });
+    let mut out = Vec::new();
+    for call in calls.collect::<Vec<_>>() {
+        out.push(call.await.unwrap());
+    }
+    out
+}
+
+fn start(s: EngineSettings, fake: &Arc<Fake>) -> (EngineClient, EngineTask, Arc<SidecarMetrics>) {
+    let metrics = Arc::new(SidecarMetrics::new());
+    let (client, task) = spawn(s, Arc::new(Arc::clone(fake)), Arc::clone(&metrics)).unwrap();
+    (client, task, metrics)
+}
+
+#[tokio::test]
+async fn each_caller_gets_the_receipt_at_its_own_position() {
+    let fake = Fake::scripted(&[]);
+    let (client, task, metrics) = start(settings(4, 10_000), &fake);
+    let keys = ["a", "b", "c", "d"];
+    let answers = submit_all(&client, &keys).await;
+    for (key, answer) in keys.iter().zip(answers) {
+        let r = answer.unwrap();
+        assert_eq!(r.receipt.unwrap().idempotency_key, *key);
+        assert_eq!((r.attempts, r.batch_size), (1, 4));
+    }
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(metrics.flushes("size"), 1);
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reply_that_does_not_match_fails_the_whole_batch_without_retry() {
+    for step in [Step::Short, Step::Swapped] {
+        let fake = Fake::scripted(&[step]);
+        let (client, task, _) = start(settings(2, 10_000), &fake);
+        for answer in submit_all(&client, &["x", "y"]).await {
+            let s = answer.unwrap_err();
+            assert_eq!(s.code(), Code::Internal, "{step:?}: {s:?}");
+            assert!(s.message().contains("upstream"), "{}", s.message());
+        }
+        assert_eq!(fake.calls.load(Ordering::SeqCst), 1, "{step:?}");
+        task.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn retryable_failures_are_retried_with_the_same_batch() {
+    let fake = Fake::scripted(&[
+        Step::Fail(Code::Unavailable),
+        Step::Fail(Code::DeadlineExceeded),
+    ]);
+    let (client, task, metrics) = start(settings(1, 0), &fake);
+    let r = client.submit(tx("k")).await.unwrap();
+    assert_eq!(r.attempts, 3);
+    assert_eq!(r.receipt.unwrap().idempotency_key, "k");
+    assert_eq!(metrics.retries(), 2);
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn attempts_stop_at_max_attempts() {
+    let fake = Fake::scripted(&[Step::Fail(Code::Unavailable); 10]);
+    let (client, task, metrics) = start(settings(1, 0), &fake);
+    let s = client.submit(tx("k")).await.unwrap_err();
+    assert_eq!(s.code(), Code::Unavailable);
+    assert!(s.message().contains("3 attempt"), "{}", s.message());
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(metrics.retries(), 2);
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn refusals_on_the_merits_are_not_retried_nor_held_against_the_upstream() {
+    let fake = Fake::scripted(&[Step::Fail(Code::InvalidArgument); 8]);
+    let (client, task, _) = start(settings(1, 0), &fake);
+    for i in 0..8 {
+        let s = client.submit(tx(&format!("k{i}"))).await.unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument);
+    }
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 8);
+    assert_eq!(client.snapshot().breaker, State::Closed);
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_keys_never_reach_the_upstream() {
+    let fake = Fake::scripted(&[]);
+    let (client, task, _) = start(settings(1, 0), &fake);
+    let s = client.submit(tx("")).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    let long = "k".repeat(129);
+    assert_eq!(
+        client.submit(tx(&long)).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    assert!(client.submit(tx(&"k".repeat(128))).await.is_ok());
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_more_than_max_in_flight_batches_are_upstream() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fake = Arc::new(Fake {
+        gate: Some(Arc::clone(&gate)),
+        ..Fake::default()
+    });
+    let mut s = settings(1, 0);
+    s.max_in_flight = 2;
+    let (client, task, _) = start(s, &fake);
+    let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
+    let submitted = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            submit_all(&client, &keys).await
+        })
+    };
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+    while fake.running.load(Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two calls never started"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(client.snapshot().in_flight, 2);
+    gate.add_permits(6);
+    for answer in submitted.await.unwrap() {
+        assert!(answer.is_ok());
+    }
+    assert_eq!(fake.most_running.load(Ordering::SeqCst), 2);
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_flushes_the_pending_batch_and_answers_every_caller() {
+    let fake = Fake::scripted(&[]);
+    let (client, task, metrics) = start(settings(8, 60_000), &fake);
+    let pending = {
+        let client = client.clone();
+        tokio::spawn(async move { submit_all(&client, &["p", "q", "r"]).await })
+    };
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+    while client.queued().total() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "submissions never queued"
+        );
+        tokio::task::yield_now().await;
+    }
+    task.shutdown().await;
+    for answer in pending.await.unwrap() {
+        assert_eq!(answer.unwrap().batch_size, 3);
+    }
+    assert_eq!(metrics.flushes("shutdown"), 1);
+    let s = client.submit(tx("late")).await.unwrap_err();
+    assert_eq!(s.code(), Code::Unavailable);
+}
+
+#[tokio::test]
+async fn queries_pass_through_the_breaker() {
+    let fake = Fake::scripted(&[]);
+    let (client, task, _) = start(settings(1, 0), &fake);
+    let q = Query {
+        kind: 1,
+        text: "ask".into(),
+    };
+    assert_eq!(client.query(q).await.unwrap().result, b"ask");
+    task.shutdown().await;
+}

@@ -1,0 +1,143 @@
+//! The gRPC statuses callers get, built from the core's answers.
+
+use heidi_core::Instant;
+use heidi_core::retry::GiveUpReason;
+use heidi_core::txn_check::KeyError;
+use heidi_core::upstream::give_up_code;
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Status};
+
+/// The metadata key of the retry-after hint, in whole milliseconds (rounded up).
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
+/// Milliseconds from `now` until `until`, rounded up (a client that waits that long is never
+/// early).
+pub fn retry_after_ms(now: Instant, until: Instant) -> u64 {
+    until.saturating_duration_since(now).as_millis_ceil()
+}
+
+/// UNAVAILABLE: the breaker rejects calls until `until`; the hint is in the message and in
+/// the `retry-after-ms` metadata.
+pub fn breaker_open(now: Instant, until: Instant) -> Status {
+    let message = if until == Instant::MAX {
+        "circuit breaker to the upstream is forced open".to_owned()
+    } else {
+        let ms = retry_after_ms(now, until);
+        format!("circuit breaker to the upstream is open; retry after {ms} ms")
+    };
+    with_retry_after(Status::unavailable(message), now, until)
+}
+
+fn with_retry_after(mut status: Status, now: Instant, until: Instant) -> Status {
+    if until != Instant::MAX {
+        let value = MetadataValue::from(retry_after_ms(now, until));
+        status.metadata_mut().insert(RETRY_AFTER_MS, value);
+    }
+    status
+}
+
+/// RESOURCE_EXHAUSTED: the submission queue holds `capacity` transactions already.
+pub fn queue_full(capacity: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "submission queue full ({capacity} transactions waiting); retry later"
+    ))
+}
+
+/// INVALID_ARGUMENT for a bad idempotency key.
+pub fn bad_key(e: KeyError) -> Status {
+    Status::invalid_argument(format!("idempotency_key: {e}"))
+}
+
+/// UNAVAILABLE: the sidecar is shutting down.
+pub fn shutting_down() -> Status {
+    Status::unavailable("sidecar is shutting down")
+}
+
+/// The status of a batch given up after `attempts` attempts, the last failing with `last`.
+pub fn gave_up(last: &Status, reason: GiveUpReason, attempts: u32, now: Instant) -> Status {
+    let code = Code::from_i32(give_up_code(last.code() as i32, reason));
+    let status = Status::new(
+        code,
+        format!(
+            "upstream call failed after {attempts} attempt(s), not retried ({}): {}",
+            reason_text(reason, now),
+            last.message()
+        ),
+    );
+    match reason {
+        GiveUpReason::BreakerOpen { until } => with_retry_after(status, now, until),
+        _ => status,
+    }
+}
+
+fn reason_text(reason: GiveUpReason, now: Instant) -> String {
+    match reason {
+        GiveUpReason::AttemptsExhausted { attempts } => format!("max_attempts {attempts} reached"),
+        GiveUpReason::BreakerOpen { until } => format!(
+            "circuit breaker open; retry after {} ms",
+            retry_after_ms(now, until)
+        ),
+        GiveUpReason::BudgetExhausted { .. } => "retry budget exhausted".to_owned(),
+    }
+}
+
+/// A failed call that is not retried (the upstream refused it on its merits, or its reply
+/// was malformed), reported after `attempts` attempts.
+pub fn not_retried(last: &Status, attempts: u32) -> Status {
+    Status::new(
+        last.code(),
+        format!(
+            "upstream call failed after {attempts} attempt(s): {}",
+            last.message()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_open_carries_the_hint_in_metadata_and_message() {
+        let s = breaker_open(Instant::from_millis(10), Instant::from_micros(1_510_001));
+        assert_eq!(s.code(), Code::Unavailable);
+        assert!(s.message().contains("1501 ms"), "{}", s.message());
+        assert_eq!(s.metadata().get(RETRY_AFTER_MS).unwrap(), "1501");
+        let forced = breaker_open(Instant::ZERO, Instant::MAX);
+        assert!(forced.metadata().get(RETRY_AFTER_MS).is_none());
+    }
+
+    #[test]
+    fn give_up_keeps_the_last_code_unless_the_breaker_is_open() {
+        let now = Instant::from_millis(0);
+        let slow = Status::deadline_exceeded("slow");
+        let s = gave_up(
+            &slow,
+            GiveUpReason::AttemptsExhausted { attempts: 4 },
+            4,
+            now,
+        );
+        assert_eq!(s.code(), Code::DeadlineExceeded);
+        assert!(s.message().contains("4 attempt"));
+        let until = Instant::from_millis(50);
+        let s = gave_up(&slow, GiveUpReason::BreakerOpen { until }, 2, now);
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(s.metadata().get(RETRY_AFTER_MS).unwrap(), "50");
+        let s = gave_up(
+            &slow,
+            GiveUpReason::BudgetExhausted { retry_at: until },
+            1,
+            now,
+        );
+        assert!(s.message().contains("budget"));
+    }
+
+    #[test]
+    fn simple_statuses() {
+        assert_eq!(queue_full(3).code(), Code::ResourceExhausted);
+        assert_eq!(bad_key(KeyError::Empty).code(), Code::InvalidArgument);
+        assert_eq!(shutting_down().code(), Code::Unavailable);
+        let s = not_retried(&Status::invalid_argument("no"), 1);
+        assert_eq!(s.code(), Code::InvalidArgument);
+    }
+}

@@ -1,0 +1,102 @@
+//! The upstream as the engine sees it: [`UpstreamApi`], implemented over gRPC by
+//! [`GrpcUpstream`] and by fakes in tests. The engine applies the deadline around every call
+//! (so a fake is held to it too); [`GrpcUpstream`] also sends it as `grpc-timeout`.
+
+use crate::grpc::proto::upstream_client::UpstreamClient;
+use crate::grpc::proto::{BatchReceipt, Query, QueryResponse, TransactionBatch};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status};
+
+/// An upstream call in progress.
+pub type CallFuture<T> = Pin<Box<dyn Future<Output = Result<T, Status>> + Send>>;
+
+/// What the sidecar calls upstream.
+pub trait UpstreamApi: Send + Sync + 'static {
+    /// `Upstream.ApplyBatch`: one receipt per transaction, in order.
+    fn apply_batch(&self, batch: TransactionBatch, deadline: Duration) -> CallFuture<BatchReceipt>;
+    /// `Upstream.Query`.
+    fn query(&self, query: Query, deadline: Duration) -> CallFuture<QueryResponse>;
+}
+
+/// The upstream over one lazily connected HTTP/2 channel (calls multiplex on it; a
+/// connection that fails is re-established by the next call).
+#[derive(Clone, Debug)]
+pub struct GrpcUpstream {
+    client: UpstreamClient<Channel>,
+}
+
+impl GrpcUpstream {
+    /// A client of `url` (http:// or https://, with `tls` for the latter); connecting waits
+    /// at most `connect_timeout`. Nothing is dialled until the first call.
+    pub fn new(
+        url: &str,
+        tls: Option<ClientTlsConfig>,
+        connect_timeout: Duration,
+    ) -> Result<GrpcUpstream, tonic::transport::Error> {
+        let mut endpoint = Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true);
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        Ok(GrpcUpstream {
+            client: UpstreamClient::new(endpoint.connect_lazy()),
+        })
+    }
+}
+
+impl UpstreamApi for GrpcUpstream {
+    fn apply_batch(&self, batch: TransactionBatch, deadline: Duration) -> CallFuture<BatchReceipt> {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            let mut request = Request::new(batch);
+            request.set_timeout(deadline);
+            let reply = client
+                .apply_batch(request)
+                .await
+                .map_err(deadline_as_such)?;
+            Ok(reply.into_inner())
+        })
+    }
+
+    fn query(&self, query: Query, deadline: Duration) -> CallFuture<QueryResponse> {
+        let mut client = self.client.clone();
+        Box::pin(async move {
+            let mut request = Request::new(query);
+            request.set_timeout(deadline);
+            let reply = client.query(request).await.map_err(deadline_as_such)?;
+            Ok(reply.into_inner())
+        })
+    }
+}
+
+/// tonic's channel enforces the request's `grpc-timeout` itself and reports it as CANCELLED
+/// "Timeout expired" ([`tonic::TimeoutExpired`]); the call did run out of time, so callers
+/// get DEADLINE_EXCEEDED, and the core classifies it as such (retryable, an upstream failure).
+fn deadline_as_such(status: Status) -> Status {
+    let expired = tonic::TimeoutExpired(()).to_string();
+    if status.code() == tonic::Code::Cancelled && status.message() == expired {
+        return Status::deadline_exceeded(format!("upstream call: {expired}"));
+    }
+    status
+}
+
+/// Runs `call` under `deadline`: a call that has not finished by then is dropped (cancelled)
+/// and ends in DEADLINE_EXCEEDED. Returns the result and how long the call took.
+pub async fn with_deadline<T>(
+    deadline: Duration,
+    call: CallFuture<T>,
+) -> (Result<T, Status>, Duration) {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(deadline, call).await {
+        Ok(result) => result,
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "upstream did not answer within the {} ms deadline",
+            deadline.as_millis()
+        ))),
+    };
+    (result, started.elapsed())
+}

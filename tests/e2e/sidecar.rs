@@ -1,0 +1,589 @@
+//! The sidecar over real gRPC on loopback, against the reference upstream: issue 7's
+//! acceptance points 1–7 (batch at size and at linger; exactly-once under a 20 % failing
+//! upstream with 64 callers; the breaker's open / half-open / close cycle; the retry budget;
+//! a full queue; the deadline; TLS and mTLS), the metrics endpoint, and the binary's
+//! environment guard and graceful stop on SIGTERM.
+
+mod common;
+
+use common::grpc::*;
+use heidi_linux::grpc::proto::sidecar_client::SidecarClient;
+use heidi_linux::grpc::proto::{BreakerState, HealthCheckRequest, Query, TransactionResponse};
+use heidi_linux::grpc::sidecar::{self, RunningSidecar, SidecarConfig};
+use heidi_linux::grpc::upstream::{Running, UpstreamConfig};
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+/// A sidecar configuration for tests: ephemeral loopback port, upstream at `up`.
+fn config(up: &Running) -> SidecarConfig {
+    let mut c = SidecarConfig::defaults();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.upstream = up.endpoint();
+    c.jitter_seed = Some(42);
+    c
+}
+
+async fn start(c: &SidecarConfig) -> RunningSidecar {
+    sidecar::start(c).await.unwrap()
+}
+
+fn client(s: &RunningSidecar) -> SidecarClient<Channel> {
+    SidecarClient::new(channel(&format!("http://{}", s.addr()), None))
+}
+
+async fn submit(c: &SidecarClient<Channel>, key: &str) -> Result<TransactionResponse, Status> {
+    let mut c = c.clone();
+    c.submit_transaction(txn(key)).await.map(|r| r.into_inner())
+}
+
+/// Submits every key at once, answers in key order.
+async fn submit_many(
+    c: &SidecarClient<Channel>,
+    keys: &[String],
+) -> Vec<Result<TransactionResponse, Status>> {
+    let tasks: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            let (c, k) = (c.clone(), k.clone());
+            tokio::spawn(async move { submit(&c, &k).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+fn keys(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+async fn breaker_state(c: &SidecarClient<Channel>) -> BreakerState {
+    let mut c = c.clone();
+    let h = c
+        .health_check(HealthCheckRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    BreakerState::try_from(h.breaker).unwrap()
+}
+
+// (1) A batch goes at 8 transactions, and at linger expiry with 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_goes_at_eight_and_at_linger_expiry_with_three() {
+    let up = start_upstream(UpstreamConfig::default(), None).await;
+    let mut c = config(&up);
+    c.batch_linger = heidi_core::Duration::from_millis(100);
+    c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let s = start(&c).await;
+    let cl = client(&s);
+    // Warm the connections so that the timings below measure the batcher only.
+    let _ = cl
+        .clone()
+        .health_check(HealthCheckRequest {})
+        .await
+        .unwrap();
+
+    let eight = keys("eight", 8);
+    let started = Instant::now();
+    let answers = submit_many(&cl, &eight).await;
+    let took = started.elapsed();
+    for (key, a) in eight.iter().zip(&answers) {
+        let r = a.as_ref().unwrap();
+        assert_eq!(r.receipt.as_ref().unwrap().idempotency_key, *key);
+        assert_eq!(r.batch_size, 8);
+    }
+    // Sent at size, not at linger (generous bound: the issue's acceptance, not a benchmark).
+    assert!(
+        took < Duration::from_millis(90),
+        "8 transactions took {took:?}"
+    );
+    assert_eq!(up.upstream().stats().batch_sizes[8], 1);
+
+    let three = keys("three", 3);
+    let started = Instant::now();
+    let answers = submit_many(&cl, &three).await;
+    let took = started.elapsed();
+    for a in &answers {
+        assert_eq!(a.as_ref().unwrap().batch_size, 3);
+    }
+    // The issue demands linger expiry ±20 ms; linger starts when the first of the three
+    // reaches the engine, after `started`, so `took` is at least the linger.
+    assert!(
+        took >= Duration::from_millis(100) && took <= Duration::from_millis(120),
+        "3 transactions took {took:?}, linger 100 ms"
+    );
+    assert_eq!(up.upstream().stats().batch_sizes[3], 1);
+
+    // The metrics endpoint names both flushes.
+    let url = format!("http://{}/metrics", s.metrics_addr().unwrap());
+    let text = tokio::task::spawn_blocking(move || {
+        ureq::get(&url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    for needle in [
+        "heidi_sidecar_batch_flush_count_total{reason=\"size\"} 1",
+        "heidi_sidecar_batch_flush_count_total{reason=\"linger\"} 1",
+        "heidi_sidecar_batch_size_count 2",
+        "heidi_sidecar_circuit_breaker_state 0",
+        "heidi_sidecar_retry_count_total 0",
+        "heidi_sidecar_upstream_latency_seconds_count{method=\"apply_batch\",outcome=\"ok\"} 2",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
+// (2) 10,000 transactions from 64 callers, 20 % of upstream calls failing: each applied
+// exactly once, each caller gets its own receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_transactions_through_a_failing_upstream_apply_exactly_once() {
+    const CALLERS: usize = 64;
+    const TOTAL: usize = 10_000;
+    let upstream = UpstreamConfig {
+        failure_rate_ppm: 200_000,
+        seed: 7,
+        concurrency: 16,
+        ..UpstreamConfig::default()
+    };
+    let up = start_upstream(upstream, None).await;
+    let mut c = config(&up);
+    c.batch_linger = heidi_core::Duration::from_millis(5);
+    c.retry.base_delay = heidi_core::Duration::from_millis(2);
+    c.retry.max_attempts = 6;
+    c.budget.ratio_permille = 1_000;
+    c.breaker.reset_timeout = heidi_core::Duration::from_millis(50);
+    let s = start(&c).await;
+    let cl = client(&s);
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|caller| {
+            let cl = cl.clone();
+            tokio::spawn(async move {
+                let mut resubmits = 0;
+                for i in (caller..TOTAL).step_by(CALLERS) {
+                    let key = format!("tx-{i}");
+                    // A caller whose batch ran out of attempts, or met the breaker, submits
+                    // again with the same key (bounded): what a real client does.
+                    let r = loop {
+                        match submit(&cl, &key).await {
+                            Ok(r) => break r,
+                            Err(e) if resubmits < 200 => {
+                                assert!(matches!(e.code(), Code::Unavailable), "{key}: {e:?}");
+                                resubmits += 1;
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                            }
+                            Err(e) => panic!("{key}: too many resubmits, last {e:?}"),
+                        }
+                    };
+                    let receipt = r.receipt.unwrap();
+                    assert_eq!(
+                        receipt.idempotency_key, key,
+                        "a caller got another's receipt"
+                    );
+                    assert!(receipt.committed);
+                }
+                resubmits
+            })
+        })
+        .collect();
+    let mut resubmits = 0;
+    for t in tasks {
+        resubmits += t.await.unwrap();
+    }
+    let stats = up.upstream().stats();
+    assert_eq!(stats.transactions_applied, TOTAL as u64);
+    assert_eq!(stats.distinct_keys, TOTAL as u64);
+    assert_eq!(stats.keys_applied_more_than_once, 0);
+    for i in (0..TOTAL).step_by(97) {
+        assert_eq!(up.upstream().applies(&format!("tx-{i}")), 1);
+    }
+    assert!(stats.failures_injected > 0, "the upstream failed no call");
+    assert!(s.engine().metrics().retries() > 0);
+    eprintln!(
+        "calls {}, injected failures {}, retries {}, caller resubmits {resubmits}",
+        stats.calls,
+        stats.failures_injected,
+        s.engine().metrics().retries()
+    );
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
+// (3) Upstream down: the breaker opens after 5 failures, rejects at once with a hint,
+// half-opens on time, lets one probe through, closes when the upstream is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_rejects_at_once_half_opens_and_closes() {
+    let up = start_upstream(UpstreamConfig::default(), None).await;
+    up.upstream().set_down(true);
+    let mut c = config(&up);
+    c.batch_size = 1;
+    c.retry.max_attempts = 1;
+    c.breaker.reset_timeout = heidi_core::Duration::from_millis(300);
+    let s = start(&c).await;
+    let cl = client(&s);
+    for i in 0..5 {
+        assert_eq!(
+            breaker_state(&cl).await,
+            BreakerState::Closed,
+            "before failure {i}"
+        );
+        let e = submit(&cl, &format!("down-{i}")).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable);
+    }
+    assert_eq!(breaker_state(&cl).await, BreakerState::Open);
+    let calls = up.upstream().stats().calls;
+    assert_eq!(calls, 5);
+
+    // Rejected at once: the fastest of 20 round trips over gRPC, and the engine's own answer.
+    let mut fastest = Duration::MAX;
+    for i in 0..20 {
+        let started = Instant::now();
+        let e = submit(&cl, &format!("open-{i}")).await.unwrap_err();
+        fastest = fastest.min(started.elapsed());
+        assert_eq!(e.code(), Code::Unavailable);
+        assert!(e.message().contains("retry after"), "{}", e.message());
+        let hint: u64 = e
+            .metadata()
+            .get("retry-after-ms")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(hint <= 300, "hint {hint}");
+    }
+    let started = Instant::now();
+    let e = s.engine().submit(txn("open-direct")).await.unwrap_err();
+    let direct = started.elapsed();
+    assert_eq!(e.code(), Code::Unavailable);
+    // The issue's acceptance bound (< 1 ms), asserted on the sidecar's own answer; the gRPC
+    // round trip (debug build, loopback) gets a generous margin.
+    assert!(
+        direct < Duration::from_millis(1),
+        "rejection took {direct:?}"
+    );
+    assert!(
+        fastest < Duration::from_millis(5),
+        "gRPC rejection took {fastest:?}"
+    );
+    assert_eq!(
+        up.upstream().stats().calls,
+        calls,
+        "an open breaker let a call through"
+    );
+
+    // Half-opens on time, without traffic.
+    wait_for("half-open", || async {
+        breaker_state(&cl).await == BreakerState::HalfOpen
+    })
+    .await;
+    // One probe only: three at once while the upstream is still down reach it once.
+    for r in submit_many(&cl, &keys("probe", 3)).await {
+        assert_eq!(r.unwrap_err().code(), Code::Unavailable);
+    }
+    assert_eq!(
+        up.upstream().stats().calls,
+        calls + 1,
+        "more than one probe"
+    );
+    assert_eq!(
+        breaker_state(&cl).await,
+        BreakerState::Open,
+        "a failed probe re-opens"
+    );
+
+    up.upstream().set_down(false);
+    wait_for("half-open again", || async {
+        breaker_state(&cl).await == BreakerState::HalfOpen
+    })
+    .await;
+    let r = submit(&cl, "recovered").await.unwrap();
+    assert!(r.receipt.unwrap().committed);
+    assert_eq!(breaker_state(&cl).await, BreakerState::Closed);
+    assert!(submit(&cl, "after").await.is_ok());
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
+// (4) During an outage the retry budget caps retries at its ratio of requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retry_budget_caps_retries_during_an_outage() {
+    const REQUESTS: usize = 100;
+    let up = start_upstream(UpstreamConfig::default(), None).await;
+    up.upstream().set_down(true);
+    let mut c = config(&up);
+    c.batch_size = 1;
+    c.retry.max_attempts = 4;
+    c.retry.base_delay = heidi_core::Duration::from_millis(1);
+    c.breaker.failure_threshold = 10_000; // keep the breaker out of this test
+    c.budget.ratio_permille = 100; // retries ≤ 10 % of requests
+    c.budget.min_retries_per_sec = 0;
+    let s = start(&c).await;
+    let cl = client(&s);
+    let answers = submit_many(&cl, &keys("outage", REQUESTS)).await;
+    let mut budget_refusals = 0;
+    for a in answers {
+        let e = a.unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable);
+        if e.message().contains("retry budget exhausted") {
+            budget_refusals += 1;
+        }
+    }
+    let retries = s.engine().metrics().retries();
+    let calls = up.upstream().stats().calls;
+    // Without a budget: 3 retries per request, 300 in all. With it: at most 10 %.
+    assert!(retries > 0, "the budget allowed no retry at all");
+    assert!(
+        retries <= (REQUESTS / 10) as u64,
+        "{retries} retries for {REQUESTS} requests"
+    );
+    assert_eq!(calls, REQUESTS as u64 + retries);
+    assert!(
+        budget_refusals >= REQUESTS - 10,
+        "{budget_refusals} refusals named the budget"
+    );
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
+// (5) A full queue answers RESOURCE_EXHAUSTED at once; what was accepted is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_resource_exhausted_at_once() {
+    let slow = UpstreamConfig {
+        latency: Duration::from_millis(400),
+        ..UpstreamConfig::default()
+    };
+    let up = start_upstream(slow, None).await;
+    let mut c = config(&up);
+    c.batch_size = 1;
+    c.max_in_flight = 1;
+    c.queue_capacity = 4;
+    let s = start(&c).await;
+    let cl = client(&s);
+    // One upstream, one in the batcher, four in the queue: six accepted, the rest refused.
+    let first = {
+        let cl = cl.clone();
+        tokio::spawn(async move { submit(&cl, "first").await })
+    };
+    wait_for("the first call upstream", || async {
+        s.engine().snapshot().in_flight == 1
+    })
+    .await;
+    let started = Instant::now();
+    let rest: Vec<_> = keys("q", 19)
+        .into_iter()
+        .map(|k| {
+            let cl = cl.clone();
+            tokio::spawn(async move {
+                let r = submit(&cl, &k).await;
+                (r, Instant::now())
+            })
+        })
+        .collect();
+    let (mut refused, mut served) = (0, 0);
+    for t in rest {
+        let (r, at) = t.await.unwrap();
+        match r {
+            Ok(_) => served += 1,
+            Err(e) => {
+                assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+                assert!(at - started < Duration::from_millis(300), "refused late");
+                refused += 1;
+            }
+        }
+    }
+    assert!(first.await.unwrap().is_ok());
+    assert_eq!((served, refused), (5, 14));
+    assert_eq!(up.upstream().stats().transactions_applied, 6);
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
+// (6) A slow upstream hits the deadline: DEADLINE_EXCEEDED long before it would answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upstream_hits_the_deadline() {
+    let slow = UpstreamConfig {
+        latency: Duration::from_millis(1_000),
+        ..UpstreamConfig::default()
+    };
+    let up = start_upstream(slow, None).await;
+    let mut c = config(&up);
+    c.batch_size = 1;
+    c.upstream_deadline = Duration::from_millis(100);
+    c.retry.max_attempts = 2;
+    c.retry.base_delay = heidi_core::Duration::from_millis(10);
+    let s = start(&c).await;
+    let cl = client(&s);
+    let started = Instant::now();
+    let e = submit(&cl, "slow").await.unwrap_err();
+    assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+    assert!(e.message().contains("2 attempt"), "{}", e.message());
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "took {:?}",
+        started.elapsed()
+    );
+    let q = Query {
+        kind: 1,
+        text: "stats".into(),
+    };
+    let e = cl.clone().submit_query(q).await.unwrap_err();
+    assert_eq!(e.code(), Code::DeadlineExceeded);
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
+// (7) TLS and mTLS on both sides; a client without a valid certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_mtls_work_and_a_client_without_a_valid_certificate_is_refused() {
+    let pki = TestPki::new();
+    let up = start_upstream(UpstreamConfig::default(), Some(pki.server_tls(true))).await;
+    let mut c = config(&up);
+    c.upstream = format!("https://{SERVER_NAME}:{}", up.addr().port());
+    c.upstream_tls = Some(pki.client_files(Some(&pki.client)));
+    c.batch_size = 1;
+
+    // TLS listener, no client certificate required.
+    c.tls = Some(pki.server_files(false));
+    let s = start(&c).await;
+    let url = format!("https://{}", s.addr());
+    let tls_client = SidecarClient::new(channel(&url, Some(pki.client_tls(None))));
+    assert!(
+        submit(&tls_client, "tls-1")
+            .await
+            .unwrap()
+            .receipt
+            .unwrap()
+            .committed
+    );
+    let plain = SidecarClient::new(channel(&format!("http://{}", s.addr()), None));
+    assert!(
+        submit(&plain, "plain-1").await.is_err(),
+        "plaintext accepted by a TLS listener"
+    );
+    s.shutdown().await.unwrap();
+
+    // mTLS listener.
+    c.tls = Some(pki.server_files(true));
+    let s = start(&c).await;
+    let url = format!("https://{}", s.addr());
+    let good = SidecarClient::new(channel(&url, Some(pki.client_tls(Some(&pki.client)))));
+    assert!(
+        submit(&good, "mtls-1")
+            .await
+            .unwrap()
+            .receipt
+            .unwrap()
+            .committed
+    );
+    let anonymous = SidecarClient::new(channel(&url, Some(pki.client_tls(None))));
+    assert!(
+        submit(&anonymous, "anon-1").await.is_err(),
+        "no certificate accepted"
+    );
+    let rogue = SidecarClient::new(channel(&url, Some(pki.client_tls(Some(&pki.rogue_client)))));
+    assert!(
+        submit(&rogue, "rogue-1").await.is_err(),
+        "foreign certificate accepted"
+    );
+    s.shutdown().await.unwrap();
+
+    // An upstream client without a valid certificate is refused by the mTLS upstream.
+    c.tls = None;
+    c.upstream_tls = Some(pki.client_files(Some(&pki.rogue_client)));
+    c.retry.max_attempts = 1;
+    let s = start(&c).await;
+    assert!(submit(&client(&s), "rogue-up").await.is_err());
+    s.shutdown().await.unwrap();
+
+    let applied = up.upstream();
+    for (key, n) in [
+        ("tls-1", 1),
+        ("mtls-1", 1),
+        ("plain-1", 0),
+        ("anon-1", 0),
+        ("rogue-1", 0),
+        ("rogue-up", 0),
+    ] {
+        assert_eq!(applied.applies(key), n, "{key}");
+    }
+    up.stop().await.unwrap();
+}
+
+/// The binary: a start-up guard on the seed's variables, and SIGTERM with a pending batch.
+#[test]
+fn the_binary_refuses_batch_size_nine_and_drains_on_sigterm() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_heidi-sidecar"))
+        .env("BATCH_SIZE", "9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("BATCH_SIZE") && stderr.contains("guard"),
+        "{stderr}"
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = rt.block_on(start_upstream(UpstreamConfig::default(), None));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heidi-sidecar"))
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("WARM_ORCHESTRATOR_ENDPOINT", up.endpoint())
+        .env("BATCH_SIZE", "8")
+        .env("BATCH_TIMEOUT_MS", "60000")
+        .env("HEIDI_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().strip_prefix("listening ").unwrap().to_owned();
+    let answers = rt.block_on(async {
+        let cl = SidecarClient::new(channel(&format!("http://{addr}"), None));
+        let pending = {
+            let cl = cl.clone();
+            tokio::spawn(async move { submit_many(&cl, &keys("term", 3)).await })
+        };
+        wait_for("three queued", || {
+            let mut cl = cl.clone();
+            async move {
+                let h = cl
+                    .health_check(HealthCheckRequest {})
+                    .await
+                    .unwrap()
+                    .into_inner();
+                h.queued == 3
+            }
+        })
+        .await;
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+        pending.await.unwrap()
+    });
+    for a in answers {
+        assert_eq!(
+            a.unwrap().batch_size,
+            3,
+            "the pending batch was flushed at SIGTERM"
+        );
+    }
+    let status = common::wait_exit(&mut child);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(up.upstream().stats().transactions_applied, 3);
+    rt.block_on(up.stop()).unwrap();
+}
