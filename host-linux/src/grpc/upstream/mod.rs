@@ -154,10 +154,12 @@ impl ReferenceUpstream {
         if let Some(tls) = tls {
             server = server.tls_config(tls).map_err(ServeError::Tls)?;
         }
+        // Without TCP_NODELAY a reply can wait ~40 ms for a delayed ACK (Nagle).
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let (drain, draining) = oneshot::channel::<()>();
         let server = server
             .add_service(self.service())
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+            .serve_with_incoming_shutdown(incoming, async {
                 let _ = draining.await;
             });
         tokio::pin!(server);
