@@ -31,11 +31,15 @@
 //! ```
 
 #[forbid(unsafe_code)]
+pub mod driver;
+#[forbid(unsafe_code)]
 pub mod engine;
 #[forbid(unsafe_code)]
 pub mod error;
 #[forbid(unsafe_code)]
 pub mod json;
+#[forbid(unsafe_code)]
+pub mod latency;
 #[forbid(unsafe_code)]
 pub mod rng;
 #[forbid(unsafe_code)]
