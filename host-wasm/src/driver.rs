@@ -74,20 +74,19 @@ pub struct Run {
     pub tick_ms: u64,
 }
 
+/// The trace of world `W` run with parameters `P`.
+pub type TraceOf<W, P> = Trace<P, <W as World>::Tick, <W as World>::Event, <W as World>::Summary>;
+
 /// Runs `world` to its end and assembles the trace.
 ///
 /// # Errors
 /// Whatever [`World::handle`] returns.
-pub fn drive<W: World, P>(
-    run: Run,
-    params: P,
-    mut world: W,
-) -> Result<Trace<P, W::Tick, W::Event, W::Summary>, SimError> {
+pub fn drive<W: World, P>(run: Run, params: P, mut world: W) -> Result<TraceOf<W, P>, SimError> {
     let mut engine = Engine::new(run.max_steps);
     let mut ticker = Ticker::new(run.duration_ms, run.tick_ms);
     engine.set_boundary(Some(ticker.boundary()));
     world.start(&mut engine);
-    while let Some(next) = engine.next() {
+    while let Some(next) = engine.step() {
         match next {
             Next::Event(ev) => world.handle(&mut engine, ev)?,
             Next::Boundary => {

@@ -5,7 +5,7 @@
 //! they were scheduled. Beside the heap the engine holds one tick *boundary*
 //! ([`Engine::set_boundary`]), which comes before every event at the same instant (so the tick
 //! that ends at `t` closes before anything happening at `t` is counted). The order is total,
-//! so a run never depends on the heap's internals. [`Engine::next`] yields the earliest of
+//! so a run never depends on the heap's internals. [`Engine::step`] yields the earliest of
 //! both and moves the clock to it; nothing happens between events, so idle time costs
 //! nothing.
 
@@ -46,7 +46,7 @@ impl<E> Ord for Scheduled<E> {
     }
 }
 
-/// What [`Engine::next`] yields.
+/// What [`Engine::step`] yields.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next<E> {
     /// The tick boundary set with [`Engine::set_boundary`] was reached (it is cleared).
@@ -108,7 +108,7 @@ impl<E> Engine<E> {
     /// The earliest of the boundary and the queued events (the boundary first at the same
     /// instant), with the clock moved to it; `None` when nothing is left or the step cap is
     /// reached (then [`Engine::cap_reached`] is true and the work stays queued).
-    pub fn next(&mut self) -> Option<Next<E>> {
+    pub fn step(&mut self) -> Option<Next<E>> {
         let first = self.queue.peek().map(|s| s.at);
         let boundary_first = match (self.boundary, first) {
             (Some(b), Some(e)) => b <= e,
@@ -191,7 +191,7 @@ mod tests {
     use heidi_core::Duration;
 
     fn drain<E>(e: &mut Engine<E>) -> Vec<Next<E>> {
-        std::iter::from_fn(|| e.next()).collect()
+        std::iter::from_fn(|| e.step()).collect()
     }
 
     #[test]
@@ -201,7 +201,7 @@ mod tests {
         e.at(Instant::from_millis(10), "a");
         e.at(Instant::from_millis(20), "b");
         let mut seen = Vec::new();
-        while let Some(Next::Event(ev)) = e.next() {
+        while let Some(Next::Event(ev)) = e.step() {
             seen.push((e.now().as_micros() / 1_000, ev));
         }
         assert_eq!(seen, [(10, "a"), (20, "b"), (30, "c")]);
@@ -229,15 +229,15 @@ mod tests {
     fn past_instants_are_clamped_to_now() {
         let mut e = Engine::new(100);
         e.at(Instant::from_millis(50), 'x');
-        assert_eq!(e.next(), Some(Next::Event('x')));
+        assert_eq!(e.step(), Some(Next::Event('x')));
         e.at(Instant::from_millis(1), 'y');
-        assert_eq!(e.next(), Some(Next::Event('y')));
+        assert_eq!(e.step(), Some(Next::Event('y')));
         assert_eq!(e.now(), Instant::from_millis(50));
         e.after(Duration::from_millis(5), 'z');
         e.set_boundary(Some(Instant::from_millis(2)));
-        assert_eq!(e.next(), Some(Next::Boundary));
+        assert_eq!(e.step(), Some(Next::Boundary));
         assert_eq!(e.now(), Instant::from_millis(50));
-        assert_eq!(e.next(), Some(Next::Event('z')));
+        assert_eq!(e.step(), Some(Next::Event('z')));
         assert_eq!(e.now(), Instant::from_millis(55));
     }
 
@@ -251,19 +251,19 @@ mod tests {
         assert_eq!(got, [Next::Event(0), Next::Event(1), Next::Event(2)]);
         assert!(e.cap_reached());
         assert_eq!(e.pending(), 2);
-        assert_eq!(e.next(), None);
+        assert_eq!(e.step(), None);
     }
 
     #[test]
     fn an_exhausted_queue_at_the_cap_is_not_a_cap_hit() {
         let mut e = Engine::new(1);
         e.at(Instant::ZERO, ());
-        assert_eq!(e.next(), Some(Next::Event(())));
-        assert_eq!(e.next(), None);
+        assert_eq!(e.step(), Some(Next::Event(())));
+        assert_eq!(e.step(), None);
         assert!(!e.cap_reached());
         // A boundary left at the cap is work left.
         e.set_boundary(Some(Instant::from_millis(1)));
-        assert_eq!(e.next(), None);
+        assert_eq!(e.step(), None);
         assert!(e.cap_reached());
     }
 
@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(e.pending(), 1, "the same deadline is scheduled once");
         timer.sync(&mut e, Some(t1), |at| at);
         assert_eq!(e.pending(), 2);
-        let Some(Next::Event(at)) = e.next() else {
+        let Some(Next::Event(at)) = e.step() else {
             panic!()
         };
         assert_eq!(at, t1);
@@ -295,9 +295,13 @@ mod tests {
             .collect();
         assert_eq!(fired, [true, false]);
         // A withdrawn deadline makes its event stale.
-        timer.sync(&mut e, Some(t2.saturating_add(Duration::from_millis(1))), |at| at);
+        timer.sync(
+            &mut e,
+            Some(t2.saturating_add(Duration::from_millis(1))),
+            |at| at,
+        );
         timer.sync(&mut e, None, |at| at);
-        let Some(Next::Event(at)) = e.next() else {
+        let Some(Next::Event(at)) = e.step() else {
             panic!()
         };
         assert!(!timer.fire(at));

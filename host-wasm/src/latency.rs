@@ -127,7 +127,11 @@ mod tests {
         }
         for v in [128u64, 1_000, 29_999, 1 << 30, (1 << 40) - 1] {
             let i = bucket(v);
-            assert!(upper(i) >= v && (upper(i) - v) * 64 <= v, "{v} -> {}", upper(i));
+            assert!(
+                upper(i) >= v && (upper(i) - v) * 64 <= v,
+                "{v} -> {}",
+                upper(i)
+            );
         }
         assert_eq!(bucket(1 << 40), BUCKETS - 1);
         assert_eq!(bucket(u64::MAX), BUCKETS - 1);

@@ -62,7 +62,10 @@ pub(crate) mod testing {
         for (params, field) in cases {
             let e = try_params(scenario, params).expect_err(&params.to_string());
             assert_eq!(e.code, "bad_params", "{params}: {e}");
-            assert!(e.message.starts_with(field), "{params}: {e} does not name {field}");
+            assert!(
+                e.message.starts_with(field),
+                "{params}: {e} does not name {field}"
+            );
         }
     }
 

@@ -436,7 +436,6 @@ impl World {
             self.all_latency.add(d);
         }
     }
-
 }
 
 impl driver::World for World {
@@ -511,7 +510,6 @@ impl driver::World for World {
         (tick.latency_p50_us, tick.latency_p99_us) = self.tick_latency.take_p50_p99();
         self.ticks.push(tick);
     }
-
 }
 
 impl World {
@@ -688,7 +686,11 @@ mod tests {
         assert_limits(
             "batching",
             &[
-                (json!({"batch_max": 8}), json!({"batch_max": 9}), "batch_max"),
+                (
+                    json!({"batch_max": 8}),
+                    json!({"batch_max": 9}),
+                    "batch_max",
+                ),
                 (
                     json!({"rate_start_per_sec": MAX_RATE_PER_SEC}),
                     json!({"rate_start_per_sec": MAX_RATE_PER_SEC + 1}),

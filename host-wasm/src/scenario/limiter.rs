@@ -212,7 +212,12 @@ fn check(p: &Params) -> Result<LimitPolicy, SimError> {
     for (i, c) in p.clients.iter().enumerate() {
         check_rate(&format!("clients[{i}].rate_per_sec"), c.rate_per_sec)?;
     }
-    check_range("limit_capacity", p.limit_capacity.into(), 0, MAX_CAPACITY.into())?;
+    check_range(
+        "limit_capacity",
+        p.limit_capacity.into(),
+        0,
+        MAX_CAPACITY.into(),
+    )?;
     check_range("limit_window_ms", p.limit_window_ms, 0, MAX_WINDOW_MS)?;
     LimitPolicy::new(p.limit_capacity, Duration::from_millis(p.limit_window_ms)).map_err(|e| {
         let field = match e {
@@ -367,7 +372,6 @@ impl World {
         self.tick_latency.add(latency);
         self.all_latency.add(latency);
     }
-
 }
 
 impl driver::World for World {
@@ -684,7 +688,10 @@ mod tests {
                     json!({"clients": [{"rate_per_sec": 0}]}),
                     "clients[0].rate_per_sec",
                 ),
-                (json!({"limit_capacity": 0}), "limit_capacity: capacity_tokens"),
+                (
+                    json!({"limit_capacity": 0}),
+                    "limit_capacity: capacity_tokens",
+                ),
                 (json!({"limit_window_ms": 0}), "limit_window_ms: window"),
                 (json!({"tick_ms": 0}), "tick_ms"),
             ],

@@ -26,8 +26,8 @@ mod params;
 mod tests;
 
 pub use params::{
-    MAX_ATTEMPTS, MAX_BUDGET_MIN_PER_SEC, MAX_BUDGET_RATIO_PERMILLE, MAX_DELAY_MS,
-    MAX_MULTIPLIER, MAX_OUTAGES, Outage, Params,
+    MAX_ATTEMPTS, MAX_BUDGET_MIN_PER_SEC, MAX_BUDGET_RATIO_PERMILLE, MAX_DELAY_MS, MAX_MULTIPLIER,
+    MAX_OUTAGES, Outage, Params,
 };
 
 use super::{MAX_IN_FLIGHT, encode, parse};
@@ -560,4 +560,3 @@ crate::json_enum!(Event {
     OutageEnd "outage_end" { t_us },
     StepCap "step_cap" { t_us },
 });
-

@@ -134,7 +134,12 @@ pub(super) fn check(p: &Params) -> Result<Setup, SimError> {
     check_timeline(p.duration_ms, p.tick_ms)?;
     check_rate("rate_per_sec", p.rate_per_sec)?;
     check_outages(p)?;
-    check_range("max_attempts", p.max_attempts.into(), 0, MAX_ATTEMPTS.into())?;
+    check_range(
+        "max_attempts",
+        p.max_attempts.into(),
+        0,
+        MAX_ATTEMPTS.into(),
+    )?;
     check_range("base_delay_ms", p.base_delay_ms, 0, MAX_DELAY_MS)?;
     check_range("max_delay_ms", p.max_delay_ms, 0, MAX_DELAY_MS)?;
     check_range("multiplier", p.multiplier.into(), 0, MAX_MULTIPLIER.into())?;

@@ -125,7 +125,10 @@ fn the_in_flight_cap_sheds_requests() {
     assert!(!t.step_cap_reached);
     assert_eq!(s.in_flight_at_end, MAX_IN_FLIGHT);
     assert!(s.shed > 30_000, "{s:?}");
-    assert_eq!(s.requests, s.succeeded + s.failed + s.shed + s.in_flight_at_end);
+    assert_eq!(
+        s.requests,
+        s.succeeded + s.failed + s.shed + s.in_flight_at_end
+    );
 }
 
 #[test]
@@ -139,8 +142,17 @@ fn an_outage_shorter_than_a_tick_marks_its_tick() {
         ..Params::default()
     };
     let t = simulate(1, 10_000_000, p).unwrap();
-    let marked: Vec<u64> = t.ticks.iter().filter(|k| k.outage).map(|k| k.t_ms).collect();
-    assert_eq!(marked, [5_000], "ticks of 250 ms: only [5000, 5250) overlaps");
+    let marked: Vec<u64> = t
+        .ticks
+        .iter()
+        .filter(|k| k.outage)
+        .map(|k| k.t_ms)
+        .collect();
+    assert_eq!(
+        marked,
+        [5_000],
+        "ticks of 250 ms: only [5000, 5250) overlaps"
+    );
     // Edges on tick boundaries: [5000, 5250) marks exactly that tick, an empty window none.
     let p = Params {
         outages: vec![
@@ -158,7 +170,12 @@ fn an_outage_shorter_than_a_tick_marks_its_tick() {
         ..Params::default()
     };
     let t = simulate(1, 10_000_000, p).unwrap();
-    let marked: Vec<u64> = t.ticks.iter().filter(|k| k.outage).map(|k| k.t_ms).collect();
+    let marked: Vec<u64> = t
+        .ticks
+        .iter()
+        .filter(|k| k.outage)
+        .map(|k| k.t_ms)
+        .collect();
     assert_eq!(marked, [5_000]);
 }
 
@@ -174,9 +191,14 @@ fn every_transition_to_open_is_a_trip() {
     assert_eq!(t.summary.trips, opened);
     // The hard outage outlasts the first reset timeout: a failed probe re-opens it.
     assert!(
-        t.events
-            .iter()
-            .any(|e| matches!(e, Event::Breaker { from: "half_open", to: "open", .. })),
+        t.events.iter().any(|e| matches!(
+            e,
+            Event::Breaker {
+                from: "half_open",
+                to: "open",
+                ..
+            }
+        )),
         "{:?}",
         t.events
     );

@@ -38,7 +38,6 @@ use heidi_core::{Duration, Instant, WallTime};
 /// Wall-clock time of virtual time zero, for the journal's `ts` (2026-01-01T00:00:00Z).
 pub const EPOCH_UNIX_MS: u64 = 1_767_225_600_000;
 
-
 /// One tick's aggregates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tick {
@@ -337,7 +336,6 @@ impl World {
         let error_done = status.state == State::Error && !self.restart_pending;
         self.done = idle_done || error_done;
     }
-
 }
 
 impl driver::World for World {
@@ -417,7 +415,6 @@ impl driver::World for World {
         tick.stage = self.pipeline.running().map(|(s, _)| s.name());
         self.ticks.push(tick);
     }
-
 }
 
 impl World {
@@ -482,4 +479,3 @@ crate::json_enum!(Event {
     Refused "refused" { t_us, reason },
     StepCap "step_cap" { t_us },
 });
-
