@@ -11,7 +11,13 @@ fn main() -> ExitCode {
         eprintln!("usage: bench <config-json> <runs>");
         return ExitCode::from(2);
     };
-    let runs: usize = runs.parse().unwrap_or(5).max(1);
+    let runs: usize = match runs.parse() {
+        Ok(n @ 1..=1_000) => n,
+        _ => {
+            eprintln!("bench: runs must be a whole number in 1..=1000, got {runs:?}");
+            return ExitCode::from(2);
+        }
+    };
     let mut rates = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();

@@ -5,7 +5,9 @@ use core::fmt;
 /// A refused run: a stable `code` and a message that names the offending field.
 ///
 /// Codes: `bad_json` (not JSON, wrong type, unknown field), `bad_params` (a value out of
-/// range), `input_too_large` (the config exceeds [`crate::MAX_INPUT_BYTES`]).
+/// range), `input_too_large` (the config exceeds [`crate::MAX_INPUT_BYTES`]) and `internal`
+/// (heidi-core refused something the simulator should never ask: a simulator bug, reported
+/// rather than hidden).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimError {
     /// Machine-readable kind.
@@ -20,6 +22,14 @@ impl SimError {
         SimError {
             code: "bad_params",
             message: format!("{field}: {rule}"),
+        }
+    }
+
+    /// An `internal` error: heidi-core refused `what` although the simulator guarantees it.
+    pub fn internal(what: impl fmt::Display) -> SimError {
+        SimError {
+            code: "internal",
+            message: format!("simulator bug: {what}"),
         }
     }
 

@@ -14,6 +14,14 @@
 //! wasm export requires. No `unsafe` block exists; the buffers are ordinary `Vec`s behind a
 //! `Mutex` and the page reaches them through the pointers returned as plain integers.
 //! Built for wasm32 only, so native builds export no symbols.
+//!
+//! **After a trap the instance is dead: re-instantiate the module.** The module is built with
+//! `panic = "abort"`, so a panic or an allocation failure traps (`unreachable`) and leaves
+//! the instance mid-call, possibly with the buffers' lock held; later calls on it may fail or
+//! trap too. Nothing in a run is meant to trap: bad input is an error object, and a run's
+//! memory is bounded by construction (at most `MAX_IN_FLIGHT` requests in flight, latency
+//! histograms of fixed size, at most 10 000 ticks and 1000 events; see the README), but a
+//! page must still treat a trap as the end of that instance.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -7,7 +7,7 @@
 //! check both against the reference outputs.
 //!
 //! Derived draws are integer too: [`Rng::below`] is Lemire's multiply-shift with rejection
-//! (exactly uniform), [`Rng::chance_permille`] a Bernoulli trial, and [`Rng::exp_micros`] an
+//! (exactly uniform), [`Rng::chance_permille`] a Bernoulli trial, and [`Rng::poisson_gap_us`] an
 //! exponential gap computed with a fixed-point logarithm (no floats, so no platform-dependent
 //! rounding).
 
@@ -110,14 +110,18 @@ impl Rng {
         self.below(1_000) < u64::from(permille)
     }
 
-    /// An exponentially distributed gap with mean `mean_us` microseconds (the time between
-    /// Poisson arrivals), at least 1 µs so that arrivals always move the clock.
-    pub fn exp_micros(&mut self, mean_us: u64) -> u64 {
+    /// The gap, in µs, to the next arrival of a Poisson process of `per_sec` arrivals per
+    /// second: `−ln(u) × 1e6 / per_sec` for a uniform `u`, rounded to the nearest µs, at least
+    /// 1 µs so that arrivals always move the clock. Computed in u128 from the exponential draw
+    /// (not from a whole-µs mean gap, which would turn 60 000/s into 62 500/s); `per_sec` 0
+    /// counts as 1.
+    pub fn poisson_gap_us(&mut self, per_sec: u64) -> u64 {
         // u uniform in (0, 1] as x / 2^32 with x in 1..=2^32; −ln u = (32 − log2 x)·ln 2.
         let x = (self.next_u64() >> 32) + 1;
         let neg_log2_q16 = (32u64 << 16) - log2_q16(x);
         let neg_ln_q16 = (u128::from(neg_log2_q16) * LN2_Q16) >> 16;
-        let gap = (u128::from(mean_us) * neg_ln_q16) >> 16;
+        let den = u128::from(per_sec.max(1)) << 16;
+        let gap = (neg_ln_q16 * 1_000_000 + den / 2) / den;
         u64::try_from(gap).unwrap_or(u64::MAX).max(1)
     }
 }
@@ -227,12 +231,19 @@ mod tests {
     }
 
     #[test]
-    fn exp_micros_has_the_requested_mean() {
-        let mut r = Rng::new(3);
-        let n = 200_000u64;
-        let total: u64 = (0..n).map(|_| r.exp_micros(10_000)).sum();
-        let mean = total / n;
-        assert!((9_800..10_200).contains(&mean), "mean {mean}");
-        assert!(r.exp_micros(0) >= 1);
+    fn poisson_gaps_give_the_requested_rate() {
+        // 60 000/s was 62 500/s when the mean gap was rounded to whole µs first.
+        for per_sec in [10u64, 200, 60_000, 100_000] {
+            let mut r = Rng::new(3);
+            let n = 200_000u64;
+            let total_us: u64 = (0..n).map(|_| r.poisson_gap_us(per_sec)).sum();
+            // Arrivals per second over the whole draw, within 1.5 %.
+            let rate = u128::from(n) * 1_000_000 / u128::from(total_us);
+            let lo = u128::from(per_sec) * 985 / 1_000;
+            let hi = u128::from(per_sec) * 1_015 / 1_000;
+            assert!((lo..=hi).contains(&rate), "{per_sec}/s drew {rate}/s");
+        }
+        assert!(Rng::new(1).poisson_gap_us(0) >= 1);
+        assert!(Rng::new(1).poisson_gap_us(u64::MAX) >= 1);
     }
 }

@@ -4,7 +4,6 @@
 //! µs or ms, rates in permille, means in thousandths), so the bytes are the same on every
 //! target. The format is documented in `host-wasm/README.md`.
 
-use crate::engine::Engine;
 use crate::error::{SimError, check_range};
 use crate::json::{ToJson, Writer};
 use heidi_core::{Duration, Instant};
@@ -76,47 +75,6 @@ impl<P: ToJson, T: ToJson, E: ToJson, S: ToJson> ToJson for Trace<P, T, E, S> {
     }
 }
 
-/// The fields of a [`Trace`] that the engine fills in.
-pub struct RunInfo {
-    /// The scenario's name.
-    pub scenario: &'static str,
-    /// The seed.
-    pub seed: u64,
-    /// The step cap.
-    pub max_steps: u64,
-    /// Width of a tick, in ms.
-    pub tick_ms: u64,
-}
-
-impl RunInfo {
-    /// Assembles the trace from the parts a scenario produced.
-    pub fn finish<P, T, E, S, X>(
-        self,
-        engine: &Engine<X>,
-        params: P,
-        ticks: Vec<T>,
-        events: EventLog<E>,
-        summary: S,
-    ) -> Trace<P, T, E, S> {
-        Trace {
-            format: TRACE_FORMAT,
-            scenario: self.scenario,
-            seed: self.seed,
-            max_steps: self.max_steps,
-            params,
-            tick_ms: self.tick_ms,
-            steps: engine.steps(),
-            step_cap_reached: engine.cap_reached(),
-            end_ms: engine.now().as_micros() / 1_000,
-            ticks,
-            events: events.events,
-            events_dropped: events.dropped,
-            summary,
-            journal: None,
-        }
-    }
-}
-
 /// A bounded list of events: the first [`MAX_EVENTS`] are kept, the rest counted.
 #[derive(Debug)]
 pub struct EventLog<E> {
@@ -146,6 +104,11 @@ impl<E> EventLog<E> {
     /// The events kept so far.
     pub fn events(&self) -> &[E] {
         &self.events
+    }
+
+    /// The events kept and the number dropped.
+    pub fn into_parts(self) -> (Vec<E>, u64) {
+        (self.events, self.dropped)
     }
 }
 
@@ -205,48 +168,6 @@ impl Ticker {
     }
 }
 
-/// Latency samples (µs) and their nearest-rank percentiles.
-#[derive(Clone, Debug, Default)]
-pub struct Latencies {
-    samples: Vec<u64>,
-}
-
-impl Latencies {
-    /// Adds one sample.
-    pub fn add(&mut self, d: Duration) {
-        self.samples.push(d.as_micros());
-    }
-
-    /// Samples so far.
-    pub fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    /// Whether there are no samples.
-    pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
-    }
-
-    /// The `q`-th percentile (nearest rank: the smallest sample with at least q % of the
-    /// samples at or below it), `None` without samples. Sorts the samples.
-    pub fn percentile(&mut self, q: u64) -> Option<u64> {
-        if self.samples.is_empty() {
-            return None;
-        }
-        self.samples.sort_unstable();
-        let n = self.samples.len() as u64;
-        let rank = (q.min(100) * n).div_ceil(100).max(1);
-        self.samples.get((rank - 1) as usize).copied()
-    }
-
-    /// `(p50, p99)`, then forgets the samples (for the next tick).
-    pub fn take_p50_p99(&mut self) -> (Option<u64>, Option<u64>) {
-        let p = (self.percentile(50), self.percentile(99));
-        self.samples.clear();
-        p
-    }
-}
-
 /// `num / den` in thousandths (`None` when `den` is 0): means without floats.
 pub fn milli_ratio(num: u64, den: u64) -> Option<u64> {
     (den > 0).then(|| u64::try_from(u128::from(num) * 1_000 / u128::from(den)).unwrap_or(u64::MAX))
@@ -255,23 +176,6 @@ pub fn milli_ratio(num: u64, den: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let mut l = Latencies::default();
-        assert_eq!(l.percentile(50), None);
-        for v in (1..=100).rev() {
-            l.add(Duration::from_micros(v));
-        }
-        assert_eq!(l.percentile(50), Some(50));
-        assert_eq!(l.percentile(99), Some(99));
-        assert_eq!(l.percentile(100), Some(100));
-        assert_eq!(l.percentile(0), Some(1));
-        assert_eq!(l.take_p50_p99(), (Some(50), Some(99)));
-        assert!(l.is_empty());
-        l.add(Duration::from_micros(7));
-        assert_eq!(l.take_p50_p99(), (Some(7), Some(7)));
-    }
 
     #[test]
     fn the_event_log_keeps_the_first_events_and_counts_the_rest() {

@@ -60,6 +60,27 @@ configs.push(JSON.stringify({ scenario: 'breaker', seed: 5, params: { budget: fa
 configs.push(JSON.stringify({ scenario: 'batching', seed: 5, params: { batch_max: 3, linger_ms: 7 } }));
 configs.push(JSON.stringify({ scenario: 'pipeline', seed: 5, params: { mode: 'collect', unit_tests: true, fail_permille: 200 } }));
 configs.push(JSON.stringify({ scenario: 'limiter', seed: 5, max_steps: 100 }));
+// The varied configs of tests/tests/sim.rs: many clients, outages shorter than a tick,
+// pipeline timeouts, small batches under falling load.
+const rates = [900, 700, 500, 300, 100, 50, 20, 10, 5, 1, 2000, 3, 4, 6, 7, 8];
+const varied = [
+  { scenario: 'limiter', params: { clients: rates.map((rate_per_sec) => ({ rate_per_sec })), duration_ms: 3000 } },
+  { scenario: 'breaker', params: { outages: [
+    { start_ms: 5100, end_ms: 5200, fail_permille: 1000 },
+    { start_ms: 7010, end_ms: 7020, fail_permille: 1000 },
+    { start_ms: 20000, end_ms: 25000, fail_permille: 1000 }] } },
+  { scenario: 'breaker', params: { budget: false, rate_per_sec: 5000, duration_ms: 5000,
+    outages: [{ start_ms: 1000, end_ms: 3000, fail_permille: 700 }] } },
+  { scenario: 'pipeline', params: { train_ms: 290000, jitter_permille: 500, stage_timeout_ms: 300000, restarts: 5, rounds: 5 } },
+  { scenario: 'batching', params: { batch_max: 2, linger_ms: 3, rate_start_per_sec: 5000, rate_end_per_sec: 100 } },
+];
+for (const { scenario, params } of varied) {
+  for (const seed of [1, 42]) configs.push(JSON.stringify({ scenario, seed, params }));
+}
+// The in-flight caps reached: 16 clients at 100 000/s with a 60 s (+ 60 s) upstream.
+const flood = { clients: Array(16).fill({ rate_per_sec: 100000 }), duration_ms: 2000,
+  limit_capacity: 1000000, limit_window_ms: 1, latency_ms: 60000, latency_jitter_ms: 60000 };
+configs.push(JSON.stringify({ scenario: 'limiter', seed: 3, params: flood }));
 
 let failures = 0;
 for (const config of configs) {
@@ -79,6 +100,14 @@ assert.equal(error.code, 'bad_params');
 assert.match(error.message, /^max_attempts/);
 assert.equal(runWasm('{"scenario":').ok, false);
 assert.equal(exports.sim_input_ptr(64 * 1024 + 1), 0, 'an input over 64 KiB is refused');
+
+// Memory stays bounded: the flood config at the default step cap (5 M steps) must leave the
+// module's memory (which never shrinks, so it is the peak) well under 256 MiB.
+const heavy = runWasm(JSON.stringify({ scenario: 'limiter', seed: 1, params: { ...flood, duration_ms: 86400000, tick_ms: 8640 } }));
+assert.ok(heavy.ok, new TextDecoder().decode(heavy.bytes));
+const memory = exports.memory.buffer.byteLength;
+console.log(`peak memory after a capped 5M-step flood: ${(memory / 1048576).toFixed(1)} MiB`);
+assert.ok(memory < 64 * 1048576, `memory grew to ${memory} bytes`);
 
 if (failures > 0) {
   console.error(`${failures} of ${configs.length} traces differ between wasm and native`);

@@ -28,6 +28,58 @@ fn same_seed_gives_identical_bytes_other_seed_differs() {
     }
 }
 
+/// Configs beyond the defaults: many clients, outages shorter than a tick, pipeline timeouts,
+/// a rising load with small batches. The same list is in `host-wasm/tests/determinism.mjs`.
+const CONFIGS: [(&str, &str); 5] = [
+    (
+        "limiter",
+        r#"{"clients":[{"rate_per_sec":900},{"rate_per_sec":700},{"rate_per_sec":500},{"rate_per_sec":300},{"rate_per_sec":100},{"rate_per_sec":50},{"rate_per_sec":20},{"rate_per_sec":10},{"rate_per_sec":5},{"rate_per_sec":1},{"rate_per_sec":2000},{"rate_per_sec":3},{"rate_per_sec":4},{"rate_per_sec":6},{"rate_per_sec":7},{"rate_per_sec":8}],"duration_ms":3000}"#,
+    ),
+    (
+        "breaker",
+        r#"{"outages":[{"start_ms":5100,"end_ms":5200,"fail_permille":1000},{"start_ms":7010,"end_ms":7020,"fail_permille":1000},{"start_ms":20000,"end_ms":25000,"fail_permille":1000}]}"#,
+    ),
+    (
+        "breaker",
+        r#"{"budget":false,"rate_per_sec":5000,"duration_ms":5000,"outages":[{"start_ms":1000,"end_ms":3000,"fail_permille":700}]}"#,
+    ),
+    (
+        "pipeline",
+        r#"{"train_ms":290000,"jitter_permille":500,"stage_timeout_ms":300000,"restarts":5,"rounds":5}"#,
+    ),
+    (
+        "batching",
+        r#"{"batch_max":2,"linger_ms":3,"rate_start_per_sec":5000,"rate_end_per_sec":100}"#,
+    ),
+];
+
+#[test]
+fn varied_configs_are_deterministic() {
+    for (scenario, params) in CONFIGS {
+        for seed in [1, 42] {
+            let a = trace(scenario, seed, params);
+            let b = trace(scenario, seed, params);
+            assert!(a == b, "{scenario} {params} seed {seed}: two runs differ");
+        }
+    }
+    // The pipeline config does time stages out, and the breaker's short outages mark ticks.
+    let p = parsed("pipeline", 1, CONFIGS[3].1);
+    assert!(
+        p["summary"]["stage_timeouts"].as_u64().unwrap() > 0,
+        "{}",
+        p["summary"]
+    );
+    let b = parsed("breaker", 1, CONFIGS[1].1);
+    let marked: Vec<u64> = b["ticks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["outage"] == true)
+        .map(|k| k["t_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(&marked[..2], [5_000, 7_000]);
+}
+
 #[test]
 fn traces_hold_integers_only() {
     // No float ever reaches a trace, so no platform formats one differently.

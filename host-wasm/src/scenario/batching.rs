@@ -6,21 +6,28 @@
 //! (heidi-core decides which, and says when via `poll_timeout`). At low load batches are
 //! small and items wait up to the linger; as load rises batches fill and go out by size, and
 //! the wait shrinks. Each batch takes `latency_ms` + `per_item_us` per item (+ jitter) and
-//! fails as a whole with `fail_permille`. At the end the queue is flushed, so every item is
-//! accounted for.
+//! fails as a whole with `fail_permille`. At the end the queue is flushed and the run goes on
+//! (without ticks) until the last batch is answered, so every item is accounted for:
+//! `items = batched_items + shed` and `batched_items = answered_items` unless the step cap
+//! stopped the run. An arrival that finds [`MAX_IN_FLIGHT`] items queued or in unanswered
+//! batches is shed.
 
-use super::{encode, parse};
-use crate::engine::{Class, Engine};
+use super::{MAX_IN_FLIGHT, check_rate, encode, parse};
+use crate::driver::{self, Parts, Run};
+use crate::engine::{Engine, Timer};
 use crate::error::{SimError, check_range};
 use crate::json::Value;
+use crate::latency::Latencies;
 use crate::rng::Rng;
-use crate::trace::{EventLog, Latencies, RunInfo, Ticker, Trace, check_timeline, milli_ratio};
+use crate::trace::{EventLog, Ticker, Trace, check_timeline, milli_ratio};
 use crate::upstream::Upstream;
 use heidi_core::batcher::{Batch, Batcher, BatcherConfig, FlushReason, MAX_BATCH_ITEMS};
 use heidi_core::{Duration, Instant};
 
-/// Highest arrival rate.
-pub const MAX_RATE_PER_SEC: u32 = 100_000;
+/// Longest `linger_ms` (one minute).
+pub const MAX_LINGER_MS: u64 = 60_000;
+/// Largest `per_item_us` (one minute per item).
+pub const MAX_PER_ITEM_US: u64 = 60_000_000;
 
 /// The scenario's parameters (defaults: 20 → 2000 requests/s over 10 s, batches of 8,
 /// linger 20 ms, upstream 10 ms + 0.5 ms per item + up to 5 ms jitter, no failures).
@@ -74,6 +81,8 @@ pub struct Tick {
     pub rate_per_sec: u64,
     /// Requests that arrived.
     pub arrivals: u64,
+    /// Requests shed because [`MAX_IN_FLIGHT`] items were queued or in flight.
+    pub shed: u64,
     /// Batches sent upstream (= upstream calls).
     pub batches: u64,
     /// Items in those batches.
@@ -121,10 +130,14 @@ pub enum Event {
 pub struct Summary {
     /// Requests.
     pub items: u64,
+    /// Requests shed because [`MAX_IN_FLIGHT`] items were queued or in flight.
+    pub shed: u64,
     /// Batches (upstream calls).
     pub batches: u64,
-    /// Items sent in batches (equals `items` unless the step cap stopped the run).
+    /// Items sent in batches (`items − shed` unless the step cap stopped the run).
     pub batched_items: u64,
+    /// Items whose batch was answered (`batched_items` unless the step cap stopped the run).
+    pub answered_items: u64,
     /// Mean batch size, thousandths of an item.
     pub batch_mean_milli: Option<u64>,
     /// Largest batch seen.
@@ -137,7 +150,7 @@ pub struct Summary {
     pub flush_manual: u64,
     /// Batches that failed.
     pub failed_batches: u64,
-    /// Median item latency, µs.
+    /// Median item latency (arrival to its batch's answer) of every answered item, µs.
     pub latency_p50_us: Option<u64>,
     /// 99th percentile item latency, µs.
     pub latency_p99_us: Option<u64>,
@@ -146,11 +159,21 @@ pub struct Summary {
 /// The trace of this scenario.
 pub type BatchingTrace = Trace<Params, Tick, Event, Summary>;
 
-enum Ev {
-    Tick,
+/// The engine's events.
+pub enum Ev {
+    /// The next request.
     Arrival,
-    Linger,
-    Answer { arrivals: Vec<Instant>, ok: bool },
+    /// The batcher's linger deadline.
+    Linger(Instant),
+    /// A batch's answer.
+    Answer(Answer),
+}
+
+/// A batch's answer: its items' arrival times and whether it succeeded.
+pub struct Answer {
+    arrivals: [Instant; MAX_BATCH_ITEMS],
+    len: usize,
+    ok: bool,
 }
 
 /// Parses `params` and runs the scenario.
@@ -167,23 +190,21 @@ pub fn run(seed: u64, max_steps: u64, params: &Value) -> Result<Vec<u8>, SimErro
 /// Bad parameters.
 pub fn simulate(seed: u64, max_steps: u64, p: Params) -> Result<BatchingTrace, SimError> {
     check_timeline(p.duration_ms, p.tick_ms)?;
-    check_range(
-        "rate_start_per_sec",
-        p.rate_start_per_sec.into(),
-        1,
-        MAX_RATE_PER_SEC.into(),
-    )?;
-    check_range(
-        "rate_end_per_sec",
-        p.rate_end_per_sec.into(),
-        1,
-        MAX_RATE_PER_SEC.into(),
-    )?;
+    check_rate("rate_start_per_sec", p.rate_start_per_sec)?;
+    check_rate("rate_end_per_sec", p.rate_end_per_sec)?;
     check_range("batch_max", p.batch_max.into(), 1, MAX_BATCH_ITEMS as u64)?;
-    check_range("linger_ms", p.linger_ms, 0, 60_000)?;
-    check_range("per_item_us", p.per_item_us, 0, 60_000_000)?;
+    check_range("linger_ms", p.linger_ms, 0, MAX_LINGER_MS)?;
+    check_range("per_item_us", p.per_item_us, 0, MAX_PER_ITEM_US)?;
     let upstream = Upstream::new(p.fail_permille, p.latency_ms, p.latency_jitter_ms)?;
-    Ok(simulate_checked(seed, max_steps, p, upstream))
+    let world = World::new(seed, &p, upstream);
+    let run = Run {
+        scenario: "batching",
+        seed,
+        max_steps,
+        duration_ms: p.duration_ms,
+        tick_ms: p.tick_ms,
+    };
+    driver::drive(run, p, world)
 }
 
 /// heidi-core's batcher behind a trait object: its size is a const generic, and only this
@@ -196,16 +217,23 @@ trait Queue {
     fn len(&self) -> usize;
 }
 
-/// A batch on its way: the items' arrival times and why it went.
+/// A batch on its way: the items' arrival times (the first `len`) and why it went.
 struct Sent {
-    arrivals: Vec<Instant>,
+    arrivals: [Instant; MAX_BATCH_ITEMS],
+    len: usize,
     reason: FlushReason,
 }
 
 impl<const N: usize> From<Batch<Instant, N>> for Sent {
     fn from(b: Batch<Instant, N>) -> Sent {
+        let mut arrivals = [Instant::ZERO; MAX_BATCH_ITEMS];
+        let len = b.items.len().min(MAX_BATCH_ITEMS);
+        for (slot, &at) in arrivals.iter_mut().zip(b.items.iter()) {
+            *slot = at;
+        }
         Sent {
-            arrivals: b.items.iter().copied().collect(),
+            arrivals,
+            len,
             reason: b.reason,
         }
     }
@@ -243,52 +271,6 @@ fn queue(batch_max: u32, config: BatcherConfig) -> Box<dyn Queue> {
     }
 }
 
-fn simulate_checked(seed: u64, max_steps: u64, p: Params, upstream: Upstream) -> BatchingTrace {
-    let mut w = World::new(seed, &p, upstream);
-    let mut engine = Engine::new(max_steps);
-    let mut ticker = Ticker::new(p.duration_ms, p.tick_ms);
-    engine.at(ticker.boundary(), Class::Boundary, Ev::Tick);
-    let first = w.gap(Instant::ZERO);
-    engine.after(first, Ev::Arrival);
-    while let Some(ev) = engine.next_event() {
-        match ev {
-            Ev::Tick => {
-                w.close_tick(&ticker);
-                if !ticker.advance() {
-                    w.final_flush(&mut engine);
-                    break;
-                }
-                engine.at(ticker.boundary(), Class::Boundary, Ev::Tick);
-            }
-            Ev::Arrival => {
-                w.arrive(&mut engine);
-                let gap = w.gap(engine.now());
-                if engine.now().saturating_add(gap) < ticker.end() {
-                    engine.after(gap, Ev::Arrival);
-                }
-            }
-            Ev::Linger => {
-                w.linger_at = None;
-                w.drain(&mut engine);
-            }
-            Ev::Answer { arrivals, ok } => w.answer(engine.now(), &arrivals, ok),
-        }
-        w.schedule_linger(&mut engine);
-    }
-    if engine.cap_reached() {
-        let t_us = engine.now().as_micros();
-        w.events.push(Event::StepCap { t_us });
-    }
-    let summary = w.summary();
-    let info = RunInfo {
-        scenario: "batching",
-        seed,
-        max_steps,
-        tick_ms: p.tick_ms,
-    };
-    info.finish(&engine, p, w.ticks, w.events, summary)
-}
-
 struct World {
     batch_max: usize,
     rng: Rng,
@@ -299,7 +281,9 @@ struct World {
     per_item_us: u64,
     upstream: Upstream,
     batcher: Box<dyn Queue>,
-    linger_at: Option<Instant>,
+    linger: Timer,
+    in_flight: u64,
+    end: Instant,
     last_reason: Option<FlushReason>,
     tick: Tick,
     tick_latency: Latencies,
@@ -327,7 +311,9 @@ impl World {
             per_item_us: p.per_item_us,
             upstream,
             batcher: queue(p.batch_max, config),
-            linger_at: None,
+            linger: Timer::default(),
+            in_flight: 0,
+            end: Instant::from_millis(p.duration_ms),
             last_reason: None,
             tick: Tick {
                 rate_per_sec: p.rate_start_per_sec.into(),
@@ -356,14 +342,20 @@ impl World {
     /// Gap to the next arrival under the load at `now` (Poisson with a rate that changes
     /// slowly compared with the gaps).
     fn gap(&mut self, now: Instant) -> Duration {
-        let mean = 1_000_000 / self.rate_at(now).max(1);
-        Duration::from_micros(self.arrivals_rng.exp_micros(mean))
+        let rate = self.rate_at(now);
+        Duration::from_micros(self.arrivals_rng.poisson_gap_us(rate))
     }
 
     fn arrive(&mut self, engine: &mut Engine<Ev>) {
         let now = engine.now();
         self.tick.arrivals += 1;
         self.s.items += 1;
+        if self.in_flight >= MAX_IN_FLIGHT {
+            self.tick.shed += 1;
+            self.s.shed += 1;
+            return;
+        }
+        self.in_flight += 1;
         if self.batcher.push(now).is_err() {
             // N queued: the batch is due now; send it, then queue the newcomer.
             self.drain(engine);
@@ -382,11 +374,11 @@ impl World {
     }
 
     fn send(&mut self, engine: &mut Engine<Ev>, batch: Sent) {
-        let n = batch.arrivals.len() as u64;
+        let n = batch.len as u64;
         debug_assert!((1..=self.batch_max as u64).contains(&n));
         self.tick.batches += 1;
         self.tick.batch_items += n;
-        if let Some(slot) = self.tick.batch_sizes.get_mut(batch.arrivals.len() - 1) {
+        if let Some(slot) = self.tick.batch_sizes.get_mut(batch.len.saturating_sub(1)) {
             *slot += 1;
         }
         self.s.batches += 1;
@@ -420,46 +412,92 @@ impl World {
         }
         let call = self.upstream.call(&mut self.rng);
         let latency = call.latency + Duration::from_micros(self.per_item_us.saturating_mul(n));
-        let arrivals = batch.arrivals;
         engine.after(
             latency,
-            Ev::Answer {
-                arrivals,
+            Ev::Answer(Answer {
+                arrivals: batch.arrivals,
+                len: batch.len,
                 ok: call.ok,
-            },
+            }),
         );
     }
 
-    fn answer(&mut self, now: Instant, arrivals: &[Instant], ok: bool) {
-        if !ok {
+    fn answer(&mut self, now: Instant, answer: &Answer) {
+        if !answer.ok {
             self.tick.failed_batches += 1;
             self.s.failed_batches += 1;
         }
+        let arrivals = answer.arrivals.get(..answer.len).unwrap_or_default();
+        self.in_flight -= arrivals.len() as u64;
+        self.s.answered_items += arrivals.len() as u64;
         for &at in arrivals {
             let d = now.saturating_duration_since(at);
             self.tick_latency.add(d);
             self.all_latency.add(d);
         }
     }
+}
 
-    /// Keeps one linger event at the batcher's deadline.
-    fn schedule_linger(&mut self, engine: &mut Engine<Ev>) {
-        let due = self.batcher.poll_timeout();
-        if due.is_some() && due != self.linger_at {
-            self.linger_at = due;
-            if let Some(at) = due {
-                engine.at(at, Class::Normal, Ev::Linger);
-            }
-        }
+impl driver::World for World {
+    type Ev = Ev;
+    type Tick = Tick;
+    type Event = Event;
+    type Summary = Summary;
+
+    fn start(&mut self, engine: &mut Engine<Ev>) {
+        let first = self.gap(Instant::ZERO);
+        engine.after(first, Ev::Arrival);
     }
 
-    fn final_flush(&mut self, engine: &mut Engine<Ev>) {
+    fn handle(&mut self, engine: &mut Engine<Ev>, ev: Ev) -> Result<(), SimError> {
+        match ev {
+            Ev::Arrival => {
+                self.arrive(engine);
+                let gap = self.gap(engine.now());
+                if engine.now().saturating_add(gap) < self.end {
+                    engine.after(gap, Ev::Arrival);
+                }
+            }
+            Ev::Linger(at) => {
+                if self.linger.fire(at) {
+                    self.drain(engine);
+                }
+            }
+            Ev::Answer(answer) => self.answer(engine.now(), &answer),
+        }
+        let due = self.batcher.poll_timeout();
+        self.linger.sync(engine, due, Ev::Linger);
+        Ok(())
+    }
+
+    /// Flushes the queue and keeps going until every batch is answered.
+    fn wind_down(&mut self, engine: &mut Engine<Ev>) -> bool {
         if let Some(batch) = self.batcher.flush(engine.now()) {
             self.send(engine, batch);
         }
+        self.linger.sync(engine, None, Ev::Linger);
+        true
     }
 
-    fn close_tick(&mut self, ticker: &Ticker) {
+    fn step_cap_event(t_us: u64) -> Event {
+        Event::StepCap { t_us }
+    }
+
+    fn events(&mut self) -> &mut EventLog<Event> {
+        &mut self.events
+    }
+
+    fn finish(mut self, _end: Instant) -> Parts<Tick, Event, Summary> {
+        let summary = self.summary();
+        Parts {
+            ticks: self.ticks,
+            events: self.events,
+            summary,
+            journal: None,
+        }
+    }
+
+    fn close_tick(&mut self, _now: Instant, ticker: &Ticker) {
         let next = Tick {
             rate_per_sec: self.rate_at(ticker.boundary()),
             batch_sizes: vec![0; self.batch_max],
@@ -472,7 +510,9 @@ impl World {
         (tick.latency_p50_us, tick.latency_p99_us) = self.tick_latency.take_p50_p99();
         self.ticks.push(tick);
     }
+}
 
+impl World {
     fn summary(&mut self) -> Summary {
         let mut s = core::mem::take(&mut self.s);
         s.batch_mean_milli = milli_ratio(s.batched_items, s.batches);
@@ -498,6 +538,7 @@ crate::json_fields!(Tick {
     t_ms,
     rate_per_sec,
     arrivals,
+    shed,
     batches,
     batch_items,
     batch_mean_milli,
@@ -511,8 +552,10 @@ crate::json_fields!(Tick {
 });
 crate::json_fields!(Summary {
     items,
+    shed,
     batches,
     batched_items,
+    answered_items,
     batch_mean_milli,
     batch_largest,
     flush_size,
@@ -530,6 +573,7 @@ crate::json_enum!(Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::MAX_RATE_PER_SEC;
 
     #[test]
     fn no_item_is_lost_duplicated_or_over_batched() {
@@ -541,6 +585,10 @@ mod tests {
             let t = simulate(7, 10_000_000, p).unwrap();
             let s = &t.summary;
             assert_eq!(s.items, s.batched_items, "N={batch_max}");
+            assert_eq!(s.shed, 0);
+            // The final batches are answered after the last tick.
+            assert_eq!(s.answered_items, s.batched_items, "N={batch_max}");
+            assert!(t.end_ms >= t.params.duration_ms);
             assert!(s.batch_largest <= u64::from(batch_max));
             assert!(
                 t.ticks
@@ -593,30 +641,89 @@ mod tests {
     }
 
     #[test]
-    fn bad_parameters_name_the_field() {
-        let cases = [
-            (serde_json::json!({"batch_max": 0}), "batch_max"),
-            (serde_json::json!({"batch_max": 9}), "batch_max"),
-            (
-                serde_json::json!({"rate_start_per_sec": 0}),
-                "rate_start_per_sec",
-            ),
-            (
-                serde_json::json!({"rate_end_per_sec": MAX_RATE_PER_SEC + 1}),
-                "rate_end_per_sec",
-            ),
-            (serde_json::json!({"linger_ms": 60_001}), "linger_ms"),
-            (serde_json::json!({"fail_permille": 1_001}), "fail_permille"),
-        ];
-        for (params, field) in cases {
-            let e = run(
-                1,
-                1_000,
-                &crate::json::parse(params.to_string().as_bytes()).unwrap(),
-            )
-            .unwrap_err();
-            assert_eq!(e.code, "bad_params", "{e}");
-            assert!(e.message.starts_with(field), "{field}: {e}");
-        }
+    fn the_last_batch_is_answered() {
+        // A linger longer than the run: everything goes out in the final flush.
+        let p = Params {
+            duration_ms: 1_000,
+            rate_start_per_sec: 5,
+            rate_end_per_sec: 5,
+            batch_max: 8,
+            linger_ms: 60_000,
+            ..Params::default()
+        };
+        let t = simulate(2, 10_000_000, p).unwrap();
+        let s = &t.summary;
+        assert!(s.items > 0 && s.items < 8, "{s:?}");
+        assert_eq!(s.flush_manual, 1);
+        assert_eq!(s.answered_items, s.items);
+        assert!(s.latency_p50_us.is_some());
+    }
+
+    #[test]
+    fn the_in_flight_cap_sheds_items() {
+        // 100 000/s into batches of 1 that take a minute each: the cap is reached in a second.
+        let p = Params {
+            duration_ms: 1_500,
+            rate_start_per_sec: MAX_RATE_PER_SEC,
+            rate_end_per_sec: MAX_RATE_PER_SEC,
+            batch_max: 1,
+            latency_ms: 60_000,
+            ..Params::default()
+        };
+        let t = simulate(1, 10_000_000, p).unwrap();
+        let s = &t.summary;
+        assert!(!t.step_cap_reached);
+        assert!(s.shed > 30_000, "{s:?}");
+        assert_eq!(s.items, s.batched_items + s.shed);
+        assert_eq!(s.answered_items, s.batched_items);
+        assert!(s.batched_items <= MAX_IN_FLIGHT + 1, "{s:?}");
+    }
+
+    #[test]
+    fn limits_are_reached_and_named() {
+        use crate::scenario::testing::{assert_limits, assert_refused};
+        use serde_json::json;
+        assert_limits(
+            "batching",
+            &[
+                (
+                    json!({"batch_max": 8}),
+                    json!({"batch_max": 9}),
+                    "batch_max",
+                ),
+                (
+                    json!({"rate_start_per_sec": MAX_RATE_PER_SEC}),
+                    json!({"rate_start_per_sec": MAX_RATE_PER_SEC + 1}),
+                    "rate_start_per_sec",
+                ),
+                (
+                    json!({"rate_end_per_sec": MAX_RATE_PER_SEC}),
+                    json!({"rate_end_per_sec": MAX_RATE_PER_SEC + 1}),
+                    "rate_end_per_sec",
+                ),
+                (
+                    json!({"linger_ms": MAX_LINGER_MS}),
+                    json!({"linger_ms": MAX_LINGER_MS + 1}),
+                    "linger_ms",
+                ),
+                (
+                    json!({"per_item_us": MAX_PER_ITEM_US}),
+                    json!({"per_item_us": MAX_PER_ITEM_US + 1}),
+                    "per_item_us",
+                ),
+                (
+                    json!({"fail_permille": 1_000}),
+                    json!({"fail_permille": 1_001}),
+                    "fail_permille",
+                ),
+            ],
+        );
+        assert_refused(
+            "batching",
+            &[
+                (json!({"batch_max": 0}), "batch_max"),
+                (json!({"rate_start_per_sec": 0}), "rate_start_per_sec"),
+            ],
+        );
     }
 }

@@ -4,30 +4,38 @@
 //!
 //! Arrivals are Poisson per client. A granted request calls the upstream; a denied one is
 //! counted (the client is told `retry_at` and does not resend, so the offered load stays what
-//! was configured). The bucket level of every client is sampled at each tick's end.
+//! was configured). An arrival that finds [`MAX_IN_FLIGHT`] calls in flight is shed before
+//! the limiter is asked (counted in `shed`). The bucket level of every client is sampled at
+//! each tick's end. Calls still in flight when the run ends are counted in
+//! `in_flight_at_end`, so `upstream_calls = upstream_successes + upstream_failures +
+//! in_flight_at_end`.
 
-use super::{encode, parse};
-use crate::engine::{Class, Engine};
+use super::{MAX_IN_FLIGHT, check_rate, encode, parse};
+use crate::driver::{self, Parts, Run};
+use crate::engine::Engine;
 use crate::error::{SimError, check_range};
 use crate::json::Value;
+use crate::latency::Latencies;
 use crate::rng::Rng;
-use crate::trace::{EventLog, Latencies, RunInfo, Ticker, Trace, check_timeline};
+use crate::trace::{EventLog, Ticker, Trace, check_timeline};
 use crate::upstream::Upstream;
 use heidi_core::key::{KeyHash, KeyHasher};
-use heidi_core::limit::{Acquire, ArrayLimiter, KeyedAcquire, LimitPolicy};
+use heidi_core::limit::{Acquire, ArrayLimiter, KeyedAcquire, LimitPolicy, PolicyError};
 use heidi_core::{Duration, Instant};
 
 /// Most clients in one run.
 pub const MAX_CLIENTS: usize = 16;
-/// Highest arrival rate of one client.
-pub const MAX_RATE_PER_SEC: u32 = 100_000;
+/// Largest `limit_capacity`.
+pub const MAX_CAPACITY: u32 = 1_000_000;
+/// Longest `limit_window_ms` (one day).
+pub const MAX_WINDOW_MS: u64 = 86_400_000;
 /// Slots of the keyed limiter's table (more than enough for [`MAX_CLIENTS`]).
 const TABLE_SLOTS: usize = 64;
 
 /// One client.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClientParams {
-    /// Mean arrivals per second (Poisson), 1..=[`MAX_RATE_PER_SEC`].
+    /// Mean arrivals per second (Poisson), 1..=[`MAX_RATE_PER_SEC`](super::MAX_RATE_PER_SEC).
     pub rate_per_sec: u32,
 }
 
@@ -81,6 +89,8 @@ pub struct Tick {
     pub admitted: u64,
     /// Requests the limiter denied.
     pub denied: u64,
+    /// Requests shed because [`MAX_IN_FLIGHT`] calls were in flight.
+    pub shed: u64,
     /// Calls sent upstream (= admitted).
     pub upstream_calls: u64,
     /// Upstream calls that ended in failure during the tick.
@@ -89,7 +99,8 @@ pub struct Tick {
     pub completed: u64,
     /// Calls in flight at the tick's end.
     pub in_flight: u64,
-    /// Median latency of the calls that ended in the tick, µs.
+    /// Median upstream latency of the calls (successful or failed) that ended in the tick,
+    /// µs.
     pub latency_p50_us: Option<u64>,
     /// 99th percentile of the same, µs.
     pub latency_p99_us: Option<u64>,
@@ -134,6 +145,8 @@ pub struct ClientSummary {
     pub admitted: u64,
     /// Requests denied.
     pub denied: u64,
+    /// Requests shed (too many in flight).
+    pub shed: u64,
 }
 
 /// Totals of the run.
@@ -145,13 +158,17 @@ pub struct Summary {
     pub admitted: u64,
     /// Requests denied.
     pub denied: u64,
-    /// Upstream calls.
+    /// Requests shed because [`MAX_IN_FLIGHT`] calls were in flight.
+    pub shed: u64,
+    /// Upstream calls (= admitted).
     pub upstream_calls: u64,
     /// Upstream calls that succeeded.
     pub upstream_successes: u64,
     /// Upstream calls that failed.
     pub upstream_failures: u64,
-    /// Median latency of all completed calls, µs.
+    /// Upstream calls still in flight when the run ended (neither success nor failure).
+    pub in_flight_at_end: u64,
+    /// Median upstream latency of every completed call (successful or failed), µs.
     pub latency_p50_us: Option<u64>,
     /// 99th percentile of the same, µs.
     pub latency_p99_us: Option<u64>,
@@ -162,12 +179,15 @@ pub struct Summary {
 /// The trace of this scenario.
 pub type LimiterTrace = Trace<Params, Tick, Event, Summary>;
 
-enum Ev {
-    Tick,
+/// The engine's events.
+pub enum Ev {
+    /// Client `i`'s next request.
     Arrival(usize),
+    /// An upstream call ended.
     Done {
-        client: usize,
+        /// Whether it succeeded.
         ok: bool,
+        /// How long it took.
         latency: Duration,
     },
 }
@@ -180,6 +200,7 @@ pub fn run(seed: u64, max_steps: u64, params: &Value) -> Result<Vec<u8>, SimErro
     Ok(encode(&simulate(seed, max_steps, parse(params)?)?))
 }
 
+/// The simulator's own caps, then core's rules (whose errors name the field).
 fn check(p: &Params) -> Result<LimitPolicy, SimError> {
     check_timeline(p.duration_ms, p.tick_ms)?;
     check_range(
@@ -189,13 +210,22 @@ fn check(p: &Params) -> Result<LimitPolicy, SimError> {
         MAX_CLIENTS as u64,
     )?;
     for (i, c) in p.clients.iter().enumerate() {
-        let field = format!("clients[{i}].rate_per_sec");
-        check_range(&field, c.rate_per_sec.into(), 1, MAX_RATE_PER_SEC.into())?;
+        check_rate(&format!("clients[{i}].rate_per_sec"), c.rate_per_sec)?;
     }
-    check_range("limit_capacity", p.limit_capacity.into(), 1, 1_000_000)?;
-    check_range("limit_window_ms", p.limit_window_ms, 1, 86_400_000)?;
-    LimitPolicy::new(p.limit_capacity, Duration::from_millis(p.limit_window_ms))
-        .map_err(|e| SimError::param("limit_window_ms", e))
+    check_range(
+        "limit_capacity",
+        p.limit_capacity.into(),
+        0,
+        MAX_CAPACITY.into(),
+    )?;
+    check_range("limit_window_ms", p.limit_window_ms, 0, MAX_WINDOW_MS)?;
+    LimitPolicy::new(p.limit_capacity, Duration::from_millis(p.limit_window_ms)).map_err(|e| {
+        let field = match e {
+            PolicyError::ZeroCapacity => "limit_capacity",
+            PolicyError::ZeroWindow | PolicyError::WindowTooLong => "limit_window_ms",
+        };
+        SimError::param(field, e)
+    })
 }
 
 /// Runs the scenario.
@@ -205,56 +235,19 @@ fn check(p: &Params) -> Result<LimitPolicy, SimError> {
 pub fn simulate(seed: u64, max_steps: u64, p: Params) -> Result<LimiterTrace, SimError> {
     let policy = check(&p)?;
     let upstream = Upstream::new(p.fail_permille, p.latency_ms, p.latency_jitter_ms)?;
-    let mut w = World::new(seed, &p, policy, upstream);
-    let mut engine = Engine::new(max_steps);
-    let mut ticker = Ticker::new(p.duration_ms, p.tick_ms);
-    engine.at(ticker.boundary(), Class::Boundary, Ev::Tick);
-    for client in 0..p.clients.len() {
-        let gap = w.gap(client);
-        engine.at(
-            Instant::ZERO.saturating_add(gap),
-            Class::Normal,
-            Ev::Arrival(client),
-        );
-    }
-    while let Some(ev) = engine.next_event() {
-        match ev {
-            Ev::Tick => {
-                w.close_tick(engine.now(), &ticker);
-                if !ticker.advance() {
-                    break;
-                }
-                engine.at(ticker.boundary(), Class::Boundary, Ev::Tick);
-            }
-            Ev::Arrival(client) => {
-                w.arrive(&mut engine, client);
-                let at = engine.now().saturating_add(w.gap(client));
-                if at < ticker.end() {
-                    engine.at(at, Class::Normal, Ev::Arrival(client));
-                }
-            }
-            Ev::Done {
-                client,
-                ok,
-                latency,
-            } => w.done(client, ok, latency),
-        }
-    }
-    if engine.cap_reached() {
-        let t_us = engine.now().as_micros();
-        w.events.push(Event::StepCap { t_us });
-    }
-    let summary = w.summary();
-    let info = RunInfo {
+    let world = World::new(seed, &p, policy, upstream);
+    let run = Run {
         scenario: "limiter",
         seed,
         max_steps,
+        duration_ms: p.duration_ms,
         tick_ms: p.tick_ms,
     };
-    Ok(info.finish(&engine, p, w.ticks, w.events, summary))
+    driver::drive(run, p, world)
 }
 
 struct World {
+    end: Instant,
     rng: Rng,
     clients: Vec<Client>,
     limiter: ArrayLimiter<TABLE_SLOTS>,
@@ -271,7 +264,7 @@ struct World {
 
 struct Client {
     key: KeyHash,
-    mean_gap_us: u64,
+    rate_per_sec: u64,
     rng: Rng,
     throttled: bool,
     totals: ClientSummary,
@@ -290,7 +283,7 @@ impl World {
             .enumerate()
             .map(|(i, c)| Client {
                 key: hasher.hash(format!("client-{i}").as_bytes()),
-                mean_gap_us: 1_000_000 / u64::from(c.rate_per_sec),
+                rate_per_sec: c.rate_per_sec.into(),
                 rng: rng.fork(i as u64),
                 throttled: false,
                 totals: ClientSummary {
@@ -300,6 +293,7 @@ impl World {
             })
             .collect();
         World {
+            end: Instant::from_millis(p.duration_ms),
             rng,
             clients,
             limiter: ArrayLimiter::new_array(),
@@ -317,20 +311,24 @@ impl World {
 
     fn gap(&mut self, client: usize) -> Duration {
         let c = &mut self.clients[client];
-        Duration::from_micros(c.rng.exp_micros(c.mean_gap_us))
+        Duration::from_micros(c.rng.poisson_gap_us(c.rate_per_sec))
     }
 
-    fn arrive(&mut self, engine: &mut Engine<Ev>, client: usize) {
+    fn arrive(&mut self, engine: &mut Engine<Ev>, client: usize) -> Result<(), SimError> {
         let now = engine.now();
         self.tick.arrivals += 1;
         let c = &mut self.clients[client];
         c.totals.arrivals += 1;
-        // Cost 1 never exceeds the capacity (checked ≥ 1), so the error cannot happen; a
-        // denial with `retry_at = now` would be reported the same way.
+        if self.in_flight >= MAX_IN_FLIGHT {
+            self.tick.shed += 1;
+            c.totals.shed += 1;
+            return Ok(());
+        }
+        // Cost 1 never exceeds the capacity (core checked it is at least 1).
         let answer = self
             .limiter
             .acquire(now, c.key, &self.policy, 1)
-            .unwrap_or(KeyedAcquire::Denied { retry_at: now });
+            .map_err(|e| SimError::internal(format_args!("limiter refused a cost of 1: {e}")))?;
         match answer {
             KeyedAcquire::Granted { .. } => {
                 self.tick.admitted += 1;
@@ -344,14 +342,7 @@ impl World {
                 self.in_flight += 1;
                 let call = self.upstream.call(&mut self.rng);
                 let (ok, latency) = (call.ok, call.latency);
-                engine.after(
-                    latency,
-                    Ev::Done {
-                        client,
-                        ok,
-                        latency,
-                    },
-                );
+                engine.after(latency, Ev::Done { ok, latency });
             }
             KeyedAcquire::Denied { retry_at } | KeyedAcquire::TableFull { retry_at } => {
                 self.tick.denied += 1;
@@ -367,9 +358,10 @@ impl World {
                 }
             }
         }
+        Ok(())
     }
 
-    fn done(&mut self, _client: usize, ok: bool, latency: Duration) {
+    fn done(&mut self, ok: bool, latency: Duration) {
         self.in_flight -= 1;
         self.tick.completed += 1;
         if ok {
@@ -379,6 +371,34 @@ impl World {
         }
         self.tick_latency.add(latency);
         self.all_latency.add(latency);
+    }
+}
+
+impl driver::World for World {
+    type Ev = Ev;
+    type Tick = Tick;
+    type Event = Event;
+    type Summary = Summary;
+
+    fn start(&mut self, engine: &mut Engine<Ev>) {
+        for client in 0..self.clients.len() {
+            let gap = self.gap(client);
+            engine.after(gap, Ev::Arrival(client));
+        }
+    }
+
+    fn handle(&mut self, engine: &mut Engine<Ev>, ev: Ev) -> Result<(), SimError> {
+        match ev {
+            Ev::Arrival(client) => {
+                self.arrive(engine, client)?;
+                let at = engine.now().saturating_add(self.gap(client));
+                if at < self.end {
+                    engine.at(at, Ev::Arrival(client));
+                }
+            }
+            Ev::Done { ok, latency } => self.done(ok, latency),
+        }
+        Ok(())
     }
 
     fn close_tick(&mut self, now: Instant, ticker: &Ticker) {
@@ -397,19 +417,45 @@ impl World {
         self.ticks.push(tick);
     }
 
+    fn step_cap_event(t_us: u64) -> Event {
+        Event::StepCap { t_us }
+    }
+
+    fn events(&mut self) -> &mut EventLog<Event> {
+        &mut self.events
+    }
+
+    fn finish(mut self, _end: Instant) -> Parts<Tick, Event, Summary> {
+        let summary = self.summary();
+        Parts {
+            ticks: self.ticks,
+            events: self.events,
+            summary,
+            journal: None,
+        }
+    }
+}
+
+impl World {
     fn summary(&mut self) -> Summary {
         let sum = |f: fn(&ClientSummary) -> u64| self.clients.iter().map(|c| f(&c.totals)).sum();
-        let (arrivals, admitted, denied) =
-            (sum(|t| t.arrivals), sum(|t| t.admitted), sum(|t| t.denied));
+        let (arrivals, admitted, denied, shed) = (
+            sum(|t| t.arrivals),
+            sum(|t| t.admitted),
+            sum(|t| t.denied),
+            sum(|t| t.shed),
+        );
         let upstream_failures = self.ticks.iter().map(|t| t.upstream_failures).sum::<u64>()
             + self.tick.upstream_failures;
         Summary {
             arrivals,
             admitted,
             denied,
+            shed,
             upstream_calls: admitted,
             upstream_successes: self.successes,
             upstream_failures,
+            in_flight_at_end: self.in_flight,
             latency_p50_us: self.all_latency.percentile(50),
             latency_p99_us: self.all_latency.percentile(99),
             clients: self.clients.iter().map(|c| c.totals.clone()).collect(),
@@ -433,6 +479,7 @@ crate::json_fields!(Tick {
     arrivals,
     admitted,
     denied,
+    shed,
     upstream_calls,
     upstream_failures,
     completed,
@@ -445,15 +492,18 @@ crate::json_fields!(ClientSummary {
     rate_per_sec,
     arrivals,
     admitted,
-    denied
+    denied,
+    shed
 });
 crate::json_fields!(Summary {
     arrivals,
     admitted,
     denied,
+    shed,
     upstream_calls,
     upstream_successes,
     upstream_failures,
+    in_flight_at_end,
     latency_p50_us,
     latency_p99_us,
     clients
@@ -467,6 +517,7 @@ crate::json_enum!(Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::MAX_RATE_PER_SEC;
 
     fn run_default(seed: u64) -> LimiterTrace {
         simulate(seed, 10_000_000, Params::default()).unwrap()
@@ -549,52 +600,104 @@ mod tests {
     }
 
     #[test]
-    fn bad_parameters_name_the_field() {
-        let cases = [
-            (serde_json::json!({"clients": []}), "clients (count)"),
-            (
-                serde_json::json!({"clients": [{"rate_per_sec": 0}]}),
-                "clients[0].rate_per_sec",
-            ),
-            (serde_json::json!({"limit_capacity": 0}), "limit_capacity"),
-            (serde_json::json!({"limit_window_ms": 0}), "limit_window_ms"),
-            (serde_json::json!({"fail_permille": 2000}), "fail_permille"),
-            (serde_json::json!({"tick_ms": 0}), "tick_ms"),
-        ];
-        for (params, field) in cases {
-            let e = run(
-                1,
-                1_000,
-                &crate::json::parse(params.to_string().as_bytes()).unwrap(),
-            )
-            .unwrap_err();
-            assert_eq!(e.code, "bad_params");
-            assert!(e.message.starts_with(field), "{e}");
+    fn every_call_is_accounted_for() {
+        for seed in 1..=3 {
+            let s = run_default(seed).summary;
+            assert_eq!(s.arrivals, s.admitted + s.denied + s.shed);
+            assert_eq!(
+                s.upstream_calls,
+                s.upstream_successes + s.upstream_failures + s.in_flight_at_end
+            );
         }
-        let too_many = vec![serde_json::json!({"rate_per_sec": 1}); MAX_CLIENTS + 1];
-        let e = run(
-            1,
-            1_000,
-            &crate::json::parse(
-                serde_json::json!({ "clients": too_many })
-                    .to_string()
-                    .as_bytes(),
-            )
-            .unwrap(),
-        )
-        .unwrap_err();
-        assert!(e.message.starts_with("clients (count)"), "{e}");
-        let e = run(
-            1,
-            1_000,
-            &crate::json::parse(
-                serde_json::json!({"clients": [{"rate": 1}]})
-                    .to_string()
-                    .as_bytes(),
-            )
-            .unwrap(),
-        )
-        .unwrap_err();
+    }
+
+    #[test]
+    fn the_in_flight_cap_sheds_and_bounds_the_queue() {
+        // 100 000/s with a 60 s latency and no effective limit: the in-flight cap is reached
+        // after a second and every later arrival is shed.
+        let p = Params {
+            duration_ms: 1_500,
+            tick_ms: 100,
+            clients: vec![ClientParams {
+                rate_per_sec: MAX_RATE_PER_SEC,
+            }],
+            limit_capacity: MAX_CAPACITY,
+            limit_window_ms: 1,
+            fail_permille: 0,
+            latency_ms: 60_000,
+            latency_jitter_ms: 60_000,
+        };
+        let t = simulate(1, 10_000_000, p).unwrap();
+        let s = &t.summary;
+        assert!(!t.step_cap_reached);
+        assert_eq!(s.admitted, MAX_IN_FLIGHT);
+        assert_eq!(s.in_flight_at_end, MAX_IN_FLIGHT);
+        assert!(s.shed > 30_000, "{s:?}");
+        assert_eq!(s.arrivals, s.admitted + s.denied + s.shed);
+        assert!(t.ticks.iter().all(|k| k.in_flight <= MAX_IN_FLIGHT));
+        assert_eq!(t.ticks.last().unwrap().in_flight, MAX_IN_FLIGHT);
+    }
+
+    #[test]
+    fn limits_are_reached_and_named() {
+        use crate::scenario::testing::{assert_limits, assert_refused};
+        use serde_json::json;
+        let rate = MAX_RATE_PER_SEC;
+        let clients = |n: usize| vec![json!({"rate_per_sec": 1}); n];
+        assert_limits(
+            "limiter",
+            &[
+                (
+                    json!({"clients": [{"rate_per_sec": rate}]}),
+                    json!({"clients": [{"rate_per_sec": rate + 1}]}),
+                    "clients[0].rate_per_sec",
+                ),
+                (
+                    json!({"clients": clients(MAX_CLIENTS)}),
+                    json!({"clients": clients(MAX_CLIENTS + 1)}),
+                    "clients (count)",
+                ),
+                (
+                    json!({"limit_capacity": MAX_CAPACITY}),
+                    json!({"limit_capacity": MAX_CAPACITY + 1}),
+                    "limit_capacity",
+                ),
+                (
+                    json!({"limit_window_ms": MAX_WINDOW_MS}),
+                    json!({"limit_window_ms": MAX_WINDOW_MS + 1}),
+                    "limit_window_ms",
+                ),
+                (
+                    json!({"latency_ms": crate::upstream::MAX_LATENCY_MS}),
+                    json!({"latency_ms": crate::upstream::MAX_LATENCY_MS + 1}),
+                    "latency_ms",
+                ),
+                (
+                    json!({"fail_permille": 1_000}),
+                    json!({"fail_permille": 1_001}),
+                    "fail_permille",
+                ),
+            ],
+        );
+        // Lower bounds are core's rules; its errors reach the user with the field's name.
+        assert_refused(
+            "limiter",
+            &[
+                (json!({"clients": []}), "clients (count)"),
+                (
+                    json!({"clients": [{"rate_per_sec": 0}]}),
+                    "clients[0].rate_per_sec",
+                ),
+                (
+                    json!({"limit_capacity": 0}),
+                    "limit_capacity: capacity_tokens",
+                ),
+                (json!({"limit_window_ms": 0}), "limit_window_ms: window"),
+                (json!({"tick_ms": 0}), "tick_ms"),
+            ],
+        );
+        let e = crate::scenario::testing::try_params("limiter", &json!({"clients": [{"rate": 1}]}))
+            .unwrap_err();
         assert_eq!(e.code, "bad_json");
         assert!(e.message.contains("unknown field `rate`"), "{e}");
     }
