@@ -53,7 +53,7 @@ docs/SIDECAR.md has the details.";
 #[derive(Parser, Debug, Default, Clone)]
 #[command(name = "heidi-sidecar", version, after_long_help = AFTER_HELP)]
 pub struct Args {
-    /// TOML configuration file (section [sidecar]; see below).
+    /// TOML configuration file (its `[sidecar]` section; see below).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// gRPC listen address [env: LISTEN_ADDR] [default: 127.0.0.1:50051]. A non-loopback
