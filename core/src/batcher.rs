@@ -13,6 +13,9 @@
 //!
 //! Every call is O(1) apart from moving the batch out (at most `N` items). `N` is checked at
 //! compile time: `1 ≤ N ≤ 8` ([`MAX_BATCH_ITEMS`]); `Batcher::<T, 9>::new` does not build.
+//! A batch size configured at run time (a sidecar's `BATCH_SIZE`) uses
+//! [`Batcher::with_limit`]: storage for `N`, batches of `limit ≤ N`; wherever this page says
+//! "`N` items" it then means `limit`.
 //!
 //! ```
 //! use heidi_core::batcher::{Batcher, BatcherConfig, FlushReason};
@@ -128,11 +131,31 @@ impl<T> fmt::Display for Full<T> {
 
 impl<T: fmt::Debug> core::error::Error for Full<T> {}
 
+/// A run-time batch size outside `1 ..= N` ([`Batcher::with_limit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BatchLimitError {
+    /// The size asked for.
+    pub limit: usize,
+    /// The largest this batcher holds (`N`).
+    pub max: usize,
+}
+
+impl fmt::Display for BatchLimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "batch size {} is outside 1 to {}", self.limit, self.max)
+    }
+}
+
+impl core::error::Error for BatchLimitError {}
+
 /// Gathers items into batches of at most `N` (default and maximum [`MAX_BATCH_ITEMS`]).
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Batcher<T, const N: usize = MAX_BATCH_ITEMS> {
     items: heapless::Vec<T, N>,
+    /// Items that make a batch: `N`, or fewer when chosen at run time ([`Batcher::with_limit`]).
+    limit: usize,
     /// Arrival of the oldest queued item; [`Instant::MAX`] while empty.
     oldest_at: Instant,
     config: BatcherConfig,
@@ -149,9 +172,29 @@ impl<T, const N: usize> Batcher<T, N> {
         };
         Batcher {
             items: heapless::Vec::new(),
+            limit: N,
             oldest_at: Instant::MAX,
             config,
         }
+    }
+
+    /// A batcher whose batches hold `limit` items, chosen at run time (a configured batch size),
+    /// in storage for `N`; fails unless `1 ≤ limit ≤ N`.
+    pub const fn with_limit(
+        config: BatcherConfig,
+        limit: usize,
+    ) -> Result<Batcher<T, N>, BatchLimitError> {
+        if limit == 0 || limit > N {
+            return Err(BatchLimitError { limit, max: N });
+        }
+        let mut b = Batcher::new(config);
+        b.limit = limit;
+        Ok(b)
+    }
+
+    /// Items that make a full batch.
+    pub const fn limit(&self) -> usize {
+        self.limit
     }
 
     /// The configuration in force.
@@ -174,25 +217,30 @@ impl<T, const N: usize> Batcher<T, N> {
         self.items.is_empty()
     }
 
-    /// Whether `N` items are queued (the next [`push`](Self::push) would return [`Full`]).
+    /// Whether [`limit`](Self::limit) items are queued (the next [`push`](Self::push) would
+    /// return [`Full`]).
     pub fn is_full(&self) -> bool {
-        self.items.is_full()
+        self.items.len() >= self.limit
     }
 
-    /// Queues `item`, which arrived at `now`, or hands it back when `N` items are queued.
+    /// Queues `item`, which arrived at `now`, or hands it back when
+    /// [`limit`](Self::limit) items are queued.
     pub fn push(&mut self, now: Instant, item: T) -> Result<(), Full<T>> {
+        if self.is_full() {
+            return Err(Full(item));
+        }
         self.items.push(item).map_err(Full)?;
         self.oldest_at = self.oldest_at.min(now);
         Ok(())
     }
 
     /// When the queued items are due: the oldest arrival plus the linger, or the oldest arrival
-    /// itself (a past instant, meaning "now") once `N` are queued. `None` while empty.
+    /// itself (a past instant, meaning "now") once the batch is full. `None` while empty.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.items.is_empty() {
             None
-        } else if self.items.is_full() {
+        } else if self.is_full() {
             Some(self.oldest_at)
         } else {
             Some(self.oldest_at + self.config.linger)
@@ -219,7 +267,7 @@ impl<T, const N: usize> Batcher<T, N> {
     }
 
     fn due(&self, now: Instant) -> Option<FlushReason> {
-        if self.items.is_full() {
+        if self.is_full() {
             Some(FlushReason::Size)
         } else if !self.items.is_empty() && now >= self.oldest_at + self.config.linger {
             Some(FlushReason::Linger)
@@ -247,6 +295,45 @@ impl<T, const N: usize> Default for Batcher<T, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_time_limit_makes_batches_of_that_size() {
+        let t0 = Instant::from_millis(0);
+        for limit in 1..=MAX_BATCH_ITEMS {
+            let mut b: Batcher<usize> = Batcher::with_limit(BatcherConfig::DEFAULT, limit).unwrap();
+            assert_eq!(b.limit(), limit);
+            for i in 0..limit {
+                assert!(b.poll_batch(t0).is_none());
+                b.push(t0, i).unwrap();
+            }
+            assert!(b.is_full());
+            assert_eq!(b.poll_timeout(), Some(t0));
+            assert_eq!(b.push(t0, 99), Err(Full(99)));
+            let batch = b.poll_batch(t0).unwrap();
+            assert_eq!(batch.reason, FlushReason::Size);
+            assert_eq!(batch.items.len(), limit);
+            assert!(b.is_empty());
+        }
+        let mut three: Batcher<u8, 8> = Batcher::with_limit(BatcherConfig::DEFAULT, 3).unwrap();
+        three.push(t0, 1).unwrap();
+        assert_eq!(three.poll_timeout(), Some(t0 + DEFAULT_LINGER));
+        let linger = three.poll_batch(t0 + DEFAULT_LINGER).unwrap();
+        assert_eq!(
+            (linger.reason, linger.items.len()),
+            (FlushReason::Linger, 1)
+        );
+    }
+
+    #[test]
+    fn a_run_time_limit_outside_one_to_n_is_refused() {
+        let zero = Batcher::<u8, 4>::with_limit(BatcherConfig::DEFAULT, 0).unwrap_err();
+        assert_eq!(zero, BatchLimitError { limit: 0, max: 4 });
+        let five = Batcher::<u8, 4>::with_limit(BatcherConfig::DEFAULT, 5).unwrap_err();
+        assert_eq!(five, BatchLimitError { limit: 5, max: 4 });
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(five.to_string(), "batch size 5 is outside 1 to 4");
+    }
 
     fn ms(v: u64) -> Instant {
         Instant::from_millis(v)

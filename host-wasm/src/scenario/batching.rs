@@ -207,16 +207,6 @@ pub fn simulate(seed: u64, max_steps: u64, p: Params) -> Result<BatchingTrace, S
     driver::drive(run, p, world)
 }
 
-/// heidi-core's batcher behind a trait object: its size is a const generic, and only this
-/// small adapter (not the whole simulation) is instantiated once per allowed size.
-trait Queue {
-    fn push(&mut self, now: Instant) -> Result<(), Instant>;
-    fn poll_batch(&mut self, now: Instant) -> Option<Sent>;
-    fn flush(&mut self, now: Instant) -> Option<Sent>;
-    fn poll_timeout(&self) -> Option<Instant>;
-    fn len(&self) -> usize;
-}
-
 /// A batch on its way: the items' arrival times (the first `len`) and why it went.
 struct Sent {
     arrivals: [Instant; MAX_BATCH_ITEMS],
@@ -239,38 +229,6 @@ impl<const N: usize> From<Batch<Instant, N>> for Sent {
     }
 }
 
-impl<const N: usize> Queue for Batcher<Instant, N> {
-    fn push(&mut self, now: Instant) -> Result<(), Instant> {
-        Batcher::push(self, now, now).map_err(|full| full.into_inner())
-    }
-    fn poll_batch(&mut self, now: Instant) -> Option<Sent> {
-        Batcher::poll_batch(self, now).map(Sent::from)
-    }
-    fn flush(&mut self, now: Instant) -> Option<Sent> {
-        Batcher::flush(self, now).map(Sent::from)
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        Batcher::poll_timeout(self)
-    }
-    fn len(&self) -> usize {
-        Batcher::len(self)
-    }
-}
-
-/// A batcher of `batch_max` (1..=8, checked) items.
-fn queue(batch_max: u32, config: BatcherConfig) -> Box<dyn Queue> {
-    match batch_max {
-        1 => Box::new(Batcher::<Instant, 1>::new(config)),
-        2 => Box::new(Batcher::<Instant, 2>::new(config)),
-        3 => Box::new(Batcher::<Instant, 3>::new(config)),
-        4 => Box::new(Batcher::<Instant, 4>::new(config)),
-        5 => Box::new(Batcher::<Instant, 5>::new(config)),
-        6 => Box::new(Batcher::<Instant, 6>::new(config)),
-        7 => Box::new(Batcher::<Instant, 7>::new(config)),
-        _ => Box::new(Batcher::<Instant, MAX_BATCH_ITEMS>::new(config)),
-    }
-}
-
 struct World {
     batch_max: usize,
     rng: Rng,
@@ -280,7 +238,7 @@ struct World {
     duration_us: u64,
     per_item_us: u64,
     upstream: Upstream,
-    batcher: Box<dyn Queue>,
+    batcher: Batcher<Instant>,
     linger: Timer,
     in_flight: u64,
     end: Instant,
@@ -310,7 +268,8 @@ impl World {
             duration_us: p.duration_ms * 1_000,
             per_item_us: p.per_item_us,
             upstream,
-            batcher: queue(p.batch_max, config),
+            // `batch_max` was checked to be 1..=8 (`check_range` above).
+            batcher: Batcher::with_limit(config, batch_max).expect("batch_max is checked"),
             linger: Timer::default(),
             in_flight: 0,
             end: Instant::from_millis(p.duration_ms),
@@ -356,10 +315,10 @@ impl World {
             return;
         }
         self.in_flight += 1;
-        if self.batcher.push(now).is_err() {
+        if self.batcher.push(now, now).is_err() {
             // N queued: the batch is due now; send it, then queue the newcomer.
             self.drain(engine);
-            let again = self.batcher.push(now);
+            let again = self.batcher.push(now, now);
             debug_assert!(again.is_ok(), "a drained batcher has room");
         }
         self.drain(engine);
@@ -369,7 +328,7 @@ impl World {
     fn drain(&mut self, engine: &mut Engine<Ev>) {
         let now = engine.now();
         while let Some(batch) = self.batcher.poll_batch(now) {
-            self.send(engine, batch);
+            self.send(engine, batch.into());
         }
     }
 
@@ -473,7 +432,7 @@ impl driver::World for World {
     /// Flushes the queue and keeps going until every batch is answered.
     fn wind_down(&mut self, engine: &mut Engine<Ev>) -> bool {
         if let Some(batch) = self.batcher.flush(engine.now()) {
-            self.send(engine, batch);
+            self.send(engine, batch.into());
         }
         self.linger.sync(engine, None, Ev::Linger);
         true

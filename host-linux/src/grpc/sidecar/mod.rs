@@ -7,7 +7,6 @@
 //! |---|---|
 //! | [`config`] | flags > environment (`LISTEN_ADDR`, `BATCH_SIZE`, …) > `[sidecar]` > defaults |
 //! | [`engine`] | the driver task owning the core batcher, breaker and retry budget |
-//! | [`batcher`] | the core batcher with a run-time batch size (1 ..= 8) |
 //! | [`upstream`] | the upstream as a trait, and its gRPC client |
 //! | [`service`] | the gRPC service |
 //! | [`status`] | the statuses callers get |
@@ -19,7 +18,6 @@
 //! retry ([`heidi_core::retry`]), what a failure means and whether a reply answers its batch
 //! ([`heidi_core::upstream`]), which keys are acceptable ([`heidi_core::txn_check`]).
 
-pub mod batcher;
 pub mod config;
 pub mod engine;
 pub mod metrics;

@@ -3,10 +3,10 @@
 
 use super::{Done, Driver, Flight, Submission};
 use crate::grpc::proto::{BatchReceipt, TransactionBatch, TransactionResponse};
-use crate::grpc::sidecar::batcher::Taken;
 use crate::grpc::sidecar::status;
 use crate::grpc::sidecar::upstream::{UpstreamApi, with_deadline};
 use heidi_core::Instant;
+use heidi_core::batcher::{Batch, MAX_BATCH_ITEMS};
 use heidi_core::breaker::Outcome;
 use heidi_core::retry::RetryDecision;
 use heidi_core::upstream::{ReplyMismatch, check_reply, classify};
@@ -28,7 +28,7 @@ impl<U: UpstreamApi> Driver<U> {
         }
     }
 
-    fn start_batch(&mut self, now: Instant, taken: Taken<Submission>) {
+    fn start_batch(&mut self, now: Instant, taken: Batch<Submission, MAX_BATCH_ITEMS>) {
         self.metrics.batch(taken.items.len(), taken.reason);
         let (callers, transactions) = taken.items.into_iter().map(|s| (s.reply, s.tx)).unzip();
         self.budget.record_request(now);

@@ -1,4 +1,4 @@
-//! The engine: one driver task owns the core's [`Batcher`](heidi_core::batcher::Batcher),
+//! The engine: one driver task owns the core's [`Batcher`],
 //! [`Breaker`], [`RetryBudget`] and [`RetryPolicy`], and is fed through bounded channels. It
 //! asks the core for every decision (when a batch is due, whether a call may go, when to
 //! retry, whether to give up) and only moves values: it hands upstream calls to short tasks
@@ -26,7 +26,6 @@ mod tests;
 
 pub use client::{EngineClient, Queued};
 
-use super::batcher::SizedBatcher;
 use super::metrics::SidecarMetrics;
 use super::upstream::UpstreamApi;
 use crate::clock::Clock;
@@ -34,7 +33,7 @@ use crate::grpc::proto::{
     BatchReceipt, Query, QueryResponse, Transaction, TransactionBatch, TransactionResponse,
 };
 use heidi_core::Instant;
-use heidi_core::batcher::BatcherConfig;
+use heidi_core::batcher::{Batcher, BatcherConfig};
 use heidi_core::breaker::{Breaker, BreakerConfig, Permit, State};
 use heidi_core::retry::{BudgetConfig, RetryBudget, RetryPolicy};
 use std::collections::{BTreeSet, HashMap};
@@ -147,8 +146,7 @@ pub fn spawn<U: UpstreamApi>(
     let linger = BatcherConfig {
         linger: settings.linger,
     };
-    let batcher = SizedBatcher::new(settings.batch_size, linger)
-        .ok_or_else(|| format!("batch size {} is not 1 ..= 8", settings.batch_size))?;
+    let batcher = Batcher::with_limit(linger, settings.batch_size).map_err(|e| e.to_string())?;
     let clock = Clock::start();
     let (submit_tx, submit_rx) = mpsc::channel(settings.queue_capacity.max(1));
     let (query_tx, query_rx) = mpsc::channel(settings.queue_capacity.max(1));
@@ -210,7 +208,7 @@ struct QueryFlight {
 struct Driver<U> {
     settings: EngineSettings,
     clock: Clock,
-    batcher: SizedBatcher<Submission>,
+    batcher: Batcher<Submission>,
     breaker: Breaker,
     budget: RetryBudget,
     rng: fastrand::Rng,
