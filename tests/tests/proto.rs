@@ -12,6 +12,7 @@
 //! - Requests encoded by `serde_json` (any method, nested params with escapes, a timestamp)
 //!   parse back to the same method, a params span equal to the params, and the exact ms.
 
+use heidi_core::proto::params::Members;
 use heidi_core::proto::{
     ERROR_MESSAGE_MAX_BYTES, ERROR_REPLY_MAX_BYTES, ErrorCode, ErrorReply, FrameDecoder,
     FrameError, LineDecoder, LineTooLong, Method, Request, encode_frame,
@@ -286,5 +287,8 @@ proptest! {
         let sent: Value = serde_json::from_str(&serde_json::to_string(&params).unwrap()).unwrap();
         prop_assert_eq!(span, sent);
         prop_assert_eq!(req.timestamp_ms, timestamp_ms);
+        // The members the parse recorded are what a second scan of the span finds.
+        prop_assert!(req.members().eq(Members::new(req.params)));
+        prop_assert_eq!(req.members().count(), params.len());
     }
 }

@@ -93,9 +93,17 @@ impl<'a> Scanner<'a> {
 
     /// Skips JSON whitespace (nothing in compact mode).
     pub(crate) fn ws(&mut self) {
-        while self.whitespace && matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        if !self.whitespace {
+            return;
+        }
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.s.get(self.pos) {
             self.pos += 1;
         }
+    }
+
+    /// The cursor's byte offset.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
     }
 
     /// Consumes `b` if it is next (no whitespace skipped).
@@ -125,28 +133,42 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// An object key and its colon; returns the key's span, quotes included.
-    pub(crate) fn key(&mut self) -> Result<Range<usize>, ScanError> {
+    /// An object key (after whitespace) and its colon; returns whether the key holds an
+    /// escape. The key's text lies between the cursor after [`Scanner::ws`] and the cursor
+    /// after the closing quote; callers that need it use [`Scanner::skip_string`].
+    pub(crate) fn key(&mut self) -> Result<bool, ScanError> {
         self.ws();
-        let start = self.pos;
-        self.string()?;
-        let end = self.pos;
+        let escaped = self.skip_string()?;
         self.expect(b':')?;
-        Ok(start..end)
+        Ok(escaped)
     }
 
     /// One value of any kind (after whitespace), nested at most [`JSON_MAX_DEPTH`] deep;
     /// returns its span.
     pub(crate) fn value(&mut self) -> Result<Range<usize>, ScanError> {
+        self.value_within(JSON_MAX_DEPTH)
+    }
+
+    /// [`Scanner::value`] nested at most `max_depth` deep (a value inside a container that
+    /// already counts as one level gets `JSON_MAX_DEPTH - 1`); `max_depth` is at most
+    /// [`JSON_MAX_DEPTH`].
+    pub(crate) fn value_within(&mut self, max_depth: usize) -> Result<Range<usize>, ScanError> {
         self.ws();
         let start = self.pos;
+        // Scalars, the common case, skip the container machinery.
+        match self.peek() {
+            Some(b'"') => return self.string().map(|_| start..self.pos),
+            Some(b'-' | b'0'..=b'9') => return self.number().map(|()| start..self.pos),
+            _ => {}
+        }
+        let max_depth = max_depth.min(JSON_MAX_DEPTH);
         // Bit 0 is the innermost open container: 1 for an object, 0 for an array.
         let (mut stack, mut depth) = (0u32, 0usize);
         loop {
             match self.scalar_or_open()? {
                 Item::Scalar => {}
-                Item::Empty if depth < JSON_MAX_DEPTH => {}
-                Item::Open { is_object } if depth < JSON_MAX_DEPTH => {
+                Item::Empty if depth < max_depth => {}
+                Item::Open { is_object } if depth < max_depth => {
                     stack = (stack << 1) | u32::from(is_object);
                     depth += 1;
                     if is_object {
@@ -220,25 +242,40 @@ impl<'a> Scanner<'a> {
     /// A string at the cursor; returns its raw body (no quotes, escapes as written). The
     /// caller checks UTF-8 (a `&str` is valid already).
     pub(crate) fn string(&mut self) -> Result<&'a [u8], ScanError> {
-        if !self.eat(b'"') {
-            return Err(self.syntax());
+        let start = self.pos + 1;
+        self.skip_string()?;
+        Ok(&self.s[start..self.pos - 1])
+    }
+
+    /// Consumes a string at the cursor; returns whether it holds any escape.
+    pub(crate) fn skip_string(&mut self) -> Result<bool, ScanError> {
+        let s = self.s;
+        let mut at = self.pos;
+        if s.get(at) != Some(&b'"') {
+            return Err(ScanError::Syntax(at));
         }
-        let start = self.pos;
+        at += 1;
+        let mut escaped = false;
         loop {
             // Skip plain string content: one table lookup per byte.
-            let plain = self.s[self.pos..]
-                .iter()
-                .take_while(|&&b| !STRING_STOP[usize::from(b)])
-                .count();
-            self.pos += plain;
-            let Some(b) = self.peek() else {
-                return Err(self.syntax());
-            };
-            self.pos += 1;
-            match b {
-                b'"' => return Ok(&self.s[start..self.pos - 1]),
-                b'\\' => self.escape()?,
-                _ => return Err(ScanError::Syntax(self.pos - 1)),
+            while let Some(&b) = s.get(at) {
+                if STRING_STOP[usize::from(b)] {
+                    break;
+                }
+                at += 1;
+            }
+            match s.get(at) {
+                Some(b'"') => {
+                    self.pos = at + 1;
+                    return Ok(escaped);
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.pos = at + 1;
+                    self.escape()?;
+                    at = self.pos;
+                }
+                _ => return Err(ScanError::Syntax(at)),
             }
         }
     }

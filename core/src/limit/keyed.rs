@@ -155,8 +155,13 @@ where
         policy: &LimitPolicy,
         cost: u32,
     ) -> Result<Acquire, CostOverCapacity> {
-        let tat = self.table.get(key).copied().unwrap_or(Tat::FULL);
-        tat.check(now, policy, cost)
+        self.bucket(key).check(now, policy, cost)
+    }
+
+    /// The bucket [`KeyedLimiter::check`] reads for `key`: its own, or a full one when it has
+    /// none. A host asking several questions of one key looks it up once this way.
+    pub fn bucket(&self, key: KeyHash) -> Tat {
+        self.table.get(key).copied().unwrap_or(Tat::FULL)
     }
 
     /// The state of `key`'s bucket, if it has one.

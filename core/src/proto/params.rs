@@ -19,7 +19,9 @@
 //! assert!(m.next().is_none());
 //! ```
 
-use crate::json::scan::{ScanError, Scanner};
+use core::ops::Range;
+
+use crate::json::scan::{JSON_MAX_DEPTH, ScanError, Scanner};
 
 /// One member of an object: its name and its value's raw JSON text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,13 +30,17 @@ pub struct Member<'a> {
     name_raw: &'a str,
     /// The value's JSON text.
     value: &'a str,
+    /// The name has no escape.
+    name_plain: bool,
+    /// The value is a string without escapes.
+    plain_str: bool,
 }
 
 impl<'a> Member<'a> {
     /// The member's name, or `None` when it is written with escapes.
     #[must_use]
     pub fn name(&self) -> Option<&'a str> {
-        (!self.name_raw.contains('\\')).then_some(self.name_raw)
+        self.name_plain.then_some(self.name_raw)
     }
 
     /// The value's JSON text, exactly as sent.
@@ -46,8 +52,11 @@ impl<'a> Member<'a> {
     /// The value when it is a JSON string without escapes; `None` for anything else.
     #[must_use]
     pub fn as_plain_str(&self) -> Option<&'a str> {
-        let inner = self.value.strip_prefix('"')?.strip_suffix('"')?;
-        (!inner.contains('\\')).then_some(inner)
+        if !self.plain_str {
+            return None;
+        }
+        // The span is a whole string, so it starts and ends with a quote.
+        self.value.get(1..self.value.len() - 1)
     }
 
     /// The value when it is a JSON integer in `0..=u64::MAX` written without a fraction or
@@ -61,6 +70,182 @@ impl<'a> Member<'a> {
         digits.iter().try_fold(0u64, |n, d| {
             n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
         })
+    }
+}
+
+/// Where a member lies in the scanned text (byte offsets), and what the scan learned of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawMember {
+    /// The name between its quotes.
+    pub(crate) name: Range<usize>,
+    /// The value's text.
+    pub(crate) value: Range<usize>,
+    /// The name has no escape.
+    pub(crate) name_plain: bool,
+    /// The value is a string without escapes.
+    pub(crate) plain_str: bool,
+}
+
+impl RawMember {
+    /// The member in `text`, the text that was scanned (offsets shifted left by `base`).
+    pub(crate) fn in_text<'a>(&self, text: &'a str, base: usize) -> Option<Member<'a>> {
+        Some(Member {
+            name_raw: text.get(self.name.start - base..self.name.end - base)?,
+            value: text.get(self.value.start - base..self.value.end - base)?,
+            name_plain: self.name_plain,
+            plain_str: self.plain_str,
+        })
+    }
+}
+
+/// One step through an object's members, shared by [`Members`] and
+/// [`Request::parse`](super::Request::parse): with `first`, the object's `{` (after
+/// whitespace); otherwise the `,` before the next member. Returns `None` once the closing `}`
+/// is consumed. Member values nest at most `max_depth` deep.
+pub(crate) fn next_member(
+    sc: &mut Scanner<'_>,
+    first: bool,
+    max_depth: usize,
+) -> Result<Option<RawMember>, ScanError> {
+    if first {
+        sc.expect(b'{')?;
+    }
+    sc.ws();
+    if sc.eat(b'}') {
+        return Ok(None);
+    }
+    if !first {
+        sc.expect(b',')?;
+    }
+    sc.ws();
+    let name_start = sc.pos() + 1;
+    let escaped = sc.skip_string()?;
+    let name_end = sc.pos() - 1;
+    sc.expect(b':')?;
+    sc.ws();
+    let start = sc.pos();
+    let plain_str = if sc.peek() == Some(b'"') {
+        !sc.skip_string()?
+    } else {
+        sc.value_within(max_depth)?;
+        false
+    };
+    Ok(Some(RawMember {
+        name: name_start..name_end,
+        value: start..sc.pos(),
+        name_plain: !escaped,
+        plain_str,
+    }))
+}
+
+/// Most members of a request's `params` that [`Request::parse`](super::Request::parse)
+/// records while it scans the frame; [`Request::members`](super::Request::members) scans a
+/// bigger object again.
+pub const PARAMS_RECORDED_MAX: usize = 8;
+
+/// A recorded member: offsets from the start of `params`, `u16` so that a request stays
+/// small (an object longer than that is scanned again instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Spot {
+    name: [u16; 2],
+    value: [u16; 2],
+    name_plain: bool,
+    plain_str: bool,
+}
+
+/// The members of `params` as the request parse found them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct Recorded {
+    spots: [Spot; PARAMS_RECORDED_MAX],
+    /// How many spots hold members; [`Recorded::OVERFLOW`] when they did not all fit.
+    len: u8,
+}
+
+impl Recorded {
+    const OVERFLOW: u8 = u8::MAX;
+
+    /// Nothing recorded yet: the members of `{}`.
+    pub(crate) fn new() -> Recorded {
+        Recorded::default()
+    }
+
+    /// Records a member of the object that starts at byte `base` of the scanned text.
+    pub(crate) fn push(&mut self, raw: &RawMember, base: usize) {
+        let offset = |at: usize| u16::try_from(at - base).ok();
+        let spot = match (
+            offset(raw.name.start),
+            offset(raw.name.end),
+            offset(raw.value.start),
+            offset(raw.value.end),
+        ) {
+            (Some(a), Some(b), Some(c), Some(d)) => Spot {
+                name: [a, b],
+                value: [c, d],
+                name_plain: raw.name_plain,
+                plain_str: raw.plain_str,
+            },
+            _ => return self.len = Recorded::OVERFLOW,
+        };
+        match self.spots.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = spot;
+                self.len += 1;
+            }
+            None => self.len = Recorded::OVERFLOW,
+        }
+    }
+
+    /// The members of `params`, the object these offsets were recorded in.
+    pub(crate) fn members<'r, 'a>(&'r self, params: &'a str) -> ParamsMembers<'r, 'a> {
+        let inner = match self.spots.get(..usize::from(self.len)) {
+            Some(spots) => Inner::Recorded {
+                params,
+                spots: spots.iter(),
+            },
+            None => Inner::Scanned(Members::new(params)),
+        };
+        ParamsMembers { inner }
+    }
+}
+
+/// The members of a request's `params`, from [`Request::members`](super::Request::members):
+/// the same items, in the same order, as [`Members::new`] over `params` yields, without
+/// scanning the text again when the parse recorded them.
+#[derive(Clone)]
+pub struct ParamsMembers<'r, 'a> {
+    inner: Inner<'r, 'a>,
+}
+
+#[derive(Clone)]
+enum Inner<'r, 'a> {
+    Recorded {
+        params: &'a str,
+        spots: core::slice::Iter<'r, Spot>,
+    },
+    Scanned(Members<'a>),
+}
+
+impl<'a> Iterator for ParamsMembers<'_, 'a> {
+    type Item = Result<Member<'a>, NotAnObject>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            Inner::Recorded { params, spots } => {
+                let spot = spots.next()?;
+                // The offsets were recorded while scanning `params`, on its token boundaries.
+                let text =
+                    |[a, b]: [u16; 2]| params.get(usize::from(a)..usize::from(b)).unwrap_or("");
+                Some(Ok(Member {
+                    name_raw: text(spot.name),
+                    value: text(spot.value),
+                    name_plain: spot.name_plain,
+                    plain_str: spot.plain_str,
+                }))
+            }
+            Inner::Scanned(members) => members.next(),
+        }
     }
 }
 
@@ -101,32 +286,18 @@ impl<'a> Members<'a> {
     }
 
     fn step(&mut self) -> Result<Option<Member<'a>>, ScanError> {
-        match self.position {
+        let first = match self.position {
             Position::Done => return Ok(None),
-            Position::Start => {
-                self.sc.expect(b'{')?;
-                self.sc.ws();
-                if self.sc.eat(b'}') {
-                    self.sc.end()?;
-                    return Ok(None);
-                }
-            }
-            Position::AfterMember => {
-                self.sc.ws();
-                if self.sc.eat(b'}') {
-                    self.sc.end()?;
-                    return Ok(None);
-                }
-                self.sc.expect(b',')?;
-            }
-        }
-        let name = self.sc.key()?;
-        let value = self.sc.value()?;
+            Position::Start => true,
+            Position::AfterMember => false,
+        };
+        let Some(raw) = next_member(&mut self.sc, first, JSON_MAX_DEPTH)? else {
+            self.sc.end()?;
+            return Ok(None);
+        };
         self.position = Position::AfterMember;
-        Ok(Some(Member {
-            name_raw: &self.text[name.start + 1..name.end - 1],
-            value: &self.text[value],
-        }))
+        // The spans come from scanning `text`, so they lie on its character boundaries.
+        Ok(raw.in_text(self.text, 0))
     }
 }
 

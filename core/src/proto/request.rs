@@ -29,8 +29,9 @@ use core::ops::Range;
 
 use super::error::ErrorCode;
 use super::method::Method;
+use super::params::{ParamsMembers, Recorded, next_member};
 use super::timestamp::seconds_to_millis;
-use crate::json::scan::{ScanError, Scanner};
+use crate::json::scan::{JSON_MAX_DEPTH, ScanError, Scanner};
 use crate::json::unescape::{FixedStr, unescape};
 
 /// At most this many bytes of an unknown method's name are kept for the error message.
@@ -46,6 +47,8 @@ pub struct Request<'a> {
     pub params: &'a str,
     /// `timestamp` in whole milliseconds since the Unix epoch, truncated; `None` when absent.
     pub timestamp_ms: Option<u64>,
+    /// The members of `params`, found while scanning the frame.
+    recorded: Recorded,
 }
 
 /// An unknown method's name as sent, made safe to echo: at most [`METHOD_ECHO_MAX_BYTES`],
@@ -172,21 +175,45 @@ impl From<ScanError> for RequestError {
 #[derive(Default)]
 struct Fields {
     method: Option<Range<usize>>,
+    /// The method string holds an escape.
+    method_escaped: bool,
     params: Option<Range<usize>>,
+    /// The members of `params`, when it is an object.
+    recorded: Recorded,
     timestamp: Option<Range<usize>>,
 }
 
+/// The top-level fields a request reads; every other name is ignored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Method,
+    Params,
+    Timestamp,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Method => "method",
+            Field::Params => "params",
+            Field::Timestamp => "timestamp",
+        }
+    }
+}
+
 impl<'a> Request<'a> {
-    /// Parses one frame's text. Bounded work: one pass over the frame, plus serde-json-core
-    /// over the method string and at most one unescape per top-level key that has escapes.
+    /// Parses one frame's text. Bounded work: one pass over the frame (recording the members
+    /// of `params` on the way), plus serde-json-core over the method string and at most one
+    /// unescape per top-level key that has escapes.
     pub fn parse(frame: &'a str) -> Result<Request<'a>, RequestError> {
         let doc = frame.as_bytes();
         let fields = scan_fields(doc)?;
-        let method = method(frame, fields.method.ok_or(RequestError::MissingMethod)?)?;
-        let params = match fields.params {
-            None => "{}",
-            Some(r) if doc[r.start] == b'{' => &frame[r],
-            Some(r) if &doc[r.clone()] == b"null" => "{}",
+        let span = fields.method.ok_or(RequestError::MissingMethod)?;
+        let method = method(frame, span, fields.method_escaped)?;
+        let (params, recorded) = match fields.params {
+            None => ("{}", Recorded::new()),
+            Some(r) if doc[r.start] == b'{' => (&frame[r], fields.recorded),
+            Some(r) if &doc[r.clone()] == b"null" => ("{}", Recorded::new()),
             Some(_) => return Err(RequestError::ParamsNotObject),
         };
         let timestamp_ms = match fields.timestamp {
@@ -197,7 +224,16 @@ impl<'a> Request<'a> {
             method,
             params,
             timestamp_ms,
+            recorded,
         })
+    }
+
+    /// The members of `params`: what [`Members::new`](super::params::Members::new) over
+    /// `params` yields, without scanning it again (the parse recorded up to
+    /// [`PARAMS_RECORDED_MAX`](super::params::PARAMS_RECORDED_MAX) of them).
+    #[must_use]
+    pub fn members(&self) -> ParamsMembers<'_, 'a> {
+        self.recorded.members(self.params)
     }
 }
 
@@ -213,9 +249,32 @@ fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
     let mut fields = Fields::default();
     if sc.expect(b'}').is_err() {
         loop {
-            let key = sc.key()?;
-            let value = sc.value()?;
-            record(&mut fields, &doc[key], value)?;
+            sc.ws();
+            let key_start = sc.pos();
+            let escaped = sc.skip_string()?;
+            let field = field_of(&doc[key_start..sc.pos()], escaped);
+            sc.expect(b':')?;
+            sc.ws();
+            let start = sc.pos();
+            let value = match (field, sc.peek()) {
+                (Some(Field::Params), Some(b'{')) => {
+                    fields.recorded = Recorded::new();
+                    let mut first = true;
+                    while let Some(member) = next_member(&mut sc, first, JSON_MAX_DEPTH - 1)? {
+                        fields.recorded.push(&member, start);
+                        first = false;
+                    }
+                    start..sc.pos()
+                }
+                (Some(Field::Method), Some(b'"')) => {
+                    fields.method_escaped = sc.skip_string()?;
+                    start..sc.pos()
+                }
+                _ => sc.value()?,
+            };
+            if let Some(field) = field {
+                record(&mut fields, field, value)?;
+            }
             if sc.expect(b',').is_ok() {
                 continue;
             }
@@ -239,39 +298,41 @@ fn not_an_object(doc: &[u8]) -> RequestError {
     }
 }
 
-fn record(fields: &mut Fields, key: &[u8], value: Range<usize>) -> Result<(), RequestError> {
-    let (slot, field) = if key_is(key, "method") {
-        (&mut fields.method, "method")
-    } else if key_is(key, "params") {
-        (&mut fields.params, "params")
-    } else if key_is(key, "timestamp") {
-        (&mut fields.timestamp, "timestamp")
-    } else {
-        return Ok(()); // unknown fields are ignored
+fn record(fields: &mut Fields, field: Field, value: Range<usize>) -> Result<(), RequestError> {
+    let slot = match field {
+        Field::Method => &mut fields.method,
+        Field::Params => &mut fields.params,
+        Field::Timestamp => &mut fields.timestamp,
     };
     if slot.replace(value).is_some() {
-        return Err(RequestError::DuplicateField { field });
+        return Err(RequestError::DuplicateField {
+            field: field.name(),
+        });
     }
     Ok(())
 }
 
-/// Does the quoted key `key` unescape to `name`?
-fn key_is(key: &[u8], name: &str) -> bool {
-    let raw = &key[1..key.len() - 1];
-    if !raw.contains(&b'\\') {
-        return raw == name.as_bytes();
+/// Which known field the quoted key `key` names (after unescaping, when it has escapes).
+fn field_of(key: &[u8], escaped: bool) -> Option<Field> {
+    let named = |name: &[u8]| match name {
+        b"method" => Some(Field::Method),
+        b"params" => Some(Field::Params),
+        b"timestamp" => Some(Field::Timestamp),
+        _ => None,
+    };
+    if !escaped {
+        return named(&key[1..key.len() - 1]);
     }
-    unescape::<16>(key).is_some_and(|k| k.as_str() == name)
+    named(unescape::<16>(key)?.as_str().as_bytes())
 }
 
-fn method(frame: &str, span: Range<usize>) -> Result<Method, RequestError> {
+fn method(frame: &str, span: Range<usize>, escaped: bool) -> Result<Method, RequestError> {
     let quoted = &frame.as_bytes()[span.clone()];
     if quoted[0] != b'"' {
         return Err(RequestError::MethodNotString);
     }
     // The usual case, no escapes: match the text between the quotes as it stands.
-    let raw = &quoted[1..quoted.len() - 1];
-    if !raw.contains(&b'\\') {
+    if !escaped {
         if let Ok(m) = frame[span.start + 1..span.end - 1].parse() {
             return Ok(m);
         }
@@ -299,6 +360,7 @@ fn timestamp(text: &[u8]) -> Result<u64, RequestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::params::{Members, PARAMS_RECORDED_MAX};
 
     fn parse(s: &str) -> Result<Request<'_>, RequestError> {
         Request::parse(s)
@@ -312,7 +374,8 @@ mod tests {
             Request {
                 method: Method::Ping,
                 params: "{}",
-                timestamp_ms: Some(1_700_000_000_123)
+                timestamp_ms: Some(1_700_000_000_123),
+                recorded: Recorded::new(),
             }
         );
     }
@@ -324,6 +387,68 @@ mod tests {
         assert_eq!(req.method, Method::ApplyPolicy);
         assert_eq!(req.params, r#"{"s":"q\"}\\","n":[{},[]],"u":"\u00e9"}"#);
         assert_eq!(req.timestamp_ms, None);
+    }
+
+    /// The members the parse recorded are exactly what a second scan of `params` finds.
+    fn assert_members_match(frame: &str) {
+        let req = parse(frame).unwrap();
+        let mut scanned = Members::new(req.params);
+        for recorded in req.members() {
+            assert_eq!(Some(recorded), scanned.next(), "{frame}");
+        }
+        assert_eq!(scanned.next(), None, "{frame}");
+    }
+
+    #[test]
+    fn recorded_members_match_a_second_scan() {
+        for frame in [
+            r#"{"method":"RATE_LIMIT_CHECK","params":{"key":"k1","operation":"api_call","cost":1}}"#,
+            r#" { "params" : { "k\u0065y" : "a\"b" , "n" : [ 1 , {"x":{}} ] ,"e":{} } , "method":"PING" } "#,
+            r#"{"method":"PING","params":{}}"#,
+            r#"{"method":"PING","params":null}"#,
+            r#"{"method":"PING"}"#,
+            r#"{"method":"PING","params":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8}}"#,
+            r#"{"method":"PING","params":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":"9"}}"#,
+            r#"{"params":{"s":"ü ✓","t":true,"f":-1.5e3,"z":null},"method":"PING"}"#,
+        ] {
+            assert_members_match(frame);
+        }
+        let nine = parse(r#"{"method":"PING","params":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":"9"}}"#).unwrap();
+        assert_eq!(nine.members().count(), PARAMS_RECORDED_MAX + 1);
+        // Offsets past u16 are not recorded; the members are scanned again instead.
+        let mut long = heapless::String::<70_100>::new();
+        long.push_str(r#"{"method":"PING","params":{"pad":""#)
+            .unwrap();
+        for _ in 0..70_000 {
+            long.push('x').unwrap();
+        }
+        long.push_str(r#"","last":2}}"#).unwrap();
+        assert_members_match(&long);
+        let last = parse(&long).unwrap().members().last().unwrap().unwrap();
+        assert_eq!((last.name(), last.as_u64()), (Some("last"), Some(2)));
+    }
+
+    #[test]
+    fn params_nesting_limit_is_exact() {
+        let frame = |depth: usize| {
+            let mut s = heapless::String::<256>::new();
+            s.push_str(r#"{"method":"PING","params":{"a":"#).unwrap();
+            for _ in 0..depth {
+                s.push('[').unwrap();
+            }
+            for _ in 0..depth {
+                s.push(']').unwrap();
+            }
+            s.push_str("}}").unwrap();
+            s
+        };
+        // `params` is one level, so its members may nest 31 more.
+        assert!(parse(&frame(JSON_MAX_DEPTH - 1)).is_ok());
+        assert_members_match(&frame(JSON_MAX_DEPTH - 1));
+        assert!(matches!(
+            parse(&frame(JSON_MAX_DEPTH)),
+            Err(RequestError::TooDeep { .. })
+        ));
     }
 
     #[test]

@@ -187,21 +187,18 @@ impl Shared {
                 self.pipeline_call(request.method, request.params, out)
                     .await
             }
-            method => {
-                self.kernel_call(method, request.params, start, peer, out)
-                    .await
-            }
+            _ => self.kernel_call(request, start, peer, out).await,
         }
     }
 
     async fn kernel_call(
         &self,
-        method: Method,
-        params: &str,
+        request: &Request<'_>,
         start: std::time::Instant,
         peer: &Peer,
         out: &mut Vec<u8>,
     ) {
+        let method = request.method;
         // Policy changes are serialized end to end (validate, journal, commit, persist), so
         // the version a change is journaled under is the version it gets.
         let _policy_guard = match method {
@@ -214,7 +211,7 @@ impl Shared {
                 Some(_) => self.clock.now(),
                 None => self.clock.at(start),
             };
-            let handled = kernel.handle(now, method, params, out);
+            let handled = kernel.handle_request(now, request, out);
             self.journal_kernel_events(&mut kernel);
             handled
         };

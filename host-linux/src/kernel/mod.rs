@@ -49,7 +49,8 @@ mod tests;
 use std::collections::VecDeque;
 
 use heidi_core::key::KeyHasher;
-use heidi_core::proto::{ErrorCode, Method};
+use heidi_core::proto::params::{Member, Members, NotAnObject};
+use heidi_core::proto::{ErrorCode, Method, Request};
 use heidi_core::{Duration, Instant};
 use serde_json::{Value, json};
 
@@ -177,11 +178,38 @@ impl Kernel {
         params: &str,
         out: &mut Vec<u8>,
     ) -> Handled {
+        self.dispatch(now, method, params, || Members::new(params), out)
+    }
+
+    /// [`Kernel::handle`] for a parsed request: the members of its params that the parse
+    /// recorded are read without scanning the text again.
+    pub fn handle_request(
+        &mut self,
+        now: Instant,
+        request: &Request<'_>,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        let params = request.params;
+        self.dispatch(now, request.method, params, || request.members(), out)
+    }
+
+    fn dispatch<'a, I>(
+        &mut self,
+        now: Instant,
+        method: Method,
+        params: &str,
+        members: impl FnOnce() -> I,
+        out: &mut Vec<u8>,
+    ) -> Handled
+    where
+        I: Iterator<Item = Result<Member<'a>, NotAnObject>>,
+    {
         if !is_kernel_method(method) {
             return Handled::NotKernel;
         }
         if let Method::RateLimitCheck | Method::RateLimitConsume = method {
-            self.rate_limit(now, method == Method::RateLimitConsume, params, out);
+            let consume = method == Method::RateLimitConsume;
+            self.rate_limit(now, consume, params, members(), out);
             return Handled::Reply;
         }
         let params = match fields::parse_params(params) {
@@ -213,9 +241,16 @@ impl Kernel {
 
     /// The hottest path: parse borrowed params without a `Value` tree and write the reply
     /// directly; only a request the fast parse refuses is read again to name its bad field.
-    fn rate_limit(&mut self, now: Instant, consume: bool, params: &str, out: &mut Vec<u8>) {
+    fn rate_limit<'a>(
+        &mut self,
+        now: Instant,
+        consume: bool,
+        params: &str,
+        members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
+        out: &mut Vec<u8>,
+    ) {
         let table = self.policy.limits();
-        let call = match rate_limit::Call::parse_str(&self.hasher, table, params) {
+        let call = match rate_limit::Call::parse_members(&self.hasher, table, members) {
             Some(call) => Ok(call),
             None => fields::parse_params(params)
                 .and_then(|v| rate_limit::Call::parse(&self.hasher, table, &v)),
