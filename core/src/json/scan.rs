@@ -248,6 +248,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Consumes a string at the cursor; returns whether it holds any escape.
+    #[inline]
     pub(crate) fn skip_string(&mut self) -> Result<bool, ScanError> {
         let s = self.s;
         let mut at = self.pos;

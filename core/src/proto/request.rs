@@ -258,7 +258,7 @@ fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
             let start = sc.pos();
             let value = match (field, sc.peek()) {
                 (Some(Field::Params), Some(b'{')) => {
-                    fields.recorded = Recorded::new();
+                    // A second `params` is refused below, so its members may pile on.
                     let mut first = true;
                     while let Some(member) = next_member(&mut sc, first, JSON_MAX_DEPTH - 1)? {
                         fields.recorded.push(&member, start);
