@@ -17,6 +17,7 @@ pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
 mod appends;
 mod decoder;
 mod fd_limit;
+mod histogram;
 pub mod http;
 mod idle_io;
 pub mod inflight;
