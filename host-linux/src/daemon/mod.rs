@@ -34,3 +34,4 @@ mod stages;
 pub mod state;
 mod supervisor;
 pub mod unix;
+mod unix_io;

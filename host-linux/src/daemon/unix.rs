@@ -6,6 +6,7 @@ use super::decoder::Decoder;
 use super::metrics::Tally;
 use super::reply;
 use super::state::{Answer, Peer, Shared, VERSION};
+use super::unix_io::{Read, Waits, read, track_partial, write};
 use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use heidi_core::proto::{
     Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Method, Mode,
@@ -132,84 +133,18 @@ fn peer_of(stream: &UnixStream) -> Peer {
 async fn connection(
     shared: &Shared,
     mut stream: UnixStream,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let peer = peer_of(&stream);
     let mut buf = vec![0u8; READ_BYTES];
     let idle = shared.config.limits.idle_timeout;
-    let Read::Data(n) = read(&mut stream, &mut buf, idle, &mut shutdown).await? else {
+    let mut waits = Waits::new(shutdown);
+    let Read::Data(n) = read(&mut stream, &mut buf, idle, None, &mut waits).await? else {
         return Ok(());
     };
     match sniff(buf[0]) {
-        Mode::Framed => framed(shared, &peer, stream, buf, n, shutdown).await,
-        Mode::Line => lines(shared, stream, buf, n, shutdown).await,
-    }
-}
-
-/// What one read produced.
-enum Read {
-    /// This many bytes.
-    Data(usize),
-    /// The client closed its side.
-    Eof,
-    /// The idle timeout passed, or shutdown began.
-    Stop,
-}
-
-/// Reads once, giving up after `wait` or when shutdown begins.
-async fn read(
-    stream: &mut UnixStream,
-    buf: &mut [u8],
-    wait: std::time::Duration,
-    shutdown: &mut watch::Receiver<bool>,
-) -> io::Result<Read> {
-    if *shutdown.borrow() || wait.is_zero() {
-        return Ok(Read::Stop);
-    }
-    tokio::select! {
-        read = tokio::time::timeout(wait, stream.read(buf)) => match read {
-            Ok(Ok(0)) => Ok(Read::Eof),
-            Err(_) => Ok(Read::Stop),
-            Ok(Ok(n)) => Ok(Read::Data(n)),
-            Ok(Err(e)) => Err(e),
-        },
-        _ = shutdown.changed() => Ok(Read::Stop),
-    }
-}
-
-async fn write(
-    stream: &mut UnixStream,
-    out: &mut Vec<u8>,
-    idle: std::time::Duration,
-) -> io::Result<()> {
-    match tokio::time::timeout(idle, stream.write_all(out)).await {
-        Ok(result) => {
-            out.clear();
-            result
-        }
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "client stopped reading",
-        )),
-    }
-}
-
-/// How long the next read may wait: the idle timeout, but a frame or line that has started
-/// must be complete within the idle timeout of its first byte, so a client trickling one
-/// byte at a time cannot hold a connection forever.
-fn read_budget(
-    idle: std::time::Duration,
-    partial_since: Option<std::time::Instant>,
-) -> std::time::Duration {
-    partial_since.map_or(idle, |t| idle.saturating_sub(t.elapsed()))
-}
-
-/// Tracks when the unfinished frame or line at the end of the input began.
-fn track_partial(partial_since: &mut Option<std::time::Instant>, mid_message: bool) {
-    if !mid_message {
-        *partial_since = None;
-    } else if partial_since.is_none() {
-        *partial_since = Some(std::time::Instant::now());
+        Mode::Framed => framed(shared, &peer, stream, buf, n, waits).await,
+        Mode::Line => lines(shared, stream, buf, n, waits).await,
     }
 }
 
@@ -245,9 +180,10 @@ impl Replies {
         &mut self,
         shared: &Shared,
         stream: &mut UnixStream,
-        idle: std::time::Duration,
+        waits: &mut Waits,
     ) -> io::Result<Instant> {
-        let written = write(stream, &mut self.out, idle).await;
+        let idle = shared.config.limits.idle_timeout;
+        let written = write(stream, &mut self.out, idle, waits).await;
         let end = Instant::now();
         let took = end.saturating_duration_since(self.since);
         shared.metrics.requests(&mut self.tally, "unix", took);
@@ -262,7 +198,7 @@ async fn framed(
     mut stream: UnixStream,
     mut buf: Vec<u8>,
     mut n: usize,
-    mut shutdown: watch::Receiver<bool>,
+    mut waits: Waits,
 ) -> io::Result<()> {
     let limits = shared.config.limits;
     let idle = limits.idle_timeout;
@@ -311,24 +247,26 @@ async fn framed(
                     reply::error(e.code(), &e.to_string(), &mut body);
                     push_frame(&mut replies.out, &body);
                     if e.is_fatal() {
-                        return replies.write(shared, &mut stream, idle).await.map(drop);
+                        return replies
+                            .write(shared, &mut stream, &mut waits)
+                            .await
+                            .map(drop);
                     }
                 }
             }
             if replies.out.len() >= FLUSH_BYTES {
                 now = shared
                     .clock
-                    .at(replies.write(shared, &mut stream, idle).await?);
+                    .at(replies.write(shared, &mut stream, &mut waits).await?);
             }
         }
         // Appends read in this batch share group commits; answer them before reading on.
         drain(&mut appends, &mut body, &mut replies).await;
         if !replies.out.is_empty() {
-            replies.write(shared, &mut stream, idle).await?;
+            replies.write(shared, &mut stream, &mut waits).await?;
         }
         track_partial(&mut partial_since, mid_frame);
-        let wait = read_budget(idle, partial_since);
-        match read(&mut stream, &mut buf, wait, &mut shutdown).await? {
+        match read(&mut stream, &mut buf, idle, partial_since, &mut waits).await? {
             Read::Data(read) => n = read,
             Read::Eof | Read::Stop => return Ok(()),
         }
@@ -352,7 +290,7 @@ async fn lines(
     mut stream: UnixStream,
     mut buf: Vec<u8>,
     mut n: usize,
-    mut shutdown: watch::Receiver<bool>,
+    mut waits: Waits,
 ) -> io::Result<()> {
     let idle = shared.config.limits.idle_timeout;
     let mut decoder = LineDecoder::<LINE_MAX_BYTES>::new();
@@ -380,21 +318,14 @@ async fn lines(
                 out.extend_from_slice(&line_buf[..len]);
             }
             if out.len() >= FLUSH_BYTES {
-                write(&mut stream, &mut out, idle).await?;
+                write(&mut stream, &mut out, idle, &mut waits).await?;
             }
         }
         if !out.is_empty() {
-            write(&mut stream, &mut out, idle).await?;
+            write(&mut stream, &mut out, idle, &mut waits).await?;
         }
         track_partial(&mut partial_since, mid_line);
-        match read(
-            &mut stream,
-            &mut buf,
-            read_budget(idle, partial_since),
-            &mut shutdown,
-        )
-        .await?
-        {
+        match read(&mut stream, &mut buf, idle, partial_since, &mut waits).await? {
             Read::Data(read) => n = read,
             Read::Stop => return Ok(()),
             Read::Eof => {
@@ -407,7 +338,7 @@ async fn lines(
                         .encode(&mut line_buf)
                         .expect("LINE_REPLY_MAX_BYTES holds every reply");
                     out.extend_from_slice(&line_buf[..len]);
-                    write(&mut stream, &mut out, idle).await?;
+                    write(&mut stream, &mut out, idle, &mut waits).await?;
                 }
                 return Ok(());
             }
