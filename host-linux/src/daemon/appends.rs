@@ -12,22 +12,20 @@ use crate::kernel::parse_journal_append;
 use crate::store::{AppendError, Appended, durable};
 use heidi_core::proto::{Method, Request, RequestError};
 use std::collections::VecDeque;
-use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// An append queued to the journal whose reply is not written yet.
 pub(crate) struct Deferred<'s> {
-    start: Instant,
     answer: oneshot::Receiver<Result<Appended, AppendError>>,
     _permit: InflightPermit<'s>,
 }
 
 /// What [`Shared::begin`] did with a request.
 pub(crate) enum Begun<'s, 'a> {
-    /// A `JOURNAL_APPEND`, queued: its reply comes from [`Shared::finish_append`].
+    /// A `JOURNAL_APPEND`, queued: its reply comes from [`Appends::drain`].
     Deferred(Deferred<'s>),
     /// Anything else (an append that failed validation included), to serve with
-    /// [`Shared::call_parsed`] once the deferred appends before it are answered.
+    /// [`Shared::answer_now`] once the deferred appends before it are answered.
     Serve(Result<Request<'a>, RequestError>),
 }
 
@@ -48,33 +46,19 @@ impl<'s> Appends<'s> {
         self.queue.is_empty()
     }
 
-    /// Waits for every queued append in order, handing each reply body to `emit`; returns
-    /// when the last one finished (or `None` when none was queued).
-    pub(crate) async fn drain(
-        &mut self,
-        shared: &Shared,
-        peer: &Peer,
-        body: &mut Vec<u8>,
-        mut emit: impl FnMut(&[u8]),
-    ) -> Option<Instant> {
-        let mut last = None;
+    /// Waits for every queued append in order, handing each reply body to `emit`.
+    pub(crate) async fn drain(&mut self, body: &mut Vec<u8>, mut emit: impl FnMut(&[u8])) {
         while let Some(deferred) = self.queue.pop_front() {
-            last = Some(shared.finish_append(deferred, peer, body).await);
+            append_reply(durable(deferred.answer).await, body);
             emit(body);
         }
-        last
     }
 }
 
 impl Shared {
     /// Parses a request; a well-formed `JOURNAL_APPEND` is queued to the journal right away
     /// (when an in-flight slot is free) instead of being served.
-    pub(crate) fn begin<'s, 'a>(
-        &'s self,
-        start: Instant,
-        body: &'a str,
-        peer: &Peer,
-    ) -> Begun<'s, 'a> {
+    pub(crate) fn begin<'s, 'a>(&'s self, body: &'a str, peer: &Peer) -> Begun<'s, 'a> {
         let parsed = Request::parse(body);
         let Ok(Request {
             method: Method::JournalAppend,
@@ -94,21 +78,8 @@ impl Shared {
         debug_assert!(is_mutating(Method::JournalAppend));
         log_mutation(Method::JournalAppend, peer);
         Begun::Deferred(Deferred {
-            start,
             answer,
             _permit: permit,
         })
-    }
-
-    /// Waits until a deferred append is durable and writes its reply into `out`; returns the
-    /// instant it finished.
-    pub(crate) async fn finish_append(
-        &self,
-        deferred: Deferred<'_>,
-        peer: &Peer,
-        out: &mut Vec<u8>,
-    ) -> Instant {
-        append_reply(durable(deferred.answer).await, out);
-        self.finished(deferred.start, Some(Method::JournalAppend), peer, out)
     }
 }

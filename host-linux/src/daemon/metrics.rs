@@ -2,6 +2,7 @@
 //! latency per method, connections, journal fsync latency and group-commit sizes, and, read
 //! from the kernel at each scrape, limiter denials and breaker states.
 
+use super::histogram::BatchHistogram;
 use crate::kernel::Kernel;
 use heidi_core::proto::Method;
 use prometheus_client::collector::Collector;
@@ -49,7 +50,7 @@ pub struct Metrics {
     /// request costs two atomic adds, not hashed label lookups.
     request_counters: Vec<Counter>,
     /// Latency histograms per method (`invalid` last).
-    request_latency: Vec<Histogram>,
+    request_latency: Vec<BatchHistogram>,
     connections: Family<TransportLabels, Gauge>,
     rejected: Family<TransportLabels, Counter>,
     fsync: Histogram,
@@ -72,8 +73,8 @@ impl Metrics {
             "Requests served, by method, transport and outcome",
             requests.clone(),
         );
-        let latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(1e-6, 4.0, 12))
+        let latency = Family::<MethodLabels, BatchHistogram>::new_with_constructor(|| {
+            BatchHistogram::new(exponential_buckets(1e-6, 4.0, 12))
         });
         registry.register(
             "request_duration_seconds",
@@ -140,10 +141,23 @@ impl Metrics {
         ok: bool,
         took: Duration,
     ) {
-        let m = method.map_or(Method::ALL.len(), |m| m as usize);
+        let mut tally = Tally::default();
+        tally.record(method, ok);
+        self.requests(&mut tally, transport, took);
+    }
+
+    /// Counts the requests in `tally`, which all took `took`, and empties it.
+    pub fn requests(&self, tally: &mut Tally, transport: &'static str, took: Duration) {
         let t = usize::from(transport == TRANSPORTS[1]);
-        self.request_counters[(m * 2 + t) * 2 + usize::from(!ok)].inc();
-        self.request_latency[m].observe(took.as_secs_f64());
+        let took = took.as_secs_f64();
+        for &slot in &tally.touched[..tally.len] {
+            let slot = usize::from(slot);
+            let (m, error) = (slot / 2, slot % 2);
+            let n = std::mem::take(&mut tally.counts[slot]);
+            self.request_counters[(m * 2 + t) * 2 + error].inc_by(u64::from(n));
+            self.request_latency[m].observe_n(took, u64::from(n));
+        }
+        tally.len = 0;
     }
 
     /// The open-connections gauge of a transport.
@@ -177,6 +191,51 @@ impl Metrics {
         out
     }
 }
+
+/// Slots of a [`Tally`]: (method or `invalid`, outcome).
+const TALLY_SLOTS: usize = (Method::ALL.len() + 1) * 2;
+
+/// Requests served but not yet counted in [`Metrics`], by method and outcome: a connection
+/// answering pipelined requests counts them once per write, when their latency is known.
+#[derive(Debug)]
+pub struct Tally {
+    /// Requests per slot `method * 2 + error`.
+    counts: [u32; TALLY_SLOTS],
+    /// The slots with a nonzero count, in `touched[..len]`.
+    touched: [u8; TALLY_SLOTS],
+    len: usize,
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally {
+            counts: [0; TALLY_SLOTS],
+            touched: [0; TALLY_SLOTS],
+            len: 0,
+        }
+    }
+}
+
+impl Tally {
+    /// Notes one served request (`None`: one that did not parse) and whether it succeeded.
+    pub fn record(&mut self, method: Option<Method>, ok: bool) {
+        let m = method.map_or(Method::ALL.len(), |m| m as usize);
+        let slot = m * 2 + usize::from(!ok);
+        if self.counts[slot] == 0 {
+            // Slots number fewer than 256 (checked below).
+            self.touched[self.len] = slot as u8;
+            self.len += 1;
+        }
+        self.counts[slot] += 1;
+    }
+
+    /// Whether no request is waiting to be counted.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+const _: () = assert!(TALLY_SLOTS <= 256, "tally slots are stored as u8");
 
 /// Reads limiter denials and breaker states from the kernel at scrape time.
 struct KernelCollector {

@@ -1,7 +1,7 @@
 //! The state both listeners share, and [`Shared::call`]: one request in, one reply body out.
 
 use super::config::Config;
-use super::inflight::Inflight;
+use super::inflight::{Inflight, InflightPermit};
 use super::metrics::Metrics;
 use super::pipeline::PipelineHandle;
 use super::{procinfo, reply};
@@ -90,45 +90,89 @@ pub struct Shared {
     pub event_tasks: Mutex<tokio::task::JoinSet<()>>,
 }
 
+/// What [`Shared::answer_now`] did with a request.
+pub(crate) enum Answer<'s, 'a> {
+    /// The reply is in `out`; the request's method (`None`: it did not parse).
+    Done(Option<Method>),
+    /// The request must wait (journal, policy lock, pipeline): finish it with
+    /// [`Shared::answer_later`]. Boxed: it is big and off the hot path.
+    Later(Box<Later<'s, 'a>>),
+}
+
+/// A request that holds an in-flight slot and waits for something before its reply.
+pub(crate) struct Later<'s, 'a> {
+    method: Method,
+    params: &'a str,
+    work: Work,
+    _permit: InflightPermit<'s>,
+}
+
+/// What a [`Later`] request waits for.
+enum Work {
+    /// `JOURNAL_APPEND`: the journal's group commit.
+    Append,
+    /// `PIPELINE_*`: the pipeline driver.
+    Pipeline,
+    /// `APPLY_POLICY`: the policy lock, then the kernel, then the journal.
+    Policy,
+    /// The kernel handled it and asks for more (a journal entry made durable).
+    Kernel(Handled),
+}
+
 impl Shared {
     /// Serves one request body (JSON text) and leaves the reply body in `out`.
     pub async fn call(&self, body: &str, peer: &Peer, out: &mut Vec<u8>) {
-        self.call_from(std::time::Instant::now(), body, peer, out)
-            .await;
+        let start = std::time::Instant::now();
+        let now = self.clock.at(start);
+        let method = match self.answer_now(now, Request::parse(body), peer, out) {
+            Answer::Done(method) => method,
+            Answer::Later(later) => Some(self.answer_later(*later, peer, out).await),
+        };
+        let ok = !reply::is_error(out);
+        self.metrics
+            .request(method, peer.transport(), ok, start.elapsed());
     }
 
-    /// [`Shared::call`] for a request whose service began at `start`; returns the instant it
-    /// finished. A listener serving requests back to back passes that as the next one's
-    /// `start`, so each request's latency costs one clock read, not two.
-    pub async fn call_from(
-        &self,
-        start: std::time::Instant,
-        body: &str,
+    /// Serves a request (or the parser's refusal of one) as far as it can without waiting,
+    /// leaving the reply body in `out`. `now` is the core's time for it (see
+    /// [`Clock::at`]): a listener reads the clock once for all the requests of one read.
+    /// Metrics are the caller's.
+    pub(crate) fn answer_now<'s, 'a>(
+        &'s self,
+        now: heidi_core::Instant,
+        parsed: Result<Request<'a>, RequestError>,
         peer: &Peer,
         out: &mut Vec<u8>,
-    ) -> std::time::Instant {
-        self.call_parsed(start, Request::parse(body), peer, out)
-            .await
-    }
-
-    /// [`Shared::call_from`] for a request already parsed (or refused by the parser).
-    pub(crate) async fn call_parsed(
-        &self,
-        start: std::time::Instant,
-        parsed: Result<Request<'_>, RequestError>,
-        peer: &Peer,
-        out: &mut Vec<u8>,
-    ) -> std::time::Instant {
+    ) -> Answer<'s, 'a> {
         let method = match parsed {
-            Ok(request) => {
-                self.serve(&request, start, peer, out).await;
-                Some(request.method)
-            }
+            Ok(request) => match self.serve_now(&request, now, peer, out) {
+                None => Some(request.method),
+                Some(later) => return Answer::Later(Box::new(later)),
+            },
             Err(e) => {
                 reply::error(e.code(), &e.to_string(), out);
                 None
             }
         };
+        self.bound_reply(out);
+        Answer::Done(method)
+    }
+
+    /// Finishes a request [`Shared::answer_now`] left waiting; returns its method.
+    pub(crate) async fn answer_later(
+        &self,
+        later: Later<'_, '_>,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> Method {
+        let method = later.method;
+        self.serve_later(later, peer, out).await;
+        self.bound_reply(out);
+        method
+    }
+
+    /// Replaces a reply above `limits.response_max_bytes` with an `INTERNAL` error.
+    fn bound_reply(&self, out: &mut Vec<u8>) {
         if out.len() > self.config.limits.response_max_bytes {
             let message = format!(
                 "the reply of {} bytes exceeds the {}-byte limit",
@@ -137,84 +181,103 @@ impl Shared {
             );
             reply::error(ErrorCode::Internal, &message, out);
         }
-        self.finished(start, method, peer, out)
     }
 
-    /// Records a served request in the metrics; returns the instant it finished.
-    pub(crate) fn finished(
-        &self,
-        start: std::time::Instant,
-        method: Option<Method>,
-        peer: &Peer,
-        out: &[u8],
-    ) -> std::time::Instant {
-        let ok = !reply::is_error(out);
-        let end = std::time::Instant::now();
-        let took = end.saturating_duration_since(start);
-        self.metrics.request(method, peer.transport(), ok, took);
-        end
-    }
-
-    /// `start` is when service began; the core reads it as "now" unless the request waits
-    /// first (a policy change queues behind others), which saves a clock read per request.
-    async fn serve(
-        &self,
-        request: &Request<'_>,
-        start: std::time::Instant,
+    /// Serves a request whose answer needs no waiting (the kernel's methods but
+    /// `APPLY_POLICY`, `PING`, `STATUS`, `JOURNAL_TAIL`); returns the others, holding their
+    /// in-flight slot. `now` is the core's time for the request.
+    fn serve_now<'s, 'a>(
+        &'s self,
+        request: &Request<'a>,
+        now: heidi_core::Instant,
         peer: &Peer,
         out: &mut Vec<u8>,
-    ) {
-        let Some(_permit) = self.inflight.try_acquire() else {
+    ) -> Option<Later<'s, 'a>> {
+        let Some(permit) = self.inflight.try_acquire() else {
             let message = "too many requests in flight; retry shortly";
-            return reply::error(ErrorCode::Overloaded, message, out);
+            reply::error(ErrorCode::Overloaded, message, out);
+            return None;
         };
         if is_mutating(request.method) {
             log_mutation(request.method, peer);
         }
-        match request.method {
+        let work = match request.method {
             Method::Ping => {
-                reply::json(&json!({"ok": true, "pong": true, "version": VERSION}), out)
+                reply::json(&json!({"ok": true, "pong": true, "version": VERSION}), out);
+                return None;
             }
-            Method::Status => reply::json(&self.status_json(), out),
-            Method::JournalAppend => self.journal_append(request.params, out).await,
-            Method::JournalTail => self.journal_tail(request.params, out),
+            Method::Status => {
+                reply::json(&self.status_json(), out);
+                return None;
+            }
+            Method::JournalTail => {
+                self.journal_tail(request.params, out);
+                return None;
+            }
+            Method::JournalAppend => Work::Append,
             Method::PipelineStart
             | Method::PipelineStop
             | Method::PipelinePause
             | Method::PipelineResume
             | Method::PipelineReset
-            | Method::PipelineTrainNow => {
-                self.pipeline_call(request.method, request.params, out)
-                    .await
+            | Method::PipelineTrainNow => Work::Pipeline,
+            // Policy changes are serialized end to end (validate, journal, commit, persist),
+            // so the version a change is journaled under is the version it gets.
+            Method::ApplyPolicy => Work::Policy,
+            _ => match self.kernel_step(out, |k, out| k.handle_request(now, request, out)) {
+                None => return None,
+                Some(handled) => Work::Kernel(handled),
+            },
+        };
+        Some(Later {
+            method: request.method,
+            params: request.params,
+            work,
+            _permit: permit,
+        })
+    }
+
+    /// The waiting part of a request [`Shared::serve_now`] returned.
+    async fn serve_later(&self, later: Later<'_, '_>, peer: &Peer, out: &mut Vec<u8>) {
+        let Later {
+            method,
+            params,
+            work,
+            _permit,
+        } = later;
+        match work {
+            Work::Append => self.journal_append(params, out).await,
+            Work::Pipeline => self.pipeline_call(method, params, out).await,
+            Work::Policy => {
+                let _policy_guard = self.policy_lock.lock().await;
+                let now = self.clock.now();
+                let step = |k: &mut Kernel, out: &mut Vec<u8>| k.handle(now, method, params, out);
+                if let Some(handled) = self.kernel_step(out, step) {
+                    self.kernel_done(method, handled, peer, out).await;
+                }
             }
-            _ => self.kernel_call(request, start, peer, out).await,
+            Work::Kernel(handled) => self.kernel_done(method, handled, peer, out).await,
         }
     }
 
-    async fn kernel_call(
+    /// Hands a request to the kernel and journals the kernel's own events; returns what the
+    /// kernel asks for beyond sending `out` (`None`: nothing).
+    fn kernel_step(
         &self,
-        request: &Request<'_>,
-        start: std::time::Instant,
-        peer: &Peer,
         out: &mut Vec<u8>,
-    ) {
-        let method = request.method;
-        // Policy changes are serialized end to end (validate, journal, commit, persist), so
-        // the version a change is journaled under is the version it gets.
-        let _policy_guard = match method {
-            Method::ApplyPolicy => Some(self.policy_lock.lock().await),
-            _ => None,
-        };
-        let handled = {
-            let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
-            let now = match _policy_guard {
-                Some(_) => self.clock.now(),
-                None => self.clock.at(start),
-            };
-            let handled = kernel.handle_request(now, request, out);
-            self.journal_kernel_events(&mut kernel);
-            handled
-        };
+        handle: impl FnOnce(&mut Kernel, &mut Vec<u8>) -> Handled,
+    ) -> Option<Handled> {
+        let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
+        let handled = handle(&mut kernel, out);
+        self.journal_kernel_events(&mut kernel);
+        match handled {
+            Handled::Reply => None,
+            other => Some(other),
+        }
+    }
+
+    /// Does what the kernel asked for after handling a request.
+    async fn kernel_done(&self, method: Method, handled: Handled, peer: &Peer, out: &mut Vec<u8>) {
         match handled {
             Handled::Reply => {}
             Handled::Journal(mut entry) => {

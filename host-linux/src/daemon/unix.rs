@@ -3,16 +3,19 @@
 
 use super::appends::{Appends, Begun};
 use super::decoder::Decoder;
+use super::metrics::Tally;
 use super::reply;
-use super::state::{Peer, Shared, VERSION};
+use super::state::{Answer, Peer, Shared, VERSION};
+use super::unix_io::{Read, Waits, read, track_partial, write};
 use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use heidi_core::proto::{
-    Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Mode,
+    Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Method, Mode,
     frame_prefix, sniff,
 };
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{Semaphore, watch};
@@ -130,92 +133,63 @@ fn peer_of(stream: &UnixStream) -> Peer {
 async fn connection(
     shared: &Shared,
     mut stream: UnixStream,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let peer = peer_of(&stream);
     let mut buf = vec![0u8; READ_BYTES];
     let idle = shared.config.limits.idle_timeout;
-    let Read::Data(n) = read(&mut stream, &mut buf, idle, &mut shutdown).await? else {
+    let mut waits = Waits::new(shutdown);
+    let Read::Data(n) = read(&mut stream, &mut buf, idle, None, &mut waits).await? else {
         return Ok(());
     };
     match sniff(buf[0]) {
-        Mode::Framed => framed(shared, &peer, stream, buf, n, shutdown).await,
-        Mode::Line => lines(shared, stream, buf, n, shutdown).await,
-    }
-}
-
-/// What one read produced.
-enum Read {
-    /// This many bytes.
-    Data(usize),
-    /// The client closed its side.
-    Eof,
-    /// The idle timeout passed, or shutdown began.
-    Stop,
-}
-
-/// Reads once, giving up after `wait` or when shutdown begins.
-async fn read(
-    stream: &mut UnixStream,
-    buf: &mut [u8],
-    wait: std::time::Duration,
-    shutdown: &mut watch::Receiver<bool>,
-) -> io::Result<Read> {
-    if *shutdown.borrow() || wait.is_zero() {
-        return Ok(Read::Stop);
-    }
-    tokio::select! {
-        read = tokio::time::timeout(wait, stream.read(buf)) => match read {
-            Ok(Ok(0)) => Ok(Read::Eof),
-            Err(_) => Ok(Read::Stop),
-            Ok(Ok(n)) => Ok(Read::Data(n)),
-            Ok(Err(e)) => Err(e),
-        },
-        _ = shutdown.changed() => Ok(Read::Stop),
-    }
-}
-
-async fn write(
-    stream: &mut UnixStream,
-    out: &mut Vec<u8>,
-    idle: std::time::Duration,
-) -> io::Result<()> {
-    match tokio::time::timeout(idle, stream.write_all(out)).await {
-        Ok(result) => {
-            out.clear();
-            result
-        }
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "client stopped reading",
-        )),
-    }
-}
-
-/// How long the next read may wait: the idle timeout, but a frame or line that has started
-/// must be complete within the idle timeout of its first byte, so a client trickling one
-/// byte at a time cannot hold a connection forever.
-fn read_budget(
-    idle: std::time::Duration,
-    partial_since: Option<std::time::Instant>,
-) -> std::time::Duration {
-    partial_since.map_or(idle, |t| idle.saturating_sub(t.elapsed()))
-}
-
-/// Tracks when the unfinished frame or line at the end of the input began.
-fn track_partial(partial_since: &mut Option<std::time::Instant>, mid_message: bool) {
-    if !mid_message {
-        *partial_since = None;
-    } else if partial_since.is_none() {
-        *partial_since = Some(std::time::Instant::now());
+        Mode::Framed => framed(shared, &peer, stream, buf, n, waits).await,
+        Mode::Line => lines(shared, stream, buf, n, waits).await,
     }
 }
 
 fn push_frame(out: &mut Vec<u8>, body: &[u8]) {
-    // `Shared::call` keeps every body within the reply limit, far below the frame maximum.
+    // `Shared::answer_now` keeps every body within the reply limit, far below the frame maximum.
     let prefix = frame_prefix(body.len(), FRAME_LIMIT_MAX_BYTES).expect("reply bodies are bounded");
     out.extend_from_slice(&prefix);
     out.extend_from_slice(body);
+}
+
+/// The framed replies waiting to be written, and the requests they answer, which are counted
+/// in the metrics when the write ends: a request's latency runs from the read that brought it
+/// (or, after a flush in the middle of a read, from the end of that flush) to the end of the
+/// write that carried its reply, which is what the client sees. One clock read per read and
+/// one per write serve every request between them.
+struct Replies {
+    out: Vec<u8>,
+    tally: Tally,
+    /// When the requests answered in `out` began to be served.
+    since: Instant,
+}
+
+impl Replies {
+    /// Frames the reply to a served request (`method` `None`: one that did not parse).
+    fn push(&mut self, method: Option<Method>, body: &[u8]) {
+        self.tally.record(method, !reply::is_error(body));
+        push_frame(&mut self.out, body);
+    }
+
+    /// Writes the buffered replies and counts their requests; returns when the write ended,
+    /// which is when the requests served next begin.
+    async fn write(
+        &mut self,
+        shared: &Shared,
+        stream: &mut UnixStream,
+        waits: &mut Waits,
+    ) -> io::Result<Instant> {
+        let idle = shared.config.limits.idle_timeout;
+        let written = write(stream, &mut self.out, idle, waits).await;
+        let end = Instant::now();
+        let took = end.saturating_duration_since(self.since);
+        shared.metrics.requests(&mut self.tally, "unix", took);
+        self.since = end;
+        written.map(|()| end)
+    }
 }
 
 async fn framed(
@@ -224,81 +198,91 @@ async fn framed(
     mut stream: UnixStream,
     mut buf: Vec<u8>,
     mut n: usize,
-    mut shutdown: watch::Receiver<bool>,
+    mut waits: Waits,
 ) -> io::Result<()> {
     let limits = shared.config.limits;
+    let idle = limits.idle_timeout;
     let mut decoder = Decoder::new(limits.request_max_bytes);
-    let mut out = Vec::new();
     let mut body = Vec::new();
+    let mut replies = Replies {
+        out: Vec::new(),
+        tally: Tally::default(),
+        since: Instant::now(),
+    };
     let mut appends = Appends::default();
     let mut partial_since = None;
     loop {
+        // The requests of one read arrived together: this instant is when each began to be
+        // served and the core's "now" for each, until the connection waits for something.
+        replies.since = Instant::now();
+        let mut now = shared.clock.at(replies.since);
         let mut input = &buf[..n];
         let mut mid_frame = false;
-        // When the request being decoded began to be served: the end of the previous one in
-        // this read (see `Shared::call_from`), or now.
-        let mut since = std::time::Instant::now();
         while !input.is_empty() {
             let step = decoder.feed(input);
             input = &input[step.consumed..];
             mid_frame = step.frame.is_none();
             match step.frame {
                 None => {}
-                Some(Ok(frame)) => match shared.begin(since, frame, peer) {
+                Some(Ok(frame)) => match shared.begin(frame, peer) {
                     Begun::Deferred(deferred) => appends.push(deferred),
                     Begun::Serve(parsed) => {
-                        if let Some(end) =
-                            drain(shared, peer, &mut appends, &mut body, &mut out).await
-                        {
-                            since = end;
+                        if !appends.is_empty() {
+                            drain(&mut appends, &mut body, &mut replies).await;
+                            now = shared.clock.now();
                         }
-                        since = shared.call_parsed(since, parsed, peer, &mut body).await;
-                        push_frame(&mut out, &body);
+                        let method = match shared.answer_now(now, parsed, peer, &mut body) {
+                            Answer::Done(method) => method,
+                            Answer::Later(later) => {
+                                let method = shared.answer_later(*later, peer, &mut body).await;
+                                now = shared.clock.now();
+                                Some(method)
+                            }
+                        };
+                        replies.push(method, &body);
                     }
                 },
                 Some(Err(e)) => {
-                    drain(shared, peer, &mut appends, &mut body, &mut out).await;
+                    drain(&mut appends, &mut body, &mut replies).await;
                     reply::error(e.code(), &e.to_string(), &mut body);
-                    push_frame(&mut out, &body);
+                    push_frame(&mut replies.out, &body);
                     if e.is_fatal() {
-                        return write(&mut stream, &mut out, limits.idle_timeout).await;
+                        return replies
+                            .write(shared, &mut stream, &mut waits)
+                            .await
+                            .map(drop);
                     }
-                    since = std::time::Instant::now();
                 }
             }
-            if out.len() >= FLUSH_BYTES {
-                write(&mut stream, &mut out, limits.idle_timeout).await?;
-                since = std::time::Instant::now();
+            if replies.out.len() >= FLUSH_BYTES {
+                now = shared
+                    .clock
+                    .at(replies.write(shared, &mut stream, &mut waits).await?);
             }
         }
         // Appends read in this batch share group commits; answer them before reading on.
-        drain(shared, peer, &mut appends, &mut body, &mut out).await;
-        if !out.is_empty() {
-            write(&mut stream, &mut out, limits.idle_timeout).await?;
+        drain(&mut appends, &mut body, &mut replies).await;
+        if !replies.out.is_empty() {
+            replies.write(shared, &mut stream, &mut waits).await?;
         }
         track_partial(&mut partial_since, mid_frame);
-        let wait = read_budget(limits.idle_timeout, partial_since);
-        match read(&mut stream, &mut buf, wait, &mut shutdown).await? {
+        match read(&mut stream, &mut buf, idle, partial_since, &mut waits).await? {
             Read::Data(read) => n = read,
             Read::Eof | Read::Stop => return Ok(()),
         }
     }
 }
 
-/// Answers the connection's deferred appends, framing each reply into `out`.
-async fn drain(
-    shared: &Shared,
-    peer: &Peer,
-    appends: &mut Appends<'_>,
-    body: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) -> Option<std::time::Instant> {
+/// Answers the connection's deferred appends, framing each reply.
+async fn drain(appends: &mut Appends<'_>, body: &mut Vec<u8>, replies: &mut Replies) {
     if appends.is_empty() {
-        return None;
+        return;
     }
     appends
-        .drain(shared, peer, body, |reply| push_frame(out, reply))
-        .await
+        .drain(body, |reply| {
+            replies.push(Some(Method::JournalAppend), reply)
+        })
+        .await;
 }
 
 async fn lines(
@@ -306,7 +290,7 @@ async fn lines(
     mut stream: UnixStream,
     mut buf: Vec<u8>,
     mut n: usize,
-    mut shutdown: watch::Receiver<bool>,
+    mut waits: Waits,
 ) -> io::Result<()> {
     let idle = shared.config.limits.idle_timeout;
     let mut decoder = LineDecoder::<LINE_MAX_BYTES>::new();
@@ -334,21 +318,14 @@ async fn lines(
                 out.extend_from_slice(&line_buf[..len]);
             }
             if out.len() >= FLUSH_BYTES {
-                write(&mut stream, &mut out, idle).await?;
+                write(&mut stream, &mut out, idle, &mut waits).await?;
             }
         }
         if !out.is_empty() {
-            write(&mut stream, &mut out, idle).await?;
+            write(&mut stream, &mut out, idle, &mut waits).await?;
         }
         track_partial(&mut partial_since, mid_line);
-        match read(
-            &mut stream,
-            &mut buf,
-            read_budget(idle, partial_since),
-            &mut shutdown,
-        )
-        .await?
-        {
+        match read(&mut stream, &mut buf, idle, partial_since, &mut waits).await? {
             Read::Data(read) => n = read,
             Read::Stop => return Ok(()),
             Read::Eof => {
@@ -361,7 +338,7 @@ async fn lines(
                         .encode(&mut line_buf)
                         .expect("LINE_REPLY_MAX_BYTES holds every reply");
                     out.extend_from_slice(&line_buf[..len]);
-                    write(&mut stream, &mut out, idle).await?;
+                    write(&mut stream, &mut out, idle, &mut waits).await?;
                 }
                 return Ok(());
             }

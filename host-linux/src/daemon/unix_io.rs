@@ -1,0 +1,162 @@
+//! Reads and writes of one Unix connection, bounded by shutdown and by its deadlines: the idle
+//! timeout, the time a started frame or line has to complete, and the time a client has to
+//! take its replies.
+//!
+//! A connection keeps one timer and one shutdown listener for its whole life, and re-arms the
+//! timer lazily (when it fires before the deadline in force, or when a deadline comes sooner),
+//! so a read or write that completes registers nothing: a new timeout and shutdown waiter per
+//! read cost more than serving a pipelined request.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::watch;
+use tokio::time::Sleep;
+
+/// What one read produced.
+pub(super) enum Read {
+    /// This many bytes.
+    Data(usize),
+    /// The client closed its side.
+    Eof,
+    /// The idle timeout passed, or shutdown began.
+    Stop,
+}
+
+/// What a connection waits on besides its socket.
+pub(super) struct Waits {
+    shutdown: watch::Receiver<bool>,
+    stop: Stop,
+    timer: Timer,
+}
+
+impl Waits {
+    /// The waits of a new connection; `shutdown` turns true when shutdown begins.
+    pub(super) fn new(shutdown: watch::Receiver<bool>) -> Waits {
+        let mut changes = shutdown.clone();
+        Waits {
+            shutdown,
+            stop: Stop {
+                changed: Box::pin(async move {
+                    // A closed channel means the daemon is going away: stop too.
+                    let _ = changes.changed().await;
+                }),
+                done: false,
+            },
+            timer: Timer {
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+            },
+        }
+    }
+}
+
+/// Resolves once shutdown begins (the shutdown value changes or its sender is gone).
+struct Stop {
+    changed: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// Set once `changed` has resolved: it must not be polled again.
+    done: bool,
+}
+
+impl Stop {
+    async fn wait(&mut self) {
+        if !self.done {
+            self.changed.as_mut().await;
+            self.done = true;
+        }
+    }
+}
+
+/// One timer for every deadline of a connection.
+struct Timer {
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl Timer {
+    /// Resolves once `at` has passed. The timer is moved only when `at` comes before its
+    /// deadline, or when it fires before `at`.
+    async fn until(&mut self, at: Instant) {
+        let at = tokio::time::Instant::from_std(at);
+        if at < self.sleep.deadline() {
+            self.sleep.as_mut().reset(at);
+        }
+        loop {
+            self.sleep.as_mut().await;
+            if tokio::time::Instant::now() >= at {
+                return;
+            }
+            self.sleep.as_mut().reset(at);
+        }
+    }
+}
+
+/// Reads once, giving up when shutdown begins or the idle timeout passes. A frame or line that
+/// has started (at `partial_since`) must be complete within the idle timeout of its first
+/// byte, so a client trickling one byte at a time cannot hold a connection forever.
+pub(super) async fn read(
+    stream: &mut UnixStream,
+    buf: &mut [u8],
+    idle: Duration,
+    partial_since: Option<Instant>,
+    waits: &mut Waits,
+) -> io::Result<Read> {
+    let now = Instant::now();
+    let deadline = partial_since.unwrap_or(now) + idle;
+    if waits.stop.done || *waits.shutdown.borrow() || deadline <= now {
+        return Ok(Read::Stop);
+    }
+    tokio::select! {
+        biased;
+        read = stream.read(buf) => match read {
+            Ok(0) => Ok(Read::Eof),
+            Ok(n) => Ok(Read::Data(n)),
+            Err(e) => Err(e),
+        },
+        () = waits.stop.wait() => Ok(Read::Stop),
+        () = waits.timer.until(deadline) => Ok(Read::Stop),
+    }
+}
+
+/// Writes all of `out` and clears it; a client that takes none of it for the idle timeout is
+/// an error.
+pub(super) async fn write(
+    stream: &mut UnixStream,
+    out: &mut Vec<u8>,
+    idle: Duration,
+    waits: &mut Waits,
+) -> io::Result<()> {
+    let result = {
+        let mut write = std::pin::pin!(stream.write_all(out));
+        // Most writes complete at once; only one that waits reads the clock for its deadline.
+        match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                let deadline = Instant::now() + idle;
+                tokio::select! {
+                    biased;
+                    result = write.as_mut() => result,
+                    () = waits.timer.until(deadline) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "client stopped reading",
+                        ));
+                    }
+                }
+            }
+        }
+    };
+    out.clear();
+    result
+}
+
+/// Tracks when the unfinished frame or line at the end of the input began.
+pub(super) fn track_partial(partial_since: &mut Option<Instant>, mid_message: bool) {
+    if !mid_message {
+        *partial_since = None;
+    } else if partial_since.is_none() {
+        *partial_since = Some(Instant::now());
+    }
+}
