@@ -266,7 +266,7 @@ enum Position {
 }
 
 /// The members of a JSON object, in the order written (strict syntax, nesting bounded by
-/// [`JSON_MAX_DEPTH`](crate::proto::JSON_MAX_DEPTH)). Yields an error once, and then ends,
+/// [`JSON_MAX_DEPTH`]). Yields an error once, and then ends,
 /// when the text is not one JSON object.
 #[derive(Clone, Copy)]
 pub struct Members<'a> {

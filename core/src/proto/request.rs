@@ -1,7 +1,7 @@
 //! Typed requests: `{"method":"PING","params":{},"timestamp":1700000000.123}`.
 //!
 //! [`Request::parse`] validates the whole frame as strict JSON (nesting at most
-//! [`JSON_MAX_DEPTH`](super::JSON_MAX_DEPTH) inside a field, with no recursion), then:
+//! [`JSON_MAX_DEPTH`] inside a field, with no recursion), then:
 //!
 //! - `method` (required, a string) is unescaped by serde-json-core (`from_slice_escaped`) into
 //!   a fixed buffer and matched exactly against [`Method`]; an unknown name is
