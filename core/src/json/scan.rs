@@ -92,8 +92,11 @@ impl<'a> Scanner<'a> {
     }
 
     /// Skips JSON whitespace (nothing in compact mode).
+    #[inline]
     pub(crate) fn ws(&mut self) {
-        if !self.whitespace {
+        // Most tokens follow one another directly, so one compare usually decides: every JSON
+        // whitespace byte is at most 0x20 (the end of the document reads as 0 here).
+        if self.s.get(self.pos).copied().unwrap_or(0) > b' ' || !self.whitespace {
             return;
         }
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.s.get(self.pos) {
@@ -338,6 +341,10 @@ impl<'a> Scanner<'a> {
                 self.digits();
             }
             _ => return Err(self.syntax()),
+        }
+        // An integer, the common case, ends here.
+        if !matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return Ok(());
         }
         if self.eat(b'.') {
             self.some_digits()?;

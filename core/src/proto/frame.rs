@@ -247,8 +247,10 @@ impl<const N: usize> FrameDecoder<N> {
     /// Consumes bytes from `input` up to the end of at most one frame.
     ///
     /// Call it again with `&input[step.consumed..]` until the input is used up. After a fatal
-    /// error every call consumes all its input and reports the error again.
-    pub fn feed(&mut self, input: &[u8]) -> FrameStep<'_> {
+    /// error every call consumes all its input and reports the error again. A frame that lies
+    /// whole in `input` is handed out from `input` without a copy; one split across calls is
+    /// assembled in the decoder's buffer.
+    pub fn feed<'a>(&'a mut self, input: &'a [u8]) -> FrameStep<'a> {
         match self.state {
             State::Failed(e) => FrameStep {
                 consumed: input.len(),
@@ -259,7 +261,7 @@ impl<const N: usize> FrameDecoder<N> {
         }
     }
 
-    fn feed_prefix(&mut self, input: &[u8], filled: usize) -> FrameStep<'_> {
+    fn feed_prefix<'a>(&'a mut self, input: &'a [u8], filled: usize) -> FrameStep<'a> {
         let take = input.len().min(PREFIX_BYTES - filled);
         self.prefix[filled..filled + take].copy_from_slice(&input[..take]);
         let filled = filled + take;
@@ -294,13 +296,21 @@ impl<const N: usize> FrameDecoder<N> {
         self.feed_body(&input[take..], len as usize, 0, take)
     }
 
-    fn feed_body(
-        &mut self,
-        input: &[u8],
+    fn feed_body<'a>(
+        &'a mut self,
+        input: &'a [u8],
         len: usize,
         filled: usize,
         already: usize,
-    ) -> FrameStep<'_> {
+    ) -> FrameStep<'a> {
+        if filled == 0 && input.len() >= len {
+            // The whole body is in the input: hand it out where it lies, uncopied.
+            self.state = State::Prefix { filled: 0 };
+            return FrameStep {
+                consumed: already + len,
+                frame: Some(utf8(&input[..len])),
+            };
+        }
         let take = input.len().min(len - filled);
         self.buf[filled..filled + take].copy_from_slice(&input[..take]);
         let filled = filled + take;
@@ -313,14 +323,18 @@ impl<const N: usize> FrameDecoder<N> {
             };
         }
         self.state = State::Prefix { filled: 0 };
-        let frame = core::str::from_utf8(&self.buf[..len]).map_err(|e| FrameError::InvalidUtf8 {
-            at_byte: e.valid_up_to() as u32,
-        });
         FrameStep {
             consumed,
-            frame: Some(frame),
+            frame: Some(utf8(&self.buf[..len])),
         }
     }
+}
+
+/// A complete body as text, or where its UTF-8 breaks.
+fn utf8(body: &[u8]) -> Result<&str, FrameError> {
+    core::str::from_utf8(body).map_err(|e| FrameError::InvalidUtf8 {
+        at_byte: e.valid_up_to() as u32,
+    })
 }
 
 /// A reply (or request) body larger than the frame limit, or an output buffer too small.
@@ -436,6 +450,24 @@ mod tests {
             assert_eq!(&out[..w], b"{}{\"a\":1}[]");
             assert_eq!(d.finish(), Ok(()));
         }
+    }
+
+    #[test]
+    fn a_whole_frame_is_borrowed_and_a_split_one_assembled() {
+        let wire = [0, 0, 0, 2, b'{', b'}', 0, 0, 0, 2, b'[', b']'];
+        let mut d = FrameDecoder::<8>::new();
+        let step = d.feed(&wire);
+        assert_eq!(step.consumed, 6);
+        let body = step.frame.unwrap().unwrap();
+        assert_eq!(body, "{}");
+        assert!(core::ptr::eq(body.as_ptr(), &wire[4]), "not copied");
+        // The second frame arrives in two pieces: its bytes are copied into the decoder.
+        let step = d.feed(&wire[6..11]);
+        assert_eq!((step.consumed, step.frame), (5, None));
+        let step = d.feed(&wire[11..]);
+        let body = step.frame.unwrap().unwrap();
+        assert_eq!(body, "[]");
+        assert!(!core::ptr::eq(body.as_ptr(), &wire[10]));
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl Decoder {
     }
 
     /// See [`FrameDecoder::feed`].
-    pub(crate) fn feed(&mut self, input: &[u8]) -> FrameStep<'_> {
+    pub(crate) fn feed<'a>(&'a mut self, input: &'a [u8]) -> FrameStep<'a> {
         match self {
             Decoder::Small(d) => d.feed(input),
             Decoder::Large(d) => d.feed(input),
