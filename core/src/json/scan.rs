@@ -79,6 +79,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn peek(&self) -> Option<u8> {
         self.s.get(self.pos).copied()
     }
@@ -110,6 +111,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Consumes `b` if it is next (no whitespace skipped).
+    #[inline]
     pub(crate) fn eat(&mut self, b: u8) -> bool {
         let hit = self.peek() == Some(b);
         self.pos += usize::from(hit);
@@ -117,6 +119,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Consumes `b` (after whitespace) or fails.
+    #[inline]
     pub(crate) fn expect(&mut self, b: u8) -> Result<(), ScanError> {
         self.ws();
         if self.eat(b) {
@@ -139,6 +142,7 @@ impl<'a> Scanner<'a> {
     /// An object key (after whitespace) and its colon; returns whether the key holds an
     /// escape. The key's text lies between the cursor after [`Scanner::ws`] and the cursor
     /// after the closing quote; callers that need it use [`Scanner::skip_string`].
+    #[inline]
     pub(crate) fn key(&mut self) -> Result<bool, ScanError> {
         self.ws();
         let escaped = self.skip_string()?;
@@ -155,15 +159,20 @@ impl<'a> Scanner<'a> {
     /// [`Scanner::value`] nested at most `max_depth` deep (a value inside a container that
     /// already counts as one level gets `JSON_MAX_DEPTH - 1`); `max_depth` is at most
     /// [`JSON_MAX_DEPTH`].
+    #[inline]
     pub(crate) fn value_within(&mut self, max_depth: usize) -> Result<Range<usize>, ScanError> {
         self.ws();
         let start = self.pos;
         // Scalars, the common case, skip the container machinery.
         match self.peek() {
-            Some(b'"') => return self.string().map(|_| start..self.pos),
-            Some(b'-' | b'0'..=b'9') => return self.number().map(|()| start..self.pos),
-            _ => {}
+            Some(b'"') => self.skip_string().map(|_| start..self.pos),
+            Some(b'-' | b'0'..=b'9') => self.number().map(|()| start..self.pos),
+            _ => self.nested(start, max_depth),
         }
+    }
+
+    /// The rest of [`Scanner::value_within`]: a literal or a container, starting at `start`.
+    fn nested(&mut self, start: usize, max_depth: usize) -> Result<Range<usize>, ScanError> {
         let max_depth = max_depth.min(JSON_MAX_DEPTH);
         // Bit 0 is the innermost open container: 1 for an object, 0 for an array.
         let (mut stack, mut depth) = (0u32, 0usize);
@@ -333,6 +342,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    #[inline]
     fn number(&mut self) -> Result<(), ScanError> {
         self.eat(b'-');
         match self.peek() {
@@ -357,6 +367,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Consumes a run of ASCII digits (maybe empty) and returns it.
+    #[inline]
     pub(crate) fn digits(&mut self) -> &'a [u8] {
         let start = self.pos;
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
