@@ -242,9 +242,12 @@ where
     fn find(&self, key: KeyHash) -> Option<usize> {
         debug_assert_ne!(key.get(), 0, "a KeyHash is never zero");
         let slots = self.slots.as_ref();
-        self.groups_of(key)
-            .into_iter()
-            .find_map(|g| self.group_slots(g).find(|&i| slots[i].key == key.get()))
+        self.groups_of(key).into_iter().find_map(|g| {
+            let range = self.group_slots(g);
+            let start = range.start;
+            let group = slots.get(range)?;
+            group.iter().position(|s| s.key == key.get()).map(|i| start + i)
+        })
     }
 
     /// Picks the slot a new key takes: an empty slot in the emptier group, else the first
