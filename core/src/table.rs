@@ -246,7 +246,10 @@ where
             let range = self.group_slots(g);
             let start = range.start;
             let group = slots.get(range)?;
-            group.iter().position(|s| s.key == key.get()).map(|i| start + i)
+            group
+                .iter()
+                .position(|s| s.key == key.get())
+                .map(|i| start + i)
         })
     }
 

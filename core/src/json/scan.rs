@@ -260,7 +260,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Consumes a string at the cursor; returns whether it holds any escape.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn skip_string(&mut self) -> Result<bool, ScanError> {
         let s = self.s;
         let mut at = self.pos;

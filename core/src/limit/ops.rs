@@ -99,9 +99,10 @@ impl Operation {
         }
     }
 
-    /// The key of `client_key`'s bucket for this operation: the hash of (name, client key).
+    /// The key of `client_key`'s bucket for this operation: the hash of (operation, client
+    /// key), tagged with the operation's index.
     pub fn key(self, hasher: &KeyHasher, client_key: &[u8]) -> KeyHash {
-        hasher.hash_parts(&[self.as_str().as_bytes(), client_key])
+        hasher.hash_tagged(self.index() as u8, client_key)
     }
 
     const fn index(self) -> usize {

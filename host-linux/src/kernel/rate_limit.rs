@@ -242,7 +242,11 @@ fn index(op: Operation) -> usize {
 /// Appends `n` in decimal (what `{n}` formats, without the formatting machinery: this is
 /// the hottest reply).
 fn push_u64(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    match n {
+        // One digit (a zero `retry_after_ms`, a small `remaining`): no buffer at all.
+        0..=9 => out.push(b'0' + n as u8),
+        _ => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+    }
 }
 
 #[cfg(test)]
