@@ -2,13 +2,13 @@
 //! requests in flight, closed-loop (send as soon as a slot frees) or open-loop (`rate_per_s`,
 //! latency measured from each request's *intended* send time, so a stall is not hidden).
 
+use super::conn::Conn;
 use super::latency::{Latencies, Summary};
 use super::wire::{ReplyReader, request_frame};
 use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 /// Most connections one run opens.
@@ -165,7 +165,7 @@ pub async fn run(config: &LoadConfig) -> io::Result<LoadReport> {
 /// One connection: send while a slot is free (and, open loop, the next send is due), read
 /// replies, and match each to its send time (replies come in order).
 async fn drive(stream: UnixStream, plan: Plan) -> io::Result<ConnReport> {
-    let (mut rd, mut wr) = stream.into_split();
+    let conn = Conn::new(stream)?;
     // (scheduled send time, actual send time) of each request in flight, oldest first.
     let mut in_flight: VecDeque<(Instant, Instant)> = VecDeque::with_capacity(plan.pipeline);
     let mut out = Vec::with_capacity(plan.frame.len() * plan.pipeline);
@@ -201,10 +201,8 @@ async fn drive(stream: UnixStream, plan: Plan) -> io::Result<ConnReport> {
             in_flight.push_back((stamp, now));
             sent += 1;
         }
-        if !out.is_empty() {
-            wr.write_all(&out).await?;
-            out.clear();
-        }
+        // What the socket does not take now is retried after the next read or turn.
+        conn.write_some(&mut out)?;
         let sending = !done(sent, next_due);
         if in_flight.is_empty() && !sending {
             break;
@@ -212,7 +210,7 @@ async fn drive(stream: UnixStream, plan: Plan) -> io::Result<ConnReport> {
         let wait_for_timer = plan.interval.is_some() && sending && in_flight.len() < plan.pipeline;
         tokio::select! {
             biased;
-            read = rd.read(&mut buf) => {
+            read = conn.read(&mut buf) => {
                 let n = read?;
                 if n == 0 {
                     return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection with requests in flight"));
@@ -235,6 +233,7 @@ async fn drive(stream: UnixStream, plan: Plan) -> io::Result<ConnReport> {
                 }
             }
             () = pace(next_due), if wait_for_timer => {}
+            () = tokio::task::yield_now(), if !out.is_empty() => {}
         }
     }
     report.first_error = reader.take_first_error();

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`wire`] | the request bodies (one constant each) and the reply reader |
 //! | [`load`] | connections × pipeline depth, closed or open loop, one [`LoadReport`] |
+//! | `conn` | a client connection watched for read readiness only |
 //! | [`latency`] | HDR latency histograms, [`Summary`] (throughput, p50/p99/p99.9) |
 //! | [`echo`] | the raw Unix-socket echo server (the round-trip floor) |
 //! | [`fsync`] | one write + `fdatasync` per event (the naive durability baseline) |
@@ -26,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+mod conn;
 pub mod echo;
 pub mod fsync;
 pub mod grpc;

@@ -63,6 +63,29 @@ fn every_request_is_answered_by_the_echo_peer() {
 }
 
 #[test]
+fn requests_the_socket_cannot_take_at_once_are_sent_as_it_drains() {
+    let (_dir, path, listener) = listener();
+    // A server that reads nothing for a while, then echoes: meanwhile the client has far more
+    // queued (1024 × 4 KiB) than a socket buffer holds, so its writes stop short.
+    serve_n(listener, 1, |mut stream| {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => stream.write_all(&buf[..n]).unwrap(),
+            }
+        }
+    });
+    let mut config = config(path, 1, 1024, Stop::Requests(3000));
+    config.body = format!(r#"{{"method":"PING","pad":"{}"}}"#, "x".repeat(4000));
+    let bounded = async { tokio::time::timeout(Duration::from_secs(20), run(&config)).await };
+    let report = block_on(bounded).expect("finishes").unwrap();
+    assert_eq!(report.summary.requests, 3000);
+    assert_eq!(report.summary.errors, 0);
+}
+
+#[test]
 fn frames_split_into_single_bytes_are_reassembled() {
     let (_dir, path, listener) = listener();
     std::thread::spawn(move || {
