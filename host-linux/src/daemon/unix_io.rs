@@ -120,8 +120,8 @@ pub(super) async fn read(
     }
 }
 
-/// Writes all of `out` and clears it; a client that takes none of it for the idle timeout is
-/// an error.
+/// Writes all of `out` and clears it. A write that has not finished one idle timeout after it
+/// first had to wait is an error: the client stopped reading, or reads too slowly to matter.
 pub(super) async fn write(
     stream: &mut UnixStream,
     out: &mut Vec<u8>,
