@@ -121,7 +121,8 @@ pub(super) async fn read(
 }
 
 /// Writes all of `out` and clears it. A write that has not finished one idle timeout after it
-/// first had to wait is an error: the client stopped reading, or reads too slowly to matter.
+/// first had to wait is an error (the client stopped reading, or reads too slowly to matter),
+/// after which the connection is dropped.
 pub(super) async fn write(
     stream: &mut UnixStream,
     out: &mut Vec<u8>,
@@ -158,5 +159,143 @@ pub(super) fn track_partial(partial_since: &mut Option<Instant>, mid_message: bo
         *partial_since = None;
     } else if partial_since.is_none() {
         *partial_since = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Short enough for a quick test, long enough to tell "waited" from "did not".
+    const IDLE: Duration = Duration::from_millis(100);
+
+    fn waits() -> (watch::Sender<bool>, Waits) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Waits::new(rx))
+    }
+
+    #[tokio::test]
+    async fn a_read_returns_the_bytes_then_the_end_of_stream() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let (_tx, mut w) = waits();
+        let mut buf = [0u8; 8];
+        b.write_all(b"abc").await.unwrap();
+        let got = read(&mut a, &mut buf, IDLE, None, &mut w).await.unwrap();
+        assert!(matches!(got, Read::Data(3)));
+        assert_eq!(&buf[..3], b"abc");
+        drop(b);
+        let got = read(&mut a, &mut buf, IDLE, None, &mut w).await.unwrap();
+        assert!(matches!(got, Read::Eof));
+    }
+
+    #[tokio::test]
+    async fn an_idle_read_stops_after_the_timeout_every_time() {
+        let (mut a, _b) = UnixStream::pair().unwrap();
+        let (_tx, mut w) = waits();
+        // Twice: the second read re-arms the one timer rather than seeing it fire at once.
+        for _ in 0..2 {
+            let start = Instant::now();
+            let got = read(&mut a, &mut [0; 8], IDLE, None, &mut w).await.unwrap();
+            assert!(matches!(got, Read::Stop));
+            assert!(
+                start.elapsed() >= IDLE,
+                "stopped after {:?}",
+                start.elapsed()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_started_frame_must_end_within_the_timeout_of_its_first_byte() {
+        let (mut a, _b) = UnixStream::pair().unwrap();
+        let (_tx, mut w) = waits();
+        // Begun a whole timeout ago: no wait at all.
+        let start = Instant::now();
+        let long_ago = Some(start - 2 * IDLE);
+        let got = read(&mut a, &mut [0; 8], IDLE, long_ago, &mut w)
+            .await
+            .unwrap();
+        assert!(matches!(got, Read::Stop));
+        assert!(start.elapsed() < IDLE);
+        // Begun half a timeout ago: the read waits out the other half only.
+        let start = Instant::now();
+        let half = Some(start - IDLE / 2);
+        let got = read(&mut a, &mut [0; 8], IDLE, half, &mut w).await.unwrap();
+        assert!(matches!(got, Read::Stop));
+        assert!(start.elapsed() >= IDLE / 2);
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_a_waiting_read_and_every_later_one() {
+        let (mut a, _b) = UnixStream::pair().unwrap();
+        let (tx, mut w) = waits();
+        let long = Duration::from_secs(30);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send(true).unwrap();
+            // Keep the sender: the value, not a closed channel, stops the read.
+            tokio::time::sleep(long).await;
+        });
+        let start = Instant::now();
+        let got = read(&mut a, &mut [0; 8], long, None, &mut w).await.unwrap();
+        assert!(matches!(got, Read::Stop));
+        assert!(start.elapsed() < long / 2);
+        let got = read(&mut a, &mut [0; 8], long, None, &mut w).await.unwrap();
+        assert!(matches!(got, Read::Stop));
+    }
+
+    #[tokio::test]
+    async fn a_daemon_going_away_stops_a_read() {
+        let (mut a, _b) = UnixStream::pair().unwrap();
+        let (tx, mut w) = waits();
+        drop(tx);
+        let long = Duration::from_secs(30);
+        let start = Instant::now();
+        let got = read(&mut a, &mut [0; 8], long, None, &mut w).await.unwrap();
+        assert!(matches!(got, Read::Stop));
+        assert!(start.elapsed() < long / 2);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_times_the_write_out() {
+        let (mut a, _b) = UnixStream::pair().unwrap();
+        let (_tx, mut w) = waits();
+        // Far more than a socket buffer holds, and nobody reads.
+        let mut out = vec![7u8; 8 << 20];
+        let start = Instant::now();
+        let err = write(&mut a, &mut out, IDLE, &mut w).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(start.elapsed() >= IDLE);
+    }
+
+    #[tokio::test]
+    async fn a_write_the_client_drains_completes_whole() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let (_tx, mut w) = waits();
+        let len = 4 << 20;
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            b.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let mut out: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let expected = out.clone();
+        write(&mut a, &mut out, Duration::from_secs(10), &mut w)
+            .await
+            .unwrap();
+        assert!(out.is_empty());
+        drop(a);
+        assert_eq!(reader.await.unwrap(), expected);
+    }
+
+    #[test]
+    fn a_partial_message_keeps_the_time_of_its_first_byte() {
+        let mut since = None;
+        track_partial(&mut since, true);
+        let first = since.expect("set by the first partial read");
+        track_partial(&mut since, true);
+        assert_eq!(since, Some(first));
+        track_partial(&mut since, false);
+        assert_eq!(since, None);
     }
 }
