@@ -547,6 +547,16 @@ mod tests {
         );
         let step = d.feed(&[0, 0, 0, 1, b'1']);
         assert_eq!(step.frame, Some(Ok("1")));
+        // The same fault in a body assembled from two pieces (the copying path).
+        let step = d.feed(&[0, 0, 0, 3, b'a']);
+        assert_eq!((step.consumed, step.frame), (5, None));
+        let step = d.feed(&[0xff, b'b']);
+        assert_eq!(
+            step.frame,
+            Some(Err(FrameError::InvalidUtf8 { at_byte: 1 }))
+        );
+        let step = d.feed(&[0, 0, 0, 1, b'2']);
+        assert_eq!(step.frame, Some(Ok("2")));
     }
 
     #[test]
