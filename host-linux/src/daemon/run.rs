@@ -37,6 +37,7 @@ pub fn main(args: Args) -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
         .enable_all()
         .build()
     {
@@ -195,7 +196,7 @@ async fn run(mut config: Config) -> Result<(), String> {
 
     shared.ready.store(true, Ordering::Release);
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    tracing::info!("{listening}; ready");
+    tracing::info!(workers = shared.config.workers, "{listening}; ready");
 
     let signal_name = signals.wait().await;
     tracing::info!(signal = signal_name, "shutting down: draining connections");

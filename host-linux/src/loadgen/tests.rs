@@ -136,11 +136,33 @@ fn open_loop_sends_at_most_the_scheduled_requests() {
     assert_eq!(block_on(run(&c)).unwrap().summary.requests, 50);
 }
 
+/// Reads one whole check request and echoes it (the connection's unmeasured first round trip).
+fn echo_one(s: &mut UnixStream) -> Vec<u8> {
+    let mut frame = vec![
+        0u8;
+        wire::request_frame(BenchMethod::Check.body())
+            .unwrap()
+            .len()
+    ];
+    s.read_exact(&mut frame).unwrap();
+    s.write_all(&frame).unwrap();
+    frame
+}
+
 #[test]
 fn a_server_closing_early_fails_the_run() {
     let (_dir, path, listener) = listener();
+    // Closing during the first round trip, before the clock starts …
     serve_n(listener, 1, |mut s| {
-        // Read the one request in flight whole, then close without answering.
+        let mut b = [0u8; 256];
+        let _ = s.read(&mut b);
+    });
+    let err = block_on(run(&config(path, 1, 1, Stop::Requests(5)))).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+    // … and with measured requests in flight.
+    let (_dir, path, listener) = self::listener();
+    serve_n(listener, 1, |mut s| {
+        echo_one(&mut s);
         let mut b = [0u8; 256];
         let _ = s.read(&mut b);
     });
@@ -149,17 +171,58 @@ fn a_server_closing_early_fails_the_run() {
 }
 
 #[test]
-fn a_reply_nobody_asked_for_fails_the_run() {
+fn the_first_round_trip_is_not_measured() {
     let (_dir, path, listener) = listener();
+    // A server whose first answer takes 400 ms (an accept backlog, a cold cache), then echoes.
     serve_n(listener, 1, |mut s| {
+        std::thread::sleep(Duration::from_millis(400));
+        echo_one(&mut s);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => s.write_all(&buf[..n]).unwrap(),
+            }
+        }
+    });
+    let mut c = config(path, 1, 1, Stop::Requests(20));
+    c.rate_per_s = Some(1000);
+    let report = block_on(run(&c)).unwrap();
+    assert_eq!(report.summary.requests, 20);
+    // Measured, the slow answer would have made every one of the 20 scheduled sends late.
+    assert!(
+        report.latencies.max_ns() < 200_000_000,
+        "{}",
+        report.latencies.max_ns()
+    );
+}
+
+#[test]
+fn a_reply_nobody_asked_for_fails_the_run() {
+    /// Answers one request twice (in one write, so the client reads both at once).
+    fn answer_twice(s: &mut UnixStream) {
         let mut b = [0u8; 256];
         let n = s.read(&mut b).unwrap();
-        // Answer the one request twice.
         let _ = s.write_all(&[&b[..n], &b[..n]].concat());
-        let _ = s.read(&mut b);
-    });
-    let err = block_on(run(&config(path, 1, 1, Stop::Requests(1)))).unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    }
+    for measured in [false, true] {
+        let (_dir, path, listener) = listener();
+        let handler: fn(UnixStream) = if measured {
+            |mut s| {
+                echo_one(&mut s);
+                answer_twice(&mut s);
+                let _ = s.read(&mut [0u8; 256]);
+            }
+        } else {
+            |mut s| {
+                answer_twice(&mut s);
+                let _ = s.read(&mut [0u8; 256]);
+            }
+        };
+        serve_n(listener, 1, handler);
+        let err = block_on(run(&config(path, 1, 1, Stop::Requests(1)))).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{measured}");
+    }
 }
 
 #[test]

@@ -35,6 +35,7 @@ CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
   [capacity] limiter_slots (147456), lease_keys (4096), idempotency_records (16384),
              held_permits (16384)
   [log]      level, format (text | json)
+  [runtime]  workers (CPUs heidid may run on minus one, at least 1)
   [pipeline] repo_root, mock, rounds, mode, run_unit_tests, max_cpu_pct, max_mem_pct,
              max_wall_time_minutes (the variables above win), mock_stage_ms (10),
              start_gap_ms (100);
@@ -61,7 +62,7 @@ $XDG_CONFIG_HOME/heidi-kernel/seal.key. docs/DAEMON.md has the details.";
 #[derive(Parser, Debug, Default)]
 #[command(name = "heidid", version, after_long_help = AFTER_HELP)]
 pub struct Args {
-    /// TOML configuration file (sections: socket, http, limits, journal, capacity, policy, log).
+    /// TOML configuration file (sections: socket, http, limits, journal, capacity, policy, log, runtime, pipeline).
     #[arg(long, value_name = "FILE", env = "HEIDI_CONFIG")]
     pub config: Option<PathBuf>,
     /// HTTP port [default: 8080] (on 127.0.0.1 unless --http-bind says otherwise).
@@ -103,6 +104,10 @@ pub struct Args {
     /// Close connections idle this long, in ms [default: 60000].
     #[arg(long)]
     pub idle_timeout_ms: Option<u64>,
+    /// Threads serving requests [default: the CPUs heidid may run on minus one, at least 1:
+    /// the clients share the host, and a request queued on a preempted thread waits for it].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
     /// Log filter, e.g. `info` or `heidi_linux=debug` [default: info].
     #[arg(long, env = "HEIDI_LOG")]
     pub log: Option<String>,

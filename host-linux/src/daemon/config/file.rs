@@ -29,6 +29,9 @@ pub struct FileConfig {
     pub capacity: CapacitySection,
     /// `[policy]`: the policy document, as `APPLY_POLICY` takes it (docs/PROTOCOL.md).
     pub policy: Option<toml::Table>,
+    /// `[runtime]`: the daemon's threads.
+    #[serde(default)]
+    pub runtime: RuntimeSection,
     /// `[pipeline]`: the pipeline runner (the environment's seed names win).
     #[serde(default)]
     pub pipeline: PipelineSection,
@@ -146,6 +149,14 @@ pub struct JournalSection {
     pub group_commit_max_batch: Option<u32>,
     /// Appends waiting for the writer before callers get `OVERLOADED`.
     pub queue_capacity: Option<u32>,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Threads serving requests (default: the CPUs heidid may run on minus one, at least 1).
+    pub workers: Option<u32>,
 }
 
 /// `[log]`.

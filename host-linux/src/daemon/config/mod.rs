@@ -42,6 +42,19 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The pipeline runner's settings.
     pub pipeline: pipeline::PipelineConfig,
+    /// Threads serving requests (tokio workers).
+    pub workers: usize,
+}
+
+/// Most worker threads `runtime.workers` accepts.
+pub const WORKERS_MAX: u32 = 1024;
+
+/// The default worker count on a host where heidid may run on `cpus` CPUs: one CPU is left
+/// to the clients (they share the host by design), at least one worker. On 2 CPUs shared
+/// with a busy client, two workers gave 3-5× the p99 of one (BENCHMARKS.md): a connection
+/// woken on a worker that the client then preempts waits for that worker's next time slice.
+pub fn default_workers(cpus: usize) -> usize {
+    cpus.saturating_sub(1).max(1)
 }
 
 /// Bounds on connections and requests.
@@ -161,7 +174,19 @@ pub fn resolve_with(
             .or(file.log.level)
             .unwrap_or_else(|| "info".into()),
         log_format: args.log_format.or(file.log.format).unwrap_or_default(),
+        workers: in_range(
+            "runtime.workers",
+            args.workers.or(file.runtime.workers),
+            default_workers(available_cpus()) as u32,
+            1,
+            WORKERS_MAX,
+        )? as usize,
     })
+}
+
+/// The CPUs this process may run on (its affinity mask), 1 when unknown.
+fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn resolve_socket(

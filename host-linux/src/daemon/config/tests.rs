@@ -78,12 +78,37 @@ fn errors_name_the_field() {
             "[capacity]\nheld_permits = 99999999\n",
             "capacity.held_permits",
         ),
+        ("[runtime]\nworkers = 0\n", "runtime.workers"),
+        ("[runtime]\nworkers = 1025\n", "runtime.workers"),
     ];
     for (text, field) in cases {
         let e = resolve(&args(), &env(), file(text).unwrap()).unwrap_err();
         assert_eq!(e.field, field, "{text}");
         assert!(e.to_string().contains(field));
     }
+}
+
+#[test]
+fn workers_leave_the_clients_a_cpu_and_can_be_set() {
+    assert_eq!(
+        [0, 1, 2, 3, 16].map(default_workers),
+        [1, 1, 1, 2, 15],
+        "CPUs minus one, at least one"
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let c = resolve(&args(), &env(), FileConfig::default()).unwrap();
+    assert_eq!(c.workers, default_workers(cpus));
+    let c = resolve(&args(), &env(), file("[runtime]\nworkers = 3\n").unwrap()).unwrap();
+    assert_eq!(c.workers, 3);
+    let flag = Args {
+        workers: Some(WORKERS_MAX),
+        ..args()
+    };
+    let c = resolve(&flag, &env(), file("[runtime]\nworkers = 3\n").unwrap()).unwrap();
+    assert_eq!(
+        c.workers, WORKERS_MAX as usize,
+        "the flag wins over the file"
+    );
 }
 
 #[test]
