@@ -183,17 +183,22 @@ pub async fn run(config: &LoadConfig) -> io::Result<LoadReport> {
         };
         tasks.push(tokio::spawn(drive(session, plan)));
     }
+    // Merged once every connection is done: merging walks whole histograms, which would
+    // delay the replies of connections still running on this thread.
+    let mut reports = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        reports.push(task.await.map_err(io::Error::other)??);
+    }
+    let elapsed = start.elapsed();
     let (mut latencies, mut from_send) = (Latencies::new(), Latencies::new());
     let (mut replies, mut errors, mut first_error) = (0, 0, None);
-    for task in tasks {
-        let conn = task.await.map_err(io::Error::other)??;
+    for conn in reports {
         latencies.merge(&conn.latencies);
         from_send.merge(&conn.from_send);
         replies += conn.replies;
         errors += conn.errors;
         first_error = first_error.or(conn.first_error);
     }
-    let elapsed = start.elapsed();
     let summary = Summary::new(&latencies, replies, errors, elapsed);
     let from_send = interval.map(|_| Summary::new(&from_send, replies, errors, elapsed));
     Ok(LoadReport {
