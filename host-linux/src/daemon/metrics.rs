@@ -149,7 +149,6 @@ impl Metrics {
     /// Counts the requests in `tally`, which all took `took`, and empties it.
     pub fn requests(&self, tally: &mut Tally, transport: &'static str, took: Duration) {
         let t = usize::from(transport == TRANSPORTS[1]);
-        let took = took.as_secs_f64();
         for &slot in &tally.touched[..tally.len] {
             let slot = usize::from(slot);
             let (m, error) = (slot / 2, slot % 2);
@@ -304,8 +303,7 @@ mod tests {
     use super::*;
     use crate::kernel::{KernelSeeds, Policy};
 
-    #[test]
-    fn requests_land_on_their_own_labels() {
+    fn metrics() -> Metrics {
         let seeds = KernelSeeds {
             key_hasher: [1; 16],
             lease_ids: [2; 16],
@@ -321,7 +319,12 @@ mod tests {
                 held_permits: 8,
             },
         );
-        let m = Metrics::new(Arc::new(Mutex::new(kernel)));
+        Metrics::new(Arc::new(Mutex::new(kernel)))
+    }
+
+    #[test]
+    fn requests_land_on_their_own_labels() {
+        let m = metrics();
         for (i, method) in Method::ALL.iter().enumerate() {
             assert_eq!(
                 *method as usize, i,
@@ -354,5 +357,37 @@ mod tests {
         assert!(
             text.contains(r#"heidi_request_duration_seconds_count{method="RATE_LIMIT_CONSUME"} 2"#)
         );
+    }
+
+    #[test]
+    fn a_tally_is_counted_once_per_write_and_emptied() {
+        let m = metrics();
+        let mut tally = Tally::default();
+        assert!(tally.is_empty());
+        // The requests of one write: three checks (one refused), a ping, one that did not parse.
+        for (method, ok) in [
+            (Some(Method::RateLimitCheck), true),
+            (Some(Method::Ping), true),
+            (Some(Method::RateLimitCheck), false),
+            (None, false),
+            (Some(Method::RateLimitCheck), true),
+        ] {
+            tally.record(method, ok);
+        }
+        assert!(!tally.is_empty());
+        m.requests(&mut tally, "unix", Duration::from_micros(250));
+        assert!(tally.is_empty(), "counted requests are not counted again");
+        m.requests(&mut tally, "unix", Duration::from_micros(250));
+        let text = m.encode();
+        for line in [
+            r#"heidi_requests_total{method="RATE_LIMIT_CHECK",transport="unix",outcome="ok"} 2"#,
+            r#"heidi_requests_total{method="RATE_LIMIT_CHECK",transport="unix",outcome="error"} 1"#,
+            r#"heidi_requests_total{method="PING",transport="unix",outcome="ok"} 1"#,
+            r#"heidi_requests_total{method="invalid",transport="unix",outcome="error"} 1"#,
+            r#"heidi_request_duration_seconds_count{method="RATE_LIMIT_CHECK"} 3"#,
+            r#"heidi_request_duration_seconds_sum{method="RATE_LIMIT_CHECK"} 0.00075"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 }
