@@ -263,6 +263,11 @@ async fn framed(
         // Appends read in this batch share group commits; answer them before reading on.
         drain(&mut appends, &mut body, &mut replies).await;
         if !replies.out.is_empty() {
+            // Let the worker serve the other connections that are ready first, so the replies
+            // of one pass go out together, as Redis writes every reply before it sleeps: a
+            // client asleep in `epoll_wait` is woken by the first of them, not once per
+            // connection, and waking it is a cross-CPU interrupt inside our `send`.
+            tokio::task::yield_now().await;
             replies.write(shared, &mut stream, &mut waits).await?;
         }
         track_partial(&mut partial_since, mid_frame);
