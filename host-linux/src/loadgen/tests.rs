@@ -65,17 +65,13 @@ fn every_request_is_answered_by_the_echo_peer() {
 #[test]
 fn requests_the_socket_cannot_take_at_once_are_sent_as_it_drains() {
     let (_dir, path, listener) = listener();
-    // A server that reads nothing for a while, then echoes: meanwhile the client has far more
-    // queued (1024 × 4 KiB) than a socket buffer holds, so its writes stop short.
+    // A server that answers the first request, then reads nothing for a while, then echoes:
+    // meanwhile the client has far more queued (1024 × 4 KiB) than a socket buffer holds, so
+    // its writes stop short.
     serve_n(listener, 1, |mut stream| {
+        echo_one(&mut stream);
         std::thread::sleep(Duration::from_millis(200));
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => stream.write_all(&buf[..n]).unwrap(),
-            }
-        }
+        echo_until_closed(&mut stream);
     });
     let mut config = config(path, 1, 1024, Stop::Requests(3000));
     config.body = format!(r#"{{"method":"PING","pad":"{}"}}"#, "x".repeat(4000));
@@ -136,17 +132,24 @@ fn open_loop_sends_at_most_the_scheduled_requests() {
     assert_eq!(block_on(run(&c)).unwrap().summary.requests, 50);
 }
 
-/// Reads one whole check request and echoes it (the connection's unmeasured first round trip).
-fn echo_one(s: &mut UnixStream) -> Vec<u8> {
-    let mut frame = vec![
-        0u8;
-        wire::request_frame(BenchMethod::Check.body())
-            .unwrap()
-            .len()
-    ];
-    s.read_exact(&mut frame).unwrap();
-    s.write_all(&frame).unwrap();
-    frame
+/// Reads one whole request frame (length prefix and body) and echoes it.
+fn echo_one(s: &mut UnixStream) {
+    let mut prefix = [0u8; 4];
+    s.read_exact(&mut prefix).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
+    s.read_exact(&mut body).unwrap();
+    s.write_all(&[&prefix[..], &body].concat()).unwrap();
+}
+
+/// Echoes every byte until the client closes.
+fn echo_until_closed(s: &mut UnixStream) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => s.write_all(&buf[..n]).unwrap(),
+        }
+    }
 }
 
 #[test]
@@ -177,13 +180,7 @@ fn the_first_round_trip_is_not_measured() {
     serve_n(listener, 1, |mut s| {
         std::thread::sleep(Duration::from_millis(400));
         echo_one(&mut s);
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => s.write_all(&buf[..n]).unwrap(),
-            }
-        }
+        echo_until_closed(&mut s);
     });
     let mut c = config(path, 1, 1, Stop::Requests(20));
     c.rate_per_s = Some(1000);
