@@ -19,6 +19,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Sends requests to a daemon socket and prints throughput and latency percentiles.
+    /// Each connection makes one unmeasured round trip before the clock starts.
     Load(LoadArgs),
     /// Starts an echo server on a temporary socket in this process and loads it like `load`
     /// (the raw Unix-socket round trip of the same message).
