@@ -51,7 +51,7 @@ pub const WORKERS_MAX: u32 = 1024;
 
 /// The default worker count on a host where heidid may run on `cpus` CPUs: one CPU is left
 /// to the clients (they share the host by design), at least one worker. On 2 CPUs shared
-/// with a busy client, two workers gave 3-5× the p99 of one (BENCHMARKS.md): a connection
+/// with a busy client, two workers gave 2-4× the p99 of one (BENCHMARKS.md): a connection
 /// woken on a worker that the client then preempts waits for that worker's next time slice.
 pub fn default_workers(cpus: usize) -> usize {
     cpus.saturating_sub(1).max(1)
