@@ -7,7 +7,7 @@ use heidi_core::journal::{
 use heidi_core::proto::ErrorCode;
 use serde_json::Value;
 
-use super::fields::{FieldError, Fields, join};
+use super::fields::{FieldError, Fields, join, parse_params};
 use crate::store::JournalEntry;
 
 /// Stages only the daemon writes; a client event cannot pose as one of them.
@@ -19,11 +19,11 @@ pub const RESERVED_STAGES: [&str; 4] = ["kernel", "pipeline", "daemon", "journal
 /// `counters_delta` / `usage_delta` (objects of at most 16 names to integers),
 /// `artifact_paths` (at most 16 strings of at most 256 bytes) and `error` (string or null).
 /// The entry's `round` is 1; the host sets the current round. Errors are `BAD_REQUEST` with
-/// a message naming the param.
+/// a message naming the param; a field given twice at any depth is refused
+/// (`params.counters_delta.rows: duplicate field`), as for every other method.
 pub fn parse_journal_append(params: &str) -> Result<JournalEntry, (ErrorCode, String)> {
     let bad = |e: FieldError| (ErrorCode::BadRequest, format!("{}: {}", e.field, e.reason));
-    let value: Value = serde_json::from_str(params)
-        .map_err(|e| (ErrorCode::BadRequest, format!("params: {e}")))?;
+    let value = parse_params(params).map_err(|fail| (fail.code, fail.message))?;
     entry(&value).map_err(bad)
 }
 

@@ -100,6 +100,14 @@ fn refusals_name_the_param() {
             r#"{"event_type":"x","message":"m","round":2}"#.to_owned(),
             "params.round: unknown field",
         ),
+        (
+            r#"{"event_type":"x","message":"m","event_type":"y"}"#.to_owned(),
+            "params.event_type: duplicate field",
+        ),
+        (
+            r#"{"event_type":"x","message":"m","counters_delta":{"rows":1,"rows":2}}"#.to_owned(),
+            "params.counters_delta.rows: duplicate field",
+        ),
         ("[1]".to_owned(), "params: must be an object"),
         ("{".to_owned(), "params:"),
     ];
