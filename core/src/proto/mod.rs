@@ -14,6 +14,7 @@
 //! | [`error`](mod@error) | [`ErrorCode`]: the fixed set of error codes |
 //! | [`line`](mod@line) | [`LineDecoder`]: `\n`-terminated, length-limited lines, `\r` stripped |
 //! | [`command`](mod@command) | [`Command`] and [`LineReply`]: `ping`, `version`, `status` |
+//! | [`http_guard`](mod@http_guard) | [`HttpGuard`](http_guard::HttpGuard): which HTTP requests a listener serves (`Host`, `Origin`, `Content-Type`) |
 //!
 //! # A framed connection
 //!
@@ -62,6 +63,7 @@ mod buffer;
 pub mod command;
 pub mod error;
 pub mod frame;
+pub mod http_guard;
 pub mod line;
 pub mod method;
 pub mod params;
