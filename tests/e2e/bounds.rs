@@ -105,7 +105,7 @@ fn idle_connections_are_closed() {
     // HTTP keep-alive connections too.
     let mut h = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     h.set_read_timeout(Some(DEADLINE)).unwrap();
-    h.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    h.write_all(format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", d.port).as_bytes())
         .unwrap();
     let mut all = Vec::new();
     h.read_to_end(&mut all).unwrap();
@@ -230,8 +230,10 @@ fn http_connections_beyond_the_limit_are_refused() {
     while held.len() < 2 {
         let mut h = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
         h.set_read_timeout(Some(DEADLINE)).unwrap();
-        h.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
+        h.write_all(
+            format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", d.port).as_bytes(),
+        )
+        .unwrap();
         let mut buf = [0u8; 512];
         let n = h.read(&mut buf).unwrap_or(0);
         if String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200") {

@@ -123,7 +123,10 @@ fn collect_run_idles_then_train_now_runs_train_and_eval_into_round_2() {
     assert_eq!(s["round"], 1);
     assert_eq!(s["mode"], "collect");
     let (code, body) = d.http_post("/api/v1/action/train_now", "");
-    assert_eq!(code, 202, "{body}");
+    assert_eq!(code, 200, "{body}");
+    let reply: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["status"], "train initiated", "{reply}");
+    assert!(reply["pipeline"]["state"].is_string(), "{reply}");
     wait_status(&d, "round 2", |s| {
         s["round"] == 2 && s["state"] == "IDLE" && s["awaiting_train"] == true
     });

@@ -1,5 +1,7 @@
-//! Loopback HTTP (DESIGN §6): axum routes served by hyper connections that are bounded in
-//! count and closed when idle; a bearer token, when configured, guards every route.
+//! Loopback HTTP: axum routes served by hyper connections that are bounded in count and
+//! closed when idle. Every request first passes the core's [`HttpGuard`] (`Host`, `Origin`,
+//! `Content-Type`: docs/DAEMON.md, "Browsers"); a bearer token, when configured, then guards
+//! every route but the probes.
 
 use super::idle_io::IdleIo;
 use super::pipeline::Command;
@@ -13,6 +15,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use heidi_core::proto::ErrorCode;
+use heidi_core::proto::http_guard::{Header, HttpGuard, RequestHead};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
@@ -21,9 +24,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
-/// The routes. With a token configured, every route but the two probes (`/healthz`,
-/// `/readyz`, which reveal nothing) requires `Authorization: Bearer <token>`.
-pub fn router(shared: Arc<Shared>) -> Router {
+/// The routes of a listener bound to `bound`. Every request, whatever its route, first passes
+/// [`HttpGuard::admit`] for that address. With a token configured, every route but the two
+/// probes (`/healthz`, `/readyz`) requires `Authorization: Bearer <token>`.
+pub fn router(shared: Arc<Shared>, bound: SocketAddr) -> Router {
     let guarded = Router::new()
         .route("/api/v1/status", get(pipeline_status))
         .route("/api/v1/action/train_now", post(train_now))
@@ -63,7 +67,55 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 "method not allowed on this route",
             )
         })
+        .layer(middleware::from_fn_with_state(
+            HttpGuard {
+                port: bound.port(),
+                loopback: bound.ip().is_loopback(),
+            },
+            guard,
+        ))
         .with_state(shared)
+}
+
+/// The head of `request` as the core's guard reads it.
+fn head_of<'a>(request: &'a Request, headers: &'a HeaderMap) -> RequestHead<'a> {
+    let one = |name: header::HeaderName| {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Header::Absent,
+            (Some(v), None) => Header::One(v.as_bytes()),
+            (Some(_), Some(_)) => Header::Repeated,
+        }
+    };
+    // An absolute-form target (`POST http://host/...`) names the host; `Host` is then ignored.
+    let host = match request.uri().authority() {
+        Some(authority) => Header::One(authority.as_str().as_bytes()),
+        None => one(header::HOST),
+    };
+    let has_body = axum::body::HttpBody::size_hint(request.body()).exact() != Some(0);
+    RequestHead {
+        method: request.method().as_str().as_bytes(),
+        host,
+        origin: one(header::ORIGIN),
+        content_type: one(header::CONTENT_TYPE),
+        has_body,
+    }
+}
+
+/// Refuses what [`HttpGuard::admit`] refuses, with its status and the error shape.
+async fn guard(State(guard): State<HttpGuard>, request: Request, next: Next) -> Response {
+    let verdict = guard.admit(&head_of(&request, request.headers()));
+    match verdict {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+            let code = match status {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::BadRequest,
+                _ => ErrorCode::Refused,
+            };
+            error_response(status, code, refusal.message())
+        }
+    }
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
@@ -117,15 +169,21 @@ async fn pipeline_status(State(shared): State<Arc<Shared>>) -> Response {
     json_response(StatusCode::OK, body)
 }
 
-/// `POST /api/v1/action/train_now`: 202 with the status when accepted; 409 with the reason
-/// when it does not apply now (503 while shutting down).
+/// `POST /api/v1/action/train_now`: 200 `{"status":"train initiated","accepted":true,
+/// "pipeline":{…}}` when accepted (the original `heidid` answered 200 with that `status`, and
+/// its clients check for 200); 409 with the reason when it does not apply now (503 while
+/// shutting down). A body, if any, is not read.
 async fn train_now(State(shared): State<Arc<Shared>>) -> Response {
     match shared.pipeline_command(Command::TrainNow).await {
         Ok(()) => {
             let mut body = Vec::new();
-            let accepted = serde_json::json!({"accepted": true, "status": shared.pipeline_json()});
+            let accepted = serde_json::json!({
+                "status": "train initiated",
+                "accepted": true,
+                "pipeline": shared.pipeline_json(),
+            });
             reply::json(&accepted, &mut body);
-            json_response(StatusCode::ACCEPTED, body)
+            json_response(StatusCode::OK, body)
         }
         Err(refused) => {
             let status = match refused.code() {
@@ -207,7 +265,11 @@ pub async fn serve(
     connections: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = router(shared.clone());
+    let Ok(bound) = listener.local_addr() else {
+        tracing::error!("the HTTP listener has no local address; HTTP is not served");
+        return;
+    };
+    let app = router(shared.clone(), bound);
     let gauge = shared.metrics.connections("http");
     let idle = shared.config.limits.idle_timeout;
     let refusers = Arc::new(Semaphore::new(32));

@@ -303,12 +303,13 @@ pub fn http_with(
     body: Option<&str>,
     headers: &[&str],
 ) -> (u16, String) {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return (0, String::new());
     };
     s.set_read_timeout(Some(DEADLINE)).unwrap();
     let body = body.unwrap_or("");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for h in headers {
         req.push_str(h);
         req.push_str("\r\n");
@@ -317,6 +318,20 @@ pub fn http_with(
         "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     ));
+    http_raw_on(s, &req)
+}
+
+/// Sends `request` exactly as given (head and body) on a fresh connection; the status and
+/// body of the reply, or `(0, "")` when nobody listens.
+pub fn http_raw(port: u16, request: &str) -> (u16, String) {
+    let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    http_raw_on(s, request)
+}
+
+fn http_raw_on(mut s: std::net::TcpStream, req: &str) -> (u16, String) {
     s.write_all(req.as_bytes()).unwrap();
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);

@@ -1,0 +1,342 @@
+//! The HTTP listener of a real `heidid` as a browser and the original `heidid`'s clients see
+//! it: requests a web page could forge are refused (`Host`, `Origin`, `Content-Type`), the
+//! original's own clients keep working (`train_now` answers 200), and `/readyz` follows the
+//! health checks the policy names.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// The policy `APPLY_POLICY` tried to install in the reported attack.
+const ATTACK_BODY: &str = r#"{"method":"APPLY_POLICY","params":{"policy":{"limits":{"ai_generate":{"capacity_tokens":1000000,"window_ms":1000}}}},"timestamp":1}"#;
+
+/// A request with exactly these header lines (plus `Connection: close` and, with a body, its
+/// `Content-Length`).
+fn request(d: &Daemon, head: &str, headers: &[&str], body: Option<&str>) -> (u16, Value) {
+    let mut text = format!("{head}\r\nConnection: close\r\n");
+    for h in headers {
+        text.push_str(h);
+        text.push_str("\r\n");
+    }
+    if let Some(body) = body {
+        text.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    text.push_str("\r\n");
+    text.push_str(body.unwrap_or(""));
+    let (code, body) = http_raw(d.port, &text);
+    let value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    (code, value)
+}
+
+fn policy_version(d: &Daemon) -> u64 {
+    d.call("GET_POLICY", json!({}))["version"].as_u64().unwrap()
+}
+
+#[test]
+fn the_reported_attack_is_refused_and_changes_nothing() {
+    let d = Daemon::start(&[]);
+    let host = format!("Host: 127.0.0.1:{}", d.port);
+    // Through a rebound name (DNS rebinding): the Host is the page's.
+    let (code, reply) = request(
+        &d,
+        "POST /api/call HTTP/1.1",
+        &[
+            "Host: evil.example:80",
+            "Origin: http://evil.example",
+            "Content-Type: text/plain",
+        ],
+        Some(ATTACK_BODY),
+    );
+    assert_eq!(code, 421, "{reply}");
+    assert_eq!(reply["code"], "REFUSED", "{reply}");
+    // Straight at 127.0.0.1 (CSRF): the Origin is foreign.
+    let (code, reply) = request(
+        &d,
+        "POST /api/call HTTP/1.1",
+        &[
+            &host,
+            "Origin: http://evil.example",
+            "Content-Type: text/plain",
+        ],
+        Some(ATTACK_BODY),
+    );
+    assert_eq!(code, 403, "{reply}");
+    // Without an Origin (an older browser, a form), text/plain is still not JSON.
+    let (code, reply) = request(
+        &d,
+        "POST /api/call HTTP/1.1",
+        &[&host, "Content-Type: text/plain"],
+        Some(ATTACK_BODY),
+    );
+    assert_eq!(code, 415, "{reply}");
+    assert_eq!(reply["code"], "BAD_REQUEST", "{reply}");
+    assert_eq!(policy_version(&d), 1, "no policy was applied");
+
+    // JOURNAL_APPEND and train_now the same way.
+    let lines = read_lines(&d.journal()).len();
+    let append = r#"{"method":"JOURNAL_APPEND","params":{"event_type":"forged","message":"x"}}"#;
+    for headers in [
+        &["Host: evil.example:80", "Content-Type: text/plain"][..],
+        &[
+            &host,
+            "Origin: http://evil.example",
+            "Content-Type: text/plain",
+        ],
+        &[&host, "Content-Type: text/plain"],
+    ] {
+        let (code, reply) = request(&d, "POST /api/call HTTP/1.1", headers, Some(append));
+        assert!([421, 403, 415].contains(&code), "{code} {reply}");
+        let (code, reply) = request(
+            &d,
+            "POST /api/v1/action/train_now HTTP/1.1",
+            headers,
+            Some(""),
+        );
+        assert!([421, 403, 415].contains(&code), "{code} {reply}");
+    }
+    assert_eq!(
+        read_lines(&d.journal()).len(),
+        lines,
+        "nothing was journaled"
+    );
+
+    // The same call from the daemon's own clients goes through.
+    let (code, reply) = request(
+        &d,
+        "POST /api/call HTTP/1.1",
+        &[&host, "Content-Type: application/json; charset=utf-8"],
+        Some(ATTACK_BODY),
+    );
+    assert_eq!((code, &reply["ok"]), (200, &json!(true)), "{reply}");
+    assert_eq!(policy_version(&d), 2);
+}
+
+#[test]
+fn host_is_checked_on_every_route() {
+    let d = Daemon::start(&[]);
+    let port = d.port;
+    for host in [
+        "evil.example".to_owned(),
+        format!("evil.example:{port}"),
+        format!("localhost.evil.com:{port}"),
+        format!("127.0.0.1.evil.com:{port}"),
+        format!("0.0.0.0:{port}"),
+        format!("localhost.:{port}"),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+        "127.0.0.1".to_owned(),
+    ] {
+        for path in ["/api/v1/status", "/metrics", "/readyz", "/healthz", "/nope"] {
+            let (code, reply) = request(
+                &d,
+                &format!("GET {path} HTTP/1.1"),
+                &[&format!("Host: {host}")],
+                None,
+            );
+            assert_eq!(code, 421, "GET {path} with Host {host}: {reply}");
+        }
+    }
+    // No Host at all (HTTP/1.0), and two of them.
+    let (code, _) = request(&d, "GET /api/v1/status HTTP/1.0", &[], None);
+    assert_eq!(code, 421);
+    let (code, _) = request(
+        &d,
+        "GET /api/v1/status HTTP/1.1",
+        &[
+            &format!("Host: 127.0.0.1:{port}"),
+            &format!("Host: 127.0.0.1:{port}"),
+        ],
+        None,
+    );
+    assert_eq!(code, 421);
+    // An absolute-form target names the host, whatever Host says.
+    let (code, _) = request(
+        &d,
+        &format!("GET http://evil.example:{port}/api/v1/status HTTP/1.1"),
+        &[&format!("Host: 127.0.0.1:{port}")],
+        None,
+    );
+    assert_eq!(code, 421);
+    // The loopback names, any case, with the port.
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LOCALHOST:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (code, reply) = request(
+            &d,
+            "GET /api/v1/status HTTP/1.1",
+            &[&format!("Host: {host}")],
+            None,
+        );
+        assert_eq!(code, 200, "Host {host}: {reply}");
+    }
+}
+
+#[test]
+fn origin_and_content_type_apply_to_state_changing_requests() {
+    let d = Daemon::start(&[]);
+    let port = d.port;
+    let host = format!("Host: 127.0.0.1:{port}");
+    let ping = r#"{"method":"PING","params":{}}"#;
+    let post = |headers: &[&str], body: Option<&str>| {
+        let mut all = vec![host.as_str()];
+        all.extend_from_slice(headers);
+        request(&d, "POST /api/call HTTP/1.1", &all, body)
+    };
+    let json = "Content-Type: application/json";
+    // Refused: a foreign or opaque origin, a non-JSON or missing type on a body.
+    for origin in [
+        "Origin: null",
+        "Origin: http://evil.example",
+        "Origin: http://127.0.0.1:1",
+        "Origin: https://127.0.0.1",
+    ] {
+        assert_eq!(post(&[origin, json], Some(ping)).0, 403, "{origin}");
+    }
+    for ct in [
+        "Content-Type: text/plain",
+        "Content-Type: application/x-www-form-urlencoded",
+        "Content-Type: multipart/form-data; boundary=x",
+        "Content-Type: application/json; charset=latin1",
+    ] {
+        assert_eq!(post(&[ct], Some(ping)).0, 415, "{ct}");
+    }
+    assert_eq!(post(&[], Some(ping)).0, 415, "a body without a type");
+    // Allowed: the daemon's own origins; JSON with or without charset.
+    for origin in [
+        format!("Origin: http://127.0.0.1:{port}"),
+        format!("Origin: http://localhost:{port}"),
+        format!("Origin: http://[::1]:{port}"),
+    ] {
+        let (code, reply) = post(&[&origin, json], Some(ping));
+        assert_eq!((code, &reply["pong"]), (200, &json!(true)), "{origin}");
+    }
+    let (code, reply) = post(
+        &["Content-Type: application/json; charset=utf-8"],
+        Some(ping),
+    );
+    assert_eq!((code, &reply["pong"]), (200, &json!(true)));
+    // A GET with a foreign Origin is served (the browser will not let the page read it).
+    let (code, _) = request(
+        &d,
+        "GET /api/v1/status HTTP/1.1",
+        &[&host, "Origin: http://evil.example"],
+        None,
+    );
+    assert_eq!(code, 200);
+    // A CORS preflight gets no permission.
+    let (status, text) = http_raw(
+        port,
+        &format!(
+            "OPTIONS /api/call HTTP/1.1\r\n{host}\r\nOrigin: http://evil.example\r\n\
+             Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_ne!(status / 100, 2, "{text}");
+    assert!(!text.to_ascii_lowercase().contains("access-control-allow"));
+}
+
+#[test]
+fn train_now_keeps_working_for_non_browser_clients_and_not_for_forms() {
+    let d = Daemon::start(&[]);
+    let host = format!("Host: 127.0.0.1:{}", d.port);
+    let train = "POST /api/v1/action/train_now HTTP/1.1";
+    // No run collected yet: every request the guard lets through reaches the pipeline, which
+    // answers 409 with the reason.
+    let passes = [
+        (&[host.as_str()][..], None),     // curl -X POST
+        (&[host.as_str()][..], Some("")), // Python urllib: Content-Length: 0
+        (
+            &[host.as_str(), "Content-Type: application/json"][..],
+            Some("{}"),
+        ),
+    ];
+    for (headers, body) in passes {
+        let (code, reply) = request(&d, train, headers, body);
+        assert_eq!(code, 409, "{headers:?} {body:?}: {reply}");
+        assert_eq!(reply["code"], "REFUSED", "{reply}");
+    }
+    let refused = [
+        (&[host.as_str(), "Content-Type: text/plain"][..], Some("{}")),
+        (&[host.as_str()][..], Some("{}")),
+        // An empty HTML form: no body, a form type, a foreign origin (or none, in old browsers).
+        (
+            &[
+                host.as_str(),
+                "Content-Type: application/x-www-form-urlencoded",
+            ][..],
+            Some(""),
+        ),
+        (
+            &[host.as_str(), "Origin: http://evil.example"][..],
+            Some(""),
+        ),
+    ];
+    for (headers, body) in refused {
+        let (code, reply) = request(&d, train, headers, body);
+        assert!(
+            [403, 415].contains(&code),
+            "{headers:?} {body:?}: {code} {reply}"
+        );
+    }
+}
+
+/// Waits until `GET /api/v1/status` satisfies `done`.
+fn wait_status(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let (code, body) = d.http_get("/api/v1/status");
+        assert_eq!(code, 200, "{body}");
+        let status: Value = serde_json::from_str(&body).unwrap();
+        if done(&status) {
+            return status;
+        }
+        assert!(start.elapsed() < DEADLINE, "never reached {what}: {status}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The contract the original `heidid`'s own test suite checks: `heidid -p PORT` with
+/// simulated stages is IDLE in round 1 once its boot run has collected, `train_now` answers
+/// 200, the round then advances, and SIGTERM ends the daemon within 2 s. The governor's
+/// lowest watermarks (hold at any load) show that the machine's load cannot hold simulated
+/// stages, so a busy machine cannot fail this.
+#[test]
+fn the_original_daemons_contract_holds_on_a_busy_machine() {
+    let mut d = Daemon::start_with_env(
+        &[],
+        None,
+        &[
+            ("HEIDI_MOCK_SUBPROCESSES", "1"),
+            ("MAX_CPU_PCT", "0"),
+            ("MAX_MEM_PCT", "0"),
+        ],
+    );
+    let s = wait_status(&d, "IDLE awaiting train_now", |s| {
+        s["awaiting_train"] == true
+    });
+    assert_eq!(
+        (&s["state"], &s["round"]),
+        (&json!("IDLE"), &json!(1)),
+        "{s}"
+    );
+
+    let (code, body) = d.http_post("/api/v1/action/train_now", "");
+    assert_eq!(code, 200, "{body}");
+    let reply: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["status"], "train initiated", "{reply}");
+    assert_eq!(reply["accepted"], true, "{reply}");
+    wait_status(&d, "round 2", |s| s["round"].as_u64() >= Some(2));
+
+    let start = Instant::now();
+    let status = d.stop();
+    assert!(status.success(), "{status}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "SIGTERM took {:?}",
+        start.elapsed()
+    );
+}
