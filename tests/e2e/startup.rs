@@ -109,3 +109,162 @@ fn a_live_socket_and_a_locked_out_dir_are_not_taken_over() {
     // The first daemon was not disturbed.
     assert_eq!(d.call("PING", json!({}))["pong"], true);
 }
+
+#[test]
+fn dash_h_is_the_http_host_and_help_is_long() {
+    for host in ["127.0.0.1", "localhost"] {
+        let d = Daemon::start(&["-h", host]);
+        let (code, body) = d.http_get("/api/v1/status");
+        assert_eq!(code, 200, "-h {host}: {body}");
+    }
+    let d = Daemon::start(&["--host", "127.0.0.1"]);
+    assert_eq!(d.http_get("/healthz").0, 200);
+    // The loopback guard of --http-bind applies to -h.
+    let out = heidid().args(["-h", "0.0.0.0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http.bind"));
+    let out = heidid().args(["-h", "evil.example"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an IP address or localhost"));
+    // -h alone wants a value; --help prints help.
+    let out = heidid().arg("-h").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = heidid().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "-h, --http-bind <HOST>",
+        "--host",
+        "-d, --daemon",
+        "-p, --port",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+/// A detached daemon, killed when the test ends however it ends.
+struct Detached {
+    pid: i32,
+}
+
+impl Detached {
+    fn alive(&self) -> bool {
+        // A zombie (its parent exited; init reaps it) counts as gone.
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+            .unwrap_or(false)
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid) {
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if self.alive() {
+            self.signal(rustix::process::Signal::KILL);
+        }
+    }
+}
+
+fn fd_target(pid: i32, fd: u32) -> std::path::PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap()
+}
+
+#[test]
+fn dash_d_detaches_once_listening_and_sigterm_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("k.sock");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = heidid()
+        .arg("-d")
+        .args(["-p", &port.to_string()])
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--out-dir")
+        .arg(dir.path().join("out"))
+        .arg("--seal-key")
+        .arg(dir.path().join("seal.key"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let pid: i32 = stdout.trim().parse().unwrap_or_else(|_| {
+        panic!(
+            "no pid on stdout: {stdout:?}, stderr {:?}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let daemon = Detached { pid };
+    assert!(out.status.success(), "{:?}", out.status);
+    // The parent returned only once the daemon listens on both listeners.
+    assert!(daemon.alive());
+    assert!(UnixStream::connect(&socket).is_ok());
+    assert_eq!(http(port, "GET", "/readyz", None).0, 200);
+    // Its own session, stdio on /dev/null, the working directory kept.
+    let session = |pid| {
+        rustix::process::getsid(rustix::process::Pid::from_raw(pid))
+            .unwrap()
+            .as_raw_nonzero()
+            .get()
+    };
+    assert_eq!(session(pid), pid, "the daemon leads a session of its own");
+    assert_ne!(session(std::process::id() as i32), pid);
+    for fd in 0..3 {
+        assert_eq!(
+            fd_target(pid, fd),
+            std::path::Path::new("/dev/null"),
+            "fd {fd}"
+        );
+    }
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    assert_eq!(cwd, std::env::current_dir().unwrap());
+
+    daemon.signal(rustix::process::Signal::TERM);
+    let start = std::time::Instant::now();
+    while daemon.alive() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the detached daemon ignored SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let journal = read_lines(&dir.path().join("out").join("events.jsonl"));
+    assert!(journal.last().unwrap().contains("daemon_stopped"));
+}
+
+#[test]
+fn dash_d_reports_a_failed_start_with_its_status_and_message() {
+    // A configuration error: exit 2, the message names the field.
+    let out = heidid()
+        .args(["-d", "--http-bind", "0.0.0.0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http.bind"));
+    assert!(out.stdout.is_empty());
+    // A failure after the configuration (the OUT_DIR is locked): exit 1 with the reason.
+    let d = Daemon::start(&[]);
+    let other = tempfile::tempdir().unwrap();
+    let out = heidid()
+        .arg("-d")
+        .arg("--no-http")
+        .arg("--socket")
+        .arg(other.path().join("k2.sock"))
+        .arg("--out-dir")
+        .arg(&d.out_dir)
+        .arg("--seal-key")
+        .arg(&d.key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another heidid is using"));
+    assert!(out.stdout.is_empty());
+}

@@ -16,6 +16,7 @@ pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
 
 mod appends;
 mod decoder;
+pub mod detach;
 mod fd_limit;
 mod histogram;
 pub mod http;

@@ -19,8 +19,20 @@ use tokio::sync::{Semaphore, watch};
 /// Exit status for a configuration error (the message names the field).
 const EXIT_CONFIG: u8 = 2;
 
-/// `heidid`'s `main`: parse, configure, run until a signal, and report how it ended.
+/// `heidid`'s `main`: parse, configure, run until a signal, and report how it ended. With
+/// `--daemon`, starts the detached daemon and returns once it listens (module
+/// [`detach`](super::detach)).
 pub fn main(args: Args) -> ExitCode {
+    let detached = args.daemon_child;
+    if args.daemon && !detached {
+        return super::detach::parent();
+    }
+    if detached {
+        if let Err(e) = super::detach::child_setsid() {
+            eprintln!("heidid: cannot start a session of its own: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let config = match config::load(&args, &EndpointEnv::from_process()) {
         Ok(config) => config,
         Err(e) => {
@@ -47,7 +59,7 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, detached)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "heidid stopped");
@@ -103,7 +115,8 @@ async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, Str
     Ok(journal)
 }
 
-async fn run(mut config: Config) -> Result<(), String> {
+/// Runs the daemon until a signal; `detached`: tell the `--daemon` parent once listening.
+async fn run(mut config: Config, detached: bool) -> Result<(), String> {
     // Handlers first: a SIGTERM during start-up or right after READY=1 is remembered and
     // drains once serving has begun; it never kills the daemon mid-write.
     let signals = Signals::install()?;
@@ -197,6 +210,12 @@ async fn run(mut config: Config) -> Result<(), String> {
     shared.ready.store(true, Ordering::Release);
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tracing::info!(workers = shared.config.workers, "{listening}; ready");
+    if detached {
+        // Nobody may be left to tell (the parent was killed): serve on regardless.
+        if let Err(e) = super::detach::child_ready() {
+            tracing::warn!("cannot tell the --daemon parent that heidid is ready: {e}");
+        }
+    }
 
     let signal_name = signals.wait().await;
     tracing::info!(signal = signal_name, "shutting down: draining connections");

@@ -1,8 +1,8 @@
 //! `heidid`'s command-line flags (clap). Flags win over the environment, which wins over the
 //! configuration file, which wins over the embedded defaults.
 
-use clap::{Parser, ValueEnum};
-use std::net::IpAddr;
+use clap::{ArgAction, Parser, ValueEnum};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
@@ -48,6 +48,12 @@ CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
 HTTP ROUTES:
   GET /api/v1/status, POST /api/v1/action/train_now, POST /api/call, GET /health,
   GET /healthz, GET /readyz, GET /metrics
+  Browser defences: Host must be 127.0.0.1, [::1] or localhost with the port (else 421);
+  on POST, a foreign Origin gets 403 and a body not sent as application/json gets 415.
+
+THE ORIGINAL HEIDID'S FLAGS:
+  heidid -p PORT -h HOST -d: -h is the HTTP host (--http-bind, --host), not help; help is
+  --help. -d detaches and returns once the daemon listens, printing its pid.
 
 SIGNALS AND EXIT STATUS:
   SIGTERM/SIGINT drain connections, seal the journal and exit 0. Exit 2: bad configuration
@@ -59,9 +65,24 @@ $XDG_CONFIG_HOME/heidi-kernel/seal.key. docs/DAEMON.md has the details.";
 
 /// heidid: the heidi-kernel daemon (rate limits, circuit breakers, leases, idempotency, health,
 /// and a tamper-evident journal) over a Unix socket and loopback HTTP.
+///
+/// `-h` is the HTTP host, as in the original heidid; help is `--help`.
 #[derive(Parser, Debug, Default)]
-#[command(name = "heidid", version, after_long_help = AFTER_HELP)]
+#[command(
+    name = "heidid",
+    version,
+    after_long_help = AFTER_HELP,
+    disable_help_flag = true
+)]
 pub struct Args {
+    /// Detach: run in the background in a session of its own, stdio on /dev/null, in the
+    /// same working directory. Returns once the daemon listens (exit 0, its pid on stdout)
+    /// or has failed to start (its exit status and messages).
+    #[arg(short = 'd', long)]
+    pub daemon: bool,
+    /// Set by `--daemon` on the detached process it starts.
+    #[arg(long, hide = true)]
+    pub daemon_child: bool,
     /// TOML configuration file (sections: socket, http, limits, journal, capacity, policy, log, runtime, pipeline).
     #[arg(long, value_name = "FILE", env = "HEIDI_CONFIG")]
     pub config: Option<PathBuf>,
@@ -74,9 +95,16 @@ pub struct Args {
     /// Do not serve HTTP.
     #[arg(long)]
     pub no_http: bool,
-    /// Address HTTP binds to [default: 127.0.0.1]. Anything but loopback also needs
-    /// --allow-non-loopback and a bearer token.
-    #[arg(long, value_name = "IP")]
+    /// Address HTTP binds to: an IP address or `localhost` [default: 127.0.0.1]. Anything
+    /// but loopback also needs --allow-non-loopback and a bearer token. `-h`/`--host` are the
+    /// original heidid's names for it.
+    #[arg(
+        short = 'h',
+        long,
+        visible_alias = "host",
+        value_name = "HOST",
+        value_parser = parse_host
+    )]
     pub http_bind: Option<IpAddr>,
     /// Permit a non-loopback --http-bind (a bearer token is then required).
     #[arg(long)]
@@ -114,6 +142,20 @@ pub struct Args {
     /// Log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Print help (`-h` is --host, as in the original heidid).
+    #[arg(long, action = ArgAction::HelpLong)]
+    pub help: Option<bool>,
+}
+
+/// `--http-bind`: an IP address, or `localhost` (127.0.0.1). Other names are refused: the
+/// daemon binds one address, and a name could resolve to anything.
+fn parse_host(value: &str) -> Result<IpAddr, String> {
+    if value.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    value
+        .parse()
+        .map_err(|_| format!("{value:?} is not an IP address or localhost"))
 }
 
 /// How logs are written to stderr.
