@@ -340,3 +340,83 @@ fn the_original_daemons_contract_holds_on_a_busy_machine() {
         start.elapsed()
     );
 }
+
+fn readyz(d: &Daemon) -> (u16, Value) {
+    let (code, body) = d.http_get("/readyz");
+    (code, serde_json::from_str(&body).unwrap())
+}
+
+fn report(d: &Daemon, name: &str, pass: bool) {
+    let reply = d.call("HEALTH_REPORT", json!({"name": name, "pass": pass}));
+    assert_eq!(reply["ok"], true, "{reply}");
+}
+
+#[test]
+fn readyz_is_503_while_a_check_the_policy_names_is_not_healthy() {
+    let d = Daemon::start(&[]);
+    // Checks the policy does not name do not matter.
+    for _ in 0..3 {
+        report(&d, "batch", false);
+    }
+    assert_eq!(readyz(&d), (200, json!({"ready": true})));
+
+    let policy = json!({"policy": {
+        "health": {"interval_ms": 100},
+        "readiness": {"checks": ["db", "cache"]},
+    }});
+    let applied = d.call("APPLY_POLICY", policy);
+    assert_eq!(applied["ok"], true, "{applied}");
+    let got = d.call("GET_POLICY", json!({}));
+    assert_eq!(got["policy"]["readiness"]["checks"], json!(["db", "cache"]));
+    // Never reported: not ready.
+    let (code, v) = readyz(&d);
+    assert_eq!(code, 503, "{v}");
+    assert_eq!(
+        v,
+        json!({"ready": false, "reason": "checks", "failing": [
+            {"name": "db", "status": "unreported"},
+            {"name": "cache", "status": "unreported"},
+        ]})
+    );
+    // Healthy as soon as both report; unhealthy after three failures of one.
+    report(&d, "db", true);
+    report(&d, "cache", true);
+    assert_eq!(readyz(&d).0, 200);
+    for _ in 0..3 {
+        report(&d, "cache", false);
+    }
+    let (code, v) = readyz(&d);
+    assert_eq!(code, 503, "{v}");
+    assert_eq!(
+        v["failing"],
+        json!([{"name": "cache", "status": "unhealthy"}])
+    );
+    // Silent for two intervals (200 ms): unknown, so not ready either.
+    let start = Instant::now();
+    loop {
+        report(&d, "cache", true);
+        let (code, v) = readyz(&d);
+        if code == 503 && v["failing"] == json!([{"name": "db", "status": "unknown"}]) {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "db never turned unknown: {v}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A bad readiness section is refused, naming the field, and nothing changes.
+    let bad = d.call(
+        "APPLY_POLICY",
+        json!({"policy": {"readiness": {"checks": ["db", "db"]}}}),
+    );
+    assert_eq!(bad["code"], "INVALID_POLICY", "{bad}");
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("readiness.checks[1]"),
+        "{bad}"
+    );
+    // Back to no readiness checks: ready whatever the checks say.
+    let applied = d.call("APPLY_POLICY", json!({"policy": {}}));
+    assert_eq!(applied["ok"], true, "{applied}");
+    assert_eq!(readyz(&d), (200, json!({"ready": true})));
+}

@@ -233,15 +233,31 @@ async fn api_call(
     json_response(StatusCode::OK, out)
 }
 
+/// `GET /readyz`: 200 `{"ready":true}` while serving and every health check the policy's
+/// `readiness.checks` names is healthy; else 503 with `reason` (`stopping`, or `checks` with
+/// the failing checks and their status).
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.ready.load(Ordering::Acquire) {
-        json_response(StatusCode::OK, br#"{"ready":true}"#.to_vec())
-    } else {
-        json_response(
+    if !shared.ready.load(Ordering::Acquire) {
+        return json_response(
             StatusCode::SERVICE_UNAVAILABLE,
-            br#"{"ready":false}"#.to_vec(),
-        )
+            br#"{"ready":false,"reason":"stopping"}"#.to_vec(),
+        );
     }
+    let failing = {
+        let kernel = shared.kernel.lock().unwrap_or_else(|p| p.into_inner());
+        kernel.not_ready(shared.clock.now())
+    };
+    if failing.is_empty() {
+        return json_response(StatusCode::OK, br#"{"ready":true}"#.to_vec());
+    }
+    let failing: Vec<serde_json::Value> = failing
+        .iter()
+        .map(|c| serde_json::json!({"name": c.name, "status": c.status}))
+        .collect();
+    let mut body = Vec::new();
+    let answer = serde_json::json!({"ready": false, "reason": "checks", "failing": failing});
+    reply::json(&answer, &mut body);
+    json_response(StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>, _headers: HeaderMap) -> Response {

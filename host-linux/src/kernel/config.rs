@@ -63,6 +63,8 @@ pub const LEASE_SLOTS_PER_KEY: usize = 16;
 pub const BREAKERS_MAX: usize = 256;
 /// Most health checks; checks are never removed.
 pub const HEALTH_CHECKS_MAX: usize = 256;
+/// Most checks `readiness.checks` may name.
+pub const READINESS_CHECKS_MAX: usize = 32;
 /// Longest duration any policy field accepts: 30 days, in ms.
 pub const DURATION_MAX_MS: u64 = 30 * 24 * 3_600 * 1_000;
 /// Most named retry policies in a policy document (built-in ones included).

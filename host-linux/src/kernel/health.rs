@@ -13,6 +13,16 @@ use super::reply::{Answer, Fail, ms_until};
 
 type Set = Health<HEALTH_CHECKS_MAX>;
 
+/// A check that holds readiness back, and why: `unhealthy`, `unknown` (silent for two
+/// intervals) or `unreported` (it never reported since the daemon started).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotReady {
+    /// The check's name.
+    pub name: String,
+    /// `"unhealthy"`, `"unknown"` or `"unreported"`.
+    pub status: &'static str,
+}
+
 /// The health set.
 pub(crate) struct HealthChecks {
     set: Box<Set>,
@@ -129,6 +139,24 @@ impl HealthChecks {
     /// Installs a set from [`HealthChecks::rebuilt`].
     pub(crate) fn install(&mut self, set: Box<Set>) {
         self.set = set;
+    }
+
+    /// Those of `names` that are not healthy at `now` (see [`NotReady`]).
+    pub(crate) fn not_ready(&self, now: Instant, names: &[String]) -> Vec<NotReady> {
+        names
+            .iter()
+            .filter_map(|name| {
+                let status = match self.set.check(now, name) {
+                    Ok(info) if info.status == CheckStatus::Healthy => return None,
+                    Ok(info) => check_str(info.status),
+                    Err(_) => "unreported",
+                };
+                Some(NotReady {
+                    name: name.clone(),
+                    status,
+                })
+            })
+            .collect()
     }
 
     /// Registered checks.

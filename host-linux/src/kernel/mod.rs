@@ -57,9 +57,10 @@ use serde_json::{Value, json};
 pub use config::{
     BREAKER_POLICIES_MAX, BREAKERS_MAX, DURATION_MAX_MS, HEALTH_CHECKS_MAX,
     HEALTH_FAILURE_THRESHOLD_MAX, JOURNAL_QUEUE_MAX, KEY_MAX_BYTES, KernelCapacity, KernelSeeds,
-    LEASE_SLOTS_PER_KEY, OPERATION_MAX_BYTES, PERMIT_TTL_MS, RETRY_ATTEMPTS_MAX,
-    RETRY_POLICIES_MAX, SWEEP_INTERVAL_MS, TICK_BUDGET,
+    LEASE_SLOTS_PER_KEY, OPERATION_MAX_BYTES, PERMIT_TTL_MS, READINESS_CHECKS_MAX,
+    RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX, SWEEP_INTERVAL_MS, TICK_BUDGET,
 };
+pub use health::NotReady;
 pub use journal_append::{RESERVED_STAGES, parse_journal_append};
 pub use policy::{Policy, PolicyError};
 pub use stats::KernelStats;
@@ -394,6 +395,13 @@ impl Kernel {
     /// 1 at start, +1 per successful `APPLY_POLICY`.
     pub fn policy_version(&self) -> u64 {
         self.version
+    }
+
+    /// The checks named by the policy's `readiness.checks` that are not healthy at `now`, in
+    /// the policy's order; empty when the daemon may report ready. A check that never
+    /// reported counts as not healthy (`unreported`).
+    pub fn not_ready(&self, now: Instant) -> Vec<NotReady> {
+        self.health.not_ready(now, self.policy.readiness_checks())
     }
 
     /// Counters and gauges for `/metrics`.

@@ -289,3 +289,26 @@ fn pipeline_errors_name_the_field() {
     }
     assert!(pipeline_config("[pipeline.stages.eval]\ntimeout_s = 604800", &[]).is_ok());
 }
+
+#[test]
+fn readiness_checks_come_from_the_policy_section() {
+    let f = file("[policy.readiness]\nchecks = [\"db\", \"cache\"]\n").unwrap();
+    let c = resolve(&args(), &env(), f).unwrap();
+    assert_eq!(c.policy.readiness_checks(), ["db", "cache"]);
+    let f = file("[policy.readiness]\nchecks = [\"db\", \"db\"]\n").unwrap();
+    let e = resolve(&args(), &env(), f).unwrap_err();
+    assert_eq!(e.field, "policy.readiness.checks[1]");
+}
+
+#[test]
+fn dash_h_is_the_host_and_accepts_localhost() {
+    use clap::Parser;
+    let a = Args::try_parse_from(["heidid", "-h", "localhost", "-p", "8181", "-d"]).unwrap();
+    assert_eq!(a.http_bind, Some("127.0.0.1".parse().unwrap()));
+    assert!(a.daemon);
+    let a = Args::try_parse_from(["heidid", "--host", "::1"]).unwrap();
+    assert_eq!(a.http_bind, Some("::1".parse().unwrap()));
+    assert!(Args::try_parse_from(["heidid", "-h", "example.com"]).is_err());
+    let help = Args::try_parse_from(["heidid", "--help"]).unwrap_err();
+    assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+}

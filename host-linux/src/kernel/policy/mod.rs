@@ -1,5 +1,5 @@
 //! [`Policy`]: the whole policy document (limits, retry, breakers, leases, health,
-//! idempotency), validated as one.
+//! idempotency, readiness), validated as one.
 //!
 //! The document layout, its defaults and its bounds are specified in `docs/PROTOCOL.md`
 //! ("The policy document"). In short: a missing section, entry or field takes its built-in
@@ -32,6 +32,7 @@ pub struct Policy {
     leases: LeaseConfig,
     health: HealthConfig,
     idempotency: IdempotencyConfig,
+    readiness: Vec<String>,
 }
 
 /// Why a policy document was refused: the field's dotted path and what is wrong with it.
@@ -76,6 +77,7 @@ impl Default for Policy {
             leases: LeaseConfig::DEFAULT,
             health: HealthConfig::DEFAULT,
             idempotency: IdempotencyConfig::DEFAULT,
+            readiness: Vec::new(),
         }
     }
 }
@@ -142,6 +144,12 @@ impl Policy {
     /// Health interval and failure threshold.
     pub fn health(&self) -> &HealthConfig {
         &self.health
+    }
+
+    /// The health checks that gate readiness (`readiness.checks`: `/readyz` answers 503 while
+    /// one of them is not healthy), in the document's order; empty by default.
+    pub fn readiness_checks(&self) -> &[String] {
+        &self.readiness
     }
 
     /// Idempotency TTLs (fixed for the daemon's life; see `docs/PROTOCOL.md`).

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{Policy, PolicyError};
 use crate::kernel::config::{
     BREAKER_POLICIES_MAX, DURATION_MAX_MS, HEALTH_FAILURE_THRESHOLD_MAX, LEASE_SLOTS_PER_KEY,
-    RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX,
+    READINESS_CHECKS_MAX, RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX,
 };
 use crate::kernel::fields::{FieldError, Fields, join};
 
@@ -48,6 +48,9 @@ pub(super) fn policy(doc: &Value) -> Result<Policy> {
     }
     if let Some(f) = root.object("idempotency")? {
         p.idempotency = idempotency(f)?;
+    }
+    if let Some(f) = root.object("readiness")? {
+        p.readiness = readiness(f)?;
     }
     root.finish()?;
     Ok(p)
@@ -295,4 +298,38 @@ fn idempotency(mut f: Fields<'_>) -> Result<IdempotencyConfig> {
     c.validate().map_err(|e| f.error("ttl_ms", e.to_string()))?;
     f.finish()?;
     Ok(c)
+}
+
+/// `readiness`: `checks`, the names of up to [`READINESS_CHECKS_MAX`] health checks, each
+/// named once.
+fn readiness(mut f: Fields<'_>) -> Result<Vec<String>> {
+    let path = join(f.path(), "checks");
+    let Some(value) = f.raw("checks") else {
+        f.finish()?;
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = value else {
+        return Err(error(path, "must be an array of health check names"));
+    };
+    if items.len() > READINESS_CHECKS_MAX {
+        let reason = format!("at most {READINESS_CHECKS_MAX} checks");
+        return Err(error(path, reason));
+    }
+    let mut names: Vec<String> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("{path}[{i}]");
+        let name = match item {
+            Value::String(s) if is_valid_name(s.as_bytes()) => s,
+            Value::String(_) => {
+                return Err(error(field, "names are 1 to 64 of A-Z a-z 0-9 _ . : -"));
+            }
+            _ => return Err(error(field, "must be a string")),
+        };
+        if names.contains(name) {
+            return Err(error(field, format!("{name:?} is named twice")));
+        }
+        names.push(name.clone());
+    }
+    f.finish()?;
+    Ok(names)
 }

@@ -153,7 +153,7 @@ fn every_refusal_names_the_field() {
         ),
         (
             json!({"retries": {}}),
-            "retries: unknown field (expected one of: breakers, health, idempotency, leases, limits, retry)",
+            "retries: unknown field (expected one of: breakers, health, idempotency, leases, limits, readiness, retry)",
         ),
     ];
     for (doc, prefix) in cases {
@@ -193,4 +193,63 @@ fn toml_config_converts_to_the_same_document() {
     let p = Policy::from_json(&doc).unwrap();
     assert_eq!(p.limits().get(Operation::Search).capacity_tokens(), 12);
     assert_eq!(p.breaker_default().reset_timeout, Duration::from_secs(1));
+}
+
+#[test]
+fn readiness_names_checks_and_is_bounded() {
+    use crate::kernel::READINESS_CHECKS_MAX;
+    let p = Policy::from_json(&json!({"readiness": {"checks": ["db", "queue:jobs"]}})).unwrap();
+    assert_eq!(p.readiness_checks(), ["db", "queue:jobs"]);
+    assert_eq!(Policy::from_json(&p.to_json()).unwrap(), p);
+    assert_eq!(
+        p.to_json()["readiness"]["checks"],
+        json!(["db", "queue:jobs"])
+    );
+    // Empty (the default) is left out of the document, so older digests still match.
+    let empty = Policy::from_json(&json!({"readiness": {"checks": []}})).unwrap();
+    assert_eq!(empty, Policy::default());
+    assert!(Policy::from_json(&json!({"readiness": {}})).unwrap() == Policy::default());
+    assert!(Policy::default().to_json().get("readiness").is_none());
+    assert_ne!(p.digest_hex(), Policy::default().digest_hex());
+
+    let most: Vec<String> = (0..READINESS_CHECKS_MAX).map(|i| format!("c{i}")).collect();
+    let p = Policy::from_json(&json!({"readiness": {"checks": most}})).unwrap();
+    assert_eq!(p.readiness_checks().len(), READINESS_CHECKS_MAX);
+    let too_many: Vec<String> = (0..=READINESS_CHECKS_MAX)
+        .map(|i| format!("c{i}"))
+        .collect();
+    assert_eq!(
+        refuse(json!({"readiness": {"checks": too_many}})),
+        format!("readiness.checks: at most {READINESS_CHECKS_MAX} checks")
+    );
+    let cases = [
+        (
+            json!({"checks": "db"}),
+            "readiness.checks: must be an array of health check names",
+        ),
+        (
+            json!({"checks": ["db", 3]}),
+            "readiness.checks[1]: must be a string",
+        ),
+        (
+            json!({"checks": ["db", "no spaces"]}),
+            "readiness.checks[1]: names are 1 to 64 of A-Z a-z 0-9 _ . : -",
+        ),
+        (
+            json!({"checks": [""]}),
+            "readiness.checks[0]: names are 1 to 64 of A-Z a-z 0-9 _ . : -",
+        ),
+        (
+            json!({"checks": ["db", "x", "db"]}),
+            "readiness.checks[2]: \"db\" is named twice",
+        ),
+        (
+            json!({"check": ["db"]}),
+            "readiness.check: unknown field (expected one of: checks)",
+        ),
+        (json!(["db"]), "readiness: must be an object"),
+    ];
+    for (section, expected) in cases {
+        assert_eq!(refuse(json!({"readiness": section})), expected);
+    }
 }

@@ -29,7 +29,7 @@ pub(super) fn policy(p: &Policy) -> Value {
     for (name, c) in &p.breakers {
         breakers.insert(name.clone(), breaker(c));
     }
-    json!({
+    let mut doc = json!({
         "limits": limits,
         "retry": retry,
         "breakers": breakers,
@@ -46,7 +46,14 @@ pub(super) fn policy(p: &Policy) -> Value {
             "in_progress_timeout_ms": p.idempotency.in_progress_timeout.as_millis(),
             "remember_failures": p.idempotency.remember_failures,
         },
-    })
+    });
+    // Left out while empty (the default), so the digest of a policy that names no readiness
+    // checks is the one it had before the section existed: a `policy.json` written then still
+    // verifies.
+    if !p.readiness.is_empty() {
+        doc["readiness"] = json!({ "checks": p.readiness });
+    }
+    doc
 }
 
 fn retry(r: &RetryPolicy) -> Value {

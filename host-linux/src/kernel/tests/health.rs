@@ -71,3 +71,40 @@ fn bad_params_and_the_capacity() {
     k.handle(at(1), Aggregate, "{}", &mut out);
     assert!(out.len() < heidi_core::proto::RESPONSE_MAX_BYTES);
 }
+
+#[test]
+fn readiness_follows_the_checks_the_policy_names() {
+    use crate::kernel::{Kernel, NotReady, Policy};
+    let doc = serde_json::json!({"readiness": {"checks": ["db", "cache"]}});
+    let policy = Policy::from_json(&doc).unwrap();
+    let mut k = Kernel::with_capacity(super::SEEDS, policy, super::SMALL);
+    let names = |k: &Kernel, secs| {
+        k.not_ready(at(secs))
+            .into_iter()
+            .map(|NotReady { name, status }| format!("{name}:{status}"))
+            .collect::<Vec<_>>()
+    };
+    // Never reported: not ready.
+    assert_eq!(names(&k, 0), ["db:unreported", "cache:unreported"]);
+    ok(&mut k, at(1), Report, &report("db", true));
+    ok(&mut k, at(1), Report, &report("cache", true));
+    // A check the policy does not name does not matter.
+    for _ in 0..3 {
+        ok(&mut k, at(1), Report, &report("other", false));
+    }
+    assert!(names(&k, 1).is_empty());
+    // Two failures are a blip (still healthy); the third makes it unhealthy.
+    for _ in 0..2 {
+        ok(&mut k, at(2), Report, &report("cache", false));
+    }
+    assert!(names(&k, 2).is_empty());
+    ok(&mut k, at(2), Report, &report("cache", false));
+    assert_eq!(names(&k, 2), ["cache:unhealthy"]);
+    ok(&mut k, at(3), Report, &report("cache", true));
+    assert!(names(&k, 3).is_empty());
+    // Silent for two intervals (60 s): unknown.
+    ok(&mut k, at(40), Report, &report("cache", true));
+    assert_eq!(names(&k, 61), ["db:unknown"]);
+    // No readiness checks: always ready.
+    assert!(kernel().not_ready(at(0)).is_empty());
+}
