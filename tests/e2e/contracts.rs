@@ -184,7 +184,7 @@ fn http_routes() {
     assert_eq!(v["mode"], "collect");
     assert!(v["run_id"].is_string());
 
-    // IDLE with no run collected: train_now does not apply (e2e_pipeline covers the 202).
+    // IDLE with no run collected: train_now does not apply (e2e_http and e2e_pipeline cover the 200).
     let (code, body) = d.http_post("/api/v1/action/train_now", "");
     assert_eq!(code, 409, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();

@@ -20,8 +20,10 @@ fn pipeline_config(
     extra: &str,
     stage_extra: &[(&str, &str)],
 ) -> String {
+    // The highest watermarks: only a machine busy through a whole one-second sample can
+    // hold these stages (the governor's own test sets MAX_CPU_PCT, which wins).
     let mut toml = format!(
-        "[pipeline]\nrepo_root = {:?}\n{extra}\n",
+        "[pipeline]\nrepo_root = {:?}\nmax_cpu_pct = 100\nmax_mem_pct = 100\n{extra}\n",
         dir.display().to_string()
     );
     for stage in STAGES {
