@@ -420,3 +420,44 @@ fn readyz_is_503_while_a_check_the_policy_names_is_not_healthy() {
     assert_eq!(applied["ok"], true, "{applied}");
     assert_eq!(readyz(&d), (200, json!({"ready": true})));
 }
+
+#[test]
+fn a_non_loopback_listener_takes_any_host_and_relies_on_its_token() {
+    let token = "0123456789abcdef0123";
+    let d = Daemon::start(&[
+        "--http-bind",
+        "0.0.0.0",
+        "--allow-non-loopback",
+        "--http-token",
+        token,
+    ]);
+    let bearer = format!("Authorization: Bearer {token}");
+    let get = |host: &str, auth: bool| {
+        let mut headers = vec![format!("Host: {host}")];
+        if auth {
+            headers.push(bearer.clone());
+        }
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        request(&d, "GET /api/v1/status HTTP/1.1", &headers, None).0
+    };
+    // Reached by a name the daemon cannot know: the token decides.
+    assert_eq!(get("heidi.internal:9999", true), 200);
+    assert_eq!(get("heidi.internal:9999", false), 401);
+    assert_eq!(get("bad host", true), 421);
+    // State-changing requests: the Origin must be the Host's; bodies still JSON.
+    let ping = r#"{"method":"PING","params":{}}"#;
+    let post = |origin: &str, ct: &str| {
+        let headers = ["Host: heidi.internal:8080", bearer.as_str(), origin, ct];
+        request(&d, "POST /api/call HTTP/1.1", &headers, Some(ping)).0
+    };
+    let json = "Content-Type: application/json";
+    assert_eq!(post("Origin: http://heidi.internal:8080", json), 200);
+    assert_eq!(post("Origin: http://evil.example:8080", json), 403);
+    assert_eq!(
+        post(
+            "Origin: http://heidi.internal:8080",
+            "Content-Type: text/plain"
+        ),
+        415
+    );
+}
