@@ -68,6 +68,9 @@ impl Shared {
         else {
             return Begun::Serve(parsed);
         };
+        if !self.admits(Method::JournalAppend.class(), peer) {
+            return Begun::Serve(parsed);
+        }
         let (Some(permit), Ok(entry)) = (self.inflight.try_acquire(), parse_journal_append(params))
         else {
             return Begun::Serve(parsed);

@@ -8,7 +8,10 @@ use super::{procinfo, reply};
 use crate::clock::Clock;
 use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
 use crate::store::{AppendError, Appended, Journal};
-use heidi_core::proto::{DaemonStatus, ErrorCode, Method, PROTOCOL_VERSION, Request, RequestError};
+use heidi_core::proto::{
+    Credentials, DaemonStatus, ErrorCode, Method, MethodClass, PROTOCOL_VERSION, Request,
+    RequestError,
+};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,6 +64,16 @@ impl std::fmt::Display for Peer {
 }
 
 impl Peer {
+    /// A socket peer's uid and gid; `None` over HTTP and when the kernel gave none.
+    pub fn credentials(&self) -> Option<Credentials> {
+        match *self {
+            Peer::Unix { uid, gid, .. } if uid != u32::MAX && gid != u32::MAX => {
+                Some(Credentials { uid, gid })
+            }
+            _ => None,
+        }
+    }
+
     fn transport(&self) -> &'static str {
         match self {
             Peer::Unix { .. } => "unix",
@@ -200,6 +213,10 @@ impl Shared {
         peer: &Peer,
         out: &mut Vec<u8>,
     ) -> Option<Later<'s, 'a>> {
+        if !self.admits(request.method.class(), peer) {
+            self.forbid(request.method, peer, out);
+            return None;
+        }
         let Some(permit) = self.inflight.try_acquire() else {
             let message = "too many requests in flight; retry shortly";
             reply::error(ErrorCode::Overloaded, message, out);
@@ -243,6 +260,28 @@ impl Shared {
             work,
             _permit: permit,
         })
+    }
+
+    /// Whether `peer` may call methods of `class` (docs/DAEMON.md, "Authorization"). A socket
+    /// peer is judged by its uid and gid; an HTTP caller passed the bearer token when one is
+    /// configured (configuration refuses restrictions without one), else it has no
+    /// credentials.
+    pub(crate) fn admits(&self, class: MethodClass, peer: &Peer) -> bool {
+        let access = self.config.authorization.access();
+        match peer {
+            Peer::Http(_) if self.config.http_token.is_some() => true,
+            _ => access.admits(class, peer.credentials()),
+        }
+    }
+
+    /// Answers a call `peer` may not make with `FORBIDDEN`, and counts it.
+    fn forbid(&self, method: Method, peer: &Peer, out: &mut Vec<u8>) {
+        let class = method.class();
+        self.metrics.forbidden(class);
+        let message = format!(
+            "{peer} may not call {class} methods such as {method} (see the daemon's [authorization])"
+        );
+        reply::error(ErrorCode::Forbidden, &message, out);
     }
 
     /// The waiting part of a request [`Shared::serve_now`] returned.
@@ -488,15 +527,7 @@ pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<
 
 /// Methods that change state; their callers' credentials are logged.
 pub(crate) fn is_mutating(method: Method) -> bool {
-    !matches!(
-        method,
-        Method::Ping
-            | Method::Status
-            | Method::GetPolicy
-            | Method::RateLimitCheck
-            | Method::HealthAggregate
-            | Method::JournalTail
-    )
+    !method.class().is_read_only()
 }
 
 /// Every mutating call is logged at `info` with the caller's credentials, under the target

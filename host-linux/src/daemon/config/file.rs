@@ -35,6 +35,9 @@ pub struct FileConfig {
     /// `[pipeline]`: the pipeline runner (the environment's seed names win).
     #[serde(default)]
     pub pipeline: PipelineSection,
+    /// `[authorization]`: uid/gid allow-lists per method class.
+    #[serde(default)]
+    pub authorization: super::authorization::AuthorizationSection,
 }
 
 /// `[pipeline]`; each key is the lower-case name of a seed variable.

@@ -2,6 +2,7 @@
 //! whole before anything starts. An error names the field it is about.
 
 mod args;
+pub mod authorization;
 mod file;
 pub mod pipeline;
 
@@ -44,6 +45,8 @@ pub struct Config {
     pub pipeline: pipeline::PipelineConfig,
     /// Threads serving requests (tokio workers).
     pub workers: usize,
+    /// Which socket peers may call which class of methods (`[authorization]`).
+    pub authorization: authorization::Authorization,
 }
 
 /// Most worker threads `runtime.workers` accepts.
@@ -164,6 +167,10 @@ pub fn resolve_with(
         socket_mode: parse_mode(file.socket.mode.as_deref())?,
         http_addr: resolve_http_addr(args, &file)?,
         http_token: resolve_token(args, &file)?,
+        authorization: authorization::resolve(
+            &file.authorization,
+            http_enabled(args, &file) && args.http_token.is_none() && file.http.token.is_none(),
+        )?,
         limits: resolve_limits(args, &file)?,
         journal: resolve_journal(args, &file)?,
         capacity: resolve_capacity(&file)?,
@@ -232,8 +239,12 @@ fn parse_mode(mode: Option<&str>) -> Result<u32, ConfigError> {
     }
 }
 
+fn http_enabled(args: &Args, file: &FileConfig) -> bool {
+    !(args.no_http || file.http.enabled == Some(false))
+}
+
 fn resolve_http_addr(args: &Args, file: &FileConfig) -> Result<Option<SocketAddr>, ConfigError> {
-    if args.no_http || file.http.enabled == Some(false) {
+    if !http_enabled(args, file) {
         return Ok(None);
     }
     let ip = args
