@@ -7,7 +7,7 @@
 //! replies stay in request order and every reply keeps its sequential meaning.
 
 use super::inflight::InflightPermit;
-use super::state::{Peer, Shared, append_reply, is_mutating, log_mutation};
+use super::state::{Peer, Shared, append_reply};
 use crate::kernel::parse_journal_append;
 use crate::store::{AppendError, Appended, durable};
 use heidi_core::proto::{Method, Request, RequestError};
@@ -78,8 +78,7 @@ impl Shared {
         let Ok(answer) = self.journal.submit(entry) else {
             return Begun::Serve(parsed);
         };
-        debug_assert!(is_mutating(Method::JournalAppend));
-        log_mutation(Method::JournalAppend, peer);
+        self.audit.call(Method::JournalAppend, peer);
         Begun::Deferred(Deferred {
             answer,
             _permit: permit,

@@ -119,8 +119,15 @@ async fn pipeline_status(State(shared): State<Arc<Shared>>) -> Response {
 
 /// `POST /api/v1/action/train_now`: 202 with the status when accepted; 409 with the reason
 /// when it does not apply now (503 while shutting down).
-async fn train_now(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.pipeline_command(Command::TrainNow).await {
+async fn train_now(
+    State(shared): State<Arc<Shared>>,
+    peer: axum::Extension<SocketAddr>,
+) -> Response {
+    let peer = Peer::Http(peer.0);
+    shared
+        .audit
+        .call(heidi_core::proto::Method::PipelineTrainNow, &peer);
+    match shared.pipeline_command(Command::TrainNow, &peer).await {
         Ok(()) => {
             let mut body = Vec::new();
             let accepted = serde_json::json!({"accepted": true, "status": shared.pipeline_json()});

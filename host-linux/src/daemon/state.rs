@@ -1,5 +1,6 @@
 //! The state both listeners share, and [`Shared::call`]: one request in, one reply body out.
 
+use super::audit::AuditCounts;
 use super::config::Config;
 use super::inflight::{Inflight, InflightPermit};
 use super::metrics::Metrics;
@@ -108,6 +109,8 @@ pub struct Shared {
     pub pipeline: PipelineHandle,
     /// Tasks journaling kernel events (breaker transitions), awaited at shutdown.
     pub event_tasks: Mutex<tokio::task::JoinSet<()>>,
+    /// The audit log's per-peer counts of mutating calls.
+    pub audit: AuditCounts,
 }
 
 /// What [`Shared::answer_now`] did with a request.
@@ -222,9 +225,7 @@ impl Shared {
             reply::error(ErrorCode::Overloaded, message, out);
             return None;
         };
-        if is_mutating(request.method) {
-            log_mutation(request.method, peer);
-        }
+        self.audit.call(request.method, peer);
         let work = match request.method {
             Method::Ping => {
                 out.clear();
@@ -294,7 +295,7 @@ impl Shared {
         } = later;
         match work {
             Work::Append => self.journal_append(params, out).await,
-            Work::Pipeline => self.pipeline_call(method, params, out).await,
+            Work::Pipeline => self.pipeline_call(method, params, peer, out).await,
             Work::Policy => {
                 let _policy_guard = self.policy_lock.lock().await;
                 let now = self.clock.now();
@@ -523,17 +524,6 @@ pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<
         ),
         Err(e) => reply::error(ErrorCode::Internal, &e.to_string(), out),
     }
-}
-
-/// Methods that change state; their callers' credentials are logged.
-pub(crate) fn is_mutating(method: Method) -> bool {
-    !method.class().is_read_only()
-}
-
-/// Every mutating call is logged at `info` with the caller's credentials, under the target
-/// `heidid::audit` (filter it with e.g. `HEIDI_LOG=info,heidid::audit=warn` on a busy host).
-pub(crate) fn log_mutation(method: Method, peer: &Peer) {
-    tracing::info!(target: "heidid::audit", method = method.as_str(), %peer, "mutating call");
 }
 
 #[cfg(test)]

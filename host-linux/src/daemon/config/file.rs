@@ -170,6 +170,8 @@ pub struct LogSection {
     pub level: Option<String>,
     /// `text` or `json`.
     pub format: Option<LogFormat>,
+    /// How often the audit log's per-peer counts of mutating calls are logged, in ms.
+    pub audit_interval_ms: Option<u64>,
 }
 
 /// `[capacity]`: the kernel's fixed tables, allocated once at start.

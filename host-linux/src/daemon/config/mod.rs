@@ -41,6 +41,8 @@ pub struct Config {
     pub log_filter: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// How often the audit counts of mutating calls are logged (default 60 s).
+    pub audit_interval: Duration,
     /// The pipeline runner's settings.
     pub pipeline: pipeline::PipelineConfig,
     /// Threads serving requests (tokio workers).
@@ -181,6 +183,13 @@ pub fn resolve_with(
             .or(file.log.level)
             .unwrap_or_else(|| "info".into()),
         log_format: args.log_format.or(file.log.format).unwrap_or_default(),
+        audit_interval: Duration::from_millis(in_range(
+            "log.audit_interval_ms",
+            file.log.audit_interval_ms,
+            60_000,
+            100,
+            3_600_000,
+        )?),
         workers: in_range(
             "runtime.workers",
             args.workers.or(file.runtime.workers),
