@@ -30,7 +30,7 @@ const PONG: &str = concat!(
 /// Most lines `JOURNAL_TAIL` returns.
 pub const TAIL_MAX_LINES: usize = 256;
 
-/// Who sent a request, for the log of mutating calls.
+/// Who sent a request: for authorization, the audit log and journaled privileged actions.
 #[derive(Clone, Debug)]
 pub enum Peer {
     /// A Unix-socket peer's credentials (SO_PEERCRED).
