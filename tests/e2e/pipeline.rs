@@ -168,7 +168,11 @@ fn train_now_that_does_not_apply_is_409_with_the_reason() {
     let reply: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(reply["code"], "REFUSED", "{reply}");
     // A refused command changed nothing and is not journaled.
-    assert!(!events(&d).iter().any(|e| e["event_type"] == "pipeline_control"));
+    assert!(
+        !events(&d)
+            .iter()
+            .any(|e| e["event_type"] == "pipeline_control")
+    );
     assert!(!reply["message"].as_str().unwrap().is_empty());
     let framed = d.call("PIPELINE_TRAIN_NOW", json!({}));
     assert_eq!(framed["code"], "REFUSED", "{framed}");

@@ -541,6 +541,25 @@ mod tests {
     }
 
     #[test]
+    fn only_socket_peers_with_reported_credentials_have_credentials() {
+        let unix = |uid, gid| Peer::Unix {
+            uid,
+            gid,
+            pid: None,
+        };
+        assert_eq!(
+            unix(5, 6).credentials(),
+            Some(Credentials { uid: 5, gid: 6 })
+        );
+        // What `unix.rs` records when the kernel reports no credentials.
+        assert_eq!(unix(u32::MAX, u32::MAX).credentials(), None);
+        assert_eq!(
+            Peer::Http("127.0.0.1:1".parse().unwrap()).credentials(),
+            None
+        );
+    }
+
+    #[test]
     fn tail_params() {
         assert_eq!(tail_lines("{}"), Ok(20));
         assert_eq!(tail_lines(r#"{"lines":256}"#), Ok(256));
