@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -364,4 +364,118 @@ fn shutdown_gives_up_on_a_stuck_connection_after_the_drain_timeout() {
     );
     let lines = read_lines(&d.journal());
     assert!(lines.last().unwrap().contains("daemon_stopped"));
+}
+
+/// The audit lines (`heidid::audit`) of a logged daemon's log.
+fn audit_lines(d: &Daemon) -> Vec<Value> {
+    d.log_lines()
+        .into_iter()
+        .filter(|l| l["target"] == "heidid::audit")
+        .collect()
+}
+
+#[test]
+fn mutating_calls_are_counted_per_peer_not_logged_per_call() {
+    const CALLS: usize = 3000;
+    let mut d = Daemon::start_logged(&[], None, &[]);
+    let mut s = d.connect();
+    for batch in 0..CALLS / 500 {
+        for i in 0..500 {
+            let key = format!("k{batch}-{i}");
+            write_request(
+                &mut s,
+                "RATE_LIMIT_CONSUME",
+                json!({"key": key, "operation": "op"}),
+            );
+        }
+        for _ in 0..500 {
+            assert!(read_frame(&mut s).unwrap().get("allowed").is_some());
+        }
+    }
+    drop(s);
+    // Admin calls keep a line each, and are journaled with their caller.
+    let policy =
+        json!({"policy": {"limits": {"search": {"capacity_tokens": 5, "window_ms": 1000}}}});
+    assert_eq!(d.call("APPLY_POLICY", policy)["version"], 2);
+    let started = d.call("PIPELINE_START", json!({"mode": "collect"}));
+    assert_eq!(started["accepted"], true, "{started}");
+    assert!(d.stop().success());
+
+    let audit = audit_lines(&d);
+    let me = format!("uid=0 gid=0 pid={}", std::process::id());
+    let counted: Vec<_> = audit
+        .iter()
+        .filter(|l| l["fields"]["message"] == "mutating calls")
+        .collect();
+    assert_eq!(counted.len(), 1, "{audit:#?}");
+    assert_eq!(counted[0]["fields"]["peer"], me.as_str());
+    assert_eq!(counted[0]["fields"]["calls"], CALLS);
+    let methods = format!("RATE_LIMIT_CONSUME={CALLS}");
+    assert_eq!(counted[0]["fields"]["methods"], methods.as_str());
+    let admin: Vec<_> = audit
+        .iter()
+        .filter(|l| l["fields"]["message"] == "admin call")
+        .map(|l| {
+            (
+                l["fields"]["method"].as_str().unwrap(),
+                l["fields"]["peer"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        admin,
+        [
+            ("APPLY_POLICY", me.as_str()),
+            ("PIPELINE_START", me.as_str())
+        ]
+    );
+    assert_eq!(audit.len(), 3, "{audit:#?}");
+
+    let journal = read_lines(&d.journal());
+    let event = |event_type: &str| -> Value {
+        let line = journal
+            .iter()
+            .find(|l| l.contains(&format!("\"event_type\":\"{event_type}\"")))
+            .unwrap_or_else(|| panic!("no {event_type} in the journal"));
+        serde_json::from_str(line).unwrap()
+    };
+    let applied = event("policy_applied");
+    assert!(
+        applied["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("(by {me})")),
+        "{applied}"
+    );
+    let control = event("pipeline_control");
+    assert_eq!(
+        control["message"],
+        format!("PIPELINE_START mode=collect accepted (by {me})").as_str()
+    );
+}
+
+#[test]
+fn audit_counts_are_flushed_periodically_and_then_start_again() {
+    let config = "[log]\naudit_interval_ms = 100\n";
+    let d = Daemon::start_logged(&[], Some(config), &[]);
+    let counted = |d: &Daemon| -> Vec<u64> {
+        audit_lines(d)
+            .iter()
+            .filter(|l| l["fields"]["message"] == "mutating calls")
+            .map(|l| l["fields"]["calls"].as_u64().unwrap())
+            .collect()
+    };
+    let wait_for = |d: &Daemon, want: &[u64]| {
+        let start = Instant::now();
+        while counted(d) != want {
+            assert!(start.elapsed() < DEADLINE, "{:?}", counted(d));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for _ in 0..3 {
+        d.call("HEALTH_REPORT", json!({"name": "db", "ok": true}));
+    }
+    wait_for(&d, &[3]);
+    d.call("HEALTH_REPORT", json!({"name": "db", "ok": true}));
+    wait_for(&d, &[3, 1]);
 }

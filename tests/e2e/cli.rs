@@ -325,3 +325,54 @@ fn daemon_down_exits_3() {
         );
     }
 }
+
+#[test]
+fn token_from_a_file_or_the_environment_never_from_argv() {
+    const TOKEN: &str = "cli-token-0123456789abcdef";
+    let d = Daemon::start(&["--http-token", TOKEN]);
+    let endpoint = format!("http://127.0.0.1:{}", d.port);
+    let file = d.dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let mode = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode;
+    std::fs::set_permissions(&file, mode(0o600)).unwrap();
+    let file = file.to_str().unwrap();
+    let heidi_http = || {
+        let mut cmd = heidi_bare();
+        cmd.args(["--endpoint", &endpoint]);
+        cmd
+    };
+
+    let (code, out, err) = run_cmd(heidi_http().args(["--token-file", file, "ping"]));
+    assert_eq!(code, 0, "{out} {err}");
+    let (code, out, err) = run_cmd(heidi_http().env("HEIDI_KERNEL_TOKEN", TOKEN).arg("ping"));
+    assert_eq!(code, 0, "{out} {err}");
+
+    let (code, out, err) = run_cmd(heidi_http().arg("ping"));
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(
+        err.contains("REFUSED") && err.contains("HEIDI_KERNEL_TOKEN"),
+        "{err}"
+    );
+    let (code, out, err) = run_cmd(
+        heidi_http()
+            .env("HEIDI_KERNEL_TOKEN", "cli-token-wrong-0123456789")
+            .args(["--json", "ping"]),
+    );
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(out.contains("refused the token sent"), "{out}");
+    assert!(
+        !out.contains("cli-token") && !err.contains("cli-token"),
+        "{out} {err}"
+    );
+
+    // The token itself is no argument; a bad token file is a usage error that hides it.
+    let (code, _, err) = run_cmd(heidi_http().args(["--token", TOKEN, "ping"]));
+    assert_eq!(code, 2, "{err}");
+    std::fs::set_permissions(file, mode(0o644)).unwrap();
+    let (code, _, err) = run_cmd(heidi_http().args(["--token-file", file, "ping"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--token-file") && !err.contains("cli-token"),
+        "{err}"
+    );
+}

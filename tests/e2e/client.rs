@@ -8,7 +8,7 @@ use common::*;
 use heidi_core::retry::{Jitter, RetryPolicy};
 use heidi_linux::client::{
     BreakerOutcome, CallResult, CallStatus, Client, ClientConfig, GuardError, GuardSpec,
-    IdempotencyOutcome, PipelineMode,
+    IdempotencyOutcome, PipelineMode, Token,
 };
 use heidi_linux::endpoint::Endpoint;
 use heidi_linux::store::JournalEntry;
@@ -468,4 +468,46 @@ fn http_transport_pings_and_reads_status() {
     let r = ok(&c.breaker_record("http", &permit, BreakerOutcome::Success, None)).clone();
     assert_eq!(r["recorded"], "counted");
     assert_eq!(err(&c.pipeline_train_now()), "REFUSED");
+}
+
+const TOKEN: &str = "e2e-token-0123456789abcdef";
+
+/// A client of `d`'s HTTP listener sending `token`.
+fn http_client(d: &Daemon, token: Option<&str>) -> Client {
+    let config = ClientConfig {
+        endpoint: Endpoint::parse(&format!("http://127.0.0.1:{}", d.port)).unwrap(),
+        retry_attempts: 0,
+        token: token.map(|t| Token::new(t).unwrap()),
+        ..ClientConfig::default()
+    };
+    Client::new(config).unwrap()
+}
+
+#[test]
+fn http_transport_sends_the_bearer_token() {
+    let d = Daemon::start(&["--http-token", TOKEN]);
+    let right = http_client(&d, Some(TOKEN));
+    assert!(right.is_available());
+    assert_eq!(ok(&right.ping())["pong"], true);
+    assert_eq!(ok(&right.rate_limit_consume("k", "op", 1))["allowed"], true);
+
+    let none = http_client(&d, None);
+    assert!(!none.is_available());
+    let r = none.ping();
+    assert_eq!(err(&r), "REFUSED");
+    let reason = r.reason.clone().unwrap();
+    assert!(
+        reason.contains("HTTP 401") && reason.contains("HEIDI_KERNEL_TOKEN"),
+        "{reason}"
+    );
+
+    let wrong = http_client(&d, Some("e2e-token-wrong-0123456789"));
+    let r = wrong.ping();
+    assert_eq!(err(&r), "REFUSED");
+    let reason = r.reason.clone().unwrap();
+    assert!(reason.contains("refused the token sent"), "{reason}");
+    // Nothing the client prints shows the token.
+    for shown in [format!("{wrong:?}"), format!("{r:?}")] {
+        assert!(!shown.contains("e2e-token"), "{shown}");
+    }
 }

@@ -276,3 +276,105 @@ fn sigterm_drains_seals_and_exits_zero() {
         serde_json::from_slice(&std::fs::read(d.out_dir.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["status"], "stopped");
 }
+
+const AUTH_TOKEN: &str = "authz-token-0123456789";
+
+/// A daemon with `[authorization]` lists (`toml` is the section's body) and a bearer token.
+fn authorized(toml: &str) -> Daemon {
+    let config = format!("[authorization]\n{toml}\n");
+    Daemon::start_with_config(&["--http-token", AUTH_TOKEN], Some(&config))
+}
+
+/// `heidi_requests_forbidden_total{class}` read with the token.
+fn forbidden_count(d: &Daemon, class: &str) -> f64 {
+    let bearer = format!("Authorization: Bearer {AUTH_TOKEN}");
+    let (code, text) = http_with(d.port, "GET", "/metrics", None, &[&bearer]);
+    assert_eq!(code, 200, "{text}");
+    let name = format!("heidi_requests_forbidden_total{{class=\"{class}\"}}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("/metrics lacks {name}:\n{text}"))
+}
+
+fn code_of(reply: &Value) -> &str {
+    reply["code"].as_str().unwrap_or("")
+}
+
+fn policy() -> Value {
+    json!({"policy": {"limits": {"search": {"capacity_tokens": 5, "window_ms": 1000}}}})
+}
+
+#[test]
+fn authorization_refuses_admin_methods_to_unlisted_uids() {
+    // The tests run as root: uid 0 and gid 0 are not listed for admin.
+    let d = authorized("admin_uids = [12345]\nadmin_gids = [12345]");
+    assert_eq!(d.call("PING", json!({}))["pong"], true);
+    let consume = d.call("RATE_LIMIT_CONSUME", json!({"key": "k", "operation": "op"}));
+    assert_eq!(consume["allowed"], true, "{consume}");
+    let refused = d.call("APPLY_POLICY", policy());
+    assert_eq!(code_of(&refused), "FORBIDDEN", "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("uid=0") && message.contains("admin"),
+        "{message}"
+    );
+    assert_eq!(
+        code_of(&d.call("PIPELINE_TRAIN_NOW", json!({}))),
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        d.call("GET_POLICY", json!({}))["version"],
+        1,
+        "nothing applied"
+    );
+    assert_eq!(forbidden_count(&d, "admin"), 2.0);
+    assert_eq!(forbidden_count(&d, "mutate"), 0.0);
+
+    // HTTP callers are authenticated by the bearer token, which admits them to every class.
+    let bearer = format!("Authorization: Bearer {AUTH_TOKEN}");
+    let body = json!({"method": "APPLY_POLICY", "params": policy()}).to_string();
+    let (code, reply) = http_with(d.port, "POST", "/api/call", Some(&body), &[&bearer]);
+    assert_eq!(code, 200, "{reply}");
+    assert!(!reply.contains("FORBIDDEN"), "{reply}");
+}
+
+#[test]
+fn authorization_read_restriction_covers_appends_and_line_commands() {
+    let d = authorized("read_uids = [12345]");
+    assert_eq!(code_of(&d.call("PING", json!({}))), "FORBIDDEN");
+    assert_eq!(
+        code_of(&d.call("RATE_LIMIT_CHECK", json!({"key": "k"}))),
+        "FORBIDDEN"
+    );
+    // Appends pipelined on one connection take another path: refused too, nothing written.
+    let lines_before = read_lines(&d.journal()).len();
+    let mut s = d.connect();
+    for _ in 0..3 {
+        let event = json!({"event_type": "e", "message": "m"});
+        write_request(&mut s, "JOURNAL_APPEND", event);
+    }
+    for _ in 0..3 {
+        assert_eq!(code_of(&read_frame(&mut s).unwrap()), "FORBIDDEN");
+    }
+    assert_eq!(read_lines(&d.journal()).len(), lines_before);
+    assert_eq!(line_exchange(&d, "status\n", 1), ["ERR FORBIDDEN"]);
+    assert_eq!(forbidden_count(&d, "read"), 3.0);
+    assert_eq!(forbidden_count(&d, "mutate"), 3.0);
+}
+
+#[test]
+fn authorization_admits_listed_ids_to_their_class_and_below() {
+    // gid 0 listed for mutate: mutate and read, not admin.
+    let d = authorized("mutate_gids = [0]\nadmin_uids = [12345]");
+    assert_eq!(d.call("PING", json!({}))["pong"], true);
+    let consume = d.call("RATE_LIMIT_CONSUME", json!({"key": "k", "operation": "op"}));
+    assert_eq!(consume["allowed"], true, "{consume}");
+    assert_eq!(code_of(&d.call("APPLY_POLICY", policy())), "FORBIDDEN");
+    drop(d);
+    // uid 0 listed for admin: every class, though read and mutate are restricted to others.
+    let d = authorized("read_uids = [12345]\nmutate_uids = [12345]\nadmin_uids = [0]");
+    assert_eq!(d.call("PING", json!({}))["pong"], true);
+    assert_eq!(d.call("APPLY_POLICY", policy())["version"], 2);
+    assert_eq!(line_exchange(&d, "ping\n", 1), ["PONG"]);
+    assert_eq!(forbidden_count(&d, "admin"), 0.0);
+}

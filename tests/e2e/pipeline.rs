@@ -152,6 +152,15 @@ fn collect_run_idles_then_train_now_runs_train_and_eval_into_round_2() {
         serde_json::from_str(&std::fs::read_to_string(d.out_dir.join("state.json")).unwrap())
             .unwrap();
     assert_eq!(state["round"], 2, "{state}");
+    // The command is journaled with its caller, the HTTP peer.
+    let control: Vec<String> = events(&d)
+        .iter()
+        .filter(|e| e["event_type"] == "pipeline_control")
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(control.len(), 1, "{control:?}");
+    let by_http = "PIPELINE_TRAIN_NOW accepted (by http 127.0.0.1:";
+    assert!(control[0].starts_with(by_http), "{control:?}");
     verify(&d);
 }
 
@@ -163,6 +172,12 @@ fn train_now_that_does_not_apply_is_409_with_the_reason() {
     assert_eq!(code, 409, "{body}");
     let reply: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(reply["code"], "REFUSED", "{reply}");
+    // A refused command changed nothing and is not journaled.
+    assert!(
+        !events(&d)
+            .iter()
+            .any(|e| e["event_type"] == "pipeline_control")
+    );
     assert!(!reply["message"].as_str().unwrap().is_empty());
     let framed = d.call("PIPELINE_TRAIN_NOW", json!({}));
     assert_eq!(framed["code"], "REFUSED", "{framed}");

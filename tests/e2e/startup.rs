@@ -74,6 +74,20 @@ fn bad_configuration_stops_start_up_naming_the_field() {
     let out = heidid().args(["--http-bind", "0.0.0.0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("http.bind"));
+    // Restricting a class while HTTP serves without a token would let HTTP callers past it.
+    std::fs::write(&config, "[authorization]\nadmin_uids = [0]\n").unwrap();
+    let out = heidid().arg("--config").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("authorization") && stderr.contains("http.token"),
+        "{stderr}"
+    );
+    std::fs::write(&config, "[authorization]\nadmin_gids = [4294967295]\n").unwrap();
+    let out = heidid().arg("--config").arg(&config).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("authorization.admin_gids"), "{stderr}");
 }
 
 #[test]

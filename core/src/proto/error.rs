@@ -36,6 +36,9 @@ pub enum ErrorCode {
     /// `REFUSED`: the command is not allowed in the current state (e.g. `train_now` while a
     /// pipeline is running); the message says why.
     Refused,
+    /// `FORBIDDEN`: the caller's credentials do not admit it to this method's class (the
+    /// daemon's `[authorization]` lists); nothing was done.
+    Forbidden,
     /// `UNAVAILABLE`: the feature is not available in this daemon (e.g. no pipeline runner).
     Unavailable,
     /// `OVERLOADED`: too many connections or in-flight requests, or a table is full; retry
@@ -49,7 +52,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::BadFrame,
         ErrorCode::FrameTooLarge,
         ErrorCode::BadJson,
@@ -62,6 +65,7 @@ impl ErrorCode {
         ErrorCode::LeaseNotFound,
         ErrorCode::InProgress,
         ErrorCode::Refused,
+        ErrorCode::Forbidden,
         ErrorCode::Unavailable,
         ErrorCode::Overloaded,
         ErrorCode::Timeout,
@@ -87,6 +91,7 @@ impl ErrorCode {
             ErrorCode::LeaseNotFound => "LEASE_NOT_FOUND",
             ErrorCode::InProgress => "IN_PROGRESS",
             ErrorCode::Refused => "REFUSED",
+            ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Overloaded => "OVERLOADED",
             ErrorCode::Timeout => "TIMEOUT",

@@ -92,6 +92,78 @@ methods! {
 impl Method {
     /// The longest wire name, in bytes.
     pub const MAX_LEN_BYTES: usize = 20;
+
+    /// What a call of this method may do: read, change kernel state, or administer the
+    /// daemon. The one place that answers "read-only? mutating? admin?" for every host.
+    #[must_use]
+    pub const fn class(self) -> MethodClass {
+        match self {
+            Method::Ping
+            | Method::Status
+            | Method::GetPolicy
+            | Method::RateLimitCheck
+            | Method::HealthAggregate
+            | Method::JournalTail => MethodClass::Read,
+            Method::RateLimitConsume
+            | Method::BreakerAcquire
+            | Method::BreakerRecord
+            | Method::LeaseAcquire
+            | Method::LeaseRefresh
+            | Method::LeaseRelease
+            | Method::IdempotencyBegin
+            | Method::IdempotencyComplete
+            | Method::HealthReport
+            | Method::JournalAppend => MethodClass::Mutate,
+            Method::ApplyPolicy
+            | Method::PipelineStart
+            | Method::PipelineStop
+            | Method::PipelinePause
+            | Method::PipelineResume
+            | Method::PipelineReset
+            | Method::PipelineTrainNow => MethodClass::Admin,
+        }
+    }
+}
+
+/// The class of a [`Method`], ordered: `Read < Mutate < Admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum MethodClass {
+    /// Changes nothing: a call may be repeated safely (`PING`, `STATUS`, `GET_POLICY`,
+    /// `RATE_LIMIT_CHECK`, `HEALTH_AGGREGATE`, `JOURNAL_TAIL`).
+    Read,
+    /// Changes the kernel's state or appends to the journal (rate-limit consumption,
+    /// breakers, leases, idempotency, health reports, `JOURNAL_APPEND`).
+    Mutate,
+    /// Administers the daemon: `APPLY_POLICY` and pipeline control (`PIPELINE_*`).
+    Admin,
+}
+
+impl MethodClass {
+    /// Every class, lowest first.
+    pub const ALL: [MethodClass; 3] = [MethodClass::Read, MethodClass::Mutate, MethodClass::Admin];
+
+    /// `read`, `mutate` or `admin` (metric labels, configuration keys).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MethodClass::Read => "read",
+            MethodClass::Mutate => "mutate",
+            MethodClass::Admin => "admin",
+        }
+    }
+
+    /// Whether a call of this class may be repeated without applying anything twice.
+    #[must_use]
+    pub const fn is_read_only(self) -> bool {
+        matches!(self, MethodClass::Read)
+    }
+}
+
+impl fmt::Display for MethodClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl fmt::Display for Method {
@@ -134,6 +206,42 @@ mod tests {
                 .iter()
                 .any(|m| m.as_str().len() == Method::MAX_LEN_BYTES)
         );
+    }
+
+    #[test]
+    fn classes() {
+        use MethodClass::*;
+        let read = [
+            "PING",
+            "STATUS",
+            "GET_POLICY",
+            "RATE_LIMIT_CHECK",
+            "HEALTH_AGGREGATE",
+            "JOURNAL_TAIL",
+        ];
+        let admin = [
+            "APPLY_POLICY",
+            "PIPELINE_START",
+            "PIPELINE_STOP",
+            "PIPELINE_PAUSE",
+            "PIPELINE_RESUME",
+            "PIPELINE_RESET",
+            "PIPELINE_TRAIN_NOW",
+        ];
+        for &m in Method::ALL {
+            let expected = if read.contains(&m.as_str()) {
+                Read
+            } else if admin.contains(&m.as_str()) {
+                Admin
+            } else {
+                Mutate
+            };
+            assert_eq!(m.class(), expected, "{m}");
+        }
+        let mutating = Method::ALL.iter().filter(|m| m.class() == Mutate).count();
+        assert_eq!(mutating, 10);
+        assert!(Read < Mutate && Mutate < Admin);
+        assert!(Read.is_read_only() && !Mutate.is_read_only() && !Admin.is_read_only());
     }
 
     #[test]

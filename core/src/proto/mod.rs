@@ -9,7 +9,8 @@
 //! | [`sniff`](mod@sniff) | the first byte of a connection picks [`Mode::Line`] or [`Mode::Framed`] |
 //! | [`frame`](mod@frame) | [`FrameDecoder`]: 4-byte big-endian length + UTF-8 body, any split; [`encode_frame`] |
 //! | [`request`](mod@request) | [`Request::parse`]: method, raw `params` span, `timestamp` in integer ms |
-//! | [`method`](mod@method) | [`Method`]: every upper-case method name |
+//! | [`method`](mod@method) | [`Method`]: every upper-case method name, and its [`MethodClass`] |
+//! | [`access`](mod@access) | [`Access`]: which callers' uids and gids may call which class |
 //! | [`reply`](mod@reply) | [`ErrorReply`]: `{"error":true,"code":"…","message":"…"}` |
 //! | [`error`](mod@error) | [`ErrorCode`]: the fixed set of error codes |
 //! | [`line`](mod@line) | [`LineDecoder`]: `\n`-terminated, length-limited lines, `\r` stripped |
@@ -59,6 +60,7 @@
 //! assert_eq!(replies, 2);
 //! ```
 
+pub mod access;
 mod buffer;
 pub mod command;
 pub mod error;
@@ -73,6 +75,7 @@ pub mod sniff;
 mod timestamp;
 
 pub use crate::json::scan::JSON_MAX_DEPTH;
+pub use access::{Access, AllowList, Credentials};
 pub use buffer::BufferTooSmall;
 pub use command::{Command, DaemonStatus, LINE_REPLY_MAX_BYTES, LineReply, PROTOCOL_VERSION};
 pub use error::ErrorCode;
@@ -81,7 +84,7 @@ pub use frame::{
     RESPONSE_MAX_BYTES, RequestDecoder, encode_frame, frame_prefix,
 };
 pub use line::{LINE_MAX_BYTES, LineDecoder, LineStep, LineTooLong};
-pub use method::{Method, UnknownMethod};
+pub use method::{Method, MethodClass, UnknownMethod};
 pub use reply::{ERROR_MESSAGE_MAX_BYTES, ERROR_REPLY_MAX_BYTES, ErrorReply, format_message};
 pub use request::{MethodName, Request, RequestError};
 pub use sniff::{Mode, sniff};

@@ -10,8 +10,9 @@ use crate::client::{BreakerOutcome, PipelineMode};
 ///
 /// The daemon is found by --endpoint, else --socket, else HEIDI_KERNEL_ENDPOINT, else
 /// HEIDI_KERNEL_SOCK, else $XDG_RUNTIME_DIR/heidi-kernel.sock, else /tmp/heidi-kernel.sock.
-/// HEIDI_KERNEL_TIMEOUT_MS, HEIDI_KERNEL_RETRY_ATTEMPTS and HEIDI_KERNEL_RETRY_DELAY_MS apply
-/// as in the client library (HEIDI_KERNEL_ENABLED does not: the CLI always calls the daemon).
+/// HEIDI_KERNEL_TIMEOUT_MS, HEIDI_KERNEL_RETRY_ATTEMPTS, HEIDI_KERNEL_RETRY_DELAY_MS and
+/// HEIDI_KERNEL_TOKEN apply as in the client library (HEIDI_KERNEL_ENABLED does not: the CLI
+/// always calls the daemon).
 ///
 /// Exit codes: 0 ok; 1 the daemon answered with an error; 2 usage or configuration error;
 /// 3 daemon unavailable (or timed out); 4 journal verification failed.
@@ -38,6 +39,11 @@ pub struct Global {
     /// Per-attempt timeout in milliseconds (connect, write and read together).
     #[arg(long, global = true, value_name = "MS")]
     pub timeout_ms: Option<u64>,
+    /// File holding the HTTP bearer token (mode 0600 or stricter; wins over
+    /// HEIDI_KERNEL_TOKEN). The token itself is never taken as an argument, so `ps` cannot
+    /// show it.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     /// Print the daemon's raw reply JSON (errors too, on stdout).
     #[arg(long, global = true)]
     pub json: bool,

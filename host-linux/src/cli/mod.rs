@@ -19,7 +19,9 @@ use heidi_core::journal::Level;
 use serde_json::Value;
 
 use crate::client::IdempotencyOutcome;
-use crate::client::{CallResult, CallStatus, Client, ClientConfig, ENV_ENABLED, ENV_ENDPOINT};
+use crate::client::{
+    CallResult, CallStatus, Client, ClientConfig, ENV_ENABLED, ENV_ENDPOINT, Token,
+};
 use crate::endpoint::{Endpoint, EndpointEnv};
 use crate::store::JournalEntry;
 use args::{
@@ -106,6 +108,10 @@ pub fn client_config(global: &Global) -> Result<ClientConfig, String> {
     }
     if let Some(ms) = global.timeout_ms {
         config.timeout_ms = ms;
+    }
+    if let Some(path) = &global.token_file {
+        let token = Token::from_file(path).map_err(|e| format!("--token-file {e}"))?;
+        config.token = Some(token);
     }
     config.validate().map_err(|e| match global.timeout_ms {
         Some(ms) if e.variable == crate::client::ENV_TIMEOUT_MS => {

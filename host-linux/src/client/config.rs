@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use heidi_core::retry::{PolicyError, RetryPolicy};
 
+use super::token::Token;
 use crate::endpoint::{Endpoint, EndpointEnv, socket_path};
 
 /// How a [`Client`](super::Client) reaches the daemon and how hard it tries.
@@ -33,6 +34,11 @@ pub struct ClientConfig {
     /// `HEIDI_KERNEL_RETRY_DELAY_MS` (default 100): the delay before the first retry; later
     /// delays double (see [`ClientConfig::retry_policy`]).
     pub retry_delay_ms: u64,
+    /// `HEIDI_KERNEL_TOKEN` (default none): the bearer token sent as `Authorization: Bearer …`
+    /// on every HTTP call (HTTP endpoints are loopback only, see
+    /// [`Endpoint::parse`](crate::endpoint::Endpoint::parse)). Not used on the Unix socket,
+    /// where the peer's credentials identify the caller. Never printed: `Debug` redacts it.
+    pub token: Option<Token>,
 }
 
 /// A configuration variable with a value the client cannot use.
@@ -72,6 +78,11 @@ pub const ENV_MAX_INFLIGHT: &str = "HEIDI_KERNEL_MAX_INFLIGHT";
 pub const ENV_RETRY_ATTEMPTS: &str = "HEIDI_KERNEL_RETRY_ATTEMPTS";
 /// `HEIDI_KERNEL_RETRY_DELAY_MS`.
 pub const ENV_RETRY_DELAY_MS: &str = "HEIDI_KERNEL_RETRY_DELAY_MS";
+/// `HEIDI_KERNEL_TOKEN`.
+pub const ENV_TOKEN: &str = "HEIDI_KERNEL_TOKEN";
+
+/// What a [`ConfigError`] shows instead of a secret's value.
+const REDACTED: &str = "<redacted>";
 
 /// Upper bound on `retry_attempts`: more retries than this only hide an outage.
 pub const RETRY_ATTEMPTS_MAX: u32 = 10;
@@ -92,6 +103,7 @@ impl Default for ClientConfig {
             max_inflight: 3,
             retry_attempts: 2,
             retry_delay_ms: 100,
+            token: None,
         }
     }
 }
@@ -141,6 +153,14 @@ impl ClientConfig {
             .map_or(defaults.retry_attempts, |n| n as u32),
             retry_delay_ms: parse_num(ENV_RETRY_DELAY_MS, get(ENV_RETRY_DELAY_MS), 0, MILLIS_MAX)?
                 .unwrap_or(defaults.retry_delay_ms),
+            token: match get(ENV_TOKEN) {
+                None => None,
+                Some(text) => Some(Token::new(text).map_err(|expected| ConfigError {
+                    variable: ENV_TOKEN,
+                    value: REDACTED.to_owned(),
+                    expected: expected.to_owned(),
+                })?),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -326,12 +346,27 @@ mod tests {
             (ENV_RETRY_ATTEMPTS, "11"),
             (ENV_RETRY_ATTEMPTS, "two"),
             (ENV_RETRY_DELAY_MS, "1.5"),
+            (ENV_TOKEN, "has a space"),
         ];
         for (var, value) in cases {
             let e = from(&[(var, value)]).unwrap_err();
             assert_eq!(e.variable, var, "{value}");
             assert!(e.to_string().starts_with(var), "{e}");
         }
+    }
+
+    #[test]
+    fn the_token_is_read_and_never_shown() {
+        assert_eq!(from(&[]).unwrap().token, None);
+        let c = from(&[(ENV_TOKEN, "0123456789abcdef-secret")]).unwrap();
+        assert_eq!(
+            c.token.as_ref().unwrap().expose(),
+            "0123456789abcdef-secret"
+        );
+        assert!(!format!("{c:?}").contains("secret"), "{c:?}");
+        let e = from(&[(ENV_TOKEN, "bad secret")]).unwrap_err();
+        assert!(!e.to_string().contains("secret") && !format!("{e:?}").contains("secret"));
+        assert_eq!(e.variable, ENV_TOKEN);
     }
 
     #[test]

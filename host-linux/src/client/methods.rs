@@ -329,11 +329,12 @@ pub(crate) fn breaker_open_for_ms(payload: &Value) -> Option<u64> {
 
 /// Methods that change nothing in the daemon, so a call that timed out or lost its
 /// connection may be sent again without applying anything twice.
+/// The answer is the protocol's ([`Method::class`](heidi_core::proto::Method::class)); a name
+/// the protocol does not know is not read-only.
 pub(crate) fn is_read_only(method: &str) -> bool {
-    matches!(
-        method,
-        "PING" | "STATUS" | "GET_POLICY" | "RATE_LIMIT_CHECK" | "HEALTH_AGGREGATE" | "JOURNAL_TAIL"
-    )
+    method
+        .parse::<heidi_core::proto::Method>()
+        .is_ok_and(|m| m.class().is_read_only())
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@
 //! | file | idea |
 //! |---|---|
 //! | `config.rs` | [`ClientConfig`] from the `HEIDI_KERNEL_*` variables |
+//! | `token.rs` | [`Token`]: the HTTP bearer token, redacted from every print |
 //! | `result.rs` | [`CallResult`], [`CallStatus`] |
 //! | `transport/` | unix (framed JSON), http (`POST /api/call`), null |
 //! | `inflight.rs` | the `max_inflight` semaphore |
@@ -44,6 +45,7 @@ mod methods;
 mod pause;
 mod result;
 mod telemetry;
+mod token;
 mod transport;
 
 #[cfg(test)]
@@ -59,14 +61,15 @@ use serde_json::Value;
 
 pub use config::{
     ClientConfig, ConfigError, ENV_ENABLED, ENV_ENDPOINT, ENV_MAX_INFLIGHT, ENV_REQUIRED,
-    ENV_RETRY_ATTEMPTS, ENV_RETRY_DELAY_MS, ENV_TIMEOUT_MS, MAX_INFLIGHT_MAX, MILLIS_MAX,
-    RETRY_ATTEMPTS_MAX,
+    ENV_RETRY_ATTEMPTS, ENV_RETRY_DELAY_MS, ENV_TIMEOUT_MS, ENV_TOKEN, MAX_INFLIGHT_MAX,
+    MILLIS_MAX, RETRY_ATTEMPTS_MAX,
 };
 pub use guard::{GuardError, GuardSpec};
 pub use methods::{BreakerOutcome, IdempotencyOutcome, PipelineMode};
 pub use pause::{Sleeper, ThreadSleeper};
 pub use result::{CallResult, CallStatus, codes};
 pub use telemetry::{CallEvent, Telemetry, TracingTelemetry};
+pub use token::{TOKEN_MAX_BYTES, Token};
 
 use crate::clock::{Clock, wall_now};
 use crate::endpoint::Endpoint;
@@ -110,7 +113,7 @@ impl Client {
         })?;
         Ok(Client {
             endpoint: endpoint.display(),
-            transport: Transport::for_endpoint(&endpoint),
+            transport: Transport::for_endpoint(&endpoint, config.token.clone()),
             inflight: InFlight::new(config.max_inflight),
             retry,
             config,

@@ -7,7 +7,7 @@
 //! replies stay in request order and every reply keeps its sequential meaning.
 
 use super::inflight::InflightPermit;
-use super::state::{Peer, Shared, append_reply, is_mutating, log_mutation};
+use super::state::{Peer, Shared, append_reply};
 use crate::kernel::parse_journal_append;
 use crate::store::{AppendError, Appended, durable};
 use heidi_core::proto::{Method, Request, RequestError};
@@ -68,6 +68,9 @@ impl Shared {
         else {
             return Begun::Serve(parsed);
         };
+        if !self.admits(Method::JournalAppend.class(), peer) {
+            return Begun::Serve(parsed);
+        }
         let (Some(permit), Ok(entry)) = (self.inflight.try_acquire(), parse_journal_append(params))
         else {
             return Begun::Serve(parsed);
@@ -75,8 +78,7 @@ impl Shared {
         let Ok(answer) = self.journal.submit(entry) else {
             return Begun::Serve(parsed);
         };
-        debug_assert!(is_mutating(Method::JournalAppend));
-        log_mutation(Method::JournalAppend, peer);
+        self.audit.call(Method::JournalAppend, peer);
         Begun::Deferred(Deferred {
             answer,
             _permit: permit,

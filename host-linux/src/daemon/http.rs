@@ -172,9 +172,17 @@ async fn pipeline_status(State(shared): State<Arc<Shared>>) -> Response {
 /// `POST /api/v1/action/train_now`: 200 `{"status":"train initiated","accepted":true,
 /// "pipeline":{…}}` when accepted (the original `heidid` answered 200 with that `status`, and
 /// its clients check for 200); 409 with the reason when it does not apply now (503 while
-/// shutting down). A body, if any, is not read.
-async fn train_now(State(shared): State<Arc<Shared>>) -> Response {
-    match shared.pipeline_command(Command::TrainNow).await {
+/// shutting down). A body, if any, is not read. An accepted command is audited and journaled
+/// with the HTTP peer.
+async fn train_now(
+    State(shared): State<Arc<Shared>>,
+    peer: axum::Extension<SocketAddr>,
+) -> Response {
+    let peer = Peer::Http(peer.0);
+    shared
+        .audit
+        .call(heidi_core::proto::Method::PipelineTrainNow, &peer);
+    match shared.pipeline_command(Command::TrainNow, &peer).await {
         Ok(()) => {
             let mut body = Vec::new();
             let accepted = serde_json::json!({

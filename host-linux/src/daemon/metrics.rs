@@ -4,7 +4,7 @@
 
 use super::histogram::BatchHistogram;
 use crate::kernel::Kernel;
-use heidi_core::proto::Method;
+use heidi_core::proto::{Method, MethodClass};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -33,6 +33,13 @@ pub struct MethodLabels {
     pub method: &'static str,
 }
 
+/// Labels of a refused call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabels {
+    /// `read`, `mutate` or `admin`.
+    pub class: &'static str,
+}
+
 /// Labels of a listener.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransportLabels {
@@ -55,6 +62,8 @@ pub struct Metrics {
     rejected: Family<TransportLabels, Counter>,
     fsync: Histogram,
     group_commit: Histogram,
+    /// Calls refused by `[authorization]`, per class in [`MethodClass::ALL`] order.
+    forbidden: [Counter; 3],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -105,6 +114,18 @@ impl Metrics {
             "Journal lines written per fsync",
             group_commit.clone(),
         );
+        let forbidden_family = Family::<ClassLabels, Counter>::default();
+        registry.register(
+            "requests_forbidden",
+            "Calls refused by the authorization lists, by method class",
+            forbidden_family.clone(),
+        );
+        let forbidden = MethodClass::ALL.map(|class| {
+            let labels = ClassLabels {
+                class: class.as_str(),
+            };
+            forbidden_family.get_or_create(&labels).clone()
+        });
         registry.register_collector(Box::new(KernelCollector { kernel }));
         let names = Method::ALL.iter().map(|m| m.as_str()).chain(["invalid"]);
         let mut request_counters = Vec::new();
@@ -130,7 +151,13 @@ impl Metrics {
             rejected,
             fsync,
             group_commit,
+            forbidden,
         }
+    }
+
+    /// Counts a call refused by the authorization lists.
+    pub fn forbidden(&self, class: MethodClass) {
+        self.forbidden[class as usize].inc();
     }
 
     /// Counts one served request (`None`: one that did not parse) and its latency.

@@ -7,6 +7,7 @@
 //! | `unix` | the Unix socket: sniffing, framed JSON, line commands, bounds |
 //! | `http` | loopback HTTP (axum on hyper), bearer token, idle timeout |
 //! | `metrics` | the Prometheus registry |
+//! | `audit` | the audit log: admin calls one line each, mutating calls counted per peer |
 //! | `run` | start-up, readiness, shutdown |
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod config;
 pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
 
 mod appends;
+pub mod audit;
 mod decoder;
 pub mod detach;
 mod fd_limit;

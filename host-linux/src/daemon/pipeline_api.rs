@@ -1,10 +1,11 @@
 //! The pipeline's control methods (`PIPELINE_START` … `PIPELINE_TRAIN_NOW`), shared by the
 //! socket and HTTP: each becomes a driver [`Command`]; the core accepts it or refuses it
-//! with a reason.
+//! with a reason. An accepted command is journaled with its caller (`pipeline_control`).
 
 use super::pipeline::{Command, CommandError};
 use super::reply;
-use super::state::Shared;
+use super::state::{Peer, Shared};
+use crate::store::JournalEntry;
 use heidi_core::pipeline::Mode;
 use heidi_core::proto::params::Members;
 use heidi_core::proto::{ErrorCode, Method};
@@ -45,12 +46,18 @@ pub(crate) fn command(method: Method, params: &str, default_mode: Mode) -> Resul
 impl Shared {
     /// Serves a `PIPELINE_*` method: `{"ok":true,"accepted":true,"status":{…}}` once the
     /// step is journaled, `REFUSED` with the core's reason when it does not apply.
-    pub(crate) async fn pipeline_call(&self, method: Method, params: &str, out: &mut Vec<u8>) {
+    pub(crate) async fn pipeline_call(
+        &self,
+        method: Method,
+        params: &str,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) {
         let command = match command(method, params, self.config.pipeline.settings.mode) {
             Ok(command) => command,
             Err(message) => return reply::error(ErrorCode::BadRequest, &message, out),
         };
-        match self.pipeline_command(command).await {
+        match self.pipeline_command(command, peer).await {
             Ok(()) => reply::json(
                 &json!({"ok": true, "accepted": true, "status": self.pipeline.status()}),
                 out,
@@ -59,10 +66,40 @@ impl Shared {
         }
     }
 
-    /// Carries out a pipeline command.
-    pub(crate) async fn pipeline_command(&self, command: Command) -> Result<(), Refused> {
-        self.pipeline.command(command).await.map_err(Refused)
+    /// Carries out a pipeline command for `peer`; once accepted, journals who asked for it
+    /// (a `pipeline_control` event) before answering.
+    pub(crate) async fn pipeline_command(
+        &self,
+        command: Command,
+        peer: &Peer,
+    ) -> Result<(), Refused> {
+        self.pipeline.command(command).await.map_err(Refused)?;
+        let message = format!("{} accepted (by {peer})", describe(command));
+        let entry = JournalEntry::info("daemon", "pipeline_control", message);
+        if let Err(e) = self.journal.append(entry).await {
+            tracing::error!(error = %e, "a pipeline command was carried out but its caller could not be journaled");
+        }
+        Ok(())
     }
+}
+
+/// A command as its method names it: `PIPELINE_START mode=full`, `PIPELINE_STOP`, ….
+fn describe(command: Command) -> String {
+    let method = match command {
+        Command::Start(mode) => {
+            let mode = match mode {
+                Mode::Collect => "collect",
+                Mode::Full => "full",
+            };
+            return format!("{} mode={mode}", Method::PipelineStart);
+        }
+        Command::Stop => Method::PipelineStop,
+        Command::Pause => Method::PipelinePause,
+        Command::Resume => Method::PipelineResume,
+        Command::Reset => Method::PipelineReset,
+        Command::TrainNow => Method::PipelineTrainNow,
+    };
+    method.as_str().to_owned()
 }
 
 /// A pipeline command that was not carried out.

@@ -173,6 +173,7 @@ async fn run(mut config: Config, detached: bool) -> Result<(), String> {
         policy_lock: tokio::sync::Mutex::new(()),
         event_tasks: Mutex::new(tokio::task::JoinSet::new()),
         pipeline,
+        audit: Default::default(),
     });
     let listening = format!(
         "heidid {VERSION} (pid {}) listening on unix://{}{}",
@@ -206,6 +207,7 @@ async fn run(mut config: Config, detached: bool) -> Result<(), String> {
         )));
     }
     let ticker = tokio::spawn(tick_kernel(shared.clone(), stop_rx.clone()));
+    let auditor = tokio::spawn(flush_audit(shared.clone(), stop_rx.clone()));
 
     shared.ready.store(true, Ordering::Release);
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -228,6 +230,8 @@ async fn run(mut config: Config, detached: bool) -> Result<(), String> {
     socket_file::remove(&shared.config.socket_path);
     drain(&shared, &[unix_conns, http_conns], max_connections).await;
     let _ = ticker.await;
+    let _ = auditor.await;
+    shared.audit.flush();
     shared.pipeline.shutdown().await;
     shared.finish_kernel_events().await;
 
@@ -294,6 +298,20 @@ async fn tick_kernel(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let mut kernel = shared.kernel.lock().unwrap_or_else(|p| p.into_inner());
         kernel.tick(shared.clock.now());
         shared.journal_kernel_events(&mut kernel);
+    }
+}
+
+/// Logs the audit counts every `log.audit_interval_ms` (and once more at shutdown, by the
+/// caller, after the connections have drained).
+async fn flush_audit(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(shared.config.audit_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = every.tick() => shared.audit.flush(),
+            _ = stop.changed() => return,
+        }
     }
 }
 

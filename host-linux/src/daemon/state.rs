@@ -1,5 +1,6 @@
 //! The state both listeners share, and [`Shared::call`]: one request in, one reply body out.
 
+use super::audit::AuditCounts;
 use super::config::Config;
 use super::inflight::{Inflight, InflightPermit};
 use super::metrics::Metrics;
@@ -8,7 +9,10 @@ use super::{procinfo, reply};
 use crate::clock::Clock;
 use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
 use crate::store::{AppendError, Appended, Journal};
-use heidi_core::proto::{DaemonStatus, ErrorCode, Method, PROTOCOL_VERSION, Request, RequestError};
+use heidi_core::proto::{
+    Credentials, DaemonStatus, ErrorCode, Method, MethodClass, PROTOCOL_VERSION, Request,
+    RequestError,
+};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,7 +30,7 @@ const PONG: &str = concat!(
 /// Most lines `JOURNAL_TAIL` returns.
 pub const TAIL_MAX_LINES: usize = 256;
 
-/// Who sent a request, for the log of mutating calls.
+/// Who sent a request: for authorization, the audit log and journaled privileged actions.
 #[derive(Clone, Debug)]
 pub enum Peer {
     /// A Unix-socket peer's credentials (SO_PEERCRED).
@@ -61,6 +65,16 @@ impl std::fmt::Display for Peer {
 }
 
 impl Peer {
+    /// A socket peer's uid and gid; `None` over HTTP and when the kernel gave none.
+    pub fn credentials(&self) -> Option<Credentials> {
+        match *self {
+            Peer::Unix { uid, gid, .. } if uid != u32::MAX && gid != u32::MAX => {
+                Some(Credentials { uid, gid })
+            }
+            _ => None,
+        }
+    }
+
     fn transport(&self) -> &'static str {
         match self {
             Peer::Unix { .. } => "unix",
@@ -95,6 +109,8 @@ pub struct Shared {
     pub pipeline: PipelineHandle,
     /// Tasks journaling kernel events (breaker transitions), awaited at shutdown.
     pub event_tasks: Mutex<tokio::task::JoinSet<()>>,
+    /// The audit log's per-peer counts of mutating calls.
+    pub audit: AuditCounts,
 }
 
 /// What [`Shared::answer_now`] did with a request.
@@ -200,14 +216,16 @@ impl Shared {
         peer: &Peer,
         out: &mut Vec<u8>,
     ) -> Option<Later<'s, 'a>> {
+        if !self.admits(request.method.class(), peer) {
+            self.forbid(request.method, peer, out);
+            return None;
+        }
         let Some(permit) = self.inflight.try_acquire() else {
             let message = "too many requests in flight; retry shortly";
             reply::error(ErrorCode::Overloaded, message, out);
             return None;
         };
-        if is_mutating(request.method) {
-            log_mutation(request.method, peer);
-        }
+        self.audit.call(request.method, peer);
         let work = match request.method {
             Method::Ping => {
                 out.clear();
@@ -245,6 +263,28 @@ impl Shared {
         })
     }
 
+    /// Whether `peer` may call methods of `class` (docs/DAEMON.md, "Authorization"). A socket
+    /// peer is judged by its uid and gid; an HTTP caller passed the bearer token when one is
+    /// configured (configuration refuses restrictions without one), else it has no
+    /// credentials.
+    pub(crate) fn admits(&self, class: MethodClass, peer: &Peer) -> bool {
+        let access = self.config.authorization.access();
+        match peer {
+            Peer::Http(_) if self.config.http_token.is_some() => true,
+            _ => access.admits(class, peer.credentials()),
+        }
+    }
+
+    /// Answers a call `peer` may not make with `FORBIDDEN`, and counts it.
+    fn forbid(&self, method: Method, peer: &Peer, out: &mut Vec<u8>) {
+        let class = method.class();
+        self.metrics.forbidden(class);
+        let message = format!(
+            "{peer} may not call {class} methods such as {method} (see the daemon's [authorization])"
+        );
+        reply::error(ErrorCode::Forbidden, &message, out);
+    }
+
     /// The waiting part of a request [`Shared::serve_now`] returned.
     async fn serve_later(&self, later: Later<'_, '_>, peer: &Peer, out: &mut Vec<u8>) {
         let Later {
@@ -255,7 +295,7 @@ impl Shared {
         } = later;
         match work {
             Work::Append => self.journal_append(params, out).await,
-            Work::Pipeline => self.pipeline_call(method, params, out).await,
+            Work::Pipeline => self.pipeline_call(method, params, peer, out).await,
             Work::Policy => {
                 let _policy_guard = self.policy_lock.lock().await;
                 let now = self.clock.now();
@@ -486,25 +526,6 @@ pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<
     }
 }
 
-/// Methods that change state; their callers' credentials are logged.
-pub(crate) fn is_mutating(method: Method) -> bool {
-    !matches!(
-        method,
-        Method::Ping
-            | Method::Status
-            | Method::GetPolicy
-            | Method::RateLimitCheck
-            | Method::HealthAggregate
-            | Method::JournalTail
-    )
-}
-
-/// Every mutating call is logged at `info` with the caller's credentials, under the target
-/// `heidid::audit` (filter it with e.g. `HEIDI_LOG=info,heidid::audit=warn` on a busy host).
-pub(crate) fn log_mutation(method: Method, peer: &Peer) {
-    tracing::info!(target: "heidid::audit", method = method.as_str(), %peer, "mutating call");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,6 +538,25 @@ mod tests {
             &mut expected,
         );
         assert_eq!(PONG.as_bytes(), expected);
+    }
+
+    #[test]
+    fn only_socket_peers_with_reported_credentials_have_credentials() {
+        let unix = |uid, gid| Peer::Unix {
+            uid,
+            gid,
+            pid: None,
+        };
+        assert_eq!(
+            unix(5, 6).credentials(),
+            Some(Credentials { uid: 5, gid: 6 })
+        );
+        // What `unix.rs` records when the kernel reports no credentials.
+        assert_eq!(unix(u32::MAX, u32::MAX).credentials(), None);
+        assert_eq!(
+            Peer::Http("127.0.0.1:1".parse().unwrap()).credentials(),
+            None
+        );
     }
 
     #[test]

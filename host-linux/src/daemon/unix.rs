@@ -9,8 +9,8 @@ use super::state::{Answer, Peer, Shared, VERSION};
 use super::unix_io::{Read, Waits, read, track_partial, write};
 use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use heidi_core::proto::{
-    Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Method, Mode,
-    frame_prefix, sniff,
+    Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Method,
+    MethodClass, Mode, frame_prefix, sniff,
 };
 use std::io;
 use std::sync::Arc;
@@ -144,6 +144,13 @@ async fn connection(
     };
     match sniff(buf[0]) {
         Mode::Framed => framed(shared, &peer, stream, buf, n, waits).await,
+        // Line commands read status: a peer not admitted to read-only methods gets one
+        // refusal and the connection is closed.
+        Mode::Line if !shared.admits(MethodClass::Read, &peer) => {
+            shared.metrics.forbidden(MethodClass::Read);
+            let mut out = b"ERR FORBIDDEN\n".to_vec();
+            write(&mut stream, &mut out, idle, &mut waits).await
+        }
         Mode::Line => lines(shared, stream, buf, n, waits).await,
     }
 }

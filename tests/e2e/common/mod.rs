@@ -28,6 +28,8 @@ pub struct Daemon {
     runtime_dir: Option<PathBuf>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// `Some(file)`: the daemon's stderr (its log) is appended there.
+    pub log: Option<PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -51,8 +53,33 @@ impl Daemon {
 
     /// Starts a daemon with a TOML configuration file and extra environment variables.
     pub fn start_with_env(args: &[&str], config: Option<&str>, env: &[(&str, &str)]) -> Daemon {
+        let mut d = Daemon::unstarted(args, config, env);
+        d.spawn();
+        d
+    }
+
+    /// Starts a daemon like [`Daemon::start_with_env`] whose log (stderr, JSON lines, level
+    /// `info`) is kept in `d.log`.
+    pub fn start_logged(args: &[&str], config: Option<&str>, env: &[(&str, &str)]) -> Daemon {
+        let mut d = Daemon::unstarted(args, config, env);
+        d.env.push(("HEIDI_LOG".into(), "info".into()));
+        d.extra_args.extend(["--log-format".into(), "json".into()]);
+        d.log = Some(d.dir.path().join("heidid.log"));
+        d.spawn();
+        d
+    }
+
+    /// The log lines of a daemon from [`Daemon::start_logged`], parsed.
+    pub fn log_lines(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.log.as_ref().unwrap()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    fn unstarted(args: &[&str], config: Option<&str>, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        let mut d = Daemon {
+        Daemon {
             socket: dir.path().join("k.sock"),
             out_dir: dir.path().join("out"),
             key: dir.path().join("keys").join("seal.key"),
@@ -66,9 +93,8 @@ impl Daemon {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-        };
-        d.spawn();
-        d
+            log: None,
+        }
     }
 
     /// Starts a daemon with NO `--socket` flag and `XDG_RUNTIME_DIR` set to a fresh directory
@@ -88,6 +114,7 @@ impl Daemon {
             config: None,
             runtime_dir: Some(runtime),
             env: Vec::new(),
+            log: None,
         };
         d.spawn();
         d
@@ -140,6 +167,14 @@ impl Daemon {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(&self.extra_args)
             .stdin(Stdio::null());
+        if let Some(path) = &self.log {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            cmd.stderr(file);
+        }
         if let Some(text) = &self.config {
             let path = self.dir.path().join("heidid.toml");
             std::fs::write(&path, text).unwrap();

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use heidi_core::proto::{REQUEST_MAX_BYTES, RESPONSE_MAX_BYTES, frame_prefix};
 
 use super::result::{CallStatus, codes};
+use super::token::Token;
 use crate::endpoint::Endpoint;
 
 pub(crate) use http::HttpTransport;
@@ -153,11 +154,11 @@ pub(crate) enum Transport {
 }
 
 impl Transport {
-    /// The transport for `endpoint`.
-    pub(crate) fn for_endpoint(endpoint: &Endpoint) -> Transport {
+    /// The transport for `endpoint`; `token` is sent on HTTP only.
+    pub(crate) fn for_endpoint(endpoint: &Endpoint, token: Option<Token>) -> Transport {
         match endpoint {
             Endpoint::Unix(path) => Transport::Unix(UnixTransport::new(path.clone())),
-            Endpoint::Http(url) => Transport::Http(HttpTransport::new(url)),
+            Endpoint::Http(url) => Transport::Http(HttpTransport::new(url, token)),
             Endpoint::Null => Transport::Null(NullTransport),
         }
     }

@@ -34,8 +34,12 @@ CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
              group_commit_max_batch (1024), queue_capacity (4096)
   [capacity] limiter_slots (147456), lease_keys (4096), idempotency_records (16384),
              held_permits (16384)
-  [log]      level, format (text | json)
+  [log]      level, format (text | json), audit_interval_ms (60000: per-peer counts of
+             mutating calls are logged this often)
   [runtime]  workers (CPUs heidid may run on minus one, at least 1)
+  [authorization] read_uids, read_gids, mutate_uids, mutate_gids, admin_uids, admin_gids:
+             who may call which class of methods over the socket (empty: anyone who can
+             open it; docs/DAEMON.md \"Authorization\")
   [pipeline] repo_root, mock, rounds, mode, run_unit_tests, max_cpu_pct, max_mem_pct,
              max_wall_time_minutes (the variables above win), mock_stage_ms (10),
              start_gap_ms (100);

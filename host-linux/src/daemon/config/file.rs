@@ -35,6 +35,9 @@ pub struct FileConfig {
     /// `[pipeline]`: the pipeline runner (the environment's seed names win).
     #[serde(default)]
     pub pipeline: PipelineSection,
+    /// `[authorization]`: uid/gid allow-lists per method class.
+    #[serde(default)]
+    pub authorization: super::authorization::AuthorizationSection,
 }
 
 /// `[pipeline]`; each key is the lower-case name of a seed variable.
@@ -167,6 +170,8 @@ pub struct LogSection {
     pub level: Option<String>,
     /// `text` or `json`.
     pub format: Option<LogFormat>,
+    /// How often the audit log's per-peer counts of mutating calls are logged, in ms.
+    pub audit_interval_ms: Option<u64>,
 }
 
 /// `[capacity]`: the kernel's fixed tables, allocated once at start.

@@ -2,6 +2,7 @@
 //! whole before anything starts. An error names the field it is about.
 
 mod args;
+pub mod authorization;
 mod file;
 pub mod pipeline;
 
@@ -40,10 +41,14 @@ pub struct Config {
     pub log_filter: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// How often the audit counts of mutating calls are logged (default 60 s).
+    pub audit_interval: Duration,
     /// The pipeline runner's settings.
     pub pipeline: pipeline::PipelineConfig,
     /// Threads serving requests (tokio workers).
     pub workers: usize,
+    /// Which socket peers may call which class of methods (`[authorization]`).
+    pub authorization: authorization::Authorization,
 }
 
 /// Most worker threads `runtime.workers` accepts.
@@ -164,6 +169,10 @@ pub fn resolve_with(
         socket_mode: parse_mode(file.socket.mode.as_deref())?,
         http_addr: resolve_http_addr(args, &file)?,
         http_token: resolve_token(args, &file)?,
+        authorization: authorization::resolve(
+            &file.authorization,
+            http_enabled(args, &file) && args.http_token.is_none() && file.http.token.is_none(),
+        )?,
         limits: resolve_limits(args, &file)?,
         journal: resolve_journal(args, &file)?,
         capacity: resolve_capacity(&file)?,
@@ -174,6 +183,13 @@ pub fn resolve_with(
             .or(file.log.level)
             .unwrap_or_else(|| "info".into()),
         log_format: args.log_format.or(file.log.format).unwrap_or_default(),
+        audit_interval: Duration::from_millis(in_range(
+            "log.audit_interval_ms",
+            file.log.audit_interval_ms,
+            60_000,
+            100,
+            3_600_000,
+        )?),
         workers: in_range(
             "runtime.workers",
             args.workers.or(file.runtime.workers),
@@ -232,8 +248,12 @@ fn parse_mode(mode: Option<&str>) -> Result<u32, ConfigError> {
     }
 }
 
+fn http_enabled(args: &Args, file: &FileConfig) -> bool {
+    !(args.no_http || file.http.enabled == Some(false))
+}
+
 fn resolve_http_addr(args: &Args, file: &FileConfig) -> Result<Option<SocketAddr>, ConfigError> {
-    if args.no_http || file.http.enabled == Some(false) {
+    if !http_enabled(args, file) {
         return Ok(None);
     }
     let ip = args

@@ -80,6 +80,12 @@ fn errors_name_the_field() {
         ),
         ("[runtime]\nworkers = 0\n", "runtime.workers"),
         ("[runtime]\nworkers = 1025\n", "runtime.workers"),
+        ("[log]\naudit_interval_ms = 99\n", "log.audit_interval_ms"),
+        (
+            "[log]\naudit_interval_ms = 3600001\n",
+            "log.audit_interval_ms",
+        ),
+        ("[authorization]\nadmin_uids = [0]\n", "authorization"),
     ];
     for (text, field) in cases {
         let e = resolve(&args(), &env(), file(text).unwrap()).unwrap_err();
