@@ -210,3 +210,90 @@ fn an_applied_policy_and_its_version_survive_a_restart() {
         );
     }
 }
+
+/// Cuts `path` to its first `keep` lines.
+fn cut_to_lines(path: &Path, keep: usize) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let kept: String = text.split_inclusive('\n').take(keep).collect();
+    std::fs::write(path, kept).unwrap();
+}
+
+/// `heidi journal verify JOURNAL --key KEY` (seals: the default, beside the journal):
+/// (exit code, stdout + stderr).
+fn verify_with_key(d: &Daemon) -> (Option<i32>, String) {
+    let out = heidi()
+        .args(["journal", "verify"])
+        .arg(d.journal())
+        .arg("--key")
+        .arg(&d.key)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+/// A journal of 14 lines written through the daemon, which is then stopped.
+fn fourteen_lines() -> Daemon {
+    let mut d = Daemon::start(&[]);
+    // Shutdown adds one line (daemon_stopped).
+    let now = read_lines(&d.journal()).len();
+    for i in now..13 {
+        d.call(
+            "JOURNAL_APPEND",
+            json!({"event_type": "note", "message": format!("n{i}")}),
+        );
+    }
+    assert!(d.stop().success());
+    assert_eq!(read_lines(&d.journal()).len(), 14);
+    d
+}
+
+#[test]
+fn a_cut_journal_with_its_seal_file_deleted_is_refused_until_accepted() {
+    let mut d = fourteen_lines();
+    cut_to_lines(&d.journal(), 11);
+    std::fs::remove_file(d.seals()).unwrap();
+
+    let (code, text) = verify_with_key(&d);
+    assert_eq!(code, Some(4), "verify reports the missing seals: {text}");
+    assert!(text.contains("11 lines but no seal record"), "{text}");
+
+    let (code, stderr) = d.start_refused(&[]);
+    assert_eq!(code, Some(3), "heidid refuses: {stderr}");
+    assert!(
+        stderr.contains("no seal record") && stderr.contains("--accept-unsealed-journal"),
+        "{stderr}"
+    );
+    // The refusal changed nothing.
+    assert_eq!(read_lines(&d.journal()).len(), 11);
+    assert!(!d.seals().exists() || std::fs::read(d.seals()).unwrap().is_empty());
+
+    // The operator accepts it once: journaled, sealed, and the next start needs no flag.
+    d.spawn_logged(&["--accept-unsealed-journal"]);
+    let lines = read_lines(&d.journal());
+    let accepted: Value = serde_json::from_str(&lines[11]).unwrap();
+    assert_eq!(accepted["event_type"], "journal_unsealed_accepted");
+    assert_eq!(accepted["level"], "warning");
+    assert_eq!(accepted["counters_delta"]["unsealed_lines"], 11);
+    assert!(d.stop().success());
+    let (code, text) = verify_with_key(&d);
+    assert_eq!(code, Some(0), "{text}");
+    d.spawn();
+    assert!(d.stop().success());
+}
+
+#[test]
+fn a_cut_journal_with_its_seal_file_kept_is_refused() {
+    let d = fourteen_lines();
+    cut_to_lines(&d.journal(), 11);
+    let (code, text) = verify_with_key(&d);
+    assert_eq!(code, Some(4), "{text}");
+    assert!(text.contains("tail cut"), "{text}");
+    let (code, stderr) = d.start_refused(&[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("tail cut"), "{stderr}");
+    // The flag for unsealed journals does not excuse a cut one.
+    let (code, stderr) = d.start_refused(&["--accept-unsealed-journal"]);
+    assert_eq!(code, Some(3), "{stderr}");
+}

@@ -109,3 +109,22 @@ fn a_live_socket_and_a_locked_out_dir_are_not_taken_over() {
     // The first daemon was not disturbed.
     assert_eq!(d.call("PING", json!({}))["pong"], true);
 }
+
+#[test]
+fn a_group_or_world_writable_out_dir_is_warned_about() {
+    let mut d = Daemon::start(&[]);
+    assert!(d.stop().success());
+    let quiet = d.spawn_logged(&[]);
+    assert!(d.stop().success());
+    let log = std::fs::read_to_string(quiet).unwrap();
+    assert!(!log.contains("OUT_DIR is writable"), "{log}");
+
+    std::fs::set_permissions(&d.out_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let warned = d.spawn_logged(&[]);
+    assert!(d.stop().success());
+    let log = std::fs::read_to_string(warned).unwrap();
+    assert!(
+        log.contains("WARN") && log.contains("OUT_DIR is writable by group and others"),
+        "{log}"
+    );
+}

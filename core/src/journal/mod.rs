@@ -54,5 +54,5 @@ pub use line::{EVENT_VERSION, EncodeError, MAX_LINE_BYTES, NameField, encode_lin
 pub use seal::{
     BadSeal, SEAL_KEY_MIN_BYTES, SEAL_MAX_BYTES, SEAL_VERSION, Seal, SealKey, WeakSealKey,
 };
-pub use seal_check::{SealCheck, SealFault, SealReport};
+pub use seal_check::{SealCheck, SealFault, SealReport, UNSEALED_LINES_MAX};
 pub use verify::{Fault, FaultKind, Verified, Verifier};

@@ -23,6 +23,7 @@ mod idle_io;
 pub mod inflight;
 mod instance_lock;
 pub mod metrics;
+mod out_dir;
 pub mod pipeline;
 mod pipeline_api;
 mod policy_file;

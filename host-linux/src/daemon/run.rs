@@ -9,7 +9,7 @@ use super::{http, socket_file, unix};
 use crate::clock::{Clock, random_key};
 use crate::endpoint::EndpointEnv;
 use crate::kernel::{Kernel, KernelSeeds};
-use crate::store::{Journal, JournalConfig, JournalEntry};
+use crate::store::{Journal, JournalConfig, JournalEntry, OpenReport};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,31 @@ use tokio::sync::{Semaphore, watch};
 
 /// Exit status for a configuration error (the message names the field).
 const EXIT_CONFIG: u8 = 2;
+/// Exit status when a file in `OUT_DIR` failed verification (journal, seals, policy.json):
+/// an operator must look; the message names the file and the reason.
+const EXIT_REFUSED: u8 = 3;
+
+/// What the operator accepted for this start only (command-line flags, never a setting).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Accept {
+    /// `--accept-unsealed-journal`.
+    pub(crate) unsealed_journal: bool,
+}
+
+/// Why [`run`] stopped with an error.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// A file in `OUT_DIR` failed verification ([`EXIT_REFUSED`]).
+    Refused(String),
+    /// Anything else (exit 1).
+    Failed(String),
+}
+
+impl From<String> for Stop {
+    fn from(why: String) -> Stop {
+        Stop::Failed(why)
+    }
+}
 
 /// `heidid`'s `main`: parse, configure, run until a signal, and report how it ended.
 pub fn main(args: Args) -> ExitCode {
@@ -47,9 +72,17 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let accept = Accept {
+        unsealed_journal: args.accept_unsealed_journal,
+    };
+    match runtime.block_on(run(config, accept)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Stop::Refused(e)) => {
+            tracing::error!(error = %e, "heidid refused to start");
+            eprintln!("heidid: {e}");
+            ExitCode::from(EXIT_REFUSED)
+        }
+        Err(Stop::Failed(e)) => {
             tracing::error!(error = %e, "heidid stopped");
             eprintln!("heidid: {e}");
             ExitCode::FAILURE
@@ -78,10 +111,15 @@ fn seeds() -> std::io::Result<KernelSeeds> {
     })
 }
 
-async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, String> {
+async fn open_journal(
+    config: &Config,
+    metrics: &Metrics,
+    accept: Accept,
+) -> Result<(Journal, OpenReport), Stop> {
     let j = &config.journal;
     let mut jc = JournalConfig::new(j.out_dir.clone(), j.seal_key.clone());
     jc.run_id = j.run_id.clone();
+    jc.accept_unsealed = accept.unsealed_journal;
     jc.seal_every_lines = j.seal_every_lines;
     jc.seal_interval = j.seal_interval;
     jc.max_batch = j.group_commit_max_batch;
@@ -90,7 +128,19 @@ async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, Str
     let (journal, report) = tokio::task::spawn_blocking(move || Journal::open(jc))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot open the journal in {}: {e}", j.out_dir.display()))?;
+        .map_err(|e| {
+            let why = format!("cannot open the journal in {}: {e}", j.out_dir.display());
+            match e.kind() {
+                std::io::ErrorKind::InvalidData => Stop::Refused(why),
+                _ => Stop::Failed(why),
+            }
+        })?;
+    if report.unsealed_accepted > 0 {
+        tracing::warn!(
+            lines = report.unsealed_accepted,
+            "--accept-unsealed-journal: accepted a journal without seals (journaled)"
+        );
+    }
     tracing::info!(
         run_id = %report.run_id,
         lines = report.lines,
@@ -100,10 +150,11 @@ async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, Str
         path = %journal.path().display(),
         "journal open"
     );
-    Ok(journal)
+    super::out_dir::warn_if_shared(&j.out_dir);
+    Ok((journal, report))
 }
 
-async fn run(mut config: Config) -> Result<(), String> {
+async fn run(mut config: Config, accept: Accept) -> Result<(), Stop> {
     // Handlers first: a SIGTERM during start-up or right after READY=1 is remembered and
     // drains once serving has begun; it never kills the daemon mid-write.
     let signals = Signals::install()?;
@@ -124,7 +175,7 @@ async fn run(mut config: Config) -> Result<(), String> {
     let metrics = Metrics::new(kernel.clone());
     let _lock = super::instance_lock::acquire(&config.journal.out_dir)
         .map_err(|e| format!("cannot lock {}: {e}", config.journal.out_dir.display()))?;
-    let journal = open_journal(&config, &metrics).await?;
+    let (journal, _report) = open_journal(&config, &metrics, accept).await?;
     let clock = Clock::start();
 
     let std_listener =

@@ -51,7 +51,9 @@ HTTP ROUTES:
 
 SIGNALS AND EXIT STATUS:
   SIGTERM/SIGINT drain connections, seal the journal and exit 0. Exit 2: bad configuration
-  (the message names the field); exit 1: any other start-up or runtime failure.
+  (the message names the field); exit 3: a file in OUT_DIR failed verification (journal or
+  seals; the message names the file and the reason; see --accept-unsealed-journal); exit 1:
+  any other start-up or runtime failure.
 
 With no arguments heidid starts with embedded defaults: socket as above (0600), HTTP on
 127.0.0.1:8080, OUT_DIR $XDG_STATE_HOME/heidi-kernel, seal key
@@ -114,6 +116,11 @@ pub struct Args {
     /// Log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Start once with a journal of more than one line that has no seal record (its
+    /// events.seals deleted or emptied), instead of refusing it; the acceptance is journaled.
+    /// A flag only (no environment or file setting): it acknowledges what this start found.
+    #[arg(long)]
+    pub accept_unsealed_journal: bool,
 }
 
 /// How logs are written to stderr.
