@@ -27,6 +27,7 @@ mod out_dir;
 pub mod pipeline;
 mod pipeline_api;
 mod policy_file;
+mod policy_start;
 mod procinfo;
 mod reply;
 pub mod run;
