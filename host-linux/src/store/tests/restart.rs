@@ -1,5 +1,6 @@
 //! Restart: the chain resumes, a torn tail is cut and journaled, run ids.
 
+use super::damage::refused;
 use super::*;
 use crate::store::Journal;
 
@@ -130,29 +131,18 @@ fn a_torn_seal_record_is_cut_and_journaled() {
     assert_eq!(verify_dir(&config).sealed_lines, 3);
 }
 
-/// Opens, expecting an `InvalidData` refusal that changes no file; returns the message.
-fn refused_unchanged(config: &JournalConfig) -> String {
-    let journal = std::fs::read(config.dir.join(JOURNAL_FILE)).ok();
-    let seals = std::fs::read(config.dir.join(SEALS_FILE)).ok();
-    let e = Journal::open(config.clone()).err().unwrap();
-    assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}");
-    assert_eq!(std::fs::read(config.dir.join(JOURNAL_FILE)).ok(), journal);
-    assert_eq!(std::fs::read(config.dir.join(SEALS_FILE)).ok(), seals);
-    e.to_string()
-}
-
 #[test]
 fn a_deleted_or_emptied_seal_file_is_refused() {
     let (_tmp, config) = setup();
     write_and_close(&config, 3);
     std::fs::remove_file(config.dir.join(SEALS_FILE)).unwrap();
-    let msg = refused_unchanged(&config);
+    let msg = refused(&config);
     assert!(
         msg.contains("3 lines but no seal record") && msg.contains("--accept-unsealed-journal"),
         "{msg}"
     );
     std::fs::write(config.dir.join(SEALS_FILE), b"").unwrap();
-    let msg = refused_unchanged(&config);
+    let msg = refused(&config);
     assert!(msg.contains("no seal record"), "{msg}");
 }
 
