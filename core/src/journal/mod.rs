@@ -1,4 +1,5 @@
-//! The event journal: line encoding, hash chain, redaction, streaming verification and seals.
+//! The event journal: line encoding, hash chain, redaction, streaming verification and seals;
+//! and the keyed policy files checked against it ([`PolicyTag`], [`check_policy_file`]).
 //!
 //! The formats are specified in `docs/JOURNAL.md`. A host writes what
 //! [`ChainWriter::append`] returns to `events.jsonl`, and from time to time what
