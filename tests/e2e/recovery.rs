@@ -96,10 +96,14 @@ fn kill_9_mid_burst_loses_no_acknowledged_event() {
         assert_eq!(next["prev_hash"], hash.as_str(), "hash of line {line}");
     }
     let (_, sealed_after_restart) = verify(&d);
+    // The restart's first line is its policy_loaded event.
     let before_restart = lines
         .iter()
-        .position(|l| l.contains("daemon_started") && l != &lines[0])
-        .unwrap();
+        .enumerate()
+        .filter(|(_, l)| l.contains("\"event_type\":\"policy_loaded\""))
+        .nth(1)
+        .unwrap()
+        .0;
     assert!(
         sealed_after_restart >= before_restart as u64,
         "the recovered tail is sealed at restart"
@@ -209,4 +213,181 @@ fn an_applied_policy_and_its_version_survive_a_restart() {
             "version {v} journaled"
         );
     }
+}
+
+/// Cuts `path` to its first `keep` lines.
+fn cut_to_lines(path: &Path, keep: usize) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let kept: String = text.split_inclusive('\n').take(keep).collect();
+    std::fs::write(path, kept).unwrap();
+}
+
+/// `heidi journal verify JOURNAL --key KEY` (seals: the default, beside the journal):
+/// (exit code, stdout + stderr).
+fn verify_with_key(d: &Daemon) -> (Option<i32>, String) {
+    let out = heidi()
+        .args(["journal", "verify"])
+        .arg(d.journal())
+        .arg("--key")
+        .arg(&d.key)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+/// A journal of 14 lines written through the daemon, which is then stopped.
+fn fourteen_lines() -> Daemon {
+    let mut d = Daemon::start(&[]);
+    // Shutdown adds one line (daemon_stopped).
+    let now = read_lines(&d.journal()).len();
+    for i in now..13 {
+        d.call(
+            "JOURNAL_APPEND",
+            json!({"event_type": "note", "message": format!("n{i}")}),
+        );
+    }
+    assert!(d.stop().success());
+    assert_eq!(read_lines(&d.journal()).len(), 14);
+    d
+}
+
+#[test]
+fn a_cut_journal_with_its_seal_file_deleted_is_refused_until_accepted() {
+    let mut d = fourteen_lines();
+    cut_to_lines(&d.journal(), 11);
+    std::fs::remove_file(d.seals()).unwrap();
+
+    let (code, text) = verify_with_key(&d);
+    assert_eq!(code, Some(4), "verify reports the missing seals: {text}");
+    assert!(text.contains("11 lines but no seal record"), "{text}");
+
+    let (code, stderr) = d.start_refused(&[]);
+    assert_eq!(code, Some(3), "heidid refuses: {stderr}");
+    assert!(
+        stderr.contains("no seal record") && stderr.contains("--accept-unsealed-journal"),
+        "{stderr}"
+    );
+    // The refusal changed nothing.
+    assert_eq!(read_lines(&d.journal()).len(), 11);
+    assert!(!d.seals().exists() || std::fs::read(d.seals()).unwrap().is_empty());
+
+    // The operator accepts it once: journaled, sealed, and the next start needs no flag.
+    d.spawn_logged(&["--accept-unsealed-journal"]);
+    let lines = read_lines(&d.journal());
+    let accepted: Value = serde_json::from_str(&lines[11]).unwrap();
+    assert_eq!(accepted["event_type"], "journal_unsealed_accepted");
+    assert_eq!(accepted["level"], "warning");
+    assert_eq!(accepted["counters_delta"]["unsealed_lines"], 11);
+    assert!(d.stop().success());
+    let (code, text) = verify_with_key(&d);
+    assert_eq!(code, Some(0), "{text}");
+    d.spawn();
+    assert!(d.stop().success());
+}
+
+#[test]
+fn a_cut_journal_with_its_seal_file_kept_is_refused() {
+    let d = fourteen_lines();
+    cut_to_lines(&d.journal(), 11);
+    let (code, text) = verify_with_key(&d);
+    assert_eq!(code, Some(4), "{text}");
+    assert!(text.contains("tail cut"), "{text}");
+    let (code, stderr) = d.start_refused(&[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("tail cut"), "{stderr}");
+    // The flag for unsealed journals does not excuse a cut one.
+    let (code, stderr) = d.start_refused(&["--accept-unsealed-journal"]);
+    assert_eq!(code, Some(3), "{stderr}");
+}
+
+/// `policy.json` as JSON.
+fn policy_file(d: &Daemon) -> Value {
+    serde_json::from_slice(&std::fs::read(d.out_dir.join("policy.json")).unwrap()).unwrap()
+}
+
+fn search_capacity(d: &Daemon) -> Value {
+    d.call("GET_POLICY", json!({}))["policy"]["limits"]["search"]["capacity_tokens"].clone()
+}
+
+#[test]
+fn a_forged_policy_file_is_refused_until_accepted() {
+    let mut d = Daemon::start(&[]);
+    let doc = json!({"limits": {"search": {"capacity_tokens": 7, "window_ms": 1000}}});
+    assert_eq!(d.call("APPLY_POLICY", json!({"policy": doc}))["version"], 2);
+    assert!(d.stop().success());
+    // The reproduced forgery: a capacity of 4e9 under a correct plain sha256.
+    let mut file = policy_file(&d);
+    assert_eq!(file["mac"].as_str().map(str::len), Some(64), "{file}");
+    file["policy"]["limits"]["search"]["capacity_tokens"] = json!(4_000_000_000u64);
+    let forged = heidi_linux::kernel::Policy::from_json(&file["policy"]).unwrap();
+    file["sha256"] = json!(forged.digest_hex());
+    file.as_object_mut().unwrap().remove("mac");
+    std::fs::write(d.out_dir.join("policy.json"), file.to_string()).unwrap();
+
+    let (code, stderr) = d.start_refused(&[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("policy.json") && stderr.contains("no MAC"),
+        "names the file and the reason: {stderr}"
+    );
+    let journal_before = read_lines(&d.journal()).len();
+
+    // The operator accepts it once: loaded, journaled as a warning, and keyed.
+    d.spawn_logged(&["--accept-policy-file"]);
+    assert_eq!(search_capacity(&d), 4_000_000_000u64);
+    let loaded: Value = serde_json::from_str(&read_lines(&d.journal())[journal_before]).unwrap();
+    assert_eq!(
+        (&loaded["event_type"], &loaded["level"], &loaded["stage"]),
+        (&json!("policy_loaded"), &json!("warning"), &json!("kernel"))
+    );
+    assert!(
+        loaded["message"]
+            .as_str()
+            .unwrap()
+            .contains("accepted by --accept-policy-file"),
+        "{loaded}"
+    );
+    assert!(d.stop().success());
+    assert_eq!(policy_file(&d)["mac"].as_str().map(str::len), Some(64));
+    // From then on it is the journal's policy: no flag needed.
+    d.spawn();
+    assert_eq!(search_capacity(&d), 4_000_000_000u64);
+    assert!(d.stop().success());
+}
+
+#[test]
+fn a_policy_journaled_but_not_yet_moved_is_promoted_after_kill_9() {
+    let mut d = Daemon::start(&[]);
+    let apply = |d: &Daemon, capacity: u64| {
+        let doc = json!({"limits": {"search": {"capacity_tokens": capacity, "window_ms": 1000}}});
+        d.call("APPLY_POLICY", json!({"policy": doc}))["version"].clone()
+    };
+    assert_eq!(apply(&d, 7), 2);
+    let version_2 = std::fs::read(d.out_dir.join("policy.json")).unwrap();
+    assert_eq!(apply(&d, 8), 3);
+    d.kill9();
+    // The files as a kill -9 leaves them between journaling version 3 and moving its file:
+    // policy.next.json holds version 3, policy.json still version 2.
+    std::fs::rename(
+        d.out_dir.join("policy.json"),
+        d.out_dir.join("policy.next.json"),
+    )
+    .unwrap();
+    std::fs::write(d.out_dir.join("policy.json"), version_2).unwrap();
+    let lines_before = read_lines(&d.journal()).len();
+    d.spawn();
+    assert_eq!(search_capacity(&d), 8);
+    assert_eq!(d.call("GET_POLICY", json!({}))["version"], 3);
+    assert!(!d.out_dir.join("policy.next.json").exists());
+    assert_eq!(policy_file(&d)["version"], 3);
+    let journal = read_lines(&d.journal());
+    assert!(
+        journal[lines_before..]
+            .iter()
+            .any(|l| l.contains("policy_loaded") && l.contains("policy.next.json")),
+        "{journal:?}"
+    );
+    assert!(d.stop().success());
 }

@@ -282,3 +282,22 @@ fn dash_d_reports_a_failed_start_with_its_status_and_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("another heidid is using"));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_group_or_world_writable_out_dir_is_warned_about() {
+    let mut d = Daemon::start(&[]);
+    assert!(d.stop().success());
+    let quiet = d.spawn_logged(&[]);
+    assert!(d.stop().success());
+    let log = std::fs::read_to_string(quiet).unwrap();
+    assert!(!log.contains("OUT_DIR is writable"), "{log}");
+
+    std::fs::set_permissions(&d.out_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let warned = d.spawn_logged(&[]);
+    assert!(d.stop().success());
+    let log = std::fs::read_to_string(warned).unwrap();
+    assert!(
+        log.contains("WARN") && log.contains("OUT_DIR is writable by group and others"),
+        "{log}"
+    );
+}

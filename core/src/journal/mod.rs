@@ -1,4 +1,5 @@
-//! The event journal: line encoding, hash chain, redaction, streaming verification and seals.
+//! The event journal: line encoding, hash chain, redaction, streaming verification and seals;
+//! and the keyed policy files checked against it ([`PolicyTag`], [`check_policy_file`]).
 //!
 //! The formats are specified in `docs/JOURNAL.md`. A host writes what
 //! [`ChainWriter::append`] returns to `events.jsonl`, and from time to time what
@@ -38,6 +39,7 @@ mod chain;
 mod event;
 mod hash;
 mod line;
+mod policy_seal;
 pub mod redact;
 mod scan;
 mod seal;
@@ -51,8 +53,12 @@ pub use event::{
 };
 pub use hash::{HexHash, LineHash};
 pub use line::{EVENT_VERSION, EncodeError, MAX_LINE_BYTES, NameField, encode_line};
+pub use policy_seal::{
+    FileTag, JournaledPolicy, POLICY_TAG_LABEL, PolicyFileFault, PolicyFileOk, PolicyMark,
+    PolicyTag, check_policy_file,
+};
 pub use seal::{
     BadSeal, SEAL_KEY_MIN_BYTES, SEAL_MAX_BYTES, SEAL_VERSION, Seal, SealKey, WeakSealKey,
 };
-pub use seal_check::{SealCheck, SealFault, SealReport};
+pub use seal_check::{SealCheck, SealFault, SealReport, UNSEALED_LINES_MAX};
 pub use verify::{Fault, FaultKind, Verified, Verifier};

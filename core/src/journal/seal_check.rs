@@ -46,6 +46,14 @@ pub enum SealFault {
         /// The last sealed line.
         line: u64,
     },
+    /// The journal has `journal_lines` lines (more than [`UNSEALED_LINES_MAX`]) but there is
+    /// no seal record at all: the seal file was deleted or emptied. A writer seals the first
+    /// line of a journal on its own, at once, so only a crash between that line and its seal
+    /// leaves a journal without seals, and it then has one line.
+    Unsealed {
+        /// Intact lines in the journal.
+        journal_lines: u64,
+    },
     /// The verifier did not keep the hash of the last sealed line: it was not made by
     /// [`SealCheck::verifier`] after the last [`SealCheck::add_record`]. A caller error; make
     /// the verifier again and feed it the journal.
@@ -75,6 +83,11 @@ impl fmt::Display for SealFault {
             SealFault::Rewritten { line } => {
                 write!(f, "journal rewritten: line {line} does not match its seal")
             }
+            SealFault::Unsealed { journal_lines } => write!(
+                f,
+                "journal has {journal_lines} lines but no seal record: \
+                 the seal file was deleted or emptied"
+            ),
             SealFault::NotWatched => {
                 f.write_str("the verifier did not watch the last sealed line (made too early)")
             }
@@ -83,6 +96,12 @@ impl fmt::Display for SealFault {
 }
 
 impl core::error::Error for SealFault {}
+
+/// Most lines a journal may have without any seal record: what a crash between a journal's
+/// first line and its first seal leaves (a writer seals its first line on its own, at once).
+/// Cutting a journal to its first line and deleting the seals hides no more than deleting the
+/// whole run, which no check inside the journal's directory can see.
+pub const UNSEALED_LINES_MAX: u64 = 1;
 
 /// A journal that matches its seals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,13 +188,20 @@ impl SealCheck {
     }
 
     /// Compares the verified journal (or its intact prefix) with the last seal.
-    /// [`SealFault::NotWatched`] if `verified` reached the sealed line but did not keep its
+    /// [`SealFault::Unsealed`] if there is no seal record and the journal has more than
+    /// [`UNSEALED_LINES_MAX`] lines (a caller that knowingly reads a journal never sealed may
+    /// treat that as sealed up to line 0). [`SealFault::NotWatched`] if `verified` reached the sealed line but did not keep its
     /// hash (a verifier not made by [`verifier`](SealCheck::verifier) after the last record).
     pub fn check(&self, verified: &Verified) -> Result<SealReport, SealFault> {
         if let Some(f) = self.fault {
             return Err(f);
         }
         let Some(seal) = &self.latest else {
+            if verified.lines > UNSEALED_LINES_MAX {
+                return Err(SealFault::Unsealed {
+                    journal_lines: verified.lines,
+                });
+            }
             return Ok(SealReport {
                 sealed_lines: 0,
                 unsealed_lines: verified.lines,
@@ -248,13 +274,38 @@ mod tests {
             .add_record(&record(&chain6.seal(&key()).unwrap()))
             .unwrap();
         assert_eq!(run(&check, &j6).unwrap().sealed_lines, 6);
+    }
+
+    #[test]
+    fn a_journal_without_seals_is_refused_past_its_first_line() {
+        let (j1, _) = journal("run-1", 1);
+        let (j2, _) = journal("run-1", 2);
+        let (j6, _) = journal("run-1", 6);
+        let check = SealCheck::new(&key());
         assert_eq!(
-            run(&SealCheck::new(&key()), &j6),
+            run(&check, b""),
             Ok(SealReport {
                 sealed_lines: 0,
-                unsealed_lines: 6,
+                unsealed_lines: 0,
                 seals: 0
             })
+        );
+        // A crash between the first line and its seal.
+        assert_eq!(
+            run(&check, &j1),
+            Ok(SealReport {
+                sealed_lines: 0,
+                unsealed_lines: 1,
+                seals: 0
+            })
+        );
+        assert_eq!(
+            run(&check, &j2),
+            Err(SealFault::Unsealed { journal_lines: 2 })
+        );
+        assert_eq!(
+            run(&check, &j6),
+            Err(SealFault::Unsealed { journal_lines: 6 })
         );
     }
 

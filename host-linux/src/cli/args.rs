@@ -223,6 +223,8 @@ pub enum LeaseCommand {
 pub enum JournalCommand {
     /// Verify a journal file offline (no daemon): every line, the hash chain, and the seals
     /// when a seal key is available. Prints `line N: <reason>` and exits 4 at the first fault.
+    /// With a key, a journal of more than one line without any seal record (seal file
+    /// deleted or emptied) also exits 4: the daemon seals a journal's first line at once.
     Verify {
         /// The journal (events.jsonl).
         file: PathBuf,

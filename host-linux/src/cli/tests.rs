@@ -171,10 +171,36 @@ fn journal_verify_exit_codes() {
         text.extend_from_slice(chain.append(&e, &mut buf).unwrap());
     }
     std::fs::write(&path, &text).unwrap();
-    let file = path.to_str().unwrap();
+    // An explicit key and seal file: the result must not depend on a default key existing.
+    let key_path = dir.path().join("seal.key");
+    let secret = b"a test seal key of at least thirty-two bytes";
+    std::fs::write(&key_path, secret).unwrap();
+    std::fs::set_permissions(
+        &key_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let key = heidi_core::journal::SealKey::new(secret).unwrap();
+    let mut record = [0u8; heidi_core::journal::SEAL_MAX_BYTES];
+    let n = chain.seal(&key).unwrap().encode(&mut record).unwrap();
+    let seals = dir.path().join("events.seals");
+    std::fs::write(&seals, &record[..n]).unwrap();
+    let (file, key_arg) = (path.to_str().unwrap(), key_path.to_str().unwrap());
     // No daemon is needed: the endpoint is never used.
-    let offline = ["--socket", "/nonexistent.sock", "journal", "verify", file];
+    let offline = [
+        "--socket",
+        "/nonexistent.sock",
+        "journal",
+        "verify",
+        file,
+        "--key",
+        key_arg,
+    ];
     assert_eq!(run(parse(&offline)), Exit::Ok);
+    // The seal file deleted: 3 lines and no seal.
+    std::fs::remove_file(&seals).unwrap();
+    assert_eq!(run(parse(&offline)), Exit::VerifyFailed);
+    std::fs::write(&seals, &record[..n]).unwrap();
     text.pop();
     std::fs::write(&path, &text).unwrap();
     assert_eq!(run(parse(&offline)), Exit::VerifyFailed);

@@ -4,9 +4,11 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use heidi_core::journal::{Fault, SEAL_MAX_BYTES, SealCheck, SealFault, SealReport, Verifier};
+use heidi_core::journal::{
+    Fault, SEAL_MAX_BYTES, SealCheck, SealFault, SealKey, SealReport, Verifier,
+};
 
 use crate::paths::{SEALS_FILE, default_key_path};
 use crate::store::load_key;
@@ -170,18 +172,12 @@ fn seal_check(opts: &VerifyOptions) -> Result<(Option<SealCheck>, Option<String>
             return Err(VerifyError::Key(why));
         }
         (Some(_), None) => return Ok((None, Some("seals not checked: no seal key".into()))),
-        (None, _) => return Ok((None, Some("no seal file: nothing is sealed".into()))),
+        // With a key, a journal without seals is checked against none: more than its first
+        // line unsealed means the seal file was deleted (SealFault::Unsealed).
+        (None, Some(k)) => return Ok((Some(SealCheck::new(&read_key(k)?)), None)),
+        (None, None) => return Ok((None, Some("no seal file: nothing is sealed".into()))),
     };
-    // The daemon's own reader: raw bytes, 32..=4096 of them, mode 0600.
-    let key = load_key(key).map_err(|error| match error.kind() {
-        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
-            VerifyError::Key(error.to_string())
-        }
-        _ => VerifyError::Io {
-            path: key.clone(),
-            error,
-        },
-    })?;
+    let key = read_key(key)?;
     let mut check = SealCheck::new(&key);
     let io_err = |error| VerifyError::Io {
         path: seals.clone(),
@@ -206,6 +202,19 @@ fn seal_check(opts: &VerifyOptions) -> Result<(Option<SealCheck>, Option<String>
         check.add_record(&record).map_err(VerifyError::Seal)?;
     }
     Ok((Some(check), None))
+}
+
+/// The daemon's own reader: raw bytes, 32..=4096 of them, mode 0600.
+fn read_key(path: &Path) -> Result<SealKey, VerifyError> {
+    load_key(path).map_err(|error| match error.kind() {
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+            VerifyError::Key(error.to_string())
+        }
+        _ => VerifyError::Io {
+            path: path.to_path_buf(),
+            error,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -266,6 +275,45 @@ mod tests {
         );
         assert_eq!(seen, std::fs::metadata(&opts.journal).unwrap().len());
         assert!(report.note.is_none());
+    }
+
+    #[test]
+    fn a_journal_without_its_seal_file_fails_when_a_key_is_given() {
+        let (_dir, opts) = journal(11, 11);
+        std::fs::remove_file(opts.seals.as_ref().unwrap()).unwrap();
+        let opts = VerifyOptions::resolve(opts.journal.clone(), None, opts.key.clone());
+        assert_eq!(opts.seals, None);
+        let e = run(&opts).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VerifyError::Seal(SealFault::Unsealed { journal_lines: 11 })
+            ),
+            "{e}"
+        );
+        assert!(e.is_verification_failure());
+        assert!(e.to_string().contains("no seal record"), "{e}");
+        // An emptied seal file is the same.
+        let seals = opts.journal.with_file_name(SEALS_FILE);
+        std::fs::write(&seals, b"").unwrap();
+        let opts = VerifyOptions::resolve(opts.journal.clone(), None, opts.key.clone());
+        assert!(matches!(
+            run(&opts),
+            Err(VerifyError::Seal(SealFault::Unsealed { .. }))
+        ));
+        // Without any key there is nothing to check the seals with: chain only, with a note.
+        let chain_only = VerifyOptions {
+            key: None,
+            seals: None,
+            ..opts
+        };
+        assert!(
+            run(&chain_only)
+                .unwrap()
+                .note
+                .unwrap()
+                .contains("nothing is sealed")
+        );
     }
 
     #[test]

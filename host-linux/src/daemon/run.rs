@@ -4,12 +4,14 @@
 use super::config::{self, Args, Config, LogFormat};
 use super::inflight::Inflight;
 use super::metrics::Metrics;
+use super::policy_file::PolicyFiles;
+use super::policy_start::StartPolicy;
 use super::state::{Shared, VERSION};
 use super::{http, socket_file, unix};
 use crate::clock::{Clock, random_key};
 use crate::endpoint::EndpointEnv;
 use crate::kernel::{Kernel, KernelSeeds};
-use crate::store::{Journal, JournalConfig, JournalEntry};
+use crate::store::{Journal, JournalConfig, JournalEntry, OpenReport, load_key};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,33 @@ use tokio::sync::{Semaphore, watch};
 
 /// Exit status for a configuration error (the message names the field).
 const EXIT_CONFIG: u8 = 2;
+/// Exit status when a file in `OUT_DIR` failed verification (journal, seals, policy.json):
+/// an operator must look; the message names the file and the reason.
+const EXIT_REFUSED: u8 = 3;
+
+/// What the operator accepted for this start only (command-line flags, never a setting).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Accept {
+    /// `--accept-unsealed-journal`.
+    pub(crate) unsealed_journal: bool,
+    /// `--accept-policy-file`.
+    pub(crate) policy_file: bool,
+}
+
+/// Why [`run`] stopped with an error.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// A file in `OUT_DIR` failed verification ([`EXIT_REFUSED`]).
+    Refused(String),
+    /// Anything else (exit 1).
+    Failed(String),
+}
+
+impl From<String> for Stop {
+    fn from(why: String) -> Stop {
+        Stop::Failed(why)
+    }
+}
 
 /// `heidid`'s `main`: parse, configure, run until a signal, and report how it ended. With
 /// `--daemon`, starts the detached daemon and returns once it listens (module
@@ -59,9 +88,18 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, detached)) {
+    let accept = Accept {
+        unsealed_journal: args.accept_unsealed_journal,
+        policy_file: args.accept_policy_file,
+    };
+    match runtime.block_on(run(config, detached, accept)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Stop::Refused(e)) => {
+            tracing::error!(error = %e, "heidid refused to start");
+            eprintln!("heidid: {e}");
+            ExitCode::from(EXIT_REFUSED)
+        }
+        Err(Stop::Failed(e)) => {
             tracing::error!(error = %e, "heidid stopped");
             eprintln!("heidid: {e}");
             ExitCode::FAILURE
@@ -90,10 +128,15 @@ fn seeds() -> std::io::Result<KernelSeeds> {
     })
 }
 
-async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, String> {
+async fn open_journal(
+    config: &Config,
+    metrics: &Metrics,
+    accept: Accept,
+) -> Result<(Journal, OpenReport), Stop> {
     let j = &config.journal;
     let mut jc = JournalConfig::new(j.out_dir.clone(), j.seal_key.clone());
     jc.run_id = j.run_id.clone();
+    jc.accept_unsealed = accept.unsealed_journal;
     jc.seal_every_lines = j.seal_every_lines;
     jc.seal_interval = j.seal_interval;
     jc.max_batch = j.group_commit_max_batch;
@@ -102,7 +145,19 @@ async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, Str
     let (journal, report) = tokio::task::spawn_blocking(move || Journal::open(jc))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot open the journal in {}: {e}", j.out_dir.display()))?;
+        .map_err(|e| {
+            let why = format!("cannot open the journal in {}: {e}", j.out_dir.display());
+            match e.kind() {
+                std::io::ErrorKind::InvalidData => Stop::Refused(why),
+                _ => Stop::Failed(why),
+            }
+        })?;
+    if report.unsealed_accepted > 0 {
+        tracing::warn!(
+            lines = report.unsealed_accepted,
+            "--accept-unsealed-journal: accepted a journal without seals (journaled)"
+        );
+    }
     tracing::info!(
         run_id = %report.run_id,
         lines = report.lines,
@@ -112,32 +167,64 @@ async fn open_journal(config: &Config, metrics: &Metrics) -> Result<Journal, Str
         path = %journal.path().display(),
         "journal open"
     );
-    Ok(journal)
+    super::out_dir::warn_if_shared(&j.out_dir);
+    Ok((journal, report))
+}
+
+/// The policy to start with ([`policy_start`](super::policy_start)), its files written;
+/// refused when `policy.json` does not match the journal (unless `--accept-policy-file`).
+async fn start_policy(
+    config: &Config,
+    journal: &Journal,
+    report: &OpenReport,
+    configured: crate::kernel::Policy,
+    accept: Accept,
+) -> Result<(PolicyFiles, StartPolicy), Stop> {
+    let key_path = config.journal.seal_key.clone();
+    let journal_path = journal.path().to_path_buf();
+    let sealed_lines = report.sealed_lines;
+    let files = PolicyFiles::new(
+        config.journal.out_dir.clone(),
+        load_key(&key_path).map_err(|e| format!("seal key: {e}"))?,
+        journal.run_id().to_owned(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let last = super::policy_start::last_journaled(&journal_path, sealed_lines)?;
+        let start = super::policy_start::decide(&files, last, configured, accept.policy_file)
+            .map_err(Stop::Refused)?;
+        start.write_files(&files)?;
+        Ok((files, start))
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// Runs the daemon until a signal; `detached`: tell the `--daemon` parent once listening.
-async fn run(mut config: Config, detached: bool) -> Result<(), String> {
+async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), Stop> {
     // Handlers first: a SIGTERM during start-up or right after READY=1 is remembered and
     // drains once serving has begun; it never kills the daemon mid-write.
     let signals = Signals::install()?;
     let seeds = seeds().map_err(|e| format!("cannot draw random seeds: {e}"))?;
-    let (policy, version) = match super::policy_file::load(&config.journal.out_dir)? {
-        Some(restored) => {
-            tracing::info!(
-                version = restored.version,
-                "policy restored from policy.json (it overrides the configuration's [policy])"
-            );
-            (restored.policy, restored.version)
-        }
-        None => (std::mem::take(&mut config.policy), 1),
-    };
-    let mut kernel = Kernel::with_capacity(seeds, policy, config.capacity);
-    kernel.restore_version(version);
+    let configured = std::mem::take(&mut config.policy);
+    // Built with the configured policy; rebuilt below if the journal names another.
+    let kernel = Kernel::with_capacity(seeds, configured.clone(), config.capacity);
     let kernel = Arc::new(Mutex::new(kernel));
     let metrics = Metrics::new(kernel.clone());
     let _lock = super::instance_lock::acquire(&config.journal.out_dir)
         .map_err(|e| format!("cannot lock {}: {e}", config.journal.out_dir.display()))?;
-    let journal = open_journal(&config, &metrics).await?;
+    let (journal, report) = open_journal(&config, &metrics, accept).await?;
+    let (policy_files, start) =
+        start_policy(&config, &journal, &report, configured.clone(), accept).await?;
+    if start.policy != configured || start.version != 1 {
+        let mut rebuilt = Kernel::with_capacity(seeds, start.policy.clone(), config.capacity);
+        rebuilt.restore_version(start.version);
+        *kernel.lock().unwrap_or_else(|p| p.into_inner()) = rebuilt;
+    }
+    tracing::info!(version = start.version, "{}", start.entry.message);
+    journal
+        .append(start.entry)
+        .await
+        .map_err(|e| format!("cannot append to the journal: {e}"))?;
     let clock = Clock::start();
 
     let std_listener =
@@ -171,6 +258,7 @@ async fn run(mut config: Config, detached: bool) -> Result<(), String> {
         open_connections: AtomicU32::new(0),
         ready: AtomicBool::new(false),
         policy_lock: tokio::sync::Mutex::new(()),
+        policy_files,
         event_tasks: Mutex::new(tokio::task::JoinSet::new()),
         pipeline,
         audit: Default::default(),

@@ -105,6 +105,8 @@ pub struct Shared {
     pub ready: AtomicBool,
     /// Serializes `APPLY_POLICY` from validation through journal, commit and persistence.
     pub policy_lock: tokio::sync::Mutex<()>,
+    /// `policy.json` and `policy.next.json`, keyed with the seal key.
+    pub(crate) policy_files: super::policy_file::PolicyFiles,
     /// The pipeline driver.
     pub pipeline: PipelineHandle,
     /// Tasks journaling kernel events (breaker transitions), awaited at shutdown.
@@ -346,10 +348,18 @@ impl Shared {
         }
     }
 
-    /// Journals a validated policy change, then commits it, then persists it for restarts.
-    /// If the journal refuses the entry, nothing is applied and the caller is told why.
+    /// Stages a validated policy change in `policy.next.json`, journals it, commits it, then
+    /// makes it `policy.json`. If the file cannot be written or the journal refuses the
+    /// entry, nothing is applied and the caller is told why.
     async fn apply_policy(&self, pending: Box<PendingPolicy>, out: &mut Vec<u8>) {
+        let (version, policy) = (pending.version(), pending.policy().clone());
+        if let Err(e) = self.policy_files.stage(version, &policy).await {
+            tracing::error!("{e}");
+            let message = format!("{e}, so nothing was applied");
+            return reply::error(ErrorCode::Internal, &message, out);
+        }
         if let Err(e) = self.journal.append(pending.entry.clone()).await {
+            self.policy_files.discard().await;
             let (code, message) = match e {
                 AppendError::Overloaded => (
                     ErrorCode::Overloaded,
@@ -362,17 +372,15 @@ impl Shared {
             };
             return reply::error(code, &message, out);
         }
-        let document = pending.policy().to_json();
-        let digest = pending.policy().digest_hex();
         let committed = {
             let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
             kernel.commit_policy(self.clock.now(), *pending)
         };
+        // Journaled: the journal says this is the policy in force from now on, so it is
+        // what the next start loads, committed here or not.
+        self.policy_files.promote(version, &policy).await;
         match committed {
-            Ok(version) => {
-                let file = json!({"version": version, "sha256": digest, "policy": document});
-                super::policy_file::save(&self.config.journal.out_dir, &file).await;
-            }
+            Ok(_) => {}
             Err(e) => {
                 tracing::error!(error = %e, "a journaled policy change could not be committed");
                 reply::error(ErrorCode::Internal, &e.to_string(), out);

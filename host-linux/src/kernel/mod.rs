@@ -62,7 +62,7 @@ pub use config::{
 };
 pub use health::NotReady;
 pub use journal_append::{RESERVED_STAGES, parse_journal_append};
-pub use policy::{Policy, PolicyError};
+pub use policy::{Policy, PolicyError, event_message, parse_event_message};
 pub use stats::KernelStats;
 
 use crate::store::JournalEntry;
@@ -272,8 +272,7 @@ impl Kernel {
             Ok(policy) => {
                 let version = self.version + 1;
                 reply::write(&Ok(json!({"ok": true, "version": version})), out);
-                let digest = policy.digest_hex();
-                let message = format!("policy version {version} applied (sha256 {digest})");
+                let message = policy::event_message(version, "applied", &policy.digest_hex());
                 let entry = JournalEntry::info("kernel", "policy_applied", message);
                 Handled::ApplyPolicy(Box::new(PendingPolicy {
                     policy,

@@ -33,11 +33,15 @@ pub struct JournalConfig {
     pub tail_capacity: usize,
     /// Observer of every journal `fdatasync`: (latency, entries in the batch).
     pub on_fsync: Option<FsyncHook>,
+    /// Open a journal of more than one line that has no seal record at all (its seal file
+    /// deleted or emptied) instead of refusing it; the acceptance is journaled
+    /// (`journal_unsealed_accepted`). Default false.
+    pub accept_unsealed: bool,
 }
 
 impl JournalConfig {
     /// Defaults: no run id, a seal every 1000 lines or 5 s, batches of up to 1024 entries, a
-    /// queue of 4096, a tail of 256 lines, no fsync observer.
+    /// queue of 4096, a tail of 256 lines, no fsync observer, an unsealed journal refused.
     pub fn new(dir: PathBuf, key_path: PathBuf) -> JournalConfig {
         JournalConfig {
             dir,
@@ -49,6 +53,7 @@ impl JournalConfig {
             queue_capacity: 4096,
             tail_capacity: 256,
             on_fsync: None,
+            accept_unsealed: false,
         }
     }
 
@@ -106,6 +111,7 @@ impl fmt::Debug for JournalConfig {
             .field("queue_capacity", &self.queue_capacity)
             .field("tail_capacity", &self.tail_capacity)
             .field("on_fsync", &self.on_fsync.is_some())
+            .field("accept_unsealed", &self.accept_unsealed)
             .finish()
     }
 }
@@ -123,6 +129,9 @@ pub struct OpenReport {
     pub sealed_lines: u64,
     /// The journal file was created by this open.
     pub created: bool,
+    /// Lines of a journal without seals accepted by
+    /// [`JournalConfig::accept_unsealed`] (0: the journal matched its seals).
+    pub unsealed_accepted: u64,
 }
 
 /// A durable line.

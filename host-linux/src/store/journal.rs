@@ -40,7 +40,9 @@ impl Journal {
     ///
     /// Refused (`InvalidData`, message naming the line and the reason): any fault but a torn
     /// last line, a seal record that is malformed, forged or out of order, a journal shorter
-    /// than or different from its last seal. Refused (`InvalidInput`): a `run_id` that is not
+    /// than or different from its last seal, a journal of more than one line with no seal
+    /// record at all (unless [`JournalConfig::accept_unsealed`]; the acceptance is then
+    /// journaled as `journal_unsealed_accepted`). Refused (`InvalidInput`): a `run_id` that is not
     /// a valid run id or differs from the existing journal's, a key file inside `dir`, a zero
     /// `seal_every_lines`, `max_batch` or `queue_capacity`, sizes above the `*_LIMIT`s of
     /// [`JournalConfig`]. Key file errors: see [`load_or_create_key`](super::load_or_create_key).
@@ -55,7 +57,7 @@ impl Journal {
         let path = config.dir.join(JOURNAL_FILE);
         let seals_path = config.dir.join(SEALS_FILE);
         let seals = read_seals(&seals_path, &key)?;
-        let found = verify_existing(&path, &seals, config.tail_capacity)?;
+        let found = verify_existing(&path, &seals, config.tail_capacity, config.accept_unsealed)?;
         let run_id = choose_run_id(config.run_id.as_deref(), found.run_id.as_deref(), &path)?;
         // Everything verified: only now change the files.
         if found.torn_bytes > 0 {
@@ -105,6 +107,7 @@ impl Journal {
             cut_bytes: found.torn_bytes,
             sealed_lines: found.sealed_lines,
             created,
+            unsealed_accepted: found.unsealed_accepted,
         };
         let inner = Inner {
             run_id,

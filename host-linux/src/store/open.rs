@@ -12,18 +12,27 @@ use super::recover::Recovered;
 use super::run_id;
 use super::writer::Writer;
 
-/// Journals recovery (a torn tail, a torn seal record) and re-anchors an unsealed tail.
+/// Journals recovery (a torn tail, a torn seal record, an accepted unsealed journal) and
+/// re-anchors an unsealed tail. Each line is sealed as soon as it is written, so a crash
+/// here never leaves more than one line without a seal.
 pub(super) fn start_writer(
     mut writer: Writer,
     found: &Recovered,
     seal_cut_bytes: u64,
 ) -> io::Result<(Writer, u64)> {
+    // The acceptance is written before the first seal: a crash in between leaves the
+    // journal unsealed, so the next start refuses it again instead of forgetting it.
+    if found.unsealed_accepted > 0 {
+        writer.write_now(&unsealed_entry(found.unsealed_accepted))?;
+        writer.seal_now()?;
+    }
     if found.torn_bytes > 0 {
         writer.write_now(&cut_entry(
             "journal_truncated",
             "torn last journal line",
             found.torn_bytes,
         ))?;
+        writer.seal_now()?;
     }
     if seal_cut_bytes > 0 {
         writer.write_now(&cut_entry(
@@ -31,10 +40,28 @@ pub(super) fn start_writer(
             "torn last seal record",
             seal_cut_bytes,
         ))?;
+        writer.seal_now()?;
     }
     writer.seal_now()?;
     let lines = writer.lines();
     Ok((writer, lines))
+}
+
+fn unsealed_entry(lines: u64) -> JournalEntry {
+    let mut entry = JournalEntry::info(
+        "journal",
+        "journal_unsealed_accepted",
+        format!(
+            "accepted {lines} journal lines that had no seal record (seal file deleted or \
+             emptied) on the operator's --accept-unsealed-journal"
+        ),
+    );
+    entry.level = Level::Warning;
+    entry.counters_delta = vec![(
+        "unsealed_lines".to_owned(),
+        i64::try_from(lines).unwrap_or(i64::MAX),
+    )];
+    entry
 }
 
 fn cut_entry(event_type: &str, what: &str, bytes: u64) -> JournalEntry {

@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use heidi_core::journal::{Fault, FaultKind, LineHash, Verified, Verifier};
+use heidi_core::journal::{Fault, FaultKind, LineHash, SealFault, SealReport, Verified, Verifier};
 
 use super::fsutil::{at, err};
 use super::seals::ReadSeals;
@@ -29,15 +29,21 @@ pub(super) struct Recovered {
     pub(super) sealed_lines: u64,
     /// The last lines, oldest first, at most the tail capacity.
     pub(super) tail: VecDeque<String>,
+    /// Lines of a journal without any seal record that the caller accepted
+    /// (`accept_unsealed`); 0 when the journal matched its seals.
+    pub(super) unsealed_accepted: u64,
 }
 
 /// Verifies `journal` (missing: empty) against `seals` without changing anything. Only a
 /// torn last line is tolerated (a final segment with no `\n` after it, whatever its length);
-/// every other fault is an `InvalidData` error naming the line.
+/// every other fault is an `InvalidData` error naming the line. A journal of more than one
+/// line without any seal record ([`SealFault::Unsealed`]) is refused too, unless
+/// `accept_unsealed`.
 pub(super) fn verify_existing(
     journal: &Path,
     seals: &ReadSeals,
     tail_capacity: usize,
+    accept_unsealed: bool,
 ) -> io::Result<Recovered> {
     let mut verifier = seals.check.verifier();
     let mut scan = Scan::new(tail_capacity);
@@ -57,10 +63,30 @@ pub(super) fn verify_existing(
         }) => verifier.verified(),
         Err(fault) => return Err(refuse(journal, &fault.to_string())),
     };
-    let report = seals
-        .check
-        .check(&verified)
-        .map_err(|fault| refuse(journal, &format!("does not match its seals: {fault}")))?;
+    let (report, unsealed_accepted) = match seals.check.check(&verified) {
+        Ok(report) => (report, 0),
+        Err(SealFault::Unsealed { journal_lines }) if accept_unsealed => {
+            let report = SealReport {
+                sealed_lines: 0,
+                unsealed_lines: journal_lines,
+                seals: 0,
+            };
+            (report, journal_lines)
+        }
+        Err(fault @ SealFault::Unsealed { .. }) => {
+            let why = format!(
+                "does not match its seals: {fault}; start once with \
+                 --accept-unsealed-journal to accept it as it is (journaled)"
+            );
+            return Err(refuse(journal, &why));
+        }
+        Err(fault) => {
+            return Err(refuse(
+                journal,
+                &format!("does not match its seals: {fault}"),
+            ));
+        }
+    };
     let tail = read_tail(journal, scan.tail_start(), scan.intact_end)?;
     Ok(Recovered {
         run_id: (verified.lines > 0).then(|| verified.run_id().to_owned()),
@@ -70,6 +96,7 @@ pub(super) fn verify_existing(
         torn_bytes: scan.total - scan.intact_end,
         sealed_lines: report.sealed_lines,
         tail,
+        unsealed_accepted,
     })
 }
 

@@ -185,8 +185,15 @@ impl Writer {
     }
 
     /// Takes `first` and up to `max_batch - 1` more queued appends without blocking; a
-    /// control message ends the batch and is returned.
+    /// control message ends the batch and is returned. A journal's first line is a batch of
+    /// its own, sealed at once ([`seal_if_due`](Writer::seal_if_due)): a crash never leaves
+    /// more than that line without a seal (see `UNSEALED_LINES_MAX` in the core).
     fn gather(&mut self, first: Msg, rx: &Receiver<Msg>) -> Option<Msg> {
+        let max_batch = if self.chain.lines() == 0 {
+            1
+        } else {
+            self.policy.max_batch
+        };
         let mut msg = first;
         let mut taken = 0;
         loop {
@@ -196,7 +203,7 @@ impl Writer {
                 other => return Some(other),
             }
             taken += 1;
-            if taken >= self.policy.max_batch {
+            if taken >= max_batch {
                 return None;
             }
             msg = match rx.try_recv() {
@@ -309,7 +316,8 @@ impl Writer {
         let waited = self
             .unsealed_since
             .is_some_and(|since| since.elapsed() >= self.policy.seal_interval);
-        if unsealed >= self.policy.seal_every_lines || (unsealed > 0 && waited) {
+        let first = unsealed > 0 && self.sealed_lines == 0;
+        if unsealed >= self.policy.seal_every_lines || (unsealed > 0 && waited) || first {
             // An error is kept in `failed`; later appends are answered with it.
             let _ = self.seal_now();
         }

@@ -190,6 +190,52 @@ impl Daemon {
         self.wait_ready();
     }
 
+    /// (Re)starts the process with `args` added for this start only, its stderr written to
+    /// the returned file, and waits until it is ready.
+    pub fn spawn_logged(&mut self, args: &[&str]) -> PathBuf {
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = self.dir.path().join(format!("heidid-{n}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = self
+            .command()
+            .args(args)
+            .stderr(file)
+            .spawn()
+            .expect("spawn heidid");
+        self.child = Some(child);
+        self.wait_ready();
+        log
+    }
+
+    /// Starts the process with `args` added, expecting it to exit during start-up (it is
+    /// killed if it still runs after [`DEADLINE`]); returns its exit code and stderr.
+    pub fn start_refused(&self, args: &[&str]) -> (Option<i32>, String) {
+        let log = self.dir.path().join("refused.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let mut child = self
+            .command()
+            .args(args)
+            .stderr(file)
+            .spawn()
+            .expect("spawn heidid");
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        let status = status.unwrap_or_else(|| panic!("heidid did not refuse to start: {stderr}"));
+        (status.code(), stderr)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }

@@ -24,6 +24,8 @@ FILES:
   OUT_DIR/events.jsonl    the hash-chained journal; appends are acknowledged after fsync
   OUT_DIR/events.seals    HMAC seals of the journal (key from --seal-key, outside OUT_DIR)
   OUT_DIR/state.json      daemon and pipeline status, replaced atomically
+  OUT_DIR/policy.json     the policy applied at run time, MAC'd with the seal key and
+                          loaded at start only if it is the policy the journal names last
 
 CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
   [socket]   path, mode (\"0600\" | \"0660\")
@@ -61,7 +63,10 @@ THE ORIGINAL HEIDID'S FLAGS:
 
 SIGNALS AND EXIT STATUS:
   SIGTERM/SIGINT drain connections, seal the journal and exit 0. Exit 2: bad configuration
-  (the message names the field); exit 1: any other start-up or runtime failure.
+  (the message names the field); exit 3: a file in OUT_DIR failed verification (journal,
+  seals or policy.json; the message names the file and the reason; see
+  --accept-unsealed-journal and --accept-policy-file); exit 1: any other start-up or runtime
+  failure.
 
 With no arguments heidid starts with embedded defaults: socket as above (0600), HTTP on
 127.0.0.1:8080, OUT_DIR $XDG_STATE_HOME/heidi-kernel, seal key
@@ -149,6 +154,16 @@ pub struct Args {
     /// Print help (`-h` is --host, as in the original heidid).
     #[arg(long, action = ArgAction::HelpLong)]
     pub help: Option<bool>,
+    /// Start once with a journal of more than one line that has no seal record (its
+    /// events.seals deleted or emptied), instead of refusing it; the acceptance is journaled.
+    /// A flag only (no environment or file setting): it acknowledges what this start found.
+    #[arg(long)]
+    pub accept_unsealed_journal: bool,
+    /// Start once with an OUT_DIR/policy.json that has no MAC, a wrong MAC or digest, or is
+    /// not the policy the journal names last, instead of refusing it; the acceptance is
+    /// journaled and the file keyed. A flag only, like --accept-unsealed-journal.
+    #[arg(long)]
+    pub accept_policy_file: bool,
 }
 
 /// `--http-bind`: an IP address, or `localhost` (127.0.0.1). Other names are refused: the

@@ -88,16 +88,22 @@ impl Policy {
         parse::policy(doc)
     }
 
-    /// SHA-256 (lowercase hex) of the canonical document: [`Policy::to_json`] written compactly
-    /// with sorted keys. Journaled with every change, so the journal names exactly which
-    /// document was in force.
-    pub fn digest_hex(&self) -> String {
+    /// The canonical document: [`Policy::to_json`] written compactly with sorted keys. Its
+    /// SHA-256 is [`Policy::digest`]; a policy file's MAC covers these bytes.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.to_json()).expect("a Value always serializes")
+    }
+
+    /// SHA-256 of [`Policy::canonical_bytes`].
+    pub fn digest(&self) -> [u8; 32] {
         use sha2::Digest;
-        let canonical = serde_json::to_vec(&self.to_json()).expect("a Value always serializes");
-        sha2::Sha256::digest(&canonical)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        sha2::Sha256::digest(self.canonical_bytes()).into()
+    }
+
+    /// [`Policy::digest`] in lowercase hex. Journaled with every change, so the journal
+    /// names exactly which document was in force.
+    pub fn digest_hex(&self) -> String {
+        self.digest().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The complete document, every section and field written out; `from_json` of it gives
@@ -156,4 +162,27 @@ impl Policy {
     pub fn idempotency(&self) -> &IdempotencyConfig {
         &self.idempotency
     }
+}
+
+/// The message of a policy journal event (`policy_applied`, `policy_loaded`):
+/// `policy version <version> <what> (sha256 <digest>)`, read back by [`parse_event_message`].
+/// The journal line format has no other field for a digest, so the message carries it, as
+/// it always did for `policy_applied`.
+pub fn event_message(version: u64, what: &str, digest_hex: &str) -> String {
+    format!("policy version {version} {what} (sha256 {digest_hex})")
+}
+
+/// The version and digest a policy event's message names ([`event_message`]); `None` for
+/// any other text. Text appended after the digest (`(by …)`) is ignored.
+pub fn parse_event_message(message: &str) -> Option<(u64, [u8; 32])> {
+    let rest = message.strip_prefix("policy version ")?;
+    let digits = rest.find(' ')?;
+    let version = rest[..digits].parse::<u64>().ok()?;
+    let at = rest.find("(sha256 ")? + "(sha256 ".len();
+    let hex = rest.get(at..at + 64)?;
+    if rest.as_bytes().get(at + 64) != Some(&b')') {
+        return None;
+    }
+    let digest = heidi_core::journal::LineHash::from_hex(hex.as_bytes())?;
+    Some((version, digest.0))
 }

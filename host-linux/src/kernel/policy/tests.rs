@@ -253,3 +253,26 @@ fn readiness_names_checks_and_is_bounded() {
         assert_eq!(refuse(json!({"readiness": section})), expected);
     }
 }
+
+#[test]
+fn policy_event_messages_name_version_and_digest() {
+    use super::{event_message, parse_event_message};
+    let p = Policy::default();
+    let message = event_message(7, "applied", &p.digest_hex());
+    assert_eq!(parse_event_message(&message), Some((7, p.digest())));
+    let by = format!("{message} (by unix uid 1000 gid 1000 pid 42)");
+    assert_eq!(parse_event_message(&by), Some((7, p.digest())));
+    let loaded = event_message(3, "loaded from policy.json", &p.digest_hex());
+    assert_eq!(parse_event_message(&loaded), Some((3, p.digest())));
+    for bad in [
+        "",
+        "policy version x applied (sha256 00)",
+        "policy version 7 applied",
+        &message.replace(')', ""),
+        &message[..message.len() - 2],
+        &message.to_uppercase(),
+        "version 7 applied",
+    ] {
+        assert_eq!(parse_event_message(bad), None, "{bad}");
+    }
+}

@@ -24,7 +24,12 @@ fn apply_bumps_the_version_and_journals() {
         (entry.stage.as_str(), entry.event_type.as_str()),
         ("kernel", "policy_applied")
     );
-    assert!(entry.message.contains("version 2"), "{}", entry.message);
+    assert_eq!(
+        crate::kernel::parse_event_message(&entry.message),
+        Some((2, Policy::default().digest())),
+        "{}",
+        entry.message
+    );
     assert_eq!(k.policy_version(), 2);
     let v = ok(&mut k, at(1), Get, "{}");
     assert_eq!(v["version"], 2);

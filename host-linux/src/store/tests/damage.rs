@@ -16,7 +16,7 @@ fn closed_journal(lines: usize) -> (TempDir, JournalConfig) {
 }
 
 /// Opens, expecting a refusal that leaves the files untouched; returns the message.
-fn refused(config: &JournalConfig) -> String {
+pub(super) fn refused(config: &JournalConfig) -> String {
     let journal = std::fs::read(config.dir.join(JOURNAL_FILE)).ok();
     let seals = std::fs::read(config.dir.join(SEALS_FILE)).ok();
     let e = Journal::open(config.clone()).err().unwrap();

@@ -1,5 +1,6 @@
 //! Restart: the chain resumes, a torn tail is cut and journaled, run ids.
 
+use super::damage::refused;
 use super::*;
 use crate::store::Journal;
 
@@ -131,16 +132,74 @@ fn a_torn_seal_record_is_cut_and_journaled() {
 }
 
 #[test]
-fn a_missing_seal_file_means_nothing_sealed() {
+fn a_deleted_or_emptied_seal_file_is_refused() {
     let (_tmp, config) = setup();
     write_and_close(&config, 3);
     std::fs::remove_file(config.dir.join(SEALS_FILE)).unwrap();
+    let msg = refused(&config);
+    assert!(
+        msg.contains("3 lines but no seal record") && msg.contains("--accept-unsealed-journal"),
+        "{msg}"
+    );
+    std::fs::write(config.dir.join(SEALS_FILE), b"").unwrap();
+    let msg = refused(&config);
+    assert!(msg.contains("no seal record"), "{msg}");
+}
+
+#[test]
+fn an_unsealed_journal_accepted_by_the_operator_is_journaled_then_sealed() {
+    let (_tmp, mut config) = setup();
+    write_and_close(&config, 3);
+    std::fs::remove_file(config.dir.join(SEALS_FILE)).unwrap();
+    config.accept_unsealed = true;
     let (journal, report) = Journal::open(config.clone()).unwrap();
-    assert_eq!((report.lines, report.sealed_lines), (3, 0));
-    // The open re-anchors the unsealed tail at once.
+    assert_eq!(
+        (report.lines, report.sealed_lines, report.unsealed_accepted),
+        (4, 0, 3)
+    );
+    let lines = journal_lines(&config);
+    assert!(
+        lines[3].contains("\"event_type\":\"journal_unsealed_accepted\"")
+            && lines[3].contains("\"unsealed_lines\":3"),
+        "{}",
+        lines[3]
+    );
+    // The open re-anchors the journal at once, acceptance included.
     let sealed: Vec<u64> = seal_records(&config).iter().map(|s| s.lines()).collect();
-    assert_eq!(sealed, vec![3]);
+    assert_eq!(sealed, vec![4]);
     journal.close().unwrap();
+    // Sealed now: the next open needs no flag.
+    config.accept_unsealed = false;
+    let (journal, report) = Journal::open(config.clone()).unwrap();
+    assert_eq!((report.unsealed_accepted, report.sealed_lines), (0, 4));
+    journal.close().unwrap();
+}
+
+#[test]
+fn the_first_line_is_sealed_at_once() {
+    // A crash right after the first append must not leave an unsealed journal behind.
+    let (_tmp, mut config) = setup();
+    config.seal_interval = Duration::from_secs(3600);
+    let (journal, _) = Journal::open(config.clone()).unwrap();
+    journal.append_blocking(entry(0)).unwrap();
+    wait_until("the first seal", || {
+        seal_records(&config).iter().any(|s| s.lines() == 1)
+    });
+    journal.append_blocking(entry(1)).unwrap();
+    journal.append_blocking(entry(2)).unwrap();
+    // No close (as after kill -9): the journal has 3 lines and one seal, over line 1.
+    let sealed: Vec<u64> = seal_records(&config).iter().map(|s| s.lines()).collect();
+    assert_eq!(sealed, vec![1]);
+    drop(journal);
+    // Without a seal a 1-line journal (the crash window of the first line) still opens.
+    let (_tmp2, config2) = setup();
+    let (j, _) = Journal::open(config2.clone()).unwrap();
+    j.append_blocking(entry(0)).unwrap();
+    j.close().unwrap();
+    std::fs::remove_file(config2.dir.join(SEALS_FILE)).unwrap();
+    let (j, report) = Journal::open(config2.clone()).unwrap();
+    assert_eq!((report.lines, report.unsealed_accepted), (1, 0));
+    j.close().unwrap();
 }
 
 #[test]
