@@ -218,7 +218,8 @@ async fn run(mut config: Config) -> Result<(), String> {
         JournalEntry::info("daemon", "daemon_stopped", message),
     )
     .await?;
-    let mut stopped = super::stages::daemon_fields("stopped");
+    let mut stopped = super::stages::daemon_fields();
+    stopped.insert("status".into(), "stopped".into());
     stopped.insert("journal_lines".into(), shared.journal.lines().into());
     if let Err(e) = shared.pipeline.write_final_state(stopped).await {
         tracing::error!("cannot write state.json: {e}");
