@@ -139,6 +139,60 @@ impl Record {
     }
 }
 
+/// A record as a host persists it and hands it back after a restart
+/// ([`IdempotencyTable::restore`](super::IdempotencyTable::restore)), with its times already
+/// converted to this run's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Saved {
+    /// Begun and not completed: the owner may still complete it with `token`.
+    InProgress {
+        /// The owner's token.
+        token: Token,
+        /// When it was begun.
+        since: Instant,
+        /// When the owner is presumed crashed.
+        expires_at: Instant,
+    },
+    /// Completed and remembered.
+    Done {
+        /// The token it was begun with.
+        token: Token,
+        /// How it ended.
+        outcome: Outcome,
+        /// When it was completed.
+        completed_at: Instant,
+        /// When the key is new again.
+        expires_at: Instant,
+    },
+}
+
+impl Saved {
+    /// When the record stops mattering.
+    pub const fn expires_at(&self) -> Instant {
+        match *self {
+            Saved::InProgress { expires_at, .. } | Saved::Done { expires_at, .. } => expires_at,
+        }
+    }
+
+    pub(super) fn record(self) -> Record {
+        match self {
+            Saved::InProgress {
+                token,
+                since,
+                expires_at,
+            } => Record::in_progress(token, since, expires_at),
+            Saved::Done {
+                token,
+                outcome,
+                completed_at,
+                expires_at,
+            } => Record::done(token, outcome, completed_at, expires_at),
+        }
+    }
+}
+
 impl Reclaim for Record {
     fn reclaimable_at(&self) -> Instant {
         match self.state {

@@ -19,6 +19,7 @@ mod decoder;
 mod fd_limit;
 mod histogram;
 pub mod http;
+mod idempotency_file;
 mod idle_io;
 pub mod inflight;
 mod instance_lock;

@@ -144,6 +144,14 @@ async fn run(mut config: Config) -> Result<(), String> {
     };
     let http_bound = tcp_listener.as_ref().and_then(|l| l.local_addr().ok());
 
+    let idempotency = super::idempotency_file::open_and_restore(
+        &config.journal.out_dir,
+        config.capacity.idempotency_slots,
+        config.limits.max_inflight as usize,
+        &kernel,
+        clock,
+    )
+    .await?;
     let pipeline = super::stages::start(&config, &journal, clock).await?;
     let max_connections = config.limits.max_connections as usize;
     let max_inflight = config.limits.max_inflight;
@@ -160,6 +168,7 @@ async fn run(mut config: Config) -> Result<(), String> {
         policy_lock: tokio::sync::Mutex::new(()),
         event_tasks: Mutex::new(tokio::task::JoinSet::new()),
         pipeline,
+        idempotency,
     });
     let listening = format!(
         "heidid {VERSION} (pid {}) listening on unix://{}{}",

@@ -95,6 +95,8 @@ pub struct Shared {
     pub pipeline: PipelineHandle,
     /// Tasks journaling kernel events (breaker transitions), awaited at shutdown.
     pub event_tasks: Mutex<tokio::task::JoinSet<()>>,
+    /// The durable idempotency records (`OUT_DIR/idempotency.jsonl`).
+    pub idempotency: crate::store::IdemLog,
 }
 
 /// What [`Shared::answer_now`] did with a request.
@@ -295,6 +297,9 @@ impl Shared {
                     let message = format!("applied, but the journal append failed: {e}");
                     reply::error(ErrorCode::Internal, &message, out);
                 }
+            }
+            Handled::Idempotency(persist) => {
+                super::idempotency_file::persist(&self.idempotency, self.clock, persist, out).await;
             }
             Handled::ApplyPolicy(mut pending) => {
                 pending.entry.message = format!("{} (by {peer})", pending.entry.message);
