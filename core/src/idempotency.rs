@@ -161,7 +161,7 @@ where
             return Ok(false);
         }
         let entry = self.table.entry(now, key)?;
-        *entry.value = saved.record();
+        *entry.value = saved.into();
         Ok(true)
     }
 

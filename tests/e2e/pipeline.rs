@@ -66,38 +66,35 @@ fn status(d: &Daemon) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-/// Waits until the pipeline status satisfies `done`.
-fn wait_status(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+/// Reads `read` until it satisfies `done` (polling, within 30 s); returns it.
+fn wait_for(what: &str, read: impl Fn() -> Value, done: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
     loop {
-        let s = status(d);
-        if done(&s) {
-            return s;
+        let v = read();
+        if done(&v) {
+            return v;
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "pipeline never reached {what}: {s}"
+            "never reached {what}: {v}"
         );
         std::thread::sleep(Duration::from_millis(25));
     }
 }
 
+/// Waits until the pipeline status satisfies `done`.
+fn wait_status(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    wait_for(&format!("pipeline {what}"), || status(d), done)
+}
+
 /// Waits until `state.json` satisfies `done` (it is written just after the status is
 /// published); returns it.
 fn wait_state_file(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let start = Instant::now();
-    loop {
+    let read = || {
         let text = std::fs::read_to_string(d.out_dir.join("state.json")).unwrap_or_default();
-        let doc: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if done(&doc) {
-            return doc;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "state.json never showed {what}: {doc}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    wait_for(&format!("state.json {what}"), read, done)
 }
 
 fn events(d: &Daemon) -> Vec<Value> {
