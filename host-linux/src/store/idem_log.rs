@@ -5,7 +5,9 @@
 //! is answered after that. At open the file is read back ([`load`](super::idem_load::load)),
 //! and replaced atomically (temporary file, fsync, rename, directory fsync) by its live
 //! records alone. While the daemon runs it is compacted the same way once it holds four times
-//! as many lines as live records (and at least [`COMPACT_MIN_LINES`]).
+//! as many lines as live records (and at least [`COMPACT_MIN_LINES`]), or once it names more
+//! than twice as many keys as the table holds (expired records are dropped then), so neither
+//! the file nor the writer's memory grows without bound.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -76,6 +78,8 @@ impl IdemLog {
             path,
             file,
             lines: live.len(),
+            prune_above: 2 * capacity.max(1),
+            capacity: capacity.max(1),
             live,
             failed: None,
         };
@@ -128,6 +132,10 @@ struct Writer {
     live: HashMap<String, IdemLine>,
     /// Lines in the file.
     lines: usize,
+    /// The table's capacity.
+    capacity: usize,
+    /// Compact once `live` names more keys than this.
+    prune_above: usize,
     /// The first failure; every later append gets it.
     failed: Option<String>,
 }
@@ -177,7 +185,8 @@ impl Writer {
             return Err(IdemLogError::Failed(e.to_string()));
         }
         self.lines += count;
-        if self.lines >= COMPACT_MIN_LINES.max(4 * self.live.len()) {
+        let long = self.lines >= COMPACT_MIN_LINES.max(4 * self.live.len());
+        if long || self.live.len() > self.prune_above {
             self.compact();
         }
         Ok(())
@@ -196,6 +205,7 @@ impl Writer {
             }
             Err(e) => tracing::warn!("cannot compact the idempotency records: {e}"),
         }
+        self.prune_above = 2 * self.capacity.max(self.live.len());
     }
 }
 
@@ -311,5 +321,17 @@ mod tests {
         drop(log);
         let (_, lines, _) = open(tmp.path(), NOW, 64);
         assert_eq!(lines.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn many_keys_that_expire_do_not_grow_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (log, _, _) = open(tmp.path(), NOW, 8);
+        let past = 1; // expired when the writer looks again
+        for i in 0..100 {
+            log.append(done(&format!("k{i}"), past)).await.unwrap();
+        }
+        let text = std::fs::read_to_string(tmp.path().join(IDEMPOTENCY_FILE)).unwrap();
+        assert!(text.lines().count() <= 17, "{} lines", text.lines().count());
     }
 }
