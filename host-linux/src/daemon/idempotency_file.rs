@@ -3,7 +3,7 @@
 
 use crate::clock::{Clock, wall_now};
 use crate::kernel::{IdemPersist, Kernel};
-use crate::store::{IdemLog, IdemLogError};
+use crate::store::{Durable, IdemLog, IdemLogError};
 use heidi_core::proto::ErrorCode;
 use std::path::Path;
 use std::sync::Mutex;
@@ -61,15 +61,28 @@ pub(crate) async fn open_and_restore(
     Ok(log)
 }
 
-/// Makes `persist` durable; on failure replaces the reply in `out` with an error saying the
-/// result is not durable.
-pub(crate) async fn persist(log: &IdemLog, clock: Clock, persist: IdemPersist, out: &mut Vec<u8>) {
-    let result = match persist {
+/// Queues what `persist` asks for (call it under the kernel's lock, so that records reach
+/// the file in the order the kernel decided them, and a barrier follows the completion it
+/// reports).
+pub(crate) fn submit(
+    log: &IdemLog,
+    clock: Clock,
+    persist: IdemPersist,
+) -> Result<Durable, IdemLogError> {
+    match persist {
         IdemPersist::Record(change) => {
-            let line = change.line(clock.now(), wall_now().as_unix_millis());
-            log.append(line).await
+            log.submit(Some(change.line(clock.now(), wall_now().as_unix_millis())))
         }
-        IdemPersist::Barrier => log.barrier().await,
+        IdemPersist::Barrier => log.submit(None),
+    }
+}
+
+/// Waits until a submitted record is durable; on failure replaces the reply in `out` with an
+/// error saying the result is not durable.
+pub(crate) async fn finish(submitted: Result<Durable, IdemLogError>, out: &mut Vec<u8>) {
+    let result = match submitted {
+        Ok(durable) => durable.wait().await,
+        Err(e) => Err(e),
     };
     match result {
         Ok(()) => {}

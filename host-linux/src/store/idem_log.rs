@@ -91,27 +91,38 @@ impl IdemLog {
 
     /// Appends `line`; resolves once it is on disk.
     pub async fn append(&self, line: IdemLine) -> Result<(), IdemLogError> {
-        self.submit(Some(line)).await
+        self.submit(Some(line))?.wait().await
     }
 
     /// Resolves once every line appended before it is on disk (at once when none waits).
     pub async fn barrier(&self) -> Result<(), IdemLogError> {
-        self.submit(None).await
+        self.submit(None)?.wait().await
     }
 
-    async fn submit(&self, line: Option<IdemLine>) -> Result<(), IdemLogError> {
+    /// Queues `line` (`None`: a barrier) without waiting: lines are written in the order of
+    /// their submissions, so a caller that submits under a lock orders them as the lock does.
+    pub fn submit(&self, line: Option<IdemLine>) -> Result<Durable, IdemLogError> {
         let (ack, answer) = oneshot::channel();
         match self.tx.try_send((line, ack)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(IdemLogError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(IdemLogError::Failed("the writer has stopped".into()));
-            }
+            Ok(()) => Ok(Durable(answer)),
+            Err(TrySendError::Full(_)) => Err(IdemLogError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => Err(stopped()),
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(IdemLogError::Failed("the writer has stopped".into())))
     }
+}
+
+/// A submitted line (or barrier) on its way to disk.
+pub struct Durable(oneshot::Receiver<Result<(), IdemLogError>>);
+
+impl Durable {
+    /// Resolves once the line, and every line submitted before it, is on disk.
+    pub async fn wait(self) -> Result<(), IdemLogError> {
+        self.0.await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+fn stopped() -> IdemLogError {
+    IdemLogError::Failed("the writer has stopped".into())
 }
 
 /// Replaces the file with the `live` records and opens it for appending.

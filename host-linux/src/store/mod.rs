@@ -40,7 +40,7 @@ pub use config::{AppendError, Appended, FsyncHook, JournalConfig, OpenReport};
 pub use entry::JournalEntry;
 pub use idem_line::{IDEMPOTENCY_FILE, IdemLine};
 pub use idem_load::IdemLoadReport;
-pub use idem_log::{COMPACT_MIN_LINES, IdemLog, IdemLogError};
+pub use idem_log::{COMPACT_MIN_LINES, Durable, IdemLog, IdemLogError};
 pub use journal::Journal;
 pub(crate) use journal::durable;
 pub use key::{KEY_FILE_MAX_BYTES, KEY_FILE_NEW_BYTES, load_key, load_or_create_key};
