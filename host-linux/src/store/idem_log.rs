@@ -267,6 +267,33 @@ mod tests {
         assert_eq!(text.lines().count(), 1, "{text}");
     }
 
+    #[tokio::test]
+    async fn a_barrier_resolves_after_every_line_submitted_before_it_is_on_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (log, _, _) = open(tmp.path(), NOW, 64);
+        let line = log.submit(Some(done("a", NOW + 10))).unwrap();
+        log.barrier().await.unwrap();
+        let text = std::fs::read(tmp.path().join(IDEMPOTENCY_FILE)).unwrap();
+        assert_eq!(text, done("a", NOW + 10).encode());
+        line.wait().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_overloaded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (log, _, _) = IdemLog::open(tmp.path(), NOW, 64, 1).unwrap();
+        // The writer may take one off the queue at any time: fill until refused.
+        let mut queued = Vec::new();
+        let refused = loop {
+            match log.submit(None) {
+                Ok(d) if queued.len() < 10_000 => queued.push(d),
+                Ok(_) => panic!("the queue never filled"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(refused, IdemLogError::Overloaded);
+    }
+
     #[test]
     fn expired_records_are_dropped_and_a_torn_last_line_is_cut() {
         let tmp = tempfile::tempdir().unwrap();
