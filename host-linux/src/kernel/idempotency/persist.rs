@@ -8,7 +8,7 @@ use super::{hex, parse_hex};
 use crate::store::IdemLine;
 
 /// What must be durable before an idempotency reply is sent (see
-/// [`Handled::Idempotency`](super::Handled::Idempotency)).
+/// [`Handled::Idempotency`](crate::kernel::Handled::Idempotency)).
 #[derive(Debug)]
 pub enum IdemPersist {
     /// Write this record (`OUT_DIR/idempotency.jsonl`), then send the reply.
