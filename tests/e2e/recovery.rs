@@ -282,3 +282,38 @@ fn idempotency_records_survive_kill_9_and_expire_by_the_wall_clock() {
     assert_eq!(done["status"], "remembered", "{done}");
     assert_eq!(begin(&d, "order:3")["digest"], digest);
 }
+
+#[test]
+fn more_idempotency_records_than_the_table_holds_load_keeping_the_newest() {
+    let mut d = Daemon::start_with_config(&[], Some("[capacity]\nidempotency_records = 8\n"));
+    assert!(d.stop().success());
+    let far = u64::MAX / 2;
+    let mut text = String::new();
+    for i in 0..100 {
+        let line = json!({"state": "done", "key": format!("k{i}"), "token": "7",
+                          "digest": "ab".repeat(32), "completed_at_ms": 1, "expires_at_ms": far});
+        text.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(d.out_dir.join("idempotency.jsonl"), text).unwrap();
+    let mut cmd = d.command();
+    cmd.env("HEIDI_LOG", "info")
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    d.child = Some(child);
+    let start = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
+        assert!(start.elapsed() < DEADLINE, "heidid never listened");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(begin(&d, "k99")["status"], "done", "the newest is kept");
+    assert!(d.stop().success());
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    assert!(
+        log.contains("more idempotency records than the table holds"),
+        "{log}"
+    );
+    let kept = std::fs::read_to_string(d.out_dir.join("idempotency.jsonl")).unwrap();
+    assert!(kept.lines().count() <= 8, "{kept}");
+}
