@@ -44,7 +44,16 @@
 //! host draws at each start; `complete` must present it. This stops a stale worker, whose
 //! in-progress record expired and was begun again by another, from completing the new owner's
 //! record, including a worker of an earlier run of the host (its tokens come from another
-//! key). Tokens are unpredictable without the key (see [`crate::id`]), so a client cannot
+//! key), unless the host persisted that worker's in-progress record and
+//! [restored](IdempotencyTable::restore) it: then the record keeps its token and the worker
+//! may complete it.
+//!
+//! # Restarts
+//!
+//! The table lives in memory. A host that must keep records across restarts persists each
+//! `Started` and each completion (with wall-clock times) before it answers, and at start
+//! hands them back through [`IdempotencyTable::restore`] as [`Saved`] records on its new
+//! clock. Tokens are unpredictable without the key (see [`crate::id`]), so a client cannot
 //! forge another's token from its own; still, a token is a capability, and the host binds keys
 //! to authenticated clients.
 
@@ -56,11 +65,11 @@ mod tests;
 
 pub use answer::{Begin, BeginError, CompleteError, Completed, Outcome};
 pub use config::{IdempotencyConfig, IdempotencyConfigError};
-pub use record::{Record, Token};
+pub use record::{Record, Saved, Token};
 
 use crate::id::IdMinter;
 use crate::key::KeyHash;
-use crate::table::{Slot, Table};
+use crate::table::{Slot, Table, TableFull};
 use crate::time::Instant;
 
 /// A fixed-capacity idempotency table over storage `S` (`[Slot<Record>; N]` or a boxed slice,
@@ -137,6 +146,23 @@ where
         let expires_at = now + self.config.ttl;
         *record = Record::done(token, outcome, now, expires_at);
         Ok(Completed::Remembered { expires_at })
+    }
+
+    /// Puts back a record saved before a restart ([`Saved`], its times on this run's clock),
+    /// replacing the key's record if it has one. A record already expired at `now` is not
+    /// restored (`Ok(false)`). Fails, changing nothing, when no slot is free or reclaimable
+    /// among the key's candidates: a host restoring more records than fit restores the newest
+    /// first and drops the rest.
+    ///
+    /// A restored in-progress record keeps its token, so an owner that began the key before
+    /// the restart can still complete it (or its record times out as usual).
+    pub fn restore(&mut self, now: Instant, key: KeyHash, saved: Saved) -> Result<bool, TableFull> {
+        if saved.expires_at() <= now {
+            return Ok(false);
+        }
+        let entry = self.table.entry(now, key)?;
+        *entry.value = saved.into();
+        Ok(true)
     }
 
     /// What [`begin`](Self::begin) would answer for `key` at `now`, without changing

@@ -227,6 +227,13 @@ fn lease_and_idempotency_helpers() {
     assert_eq!(ok(&c.idempotency_begin("order:43"))["status"], "started");
     let unknown = c.idempotency_complete("order:44", "1", IdempotencyOutcome::Failure);
     assert_eq!(unknown.field("reason"), Some(&json!("unknown")));
+
+    let token = decimal_id(&c.idempotency_begin("order:45"), "token");
+    let success = IdempotencyOutcome::Success { digest };
+    let stored = c.idempotency_complete_with_response("order:45", &token, success, "{\"id\":45}");
+    assert_eq!(ok(&stored)["status"], "remembered");
+    let replay = ok(&c.idempotency_begin("order:45")).clone();
+    assert_eq!(replay["response"], "{\"id\":45}");
 }
 
 #[test]

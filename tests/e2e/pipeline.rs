@@ -68,20 +68,35 @@ fn status(d: &Daemon) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-/// Waits until the pipeline status satisfies `done`.
-fn wait_status(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+/// Reads `read` until it satisfies `done` (polling, within 30 s); returns it.
+fn wait_for(what: &str, read: impl Fn() -> Value, done: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
     loop {
-        let s = status(d);
-        if done(&s) {
-            return s;
+        let v = read();
+        if done(&v) {
+            return v;
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "pipeline never reached {what}: {s}"
+            "never reached {what}: {v}"
         );
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// Waits until the pipeline status satisfies `done`.
+fn wait_status(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    wait_for(&format!("pipeline {what}"), || status(d), done)
+}
+
+/// Waits until `state.json` satisfies `done` (it is written just after the status is
+/// published); returns it.
+fn wait_state_file(d: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let read = || {
+        let text = std::fs::read_to_string(d.out_dir.join("state.json")).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    wait_for(&format!("state.json {what}"), read, done)
 }
 
 fn events(d: &Daemon) -> Vec<Value> {
@@ -189,7 +204,9 @@ fn train_now_that_does_not_apply_is_409_with_the_reason() {
 #[test]
 fn full_mode_three_rounds_completes_and_the_journal_verifies() {
     let d = daemon(&[], "mode = \"full\"\nrounds = 3", &[]);
-    wait_status(&d, "complete", |s| s["state"] == "IDLE" && s["round"] == 3);
+    let s = wait_status(&d, "complete", |s| s["state"] == "IDLE" && s["round"] == 3);
+    assert_eq!(s["status"], "completed", "{s}");
+    wait_state_file(&d, "completed", |f| f["status"] == "completed");
     let types = event_types(&d);
     assert_eq!(
         types.last().map(String::as_str),
@@ -387,7 +404,14 @@ fn error_then_reset_then_start_runs_again() {
         "",
         &[],
     );
-    wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    let s = wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    assert_eq!(s["status"], "error", "{s}");
+    let file = wait_state_file(&d, "ERROR", |f| f["state"] == "ERROR");
+    assert_eq!(
+        file["status"], "error",
+        "a dashboard reading status sees the error"
+    );
+    assert_eq!(file["pid"], d.pid(), "{file}");
     let refused = d.call("PIPELINE_START", json!({}));
     assert_eq!(
         refused["code"], "REFUSED",
@@ -397,9 +421,11 @@ fn error_then_reset_then_start_runs_again() {
     assert_eq!(reset["ok"], true, "{reset}");
     let started = d.call("PIPELINE_START", json!({"mode": "collect"}));
     assert_eq!(started["ok"], true, "{started}");
+    assert_eq!(started["status"]["status"], "running", "{started}");
     wait_status(&d, "IDLE awaiting train_now", |s| {
         s["state"] == "IDLE" && s["awaiting_train"] == true
     });
+    wait_state_file(&d, "awaiting_train", |f| f["status"] == "awaiting_train");
     verify(&d);
 }
 

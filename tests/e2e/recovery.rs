@@ -391,3 +391,110 @@ fn a_policy_journaled_but_not_yet_moved_is_promoted_after_kill_9() {
     );
     assert!(d.stop().success());
 }
+
+/// `IDEMPOTENCY_BEGIN` for `key`.
+fn begin(d: &Daemon, key: &str) -> Value {
+    d.call("IDEMPOTENCY_BEGIN", json!({"key": key}))
+}
+
+#[test]
+fn idempotency_records_survive_kill_9_and_expire_by_the_wall_clock() {
+    let mut d = Daemon::start(&[]);
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let mut tokens = Vec::new();
+    for key in ["order:1", "order:2", "order:3"] {
+        let started = begin(&d, key);
+        assert_eq!(started["status"], "started", "{started}");
+        tokens.push(started["token"].as_str().unwrap().to_owned());
+    }
+    for (key, token) in [("order:1", &tokens[0]), ("order:2", &tokens[1])] {
+        let params = json!({"key": key, "token": token, "outcome": "success",
+                            "digest": digest, "response": format!("{{\"id\":\"{key}\"}}")});
+        let done = d.call("IDEMPOTENCY_COMPLETE", params);
+        assert_eq!(done["status"], "remembered", "{done}");
+    }
+    let before = begin(&d, "order:1");
+    assert_eq!(before["status"], "done", "{before}");
+    d.kill9();
+
+    // order:2's TTL has passed while the daemon was down (its expiry moved into the past),
+    // and the crash left half a line at the end.
+    let path = d.out_dir.join("idempotency.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut edited = String::new();
+    for line in text.lines() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if v["key"] == "order:2" && v["state"] == "done" {
+            v["expires_at_ms"] = (now_ms - 1).into();
+        }
+        edited.push_str(&format!("{v}\n"));
+    }
+    edited.push_str("{\"state\":\"done\",\"key\":\"order:9\",\"tok");
+    std::fs::write(&path, edited).unwrap();
+    d.spawn();
+
+    let after = begin(&d, "order:1");
+    assert_eq!(after["status"], "done", "{after}");
+    assert_eq!(after["digest"], digest);
+    assert_eq!(after["response"], "{\"id\":\"order:1\"}");
+    let left = |v: &Value| v["expires_in_ms"].as_u64().unwrap();
+    assert!(left(&after) <= left(&before), "{before} {after}");
+    assert!(left(&after) > 86_400_000 - 60_000, "{after}");
+    assert_eq!(
+        begin(&d, "order:2")["status"],
+        "started",
+        "past its TTL: new"
+    );
+    assert_eq!(
+        begin(&d, "order:9")["status"],
+        "started",
+        "the torn line was cut"
+    );
+    // order:3 was in progress: still owned by the caller that began it, who completes it.
+    let busy = begin(&d, "order:3");
+    assert_eq!(busy["code"], "IN_PROGRESS", "{busy}");
+    let params =
+        json!({"key": "order:3", "token": tokens[2], "outcome": "success", "digest": digest});
+    let done = d.call("IDEMPOTENCY_COMPLETE", params);
+    assert_eq!(done["status"], "remembered", "{done}");
+    assert_eq!(begin(&d, "order:3")["digest"], digest);
+}
+
+#[test]
+fn more_idempotency_records_than_the_table_holds_load_keeping_the_newest() {
+    let mut d = Daemon::start_with_config(&[], Some("[capacity]\nidempotency_records = 8\n"));
+    assert!(d.stop().success());
+    let far = u64::MAX / 2;
+    let mut text = String::new();
+    for i in 0..100 {
+        let line = json!({"state": "done", "key": format!("k{i}"), "token": "7",
+                          "digest": "ab".repeat(32), "completed_at_ms": 1, "expires_at_ms": far});
+        text.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(d.out_dir.join("idempotency.jsonl"), text).unwrap();
+    let mut cmd = d.command();
+    cmd.env("HEIDI_LOG", "info")
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    d.child = Some(child);
+    let start = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
+        assert!(start.elapsed() < DEADLINE, "heidid never listened");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(begin(&d, "k99")["status"], "done", "the newest is kept");
+    assert!(d.stop().success());
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    assert!(
+        log.contains("more idempotency records than the table holds"),
+        "{log}"
+    );
+    let kept = std::fs::read_to_string(d.out_dir.join("idempotency.jsonl")).unwrap();
+    assert!(kept.lines().count() <= 8, "{kept}");
+}

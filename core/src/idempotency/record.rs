@@ -33,39 +33,21 @@ impl Token {
     }
 }
 
-/// The table's value for one key. Opaque; it appears in signatures only as the element type
-/// of the storage (`[Slot<Record>; N]`).
+/// The table's value for one key: vacant, or a [`Saved`] record. Opaque; it appears in
+/// signatures only as the element type of the storage (`[Slot<Record>; N]`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Record {
-    state: State,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum State {
-    #[default]
-    Vacant,
-    InProgress {
-        token: Token,
-        since: Instant,
-        expires_at: Instant,
-    },
-    Done {
-        token: Token,
-        outcome: Outcome,
-        completed_at: Instant,
-        expires_at: Instant,
-    },
+    state: Option<Saved>,
 }
 
 impl Record {
     pub(super) fn in_progress(token: Token, since: Instant, expires_at: Instant) -> Record {
-        Record {
-            state: State::InProgress {
-                token,
-                since,
-                expires_at,
-            },
+        Saved::InProgress {
+            token,
+            since,
+            expires_at,
         }
+        .into()
     }
 
     pub(super) fn done(
@@ -74,14 +56,13 @@ impl Record {
         now: Instant,
         expires_at: Instant,
     ) -> Record {
-        Record {
-            state: State::Done {
-                token,
-                outcome,
-                completed_at: now,
-                expires_at,
-            },
+        Saved::Done {
+            token,
+            outcome,
+            completed_at: now,
+            expires_at,
         }
+        .into()
     }
 
     /// The answer `begin` gives a duplicate while the record is live; `None` once it has
@@ -90,12 +71,11 @@ impl Record {
         if self.reclaimable_at() <= now {
             return None;
         }
-        Some(match self.state {
-            State::Vacant => return None,
-            State::InProgress {
+        Some(match self.state? {
+            Saved::InProgress {
                 since, expires_at, ..
             } => Begin::InProgress { since, expires_at },
-            State::Done {
+            Saved::Done {
                 outcome: Outcome::Success(digest),
                 completed_at,
                 expires_at,
@@ -105,7 +85,7 @@ impl Record {
                 completed_at,
                 expires_at,
             },
-            State::Done {
+            Saved::Done {
                 outcome: Outcome::Failure,
                 completed_at,
                 expires_at,
@@ -125,25 +105,65 @@ impl Record {
         token: Token,
     ) -> Result<(), super::CompleteError> {
         use super::CompleteError as E;
-        match self.state {
-            State::Vacant => Err(E::Unknown),
-            State::InProgress { token: t, .. } | State::Done { token: t, .. } if t != token => {
+        match self.state.ok_or(E::Unknown)? {
+            Saved::InProgress { token: t, .. } | Saved::Done { token: t, .. } if t != token => {
                 Err(E::NotOwner)
             }
-            State::InProgress { expires_at, .. } if expires_at <= now => Err(E::Expired {
+            Saved::InProgress { expires_at, .. } if expires_at <= now => Err(E::Expired {
                 expired_at: expires_at,
             }),
-            State::InProgress { .. } => Ok(()),
-            State::Done { completed_at, .. } => Err(E::AlreadyCompleted { completed_at }),
+            Saved::InProgress { .. } => Ok(()),
+            Saved::Done { completed_at, .. } => Err(E::AlreadyCompleted { completed_at }),
+        }
+    }
+}
+
+impl From<Saved> for Record {
+    fn from(saved: Saved) -> Record {
+        Record { state: Some(saved) }
+    }
+}
+
+/// A record as a host persists it and hands it back after a restart
+/// ([`IdempotencyTable::restore`](super::IdempotencyTable::restore)), with its times already
+/// converted to this run's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Saved {
+    /// Begun and not completed: the owner may still complete it with `token`.
+    InProgress {
+        /// The owner's token.
+        token: Token,
+        /// When it was begun.
+        since: Instant,
+        /// When the owner is presumed crashed.
+        expires_at: Instant,
+    },
+    /// Completed and remembered.
+    Done {
+        /// The token it was begun with.
+        token: Token,
+        /// How it ended.
+        outcome: Outcome,
+        /// When it was completed.
+        completed_at: Instant,
+        /// When the key is new again.
+        expires_at: Instant,
+    },
+}
+
+impl Saved {
+    /// When the record stops mattering.
+    pub const fn expires_at(&self) -> Instant {
+        match *self {
+            Saved::InProgress { expires_at, .. } | Saved::Done { expires_at, .. } => expires_at,
         }
     }
 }
 
 impl Reclaim for Record {
     fn reclaimable_at(&self) -> Instant {
-        match self.state {
-            State::Vacant => Instant::ZERO,
-            State::InProgress { expires_at, .. } | State::Done { expires_at, .. } => expires_at,
-        }
+        self.state.map_or(Instant::ZERO, |saved| saved.expires_at())
     }
 }

@@ -346,3 +346,67 @@ fn nothing_starts_when_the_timeout_would_pass_the_end_of_the_clock() {
         Err(BeginError::ExpiryOverflow)
     );
 }
+
+#[test]
+fn restored_records_answer_as_before_and_expired_ones_are_skipped() {
+    let mut t = table(IdempotencyConfig::default());
+    let token = Token::from_raw(42);
+    let done = Saved::Done {
+        token,
+        outcome: Outcome::Success(DIGEST),
+        completed_at: T0,
+        expires_at: T0 + TTL,
+    };
+    assert_eq!(t.restore(T0, key("done"), done), Ok(true));
+    assert_eq!(
+        t.begin(T0 + Duration::from_secs(1), key("done")).unwrap(),
+        Begin::Done {
+            digest: DIGEST,
+            completed_at: T0,
+            expires_at: T0 + TTL
+        }
+    );
+    // An in-progress record keeps its token: its owner completes it after the restart.
+    let busy = Saved::InProgress {
+        token,
+        since: T0,
+        expires_at: T0 + TIMEOUT,
+    };
+    assert_eq!(t.restore(T0, key("busy"), busy), Ok(true));
+    assert!(matches!(
+        t.begin(T0, key("busy")).unwrap(),
+        Begin::InProgress { .. }
+    ));
+    let completed = t.complete(T0, key("busy"), token, Outcome::Failure);
+    assert_eq!(completed, Ok(Completed::Released));
+    // Past its expiry a saved record is not restored.
+    let late = T0 + TTL;
+    assert_eq!(t.restore(late, key("late"), done), Ok(false));
+    assert!(t.peek(late, key("late")).is_none());
+}
+
+#[test]
+fn restore_into_a_full_table_fails_and_changes_nothing() {
+    let mut t = table(IdempotencyConfig::default());
+    let saved = |i: u64| Saved::Done {
+        token: Token::from_raw(i + 1),
+        outcome: Outcome::Success(DIGEST),
+        completed_at: T0,
+        expires_at: T0 + TTL,
+    };
+    let mut restored = 0;
+    let mut refused = 0;
+    for i in 0..64u64 {
+        let k = KeyHasher::new([4; 16]).hash(&i.to_le_bytes());
+        match t.restore(T0, k, saved(i)) {
+            Ok(true) => restored += 1,
+            Ok(false) => unreachable!("not expired"),
+            Err(full) => {
+                assert_eq!(full.retry_at, T0 + TTL);
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(restored, t.len());
+    assert!(restored <= 16 && refused >= 48, "{restored} {refused}");
+}

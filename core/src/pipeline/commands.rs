@@ -23,6 +23,7 @@ impl Pipeline {
             p.round = 1;
             p.wait_spent = Duration::ZERO;
             p.last_error = None;
+            p.completed = false;
             let message = "Starting training pipeline";
             p.event(now, EventType::PipelineStart, Level::Info, None, message);
             p.enter_stage(now, State::Collecting);

@@ -181,6 +181,7 @@ impl Pipeline {
             self.round += 1;
             return Some(State::Collecting);
         }
+        self.completed = true;
         let message = "Pipeline complete";
         self.event(now, EventType::PipelineComplete, Level::Info, None, message);
         None

@@ -78,6 +78,8 @@ pub struct Pipeline {
     /// Time spent waiting for admission in this run, over ended hold episodes.
     pub(super) wait_spent: Duration,
     pub(super) last_error: Option<ErrorReason>,
+    /// The last run ended with `pipeline_complete`.
+    pub(super) completed: bool,
     pub(super) next_token: u32,
     pub(super) outputs: Deque<Output, OUTPUT_CAPACITY>,
 }
@@ -101,6 +103,7 @@ impl Pipeline {
             awaiting_train: false,
             wait_spent: Duration::ZERO,
             last_error: None,
+            completed: false,
             next_token: 0,
             outputs: Deque::new(),
         })
@@ -138,6 +141,7 @@ impl Pipeline {
             resume_to: self.resume_to,
             pause_requested: self.pause_requested,
             last_error: self.last_error,
+            completed: self.completed,
         }
     }
 

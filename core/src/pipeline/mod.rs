@@ -88,7 +88,7 @@ mod tests;
 
 pub use config::{MAX_ROUNDS, PipelineConfig, PipelineConfigError, StageTimeouts};
 pub use machine::{Input, OUTPUT_CAPACITY, Pipeline};
-pub use output::{EventType, Output, PipelineEvent, Status};
+pub use output::{EventType, Output, PipelineEvent, RunStatus, Status};
 pub use refusal::{RecoverError, Refusal};
 pub use replay::{Replay, ReplayError, ReplayLine, start_message};
 pub use types::{ErrorReason, Mode, RunToken, Stage, StageOutcome, StageResult, State, UsageDelta};

@@ -145,6 +145,60 @@ pub struct Status {
     pub pause_requested: bool,
     /// Why the last run entered ERROR, if it did (kept until the next `start`).
     pub last_error: Option<ErrorReason>,
+    /// The last run ran every round (`pipeline_complete`); cleared by the next `start`.
+    pub completed: bool,
+}
+
+impl Status {
+    /// The one word a dashboard reads: what the pipeline is doing ([`RunStatus`]).
+    pub const fn run_status(&self) -> RunStatus {
+        match self.state {
+            State::Error => RunStatus::Error,
+            State::Paused => RunStatus::Paused,
+            State::Idle if self.awaiting_train => RunStatus::AwaitingTrain,
+            State::Idle if self.completed => RunStatus::Completed,
+            State::Idle => RunStatus::Idle,
+            State::Collecting
+            | State::Validating
+            | State::Testing
+            | State::Finalizing
+            | State::Evaluating => RunStatus::Running,
+        }
+    }
+}
+
+/// What the pipeline is doing, in one word: the `status` of `state.json`
+/// ([`Status::run_status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum RunStatus {
+    /// IDLE: no run started yet, or the last one was stopped (or reset after an error).
+    Idle,
+    /// A stage state: a stage runs or waits for admission (also with a pause requested).
+    Running,
+    /// PAUSED by the operator between stages.
+    Paused,
+    /// IDLE after a collect round, waiting for `train_now`.
+    AwaitingTrain,
+    /// IDLE after the last run ran every round.
+    Completed,
+    /// ERROR: a stage failed, timed out, spent the waiting budget or was interrupted.
+    Error,
+}
+
+impl RunStatus {
+    /// The word: `idle`, `running`, `paused`, `awaiting_train`, `completed` or `error`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RunStatus::Idle => "idle",
+            RunStatus::Running => "running",
+            RunStatus::Paused => "paused",
+            RunStatus::AwaitingTrain => "awaiting_train",
+            RunStatus::Completed => "completed",
+            RunStatus::Error => "error",
+        }
+    }
 }
 
 /// An effect for the host to carry out (with `serde`: `Serialize` only), from [`Pipeline::poll_output`](super::Pipeline::poll_output).

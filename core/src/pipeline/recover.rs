@@ -28,7 +28,10 @@ impl Pipeline {
         p.round = status.round;
         p.last_error = status.last_error;
         match status.state {
-            State::Idle => p.awaiting_train = status.awaiting_train && p.mode == Mode::Collect,
+            State::Idle => {
+                p.awaiting_train = status.awaiting_train && p.mode == Mode::Collect;
+                p.completed = status.completed && !p.awaiting_train;
+            }
             State::Error => p.state = State::Error,
             State::Paused => {
                 let target = status.resume_to.filter(|s| s.stage().is_some());

@@ -90,6 +90,7 @@ impl Replay {
                 resume_to: None,
                 pause_requested: false,
                 last_error: None,
+                completed: false,
             },
             running: false,
             events: 0,
@@ -134,6 +135,7 @@ impl Replay {
                 s.pause_requested = false;
                 s.resume_to = None;
                 s.last_error = None;
+                s.completed = false;
                 self.running = false;
             }
             EventType::StageStart => {
@@ -167,6 +169,7 @@ impl Replay {
             EventType::PipelineComplete => {
                 s.state = State::Idle;
                 s.awaiting_train = false;
+                s.completed = true;
             }
             EventType::PipelineStop => {
                 s.state = State::Idle;

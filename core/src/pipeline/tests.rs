@@ -706,3 +706,49 @@ fn events_become_journal_lines_that_verify() {
     assert!(saw_stage_end);
     assert_eq!(verifier.finish().unwrap().lines, chain.lines());
 }
+
+/// Each state maps to its `state.json` word, driven through a run: idle, running, paused,
+/// awaiting_train, completed (until the next start), error (until reset, then idle).
+#[test]
+fn run_status_follows_the_pipeline() {
+    let word = |p: &Pipeline| p.status().run_status().name();
+    let mut p = pipe(PipelineConfig {
+        rounds: 1,
+        ..PipelineConfig::DEFAULT
+    });
+    assert_eq!(word(&p), "idle");
+    p.handle_start(t(1), Mode::Collect).unwrap();
+    drain(&mut p);
+    assert_eq!(word(&p), "running");
+    p.handle_pause(t(2)).unwrap();
+    assert_eq!(word(&p), "running", "a requested pause lets the stage run");
+    succeed(&mut p, t(3));
+    assert_eq!((p.state(), word(&p)), (State::Paused, "paused"));
+    p.handle_resume(t(4)).unwrap();
+    drain(&mut p);
+    succeed(&mut p, t(5));
+    assert_eq!(word(&p), "awaiting_train");
+    p.handle_train_now(t(6)).unwrap();
+    drain(&mut p);
+    assert_eq!(word(&p), "running");
+    succeed(&mut p, t(7));
+    succeed(&mut p, t(8));
+    assert_eq!((p.state(), word(&p)), (State::Idle, "completed"));
+    let recovered = Pipeline::recover(*p.config(), &p.status(), t(0)).unwrap();
+    assert_eq!(word(&recovered), "completed");
+    p.handle_start(t(9), Mode::Full).unwrap();
+    drain(&mut p);
+    assert_eq!(word(&p), "running");
+    let (_, token) = p.running().unwrap();
+    p.handle_outcome(t(10), outcome(token, StageResult::Failed))
+        .unwrap();
+    drain(&mut p);
+    assert_eq!((p.state(), word(&p)), (State::Error, "error"));
+    p.handle_reset(t(11)).unwrap();
+    drain(&mut p);
+    assert_eq!(word(&p), "idle");
+    p.handle_start(t(12), Mode::Full).unwrap();
+    p.handle_stop(t(13)).unwrap();
+    drain(&mut p);
+    assert_eq!(word(&p), "idle", "a stopped run is not completed");
+}

@@ -242,7 +242,8 @@ impl Client {
     }
 
     /// `IDEMPOTENCY_BEGIN` `{"key"}` → `status` `started` (with `token`, `expires_in_ms`),
-    /// `done` (with `digest`), or `failed`; or `IN_PROGRESS`.
+    /// `done` (with `digest`, and `response` if one was stored), or `failed`; or
+    /// `IN_PROGRESS`.
     pub fn idempotency_begin(&self, key: &str) -> CallResult {
         self.call(Method::IdempotencyBegin.as_str(), json!({"key": key}))
     }
@@ -256,6 +257,21 @@ impl Client {
         outcome: IdempotencyOutcome<'_>,
     ) -> CallResult {
         let params = idempotency_complete_params(key, token, outcome);
+        self.call(Method::IdempotencyComplete.as_str(), params)
+    }
+
+    /// [`idempotency_complete`](Self::idempotency_complete) that also stores `response` (at
+    /// most 4096 bytes) with the record; `IDEMPOTENCY_BEGIN` returns it with `done`, also
+    /// after a daemon restart.
+    pub fn idempotency_complete_with_response(
+        &self,
+        key: &str,
+        token: &str,
+        outcome: IdempotencyOutcome<'_>,
+        response: &str,
+    ) -> CallResult {
+        let mut params = idempotency_complete_params(key, token, outcome);
+        params["response"] = response.into();
         self.call(Method::IdempotencyComplete.as_str(), params)
     }
 

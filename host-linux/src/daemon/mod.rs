@@ -22,6 +22,7 @@ pub mod detach;
 mod fd_limit;
 mod histogram;
 pub mod http;
+mod idempotency_file;
 mod idle_io;
 pub mod inflight;
 mod instance_lock;

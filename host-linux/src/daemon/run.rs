@@ -244,6 +244,14 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
     };
     let http_bound = tcp_listener.as_ref().and_then(|l| l.local_addr().ok());
 
+    let idempotency = super::idempotency_file::open_and_restore(
+        &config.journal.out_dir,
+        config.capacity.idempotency_slots,
+        config.limits.max_inflight as usize,
+        &kernel,
+        clock,
+    )
+    .await?;
     let pipeline = super::stages::start(&config, &journal, clock).await?;
     let max_connections = config.limits.max_connections as usize;
     let max_inflight = config.limits.max_inflight;
@@ -262,6 +270,7 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
         event_tasks: Mutex::new(tokio::task::JoinSet::new()),
         pipeline,
         audit: Default::default(),
+        idempotency,
     });
     let listening = format!(
         "heidid {VERSION} (pid {}) listening on unix://{}{}",
@@ -329,7 +338,8 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
         JournalEntry::info("daemon", "daemon_stopped", message),
     )
     .await?;
-    let mut stopped = super::stages::daemon_fields("stopped");
+    let mut stopped = super::stages::daemon_fields();
+    stopped.insert("status".into(), "stopped".into());
     stopped.insert("journal_lines".into(), shared.journal.lines().into());
     if let Err(e) = shared.pipeline.write_final_state(stopped).await {
         tracing::error!("cannot write state.json: {e}");

@@ -34,7 +34,7 @@ pub(crate) async fn start(
         sampler: load_sampler(settings.mock),
         load_interval: LOAD_INTERVAL,
         clock,
-        state_extra: daemon_fields("running"),
+        state_extra: daemon_fields(),
     };
     let handle = pipeline::spawn(settings, options).await?;
     // Configured commands are trusted (a missing program fails its stage, journaled); the
@@ -73,11 +73,10 @@ fn load_sampler(mock: bool) -> pipeline::LoadSampler {
     })
 }
 
-/// The daemon's own fields of `state.json`: `status` (`running` or `stopped`), `pid`,
-/// `version`.
-pub(crate) fn daemon_fields(status: &str) -> serde_json::Map<String, serde_json::Value> {
+/// The daemon's own fields of `state.json`: `pid`, `version`. (`status` is the pipeline's
+/// word while the daemon runs, and `stopped` in the document written at shutdown.)
+pub(crate) fn daemon_fields() -> serde_json::Map<String, serde_json::Value> {
     let mut extra = serde_json::Map::new();
-    extra.insert("status".into(), status.into());
     extra.insert("pid".into(), std::process::id().into());
     extra.insert("version".into(), super::state::VERSION.into());
     extra

@@ -113,6 +113,8 @@ pub struct Shared {
     pub event_tasks: Mutex<tokio::task::JoinSet<()>>,
     /// The audit log's per-peer counts of mutating calls.
     pub audit: AuditCounts,
+    /// The durable idempotency records (`OUT_DIR/idempotency.jsonl`).
+    pub idempotency: crate::store::IdemLog,
 }
 
 /// What [`Shared::answer_now`] did with a request.
@@ -142,6 +144,8 @@ enum Work {
     Policy,
     /// The kernel handled it and asks for more (a journal entry made durable).
     Kernel(Handled),
+    /// An idempotency record (or barrier) queued under the kernel's lock, to wait for.
+    Idempotency(Result<crate::store::Durable, crate::store::IdemLogError>),
 }
 
 impl Shared {
@@ -252,10 +256,7 @@ impl Shared {
             // Policy changes are serialized end to end (validate, journal, commit, persist),
             // so the version a change is journaled under is the version it gets.
             Method::ApplyPolicy => Work::Policy,
-            _ => match self.kernel_step(out, |k, out| k.handle_request(now, request, out)) {
-                None => return None,
-                Some(handled) => Work::Kernel(handled),
-            },
+            _ => self.kernel_step(out, |k, out| k.handle_request(now, request, out))?,
         };
         Some(Later {
             method: request.method,
@@ -302,27 +303,39 @@ impl Shared {
                 let _policy_guard = self.policy_lock.lock().await;
                 let now = self.clock.now();
                 let step = |k: &mut Kernel, out: &mut Vec<u8>| k.handle(now, method, params, out);
-                if let Some(handled) = self.kernel_step(out, step) {
-                    self.kernel_done(method, handled, peer, out).await;
+                match self.kernel_step(out, step) {
+                    Some(Work::Kernel(handled)) => {
+                        self.kernel_done(method, handled, peer, out).await;
+                    }
+                    Some(Work::Idempotency(queued)) => {
+                        super::idempotency_file::finish(queued, out).await;
+                    }
+                    _ => {}
                 }
             }
             Work::Kernel(handled) => self.kernel_done(method, handled, peer, out).await,
+            Work::Idempotency(queued) => super::idempotency_file::finish(queued, out).await,
         }
     }
 
     /// Hands a request to the kernel and journals the kernel's own events; returns what the
-    /// kernel asks for beyond sending `out` (`None`: nothing).
+    /// kernel asks for beyond sending `out` (`None`: nothing). An idempotency record is
+    /// queued before the kernel's lock is released, so records reach the file in the
+    /// kernel's order.
     fn kernel_step(
         &self,
         out: &mut Vec<u8>,
         handle: impl FnOnce(&mut Kernel, &mut Vec<u8>) -> Handled,
-    ) -> Option<Handled> {
+    ) -> Option<Work> {
         let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
         let handled = handle(&mut kernel, out);
         self.journal_kernel_events(&mut kernel);
         match handled {
             Handled::Reply => None,
-            other => Some(other),
+            Handled::Idempotency(persist) => Some(Work::Idempotency(
+                super::idempotency_file::submit(&self.idempotency, self.clock, persist),
+            )),
+            other => Some(Work::Kernel(other)),
         }
     }
 
@@ -337,6 +350,11 @@ impl Shared {
                     let message = format!("applied, but the journal append failed: {e}");
                     reply::error(ErrorCode::Internal, &message, out);
                 }
+            }
+            Handled::Idempotency(persist) => {
+                let queued =
+                    super::idempotency_file::submit(&self.idempotency, self.clock, persist);
+                super::idempotency_file::finish(queued, out).await;
             }
             Handled::ApplyPolicy(mut pending) => {
                 pending.entry.message = format!("{} (by {peer})", pending.entry.message);

@@ -55,6 +55,8 @@ impl Default for KernelCapacity {
 
 /// Longest client key (`params.key`), in bytes.
 pub const KEY_MAX_BYTES: usize = 256;
+/// Longest response `IDEMPOTENCY_COMPLETE` stores with a key (bytes of UTF-8).
+pub const IDEMPOTENCY_RESPONSE_MAX_BYTES: usize = 4096;
 /// Longest operation name (`params.operation`), in bytes.
 pub const OPERATION_MAX_BYTES: usize = 64;
 /// Lease slots per key: the largest `leases.limit_per_key`.

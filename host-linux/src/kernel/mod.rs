@@ -9,6 +9,8 @@
 //!
 //! 1. For each request: `kernel.handle(now, method, params, &mut out)`. [`Handled::Reply`]:
 //!    send `out`. [`Handled::Journal`]: append the entry durably, then send `out`.
+//!    [`Handled::Idempotency`]: persist the idempotency record (or wait for the earlier ones),
+//!    then send `out`.
 //!    [`Handled::NotKernel`]: the method is the host's own (`PING`, `JOURNAL_*`, …).
 //! 2. Drain [`Kernel::poll_journal`] (breaker transitions) into the journal.
 //! 3. Sleep until [`Kernel::poll_timeout`] or the next request; then [`Kernel::tick`].
@@ -56,8 +58,9 @@ use serde_json::{Value, json};
 
 pub use config::{
     BREAKER_POLICIES_MAX, BREAKERS_MAX, DURATION_MAX_MS, HEALTH_CHECKS_MAX,
-    HEALTH_FAILURE_THRESHOLD_MAX, JOURNAL_QUEUE_MAX, KEY_MAX_BYTES, KernelCapacity, KernelSeeds,
-    LEASE_SLOTS_PER_KEY, OPERATION_MAX_BYTES, PERMIT_TTL_MS, READINESS_CHECKS_MAX,
+    HEALTH_FAILURE_THRESHOLD_MAX, IDEMPOTENCY_RESPONSE_MAX_BYTES, JOURNAL_QUEUE_MAX, KEY_MAX_BYTES,
+    KernelCapacity, KernelSeeds, LEASE_SLOTS_PER_KEY, OPERATION_MAX_BYTES, PERMIT_TTL_MS,
+    READINESS_CHECKS_MAX,
     RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX, SWEEP_INTERVAL_MS, TICK_BUDGET,
 };
 pub use health::NotReady;
@@ -70,6 +73,7 @@ use breakers::Breakers;
 use fields::Fields;
 use health::HealthChecks;
 use idempotency::Idempotency;
+pub use idempotency::{IdemChange, IdemPersist, IdemRestored};
 use leases::LeaseTable;
 use rate_limit::RateLimits;
 use reply::{Answer, Fail};
@@ -85,6 +89,9 @@ pub enum Handled {
     /// durably, then [`Kernel::commit_policy`], then send `out` (or an error reply if either
     /// step fails: then nothing was applied).
     ApplyPolicy(Box<PendingPolicy>),
+    /// An idempotency call: make [`IdemPersist`] durable (a record written, or every record
+    /// written before), then send `out`; if that fails, send an error instead.
+    Idempotency(IdemPersist),
     /// A host-owned method (`PING`, `STATUS`, `JOURNAL_APPEND`, `JOURNAL_TAIL`, `PIPELINE_*`);
     /// `out` is untouched.
     NotKernel,
@@ -229,8 +236,14 @@ impl Kernel {
             Method::LeaseAcquire => self.leases.acquire(now, h, &params),
             Method::LeaseRefresh => self.leases.refresh(now, h, &params),
             Method::LeaseRelease => self.leases.release(now, h, &params),
-            Method::IdempotencyBegin => self.idempotency.begin(now, h, &params),
-            Method::IdempotencyComplete => self.idempotency.complete(now, h, &params),
+            Method::IdempotencyBegin | Method::IdempotencyComplete => {
+                let (answer, persist) = match method {
+                    Method::IdempotencyBegin => self.idempotency.begin(now, h, &params),
+                    _ => self.idempotency.complete(now, h, &params),
+                };
+                reply::write(&answer, out);
+                return persist.map_or(Handled::Reply, Handled::Idempotency);
+            }
             Method::HealthReport => self.health.report(now, &params),
             Method::HealthAggregate => self.health.aggregate(now, &params),
             _ => return Handled::NotKernel,
@@ -345,6 +358,20 @@ impl Kernel {
         self.policy = policy;
         self.version = pending.version;
         Ok(self.version)
+    }
+
+    /// Puts back the idempotency records saved before a restart (`lines` oldest first, as
+    /// [`IdemLog::open`](crate::store::IdemLog::open) returns them), their wall-clock times
+    /// converted through (`now`, `now_wall_ms`). When the table has no room the oldest are
+    /// dropped.
+    pub fn restore_idempotency(
+        &mut self,
+        now: Instant,
+        now_wall_ms: u64,
+        lines: &[crate::store::IdemLine],
+    ) -> IdemRestored {
+        self.idempotency
+            .restore(now, now_wall_ms, &self.hasher, lines)
     }
 
     /// Continues the version sequence of a policy restored at start-up (`version` ≥ 1).

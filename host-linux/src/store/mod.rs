@@ -14,12 +14,16 @@
 //!   `fdatasync`s once and acknowledges every entry (group commit).
 //! - Seals are written every `seal_every_lines` lines, when lines have waited
 //!   `seal_interval`, at open (when the tail is unsealed) and at [`Journal::close`].
+//! - [`IdemLog`] keeps the idempotency records across restarts (`OUT_DIR/idempotency.jsonl`).
 //! - [`write_state_atomic`] replaces a status file atomically; [`load_or_create_key`] reads or
 //!   creates the seal key file (raw bytes, mode 0600, outside `OUT_DIR`).
 
 mod config;
 mod entry;
 mod fsutil;
+mod idem_line;
+mod idem_load;
+mod idem_log;
 mod journal;
 mod key;
 mod open;
@@ -34,6 +38,9 @@ mod tests;
 
 pub use config::{AppendError, Appended, FsyncHook, JournalConfig, OpenReport};
 pub use entry::JournalEntry;
+pub use idem_line::{IDEMPOTENCY_FILE, IdemLine};
+pub use idem_load::IdemLoadReport;
+pub use idem_log::{COMPACT_MIN_LINES, Durable, IdemLog, IdemLogError};
 pub use journal::Journal;
 pub(crate) use journal::durable;
 pub use key::{KEY_FILE_MAX_BYTES, KEY_FILE_NEW_BYTES, load_key, load_or_create_key};

@@ -106,7 +106,7 @@ pub struct DriverOptions {
     /// The daemon's monotonic clock.
     pub clock: Clock,
     /// Fields merged into every `state.json` document after the status fields (theirs win),
-    /// e.g. `pid`, `version` and `"status": "running"`; not part of [`PipelineHandle::status`].
+    /// e.g. `pid` and `version`; not part of [`PipelineHandle::status`].
     pub state_extra: Map<String, Value>,
 }
 

@@ -4,7 +4,7 @@ use heidi_core::WallTime;
 use heidi_core::pipeline::Status;
 use serde_json::{Value, json};
 
-/// The status document: `state`, `round`, `mode`, `run_id`, `stage`, `stage_started_at`
+/// The status document: `status` (the one word of [`Status::run_status`]), `state`, `round`, `mode`, `run_id`, `stage`, `stage_started_at`
 /// (UTC, like the journal's `ts`), `last_error`, plus `awaiting_train`, `paused_before`
 /// and `pause_requested`. `detail` (the runner's description of the last failure) is
 /// appended to `last_error`.
@@ -19,6 +19,7 @@ pub fn status_json(
         None => e.to_string(),
     });
     json!({
+        "status": status.run_status().name(),
         "state": status.state.name(),
         "round": status.round,
         "mode": status.mode.name(),

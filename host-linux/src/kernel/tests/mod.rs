@@ -62,7 +62,10 @@ pub(super) fn call(k: &mut Kernel, now: Instant, method: Method, params: &str) -
 pub(super) fn ok(k: &mut Kernel, now: Instant, method: Method, params: &str) -> Value {
     let (v, handled) = call(k, now, method, params);
     assert!(v.get("error").is_none(), "{method} {params}: {v}");
-    assert!(matches!(handled, Handled::Reply | Handled::Journal(_)));
+    assert!(matches!(
+        handled,
+        Handled::Reply | Handled::Journal(_) | Handled::Idempotency(_)
+    ));
     v
 }
 

@@ -233,19 +233,16 @@ async fn a_stage_started_before_its_events_are_durable_is_recovered_as_interrupt
 async fn state_json_carries_the_extra_fields_and_the_final_document() {
     let tmp = tempfile::tempdir().unwrap();
     let journal = open_journal(tmp.path()).await;
-    let Value::Object(extra) = json!({"pid": 42, "status": "running"}) else {
-        unreachable!()
-    };
+    // The daemon's own fields; they must not hide the pipeline's `status`.
+    let mut extra = crate::daemon::stages::daemon_fields();
+    extra.insert("pid".into(), 42.into());
     let runner = Arc::new(MockRunner::new(Duration::ZERO));
     let r = start_with(tmp, journal, &settings(&[]), runner, (0, 0), extra).await;
     let read = |out: &Path| -> Value {
         serde_json::from_slice(&std::fs::read(out.join(STATE_FILE)).unwrap()).unwrap()
     };
     let doc = read(&r.out());
-    assert_eq!(
-        (&doc["pid"], &doc["status"]),
-        (&42.into(), &"running".into())
-    );
+    assert_eq!((&doc["pid"], &doc["status"]), (&42.into(), &"idle".into()));
     assert_eq!(doc["state"], "IDLE");
     r.handle
         .command(Command::Start(Mode::Collect))
@@ -259,7 +256,7 @@ async fn state_json_carries_the_extra_fields_and_the_final_document() {
         (&doc["state"], &doc["awaiting_train"]),
         (&"IDLE".into(), &true.into())
     );
-    assert_eq!(doc["status"], "running");
+    assert_eq!(doc["status"], "awaiting_train");
     let Value::Object(last) = json!({"status": "stopped"}) else {
         unreachable!()
     };
