@@ -329,7 +329,7 @@ fn daemon_down_exits_3() {
 #[test]
 fn token_from_a_file_or_the_environment_never_from_argv() {
     const TOKEN: &str = "cli-token-0123456789abcdef";
-    let d = Daemon::start(&["--http-token", TOKEN]);
+    let d = Daemon::start_with_env(&[], None, &[("HEIDI_HTTP_TOKEN", TOKEN)]);
     let endpoint = format!("http://127.0.0.1:{}", d.port);
     let file = d.dir.path().join("token");
     std::fs::write(&file, format!("{TOKEN}\n")).unwrap();

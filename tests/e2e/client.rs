@@ -492,7 +492,7 @@ fn http_client(d: &Daemon, token: Option<&str>) -> Client {
 
 #[test]
 fn http_transport_sends_the_bearer_token() {
-    let d = Daemon::start(&["--http-token", TOKEN]);
+    let d = Daemon::start_with_env(&[], None, &[("HEIDI_HTTP_TOKEN", TOKEN)]);
     let right = http_client(&d, Some(TOKEN));
     assert!(right.is_available());
     assert_eq!(ok(&right.ping())["pong"], true);

@@ -224,7 +224,19 @@ fn http_routes() {
 
 #[test]
 fn http_token_guards_every_route_but_the_probes() {
-    let d = Daemon::start(&["--http-token", "0123456789abcdef0123"]);
+    // The token comes from a file (or HEIDI_HTTP_TOKEN), never from an argument.
+    let keys = tempfile::tempdir().unwrap();
+    let file = keys.path().join("http.token");
+    std::fs::write(&file, "0123456789abcdef0123\n").unwrap();
+    let mode = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode;
+    std::fs::set_permissions(&file, mode(0o600)).unwrap();
+    let path = file.to_str().unwrap();
+    let d = Daemon::start(&["--http-token-file", path]);
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", d.pid())).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains("0123456789abcdef"),
+        "the token is not in the command line"
+    );
     assert_eq!(d.http_get("/health").0, 401);
     let ok = http_with(
         d.port,
@@ -250,6 +262,28 @@ fn http_token_guards_every_route_but_the_probes() {
     assert_eq!(d.http_get("/metrics").0, 401);
     assert_eq!(d.http_get("/readyz").0, 200);
     assert_eq!(d.http_get("/healthz").0, 200);
+
+    // No flag takes the token itself; a token file others may read is refused.
+    let (code, _, err) = run_cmd(d.command().args(["--http-token", "0123456789abcdef0123"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--http-token"), "{err}");
+    std::fs::set_permissions(&file, mode(0o644)).unwrap();
+    let scratch = keys.path();
+    let (code, _, err) = run_cmd(
+        std::process::Command::new(env!("CARGO_BIN_EXE_heidid"))
+            .arg("--socket")
+            .arg(scratch.join("k.sock"))
+            .arg("--out-dir")
+            .arg(scratch.join("out"))
+            .arg("--seal-key")
+            .arg(scratch.join("seal.key"))
+            .args(["--http-token-file", path]),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("http.token") && err.contains("chmod 600"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -282,7 +316,7 @@ const AUTH_TOKEN: &str = "authz-token-0123456789";
 /// A daemon with `[authorization]` lists (`toml` is the section's body) and a bearer token.
 fn authorized(toml: &str) -> Daemon {
     let config = format!("[authorization]\n{toml}\n");
-    Daemon::start_with_config(&["--http-token", AUTH_TOKEN], Some(&config))
+    Daemon::start_with_env(&[], Some(&config), &[("HEIDI_HTTP_TOKEN", AUTH_TOKEN)])
 }
 
 /// `heidi_requests_forbidden_total{class}` read with the token.

@@ -424,13 +424,11 @@ fn readyz_is_503_while_a_check_the_policy_names_is_not_healthy() {
 #[test]
 fn a_non_loopback_listener_takes_any_host_and_relies_on_its_token() {
     let token = "0123456789abcdef0123";
-    let d = Daemon::start(&[
-        "--http-bind",
-        "0.0.0.0",
-        "--allow-non-loopback",
-        "--http-token",
-        token,
-    ]);
+    let d = Daemon::start_with_env(
+        &["--http-bind", "0.0.0.0", "--allow-non-loopback"],
+        None,
+        &[("HEIDI_HTTP_TOKEN", token)],
+    );
     let bearer = format!("Authorization: Bearer {token}");
     let get = |host: &str, auth: bool| {
         let mut headers = vec![format!("Host: {host}")];

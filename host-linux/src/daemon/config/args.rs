@@ -15,6 +15,7 @@ ENVIRONMENT:
   RUN_ID                  run id of a new journal (an existing journal keeps its own)
   HEIDI_SEAL_KEY          seal key file (created 0600 with 32 random bytes on first start)
   HEIDI_HTTP_TOKEN        bearer token required on every HTTP route but /healthz and /readyz
+                          (or --http-token-file; the token is never a flag's value)
   HEIDI_LOG               log filter (tracing-subscriber syntax), default info
   HEIDI_REPO_ROOT         where the pipeline's stage scripts live (scripts/01_…py … 05_…py)
   HEIDI_MOCK_SUBPROCESSES 1: simulated stages; ROUNDS (3), PIPELINE_MODE (collect | full),
@@ -118,13 +119,14 @@ pub struct Args {
     /// Permit a non-loopback --http-bind (a bearer token is then required).
     #[arg(long)]
     pub allow_non_loopback: bool,
-    /// Bearer token required on every HTTP route but the probes /healthz and /readyz.
-    #[arg(
-        long,
-        env = "HEIDI_HTTP_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
+    /// Read the bearer token required on every HTTP route but the probes /healthz and
+    /// /readyz from FILE (mode 0600 or stricter; one trailing line break is ignored). Wins
+    /// over HEIDI_HTTP_TOKEN and http.token. The token itself is never an argument, where
+    /// `ps` would show it.
+    #[arg(long, value_name = "FILE")]
+    pub http_token_file: Option<PathBuf>,
+    /// `HEIDI_HTTP_TOKEN`: the bearer token from the environment (no flag takes the token).
+    #[arg(skip = std::env::var("HEIDI_HTTP_TOKEN").ok())]
     pub http_token: Option<String>,
     /// Journal and state directory.
     #[arg(long, env = "OUT_DIR", value_name = "DIR")]

@@ -163,16 +163,17 @@ pub fn resolve_with(
     pipeline_env: &HashMap<String, String>,
     file: FileConfig,
 ) -> Result<Config, ConfigError> {
+    let token = resolve_token(args, &file)?;
     Ok(Config {
         pipeline: pipeline::resolve(&file.pipeline, pipeline_env)?,
         socket_path: resolve_socket(args, env, &file)?,
         socket_mode: parse_mode(file.socket.mode.as_deref())?,
-        http_addr: resolve_http_addr(args, &file)?,
-        http_token: resolve_token(args, &file)?,
+        http_addr: resolve_http_addr(args, &file, token.as_deref())?,
         authorization: authorization::resolve(
             &file.authorization,
-            http_enabled(args, &file) && args.http_token.is_none() && file.http.token.is_none(),
+            http_enabled(args, &file) && token.is_none(),
         )?,
+        http_token: token,
         limits: resolve_limits(args, &file)?,
         journal: resolve_journal(args, &file)?,
         capacity: resolve_capacity(&file)?,
@@ -252,7 +253,11 @@ fn http_enabled(args: &Args, file: &FileConfig) -> bool {
     !(args.no_http || file.http.enabled == Some(false))
 }
 
-fn resolve_http_addr(args: &Args, file: &FileConfig) -> Result<Option<SocketAddr>, ConfigError> {
+fn resolve_http_addr(
+    args: &Args,
+    file: &FileConfig,
+    token: Option<&str>,
+) -> Result<Option<SocketAddr>, ConfigError> {
     if !http_enabled(args, file) {
         return Ok(None);
     }
@@ -269,7 +274,6 @@ fn resolve_http_addr(args: &Args, file: &FileConfig) -> Result<Option<SocketAddr
                 format!("{ip} is not loopback; pass --allow-non-loopback and a bearer token"),
             ));
         }
-        let token = args.http_token.as_deref().or(file.http.token.as_deref());
         if token.is_none_or(str::is_empty) {
             return Err(err(
                 "http.token",
@@ -280,8 +284,20 @@ fn resolve_http_addr(args: &Args, file: &FileConfig) -> Result<Option<SocketAddr
     Ok(Some(SocketAddr::new(ip, port)))
 }
 
+/// The bearer token: `--http-token-file` > `HEIDI_HTTP_TOKEN` > `http.token`.
 fn resolve_token(args: &Args, file: &FileConfig) -> Result<Option<String>, ConfigError> {
-    let token = args.http_token.clone().or(file.http.token.clone());
+    let from_file = match &args.http_token_file {
+        Some(path) => Some(
+            crate::client::Token::from_file(path)
+                .map_err(|e| err("http.token", e))?
+                .expose()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let token = from_file
+        .or(args.http_token.clone())
+        .or(file.http.token.clone());
     match token {
         Some(t) if t.len() < 16 => Err(err("http.token", "shorter than 16 characters")),
         Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => {
