@@ -587,3 +587,49 @@ fn the_binary_refuses_batch_size_nine_and_drains_on_sigterm() {
     assert_eq!(up.upstream().stats().transactions_applied, 3);
     rt.block_on(up.stop()).unwrap();
 }
+
+/// A full dedupe table is a refusal of the new keys, not an upstream failure: each new key
+/// fails once (no retries), the breaker stays closed, and known keys keep being answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_upstream_key_table_refuses_new_keys_without_retries_or_tripping_the_breaker() {
+    let up = start_upstream(
+        UpstreamConfig {
+            capacity: 8,
+            ..Default::default()
+        },
+        None,
+    )
+    .await;
+    let mut c = config(&up);
+    c.batch_size = 1;
+    c.breaker.failure_threshold = 1;
+    let s = start(&c).await;
+    let cl = client(&s);
+    let mut refused = 0u64;
+    for key in keys("cap", 10) {
+        match submit(&cl, &key).await {
+            Ok(r) => assert_eq!(r.attempts, 1),
+            Err(e) => {
+                refused += 1;
+                assert_eq!(e.code(), Code::ResourceExhausted, "{key}: {e:?}");
+                assert!(e.message().contains("after 1 attempt"), "{}", e.message());
+                assert_eq!(e.metadata().get("heidi-reason").unwrap(), "key_capacity");
+            }
+        }
+        assert_eq!(breaker_state(&cl).await, BreakerState::Closed, "{key}");
+    }
+    assert!(
+        refused >= 2,
+        "a table of 8 took {} of 10 keys",
+        10 - refused
+    );
+    let known = submit(&cl, "cap-0").await.unwrap();
+    assert!(known.receipt.unwrap().duplicate);
+    let stats = up.upstream().stats();
+    assert_eq!(
+        stats.exhausted, refused,
+        "one call per refused key: no retries"
+    );
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}

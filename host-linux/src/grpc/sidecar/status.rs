@@ -3,7 +3,7 @@
 use heidi_core::Instant;
 use heidi_core::retry::GiveUpReason;
 use heidi_core::txn_check::KeyError;
-use heidi_core::upstream::give_up_code;
+use heidi_core::upstream::{REASON_METADATA, give_up_code};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
@@ -83,14 +83,21 @@ fn reason_text(reason: GiveUpReason, now: Instant) -> String {
 
 /// A failed call that is not retried (the upstream refused it on its merits, or its reply
 /// was malformed), reported after `attempts` attempts.
+/// The upstream's `heidi-reason` metadata is passed on.
 pub fn not_retried(last: &Status, attempts: u32) -> Status {
-    Status::new(
+    let mut status = Status::new(
         last.code(),
         format!(
             "upstream call failed after {attempts} attempt(s): {}",
             last.message()
         ),
-    )
+    );
+    if let Some(reason) = last.metadata().get(REASON_METADATA) {
+        status
+            .metadata_mut()
+            .insert(REASON_METADATA, reason.clone());
+    }
+    status
 }
 
 #[cfg(test)]

@@ -4,12 +4,11 @@
 use super::{Done, Driver, Flight, Submission};
 use crate::grpc::proto::{BatchReceipt, TransactionBatch, TransactionResponse};
 use crate::grpc::sidecar::status;
-use crate::grpc::sidecar::upstream::{UpstreamApi, with_deadline};
+use crate::grpc::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
 use heidi_core::Instant;
 use heidi_core::batcher::{Batch, MAX_BATCH_ITEMS};
-use heidi_core::breaker::Outcome;
 use heidi_core::retry::RetryDecision;
-use heidi_core::upstream::{ReplyMismatch, check_reply, classify};
+use heidi_core::upstream::{BreakerInput, ReplyMismatch, check_reply};
 use tonic::{Code, Status};
 use tracing::Instrument;
 
@@ -121,19 +120,17 @@ impl<U: UpstreamApi> Driver<U> {
                 }
             }
             Err(s) => {
-                let verdict = classify(s.code() as i32);
+                let verdict = verdict(&s);
                 Err((s, verdict))
             }
         };
-        let took_core = heidi_core::Duration::from_micros(took.as_micros() as u64);
-        let outcome = match &checked {
-            Err((_, v)) if v.breaker_failure => Outcome::Failure(took_core),
-            _ => Outcome::Success(took_core),
+        let input = match &checked {
+            Ok(_) => BreakerInput::Success,
+            Err((_, v)) => v.breaker,
         };
         if let Some(permit) = flight.permit.take() {
-            let _ = self.breaker.record(now, permit, outcome);
+            self.report(now, permit, input, took);
         }
-        self.drain_breaker_events();
         match checked {
             Ok(reply) => self.complete(id, reply),
             Err((last, v)) if v.retryable => self.retry_or_give_up(now, id, last),

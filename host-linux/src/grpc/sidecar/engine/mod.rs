@@ -34,8 +34,9 @@ use crate::grpc::proto::{
 };
 use heidi_core::Instant;
 use heidi_core::batcher::{Batcher, BatcherConfig};
-use heidi_core::breaker::{Breaker, BreakerConfig, Permit, State};
+use heidi_core::breaker::{Breaker, BreakerConfig, Outcome, Permit, State};
 use heidi_core::retry::{BudgetConfig, RetryBudget, RetryPolicy};
+use heidi_core::upstream::BreakerInput;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -314,6 +315,28 @@ impl<U: UpstreamApi> Driver<U> {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Tells the breaker how the call of `permit` went (after `took`): a success, a failure,
+    /// or nothing (the permit is returned unused).
+    fn report(
+        &mut self,
+        now: Instant,
+        permit: Permit,
+        input: BreakerInput,
+        took: std::time::Duration,
+    ) {
+        let took = heidi_core::Duration::from_micros(took.as_micros() as u64);
+        match input {
+            BreakerInput::Success => {
+                let _ = self.breaker.record(now, permit, Outcome::Success(took));
+            }
+            BreakerInput::Failure => {
+                let _ = self.breaker.record(now, permit, Outcome::Failure(took));
+            }
+            BreakerInput::Neutral => self.breaker.abandon(now, permit),
+        }
+        self.drain_breaker_events();
     }
 
     fn drain_breaker_events(&mut self) {

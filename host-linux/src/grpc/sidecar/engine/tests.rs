@@ -15,6 +15,8 @@ use tonic::Code;
 enum Step {
     Ok,
     Fail(Code),
+    /// Fails with RESOURCE_EXHAUSTED and this `heidi-reason`.
+    Exhausted(&'static str),
     /// Answers one receipt short.
     Short,
     /// Answers with the first two receipts swapped.
@@ -69,6 +71,12 @@ impl UpstreamApi for Arc<Fake> {
             match step {
                 Step::Ok => {}
                 Step::Fail(code) => return Err(Status::new(code, "scripted failure")),
+                Step::Exhausted(reason) => {
+                    let mut s = Status::resource_exhausted("scripted exhaustion");
+                    let key = heidi_core::upstream::REASON_METADATA;
+                    s.metadata_mut().insert(key, reason.parse().unwrap());
+                    return Err(s);
+                }
                 Step::Short => {
                     receipts.pop();
                 }
@@ -289,5 +297,35 @@ async fn queries_pass_through_the_breaker() {
         text: "ask".into(),
     };
     assert_eq!(client.query(q).await.unwrap().result, b"ask");
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn overload_is_retried_without_tripping_the_breaker() {
+    let fake = Fake::scripted(&[Step::Exhausted("overloaded"), Step::Exhausted("overloaded")]);
+    let mut s = settings(1, 0);
+    s.breaker.failure_threshold = 1;
+    let (client, task, metrics) = start(s, &fake);
+    let r = client.submit(tx("busy")).await.unwrap();
+    assert_eq!(r.attempts, 3);
+    assert_eq!(metrics.retries(), 2);
+    assert_eq!(client.snapshot().breaker, State::Closed);
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_key_capacity_refusal_fails_at_once_and_keeps_the_breaker_closed() {
+    let fake = Fake::scripted(&[Step::Exhausted("key_capacity"); 3]);
+    let mut s = settings(1, 0);
+    s.breaker.failure_threshold = 1;
+    let (client, task, _) = start(s, &fake);
+    for key in ["n1", "n2", "n3"] {
+        let e = client.submit(tx(key)).await.unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted);
+        assert!(e.message().contains("after 1 attempt"), "{}", e.message());
+    }
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(client.snapshot().breaker, State::Closed);
+    assert!(client.submit(tx("known")).await.is_ok());
     task.shutdown().await;
 }
