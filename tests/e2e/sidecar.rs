@@ -633,3 +633,70 @@ async fn a_full_upstream_key_table_refuses_new_keys_without_retries_or_tripping_
     s.shutdown().await.unwrap();
     up.stop().await.unwrap();
 }
+
+fn big_txn(key: &str, bytes: usize) -> heidi_linux::grpc::proto::Transaction {
+    let mut t = txn(key);
+    t.actor = "a".repeat(bytes);
+    t
+}
+
+/// Four 1.1 MB transactions and four small ones submitted together: every batch stays under
+/// the byte cap (so under the upstream's 4 MiB message limit) and all eight are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_transactions_are_split_into_batches_under_the_byte_cap() {
+    let up = start_upstream(UpstreamConfig::default(), None).await;
+    let mut c = config(&up);
+    c.batch_linger = heidi_core::Duration::from_millis(200);
+    let s = start(&c).await;
+    let cl = client(&s);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let mut cl = cl.clone();
+            let size = if i % 2 == 0 { 1_100_000 } else { 10 };
+            let t = big_txn(&format!("big-{i}"), size);
+            tokio::spawn(async move { cl.submit_transaction(t).await })
+        })
+        .collect();
+    let mut sizes = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap().unwrap().into_inner();
+        assert!(r.receipt.unwrap().committed);
+        sizes.push(r.batch_size);
+    }
+    assert!(
+        sizes.iter().all(|&n| n < 8),
+        "one batch of 8 would be 4.4 MB: {sizes:?}"
+    );
+    let stats = up.upstream().stats();
+    assert_eq!(stats.transactions_applied, 8);
+    assert!(stats.batches >= 2, "{stats:?}");
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
+/// A transaction above the byte cap is refused alone, at once, saying why; the others pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_above_the_byte_cap_is_refused_alone() {
+    let up = start_upstream(UpstreamConfig::default(), None).await;
+    let mut c = config(&up);
+    c.batch_size = 2;
+    let s = start(&c).await;
+    let cl = client(&s);
+    let (mut a, mut b) = (cl.clone(), cl.clone());
+    let huge = big_txn("huge", 4_150_000);
+    let (huge, small) = tokio::join!(
+        a.submit_transaction(huge),
+        b.submit_transaction(txn("small"))
+    );
+    let e = huge.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("above the batch byte cap") && e.message().contains("BATCH_MAX_BYTES"),
+        "{}",
+        e.message()
+    );
+    assert!(small.unwrap().into_inner().receipt.unwrap().committed);
+    assert_eq!(up.upstream().applies("huge"), 0);
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}

@@ -18,6 +18,11 @@ use tokio::task::JoinHandle;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+/// The largest request the sidecar decodes (twice the upstream message limit): a transaction
+/// above `BATCH_MAX_BYTES` but below this gets INVALID_ARGUMENT saying why; a larger request
+/// is refused by gRPC itself with OUT_OF_RANGE.
+pub const MAX_REQUEST_BYTES: usize = 2 * config::UPSTREAM_MESSAGE_LIMIT_BYTES;
+
 /// Why a sidecar could not start (or stopped with an error).
 #[derive(Debug)]
 pub enum StartError {
@@ -102,6 +107,7 @@ fn settings(config: &SidecarConfig) -> Result<EngineSettings, StartError> {
     Ok(EngineSettings {
         batch_size: config.batch_size,
         linger: config.batch_linger,
+        batch_max_bytes: config.batch_max_bytes,
         queue_capacity: config.queue_capacity,
         max_in_flight: config.max_in_flight,
         deadline: config.upstream_deadline,
@@ -157,7 +163,9 @@ pub async fn start_with<U: UpstreamApi>(
             .tls_config(tls)
             .map_err(|e| StartError::Io(format!("listener TLS: {e}")))?;
     }
-    let router = builder.add_service(SidecarServer::new(SidecarService::new(engine.clone())));
+    let service = SidecarServer::new(SidecarService::new(engine.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let router = builder.add_service(service);
     let (stop_server, stopped) = oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {

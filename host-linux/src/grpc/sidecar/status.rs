@@ -1,6 +1,7 @@
 //! The gRPC statuses callers get, built from the core's answers.
 
 use heidi_core::Instant;
+use heidi_core::batcher::TooLarge;
 use heidi_core::retry::GiveUpReason;
 use heidi_core::txn_check::KeyError;
 use heidi_core::upstream::{REASON_METADATA, give_up_code};
@@ -46,6 +47,15 @@ pub fn queue_full(capacity: usize) -> Status {
 /// INVALID_ARGUMENT for a bad idempotency key.
 pub fn bad_key(e: KeyError) -> Status {
     Status::invalid_argument(format!("idempotency_key: {e}"))
+}
+
+/// INVALID_ARGUMENT for a transaction that can never fit in a batch message.
+pub fn too_large(e: TooLarge) -> Status {
+    Status::invalid_argument(format!(
+        "transaction is {} bytes encoded, above the batch byte cap of {} bytes \
+         (BATCH_MAX_BYTES); it can never be sent upstream",
+        e.bytes, e.max_bytes
+    ))
 }
 
 /// UNAVAILABLE: the sidecar is shutting down.

@@ -4,6 +4,7 @@
 
 use crate::grpc::proto::upstream_client::UpstreamClient;
 use crate::grpc::proto::{BatchReceipt, Query, QueryResponse, TransactionBatch};
+use crate::grpc::sidecar::config::UPSTREAM_MESSAGE_LIMIT_BYTES;
 use heidi_core::upstream::{REASON_METADATA, Reason, Verdict, classify};
 use std::future::Future;
 use std::pin::Pin;
@@ -23,7 +24,8 @@ pub trait UpstreamApi: Send + Sync + 'static {
 }
 
 /// The upstream over one lazily connected HTTP/2 channel (calls multiplex on it; a
-/// connection that fails is re-established by the next call).
+/// connection that fails is re-established by the next call). Messages either way are at
+/// most [`UPSTREAM_MESSAGE_LIMIT_BYTES`], the bound `BATCH_MAX_BYTES` is checked against.
 #[derive(Clone, Debug)]
 pub struct GrpcUpstream {
     client: UpstreamClient<Channel>,
@@ -43,9 +45,10 @@ impl GrpcUpstream {
         if let Some(tls) = tls {
             endpoint = endpoint.tls_config(tls)?;
         }
-        Ok(GrpcUpstream {
-            client: UpstreamClient::new(endpoint.connect_lazy()),
-        })
+        let client = UpstreamClient::new(endpoint.connect_lazy())
+            .max_encoding_message_size(UPSTREAM_MESSAGE_LIMIT_BYTES)
+            .max_decoding_message_size(UPSTREAM_MESSAGE_LIMIT_BYTES);
+        Ok(GrpcUpstream { client })
     }
 }
 

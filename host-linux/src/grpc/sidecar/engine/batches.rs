@@ -14,8 +14,13 @@ use tracing::Instrument;
 
 impl<U: UpstreamApi> Driver<U> {
     /// Sends due batches while a flight slot is free (everything queued when closing).
+    /// A submission held back by the byte cap goes into the batcher as soon as it has room.
     pub(super) fn dispatch(&mut self, now: Instant) {
-        while self.flights.len() < self.settings.max_in_flight {
+        loop {
+            self.push_held(now);
+            if self.flights.len() >= self.settings.max_in_flight {
+                break;
+            }
             let taken = match self.closing {
                 true => self.batcher.flush(now),
                 false => self.batcher.poll_batch(now),

@@ -101,6 +101,7 @@ fn settings(batch_size: usize, linger_ms: u64) -> EngineSettings {
     EngineSettings {
         batch_size,
         linger: heidi_core::Duration::from_millis(linger_ms),
+        batch_max_bytes: crate::grpc::sidecar::config::DEFAULT_BATCH_MAX_BYTES,
         queue_capacity: 64,
         max_in_flight: 4,
         deadline: StdDuration::from_secs(5),
@@ -328,4 +329,43 @@ async fn a_key_capacity_refusal_fails_at_once_and_keeps_the_breaker_closed() {
     assert_eq!(client.snapshot().breaker, State::Closed);
     assert!(client.submit(tx("known")).await.is_ok());
     task.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_byte_cap_splits_batches_and_refuses_a_transaction_above_it() {
+    let fake = Fake::scripted(&[]);
+    let mut s = settings(8, 10_000);
+    s.batch_max_bytes = 100;
+    let (client, task, metrics) = start(s, &fake);
+    // Each transaction takes 2 + 2 + 1 + 2 + 40 = 47 bytes of a batch message: two fit.
+    let keys = ["b1", "b2", "b3", "b4", "b5"];
+    let submitted = keys.map(|k| {
+        let client = client.clone();
+        let t = Transaction {
+            actor: "x".repeat(40),
+            ..tx(k)
+        };
+        tokio::spawn(async move { client.submit(t).await })
+    });
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+    while fake.calls.load(Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two full batches never went"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(metrics.flushes("size"), 2);
+    task.shutdown().await;
+    for (key, answer) in keys.iter().zip(submitted) {
+        let r = answer.await.unwrap().unwrap();
+        assert_eq!(r.receipt.unwrap().idempotency_key, *key);
+        assert!(r.batch_size <= 2, "{key}: {}", r.batch_size);
+    }
+    let too_big = Transaction {
+        actor: "x".repeat(100),
+        ..tx("big")
+    };
+    let e = client.submit(too_big).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
 }
