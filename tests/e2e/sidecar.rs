@@ -700,3 +700,36 @@ async fn a_transaction_above_the_byte_cap_is_refused_alone() {
     s.shutdown().await.unwrap();
     up.stop().await.unwrap();
 }
+
+/// A connection that never speaks HTTP/2 cannot hold a stopping sidecar: SIGTERM ends it
+/// after the bounded grace, with exit 0 (before, it waited for that connection forever).
+#[test]
+fn sigterm_is_not_held_up_by_a_silent_connection() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heidi-sidecar"))
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("WARM_ORCHESTRATOR_ENDPOINT", "http://127.0.0.1:1")
+        .env("HEIDI_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().strip_prefix("listening ").unwrap().to_owned();
+    let silent = std::net::TcpStream::connect(&addr).unwrap();
+    // Connections are accepted in order: once a later one is served, the silent one is held.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut cl = SidecarClient::new(channel(&format!("http://{addr}"), None));
+        cl.health_check(HealthCheckRequest {}).await.unwrap();
+    });
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    // wait_exit fails the test if the process is still up after the harness deadline (20 s).
+    let status = common::wait_exit(&mut child);
+    assert_eq!(status.code(), Some(0));
+    drop(silent);
+}

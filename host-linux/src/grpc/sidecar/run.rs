@@ -23,6 +23,9 @@ use tonic::transport::server::TcpIncoming;
 /// is refused by gRPC itself with OUT_OF_RANGE.
 pub const MAX_REQUEST_BYTES: usize = 2 * config::UPSTREAM_MESSAGE_LIMIT_BYTES;
 
+/// How long a stopping sidecar lets its connections close after every caller has its answer.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why a sidecar could not start (or stopped with an error).
 #[derive(Debug)]
 pub enum StartError {
@@ -75,11 +78,22 @@ impl RunningSidecar {
     }
 
     /// Graceful stop: new submissions get UNAVAILABLE, the pending batch is flushed, every
-    /// caller gets its answer, then the listeners close.
+    /// caller gets its answer, then the listeners close. Connections get [`SHUTDOWN_GRACE`] to
+    /// close after the HTTP/2 GOAWAY; the server then stops without waiting for the rest (a
+    /// client that never answers, or a connection that never spoke HTTP/2, cannot hold the
+    /// sidecar up).
     pub async fn shutdown(self) -> Result<(), StartError> {
         self.task.shutdown().await;
         let _ = self.stop_server.send(());
-        let served = self.server.await;
+        let mut server = self.server;
+        let served = match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(served) => served,
+            Err(_elapsed) => {
+                tracing::info!("connections still open after the shutdown grace: closing");
+                server.abort();
+                Ok(Ok(()))
+            }
+        };
         if let Some((stop, join)) = self.stop_metrics {
             let _ = stop.send(());
             let _ = join.await;

@@ -2,6 +2,7 @@
 
 use heidi_core::Instant;
 use heidi_core::batcher::TooLarge;
+use heidi_core::breaker::State;
 use heidi_core::retry::GiveUpReason;
 use heidi_core::txn_check::KeyError;
 use heidi_core::upstream::{REASON_METADATA, give_up_code};
@@ -17,14 +18,17 @@ pub fn retry_after_ms(now: Instant, until: Instant) -> u64 {
     until.saturating_duration_since(now).as_millis_ceil()
 }
 
-/// UNAVAILABLE: the breaker rejects calls until `until`; the hint is in the message and in
-/// the `retry-after-ms` metadata.
-pub fn breaker_open(now: Instant, until: Instant) -> Status {
-    let message = if until == Instant::MAX {
-        "circuit breaker to the upstream is forced open".to_owned()
-    } else {
-        let ms = retry_after_ms(now, until);
-        format!("circuit breaker to the upstream is open; retry after {ms} ms")
+/// UNAVAILABLE: the breaker, in `state`, rejects calls until `until` (the end of the open
+/// period, or the deadline of the half-open probe that is out); the message names the state,
+/// and the hint is in the message and in the `retry-after-ms` metadata.
+pub fn breaker_refused(now: Instant, state: State, until: Instant) -> Status {
+    let ms = retry_after_ms(now, until);
+    let message = match state {
+        _ if until == Instant::MAX => "circuit breaker to the upstream is forced open".to_owned(),
+        State::HalfOpen => format!(
+            "circuit breaker to the upstream is half_open (its probe call is out); retry after {ms} ms"
+        ),
+        _ => format!("circuit breaker to the upstream is open; retry after {ms} ms"),
     };
     with_retry_after(Status::unavailable(message), now, until)
 }
@@ -116,11 +120,23 @@ mod tests {
 
     #[test]
     fn breaker_open_carries_the_hint_in_metadata_and_message() {
-        let s = breaker_open(Instant::from_millis(10), Instant::from_micros(1_510_001));
+        let (now, until) = (Instant::from_millis(10), Instant::from_micros(1_510_001));
+        let s = breaker_refused(now, State::Open, until);
         assert_eq!(s.code(), Code::Unavailable);
-        assert!(s.message().contains("1501 ms"), "{}", s.message());
+        assert!(
+            s.message().contains("is open; retry after 1501 ms"),
+            "{}",
+            s.message()
+        );
         assert_eq!(s.metadata().get(RETRY_AFTER_MS).unwrap(), "1501");
-        let forced = breaker_open(Instant::ZERO, Instant::MAX);
+        let probing = breaker_refused(now, State::HalfOpen, until);
+        assert!(
+            probing.message().contains("is half_open"),
+            "{}",
+            probing.message()
+        );
+        assert!(probing.message().contains("retry after 1501 ms"));
+        let forced = breaker_refused(Instant::ZERO, State::ForcedOpen, Instant::MAX);
         assert!(forced.metadata().get(RETRY_AFTER_MS).is_none());
     }
 

@@ -64,7 +64,8 @@ impl<U: UpstreamApi> Driver<U> {
             Ok(permit) => permit,
             Err(rejected) => {
                 self.drain_breaker_events();
-                return self.fail(id, status::breaker_open(now, rejected.until));
+                let state = self.breaker.state();
+                return self.fail(id, status::breaker_refused(now, state, rejected.until));
             }
         };
         self.drain_breaker_events();

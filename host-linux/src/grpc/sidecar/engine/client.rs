@@ -97,7 +97,7 @@ impl EngineClient {
         match snap.open_until {
             Some(until) if until > now => {
                 self.metrics.rejected("breaker_open");
-                Err(status::breaker_open(now, until))
+                Err(status::breaker_refused(now, snap.breaker, until))
             }
             _ => Ok(()),
         }

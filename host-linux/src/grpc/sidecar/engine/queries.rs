@@ -17,9 +17,9 @@ impl<U: UpstreamApi> Driver<U> {
             Ok(permit) => permit,
             Err(rejected) => {
                 self.metrics.rejected("breaker_open");
-                let _ = job
-                    .reply
-                    .send(Err(status::breaker_open(now, rejected.until)));
+                let state = self.breaker.state();
+                let refused = status::breaker_refused(now, state, rejected.until);
+                let _ = job.reply.send(Err(refused));
                 return;
             }
         };

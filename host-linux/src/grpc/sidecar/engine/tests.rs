@@ -29,7 +29,7 @@ struct Fake {
     calls: AtomicUsize,
     running: AtomicUsize,
     most_running: AtomicUsize,
-    /// When set, each call waits for a permit (tests hold calls open).
+    /// When set, each call waits for a permit of its own (tests hold calls open).
     gate: Option<Arc<Semaphore>>,
 }
 
@@ -59,7 +59,8 @@ impl UpstreamApi for Arc<Fake> {
             let now = fake.running.fetch_add(1, Ordering::SeqCst) + 1;
             fake.most_running.fetch_max(now, Ordering::SeqCst);
             if let Some(gate) = &fake.gate {
-                let _permit = gate.acquire().await;
+                // Each call takes one permit for good.
+                gate.acquire().await.unwrap().forget();
             }
             fake.running.fetch_sub(1, Ordering::SeqCst);
             let step = fake.script.lock().unwrap().pop_front().unwrap_or(Step::Ok);
@@ -368,4 +369,51 @@ async fn the_byte_cap_splits_batches_and_refuses_a_transaction_above_it() {
     };
     let e = client.submit(too_big).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn while_the_probe_is_out_callers_are_told_half_open_and_the_time_left() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fake = Arc::new(Fake {
+        script: Mutex::new([Step::Fail(Code::Unavailable)].into_iter().collect()),
+        gate: Some(Arc::clone(&gate)),
+        ..Fake::default()
+    });
+    let mut s = settings(1, 0);
+    s.retry.max_attempts = 1;
+    s.breaker.failure_threshold = 1;
+    s.breaker.reset_timeout = heidi_core::Duration::from_millis(1);
+    s.breaker.probe_timeout = heidi_core::Duration::from_secs(600);
+    let (client, task, _) = start(s, &fake);
+    gate.add_permits(1);
+    let e = client.submit(tx("trip")).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
+    while client.snapshot().breaker != State::HalfOpen {
+        assert!(std::time::Instant::now() < deadline, "never half-open");
+        tokio::task::yield_now().await;
+    }
+    let probe = {
+        let client = client.clone();
+        tokio::spawn(async move { client.submit(tx("probe")).await })
+    };
+    while fake.running.load(Ordering::SeqCst) != 1 {
+        assert!(std::time::Instant::now() < deadline, "the probe never went");
+        tokio::task::yield_now().await;
+    }
+    let e = client.submit(tx("during")).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert!(e.message().contains("half_open"), "{}", e.message());
+    let hint: u64 = e
+        .metadata()
+        .get("retry-after-ms")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(hint <= 600_000 && hint > 0, "{hint}");
+    gate.add_permits(1);
+    assert!(probe.await.unwrap().is_ok());
+    task.shutdown().await;
 }
