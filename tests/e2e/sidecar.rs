@@ -733,3 +733,46 @@ fn sigterm_is_not_held_up_by_a_silent_connection() {
     assert_eq!(status.code(), Some(0));
     drop(silent);
 }
+
+/// Field 1 as raw bytes: neither a UTF-8 key (`Transaction`) nor a `Transaction` message
+/// (`TransactionBatch`).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Garbage {
+    #[prost(bytes = "vec", tag = "1")]
+    data: Vec<u8>,
+}
+
+/// Bytes that do not decode as the request are the caller's error: INVALID_ARGUMENT from the
+/// sidecar and from the reference upstream, not INTERNAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_does_not_decode_is_invalid_argument() {
+    use tonic::codegen::http::uri::PathAndQuery;
+    let up = start_upstream(UpstreamConfig::default(), None).await;
+    let s = start(&config(&up)).await;
+    let garbage = Garbage {
+        data: vec![0xff; 8],
+    };
+    for (uri, path) in [
+        (
+            format!("http://{}", s.addr()),
+            "/heidi.sidecar.v1.Sidecar/SubmitTransaction",
+        ),
+        (up.endpoint(), "/heidi.sidecar.v1.Upstream/ApplyBatch"),
+    ] {
+        let mut grpc = tonic::client::Grpc::new(channel(&uri, None));
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<Garbage, Garbage>::default();
+        let e = grpc
+            .unary(
+                tonic::Request::new(garbage.clone()),
+                PathAndQuery::from_static(path),
+                codec,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{path}: {e:?}");
+        assert!(e.message().contains("does not decode"), "{}", e.message());
+    }
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
