@@ -520,6 +520,24 @@ async fn tls_and_mtls_work_and_a_client_without_a_valid_certificate_is_refused()
     up.stop().await.unwrap();
 }
 
+/// Starts the binary on an ephemeral loopback port with `env` and waits for its
+/// `listening ADDR` line; returns the process and the address.
+fn spawn_sidecar(env: &[(&str, &str)]) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heidi-sidecar"))
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("HEIDI_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().strip_prefix("listening ").unwrap().to_owned();
+    (child, addr)
+}
+
 /// The binary: a start-up guard on the seed's variables, and SIGTERM with a pending batch.
 #[test]
 fn the_binary_refuses_batch_size_nine_and_drains_on_sigterm() {
@@ -536,20 +554,11 @@ fn the_binary_refuses_batch_size_nine_and_drains_on_sigterm() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let up = rt.block_on(start_upstream(UpstreamConfig::default(), None));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heidi-sidecar"))
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("WARM_ORCHESTRATOR_ENDPOINT", up.endpoint())
-        .env("BATCH_SIZE", "8")
-        .env("BATCH_TIMEOUT_MS", "60000")
-        .env("HEIDI_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().strip_prefix("listening ").unwrap().to_owned();
+    let (mut child, addr) = spawn_sidecar(&[
+        ("WARM_ORCHESTRATOR_ENDPOINT", &up.endpoint()),
+        ("BATCH_SIZE", "8"),
+        ("BATCH_TIMEOUT_MS", "60000"),
+    ]);
     let answers = rt.block_on(async {
         let cl = SidecarClient::new(channel(&format!("http://{addr}"), None));
         let pending = {
@@ -705,18 +714,7 @@ async fn a_transaction_above_the_byte_cap_is_refused_alone() {
 /// after the bounded grace, with exit 0 (before, it waited for that connection forever).
 #[test]
 fn sigterm_is_not_held_up_by_a_silent_connection() {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heidi-sidecar"))
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("WARM_ORCHESTRATOR_ENDPOINT", "http://127.0.0.1:1")
-        .env("HEIDI_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().strip_prefix("listening ").unwrap().to_owned();
+    let (mut child, addr) = spawn_sidecar(&[("WARM_ORCHESTRATOR_ENDPOINT", "http://127.0.0.1:1")]);
     let silent = std::net::TcpStream::connect(&addr).unwrap();
     // Connections are accepted in order: once a later one is served, the silent one is held.
     tokio::runtime::Runtime::new().unwrap().block_on(async {
