@@ -11,6 +11,16 @@
 //! - [`Batcher::poll_batch`] takes the whole queue (at most `N` items, in arrival order) once it
 //!   is due; [`Batcher::flush`] takes it at once, for shutdown.
 //!
+//! # Byte budget
+//!
+//! A host whose batches travel in one message with a size limit (a gRPC upstream refuses
+//! messages above its limit) gives the batcher a byte cap ([`Batcher::with_max_bytes`]) and
+//! pushes items with their encoded size ([`Batcher::push_sized`]). A batch then never holds
+//! more than the cap: an item that would take the queued bytes above it is handed back in
+//! [`PushSizedError::Full`] and the queued items are due at once ([`FlushReason::Size`], the
+//! batch is full); an item larger than the cap on its own is refused for good with
+//! [`PushSizedError::TooLarge`] (check it first with [`check_item_bytes`]).
+//!
 //! Every call is O(1) apart from moving the batch out (at most `N` items). `N` is checked at
 //! compile time: `1 ≤ N ≤ 8` ([`MAX_BATCH_ITEMS`]); `Batcher::<T, 9>::new` does not build.
 //! A batch size configured at run time (a sidecar's `BATCH_SIZE`) uses
@@ -77,7 +87,8 @@ impl Default for BatcherConfig {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum FlushReason {
-    /// `N` items were queued.
+    /// The batch was full: `N` items were queued, or the next item would have taken the
+    /// queued bytes above the byte cap ([`Batcher::push_sized`]).
     Size,
     /// The oldest item had waited the linger time.
     Linger,
@@ -131,6 +142,64 @@ impl<T> fmt::Display for Full<T> {
 
 impl<T: fmt::Debug> core::error::Error for Full<T> {}
 
+/// Why [`Batcher::push_sized`] did not queue an item; the item comes back untouched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "the item was not queued"]
+pub enum PushSizedError<T> {
+    /// The batch is full (`N` items, or the item does not fit in the bytes left): poll the
+    /// batch, which is now due, then push the item again.
+    Full(Full<T>),
+    /// The item alone is larger than the byte cap: it can never be sent in a batch.
+    TooLarge {
+        /// The item.
+        item: T,
+        /// Its size.
+        error: TooLarge,
+    },
+}
+
+impl<T> PushSizedError<T> {
+    /// The item that was refused.
+    pub fn into_inner(self) -> T {
+        match self {
+            PushSizedError::Full(Full(item)) | PushSizedError::TooLarge { item, .. } => item,
+        }
+    }
+}
+
+/// An item larger than the byte cap of a batch ([`check_item_bytes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TooLarge {
+    /// The item's size in bytes.
+    pub bytes: usize,
+    /// The byte cap of a batch.
+    pub max_bytes: usize,
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} bytes, above the batch byte cap of {} bytes",
+            self.bytes, self.max_bytes
+        )
+    }
+}
+
+impl core::error::Error for TooLarge {}
+
+/// Whether an item of `bytes` can ever travel in a batch capped at `max_bytes`: a host checks
+/// this before queueing and refuses a larger item alone.
+pub const fn check_item_bytes(bytes: usize, max_bytes: usize) -> Result<(), TooLarge> {
+    if bytes > max_bytes {
+        Err(TooLarge { bytes, max_bytes })
+    } else {
+        Ok(())
+    }
+}
+
 /// A run-time batch size outside `1 ..= N` ([`Batcher::with_limit`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -159,6 +228,12 @@ pub struct Batcher<T, const N: usize = MAX_BATCH_ITEMS> {
     /// Arrival of the oldest queued item; [`Instant::MAX`] while empty.
     oldest_at: Instant,
     config: BatcherConfig,
+    /// The byte cap of a batch ([`usize::MAX`]: none).
+    max_bytes: usize,
+    /// Bytes queued (sizes given to [`Batcher::push_sized`]).
+    bytes: usize,
+    /// An item did not fit in the bytes left: the queued items are a full batch.
+    sealed: bool,
 }
 
 impl<T, const N: usize> Batcher<T, N> {
@@ -175,7 +250,28 @@ impl<T, const N: usize> Batcher<T, N> {
             limit: N,
             oldest_at: Instant::MAX,
             config,
+            max_bytes: usize::MAX,
+            bytes: 0,
+            sealed: false,
         }
+    }
+
+    /// The same batcher with a byte cap: a batch never holds more than `max_bytes` bytes of
+    /// items pushed with [`push_sized`](Self::push_sized) (items pushed with
+    /// [`push`](Self::push) count as zero bytes).
+    pub const fn with_max_bytes(mut self, max_bytes: usize) -> Batcher<T, N> {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// The byte cap of a batch ([`usize::MAX`] when none was set).
+    pub const fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Bytes queued.
+    pub const fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// A batcher whose batches hold `limit` items, chosen at run time (a configured batch size),
@@ -217,10 +313,10 @@ impl<T, const N: usize> Batcher<T, N> {
         self.items.is_empty()
     }
 
-    /// Whether [`limit`](Self::limit) items are queued (the next [`push`](Self::push) would
-    /// return [`Full`]).
+    /// Whether [`limit`](Self::limit) items are queued, or an item was handed back because it
+    /// did not fit in the bytes left (the next [`push`](Self::push) would return [`Full`]).
     pub fn is_full(&self) -> bool {
-        self.items.len() >= self.limit
+        self.items.len() >= self.limit || self.sealed
     }
 
     /// Queues `item`, which arrived at `now`, or hands it back when
@@ -231,6 +327,27 @@ impl<T, const N: usize> Batcher<T, N> {
         }
         self.items.push(item).map_err(Full)?;
         self.oldest_at = self.oldest_at.min(now);
+        Ok(())
+    }
+
+    /// Queues `item` of `bytes` bytes, which arrived at `now`. Hands it back when the batch is
+    /// full or the item would take the queued bytes above the cap (the queued items are then
+    /// due at once: poll them and push again), or for good when it is larger than the cap
+    /// on its own.
+    pub fn push_sized(
+        &mut self,
+        now: Instant,
+        item: T,
+        bytes: usize,
+    ) -> Result<(), PushSizedError<T>> {
+        if let Err(error) = check_item_bytes(bytes, self.max_bytes) {
+            return Err(PushSizedError::TooLarge { item, error });
+        }
+        if self.bytes.saturating_add(bytes) > self.max_bytes {
+            self.sealed = true;
+        }
+        self.push(now, item).map_err(PushSizedError::Full)?;
+        self.bytes += bytes;
         Ok(())
     }
 
@@ -277,6 +394,8 @@ impl<T, const N: usize> Batcher<T, N> {
     }
 
     fn take(&mut self, reason: FlushReason) -> Batch<T, N> {
+        self.bytes = 0;
+        self.sealed = false;
         let oldest_at = core::mem::replace(&mut self.oldest_at, Instant::MAX);
         Batch {
             items: core::mem::take(&mut self.items),
@@ -446,6 +565,53 @@ mod tests {
         b.push(ms(50), 1).unwrap();
         b.push(ms(20), 2).unwrap();
         assert_eq!(b.poll_timeout(), Some(ms(120)));
+    }
+
+    #[test]
+    fn the_byte_cap_makes_a_full_batch_before_it_is_passed() {
+        let t0 = ms(0);
+        let mut b: Batcher<u32> = Batcher::default().with_max_bytes(100);
+        assert_eq!(b.max_bytes(), 100);
+        b.push_sized(t0, 1, 60).unwrap();
+        b.push_sized(t0, 2, 40).unwrap();
+        assert_eq!((b.bytes(), b.is_full()), (100, false));
+        // 100 + 1 > 100: handed back, and the queued pair is due at once.
+        assert_eq!(b.push_sized(t0, 3, 1), Err(PushSizedError::Full(Full(3))));
+        assert!(b.is_full());
+        assert_eq!(b.poll_timeout(), Some(t0));
+        assert_eq!(b.push(t0, 4), Err(Full(4)), "a full batch takes nothing");
+        let batch = b.poll_batch(t0).unwrap();
+        assert_eq!(
+            (batch.items.as_slice(), batch.reason),
+            (&[1, 2][..], FlushReason::Size)
+        );
+        assert_eq!((b.bytes(), b.is_full()), (0, false));
+        b.push_sized(t0, 3, 1).unwrap();
+        assert_eq!(b.poll_timeout(), Some(t0 + DEFAULT_LINGER));
+    }
+
+    #[test]
+    fn an_item_above_the_cap_is_refused_alone() {
+        let mut b: Batcher<u32> = Batcher::default().with_max_bytes(100);
+        b.push_sized(ms(0), 1, 100).unwrap();
+        let refused = b.push_sized(ms(0), 2, 101).unwrap_err();
+        let error = TooLarge {
+            bytes: 101,
+            max_bytes: 100,
+        };
+        assert_eq!(refused, PushSizedError::TooLarge { item: 2, error });
+        assert_eq!(refused.into_inner(), 2);
+        assert!(!b.is_full(), "a refused item does not seal the batch");
+        assert_eq!(check_item_bytes(101, 100), Err(error));
+        assert_eq!(check_item_bytes(100, 100), Ok(()));
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(
+            error.to_string(),
+            "101 bytes, above the batch byte cap of 100 bytes"
+        );
+        let unlimited: Batcher<u32> = Batcher::default();
+        assert_eq!(unlimited.max_bytes(), usize::MAX);
     }
 
     #[test]

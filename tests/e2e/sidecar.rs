@@ -520,6 +520,24 @@ async fn tls_and_mtls_work_and_a_client_without_a_valid_certificate_is_refused()
     up.stop().await.unwrap();
 }
 
+/// Starts the binary on an ephemeral loopback port with `env` and waits for its
+/// `listening ADDR` line; returns the process and the address.
+fn spawn_sidecar(env: &[(&str, &str)]) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heidi-sidecar"))
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("HEIDI_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().strip_prefix("listening ").unwrap().to_owned();
+    (child, addr)
+}
+
 /// The binary: a start-up guard on the seed's variables, and SIGTERM with a pending batch.
 #[test]
 fn the_binary_refuses_batch_size_nine_and_drains_on_sigterm() {
@@ -536,20 +554,11 @@ fn the_binary_refuses_batch_size_nine_and_drains_on_sigterm() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let up = rt.block_on(start_upstream(UpstreamConfig::default(), None));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_heidi-sidecar"))
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("WARM_ORCHESTRATOR_ENDPOINT", up.endpoint())
-        .env("BATCH_SIZE", "8")
-        .env("BATCH_TIMEOUT_MS", "60000")
-        .env("HEIDI_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().strip_prefix("listening ").unwrap().to_owned();
+    let (mut child, addr) = spawn_sidecar(&[
+        ("WARM_ORCHESTRATOR_ENDPOINT", &up.endpoint()),
+        ("BATCH_SIZE", "8"),
+        ("BATCH_TIMEOUT_MS", "60000"),
+    ]);
     let answers = rt.block_on(async {
         let cl = SidecarClient::new(channel(&format!("http://{addr}"), None));
         let pending = {
@@ -586,4 +595,182 @@ fn the_binary_refuses_batch_size_nine_and_drains_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(up.upstream().stats().transactions_applied, 3);
     rt.block_on(up.stop()).unwrap();
+}
+
+/// A full dedupe table is a refusal of the new keys, not an upstream failure: each new key
+/// fails once (no retries), the breaker stays closed, and known keys keep being answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_upstream_key_table_refuses_new_keys_without_retries_or_tripping_the_breaker() {
+    let up = start_upstream(
+        UpstreamConfig {
+            capacity: 8,
+            ..Default::default()
+        },
+        None,
+    )
+    .await;
+    let mut c = config(&up);
+    c.batch_size = 1;
+    c.breaker.failure_threshold = 1;
+    let s = start(&c).await;
+    let cl = client(&s);
+    let mut refused = 0u64;
+    for key in keys("cap", 10) {
+        match submit(&cl, &key).await {
+            Ok(r) => assert_eq!(r.attempts, 1),
+            Err(e) => {
+                refused += 1;
+                assert_eq!(e.code(), Code::ResourceExhausted, "{key}: {e:?}");
+                assert!(e.message().contains("after 1 attempt"), "{}", e.message());
+                assert_eq!(e.metadata().get("heidi-reason").unwrap(), "key_capacity");
+            }
+        }
+        assert_eq!(breaker_state(&cl).await, BreakerState::Closed, "{key}");
+    }
+    assert!(
+        refused >= 2,
+        "a table of 8 took {} of 10 keys",
+        10 - refused
+    );
+    let known = submit(&cl, "cap-0").await.unwrap();
+    assert!(known.receipt.unwrap().duplicate);
+    let stats = up.upstream().stats();
+    assert_eq!(
+        stats.exhausted, refused,
+        "one call per refused key: no retries"
+    );
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
+fn big_txn(key: &str, bytes: usize) -> heidi_linux::grpc::proto::Transaction {
+    let mut t = txn(key);
+    t.actor = "a".repeat(bytes);
+    t
+}
+
+/// Four 1.1 MB transactions and four small ones submitted together: every batch stays under
+/// the byte cap (so under the upstream's 4 MiB message limit) and all eight are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_transactions_are_split_into_batches_under_the_byte_cap() {
+    let up = start_upstream(UpstreamConfig::default(), None).await;
+    let mut c = config(&up);
+    c.batch_linger = heidi_core::Duration::from_millis(200);
+    let s = start(&c).await;
+    let cl = client(&s);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let mut cl = cl.clone();
+            let size = if i % 2 == 0 { 1_100_000 } else { 10 };
+            let t = big_txn(&format!("big-{i}"), size);
+            tokio::spawn(async move { cl.submit_transaction(t).await })
+        })
+        .collect();
+    let mut sizes = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap().unwrap().into_inner();
+        assert!(r.receipt.unwrap().committed);
+        sizes.push(r.batch_size);
+    }
+    assert!(
+        sizes.iter().all(|&n| n < 8),
+        "one batch of 8 would be 4.4 MB: {sizes:?}"
+    );
+    let stats = up.upstream().stats();
+    assert_eq!(stats.transactions_applied, 8);
+    assert!(stats.batches >= 2, "{stats:?}");
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
+/// A transaction above the byte cap is refused alone, at once, saying why; the others pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_above_the_byte_cap_is_refused_alone() {
+    let up = start_upstream(UpstreamConfig::default(), None).await;
+    let mut c = config(&up);
+    c.batch_size = 2;
+    let s = start(&c).await;
+    let cl = client(&s);
+    let (mut a, mut b) = (cl.clone(), cl.clone());
+    let huge = big_txn("huge", 4_150_000);
+    let (huge, small) = tokio::join!(
+        a.submit_transaction(huge),
+        b.submit_transaction(txn("small"))
+    );
+    let e = huge.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("above the batch byte cap") && e.message().contains("BATCH_MAX_BYTES"),
+        "{}",
+        e.message()
+    );
+    assert!(small.unwrap().into_inner().receipt.unwrap().committed);
+    assert_eq!(up.upstream().applies("huge"), 0);
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
+/// A connection that never speaks HTTP/2 cannot hold a stopping sidecar: SIGTERM ends it
+/// after the bounded grace, with exit 0 (before, it waited for that connection forever).
+#[test]
+fn sigterm_is_not_held_up_by_a_silent_connection() {
+    let (mut child, addr) = spawn_sidecar(&[("WARM_ORCHESTRATOR_ENDPOINT", "http://127.0.0.1:1")]);
+    let silent = std::net::TcpStream::connect(&addr).unwrap();
+    // Connections are accepted in order: once a later one is served, the silent one is held.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut cl = SidecarClient::new(channel(&format!("http://{addr}"), None));
+        cl.health_check(HealthCheckRequest {}).await.unwrap();
+    });
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    // wait_exit fails the test if the process is still up after the harness deadline (20 s).
+    let status = common::wait_exit(&mut child);
+    assert_eq!(status.code(), Some(0));
+    drop(silent);
+}
+
+/// Field 1 as raw bytes: neither a UTF-8 key (`Transaction`) nor a `Transaction` message
+/// (`TransactionBatch`).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Garbage {
+    #[prost(bytes = "vec", tag = "1")]
+    data: Vec<u8>,
+}
+
+/// Bytes that do not decode as the request are the caller's error: INVALID_ARGUMENT from the
+/// sidecar and from the reference upstream, not INTERNAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_does_not_decode_is_invalid_argument() {
+    use tonic::codegen::http::uri::PathAndQuery;
+    let up = start_upstream(UpstreamConfig::default(), None).await;
+    let s = start(&config(&up)).await;
+    let garbage = Garbage {
+        data: vec![0xff; 8],
+    };
+    for (uri, path) in [
+        (
+            format!("http://{}", s.addr()),
+            "/heidi.sidecar.v1.Sidecar/SubmitTransaction",
+        ),
+        (up.endpoint(), "/heidi.sidecar.v1.Upstream/ApplyBatch"),
+    ] {
+        let mut grpc = tonic::client::Grpc::new(channel(&uri, None));
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<Garbage, Garbage>::default();
+        let e = grpc
+            .unary(
+                tonic::Request::new(garbage.clone()),
+                PathAndQuery::from_static(path),
+                codec,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{path}: {e:?}");
+        assert!(e.message().contains("does not decode"), "{}", e.message());
+    }
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
 }

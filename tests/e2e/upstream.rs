@@ -470,6 +470,11 @@ fn heidi_upstream_refuses_bad_flags_and_files_with_exit_2() {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
     }
+    // A non-loopback address needs the same opt-in as the sidecar's.
+    let (code, _, err) =
+        common::run_cmd(common::heidi_bare().args(["upstream", "--listen", "0.0.0.0:0"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("pass --allow-remote"), "{err}");
     let (code, out, _) = common::run_cmd(common::heidi_bare().args(["upstream", "--help"]));
     assert_eq!(code, 0);
     for flag in [
@@ -480,6 +485,7 @@ fn heidi_upstream_refuses_bad_flags_and_files_with_exit_2() {
         "--outage",
         "--seed",
         "--tls-client-ca",
+        "--allow-remote",
         "127.0.0.1:50052",
         "stats",
     ] {

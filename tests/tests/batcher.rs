@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use heidi_core::batcher::{Batch, Batcher, BatcherConfig, FlushReason, Full};
+use heidi_core::batcher::{Batch, Batcher, BatcherConfig, FlushReason, Full, PushSizedError};
 use heidi_core::{Duration, Instant};
 use proptest::prelude::*;
 
@@ -290,6 +290,88 @@ proptest! {
             0 => honouring_host::<1>(linger, &ops)?,
             1 => honouring_host::<5>(linger, &ops)?,
             _ => honouring_host::<8>(linger, &ops)?,
+        }
+    }
+}
+
+/// A host with a byte cap: pushes items of random sizes; an item handed back as `Full` waits
+/// (like the sidecar's held submission) until the due batch is polled, then goes first.
+fn byte_capped<const N: usize>(
+    max_bytes: usize,
+    sizes: &[usize],
+    polls: &[bool],
+) -> Result<(), TestCaseError> {
+    let mut b: Batcher<u64, N> = Batcher::new(BatcherConfig {
+        linger: Duration::from_millis(100),
+    })
+    .with_max_bytes(max_bytes);
+    let now = Instant::ZERO;
+    let (mut accepted, mut emitted, mut held) = (Vec::new(), Vec::new(), None);
+    let check = |batch: Batch<u64, N>, emitted: &mut Vec<u64>| {
+        let bytes: usize = batch.items.iter().map(|&i| sizes[i as usize]).sum();
+        prop_assert!(!batch.items.is_empty() && batch.items.len() <= N);
+        prop_assert!(
+            bytes <= max_bytes,
+            "batch of {} bytes above the cap {}",
+            bytes,
+            max_bytes
+        );
+        emitted.extend_from_slice(&batch.items);
+        Ok(())
+    };
+    for (i, (&size, &poll)) in sizes.iter().zip(polls.iter().cycle()).enumerate() {
+        if poll || held.is_some() {
+            if let Some(batch) = b.poll_batch(now) {
+                check(batch, &mut emitted)?;
+            }
+            if let Some((item, bytes)) = held.take() {
+                b.push_sized(now, item, bytes)
+                    .expect("a held item fits an empty batch");
+                accepted.push(item);
+            }
+        }
+        match b.push_sized(now, i as u64, size) {
+            Ok(()) => accepted.push(i as u64),
+            Err(PushSizedError::Full(Full(item))) => {
+                prop_assert!(
+                    b.is_full() && b.poll_timeout() == Some(now),
+                    "Full means due now"
+                );
+                held = Some((item, size));
+            }
+            Err(PushSizedError::TooLarge { item, error }) => {
+                prop_assert_eq!(item, i as u64);
+                prop_assert!(size > max_bytes && error.bytes == size);
+            }
+        }
+        prop_assert!(b.bytes() <= max_bytes);
+    }
+    if let Some(batch) = b.flush(now) {
+        check(batch, &mut emitted)?;
+    }
+    if let Some((item, bytes)) = held.take() {
+        b.push_sized(now, item, bytes).expect("fits an empty batch");
+        accepted.push(item);
+        check(b.flush(now).expect("one item"), &mut emitted)?;
+    }
+    prop_assert_eq!(emitted, accepted, "every accepted item once, in order");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn a_byte_cap_is_never_exceeded_and_nothing_is_lost(
+        n in 0usize..3,
+        max_bytes in 1usize..200,
+        sizes in prop::collection::vec(0usize..250, 0..200),
+        polls in prop::collection::vec(any::<bool>(), 1..8),
+    ) {
+        match n {
+            0 => byte_capped::<1>(max_bytes, &sizes, &polls)?,
+            1 => byte_capped::<3>(max_bytes, &sizes, &polls)?,
+            _ => byte_capped::<8>(max_bytes, &sizes, &polls)?,
         }
     }
 }

@@ -96,9 +96,12 @@ pub enum Command {
 /// `heidi upstream` flags.
 #[derive(Debug, Args)]
 pub struct UpstreamArgs {
-    /// Address to listen on (a non-loopback address exposes it to the network).
+    /// Address to listen on; a non-loopback address also needs --allow-remote.
     #[arg(long, default_value = "127.0.0.1:50052", value_name = "ADDR:PORT")]
     pub listen: std::net::SocketAddr,
+    /// Permit a non-loopback --listen address (exposes the upstream to the network).
+    #[arg(long)]
+    pub allow_remote: bool,
     /// Probability that an ApplyBatch call fails with UNAVAILABLE: 0 to 1 (0.2) or a
     /// percentage (20%).
     #[arg(long, default_value = "0", value_name = "RATE",

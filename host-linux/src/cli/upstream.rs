@@ -30,7 +30,8 @@ pub fn tls_files(args: &UpstreamArgs) -> Option<ServerTlsFiles> {
 }
 
 /// Serves until SIGINT/SIGTERM, then prints the counters (JSON) on stdout. Exit 2 on a bad
-/// flag, TLS file or listen address; 1 if the server fails while serving.
+/// flag, TLS file or listen address (a non-loopback one without `--allow-remote`); 1 if the
+/// server fails while serving.
 pub fn run(args: &UpstreamArgs) -> Exit {
     match serve(args) {
         Ok(()) => Exit::Ok,
@@ -41,8 +42,20 @@ pub fn run(args: &UpstreamArgs) -> Exit {
     }
 }
 
+/// A non-loopback `--listen` address needs `--allow-remote`, as the sidecar's does.
+pub fn check_listen(args: &UpstreamArgs) -> Result<(), String> {
+    if args.listen.ip().is_loopback() || args.allow_remote {
+        return Ok(());
+    }
+    Err(format!(
+        "--listen {} is not a loopback address; pass --allow-remote to listen on it",
+        args.listen
+    ))
+}
+
 fn serve(args: &UpstreamArgs) -> Result<(), (Exit, String)> {
     let usage = |e: String| (Exit::Usage, e);
+    check_listen(args).map_err(usage)?;
     let upstream = ReferenceUpstream::new(config(args)).map_err(|e| usage(e.to_string()))?;
     let tls = match tls_files(args) {
         Some(files) => Some(server_config(&files).map_err(|e| usage(e.to_string()))?),
@@ -79,4 +92,34 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
             _ = term.recv() => {}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: UpstreamArgs,
+    }
+
+    fn parse(flags: &[&str]) -> UpstreamArgs {
+        Wrap::try_parse_from(std::iter::once("upstream").chain(flags.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn a_remote_listen_address_needs_allow_remote() {
+        assert!(check_listen(&parse(&[])).is_ok());
+        assert!(check_listen(&parse(&["--listen", "[::1]:1"])).is_ok());
+        let e = check_listen(&parse(&["--listen", "0.0.0.0:1"])).unwrap_err();
+        assert!(
+            e.contains("0.0.0.0:1") && e.contains("--allow-remote"),
+            "{e}"
+        );
+        assert!(check_listen(&parse(&["--listen", "0.0.0.0:1", "--allow-remote"])).is_ok());
+    }
 }

@@ -18,6 +18,14 @@ use tokio::task::JoinHandle;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+/// The largest request the sidecar decodes (twice the upstream message limit): a transaction
+/// above `BATCH_MAX_BYTES` but below this gets INVALID_ARGUMENT saying why; a larger request
+/// is refused by gRPC itself with OUT_OF_RANGE.
+pub const MAX_REQUEST_BYTES: usize = 2 * config::UPSTREAM_MESSAGE_LIMIT_BYTES;
+
+/// How long a stopping sidecar lets its connections close after every caller has its answer.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why a sidecar could not start (or stopped with an error).
 #[derive(Debug)]
 pub enum StartError {
@@ -70,11 +78,22 @@ impl RunningSidecar {
     }
 
     /// Graceful stop: new submissions get UNAVAILABLE, the pending batch is flushed, every
-    /// caller gets its answer, then the listeners close.
+    /// caller gets its answer, then the listeners close. Connections get [`SHUTDOWN_GRACE`] to
+    /// close after the HTTP/2 GOAWAY; the server then stops without waiting for the rest (a
+    /// client that never answers, or a connection that never spoke HTTP/2, cannot hold the
+    /// sidecar up).
     pub async fn shutdown(self) -> Result<(), StartError> {
         self.task.shutdown().await;
         let _ = self.stop_server.send(());
-        let served = self.server.await;
+        let mut server = self.server;
+        let served = match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(served) => served,
+            Err(_elapsed) => {
+                tracing::info!("connections still open after the shutdown grace: closing");
+                server.abort();
+                Ok(Ok(()))
+            }
+        };
         if let Some((stop, join)) = self.stop_metrics {
             let _ = stop.send(());
             let _ = join.await;
@@ -102,6 +121,7 @@ fn settings(config: &SidecarConfig) -> Result<EngineSettings, StartError> {
     Ok(EngineSettings {
         batch_size: config.batch_size,
         linger: config.batch_linger,
+        batch_max_bytes: config.batch_max_bytes,
         queue_capacity: config.queue_capacity,
         max_in_flight: config.max_in_flight,
         deadline: config.upstream_deadline,
@@ -157,7 +177,9 @@ pub async fn start_with<U: UpstreamApi>(
             .tls_config(tls)
             .map_err(|e| StartError::Io(format!("listener TLS: {e}")))?;
     }
-    let router = builder.add_service(SidecarServer::new(SidecarService::new(engine.clone())));
+    let service = SidecarServer::new(SidecarService::new(engine.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let router = builder.add_service(service);
     let (stop_server, stopped) = oneshot::channel::<()>();
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {

@@ -1,9 +1,11 @@
 //! The gRPC statuses callers get, built from the core's answers.
 
 use heidi_core::Instant;
+use heidi_core::batcher::TooLarge;
+use heidi_core::breaker::State;
 use heidi_core::retry::GiveUpReason;
 use heidi_core::txn_check::KeyError;
-use heidi_core::upstream::give_up_code;
+use heidi_core::upstream::{REASON_METADATA, give_up_code};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
@@ -16,14 +18,17 @@ pub fn retry_after_ms(now: Instant, until: Instant) -> u64 {
     until.saturating_duration_since(now).as_millis_ceil()
 }
 
-/// UNAVAILABLE: the breaker rejects calls until `until`; the hint is in the message and in
-/// the `retry-after-ms` metadata.
-pub fn breaker_open(now: Instant, until: Instant) -> Status {
-    let message = if until == Instant::MAX {
-        "circuit breaker to the upstream is forced open".to_owned()
-    } else {
-        let ms = retry_after_ms(now, until);
-        format!("circuit breaker to the upstream is open; retry after {ms} ms")
+/// UNAVAILABLE: the breaker, in `state`, rejects calls until `until` (the end of the open
+/// period, or the deadline of the half-open probe that is out); the message names the state,
+/// and the hint is in the message and in the `retry-after-ms` metadata.
+pub fn breaker_refused(now: Instant, state: State, until: Instant) -> Status {
+    let ms = retry_after_ms(now, until);
+    let message = match state {
+        _ if until == Instant::MAX => "circuit breaker to the upstream is forced open".to_owned(),
+        State::HalfOpen => format!(
+            "circuit breaker to the upstream is half_open (its probe call is out); retry after {ms} ms"
+        ),
+        _ => format!("circuit breaker to the upstream is open; retry after {ms} ms"),
     };
     with_retry_after(Status::unavailable(message), now, until)
 }
@@ -46,6 +51,15 @@ pub fn queue_full(capacity: usize) -> Status {
 /// INVALID_ARGUMENT for a bad idempotency key.
 pub fn bad_key(e: KeyError) -> Status {
     Status::invalid_argument(format!("idempotency_key: {e}"))
+}
+
+/// INVALID_ARGUMENT for a transaction that can never fit in a batch message.
+pub fn too_large(e: TooLarge) -> Status {
+    Status::invalid_argument(format!(
+        "transaction is {} bytes encoded, above the batch byte cap of {} bytes \
+         (BATCH_MAX_BYTES); it can never be sent upstream",
+        e.bytes, e.max_bytes
+    ))
 }
 
 /// UNAVAILABLE: the sidecar is shutting down.
@@ -83,14 +97,21 @@ fn reason_text(reason: GiveUpReason, now: Instant) -> String {
 
 /// A failed call that is not retried (the upstream refused it on its merits, or its reply
 /// was malformed), reported after `attempts` attempts.
+/// The upstream's `heidi-reason` metadata is passed on.
 pub fn not_retried(last: &Status, attempts: u32) -> Status {
-    Status::new(
+    let mut status = Status::new(
         last.code(),
         format!(
             "upstream call failed after {attempts} attempt(s): {}",
             last.message()
         ),
-    )
+    );
+    if let Some(reason) = last.metadata().get(REASON_METADATA) {
+        status
+            .metadata_mut()
+            .insert(REASON_METADATA, reason.clone());
+    }
+    status
 }
 
 #[cfg(test)]
@@ -99,11 +120,23 @@ mod tests {
 
     #[test]
     fn breaker_open_carries_the_hint_in_metadata_and_message() {
-        let s = breaker_open(Instant::from_millis(10), Instant::from_micros(1_510_001));
+        let (now, until) = (Instant::from_millis(10), Instant::from_micros(1_510_001));
+        let s = breaker_refused(now, State::Open, until);
         assert_eq!(s.code(), Code::Unavailable);
-        assert!(s.message().contains("1501 ms"), "{}", s.message());
+        assert!(
+            s.message().contains("is open; retry after 1501 ms"),
+            "{}",
+            s.message()
+        );
         assert_eq!(s.metadata().get(RETRY_AFTER_MS).unwrap(), "1501");
-        let forced = breaker_open(Instant::ZERO, Instant::MAX);
+        let probing = breaker_refused(now, State::HalfOpen, until);
+        assert!(
+            probing.message().contains("is half_open"),
+            "{}",
+            probing.message()
+        );
+        assert!(probing.message().contains("retry after 1501 ms"));
+        let forced = breaker_refused(Instant::ZERO, State::ForcedOpen, Instant::MAX);
         assert!(forced.metadata().get(RETRY_AFTER_MS).is_none());
     }
 

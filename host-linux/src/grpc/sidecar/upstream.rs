@@ -4,6 +4,8 @@
 
 use crate::grpc::proto::upstream_client::UpstreamClient;
 use crate::grpc::proto::{BatchReceipt, Query, QueryResponse, TransactionBatch};
+use crate::grpc::sidecar::config::UPSTREAM_MESSAGE_LIMIT_BYTES;
+use heidi_core::upstream::{REASON_METADATA, Reason, Verdict, classify};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -22,7 +24,8 @@ pub trait UpstreamApi: Send + Sync + 'static {
 }
 
 /// The upstream over one lazily connected HTTP/2 channel (calls multiplex on it; a
-/// connection that fails is re-established by the next call).
+/// connection that fails is re-established by the next call). Messages either way are at
+/// most [`UPSTREAM_MESSAGE_LIMIT_BYTES`], the bound `BATCH_MAX_BYTES` is checked against.
 #[derive(Clone, Debug)]
 pub struct GrpcUpstream {
     client: UpstreamClient<Channel>,
@@ -42,9 +45,10 @@ impl GrpcUpstream {
         if let Some(tls) = tls {
             endpoint = endpoint.tls_config(tls)?;
         }
-        Ok(GrpcUpstream {
-            client: UpstreamClient::new(endpoint.connect_lazy()),
-        })
+        let client = UpstreamClient::new(endpoint.connect_lazy())
+            .max_encoding_message_size(UPSTREAM_MESSAGE_LIMIT_BYTES)
+            .max_decoding_message_size(UPSTREAM_MESSAGE_LIMIT_BYTES);
+        Ok(GrpcUpstream { client })
     }
 }
 
@@ -73,15 +77,36 @@ impl UpstreamApi for GrpcUpstream {
     }
 }
 
+/// The core's verdict on a failed upstream call: its code, and the reason the upstream gave
+/// in the `heidi-reason` metadata ([`REASON_METADATA`]).
+pub fn verdict(status: &Status) -> Verdict {
+    let reason = status
+        .metadata()
+        .get(REASON_METADATA)
+        .and_then(|v| v.to_str().ok());
+    classify(status.code() as i32, Reason::parse(reason))
+}
+
 /// tonic's channel enforces the request's `grpc-timeout` itself and reports it as CANCELLED
-/// "Timeout expired" ([`tonic::TimeoutExpired`]); the call did run out of time, so callers
-/// get DEADLINE_EXCEEDED, and the core classifies it as such (retryable, an upstream failure).
+/// with a [`tonic::TimeoutExpired`] in the status's source chain; the call did run out of
+/// time, so callers get DEADLINE_EXCEEDED, and the core classifies it as such (retryable, an
+/// upstream failure). Recognised by the error's type, not by its message.
 fn deadline_as_such(status: Status) -> Status {
-    let expired = tonic::TimeoutExpired(()).to_string();
-    if status.code() == tonic::Code::Cancelled && status.message() == expired {
-        return Status::deadline_exceeded(format!("upstream call: {expired}"));
+    if status.code() == tonic::Code::Cancelled && timed_out(&status) {
+        return Status::deadline_exceeded(format!("upstream call: {}", status.message()));
     }
     status
+}
+
+fn timed_out(status: &Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Runs `call` under `deadline`: a call that has not finished by then is dropped (cancelled)
@@ -99,4 +124,32 @@ pub async fn with_deadline<T>(
         ))),
     };
     (result, started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    #[test]
+    fn a_channel_timeout_is_a_deadline_by_type_not_by_text() {
+        let expired = Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(expired.code(), Code::Cancelled);
+        assert_eq!(deadline_as_such(expired).code(), Code::DeadlineExceeded);
+        let text = tonic::TimeoutExpired(()).to_string();
+        let lookalike = Status::cancelled(text);
+        assert_eq!(deadline_as_such(lookalike).code(), Code::Cancelled);
+    }
+
+    #[test]
+    fn the_reason_metadata_picks_the_class() {
+        use heidi_core::upstream::Class;
+        let mut full = Status::resource_exhausted("dedupe table full");
+        full.metadata_mut()
+            .insert(REASON_METADATA, "key_capacity".parse().unwrap());
+        assert_eq!(verdict(&full).class, Class::Refusal);
+        let busy = Status::resource_exhausted("busy");
+        assert_eq!(verdict(&busy).class, Class::Overload);
+        assert_eq!(verdict(&Status::unavailable("down")).class, Class::Failure);
+    }
 }

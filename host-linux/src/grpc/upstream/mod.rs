@@ -12,8 +12,9 @@
 //!    the batch size: what batching amortises).
 //! 5. Apply atomically: a key seen before is answered with its first receipt and
 //!    `duplicate = true` and never applied again; a new key is applied and recorded. When the
-//!    dedupe table has no slot for a new key, `RESOURCE_EXHAUSTED` and nothing is applied (the
-//!    upstream refuses rather than forgets).
+//!    dedupe table has no slot for a new key, `RESOURCE_EXHAUSTED` with the metadata
+//!    `heidi-reason: key_capacity` and nothing is applied (the upstream refuses rather than
+//!    forgets; the sidecar treats the reason as a refusal, not as overload).
 //!
 //! A call that fails at any step applies nothing, so a retry of it is safe. `Query` gets the
 //! latency but no injected failure, so tests can read the counters during an outage.

@@ -2,7 +2,9 @@
 //! atomic apply; and the `Query` texts `stats` and `applied KEY`.
 
 use heidi_core::txn_check::{check_batch_len, check_idempotency_key};
+use heidi_core::upstream::{REASON_METADATA, Reason};
 use std::sync::{Arc, Mutex};
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use super::config::UpstreamConfig;
@@ -97,9 +99,12 @@ impl Shared {
             }
             Err(StoreError::Full) => {
                 bump(&c.exhausted);
-                Err(Status::resource_exhausted(
+                let mut status = Status::resource_exhausted(
                     "dedupe table full: no new key can be recorded; nothing of the batch was applied",
-                ))
+                );
+                let reason = MetadataValue::from_static(Reason::KeyCapacity.as_str());
+                status.metadata_mut().insert(REASON_METADATA, reason);
+                Err(status)
             }
             Err(StoreError::Internal(e)) => Err(Status::internal(e)),
         }

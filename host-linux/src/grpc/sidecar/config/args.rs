@@ -15,10 +15,12 @@ ENVIRONMENT (the seed's names):
   WARM_ORCHESTRATOR_ENDPOINT  as --upstream (default http://localhost:50052)
   BATCH_SIZE                  as --batch-size (default 8; 1 ..= 8, above 8 is refused)
   BATCH_TIMEOUT_MS            as --batch-timeout-ms (default 100; 0 ..= 60000)
+  BATCH_MAX_BYTES             as --batch-max-bytes (default 4128768; 1 ..= 4194304)
   HEIDI_LOG                   as --log (default info)
 
 CONFIGURATION FILE (--config; section [sidecar]; every key optional, unknown keys are errors):
   [sidecar]           listen, allow_remote, upstream, batch_size, batch_timeout_ms,
+                      batch_max_bytes,
                       queue_capacity (1024), max_in_flight (8), upstream_deadline_ms (2000),
                       metrics_listen (off), jitter_seed (random), log
   [sidecar.retry]     max_attempts (4), base_delay_ms (100), max_delay_ms (1000),
@@ -35,8 +37,10 @@ RETRIES:
   and an open breaker stop them early.
 
 STATUS CODES:
-  INVALID_ARGUMENT    empty or over-long idempotency_key
-  RESOURCE_EXHAUSTED  the submission queue is full (answered at once)
+  INVALID_ARGUMENT    empty or over-long idempotency_key; a transaction above
+                      batch_max_bytes; a request that does not decode
+  RESOURCE_EXHAUSTED  the submission queue is full (answered at once), or the upstream's
+                      key table is full (heidi-reason: key_capacity; not retried)
   UNAVAILABLE         the upstream breaker is open (metadata retry-after-ms), the upstream
                       is down, or the sidecar is shutting down
   DEADLINE_EXCEEDED   the upstream did not answer within upstream_deadline_ms
@@ -74,6 +78,11 @@ pub struct Args {
     /// [default: 100].
     #[arg(long, value_name = "MS")]
     pub batch_timeout_ms: Option<u64>,
+    /// Largest encoded batch sent upstream, in bytes: a batch goes before the next transaction
+    /// would take it past this; one transaction above it is refused (INVALID_ARGUMENT). At
+    /// most the upstream message limit, 4194304 [env: BATCH_MAX_BYTES] [default: 4128768].
+    #[arg(long, value_name = "BYTES")]
+    pub batch_max_bytes: Option<u64>,
     /// Transactions waiting for a batch before callers get RESOURCE_EXHAUSTED [default: 1024].
     #[arg(long, value_name = "N")]
     pub queue_capacity: Option<u64>,

@@ -29,6 +29,8 @@ pub struct SidecarSection {
     pub batch_size: Option<u64>,
     /// Batch linger in ms.
     pub batch_timeout_ms: Option<u64>,
+    /// Largest encoded batch in bytes.
+    pub batch_max_bytes: Option<u64>,
     /// Submission queue capacity.
     pub queue_capacity: Option<u64>,
     /// Batches in flight upstream at once.

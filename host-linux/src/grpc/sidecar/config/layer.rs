@@ -143,6 +143,27 @@ impl Layers<'_> {
         in_range(v, 1..=guard)
     }
 
+    /// `BATCH_MAX_BYTES`: 1 ..= `limit`, the largest message the upstream client sends.
+    pub(super) fn batch_max_bytes(&self, default: u64, limit: u64) -> Result<u64, ConfigError> {
+        let v = first(
+            (self.args.batch_max_bytes, "--batch-max-bytes"),
+            Some((&self.env.batch_max_bytes, "BATCH_MAX_BYTES")),
+            (self.file.batch_max_bytes, "sidecar.batch_max_bytes"),
+        )?
+        .unwrap_or_else(|| Sourced::new("default", default));
+        if v.value > limit {
+            return Err(err(
+                &v.source,
+                format!(
+                    "{} is above the upstream message limit of {limit} bytes (the most the \
+                     upstream client sends or receives in one message)",
+                    v.value
+                ),
+            ));
+        }
+        in_range(v, 1..=limit)
+    }
+
     pub(super) fn batch_timeout_ms(&self) -> Result<u64, ConfigError> {
         self.num(
             (self.args.batch_timeout_ms, "--batch-timeout-ms"),

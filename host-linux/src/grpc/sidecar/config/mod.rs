@@ -24,6 +24,12 @@ use std::path::Path;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 /// The default upstream.
 pub const DEFAULT_UPSTREAM: &str = "http://localhost:50052";
+/// The largest message the upstream client sends or receives (gRPC's usual 4 MiB receive
+/// limit, which the reference upstream keeps); `BATCH_MAX_BYTES` may not exceed it.
+pub const UPSTREAM_MESSAGE_LIMIT_BYTES: usize = 4 * 1024 * 1024;
+/// The default `BATCH_MAX_BYTES`: the message limit less 64 KiB, room for the envelope.
+pub const DEFAULT_BATCH_MAX_BYTES: usize = UPSTREAM_MESSAGE_LIMIT_BYTES - 64 * 1024;
+const _: () = assert!(DEFAULT_BATCH_MAX_BYTES < UPSTREAM_MESSAGE_LIMIT_BYTES);
 
 /// The validated configuration a sidecar runs with.
 #[derive(Clone, Debug)]
@@ -36,6 +42,9 @@ pub struct SidecarConfig {
     pub batch_size: usize,
     /// Longest a transaction waits for its batch to fill.
     pub batch_linger: heidi_core::Duration,
+    /// Largest encoded batch sent upstream, in bytes (`BATCH_MAX_BYTES`), at most
+    /// [`UPSTREAM_MESSAGE_LIMIT_BYTES`].
+    pub batch_max_bytes: usize,
     /// Transactions waiting to enter a batch before callers get RESOURCE_EXHAUSTED.
     pub queue_capacity: usize,
     /// Batches upstream at once, counting those waiting to be retried.
@@ -95,6 +104,8 @@ pub struct Env {
     pub batch_size: Option<String>,
     /// `BATCH_TIMEOUT_MS`.
     pub batch_timeout_ms: Option<String>,
+    /// `BATCH_MAX_BYTES`.
+    pub batch_max_bytes: Option<String>,
     /// `HEIDI_LOG`.
     pub log: Option<String>,
 }
@@ -109,6 +120,7 @@ impl Env {
             warm_orchestrator_endpoint: var("WARM_ORCHESTRATOR_ENDPOINT"),
             batch_size: var("BATCH_SIZE"),
             batch_timeout_ms: var("BATCH_TIMEOUT_MS"),
+            batch_max_bytes: var("BATCH_MAX_BYTES"),
             log: var("HEIDI_LOG"),
         }
     }
@@ -168,6 +180,10 @@ pub fn resolve(args: &Args, env: &Env, file: FileConfig) -> Result<SidecarConfig
         upstream: upstream.value,
         batch_size: l.batch_size(MAX_BATCH_ITEMS as u64)? as usize,
         batch_linger: heidi_core::Duration::from_millis(l.batch_timeout_ms()?),
+        batch_max_bytes: l.batch_max_bytes(
+            DEFAULT_BATCH_MAX_BYTES as u64,
+            UPSTREAM_MESSAGE_LIMIT_BYTES as u64,
+        )? as usize,
         queue_capacity: l.num(
             (args.queue_capacity, "--queue-capacity"),
             None,

@@ -73,6 +73,7 @@ fn flags_beat_environment_beats_file() {
         warm_orchestrator_endpoint: Some("http://env:1".into()),
         batch_size: Some("3".into()),
         batch_timeout_ms: Some("30".into()),
+        batch_max_bytes: None,
         log: Some("debug".into()),
     };
     let c = resolve(&Args::default(), &Env::default(), file(text)).unwrap();
@@ -122,6 +123,32 @@ fn batch_timeout_limits() {
             "{bad}"
         );
     }
+}
+
+#[test]
+fn batch_max_bytes_stays_within_the_upstream_message_limit() {
+    let env = |v: &str| Env {
+        batch_max_bytes: Some(v.into()),
+        ..Env::default()
+    };
+    let none = Args::default();
+    let c = resolve(&none, &Env::default(), FileConfig::default()).unwrap();
+    assert_eq!(c.batch_max_bytes, DEFAULT_BATCH_MAX_BYTES);
+    for ok in ["1", "4194304"] {
+        let c = resolve(&none, &env(ok), FileConfig::default()).unwrap();
+        assert_eq!(c.batch_max_bytes, ok.parse::<usize>().unwrap());
+    }
+    let e = error(&none, &env("4194305"), "");
+    assert_eq!(e.field, "BATCH_MAX_BYTES");
+    assert!(e.reason.contains("upstream message limit"), "{}", e.reason);
+    assert_eq!(error(&none, &env("0"), "").field, "BATCH_MAX_BYTES");
+    let flag = Args {
+        batch_max_bytes: Some(5_000_000),
+        ..Args::default()
+    };
+    assert_eq!(error(&flag, &env("10"), "").field, "--batch-max-bytes");
+    let e = error(&none, &Env::default(), "[sidecar]\nbatch_max_bytes = 0");
+    assert_eq!(e.field, "sidecar.batch_max_bytes");
 }
 
 #[test]

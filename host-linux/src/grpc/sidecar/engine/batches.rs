@@ -4,19 +4,23 @@
 use super::{Done, Driver, Flight, Submission};
 use crate::grpc::proto::{BatchReceipt, TransactionBatch, TransactionResponse};
 use crate::grpc::sidecar::status;
-use crate::grpc::sidecar::upstream::{UpstreamApi, with_deadline};
+use crate::grpc::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
 use heidi_core::Instant;
 use heidi_core::batcher::{Batch, MAX_BATCH_ITEMS};
-use heidi_core::breaker::Outcome;
 use heidi_core::retry::RetryDecision;
-use heidi_core::upstream::{ReplyMismatch, check_reply, classify};
+use heidi_core::upstream::{BreakerInput, ReplyMismatch, check_reply};
 use tonic::{Code, Status};
 use tracing::Instrument;
 
 impl<U: UpstreamApi> Driver<U> {
     /// Sends due batches while a flight slot is free (everything queued when closing).
+    /// A submission held back by the byte cap goes into the batcher as soon as it has room.
     pub(super) fn dispatch(&mut self, now: Instant) {
-        while self.flights.len() < self.settings.max_in_flight {
+        loop {
+            self.push_held(now);
+            if self.flights.len() >= self.settings.max_in_flight {
+                break;
+            }
             let taken = match self.closing {
                 true => self.batcher.flush(now),
                 false => self.batcher.poll_batch(now),
@@ -60,7 +64,8 @@ impl<U: UpstreamApi> Driver<U> {
             Ok(permit) => permit,
             Err(rejected) => {
                 self.drain_breaker_events();
-                return self.fail(id, status::breaker_open(now, rejected.until));
+                let state = self.breaker.state();
+                return self.fail(id, status::breaker_refused(now, state, rejected.until));
             }
         };
         self.drain_breaker_events();
@@ -121,19 +126,17 @@ impl<U: UpstreamApi> Driver<U> {
                 }
             }
             Err(s) => {
-                let verdict = classify(s.code() as i32);
+                let verdict = verdict(&s);
                 Err((s, verdict))
             }
         };
-        let took_core = heidi_core::Duration::from_micros(took.as_micros() as u64);
-        let outcome = match &checked {
-            Err((_, v)) if v.breaker_failure => Outcome::Failure(took_core),
-            _ => Outcome::Success(took_core),
+        let input = match &checked {
+            Ok(_) => BreakerInput::Success,
+            Err((_, v)) => v.breaker,
         };
         if let Some(permit) = flight.permit.take() {
-            let _ = self.breaker.record(now, permit, outcome);
+            self.report(now, permit, input, took);
         }
-        self.drain_breaker_events();
         match checked {
             Ok(reply) => self.complete(id, reply),
             Err((last, v)) if v.retryable => self.retry_or_give_up(now, id, last),

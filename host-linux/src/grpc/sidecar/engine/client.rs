@@ -6,6 +6,7 @@ use crate::grpc::proto::{Query, Transaction};
 use crate::grpc::sidecar::metrics::SidecarMetrics;
 use crate::grpc::sidecar::status;
 use heidi_core::Instant;
+use heidi_core::batcher::check_item_bytes;
 use heidi_core::txn_check::check_idempotency_key;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::error::TrySendError;
@@ -36,6 +37,7 @@ pub struct EngineClient {
     snapshot: Arc<Mutex<Snapshot>>,
     clock: Clock,
     metrics: Arc<SidecarMetrics>,
+    batch_max_bytes: usize,
 }
 
 impl EngineClient {
@@ -45,6 +47,7 @@ impl EngineClient {
         snapshot: Arc<Mutex<Snapshot>>,
         clock: Clock,
         metrics: Arc<SidecarMetrics>,
+        batch_max_bytes: usize,
     ) -> EngineClient {
         EngineClient {
             submit,
@@ -52,6 +55,7 @@ impl EngineClient {
             snapshot,
             clock,
             metrics,
+            batch_max_bytes,
         }
     }
 
@@ -93,7 +97,7 @@ impl EngineClient {
         match snap.open_until {
             Some(until) if until > now => {
                 self.metrics.rejected("breaker_open");
-                Err(status::breaker_open(now, until))
+                Err(status::breaker_refused(now, snap.breaker, until))
             }
             _ => Ok(()),
         }
@@ -105,9 +109,15 @@ impl EngineClient {
             self.metrics.rejected("invalid_argument");
             return Err(status::bad_key(e));
         }
+        // Its share of a batch message: the field's tag and length, then the transaction.
+        let bytes = prost::encoding::message::encoded_len(1, &tx);
+        if let Err(e) = check_item_bytes(bytes, self.batch_max_bytes) {
+            self.metrics.rejected("invalid_argument");
+            return Err(status::too_large(e));
+        }
         self.refuse_now()?;
         let (reply, answer) = oneshot::channel();
-        match self.submit.try_send(Submission { tx, reply }) {
+        match self.submit.try_send(Submission { tx, bytes, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 self.metrics.rejected("queue_full");

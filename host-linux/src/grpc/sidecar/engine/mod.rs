@@ -27,15 +27,17 @@ mod tests;
 pub use client::{EngineClient, Queued};
 
 use super::metrics::SidecarMetrics;
+use super::status;
 use super::upstream::UpstreamApi;
 use crate::clock::Clock;
 use crate::grpc::proto::{
     BatchReceipt, Query, QueryResponse, Transaction, TransactionBatch, TransactionResponse,
 };
 use heidi_core::Instant;
-use heidi_core::batcher::{Batcher, BatcherConfig};
-use heidi_core::breaker::{Breaker, BreakerConfig, Permit, State};
+use heidi_core::batcher::{Batcher, BatcherConfig, Full, PushSizedError};
+use heidi_core::breaker::{Breaker, BreakerConfig, Outcome, Permit, State};
 use heidi_core::retry::{BudgetConfig, RetryBudget, RetryPolicy};
+use heidi_core::upstream::BreakerInput;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -51,6 +53,8 @@ pub type QueryResult = Result<QueryResponse, Status>;
 #[derive(Debug)]
 pub(crate) struct Submission {
     pub(crate) tx: Transaction,
+    /// The transaction's encoded size inside a batch message.
+    pub(crate) bytes: usize,
     pub(crate) reply: oneshot::Sender<TxResult>,
 }
 
@@ -82,6 +86,8 @@ pub struct EngineSettings {
     pub batch_size: usize,
     /// Batch linger.
     pub linger: heidi_core::Duration,
+    /// Largest encoded batch, in bytes (the batcher's byte cap).
+    pub batch_max_bytes: usize,
     /// Submission channel capacity.
     pub queue_capacity: usize,
     /// Batches upstream at once (retry waits included).
@@ -146,7 +152,9 @@ pub fn spawn<U: UpstreamApi>(
     let linger = BatcherConfig {
         linger: settings.linger,
     };
-    let batcher = Batcher::with_limit(linger, settings.batch_size).map_err(|e| e.to_string())?;
+    let batcher = Batcher::with_limit(linger, settings.batch_size)
+        .map_err(|e| e.to_string())?
+        .with_max_bytes(settings.batch_max_bytes);
     let clock = Clock::start();
     let (submit_tx, submit_rx) = mpsc::channel(settings.queue_capacity.max(1));
     let (query_tx, query_rx) = mpsc::channel(settings.queue_capacity.max(1));
@@ -166,6 +174,7 @@ pub fn spawn<U: UpstreamApi>(
         Arc::clone(&snapshot),
         clock,
         Arc::clone(&metrics),
+        settings.batch_max_bytes,
     );
     let driver = Driver {
         rng: fastrand::Rng::with_seed(settings.jitter_seed),
@@ -178,6 +187,7 @@ pub fn spawn<U: UpstreamApi>(
         flights: HashMap::new(),
         queries: HashMap::new(),
         timers: BTreeSet::new(),
+        held: None,
         next_id: 0,
         upstream,
         done_tx,
@@ -217,6 +227,9 @@ struct Driver<U> {
     max_queries: usize,
     /// Retry times of flights waiting between attempts.
     timers: BTreeSet<(Instant, u64)>,
+    /// A submission read from the queue that did not fit in the bytes left of the batch: it
+    /// goes first into the next one (no submission is read while it waits).
+    held: Option<Submission>,
     next_id: u64,
     upstream: Arc<U>,
     done_tx: mpsc::Sender<Done>,
@@ -238,12 +251,13 @@ impl<U: UpstreamApi> Driver<U> {
             let now = self.clock.now();
             self.turn(now);
             let idle = self.flights.is_empty() && self.queries.is_empty();
-            if self.closing && !submissions_open && !queries_open && self.batcher.is_empty() && idle
-            {
+            let drained = self.batcher.is_empty() && self.held.is_none();
+            if self.closing && !submissions_open && !queries_open && drained && idle {
                 break;
             }
             let wake = self.next_deadline().map(|at| wake_at(now, at));
-            let read_submissions = submissions_open && !self.batcher.is_full();
+            let read_submissions =
+                submissions_open && !self.batcher.is_full() && self.held.is_none();
             let read_queries = queries_open && self.queries.len() < self.max_queries;
             tokio::select! {
                 biased;
@@ -281,12 +295,25 @@ impl<U: UpstreamApi> Driver<U> {
 
     fn on_submission(&mut self, sub: Submission) {
         let now = self.clock.now();
-        if let Err(full) = self.batcher.push(now, sub) {
-            // Not reached: submissions are read only while the batcher has room.
-            let sub = full.into_inner();
-            let _ = sub
-                .reply
-                .send(Err(Status::internal("batcher unexpectedly full")));
+        let bytes = sub.bytes;
+        match self.batcher.push_sized(now, sub, bytes) {
+            Ok(()) => {}
+            // The batch is due now; this one opens the next.
+            Err(PushSizedError::Full(Full(sub))) => self.held = Some(sub),
+            // Not reached: the client refuses such a transaction before queueing it.
+            Err(PushSizedError::TooLarge { item, error }) => {
+                let _ = item.reply.send(Err(status::too_large(error)));
+            }
+        }
+    }
+
+    /// Moves the held submission into the batcher if it has room now.
+    fn push_held(&mut self, now: Instant) {
+        if let Some(sub) = self.held.take() {
+            let bytes = sub.bytes;
+            if let Err(refused) = self.batcher.push_sized(now, sub, bytes) {
+                self.held = Some(refused.into_inner());
+            }
         }
     }
 
@@ -316,6 +343,28 @@ impl<U: UpstreamApi> Driver<U> {
             .min()
     }
 
+    /// Tells the breaker how the call of `permit` went (after `took`): a success, a failure,
+    /// or nothing (the permit is returned unused).
+    fn report(
+        &mut self,
+        now: Instant,
+        permit: Permit,
+        input: BreakerInput,
+        took: std::time::Duration,
+    ) {
+        let took = heidi_core::Duration::from_micros(took.as_micros() as u64);
+        match input {
+            BreakerInput::Success => {
+                let _ = self.breaker.record(now, permit, Outcome::Success(took));
+            }
+            BreakerInput::Failure => {
+                let _ = self.breaker.record(now, permit, Outcome::Failure(took));
+            }
+            BreakerInput::Neutral => self.breaker.abandon(now, permit),
+        }
+        self.drain_breaker_events();
+    }
+
     fn drain_breaker_events(&mut self) {
         while let Some(t) = self.breaker.poll_event() {
             tracing::info!(from = %t.from, to = %t.to, "upstream circuit breaker");
@@ -330,7 +379,7 @@ impl<U: UpstreamApi> Driver<U> {
         let snapshot = Snapshot {
             breaker: self.breaker.state(),
             open_until: self.breaker.open_until(),
-            batched: self.batcher.len(),
+            batched: self.batcher.len() + usize::from(self.held.is_some()),
             in_flight: self.flights.len(),
             closing: self.closing,
         };

@@ -3,10 +3,9 @@
 
 use super::{Done, Driver, QueryFlight, QueryJob, QueryResult};
 use crate::grpc::sidecar::status;
-use crate::grpc::sidecar::upstream::{UpstreamApi, with_deadline};
+use crate::grpc::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
 use heidi_core::Instant;
-use heidi_core::breaker::Outcome;
-use heidi_core::upstream::classify;
+use heidi_core::upstream::BreakerInput;
 use tracing::Instrument;
 
 impl<U: UpstreamApi> Driver<U> {
@@ -18,9 +17,9 @@ impl<U: UpstreamApi> Driver<U> {
             Ok(permit) => permit,
             Err(rejected) => {
                 self.metrics.rejected("breaker_open");
-                let _ = job
-                    .reply
-                    .send(Err(status::breaker_open(now, rejected.until)));
+                let state = self.breaker.state();
+                let refused = status::breaker_refused(now, state, rejected.until);
+                let _ = job.reply.send(Err(refused));
                 return;
             }
         };
@@ -54,13 +53,11 @@ impl<U: UpstreamApi> Driver<U> {
         let Some(flight) = self.queries.remove(&id) else {
             return;
         };
-        let took_core = heidi_core::Duration::from_micros(took.as_micros() as u64);
-        let outcome = match &result {
-            Err(s) if classify(s.code() as i32).breaker_failure => Outcome::Failure(took_core),
-            _ => Outcome::Success(took_core),
+        let input = match &result {
+            Ok(_) => BreakerInput::Success,
+            Err(s) => verdict(s).breaker,
         };
-        let _ = self.breaker.record(now, flight.permit, outcome);
-        self.drain_breaker_events();
+        self.report(now, flight.permit, input, took);
         let _ = flight.reply.send(result);
     }
 }

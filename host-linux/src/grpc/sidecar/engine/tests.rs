@@ -15,6 +15,8 @@ use tonic::Code;
 enum Step {
     Ok,
     Fail(Code),
+    /// Fails with RESOURCE_EXHAUSTED and this `heidi-reason`.
+    Exhausted(&'static str),
     /// Answers one receipt short.
     Short,
     /// Answers with the first two receipts swapped.
@@ -27,7 +29,7 @@ struct Fake {
     calls: AtomicUsize,
     running: AtomicUsize,
     most_running: AtomicUsize,
-    /// When set, each call waits for a permit (tests hold calls open).
+    /// When set, each call waits for a permit of its own (tests hold calls open).
     gate: Option<Arc<Semaphore>>,
 }
 
@@ -57,7 +59,8 @@ impl UpstreamApi for Arc<Fake> {
             let now = fake.running.fetch_add(1, Ordering::SeqCst) + 1;
             fake.most_running.fetch_max(now, Ordering::SeqCst);
             if let Some(gate) = &fake.gate {
-                let _permit = gate.acquire().await;
+                // Each call takes one permit for good.
+                gate.acquire().await.unwrap().forget();
             }
             fake.running.fetch_sub(1, Ordering::SeqCst);
             let step = fake.script.lock().unwrap().pop_front().unwrap_or(Step::Ok);
@@ -69,6 +72,12 @@ impl UpstreamApi for Arc<Fake> {
             match step {
                 Step::Ok => {}
                 Step::Fail(code) => return Err(Status::new(code, "scripted failure")),
+                Step::Exhausted(reason) => {
+                    let mut s = Status::resource_exhausted("scripted exhaustion");
+                    let key = heidi_core::upstream::REASON_METADATA;
+                    s.metadata_mut().insert(key, reason.parse().unwrap());
+                    return Err(s);
+                }
                 Step::Short => {
                     receipts.pop();
                 }
@@ -93,6 +102,7 @@ fn settings(batch_size: usize, linger_ms: u64) -> EngineSettings {
     EngineSettings {
         batch_size,
         linger: heidi_core::Duration::from_millis(linger_ms),
+        batch_max_bytes: crate::grpc::sidecar::config::DEFAULT_BATCH_MAX_BYTES,
         queue_capacity: 64,
         max_in_flight: 4,
         deadline: StdDuration::from_secs(5),
@@ -289,5 +299,121 @@ async fn queries_pass_through_the_breaker() {
         text: "ask".into(),
     };
     assert_eq!(client.query(q).await.unwrap().result, b"ask");
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn overload_is_retried_without_tripping_the_breaker() {
+    let fake = Fake::scripted(&[Step::Exhausted("overloaded"), Step::Exhausted("overloaded")]);
+    let mut s = settings(1, 0);
+    s.breaker.failure_threshold = 1;
+    let (client, task, metrics) = start(s, &fake);
+    let r = client.submit(tx("busy")).await.unwrap();
+    assert_eq!(r.attempts, 3);
+    assert_eq!(metrics.retries(), 2);
+    assert_eq!(client.snapshot().breaker, State::Closed);
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_key_capacity_refusal_fails_at_once_and_keeps_the_breaker_closed() {
+    let fake = Fake::scripted(&[Step::Exhausted("key_capacity"); 3]);
+    let mut s = settings(1, 0);
+    s.breaker.failure_threshold = 1;
+    let (client, task, _) = start(s, &fake);
+    for key in ["n1", "n2", "n3"] {
+        let e = client.submit(tx(key)).await.unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted);
+        assert!(e.message().contains("after 1 attempt"), "{}", e.message());
+    }
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(client.snapshot().breaker, State::Closed);
+    assert!(client.submit(tx("known")).await.is_ok());
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_byte_cap_splits_batches_and_refuses_a_transaction_above_it() {
+    let fake = Fake::scripted(&[]);
+    let mut s = settings(8, 10_000);
+    s.batch_max_bytes = 100;
+    let (client, task, metrics) = start(s, &fake);
+    // Each transaction takes 2 + 2 + 1 + 2 + 40 = 47 bytes of a batch message: two fit.
+    let keys = ["b1", "b2", "b3", "b4", "b5"];
+    let submitted = keys.map(|k| {
+        let client = client.clone();
+        let t = Transaction {
+            actor: "x".repeat(40),
+            ..tx(k)
+        };
+        tokio::spawn(async move { client.submit(t).await })
+    });
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+    while fake.calls.load(Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two full batches never went"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(metrics.flushes("size"), 2);
+    task.shutdown().await;
+    for (key, answer) in keys.iter().zip(submitted) {
+        let r = answer.await.unwrap().unwrap();
+        assert_eq!(r.receipt.unwrap().idempotency_key, *key);
+        assert!(r.batch_size <= 2, "{key}: {}", r.batch_size);
+    }
+    let too_big = Transaction {
+        actor: "x".repeat(100),
+        ..tx("big")
+    };
+    let e = client.submit(too_big).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn while_the_probe_is_out_callers_are_told_half_open_and_the_time_left() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fake = Arc::new(Fake {
+        script: Mutex::new([Step::Fail(Code::Unavailable)].into_iter().collect()),
+        gate: Some(Arc::clone(&gate)),
+        ..Fake::default()
+    });
+    let mut s = settings(1, 0);
+    s.retry.max_attempts = 1;
+    s.breaker.failure_threshold = 1;
+    s.breaker.reset_timeout = heidi_core::Duration::from_millis(1);
+    s.breaker.probe_timeout = heidi_core::Duration::from_secs(600);
+    let (client, task, _) = start(s, &fake);
+    gate.add_permits(1);
+    let e = client.submit(tx("trip")).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
+    while client.snapshot().breaker != State::HalfOpen {
+        assert!(std::time::Instant::now() < deadline, "never half-open");
+        tokio::task::yield_now().await;
+    }
+    let probe = {
+        let client = client.clone();
+        tokio::spawn(async move { client.submit(tx("probe")).await })
+    };
+    while fake.running.load(Ordering::SeqCst) != 1 {
+        assert!(std::time::Instant::now() < deadline, "the probe never went");
+        tokio::task::yield_now().await;
+    }
+    let e = client.submit(tx("during")).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert!(e.message().contains("half_open"), "{}", e.message());
+    let hint: u64 = e
+        .metadata()
+        .get("retry-after-ms")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(hint <= 600_000 && hint > 0, "{hint}");
+    gate.add_permits(1);
+    assert!(probe.await.unwrap().is_ok());
     task.shutdown().await;
 }

@@ -1,11 +1,11 @@
 //! Forwarding calls to an upstream (the gRPC sidecar): what a failed call means, whether a
 //! batch reply answers its batch, and what the callers are told.
 //!
-//! - [`classify`] maps a gRPC status code of a failed upstream call to a [`Verdict`]: is it
-//!   worth retrying (with the same idempotency keys), and does it count against the breaker.
-//!   Only server-side trouble counts (the upstream is down, slow, overloaded or broken); a
-//!   request the upstream refuses on its merits is the caller's problem and is neither
-//!   retried nor held against the upstream.
+//! - [`classify`] maps the gRPC status code and reason of a failed upstream call to a
+//!   [`Verdict`] (the table is in its docs and in docs/SIDECAR.md): a refusal of the request
+//!   fails its transactions and is neither retried nor held against the upstream; overload is
+//!   retried with backoff without tripping the breaker; only transport and server failures
+//!   count against the breaker.
 //! - [`check_reply`] verifies that a batch reply holds exactly one result per transaction,
 //!   in the batch's order (matched by idempotency key). A reply that does not is a broken
 //!   upstream: the whole batch fails ([`ReplyMismatch::VERDICT`]), and no caller ever receives
@@ -18,75 +18,13 @@
 //! Codes are the numeric gRPC codes of the wire (`0` OK … `16` UNAUTHENTICATED), so this
 //! module needs no gRPC library.
 
+mod classify;
+
+pub use classify::{BreakerInput, Class, REASON_METADATA, Reason, Verdict, classify, code};
+
 use crate::breaker::State;
 use crate::retry::GiveUpReason;
 use core::fmt;
-
-/// gRPC status codes used by this module (the numbering of `grpc/status.proto`).
-pub mod code {
-    /// The call was cancelled, usually by the caller.
-    pub const CANCELLED: i32 = 1;
-    /// An unknown error.
-    pub const UNKNOWN: i32 = 2;
-    /// The request is invalid whatever the upstream's state.
-    pub const INVALID_ARGUMENT: i32 = 3;
-    /// The deadline passed before the call completed.
-    pub const DEADLINE_EXCEEDED: i32 = 4;
-    /// A resource (a quota, a queue) is exhausted.
-    pub const RESOURCE_EXHAUSTED: i32 = 8;
-    /// The operation was aborted (a concurrency conflict).
-    pub const ABORTED: i32 = 10;
-    /// The method is not implemented by the server.
-    pub const UNIMPLEMENTED: i32 = 12;
-    /// An internal error of the server.
-    pub const INTERNAL: i32 = 13;
-    /// The service is unavailable (down, unreachable, refusing connections).
-    pub const UNAVAILABLE: i32 = 14;
-    /// Unrecoverable data loss.
-    pub const DATA_LOSS: i32 = 15;
-}
-
-/// What a failed upstream call means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Verdict {
-    /// Worth another attempt with the same idempotency keys (subject to the retry policy,
-    /// the retry budget and the breaker).
-    pub retryable: bool,
-    /// Counts as a failure of the upstream for its circuit breaker. When `false` the call is
-    /// recorded as a success: the upstream answered, it just refused the request.
-    pub breaker_failure: bool,
-}
-
-/// The verdict on a failed call whose gRPC status code is `code`.
-///
-/// | code | retryable | breaker failure |
-/// |---|---|---|
-/// | UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNKNOWN | yes | yes |
-/// | UNIMPLEMENTED, DATA_LOSS | no | yes |
-/// | anything else (INVALID_ARGUMENT, CANCELLED, NOT_FOUND, PERMISSION_DENIED, …) | no | no |
-///
-/// Retrying is safe for every retryable code because a repeated transaction carries the same
-/// idempotency key and the upstream applies a key at most once.
-pub const fn classify(code: i32) -> Verdict {
-    use code::*;
-    match code {
-        UNAVAILABLE | DEADLINE_EXCEEDED | RESOURCE_EXHAUSTED | ABORTED | INTERNAL | UNKNOWN => {
-            Verdict {
-                retryable: true,
-                breaker_failure: true,
-            }
-        }
-        UNIMPLEMENTED | DATA_LOSS => Verdict {
-            retryable: false,
-            breaker_failure: true,
-        },
-        _ => Verdict {
-            retryable: false,
-            breaker_failure: false,
-        },
-    }
-}
 
 /// A batch reply that does not answer its batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,10 +47,7 @@ pub enum ReplyMismatch {
 impl ReplyMismatch {
     /// A mismatched reply fails the whole batch without a retry (the upstream is broken, not
     /// overloaded) and counts against the breaker.
-    pub const VERDICT: Verdict = Verdict {
-        retryable: false,
-        breaker_failure: true,
-    };
+    pub const VERDICT: Verdict = Class::Broken.verdict();
 
     /// The gRPC code callers get for a batch whose reply did not match: INTERNAL.
     pub const CODE: i32 = code::INTERNAL;
@@ -193,47 +128,6 @@ mod tests {
     use crate::Instant;
 
     #[test]
-    fn server_trouble_is_retried_and_counted() {
-        for c in [
-            code::UNAVAILABLE,
-            code::DEADLINE_EXCEEDED,
-            code::RESOURCE_EXHAUSTED,
-            code::ABORTED,
-            code::INTERNAL,
-            code::UNKNOWN,
-        ] {
-            assert_eq!(
-                classify(c),
-                Verdict {
-                    retryable: true,
-                    breaker_failure: true
-                },
-                "code {c}"
-            );
-        }
-        for c in [code::UNIMPLEMENTED, code::DATA_LOSS] {
-            let v = classify(c);
-            assert!(!v.retryable && v.breaker_failure, "code {c}");
-        }
-        for c in [
-            code::CANCELLED,
-            code::INVALID_ARGUMENT,
-            5,
-            6,
-            7,
-            9,
-            11,
-            16,
-            0,
-            -1,
-            99,
-        ] {
-            let v = classify(c);
-            assert!(!v.retryable && !v.breaker_failure, "code {c}");
-        }
-    }
-
-    #[test]
     fn replies_must_match_count_and_keys_in_order() {
         let sent = ["a", "b", "c"];
         assert_eq!(
@@ -254,8 +148,8 @@ mod tests {
         );
         assert_eq!(check_reply([].into_iter(), [].into_iter()), Ok(()));
         let verdict = ReplyMismatch::VERDICT;
-        assert!(!verdict.retryable && verdict.breaker_failure);
-        assert_eq!(classify(ReplyMismatch::CODE), classify(code::INTERNAL));
+        assert!(!verdict.retryable && verdict.breaker == BreakerInput::Failure);
+        assert_eq!(ReplyMismatch::CODE, code::INTERNAL);
     }
 
     #[test]
