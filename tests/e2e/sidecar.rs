@@ -643,6 +643,82 @@ async fn a_full_upstream_key_table_refuses_new_keys_without_retries_or_tripping_
     up.stop().await.unwrap();
 }
 
+/// With batches of 8, a full dedupe table refuses only the new keys that do not fit: the
+/// upstream names the refused transaction, the sidecar fails it alone and sends the rest of
+/// the batch again (not a retry). A known key is answered from its record and the one new
+/// key with a slot is applied; nothing is retried and the breaker stays closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_key_table_fails_only_the_keys_that_do_not_fit_in_a_batch_of_eight() {
+    use heidi_linux::grpc::proto::TransactionBatch;
+    use heidi_linux::grpc::proto::upstream_client::UpstreamClient;
+    let up = start_upstream(
+        UpstreamConfig {
+            capacity: 8,
+            ..Default::default()
+        },
+        None,
+    )
+    .await;
+    // Seven of the table's eight slots, taken directly upstream.
+    let fill = keys("fill", 7);
+    let mut direct = UpstreamClient::new(channel(&up.endpoint(), None));
+    let batch = TransactionBatch {
+        transactions: fill.iter().map(|k| txn(k)).collect(),
+    };
+    direct.apply_batch(batch).await.unwrap();
+    assert_eq!(up.upstream().stats().distinct_keys, 7);
+    let mut c = config(&up);
+    c.batch_size = 8;
+    // The batch goes at 8 transactions, never at linger, whatever the machine's load.
+    c.batch_linger = heidi_core::Duration::from_millis(60_000);
+    c.breaker.failure_threshold = 1;
+    let s = start(&c).await;
+    let cl = client(&s);
+    // The known key and the new key that fits go first into the batch, then six that do not.
+    let two = [fill[0].clone(), "fits".to_owned()];
+    let first = tokio::spawn({
+        let cl = cl.clone();
+        async move { submit_many(&cl, &two).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.engine().queued().total() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the first two never reached the batcher"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let over = keys("over", 6);
+    let refused = submit_many(&cl, &over).await;
+    let first = first.await.unwrap();
+    let known = first[0].as_ref().unwrap();
+    assert!(known.receipt.as_ref().unwrap().duplicate, "{known:?}");
+    assert_eq!((known.attempts, known.batch_size), (1, 2));
+    let fits = first[1].as_ref().unwrap();
+    let receipt = fits.receipt.as_ref().unwrap();
+    assert!(receipt.committed && !receipt.duplicate, "{fits:?}");
+    assert_eq!((fits.attempts, fits.batch_size), (1, 2));
+    for (key, answer) in over.iter().zip(&refused) {
+        let e = answer.as_ref().unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted, "{key}: {e:?}");
+        assert!(e.message().contains("after 1 attempt"), "{}", e.message());
+        assert!(e.message().contains(key.as_str()), "{}", e.message());
+        assert_eq!(e.metadata().get("heidi-reason").unwrap(), "key_capacity");
+    }
+    assert_eq!(breaker_state(&cl).await, BreakerState::Closed);
+    let m = s.engine().metrics();
+    assert_eq!(m.retries(), 0, "no retries");
+    assert_eq!(m.resubmissions(), 6, "one call again per refused key");
+    let stats = up.upstream().stats();
+    assert_eq!(stats.exhausted, 6, "{stats:?}");
+    assert_eq!(stats.transactions_applied, 8, "{stats:?}");
+    assert_eq!(stats.keys_applied_more_than_once, 0);
+    assert_eq!(up.upstream().applies("fits"), 1);
+    assert!(over.iter().all(|k| up.upstream().applies(k) == 0));
+    s.shutdown().await.unwrap();
+    up.stop().await.unwrap();
+}
+
 fn big_txn(key: &str, bytes: usize) -> heidi_linux::grpc::proto::Transaction {
     let mut t = txn(key);
     t.actor = "a".repeat(bytes);

@@ -6,6 +6,10 @@
 //!   fails its transactions and is neither retried nor held against the upstream; overload is
 //!   retried with backoff without tripping the breaker; only transport and server failures
 //!   count against the breaker.
+//! - [`split_refusal`] decides which transactions of a refused call the refusal is about:
+//!   the one the upstream names in [`REFUSED_INDEX_METADATA`] fails, the others are sent
+//!   again without it (not a retry, nothing for the breaker); when the upstream names none,
+//!   each transaction is sent alone once.
 //! - [`check_reply`] verifies that a batch reply holds exactly one result per transaction,
 //!   in the batch's order (matched by idempotency key). A reply that does not is a broken
 //!   upstream: the whole batch fails ([`ReplyMismatch::VERDICT`]), and no caller ever receives
@@ -19,8 +23,12 @@
 //! module needs no gRPC library.
 
 mod classify;
+mod split;
 
 pub use classify::{BreakerInput, Class, REASON_METADATA, Reason, Verdict, classify, code};
+pub use split::{
+    MAX_SPLIT, Positions, REFUSED_INDEX_METADATA, Split, parse_refused_index, split_refusal,
+};
 
 use crate::breaker::State;
 use crate::retry::GiveUpReason;

@@ -41,6 +41,7 @@ pub struct SidecarMetrics {
     batch_size: Histogram,
     flushes: Family<ReasonLabels, Counter>,
     retries: Counter,
+    resubmissions: Counter,
     breaker_state: Gauge,
     upstream_latency: Family<CallLabels, Histogram>,
     rejected: Family<RejectLabels, Counter>,
@@ -93,6 +94,13 @@ impl SidecarMetrics {
             "Upstream ApplyBatch retries (attempts after the first)",
             retries.clone(),
         );
+        let resubmissions = Counter::default();
+        registry.register(
+            "resubmission_count",
+            "Upstream ApplyBatch calls sent again without a refused transaction, or one \
+             transaction at a time (not retries)",
+            resubmissions.clone(),
+        );
         let breaker_state = Gauge::default();
         registry.register(
             "circuit_breaker_state",
@@ -120,6 +128,7 @@ impl SidecarMetrics {
             batch_size,
             flushes,
             retries,
+            resubmissions,
             breaker_state,
             upstream_latency,
             rejected,
@@ -142,6 +151,16 @@ impl SidecarMetrics {
     /// One retry was sent.
     pub fn retry(&self) {
         self.retries.inc();
+    }
+
+    /// One call was sent again after a refusal of one of its transactions.
+    pub fn resubmission(&self) {
+        self.resubmissions.inc();
+    }
+
+    /// Re-submissions sent so far.
+    pub fn resubmissions(&self) -> u64 {
+        self.resubmissions.get()
     }
 
     /// Retries sent so far.

@@ -13,8 +13,10 @@
 //! 5. Apply atomically: a key seen before is answered with its first receipt and
 //!    `duplicate = true` and never applied again; a new key is applied and recorded. When the
 //!    dedupe table has no slot for a new key, `RESOURCE_EXHAUSTED` with the metadata
-//!    `heidi-reason: key_capacity` and nothing is applied (the upstream refuses rather than
-//!    forgets; the sidecar treats the reason as a refusal, not as overload).
+//!    `heidi-reason: key_capacity` and `heidi-refused-index: N` (the position of the first
+//!    new key that did not fit), and nothing is applied (the upstream refuses rather than
+//!    forgets; the sidecar treats the reason as a refusal of transaction N, not as overload,
+//!    and sends the others again without it).
 //!
 //! A call that fails at any step applies nothing, so a retry of it is safe. `Query` gets the
 //! latency but no injected failure, so tests can read the counters during an outage.

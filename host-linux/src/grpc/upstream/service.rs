@@ -2,7 +2,7 @@
 //! atomic apply; and the `Query` texts `stats` and `applied KEY`.
 
 use heidi_core::txn_check::{check_batch_len, check_idempotency_key};
-use heidi_core::upstream::{REASON_METADATA, Reason};
+use heidi_core::upstream::{REASON_METADATA, REFUSED_INDEX_METADATA, Reason};
 use std::sync::{Arc, Mutex};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
@@ -97,13 +97,18 @@ impl Shared {
                     receipts: applies.receipts,
                 })
             }
-            Err(StoreError::Full) => {
+            Err(StoreError::Full { index }) => {
                 bump(&c.exhausted);
-                let mut status = Status::resource_exhausted(
-                    "dedupe table full: no new key can be recorded; nothing of the batch was applied",
-                );
+                let mut status = Status::resource_exhausted(format!(
+                    "dedupe table full: no new key can be recorded (transaction {index}, key {:?}); \
+                     nothing of the batch was applied",
+                    batch.transactions[index].idempotency_key
+                ));
                 let reason = MetadataValue::from_static(Reason::KeyCapacity.as_str());
                 status.metadata_mut().insert(REASON_METADATA, reason);
+                status
+                    .metadata_mut()
+                    .insert(REFUSED_INDEX_METADATA, MetadataValue::from(index as u64));
                 Err(status)
             }
             Err(StoreError::Internal(e)) => Err(Status::internal(e)),

@@ -28,8 +28,12 @@ struct Applied {
 /// Why a batch was not applied (nothing of it was).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum StoreError {
-    /// A new key found no free slot in the dedupe table.
-    Full,
+    /// The new key at position `index` of the batch (the first that did not fit) found no
+    /// free slot in the dedupe table.
+    Full {
+        /// Zero-based position in the batch.
+        index: usize,
+    },
     /// The table answered something a locked, synchronous apply cannot produce.
     Internal(String),
 }
@@ -204,7 +208,7 @@ impl Store {
                     started.push((i, hash, token));
                     continue;
                 }
-                Err(BeginError::TableFull { .. }) => StoreError::Full,
+                Err(BeginError::TableFull { .. }) => StoreError::Full { index: i },
                 other => StoreError::Internal(format!("begin: {other:?}")),
             };
             for (_, hash, token) in started {

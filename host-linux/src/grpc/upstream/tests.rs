@@ -204,7 +204,7 @@ fn a_full_table_refuses_the_whole_batch_and_forgets_nothing() {
         match s.apply(now, &[tx(&key)]) {
             Ok(_) => applied.push(key),
             Err(e) => {
-                assert_eq!(e, StoreError::Full);
+                assert_eq!(e, StoreError::Full { index: 0 });
                 break;
             }
         }
@@ -212,11 +212,14 @@ fn a_full_table_refuses_the_whole_batch_and_forgets_nothing() {
         assert!(n <= 8, "a table of 8 slots took a 9th key");
     }
     assert!(!applied.is_empty());
-    // A batch mixing known keys and a new one is refused whole: the known ones are not
-    // answered, the new one is not applied.
+    // A batch mixing known keys and a new one is refused whole, naming the first new key
+    // that did not fit: the known ones are not answered, the new one is not applied.
     let before = s.distinct_keys();
     let mixed = [tx(&applied[0]), tx("new-1"), tx("new-2")];
-    assert_eq!(s.apply(now, &mixed).unwrap_err(), StoreError::Full);
+    assert_eq!(
+        s.apply(now, &mixed).unwrap_err(),
+        StoreError::Full { index: 1 }
+    );
     assert_eq!((s.distinct_keys(), s.applies("new-1")), (before, 0));
     // Known keys alone are still answered from the record.
     let again = s.apply(now, &[tx(&applied[0])]).unwrap();

@@ -1,5 +1,11 @@
 //! Batches: sending a due batch, retrying it as the core decides, and answering its callers
 //! (each with the receipt at its own position).
+//!
+//! A refusal fails only the transactions it is about ([`split_refusal`]): the one the
+//! upstream names in `heidi-refused-index` fails, and the rest of the call goes again
+//! without it; when the upstream names none, each transaction of the call goes alone. Such a
+//! re-submission is not a retry: it uses no attempt and no retry budget (the transactions
+//! were never judged), and the refusal told the breaker a success.
 
 use super::{Done, Driver, Flight, Submission};
 use crate::grpc::proto::{BatchReceipt, TransactionBatch, TransactionResponse};
@@ -8,7 +14,10 @@ use crate::grpc::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
 use heidi_core::Instant;
 use heidi_core::batcher::{Batch, MAX_BATCH_ITEMS};
 use heidi_core::retry::RetryDecision;
-use heidi_core::upstream::{BreakerInput, ReplyMismatch, check_reply};
+use heidi_core::upstream::{
+    BreakerInput, Class, REFUSED_INDEX_METADATA, ReplyMismatch, Split, check_reply,
+    parse_refused_index, split_refusal,
+};
 use tonic::{Code, Status};
 use tracing::Instrument;
 
@@ -42,9 +51,10 @@ impl<U: UpstreamApi> Driver<U> {
             batch: TransactionBatch { transactions },
             attempts: 0,
             permit: None,
+            one_by_one: false,
         };
         self.flights.insert(id, flight);
-        self.attempt(now, id);
+        self.attempt(now, id, false);
     }
 
     /// Sends retries whose time has come.
@@ -54,12 +64,13 @@ impl<U: UpstreamApi> Driver<U> {
                 break;
             }
             self.timers.pop_first();
-            self.attempt(now, id);
+            self.attempt(now, id, false);
         }
     }
 
-    /// One upstream call of flight `id`, if the breaker lets it through.
-    fn attempt(&mut self, now: Instant, id: u64) {
+    /// One upstream call of flight `id`, if the breaker lets it through: an attempt, or a
+    /// `resubmission` of transactions a refusal was not about (not counted as an attempt).
+    fn attempt(&mut self, now: Instant, id: u64, resubmission: bool) {
         let permit = match self.breaker.acquire(now) {
             Ok(permit) => permit,
             Err(rejected) => {
@@ -74,19 +85,24 @@ impl<U: UpstreamApi> Driver<U> {
             return;
         };
         flight.permit = Some(permit);
-        flight.attempts += 1;
-        if flight.attempts > 1 {
-            self.metrics.retry();
+        if resubmission {
+            self.metrics.resubmission();
+        } else {
+            flight.attempts += 1;
+            if flight.attempts > 1 {
+                self.metrics.retry();
+            }
         }
         let span = tracing::debug_span!(
             "apply_batch",
             batch = id,
-            size = flight.batch.transactions.len(),
-            attempt = flight.attempts
+            size = flight.sent(),
+            attempt = flight.attempts,
+            resubmission
         );
         let call = self
             .upstream
-            .apply_batch(flight.batch.clone(), self.settings.deadline);
+            .apply_batch(flight.call(), self.settings.deadline);
         let (deadline, done) = (self.settings.deadline, self.done_tx.clone());
         tokio::spawn(
             async move {
@@ -109,11 +125,10 @@ impl<U: UpstreamApi> Driver<U> {
         let Some(flight) = self.flights.get_mut(&id) else {
             return;
         };
+        let sent = flight.sent();
         let checked = match result {
             Ok(reply) => {
-                let sent = flight
-                    .batch
-                    .transactions
+                let sent = flight.batch.transactions[..sent]
                     .iter()
                     .map(|t| t.idempotency_key.as_str());
                 let got = reply.receipts.iter().map(|r| r.idempotency_key.as_str());
@@ -138,8 +153,9 @@ impl<U: UpstreamApi> Driver<U> {
             self.report(now, permit, input, took);
         }
         match checked {
-            Ok(reply) => self.complete(id, reply),
+            Ok(reply) => self.complete(now, id, reply),
             Err((last, v)) if v.retryable => self.retry_or_give_up(now, id, last),
+            Err((last, v)) if v.class == Class::Refusal => self.refused(now, id, &last),
             Err((last, _)) => {
                 let attempts = self.flights.get(&id).map_or(1, |f| f.attempts);
                 self.fail(id, status::not_retried(&last, attempts));
@@ -172,19 +188,71 @@ impl<U: UpstreamApi> Driver<U> {
         }
     }
 
-    /// Answers every caller of flight `id` with its own receipt (checked: one per
-    /// transaction, same key at the same position).
-    fn complete(&mut self, id: u64, reply: BatchReceipt) {
-        let Some(flight) = self.flights.remove(&id) else {
+    /// Answers the callers of the transactions flight `id` sent, each with its own receipt
+    /// (checked: one per transaction, same key at the same position), then sends the rest of
+    /// the flight, if any.
+    fn complete(&mut self, now: Instant, id: u64, reply: BatchReceipt) {
+        let Some(flight) = self.flights.get_mut(&id) else {
             return;
         };
-        let batch_size = flight.callers.len() as u32;
-        for (caller, receipt) in flight.callers.into_iter().zip(reply.receipts) {
+        let sent = reply.receipts.len().min(flight.callers.len());
+        flight.batch.transactions.drain(..sent);
+        let batch_size = sent as u32;
+        for (caller, receipt) in flight.callers.drain(..sent).zip(reply.receipts) {
             let _ = caller.send(Ok(TransactionResponse {
                 receipt: Some(receipt),
                 attempts: flight.attempts,
                 batch_size,
             }));
+        }
+        self.go_on(now, id);
+    }
+
+    /// The upstream refused the call of flight `id` with `last`: fails the transactions the
+    /// refusal is about, as the core decides, and sends the others again.
+    fn refused(&mut self, now: Instant, id: u64, last: &Status) {
+        let Some(flight) = self.flights.get_mut(&id) else {
+            return;
+        };
+        let sent = flight.sent();
+        let keys = flight.batch.transactions[..sent]
+            .iter()
+            .map(|t| t.idempotency_key.as_str());
+        let named = last
+            .metadata()
+            .get(REFUSED_INDEX_METADATA)
+            .and_then(|v| v.to_str().ok());
+        let split = split_refusal(keys, parse_refused_index(named));
+        tracing::debug!(batch = id, sent, ?split, code = ?last.code(), "upstream refused a call");
+        let fails = |i: usize| match split {
+            Split::FailAll => i < sent,
+            Split::Resubmit { fail } => fail.contains(i),
+            Split::OneByOne => false,
+        };
+        flight.one_by_one |= split == Split::OneByOne;
+        let status = status::not_retried(last, flight.attempts);
+        let callers = std::mem::take(&mut flight.callers);
+        let transactions = std::mem::take(&mut flight.batch.transactions);
+        for (i, (caller, tx)) in callers.into_iter().zip(transactions).enumerate() {
+            if fails(i) {
+                let _ = caller.send(Err(status.clone()));
+            } else {
+                flight.callers.push(caller);
+                flight.batch.transactions.push(tx);
+            }
+        }
+        self.go_on(now, id);
+    }
+
+    /// Sends what is left of flight `id` as a re-submission, or ends the flight when every
+    /// caller has its answer.
+    fn go_on(&mut self, now: Instant, id: u64) {
+        match self.flights.get(&id) {
+            Some(flight) if !flight.callers.is_empty() => self.attempt(now, id, true),
+            Some(_) => {
+                self.flights.remove(&id);
+            }
+            None => {}
         }
     }
 

@@ -201,12 +201,35 @@ pub fn spawn<U: UpstreamApi>(
 
 /// A batch upstream or waiting to be retried.
 struct Flight {
+    /// The callers of the transactions not answered yet, in the order of `batch`.
     callers: Vec<oneshot::Sender<TxResult>>,
+    /// The transactions not answered yet.
     batch: TransactionBatch,
-    /// Upstream calls made so far, the first included.
+    /// Upstream calls counted against `max_attempts` so far, the first included
+    /// (re-submissions are not).
     attempts: u32,
     /// The breaker permit of the call in progress.
     permit: Option<Permit>,
+    /// Each transaction goes alone: the upstream refused a call without naming which of its
+    /// transactions the refusal was about.
+    one_by_one: bool,
+}
+
+impl Flight {
+    /// How many transactions (the first ones of `batch`) each call carries.
+    fn sent(&self) -> usize {
+        match self.one_by_one {
+            true => self.batch.transactions.len().min(1),
+            false => self.batch.transactions.len(),
+        }
+    }
+
+    /// The message of the next call.
+    fn call(&self) -> TransactionBatch {
+        TransactionBatch {
+            transactions: self.batch.transactions[..self.sent()].to_vec(),
+        }
+    }
 }
 
 /// A query upstream.

@@ -31,6 +31,13 @@ struct Fake {
     most_running: AtomicUsize,
     /// When set, each call waits for a permit of its own (tests hold calls open).
     gate: Option<Arc<Semaphore>>,
+    /// Keys refused like a full key table (RESOURCE_EXHAUSTED, `key_capacity`), the whole
+    /// call with them, after the scripted step.
+    refuse: Vec<&'static str>,
+    /// Whether a refusal names the first refused key's position (`heidi-refused-index`).
+    name_refused: bool,
+    /// The keys of every call, in order.
+    sent: Mutex<Vec<Vec<String>>>,
 }
 
 impl Fake {
@@ -63,7 +70,25 @@ impl UpstreamApi for Arc<Fake> {
                 gate.acquire().await.unwrap().forget();
             }
             fake.running.fetch_sub(1, Ordering::SeqCst);
+            let keys: Vec<String> = batch
+                .transactions
+                .iter()
+                .map(|t| t.idempotency_key.clone())
+                .collect();
+            fake.sent.lock().unwrap().push(keys.clone());
             let step = fake.script.lock().unwrap().pop_front().unwrap_or(Step::Ok);
+            let refused = keys.iter().position(|k| fake.refuse.contains(&k.as_str()));
+            if let (Step::Ok, Some(index)) = (step, refused) {
+                let mut s = Status::resource_exhausted("scripted full key table");
+                let key = heidi_core::upstream::REASON_METADATA;
+                s.metadata_mut()
+                    .insert(key, "key_capacity".parse().unwrap());
+                if fake.name_refused {
+                    let key = heidi_core::upstream::REFUSED_INDEX_METADATA;
+                    s.metadata_mut().insert(key, index.into());
+                }
+                return Err(s);
+            }
             let mut receipts: Vec<Receipt> = batch
                 .transactions
                 .iter()
@@ -415,5 +440,99 @@ async fn while_the_probe_is_out_callers_are_told_half_open_and_the_time_left() {
     assert!(hint <= 600_000 && hint > 0, "{hint}");
     gate.add_permits(1);
     assert!(probe.await.unwrap().is_ok());
+    task.shutdown().await;
+}
+
+fn refusing(keys: &[&'static str], name_refused: bool, steps: &[Step]) -> Arc<Fake> {
+    Arc::new(Fake {
+        script: Mutex::new(steps.iter().copied().collect()),
+        refuse: keys.to_vec(),
+        name_refused,
+        ..Fake::default()
+    })
+}
+
+fn calls_of(fake: &Fake) -> Vec<Vec<String>> {
+    fake.sent.lock().unwrap().clone()
+}
+
+fn strings(keys: &[&str]) -> Vec<String> {
+    keys.iter().map(|k| k.to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_named_refusal_fails_its_transaction_and_resubmits_the_rest_in_order() {
+    let fake = refusing(&["bad1", "bad2"], true, &[]);
+    let mut s = settings(4, 10_000);
+    s.breaker.failure_threshold = 1;
+    let (client, task, metrics) = start(s, &fake);
+    let keys = ["a", "bad1", "b", "bad2"];
+    let answers = submit_all(&client, &keys).await;
+    for (key, answer) in keys.iter().zip(answers) {
+        match key.starts_with("bad") {
+            true => {
+                let e = answer.unwrap_err();
+                assert_eq!(e.code(), Code::ResourceExhausted, "{key}");
+                assert!(e.message().contains("after 1 attempt"), "{}", e.message());
+                assert_eq!(e.metadata().get("heidi-reason").unwrap(), "key_capacity");
+            }
+            false => {
+                let r = answer.unwrap();
+                assert_eq!(r.receipt.unwrap().idempotency_key, *key);
+                assert_eq!((r.attempts, r.batch_size), (1, 2), "{key}");
+            }
+        }
+    }
+    let want = [
+        strings(&["a", "bad1", "b", "bad2"]),
+        strings(&["a", "b", "bad2"]),
+        strings(&["a", "b"]),
+    ];
+    assert_eq!(calls_of(&fake), want);
+    assert_eq!((metrics.retries(), metrics.resubmissions()), (0, 2));
+    assert_eq!(client.snapshot().breaker, State::Closed);
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unnamed_refusal_sends_each_transaction_alone_once() {
+    let fake = refusing(&["bad1", "bad2"], false, &[]);
+    let mut s = settings(4, 10_000);
+    s.breaker.failure_threshold = 1;
+    let (client, task, metrics) = start(s, &fake);
+    let keys = ["a", "bad1", "b", "bad2"];
+    let answers = submit_all(&client, &keys).await;
+    for (key, answer) in keys.iter().zip(answers) {
+        match key.starts_with("bad") {
+            true => assert_eq!(answer.unwrap_err().code(), Code::ResourceExhausted),
+            false => {
+                let r = answer.unwrap();
+                assert_eq!((r.attempts, r.batch_size), (1, 1), "{key}");
+            }
+        }
+    }
+    let mut want = vec![strings(&keys)];
+    want.extend(keys.iter().map(|k| strings(&[k])));
+    assert_eq!(calls_of(&fake), want);
+    // The bound: one re-submission per transaction of the batch, no retries.
+    assert_eq!((metrics.retries(), metrics.resubmissions()), (0, 4));
+    assert_eq!(client.snapshot().breaker, State::Closed);
+    task.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_resubmission_is_retried_as_an_attempt() {
+    let fake = refusing(&["bad"], true, &[Step::Ok, Step::Fail(Code::Unavailable)]);
+    let (client, task, metrics) = start(settings(2, 10_000), &fake);
+    let answers = submit_all(&client, &["a", "bad"]).await;
+    let r = answers[0].as_ref().unwrap();
+    assert_eq!((r.attempts, r.batch_size), (2, 1));
+    assert_eq!(
+        answers[1].as_ref().unwrap_err().code(),
+        Code::ResourceExhausted
+    );
+    let want = [strings(&["a", "bad"]), strings(&["a"]), strings(&["a"])];
+    assert_eq!(calls_of(&fake), want);
+    assert_eq!((metrics.retries(), metrics.resubmissions()), (1, 1));
     task.shutdown().await;
 }
