@@ -83,9 +83,9 @@ impl Reason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Class {
-    /// The upstream refused the request on its merits, or cannot take its keys: its
-    /// transactions fail, it is not retried, and the breaker counts a success (the upstream
-    /// answered).
+    /// The upstream refused the request on its merits, or cannot take its keys: the
+    /// transactions it is about fail ([`split_refusal`](super::split_refusal) says which), it
+    /// is not retried, and the breaker counts a success (the upstream answered).
     Refusal,
     /// The upstream is overloaded: retried with backoff (a failed attempt), and the breaker is
     /// told nothing (the call's permit is returned unused).
