@@ -55,7 +55,8 @@ CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
 HTTP ROUTES:
   GET /api/v1/status, POST /api/v1/action/train_now, POST /api/call, GET /health,
   GET /healthz, GET /readyz, GET /metrics
-  Browser defences: Host must be 127.0.0.1, [::1] or localhost with the port (else 421);
+  Browser defences: Host must be a loopback address (127.0.0.0/8 or [::1]) or localhost,
+  with the port (else 421);
   on POST, a foreign Origin gets 403 and a body not sent as application/json gets 415.
 
 THE ORIGINAL HEIDID'S FLAGS:
