@@ -338,6 +338,34 @@ fn the_original_daemons_contract_holds_on_a_busy_machine() {
     assert!(status.success(), "{status}");
 }
 
+/// A simulated boot run that does not come to rest within the daemon's bound (5 s) does not
+/// keep the daemon from serving: it logs a warning and serves while the stage runs.
+#[test]
+fn a_simulated_boot_run_that_does_not_settle_is_served_anyway_with_a_warning() {
+    let started = Instant::now();
+    let d = Daemon::start_logged(
+        &[],
+        Some("[pipeline]\nmock_stage_ms = 60000"),
+        &[("HEIDI_MOCK_SUBPROCESSES", "1")],
+    );
+    assert!(started.elapsed() < DEADLINE);
+    let (code, body) = d.http_get("/api/v1/status");
+    assert_eq!(code, 200, "{body}");
+    let s: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&s["state"], &s["status"]),
+        (&json!("COLLECTING"), &json!("running")),
+        "{s}"
+    );
+    let warned = d.log_lines().iter().any(|l| {
+        l["level"] == "WARN"
+            && l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("still running; serving anyway"))
+    });
+    assert!(warned, "{:#?}", d.log_lines());
+}
+
 fn readyz(d: &Daemon) -> (u16, Value) {
     let (code, body) = d.http_get("/readyz");
     (code, serde_json::from_str(&body).unwrap())
