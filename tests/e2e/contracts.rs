@@ -338,10 +338,28 @@ fn policy() -> Value {
     json!({"policy": {"limits": {"search": {"capacity_tokens": 5, "window_ms": 1000}}}})
 }
 
+/// The test process's uid and gid: the daemon's peer on the socket.
+fn my_ids() -> (u32, u32) {
+    (
+        rustix::process::getuid().as_raw(),
+        rustix::process::getgid().as_raw(),
+    )
+}
+
+/// An id that is not `id` (so surely not the caller's when `id` is).
+fn other_than(id: u32) -> u32 {
+    if id == 12345 { 12346 } else { 12345 }
+}
+
 #[test]
 fn authorization_refuses_admin_methods_to_unlisted_uids() {
-    // The tests run as root: uid 0 and gid 0 are not listed for admin.
-    let d = authorized("admin_uids = [12345]\nadmin_gids = [12345]");
+    // The caller's uid and gid are not listed for admin.
+    let (uid, gid) = my_ids();
+    let d = authorized(&format!(
+        "admin_uids = [{}]\nadmin_gids = [{}]",
+        other_than(uid),
+        other_than(gid)
+    ));
     assert_eq!(d.call("PING", json!({}))["pong"], true);
     let consume = d.call("RATE_LIMIT_CONSUME", json!({"key": "k", "operation": "op"}));
     assert_eq!(consume["allowed"], true, "{consume}");
@@ -349,7 +367,7 @@ fn authorization_refuses_admin_methods_to_unlisted_uids() {
     assert_eq!(code_of(&refused), "FORBIDDEN", "{refused}");
     let message = refused["message"].as_str().unwrap();
     assert!(
-        message.contains("uid=0") && message.contains("admin"),
+        message.contains(&format!("uid={uid} gid={gid}")) && message.contains("admin"),
         "{message}"
     );
     assert_eq!(
@@ -374,7 +392,8 @@ fn authorization_refuses_admin_methods_to_unlisted_uids() {
 
 #[test]
 fn authorization_read_restriction_covers_appends_and_line_commands() {
-    let d = authorized("read_uids = [12345]");
+    let (uid, _) = my_ids();
+    let d = authorized(&format!("read_uids = [{}]", other_than(uid)));
     assert_eq!(code_of(&d.call("PING", json!({}))), "FORBIDDEN");
     assert_eq!(
         code_of(&d.call("RATE_LIMIT_CHECK", json!({"key": "k"}))),
@@ -398,15 +417,20 @@ fn authorization_read_restriction_covers_appends_and_line_commands() {
 
 #[test]
 fn authorization_admits_listed_ids_to_their_class_and_below() {
-    // gid 0 listed for mutate: mutate and read, not admin.
-    let d = authorized("mutate_gids = [0]\nadmin_uids = [12345]");
+    let (uid, gid) = my_ids();
+    let other = other_than(uid);
+    // The caller's gid listed for mutate: mutate and read, not admin.
+    let d = authorized(&format!("mutate_gids = [{gid}]\nadmin_uids = [{other}]"));
     assert_eq!(d.call("PING", json!({}))["pong"], true);
     let consume = d.call("RATE_LIMIT_CONSUME", json!({"key": "k", "operation": "op"}));
     assert_eq!(consume["allowed"], true, "{consume}");
     assert_eq!(code_of(&d.call("APPLY_POLICY", policy())), "FORBIDDEN");
     drop(d);
-    // uid 0 listed for admin: every class, though read and mutate are restricted to others.
-    let d = authorized("read_uids = [12345]\nmutate_uids = [12345]\nadmin_uids = [0]");
+    // The caller's uid listed for admin: every class, though read and mutate are restricted
+    // to others.
+    let d = authorized(&format!(
+        "read_uids = [{other}]\nmutate_uids = [{other}]\nadmin_uids = [{uid}]"
+    ));
     assert_eq!(d.call("PING", json!({}))["pong"], true);
     assert_eq!(d.call("APPLY_POLICY", policy())["version"], 2);
     assert_eq!(line_exchange(&d, "ping\n", 1), ["PONG"]);

@@ -465,3 +465,39 @@ fn kill_9_during_a_stage_is_recorded_as_interrupted_after_restart() {
     );
     verify(&d);
 }
+
+#[test]
+fn stages_do_not_get_the_bearer_tokens() {
+    let http_token = "stage-must-not-see-0123456789";
+    let client_token = "client-token-not-for-stages-0123";
+    let script = r#"env > "$OUT_DIR/env.tmp" && mv "$OUT_DIR/env.tmp" "$OUT_DIR/stage-env.txt""#;
+    let d = daemon_env(
+        &[("generate", script)],
+        "",
+        &[],
+        &[
+            ("HEIDI_HTTP_TOKEN", http_token),
+            ("HEIDI_KERNEL_TOKEN", client_token),
+            ("HEIDI_STAGE_ENV_MARKER", "passed-on"),
+        ],
+    );
+    let file = d.out_dir.join("stage-env.txt");
+    let start = Instant::now();
+    while !file.exists() {
+        assert!(start.elapsed() < DEADLINE, "the generate stage never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let env = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        env.contains("HEIDI_STAGE_ENV_MARKER=passed-on"),
+        "the rest of the environment is passed on: {env}"
+    );
+    for secret in [
+        "HEIDI_HTTP_TOKEN",
+        "HEIDI_KERNEL_TOKEN",
+        http_token,
+        client_token,
+    ] {
+        assert!(!env.contains(secret), "{secret} reached the stage: {env}");
+    }
+}

@@ -498,3 +498,61 @@ fn more_idempotency_records_than_the_table_holds_load_keeping_the_newest() {
     let kept = std::fs::read_to_string(d.out_dir.join("idempotency.jsonl")).unwrap();
     assert!(kept.lines().count() <= 8, "{kept}");
 }
+
+/// What an attacker with write access to `OUT_DIR` (or a mistake) may put in place of a file.
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    /// A FIFO nobody writes to: opening or reading it would block start-up forever.
+    Fifo,
+    /// A symlink to `/dev/zero`: reading it would never end.
+    DevZero,
+}
+
+fn plant(path: &Path, what: Hostile) {
+    let _ = std::fs::remove_file(path);
+    match what {
+        Hostile::Fifo => rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap(),
+        Hostile::DevZero => std::os::unix::fs::symlink("/dev/zero", path).unwrap(),
+    }
+}
+
+#[test]
+fn a_fifo_or_dev_zero_in_place_of_policy_json_or_the_idempotency_records_refuses_start_up() {
+    let mut d = Daemon::start(&[]);
+    let doc = json!({"limits": {"search": {"capacity_tokens": 7, "window_ms": 1000}}});
+    assert_eq!(d.call("APPLY_POLICY", json!({"policy": doc}))["version"], 2);
+    assert!(d.stop().success());
+    for name in ["policy.json", "idempotency.jsonl"] {
+        let path = d.out_dir.join(name);
+        let kept = std::fs::read(&path).ok();
+        for what in [Hostile::Fifo, Hostile::DevZero] {
+            plant(&path, what);
+            // start_refused gives up (and fails) after DEADLINE: a hang cannot pass.
+            let (code, stderr) = d.start_refused(&[]);
+            assert_eq!(code, Some(3), "{name} {what:?}: {stderr}");
+            assert!(
+                stderr.contains(name) && stderr.contains("not a regular file"),
+                "{name} {what:?}: names the file and the reason: {stderr}"
+            );
+        }
+        std::fs::remove_file(&path).unwrap();
+        if let Some(bytes) = kept {
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+    // policy.next.json only matters when its change was journaled: one that cannot be read is
+    // discarded with a warning, and start-up goes on.
+    let next = d.out_dir.join("policy.next.json");
+    for what in [Hostile::Fifo, Hostile::DevZero] {
+        plant(&next, what);
+        d.spawn();
+        assert_eq!(search_capacity(&d), 7, "{what:?}");
+        assert!(d.stop().success());
+        assert!(next.symlink_metadata().is_err(), "{what:?}: discarded");
+    }
+}

@@ -154,6 +154,11 @@ fn dash_h_is_the_http_host_and_help_is_long() {
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
+    // The Host guard admits all of 127.0.0.0/8 (heidi_core::proto::http_guard): so says help.
+    assert!(
+        help.contains("127.0.0.0/8 or [::1]) or localhost"),
+        "--help names the loopback range the Host guard admits:\n{help}"
+    );
 }
 
 /// A detached daemon, killed when the test ends however it ends.

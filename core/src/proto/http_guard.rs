@@ -136,7 +136,7 @@ impl Refusal {
             Refusal::HostRepeated => "the request has more than one Host header",
             Refusal::HostMalformed => "the Host header is not a host name or address",
             Refusal::HostNotLoopback => {
-                "the Host header must name loopback (127.0.0.1, [::1] or localhost)"
+                "the Host header must name loopback (127.0.0.0/8, [::1] or localhost)"
             }
             Refusal::HostWrongPort => "the Host header names another port than this listener's",
             Refusal::OriginNull => "requests from an opaque origin (Origin: null) are refused",

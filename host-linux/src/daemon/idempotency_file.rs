@@ -9,24 +9,33 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use super::reply;
+use super::run::Stop;
 
 /// Opens the record file and puts its live records back into the kernel's table; logs what
 /// was restored and what was dropped (expired, beyond the table's capacity, unreadable, a
-/// torn last line).
+/// torn last line). A record file that is not a regular file refuses start-up
+/// ([`Stop::Refused`]).
 pub(crate) async fn open_and_restore(
     out_dir: &Path,
     capacity: usize,
     queue_capacity: usize,
     kernel: &Mutex<Kernel>,
     clock: Clock,
-) -> Result<IdemLog, String> {
+) -> Result<IdemLog, Stop> {
     let dir = out_dir.to_path_buf();
     let now_ms = wall_now().as_unix_millis();
     let opened =
         tokio::task::spawn_blocking(move || IdemLog::open(&dir, now_ms, capacity, queue_capacity))
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot open the idempotency records: {e}"))?;
+            .map_err(|e| {
+                let why = format!("cannot open the idempotency records: {e}");
+                match e.kind() {
+                    // Not a regular file, or beyond a limit: an operator must look.
+                    std::io::ErrorKind::InvalidData => Stop::Refused(why),
+                    _ => Stop::Failed(why),
+                }
+            })?;
     let (log, lines, load) = opened;
     let restored = {
         let mut kernel = kernel.lock().unwrap_or_else(|p| p.into_inner());

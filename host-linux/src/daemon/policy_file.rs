@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use heidi_core::journal::{FileTag, PolicyMark, PolicyTag, SealKey};
 
 use crate::kernel::Policy;
-use crate::store::write_state_atomic;
+use crate::store::{read_regular, write_state_atomic};
 
 /// The file name inside `OUT_DIR`.
 pub(crate) const POLICY_FILE: &str = "policy.json";
@@ -63,21 +63,14 @@ impl PolicyFile {
 }
 
 /// Reads the policy file at `path`: `Ok(None)` when there is none; an error (naming the file
-/// and the field) when it is not a policy file with a valid policy.
+/// and the field, or the limit) when it is not a regular file of at most
+/// [`POLICY_FILE_MAX_BYTES`] holding a valid policy.
 pub(crate) fn read(path: &Path) -> Result<Option<PolicyFile>, String> {
     let bad = |what: String| format!("{}: {what}", path.display());
-    let text = match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > POLICY_FILE_MAX_BYTES => {
-            return Err(bad(format!(
-                "{} bytes is above the limit of {POLICY_FILE_MAX_BYTES}",
-                meta.len()
-            )));
-        }
-        Ok(_) => std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(bad(e.to_string())),
+    let Some(bytes) = read_regular(path, POLICY_FILE_MAX_BYTES).map_err(|e| e.to_string())? else {
+        return Ok(None);
     };
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     let version = doc["version"]
         .as_u64()
         .filter(|v| *v >= 1)

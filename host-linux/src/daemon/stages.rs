@@ -15,7 +15,9 @@ use std::time::Duration;
 const LOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Spawns the driver (recovering the pipeline from the journal), then starts a run in the
-/// configured mode when the stages can run; otherwise logs why once and stays IDLE.
+/// configured mode when the stages can run; otherwise logs why once and stays IDLE. With
+/// simulated stages it returns once the boot run is at rest ([`settle`]), before the
+/// daemon serves: connections made meanwhile wait in the listeners' backlog.
 pub(crate) async fn start(
     config: &Config,
     journal: &Journal,
@@ -48,20 +50,41 @@ pub(crate) async fn start(
         settings.autostart_check()
     };
     match ready {
-        Ok(()) => {
-            if let Err(e) = handle.command(Command::Start(settings.mode)).await {
-                tracing::info!(reason = e.reason(), "no pipeline run started at boot");
-            }
-        }
+        Ok(()) => match handle.command(Command::Start(settings.mode)).await {
+            Ok(()) if settings.mock => settle(&handle, BOOT_SETTLE).await,
+            Ok(()) => {}
+            Err(e) => tracing::info!(reason = e.reason(), "no pipeline run started at boot"),
+        },
         Err(warning) => tracing::warn!("{warning}; the pipeline stays IDLE"),
     }
     Ok(handle)
 }
 
+/// How long the boot run of simulated stages may take to come to rest before the listeners
+/// serve anyway.
+const BOOT_SETTLE: Duration = Duration::from_secs(5);
+
+/// Waits until the pipeline is at rest (no stage runs or waits: IDLE, PAUSED or ERROR), at
+/// most `limit`; logs a warning if it is still running then. Used for the boot run of
+/// simulated stages, so the first request sees its resting state (a collect run: IDLE,
+/// round 1, awaiting `train_now`) whatever the machine's load. Real stages may run for
+/// hours: the daemon serves while they run.
+async fn settle(handle: &PipelineHandle, limit: Duration) {
+    let mut status = handle.subscribe();
+    let rested = status.wait_for(|s| s["status"] != "running");
+    if tokio::time::timeout(limit, rested).await.is_err() {
+        tracing::warn!(
+            limit_ms = limit.as_millis() as u64,
+            "the simulated boot run is still running; serving anyway"
+        );
+    }
+}
+
 /// The governor's load reading. Simulated stages use no CPU or memory, so holding them for
 /// the machine's load would protect nothing and make a mock run's timing depend on whatever
-/// else the machine does: they see no load (the running limit and the start gap still
-/// apply). Real stages see `/proc/stat` and `/proc/meminfo`.
+/// else the machine does: they see no load (the running limit still applies, and the start
+/// gap when one is configured: it is off by default for them). Real stages see `/proc/stat`
+/// and `/proc/meminfo`.
 fn load_sampler(mock: bool) -> pipeline::LoadSampler {
     if mock {
         return Box::new(|| Some((0, 0)));

@@ -65,6 +65,7 @@ pub use capture::TailBuffer;
 pub use sampler::{SystemLoad, SystemSampler};
 pub use supervise::run_stage;
 pub use types::{
-    CgroupVersion, Containment, Exit, StageCommand, StageLimits, StageReport, SuperviseOptions,
+    CgroupVersion, Containment, Exit, STAGE_ENV_REMOVED, StageCommand, StageLimits, StageReport,
+    SuperviseOptions,
 };
 pub use usage::USAGE_SAMPLE_INTERVAL;

@@ -20,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe::Receiver;
 use tokio::process::{Child, ChildStdin, Command};
 
-use super::{StageCommand, StageLimits};
+use super::{STAGE_ENV_REMOVED, StageCommand, StageLimits};
 
 /// The wrapper for bash: closes every fd above 2 (bash can name any fd number).
 const BASH_WRAPPER: &str = r#"read -r go || exit 125
@@ -75,6 +75,9 @@ pub(crate) fn spawn_held(cmd: &StageCommand) -> Result<Held, String> {
         .stderr(Stdio::from(write2))
         .process_group(0)
         .kill_on_drop(true);
+    for name in STAGE_ENV_REMOVED {
+        command.env_remove(name);
+    }
     if let Some(dir) = &cmd.cwd {
         command.current_dir(dir);
     }

@@ -8,6 +8,12 @@ use heidi_core::pipeline::{StageResult, UsageDelta};
 
 pub use super::cgroup::CgroupVersion;
 
+/// Variables of the daemon's environment a stage never sees: the bearer tokens (the daemon's
+/// `HEIDI_HTTP_TOKEN`, the clients' `HEIDI_KERNEL_TOKEN`). A stage runs whatever script is
+/// configured; it gets no credential to call the daemon (or anything else) with. Removed
+/// after [`StageCommand::env`] is applied, so a configuration cannot pass them on either.
+pub const STAGE_ENV_REMOVED: [&str; 2] = ["HEIDI_HTTP_TOKEN", "HEIDI_KERNEL_TOKEN"];
+
 /// The program a stage runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StageCommand {
@@ -17,7 +23,7 @@ pub struct StageCommand {
     pub program: PathBuf,
     /// Its arguments (without the program name).
     pub args: Vec<OsString>,
-    /// Variables set on top of the daemon's environment.
+    /// Variables set on top of the daemon's environment (without [`STAGE_ENV_REMOVED`]).
     pub env: Vec<(OsString, OsString)>,
     /// The working directory; the daemon's if `None`.
     pub cwd: Option<PathBuf>,

@@ -1,11 +1,10 @@
 //! Reading `OUT_DIR/idempotency.jsonl` back at start: the newest live line of each key.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use super::fsutil::at;
+use super::fsutil::{at, open_regular};
 use super::idem_line::{IdemLine, LINE_MAX_BYTES};
 
 /// What loading the record file found (logged at start).
@@ -73,10 +72,8 @@ pub(super) fn load(
     capacity: usize,
 ) -> io::Result<(Vec<IdemLine>, IdemLoadReport)> {
     let mut report = IdemLoadReport::default();
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), report)),
-        Err(e) => return Err(at(path, e)),
+    let Some(file) = open_regular(path)? else {
+        return Ok((Vec::new(), report));
     };
     let mut reader = BufReader::new(file);
     let mut newest = Newest {

@@ -38,6 +38,7 @@ mod tests;
 
 pub use config::{AppendError, Appended, FsyncHook, JournalConfig, OpenReport};
 pub use entry::JournalEntry;
+pub(crate) use fsutil::read_regular;
 pub use idem_line::{IDEMPOTENCY_FILE, IdemLine};
 pub use idem_load::IdemLoadReport;
 pub use idem_log::{COMPACT_MIN_LINES, Durable, IdemLog, IdemLogError};

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use heidi_core::journal::{Fault, FaultKind, LineHash, SealFault, SealReport, Verified, Verifier};
 
-use super::fsutil::{at, err};
+use super::fsutil::{at, err, open_regular};
 use super::seals::ReadSeals;
 
 /// Bytes read from the journal per chunk.
@@ -47,13 +47,12 @@ pub(super) fn verify_existing(
 ) -> io::Result<Recovered> {
     let mut verifier = seals.check.verifier();
     let mut scan = Scan::new(tail_capacity);
-    let outcome = match File::open(journal) {
-        Ok(mut file) => scan
+    let outcome = match open_regular(journal)? {
+        Some(mut file) => scan
             .run(&mut file, &mut verifier)
             .and_then(|outcome| scan.torn_if_unterminated(&mut file, outcome))
             .map_err(|e| at(journal, e))?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => verifier.finish(),
-        Err(e) => return Err(at(journal, e)),
+        None => verifier.finish(),
     };
     let verified = match outcome {
         Ok(verified) => verified,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use heidi_core::journal::{SEAL_MAX_BYTES, Seal, SealCheck, SealKey};
 
-use super::fsutil::{at, err, open_append, sync_dir};
+use super::fsutil::{at, err, open_append, open_regular, sync_dir};
 
 /// The seal records of a run, read at open.
 pub(super) struct ReadSeals {
@@ -27,10 +27,8 @@ pub(super) fn read_seals(path: &Path, key: &SealKey) -> io::Result<ReadSeals> {
         intact_end: 0,
         torn_bytes: 0,
     };
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(at(path, e)),
+    let Some(file) = open_regular(path)? else {
+        return Ok(out);
     };
     let mut reader = BufReader::new(file);
     let mut record = Vec::with_capacity(SEAL_MAX_BYTES + 1);

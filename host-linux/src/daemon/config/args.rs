@@ -45,7 +45,7 @@ CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
              open it; docs/DAEMON.md \"Authorization\")
   [pipeline] repo_root, mock, rounds, mode, run_unit_tests, max_cpu_pct, max_mem_pct,
              max_wall_time_minutes (the variables above win), mock_stage_ms (10),
-             start_gap_ms (100);
+             start_gap_ms (100; 0 with mock);
              [pipeline.stages.<generate|validate|unit_test|train|eval>]: command = [..],
              timeout_s (300), address_space_mb (8192), open_files (1024), cpu_seconds (1200),
              processes (256), capture_bytes (65536)
@@ -55,7 +55,8 @@ CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
 HTTP ROUTES:
   GET /api/v1/status, POST /api/v1/action/train_now, POST /api/call, GET /health,
   GET /healthz, GET /readyz, GET /metrics
-  Browser defences: Host must be 127.0.0.1, [::1] or localhost with the port (else 421);
+  Browser defences: Host must be a loopback address (127.0.0.0/8 or [::1]) or localhost,
+  with the port (else 421);
   on POST, a foreign Origin gets 403 and a body not sent as application/json gets 415.
 
 THE ORIGINAL HEIDID'S FLAGS:

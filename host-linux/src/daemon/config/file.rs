@@ -62,7 +62,8 @@ pub struct PipelineSection {
     pub max_wall_time_minutes: Option<u64>,
     /// How long each simulated stage takes with `mock`, in ms (default 10).
     pub mock_stage_ms: Option<u64>,
-    /// The governor's least time between two stage starts, in ms (default 100; 0 turns it off).
+    /// The governor's least time between two stage starts, in ms (default 100, 0 with `mock`;
+    /// 0 turns it off).
     pub start_gap_ms: Option<u64>,
     /// `[pipeline.stages.<stage>]`, by stage name (`generate`, `validate`, `unit_test`,
     /// `train`, `eval`).

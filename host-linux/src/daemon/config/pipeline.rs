@@ -108,8 +108,12 @@ pub fn resolve(
         )),
         v => Ok(v),
     };
-    if let Some(gap) = ms("start_gap_ms", file.start_gap_ms)? {
-        settings.start_gap = heidi_core::Duration::from_millis(gap);
+    // Simulated stages use no CPU or memory: a gap between their starts protects nothing and
+    // would only slow a mock run, so it is off unless set.
+    match ms("start_gap_ms", file.start_gap_ms)? {
+        Some(gap) => settings.start_gap = heidi_core::Duration::from_millis(gap),
+        None if settings.mock => settings.start_gap = heidi_core::Duration::ZERO,
+        None => {}
     }
     let mock_stage = ms("mock_stage_ms", file.mock_stage_ms)?
         .map_or(MOCK_STAGE_DEFAULT, std::time::Duration::from_millis);

@@ -297,6 +297,24 @@ fn pipeline_errors_name_the_field() {
 }
 
 #[test]
+fn simulated_stages_have_no_start_gap_unless_one_is_set() {
+    let gap = |text: &str, vars: &[(&str, &str)]| {
+        let c = pipeline_config(text, vars).unwrap();
+        c.pipeline.settings.start_gap.as_millis()
+    };
+    assert_eq!(gap("", &[]), 100, "real stages keep the default gap");
+    assert_eq!(gap("", &[("HEIDI_MOCK_SUBPROCESSES", "1")]), 0);
+    assert_eq!(gap("[pipeline]\nmock = true", &[]), 0);
+    let set = "[pipeline]\nstart_gap_ms = 40";
+    assert_eq!(
+        gap(set, &[("HEIDI_MOCK_SUBPROCESSES", "1")]),
+        40,
+        "a set gap applies"
+    );
+    assert_eq!(gap(set, &[]), 40);
+}
+
+#[test]
 fn readiness_checks_come_from_the_policy_section() {
     let f = file("[policy.readiness]\nchecks = [\"db\", \"cache\"]\n").unwrap();
     let c = resolve(&args(), &env(), f).unwrap();
