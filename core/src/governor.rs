@@ -6,7 +6,8 @@
 //! 1. [`Admission::Reject`] with [`RejectReason::QueueFull`] when `queued ≥ queue_max` (100):
 //!    the job would be one too many to wait, so it is refused outright.
 //! 2. [`Admission::Hold`] when `running ≥ running_max` (10), `cpu ≥ cpu_hold_permille`
-//!    (850 ‰ = 85 %) or `mem ≥ mem_hold_permille` (900 ‰ = 90 %), with the first of these
+//!    (850 ‰ = 85 %) or `mem ≥ mem_hold_permille` (900 ‰ = 90 %; a watermark of 0 is off and
+//!    never holds), with the first of these
 //!    as the reason and `retry_at = now + cooldown` (1000 ms) — but never before the start gap
 //!    ends.
 //! 3. [`Admission::Hold`] with [`HoldReason::StartGap`] when the last start was less than
@@ -156,9 +157,9 @@ impl Governor {
         let c = &self.config;
         if load.running >= c.running_max {
             Some(HoldReason::Running)
-        } else if load.cpu_permille >= c.cpu_hold_permille {
+        } else if reached(load.cpu_permille, c.cpu_hold_permille) {
             Some(HoldReason::Cpu)
-        } else if load.mem_permille >= c.mem_hold_permille {
+        } else if reached(load.mem_permille, c.mem_hold_permille) {
             Some(HoldReason::Mem)
         } else {
             None
@@ -170,4 +171,9 @@ impl Governor {
         let end = self.last_start? + self.config.start_gap;
         (now < end).then_some(end)
     }
+}
+
+/// Whether a load reached its watermark; a watermark of 0 is off and is never reached.
+fn reached(load_permille: u16, hold_permille: u16) -> bool {
+    hold_permille != 0 && load_permille >= hold_permille
 }

@@ -42,8 +42,8 @@ fn config_strategy() -> impl Strategy<Value = GovernorConfig> {
     (
         1u32..=8,
         1u32..=120,
-        600u16..=1000,
-        600u16..=1000,
+        prop_oneof![Just(0u16), 600u16..=1000],
+        prop_oneof![Just(0u16), 600u16..=1000],
         1u64..=2_000,
         0u64..=500,
     )
@@ -81,9 +81,9 @@ impl Model {
             }
         } else if l.running >= c.running_max {
             hold(HoldReason::Running, now + c.cooldown)
-        } else if l.cpu_permille >= c.cpu_hold_permille {
+        } else if c.cpu_hold_permille != 0 && l.cpu_permille >= c.cpu_hold_permille {
             hold(HoldReason::Cpu, now + c.cooldown)
-        } else if l.mem_permille >= c.mem_hold_permille {
+        } else if c.mem_hold_permille != 0 && l.mem_permille >= c.mem_hold_permille {
             hold(HoldReason::Mem, now + c.cooldown)
         } else if let Some(end) = gap_end {
             hold(HoldReason::StartGap, end)
@@ -101,8 +101,8 @@ fn check_answer(
     answer: Admission,
 ) -> Result<(), TestCaseError> {
     let limited = l.running >= c.running_max
-        || l.cpu_permille >= c.cpu_hold_permille
-        || l.mem_permille >= c.mem_hold_permille;
+        || (c.cpu_hold_permille != 0 && l.cpu_permille >= c.cpu_hold_permille)
+        || (c.mem_hold_permille != 0 && l.mem_permille >= c.mem_hold_permille);
     match answer {
         Admission::Start => {
             prop_assert!(!limited && l.queued < c.queue_max);

@@ -13,9 +13,11 @@ pub struct GovernorConfig {
     pub queue_max: u32,
     /// Hold when this many jobs are already running (so at most this many run). Default 10.
     pub running_max: u32,
-    /// Hold when CPU use is at or above this, in permille. Default 850 (85 %).
+    /// Hold when CPU use is at or above this, in permille. Default 850 (85 %); 0 turns the
+    /// CPU watermark off (never hold for CPU).
     pub cpu_hold_permille: u16,
-    /// Hold when memory use is at or above this, in permille. Default 900 (90 %).
+    /// Hold when memory use is at or above this, in permille. Default 900 (90 %); 0 turns
+    /// the memory watermark off (never hold for memory).
     pub mem_hold_permille: u16,
     /// How long a job held for load (running, CPU, memory) waits before asking again.
     /// Default 1000 ms.
@@ -44,10 +46,10 @@ impl GovernorConfig {
         if self.running_max == 0 {
             return Err(GovernorConfigError::RunningMax);
         }
-        if !(1..=1_000).contains(&self.cpu_hold_permille) {
+        if self.cpu_hold_permille > 1_000 {
             return Err(GovernorConfigError::CpuHoldPermille);
         }
-        if !(1..=1_000).contains(&self.mem_hold_permille) {
+        if self.mem_hold_permille > 1_000 {
             return Err(GovernorConfigError::MemHoldPermille);
         }
         if self.cooldown.is_zero() {
@@ -71,9 +73,9 @@ pub enum GovernorConfigError {
     QueueMax,
     /// `running_max` is zero: every job would be held forever.
     RunningMax,
-    /// `cpu_hold_permille` is outside 1..=1000.
+    /// `cpu_hold_permille` is above 1000.
     CpuHoldPermille,
-    /// `mem_hold_permille` is outside 1..=1000.
+    /// `mem_hold_permille` is above 1000.
     MemHoldPermille,
     /// `cooldown` is zero: a held job would be told to retry at once, in a busy loop.
     Cooldown,
@@ -84,8 +86,12 @@ impl fmt::Display for GovernorConfigError {
         f.write_str(match self {
             GovernorConfigError::QueueMax => "queue_max must be at least 1",
             GovernorConfigError::RunningMax => "running_max must be at least 1",
-            GovernorConfigError::CpuHoldPermille => "cpu_hold_permille must be in 1..=1000",
-            GovernorConfigError::MemHoldPermille => "mem_hold_permille must be in 1..=1000",
+            GovernorConfigError::CpuHoldPermille => {
+                "cpu_hold_permille must be in 0..=1000 (0: off)"
+            }
+            GovernorConfigError::MemHoldPermille => {
+                "mem_hold_permille must be in 0..=1000 (0: off)"
+            }
             GovernorConfigError::Cooldown => "cooldown must be greater than zero",
         })
     }

@@ -83,6 +83,41 @@ fn mem_boundary_89_9_percent_starts_90_holds() {
 }
 
 #[test]
+fn a_watermark_of_zero_is_off_and_never_holds() {
+    let off = Governor::new(GovernorConfig {
+        cpu_hold_permille: 0,
+        mem_hold_permille: 0,
+        ..GovernorConfig::DEFAULT
+    })
+    .unwrap();
+    let saturated = Load {
+        cpu_permille: 1_000,
+        mem_permille: 1_000,
+        ..IDLE
+    };
+    assert_eq!(off.decide(T0, saturated), Admission::Start);
+    // The running limit still holds.
+    let full = Load {
+        running: 10,
+        ..saturated
+    };
+    assert_eq!(
+        off.decide(T0, full),
+        hold(T0 + COOLDOWN, HoldReason::Running)
+    );
+    // Only the watermark set to 0 is off.
+    let cpu_only = Governor::new(GovernorConfig {
+        cpu_hold_permille: 0,
+        ..GovernorConfig::DEFAULT
+    })
+    .unwrap();
+    assert_eq!(
+        cpu_only.decide(T0, saturated),
+        hold(T0 + COOLDOWN, HoldReason::Mem)
+    );
+}
+
+#[test]
 fn start_gap_holds_until_last_start_plus_gap() {
     let mut g = governor();
     assert_eq!(g.admit(T0, IDLE), Admission::Start);
@@ -174,14 +209,6 @@ fn config_validation_names_the_field() {
             },
             GovernorConfigError::RunningMax,
             "running_max",
-        ),
-        (
-            GovernorConfig {
-                cpu_hold_permille: 0,
-                ..d
-            },
-            GovernorConfigError::CpuHoldPermille,
-            "cpu_hold_permille",
         ),
         (
             GovernorConfig {

@@ -19,7 +19,7 @@ ENVIRONMENT:
   HEIDI_LOG               log filter (tracing-subscriber syntax), default info
   HEIDI_REPO_ROOT         where the pipeline's stage scripts live (scripts/01_…py … 05_…py)
   HEIDI_MOCK_SUBPROCESSES 1: simulated stages; ROUNDS (3), PIPELINE_MODE (collect | full),
-  RUN_UNIT_TESTS, MAX_CPU_PCT (85), MAX_MEM_PCT (90), MAX_WALL_TIME_MINUTES (60): the pipeline
+  RUN_UNIT_TESTS, MAX_CPU_PCT (85; 0 off), MAX_MEM_PCT (90; 0 off), MAX_WALL_TIME_MINUTES (60): the pipeline
 
 FILES:
   OUT_DIR/events.jsonl    the hash-chained journal; appends are acknowledged after fsync

@@ -11,9 +11,11 @@ use heidi_core::pipeline::{MAX_ROUNDS, Mode, PipelineConfig, Stage, StageTimeout
 pub const ROUNDS_VAR: &str = "ROUNDS";
 /// `RUN_UNIT_TESTS`: `1`/`true` runs the unit-test gate (default off).
 pub const RUN_UNIT_TESTS_VAR: &str = "RUN_UNIT_TESTS";
-/// `MAX_CPU_PCT`: hold stages while CPU use is at or above this percentage (default 85).
+/// `MAX_CPU_PCT`: hold stages while CPU use is at or above this percentage (default 85; 0
+/// turns the CPU watermark off).
 pub const MAX_CPU_PCT_VAR: &str = "MAX_CPU_PCT";
-/// `MAX_MEM_PCT`: hold stages while memory use is at or above this percentage (default 90).
+/// `MAX_MEM_PCT`: hold stages while memory use is at or above this percentage (default 90;
+/// 0 turns the memory watermark off).
 pub const MAX_MEM_PCT_VAR: &str = "MAX_MEM_PCT";
 /// `MAX_WALL_TIME_MINUTES`: the run's budget for waiting on the governor (default 60).
 pub const MAX_WALL_TIME_MINUTES_VAR: &str = "MAX_WALL_TIME_MINUTES";
@@ -60,9 +62,9 @@ pub struct PipelineSettings {
     pub mode: Mode,
     /// Run the unit-test gate (`RUN_UNIT_TESTS`).
     pub run_unit_tests: bool,
-    /// CPU watermark in percent, 0..=100 (`MAX_CPU_PCT`).
+    /// CPU watermark in percent, 0..=100, 0 off (`MAX_CPU_PCT`).
     pub max_cpu_pct: u8,
-    /// Memory watermark in percent, 0..=100 (`MAX_MEM_PCT`).
+    /// Memory watermark in percent, 0..=100, 0 off (`MAX_MEM_PCT`).
     pub max_mem_pct: u8,
     /// Waiting budget per run, in minutes (`MAX_WALL_TIME_MINUTES`).
     pub max_wall_time_minutes: u64,
@@ -137,7 +139,7 @@ impl PipelineSettings {
     }
 
     /// The core configuration, validated by the core. Percentages become permille; a
-    /// watermark of 0 % (hold whatever the load) becomes the core's lowest, 1 ‰. A budget of
+    /// watermark of 0 % stays 0, which the core reads as off (never hold for it). A budget of
     /// 0 minutes (no waiting at all) becomes the core's smallest, 1 µs: the first hold ends
     /// the run in ERROR at the next timer.
     pub fn config(&self) -> Result<PipelineConfig, String> {
@@ -191,7 +193,7 @@ fn script_path(stage: Stage, repo_root: &Path) -> PathBuf {
 }
 
 fn permille(pct: u8) -> u16 {
-    (u16::from(pct) * 10).max(1)
+    u16::from(pct) * 10
 }
 
 fn parse_int(name: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {

@@ -312,7 +312,8 @@ async fn failing_stage_errors_with_redacted_output_then_reset_and_start_work() {
 
 #[tokio::test]
 async fn high_load_with_no_waiting_budget_throttles_then_errors() {
-    let s = settings(&[("MAX_CPU_PCT", "0"), ("MAX_WALL_TIME_MINUTES", "0")]);
+    // A 1 % watermark under a fake load of 100 % CPU: held.
+    let s = settings(&[("MAX_CPU_PCT", "1"), ("MAX_WALL_TIME_MINUTES", "0")]);
     let runner = MockRunner::new(Duration::from_millis(1));
     let log = runner.log();
     let r = start_driver(tempfile::tempdir().unwrap(), &s, runner, (1000, 100)).await;
