@@ -419,7 +419,7 @@ mod tests {
     #[test]
     fn carried_out_admin_lines_are_bounded_per_peer_and_the_rest_counted() {
         let audit = audit();
-        let mut now = Instant::from_secs(1);
+        let now = Instant::from_secs(1);
         let burst = ADMIN_LINES_PER_PEER.capacity_tokens() as u64;
         for i in 0..2000 {
             let method = [Method::PipelinePause, Method::PipelineResume][i % 2];
@@ -439,7 +439,7 @@ mod tests {
         assert!(audit.line_allowed(now, PeerKey::of(&unix(8))));
         // The bucket refills at its rate: one more line per emission interval.
         assert!(!audit.line_allowed(now, PeerKey::of(&unix(7))));
-        now = now + ADMIN_LINES_PER_PEER.emission_interval();
+        let now = now + ADMIN_LINES_PER_PEER.emission_interval();
         assert!(audit.line_allowed(now, PeerKey::of(&unix(7))));
         assert!(!audit.line_allowed(now, PeerKey::of(&unix(7))));
     }
