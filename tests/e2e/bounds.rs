@@ -485,6 +485,11 @@ fn admin_calls_cannot_flood_the_audit_log() {
     // Bad params fail before the pipeline sees them.
     let bad = d.call("PIPELINE_PAUSE", json!({"mode": "full"}));
     assert_eq!(bad["code"], "BAD_REQUEST", "{bad}");
+    // Over HTTP too.
+    for _ in 0..20 {
+        let (code, body) = http(d.port, "POST", "/api/v1/action/train_now", None);
+        assert_eq!(code, 409, "{body}");
+    }
     // The same policy, applied again and again: each one is carried out and journaled.
     let policy =
         json!({"policy": {"limits": {"search": {"capacity_tokens": 5, "window_ms": 1000}}}});
@@ -509,27 +514,34 @@ fn admin_calls_cannot_flood_the_audit_log() {
         (BURST..=bound).contains(&logged),
         "{logged} admin call lines, bound {bound}"
     );
-    let counted = |message: &str| -> Vec<(u64, String)> {
+    let counted = |message: &str| -> Vec<(String, u64, String)> {
         audit
             .iter()
             .filter(|l| l["fields"]["message"] == message)
-            .inspect(|l| assert_eq!(l["fields"]["peer"], me.as_str(), "{l}"))
             .map(|l| {
                 let f = &l["fields"];
-                (f["calls"].as_u64().unwrap(), f["methods"].to_string())
+                let peer = f["peer"].as_str().unwrap().to_owned();
+                (peer, f["calls"].as_u64().unwrap(), f["methods"].to_string())
             })
             .collect()
     };
+    let http_peer = "http 127.0.0.1".to_owned();
     let refused = format!("\"PIPELINE_STOP={CALLS} PIPELINE_PAUSE=1\"");
     assert_eq!(
         counted("refused admin calls"),
-        [(CALLS as u64 + 1, refused)]
+        [
+            (http_peer, 20, "\"PIPELINE_TRAIN_NOW=20\"".to_owned()),
+            (me.clone(), CALLS as u64 + 1, refused)
+        ]
     );
     let rest = CALLS as u64 - logged;
     let suppressed = format!("\"APPLY_POLICY={rest}\"");
-    assert_eq!(counted("suppressed admin lines"), [(rest, suppressed)]);
-    // Nothing else: 4,001 admin calls made at most `bound` + 2 audit lines.
-    assert_eq!(audit.len() as u64, logged + 2, "{audit:#?}");
+    assert_eq!(
+        counted("suppressed admin lines"),
+        [(me.clone(), rest, suppressed)]
+    );
+    // Nothing else: 4,021 admin calls made at most `bound` + 3 audit lines.
+    assert_eq!(audit.len() as u64, logged + 3, "{audit:#?}");
 
     // Every carried-out call is in the journal with its caller; no refused one is.
     let journal = read_lines(&d.journal());
