@@ -459,6 +459,106 @@ fn mutating_calls_are_counted_per_peer_not_logged_per_call() {
     );
 }
 
+/// Sends `n` requests of `method` on one connection, 500 at a time, and checks each reply.
+fn pipelined(d: &Daemon, n: usize, method: &str, params: Value, check: impl Fn(&Value)) {
+    let mut s = d.connect();
+    for batch in (0..n).step_by(500) {
+        let size = (n - batch).min(500);
+        for _ in 0..size {
+            write_request(&mut s, method, params.clone());
+        }
+        for _ in 0..size {
+            check(&read_frame(&mut s).unwrap());
+        }
+    }
+}
+
+#[test]
+fn admin_calls_cannot_flood_the_audit_log() {
+    const CALLS: usize = 2000;
+    // Per peer: 10 `admin call` lines at once, then one per 6 s (docs/DAEMON.md, "Security").
+    const BURST: u64 = 10;
+    const REFILL_SECS: u64 = 6;
+    // No periodic flush: the counts come out at shutdown only.
+    let config = "[log]\naudit_interval_ms = 3600000\n";
+    let mut d = Daemon::start_logged(&[], Some(config), &[]);
+    let start = Instant::now();
+    // The pipeline is idle: every stop is refused and changes nothing.
+    pipelined(&d, CALLS, "PIPELINE_STOP", json!({}), |r| {
+        assert_eq!(r["code"], "REFUSED", "{r}")
+    });
+    // Bad params fail before the pipeline sees them.
+    let bad = d.call("PIPELINE_PAUSE", json!({"mode": "full"}));
+    assert_eq!(bad["code"], "BAD_REQUEST", "{bad}");
+    // Over HTTP too.
+    for _ in 0..20 {
+        let (code, body) = http(d.port, "POST", "/api/v1/action/train_now", None);
+        assert_eq!(code, 409, "{body}");
+    }
+    // The same policy, applied again and again: each one is carried out and journaled.
+    let policy =
+        json!({"policy": {"limits": {"search": {"capacity_tokens": 5, "window_ms": 1000}}}});
+    pipelined(&d, CALLS, "APPLY_POLICY", policy, |r| {
+        assert_eq!(r["ok"], true, "{r}")
+    });
+    let elapsed = start.elapsed().as_secs();
+    assert!(d.stop().success());
+
+    let audit = audit_lines(&d);
+    let me = format!("uid=0 gid=0 pid={}", std::process::id());
+    let logged = audit
+        .iter()
+        .filter(|l| l["fields"]["message"] == "admin call")
+        .inspect(|l| {
+            assert_eq!(l["fields"]["method"], "APPLY_POLICY", "{l}");
+            assert_eq!(l["fields"]["peer"], me.as_str(), "{l}");
+        })
+        .count() as u64;
+    let bound = BURST + elapsed / REFILL_SECS + 1;
+    assert!(
+        (BURST..=bound).contains(&logged),
+        "{logged} admin call lines, bound {bound}"
+    );
+    let counted = |message: &str| -> Vec<(String, u64, String)> {
+        audit
+            .iter()
+            .filter(|l| l["fields"]["message"] == message)
+            .map(|l| {
+                let f = &l["fields"];
+                let peer = f["peer"].as_str().unwrap().to_owned();
+                (peer, f["calls"].as_u64().unwrap(), f["methods"].to_string())
+            })
+            .collect()
+    };
+    let http_peer = "http 127.0.0.1".to_owned();
+    let refused = format!("\"PIPELINE_STOP={CALLS} PIPELINE_PAUSE=1\"");
+    assert_eq!(
+        counted("refused admin calls"),
+        [
+            (http_peer, 20, "\"PIPELINE_TRAIN_NOW=20\"".to_owned()),
+            (me.clone(), CALLS as u64 + 1, refused)
+        ]
+    );
+    let rest = CALLS as u64 - logged;
+    let suppressed = format!("\"APPLY_POLICY={rest}\"");
+    assert_eq!(
+        counted("suppressed admin lines"),
+        [(me.clone(), rest, suppressed)]
+    );
+    // Nothing else: 4,021 admin calls made at most `bound` + 3 audit lines.
+    assert_eq!(audit.len() as u64, logged + 3, "{audit:#?}");
+
+    // Every carried-out call is in the journal with its caller; no refused one is.
+    let journal = read_lines(&d.journal());
+    let applied = journal
+        .iter()
+        .filter(|l| l.contains("\"event_type\":\"policy_applied\""))
+        .inspect(|l| assert!(l.contains(&format!("(by {me})")), "{l}"))
+        .count();
+    assert_eq!(applied, CALLS);
+    assert!(!journal.iter().any(|l| l.contains("pipeline_control")));
+}
+
 #[test]
 fn audit_counts_are_flushed_periodically_and_then_start_again() {
     let config = "[log]\naudit_interval_ms = 100\n";

@@ -352,6 +352,30 @@ fn other_than(id: u32) -> u32 {
 }
 
 #[test]
+fn forbidden_admin_calls_are_counted_not_logged() {
+    let config = "[authorization]\nadmin_uids = [12345]\n";
+    let token = [("HEIDI_HTTP_TOKEN", AUTH_TOKEN)];
+    let mut d = Daemon::start_logged(&[], Some(config), &token);
+    for _ in 0..300 {
+        assert_eq!(code_of(&d.call("APPLY_POLICY", policy())), "FORBIDDEN");
+        assert_eq!(code_of(&d.call("PIPELINE_RESET", json!({}))), "FORBIDDEN");
+    }
+    assert!(d.stop().success());
+    let audit: Vec<Value> = d
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["target"] == "heidid::audit")
+        .collect();
+    let me = format!("uid=0 gid=0 pid={}", std::process::id());
+    assert_eq!(audit.len(), 1, "{audit:#?}");
+    let fields = &audit[0]["fields"];
+    assert_eq!(fields["message"], "refused admin calls");
+    assert_eq!(fields["peer"], me.as_str());
+    assert_eq!(fields["calls"], 600);
+    assert_eq!(fields["methods"], "APPLY_POLICY=300 PIPELINE_RESET=300");
+}
+
+#[test]
 fn authorization_refuses_admin_methods_to_unlisted_uids() {
     // The caller's uid and gid are not listed for admin.
     let (uid, gid) = my_ids();

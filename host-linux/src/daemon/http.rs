@@ -3,6 +3,7 @@
 //! `Content-Type`: docs/DAEMON.md, "Browsers"); a bearer token, when configured, then guards
 //! every route but the probes.
 
+use super::audit::Outcome;
 use super::idle_io::IdleIo;
 use super::pipeline::Command;
 use super::reply;
@@ -172,17 +173,21 @@ async fn pipeline_status(State(shared): State<Arc<Shared>>) -> Response {
 /// `POST /api/v1/action/train_now`: 200 `{"status":"train initiated","accepted":true,
 /// "pipeline":{…}}` when accepted (the original `heidid` answered 200 with that `status`, and
 /// its clients check for 200); 409 with the reason when it does not apply now (503 while
-/// shutting down). A body, if any, is not read. An accepted command is audited and journaled
-/// with the HTTP peer.
+/// shutting down). A body, if any, is not read. An accepted command is journaled and audited
+/// with the HTTP peer; a refused one is counted (docs/DAEMON.md, "Security").
 async fn train_now(
     State(shared): State<Arc<Shared>>,
     peer: axum::Extension<SocketAddr>,
 ) -> Response {
     let peer = Peer::Http(peer.0);
-    shared
-        .audit
-        .call(heidi_core::proto::Method::PipelineTrainNow, &peer);
-    match shared.pipeline_command(Command::TrainNow, &peer).await {
+    let method = heidi_core::proto::Method::PipelineTrainNow;
+    let answer = shared.pipeline_command(Command::TrainNow, &peer).await;
+    let outcome = match answer {
+        Ok(()) => Outcome::CarriedOut,
+        Err(_) => Outcome::Refused,
+    };
+    shared.audit_admin(method, &peer, outcome);
+    match answer {
         Ok(()) => {
             let mut body = Vec::new();
             let accepted = serde_json::json!({

@@ -7,7 +7,7 @@
 //! | `unix` | the Unix socket: sniffing, framed JSON, line commands, bounds |
 //! | `http` | loopback HTTP (axum on hyper), bearer token, idle timeout |
 //! | `metrics` | the Prometheus registry |
-//! | `audit` | the audit log: admin calls one line each, mutating calls counted per peer |
+//! | `audit` | the audit log: carried-out admin calls one line each within a rate, the rest counted per peer |
 //! | `run` | start-up, readiness, shutdown |
 
 pub mod config;

@@ -2,6 +2,7 @@
 //! socket and HTTP: each becomes a driver [`Command`]; the core accepts it or refuses it
 //! with a reason. An accepted command is journaled with its caller (`pipeline_control`).
 
+use super::audit::Outcome;
 use super::pipeline::{Command, CommandError};
 use super::reply;
 use super::state::{Peer, Shared};
@@ -45,24 +46,35 @@ pub(crate) fn command(method: Method, params: &str, default_mode: Mode) -> Resul
 
 impl Shared {
     /// Serves a `PIPELINE_*` method: `{"ok":true,"accepted":true,"status":{…}}` once the
-    /// step is journaled, `REFUSED` with the core's reason when it does not apply.
+    /// step is journaled, `REFUSED` with the core's reason when it does not apply. Returns
+    /// whether the command was carried out, for the audit.
     pub(crate) async fn pipeline_call(
         &self,
         method: Method,
         params: &str,
         peer: &Peer,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Outcome {
         let command = match command(method, params, self.config.pipeline.settings.mode) {
             Ok(command) => command,
-            Err(message) => return reply::error(ErrorCode::BadRequest, &message, out),
+            Err(message) => {
+                reply::error(ErrorCode::BadRequest, &message, out);
+                return Outcome::Refused;
+            }
         };
         match self.pipeline_command(command, peer).await {
-            Ok(()) => reply::json(
-                &json!({"ok": true, "accepted": true, "status": self.pipeline.status()}),
-                out,
-            ),
-            Err(e) => reply::error(e.code(), &e.message(), out),
+            Ok(()) => {
+                let status = self.pipeline.status();
+                reply::json(
+                    &json!({"ok": true, "accepted": true, "status": status}),
+                    out,
+                );
+                Outcome::CarriedOut
+            }
+            Err(e) => {
+                reply::error(e.code(), &e.message(), out);
+                Outcome::Refused
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! Start-up and shutdown: configuration → journal (verified, torn tail cut) → listeners →
 //! readiness (`sd_notify READY=1`) → serve → on SIGTERM/SIGINT drain, seal, exit 0.
 
+use super::audit::AuditCounts;
 use super::config::{self, Args, Config, LogFormat};
 use super::inflight::Inflight;
 use super::metrics::Metrics;
@@ -205,6 +206,7 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
     // drains once serving has begun; it never kills the daemon mid-write.
     let signals = Signals::install()?;
     let seeds = seeds().map_err(|e| format!("cannot draw random seeds: {e}"))?;
+    let audit_seed = random_key().map_err(|e| format!("cannot draw random seeds: {e}"))?;
     let configured = std::mem::take(&mut config.policy);
     // Built with the configured policy; rebuilt below if the journal names another.
     let kernel = Kernel::with_capacity(seeds, configured.clone(), config.capacity);
@@ -269,7 +271,7 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
         policy_files,
         event_tasks: Mutex::new(tokio::task::JoinSet::new()),
         pipeline,
-        audit: Default::default(),
+        audit: AuditCounts::new(audit_seed),
         idempotency,
     });
     let listening = format!(

@@ -1,6 +1,6 @@
 //! The state both listeners share, and [`Shared::call`]: one request in, one reply body out.
 
-use super::audit::AuditCounts;
+use super::audit::{AuditCounts, Outcome};
 use super::config::Config;
 use super::inflight::{Inflight, InflightPermit};
 use super::metrics::Metrics;
@@ -111,7 +111,8 @@ pub struct Shared {
     pub pipeline: PipelineHandle,
     /// Tasks journaling kernel events (breaker transitions), awaited at shutdown.
     pub event_tasks: Mutex<tokio::task::JoinSet<()>>,
-    /// The audit log's per-peer counts of mutating calls.
+    /// The audit log: per-peer counts of mutating and refused admin calls, and the bounded
+    /// lines of carried-out admin calls.
     pub audit: AuditCounts,
     /// The durable idempotency records (`OUT_DIR/idempotency.jsonl`).
     pub idempotency: crate::store::IdemLog,
@@ -224,11 +225,13 @@ impl Shared {
     ) -> Option<Later<'s, 'a>> {
         if !self.admits(request.method.class(), peer) {
             self.forbid(request.method, peer, out);
+            self.audit_admin(request.method, peer, Outcome::Refused);
             return None;
         }
         let Some(permit) = self.inflight.try_acquire() else {
             let message = "too many requests in flight; retry shortly";
             reply::error(ErrorCode::Overloaded, message, out);
+            self.audit_admin(request.method, peer, Outcome::Refused);
             return None;
         };
         self.audit.call(request.method, peer);
@@ -278,6 +281,12 @@ impl Shared {
         }
     }
 
+    /// Audits an admin call (other methods are ignored) once its outcome is known: a line if
+    /// it was carried out (within the audit's line rate), else a count.
+    pub(crate) fn audit_admin(&self, method: Method, peer: &Peer, outcome: Outcome) {
+        self.audit.admin(self.clock.now(), method, peer, outcome);
+    }
+
     /// Answers a call `peer` may not make with `FORBIDDEN`, and counts it.
     fn forbid(&self, method: Method, peer: &Peer, out: &mut Vec<u8>) {
         let class = method.class();
@@ -298,22 +307,29 @@ impl Shared {
         } = later;
         match work {
             Work::Append => self.journal_append(params, out).await,
-            Work::Pipeline => self.pipeline_call(method, params, peer, out).await,
+            Work::Pipeline => {
+                let outcome = self.pipeline_call(method, params, peer, out).await;
+                self.audit_admin(method, peer, outcome);
+            }
             Work::Policy => {
                 let _policy_guard = self.policy_lock.lock().await;
                 let now = self.clock.now();
                 let step = |k: &mut Kernel, out: &mut Vec<u8>| k.handle(now, method, params, out);
-                match self.kernel_step(out, step) {
+                let outcome = match self.kernel_step(out, step) {
                     Some(Work::Kernel(handled)) => {
-                        self.kernel_done(method, handled, peer, out).await;
+                        self.kernel_done(method, handled, peer, out).await
                     }
                     Some(Work::Idempotency(queued)) => {
                         super::idempotency_file::finish(queued, out).await;
+                        Outcome::Refused
                     }
-                    _ => {}
-                }
+                    _ => Outcome::Refused,
+                };
+                self.audit_admin(method, peer, outcome);
             }
-            Work::Kernel(handled) => self.kernel_done(method, handled, peer, out).await,
+            Work::Kernel(handled) => {
+                self.kernel_done(method, handled, peer, out).await;
+            }
             Work::Idempotency(queued) => super::idempotency_file::finish(queued, out).await,
         }
     }
@@ -339,8 +355,15 @@ impl Shared {
         }
     }
 
-    /// Does what the kernel asked for after handling a request.
-    async fn kernel_done(&self, method: Method, handled: Handled, peer: &Peer, out: &mut Vec<u8>) {
+    /// Does what the kernel asked for after handling a request; returns whether a policy
+    /// change was carried out (journaled), [`Outcome::Refused`] for anything else.
+    async fn kernel_done(
+        &self,
+        method: Method,
+        handled: Handled,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
         match handled {
             Handled::Reply => {}
             Handled::Journal(mut entry) => {
@@ -358,23 +381,27 @@ impl Shared {
             }
             Handled::ApplyPolicy(mut pending) => {
                 pending.entry.message = format!("{} (by {peer})", pending.entry.message);
-                self.apply_policy(pending, out).await;
+                return self.apply_policy(pending, out).await;
             }
             Handled::NotKernel => {
                 reply::error(ErrorCode::Internal, "method has no handler", out);
             }
         }
+        Outcome::Refused
     }
 
     /// Stages a validated policy change in `policy.next.json`, journals it, commits it, then
     /// makes it `policy.json`. If the file cannot be written or the journal refuses the
-    /// entry, nothing is applied and the caller is told why.
-    async fn apply_policy(&self, pending: Box<PendingPolicy>, out: &mut Vec<u8>) {
+    /// entry, nothing is applied and the caller is told why. Returns
+    /// [`Outcome::CarriedOut`] once the change is journaled (then it is in force from the next
+    /// start even if committing it here fails).
+    async fn apply_policy(&self, pending: Box<PendingPolicy>, out: &mut Vec<u8>) -> Outcome {
         let (version, policy) = (pending.version(), pending.policy().clone());
         if let Err(e) = self.policy_files.stage(version, &policy).await {
             tracing::error!("{e}");
             let message = format!("{e}, so nothing was applied");
-            return reply::error(ErrorCode::Internal, &message, out);
+            reply::error(ErrorCode::Internal, &message, out);
+            return Outcome::Refused;
         }
         if let Err(e) = self.journal.append(pending.entry.clone()).await {
             self.policy_files.discard().await;
@@ -388,7 +415,8 @@ impl Shared {
                     format!("cannot journal the change, so nothing was applied: {e}"),
                 ),
             };
-            return reply::error(code, &message, out);
+            reply::error(code, &message, out);
+            return Outcome::Refused;
         }
         let committed = {
             let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
@@ -404,6 +432,7 @@ impl Shared {
                 reply::error(ErrorCode::Internal, &e.to_string(), out);
             }
         }
+        Outcome::CarriedOut
     }
 
     /// Journals the kernel's own events (breaker transitions) in the background: nobody

@@ -38,7 +38,7 @@ CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
   [capacity] limiter_slots (147456), lease_keys (4096), idempotency_records (16384),
              held_permits (16384)
   [log]      level, format (text | json), audit_interval_ms (60000: per-peer counts of
-             mutating calls are logged this often)
+             mutating calls and refused or unlogged admin calls are logged this often)
   [runtime]  workers (CPUs heidid may run on minus one, at least 1)
   [authorization] read_uids, read_gids, mutate_uids, mutate_gids, admin_uids, admin_gids:
              who may call which class of methods over the socket (empty: anyone who can

@@ -171,7 +171,8 @@ pub struct LogSection {
     pub level: Option<String>,
     /// `text` or `json`.
     pub format: Option<LogFormat>,
-    /// How often the audit log's per-peer counts of mutating calls are logged, in ms.
+    /// How often the audit log's per-peer counts (mutating calls, refused admin calls,
+    /// suppressed admin lines) are logged, in ms.
     pub audit_interval_ms: Option<u64>,
 }
 

@@ -41,7 +41,7 @@ pub struct Config {
     pub log_filter: String,
     /// Log format.
     pub log_format: LogFormat,
-    /// How often the audit counts of mutating calls are logged (default 60 s).
+    /// How often the audit log's per-peer counts are logged (default 60 s).
     pub audit_interval: Duration,
     /// The pipeline runner's settings.
     pub pipeline: pipeline::PipelineConfig,
