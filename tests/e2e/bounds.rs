@@ -402,12 +402,7 @@ fn mutating_calls_are_counted_per_peer_not_logged_per_call() {
     assert!(d.stop().success());
 
     let audit = audit_lines(&d);
-    let me = format!(
-        "uid={} gid={} pid={}",
-        rustix::process::getuid().as_raw(),
-        rustix::process::getgid().as_raw(),
-        std::process::id()
-    );
+    let me = socket_peer();
     let counted: Vec<_> = audit
         .iter()
         .filter(|l| l["fields"]["message"] == "mutating calls")
@@ -505,7 +500,7 @@ fn admin_calls_cannot_flood_the_audit_log() {
     assert!(d.stop().success());
 
     let audit = audit_lines(&d);
-    let me = format!("uid=0 gid=0 pid={}", std::process::id());
+    let me = socket_peer();
     let logged = audit
         .iter()
         .filter(|l| l["fields"]["message"] == "admin call")

@@ -353,9 +353,12 @@ fn other_than(id: u32) -> u32 {
 
 #[test]
 fn forbidden_admin_calls_are_counted_not_logged() {
-    let config = "[authorization]\nadmin_uids = [12345]\n";
+    let config = format!(
+        "[authorization]\nadmin_uids = [{}]\n",
+        other_than(my_ids().0)
+    );
     let token = [("HEIDI_HTTP_TOKEN", AUTH_TOKEN)];
-    let mut d = Daemon::start_logged(&[], Some(config), &token);
+    let mut d = Daemon::start_logged(&[], Some(&config), &token);
     for _ in 0..300 {
         assert_eq!(code_of(&d.call("APPLY_POLICY", policy())), "FORBIDDEN");
         assert_eq!(code_of(&d.call("PIPELINE_RESET", json!({}))), "FORBIDDEN");
@@ -366,7 +369,7 @@ fn forbidden_admin_calls_are_counted_not_logged() {
         .into_iter()
         .filter(|l| l["target"] == "heidid::audit")
         .collect();
-    let me = format!("uid=0 gid=0 pid={}", std::process::id());
+    let me = socket_peer();
     assert_eq!(audit.len(), 1, "{audit:#?}");
     let fields = &audit[0]["fields"];
     assert_eq!(fields["message"], "refused admin calls");

@@ -469,3 +469,13 @@ pub fn read_lines(path: &Path) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// How the daemon names this test process as a socket peer: `uid=U gid=G pid=P`.
+pub fn socket_peer() -> String {
+    format!(
+        "uid={} gid={} pid={}",
+        rustix::process::getuid().as_raw(),
+        rustix::process::getgid().as_raw(),
+        std::process::id()
+    )
+}
