@@ -18,6 +18,7 @@
 //! - [`write_state_atomic`] replaces a status file atomically; [`load_or_create_key`] reads or
 //!   creates the seal key file (raw bytes, mode 0600, outside `OUT_DIR`).
 
+mod anchor;
 mod config;
 mod entry;
 mod fsutil;
@@ -36,6 +37,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use anchor::{anchor_path, read_anchor};
 pub use config::{AppendError, Appended, FsyncHook, JournalConfig, OpenReport};
 pub use entry::JournalEntry;
 pub use idem_line::{IDEMPOTENCY_FILE, IdemLine};

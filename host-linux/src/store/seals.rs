@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use heidi_core::journal::{SEAL_MAX_BYTES, Seal, SealCheck, SealKey};
 
+use super::anchor::Anchored;
 use super::fsutil::{at, err, open_append, sync_dir};
 
 /// The seal records of a run, read at open.
@@ -20,8 +21,13 @@ pub(super) struct ReadSeals {
 
 /// Reads `path` (missing: nothing sealed) record by record into a [`SealCheck`]. A record
 /// the check refuses is an `InvalidData` error naming it; a last record without `\n` that
-/// fits in [`SEAL_MAX_BYTES`] is a torn write and is reported, not fed.
-pub(super) fn read_seals(path: &Path, key: &SealKey) -> io::Result<ReadSeals> {
+/// fits in [`SEAL_MAX_BYTES`] is a torn write and is reported, not fed. Every valid record is
+/// shown to `anchor`.
+pub(super) fn read_seals(
+    path: &Path,
+    key: &SealKey,
+    anchor: &mut Anchored,
+) -> io::Result<ReadSeals> {
     let mut out = ReadSeals {
         check: SealCheck::new(key),
         intact_end: 0,
@@ -53,6 +59,9 @@ pub(super) fn read_seals(path: &Path, key: &SealKey) -> io::Result<ReadSeals> {
             let msg = format!("seal file {}: {fault}; refusing to open", path.display());
             err(io::ErrorKind::InvalidData, msg)
         })?;
+        if let Some(seal) = out.check.latest() {
+            anchor.observe(seal);
+        }
         out.intact_end += u64::try_from(n).unwrap_or(u64::MAX);
     }
 }
