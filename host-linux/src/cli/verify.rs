@@ -521,6 +521,78 @@ mod tests {
         assert!(matches!(e, VerifyError::Key(_)), "{e}");
     }
 
+    /// Writes the anchor naming the last seal of `opts`' seal file to `path`.
+    fn write_anchor(opts: &VerifyOptions, path: &Path) {
+        use heidi_core::journal::{ANCHOR_MAX_BYTES, Anchor, Seal};
+        let seals = std::fs::read(opts.seals.as_ref().unwrap()).unwrap();
+        let last = seals.split_inclusive(|b| *b == b'\n').last().unwrap();
+        let seal = Seal::parse(last).unwrap();
+        let mut buf = [0u8; ANCHOR_MAX_BYTES];
+        let n = Anchor::of_seal(&SealKey::new(SECRET).unwrap(), &seal)
+            .encode(&mut buf)
+            .unwrap();
+        std::fs::write(path, &buf[..n]).unwrap();
+    }
+
+    #[test]
+    fn the_anchor_beside_the_key_is_checked() {
+        let (_dir, opts) = journal(6, 6);
+        let beside = anchor_path(opts.key.as_ref().unwrap(), &opts.journal).unwrap();
+        write_anchor(&opts, &beside);
+        let opts = VerifyOptions::resolve(opts.journal.clone(), None, opts.key.clone(), None);
+        assert_eq!(opts.anchor.as_deref(), Some(beside.as_path()));
+        let report = run(&opts).unwrap();
+        assert_eq!(report.anchored_lines, Some(6));
+        assert!(report.to_string().contains("anchor at 6 lines matched"));
+    }
+
+    #[test]
+    fn seals_behind_a_named_anchor_fail() {
+        let (dir, six) = journal(6, 6);
+        let path = dir.path().join("named.anchor");
+        write_anchor(&six, &path);
+        // The same run cut to 4 lines, sealed up to line 3 only.
+        let (_d2, cut) = journal(4, 3);
+        let cut = VerifyOptions {
+            anchor: Some(path.clone()),
+            ..cut
+        };
+        let e = run(&cut).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VerifyError::Anchor {
+                    fault: AnchorFault::Behind {
+                        sealed_lines: 3,
+                        anchored_lines: 6
+                    },
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.is_verification_failure());
+        assert!(e.to_string().contains("named.anchor"), "{e}");
+        // A forged anchor fails too; a missing one is an I/O error; one without a key is a
+        // usage error.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\"lines\":6,", "\"lines\":3,")).unwrap();
+        assert!(matches!(
+            run(&cut),
+            Err(VerifyError::Anchor {
+                fault: AnchorFault::BadMac,
+                ..
+            })
+        ));
+        let missing = VerifyOptions {
+            anchor: Some(dir.path().join("none")),
+            ..cut.clone()
+        };
+        assert!(matches!(run(&missing), Err(VerifyError::Io { .. })));
+        let keyless = VerifyOptions { key: None, ..cut };
+        assert!(matches!(run(&keyless), Err(VerifyError::Key(_))));
+    }
+
     #[test]
     fn a_missing_journal_is_an_io_error() {
         let opts = VerifyOptions::resolve("/nonexistent/events.jsonl".into(), None, None, None);
