@@ -525,7 +525,7 @@ mod tests {
     fn write_anchor(opts: &VerifyOptions, path: &Path) {
         use heidi_core::journal::{ANCHOR_MAX_BYTES, Anchor, Seal};
         let seals = std::fs::read(opts.seals.as_ref().unwrap()).unwrap();
-        let last = seals.split_inclusive(|b| *b == b'\n').last().unwrap();
+        let last = seals.split_inclusive(|b| *b == b'\n').next_back().unwrap();
         let seal = Seal::parse(last).unwrap();
         let mut buf = [0u8; ANCHOR_MAX_BYTES];
         let n = Anchor::of_seal(&SealKey::new(SECRET).unwrap(), &seal)
