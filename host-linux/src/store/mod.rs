@@ -14,6 +14,9 @@
 //!   `fdatasync`s once and acknowledges every entry (group commit).
 //! - Seals are written every `seal_every_lines` lines, when lines have waited
 //!   `seal_interval`, at open (when the tail is unsealed) and at [`Journal::close`].
+//! - The journal's anchor ([`anchor_path`], beside the seal key) copies the latest seal; it is
+//!   replaced at open, at most once per second while seals are written and at close, always
+//!   after the seal is durable. Seals behind it stop the open (docs/JOURNAL.md, "The anchor").
 //! - [`IdemLog`] keeps the idempotency records across restarts (`OUT_DIR/idempotency.jsonl`).
 //! - [`write_state_atomic`] replaces a status file atomically; [`load_or_create_key`] reads or
 //!   creates the seal key file (raw bytes, mode 0600, outside `OUT_DIR`).
