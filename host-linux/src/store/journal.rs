@@ -244,6 +244,12 @@ impl Journal {
         self.send_control(Msg::BreakFile);
     }
 
+    /// Test hook: makes the writer's next seal fail.
+    #[cfg(test)]
+    pub(super) fn break_seals(&self) {
+        self.send_control(Msg::BreakSeals);
+    }
+
     /// Test hook: queues `msg`, waiting for room.
     #[cfg(test)]
     fn send_control(&self, msg: Msg) {

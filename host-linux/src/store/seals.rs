@@ -82,6 +82,14 @@ impl SealFile {
         Ok(SealFile { file, path })
     }
 
+    /// Test hook: swaps the file for a read-only handle, so the next append fails.
+    #[cfg(test)]
+    pub(super) fn break_for_test(&mut self) {
+        if let Ok(read_only) = File::open(&self.path) {
+            self.file = read_only;
+        }
+    }
+
     /// Appends `seal` as one record and syncs it.
     pub(super) fn append(&mut self, seal: &Seal) -> io::Result<()> {
         let mut buf = [0u8; SEAL_MAX_BYTES];

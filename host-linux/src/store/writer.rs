@@ -39,6 +39,9 @@ pub(super) enum Msg {
     /// Test hook: swap the journal file for a read-only handle, so the next write fails.
     #[cfg(test)]
     BreakFile,
+    /// Test hook: swap the seal file for a read-only handle, so the next seal fails.
+    #[cfg(test)]
+    BreakSeals,
 }
 
 /// State the writer publishes to the handles.
@@ -297,6 +300,8 @@ impl Writer {
                     self.out.file = read_only;
                 }
             }
+            #[cfg(test)]
+            Msg::BreakSeals => self.out.seals.break_for_test(),
         }
     }
 

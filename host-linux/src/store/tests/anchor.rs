@@ -187,3 +187,21 @@ fn a_missing_anchor_is_created_at_open() {
     assert_eq!(anchor(&config).unwrap().lines(), 3);
     journal.close().unwrap();
 }
+
+#[test]
+fn a_seal_that_failed_is_never_anchored() {
+    // The anchor follows a durable seal only: a seal whose write failed (as one cut short by
+    // a crash) must leave the anchor behind, or the next start would refuse a journal nobody
+    // touched.
+    let (_tmp, config) = setup();
+    let (journal, _) = Journal::open(config.clone()).unwrap();
+    journal.break_seals();
+    journal.append_blocking(entry(0)).unwrap();
+    assert!(journal.close().is_err(), "the first seal failed");
+    assert_eq!(seal_records(&config).len(), 0);
+    assert_eq!(anchor(&config), None);
+    let (journal, report) = Journal::open(config.clone()).unwrap();
+    assert_eq!((report.lines, report.anchor_accepted), (1, None));
+    journal.close().unwrap();
+    assert_eq!(anchor(&config).unwrap().lines(), 1);
+}
