@@ -71,6 +71,27 @@ pub(super) fn write_anchor(path: &Path, key: &SealKey, seal: &Seal) -> io::Resul
     write_state_atomic(key_dir(path), name, &buf[..n])
 }
 
+/// Removes `.<anchor name>.*.tmp` beside `anchor` (what [`write_state_atomic`] leaves when a
+/// crash interrupts it). Best effort: a file that cannot be listed or removed stays.
+fn remove_stale_temps(anchor: &Path) {
+    let Some(name) = anchor.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(key_dir(anchor)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let stale = file
+            .to_str()
+            .is_some_and(|f| f.starts_with(&prefix) && f.ends_with(".tmp"));
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// The anchor of a journal being opened: the check to show the seal records to, or the
 /// fault found in the anchor file itself.
 pub(super) struct Anchored {
@@ -81,8 +102,10 @@ pub(super) struct Anchored {
 }
 
 impl Anchored {
-    /// Reads and authenticates the anchor at `path`.
+    /// Reads and authenticates the anchor at `path`, after removing the temporary files a
+    /// crash in the middle of replacing it left beside it.
     pub(super) fn load(path: PathBuf, key: &SealKey) -> io::Result<Anchored> {
+        remove_stale_temps(&path);
         let check = match read_anchor(&path)? {
             None => Ok(None),
             Some(record) => AnchorCheck::new(key, &record).map(Some),

@@ -178,6 +178,23 @@ fn a_forged_or_malformed_anchor_is_refused() {
 }
 
 #[test]
+fn temp_files_of_an_interrupted_anchor_update_are_removed_at_open() {
+    let (_tmp, config) = setup();
+    write_lines(&config, 2);
+    let path = anchor_file(&config);
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let dir = path.parent().unwrap();
+    let stale = dir.join(format!(".{name}.4242.abcd.tmp"));
+    let other = dir.join(".someone-else.tmp");
+    std::fs::write(&stale, b"half").unwrap();
+    std::fs::write(&other, b"keep").unwrap();
+    let (journal, _) = Journal::open(config.clone()).unwrap();
+    assert!(!stale.exists());
+    assert!(other.exists());
+    journal.close().unwrap();
+}
+
+#[test]
 fn a_missing_anchor_is_created_at_open() {
     let (_tmp, config) = setup();
     write_lines(&config, 3);
