@@ -178,6 +178,7 @@ impl Writer {
             let deferred = self.gather(first, &rx);
             self.commit();
             self.seal_if_due();
+            self.anchor_if_due();
             if let Some(msg) = deferred {
                 self.control(msg);
             }
