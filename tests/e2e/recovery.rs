@@ -302,6 +302,116 @@ fn a_cut_journal_with_its_seal_file_kept_is_refused() {
     assert_eq!(code, Some(3), "{stderr}");
 }
 
+/// The journal's anchor file beside the key (`journal-<hash>.anchor`), as the daemon names it.
+fn anchor_of(d: &Daemon) -> std::path::PathBuf {
+    heidi_linux::store::anchor_path(&d.key, &d.journal()).unwrap()
+}
+
+#[test]
+fn a_cut_journal_with_its_latest_seals_removed_is_refused_until_accepted() {
+    let mut d = fourteen_lines();
+    // The anchor beside the key names the final seal, over all 14 lines.
+    let anchor = anchor_of(&d);
+    assert_eq!(anchor.parent(), d.key.parent());
+    let record = std::fs::read_to_string(&anchor).unwrap();
+    assert!(record.contains("\"lines\":14,"), "{record}");
+    // The reviewer's cut: the journal to 11 lines, the seal file to its first record.
+    cut_to_lines(&d.journal(), 11);
+    let seals = read_lines(&d.seals());
+    assert!(seals.len() >= 2, "{seals:?}");
+    std::fs::write(d.seals(), format!("{}\n", seals[0])).unwrap();
+    // Without the anchor this launders: the journal matches its one seal (over line 1).
+    assert_eq!(verify(&d), (11, 1));
+
+    let (code, text) = verify_with_key(&d);
+    assert_eq!(code, Some(4), "verify reports the removed seals: {text}");
+    assert!(
+        text.contains("seals cover 1 lines but the anchor records a seal over 14")
+            && text.contains(&anchor.display().to_string()),
+        "{text}"
+    );
+
+    let (code, stderr) = d.start_refused(&[]);
+    assert_eq!(code, Some(3), "heidid refuses: {stderr}");
+    assert!(
+        stderr.contains("seals cover 1 lines but the anchor records a seal over 14")
+            && stderr.contains(&anchor.display().to_string())
+            && stderr.contains("--accept-unsealed-journal"),
+        "{stderr}"
+    );
+    // The refusal changed nothing.
+    assert_eq!(read_lines(&d.journal()).len(), 11);
+    assert_eq!(read_lines(&d.seals()).len(), 1);
+    assert_eq!(std::fs::read_to_string(&anchor).unwrap(), record);
+
+    // The operator accepts it once: journaled, sealed, anchored anew; then no flag is needed.
+    d.spawn_logged(&["--accept-unsealed-journal"]);
+    let lines = read_lines(&d.journal());
+    let accepted: Value = serde_json::from_str(&lines[11]).unwrap();
+    assert_eq!(accepted["event_type"], "journal_anchor_accepted");
+    assert_eq!(accepted["level"], "warning");
+    assert_eq!(accepted["counters_delta"]["sealed_lines"], 1);
+    assert_eq!(accepted["counters_delta"]["anchored_lines"], 14);
+    assert!(d.stop().success());
+    let (code, text) = verify_with_key(&d);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("anchor at"), "{text}");
+    d.spawn();
+    assert!(d.stop().success());
+}
+
+#[test]
+fn kill_9_at_a_random_moment_never_makes_the_anchor_refuse_a_restart() {
+    // A seal per batch: the anchor is replaced as often as it may be, and lags the seals.
+    let config = "[journal]\nseal_every_lines = 1\n";
+    let mut d = Daemon::start_with_config(&[], Some(config));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    for round in 0..3u32 {
+        let stop_at = 20 + (seed.rotate_left(round * 7) % 200) as usize;
+        let count = Arc::new(AtomicUsize::new(0));
+        let socket = d.socket.clone();
+        let writer = {
+            let count = count.clone();
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    let Ok(mut s) = std::os::unix::net::UnixStream::connect(&socket) else {
+                        return;
+                    };
+                    s.set_read_timeout(Some(DEADLINE)).unwrap();
+                    write_request(
+                        &mut s,
+                        "JOURNAL_APPEND",
+                        json!({"event_type": "burst", "message": format!("e{i}")}),
+                    );
+                    match read_frame(&mut s) {
+                        Some(reply) if reply["ok"] == true => {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => return,
+                    }
+                }
+            })
+        };
+        let start = Instant::now();
+        while count.load(Ordering::Relaxed) < stop_at {
+            assert!(start.elapsed() < DEADLINE, "appends too slow");
+            std::thread::yield_now();
+        }
+        d.kill9();
+        writer.join().unwrap();
+        // No flag: a crash is not tampering.
+        d.spawn();
+        assert!(anchor_of(&d).is_file());
+    }
+    assert!(d.stop().success());
+    let (code, text) = verify_with_key(&d);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("anchor at"), "{text}");
+}
+
 /// `policy.json` as JSON.
 fn policy_file(d: &Daemon) -> Value {
     serde_json::from_slice(&std::fs::read(d.out_dir.join("policy.json")).unwrap()).unwrap()

@@ -35,6 +35,7 @@
 //! assert_eq!((report.sealed_lines, report.unsealed_lines), (3, 0));
 //! ```
 
+mod anchor;
 mod chain;
 mod event;
 mod hash;
@@ -46,6 +47,7 @@ mod seal;
 mod seal_check;
 mod verify;
 
+pub use anchor::{ANCHOR_MAX_BYTES, ANCHOR_VERSION, Anchor, AnchorCheck, AnchorFault};
 pub use chain::{BadRunId, ChainWriter, RUN_ID_MAX_BYTES, is_valid_run_id};
 pub use event::{
     ARTIFACT_PATH_MAX_BYTES, ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event, Level, NAME_MAX_BYTES,

@@ -118,17 +118,32 @@ struct Record<'a> {
     mac: &'a str,
 }
 
-fn mac_input(mac: &mut SealMac, run_id: &str, lines: u64, last_hash: &LineHash) {
+/// The MAC input's first line for a seal record.
+const SEAL_DOMAIN: &[u8] = b"heidi-journal-seal/1\n";
+
+/// Feeds `domain` then `<run_id>\n<lines in decimal>\n<last_hash hex>` to `mac`: the input of
+/// a seal's MAC (`domain` = `heidi-journal-seal/1\n`) and of an anchor's.
+pub(crate) fn mac_input_for(
+    mac: &mut SealMac,
+    domain: &[u8],
+    run_id: &str,
+    lines: u64,
+    last_hash: &LineHash,
+) {
     let mut num = [0u8; 20];
     let mut out = Writer::new(&mut num);
     out.u64(lines);
     let n = out.finish().unwrap_or(0); // 20 digits hold any u64
-    mac.update(b"heidi-journal-seal/1\n");
+    mac.update(domain);
     mac.update(run_id.as_bytes());
     mac.update(b"\n");
     mac.update(&num[..n]);
     mac.update(b"\n");
     mac.update(last_hash.hex().as_bytes());
+}
+
+fn mac_input(mac: &mut SealMac, run_id: &str, lines: u64, last_hash: &LineHash) {
+    mac_input_for(mac, SEAL_DOMAIN, run_id, lines, last_hash);
 }
 
 impl Seal {
@@ -230,6 +245,12 @@ impl Seal {
     /// Hash of line `lines`.
     pub fn last_hash(&self) -> LineHash {
         self.last_hash
+    }
+
+    /// The MAC bytes (tests only).
+    #[cfg(test)]
+    pub(crate) fn mac_bytes(&self) -> [u8; 32] {
+        self.mac
     }
 }
 

@@ -228,6 +228,7 @@ pub enum JournalCommand {
     /// when a seal key is available. Prints `line N: <reason>` and exits 4 at the first fault.
     /// With a key, a journal of more than one line without any seal record (seal file
     /// deleted or emptied) also exits 4: the daemon seals a journal's first line at once.
+    /// So do seals behind the journal's anchor (see --anchor).
     Verify {
         /// The journal (events.jsonl).
         file: PathBuf,
@@ -238,6 +239,11 @@ pub enum JournalCommand {
         /// $XDG_CONFIG_HOME/heidi-kernel/seal.key, if present).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
+        /// The journal's anchor file, the latest seal the daemon wrote (default:
+        /// journal-<hash of FILE's absolute path>.anchor beside the key, if present). Seals
+        /// that do not reach it (the latest seals and the journal's tail removed) exit 4.
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
     },
     /// Show the daemon's last journal lines, one JSON event per line (JOURNAL_TAIL).
     Tail {

@@ -67,9 +67,12 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
-        Command::Journal(JournalCommand::Verify { file, seals, key }) => {
-            verify_command(verify::VerifyOptions::resolve(file, seals, key))
-        }
+        Command::Journal(JournalCommand::Verify {
+            file,
+            seals,
+            key,
+            anchor,
+        }) => verify_command(verify::VerifyOptions::resolve(file, seals, key, anchor)),
         Command::Upstream(args) => upstream::run(&args),
         command => {
             let client = match client_config(&cli.global)
@@ -174,8 +177,13 @@ fn daemon_command(client: &Client, command: Command, json: bool) -> Exit {
             };
             client.journal_append(&entry)
         }
-        Command::Journal(JournalCommand::Verify { file, seals, key }) => {
-            return verify_command(verify::VerifyOptions::resolve(file, seals, key));
+        Command::Journal(JournalCommand::Verify {
+            file,
+            seals,
+            key,
+            anchor,
+        }) => {
+            return verify_command(verify::VerifyOptions::resolve(file, seals, key, anchor));
         }
         Command::Upstream(args) => return upstream::run(&args),
         Command::Health(HealthCommand::Report { name, fail }) => client.health_report(&name, !fail),

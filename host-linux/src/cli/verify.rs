@@ -7,11 +7,12 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use heidi_core::journal::{
-    Fault, SEAL_MAX_BYTES, SealCheck, SealFault, SealKey, SealReport, Verifier,
+    AnchorCheck, AnchorFault, Fault, SEAL_MAX_BYTES, SealCheck, SealFault, SealKey, SealReport,
+    Verifier,
 };
 
 use crate::paths::{SEALS_FILE, default_key_path};
-use crate::store::load_key;
+use crate::store::{anchor_path, load_key, read_anchor};
 
 /// Bytes read from the journal per [`Verifier::feed`] call.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -28,25 +29,35 @@ pub struct VerifyOptions {
     pub seals_explicit: bool,
     /// The seal key file, if any.
     pub key: Option<PathBuf>,
+    /// The journal's anchor file (the latest seal the daemon wrote, kept beside the key), if
+    /// any; it needs the key.
+    pub anchor: Option<PathBuf>,
 }
 
 impl VerifyOptions {
     /// Applies the defaults: seals = `events.seals` beside the journal when it exists; key =
-    /// [`default_key_path`] when it exists.
+    /// [`default_key_path`] when it exists; anchor = the journal's anchor file in the key's
+    /// directory ([`anchor_path`]) when there is a key and that file exists.
     pub fn resolve(
         journal: PathBuf,
         seals: Option<PathBuf>,
         key: Option<PathBuf>,
+        anchor: Option<PathBuf>,
     ) -> VerifyOptions {
         let seals_explicit = seals.is_some();
         let beside = journal.with_file_name(SEALS_FILE);
         let seals = seals.or_else(|| beside.is_file().then_some(beside));
         let key = key.or_else(|| Some(default_key_path()).filter(|p| p.is_file()));
+        let anchor = anchor.or_else(|| {
+            let key = key.as_ref()?;
+            anchor_path(key, &journal).ok().filter(|p| p.is_file())
+        });
         VerifyOptions {
             journal,
             seals,
             seals_explicit,
             key,
+            anchor,
         }
     }
 }
@@ -60,6 +71,8 @@ pub struct VerifyReport {
     pub run_id: String,
     /// The seal check, when seals and a key were available.
     pub seals: Option<SealReport>,
+    /// Lines of the anchored seal, when an anchor was checked.
+    pub anchored_lines: Option<u64>,
     /// Why seals were not checked, when they were not.
     pub note: Option<String>,
 }
@@ -73,6 +86,9 @@ impl fmt::Display for VerifyReport {
                 ", {} sealed lines ({} after the last seal, {} seal records)",
                 s.sealed_lines, s.unsealed_lines, s.seals
             )?;
+        }
+        if let Some(n) = self.anchored_lines {
+            write!(f, ", anchor at {n} lines matched")?;
         }
         if let Some(note) = &self.note {
             write!(f, "; {note}")?;
@@ -97,12 +113,22 @@ pub enum VerifyError {
     Fault(Fault),
     /// The journal does not match its seals.
     Seal(SealFault),
+    /// The seals do not reach the journal's anchor, or the anchor is bad.
+    Anchor {
+        /// The anchor file.
+        path: PathBuf,
+        /// Why.
+        fault: AnchorFault,
+    },
 }
 
 impl VerifyError {
     /// True for a verification failure (exit 4), false for a usage problem (exit 2).
     pub fn is_verification_failure(&self) -> bool {
-        matches!(self, VerifyError::Fault(_) | VerifyError::Seal(_))
+        matches!(
+            self,
+            VerifyError::Fault(_) | VerifyError::Seal(_) | VerifyError::Anchor { .. }
+        )
     }
 }
 
@@ -115,6 +141,9 @@ impl fmt::Display for VerifyError {
                 write!(f, "line {}: {}", fault.line, fault.kind.describe())
             }
             VerifyError::Seal(fault) => write!(f, "seals: {fault}"),
+            VerifyError::Anchor { path, fault } => {
+                write!(f, "seals behind the anchor {}: {fault}", path.display())
+            }
         }
     }
 }
@@ -127,7 +156,7 @@ pub fn verify_journal(
     opts: &VerifyOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, VerifyError> {
-    let (mut check, note) = seal_check(opts)?;
+    let (mut check, anchor, note) = seal_check(opts)?;
     let mut verifier = match &check {
         Some(c) => c.verifier(),
         None => Verifier::new(),
@@ -155,29 +184,60 @@ pub fn verify_journal(
         Some(c) => Some(c.check(&verified).map_err(VerifyError::Seal)?),
         None => None,
     };
+    let anchored_lines = match (&anchor, &check, &opts.anchor) {
+        (Some(a), Some(c), Some(path)) => {
+            Some(a.finish(c.latest()).map_err(|fault| VerifyError::Anchor {
+                path: path.clone(),
+                fault,
+            })?)
+        }
+        _ => None,
+    };
     Ok(VerifyReport {
         lines: verified.lines,
         run_id: verified.run_id().to_owned(),
         seals,
+        anchored_lines,
         note,
     })
 }
 
-/// The seal check to run, or a note saying why there is none.
-fn seal_check(opts: &VerifyOptions) -> Result<(Option<SealCheck>, Option<String>), VerifyError> {
+/// The seal check and anchor check to run, or a note saying why there is none.
+type Checks = (Option<SealCheck>, Option<AnchorCheck>, Option<String>);
+
+/// The seal check (fed with the seal records) and anchor check to run, or a note saying why
+/// there is none.
+fn seal_check(opts: &VerifyOptions) -> Result<Checks, VerifyError> {
+    if let (Some(a), None) = (&opts.anchor, &opts.key) {
+        let why = format!(
+            "{}: checking an anchor needs the seal key (--key)",
+            a.display()
+        );
+        return Err(VerifyError::Key(why));
+    }
     let (seals, key) = match (&opts.seals, &opts.key) {
         (Some(s), Some(k)) => (s, k),
         (Some(s), None) if opts.seals_explicit => {
             let why = format!("{}: checking seals needs the seal key (--key)", s.display());
             return Err(VerifyError::Key(why));
         }
-        (Some(_), None) => return Ok((None, Some("seals not checked: no seal key".into()))),
+        (Some(_), None) => {
+            return Ok((None, None, Some("seals not checked: no seal key".into())));
+        }
         // With a key, a journal without seals is checked against none: more than its first
-        // line unsealed means the seal file was deleted (SealFault::Unsealed).
-        (None, Some(k)) => return Ok((Some(SealCheck::new(&read_key(k)?)), None)),
-        (None, None) => return Ok((None, Some("no seal file: nothing is sealed".into()))),
+        // line unsealed means the seal file was deleted (SealFault::Unsealed), and an anchor
+        // that the seals do not reach means they were cut (AnchorFault::Behind).
+        (None, Some(k)) => {
+            let key = read_key(k)?;
+            let anchor = anchor_check(opts, &key)?;
+            return Ok((Some(SealCheck::new(&key)), anchor, None));
+        }
+        (None, None) => {
+            return Ok((None, None, Some("no seal file: nothing is sealed".into())));
+        }
     };
     let key = read_key(key)?;
+    let mut anchor = anchor_check(opts, &key)?;
     let mut check = SealCheck::new(&key);
     let io_err = |error| VerifyError::Io {
         path: seals.clone(),
@@ -200,8 +260,31 @@ fn seal_check(opts: &VerifyOptions) -> Result<(Option<SealCheck>, Option<String>
             continue;
         }
         check.add_record(&record).map_err(VerifyError::Seal)?;
+        if let (Some(a), Some(seal)) = (anchor.as_mut(), check.latest()) {
+            a.observe(seal);
+        }
     }
-    Ok((Some(check), None))
+    Ok((Some(check), anchor, None))
+}
+
+/// The anchor check of `opts.anchor` (authenticated with `key`), if one is named.
+fn anchor_check(opts: &VerifyOptions, key: &SealKey) -> Result<Option<AnchorCheck>, VerifyError> {
+    let Some(path) = &opts.anchor else {
+        return Ok(None);
+    };
+    let io_err = |error| VerifyError::Io {
+        path: path.clone(),
+        error,
+    };
+    let record = read_anchor(path)
+        .map_err(io_err)?
+        .ok_or_else(|| io_err(io::Error::from(io::ErrorKind::NotFound)))?;
+    AnchorCheck::new(key, &record)
+        .map(Some)
+        .map_err(|fault| VerifyError::Anchor {
+            path: path.clone(),
+            fault,
+        })
 }
 
 /// The daemon's own reader: raw bytes, 32..=4096 of them, mode 0600.
@@ -253,7 +336,7 @@ mod tests {
         }
         let key_path = dir.path().join("seal.key");
         write_key(&key_path, SECRET);
-        let opts = VerifyOptions::resolve(path, None, Some(key_path));
+        let opts = VerifyOptions::resolve(path, None, Some(key_path), None);
         (dir, opts)
     }
 
@@ -281,7 +364,7 @@ mod tests {
     fn a_journal_without_its_seal_file_fails_when_a_key_is_given() {
         let (_dir, opts) = journal(11, 11);
         std::fs::remove_file(opts.seals.as_ref().unwrap()).unwrap();
-        let opts = VerifyOptions::resolve(opts.journal.clone(), None, opts.key.clone());
+        let opts = VerifyOptions::resolve(opts.journal.clone(), None, opts.key.clone(), None);
         assert_eq!(opts.seals, None);
         let e = run(&opts).unwrap_err();
         assert!(
@@ -296,7 +379,7 @@ mod tests {
         // An emptied seal file is the same.
         let seals = opts.journal.with_file_name(SEALS_FILE);
         std::fs::write(&seals, b"").unwrap();
-        let opts = VerifyOptions::resolve(opts.journal.clone(), None, opts.key.clone());
+        let opts = VerifyOptions::resolve(opts.journal.clone(), None, opts.key.clone(), None);
         assert!(matches!(
             run(&opts),
             Err(VerifyError::Seal(SealFault::Unsealed { .. }))
@@ -438,9 +521,81 @@ mod tests {
         assert!(matches!(e, VerifyError::Key(_)), "{e}");
     }
 
+    /// Writes the anchor naming the last seal of `opts`' seal file to `path`.
+    fn write_anchor(opts: &VerifyOptions, path: &Path) {
+        use heidi_core::journal::{ANCHOR_MAX_BYTES, Anchor, Seal};
+        let seals = std::fs::read(opts.seals.as_ref().unwrap()).unwrap();
+        let last = seals.split_inclusive(|b| *b == b'\n').next_back().unwrap();
+        let seal = Seal::parse(last).unwrap();
+        let mut buf = [0u8; ANCHOR_MAX_BYTES];
+        let n = Anchor::of_seal(&SealKey::new(SECRET).unwrap(), &seal)
+            .encode(&mut buf)
+            .unwrap();
+        std::fs::write(path, &buf[..n]).unwrap();
+    }
+
+    #[test]
+    fn the_anchor_beside_the_key_is_checked() {
+        let (_dir, opts) = journal(6, 6);
+        let beside = anchor_path(opts.key.as_ref().unwrap(), &opts.journal).unwrap();
+        write_anchor(&opts, &beside);
+        let opts = VerifyOptions::resolve(opts.journal.clone(), None, opts.key.clone(), None);
+        assert_eq!(opts.anchor.as_deref(), Some(beside.as_path()));
+        let report = run(&opts).unwrap();
+        assert_eq!(report.anchored_lines, Some(6));
+        assert!(report.to_string().contains("anchor at 6 lines matched"));
+    }
+
+    #[test]
+    fn seals_behind_a_named_anchor_fail() {
+        let (dir, six) = journal(6, 6);
+        let path = dir.path().join("named.anchor");
+        write_anchor(&six, &path);
+        // The same run cut to 4 lines, sealed up to line 3 only.
+        let (_d2, cut) = journal(4, 3);
+        let cut = VerifyOptions {
+            anchor: Some(path.clone()),
+            ..cut
+        };
+        let e = run(&cut).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VerifyError::Anchor {
+                    fault: AnchorFault::Behind {
+                        sealed_lines: 3,
+                        anchored_lines: 6
+                    },
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.is_verification_failure());
+        assert!(e.to_string().contains("named.anchor"), "{e}");
+        // A forged anchor fails too; a missing one is an I/O error; one without a key is a
+        // usage error.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\"lines\":6,", "\"lines\":3,")).unwrap();
+        assert!(matches!(
+            run(&cut),
+            Err(VerifyError::Anchor {
+                fault: AnchorFault::BadMac,
+                ..
+            })
+        ));
+        let missing = VerifyOptions {
+            anchor: Some(dir.path().join("none")),
+            ..cut.clone()
+        };
+        assert!(matches!(run(&missing), Err(VerifyError::Io { .. })));
+        let keyless = VerifyOptions { key: None, ..cut };
+        assert!(matches!(run(&keyless), Err(VerifyError::Key(_))));
+    }
+
     #[test]
     fn a_missing_journal_is_an_io_error() {
-        let opts = VerifyOptions::resolve("/nonexistent/events.jsonl".into(), None, None);
+        let opts = VerifyOptions::resolve("/nonexistent/events.jsonl".into(), None, None, None);
         let e = run(&opts).unwrap_err();
         assert!(matches!(e, VerifyError::Io { .. }) && !e.is_verification_failure());
     }

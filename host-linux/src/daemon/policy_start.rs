@@ -249,16 +249,24 @@ mod tests {
         }
 
         /// Appends `entries`, sealed when `seal`; otherwise they are left after the last
-        /// seal, as a kill -9 before the next seal would (the seals written are dropped).
+        /// seal, as a kill -9 before the next seal would (the seals written, and the anchor
+        /// that follows them, are dropped).
         fn journal(&self, entries: &[JournalEntry], seal: bool) {
-            let (journal, _) = Journal::open(self.config.clone()).unwrap();
-            let seals = (!seal).then(|| std::fs::read(self.path("events.seals")).unwrap());
+            let (journal, report) = Journal::open(self.config.clone()).unwrap();
+            let kept = (!seal).then(|| {
+                let seals = std::fs::read(self.path("events.seals")).unwrap();
+                (seals, std::fs::read(&report.anchor).ok())
+            });
             for e in entries {
                 journal.append_blocking(e.clone()).unwrap();
             }
             journal.close().unwrap();
-            if let Some(seals) = seals {
+            if let Some((seals, anchor)) = kept {
                 std::fs::write(self.path("events.seals"), seals).unwrap();
+                match anchor {
+                    Some(bytes) => std::fs::write(&report.anchor, bytes).unwrap(),
+                    None => std::fs::remove_file(&report.anchor).unwrap(),
+                }
             }
         }
 

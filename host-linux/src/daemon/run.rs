@@ -159,6 +159,13 @@ async fn open_journal(
             "--accept-unsealed-journal: accepted a journal without seals (journaled)"
         );
     }
+    if let Some(why) = &report.anchor_accepted {
+        tracing::warn!(
+            anchor = %report.anchor.display(),
+            why = %why,
+            "--accept-unsealed-journal: accepted seals behind the journal's anchor (journaled)"
+        );
+    }
     tracing::info!(
         run_id = %report.run_id,
         lines = report.lines,
@@ -166,6 +173,7 @@ async fn open_journal(
         cut_bytes = report.cut_bytes,
         created = report.created,
         path = %journal.path().display(),
+        anchor = %report.anchor.display(),
         "journal open"
     );
     super::out_dir::warn_if_shared(&j.out_dir);

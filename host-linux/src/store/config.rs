@@ -35,7 +35,8 @@ pub struct JournalConfig {
     pub on_fsync: Option<FsyncHook>,
     /// Open a journal of more than one line that has no seal record at all (its seal file
     /// deleted or emptied) instead of refusing it; the acceptance is journaled
-    /// (`journal_unsealed_accepted`). Default false.
+    /// (`journal_unsealed_accepted`). Also opens a journal whose seals are behind its anchor
+    /// (`journal_anchor_accepted`). Default false.
     pub accept_unsealed: bool,
 }
 
@@ -132,6 +133,11 @@ pub struct OpenReport {
     /// Lines of a journal without seals accepted by
     /// [`JournalConfig::accept_unsealed`] (0: the journal matched its seals).
     pub unsealed_accepted: u64,
+    /// Why the seals did not match the journal's anchor, when
+    /// [`JournalConfig::accept_unsealed`] accepted it (`None`: they matched, or no anchor).
+    pub anchor_accepted: Option<String>,
+    /// The journal's anchor file (beside the seal key).
+    pub anchor: PathBuf,
 }
 
 /// A durable line.

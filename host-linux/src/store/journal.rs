@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+use super::anchor::{Anchored, anchor_path};
 use super::config::{AppendError, Appended, JournalConfig, OpenReport};
 use super::entry::JournalEntry;
 use super::fsutil::{create_private_dir, open_append, sync_dir};
@@ -41,8 +42,12 @@ impl Journal {
     /// Refused (`InvalidData`, message naming the line and the reason): any fault but a torn
     /// last line, a seal record that is malformed, forged or out of order, a journal shorter
     /// than or different from its last seal, a journal of more than one line with no seal
-    /// record at all (unless [`JournalConfig::accept_unsealed`]; the acceptance is then
-    /// journaled as `journal_unsealed_accepted`). Refused (`InvalidInput`): a `run_id` that is not
+    /// record at all, seals behind the journal's anchor (the latest seal, kept beside the key
+    /// file: see [`anchor_path`](super::anchor_path)) or an anchor with a bad MAC (both
+    /// unless [`JournalConfig::accept_unsealed`]; the acceptance is then journaled as
+    /// `journal_unsealed_accepted` or `journal_anchor_accepted`). The anchor is replaced at
+    /// open (after the open's seal), at most once per second while seals are written, and
+    /// at [`close`](Journal::close); a failure to write it at open fails the open. Refused (`InvalidInput`): a `run_id` that is not
     /// a valid run id or differs from the existing journal's, a key file inside `dir`, a zero
     /// `seal_every_lines`, `max_batch` or `queue_capacity`, sizes above the `*_LIMIT`s of
     /// [`JournalConfig`]. Key file errors: see [`load_or_create_key`](super::load_or_create_key).
@@ -56,8 +61,10 @@ impl Journal {
         let key = key::load_or_create_key(&config.key_path)?;
         let path = config.dir.join(JOURNAL_FILE);
         let seals_path = config.dir.join(SEALS_FILE);
-        let seals = read_seals(&seals_path, &key)?;
+        let mut anchor = Anchored::load(anchor_path(&config.key_path, &path)?, &key)?;
+        let seals = read_seals(&seals_path, &key, &mut anchor)?;
         let found = verify_existing(&path, &seals, config.tail_capacity, config.accept_unsealed)?;
+        let behind_anchor = anchor.finish(seals.check.latest(), &path, config.accept_unsealed)?;
         let run_id = choose_run_id(config.run_id.as_deref(), found.run_id.as_deref(), &path)?;
         // Everything verified: only now change the files.
         if found.torn_bytes > 0 {
@@ -87,6 +94,7 @@ impl Journal {
             file,
             path: path.clone(),
             seals: seal_file,
+            anchor: anchor.path.clone(),
         };
         let writer = Writer::new(
             output,
@@ -94,9 +102,9 @@ impl Journal {
             key,
             policy,
             shared.clone(),
-            found.sealed_lines,
+            seals.check.latest().cloned(),
         );
-        let (writer, lines) = start_writer(writer, &found, seals.torn_bytes)?;
+        let (writer, lines) = start_writer(writer, &found, seals.torn_bytes, behind_anchor)?;
         let (sender, receiver) = mpsc::sync_channel(config.queue_capacity);
         let thread = std::thread::Builder::new()
             .name("heidi-journal".into())
@@ -108,6 +116,8 @@ impl Journal {
             sealed_lines: found.sealed_lines,
             created,
             unsealed_accepted: found.unsealed_accepted,
+            anchor_accepted: behind_anchor.map(|f| f.to_string()),
+            anchor: anchor.path,
         };
         let inner = Inner {
             run_id,
@@ -232,6 +242,12 @@ impl Journal {
     #[cfg(test)]
     pub(super) fn break_file(&self) {
         self.send_control(Msg::BreakFile);
+    }
+
+    /// Test hook: makes the writer's next seal fail.
+    #[cfg(test)]
+    pub(super) fn break_seals(&self) {
+        self.send_control(Msg::BreakSeals);
     }
 
     /// Test hook: queues `msg`, waiting for room.

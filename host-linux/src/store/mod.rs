@@ -14,10 +14,14 @@
 //!   `fdatasync`s once and acknowledges every entry (group commit).
 //! - Seals are written every `seal_every_lines` lines, when lines have waited
 //!   `seal_interval`, at open (when the tail is unsealed) and at [`Journal::close`].
+//! - The journal's anchor ([`anchor_path`], beside the seal key) copies the latest seal; it is
+//!   replaced at open, at most once per second while seals are written and at close, always
+//!   after the seal is durable. Seals behind it stop the open (docs/JOURNAL.md, "The anchor").
 //! - [`IdemLog`] keeps the idempotency records across restarts (`OUT_DIR/idempotency.jsonl`).
 //! - [`write_state_atomic`] replaces a status file atomically; [`load_or_create_key`] reads or
 //!   creates the seal key file (raw bytes, mode 0600, outside `OUT_DIR`).
 
+mod anchor;
 mod config;
 mod entry;
 mod fsutil;
@@ -36,6 +40,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use anchor::{anchor_path, read_anchor};
 pub use config::{AppendError, Appended, FsyncHook, JournalConfig, OpenReport};
 pub use entry::JournalEntry;
 pub(crate) use fsutil::read_regular;

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use heidi_core::journal::{ChainWriter, Level, LineHash, is_valid_run_id};
+use heidi_core::journal::{AnchorFault, ChainWriter, Level, LineHash, is_valid_run_id};
 
 use super::entry::JournalEntry;
 use super::fsutil::{err, random_hex};
@@ -12,18 +12,26 @@ use super::recover::Recovered;
 use super::run_id;
 use super::writer::Writer;
 
-/// Journals recovery (a torn tail, a torn seal record, an accepted unsealed journal) and
-/// re-anchors an unsealed tail. Each line is sealed as soon as it is written, so a crash
-/// here never leaves more than one line without a seal.
+/// Journals recovery (a torn tail, a torn seal record, an accepted unsealed journal, seals
+/// accepted behind their anchor), seals an unsealed tail and replaces the anchor. Each line
+/// is sealed as soon as it is written, so a crash here never leaves more than one line
+/// without a seal.
 pub(super) fn start_writer(
     mut writer: Writer,
     found: &Recovered,
     seal_cut_bytes: u64,
+    behind_anchor: Option<AnchorFault>,
 ) -> io::Result<(Writer, u64)> {
     // The acceptance is written before the first seal: a crash in between leaves the
     // journal unsealed, so the next start refuses it again instead of forgetting it.
     if found.unsealed_accepted > 0 {
         writer.write_now(&unsealed_entry(found.unsealed_accepted))?;
+        writer.seal_now()?;
+    }
+    // Written before the anchor is replaced: a crash in between leaves the old anchor, so
+    // the next start refuses again instead of forgetting it.
+    if let Some(fault) = behind_anchor {
+        writer.write_now(&anchor_entry(fault))?;
         writer.seal_now()?;
     }
     if found.torn_bytes > 0 {
@@ -43,6 +51,7 @@ pub(super) fn start_writer(
         writer.seal_now()?;
     }
     writer.seal_now()?;
+    writer.anchor_now()?;
     let lines = writer.lines();
     Ok((writer, lines))
 }
@@ -61,6 +70,30 @@ fn unsealed_entry(lines: u64) -> JournalEntry {
         "unsealed_lines".to_owned(),
         i64::try_from(lines).unwrap_or(i64::MAX),
     )];
+    entry
+}
+
+fn anchor_entry(fault: AnchorFault) -> JournalEntry {
+    let mut entry = JournalEntry::info(
+        "journal",
+        "journal_anchor_accepted",
+        format!(
+            "accepted seals that do not match the journal's anchor ({fault}) on the \
+             operator's --accept-unsealed-journal"
+        ),
+    );
+    entry.level = Level::Warning;
+    if let AnchorFault::Behind {
+        sealed_lines,
+        anchored_lines,
+    } = fault
+    {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        entry.counters_delta = vec![
+            ("sealed_lines".to_owned(), n(sealed_lines)),
+            ("anchored_lines".to_owned(), n(anchored_lines)),
+        ];
+    }
     entry
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use heidi_core::journal::{SEAL_MAX_BYTES, Seal, SealCheck, SealKey};
 
+use super::anchor::Anchored;
 use super::fsutil::{at, err, open_append, open_regular, sync_dir};
 
 /// The seal records of a run, read at open.
@@ -20,8 +21,13 @@ pub(super) struct ReadSeals {
 
 /// Reads `path` (missing: nothing sealed) record by record into a [`SealCheck`]. A record
 /// the check refuses is an `InvalidData` error naming it; a last record without `\n` that
-/// fits in [`SEAL_MAX_BYTES`] is a torn write and is reported, not fed.
-pub(super) fn read_seals(path: &Path, key: &SealKey) -> io::Result<ReadSeals> {
+/// fits in [`SEAL_MAX_BYTES`] is a torn write and is reported, not fed. Every valid record is
+/// shown to `anchor`.
+pub(super) fn read_seals(
+    path: &Path,
+    key: &SealKey,
+    anchor: &mut Anchored,
+) -> io::Result<ReadSeals> {
     let mut out = ReadSeals {
         check: SealCheck::new(key),
         intact_end: 0,
@@ -51,6 +57,9 @@ pub(super) fn read_seals(path: &Path, key: &SealKey) -> io::Result<ReadSeals> {
             let msg = format!("seal file {}: {fault}; refusing to open", path.display());
             err(io::ErrorKind::InvalidData, msg)
         })?;
+        if let Some(seal) = out.check.latest() {
+            anchor.observe(seal);
+        }
         out.intact_end += u64::try_from(n).unwrap_or(u64::MAX);
     }
 }
@@ -69,6 +78,14 @@ impl SealFile {
             sync_dir(dir)?;
         }
         Ok(SealFile { file, path })
+    }
+
+    /// Test hook: swaps the file for a read-only handle, so the next append fails.
+    #[cfg(test)]
+    pub(super) fn break_for_test(&mut self) {
+        if let Ok(read_only) = File::open(&self.path) {
+            self.file = read_only;
+        }
     }
 
     /// Appends `seal` as one record and syncs it.

@@ -9,13 +9,19 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use heidi_core::journal::{ChainWriter, EncodeError, MAX_LINE_BYTES, SealKey};
+use heidi_core::journal::{ChainWriter, EncodeError, MAX_LINE_BYTES, Seal, SealKey};
 use tokio::sync::oneshot;
 
+use super::anchor::write_anchor;
 use super::config::{AppendError, Appended, FsyncHook};
 use super::entry::JournalEntry;
 use super::fsutil::at;
 use super::seals::SealFile;
+
+/// Least time between two anchor updates while seals are written (the anchor is also
+/// replaced at open and at close). After a `kill -9` the anchor may lag the seal file by the
+/// seals of this last interval at most.
+pub(super) const ANCHOR_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where an append's answer goes.
 pub(super) type Ack = oneshot::Sender<Result<Appended, AppendError>>;
@@ -33,6 +39,9 @@ pub(super) enum Msg {
     /// Test hook: swap the journal file for a read-only handle, so the next write fails.
     #[cfg(test)]
     BreakFile,
+    /// Test hook: swap the seal file for a read-only handle, so the next seal fails.
+    #[cfg(test)]
+    BreakSeals,
 }
 
 /// State the writer publishes to the handles.
@@ -72,6 +81,8 @@ pub(super) struct Output {
     pub(super) path: PathBuf,
     /// The seal file.
     pub(super) seals: SealFile,
+    /// The anchor file, beside the seal key.
+    pub(super) anchor: PathBuf,
 }
 
 /// The journal writer; runs on its own thread after [`Writer::run`].
@@ -88,19 +99,25 @@ pub(super) struct Writer {
     sealed_lines: u64,
     unsealed_since: Option<Instant>,
     failed: Option<String>,
+    /// The last seal written (or, before that, the last one read at open).
+    last_seal: Option<Seal>,
+    /// Lines of the seal the anchor file names (as far as this writer knows).
+    anchored_lines: u64,
+    /// When the anchor was last replaced (or its replacement last failed).
+    anchored_at: Option<Instant>,
 }
 
 impl Writer {
-    /// A writer appending to `out`, continuing `chain`, whose last seal covers
-    /// `sealed_lines`.
+    /// A writer appending to `out`, continuing `chain`, whose last seal is `last_seal`.
     pub(super) fn new(
         out: Output,
         chain: ChainWriter,
         key: SealKey,
         policy: Policy,
         shared: std::sync::Arc<Shared>,
-        sealed_lines: u64,
+        last_seal: Option<Seal>,
     ) -> Writer {
+        let sealed_lines = last_seal.as_ref().map_or(0, Seal::lines);
         let unsealed = chain.lines() > sealed_lines;
         Writer {
             out,
@@ -115,6 +132,9 @@ impl Writer {
             sealed_lines,
             unsealed_since: unsealed.then(Instant::now),
             failed: None,
+            last_seal,
+            anchored_lines: 0,
+            anchored_at: None,
         }
     }
 
@@ -141,6 +161,8 @@ impl Writer {
             Ok(()) => {
                 self.sealed_lines = seal.lines();
                 self.unsealed_since = None;
+                self.last_seal = Some(seal);
+                self.anchor_if_due();
                 Ok(())
             }
             Err(e) => {
@@ -156,6 +178,7 @@ impl Writer {
             let deferred = self.gather(first, &rx);
             self.commit();
             self.seal_if_due();
+            self.anchor_if_due();
             if let Some(msg) = deferred {
                 self.control(msg);
             }
@@ -163,22 +186,70 @@ impl Writer {
         if let Some(why) = &self.failed {
             return Err(io::Error::other(format!("journal failed earlier: {why}")));
         }
-        self.seal_now()
+        self.seal_now()?;
+        self.anchor_now()
+    }
+
+    /// Replaces the anchor with the last seal, now (at open and at close). The seal is
+    /// already durable, so the anchor is never ahead of the seal file.
+    pub(super) fn anchor_now(&mut self) -> io::Result<()> {
+        let Some(seal) = &self.last_seal else {
+            return Ok(());
+        };
+        self.anchored_at = Some(Instant::now());
+        write_anchor(&self.out.anchor, &self.key, seal)?;
+        self.anchored_lines = seal.lines();
+        Ok(())
+    }
+
+    /// When the anchor should next be replaced: it lags the last seal, and the last update
+    /// is [`ANCHOR_INTERVAL`] old (at once if there was none).
+    fn anchor_due(&self) -> Option<Instant> {
+        let lags = self
+            .last_seal
+            .as_ref()
+            .is_some_and(|seal| seal.lines() > self.anchored_lines);
+        if !lags || self.failed.is_some() {
+            return None;
+        }
+        Some(
+            self.anchored_at
+                .and_then(|at| at.checked_add(ANCHOR_INTERVAL))
+                .unwrap_or_else(Instant::now),
+        )
+    }
+
+    /// Replaces the anchor if it is due. A failure is logged and retried after
+    /// [`ANCHOR_INTERVAL`]; it does not stop the journal (the seals are written).
+    fn anchor_if_due(&mut self) {
+        if self.anchor_due().is_some_and(|due| due <= Instant::now()) {
+            if let Err(e) = self.anchor_now() {
+                tracing::warn!(error = %e, "cannot update the journal anchor; retrying");
+            }
+        }
     }
 
     /// Blocks for the next message; seals when unsealed lines have waited long enough.
+    /// Also replaces the anchor when it is due.
     fn next(&mut self, rx: &Receiver<Msg>) -> Option<Msg> {
         loop {
-            let due = match (self.unsealed_since, &self.failed) {
+            let seal_due = match (self.unsealed_since, &self.failed) {
                 (Some(since), None) => since.checked_add(self.policy.seal_interval),
                 _ => None,
+            };
+            let due = match (seal_due, self.anchor_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
             let Some(due) = due else {
                 return rx.recv().ok();
             };
             match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(msg) => return Some(msg),
-                Err(RecvTimeoutError::Timeout) => self.seal_if_due(),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.seal_if_due();
+                    self.anchor_if_due();
+                }
                 Err(RecvTimeoutError::Disconnected) => return None,
             }
         }
@@ -230,6 +301,8 @@ impl Writer {
                     self.out.file = read_only;
                 }
             }
+            #[cfg(test)]
+            Msg::BreakSeals => self.out.seals.break_for_test(),
         }
     }
 

@@ -24,6 +24,9 @@ ENVIRONMENT:
 FILES:
   OUT_DIR/events.jsonl    the hash-chained journal; appends are acknowledged after fsync
   OUT_DIR/events.seals    HMAC seals of the journal (key from --seal-key, outside OUT_DIR)
+  <key dir>/journal-<hash>.anchor
+                          the journal's latest seal, beside the seal key: seals cut back
+                          behind it stop the start (exit 3)
   OUT_DIR/state.json      daemon and pipeline status, replaced atomically
   OUT_DIR/policy.json     the policy applied at run time, MAC'd with the seal key and
                           loaded at start only if it is the policy the journal names last
@@ -66,7 +69,8 @@ THE ORIGINAL HEIDID'S FLAGS:
 SIGNALS AND EXIT STATUS:
   SIGTERM/SIGINT drain connections, seal the journal and exit 0. Exit 2: bad configuration
   (the message names the field); exit 3: a file in OUT_DIR failed verification (journal,
-  seals or policy.json; the message names the file and the reason; see
+  seals, seals behind the journal's anchor, or policy.json; the message names the file and
+  the reason; see
   --accept-unsealed-journal and --accept-policy-file); exit 1: any other start-up or runtime
   failure.
 
@@ -158,7 +162,9 @@ pub struct Args {
     #[arg(long, action = ArgAction::HelpLong)]
     pub help: Option<bool>,
     /// Start once with a journal of more than one line that has no seal record (its
-    /// events.seals deleted or emptied), instead of refusing it; the acceptance is journaled.
+    /// events.seals deleted or emptied), or whose seals are behind its anchor (the latest
+    /// seal, kept beside the seal key: seals and journal cut back), or with a bad anchor,
+    /// instead of refusing it; the acceptance is journaled.
     /// A flag only (no environment or file setting): it acknowledges what this start found.
     #[arg(long)]
     pub accept_unsealed_journal: bool,

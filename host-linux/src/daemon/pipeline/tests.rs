@@ -151,6 +151,7 @@ fn verify(tmp: &Path) {
         seals: Some(out.join(SEALS_FILE)),
         seals_explicit: true,
         key: Some(tmp.join("keys/seal.key")),
+        anchor: None,
     };
     let report = verify_journal(&opts, &mut |_| {}).unwrap();
     assert!(report.lines > 0);

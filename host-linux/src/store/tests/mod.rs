@@ -1,5 +1,6 @@
 //! Tests of the durable journal, the key file and `state.json`.
 
+mod anchor;
 mod append;
 mod batching;
 mod damage;

@@ -155,7 +155,7 @@ fn an_unsealed_journal_accepted_by_the_operator_is_journaled_then_sealed() {
     let (journal, report) = Journal::open(config.clone()).unwrap();
     assert_eq!(
         (report.lines, report.sealed_lines, report.unsealed_accepted),
-        (4, 0, 3)
+        (5, 0, 3)
     );
     let lines = journal_lines(&config);
     assert!(
@@ -164,14 +164,23 @@ fn an_unsealed_journal_accepted_by_the_operator_is_journaled_then_sealed() {
         "{}",
         lines[3]
     );
-    // The open re-anchors the journal at once, acceptance included.
+    // The anchor beside the key still named the seal over line 3: accepted and journaled
+    // too.
+    assert!(
+        lines[4].contains("\"event_type\":\"journal_anchor_accepted\"")
+            && lines[4].contains("\"sealed_lines\":0")
+            && lines[4].contains("\"anchored_lines\":3"),
+        "{}",
+        lines[4]
+    );
+    // The open seals the journal at once, each acceptance included.
     let sealed: Vec<u64> = seal_records(&config).iter().map(|s| s.lines()).collect();
-    assert_eq!(sealed, vec![4]);
+    assert_eq!(sealed, vec![4, 5]);
     journal.close().unwrap();
     // Sealed now: the next open needs no flag.
     config.accept_unsealed = false;
     let (journal, report) = Journal::open(config.clone()).unwrap();
-    assert_eq!((report.unsealed_accepted, report.sealed_lines), (0, 4));
+    assert_eq!((report.unsealed_accepted, report.sealed_lines), (0, 5));
     journal.close().unwrap();
 }
 
@@ -197,6 +206,9 @@ fn the_first_line_is_sealed_at_once() {
     j.append_blocking(entry(0)).unwrap();
     j.close().unwrap();
     std::fs::remove_file(config2.dir.join(SEALS_FILE)).unwrap();
+    // A crash before the first seal leaves no anchor either (it follows the seal).
+    let anchor = crate::store::anchor_path(&config2.key_path, &config2.dir.join(JOURNAL_FILE));
+    std::fs::remove_file(anchor.unwrap()).unwrap();
     let (j, report) = Journal::open(config2.clone()).unwrap();
     assert_eq!((report.lines, report.unsealed_accepted), (1, 0));
     j.close().unwrap();
