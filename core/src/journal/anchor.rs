@@ -20,8 +20,7 @@ use serde::Deserialize;
 use super::chain::{RunId, run_id_from};
 use super::hash::LineHash;
 use super::line::EncodeError;
-use super::seal::{Seal, SealKey, mac_input_for};
-use crate::json::writer::Writer;
+use super::seal::{Seal, SealKey, encode_record, mac_input_for};
 
 /// The `anchor_version` written and accepted.
 pub const ANCHOR_VERSION: &str = "1";
@@ -97,21 +96,14 @@ impl Anchor {
 
     /// Writes the record, with its `\n`, into `buf` and returns its length.
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
-        let capacity_bytes = buf.len();
-        let mut out = Writer::new(buf);
-        out.bytes(b"{\"anchor_version\":\"1\",\"run_id\":\"");
-        out.bytes(self.run_id.as_bytes());
-        out.bytes(b"\",\"lines\":");
-        out.u64(self.lines);
-        out.bytes(b",\"last_hash\":\"");
-        out.bytes(self.last_hash.hex().as_bytes());
-        out.bytes(b"\",\"mac\":\"");
-        out.bytes(LineHash(self.mac).hex().as_bytes());
-        out.bytes(b"\"}\n");
-        out.finish().map_err(|o| EncodeError::LineTooLong {
-            needed_bytes: o.needed_bytes,
-            capacity_bytes,
-        })
+        encode_record(
+            buf,
+            b"{\"anchor_version\":\"1\"",
+            &self.run_id,
+            self.lines,
+            &self.last_hash,
+            &self.mac,
+        )
     }
 
     /// Whether the MAC is right for `key`, compared in constant time.

@@ -142,6 +142,34 @@ pub(crate) fn mac_input_for(
     mac.update(last_hash.hex().as_bytes());
 }
 
+/// Writes a seal-shaped record: `head` (`{"…_version":"1"`), then `run_id`, `lines`,
+/// `last_hash` and `mac`, and `}\n`; returns its length. Seals and anchors share it.
+pub(crate) fn encode_record(
+    buf: &mut [u8],
+    head: &[u8],
+    run_id: &str,
+    lines: u64,
+    last_hash: &LineHash,
+    mac: &[u8; 32],
+) -> Result<usize, EncodeError> {
+    let capacity_bytes = buf.len();
+    let mut out = Writer::new(buf);
+    out.bytes(head);
+    out.bytes(b",\"run_id\":\"");
+    out.bytes(run_id.as_bytes());
+    out.bytes(b"\",\"lines\":");
+    out.u64(lines);
+    out.bytes(b",\"last_hash\":\"");
+    out.bytes(last_hash.hex().as_bytes());
+    out.bytes(b"\",\"mac\":\"");
+    out.bytes(LineHash(*mac).hex().as_bytes());
+    out.bytes(b"\"}\n");
+    out.finish().map_err(|o| EncodeError::LineTooLong {
+        needed_bytes: o.needed_bytes,
+        capacity_bytes,
+    })
+}
+
 fn mac_input(mac: &mut SealMac, run_id: &str, lines: u64, last_hash: &LineHash) {
     mac_input_for(mac, SEAL_DOMAIN, run_id, lines, last_hash);
 }
@@ -207,21 +235,14 @@ impl Seal {
 
     /// Writes the record, with its `\n`, into `buf` and returns its length.
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
-        let capacity_bytes = buf.len();
-        let mut out = Writer::new(buf);
-        out.bytes(b"{\"seal_version\":\"1\",\"run_id\":\"");
-        out.bytes(self.run_id.as_bytes());
-        out.bytes(b"\",\"lines\":");
-        out.u64(self.lines);
-        out.bytes(b",\"last_hash\":\"");
-        out.bytes(self.last_hash.hex().as_bytes());
-        out.bytes(b"\",\"mac\":\"");
-        out.bytes(LineHash(self.mac).hex().as_bytes());
-        out.bytes(b"\"}\n");
-        out.finish().map_err(|o| EncodeError::LineTooLong {
-            needed_bytes: o.needed_bytes,
-            capacity_bytes,
-        })
+        encode_record(
+            buf,
+            b"{\"seal_version\":\"1\"",
+            &self.run_id,
+            self.lines,
+            &self.last_hash,
+            &self.mac,
+        )
     }
 
     /// Whether the MAC is right for `key`, compared in constant time.
