@@ -228,11 +228,18 @@ fn dash_d_detaches_once_listening_and_sigterm_stops_it() {
     assert!(UnixStream::connect(&socket).is_ok());
     assert_eq!(http(port, "GET", "/readyz", None).0, 200);
     // Its own session, stdio on /dev/null, the working directory kept.
-    let session = |pid| {
-        rustix::process::getsid(rustix::process::Pid::from_raw(pid))
+    // Read from /proc: in a container whose session leader lives outside the PID
+    // namespace, getsid(2) answers 0 for this test process.
+    let session = |pid: i32| -> i32 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 1..];
+        // Fields after the name: state, ppid, pgrp, session.
+        after_name
+            .split_whitespace()
+            .nth(3)
             .unwrap()
-            .as_raw_nonzero()
-            .get()
+            .parse()
+            .unwrap()
     };
     assert_eq!(session(pid), pid, "the daemon leads a session of its own");
     assert_ne!(session(std::process::id() as i32), pid);
