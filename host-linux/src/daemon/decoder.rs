@@ -26,6 +26,15 @@ impl Decoder {
         }
     }
 
+    /// Whether the decoder stands between frames (no partial frame, no fatal error), so
+    /// another connection may use it.
+    pub(crate) fn between_frames(&self) -> bool {
+        match self {
+            Decoder::Small(d) => d.finish().is_ok(),
+            Decoder::Large(d) => d.finish().is_ok(),
+        }
+    }
+
     /// See [`FrameDecoder::feed`].
     pub(crate) fn feed<'a>(&'a mut self, input: &'a [u8]) -> FrameStep<'a> {
         match self {

@@ -329,9 +329,9 @@ pub async fn serve(
         let (shared, shutdown, gauge) = (shared.clone(), shutdown.clone(), gauge.clone());
         tokio::spawn(async move {
             gauge.inc();
-            shared.open_connections.fetch_add(1, Ordering::Relaxed);
+            shared.connections.opened();
             connection(stream, service, idle, shutdown).await;
-            shared.open_connections.fetch_sub(1, Ordering::Relaxed);
+            shared.connections.closed();
             gauge.dec();
             drop(permit);
         });

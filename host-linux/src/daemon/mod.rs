@@ -17,6 +17,7 @@ pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
 
 mod appends;
 pub mod audit;
+mod buffers;
 mod decoder;
 pub mod detach;
 mod fd_limit;
@@ -26,6 +27,7 @@ mod idempotency_file;
 mod idle_io;
 pub mod inflight;
 mod instance_lock;
+pub mod memory;
 pub mod metrics;
 mod out_dir;
 pub mod pipeline;

@@ -14,7 +14,7 @@ use crate::endpoint::EndpointEnv;
 use crate::kernel::{Kernel, KernelSeeds};
 use crate::store::{Journal, JournalConfig, JournalEntry, OpenReport, load_key};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
@@ -237,8 +237,12 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
         .map_err(|e| format!("cannot append to the journal: {e}"))?;
     let clock = Clock::start();
 
-    let std_listener =
-        socket_file::bind(&config.socket_path, config.socket_mode).map_err(|e| e.to_string())?;
+    let std_listener = socket_file::bind(
+        &config.socket_path,
+        config.socket_mode,
+        config.limits.max_connections,
+    )
+    .map_err(|e| e.to_string())?;
     std_listener
         .set_nonblocking(true)
         .map_err(|e| e.to_string())?;
@@ -246,8 +250,7 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
         tokio::net::UnixListener::from_std(std_listener).map_err(|e| e.to_string())?;
     let tcp_listener = match config.http_addr {
         Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
+            tcp_listener(addr, config.limits.max_connections)
                 .map_err(|e| format!("cannot bind HTTP on {addr}: {e}"))?,
         ),
         None => None,
@@ -265,6 +268,7 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
     let pipeline = super::stages::start(&config, &journal, clock).await?;
     let max_connections = config.limits.max_connections as usize;
     let max_inflight = config.limits.max_inflight;
+    let buffers = super::buffers::ConnBuffers::new(config.limits.request_max_bytes);
     let shared = Arc::new(Shared {
         config,
         clock,
@@ -273,7 +277,7 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
         journal,
         metrics,
         inflight: Inflight::new(max_inflight),
-        open_connections: AtomicU32::new(0),
+        connections: Default::default(),
         ready: AtomicBool::new(false),
         policy_lock: tokio::sync::Mutex::new(()),
         policy_files,
@@ -281,6 +285,7 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
         pipeline,
         audit: AuditCounts::new(audit_seed),
         idempotency,
+        buffers,
     });
     let listening = format!(
         "heidid {VERSION} (pid {}) listening on unix://{}{}",
@@ -315,6 +320,10 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
     }
     let ticker = tokio::spawn(tick_kernel(shared.clone(), stop_rx.clone()));
     let auditor = tokio::spawn(flush_audit(shared.clone(), stop_rx.clone()));
+    let trimmer = tokio::spawn(super::memory::trim_after_storms(
+        shared.clone(),
+        stop_rx.clone(),
+    ));
 
     shared.ready.store(true, Ordering::Release);
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -338,6 +347,7 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
     drain(&shared, &[unix_conns, http_conns], max_connections).await;
     let _ = ticker.await;
     let _ = auditor.await;
+    let _ = trimmer.await;
     shared.audit.flush();
     shared.pipeline.shutdown().await;
     shared.finish_kernel_events().await;
@@ -363,6 +373,21 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
     Ok(())
 }
 
+/// A listening TCP socket whose backlog has room for a burst of `connections` (with the
+/// default of 128, a burst beyond it loses SYNs and waits a second or more to retry).
+fn tcp_listener(
+    addr: std::net::SocketAddr,
+    connections: u32,
+) -> std::io::Result<tokio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(socket_file::listen_backlog(connections))?;
+    socket.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(socket.into())
+}
+
 /// Waits until every connection has returned its permit, or the drain timeout passes.
 async fn drain(shared: &Shared, pools: &[Arc<Semaphore>], max_connections: usize) {
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
@@ -375,7 +400,7 @@ async fn drain(shared: &Shared, pools: &[Arc<Semaphore>], max_connections: usize
         .await
         .is_err()
     {
-        let open = shared.open_connections.load(Ordering::Relaxed);
+        let open = shared.connections.open();
         tracing::warn!(open, "drain timeout: closing with connections still open");
     }
 }

@@ -14,7 +14,7 @@ use heidi_core::proto::{
     RequestError,
 };
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 /// The daemon's version, as `version`, `PING` and `STATUS` report it.
@@ -99,8 +99,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Requests being served; a request that finds none free is answered `OVERLOADED`.
     pub inflight: Inflight,
-    /// Open connections on both listeners (for `STATUS`).
-    pub open_connections: AtomicU32,
+    /// Open connections on both listeners (for `STATUS`) and their peak.
+    pub connections: super::memory::Connections,
     /// Set once both listeners are up; cleared when shutdown begins (`/readyz`).
     pub ready: AtomicBool,
     /// Serializes `APPLY_POLICY` from validation through journal, commit and persistence.
@@ -116,6 +116,8 @@ pub struct Shared {
     pub audit: AuditCounts,
     /// The durable idempotency records (`OUT_DIR/idempotency.jsonl`).
     pub idempotency: crate::store::IdemLog,
+    /// Read buffers and frame decoders lent to Unix connections while they have bytes.
+    pub(crate) buffers: super::buffers::ConnBuffers,
 }
 
 /// What [`Shared::answer_now`] did with a request.
@@ -515,7 +517,7 @@ impl Shared {
             "rss_kb": s.rss_kb,
             "threads": s.threads,
             "queue_depth": s.queue_depth,
-            "connections": self.open_connections.load(Ordering::Relaxed),
+            "connections": self.connections.open(),
             "policy_version": policy_version,
             "journal": {"run_id": self.journal.run_id(), "lines": self.journal.lines()},
             "pipeline": self.pipeline_json(),

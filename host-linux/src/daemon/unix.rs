@@ -2,7 +2,7 @@
 //! connection is bounded in count, frame size, idle time and buffered output.
 
 use super::appends::{Appends, Begun};
-use super::decoder::Decoder;
+use super::buffers::Lent;
 use super::metrics::Tally;
 use super::reply;
 use super::state::{Answer, Peer, Shared, VERSION};
@@ -14,14 +14,11 @@ use heidi_core::proto::{
 };
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{Semaphore, watch};
 
-/// Bytes read from a connection at a time.
-const READ_BYTES: usize = 16 * 1024;
 /// Replies are flushed once this many bytes are buffered, so a client that pipelines without
 /// reading cannot make the daemon buffer without bound.
 const FLUSH_BYTES: usize = 64 * 1024;
@@ -65,11 +62,11 @@ pub async fn serve(
         let gauge = gauge.clone();
         tokio::spawn(async move {
             gauge.inc();
-            shared.open_connections.fetch_add(1, Ordering::Relaxed);
+            shared.connections.opened();
             if let Err(e) = connection(&shared, stream, shutdown).await {
                 tracing::debug!(error = %e, "unix connection ended with an error");
             }
-            shared.open_connections.fetch_sub(1, Ordering::Relaxed);
+            shared.connections.closed();
             gauge.dec();
             drop(permit);
         });
@@ -136,10 +133,10 @@ async fn connection(
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let peer = peer_of(&stream);
-    let mut buf = vec![0u8; READ_BYTES];
     let idle = shared.config.limits.idle_timeout;
     let mut waits = Waits::new(shutdown);
-    let Read::Data(n) = read(&mut stream, &mut buf, idle, None, &mut waits).await? else {
+    let buffers = &shared.buffers;
+    let Read::Data(buf, n) = read(&mut stream, buffers, idle, None, &mut waits).await? else {
         return Ok(());
     };
     match sniff(buf[0]) {
@@ -203,13 +200,13 @@ async fn framed(
     shared: &Shared,
     peer: &Peer,
     mut stream: UnixStream,
-    mut buf: Vec<u8>,
+    mut buf: Lent<'_, Box<[u8]>>,
     mut n: usize,
     mut waits: Waits,
 ) -> io::Result<()> {
-    let limits = shared.config.limits;
-    let idle = limits.idle_timeout;
-    let mut decoder = Decoder::new(limits.request_max_bytes);
+    let idle = shared.config.limits.idle_timeout;
+    // Held only while a frame is unfinished; between frames it goes back to the pool.
+    let mut lent_decoder = None;
     let mut body = Vec::new();
     let mut replies = Replies {
         out: Vec::new(),
@@ -225,6 +222,7 @@ async fn framed(
         let mut now = shared.clock.at(replies.since);
         let mut input = &buf[..n];
         let mut mid_frame = false;
+        let decoder = lent_decoder.get_or_insert_with(|| shared.buffers.decoder());
         while !input.is_empty() {
             let step = decoder.feed(input);
             input = &input[step.consumed..];
@@ -267,6 +265,11 @@ async fn framed(
                     .at(replies.write(shared, &mut stream, &mut waits).await?);
             }
         }
+        // Every byte read is answered or held by the decoder: the read buffer goes back.
+        drop(buf);
+        if !mid_frame {
+            lent_decoder = None;
+        }
         // Appends read in this batch share group commits; answer them before reading on.
         drain(&mut appends, &mut body, &mut replies).await;
         if !replies.out.is_empty() {
@@ -278,8 +281,16 @@ async fn framed(
             replies.write(shared, &mut stream, &mut waits).await?;
         }
         track_partial(&mut partial_since, mid_frame);
-        match read(&mut stream, &mut buf, idle, partial_since, &mut waits).await? {
-            Read::Data(read) => n = read,
+        match read(
+            &mut stream,
+            &shared.buffers,
+            idle,
+            partial_since,
+            &mut waits,
+        )
+        .await?
+        {
+            Read::Data(next, read) => (buf, n) = (next, read),
             Read::Eof | Read::Stop => return Ok(()),
         }
     }
@@ -300,7 +311,7 @@ async fn drain(appends: &mut Appends<'_>, body: &mut Vec<u8>, replies: &mut Repl
 async fn lines(
     shared: &Shared,
     mut stream: UnixStream,
-    mut buf: Vec<u8>,
+    mut buf: Lent<'_, Box<[u8]>>,
     mut n: usize,
     mut waits: Waits,
 ) -> io::Result<()> {
@@ -333,12 +344,21 @@ async fn lines(
                 write(&mut stream, &mut out, idle, &mut waits).await?;
             }
         }
+        drop(buf);
         if !out.is_empty() {
             write(&mut stream, &mut out, idle, &mut waits).await?;
         }
         track_partial(&mut partial_since, mid_line);
-        match read(&mut stream, &mut buf, idle, partial_since, &mut waits).await? {
-            Read::Data(read) => n = read,
+        match read(
+            &mut stream,
+            &shared.buffers,
+            idle,
+            partial_since,
+            &mut waits,
+        )
+        .await?
+        {
+            Read::Data(next, read) => (buf, n) = (next, read),
             Read::Stop => return Ok(()),
             Read::Eof => {
                 // An unterminated last command (`printf ping | nc -U …`) is still answered.

@@ -12,15 +12,17 @@ use std::io;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 use tokio::time::Sleep;
 
+use super::buffers::{ConnBuffers, Lent};
+
 /// What one read produced.
-pub(super) enum Read {
-    /// This many bytes.
-    Data(usize),
+pub(super) enum Read<'b> {
+    /// This many bytes, at the start of a buffer lent for as long as they are being handled.
+    Data(Lent<'b, Box<[u8]>>, usize),
     /// The client closed its side.
     Eof,
     /// The idle timeout passed, or shutdown began.
@@ -96,27 +98,36 @@ impl Timer {
 /// Reads once, giving up when shutdown begins or the idle timeout passes. A frame or line that
 /// has started (at `partial_since`) must be complete within the idle timeout of its first
 /// byte, so a client trickling one byte at a time cannot hold a connection forever.
-pub(super) async fn read(
+///
+/// The connection waits for readability holding no buffer; the buffer the bytes land in is
+/// borrowed from `buffers` only then.
+pub(super) async fn read<'b>(
     stream: &mut UnixStream,
-    buf: &mut [u8],
+    buffers: &'b ConnBuffers,
     idle: Duration,
     partial_since: Option<Instant>,
     waits: &mut Waits,
-) -> io::Result<Read> {
+) -> io::Result<Read<'b>> {
     let now = Instant::now();
     let deadline = partial_since.unwrap_or(now) + idle;
     if waits.stop.done || *waits.shutdown.borrow() || deadline <= now {
         return Ok(Read::Stop);
     }
-    tokio::select! {
-        biased;
-        read = stream.read(buf) => match read {
-            Ok(0) => Ok(Read::Eof),
-            Ok(n) => Ok(Read::Data(n)),
-            Err(e) => Err(e),
-        },
-        () = waits.stop.wait() => Ok(Read::Stop),
-        () = waits.timer.until(deadline) => Ok(Read::Stop),
+    loop {
+        tokio::select! {
+            biased;
+            ready = stream.readable() => ready?,
+            () = waits.stop.wait() => return Ok(Read::Stop),
+            () = waits.timer.until(deadline) => return Ok(Read::Stop),
+        }
+        let mut buf = buffers.read_buffer();
+        match stream.try_read(&mut buf) {
+            Ok(0) => return Ok(Read::Eof),
+            Ok(n) => return Ok(Read::Data(buf, n)),
+            // A spurious wake-up: the buffer goes back and the wait resumes.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -150,8 +161,16 @@ pub(super) async fn write(
         }
     };
     out.clear();
+    if out.capacity() > OUT_KEEP_BYTES {
+        // A burst of replies grew it: give the memory back rather than keep it for the
+        // connection's whole life.
+        *out = Vec::new();
+    }
     result
 }
+
+/// Capacity an output buffer keeps between writes; a larger one is freed after its write.
+pub(super) const OUT_KEEP_BYTES: usize = 16 * 1024;
 
 /// Tracks when the unfinished frame or line at the end of the input began.
 pub(super) fn track_partial(partial_since: &mut Option<Instant>, mid_message: bool) {
@@ -165,6 +184,7 @@ pub(super) fn track_partial(partial_since: &mut Option<Instant>, mid_message: bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
 
     /// Short enough for a quick test, long enough to tell "waited" from "did not".
     const IDLE: Duration = Duration::from_millis(100);
@@ -178,24 +198,30 @@ mod tests {
     async fn a_read_returns_the_bytes_then_the_end_of_stream() {
         let (mut a, mut b) = UnixStream::pair().unwrap();
         let (_tx, mut w) = waits();
-        let mut buf = [0u8; 8];
+        let buffers = ConnBuffers::new(8192);
         b.write_all(b"abc").await.unwrap();
-        let got = read(&mut a, &mut buf, IDLE, None, &mut w).await.unwrap();
-        assert!(matches!(got, Read::Data(3)));
+        let got = read(&mut a, &buffers, IDLE, None, &mut w).await.unwrap();
+        let Read::Data(buf, 3) = got else {
+            panic!("expected 3 bytes")
+        };
         assert_eq!(&buf[..3], b"abc");
+        drop(buf);
         drop(b);
-        let got = read(&mut a, &mut buf, IDLE, None, &mut w).await.unwrap();
+        let got = read(&mut a, &buffers, IDLE, None, &mut w).await.unwrap();
         assert!(matches!(got, Read::Eof));
+        // Neither the data nor the end of stream keeps a buffer.
+        assert_eq!(buffers.pooled().0, 1);
     }
 
     #[tokio::test]
     async fn an_idle_read_stops_after_the_timeout_every_time() {
         let (mut a, _b) = UnixStream::pair().unwrap();
         let (_tx, mut w) = waits();
+        let buffers = ConnBuffers::new(8192);
         // Twice: the second read re-arms the one timer rather than seeing it fire at once.
         for _ in 0..2 {
             let start = Instant::now();
-            let got = read(&mut a, &mut [0; 8], IDLE, None, &mut w).await.unwrap();
+            let got = read(&mut a, &buffers, IDLE, None, &mut w).await.unwrap();
             assert!(matches!(got, Read::Stop));
             assert!(
                 start.elapsed() >= IDLE,
@@ -209,10 +235,11 @@ mod tests {
     async fn a_started_frame_must_end_within_the_timeout_of_its_first_byte() {
         let (mut a, _b) = UnixStream::pair().unwrap();
         let (_tx, mut w) = waits();
+        let buffers = ConnBuffers::new(8192);
         // Begun a whole timeout ago: no wait at all.
         let start = Instant::now();
         let long_ago = Some(start - 2 * IDLE);
-        let got = read(&mut a, &mut [0; 8], IDLE, long_ago, &mut w)
+        let got = read(&mut a, &buffers, IDLE, long_ago, &mut w)
             .await
             .unwrap();
         assert!(matches!(got, Read::Stop));
@@ -220,7 +247,7 @@ mod tests {
         // Begun half a timeout ago: the read waits out the other half only.
         let start = Instant::now();
         let half = Some(start - IDLE / 2);
-        let got = read(&mut a, &mut [0; 8], IDLE, half, &mut w).await.unwrap();
+        let got = read(&mut a, &buffers, IDLE, half, &mut w).await.unwrap();
         assert!(matches!(got, Read::Stop));
         assert!(start.elapsed() >= IDLE / 2);
     }
@@ -229,6 +256,7 @@ mod tests {
     async fn shutdown_stops_a_waiting_read_and_every_later_one() {
         let (mut a, _b) = UnixStream::pair().unwrap();
         let (tx, mut w) = waits();
+        let buffers = ConnBuffers::new(8192);
         let long = Duration::from_secs(30);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -237,10 +265,10 @@ mod tests {
             tokio::time::sleep(long).await;
         });
         let start = Instant::now();
-        let got = read(&mut a, &mut [0; 8], long, None, &mut w).await.unwrap();
+        let got = read(&mut a, &buffers, long, None, &mut w).await.unwrap();
         assert!(matches!(got, Read::Stop));
         assert!(start.elapsed() < long / 2);
-        let got = read(&mut a, &mut [0; 8], long, None, &mut w).await.unwrap();
+        let got = read(&mut a, &buffers, long, None, &mut w).await.unwrap();
         assert!(matches!(got, Read::Stop));
     }
 
@@ -248,10 +276,11 @@ mod tests {
     async fn a_daemon_going_away_stops_a_read() {
         let (mut a, _b) = UnixStream::pair().unwrap();
         let (tx, mut w) = waits();
+        let buffers = ConnBuffers::new(8192);
         drop(tx);
         let long = Duration::from_secs(30);
         let start = Instant::now();
-        let got = read(&mut a, &mut [0; 8], long, None, &mut w).await.unwrap();
+        let got = read(&mut a, &buffers, long, None, &mut w).await.unwrap();
         assert!(matches!(got, Read::Stop));
         assert!(start.elapsed() < long / 2);
     }
@@ -284,6 +313,11 @@ mod tests {
             .await
             .unwrap();
         assert!(out.is_empty());
+        assert_eq!(
+            out.capacity(),
+            0,
+            "a burst's buffer is freed after its write"
+        );
         drop(a);
         assert_eq!(reader.await.unwrap(), expected);
     }
