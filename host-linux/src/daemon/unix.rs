@@ -205,6 +205,7 @@ async fn framed(
     mut waits: Waits,
 ) -> io::Result<()> {
     let idle = shared.config.limits.idle_timeout;
+    let buffers = &shared.buffers;
     // Held only while a frame is unfinished; between frames it goes back to the pool.
     let mut lent_decoder = None;
     let mut body = Vec::new();
@@ -222,7 +223,7 @@ async fn framed(
         let mut now = shared.clock.at(replies.since);
         let mut input = &buf[..n];
         let mut mid_frame = false;
-        let decoder = lent_decoder.get_or_insert_with(|| shared.buffers.decoder());
+        let decoder = lent_decoder.get_or_insert_with(|| buffers.decoder());
         while !input.is_empty() {
             let step = decoder.feed(input);
             input = &input[step.consumed..];
@@ -281,15 +282,7 @@ async fn framed(
             replies.write(shared, &mut stream, &mut waits).await?;
         }
         track_partial(&mut partial_since, mid_frame);
-        match read(
-            &mut stream,
-            &shared.buffers,
-            idle,
-            partial_since,
-            &mut waits,
-        )
-        .await?
-        {
+        match read(&mut stream, buffers, idle, partial_since, &mut waits).await? {
             Read::Data(next, read) => (buf, n) = (next, read),
             Read::Eof | Read::Stop => return Ok(()),
         }
@@ -316,6 +309,7 @@ async fn lines(
     mut waits: Waits,
 ) -> io::Result<()> {
     let idle = shared.config.limits.idle_timeout;
+    let buffers = &shared.buffers;
     let mut decoder = LineDecoder::<LINE_MAX_BYTES>::new();
     let mut out = Vec::new();
     let mut line_buf = [0u8; LINE_REPLY_MAX_BYTES];
@@ -349,15 +343,7 @@ async fn lines(
             write(&mut stream, &mut out, idle, &mut waits).await?;
         }
         track_partial(&mut partial_since, mid_line);
-        match read(
-            &mut stream,
-            &shared.buffers,
-            idle,
-            partial_since,
-            &mut waits,
-        )
-        .await?
-        {
+        match read(&mut stream, buffers, idle, partial_since, &mut waits).await? {
             Read::Data(next, read) => (buf, n) = (next, read),
             Read::Stop => return Ok(()),
             Read::Eof => {
