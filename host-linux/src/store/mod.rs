@@ -34,6 +34,7 @@ mod open;
 mod recover;
 mod run_id;
 mod seals;
+mod segments;
 mod state;
 mod writer;
 
@@ -50,4 +51,7 @@ pub use idem_log::{COMPACT_MIN_LINES, Durable, IdemLog, IdemLogError};
 pub use journal::Journal;
 pub(crate) use journal::durable;
 pub use key::{KEY_FILE_MAX_BYTES, KEY_FILE_NEW_BYTES, load_key, load_or_create_key};
+pub use segments::{
+    journal_files, list_segments, parse_segment_file, segment_file, segment_seals_file,
+};
 pub use state::write_state_atomic;
