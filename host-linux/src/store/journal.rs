@@ -281,6 +281,13 @@ impl Journal {
         self.send_control(Msg::BreakSeals);
     }
 
+    /// Test hook: the next rotation stops before step `step` as if the process died there
+    /// (see `Msg::CrashRotation`); the journal then fails.
+    #[cfg(test)]
+    pub(super) fn crash_rotation(&self, step: u8) {
+        self.send_control(Msg::CrashRotation(step));
+    }
+
     /// Test hook: queues `msg`, waiting for room.
     #[cfg(test)]
     fn send_control(&self, msg: Msg) {

@@ -34,9 +34,9 @@ mod open;
 mod recover;
 mod run_id;
 mod seals;
-mod segments;
-mod state;
-mod writer;
+pub(super) mod segments;
+pub(super) mod state;
+pub(super) mod writer;
 
 #[cfg(test)]
 mod tests;
