@@ -139,3 +139,157 @@ fn kill_9_at_random_moments_with_tiny_segments_restarts_and_verifies() {
     let next = heidi_linux::store::segment_file(segments[1]);
     assert!(text.contains(&next), "{text}");
 }
+
+/// A journal of about `mb` MB through the core (lines of ~300 bytes, a seal every 1000
+/// lines, a pipeline event every 500 lines): the lines, and (end offset, seal record) of
+/// every seal.
+fn generated_journal(
+    mb: usize,
+    key: &heidi_core::journal::SealKey,
+) -> (Vec<u8>, Vec<(usize, Vec<u8>)>) {
+    use heidi_core::WallTime;
+    use heidi_core::journal::{ChainWriter, Event, MAX_LINE_BYTES, SEAL_MAX_BYTES};
+    let mut chain = ChainWriter::new("run-measure").unwrap();
+    let (mut text, mut seals) = (Vec::with_capacity(mb << 20), Vec::new());
+    let mut buf = vec![0u8; MAX_LINE_BYTES];
+    let message = "x".repeat(200);
+    let mut n = 0u64;
+    while text.len() < mb << 20 {
+        n += 1;
+        let (stage, event_type) = if n % 500 == 0 {
+            ("generate", "stage_start")
+        } else {
+            ("client", "burst")
+        };
+        let e = Event::info(
+            WallTime::from_unix_millis(1_780_000_000_000 + n),
+            1,
+            stage,
+            event_type,
+            &message,
+        );
+        text.extend_from_slice(chain.append(&e, &mut buf).unwrap());
+        if n % 1000 == 0 {
+            let mut out = [0u8; SEAL_MAX_BYTES];
+            let len = chain.seal(key).unwrap().encode(&mut out).unwrap();
+            seals.push((text.len(), out[..len].to_vec()));
+        }
+    }
+    let mut out = [0u8; SEAL_MAX_BYTES];
+    let len = chain.seal(key).unwrap().encode(&mut out).unwrap();
+    seals.push((text.len(), out[..len].to_vec()));
+    (text, seals)
+}
+
+/// Writes the generated journal into `dir`, rotated at the first seal past every
+/// `segment_bytes` (`usize::MAX`: one file, the layout before segments).
+fn lay_out(dir: &std::path::Path, text: &[u8], seals: &[(usize, Vec<u8>)], segment_bytes: usize) {
+    use heidi_linux::store::{segment_file, segment_seals_file};
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let (mut start, mut seq, mut records, mut boundary): (usize, u64, Vec<u8>, Option<&Vec<u8>>) =
+        (0, 1, Vec::new(), None);
+    if let Some(b) = boundary {
+        records.extend_from_slice(b);
+    }
+    for (end, record) in seals {
+        records.extend_from_slice(record);
+        if *end - start >= segment_bytes && *end < text.len() {
+            std::fs::write(dir.join(segment_file(seq)), &text[start..*end]).unwrap();
+            std::fs::write(dir.join(segment_seals_file(seq)), &records).unwrap();
+            seq += 1;
+            start = *end;
+            boundary = Some(record);
+            records = boundary.unwrap().clone();
+        }
+    }
+    std::fs::write(dir.join("events.jsonl"), &text[start..]).unwrap();
+    std::fs::write(dir.join("events.seals"), &records).unwrap();
+}
+
+/// Spawns `cmd` and answers how long until the socket and /readyz answer.
+fn time_to_ready(d: &mut Daemon, mut cmd: std::process::Command) -> std::time::Duration {
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "heidid exited");
+        if std::os::unix::net::UnixStream::connect(&d.socket).is_ok()
+            && d.http_get("/readyz").0 == 200
+        {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(900));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let took = start.elapsed();
+    d.child = Some(child);
+    assert!(d.stop().success());
+    took
+}
+
+/// `d.command()` with another program (a build of another commit).
+fn command_of(d: &Daemon, program: &str) -> std::process::Command {
+    let ours = d.command();
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(ours.get_args());
+    for (k, v) in ours.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd
+}
+
+/// Start-up time of `heidid` (spawn to socket and /readyz answering) on a journal of
+/// `HEIDI_MEASURE_MB` MB (default 100), in the one-file layout and in 64 MiB and 8 MiB
+/// segments, best of two starts each; with `HEIDI_MEASURE_BEFORE=<heidid of another commit>`
+/// also that build on the one-file layout. Prints the figures; run by hand:
+/// `cargo test -p heidi-linux --test e2e_segments measure -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check: run by hand"]
+fn measure_start_up_on_a_large_journal() {
+    let mb: usize = std::env::var("HEIDI_MEASURE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let before = std::env::var("HEIDI_MEASURE_BEFORE").ok();
+    // Stage scripts mocked: the pipeline is recovered from the journal as in production.
+    let mut d = Daemon::start_with_env(&[], None, &[("HEIDI_MOCK_SUBPROCESSES", "1")]);
+    assert!(d.stop().success());
+    let key = heidi_linux::store::load_key(&d.key).unwrap();
+    let (text, seals) = generated_journal(mb, &key);
+    let mut runs: Vec<(&str, usize, Option<&str>)> = vec![
+        ("one file", usize::MAX, None),
+        ("64 MiB segments", 64 << 20, None),
+        ("8 MiB segments", 8 << 20, None),
+    ];
+    if let Some(bin) = before.as_deref() {
+        runs.insert(
+            0,
+            (
+                "one file, HEIDI_MEASURE_BEFORE build",
+                usize::MAX,
+                Some(bin),
+            ),
+        );
+    }
+    for (name, segment, program) in runs {
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..2 {
+            lay_out(&d.out_dir, &text, &seals, segment);
+            for entry in std::fs::read_dir(d.key.parent().unwrap()).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "anchor") {
+                    std::fs::remove_file(path).unwrap();
+                }
+            }
+            let cmd = match program {
+                Some(p) => command_of(&d, p),
+                None => d.command(),
+            };
+            best = best.min(time_to_ready(&mut d, cmd));
+        }
+        println!("{mb} MB, {name}: ready after {:.3} s", best.as_secs_f64());
+    }
+}
