@@ -24,6 +24,9 @@ ENVIRONMENT:
 FILES:
   OUT_DIR/events.jsonl    the hash-chained journal; appends are acknowledged after fsync
   OUT_DIR/events.seals    HMAC seals of the journal (key from --seal-key, outside OUT_DIR)
+  OUT_DIR/events.<seq>.jsonl, .seals
+                          rotated journal segments (journal.segment_max_bytes); read
+                          them in name order, then events.jsonl, for one chained journal
   <key dir>/journal-<hash>.anchor
                           the journal's latest seal, beside the seal key: seals cut back
                           behind it stop the start (exit 3)
