@@ -54,8 +54,15 @@ impl Journal {
     /// `seal_every_lines`, `max_batch` or `queue_capacity`, sizes above the `*_LIMIT`s of
     /// [`JournalConfig`]. Key file errors: see [`load_or_create_key`](super::load_or_create_key).
     ///
-    /// It reads the whole journal once (in 64 KiB chunks) and blocks: call it before the
-    /// runtime starts or through `spawn_blocking`.
+    /// Segments (docs/JOURNAL.md, "Segments"): an interrupted rotation is finished first
+    /// (journaled as `journal_rotation_finished`); when rotated segments exist, the open
+    /// segment must continue the newest (its seal file's first record equal to that
+    /// segment's last seal), else `InvalidData`; retention runs after the open's seal. Stale
+    /// temporary files of [`write_state_atomic`](super::write_state_atomic) in `dir` are
+    /// removed first (journaled as `stale_temp_files_removed`).
+    ///
+    /// It reads the open segment once (in 64 KiB chunks), not the rotated ones, and blocks:
+    /// call it before the runtime starts or through `spawn_blocking`.
     pub fn open(config: JournalConfig) -> io::Result<(Journal, OpenReport)> {
         config.validate()?;
         create_private_dir(&config.dir)?;
@@ -116,6 +123,7 @@ impl Journal {
             bytes: found.intact_end,
             started: Instant::now(),
             next_seq: list_segments(&config.dir)?.last().map_or(1, |seq| seq + 1),
+            not_before: None,
         };
         let writer = Writer::new(
             output,

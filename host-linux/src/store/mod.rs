@@ -17,6 +17,9 @@
 //! - The journal's anchor ([`anchor_path`], beside the seal key) copies the latest seal; it is
 //!   replaced at open, at most once per second while seals are written and at close, always
 //!   after the seal is durable. Seals behind it stop the open (docs/JOURNAL.md, "The anchor").
+//! - The journal is rotated into segments (`events.<seq>.jsonl` + `.seals`) by size or age,
+//!   with optional retention; the open one keeps the names `events.jsonl` / `events.seals`
+//!   ([`journal_files`] lists them in reading order; docs/JOURNAL.md, "Segments").
 //! - [`IdemLog`] keeps the idempotency records across restarts (`OUT_DIR/idempotency.jsonl`).
 //! - [`write_state_atomic`] replaces a status file atomically; [`load_or_create_key`] reads or
 //!   creates the seal key file (raw bytes, mode 0600, outside `OUT_DIR`).

@@ -101,6 +101,8 @@ pub(super) struct Segments {
     pub(super) started: Instant,
     /// The sequence number the next rotation gives the open segment.
     pub(super) next_seq: u64,
+    /// No rotation before this (set when one had to be put off).
+    pub(super) not_before: Option<Instant>,
 }
 
 /// The files the writer appends to.
@@ -446,9 +448,15 @@ impl Writer {
         if self.seg.bytes == 0 || self.failed.is_some() {
             return None;
         }
-        self.seg
+        let due = self
+            .seg
             .max_age
-            .and_then(|age| self.seg.started.checked_add(age))
+            .and_then(|age| self.seg.started.checked_add(age))?;
+        Some(
+            self.seg
+                .not_before
+                .map_or(due, |not_before| due.max(not_before)),
+        )
     }
 
     /// Rotates the open segment when it is large or old enough. A failure before the
@@ -458,9 +466,11 @@ impl Writer {
         if self.failed.is_some() || self.seg.bytes == 0 {
             return;
         }
+        let now = Instant::now();
         let by_size = self.seg.bytes >= self.seg.max_bytes;
-        let by_age = self.rotation_due().is_some_and(|due| due <= Instant::now());
-        if !(by_size || by_age) {
+        let by_age = self.rotation_due().is_some_and(|due| due <= now);
+        let put_off = self.seg.not_before.is_some_and(|t| t > now);
+        if !(by_size || by_age) || put_off {
             return;
         }
         if let Err(e) = self.rotate() {
@@ -477,8 +487,10 @@ impl Writer {
         };
         if let Err(e) = self.anchor_now() {
             tracing::warn!(error = %e, "cannot anchor the segment boundary; rotating later");
+            self.seg.not_before = Instant::now().checked_add(ANCHOR_INTERVAL);
             return Ok(());
         }
+        self.seg.not_before = None;
         if let Err(e) = self.switch_files(&boundary) {
             self.failed = Some(format!("journal rotation failed: {e}"));
             return Err(e);
