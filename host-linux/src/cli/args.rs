@@ -231,7 +231,7 @@ pub enum JournalCommand {
     /// So do seals behind the journal's anchor (see --anchor).
     Verify {
         /// The journal (events.jsonl) or its directory (OUT_DIR). When rotated segments
-        /// (events.<seq>.jsonl) lie beside it, every segment is checked in order, then
+        /// (events.NNNNNN.jsonl) lie beside it, every segment is checked in order, then
         /// events.jsonl; a missing, reordered or cut segment exits 4 naming it.
         file: PathBuf,
         /// The seal file (default: events.seals beside FILE, if present; with segments, the
