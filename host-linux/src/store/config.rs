@@ -76,7 +76,7 @@ impl JournalConfig {
         }
     }
 
-    /// Default `segment_max_bytes`: 64 MiB (about 0.2 s of verification at start-up).
+    /// Default `segment_max_bytes`: 64 MiB.
     pub const SEGMENT_MAX_BYTES_DEFAULT: u64 = 64 << 20;
     /// Least `segment_max_bytes` accepted.
     pub const SEGMENT_MIN_BYTES: u64 = 1024;
