@@ -483,4 +483,31 @@ mod tests {
         assert_eq!(last.mark.version, 2);
         assert!(last.sealed);
     }
+
+    #[test]
+    fn the_last_policy_event_is_found_in_a_rotated_segment_with_its_global_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut config =
+            JournalConfig::new(tmp.path().join("out"), tmp.path().join("keys/seal.key"));
+        config.segment_max_bytes = JournalConfig::SEGMENT_MIN_BYTES;
+        let (journal, _) = Journal::open(config.clone()).unwrap();
+        for i in 0..2 {
+            let tick = JournalEntry::info("test", "tick", format!("tick {i}"));
+            journal.append_blocking(tick).unwrap();
+        }
+        let p = policy(7);
+        assert_eq!(journal.append_blocking(applied(3, &p)).unwrap().line, 3);
+        for i in 0..20 {
+            let tick = JournalEntry::info("test", "tick", format!("tick {i}"));
+            journal.append_blocking(tick).unwrap();
+        }
+        journal.close().unwrap();
+        assert!(!crate::store::list_segments(&config.dir).unwrap().is_empty());
+        let path = config.dir.join("events.jsonl");
+        let last = last_journaled(&path, 3).unwrap().unwrap();
+        assert_eq!(last.mark.version, 3);
+        assert!(last.sealed, "line 3 is covered by sealed_lines = 3");
+        let last = last_journaled(&path, 2).unwrap().unwrap();
+        assert!(!last.sealed, "line numbers count from the run's first line");
+    }
 }

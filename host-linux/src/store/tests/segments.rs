@@ -366,3 +366,29 @@ fn segment_settings_are_bounded() {
     let e = Journal::open(config).err().unwrap();
     assert!(e.to_string().contains("retain_segments"), "{e}");
 }
+
+#[test]
+fn the_pipeline_status_is_replayed_across_segments() {
+    use heidi_core::pipeline::{Mode, PipelineConfig, State, start_message};
+    let (_tmp, config) = tiny();
+    let (journal, _) = Journal::open(config.clone()).unwrap();
+    let start = JournalEntry::info("pipeline", "pipeline_start", start_message(Mode::Collect));
+    journal.append_blocking(start).unwrap();
+    for i in 1..30 {
+        journal.append_blocking(entry(i)).unwrap();
+    }
+    journal.close().unwrap();
+    let first = std::fs::read_to_string(config.dir.join(segment_file(1))).unwrap();
+    assert!(first.contains("pipeline_start"));
+    assert!(
+        !journal_bytes(&config)
+            .windows(14)
+            .any(|w| w == b"pipeline_start")
+    );
+    let status = crate::daemon::pipeline::replay_journal(
+        &config.dir.join(JOURNAL_FILE),
+        &PipelineConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(status.state, State::Collecting);
+}
