@@ -15,7 +15,7 @@ use heidi_core::journal::{
 };
 
 use crate::paths::{JOURNAL_FILE, SEALS_FILE, default_key_path};
-use crate::store::{anchor_path, list_segments, load_key, read_anchor};
+use crate::store::{anchor_path, list_segments, load_key, parse_segment_file, read_anchor};
 
 /// Bytes read from the journal per [`Verifier::feed`] call.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -38,8 +38,8 @@ pub struct VerifyOptions {
 }
 
 impl VerifyOptions {
-    /// Applies the defaults: a directory names its `events.jsonl` (and the segments beside
-    /// it); seals = `events.seals` beside the journal when it exists; key =
+    /// Applies the defaults: a directory, or a rotated segment in it, names its
+    /// `events.jsonl` (and the segments beside it); seals = `events.seals` beside the journal when it exists; key =
     /// [`default_key_path`] when it exists; anchor = the journal's anchor file in the key's
     /// directory ([`anchor_path`]) when there is a key and that file exists.
     pub fn resolve(
@@ -49,8 +49,16 @@ impl VerifyOptions {
         anchor: Option<PathBuf>,
     ) -> VerifyOptions {
         let seals_explicit = seals.is_some();
+        let rotated = journal
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(parse_segment_file)
+            .is_some();
         let journal = if journal.is_dir() {
             journal.join(JOURNAL_FILE)
+        } else if rotated {
+            // A rotated segment is checked with the segments around it.
+            journal.with_file_name(JOURNAL_FILE)
         } else {
             journal
         };

@@ -392,3 +392,40 @@ fn the_pipeline_status_is_replayed_across_segments() {
     .unwrap();
     assert_eq!(status.state, State::Collecting);
 }
+
+#[test]
+fn verify_without_a_key_checks_the_chain_across_segments_and_says_so() {
+    let (_tmp, config) = tiny();
+    write(&config, 30);
+    let opts = |journal: PathBuf| VerifyOptions {
+        journal,
+        seals: None,
+        seals_explicit: false,
+        key: None,
+        anchor: None,
+    };
+    let report = verify_journal(&opts(config.dir.join(JOURNAL_FILE)), &mut |_| {}).unwrap();
+    assert_eq!(report.lines, 30);
+    assert!(report.seals.is_none());
+    assert!(report.to_string().contains("not authenticated"), "{report}");
+    // A rotated segment named on the command line means its directory.
+    let named = VerifyOptions::resolve(
+        config.dir.join(segment_file(2)),
+        None,
+        Some(config.key_path.clone()),
+        None,
+    );
+    assert_eq!(named.journal, config.dir.join(JOURNAL_FILE));
+    assert_eq!(verify_journal(&named, &mut |_| {}).unwrap().lines, 30);
+    // The chain alone still catches a swapped pair.
+    for name in [segment_file, segment_seals_file] {
+        std::fs::rename(config.dir.join(name(2)), config.dir.join("x")).unwrap();
+        std::fs::rename(config.dir.join(name(3)), config.dir.join(name(2))).unwrap();
+        std::fs::rename(config.dir.join("x"), config.dir.join(name(3))).unwrap();
+    }
+    let (segment, _) = segment_error(verify_journal(
+        &opts(config.dir.join(JOURNAL_FILE)),
+        &mut |_| {},
+    ));
+    assert_eq!(segment, segment_file(2));
+}
