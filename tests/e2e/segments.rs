@@ -1,7 +1,8 @@
 //! Journal segments against a real `heidid`: with a tiny segment size and retention, `kill -9`
 //! at random moments (rotations included) never stops a restart, every acknowledged event
 //! that retention kept is where its reply said, deletions are journaled, and
-//! `heidi journal verify OUT_DIR` passes, and fails naming a segment removed by hand.
+//! `heidi journal verify OUT_DIR` passes, and fails naming a segment removed by hand. Stale
+//! temporary files of interrupted atomic writes are removed at start and the count journaled.
 
 mod common;
 
@@ -292,4 +293,26 @@ fn measure_start_up_on_a_large_journal() {
         }
         println!("{mb} MB, {name}: ready after {:.3} s", best.as_secs_f64());
     }
+}
+
+#[test]
+fn stale_temporary_files_left_by_a_crash_are_removed_at_start_and_journaled() {
+    let mut d = Daemon::start(&[]);
+    d.kill9();
+    // What an interrupted atomic write of policy.json leaves, and a file that is not ours.
+    let ours = d.out_dir.join(".policy.json.4242.0a1b2c3d.tmp");
+    let theirs = d.out_dir.join("notes.tmp");
+    std::fs::write(&ours, b"{").unwrap();
+    std::fs::write(&theirs, b"keep").unwrap();
+    d.spawn();
+    assert!(!ours.exists());
+    assert!(theirs.exists());
+    let removed: Vec<Value> = read_lines(&d.journal())
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["event_type"] == "stale_temp_files_removed")
+        .collect();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0]["counters_delta"]["removed"], 1);
+    assert!(d.stop().success());
 }
