@@ -8,6 +8,8 @@
 //!   original, or the one after it when that line is a valid successor whose content changed
 //!   (only the next `prev_hash` can tell); a change the chain cannot see is caught by the
 //!   last seal (which covers every line). A cut tail is detected by the seal.
+//! - A journal split into segments verifies from the boundary seal like the whole, and damage
+//!   in the later segment is found at the same line.
 
 use heidi_core::WallTime;
 use heidi_core::journal::{
@@ -351,6 +353,47 @@ proptest! {
         // And the core verifier accepts them, fed one byte at a time.
         let (v, _) = verify(&[], &lines.concat(), 1);
         prop_assert_eq!(v.unwrap().lines, lines.len() as u64);
+    }
+
+    /// A journal split into segments at any line boundary, the tail resumed from a boundary
+    /// seal over the head (`SealCheck::verifier_after`), verifies exactly like the whole, and
+    /// a damaged tail is found at the same (global) line number.
+    #[test]
+    fn a_segment_resumed_after_its_boundary_verifies_like_the_whole(
+        events in proptest::collection::vec(ev(), 2..8),
+        split in 1usize..7,
+        d in damage(),
+    ) {
+        let split = split.min(events.len() - 1);
+        let (lines, _) = encode(&events);
+        let (_, head_chain) = encode(&events[..split]);
+        let boundary = head_chain.seal(&key()).unwrap();
+        let mut check = SealCheck::new(&key());
+        check.add_record(&seal_record(&head_chain)).unwrap();
+        let tail = &lines[split..];
+        let mut v = check.verifier_after(&boundary).unwrap();
+        v.feed(&tail.concat()).unwrap();
+        let whole = verify(&[], &lines.concat(), usize::MAX).0.unwrap();
+        let resumed = v.finish().unwrap();
+        prop_assert_eq!(
+            (resumed.lines, resumed.last_hash, resumed.run_id()),
+            (whole.lines, whole.last_hash, whole.run_id())
+        );
+        prop_assert_eq!(check.check(&resumed).unwrap().sealed_lines, split as u64);
+        // Damage in the tail: the same line as in the whole journal.
+        let Some(damaged_tail) = apply(tail, &d) else { return Ok(()); };
+        prop_assume!(damaged_tail != tail);
+        let mut damaged = lines[..split].to_vec();
+        damaged.extend(damaged_tail.iter().cloned());
+        let whole = verify(&[], &damaged.concat(), usize::MAX).0;
+        let mut v = check.verifier_after(&boundary).unwrap();
+        let _ = v.feed(&damaged_tail.concat());
+        let resumed = v.finish();
+        match (whole, resumed) {
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (Ok(a), Ok(b)) => prop_assert_eq!((a.lines, a.last_hash), (b.lines, b.last_hash)),
+            (a, b) => prop_assert!(false, "whole {:?} vs resumed {:?}", a, b),
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use super::chain::BadRunId;
 use super::seal::{Seal, SealKey};
 use super::verify::{Verified, Verifier};
 
@@ -187,6 +188,18 @@ impl SealCheck {
         v
     }
 
+    /// A verifier for a journal segment that starts after `boundary` (the seal over the last
+    /// line of the segment before, the first record of this segment's seal file; see
+    /// docs/JOURNAL.md, "Segments"): it continues the chain from the boundary's line and hash
+    /// and keeps the hash of the last sealed line.
+    pub fn verifier_after(&self, boundary: &Seal) -> Result<Verifier, BadRunId> {
+        let mut v = Verifier::resume(boundary.run_id(), boundary.lines(), boundary.last_hash())?;
+        if let Some(seal) = &self.latest {
+            v.watch(seal.lines());
+        }
+        Ok(v)
+    }
+
     /// Compares the verified journal (or its intact prefix) with the last seal.
     /// [`SealFault::Unsealed`] if there is no seal record and the journal has more than
     /// [`UNSEALED_LINES_MAX`] lines (a caller that knowingly reads a journal never sealed may
@@ -254,6 +267,46 @@ mod tests {
         let mut v = check.verifier();
         v.feed(bytes).unwrap();
         check.check(&v.finish().unwrap())
+    }
+
+    #[test]
+    fn a_segment_verifies_from_its_boundary_seal() {
+        let (all, mut chain) = journal("run-7", 2);
+        let boundary = chain.seal(&key()).unwrap();
+        let mut buf = [0u8; 1024];
+        let e = crate::journal::Event::info(
+            crate::time::WallTime::from_unix_millis(1_771_573_538_307),
+            1,
+            "generate",
+            "stage_end",
+            "x",
+        );
+        let line3 = chain.append(&e, &mut buf).unwrap().to_vec();
+        let line3: heapless::Vec<u8, 1024> = heapless::Vec::from_slice(&line3).unwrap();
+        let after = chain.seal(&key()).unwrap();
+        let mut check = SealCheck::new(&key());
+        check.add_record(&record(&boundary)).unwrap();
+        // A fresh segment: only its boundary, no line yet.
+        let v = check.verifier_after(&boundary).unwrap();
+        let report = check.check(&v.verified()).unwrap();
+        assert_eq!((report.sealed_lines, report.unsealed_lines), (2, 0));
+        check.add_record(&record(&after)).unwrap();
+        let mut v = check.verifier_after(&boundary).unwrap();
+        v.feed(&line3).unwrap();
+        let report = check.check(&v.finish().unwrap()).unwrap();
+        assert_eq!((report.sealed_lines, report.unsealed_lines), (3, 0));
+        // The segment cut to nothing no longer reaches its last seal.
+        let v = check.verifier_after(&boundary).unwrap();
+        assert_eq!(
+            check.check(&v.verified()),
+            Err(SealFault::CutTail {
+                journal_lines: 2,
+                sealed_lines: 3
+            })
+        );
+        // The segment that starts at line 1 does not continue the boundary.
+        let mut v = check.verifier_after(&boundary).unwrap();
+        assert!(v.feed(&all).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use core::fmt;
 
 use sha2::{Digest, Sha256};
 
-use super::chain::{RUN_ID_MAX_BYTES, RunId};
+use super::chain::{BadRunId, RUN_ID_MAX_BYTES, RunId, run_id_from};
 use super::hash::LineHash;
 use super::line::MAX_LINE_BYTES;
 use super::scan::scan;
@@ -137,9 +137,26 @@ impl Verifier {
         }
     }
 
-    /// Also keep the hash of line `line` (1-based), for a seal check.
+    /// A verifier that continues a chain after line `lines` of run `run_id`, whose hash
+    /// (with its `\n`) is `last_hash`: for a journal segment that starts after a boundary
+    /// seal (docs/JOURNAL.md, "Segments"). The first line fed must carry `last_hash` as its
+    /// `prev_hash` and `run_id` as its run id; line numbers (in faults and in [`Verified`])
+    /// continue from `lines`. `Err(BadRunId)` for an invalid run id.
+    pub fn resume(run_id: &str, lines: u64, last_hash: LineHash) -> Result<Verifier, BadRunId> {
+        let mut v = Verifier::new();
+        v.state.run_id = run_id_from(run_id)?;
+        v.state.lines = lines;
+        v.state.last_hash = Some(last_hash);
+        Ok(v)
+    }
+
+    /// Also keep the hash of line `line` (1-based), for a seal check. Watching the line a
+    /// [`resume`](Verifier::resume)d verifier starts after keeps its hash at once.
     pub fn watch(&mut self, line: u64) {
         self.watch = line;
+        if let Some(hash) = self.state.last_hash.filter(|_| line == self.state.lines) {
+            self.state.checkpoint = Some((line, hash));
+        }
     }
 
     /// Feeds the next bytes of the journal.
@@ -294,6 +311,61 @@ pub(crate) mod tests {
             }
         }
         v.finish()
+    }
+
+    #[test]
+    fn a_resumed_verifier_continues_the_chain_of_a_split_journal() {
+        let (all, _) = journal("run-7", 5);
+        let cut = all
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(2)
+            .unwrap()
+            .0
+            + 1;
+        let mut head = Verifier::new();
+        head.feed(&all[..cut]).unwrap();
+        let head = head.finish().unwrap();
+        assert_eq!(head.lines, 3);
+        let last = head.last_hash.unwrap();
+        let mut tail = Verifier::resume("run-7", 3, last).unwrap();
+        tail.watch(3);
+        assert_eq!(tail.verified().checkpoint(), Some((3, last)));
+        tail.feed(&all[cut..]).unwrap();
+        let whole = verify_chunked(&all, 7).unwrap();
+        let tail = tail.finish().unwrap();
+        assert_eq!((tail.lines, tail.last_hash), (5, whole.last_hash));
+        assert_eq!(tail.run_id(), "run-7");
+        // Another run id, another hash, or a segment that starts at line 1: line 4 is wrong.
+        let wrong = [
+            Verifier::resume("run-8", 3, last).unwrap(),
+            Verifier::resume("run-7", 3, LineHash([7; 32])).unwrap(),
+        ];
+        let kinds = wrong.map(|mut v| v.feed(&all[cut..]).unwrap_err());
+        assert_eq!(
+            kinds[0],
+            Fault {
+                line: 4,
+                kind: FaultKind::WrongRunId
+            }
+        );
+        assert_eq!(
+            kinds[1],
+            Fault {
+                line: 4,
+                kind: FaultKind::BrokenPrevHash
+            }
+        );
+        let mut from_start = Verifier::resume("run-7", 3, last).unwrap();
+        assert_eq!(
+            from_start.feed(&all[..cut]).unwrap_err(),
+            Fault {
+                line: 4,
+                kind: FaultKind::BrokenPrevHash
+            }
+        );
+        assert!(Verifier::resume("bad id", 3, last).is_err());
     }
 
     #[test]

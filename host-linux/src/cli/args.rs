@@ -230,9 +230,13 @@ pub enum JournalCommand {
     /// deleted or emptied) also exits 4: the daemon seals a journal's first line at once.
     /// So do seals behind the journal's anchor (see --anchor).
     Verify {
-        /// The journal (events.jsonl).
+        /// The journal (events.jsonl) or its directory (OUT_DIR); a rotated segment names the
+        /// whole directory too. When rotated segments
+        /// (events.NNNNNN.jsonl) lie beside it, every segment is checked in order, then
+        /// events.jsonl; a missing, reordered or cut segment exits 4 naming it.
         file: PathBuf,
-        /// The seal file (default: events.seals beside FILE, if present).
+        /// The seal file (default: events.seals beside FILE, if present; with segments, the
+        /// open segment's seal file).
         #[arg(long, value_name = "FILE")]
         seals: Option<PathBuf>,
         /// The seal key file, read as the daemon reads it: raw bytes, mode 0600 (default:

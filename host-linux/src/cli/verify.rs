@@ -1,5 +1,8 @@
 //! `heidi journal verify`: the offline check of a journal (and its seals) with the core's
-//! streaming [`Verifier`], without a daemon.
+//! streaming [`Verifier`], without a daemon. A journal directory with rotated segments is
+//! walked segment by segment (docs/JOURNAL.md, "Segments").
+
+mod segments;
 
 use std::fmt;
 use std::fs::File;
@@ -11,8 +14,8 @@ use heidi_core::journal::{
     Verifier,
 };
 
-use crate::paths::{SEALS_FILE, default_key_path};
-use crate::store::{anchor_path, load_key, read_anchor};
+use crate::paths::{JOURNAL_FILE, SEALS_FILE, default_key_path};
+use crate::store::{anchor_path, list_segments, load_key, parse_segment_file, read_anchor};
 
 /// Bytes read from the journal per [`Verifier::feed`] call.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -35,7 +38,8 @@ pub struct VerifyOptions {
 }
 
 impl VerifyOptions {
-    /// Applies the defaults: seals = `events.seals` beside the journal when it exists; key =
+    /// Applies the defaults: a directory, or a rotated segment in it, names its
+    /// `events.jsonl` (and the segments beside it); seals = `events.seals` beside the journal when it exists; key =
     /// [`default_key_path`] when it exists; anchor = the journal's anchor file in the key's
     /// directory ([`anchor_path`]) when there is a key and that file exists.
     pub fn resolve(
@@ -45,6 +49,19 @@ impl VerifyOptions {
         anchor: Option<PathBuf>,
     ) -> VerifyOptions {
         let seals_explicit = seals.is_some();
+        let rotated = journal
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(parse_segment_file)
+            .is_some();
+        let journal = if journal.is_dir() {
+            journal.join(JOURNAL_FILE)
+        } else if rotated {
+            // A rotated segment is checked with the segments around it.
+            journal.with_file_name(JOURNAL_FILE)
+        } else {
+            journal
+        };
         let beside = journal.with_file_name(SEALS_FILE);
         let seals = seals.or_else(|| beside.is_file().then_some(beside));
         let key = key.or_else(|| Some(default_key_path()).filter(|p| p.is_file()));
@@ -113,6 +130,14 @@ pub enum VerifyError {
     Fault(Fault),
     /// The journal does not match its seals.
     Seal(SealFault),
+    /// A segment of a segmented journal is missing, out of order, cut, or does not match its
+    /// seals (the message names the segment file).
+    Segment {
+        /// The segment's file name (`events.000003.jsonl`, `events.jsonl`).
+        segment: String,
+        /// Why.
+        why: String,
+    },
     /// The seals do not reach the journal's anchor, or the anchor is bad.
     Anchor {
         /// The anchor file.
@@ -127,7 +152,10 @@ impl VerifyError {
     pub fn is_verification_failure(&self) -> bool {
         matches!(
             self,
-            VerifyError::Fault(_) | VerifyError::Seal(_) | VerifyError::Anchor { .. }
+            VerifyError::Fault(_)
+                | VerifyError::Seal(_)
+                | VerifyError::Segment { .. }
+                | VerifyError::Anchor { .. }
         )
     }
 }
@@ -141,6 +169,7 @@ impl fmt::Display for VerifyError {
                 write!(f, "line {}: {}", fault.line, fault.kind.describe())
             }
             VerifyError::Seal(fault) => write!(f, "seals: {fault}"),
+            VerifyError::Segment { segment, why } => write!(f, "segment {segment}: {why}"),
             VerifyError::Anchor { path, fault } => {
                 write!(f, "seals behind the anchor {}: {fault}", path.display())
             }
@@ -156,6 +185,21 @@ pub fn verify_journal(
     opts: &VerifyOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, VerifyError> {
+    let dir = match opts.journal.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => Path::new("."),
+    };
+    let is_open_segment = opts.journal.file_name() == Some(JOURNAL_FILE.as_ref());
+    if is_open_segment {
+        let seqs = list_segments(dir).map_err(|error| VerifyError::Io {
+            path: dir.to_path_buf(),
+            error,
+        })?;
+        if !seqs.is_empty() {
+            return segments::verify_segments(opts, dir, &seqs, progress);
+        }
+    }
     let (mut check, anchor, note) = seal_check(opts)?;
     let mut verifier = match &check {
         Some(c) => c.verifier(),

@@ -19,11 +19,33 @@ use crate::kernel::{Policy, event_message, parse_event_message};
 use crate::store::JournalEntry;
 
 /// The journal's last policy event, if any; `sealed` when a seal found at open
-/// (`sealed_lines`) covers its line.
+/// (`sealed_lines`) covers its line. Rotated segments beside `journal` are read first, in
+/// order (docs/JOURNAL.md, "Segments"); line numbers continue across them.
 pub(crate) fn last_journaled(
     journal: &Path,
     sealed_lines: u64,
 ) -> Result<Option<JournaledPolicy>, String> {
+    let dir = journal.parent().unwrap_or(Path::new("."));
+    let rotated =
+        crate::store::list_segments(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let files = crate::store::journal_files(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut number = files.first().map_or(0, |(_, before)| *before);
+    let mut last = None;
+    for seq in rotated {
+        let path = dir.join(crate::store::segment_file(seq));
+        last_in_file(&path, sealed_lines, &mut number, &mut last)?;
+    }
+    last_in_file(journal, sealed_lines, &mut number, &mut last)?;
+    Ok(last)
+}
+
+/// [`last_journaled`] over one file whose first line is line `number + 1`.
+fn last_in_file(
+    journal: &Path,
+    sealed_lines: u64,
+    number: &mut u64,
+    last: &mut Option<JournaledPolicy>,
+) -> Result<(), String> {
     #[derive(serde::Deserialize)]
     struct Line<'a> {
         stage: &'a str,
@@ -33,20 +55,20 @@ pub(crate) fn last_journaled(
     }
     let file = match std::fs::File::open(journal) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("{}: {e}", journal.display())),
     };
     let mut reader = BufReader::new(file);
-    let (mut buf, mut number, mut last) = (String::new(), 0u64, None);
+    let mut buf = String::new();
     loop {
         buf.clear();
         let n = reader
             .read_line(&mut buf)
             .map_err(|e| format!("{}: {e}", journal.display()))?;
         if n == 0 || !buf.ends_with('\n') {
-            return Ok(last);
+            return Ok(());
         }
-        number += 1;
+        *number += 1;
         if !buf.contains("\"event_type\":\"policy_") {
             continue;
         }
@@ -57,9 +79,9 @@ pub(crate) fn last_journaled(
             continue;
         }
         if let Some((version, digest)) = parse_event_message(&line.message) {
-            last = Some(JournaledPolicy {
+            *last = Some(JournaledPolicy {
                 mark: PolicyMark { version, digest },
-                sealed: number <= sealed_lines,
+                sealed: *number <= sealed_lines,
             });
         }
     }
@@ -460,5 +482,32 @@ mod tests {
         let last = d.last().unwrap();
         assert_eq!(last.mark.version, 2);
         assert!(last.sealed);
+    }
+
+    #[test]
+    fn the_last_policy_event_is_found_in_a_rotated_segment_with_its_global_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut config =
+            JournalConfig::new(tmp.path().join("out"), tmp.path().join("keys/seal.key"));
+        config.segment_max_bytes = JournalConfig::SEGMENT_MIN_BYTES;
+        let (journal, _) = Journal::open(config.clone()).unwrap();
+        for i in 0..2 {
+            let tick = JournalEntry::info("test", "tick", format!("tick {i}"));
+            journal.append_blocking(tick).unwrap();
+        }
+        let p = policy(7);
+        assert_eq!(journal.append_blocking(applied(3, &p)).unwrap().line, 3);
+        for i in 0..20 {
+            let tick = JournalEntry::info("test", "tick", format!("tick {i}"));
+            journal.append_blocking(tick).unwrap();
+        }
+        journal.close().unwrap();
+        assert!(!crate::store::list_segments(&config.dir).unwrap().is_empty());
+        let path = config.dir.join("events.jsonl");
+        let last = last_journaled(&path, 3).unwrap().unwrap();
+        assert_eq!(last.mark.version, 3);
+        assert!(last.sealed, "line 3 is covered by sealed_lines = 3");
+        let last = last_journaled(&path, 2).unwrap().unwrap();
+        assert!(!last.sealed, "line numbers count from the run's first line");
     }
 }

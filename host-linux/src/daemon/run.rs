@@ -142,6 +142,10 @@ async fn open_journal(
     jc.seal_interval = j.seal_interval;
     jc.max_batch = j.group_commit_max_batch;
     jc.queue_capacity = j.queue_capacity;
+    jc.segment_max_bytes = j.segment_max_bytes;
+    jc.segment_max_age = j.segment_max_age;
+    jc.retain_segments = j.retain_segments;
+    jc.retain_age = j.retain_age;
     jc.on_fsync = Some(metrics.fsync_observer());
     let (journal, report) = tokio::task::spawn_blocking(move || Journal::open(jc))
         .await
@@ -172,6 +176,8 @@ async fn open_journal(
         sealed_lines = report.sealed_lines,
         cut_bytes = report.cut_bytes,
         created = report.created,
+        segments = report.segments,
+        temp_files_removed = report.temp_files_removed,
         path = %journal.path().display(),
         anchor = %report.anchor.display(),
         "journal open"

@@ -38,11 +38,25 @@ pub struct JournalConfig {
     /// (`journal_unsealed_accepted`). Also opens a journal whose seals are behind its anchor
     /// (`journal_anchor_accepted`). Default false.
     pub accept_unsealed: bool,
+    /// Rotate the open segment (`events.jsonl`) once it holds this many bytes (checked after
+    /// each group commit, so a segment may exceed it by one batch). See docs/JOURNAL.md,
+    /// "Segments".
+    pub segment_max_bytes: u64,
+    /// Also rotate a non-empty open segment this long after it was started (or, for the
+    /// segment found at open, after the open). `None`: no age limit.
+    pub segment_max_age: Option<Duration>,
+    /// Keep at most this many rotated segments, deleting the oldest (journaled as
+    /// `journal_segments_deleted`). `None`: keep all.
+    pub retain_segments: Option<u64>,
+    /// Delete rotated segments last written longer ago than this. `None`: no age limit.
+    /// The newest rotated segment is never deleted (the open one continues it).
+    pub retain_age: Option<Duration>,
 }
 
 impl JournalConfig {
     /// Defaults: no run id, a seal every 1000 lines or 5 s, batches of up to 1024 entries, a
-    /// queue of 4096, a tail of 256 lines, no fsync observer, an unsealed journal refused.
+    /// queue of 4096, a tail of 256 lines, no fsync observer, an unsealed journal refused,
+    /// segments of 64 MiB with no age limit, every rotated segment kept.
     pub fn new(dir: PathBuf, key_path: PathBuf) -> JournalConfig {
         JournalConfig {
             dir,
@@ -55,8 +69,17 @@ impl JournalConfig {
             tail_capacity: 256,
             on_fsync: None,
             accept_unsealed: false,
+            segment_max_bytes: Self::SEGMENT_MAX_BYTES_DEFAULT,
+            segment_max_age: None,
+            retain_segments: None,
+            retain_age: None,
         }
     }
+
+    /// Default `segment_max_bytes`: 64 MiB.
+    pub const SEGMENT_MAX_BYTES_DEFAULT: u64 = 64 << 20;
+    /// Least `segment_max_bytes` accepted.
+    pub const SEGMENT_MIN_BYTES: u64 = 1024;
 
     /// Largest `max_batch` accepted (a batch buffers up to 16 KiB per entry).
     pub const MAX_BATCH_LIMIT: usize = 4096;
@@ -89,6 +112,18 @@ impl JournalConfig {
                 0,
                 as_u64(Self::TAIL_CAPACITY_LIMIT),
             ),
+            (
+                "segment_max_bytes",
+                self.segment_max_bytes,
+                Self::SEGMENT_MIN_BYTES,
+                u64::MAX,
+            ),
+            (
+                "retain_segments",
+                self.retain_segments.unwrap_or(1),
+                1,
+                u64::MAX,
+            ),
         ];
         match fields.iter().find(|(_, n, min, max)| n < min || n > max) {
             Some((field, _, min, max)) => Err(std::io::Error::new(
@@ -113,6 +148,10 @@ impl fmt::Debug for JournalConfig {
             .field("tail_capacity", &self.tail_capacity)
             .field("on_fsync", &self.on_fsync.is_some())
             .field("accept_unsealed", &self.accept_unsealed)
+            .field("segment_max_bytes", &self.segment_max_bytes)
+            .field("segment_max_age", &self.segment_max_age)
+            .field("retain_segments", &self.retain_segments)
+            .field("retain_age", &self.retain_age)
             .finish()
     }
 }
@@ -138,6 +177,14 @@ pub struct OpenReport {
     pub anchor_accepted: Option<String>,
     /// The journal's anchor file (beside the seal key).
     pub anchor: PathBuf,
+    /// Rotated segments in `OUT_DIR` after the open (and its retention).
+    pub segments: u64,
+    /// Temporary files of interrupted atomic writes removed from `OUT_DIR` at open
+    /// (journaled as `stale_temp_files_removed`).
+    pub temp_files_removed: u64,
+    /// Lines before the open segment (0 when there is no rotated segment): it starts at
+    /// line `segment_start_line + 1`.
+    pub segment_start_line: u64,
 }
 
 /// A durable line.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -14,10 +15,11 @@ use super::config::{AppendError, Appended, JournalConfig, OpenReport};
 use super::entry::JournalEntry;
 use super::fsutil::{create_private_dir, open_append, sync_dir};
 use super::key;
-use super::open::{choose_run_id, refuse_key_inside, resume, start_writer};
+use super::open::{Recovery, choose_run_id, refuse_key_inside, resume, start_writer};
 use super::recover::{cut, verify_existing};
 use super::seals::{SealFile, read_seals};
-use super::writer::{Msg, Output, Policy, Shared, Writer};
+use super::segments::{check_boundary, list_segments, remove_stale_temps, repair_rotation};
+use super::writer::{Msg, Output, Policy, Segments, Shared, Writer};
 use crate::paths::{JOURNAL_FILE, SEALS_FILE};
 
 /// A cheap, cloneable handle to the run journal; see the [module docs](super).
@@ -52,18 +54,34 @@ impl Journal {
     /// `seal_every_lines`, `max_batch` or `queue_capacity`, sizes above the `*_LIMIT`s of
     /// [`JournalConfig`]. Key file errors: see [`load_or_create_key`](super::load_or_create_key).
     ///
-    /// It reads the whole journal once (in 64 KiB chunks) and blocks: call it before the
-    /// runtime starts or through `spawn_blocking`.
+    /// Segments (docs/JOURNAL.md, "Segments"): an interrupted rotation is finished first
+    /// (journaled as `journal_rotation_finished`); when rotated segments exist, the open
+    /// segment must continue the newest (its seal file's first record equal to that
+    /// segment's last seal), else `InvalidData`; retention runs after the open's seal. Stale
+    /// temporary files of [`write_state_atomic`](super::write_state_atomic) in `dir` are
+    /// removed first (journaled as `stale_temp_files_removed`).
+    ///
+    /// It reads the open segment once (in 64 KiB chunks), not the rotated ones, and blocks:
+    /// call it before the runtime starts or through `spawn_blocking`.
     pub fn open(config: JournalConfig) -> io::Result<(Journal, OpenReport)> {
         config.validate()?;
         create_private_dir(&config.dir)?;
         refuse_key_inside(&config.dir, &config.key_path)?;
         let key = key::load_or_create_key(&config.key_path)?;
+        let temp_files_removed = remove_stale_temps(&config.dir)?;
+        let repair = repair_rotation(&config.dir, &key)?;
         let path = config.dir.join(JOURNAL_FILE);
         let seals_path = config.dir.join(SEALS_FILE);
         let mut anchor = Anchored::load(anchor_path(&config.key_path, &path)?, &key)?;
         let seals = read_seals(&seals_path, &key, &mut anchor)?;
-        let found = verify_existing(&path, &seals, config.tail_capacity, config.accept_unsealed)?;
+        let boundary = check_boundary(&config.dir, &key, seals.first.as_ref())?;
+        let found = verify_existing(
+            &path,
+            &seals,
+            boundary.as_ref(),
+            config.tail_capacity,
+            config.accept_unsealed,
+        )?;
         let behind_anchor = anchor.finish(seals.check.latest(), &path, config.accept_unsealed)?;
         let run_id = choose_run_id(config.run_id.as_deref(), found.run_id.as_deref(), &path)?;
         // Everything verified: only now change the files.
@@ -96,6 +114,17 @@ impl Journal {
             seals: seal_file,
             anchor: anchor.path.clone(),
         };
+        let segments = Segments {
+            dir: config.dir.clone(),
+            max_bytes: config.segment_max_bytes,
+            max_age: config.segment_max_age,
+            retain: config.retain_segments,
+            retain_age: config.retain_age,
+            bytes: found.intact_end,
+            started: Instant::now(),
+            next_seq: list_segments(&config.dir)?.last().map_or(1, |seq| seq + 1),
+            not_before: None,
+        };
         let writer = Writer::new(
             output,
             chain,
@@ -103,8 +132,15 @@ impl Journal {
             policy,
             shared.clone(),
             seals.check.latest().cloned(),
+            segments,
         );
-        let (writer, lines) = start_writer(writer, &found, seals.torn_bytes, behind_anchor)?;
+        let recovery = Recovery {
+            seal_cut_bytes: seals.torn_bytes,
+            behind_anchor,
+            temp_files_removed,
+            repair,
+        };
+        let (writer, lines) = start_writer(writer, &found, &recovery)?;
         let (sender, receiver) = mpsc::sync_channel(config.queue_capacity);
         let thread = std::thread::Builder::new()
             .name("heidi-journal".into())
@@ -118,6 +154,9 @@ impl Journal {
             unsealed_accepted: found.unsealed_accepted,
             anchor_accepted: behind_anchor.map(|f| f.to_string()),
             anchor: anchor.path,
+            segments: u64::try_from(list_segments(&config.dir)?.len()).unwrap_or(u64::MAX),
+            temp_files_removed,
+            segment_start_line: boundary.as_ref().map_or(0, |b| b.lines()),
         };
         let inner = Inner {
             run_id,
@@ -248,6 +287,13 @@ impl Journal {
     #[cfg(test)]
     pub(super) fn break_seals(&self) {
         self.send_control(Msg::BreakSeals);
+    }
+
+    /// Test hook: the next rotation stops before step `step` as if the process died there
+    /// (see `Msg::CrashRotation`); the journal then fails.
+    #[cfg(test)]
+    pub(super) fn crash_rotation(&self, step: u8) {
+        self.send_control(Msg::CrashRotation(step));
     }
 
     /// Test hook: queues `msg`, waiting for room.

@@ -17,6 +17,9 @@
 //! - The journal's anchor ([`anchor_path`], beside the seal key) copies the latest seal; it is
 //!   replaced at open, at most once per second while seals are written and at close, always
 //!   after the seal is durable. Seals behind it stop the open (docs/JOURNAL.md, "The anchor").
+//! - The journal is rotated into segments (`events.<seq>.jsonl` + `.seals`) by size or age,
+//!   with optional retention; the open one keeps the names `events.jsonl` / `events.seals`
+//!   ([`journal_files`] lists them in reading order; docs/JOURNAL.md, "Segments").
 //! - [`IdemLog`] keeps the idempotency records across restarts (`OUT_DIR/idempotency.jsonl`).
 //! - [`write_state_atomic`] replaces a status file atomically; [`load_or_create_key`] reads or
 //!   creates the seal key file (raw bytes, mode 0600, outside `OUT_DIR`).
@@ -34,8 +37,9 @@ mod open;
 mod recover;
 mod run_id;
 mod seals;
-mod state;
-mod writer;
+pub(super) mod segments;
+pub(super) mod state;
+pub(super) mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -50,4 +54,7 @@ pub use idem_log::{COMPACT_MIN_LINES, Durable, IdemLog, IdemLogError};
 pub use journal::Journal;
 pub(crate) use journal::durable;
 pub use key::{KEY_FILE_MAX_BYTES, KEY_FILE_NEW_BYTES, load_key, load_or_create_key};
+pub use segments::{
+    journal_files, list_segments, parse_segment_file, segment_file, segment_seals_file,
+};
 pub use state::write_state_atomic;

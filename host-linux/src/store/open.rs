@@ -10,18 +10,32 @@ use super::entry::JournalEntry;
 use super::fsutil::{err, random_hex};
 use super::recover::Recovered;
 use super::run_id;
+use super::segments::Repair;
 use super::writer::Writer;
 
+/// What the open found and repaired besides the journal's own tail.
+pub(super) struct Recovery {
+    /// Bytes of a torn last seal record that were cut.
+    pub(super) seal_cut_bytes: u64,
+    /// Seals behind the anchor, accepted by the operator.
+    pub(super) behind_anchor: Option<AnchorFault>,
+    /// Stale temporary files removed from `OUT_DIR`.
+    pub(super) temp_files_removed: u64,
+    /// A rotation a crash interrupted, finished.
+    pub(super) repair: Repair,
+}
+
 /// Journals recovery (a torn tail, a torn seal record, an accepted unsealed journal, seals
-/// accepted behind their anchor), seals an unsealed tail and replaces the anchor. Each line
-/// is sealed as soon as it is written, so a crash here never leaves more than one line
+/// accepted behind their anchor, an interrupted rotation finished, stale temporary files
+/// removed), seals an unsealed tail, applies segment retention and replaces the anchor. Each
+/// line is sealed as soon as it is written, so a crash here never leaves more than one line
 /// without a seal.
 pub(super) fn start_writer(
     mut writer: Writer,
     found: &Recovered,
-    seal_cut_bytes: u64,
-    behind_anchor: Option<AnchorFault>,
+    recovery: &Recovery,
 ) -> io::Result<(Writer, u64)> {
+    let (seal_cut_bytes, behind_anchor) = (recovery.seal_cut_bytes, recovery.behind_anchor);
     // The acceptance is written before the first seal: a crash in between leaves the
     // journal unsealed, so the next start refuses it again instead of forgetting it.
     if found.unsealed_accepted > 0 {
@@ -50,7 +64,31 @@ pub(super) fn start_writer(
         ))?;
         writer.seal_now()?;
     }
+    if recovery.repair != Repair::None {
+        let what = match recovery.repair {
+            Repair::SealsRenamed => "renamed the rotated segment's seal file and started",
+            Repair::BoundaryWritten | Repair::None => "started",
+        };
+        let entry = JournalEntry::info(
+            "journal",
+            "journal_rotation_finished",
+            format!("a crash interrupted a segment rotation; {what} the new segment"),
+        );
+        writer.write_now(&entry)?;
+        writer.seal_now()?;
+    }
+    if recovery.temp_files_removed > 0 {
+        let n = recovery.temp_files_removed;
+        let mut entry = JournalEntry::info(
+            "journal",
+            "stale_temp_files_removed",
+            format!("removed {n} temporary file(s) of atomic writes a crash interrupted"),
+        );
+        entry.counters_delta = vec![("removed".to_owned(), i64::try_from(n).unwrap_or(i64::MAX))];
+        writer.write_now(&entry)?;
+    }
     writer.seal_now()?;
+    writer.apply_retention()?;
     writer.anchor_now()?;
     let lines = writer.lines();
     Ok((writer, lines))

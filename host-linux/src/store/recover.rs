@@ -5,7 +5,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use heidi_core::journal::{Fault, FaultKind, LineHash, SealFault, SealReport, Verified, Verifier};
+use heidi_core::journal::{
+    Fault, FaultKind, LineHash, Seal, SealFault, SealReport, Verified, Verifier,
+};
 
 use super::fsutil::{at, err, open_regular};
 use super::seals::ReadSeals;
@@ -38,15 +40,24 @@ pub(super) struct Recovered {
 /// torn last line is tolerated (a final segment with no `\n` after it, whatever its length);
 /// every other fault is an `InvalidData` error naming the line. A journal of more than one
 /// line without any seal record ([`SealFault::Unsealed`]) is refused too, unless
-/// `accept_unsealed`.
+/// `accept_unsealed`. With a `boundary` (the open segment continues a rotated one), the
+/// chain and the line numbers continue from that seal.
 pub(super) fn verify_existing(
     journal: &Path,
     seals: &ReadSeals,
+    boundary: Option<&Seal>,
     tail_capacity: usize,
     accept_unsealed: bool,
 ) -> io::Result<Recovered> {
-    let mut verifier = seals.check.verifier();
+    let mut verifier = match boundary {
+        Some(b) => seals
+            .check
+            .verifier_after(b)
+            .map_err(|e| refuse(journal, &e.to_string()))?,
+        None => seals.check.verifier(),
+    };
     let mut scan = Scan::new(tail_capacity);
+    scan.base = boundary.map_or(0, Seal::lines);
     let outcome = match open_regular(journal)? {
         Some(mut file) => scan
             .run(&mut file, &mut verifier)
@@ -124,6 +135,8 @@ struct Scan {
     intact_end: u64,
     /// Line ends noted (the lines before `intact_end`).
     lines: u64,
+    /// Lines before the file's first line (its segment's boundary seal).
+    base: u64,
     /// Ends of the last `tail_capacity + 1` lines.
     ends: VecDeque<u64>,
     tail_capacity: usize,
@@ -135,6 +148,7 @@ impl Scan {
             total: 0,
             intact_end: 0,
             lines: 0,
+            base: 0,
             ends: VecDeque::new(),
             tail_capacity,
         }
@@ -150,7 +164,7 @@ impl Scan {
             let chunk = &buf[..n];
             if let Err(fault) = v.feed(chunk) {
                 // The lines of this chunk before the fault verified: note their ends too.
-                self.note_lines(chunk, v.verified().lines);
+                self.note_lines(chunk, v.verified().lines.saturating_sub(self.base));
                 return Ok(Err(fault));
             }
             self.note_lines(chunk, u64::MAX);

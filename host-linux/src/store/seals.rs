@@ -17,6 +17,8 @@ pub(super) struct ReadSeals {
     pub(super) intact_end: u64,
     /// Bytes of a torn last record (no `\n`, crash mid-write), to be cut; 0 if none.
     pub(super) torn_bytes: u64,
+    /// The first valid record (a segment's boundary when the segment continues another).
+    pub(super) first: Option<Seal>,
 }
 
 /// Reads `path` (missing: nothing sealed) record by record into a [`SealCheck`]. A record
@@ -32,6 +34,7 @@ pub(super) fn read_seals(
         check: SealCheck::new(key),
         intact_end: 0,
         torn_bytes: 0,
+        first: None,
     };
     let Some(file) = open_regular(path)? else {
         return Ok(out);
@@ -59,6 +62,9 @@ pub(super) fn read_seals(
         })?;
         if let Some(seal) = out.check.latest() {
             anchor.observe(seal);
+            if out.first.is_none() {
+                out.first = Some(seal.clone());
+            }
         }
         out.intact_end += u64::try_from(n).unwrap_or(u64::MAX);
     }

@@ -18,16 +18,18 @@ pub fn write_state_atomic(dir: &Path, file_name: &str, bytes: &[u8]) -> io::Resu
         let msg = format!("state file name {file_name:?} is not a plain file name");
         return Err(err(io::ErrorKind::InvalidInput, msg));
     }
-    let tmp = dir.join(format!(
-        ".{file_name}.{}.{}.tmp",
-        std::process::id(),
-        random_hex(4)?
-    ));
+    let tmp = dir.join(temp_name(file_name, std::process::id(), &random_hex(4)?));
     let result = write_then_rename(&tmp, &dir.join(file_name), bytes).and_then(|()| sync_dir(dir));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The temporary file name of [`write_state_atomic`]: `.<file name>.<pid>.<hex>.tmp`
+/// (removed at the next open when a crash leaves it; see `segments::is_state_temp`).
+pub(super) fn temp_name(file_name: &str, pid: u32, hex: &str) -> String {
+    format!(".{file_name}.{pid}.{hex}.tmp")
 }
 
 fn write_then_rename(tmp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Mutex, PoisonError};
@@ -15,8 +15,13 @@ use tokio::sync::oneshot;
 use super::anchor::write_anchor;
 use super::config::{AppendError, Appended, FsyncHook};
 use super::entry::JournalEntry;
-use super::fsutil::at;
+use super::fsutil::{at, open_append, sync_dir};
 use super::seals::SealFile;
+use super::segments::{
+    first_record, list_segments, remove_segment, segment_file, segment_mtime, segment_seals_file,
+    write_boundary,
+};
+use crate::paths::{JOURNAL_FILE, SEALS_FILE};
 
 /// Least time between two anchor updates while seals are written (the anchor is also
 /// replaced at open and at close). After a `kill -9` the anchor may lag the seal file by the
@@ -42,6 +47,11 @@ pub(super) enum Msg {
     /// Test hook: swap the seal file for a read-only handle, so the next seal fails.
     #[cfg(test)]
     BreakSeals,
+    /// Test hook: the next rotation stops (as if the process died) before step `n`: 1
+    /// before renaming the journal, 2 before renaming its seals, 3 before writing the new
+    /// seal file, 4 before creating the new journal file.
+    #[cfg(test)]
+    CrashRotation(u8),
 }
 
 /// State the writer publishes to the handles.
@@ -71,6 +81,28 @@ pub(super) struct Policy {
     pub(super) seal_interval: Duration,
     pub(super) max_batch: usize,
     pub(super) on_fsync: Option<FsyncHook>,
+}
+
+/// Rotation and retention of segments (docs/JOURNAL.md, "Segments").
+pub(super) struct Segments {
+    /// `OUT_DIR`.
+    pub(super) dir: PathBuf,
+    /// Rotate once the open segment holds this many bytes.
+    pub(super) max_bytes: u64,
+    /// Rotate a non-empty open segment this long after `started`.
+    pub(super) max_age: Option<Duration>,
+    /// Rotated segments kept.
+    pub(super) retain: Option<u64>,
+    /// Rotated segments last written longer ago than this are deleted.
+    pub(super) retain_age: Option<Duration>,
+    /// Bytes in the open segment.
+    pub(super) bytes: u64,
+    /// When the open segment was started (or found, at open).
+    pub(super) started: Instant,
+    /// The sequence number the next rotation gives the open segment.
+    pub(super) next_seq: u64,
+    /// No rotation before this (set when one had to be put off).
+    pub(super) not_before: Option<Instant>,
 }
 
 /// The files the writer appends to.
@@ -105,6 +137,11 @@ pub(super) struct Writer {
     anchored_lines: u64,
     /// When the anchor was last replaced (or its replacement last failed).
     anchored_at: Option<Instant>,
+    /// Segment rotation and retention.
+    seg: Segments,
+    /// Test hook: where the next rotation stops ([`Msg::CrashRotation`]).
+    #[cfg(test)]
+    crash_rotation_at: Option<u8>,
 }
 
 impl Writer {
@@ -116,6 +153,7 @@ impl Writer {
         policy: Policy,
         shared: std::sync::Arc<Shared>,
         last_seal: Option<Seal>,
+        seg: Segments,
     ) -> Writer {
         let sealed_lines = last_seal.as_ref().map_or(0, Seal::lines);
         let unsealed = chain.lines() > sealed_lines;
@@ -135,6 +173,9 @@ impl Writer {
             last_seal,
             anchored_lines: 0,
             anchored_at: None,
+            seg,
+            #[cfg(test)]
+            crash_rotation_at: None,
         }
     }
 
@@ -178,6 +219,7 @@ impl Writer {
             let deferred = self.gather(first, &rx);
             self.commit();
             self.seal_if_due();
+            self.rotate_if_due();
             self.anchor_if_due();
             if let Some(msg) = deferred {
                 self.control(msg);
@@ -237,10 +279,10 @@ impl Writer {
                 (Some(since), None) => since.checked_add(self.policy.seal_interval),
                 _ => None,
             };
-            let due = match (seal_due, self.anchor_due()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let due = [seal_due, self.anchor_due(), self.rotation_due()]
+                .into_iter()
+                .flatten()
+                .min();
             let Some(due) = due else {
                 return rx.recv().ok();
             };
@@ -248,6 +290,7 @@ impl Writer {
                 Ok(msg) => return Some(msg),
                 Err(RecvTimeoutError::Timeout) => {
                     self.seal_if_due();
+                    self.rotate_if_due();
                     self.anchor_if_due();
                 }
                 Err(RecvTimeoutError::Disconnected) => return None,
@@ -303,6 +346,8 @@ impl Writer {
             }
             #[cfg(test)]
             Msg::BreakSeals => self.out.seals.break_for_test(),
+            #[cfg(test)]
+            Msg::CrashRotation(step) => self.crash_rotation_at = Some(step),
         }
     }
 
@@ -366,12 +411,14 @@ impl Writer {
             .and_then(|()| out.file.sync_data())
             .map_err(|e| at(&out.path, e));
         let entries = self.batch_lines.len();
+        let bytes = u64::try_from(self.batch.len()).unwrap_or(u64::MAX);
         self.batch.clear();
         if let Err(e) = written {
             self.batch_lines.clear();
             self.failed = Some(e.to_string());
             return Err(e);
         }
+        self.seg.bytes = self.seg.bytes.saturating_add(bytes);
         if let Some(hook) = &self.policy.on_fsync {
             hook(started.elapsed(), entries);
         }
@@ -395,4 +442,192 @@ impl Writer {
             let _ = self.seal_now();
         }
     }
+
+    /// When an idle, non-empty open segment is due for rotation by age.
+    fn rotation_due(&self) -> Option<Instant> {
+        if self.seg.bytes == 0 || self.failed.is_some() {
+            return None;
+        }
+        let due = self
+            .seg
+            .max_age
+            .and_then(|age| self.seg.started.checked_add(age))?;
+        Some(
+            self.seg
+                .not_before
+                .map_or(due, |not_before| due.max(not_before)),
+        )
+    }
+
+    /// Rotates the open segment when it is large or old enough. A failure before the
+    /// files are renamed (the seal, the anchor) leaves the segment open and is retried
+    /// later; a failure after it fails the journal (the next start finishes the rotation).
+    fn rotate_if_due(&mut self) {
+        if self.failed.is_some() || self.seg.bytes == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let by_size = self.seg.bytes >= self.seg.max_bytes;
+        let by_age = self.rotation_due().is_some_and(|due| due <= now);
+        let put_off = self.seg.not_before.is_some_and(|t| t > now);
+        if !(by_size || by_age) || put_off {
+            return;
+        }
+        if let Err(e) = self.rotate() {
+            tracing::error!(error = %e, "journal segment rotation failed");
+        }
+    }
+
+    /// Seals the last line (the boundary), anchors it, renames the open segment to
+    /// `events.<seq>.jsonl` / `.seals`, starts the new segment and applies retention.
+    fn rotate(&mut self) -> io::Result<()> {
+        self.seal_now()?;
+        let Some(boundary) = self.last_seal.clone() else {
+            return Ok(());
+        };
+        if let Err(e) = self.anchor_now() {
+            tracing::warn!(error = %e, "cannot anchor the segment boundary; rotating later");
+            self.seg.not_before = Instant::now().checked_add(ANCHOR_INTERVAL);
+            return Ok(());
+        }
+        self.seg.not_before = None;
+        if let Err(e) = self.switch_files(&boundary) {
+            self.failed = Some(format!("journal rotation failed: {e}"));
+            return Err(e);
+        }
+        tracing::info!(
+            segment = %segment_file(self.seg.next_seq - 1),
+            lines = boundary.lines(),
+            "journal segment rotated"
+        );
+        self.apply_retention()
+    }
+
+    /// The renames and the new files of a rotation; each step is durable before the next,
+    /// and the next start finishes a rotation interrupted between any two.
+    fn switch_files(&mut self, boundary: &Seal) -> io::Result<()> {
+        let dir = self.seg.dir.clone();
+        let seq = self.seg.next_seq;
+        let rename = |from: &str, to: &str| {
+            std::fs::rename(dir.join(from), dir.join(to)).map_err(|e| at(&dir.join(from), e))
+        };
+        self.crash_point(1)?;
+        rename(JOURNAL_FILE, &segment_file(seq))?;
+        self.crash_point(2)?;
+        rename(SEALS_FILE, &segment_seals_file(seq))?;
+        sync_dir(&dir)?;
+        self.crash_point(3)?;
+        write_boundary(&dir, boundary)?;
+        self.crash_point(4)?;
+        let (file, _) = open_append(&dir.join(JOURNAL_FILE))?;
+        sync_dir(&dir)?;
+        self.out.file = file;
+        self.out.seals = SealFile::open(dir.join(SEALS_FILE), &dir)?;
+        self.seg.next_seq = seq + 1;
+        self.seg.bytes = 0;
+        self.seg.started = Instant::now();
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn crash_point(&mut self, step: u8) -> io::Result<()> {
+        if self.crash_rotation_at == Some(step) {
+            self.crash_rotation_at = None;
+            return Err(io::Error::other(format!(
+                "test crash before rotation step {step}"
+            )));
+        }
+        Ok(())
+    }
+
+    #[cfg(not(test))]
+    #[allow(clippy::unused_self, clippy::unnecessary_wraps)]
+    fn crash_point(&mut self, _step: u8) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Deletes the oldest rotated segments beyond `retain` or older than `retain_age`
+    /// (never the newest: the open segment continues it). The deletion is journaled
+    /// (`journal_segments_deleted`) and sealed before any file is removed, so a crash leaves
+    /// segments the journal says are deleted (removed again at the next start), never
+    /// segments deleted without a record.
+    pub(super) fn apply_retention(&mut self) -> io::Result<()> {
+        if self.seg.retain.is_none() && self.seg.retain_age.is_none() {
+            return Ok(());
+        }
+        let dir = self.seg.dir.clone();
+        let seqs = list_segments(&dir)?;
+        let doomed = doomed_segments(&seqs, self.seg.retain, |seq| {
+            let age = self.seg.retain_age?;
+            let written = segment_mtime(&dir, seq).ok()?;
+            Some(written.elapsed().is_ok_and(|e| e >= age))
+        });
+        let (Some(&first), Some(&through)) = (doomed.first(), doomed.last()) else {
+            return Ok(());
+        };
+        let through_line = boundary_lines(&dir, through + 1)?;
+        self.write_now(&deleted_entry(doomed.len(), first, through, through_line))?;
+        self.seal_now()?;
+        for seq in doomed {
+            remove_segment(&dir, seq)?;
+        }
+        sync_dir(&dir)
+    }
+}
+
+/// The rotated segments to delete, oldest first: a prefix of `seqs` without its last
+/// element, of those beyond the newest `retain` or for which `too_old` answers `Some(true)`.
+pub(super) fn doomed_segments(
+    seqs: &[u64],
+    retain: Option<u64>,
+    mut too_old: impl FnMut(u64) -> Option<bool>,
+) -> Vec<u64> {
+    let Some((_, older)) = seqs.split_last() else {
+        return Vec::new();
+    };
+    let count = u64::try_from(seqs.len()).unwrap_or(u64::MAX);
+    let excess = retain.map_or(0, |keep| count.saturating_sub(keep));
+    let mut doomed = Vec::new();
+    for (i, &seq) in older.iter().enumerate() {
+        let beyond = u64::try_from(i).unwrap_or(u64::MAX) < excess;
+        if beyond || too_old(seq) == Some(true) {
+            doomed.push(seq);
+        } else {
+            break;
+        }
+    }
+    doomed
+}
+
+/// Lines before rotated segment `seq` (its boundary seal's line count; 0 without one).
+fn boundary_lines(dir: &Path, seq: u64) -> io::Result<u64> {
+    Ok(first_record(&dir.join(segment_seals_file(seq)))?
+        .and_then(|r| Seal::parse(&r).ok())
+        .map_or(0, |s| s.lines()))
+}
+
+/// The `journal_segments_deleted` event: segments `first` to `through` (`count` of them)
+/// are deleted; `through_line` is the last line they held.
+fn deleted_entry(count: usize, first: u64, through: u64, through_line: u64) -> JournalEntry {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let mut entry = JournalEntry::info(
+        "journal",
+        "journal_segments_deleted",
+        format!(
+            "retention deletes {count} journal segment(s): {} to {} (the lines up to \
+             {through_line} are no longer kept)",
+            segment_file(first),
+            segment_file(through)
+        ),
+    );
+    entry.counters_delta = vec![
+        (
+            "segments".to_owned(),
+            n(u64::try_from(count).unwrap_or(u64::MAX)),
+        ),
+        ("first_segment".to_owned(), n(first)),
+        ("through_segment".to_owned(), n(through)),
+        ("through_line".to_owned(), n(through_line)),
+    ];
+    entry
 }

@@ -24,6 +24,9 @@ ENVIRONMENT:
 FILES:
   OUT_DIR/events.jsonl    the hash-chained journal; appends are acknowledged after fsync
   OUT_DIR/events.seals    HMAC seals of the journal (key from --seal-key, outside OUT_DIR)
+  OUT_DIR/events.<seq>.jsonl, .seals
+                          rotated journal segments (journal.segment_max_bytes); read
+                          them in name order, then events.jsonl, for one chained journal
   <key dir>/journal-<hash>.anchor
                           the journal's latest seal, beside the seal key: seals cut back
                           behind it stop the start (exit 3)
@@ -37,7 +40,10 @@ CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
   [limits]   max_connections (1024), max_inflight (4096), request_max_bytes (8192),
              response_max_bytes (65536), idle_timeout_ms (60000), drain_timeout_ms (5000)
   [journal]  out_dir, run_id, seal_key, seal_every_lines (1000), seal_interval_ms (5000),
-             group_commit_max_batch (1024), queue_capacity (4096)
+             group_commit_max_batch (1024), queue_capacity (4096),
+             segment_max_bytes (67108864: rotate events.jsonl to events.<seq>.jsonl),
+             segment_max_age_s (0: no age limit), retain_segments (0: keep all),
+             retain_days (0: keep all)
   [capacity] limiter_slots (147456), lease_keys (4096), idempotency_records (16384),
              held_permits (16384)
   [log]      level, format (text | json), audit_interval_ms (60000: per-peer counts of

@@ -153,6 +153,14 @@ pub struct JournalSection {
     pub group_commit_max_batch: Option<u32>,
     /// Appends waiting for the writer before callers get `OVERLOADED`.
     pub queue_capacity: Option<u32>,
+    /// Rotate the open journal segment at this many bytes.
+    pub segment_max_bytes: Option<u64>,
+    /// Rotate a non-empty open segment this many seconds after it started (0: never).
+    pub segment_max_age_s: Option<u64>,
+    /// Rotated segments kept (0: all).
+    pub retain_segments: Option<u64>,
+    /// Rotated segments older than this many days are deleted (0: never).
+    pub retain_days: Option<u64>,
 }
 
 /// `[runtime]`.

@@ -109,6 +109,14 @@ pub struct JournalSettings {
     pub group_commit_max_batch: usize,
     /// Appends waiting for the writer (default 4096).
     pub queue_capacity: usize,
+    /// Rotate the open segment at this many bytes (default 64 MiB).
+    pub segment_max_bytes: u64,
+    /// Rotate a non-empty open segment this long after it started (default: no limit).
+    pub segment_max_age: Option<Duration>,
+    /// Rotated segments kept (default: all).
+    pub retain_segments: Option<u64>,
+    /// Rotated segments older than this are deleted (default: never).
+    pub retain_age: Option<Duration>,
 }
 
 /// A configuration error: the field and what is wrong with it.
@@ -307,6 +315,11 @@ fn resolve_token(args: &Args, file: &FileConfig) -> Result<Option<String>, Confi
     }
 }
 
+/// `None` for 0 (a setting's "no limit").
+fn nonzero(v: u64) -> Option<u64> {
+    (v != 0).then_some(v)
+}
+
 fn in_range<T: PartialOrd + fmt::Display + Copy>(
     field: &str,
     value: Option<T>,
@@ -431,6 +444,36 @@ fn resolve_journal(args: &Args, file: &FileConfig) -> Result<JournalSettings, Co
         )? as usize,
         queue_capacity: in_range("journal.queue_capacity", j.queue_capacity, 4096, 1, 1 << 20)?
             as usize,
+        segment_max_bytes: in_range(
+            "journal.segment_max_bytes",
+            j.segment_max_bytes,
+            crate::store::JournalConfig::SEGMENT_MAX_BYTES_DEFAULT,
+            crate::store::JournalConfig::SEGMENT_MIN_BYTES,
+            1 << 40,
+        )?,
+        segment_max_age: nonzero(in_range(
+            "journal.segment_max_age_s",
+            j.segment_max_age_s,
+            0,
+            0,
+            10 * 365 * 86_400,
+        )?)
+        .map(Duration::from_secs),
+        retain_segments: nonzero(in_range(
+            "journal.retain_segments",
+            j.retain_segments,
+            0,
+            0,
+            1 << 32,
+        )?),
+        retain_age: nonzero(in_range(
+            "journal.retain_days",
+            j.retain_days,
+            0,
+            0,
+            36_500,
+        )?)
+        .map(|days| Duration::from_secs(days * 86_400)),
     })
 }
 

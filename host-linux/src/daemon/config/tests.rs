@@ -29,6 +29,36 @@ fn no_arguments_gives_working_defaults() {
     assert_eq!(c.limits, Limits::default());
     assert_eq!(c.limits.max_connections, 1024);
     assert_eq!(c.journal.seal_every_lines, 1000);
+    assert_eq!(c.journal.segment_max_bytes, 64 << 20);
+    assert_eq!(
+        (
+            c.journal.segment_max_age,
+            c.journal.retain_segments,
+            c.journal.retain_age
+        ),
+        (None, None, None)
+    );
+}
+
+#[test]
+fn segment_settings_are_read_and_bounded() {
+    let text = "[journal]\nsegment_max_bytes = 4096\nsegment_max_age_s = 60\n\
+                retain_segments = 3\nretain_days = 2\n";
+    let c = resolve(&args(), &env(), file(text).unwrap()).unwrap();
+    assert_eq!(c.journal.segment_max_bytes, 4096);
+    assert_eq!(c.journal.segment_max_age, Some(Duration::from_secs(60)));
+    assert_eq!(c.journal.retain_segments, Some(3));
+    assert_eq!(c.journal.retain_age, Some(Duration::from_secs(2 * 86_400)));
+    for (text, field) in [
+        (
+            "[journal]\nsegment_max_bytes = 1023\n",
+            "journal.segment_max_bytes",
+        ),
+        ("[journal]\nretain_days = 36501\n", "journal.retain_days"),
+    ] {
+        let e = resolve(&args(), &env(), file(text).unwrap()).unwrap_err();
+        assert_eq!(e.field, field);
+    }
 }
 
 #[test]

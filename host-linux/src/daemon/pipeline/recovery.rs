@@ -21,13 +21,27 @@ struct Line<'a> {
 }
 
 /// The pipeline status the journal at `path` leaves (IDLE, round 1 when it has no pipeline
-/// events or does not exist). Read after `Journal::open` verified the file and cut a torn
-/// line. The error names the line.
+/// events or does not exist). Read after `Journal::open` verified the open segment and cut a
+/// torn line. Rotated segments beside `path` (`events.<seq>.jsonl`, docs/JOURNAL.md,
+/// "Segments") are read first, in order, without hashing; only lines whose `event_type`
+/// may be a pipeline event are parsed. The error names the file and line.
 pub fn replay_journal(path: &Path, config: &PipelineConfig) -> Result<Status, String> {
     let mut replay = Replay::new(config);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let rotated =
+        crate::store::list_segments(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for seq in rotated {
+        replay_file(&dir.join(crate::store::segment_file(seq)), &mut replay)?;
+    }
+    replay_file(path, &mut replay)?;
+    Ok(replay.status())
+}
+
+/// Feeds the pipeline events of one journal file to `replay`.
+fn replay_file(path: &Path, replay: &mut Replay) -> Result<(), String> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(replay.status()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     let mut reader = BufReader::new(file);
@@ -42,6 +56,11 @@ pub fn replay_journal(path: &Path, config: &PipelineConfig) -> Result<Status, St
             break;
         }
         number += 1;
+        // A key is written raw and `"` inside strings is escaped, so this finds the key.
+        if !(buf.contains("\"event_type\":\"pipeline_") || buf.contains("\"event_type\":\"stage_"))
+        {
+            continue;
+        }
         let at = |why: &dyn std::fmt::Display| format!("{} line {number}: {why}", path.display());
         let line: Line<'_> = serde_json::from_str(buf.trim_end()).map_err(|e| at(&e))?;
         let line = ReplayLine {
@@ -53,7 +72,7 @@ pub fn replay_journal(path: &Path, config: &PipelineConfig) -> Result<Status, St
         };
         replay.feed(&line).map_err(|e| at(&e))?;
     }
-    Ok(replay.status())
+    Ok(())
 }
 
 /// A pipeline continuing from the journal at `path`: a stage that was running (or about to)

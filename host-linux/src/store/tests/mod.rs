@@ -6,6 +6,7 @@ mod batching;
 mod damage;
 mod files;
 mod restart;
+mod segments;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
