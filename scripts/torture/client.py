@@ -164,7 +164,7 @@ class Daemon:
 
     def verify(self) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [self.heidi, "journal", "verify", "--key", self.key, self.journal()],
+            [self.heidi, "journal", "verify", "--key", self.key, self.out_dir],
             capture_output=True,
             text=True,
             timeout=300,

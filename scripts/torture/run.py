@@ -36,6 +36,8 @@ def main():
     p.add_argument("--work", help="working directory (default: a new temporary one)")
     p.add_argument("--cycles", type=int, default=500, help="kill -9 cycles at most")
     p.add_argument("--crash-seconds", type=float, default=1800, help="time for the kill -9 cycles")
+    p.add_argument("--segment-bytes", type=int, default=1 << 20,
+                   help="journal segment size in the crash phase")
     p.add_argument("--abuse-rounds", type=int, default=10)
     p.add_argument("--flood", type=int, default=2000, help="connections per flood")
     p.add_argument("--seed", type=int, default=int(time.time()))
@@ -51,7 +53,10 @@ def main():
         sub = os.path.join(work, phase)
         os.makedirs(sub, exist_ok=True)
         if phase == "crash":
-            row = kill9_cycles(Daemon(a.bin_dir, sub), a.cycles, a.crash_seconds, rng)
+            # Small segments: rotations happen under the kill -9 cycles too.
+            segments = f"[journal]\nsegment_max_bytes = {a.segment_bytes}\n"
+            daemon = Daemon(a.bin_dir, sub, config=segments)
+            row = kill9_cycles(daemon, a.cycles, a.crash_seconds, rng)
         elif phase == "torn":
             row = torn_and_corrupt(Daemon(a.bin_dir, sub), rng)
         elif phase == "abuse":
