@@ -5,6 +5,9 @@
 //! cgroup v1 (`/sys/fs/cgroup/pids/`) is tried first, then cgroup v2 (`/sys/fs/cgroup` with
 //! `pids` in `cgroup.controllers`). The run's cgroup is created below the daemon's own cgroup
 //! of that hierarchy, as `heidi-stage-<daemon pid>-<n>`.
+//!
+//! For tests only, `HEIDI_TEST_CGROUP_ROOT` names a directory that stands in for
+//! `/sys/fs/cgroup` (an empty or unwritable one makes every stage go without a cgroup).
 
 use std::collections::BTreeSet;
 use std::io;
@@ -15,6 +18,17 @@ use rustix::process::{Pid, Signal, kill_process};
 
 const V1_ROOT: &str = "/sys/fs/cgroup/pids";
 const V2_ROOT: &str = "/sys/fs/cgroup";
+
+/// Test-only: a directory standing in for `/sys/fs/cgroup` (see the module docs).
+pub const TEST_CGROUP_ROOT_VAR: &str = "HEIDI_TEST_CGROUP_ROOT";
+
+/// The v1 pids root and the v2 root: the real ones, or below [`TEST_CGROUP_ROOT_VAR`].
+fn roots() -> (PathBuf, PathBuf) {
+    match std::env::var_os(TEST_CGROUP_ROOT_VAR) {
+        Some(root) => (Path::new(&root).join("pids"), PathBuf::from(root)),
+        None => (PathBuf::from(V1_ROOT), PathBuf::from(V2_ROOT)),
+    }
+}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -64,6 +78,11 @@ impl PidsCgroup {
         };
         std::fs::write(cg.dir.join("pids.max"), max_tasks.to_string())?;
         Ok(cg)
+    }
+
+    /// The cgroup's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Which hierarchy the cgroup lives in.
@@ -128,22 +147,22 @@ fn v1_parent(own: &str) -> Option<PathBuf> {
     let rel = own_path(own, |controllers| {
         controllers.split(',').any(|c| c == "pids")
     })?;
-    let root = Path::new(V1_ROOT);
+    let (root, _) = roots();
     root.join("cgroup.procs")
         .exists()
-        .then(|| join_rel(root, rel))
+        .then(|| join_rel(&root, rel))
 }
 
 /// The daemon's own cgroup in the v2 hierarchy, with the pids controller delegated to its
 /// children (enabled here if needed).
 fn v2_parent(own: &str) -> io::Result<PathBuf> {
-    let root = Path::new(V2_ROOT);
+    let (_, root) = roots();
     let controllers = std::fs::read_to_string(root.join("cgroup.controllers"))?;
     if !controllers.split_ascii_whitespace().any(|c| c == "pids") {
         return Err(unavailable("cgroup v2 without pids"));
     }
     let rel = own_path(own, str::is_empty).ok_or_else(|| unavailable("cgroup v2 path"))?;
-    let parent = join_rel(root, rel);
+    let parent = join_rel(&root, rel);
     let control = parent.join("cgroup.subtree_control");
     let enabled = std::fs::read_to_string(&control)?;
     if !enabled.split_ascii_whitespace().any(|c| c == "pids") {

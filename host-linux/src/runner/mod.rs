@@ -51,6 +51,7 @@
 mod capture;
 mod cgroup;
 mod group;
+mod orphans;
 mod procfs;
 mod sampler;
 mod spawn;
@@ -62,10 +63,12 @@ mod usage;
 mod tests;
 
 pub use capture::TailBuffer;
+pub use cgroup::TEST_CGROUP_ROOT_VAR;
+pub use orphans::{OrphanReport, RECORD_DIR, STAGE_RUN_VAR, reap_orphans};
 pub use sampler::{SystemLoad, SystemSampler};
 pub use supervise::run_stage;
 pub use types::{
-    CgroupVersion, Containment, Exit, STAGE_ENV_REMOVED, StageCommand, StageLimits, StageReport,
-    SuperviseOptions,
+    CgroupVersion, Containment, Exit, RecordSpec, STAGE_ENV_REMOVED, StageCommand, StageLimits,
+    StageReport, SuperviseOptions, UNCONTAINED_REFUSAL,
 };
 pub use usage::USAGE_SAMPLE_INTERVAL;

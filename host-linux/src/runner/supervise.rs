@@ -13,6 +13,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use super::capture::{TailBuffer, drain_into};
 use super::cgroup::PidsCgroup;
 use super::group::{become_subreaper, clean_up, signal_group};
+use super::orphans::{new_marker, write_record};
 use super::spawn::{Held, apply_limits, spawn_held};
 use super::types::{Containment, Exit, StageCommand, StageLimits, StageReport, SuperviseOptions};
 use super::usage::{USAGE_SAMPLE_INTERVAL, UsageTracker};
@@ -29,7 +30,8 @@ pub async fn run_stage(
     let started = Instant::now();
     let mut usage = UsageTracker::start();
     become_subreaper();
-    let held = match spawn_held(cmd) {
+    let marker = new_marker();
+    let held = match spawn_held(cmd, &marker) {
         Ok(held) => held,
         Err(reason) => return StageReport::spawn_failed(reason, started.elapsed()),
     };
@@ -39,6 +41,32 @@ pub async fn run_stage(
         return StageReport::spawn_failed(format!("rlimit: {e}"), started.elapsed());
     }
     let (mut cgroup, containment) = contain(pid, &opts.limits);
+    if let Err(refusal) = containment.may_start(opts.allow_uncontained) {
+        abort_held(held, opts).await;
+        let mut report = StageReport::spawn_failed(refusal.to_owned(), started.elapsed());
+        report.containment = containment;
+        return report;
+    }
+    let record = match &cmd.record {
+        Some(spec) => {
+            let (spec, dir) = (spec.clone(), cgroup.as_ref().map(|c| c.dir().to_path_buf()));
+            let marker = marker.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                write_record(&spec, pid, dir.as_deref(), &marker)
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            match written {
+                Ok(file) => Some(file),
+                Err(e) => {
+                    abort_held(held, opts).await;
+                    let reason = format!("cannot record the running stage: {e}");
+                    return StageReport::spawn_failed(reason, started.elapsed());
+                }
+            }
+        }
+        None => None,
+    };
     let (mut child, output) = held.release().await;
     let tail = Arc::new(Mutex::new(TailBuffer::new(opts.capture_max_bytes)));
     let mut reader = tokio::spawn(drain_into(output, Arc::clone(&tail)));
@@ -56,6 +84,9 @@ pub async fn run_stage(
             pgid = pid,
             "stage processes still present after the final wait"
         );
+    } else if let Some(record) = record {
+        // Kept while something of the stage may live: the next start kills it.
+        record.remove();
     }
     if timeout(opts.final_wait, &mut reader).await.is_err() {
         reader.abort();

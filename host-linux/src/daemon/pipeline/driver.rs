@@ -20,18 +20,22 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::appender::Appender;
-use super::events::{entry_for, output_entry};
+use super::events::{entry_for, orphans_entry, output_entry, uncontained_entry};
 use super::recovery::recover_from_journal;
 use super::runner::{StageReport, StageRequest, StageRunner};
 use super::settings::PipelineSettings;
 use super::state_file::StateFile;
 use super::status::status_json;
 use crate::clock::{Clock, wall_now};
+use crate::runner::reap_orphans;
 use crate::store::{Journal, JournalEntry};
 
 /// Reads the machine's load: `(cpu_permille, mem_permille)`, or `None` when unknown (the last
 /// reading stays in force).
 pub type LoadSampler = Box<dyn FnMut() -> Option<(u16, u16)> + Send>;
+
+/// How long the start-up clean-up of one interrupted stage may take.
+const ORPHAN_REAP_LIMIT: Duration = Duration::from_secs(5);
 
 /// An operator command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,6 +194,22 @@ pub async fn spawn(
 ) -> Result<PipelineHandle, String> {
     let config = settings.config()?;
     let path = options.journal.path().to_path_buf();
+    // What a stage interrupted by the daemon's death left running is killed before the
+    // journal says `interrupted`, and journaled before that event.
+    let out_dir = options.out_dir.clone();
+    let orphans = tokio::task::spawn_blocking(move || reap_orphans(&out_dir, ORPHAN_REAP_LIMIT))
+        .await
+        .map_err(|e| format!("stage orphan clean-up failed: {e}"))?;
+    for report in &orphans {
+        tracing::warn!(
+            stage = %report.stage,
+            found = report.processes_found,
+            killed = report.processes_killed,
+            cgroup_removed = report.cgroup_removed,
+            all_gone = report.all_gone,
+            "leftovers of an interrupted stage killed"
+        );
+    }
     let now = options.clock.now();
     let mut pipeline =
         tokio::task::spawn_blocking(move || recover_from_journal(&path, config, now))
@@ -224,6 +244,9 @@ pub async fn spawn(
         failed_output: None,
         unpublished: None,
     };
+    for report in &orphans {
+        driver.appender.push(orphans_entry(report)).await;
+    }
     driver.publish(&initial);
     driver.drain(true).await;
     driver.flush().await;
@@ -349,6 +372,11 @@ impl Driver {
 
     async fn outcome(&mut self, token: RunToken, report: StageReport) {
         let run = self.runs.remove(&token);
+        if let (Some(run), true) = (&run, report.uncontained) {
+            self.appender
+                .push(uncontained_entry(run.stage, run.round))
+                .await;
+        }
         let outcome = StageOutcome {
             token,
             result: report.result,

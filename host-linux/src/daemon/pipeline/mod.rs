@@ -83,7 +83,9 @@ mod status;
 mod tests;
 
 pub use driver::{Command, CommandError, DriverOptions, LoadSampler, PipelineHandle, spawn};
-pub use events::{OUTPUT_EXCERPT_CHARS, STAGE_OUTPUT_EVENT};
+pub use events::{
+    OUTPUT_EXCERPT_CHARS, STAGE_ORPHANS_EVENT, STAGE_OUTPUT_EVENT, STAGE_UNCONTAINED_EVENT,
+};
 pub use process::{ProcessCommand, ProcessRunner, Supervisor};
 pub use recovery::replay_journal;
 pub use runner::{
