@@ -174,7 +174,7 @@ pub fn reap_orphans(out_dir: &Path, limit: Duration) -> Vec<OrphanReport> {
             let _ = std::fs::remove_file(&path);
             continue;
         }
-        let parsed = std::fs::read(&path)
+        let parsed = read_record(&path)
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<Record>(&b).map_err(|e| e.to_string()));
         let record = match parsed {
@@ -197,6 +197,35 @@ pub fn reap_orphans(out_dir: &Path, limit: Duration) -> Vec<OrphanReport> {
         reports.push(report);
     }
     reports
+}
+
+/// The most bytes of a record read (one is a few hundred).
+const RECORD_MAX_BYTES: u64 = 64 * 1024;
+
+/// Reads a record file: a regular file (checked on the opened handle; the open does not
+/// block on a FIFO) of at most [`RECORD_MAX_BYTES`].
+fn read_record(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(RECORD_MAX_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > RECORD_MAX_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("longer than {RECORD_MAX_BYTES} bytes"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Kills the processes of `record` until none is left and its cgroup is removed, or until
@@ -383,7 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn records_of_another_boot_or_unreadable_are_dropped() {
+    fn records_of_another_boot_unreadable_fifos_or_too_long_are_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let records = dir.path().join(RECORD_DIR);
         std::fs::create_dir(&records).unwrap();
@@ -391,6 +420,22 @@ mod tests {
         std::fs::write(records.join("100.json"), other_boot).unwrap();
         std::fs::write(records.join("7.json"), b"{not json").unwrap();
         std::fs::write(records.join("8.json.tmp"), b"half").unwrap();
+        let fifo = records.join("9.json");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // Of this boot and for no process (no pid is that high): read, it would be reported.
+        let mut this_boot = record();
+        this_boot.boot_id = boot_id().unwrap();
+        (this_boot.leader_pid, this_boot.pgid) = (2_000_000_000, 2_000_000_000);
+        let mut long = serde_json::to_vec(&this_boot).unwrap();
+        long.resize(RECORD_MAX_BYTES as usize + 1, b' ');
+        std::fs::write(records.join("10.json"), long).unwrap();
         assert!(reap_orphans(dir.path(), Duration::from_millis(50)).is_empty());
         assert_eq!(std::fs::read_dir(&records).unwrap().count(), 0);
     }

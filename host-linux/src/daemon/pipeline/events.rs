@@ -11,7 +11,7 @@ use crate::store::JournalEntry;
 pub const STAGE_OUTPUT_EVENT: &str = "stage_output";
 
 /// The journal's `event_type` for what was left of a stage interrupted by the daemon's death,
-/// killed at the next start ([`orphans_entry`]).
+/// killed at the next start (docs/DAEMON.md, "When the daemon dies").
 pub const STAGE_ORPHANS_EVENT: &str = "stage_orphans_killed";
 
 /// The journal's `event_type` for a stage that ran uncontained (`allow_uncontained`).

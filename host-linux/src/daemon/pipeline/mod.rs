@@ -25,7 +25,11 @@
 //! closing the journal.
 //!
 //! A stage running at shutdown is cancelled; the next start finds its `stage_start` without
-//! an end in the journal and records `pipeline_error` with reason `interrupted`.
+//! an end in the journal and records `pipeline_error` with reason `interrupted`. If the daemon
+//! died instead (`kill -9`), [`spawn`] first kills what the stage left running
+//! ([`crate::runner::reap_orphans`]) and journals a `stage_orphans_killed` event before that
+//! `pipeline_error`. A stage that ran with nothing bounding its process count
+//! (`allow_uncontained`) gets a `stage_uncontained` warning before its `stage_end`.
 //!
 //! # Durability
 //!
