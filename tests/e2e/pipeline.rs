@@ -716,3 +716,37 @@ fn a_stage_that_cannot_be_contained_is_refused_unless_allowed() {
     assert_eq!(warnings[0]["stage"], "generate");
     verify(&d);
 }
+
+/// A clean stop (SIGTERM) while a stage with a `setsid` escaper runs; `env` is added to the
+/// daemon's environment.
+fn a_clean_stop_leaves_nothing(env: &[(&str, &str)]) {
+    let mark = format!("e2e-stop-{}-{:?}", std::process::id(), Instant::now());
+    // The leader takes a moment to end after SIGTERM: shutdown must wait for it.
+    let script = "trap 'sleep 0.5; exit 0' TERM\nsleep 6010 &\nsetsid sleep 6011 &\nwait";
+    let mut env = env.to_vec();
+    env.push(("HEIDI_E2E_ORPHAN_MARK", &mark));
+    let mut d = daemon_env(&[("validate", script)], "", &[], &env);
+    let pid = d.pid();
+    poll("the stage's processes run", || {
+        processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[pid]).len() >= 3
+    });
+    assert!(d.stop().success());
+    let left = processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[]);
+    assert!(left.is_empty(), "{left:?}");
+    let records = std::fs::read_dir(d.out_dir.join("running-stages"))
+        .unwrap()
+        .count();
+    assert_eq!(records, 0, "the record is removed after the clean-up");
+}
+
+#[test]
+fn a_clean_stop_during_a_stage_leaves_no_process_and_no_record() {
+    a_clean_stop_leaves_nothing(&[]);
+}
+
+#[test]
+fn a_clean_stop_without_a_pids_cgroup_kills_the_setsid_escaper_too() {
+    let no_cgroups = tempfile::tempdir().unwrap();
+    let root = no_cgroups.path().to_str().unwrap();
+    a_clean_stop_leaves_nothing(&[("HEIDI_TEST_CGROUP_ROOT", root)]);
+}

@@ -275,6 +275,28 @@ fn reap_one(record: &Record, deadline: Instant) -> OrphanReport {
     }
 }
 
+/// Live (not zombie) processes, other than this one, whose initial environment holds the
+/// run's `marker` as [`STAGE_RUN_VAR`].
+pub(crate) fn marked_processes(marker: &str) -> BTreeSet<i32> {
+    let needle = format!("{STAGE_RUN_VAR}={marker}");
+    let me = getpid().as_raw_pid();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return BTreeSet::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me && has_var(pid, needle.as_bytes()))
+        .filter(|&pid| read_proc_stat(pid).is_ok_and(|st| st.state != b'Z'))
+        .collect()
+}
+
+/// Whether `/proc/<pid>/environ` holds the entry `needle` (`NAME=value`).
+fn has_var(pid: i32, needle: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .any(|var| var == needle)
+}
+
 /// One process as the scan sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Seen {
@@ -300,14 +322,10 @@ fn scan(record: &Record, me: i32) -> Vec<Seen> {
         .filter(|&pid| pid != me)
         .filter_map(|pid| {
             let stat = read_proc_stat(pid).ok()?;
-            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let has_marker = environ
-                .split(|&b| b == 0)
-                .any(|var| var == needle.as_bytes());
             Some(Seen {
                 pid,
                 stat,
-                has_marker,
+                has_marker: has_var(pid, needle.as_bytes()),
                 in_cgroup: members.contains(&pid),
             })
         })

@@ -74,7 +74,13 @@ pub async fn run_stage(
     let (exit, reaped) = supervise(&mut child, pid, opts, &mut cancel, &mut usage).await;
     let elapsed = started.elapsed();
     let cleaned_up = if reaped {
-        clean_up(pid, cgroup.as_mut(), Instant::now() + opts.final_wait).await
+        clean_up(
+            pid,
+            cgroup.as_mut(),
+            &marker,
+            Instant::now() + opts.final_wait,
+        )
+        .await
     } else {
         signal_group(pid, Signal::KILL);
         false

@@ -34,6 +34,18 @@ use crate::store::{Journal, JournalEntry};
 /// reading stays in force).
 pub type LoadSampler = Box<dyn FnMut() -> Option<(u16, u16)> + Send>;
 
+/// How long shutdown waits for cancelled stages to be terminated and cleaned up: above the
+/// runner's worst case with its default timings (SIGTERM, 2 s grace, SIGKILL, then three
+/// waits of at most 5 s each).
+const SHUTDOWN_STAGE_WAIT: Duration = Duration::from_secs(20);
+
+/// Awaits every task (a panicked or aborted one counts as finished).
+async fn join_all(tasks: Vec<JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
 /// How long the start-up clean-up of one interrupted stage may take.
 const ORPHAN_REAP_LIMIT: Duration = Duration::from_secs(5);
 
@@ -243,6 +255,7 @@ pub async fn spawn(
         failure_detail: None,
         failed_output: None,
         unpublished: None,
+        stage_tasks: Vec::new(),
     };
     for report in &orphans {
         driver.appender.push(orphans_entry(report)).await;
@@ -301,6 +314,9 @@ struct Driver {
     /// The newest status not yet published, with the number of events that must be durable
     /// first.
     unpublished: Option<(u64, Value)>,
+    /// The tasks of stages started and maybe not finished (also killed ones), awaited at
+    /// shutdown.
+    stage_tasks: Vec<JoinHandle<()>>,
 }
 
 impl Driver {
@@ -350,6 +366,18 @@ impl Driver {
         };
         for (_, run) in self.runs.drain() {
             let _ = run.cancel.send(true);
+        }
+        // A cancelled stage is terminated and cleaned up (its processes killed and reaped,
+        // its cgroup and record removed) before the daemon exits; bounded.
+        let stages = join_all(std::mem::take(&mut self.stage_tasks));
+        if tokio::time::timeout(SHUTDOWN_STAGE_WAIT, stages)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                limit_s = SHUTDOWN_STAGE_WAIT.as_secs(),
+                "a cancelled stage was not cleaned up in time; the next start kills what is left"
+            );
         }
         self.flush().await;
         if let Err(e) = self.state_file.written(self.state_file.latest()).await {
@@ -463,10 +491,12 @@ impl Driver {
         };
         let future = self.runner.run(request, cancelled);
         let done = self.done_tx.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let report = future.await;
             let _ = done.send((token, report)).await;
         });
+        self.stage_tasks.retain(|t| !t.is_finished());
+        self.stage_tasks.push(task);
         self.runs.insert(
             token,
             Run {
