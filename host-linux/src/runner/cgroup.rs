@@ -55,11 +55,6 @@ impl PidsCgroup {
     /// Creates the run's cgroup with `pids.max = max_tasks`.
     pub(crate) fn create(max_tasks: u64) -> io::Result<Self> {
         let own = std::fs::read_to_string("/proc/self/cgroup")?;
-        let name = format!(
-            "heidi-stage-{}-{}",
-            std::process::id(),
-            NEXT_ID.fetch_add(1, Ordering::Relaxed)
-        );
         let v1 = v1_parent(&own).ok_or_else(|| unavailable("cgroup v1 pids"));
         let (parent, version) = match v1 {
             Ok(p) => (p, CgroupVersion::V1),
@@ -68,8 +63,7 @@ impl PidsCgroup {
                 Err(e2) => return Err(unavailable(&format!("{e1}; {e2}"))),
             },
         };
-        let dir = parent.join(name);
-        std::fs::create_dir(&dir)?;
+        let dir = create_unique(&parent)?;
         let cg = Self {
             dir,
             version,
@@ -142,6 +136,27 @@ impl Drop for PidsCgroup {
     }
 }
 
+/// How many names [`create_unique`] tries.
+const NAME_ATTEMPTS: u32 = 64;
+
+/// Creates `parent/heidi-stage-<daemon pid>-<n>` with the next free `n`. A name can be taken
+/// by the cgroup of an earlier daemon that had the same pid and was killed before it removed
+/// it (a restart kills what such a cgroup holds and removes it, but only for its own
+/// `OUT_DIR`): such names are skipped.
+fn create_unique(parent: &Path) -> io::Result<PathBuf> {
+    let mut last = None;
+    for _ in 0..NAME_ATTEMPTS {
+        let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let dir = parent.join(format!("heidi-stage-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| unavailable("a free cgroup name")))
+}
+
 /// The daemon's own cgroup in the v1 pids hierarchy, if that hierarchy is mounted.
 fn v1_parent(own: &str) -> Option<PathBuf> {
     let rel = own_path(own, |controllers| {
@@ -193,6 +208,32 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = "9:name=systemd:/\n8:pids:/a/b\n4:memory,cpu:/m\n0::/user.slice/x\n";
+
+    #[test]
+    fn names_left_by_an_earlier_daemon_with_the_same_pid_are_skipped() {
+        let parent = tempfile::tempdir().unwrap();
+        let next = NEXT_ID.load(Ordering::Relaxed);
+        let taken: Vec<PathBuf> = (next..next + 8)
+            .map(|n| {
+                let dir = parent
+                    .path()
+                    .join(format!("heidi-stage-{}-{n}", std::process::id()));
+                std::fs::create_dir(&dir).unwrap();
+                dir
+            })
+            .collect();
+        let made = create_unique(parent.path()).unwrap();
+        assert!(
+            made.is_dir() && !taken.contains(&made),
+            "{}",
+            made.display()
+        );
+        let missing = parent.path().join("missing");
+        assert_eq!(
+            create_unique(&missing).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+    }
 
     #[test]
     fn own_path_per_hierarchy() {
