@@ -228,6 +228,16 @@ mod tests {
             "{}",
             made.display()
         );
+        // Every name it may try taken: it gives up.
+        let next = NEXT_ID.load(Ordering::Relaxed);
+        for n in next..next + u64::from(NAME_ATTEMPTS) + 100 {
+            let name = format!("heidi-stage-{}-{n}", std::process::id());
+            std::fs::create_dir(parent.path().join(name)).unwrap();
+        }
+        assert_eq!(
+            create_unique(parent.path()).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
         let missing = parent.path().join("missing");
         assert_eq!(
             create_unique(&missing).unwrap_err().kind(),

@@ -237,8 +237,14 @@ fn reap_one(record: &Record, deadline: Instant) -> OrphanReport {
     let mut killed = BTreeSet::new();
     let (all_gone, cgroup_removed) = loop {
         if let Some(dir) = record.cgroup.as_ref().filter(|_| cgroup_found) {
-            // cgroup v2 kills the whole subtree at once; v1 has no such file.
-            let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+            // cgroup v2 (Linux 5.14+) kills the whole subtree at once; v1 has no such file
+            // (never created here).
+            if let Ok(mut kill) = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.kill"))
+            {
+                let _ = kill.write_all(b"1");
+            }
         }
         let live = stage_processes(record, &scan(record, me));
         for &pid in &live {
@@ -418,6 +424,38 @@ mod tests {
         assert_eq!(ours(&all), [200, 300, 400, 401]);
         // Without anything that vouches for group 100, its unmarked member is not ours.
         assert!(ours(&[seen(401, 100, 6000, b'S', false, false)]).is_empty());
+    }
+
+    #[test]
+    fn a_cgroup_that_cannot_be_removed_by_the_deadline_keeps_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        // Stands in for a cgroup that stays busy: a directory rmdir refuses (not empty).
+        let busy = dir.path().join("busy-cgroup");
+        std::fs::create_dir(&busy).unwrap();
+        std::fs::write(busy.join("cgroup.procs"), "").unwrap();
+        let records = dir.path().join(RECORD_DIR);
+        std::fs::create_dir(&records).unwrap();
+        let mut r = record();
+        r.boot_id = boot_id().unwrap();
+        (r.leader_pid, r.pgid) = (2_000_000_000, 2_000_000_000);
+        r.cgroup = Some(busy.clone());
+        std::fs::write(records.join("1.json"), serde_json::to_vec(&r).unwrap()).unwrap();
+        let started = Instant::now();
+        let reports = reap_orphans(dir.path(), Duration::from_millis(100));
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        let report = &reports[0];
+        assert!(!report.all_gone && report.cgroup_found && !report.cgroup_removed);
+        assert_eq!(report.processes_found, 0);
+        assert!(records.join("1.json").exists(), "kept for the next start");
+        // Once the cgroup can go, the next start removes it and drops the record.
+        std::fs::remove_file(busy.join("cgroup.procs")).unwrap();
+        let reports = reap_orphans(dir.path(), Duration::from_millis(100));
+        assert!(
+            reports[0].all_gone && reports[0].cgroup_removed,
+            "{reports:?}"
+        );
+        assert!(!busy.exists() && !records.join("1.json").exists());
     }
 
     #[test]
