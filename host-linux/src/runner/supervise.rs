@@ -40,7 +40,7 @@ pub async fn run_stage(
         abort_held(held, opts).await;
         return StageReport::spawn_failed(format!("rlimit: {e}"), started.elapsed());
     }
-    let (mut cgroup, containment) = contain(pid, &opts.limits);
+    let (mut cgroup, containment) = contain(pid, &opts.limits, opts.allow_uncontained);
     if let Err(refusal) = containment.may_start(opts.allow_uncontained) {
         abort_held(held, opts).await;
         let mut report = StageReport::spawn_failed(refusal.to_owned(), started.elapsed());
@@ -168,8 +168,13 @@ fn exit_of(status: std::io::Result<ExitStatus>) -> Exit {
 }
 
 /// Puts the held wrapper into a pids cgroup when a process limit is set; says what bounds the
-/// task count. Warns once when nothing effective does.
-fn contain(pid: i32, limits: &StageLimits) -> (Option<PidsCgroup>, Containment) {
+/// task count. Warns once when no cgroup is writable (`allow_uncontained` only goes into the
+/// warning).
+fn contain(
+    pid: i32,
+    limits: &StageLimits,
+    allow_uncontained: bool,
+) -> (Option<PidsCgroup>, Containment) {
     let Some(max) = limits.processes else {
         return (None, Containment::NotRequested);
     };
@@ -183,8 +188,14 @@ fn contain(pid: i32, limits: &StageLimits) -> (Option<PidsCgroup>, Containment) 
             let root = geteuid().is_root();
             static WARNED: Once = Once::new();
             WARNED.call_once(|| {
-                tracing::warn!(error = %e, root, "no writable pids cgroup: stage process \
-                               count bounded by RLIMIT_NPROC only, which root ignores");
+                tracing::warn!(
+                    error = %e,
+                    root,
+                    allow_uncontained = allow_uncontained,
+                    "no writable pids cgroup: a stage's process count is bounded by \
+                     RLIMIT_NPROC only, which root ignores (as root, stages are refused \
+                     unless allow_uncontained = true)"
+                );
             });
             let c = if root {
                 Containment::Uncontained
