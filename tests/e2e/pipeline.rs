@@ -569,9 +569,20 @@ touch \"$OUT_DIR/validate-running\"
 wait";
     let mut d = daemon_env(&[("validate", script)], "", &[], &env);
     let old_pid = d.pid();
-    // The leader (bash), its child, the two escapers and the escaped shell's child.
+    // The leader (bash), its child, the two escapers and the escaped shell's child (the
+    // transient subshell and `setsid` before its `exec` must be gone: they are not counted).
     poll("the stage's five processes run", || {
-        processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[old_pid]).len() >= 5
+        let running = processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[old_pid]);
+        let has = |cmd: &str| running.iter().any(|(_, c)| c.starts_with(cmd));
+        running.len() == 5
+            && [
+                "sleep 6006",
+                "sleep 6007",
+                "bash -c sleep 6008",
+                "sleep 6008",
+            ]
+            .iter()
+            .all(|c| has(c))
     });
     let leader: u32 = std::fs::read_to_string(d.out_dir.join("leader.pid"))
         .unwrap()
@@ -728,7 +739,9 @@ fn a_clean_stop_leaves_nothing(env: &[(&str, &str)]) {
     let mut d = daemon_env(&[("validate", script)], "", &[], &env);
     let pid = d.pid();
     poll("the stage's processes run", || {
-        processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[pid]).len() >= 3
+        let running = processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[pid]);
+        let has = |cmd: &str| running.iter().any(|(_, c)| c.starts_with(cmd));
+        has("sleep 6010") && has("sleep 6011")
     });
     assert!(d.stop().success());
     let left = processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[]);
