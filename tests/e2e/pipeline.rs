@@ -710,6 +710,8 @@ fn a_stage_that_cannot_be_contained_is_refused_unless_allowed() {
         !kinds.contains(&"stage_uncontained".to_owned()),
         "{kinds:?}"
     );
+    let records = std::fs::read_dir(d.out_dir.join("running-stages")).map_or(0, |d| d.count());
+    assert_eq!(records, 0, "the refused stage's record is removed");
     verify(&d);
 
     // Allowed: it runs, and the journal says it ran uncontained.

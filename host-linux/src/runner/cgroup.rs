@@ -41,6 +41,20 @@ pub enum CgroupVersion {
     V2,
 }
 
+/// Where a run's cgroup is to be created ([`PidsCgroup::plan`]).
+#[derive(Debug)]
+pub(crate) struct CgroupPlan {
+    dir: PathBuf,
+    version: CgroupVersion,
+}
+
+impl CgroupPlan {
+    /// The cgroup's directory to be.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 /// A pids cgroup for one stage run; killed and removed on drop if not removed before.
 #[derive(Debug)]
 pub(crate) struct PidsCgroup {
@@ -52,8 +66,16 @@ pub(crate) struct PidsCgroup {
 }
 
 impl PidsCgroup {
-    /// Creates the run's cgroup with `pids.max = max_tasks`.
+    /// Creates the run's cgroup with `pids.max = max_tasks` ([`PidsCgroup::plan`], then
+    /// [`PidsCgroup::create_at`]).
+    #[cfg(test)]
     pub(crate) fn create(max_tasks: u64) -> io::Result<Self> {
+        Self::create_at(Self::plan()?, max_tasks)
+    }
+
+    /// Finds the hierarchy and a free name for the run's cgroup, without creating it, so that
+    /// its path can be recorded before it exists.
+    pub(crate) fn plan() -> io::Result<CgroupPlan> {
         let own = std::fs::read_to_string("/proc/self/cgroup")?;
         let v1 = v1_parent(&own).ok_or_else(|| unavailable("cgroup v1 pids"));
         let (parent, version) = match v1 {
@@ -63,20 +85,23 @@ impl PidsCgroup {
                 Err(e2) => return Err(unavailable(&format!("{e1}; {e2}"))),
             },
         };
-        let dir = create_unique(&parent)?;
-        let cg = Self {
-            dir,
+        Ok(CgroupPlan {
+            dir: free_name(&parent)?,
             version,
+        })
+    }
+
+    /// Creates the planned cgroup with `pids.max = max_tasks`.
+    pub(crate) fn create_at(plan: CgroupPlan, max_tasks: u64) -> io::Result<Self> {
+        std::fs::create_dir(&plan.dir)?;
+        let cg = Self {
+            dir: plan.dir,
+            version: plan.version,
             removed: false,
             seen: BTreeSet::new(),
         };
         std::fs::write(cg.dir.join("pids.max"), max_tasks.to_string())?;
         Ok(cg)
-    }
-
-    /// The cgroup's directory.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Which hierarchy the cgroup lives in.
@@ -136,25 +161,35 @@ impl Drop for PidsCgroup {
     }
 }
 
-/// How many names [`create_unique`] tries.
+/// How many names [`free_name`] tries.
 const NAME_ATTEMPTS: u32 = 64;
 
-/// Creates `parent/heidi-stage-<daemon pid>-<n>` with the next free `n`. A name can be taken
-/// by the cgroup of an earlier daemon that had the same pid and was killed before it removed
-/// it (a restart kills what such a cgroup holds and removes it, but only for its own
-/// `OUT_DIR`): such names are skipped.
-fn create_unique(parent: &Path) -> io::Result<PathBuf> {
-    let mut last = None;
+/// `parent/heidi-stage-<daemon pid>-<n>` with the next `n` whose directory does not exist.
+/// A name can be taken by the cgroup of an earlier daemon that had the same pid and was
+/// killed before it removed it (a restart kills what such a cgroup holds and removes it, but
+/// only for its own `OUT_DIR`): such names are skipped. No other process can take a free
+/// name before the caller creates it: names hold this daemon's pid, and `n` is never handed
+/// out twice.
+fn free_name(parent: &Path) -> io::Result<PathBuf> {
+    if !parent.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} is not a directory", parent.display()),
+        ));
+    }
     for _ in 0..NAME_ATTEMPTS {
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let dir = parent.join(format!("heidi-stage-{}-{n}", std::process::id()));
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+        match std::fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(dir),
             Err(e) => return Err(e),
+            Ok(_) => {}
         }
     }
-    Err(last.unwrap_or_else(|| unavailable("a free cgroup name")))
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{NAME_ATTEMPTS} cgroup names taken"),
+    ))
 }
 
 /// The daemon's own cgroup in the v1 pids hierarchy, if that hierarchy is mounted.
@@ -222,12 +257,13 @@ mod tests {
                 dir
             })
             .collect();
-        let made = create_unique(parent.path()).unwrap();
+        let free = free_name(parent.path()).unwrap();
         assert!(
-            made.is_dir() && !taken.contains(&made),
+            !free.exists() && !taken.contains(&free),
             "{}",
-            made.display()
+            free.display()
         );
+        assert!(free.starts_with(parent.path()));
         // Every name it may try taken: it gives up.
         let next = NEXT_ID.load(Ordering::Relaxed);
         for n in next..next + u64::from(NAME_ATTEMPTS) + 100 {
@@ -235,12 +271,12 @@ mod tests {
             std::fs::create_dir(parent.path().join(name)).unwrap();
         }
         assert_eq!(
-            create_unique(parent.path()).unwrap_err().kind(),
+            free_name(parent.path()).unwrap_err().kind(),
             io::ErrorKind::AlreadyExists
         );
         let missing = parent.path().join("missing");
         assert_eq!(
-            create_unique(&missing).unwrap_err().kind(),
+            free_name(&missing).unwrap_err().kind(),
             io::ErrorKind::NotFound
         );
     }

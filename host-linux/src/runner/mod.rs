@@ -30,9 +30,10 @@
 //!    [`SuperviseOptions::allow_uncontained`] is set ([`Containment::may_start`]).
 //! 5. **Record.** With [`StageCommand::record`], the run is recorded in
 //!    `OUT_DIR/running-stages/<pid>.json` and synced (pids, the leader's start time, the
-//!    cgroup, the run's [`STAGE_RUN_VAR`] marker, which the wrapper got in its environment),
-//!    so that [`reap_orphans`] can kill what is left of it after the daemon died; removed
-//!    after clean-up. A record that cannot be written refuses the stage. The wrapper itself
+//!    cgroup's path, the run's [`STAGE_RUN_VAR`] marker, which the wrapper got in its
+//!    environment), between naming the cgroup and creating it (step 4), so that
+//!    [`reap_orphans`] can kill what is left of the run after the daemon died; removed after
+//!    clean-up. A record that cannot be written refuses the stage. The wrapper itself
 //!    runs under `setpriv --pdeathsig KILL` where available, so the leader dies with the
 //!    daemon's thread that started it. See the `orphans` module.
 //! 6. **Release.** The parent writes `go`. The wrapper closes every fd above 2 that it

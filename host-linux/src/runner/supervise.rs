@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::capture::{TailBuffer, drain_into};
-use super::cgroup::PidsCgroup;
+use super::cgroup::{CgroupPlan, PidsCgroup};
 use super::group::{become_subreaper, clean_up, signal_group};
 use super::orphans::{new_marker, write_record};
 use super::spawn::{Held, apply_limits, spawn_held};
@@ -40,16 +40,13 @@ pub async fn run_stage(
         abort_held(held, opts).await;
         return StageReport::spawn_failed(format!("rlimit: {e}"), started.elapsed());
     }
-    let (mut cgroup, containment) = contain(pid, &opts.limits, opts.allow_uncontained);
-    if let Err(refusal) = containment.may_start(opts.allow_uncontained) {
-        abort_held(held, opts).await;
-        let mut report = StageReport::spawn_failed(refusal.to_owned(), started.elapsed());
-        report.containment = containment;
-        return report;
-    }
+    // The cgroup is named first and recorded before it is created: a daemon killed at any
+    // point leaves nothing the next start does not know of.
+    let plan = opts.limits.processes.map(|_| PidsCgroup::plan());
     let record = match &cmd.record {
         Some(spec) => {
-            let (spec, dir) = (spec.clone(), cgroup.as_ref().map(|c| c.dir().to_path_buf()));
+            let planned = plan.as_ref().and_then(|p| p.as_ref().ok());
+            let (spec, dir) = (spec.clone(), planned.map(|p| p.dir().to_path_buf()));
             let marker = marker.clone();
             let written = tokio::task::spawn_blocking(move || {
                 write_record(&spec, pid, dir.as_deref(), &marker)
@@ -67,6 +64,16 @@ pub async fn run_stage(
         }
         None => None,
     };
+    let (mut cgroup, containment) = contain(pid, &opts.limits, plan, opts.allow_uncontained);
+    if let Err(refusal) = containment.may_start(opts.allow_uncontained) {
+        abort_held(held, opts).await;
+        if let Some(record) = record {
+            record.remove();
+        }
+        let mut report = StageReport::spawn_failed(refusal.to_owned(), started.elapsed());
+        report.containment = containment;
+        return report;
+    }
     let (mut child, output) = held.release().await;
     let tail = Arc::new(Mutex::new(TailBuffer::new(opts.capture_max_bytes)));
     let mut reader = tokio::spawn(drain_into(output, Arc::clone(&tail)));
@@ -167,18 +174,21 @@ fn exit_of(status: std::io::Result<ExitStatus>) -> Exit {
     }
 }
 
-/// Puts the held wrapper into a pids cgroup when a process limit is set; says what bounds the
-/// task count. Warns once when no cgroup is writable (`allow_uncontained` only goes into the
-/// warning).
+/// Puts the held wrapper into the planned pids cgroup (`plan` is `Some` when a process limit
+/// is set); says what bounds the task count. Warns once when no cgroup is writable
+/// (`allow_uncontained` only goes into the warning).
 fn contain(
     pid: i32,
     limits: &StageLimits,
+    plan: Option<std::io::Result<CgroupPlan>>,
     allow_uncontained: bool,
 ) -> (Option<PidsCgroup>, Containment) {
-    let Some(max) = limits.processes else {
+    let (Some(max), Some(plan)) = (limits.processes, plan) else {
         return (None, Containment::NotRequested);
     };
-    let attempt = PidsCgroup::create(max).and_then(|cg| cg.add(pid).map(|()| cg));
+    let attempt = plan
+        .and_then(|plan| PidsCgroup::create_at(plan, max))
+        .and_then(|cg| cg.add(pid).map(|()| cg));
     match attempt {
         Ok(cg) => {
             let version = cg.version();
