@@ -22,8 +22,16 @@ fn pipeline_config(
 ) -> String {
     // The watermarks are off: the machine's load never holds these stages, so a busy
     // machine cannot fail these tests (the governor's own test sets MAX_MEM_PCT, which wins).
+    // A machine without a writable pids cgroup refuses every stage as root unless
+    // `allow_uncontained` is set: these tests run there too (where a cgroup is writable it
+    // changes nothing). The tests of that refusal set it themselves.
+    let allow = if extra.contains("allow_uncontained") {
+        ""
+    } else {
+        "allow_uncontained = true\n"
+    };
     let mut toml = format!(
-        "[pipeline]\nrepo_root = {:?}\nmax_cpu_pct = 0\nmax_mem_pct = 0\n{extra}\n",
+        "[pipeline]\nrepo_root = {:?}\nmax_cpu_pct = 0\nmax_mem_pct = 0\n{allow}{extra}\n",
         dir.display().to_string()
     );
     for stage in STAGES {
@@ -501,4 +509,259 @@ fn stages_do_not_get_the_bearer_tokens() {
     ] {
         assert!(!env.contains(secret), "{secret} reached the stage: {env}");
     }
+}
+
+/// Live (not zombie) processes whose initial environment holds `var=value`, but `except`.
+fn processes_with_env(var: &str, value: &str, except: &[u32]) -> Vec<(u32, String)> {
+    let needle = format!("{var}={value}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| !except.contains(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .unwrap_or_default()
+                .split(|&b| b == 0)
+                .any(|v| v == needle.as_bytes())
+        })
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let state = stat[stat.rfind(')')? + 1..].split_whitespace().next()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (state != "Z").then_some((pid, cmdline))
+        })
+        .collect()
+}
+
+/// Whether process `pid` is gone or a zombie.
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat[stat.rfind(')').unwrap() + 1..]
+            .trim_start()
+            .starts_with('Z'),
+    }
+}
+
+/// Waits (bounded by [`DEADLINE`]) until `done` holds.
+fn poll(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < DEADLINE, "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A stage that forks a child, a `setsid` escaper and a `setsid` shell with a child of its
+/// own, then waits; `kill -9` of the daemon while it runs; a restart. `env` is added to the
+/// daemon's environment.
+fn kill_9_leaves_nothing_of_the_stage(env: &[(&str, &str)]) {
+    let mark = format!("e2e-orphans-{}-{:?}", std::process::id(), Instant::now());
+    let mut env = env.to_vec();
+    env.push(("HEIDI_E2E_ORPHAN_MARK", &mark));
+    let script = "echo $$ > \"$OUT_DIR/leader.pid\"
+sleep 6006 &
+setsid sleep 6007 &
+(setsid bash -c 'sleep 6008 & wait' &)
+touch \"$OUT_DIR/validate-running\"
+wait";
+    let mut d = daemon_env(&[("validate", script)], "", &[], &env);
+    let old_pid = d.pid();
+    // The leader (bash), its child, the two escapers and the escaped shell's child (the
+    // transient subshell and `setsid` before its `exec` must be gone: they are not counted).
+    poll("the stage's five processes run", || {
+        let running = processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[old_pid]);
+        let has = |cmd: &str| running.iter().any(|(_, c)| c.starts_with(cmd));
+        running.len() == 5
+            && [
+                "sleep 6006",
+                "sleep 6007",
+                "bash -c sleep 6008",
+                "sleep 6008",
+            ]
+            .iter()
+            .all(|c| has(c))
+    });
+    let leader: u32 = std::fs::read_to_string(d.out_dir.join("leader.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let records: Vec<Value> = std::fs::read_dir(d.out_dir.join("running-stages"))
+        .unwrap()
+        .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["leader_pid"], leader, "{records:?}");
+    let cgroup = records[0]["cgroup"].as_str().map(std::path::PathBuf::from);
+    if let Some(dir) = &cgroup {
+        assert!(dir.is_dir(), "{}", dir.display());
+    }
+
+    d.kill9();
+    // The parent-death signal kills the leader at once, before any restart.
+    poll("the stage's leader dies with the daemon", || dead(leader));
+    let orphans = processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[]);
+    assert!(
+        orphans.len() >= 4,
+        "the stage's other processes outlive the daemon until the restart: {orphans:?}"
+    );
+
+    d.spawn();
+    let s = wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    assert!(
+        s["last_error"].as_str().unwrap().contains("interrupted"),
+        "{s}"
+    );
+    let left = processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[d.pid()]);
+    assert!(
+        left.is_empty(),
+        "stage processes alive after the restart: {left:?}"
+    );
+    if let Some(dir) = &cgroup {
+        assert!(!dir.exists(), "{} remains", dir.display());
+        let prefix = format!("heidi-stage-{old_pid}-");
+        let parent = std::fs::read_dir(dir.parent().unwrap()).unwrap();
+        let stale: Vec<String> = parent
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        assert!(stale.is_empty(), "{stale:?}");
+    }
+    let all = events(&d);
+    let kinds: Vec<&str> = all
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    let killed = kinds.iter().position(|k| *k == "stage_orphans_killed");
+    let error = kinds.iter().position(|k| *k == "pipeline_error");
+    assert!(killed.is_some() && killed < error, "{kinds:?}");
+    let e = &all[killed.unwrap()];
+    assert_eq!(
+        (&e["stage"], &e["round"], &e["level"]),
+        (&json!("validate"), &json!(1), &json!("warning")),
+        "{e}"
+    );
+    let found = e["counters_delta"]["processes_found"].as_i64().unwrap();
+    assert!(found >= 4, "{e}");
+    assert_eq!(e["counters_delta"]["processes_killed"], found, "{e}");
+    assert_eq!(
+        e["counters_delta"]["cgroup_removed"],
+        i64::from(cgroup.is_some()),
+        "{e}"
+    );
+    assert_eq!(e["counters_delta"]["cgroup_left"], 0, "{e}");
+    assert_eq!(
+        std::fs::read_dir(d.out_dir.join("running-stages"))
+            .unwrap()
+            .count(),
+        0,
+        "the record is removed"
+    );
+    verify(&d);
+}
+
+#[test]
+fn kill_9_during_a_stage_that_forks_and_escapes_leaves_nothing_after_restart() {
+    kill_9_leaves_nothing_of_the_stage(&[]);
+}
+
+#[test]
+fn kill_9_without_a_pids_cgroup_still_finds_the_setsid_escapers() {
+    let no_cgroups = tempfile::tempdir().unwrap();
+    let root = no_cgroups.path().to_str().unwrap();
+    kill_9_leaves_nothing_of_the_stage(&[("HEIDI_TEST_CGROUP_ROOT", root)]);
+}
+
+#[test]
+fn a_stage_that_cannot_be_contained_is_refused_unless_allowed() {
+    let no_cgroups = tempfile::tempdir().unwrap();
+    let env = [(
+        "HEIDI_TEST_CGROUP_ROOT",
+        no_cgroups.path().to_str().unwrap(),
+    )];
+    let script = [("generate", "touch \"$OUT_DIR/generate-ran\"")];
+    let d = daemon_env(&script, "allow_uncontained = false", &[], &env);
+    if !rustix::process::geteuid().is_root() {
+        // Not root: RLIMIT_NPROC binds, and the stage runs.
+        wait_status(&d, "IDLE", |s| {
+            s["state"] == "IDLE" && s["awaiting_train"] == true
+        });
+        assert!(d.out_dir.join("generate-ran").exists());
+        return;
+    }
+    let s = wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    assert!(
+        !d.out_dir.join("generate-ran").exists(),
+        "the stage never ran"
+    );
+    let why = stage_output(&d)["error"].as_str().unwrap().to_owned();
+    assert!(why.contains("no writable pids cgroup"), "{why}");
+    assert!(why.contains("allow_uncontained = true"), "{why}");
+    assert!(
+        s.to_string().contains("allow_uncontained = true"),
+        "the status says why: {s}"
+    );
+    let kinds = event_types(&d);
+    assert!(kinds.contains(&"pipeline_error".to_owned()), "{kinds:?}");
+    assert!(
+        !kinds.contains(&"stage_uncontained".to_owned()),
+        "{kinds:?}"
+    );
+    let records = std::fs::read_dir(d.out_dir.join("running-stages")).map_or(0, |d| d.count());
+    assert_eq!(records, 0, "the refused stage's record is removed");
+    verify(&d);
+
+    // Allowed: it runs, and the journal says it ran uncontained.
+    let d = daemon_env(&script, "", &[], &env);
+    wait_status(&d, "IDLE", |s| {
+        s["state"] == "IDLE" && s["awaiting_train"] == true
+    });
+    assert!(d.out_dir.join("generate-ran").exists());
+    let warnings: Vec<Value> = events(&d)
+        .into_iter()
+        .filter(|e| e["event_type"] == "stage_uncontained")
+        .collect();
+    assert_eq!(warnings.len(), 2, "generate and validate: {warnings:?}");
+    assert_eq!(warnings[0]["level"], "warning");
+    assert_eq!(warnings[0]["stage"], "generate");
+    verify(&d);
+}
+
+/// A clean stop (SIGTERM) while a stage with a `setsid` escaper runs; `env` is added to the
+/// daemon's environment.
+fn a_clean_stop_leaves_nothing(env: &[(&str, &str)]) {
+    let mark = format!("e2e-stop-{}-{:?}", std::process::id(), Instant::now());
+    // The leader takes a moment to end after SIGTERM: shutdown must wait for it.
+    let script = "trap 'sleep 0.5; exit 0' TERM\nsleep 6010 &\nsetsid sleep 6011 &\nwait";
+    let mut env = env.to_vec();
+    env.push(("HEIDI_E2E_ORPHAN_MARK", &mark));
+    let mut d = daemon_env(&[("validate", script)], "", &[], &env);
+    let pid = d.pid();
+    poll("the stage's processes run", || {
+        let running = processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[pid]);
+        let has = |cmd: &str| running.iter().any(|(_, c)| c.starts_with(cmd));
+        has("sleep 6010") && has("sleep 6011")
+    });
+    assert!(d.stop().success());
+    let left = processes_with_env("HEIDI_E2E_ORPHAN_MARK", &mark, &[]);
+    assert!(left.is_empty(), "{left:?}");
+    let records = std::fs::read_dir(d.out_dir.join("running-stages"))
+        .unwrap()
+        .count();
+    assert_eq!(records, 0, "the record is removed after the clean-up");
+}
+
+#[test]
+fn a_clean_stop_during_a_stage_leaves_no_process_and_no_record() {
+    a_clean_stop_leaves_nothing(&[]);
+}
+
+#[test]
+fn a_clean_stop_without_a_pids_cgroup_kills_the_setsid_escaper_too() {
+    let no_cgroups = tempfile::tempdir().unwrap();
+    let root = no_cgroups.path().to_str().unwrap();
+    a_clean_stop_leaves_nothing(&[("HEIDI_TEST_CGROUP_ROOT", root)]);
 }

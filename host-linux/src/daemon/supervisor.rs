@@ -8,7 +8,7 @@ use super::config::pipeline::PipelineConfig;
 use super::pipeline::{
     ProcessCommand, ProcessRunner, StageFuture, StageReport, StageRunner, Supervisor,
 };
-use crate::runner::{self, Exit, SuperviseOptions};
+use crate::runner::{self, Containment, Exit, SuperviseOptions};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -41,6 +41,11 @@ impl Supervisor for RunnerSupervisor {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
             cwd: Some(command.cwd),
+            record: Some(runner::RecordSpec {
+                dir: command.out_dir,
+                stage: command.stage.name().to_owned(),
+                round: command.round,
+            }),
         };
         Box::pin(async move {
             let report = runner::run_stage(&command, &options, cancel).await;
@@ -50,6 +55,8 @@ impl Supervisor for RunnerSupervisor {
                 failure: failure(&report.exit),
                 output_tail: report.output_tail,
                 output_dropped: report.output_dropped_bytes,
+                uncontained: report.containment == Containment::Uncontained
+                    && !matches!(report.exit, Exit::SpawnFailed(_)),
             }
         })
     }

@@ -7,17 +7,19 @@
 //! not, exists) and task ids listed in its cgroup. Children the daemon spawned elsewhere are
 //! never reaped here.
 
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::process::{
-    Pid, Signal, WaitOptions, getpid, kill_process_group, set_child_subreaper,
+    Pid, Signal, WaitOptions, getpid, kill_process, kill_process_group, set_child_subreaper,
     test_kill_process_group, waitpgid, waitpid,
 };
 use tokio::time::Instant;
 
 use super::cgroup::PidsCgroup;
+use super::orphans::marked_processes;
 use super::procfs::read_proc_stat;
 
 /// Pause between kill-and-reap rounds while leftovers die.
@@ -51,23 +53,39 @@ pub(crate) fn group_exists(pgid: i32) -> bool {
 
 /// After the leader was reaped: SIGKILLs the rest of group `pgid` and of the cgroup, reaps the
 /// zombies that are ours, and removes the cgroup, until all is gone or `deadline` passes.
-/// Returns whether all is gone.
+/// Without a cgroup, processes that left the group (`setsid`) are found by the run's
+/// `marker` in their environment ([`marked_processes`]) and killed too. Returns whether all
+/// is gone.
 pub(crate) async fn clean_up(
     pgid: i32,
     mut cgroup: Option<&mut PidsCgroup>,
+    marker: &str,
     deadline: Instant,
 ) -> bool {
+    let mut marked_seen = BTreeSet::new();
     loop {
         signal_group(pgid, Signal::KILL);
         if let Some(cg) = cgroup.as_deref_mut() {
             cg.kill_all();
         }
+        let marked = if cgroup.is_none() {
+            marked_processes(marker)
+        } else {
+            BTreeSet::new()
+        };
+        for &pid in &marked {
+            if let Some(p) = Pid::from_raw(pid) {
+                let _ = kill_process(p, Signal::KILL);
+            }
+        }
+        marked_seen.extend(marked.iter().copied());
         reap_group(pgid);
         if let Some(cg) = cgroup.as_deref() {
-            reap_listed(cg, pgid);
+            reap_listed(cg.seen(), pgid);
         }
+        reap_listed(&marked_seen, pgid);
         let cgroup_gone = cgroup.as_deref_mut().is_none_or(|cg| cg.remove().is_ok());
-        if cgroup_gone && !group_exists(pgid) {
+        if cgroup_gone && marked.is_empty() && !group_exists(pgid) {
             return true;
         }
         if Instant::now() >= deadline {
@@ -83,13 +101,13 @@ fn reap_group(pgid: i32) {
     while let Ok(Some(_)) = waitpgid(p, WaitOptions::NOHANG) {}
 }
 
-/// Reaps zombies of ours that were seen in the cgroup but left group `pgid`. A seen pid is
-/// reaped only while it is a zombie whose parent is this process, so it is still the task that
-/// was in the cgroup unless the stage's own parent reaped it and the pid was reused by a new
-/// child of ours that has exited too.
-fn reap_listed(cgroup: &PidsCgroup, pgid: i32) {
+/// Reaps zombies of ours that were seen in the cgroup (or with the run's marker) but left
+/// group `pgid`. A seen pid is reaped only while it is a zombie whose parent is this process,
+/// so it is still the task that was seen unless the stage's own parent reaped it and the pid
+/// was reused by a new child of ours that has exited too.
+fn reap_listed(seen: &BTreeSet<i32>, pgid: i32) {
     let me = getpid().as_raw_pid();
-    for &pid in cgroup.seen() {
+    for &pid in seen {
         let ours = read_proc_stat(pid)
             .is_ok_and(|st| st.state == b'Z' && st.ppid == me && st.pgrp != pgid);
         if let (true, Some(p)) = (ours, Pid::from_raw(pid)) {

@@ -1,4 +1,4 @@
-//! Supervised stage subprocesses and /proc usage sampling (issue 5, DESIGN §5).
+//! Supervised stage subprocesses and /proc usage sampling.
 //!
 //! [`run_stage`] runs one pipeline stage and returns a [`StageReport`]; the pipeline driver
 //! turns [`StageReport::result`] and [`StageReport::usage`] into the core's `StageOutcome`.
@@ -25,22 +25,32 @@
 //!    cgroup (`pids.max` = the limit, counting threads too) before it is released: cgroup v1
 //!    under `/sys/fs/cgroup/pids/`, else cgroup v2 with the `pids` controller. If neither is
 //!    writable, a warning is logged once and the report says [`Containment::RlimitOnly`] or,
-//!    for root, [`Containment::Uncontained`].
-//! 5. **Release.** The parent writes `go`. The wrapper closes every fd above 2 that it
+//!    for root, [`Containment::Uncontained`]. An uncontained stage is refused (killed while
+//!    held, reported as [`Exit::SpawnFailed`] with [`UNCONTAINED_REFUSAL`]) unless
+//!    [`SuperviseOptions::allow_uncontained`] is set ([`Containment::may_start`]).
+//! 5. **Record.** With [`StageCommand::record`], the run is recorded in
+//!    `OUT_DIR/running-stages/<pid>.json` and synced (pids, the leader's start time, the
+//!    cgroup's path, the run's [`STAGE_RUN_VAR`] marker, which the wrapper got in its
+//!    environment), between naming the cgroup and creating it (step 4), so that
+//!    [`reap_orphans`] can kill what is left of the run after the daemon died; removed after
+//!    clean-up. A record that cannot be written refuses the stage. The wrapper itself
+//!    runs under `setpriv --pdeathsig KILL` where available, so the leader dies with the
+//!    daemon's thread that started it. See the `orphans` module.
+//! 6. **Release.** The parent writes `go`. The wrapper closes every fd above 2 that it
 //!    inherited (fds the daemon itself inherited without close-on-exec; the daemon's own fds are
 //!    all close-on-exec), points stdin at `/dev/null`, and `exec`s the stage, which keeps the
 //!    wrapper's pid. Without bash only fds 3 to 9 can be closed this way (warned once). A
 //!    program that cannot be found is reported as [`Exit::SpawnFailed`] before anything starts.
-//! 6. **Supervision.** The leader is awaited together with the timeout and the cancel
+//! 7. **Supervision.** The leader is awaited together with the timeout and the cancel
 //!    signal; its `/proc/PID/stat` is sampled every 100 ms for CPU time and RSS. On timeout or
 //!    cancel: SIGTERM to the group, `grace`, SIGKILL to the group, then a wait bounded by
 //!    `final_wait`.
-//! 7. **Clean-up.** After the leader is reaped, everything left in its process group and its
+//! 8. **Clean-up.** After the leader is reaped, everything left in its process group and its
 //!    cgroup is SIGKILLed, and the resulting zombies are reaped: the daemon makes itself a
 //!    child subreaper so orphans come back to it rather than to an init that may never reap
 //!    them. The cgroup is then removed. All of this is bounded
 //!    by `final_wait`; [`StageReport::cleaned_up`] says whether it finished.
-//! 8. **Output.** A task reads the merged output pipe into a [`TailBuffer`] that keeps only the
+//! 9. **Output.** A task reads the merged output pipe into a [`TailBuffer`] that keeps only the
 //!    last `capture_max_bytes` and counts the dropped bytes; memory stays bounded whatever
 //!    the stage prints. The tail is raw: the core redacts it before it reaches the journal.
 //!
@@ -51,6 +61,7 @@
 mod capture;
 mod cgroup;
 mod group;
+mod orphans;
 mod procfs;
 mod sampler;
 mod spawn;
@@ -62,10 +73,12 @@ mod usage;
 mod tests;
 
 pub use capture::TailBuffer;
+pub use cgroup::TEST_CGROUP_ROOT_VAR;
+pub use orphans::{OrphanReport, RECORD_DIR, STAGE_RUN_VAR, reap_orphans};
 pub use sampler::{SystemLoad, SystemSampler};
 pub use supervise::run_stage;
 pub use types::{
-    CgroupVersion, Containment, Exit, STAGE_ENV_REMOVED, StageCommand, StageLimits, StageReport,
-    SuperviseOptions,
+    CgroupVersion, Containment, Exit, RecordSpec, STAGE_ENV_REMOVED, StageCommand, StageLimits,
+    StageReport, SuperviseOptions, UNCONTAINED_REFUSAL,
 };
 pub use usage::USAGE_SAMPLE_INTERVAL;

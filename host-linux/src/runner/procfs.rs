@@ -17,6 +17,9 @@ pub(crate) struct ProcStat {
     pub cpu_ticks: u64,
     /// Resident set size in pages.
     pub rss_pages: u64,
+    /// When the process started, in clock ticks since boot (field 22): with the pid, it names
+    /// one process (a reused pid has a later start time).
+    pub start_ticks: u64,
 }
 
 /// Parses `/proc/PID/stat`. The command name may hold spaces and parentheses, so fields are
@@ -33,6 +36,7 @@ pub(crate) fn parse_proc_stat(text: &str) -> Option<ProcStat> {
         pgrp: i32::try_from(num(5)?).ok()?,
         cpu_ticks: ticks(14)? + ticks(15)? + ticks(16)? + ticks(17)?,
         rss_pages: ticks(24)?,
+        start_ticks: ticks(22)?,
     })
 }
 
@@ -134,6 +138,7 @@ mod tests {
         assert_eq!((st.ppid, st.pgrp), (7, 42));
         assert_eq!(st.cpu_ticks, 11 + 5 + 3 + 2);
         assert_eq!(st.rss_pages, 250);
+        assert_eq!(st.start_ticks, 100);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe::Receiver;
 use tokio::process::{Child, ChildStdin, Command};
 
+use super::orphans::STAGE_RUN_VAR;
 use super::{STAGE_ENV_REMOVED, StageCommand, StageLimits};
 
 /// The wrapper for bash: closes every fd above 2 (bash can name any fd number).
@@ -57,12 +58,24 @@ impl Held {
 
 /// Starts the held wrapper for `cmd` in its own process group, its stdout and stderr on one
 /// pipe. Fails with a message if the program cannot be found or the wrapper cannot start.
-pub(crate) fn spawn_held(cmd: &StageCommand) -> Result<Held, String> {
+///
+/// The wrapper runs under `setpriv --pdeathsig KILL` when util-linux's `setpriv` can do that
+/// ([`pdeathsig_wrapper`]): the kernel then SIGKILLs the stage's leader as soon as the
+/// daemon thread that started it dies, `kill -9` of the daemon included. `marker` is set as
+/// [`STAGE_RUN_VAR`] in the stage's environment.
+pub(crate) fn spawn_held(cmd: &StageCommand, marker: &str) -> Result<Held, String> {
     let program = resolve_program(cmd)?;
     let (shell, flags, script) = wrapper();
     let (read, write) = pipe_with(PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let write2 = write.try_clone().map_err(|e| format!("pipe: {e}"))?;
-    let mut command = Command::new(shell);
+    let mut command = match pdeathsig_wrapper() {
+        Some(setpriv) => {
+            let mut c = Command::new(setpriv);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(shell);
+            c
+        }
+        None => Command::new(shell),
+    };
     command
         .args(flags)
         .arg(script)
@@ -78,6 +91,7 @@ pub(crate) fn spawn_held(cmd: &StageCommand) -> Result<Held, String> {
     for name in STAGE_ENV_REMOVED {
         command.env_remove(name);
     }
+    command.env(STAGE_RUN_VAR, marker);
     if let Some(dir) = &cmd.cwd {
         command.current_dir(dir);
     }
@@ -159,6 +173,44 @@ fn wrapper() -> (&'static Path, &'static [&'static str], &'static str) {
         }
     });
     (path, flags, script)
+}
+
+/// util-linux's `setpriv`, if it is installed and takes `--pdeathsig` (2.33 and later): checked
+/// once by running `setpriv --pdeathsig KILL -- <shell> -c 'exit 0'`. Without it, a stage's
+/// leader outlives a `kill -9` of the daemon until the next start kills it (warned once).
+///
+/// The kernel sends the signal when the *thread* that forked the stage exits. Stages are
+/// spawned from the daemon's async tasks, which run on the runtime's worker threads; those
+/// live as long as the daemon, so the signal comes when the daemon dies.
+fn pdeathsig_wrapper() -> Option<&'static Path> {
+    static SETPRIV: OnceLock<Option<PathBuf>> = OnceLock::new();
+    SETPRIV
+        .get_or_init(|| {
+            let (shell, _, _) = wrapper();
+            let found = ["/usr/bin/setpriv", "/bin/setpriv"]
+                .iter()
+                .map(Path::new)
+                .find(|p| is_executable(p))
+                .filter(|p| {
+                    std::process::Command::new(p)
+                        .args(["--pdeathsig", "KILL", "--"])
+                        .arg(shell)
+                        .args(["-c", "exit 0"])
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|s| s.success())
+                });
+            if found.is_none() {
+                tracing::warn!(
+                    "setpriv --pdeathsig unavailable: a stage's leader outlives a kill -9 \
+                     of the daemon until the next start kills it"
+                );
+            }
+            found.map(Path::to_path_buf)
+        })
+        .as_deref()
 }
 
 /// Finds the program as `exec` would (a name with a `/` relative to the stage's working

@@ -11,8 +11,9 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::capture::{TailBuffer, drain_into};
-use super::cgroup::PidsCgroup;
+use super::cgroup::{CgroupPlan, PidsCgroup};
 use super::group::{become_subreaper, clean_up, signal_group};
+use super::orphans::{new_marker, write_record};
 use super::spawn::{Held, apply_limits, spawn_held};
 use super::types::{Containment, Exit, StageCommand, StageLimits, StageReport, SuperviseOptions};
 use super::usage::{USAGE_SAMPLE_INTERVAL, UsageTracker};
@@ -29,7 +30,8 @@ pub async fn run_stage(
     let started = Instant::now();
     let mut usage = UsageTracker::start();
     become_subreaper();
-    let held = match spawn_held(cmd) {
+    let marker = new_marker();
+    let held = match spawn_held(cmd, &marker) {
         Ok(held) => held,
         Err(reason) => return StageReport::spawn_failed(reason, started.elapsed()),
     };
@@ -38,7 +40,40 @@ pub async fn run_stage(
         abort_held(held, opts).await;
         return StageReport::spawn_failed(format!("rlimit: {e}"), started.elapsed());
     }
-    let (mut cgroup, containment) = contain(pid, &opts.limits);
+    // The cgroup is named first and recorded before it is created: a daemon killed at any
+    // point leaves nothing the next start does not know of.
+    let plan = opts.limits.processes.map(|_| PidsCgroup::plan());
+    let record = match &cmd.record {
+        Some(spec) => {
+            let planned = plan.as_ref().and_then(|p| p.as_ref().ok());
+            let (spec, dir) = (spec.clone(), planned.map(|p| p.dir().to_path_buf()));
+            let marker = marker.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                write_record(&spec, pid, dir.as_deref(), &marker)
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            match written {
+                Ok(file) => Some(file),
+                Err(e) => {
+                    abort_held(held, opts).await;
+                    let reason = format!("cannot record the running stage: {e}");
+                    return StageReport::spawn_failed(reason, started.elapsed());
+                }
+            }
+        }
+        None => None,
+    };
+    let (mut cgroup, containment) = contain(pid, &opts.limits, plan, opts.allow_uncontained);
+    if let Err(refusal) = containment.may_start(opts.allow_uncontained) {
+        abort_held(held, opts).await;
+        if let Some(record) = record {
+            record.remove();
+        }
+        let mut report = StageReport::spawn_failed(refusal.to_owned(), started.elapsed());
+        report.containment = containment;
+        return report;
+    }
     let (mut child, output) = held.release().await;
     let tail = Arc::new(Mutex::new(TailBuffer::new(opts.capture_max_bytes)));
     let mut reader = tokio::spawn(drain_into(output, Arc::clone(&tail)));
@@ -46,7 +81,13 @@ pub async fn run_stage(
     let (exit, reaped) = supervise(&mut child, pid, opts, &mut cancel, &mut usage).await;
     let elapsed = started.elapsed();
     let cleaned_up = if reaped {
-        clean_up(pid, cgroup.as_mut(), Instant::now() + opts.final_wait).await
+        clean_up(
+            pid,
+            cgroup.as_mut(),
+            &marker,
+            Instant::now() + opts.final_wait,
+        )
+        .await
     } else {
         signal_group(pid, Signal::KILL);
         false
@@ -56,6 +97,9 @@ pub async fn run_stage(
             pgid = pid,
             "stage processes still present after the final wait"
         );
+    } else if let Some(record) = record {
+        // Kept while something of the stage may live: the next start kills it.
+        record.remove();
     }
     if timeout(opts.final_wait, &mut reader).await.is_err() {
         reader.abort();
@@ -130,13 +174,21 @@ fn exit_of(status: std::io::Result<ExitStatus>) -> Exit {
     }
 }
 
-/// Puts the held wrapper into a pids cgroup when a process limit is set; says what bounds the
-/// task count. Warns once when nothing effective does.
-fn contain(pid: i32, limits: &StageLimits) -> (Option<PidsCgroup>, Containment) {
-    let Some(max) = limits.processes else {
+/// Puts the held wrapper into the planned pids cgroup (`plan` is `Some` when a process limit
+/// is set); says what bounds the task count. Warns once when no cgroup is writable
+/// (`allow_uncontained` only goes into the warning).
+fn contain(
+    pid: i32,
+    limits: &StageLimits,
+    plan: Option<std::io::Result<CgroupPlan>>,
+    allow_uncontained: bool,
+) -> (Option<PidsCgroup>, Containment) {
+    let (Some(max), Some(plan)) = (limits.processes, plan) else {
         return (None, Containment::NotRequested);
     };
-    let attempt = PidsCgroup::create(max).and_then(|cg| cg.add(pid).map(|()| cg));
+    let attempt = plan
+        .and_then(|plan| PidsCgroup::create_at(plan, max))
+        .and_then(|cg| cg.add(pid).map(|()| cg));
     match attempt {
         Ok(cg) => {
             let version = cg.version();
@@ -146,8 +198,14 @@ fn contain(pid: i32, limits: &StageLimits) -> (Option<PidsCgroup>, Containment) 
             let root = geteuid().is_root();
             static WARNED: Once = Once::new();
             WARNED.call_once(|| {
-                tracing::warn!(error = %e, root, "no writable pids cgroup: stage process \
-                               count bounded by RLIMIT_NPROC only, which root ignores");
+                tracing::warn!(
+                    error = %e,
+                    root,
+                    allow_uncontained = allow_uncontained,
+                    "no writable pids cgroup: a stage's process count is bounded by \
+                     RLIMIT_NPROC only, which root ignores (as root, stages are refused \
+                     unless allow_uncontained = true)"
+                );
             });
             let c = if root {
                 Containment::Uncontained

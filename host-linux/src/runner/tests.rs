@@ -45,6 +45,9 @@ fn opts(timeout_ms: u64, grace_ms: u64) -> SuperviseOptions {
         timeout: Duration::from_millis(timeout_ms),
         grace: Duration::from_millis(grace_ms),
         final_wait: Duration::from_secs(3),
+        // These tests are about supervision, not the refusal of an uncontained stage
+        // (`Containment::may_start`): they also run where no pids cgroup is writable.
+        allow_uncontained: true,
         ..SuperviseOptions::default()
     }
 }
@@ -297,6 +300,7 @@ async fn programs_resolve_like_exec() {
         args: vec!["a".into()],
         env: vec![("PATH".into(), bin.clone().into_os_string())],
         cwd: None,
+        record: None,
     };
     assert_eq!(run(on_path).await, "named a\n");
     let relative = StageCommand {
@@ -304,6 +308,7 @@ async fn programs_resolve_like_exec() {
         args: vec!["b".into()],
         env: Vec::new(),
         cwd: Some(dir.path().to_path_buf()),
+        record: None,
     };
     assert_eq!(run(relative).await, "dash b\n");
     let relative_path_entry = StageCommand {
@@ -311,6 +316,7 @@ async fn programs_resolve_like_exec() {
         args: vec!["c".into()],
         env: vec![("PATH".into(), "bin".into())],
         cwd: Some(dir.path().to_path_buf()),
+        record: None,
     };
     assert_eq!(run(relative_path_entry).await, "dash c\n");
 }
@@ -367,4 +373,133 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(o.grace, Duration::from_secs(2));
     assert_eq!(o.limits, StageLimits::default());
     assert_eq!(o.limits.processes, Some(256));
+}
+
+#[test]
+fn only_an_uncontained_stage_needs_allow_uncontained() {
+    let refused = Containment::Uncontained.may_start(false).unwrap_err();
+    assert_eq!(refused, UNCONTAINED_REFUSAL);
+    assert!(refused.contains("allow_uncontained = true"), "{refused}");
+    assert_eq!(Containment::Uncontained.may_start(true), Ok(()));
+    for c in [
+        Containment::NotRequested,
+        Containment::RlimitOnly,
+        Containment::Cgroup(CgroupVersion::V1),
+        Containment::Cgroup(CgroupVersion::V2),
+    ] {
+        assert_eq!(c.may_start(false), Ok(()), "{c:?}");
+    }
+}
+
+/// Live (not zombie) processes whose initial environment holds `HEIDI_STAGE_RUN=<marker>`.
+fn marked_processes(marker: &str) -> Vec<i32> {
+    let needle = format!("{STAGE_RUN_VAR}={marker}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| super::procfs::read_proc_stat(pid).is_ok_and(|st| st.state != b'Z'))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .unwrap_or_default()
+                .split(|&b| b == 0)
+                .any(|v| v == needle.as_bytes())
+        })
+        .collect()
+}
+
+fn record_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir.join(RECORD_DIR))
+        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_running_stage_is_recorded_and_the_record_removed_after_clean_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pid_file, stop) = (dir.path().join("pid"), dir.path().join("stop"));
+    let s = script(
+        dir.path(),
+        "waiter",
+        "echo $$ > \"$1\"\nwhile [ ! -e \"$2\" ]; do sleep 0.02; done",
+    );
+    let mut cmd = command(&s, &[&pid_file, &stop]);
+    cmd.record = Some(RecordSpec {
+        dir: dir.path().to_path_buf(),
+        stage: "train".into(),
+        round: 3,
+    });
+    let run = tokio::spawn(async move { run_stage(&cmd, &opts(10_000, 500), no_cancel()).await });
+    let pid = read_pid_file(&pid_file).await;
+    let files = record_files(dir.path());
+    assert_eq!(
+        files,
+        [dir.path().join(RECORD_DIR).join(format!("{pid}.json"))]
+    );
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    assert_eq!(record["leader_pid"], pid);
+    assert_eq!(record["pgid"], pid);
+    assert_eq!(
+        (record["stage"].as_str(), record["round"].as_u64()),
+        (Some("train"), Some(3))
+    );
+    assert_eq!(record["daemon_pid"], std::process::id());
+    let start = super::procfs::read_proc_stat(pid).unwrap().start_ticks;
+    assert_eq!(record["leader_start_ticks"], start);
+    let marker = record["marker"].as_str().unwrap();
+    assert_eq!(marked_processes(marker).first(), Some(&pid));
+    std::fs::write(&stop, "").unwrap();
+    let report = run.await.unwrap();
+    assert_eq!(report.exit, Exit::Code(0), "{}", output(&report));
+    assert_eq!(
+        record["cgroup"].is_string(),
+        matches!(report.containment, Containment::Cgroup(_)),
+        "{record}"
+    );
+    assert!(report.cleaned_up);
+    assert!(record_files(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn reap_orphans_kills_a_recorded_tree_with_setsid_escapers() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("unit-{}", std::process::id());
+    // A stand-in for an orphaned stage: a leader in its own group, a child in the group, and
+    // two setsid escapers (one a shell with a child), outside the group and without a cgroup:
+    // only the marker in their environment finds them.
+    let mut leader = std::process::Command::new("/bin/bash")
+        .args([
+            "-c",
+            "sleep 600 & setsid sleep 601 & (setsid bash -c 'sleep 602 & wait' &) ; wait",
+        ])
+        .env(STAGE_RUN_VAR, &marker)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = leader.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while marked_processes(&marker).len() < 5 {
+        assert!(Instant::now() < deadline, "{:?}", marked_processes(&marker));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let spec = RecordSpec {
+        dir: dir.path().to_path_buf(),
+        stage: "eval".into(),
+        round: 1,
+    };
+    let file = super::orphans::write_record(&spec, pid, None, &marker).unwrap();
+    drop(file);
+    let reports = reap_orphans(dir.path(), Duration::from_secs(5));
+    let _ = leader.wait();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = &reports[0];
+    assert!(r.all_gone, "{r:?}");
+    assert!(r.processes_found >= 5, "{r:?}");
+    assert_eq!(r.processes_killed, r.processes_found, "{r:?}");
+    assert_eq!((r.stage.as_str(), r.round), ("eval", 1));
+    assert!(!r.cgroup_found && !r.cgroup_removed);
+    assert!(marked_processes(&marker).is_empty());
+    assert!(record_files(dir.path()).is_empty(), "the record is dropped");
 }

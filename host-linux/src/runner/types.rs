@@ -27,6 +27,21 @@ pub struct StageCommand {
     pub env: Vec<(OsString, OsString)>,
     /// The working directory; the daemon's if `None`.
     pub cwd: Option<PathBuf>,
+    /// Where the run is recorded while it runs, so that a daemon restarted after `kill -9`
+    /// can kill what is left of it ([`reap_orphans`](super::reap_orphans)); `None`: not
+    /// recorded.
+    pub record: Option<RecordSpec>,
+}
+
+/// Where a running stage is recorded, and the names the record carries for the journal.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordSpec {
+    /// The output directory: the record is `<dir>/running-stages/<leader pid>.json`.
+    pub dir: PathBuf,
+    /// The stage's name.
+    pub stage: String,
+    /// The stage's round.
+    pub round: u32,
 }
 
 /// Resource limits of one stage (soft and hard rlimits, plus the pids cgroup); `None` leaves
@@ -71,6 +86,10 @@ pub struct SuperviseOptions {
     pub capture_max_bytes: usize,
     /// Resource limits.
     pub limits: StageLimits,
+    /// Run a stage whose task count nothing bounds ([`Containment::Uncontained`]: root
+    /// without a writable pids cgroup). Default `false`: such a stage is refused
+    /// ([`Containment::may_start`]).
+    pub allow_uncontained: bool,
 }
 
 impl Default for SuperviseOptions {
@@ -81,6 +100,7 @@ impl Default for SuperviseOptions {
             final_wait: Duration::from_secs(5),
             capture_max_bytes: 64 * 1024,
             limits: StageLimits::default(),
+            allow_uncontained: false,
         }
     }
 }
@@ -111,6 +131,25 @@ pub enum Containment {
     RlimitOnly,
     /// Nothing effective: no writable pids cgroup, and root ignores `RLIMIT_NPROC`.
     Uncontained,
+}
+
+/// Why a stage that cannot be contained is refused; names the setting that allows it.
+pub const UNCONTAINED_REFUSAL: &str = "refused to run uncontained: no writable pids cgroup, \
+    and RLIMIT_NPROC does not bind root, so nothing would bound the stage's processes; \
+    give the daemon a writable pids cgroup, or set allow_uncontained = true in [pipeline]";
+
+impl Containment {
+    /// Whether a stage may start with this containment: all but [`Containment::Uncontained`]
+    /// may; that one only with `allow_uncontained`. [`Containment::RlimitOnly`] may: a
+    /// non-root user's `RLIMIT_NPROC` is enforced (it counts all of the user's processes, so
+    /// it binds the stage at least as tightly as asked). The error is
+    /// [`UNCONTAINED_REFUSAL`].
+    pub fn may_start(self, allow_uncontained: bool) -> Result<(), &'static str> {
+        match self {
+            Containment::Uncontained if !allow_uncontained => Err(UNCONTAINED_REFUSAL),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The outcome of one stage run.

@@ -54,7 +54,8 @@ CONFIGURATION FILE (--config; every key optional, unknown keys are errors):
              open it; docs/DAEMON.md \"Authorization\")
   [pipeline] repo_root, mock, rounds, mode, run_unit_tests, max_cpu_pct, max_mem_pct,
              max_wall_time_minutes (the variables above win), mock_stage_ms (10),
-             start_gap_ms (100; 0 with mock);
+             start_gap_ms (100; 0 with mock), allow_uncontained (false: as root without a
+             writable pids cgroup a stage is refused; true runs it, warned in the journal);
              [pipeline.stages.<generate|validate|unit_test|train|eval>]: command = [..],
              timeout_s (300), address_space_mb (8192), open_files (1024), cpu_seconds (1200),
              processes (256), capture_bytes (65536)

@@ -65,6 +65,9 @@ pub struct PipelineSection {
     /// The governor's least time between two stage starts, in ms (default 100, 0 with `mock`;
     /// 0 turns it off).
     pub start_gap_ms: Option<u64>,
+    /// Run stages that nothing can contain (root without a writable pids cgroup), with a
+    /// warning in the journal; default false: such a stage is refused and the run errors.
+    pub allow_uncontained: Option<bool>,
     /// `[pipeline.stages.<stage>]`, by stage name (`generate`, `validate`, `unit_test`,
     /// `train`, `eval`).
     #[serde(default)]

@@ -115,6 +115,10 @@ pub fn resolve(
         None if settings.mock => settings.start_gap = heidi_core::Duration::ZERO,
         None => {}
     }
+    let allow_uncontained = file.allow_uncontained.unwrap_or(false);
+    for options in &mut supervise {
+        options.allow_uncontained = allow_uncontained;
+    }
     let mock_stage = ms("mock_stage_ms", file.mock_stage_ms)?
         .map_or(MOCK_STAGE_DEFAULT, std::time::Duration::from_millis);
     settings.config().map_err(|e| err("pipeline", e))?;

@@ -270,6 +270,17 @@ fn pipeline_settings_environment_beats_file_and_stages_get_their_limits() {
 }
 
 #[test]
+fn allow_uncontained_is_off_by_default_and_applies_to_every_stage() {
+    let off = pipeline_config("", &[]).unwrap();
+    assert!(off.pipeline.supervise.iter().all(|o| !o.allow_uncontained));
+    let text = "[pipeline]\nallow_uncontained = true\n[pipeline.stages.eval]\nprocesses = 4\n";
+    let on = pipeline_config(text, &[]).unwrap();
+    assert!(on.pipeline.supervise.iter().all(|o| o.allow_uncontained));
+    let bad = pipeline_config("[pipeline]\nallow_uncontained = \"yes\"\n", &[]);
+    assert!(bad.is_err());
+}
+
+#[test]
 fn pipeline_errors_name_the_field() {
     type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
     let cases: [Case<'_>; 9] = [

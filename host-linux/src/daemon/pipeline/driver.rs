@@ -20,18 +20,34 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::appender::Appender;
-use super::events::{entry_for, output_entry};
+use super::events::{entry_for, orphans_entry, output_entry, uncontained_entry};
 use super::recovery::recover_from_journal;
 use super::runner::{StageReport, StageRequest, StageRunner};
 use super::settings::PipelineSettings;
 use super::state_file::StateFile;
 use super::status::status_json;
 use crate::clock::{Clock, wall_now};
+use crate::runner::reap_orphans;
 use crate::store::{Journal, JournalEntry};
 
 /// Reads the machine's load: `(cpu_permille, mem_permille)`, or `None` when unknown (the last
 /// reading stays in force).
 pub type LoadSampler = Box<dyn FnMut() -> Option<(u16, u16)> + Send>;
+
+/// How long shutdown waits for cancelled stages to be terminated and cleaned up: above the
+/// runner's worst case with its default timings (SIGTERM, 2 s grace, SIGKILL, then three
+/// waits of at most 5 s each).
+const SHUTDOWN_STAGE_WAIT: Duration = Duration::from_secs(20);
+
+/// Awaits every task (a panicked or aborted one counts as finished).
+async fn join_all(tasks: Vec<JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// How long the start-up clean-up of one interrupted stage may take.
+const ORPHAN_REAP_LIMIT: Duration = Duration::from_secs(5);
 
 /// An operator command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,6 +206,22 @@ pub async fn spawn(
 ) -> Result<PipelineHandle, String> {
     let config = settings.config()?;
     let path = options.journal.path().to_path_buf();
+    // What a stage interrupted by the daemon's death left running is killed before the
+    // journal says `interrupted`, and journaled before that event.
+    let out_dir = options.out_dir.clone();
+    let orphans = tokio::task::spawn_blocking(move || reap_orphans(&out_dir, ORPHAN_REAP_LIMIT))
+        .await
+        .map_err(|e| format!("stage orphan clean-up failed: {e}"))?;
+    for report in &orphans {
+        tracing::warn!(
+            stage = %report.stage,
+            found = report.processes_found,
+            killed = report.processes_killed,
+            cgroup_removed = report.cgroup_removed,
+            all_gone = report.all_gone,
+            "leftovers of an interrupted stage killed"
+        );
+    }
     let now = options.clock.now();
     let mut pipeline =
         tokio::task::spawn_blocking(move || recover_from_journal(&path, config, now))
@@ -223,7 +255,11 @@ pub async fn spawn(
         failure_detail: None,
         failed_output: None,
         unpublished: None,
+        stage_tasks: Vec::new(),
     };
+    for report in &orphans {
+        driver.appender.push(orphans_entry(report)).await;
+    }
     driver.publish(&initial);
     driver.drain(true).await;
     driver.flush().await;
@@ -278,6 +314,9 @@ struct Driver {
     /// The newest status not yet published, with the number of events that must be durable
     /// first.
     unpublished: Option<(u64, Value)>,
+    /// The tasks of stages started and maybe not finished (also killed ones), awaited at
+    /// shutdown.
+    stage_tasks: Vec<JoinHandle<()>>,
 }
 
 impl Driver {
@@ -328,6 +367,18 @@ impl Driver {
         for (_, run) in self.runs.drain() {
             let _ = run.cancel.send(true);
         }
+        // A cancelled stage is terminated and cleaned up (its processes killed and reaped,
+        // its cgroup and record removed) before the daemon exits; bounded.
+        let stages = join_all(std::mem::take(&mut self.stage_tasks));
+        if tokio::time::timeout(SHUTDOWN_STAGE_WAIT, stages)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                limit_s = SHUTDOWN_STAGE_WAIT.as_secs(),
+                "a cancelled stage was not cleaned up in time; the next start kills what is left"
+            );
+        }
         self.flush().await;
         if let Err(e) = self.state_file.written(self.state_file.latest()).await {
             tracing::error!("last state.json not written: {e}");
@@ -349,6 +400,11 @@ impl Driver {
 
     async fn outcome(&mut self, token: RunToken, report: StageReport) {
         let run = self.runs.remove(&token);
+        if let (Some(run), true) = (&run, report.uncontained) {
+            self.appender
+                .push(uncontained_entry(run.stage, run.round))
+                .await;
+        }
         let outcome = StageOutcome {
             token,
             result: report.result,
@@ -435,10 +491,12 @@ impl Driver {
         };
         let future = self.runner.run(request, cancelled);
         let done = self.done_tx.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let report = future.await;
             let _ = done.send((token, report)).await;
         });
+        self.stage_tasks.retain(|t| !t.is_finished());
+        self.stage_tasks.push(task);
         self.runs.insert(
             token,
             Run {

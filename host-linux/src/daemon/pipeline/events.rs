@@ -4,10 +4,18 @@
 use heidi_core::journal::Level;
 use heidi_core::pipeline::{EventType, Mode, PipelineEvent, Stage, start_message};
 
+use crate::runner::OrphanReport;
 use crate::store::JournalEntry;
 
 /// The journal's `event_type` for a failed stage's captured output.
 pub const STAGE_OUTPUT_EVENT: &str = "stage_output";
+
+/// The journal's `event_type` for what was left of a stage interrupted by the daemon's death,
+/// killed at the next start (docs/DAEMON.md, "When the daemon dies").
+pub const STAGE_ORPHANS_EVENT: &str = "stage_orphans_killed";
+
+/// The journal's `event_type` for a stage that ran uncontained (`allow_uncontained`).
+pub const STAGE_UNCONTAINED_EVENT: &str = "stage_uncontained";
 
 /// The most characters of a failed stage's output tail that go to the journal (the journal
 /// caps a message at 500 characters, keeping its start; we keep the end).
@@ -39,6 +47,71 @@ pub(super) fn entry_for(event: &PipelineEvent, mode: Mode) -> JournalEntry {
         usage_delta,
         artifact_paths: Vec::new(),
         error: event.error.map(|e| e.name().to_owned()),
+    }
+}
+
+/// The `stage_orphans_killed` entry for what [`reap_orphans`](crate::runner::reap_orphans)
+/// found of a stage the daemon's death interrupted: counters `processes_found`,
+/// `processes_killed`, `cgroup_removed` (0 or 1) and `cgroup_left` (1 when the cgroup could
+/// not be removed); level `error` when something of the stage survived the attempt.
+pub(super) fn orphans_entry(report: &OrphanReport) -> JournalEntry {
+    let flag = |b: bool| i64::from(b);
+    let cgroup_left = report.cgroup_found && !report.cgroup_removed;
+    let message = if report.all_gone {
+        format!(
+            "killed what was left of the stage interrupted in pid {}",
+            report.daemon_pid
+        )
+    } else {
+        format!(
+            "processes or the cgroup of the stage interrupted in pid {} survived the kill; \
+             retried at the next start",
+            report.daemon_pid
+        )
+    };
+    JournalEntry {
+        round: report.round,
+        stage: report.stage.clone(),
+        level: if report.all_gone {
+            Level::Warning
+        } else {
+            Level::Error
+        },
+        event_type: STAGE_ORPHANS_EVENT.to_owned(),
+        message,
+        counters_delta: vec![
+            (
+                "processes_found".to_owned(),
+                i64::try_from(report.processes_found).unwrap_or(i64::MAX),
+            ),
+            (
+                "processes_killed".to_owned(),
+                i64::try_from(report.processes_killed).unwrap_or(i64::MAX),
+            ),
+            ("cgroup_removed".to_owned(), flag(report.cgroup_removed)),
+            ("cgroup_left".to_owned(), flag(cgroup_left)),
+        ],
+        usage_delta: Vec::new(),
+        artifact_paths: Vec::new(),
+        error: None,
+    }
+}
+
+/// The `stage_uncontained` warning for a stage that ran with nothing bounding its process
+/// count (allowed by `allow_uncontained = true`).
+pub(super) fn uncontained_entry(stage: Stage, round: u32) -> JournalEntry {
+    JournalEntry {
+        round,
+        stage: stage.name().to_owned(),
+        level: Level::Warning,
+        event_type: STAGE_UNCONTAINED_EVENT.to_owned(),
+        message: "ran uncontained: no writable pids cgroup and running as root, so nothing \
+                  bounded its processes (allow_uncontained = true)"
+            .to_owned(),
+        counters_delta: Vec::new(),
+        usage_delta: Vec::new(),
+        artifact_paths: Vec::new(),
+        error: None,
     }
 }
 

@@ -25,7 +25,11 @@
 //! closing the journal.
 //!
 //! A stage running at shutdown is cancelled; the next start finds its `stage_start` without
-//! an end in the journal and records `pipeline_error` with reason `interrupted`.
+//! an end in the journal and records `pipeline_error` with reason `interrupted`. If the daemon
+//! died instead (`kill -9`), [`spawn`] first kills what the stage left running
+//! ([`crate::runner::reap_orphans`]) and journals a `stage_orphans_killed` event before that
+//! `pipeline_error`. A stage that ran with nothing bounding its process count
+//! (`allow_uncontained`) gets a `stage_uncontained` warning before its `stage_end`.
 //!
 //! # Durability
 //!
@@ -83,7 +87,9 @@ mod status;
 mod tests;
 
 pub use driver::{Command, CommandError, DriverOptions, LoadSampler, PipelineHandle, spawn};
-pub use events::{OUTPUT_EXCERPT_CHARS, STAGE_OUTPUT_EVENT};
+pub use events::{
+    OUTPUT_EXCERPT_CHARS, STAGE_ORPHANS_EVENT, STAGE_OUTPUT_EVENT, STAGE_UNCONTAINED_EVENT,
+};
 pub use process::{ProcessCommand, ProcessRunner, Supervisor};
 pub use recovery::replay_journal;
 pub use runner::{

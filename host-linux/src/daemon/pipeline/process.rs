@@ -31,6 +31,10 @@ pub struct ProcessCommand {
     pub env: Vec<(String, String)>,
     /// Kill it after this long.
     pub timeout: Duration,
+    /// Its round.
+    pub round: u32,
+    /// The output directory (`OUT_DIR`), where the running stage is recorded.
+    pub out_dir: PathBuf,
 }
 
 /// Runs one supervised subprocess (see the module docs).
@@ -77,6 +81,8 @@ impl<S: Supervisor> ProcessRunner<S> {
             cwd: c.cwd.clone(),
             env,
             timeout: request.timeout,
+            round: request.round,
+            out_dir: request.out_dir.clone(),
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct StageReport {
     pub output_dropped: u64,
     /// What went wrong (exit status, signal, spawn error), for a result other than success.
     pub failure: Option<String>,
+    /// The stage ran with nothing bounding its process count (root without a writable pids
+    /// cgroup), which only `allow_uncontained = true` permits. Journaled as a warning.
+    pub uncontained: bool,
 }
 
 impl StageReport {
@@ -52,6 +55,7 @@ impl StageReport {
             output_tail: Vec::new(),
             output_dropped: 0,
             failure: None,
+            uncontained: false,
         }
     }
 
@@ -63,6 +67,7 @@ impl StageReport {
             output_tail: output.to_vec(),
             output_dropped: 0,
             failure: Some(failure.into()),
+            uncontained: false,
         }
     }
 }
