@@ -7,7 +7,8 @@
 //! of that hierarchy, as `heidi-stage-<daemon pid>-<n>`.
 //!
 //! For tests only, `HEIDI_TEST_CGROUP_ROOT` names a directory that stands in for
-//! `/sys/fs/cgroup` (an empty or unwritable one makes every stage go without a cgroup).
+//! `/sys/fs/cgroup` (an empty or unwritable one makes every stage go without a cgroup); only a
+//! debug build reads it.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -22,9 +23,16 @@ const V2_ROOT: &str = "/sys/fs/cgroup";
 /// Test-only: a directory standing in for `/sys/fs/cgroup` (see the module docs).
 pub const TEST_CGROUP_ROOT_VAR: &str = "HEIDI_TEST_CGROUP_ROOT";
 
-/// The v1 pids root and the v2 root: the real ones, or below [`TEST_CGROUP_ROOT_VAR`].
+/// The v1 pids root and the v2 root: the real ones, or below [`TEST_CGROUP_ROOT_VAR`] in a
+/// debug build. A release build ignores the variable: whoever sets the daemon's environment
+/// must not be able to make an uncontained stage look contained.
 fn roots() -> (PathBuf, PathBuf) {
-    match std::env::var_os(TEST_CGROUP_ROOT_VAR) {
+    let test_root = if cfg!(debug_assertions) {
+        std::env::var_os(TEST_CGROUP_ROOT_VAR)
+    } else {
+        None
+    };
+    match test_root {
         Some(root) => (Path::new(&root).join("pids"), PathBuf::from(root)),
         None => (PathBuf::from(V1_ROOT), PathBuf::from(V2_ROOT)),
     }
