@@ -92,24 +92,32 @@ def dropped_output(daemon, at_least):
 def scenarios(marker):
     m = marker
     return [
-        ("sleeper past its timeout", f"sleep 600.{m}1", "timeout_s = 1"),
+        ("sleeper past its timeout", f"sleep 600.{m}1", "timeout_s = 1", "stage_timeout"),
         (
             "setsid escapers and grandchildren",
             f"sleep 600.{m}2 & setsid sleep 600.{m}2 & (setsid bash -c 'sleep 600.{m}2' &); "
             f"bash -c 'sleep 600.{m}2 & wait' & sleep 600.{m}2",
             "timeout_s = 1",
+            "stage_timeout",
         ),
         (
             "memory hog",
             "python3 -c 'x = bytearray(4 << 30); print(len(x))'",
             "address_space_mb = 512",
+            "stage_failed",
         ),
         (
             "SIGTERM ignorer",
             f"trap '' TERM; sleep 600.{m}4; sleep 600.{m}4",
             "timeout_s = 1",
+            "stage_timeout",
         ),
-        ("100 MB of output", "head -c 100000000 /dev/zero | tr '\\0' x; exit 1", "timeout_s = 60"),
+        (
+            "100 MB of output",
+            "head -c 100000000 /dev/zero | tr '\\0' x; exit 1",
+            "timeout_s = 60",
+            "stage_failed",
+        ),
     ]
 
 
@@ -118,7 +126,7 @@ def stage_torture(bin_dir, work_root, rng):
            "duplicated": 0, "failures": []}
     marker = f"{rng.randrange(10**6):06d}"
     rss_peak = 0
-    for i, (name, body, extra) in enumerate(scenarios(marker)):
+    for i, (name, body, extra, reason) in enumerate(scenarios(marker)):
         work = os.path.join(work_root, f"stage{i}")
         os.makedirs(work)
         d = Daemon(bin_dir, work, config=config(work, body, extra))
@@ -130,6 +138,8 @@ def stage_torture(bin_dir, work_root, rng):
             d.kill9()
             continue
         rss_peak = max(rss_peak, rss_kib(d.pid))
+        if ended["event_type"] != "stage_end" or ended["error"] != reason:
+            row["failures"].append(f"{name}: ended {ended['event_type']} {ended['error']}, not {reason}")
         if name == "100 MB of output" and not dropped_output(d, 99_000_000):
             row["failures"].append(f"{name}: no stage_output event counting the dropped bytes")
         try:
