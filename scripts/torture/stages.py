@@ -43,7 +43,9 @@ def config(work, body, stage_extra):
     """A pipeline whose `generate` stage runs `body` under bash; the other stages succeed."""
     toml = (
         f"[pipeline]\nrepo_root = {json.dumps(work)}\nmax_cpu_pct = 0\nmax_mem_pct = 0\n"
-        "rounds = 1\n"
+        # Where no pids cgroup is writable (some CI machines), root's stages run anyway and
+        # the clean-up finds escapers by their marker; where one is, this changes nothing.
+        "rounds = 1\nallow_uncontained = true\n"
     )
     for stage in STAGES:
         script = os.path.join(work, f"{stage}.sh")
