@@ -289,17 +289,7 @@ fn seal_check(opts: &VerifyOptions) -> Result<Checks, VerifyError> {
     };
     let mut reader = BufReader::new(File::open(seals).map_err(io_err)?);
     let mut record = Vec::with_capacity(SEAL_MAX_BYTES + 1);
-    loop {
-        record.clear();
-        let limit = (SEAL_MAX_BYTES + 1) as u64;
-        let n = reader
-            .by_ref()
-            .take(limit)
-            .read_until(b'\n', &mut record)
-            .map_err(io_err)?;
-        if n == 0 {
-            break;
-        }
+    while next_seal_record(&mut reader, &mut record).map_err(io_err)? {
         if record == b"\n" {
             continue;
         }
@@ -309,6 +299,15 @@ fn seal_check(opts: &VerifyOptions) -> Result<Checks, VerifyError> {
         }
     }
     Ok((Some(check), anchor, None))
+}
+
+/// Reads the next seal record into `record` (replacing its content): a line with its `\n`,
+/// or the first `SEAL_MAX_BYTES + 1` bytes of a longer one, which no record check accepts.
+/// `false` at the end of the file.
+fn next_seal_record(reader: &mut impl BufRead, record: &mut Vec<u8>) -> io::Result<bool> {
+    record.clear();
+    let limit = (SEAL_MAX_BYTES + 1) as u64;
+    Ok(reader.by_ref().take(limit).read_until(b'\n', record)? > 0)
 }
 
 /// The anchor check of `opts.anchor` (authenticated with `key`), if one is named.

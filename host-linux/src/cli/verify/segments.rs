@@ -2,7 +2,7 @@
 //! order, then the open one (docs/JOURNAL.md, "Segments").
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use heidi_core::journal::{
@@ -196,13 +196,7 @@ fn read_records(path: &Path) -> Result<Vec<Vec<u8>>, VerifyError> {
     let mut out = Vec::new();
     loop {
         let mut record = Vec::with_capacity(SEAL_MAX_BYTES + 1);
-        let limit = (SEAL_MAX_BYTES + 1) as u64;
-        let n = reader
-            .by_ref()
-            .take(limit)
-            .read_until(b'\n', &mut record)
-            .map_err(io_err)?;
-        if n == 0 {
+        if !super::next_seal_record(&mut reader, &mut record).map_err(io_err)? {
             return Ok(out);
         }
         out.push(record);
