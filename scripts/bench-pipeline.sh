@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Pipeline transition overhead through the daemon (issue 5): heidid runs 100 rounds in full
+# Pipeline transition overhead through the daemon: heidid runs 100 rounds in full
 # mode with simulated stages that take no time and no governor start gap, so the journal's
 # pipeline_start → pipeline_complete span is all overhead: the core step, the durable journal
 # append (group commit) and the state.json write, per transition. Peer, measured in the same

@@ -53,7 +53,7 @@
 use crate::time::{Duration, Instant};
 use core::fmt;
 
-/// The largest batch size a [`Batcher`] accepts (DESIGN §4: N ≤ 8), and the default `N`.
+/// The largest batch size a [`Batcher`] accepts (N ≤ 8), and the default `N`.
 pub const MAX_BATCH_ITEMS: usize = 8;
 
 /// Default linger: how long the oldest item may wait before a partial batch is flushed (100 ms).
@@ -70,7 +70,7 @@ pub struct BatcherConfig {
 }
 
 impl BatcherConfig {
-    /// The defaults of DESIGN §4: linger 100 ms.
+    /// The defaults: linger 100 ms.
     pub const DEFAULT: BatcherConfig = BatcherConfig {
         linger: DEFAULT_LINGER,
     };

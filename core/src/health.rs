@@ -1,7 +1,7 @@
 //! Health aggregation: named checks report pass or fail; the set says how each check and the
 //! whole are doing.
 //!
-//! # Rules (DESIGN §4)
+//! # Rules
 //!
 //! - A check is [`CheckStatus::Unhealthy`] after `failure_threshold` (3) consecutive failed
 //!   reports; one pass resets the count. With 1–2 consecutive failures it is still

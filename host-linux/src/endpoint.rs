@@ -1,4 +1,4 @@
-//! Where the daemon listens and clients connect: socket-path precedence (DESIGN §5) and
+//! Where the daemon listens and clients connect: socket-path precedence (docs/DAEMON.md) and
 //! endpoint strings (`unix:///path`, `http://127.0.0.1:8080`, `null`) with strict loopback
 //! validation by parsed host.
 

@@ -1,4 +1,4 @@
-// Browser test of the simulator page (issue 6): serves host-wasm/web with the release module,
+// Browser test of the simulator page: serves host-wasm/web with the release module,
 // drives Debian's chromium through playwright-core, and for every scenario checks that
 //   - the run finishes and every chart has ink on its canvas;
 //   - the summary table shows exactly the native trace's summary, and the page's trace has the

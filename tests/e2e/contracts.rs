@@ -1,4 +1,4 @@
-//! DESIGN §6 contracts against a real `heidid`: framed JSON (one connection per call, and 50
+//! The wire contracts of docs/PROTOCOL.md against a real `heidid`: framed JSON (one connection per call, and 50
 //! pipelined on one connection), every line command, every HTTP route.
 
 mod common;

@@ -1,5 +1,5 @@
-//! End to end: the pipeline runner inside `heidid`, with small real stage scripts (issue 5's
-//! acceptance list): supervision limits, output capture and redaction, collect and full
+//! End to end: the pipeline runner inside `heidid`, with small real stage scripts (the
+//! acceptance list of the pipeline runner): supervision limits, output capture and redaction, collect and full
 //! runs, the governor, reset, control over HTTP, and recovery after `kill -9`.
 
 mod common;

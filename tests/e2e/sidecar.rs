@@ -1,4 +1,4 @@
-//! The sidecar over real gRPC on loopback, against the reference upstream: issue 7's
+//! The sidecar over real gRPC on loopback, against the reference upstream: the
 //! acceptance points 1–7 (batch at size and at linger; exactly-once under a 20 % failing
 //! upstream with 64 callers; the breaker's open / half-open / close cycle; the retry budget;
 //! a full queue; the deadline; TLS and mTLS), the metrics endpoint, and the binary's

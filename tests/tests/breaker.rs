@@ -157,7 +157,7 @@ struct Issued {
     overtaken: bool,
 }
 
-/// The reference breaker: the rules of DESIGN §4 written as plainly as possible.
+/// The reference breaker: the rules of docs/CORE.md written as plainly as possible.
 struct Model {
     c: BreakerConfig,
     state: State,

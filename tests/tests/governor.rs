@@ -1,5 +1,5 @@
 //! Model-based property tests of `heidi_core::governor::Governor` against a model written
-//! straight from the rules of DESIGN §4.
+//! straight from the rules in docs/CORE.md.
 //!
 //! Invariants: every answer matches the model; starts are at least `start_gap` apart; nothing
 //! starts while a limit is reached; a hold always says a `retry_at` in the future and never

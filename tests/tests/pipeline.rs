@@ -3,7 +3,7 @@
 //! Random sequences of commands, loads, stage outcomes (success, failure, timeout, stale
 //! tokens) and time jumps (small ticks and jumps to `poll_timeout`) are fed to the machine.
 //! After every step:
-//! - accepted/refused matches a reference model of the refusal rules written from DESIGN §4
+//! - accepted/refused matches a reference model of the refusal rules written from docs/CORE.md
 //!   and the issue; a refusal changes nothing (status, timer) and emits nothing;
 //! - the (before, after) state pair is an edge of [`EDGES`], the allowed transition graph;
 //! - every `RunStage` carries the configured, non-zero timeout of its stage and the round;
@@ -14,7 +14,7 @@
 //! - `Pipeline::recover` from the status lands in ERROR exactly when a stage state was saved.
 //!
 //! A second property runs whole runs with every stage succeeding and checks the exact state
-//! sequence of DESIGN §4 for both modes, unit tests on and off, 1–4 rounds.
+//! sequence of docs/CORE.md for both modes, unit tests on and off, 1–4 rounds.
 
 use heidi_core::governor::Load;
 use heidi_core::pipeline::{
@@ -331,7 +331,7 @@ impl Checker {
     }
 }
 
-/// The state sequence of DESIGN §4 for a run where every stage succeeds.
+/// The state sequence of docs/CORE.md for a run where every stage succeeds.
 fn design_sequence(c: &PipelineConfig, mode: Mode) -> Vec<State> {
     let mut seq = Vec::new();
     for _ in 0..c.rounds {

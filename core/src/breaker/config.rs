@@ -45,7 +45,7 @@ impl RateTrip {
     };
 }
 
-/// The parameters of a [`Breaker`](super::Breaker); defaults from DESIGN §4.
+/// The parameters of a [`Breaker`](super::Breaker); defaults in docs/CORE.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -74,7 +74,7 @@ pub struct BreakerConfig {
 }
 
 impl BreakerConfig {
-    /// The defaults of DESIGN §4: 5 consecutive failures, 60 s open, one probe, one success.
+    /// The defaults: 5 consecutive failures, 60 s open, one probe, one success.
     pub const DEFAULT: BreakerConfig = BreakerConfig {
         failure_threshold: 5,
         rate: None,

@@ -5,7 +5,7 @@
 //! re-opens), or in one of two admin modes, ForcedOpen and Disabled. It trips on
 //! `failure_threshold` consecutive failures, or, with a [`RateTrip`], when the failure rate over
 //! the last K calls or the last T reaches a threshold after a minimum number of calls. Calls
-//! that succeed slowly (`slow_call_threshold`) count as failures. Defaults: DESIGN §4
+//! that succeed slowly (`slow_call_threshold`) count as failures. Defaults: docs/CORE.md
 //! ([`BreakerConfig::DEFAULT`]).
 //!
 //! # Call order

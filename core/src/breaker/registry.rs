@@ -58,7 +58,7 @@ impl core::error::Error for RegistryError {}
 /// Up to `N` breakers, each under a distinct name of at most `L` bytes.
 ///
 /// Names are compared byte for byte, so `get_or_insert` never creates a second breaker for a
-/// name it already holds (DESIGN §9: "a registry that handed out fresh breakers"). Lookups
+/// name it already holds (the original's bug: "a registry that handed out fresh breakers"). Lookups
 /// scan the entries: O(N × L), meant for tens of upstreams, resolved once at start-up.
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -27,7 +27,7 @@ pub struct GovernorConfig {
 }
 
 impl GovernorConfig {
-    /// The defaults of DESIGN §4: queue 100, running 10, CPU 85 %, memory 90 %, cooldown
+    /// The defaults: queue 100, running 10, CPU 85 %, memory 90 %, cooldown
     /// 1000 ms, start gap 100 ms.
     pub const DEFAULT: GovernorConfig = GovernorConfig {
         queue_max: 100,

@@ -19,9 +19,9 @@ pub struct HealthConfig {
 impl HealthConfig {
     /// Default report interval: 30 s.
     pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
-    /// Default number of consecutive failures that make a check unhealthy: 3 (DESIGN §4).
+    /// Default number of consecutive failures that make a check unhealthy: 3.
     pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
-    /// How many intervals of silence make a check unknown: 2 (DESIGN §4).
+    /// How many intervals of silence make a check unknown: 2.
     pub const SILENT_INTERVALS: u64 = 2;
 
     /// The defaults: 30 s interval, unhealthy after 3 consecutive failures.

@@ -21,7 +21,7 @@ pub struct IdempotencyConfig {
 }
 
 impl IdempotencyConfig {
-    /// Default time a completed key is remembered: 24 hours (DESIGN §4).
+    /// Default time a completed key is remembered: 24 hours.
     pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
     /// Default time a key may stay in progress: 5 minutes. Longer than the pipeline's default
     /// stage timeout (300 s) would be pointless for stages; a host running longer jobs under

@@ -8,7 +8,7 @@
 //!
 //! # Semantics
 //!
-//! - **Defaults** (DESIGN §4): 5 leases per key ([`DEFAULT_LIMIT_PER_KEY`]), TTL 180 s
+//! - **Defaults**: 5 leases per key ([`DEFAULT_LIMIT_PER_KEY`]), TTL 180 s
 //!   ([`DEFAULT_LEASE_TTL`]). Each key has `K` slots (a const generic, default 5): the hard cap
 //!   on the runtime limit.
 //! - **Expiry on time.** A lease is live from its grant until just before `expires_at`: at that
@@ -70,7 +70,7 @@ pub use set::LeaseSet;
 
 use crate::time::{Duration, Instant};
 
-/// Default live leases per key (DESIGN §4: 5 per user).
+/// Default live leases per key (5 per user).
 pub const DEFAULT_LIMIT_PER_KEY: u16 = 5;
 
 /// Default lease slots per key, `K` (the hard cap on `limit_per_key`).
@@ -79,7 +79,7 @@ pub const DEFAULT_SLOTS_PER_KEY: usize = 5;
 /// The largest `K` a [`Leases`] table accepts (bounds the work per call).
 pub const MAX_SLOTS_PER_KEY: usize = 64;
 
-/// Default lease TTL (DESIGN §4: 180 s).
+/// Default lease TTL (180 s).
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(180);
 
 /// Configuration of a [`Leases`] table.
@@ -94,7 +94,7 @@ pub struct LeaseConfig {
 }
 
 impl LeaseConfig {
-    /// The defaults of DESIGN §4: 5 per key, 180 s.
+    /// The defaults: 5 per key, 180 s.
     pub const DEFAULT: LeaseConfig = LeaseConfig {
         limit_per_key: DEFAULT_LIMIT_PER_KEY,
         ttl: DEFAULT_LEASE_TTL,

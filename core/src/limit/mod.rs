@@ -1,5 +1,5 @@
 //! Rate limiting: an integer GCRA token bucket, a keyed limiter over a fixed table, and the
-//! named operations with their default limits (DESIGN §4).
+//! named operations with their default limits.
 //!
 //! - [`bucket`]: [`LimitPolicy`] (capacity per window), the bucket state [`Tat`] and the
 //!   single [`TokenBucket`]. `acquire(now, cost)` answers [`Acquire::Granted`] with the whole

@@ -1,4 +1,4 @@
-//! Named operations and their default limits (DESIGN §4).
+//! Named operations and their default limits.
 //!
 //! | operation      | default       |
 //! |----------------|---------------|
@@ -87,7 +87,7 @@ impl Operation {
         }
     }
 
-    /// The DESIGN §4 default limit of this operation.
+    /// The default limit of this operation.
     pub const fn default_policy(self) -> LimitPolicy {
         match self {
             Operation::Search => per_minute(30),
@@ -110,7 +110,7 @@ impl Operation {
     }
 }
 
-/// One [`LimitPolicy`] per [`Operation`]; [`Default`] gives the DESIGN §4 defaults.
+/// One [`LimitPolicy`] per [`Operation`]; [`Default`] gives the default limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -119,7 +119,7 @@ pub struct PolicyTable {
 }
 
 impl PolicyTable {
-    /// The DESIGN §4 defaults.
+    /// The default limits.
     pub const DEFAULT: PolicyTable = PolicyTable {
         policies: [
             Operation::Search.default_policy(),

@@ -11,7 +11,7 @@ use crate::journal::Level;
 use crate::time::Instant;
 
 impl Pipeline {
-    /// Reports the end of the running stage. Success moves on (DESIGN §4); failure or timeout
+    /// Reports the end of the running stage. Success moves on; failure or timeout
     /// goes to ERROR with `pipeline_error`. Refused when no stage runs or the token is not the
     /// running stage's.
     pub fn handle_outcome(&mut self, now: Instant, outcome: StageOutcome) -> Result<(), Refusal> {
@@ -40,7 +40,7 @@ impl Pipeline {
     /// ERROR when the waiting budget is spent, or kills a stage the host has not reported by
     /// its deadline (timeout plus grace) and ends the run in ERROR. Early calls do nothing.
     ///
-    /// A killed stage's `stage_end` still carries `memory_mb_delta` and `cpu_pct` (DESIGN §4):
+    /// A killed stage's `stage_end` still carries `memory_mb_delta` and `cpu_pct`:
     /// the host measured nothing, and unknown usage is reported as 0.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Refusal> {
         self.check_room()?;

@@ -1,7 +1,7 @@
 //! The training pipeline's state machine, as a sans-IO step function.
 //!
 //! States IDLE, COLLECTING, VALIDATING, TESTING, FINALIZING, EVALUATING, PAUSED and ERROR;
-//! modes `collect` and `full`; rounds 1..=`rounds` (DESIGN §4). Each stage state runs one
+//! modes `collect` and `full`; rounds 1..=`rounds`. Each stage state runs one
 //! [`Stage`] (generate, validate, unit_test, train, eval); the core only names it, and the host
 //! maps it to a command ([`Stage::default_script`] gives the seed's scripts).
 //!

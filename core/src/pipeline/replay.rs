@@ -10,7 +10,7 @@
 //! seed's `Starting training pipeline (C++)`); [`Replay`] reads the mode back from it and takes
 //! `collect` when the message names none.
 //!
-//! Replay mirrors the machine's transitions (DESIGN §4) with the configuration in force now
+//! Replay mirrors the machine's transitions with the configuration in force now
 //! (`rounds`, `unit_tests`). A restart in the middle of a step (some of its events written,
 //! the rest lost) leaves the status in the stage state being entered or run, which `recover`
 //! turns into ERROR with reason `interrupted`: a cut step is never taken for a finished one.

@@ -24,7 +24,7 @@ impl Mode {
     }
 }
 
-/// A state of the pipeline (DESIGN §4).
+/// A state of the pipeline.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

@@ -1,4 +1,4 @@
-//! Line commands and their replies (DESIGN §6, the original daemon's text protocol).
+//! Line commands and their replies (the original daemon's text protocol; docs/PROTOCOL.md).
 //!
 //! | line (trimmed of ASCII whitespace) | reply |
 //! |---|---|

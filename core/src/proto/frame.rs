@@ -32,10 +32,10 @@ use super::error::ErrorCode;
 /// Size of the length prefix in bytes.
 pub const PREFIX_BYTES: usize = 4;
 
-/// Default limit on a request frame's body: 8 KiB (DESIGN §6).
+/// Default limit on a request frame's body: 8 KiB (docs/PROTOCOL.md).
 pub const REQUEST_MAX_BYTES: usize = 8 * 1024;
 
-/// Default limit on a reply frame's body: 64 KiB (DESIGN §6).
+/// Default limit on a reply frame's body: 64 KiB (docs/PROTOCOL.md).
 pub const RESPONSE_MAX_BYTES: usize = 64 * 1024;
 
 /// The largest frame limit a decoder accepts: `0x1FFF_FFFF` (512 MiB − 1).

@@ -1,4 +1,4 @@
-//! The methods of the framed-JSON protocol (DESIGN §6, issue 4). Names are upper case.
+//! The methods of the framed-JSON protocol (docs/PROTOCOL.md). Names are upper case.
 
 use core::fmt;
 use core::str::FromStr;

@@ -1,4 +1,4 @@
-//! The wire protocol codec (DESIGN §6): framed JSON and line commands, without I/O.
+//! The wire protocol codec (docs/PROTOCOL.md): framed JSON and line commands, without I/O.
 //!
 //! The host owns the socket; these types turn the bytes it reads into requests and the answers
 //! it decides into bytes to write. Every buffer is fixed and every call does bounded work, so

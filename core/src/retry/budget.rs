@@ -4,7 +4,7 @@
 //! may make up at most `ratio_permille / 1000` of the requests plus a small floor
 //! (`min_retries_per_sec × window`) so that a quiet client can still retry. When every call
 //! fails, each new request can therefore buy at most `ratio` retries, and the load the retries
-//! add is bounded, instead of multiplying by `max_attempts` (DESIGN §9: "retries multiplied by
+//! add is bounded, instead of multiplying by `max_attempts` (the original client's bug: "retries multiplied by
 //! retrying in two layers").
 //!
 //! The window is a fixed ring of `N` counters (default 10), each covering `window / N`; the

@@ -26,7 +26,7 @@ pub enum Jitter {
     Full,
 }
 
-/// A retry schedule: attempts, exponential delays, cap and jitter (DESIGN §4).
+/// A retry schedule: attempts, exponential delays, cap and jitter.
 ///
 /// The delay before attempt `n + 1`, after `n` failed attempts, is
 /// `min(base_delay × multiplierⁿ⁻¹, max_delay)`, computed in integer microseconds without

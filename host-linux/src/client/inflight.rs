@@ -1,7 +1,7 @@
 //! [`InFlight`]: a counting semaphore (Mutex + Condvar) that bounds attempts running at once.
 //!
 //! Held around each attempt only, never around a whole call or its retry delays, so
-//! `max_inflight` attempts really run concurrently (DESIGN §9: the seed's lock serialised all
+//! `max_inflight` attempts really run concurrently (the original client's lock serialised all
 //! calls).
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};

@@ -11,7 +11,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! How a call runs (the fixes of DESIGN §9 in order):
+//! How a call runs (each step fixes a defect of the original client):
 //!
 //! 1. The request is encoded once; one longer than `REQUEST_MAX_BYTES` is an error result,
 //!    never sent.

@@ -1,4 +1,4 @@
-//! The Unix socket: the first byte picks framed JSON or line commands (DESIGN §6); every
+//! The Unix socket: the first byte picks framed JSON or line commands (docs/PROTOCOL.md); every
 //! connection is bounded in count, frame size, idle time and buffered output.
 
 use super::appends::{Appends, Begun};

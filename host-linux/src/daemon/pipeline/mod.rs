@@ -68,7 +68,7 @@
 //!    hidden behind a durable IDLE or PAUSED from which it could be started again unnoticed.
 //!
 //! Waiting before every stage instead would cost one `fdatasync` (about 0.5 ms here) per
-//! stage, five times the per-transition budget of issue 5.
+//! stage, five times the per-transition budget.
 //!
 //! `state.json` is a cache for people and tools; recovery reads only the journal, so a
 //! document behind the journal after a crash is harmless (the next start rewrites it).

@@ -62,7 +62,7 @@ impl From<super::fields::FieldError> for PolicyError {
 }
 
 impl Default for Policy {
-    /// The core's named defaults: DESIGN §4 limits, the five named retry policies,
+    /// The core's named defaults: default limits, the five named retry policies,
     /// `BreakerConfig::DEFAULT`, 5 leases per key for 180 s, health every 30 s with threshold
     /// 3, idempotency records for 24 h (5 min in progress, successes only).
     fn default() -> Policy {
