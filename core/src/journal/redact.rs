@@ -98,6 +98,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 mod token;
+mod url;
 mod window;
 
 use capped::Capped;

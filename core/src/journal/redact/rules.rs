@@ -2,7 +2,7 @@
 
 use super::capped::Capped;
 use super::window::Window;
-use super::{assign, pem, token};
+use super::{assign, pem, token, url};
 
 /// A secret found at the current position: emit `keep` clean bytes verbatim, drop the next
 /// `drop`, then drop whatever `tail` covers, then emit `placeholder`; the scanner then expects
@@ -68,28 +68,21 @@ pub(super) enum Tail {
     PemValue(ValueEnd),
 }
 
-/// The ordinary rules at the current position, whose byte is `b`.
+/// The ordinary rules at the current position, whose byte is `b`: one dispatch on `b`, so
+/// each byte costs one table lookup unless it can start a rule.
 pub(super) fn at(win: &mut Window<'_>, b: u8) -> Option<Hit> {
-    if b == b'-' {
-        pem::block(win, 0)
-    } else if is_word_start(b) && !is_word(win.last()) {
-        at_word(win)
-    } else {
-        None
-    }
-}
-
-/// The rules that may start at a word boundary whose first byte is `[A-Za-z_]`; the token
-/// rules run only when the first byte can start their prefix.
-fn at_word(win: &mut Window<'_>) -> Option<Hit> {
-    let token = match win.peek(0)?.to_ascii_lowercase() {
-        b'g' => token::github(win, 0).or_else(|| token::gitlab(win, 0)),
-        b's' => token::openai(win, 0),
-        b'a' => token::aws(win, 0),
-        b'b' => token::bearer(win, 0),
+    match b {
+        b'-' => pem::block(win, 0),
+        b':' => url::credentials(win),
+        _ if is_word_start(b) => {
+            if is_word(win.last()) {
+                token::glued(win)
+            } else {
+                token::at_boundary(win).or_else(|| assign::name(win))
+            }
+        }
         _ => None,
-    };
-    token.or_else(|| assign::name(win))
+    }
 }
 
 /// Consumes the hit from `win`, writing the kept text and the placeholder to `text`; returns
