@@ -113,7 +113,8 @@ pub const REDACTED_MAX_BYTES: usize = 2048;
 pub const MESSAGE_MAX_CHARS: usize = 500;
 
 /// Writes `input` with ANSI escapes removed, secrets replaced by placeholders and the length
-/// capped (see the [module docs](self)), into `out`, and returns the written text.
+/// capped (see the [module docs](self)), and returns the result: `input` itself when nothing
+/// in it needs changing, otherwise the text written into `out`.
 ///
 /// ```
 /// use heidi_core::journal::redact::{REDACTED_MAX_BYTES, redact};
@@ -122,11 +123,29 @@ pub const MESSAGE_MAX_CHARS: usize = 500;
 /// let line = "push with GITHUB_TOKEN=ghp_16C7e42F292c6912E7710c838347Ae178B4a failed";
 /// assert_eq!(redact(line, &mut out), "push with GITHUB_TOKEN=[REDACTED] failed");
 /// ```
-pub fn redact<'a>(input: &str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a str {
+pub fn redact<'a>(input: &'a str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a str {
+    let bytes = input.as_bytes();
+    // Short text in which no rule can start is its own redaction.
+    let inert = bytes.len() <= MESSAGE_MAX_CHARS
+        && !bytes.contains(&0x1b)
+        && rules::inert_prefix(bytes, 0, REDACTED_MAX_BYTES) == bytes.len();
+    if inert {
+        return input;
+    }
     let mut win = Window::new(input.as_bytes());
     let mut text = Capped::new(out);
     let mut expect = Expect::Nothing;
     while !text.is_full() {
+        if expect == Expect::Nothing {
+            if let Some(rest) = win.rest() {
+                let n = rules::inert_prefix(rest, win.last(), REDACTED_MAX_BYTES);
+                if n > 0 {
+                    text.push_slice(rest.get(..n).unwrap_or_default());
+                    win.advance(n);
+                    continue;
+                }
+            }
+        }
         let Some(b) = win.peek(0) else { break };
         if expect != Expect::Nothing && is_blank(b) {
             win.bump();

@@ -7,7 +7,7 @@ use super::window::Window;
 use super::{pem, token};
 
 /// Longest name read; a longer identifier is not checked.
-const NAME_MAX: usize = 64;
+pub(super) const NAME_MAX: usize = 64;
 
 /// Secret names, lowercase with `-` as `_`. A name matches when it is one of these or ends
 /// with `_` and one of these (`GITHUB_TOKEN`, `x-api-key`, `AWS_SECRET_ACCESS_KEY`).
@@ -138,6 +138,28 @@ pub(super) fn value(win: &mut Window<'_>) -> Option<Hit> {
         placeholder,
         next: Expect::Nothing,
     })
+}
+
+/// Length of the run of name bytes at the start of `s`, counted up to [`NAME_MAX`] + 1.
+pub(super) fn name_run(s: &[u8]) -> usize {
+    s.iter()
+        .take(NAME_MAX + 1)
+        .take_while(|&&b| is_name_byte(b))
+        .count()
+}
+
+/// Whether the run of name bytes `name` may be a secret name: 3 to [`NAME_MAX`] bytes ending
+/// as one of [`SECRET_NAMES`] does. A cheap gate in front of the name rule; a run that starts
+/// inside `name` at a `-` has the same ending.
+pub(super) fn may_be_name(name: &[u8]) -> bool {
+    match name {
+        [.., a, b, c] if name.len() <= NAME_MAX => SECRET_ENDINGS.contains(&&[
+            a.to_ascii_lowercase(),
+            b.to_ascii_lowercase(),
+            c.to_ascii_lowercase(),
+        ]),
+        _ => false,
+    }
 }
 
 /// Length of the secret name at `at`. A name matches as written (`PassWord`) or split at its

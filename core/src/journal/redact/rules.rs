@@ -85,6 +85,100 @@ pub(super) fn at(win: &mut Window<'_>, b: u8) -> Option<Hit> {
     }
 }
 
+/// How many bytes at the start of `s` (clean text whose previous byte is `prev`) no rule can
+/// start in, so the scanner copies them in one go. It errs towards stopping: the scanner then
+/// asks [`at`] about the byte and copies it when no rule starts there. A byte stops the run when
+/// it may start a PEM line (`--`), a URL's userinfo (`:/`), a token ([`token::may_start`]) or
+/// a secret name (a run of name bytes ending as one does, [`assign::may_be_name`]). A word is
+/// read once: its end is found, the name judged, and its letters checked for glued tokens.
+/// The scan stops after about `limit` bytes (more than the output can hold), and a run of
+/// name bytes longer than a name stops it, so repeated calls over one input stay linear.
+pub(super) fn inert_prefix(s: &[u8], prev: u8, limit: usize) -> usize {
+    let at = |k: usize| s.get(k).copied().unwrap_or(0);
+    let mut prev_word = is_word(prev);
+    let mut i = 0;
+    while let Some(&b) = s.get(i).filter(|_| i < limit) {
+        let class = CLASS[usize::from(b)];
+        if class & WORD_START == 0 {
+            if class & PUNCT != 0 && (at(i + 1) == b'-' || at(i + 1) == b'/') {
+                return i;
+            }
+            prev_word = class & WORD != 0;
+            i += 1;
+            continue;
+        }
+        if token::may_start(b, at(i + 1), at(i + 2), !prev_word) {
+            return i;
+        }
+        if prev_word {
+            i += 1;
+            continue;
+        }
+        // A word start: its run of name bytes, judged as a name first. A token inside the
+        // run needs a body that looks random (a digit or an uppercase letter in the run) or
+        // that goes on past it (`.`, `=`, `/`, `+` after it, or a `-` in it, after which
+        // `Bearer` and `Basic` take a credential from beyond the run): other runs (words and
+        // snake_case in lowercase) need no look at their letters.
+        let mut j = i + 1;
+        let mut plain = true;
+        while CLASS[usize::from(at(j))] & NAME != 0 {
+            if j - i > assign::NAME_MAX {
+                return i;
+            }
+            plain &= at(j).is_ascii_lowercase() || at(j) == b'_';
+            j += 1;
+        }
+        if j - i > assign::NAME_MAX || assign::may_be_name(&s[i..j]) {
+            return i;
+        }
+        if !plain || matches!(at(j), b'.' | b'=' | b'/' | b'+') {
+            for k in i + 1..j {
+                let c = s[k];
+                let maybe = if c == b'-' {
+                    let d = at(k + 1);
+                    d == b'-' || token::may_start(d, at(k + 2), at(k + 3), true)
+                } else {
+                    token::may_start(c, at(k + 1), at(k + 2), false)
+                };
+                if maybe {
+                    return k;
+                }
+            }
+        }
+        prev_word = is_word(s[j - 1]);
+        i = j;
+    }
+    i.min(s.len())
+}
+
+/// [`CLASS`] bit: `[A-Za-z0-9_]`.
+const WORD: u8 = 1;
+/// [`CLASS`] bit: `[A-Za-z_]`.
+const WORD_START: u8 = 2;
+/// [`CLASS`] bit: a byte of a name, `[A-Za-z0-9_-]`.
+const NAME: u8 = 4;
+/// [`CLASS`] bit: `-` or `:`, which start a PEM line or a URL's userinfo.
+const PUNCT: u8 = 8;
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let word = c.is_ascii_alphanumeric() || c == b'_';
+        let start = c.is_ascii_alphabetic() || c == b'_';
+        t[b] = if word { WORD | NAME } else { 0 }
+            | if start { WORD_START } else { 0 }
+            | if c == b'-' { NAME | PUNCT } else { 0 }
+            | if c == b':' { PUNCT } else { 0 };
+        b += 1;
+    }
+    t
+}
+
+/// Byte classes of the inert scan.
+static CLASS: [u8; 256] = class_table();
+
 /// Consumes the hit from `win`, writing the kept text and the placeholder to `text`; returns
 /// what the scanner expects next.
 pub(super) fn apply(win: &mut Window<'_>, text: &mut Capped<'_>, hit: &Hit) -> Expect {

@@ -192,23 +192,102 @@ fn rules_for(b: u8) -> &'static [Rule] {
     }
 }
 
-/// Whether the two bytes at the current position can start a token that is found inside a
-/// word: a cheap gate in front of the glued rules, which the scanner asks at every letter
-/// inside a word.
-fn glued_gate(b0: u8, b1: u8) -> bool {
-    matches!(
-        (b0.to_ascii_lowercase(), b1.to_ascii_lowercase()),
-        (b'g', b'h' | b'i' | b'l')
-            | (b's', b'k' | b'g')
-            | (b'r', b'k')
-            | (b'a', b'i' | b'p' | b'k' | b's' | b'b' | b'c')
-            | (b'h', b'f' | b'o')
-            | (b'x', b'o' | b'a')
-            | (b'n', b'p')
-            | (b'p', b'y')
-            | (b'd', b'a' | b'c')
-            | (b'e', b'y')
-    )
+/// The first three bytes (lowercase) of every token found inside a word.
+const GLUED_STARTS: &[&[u8; 3]] = &[
+    b"git", b"ghp", b"gho", b"ghu", b"ghs", b"ghr", b"glp", b"gld", b"glr", b"glf", b"gls", b"sk-",
+    b"sk_", b"sg.", b"rk_", b"aiz", b"api", b"hf_", b"hoo", b"xox", b"xap", b"npm", b"pyp", b"dap",
+    b"dck", b"eyj",
+];
+
+/// The first three bytes (lowercase) of the tokens found only at a word start.
+const BOUNDARY_STARTS: &[&[u8; 3]] = &[
+    b"bea", b"bas", b"aki", b"asi", b"abi", b"acc", b"sk0", b"sk1", b"sk2", b"sk3", b"sk4", b"sk5",
+    b"sk6", b"sk7", b"sk8", b"sk9", b"ska", b"skb", b"skc", b"skd", b"ske", b"skf",
+];
+
+/// The bit of a third byte in a [`start_table`] entry: one per letter (either case), then
+/// `-`, `_`, `.` and the digits; 0 for other bytes.
+const fn third_bit(b: u8) -> u64 {
+    match b {
+        b'a'..=b'z' => 1 << (b - b'a'),
+        b'A'..=b'Z' => 1 << (b - b'A'),
+        b'-' => 1 << 26,
+        b'_' => 1 << 27,
+        b'.' => 1 << 28,
+        b'0'..=b'9' => 1 << (29 + b - b'0'),
+        _ => 0,
+    }
+}
+
+/// Rows and columns of a [`start_table`]: one per letter, and one for every other byte.
+const LETTERS: usize = 27;
+
+/// The row or column of `b` in a [`start_table`]: its letter (either case), or the last.
+const fn letter_index(b: u8) -> u8 {
+    let l = b.to_ascii_lowercase();
+    if l.is_ascii_lowercase() { l - b'a' } else { 26 }
+}
+
+/// For each pair of first bytes: the set of third bytes ([`third_bit`]) that start a token.
+/// The row and column of non-letters stay empty.
+const fn start_table(boundary: bool) -> [u64; LETTERS * LETTERS] {
+    let mut t = [0u64; LETTERS * LETTERS];
+    let mut k = 0;
+    while k < GLUED_STARTS.len() + BOUNDARY_STARTS.len() {
+        let start = if k < GLUED_STARTS.len() {
+            Some(GLUED_STARTS[k])
+        } else if boundary {
+            Some(BOUNDARY_STARTS[k - GLUED_STARTS.len()])
+        } else {
+            None
+        };
+        if let Some(start) = start {
+            let i = letter_index(start[0]) as usize * LETTERS + letter_index(start[1]) as usize;
+            t[i] |= third_bit(start[2]);
+        }
+        k += 1;
+    }
+    t
+}
+
+const fn third_table() -> [u64; 256] {
+    let mut t = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = third_bit(b as u8);
+        b += 1;
+    }
+    t
+}
+
+const fn letter_index_table() -> [u8; 256] {
+    let mut t = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = letter_index(b as u8);
+        b += 1;
+    }
+    t
+}
+
+static GLUED_TABLE: [u64; LETTERS * LETTERS] = start_table(false);
+static BOUNDARY_TABLE: [u64; LETTERS * LETTERS] = start_table(true);
+static THIRD: [u64; 256] = third_table();
+static LETTER_INDEX: [u8; 256] = letter_index_table();
+
+/// Whether a token may start with the bytes `b0 b1 b2`; `boundary` says whether `b0` starts
+/// a word (otherwise only tokens found inside words count). Four table lookups; the scanner
+/// asks it before any token rule, so a rule whose start is not listed never runs.
+#[inline]
+pub(super) fn may_start(b0: u8, b1: u8, b2: u8, boundary: bool) -> bool {
+    let row = usize::from(LETTER_INDEX[usize::from(b0)]);
+    let col = usize::from(LETTER_INDEX[usize::from(b1)]);
+    let table = if boundary {
+        &BOUNDARY_TABLE
+    } else {
+        &GLUED_TABLE
+    };
+    table[row * LETTERS + col] & THIRD[usize::from(b2)] != 0
 }
 
 /// The hit of `rule` at `at`, if its prefix and a body are there.
@@ -230,7 +309,8 @@ fn prefixed(win: &mut Window<'_>, at: usize, rule: &Rule) -> Option<Hit> {
 /// the rules that are found inside words apply).
 fn token_at(win: &mut Window<'_>, at: usize, boundary: bool) -> Option<Hit> {
     let b0 = win.peek(at)?;
-    if !boundary && !glued_gate(b0, win.peek(at + 1)?) {
+    let (b1, b2) = (win.peek(at + 1)?, win.peek(at + 2)?);
+    if !may_start(b0, b1, b2, boundary) {
         return None;
     }
     let found = rules_for(b0)
@@ -241,7 +321,7 @@ fn token_at(win: &mut Window<'_>, at: usize, boundary: bool) -> Option<Hit> {
         return found;
     }
     match b0.to_ascii_lowercase() {
-        b'a' => aws(win, at),
+        b'a' if boundary => aws(win, at),
         b'e' => jwt(win, at),
         b'h' => slack_webhook(win, at),
         b'b' if boundary => bearer(win, at).or_else(|| basic(win, at)),
@@ -264,8 +344,9 @@ pub(super) fn any_at(win: &mut Window<'_>, at: usize, boundary: bool) -> bool {
     token_at(win, at, boundary).is_some()
 }
 
-/// AWS access key ids: `AKIA`, `ASIA`, `ABIA` or `ACCA`, then exactly 16 of `[A-Z0-9]`
-/// holding a digit or no lowercase letter, then a non-word byte.
+/// AWS access key ids, at a word start: `AKIA`, `ASIA`, `ABIA` or `ACCA`, then exactly 16 of
+/// `[A-Z0-9]` holding a digit or no lowercase letter, then a non-word byte or a token found
+/// inside words.
 fn aws(win: &mut Window<'_>, at: usize) -> Option<Hit> {
     let prefixed = [b"akia", b"asia", b"abia", b"acca"]
         .iter()
@@ -277,7 +358,9 @@ fn aws(win: &mut Window<'_>, at: usize) -> Option<Hit> {
     for i in at + 4..at + 20 {
         shape.see(win.peek(i).filter(u8::is_ascii_alphanumeric)?);
     }
-    let ends = !win.peek(at + 20).is_some_and(is_word);
+    // A glued token right after it is redacted too, which leaves a boundary there: taking the
+    // key now keeps a second pass from finding it then.
+    let ends = !win.peek(at + 20).is_some_and(is_word) || any_at(win, at + 20, false);
     let keyish = shape.digit || !shape.lower;
     (ends && keyish).then_some(Hit {
         keep: at,

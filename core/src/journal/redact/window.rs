@@ -78,6 +78,24 @@ impl<'a> Window<'a> {
         }
     }
 
+    /// The input not yet consumed, when it is read in place (no `ESC` in it).
+    pub(super) fn rest(&self) -> Option<&'a [u8]> {
+        if self.direct {
+            self.raw.get(self.pos..)
+        } else {
+            None
+        }
+    }
+
+    /// Consumes `n` bytes of [`rest`](Self::rest) (`n` ≥ 1, within it).
+    pub(super) fn advance(&mut self, n: usize) {
+        debug_assert!(self.direct && n >= 1 && self.pos + n <= self.raw.len());
+        self.pos += n;
+        if let Some(&b) = self.raw.get(self.pos - 1) {
+            self.last = b;
+        }
+    }
+
     /// The last byte consumed (0 before the first).
     pub(super) fn last(&self) -> u8 {
         self.last
