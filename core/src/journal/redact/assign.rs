@@ -140,14 +140,6 @@ pub(super) fn value(win: &mut Window<'_>) -> Option<Hit> {
     })
 }
 
-/// Length of the run of name bytes at the start of `s`, counted up to [`NAME_MAX`] + 1.
-pub(super) fn name_run(s: &[u8]) -> usize {
-    s.iter()
-        .take(NAME_MAX + 1)
-        .take_while(|&&b| is_name_byte(b))
-        .count()
-}
-
 /// Whether the run of name bytes `name` may be a secret name: 3 to [`NAME_MAX`] bytes ending
 /// as one of [`SECRET_NAMES`] does. A cheap gate in front of the name rule; a run that starts
 /// inside `name` at a `-` has the same ending.

@@ -132,8 +132,7 @@ pub(super) fn inert_prefix(s: &[u8], prev: u8, limit: usize) -> usize {
             return i;
         }
         if !plain || matches!(at(j), b'.' | b'=' | b'/' | b'+') {
-            for k in i + 1..j {
-                let c = s[k];
+            for (k, &c) in s.iter().enumerate().take(j).skip(i + 1) {
                 let maybe = if c == b'-' {
                     let d = at(k + 1);
                     d == b'-' || token::may_start(d, at(k + 2), at(k + 3), true)
