@@ -12,6 +12,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
 use heidi_core::WallTime;
+use heidi_core::journal::redact::{REDACTED_MAX_BYTES, redact};
 use heidi_core::journal::{ChainWriter, Event, LineHash, MAX_LINE_BYTES, Verifier};
 use heidi_tests::bench::{Recorder, fixed3};
 use sha2_peer::sha256_lines;
@@ -54,6 +55,15 @@ fn bench_encode(c: &mut Criterion, rec: &Recorder) {
         b.iter_custom(|iters| {
             rec.time("encode/append", iters, || {
                 black_box(chain.append(black_box(&event), &mut buf).unwrap());
+            })
+        })
+    });
+    let mut scratch = [0u8; REDACTED_MAX_BYTES];
+    g.bench_function("redact_only", |b| {
+        b.iter_custom(|iters| {
+            rec.time("encode/redact", iters, || {
+                black_box(redact(black_box(event.message), &mut scratch).len());
+                black_box(redact(black_box(event.artifact_paths[0]), &mut scratch).len());
             })
         })
     });

@@ -6,7 +6,7 @@ use super::event::{
     ARTIFACT_PATH_MAX_BYTES, ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event, NAME_MAX_BYTES,
     is_valid_name,
 };
-use super::redact::{REDACTED_MAX_BYTES, redact};
+use super::redact::{REDACTED_MAX_BYTES, holds_secret, redact};
 use crate::json::escape::quoted;
 use crate::json::writer::Writer;
 use crate::time::WallTime;
@@ -78,6 +78,13 @@ pub enum EncodeError {
     },
     /// An artifact path is longer than [`ARTIFACT_PATH_MAX_BYTES`].
     ArtifactPathTooLong,
+    /// A name in `field` is one the redactor takes for a secret
+    /// ([`holds_secret`](super::redact::holds_secret)): names are written as given, never
+    /// redacted, so the line is refused instead.
+    SecretName {
+        /// The field holding the name.
+        field: NameField,
+    },
 }
 
 impl fmt::Display for EncodeError {
@@ -102,6 +109,11 @@ impl fmt::Display for EncodeError {
                 "a name in {} is not 1 to {NAME_MAX_BYTES} bytes of [A-Za-z0-9_.:-]",
                 field.as_str()
             ),
+            EncodeError::SecretName { field } => write!(
+                f,
+                "a name in {} holds a secret (names are never redacted)",
+                field.as_str()
+            ),
             EncodeError::ArtifactPathTooLong => write!(
                 f,
                 "an artifact path is longer than {ARTIFACT_PATH_MAX_BYTES} bytes"
@@ -114,8 +126,9 @@ impl core::error::Error for EncodeError {}
 
 /// Encodes `event` of run `run_id` with the given `prev_hash` into `buf`, followed by `\n`,
 /// and returns the number of bytes written. `message`, `error` and every artifact path are
-/// redacted first; `stage`, `event_type` and delta names must be valid names, so no free text
-/// reaches the line (and its hash) unredacted.
+/// redacted first; `stage`, `event_type` and delta names must be valid names in which the
+/// redactor finds no secret ([`EncodeError::SecretName`]), so no free text reaches the line
+/// (and its hash) unredacted.
 ///
 /// On error nothing useful is in `buf`.
 pub fn encode_line(
@@ -185,19 +198,22 @@ fn check_bounds(event: &Event<'_>) -> Result<(), EncodeError> {
 }
 
 fn check_names(event: &Event<'_>) -> Result<(), EncodeError> {
-    let bad = |field| Err(EncodeError::BadName { field });
-    if !is_valid_name(event.stage.as_bytes()) {
-        return bad(NameField::Stage);
+    let check = |field, name: &str| {
+        if !is_valid_name(name.as_bytes()) {
+            Err(EncodeError::BadName { field })
+        } else if holds_secret(name) {
+            Err(EncodeError::SecretName { field })
+        } else {
+            Ok(())
+        }
+    };
+    check(NameField::Stage, event.stage)?;
+    check(NameField::EventType, event.event_type)?;
+    for (name, _) in event.counters_delta {
+        check(NameField::CountersDelta, name)?;
     }
-    if !is_valid_name(event.event_type.as_bytes()) {
-        return bad(NameField::EventType);
-    }
-    let all_valid = |map: &[(&str, i64)]| map.iter().all(|(n, _)| is_valid_name(n.as_bytes()));
-    if !all_valid(event.counters_delta) {
-        return bad(NameField::CountersDelta);
-    }
-    if !all_valid(event.usage_delta) {
-        return bad(NameField::UsageDelta);
+    for (name, _) in event.usage_delta {
+        check(NameField::UsageDelta, name)?;
     }
     Ok(())
 }
@@ -407,6 +423,76 @@ mod tests {
             line.contains("\"artifact_paths\":[\"out/a.jsonl\",\"https://x:"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn names_holding_a_secret_are_refused() {
+        let mut buf = [0u8; 1024];
+        let ok = Event::seed();
+        for secret in [
+            "hf_FakeTokenForTestsOnlyAbcdefghijklm9",
+            "xoxb-0000000000-0000000000000-FAKEfakeFAKEfake",
+            "sk_live_FAKE0123456789abcdefABCD",
+            "AIzaFAKE_0123456789abcdefghijklmnopqrs",
+            "npm_FAKE0123456789abcdefghijklmnopqrstuv",
+            "ghp_FAKE0123456789abcdefABCDEF0123456789",
+            "token:abc123",
+            "x.sk-ant-api03-FAKEabc123def456ghi789jkl012",
+        ] {
+            let cases = [
+                (
+                    Event {
+                        stage: secret,
+                        ..ok
+                    },
+                    NameField::Stage,
+                ),
+                (
+                    Event {
+                        event_type: secret,
+                        ..ok
+                    },
+                    NameField::EventType,
+                ),
+                (
+                    Event {
+                        counters_delta: &[("rows", 1), (secret, 2)],
+                        ..ok
+                    },
+                    NameField::CountersDelta,
+                ),
+                (
+                    Event {
+                        usage_delta: &[(secret, 2)],
+                        ..ok
+                    },
+                    NameField::UsageDelta,
+                ),
+            ];
+            for (e, field) in cases {
+                assert_eq!(
+                    encode_line(&e, "r", "r", &mut buf),
+                    Err(EncodeError::SecretName { field }),
+                    "{secret:?}"
+                );
+            }
+        }
+        // Names that only look like secret names are fine.
+        for name in [
+            "api_key",
+            "token",
+            "stage_end",
+            "hf_hub",
+            "max_tokens",
+            "sk-learn",
+        ] {
+            let e = Event {
+                event_type: name,
+                counters_delta: &[(name, 1)],
+                ..ok
+            };
+            assert!(encode_line(&e, "r", "r", &mut buf).is_ok(), "{name}");
+        }
     }
 
     #[test]

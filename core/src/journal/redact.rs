@@ -95,11 +95,14 @@ mod assign;
 mod capped;
 mod pem;
 mod rules;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod token;
 mod url;
 mod window;
+
+pub use stream::PemFilter;
 
 use capped::Capped;
 use rules::{Expect, is_blank};
@@ -111,6 +114,46 @@ pub const REDACTED_MAX_BYTES: usize = 2048;
 
 /// The most characters [`redact`] returns, the closing `…` of cut text included.
 pub const MESSAGE_MAX_CHARS: usize = 500;
+
+/// Whether `input` is short and no rule can start in it, so that it is its own redaction: the
+/// check [`redact`] makes before anything else.
+fn is_inert(input: &str) -> bool {
+    let bytes = input.as_bytes();
+    bytes.len() <= MESSAGE_MAX_CHARS
+        && !bytes.contains(&0x1b)
+        && rules::inert_prefix(bytes, 0, REDACTED_MAX_BYTES) == bytes.len()
+}
+
+/// Whether redaction would change `text` other than by the cap or ANSI stripping: whether a
+/// rule finds a secret in it. The journal refuses such text where it is not free text
+/// (names), since a name is never rewritten.
+///
+/// ```
+/// use heidi_core::journal::redact::holds_secret;
+///
+/// assert!(holds_secret("hf_FakeTokenForTestsOnlyAbcdefghijklm9"));
+/// assert!(holds_secret("token:abc123"));
+/// assert!(!holds_secret("stage_end"));
+/// assert!(!holds_secret("api_key"));
+/// ```
+pub fn holds_secret(text: &str) -> bool {
+    if is_inert(text) {
+        return false;
+    }
+    let mut out = [0u8; REDACTED_MAX_BYTES];
+    let mut clean = [0u8; REDACTED_MAX_BYTES];
+    let redacted = redact(text, &mut out);
+    // The text as redaction would leave it if no rule fired: ANSI stripped, capped.
+    let mut win = Window::new(text.as_bytes());
+    let mut plain = Capped::new(&mut clean);
+    while let Some(b) = win.bump() {
+        if plain.is_full() {
+            break;
+        }
+        plain.push(b);
+    }
+    redacted != plain.finish()
+}
 
 /// Writes `input` with ANSI escapes removed, secrets replaced by placeholders and the length
 /// capped (see the [module docs](self)), and returns the result: `input` itself when nothing
@@ -124,12 +167,7 @@ pub const MESSAGE_MAX_CHARS: usize = 500;
 /// assert_eq!(redact(line, &mut out), "push with GITHUB_TOKEN=[REDACTED] failed");
 /// ```
 pub fn redact<'a>(input: &'a str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a str {
-    let bytes = input.as_bytes();
-    // Short text in which no rule can start is its own redaction.
-    let inert = bytes.len() <= MESSAGE_MAX_CHARS
-        && !bytes.contains(&0x1b)
-        && rules::inert_prefix(bytes, 0, REDACTED_MAX_BYTES) == bytes.len();
-    if inert {
+    if is_inert(input) {
         return input;
     }
     let mut win = Window::new(input.as_bytes());
