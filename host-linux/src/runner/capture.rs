@@ -14,19 +14,14 @@ use tokio::net::unix::pipe::Receiver;
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// The tail of a byte stream: never holds more than `capacity` bytes. The bodies of PEM
-/// private keys never enter it: they are withheld as they arrive and counted as dropped (the
-/// BEGIN and END markers are kept, and the journal's redaction turns them into
-/// `[PRIVATE_KEY]`).
+/// private keys never enter it: they are withheld as they arrive (the BEGIN and END markers
+/// are kept, and the journal's redaction turns them into `[PRIVATE_KEY]`).
 #[derive(Debug)]
 pub struct TailBuffer {
     buf: Vec<u8>,
     capacity: usize,
     dropped: u64,
     pem: PemFilter,
-    /// Bytes pushed, and bytes that passed the key filter (an END marker passes after it was
-    /// held back, so `passed` can lag but never exceed `seen`).
-    seen: u64,
-    passed: u64,
 }
 
 impl TailBuffer {
@@ -37,8 +32,6 @@ impl TailBuffer {
             capacity,
             dropped: 0,
             pem: PemFilter::new(),
-            seen: 0,
-            passed: 0,
         }
     }
 
@@ -46,11 +39,7 @@ impl TailBuffer {
     /// capacity.
     pub fn push(&mut self, data: &[u8]) {
         let mut pem = std::mem::take(&mut self.pem);
-        self.seen += data.len() as u64;
-        pem.feed(data, |run| {
-            self.passed += run.len() as u64;
-            self.push_kept(run);
-        });
+        pem.feed(data, |run| self.push_kept(run));
         self.pem = pem;
     }
 
@@ -76,16 +65,18 @@ impl TailBuffer {
         &self.buf
     }
 
-    /// How many bytes were dropped from the front or withheld (key bodies).
+    /// How many bytes were dropped from the front (withheld key bodies are not counted: the
+    /// END marker kept in their place says what was there).
     pub fn dropped(&self) -> u64 {
-        self.dropped + self.seen.saturating_sub(self.passed)
+        self.dropped
     }
 
     /// Takes the kept bytes and the dropped count, leaving the buffer empty.
     pub fn take(&mut self) -> (Vec<u8>, u64) {
-        let dropped = self.dropped();
-        (self.seen, self.passed, self.dropped) = (0, 0, 0);
-        (std::mem::take(&mut self.buf), dropped)
+        (
+            std::mem::take(&mut self.buf),
+            std::mem::replace(&mut self.dropped, 0),
+        )
     }
 }
 
@@ -157,7 +148,8 @@ mod tests {
             assert!(!tail.contains("FAKE"), "{capacity}: {tail:?}");
             let kept = "-----BEGIN RSA PRIVATE KEY----------END RSA PRIVATE KEY-----\n";
             assert!(kept.ends_with(&tail), "{capacity}: {tail:?}");
-            assert_eq!(t.dropped() as usize, key.len() - tail.len(), "{capacity}");
+            let kept_len = "-----BEGIN RSA PRIVATE KEY----------END RSA PRIVATE KEY-----\n".len();
+            assert_eq!(t.dropped() as usize, kept_len - tail.len(), "{capacity}");
         }
         // Without an END line, everything after the header is withheld.
         let mut t = TailBuffer::new(4096);
