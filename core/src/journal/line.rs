@@ -6,7 +6,7 @@ use super::event::{
     ARTIFACT_PATH_MAX_BYTES, ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event, NAME_MAX_BYTES,
     is_valid_name,
 };
-use super::redact::{REDACTED_MAX_BYTES, holds_secret, redact};
+use super::redact::{REDACTED_MAX_BYTES, holds_secret, is_inert, redact};
 use crate::json::escape::quoted;
 use crate::json::writer::Writer;
 use crate::time::WallTime;
@@ -140,8 +140,9 @@ pub fn encode_line(
     check_bounds(event)?;
     let capacity_bytes = buf.len().min(MAX_LINE_BYTES);
     let mut out = Writer::new(&mut buf[..capacity_bytes]);
-    // One scratch buffer for every redacted field of the line.
-    let scratch = &mut [0u8; REDACTED_MAX_BYTES];
+    // One scratch buffer for every redacted field of the line, made only when a field needs
+    // redacting (most lines have nothing to redact).
+    let scratch = &mut None;
     out.bytes(b"{\"event_version\":\"1.0\",\"ts\":\"");
     write_ts(&mut out, event.ts);
     out.bytes(b"\",\"run_id\":");
@@ -238,8 +239,17 @@ fn write_ts(out: &mut Writer<'_>, ts: WallTime) {
     out.byte(b'Z');
 }
 
-fn write_redacted(out: &mut Writer<'_>, text: &str, scratch: &mut [u8; REDACTED_MAX_BYTES]) {
-    quoted(out, redact(text, scratch));
+/// The lazily made scratch buffer of [`write_redacted`].
+type Scratch = Option<[u8; REDACTED_MAX_BYTES]>;
+
+fn write_redacted(out: &mut Writer<'_>, text: &str, scratch: &mut Scratch) {
+    if is_inert(text) {
+        return quoted(out, text);
+    }
+    quoted(
+        out,
+        redact(text, scratch.get_or_insert([0; REDACTED_MAX_BYTES])),
+    );
 }
 
 fn write_map(out: &mut Writer<'_>, entries: &[(&str, i64)]) {
@@ -255,11 +265,7 @@ fn write_map(out: &mut Writer<'_>, entries: &[(&str, i64)]) {
     out.byte(b'}');
 }
 
-fn write_redacted_list(
-    out: &mut Writer<'_>,
-    items: &[&str],
-    scratch: &mut [u8; REDACTED_MAX_BYTES],
-) {
+fn write_redacted_list(out: &mut Writer<'_>, items: &[&str], scratch: &mut Scratch) {
     out.byte(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {

@@ -145,11 +145,14 @@ pub(super) fn value(win: &mut Window<'_>) -> Option<Hit> {
 /// inside `name` at a `-` has the same ending.
 pub(super) fn may_be_name(name: &[u8]) -> bool {
     match name {
-        [.., a, b, c] if name.len() <= NAME_MAX => SECRET_ENDINGS.contains(&&[
-            a.to_ascii_lowercase(),
-            b.to_ascii_lowercase(),
-            c.to_ascii_lowercase(),
-        ]),
+        [.., a, b, c] if name.len() <= NAME_MAX => {
+            // The three bytes, lowercased (`| 0x20` lowercases letters and leaves `_`, digits
+            // and `-` unable to match a letter).
+            let end = u32::from_be_bytes([0, a | 0x20, b | 0x20, c | 0x20]);
+            SECRET_ENDINGS
+                .iter()
+                .any(|e| end == u32::from_be_bytes([0, e[0], e[1], e[2]]))
+        }
         _ => false,
     }
 }

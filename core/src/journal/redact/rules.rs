@@ -119,15 +119,19 @@ pub(super) fn inert_prefix(s: &[u8], prev: u8, limit: usize) -> usize {
         // that goes on past it (`.`, `=`, `/`, `+` after it, or a `-` in it, after which
         // `Bearer` and `Basic` take a credential from beyond the run): other runs (words and
         // snake_case in lowercase) need no look at their letters.
-        let mut j = i + 1;
         let mut plain = true;
-        while CLASS[usize::from(at(j))] & NAME != 0 {
-            if j - i > assign::NAME_MAX {
+        let mut len = 1;
+        for &c in s.iter().skip(i + 1) {
+            if CLASS[usize::from(c)] & NAME == 0 {
+                break;
+            }
+            plain &= c.is_ascii_lowercase() || c == b'_';
+            len += 1;
+            if len > assign::NAME_MAX {
                 return i;
             }
-            plain &= at(j).is_ascii_lowercase() || at(j) == b'_';
-            j += 1;
         }
+        let j = i + len;
         if j - i > assign::NAME_MAX || assign::may_be_name(&s[i..j]) {
             return i;
         }
