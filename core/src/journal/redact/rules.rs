@@ -88,7 +88,7 @@ pub(super) fn at(win: &mut Window<'_>, b: u8) -> Option<Hit> {
 /// How many bytes at the start of `s` (clean text whose previous byte is `prev`) no rule can
 /// start in, so the scanner copies them in one go. It errs towards stopping: the scanner then
 /// asks [`at`] about the byte and copies it when no rule starts there. A byte stops the run when
-/// it may start a PEM line (`--`), a URL's userinfo (`:/`), a token ([`token::may_start`]) or
+/// it is an `ESC`, or may start a PEM line (`--`), a URL's userinfo (`:/`), a token ([`token::may_start`]) or
 /// a secret name (a run of name bytes ending as one does, [`assign::may_be_name`]). A word is
 /// read once: its end is found, the name judged, and its letters checked for glued tokens.
 /// The scan stops after about `limit` bytes (more than the output can hold), and a run of
@@ -100,7 +100,7 @@ pub(super) fn inert_prefix(s: &[u8], prev: u8, limit: usize) -> usize {
     while let Some(&b) = s.get(i).filter(|_| i < limit) {
         let class = CLASS[usize::from(b)];
         if class & WORD_START == 0 {
-            if class & PUNCT != 0 && (at(i + 1) == b'-' || at(i + 1) == b'/') {
+            if class & PUNCT != 0 && (b == ESC || at(i + 1) == b'-' || at(i + 1) == b'/') {
                 return i;
             }
             prev_word = class & WORD != 0;
@@ -122,10 +122,11 @@ pub(super) fn inert_prefix(s: &[u8], prev: u8, limit: usize) -> usize {
         let mut plain = true;
         let mut len = 1;
         for &c in s.iter().skip(i + 1) {
-            if CLASS[usize::from(c)] & NAME == 0 {
+            let class = CLASS[usize::from(c)];
+            if class & NAME == 0 {
                 break;
             }
-            plain &= c.is_ascii_lowercase() || c == b'_';
+            plain &= class & PLAIN != 0;
             len += 1;
             if len > assign::NAME_MAX {
                 return i;
@@ -160,8 +161,13 @@ const WORD: u8 = 1;
 const WORD_START: u8 = 2;
 /// [`CLASS`] bit: a byte of a name, `[A-Za-z0-9_-]`.
 const NAME: u8 = 4;
-/// [`CLASS`] bit: `-` or `:`, which start a PEM line or a URL's userinfo.
+/// [`CLASS`] bit: `-` or `:`, which start a PEM line or a URL's userinfo, and `ESC`, which
+/// starts an escape sequence (the scan stops at it).
 const PUNCT: u8 = 8;
+/// [`CLASS`] bit: `[a-z_]`, the bytes of a run that cannot hold a token's body.
+const PLAIN: u8 = 16;
+
+const ESC: u8 = 0x1b;
 
 const fn class_table() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -173,7 +179,12 @@ const fn class_table() -> [u8; 256] {
         t[b] = if word { WORD | NAME } else { 0 }
             | if start { WORD_START } else { 0 }
             | if c == b'-' { NAME | PUNCT } else { 0 }
-            | if c == b':' { PUNCT } else { 0 };
+            | if c == b':' || c == ESC { PUNCT } else { 0 }
+            | if c.is_ascii_lowercase() || c == b'_' {
+                PLAIN
+            } else {
+                0
+            };
         b += 1;
     }
     t
