@@ -21,6 +21,9 @@ use crate::time::WallTime;
 /// bounds whose names and paths need no escaping fits (≈ 13.5 KiB), with room to spare.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 
+/// 9999-12-31T23:59:59.999Z, the last timestamp with a four-digit year.
+const TS_MAX_UNIX_MILLIS: u64 = 253_402_300_799_999;
+
 /// The fixed `event_version` this encoder writes and the verifier accepts.
 pub const EVENT_VERSION: &str = "1.0";
 
@@ -192,7 +195,7 @@ fn check_bounds(event: &Event<'_>) -> Result<(), EncodeError> {
     {
         return Err(EncodeError::ArtifactPathTooLong);
     }
-    if event.ts.to_utc().year > 9999 {
+    if event.ts.as_unix_millis() > TS_MAX_UNIX_MILLIS {
         return Err(EncodeError::TsOutOfRange);
     }
     check_names(event)
@@ -317,6 +320,31 @@ mod tests {
             "\n"
         );
         assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), want);
+    }
+
+    #[test]
+    fn the_last_four_digit_year_is_the_bound() {
+        let mut buf = [0u8; 1024];
+        let last = WallTime::from_unix_millis(TS_MAX_UNIX_MILLIS);
+        assert_eq!(last.to_utc().year, 9999);
+        let e = Event {
+            ts: last,
+            ..Event::seed()
+        };
+        let n = encode_line(&e, "r", "r", &mut buf).unwrap();
+        let line = core::str::from_utf8(&buf[..n]).unwrap();
+        assert!(
+            line.contains("\"ts\":\"9999-12-31T23:59:59.999Z\""),
+            "{line}"
+        );
+        let e = Event {
+            ts: WallTime::from_unix_millis(TS_MAX_UNIX_MILLIS + 1),
+            ..Event::seed()
+        };
+        assert_eq!(
+            encode_line(&e, "r", "r", &mut buf),
+            Err(EncodeError::TsOutOfRange)
+        );
     }
 
     #[test]

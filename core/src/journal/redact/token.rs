@@ -219,8 +219,9 @@ const fn third_bit(b: u8) -> u64 {
     }
 }
 
-/// Rows and columns of a [`start_table`]: one per letter, and one for every other byte.
-const LETTERS: usize = 27;
+/// Rows and columns of a [`start_table`]: one per letter, one for every other byte, and
+/// padding to 32 so that any 5-bit row and column index the table without a bounds check.
+const LETTERS: usize = 32;
 
 /// The row or column of `b` in a [`start_table`]: its letter (either case), or the last.
 const fn letter_index(b: u8) -> u8 {
@@ -287,7 +288,7 @@ pub(super) fn may_start(b0: u8, b1: u8, b2: u8, boundary: bool) -> bool {
     } else {
         &GLUED_TABLE
     };
-    table[row * LETTERS + col] & THIRD[usize::from(b2)] != 0
+    table[((row & 31) << 5) | (col & 31)] & THIRD[usize::from(b2)] != 0
 }
 
 /// The hit of `rule` at `at`, if its prefix and a body are there.
