@@ -463,3 +463,110 @@ fn authorization_admits_listed_ids_to_their_class_and_below() {
     assert_eq!(line_exchange(&d, "ping\n", 1), ["PONG"]);
     assert_eq!(forbidden_count(&d, "admin"), 0.0);
 }
+
+/// Synthetic secrets of every format the redactor catalogues (none is a real credential),
+/// each with the part that must never be written.
+const SECRETS: &[(&str, &str)] = &[
+    (
+        "hf_FakeTokenForTestsOnlyAbcdefghijklm9",
+        "FakeTokenForTests",
+    ),
+    (
+        "xoxb-0000000000-0000000000000-FAKEfakeFAKEfake",
+        "FAKEfakeFAKEfake",
+    ),
+    (
+        "xoxp-0000000000-0000000000-0000000000000-fakefake00",
+        "fakefake00",
+    ),
+    (
+        "https://hooks.slack.com/services/T00000000/B00000000/FAKEfakeFAKEfake00000000",
+        "FAKEfakeFAKEfake00000000",
+    ),
+    ("sk_live_FAKE0123456789abcdefABCD", "FAKE0123456789abcdef"),
+    ("rk_live_FAKE0123456789abcdefABCD", "FAKE0123456789abcdef"),
+    ("AIzaFAKE_0123456789abcdefghijklmnopqrs", "FAKE_0123456789"),
+    (
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzeW50aGV0aWMtdGVzdCIsIm4iOjF9.c2lnbmF0dXJlLWZha2UtMDAwMDAwMDA",
+        "eyJzdWIiOiJzeW50aGV0aWMtdGVzdCIsIm4iOjF9",
+    ),
+    (
+        "https://ci-user:FakePassWord9@git.example.com/o/r.git",
+        "FakePassWord9",
+    ),
+    (
+        "postgres://app:FakePassWord9@db.example:5432/x",
+        "FakePassWord9",
+    ),
+    (
+        "npm_FAKE0123456789abcdefghijklmnopqrstuv",
+        "FAKE0123456789abcdefghij",
+    ),
+    (
+        "pypi-AgEIcHlwaS5vcmcFAKE0123456789abcdefghijklmnopqrstuvwxyz0123",
+        "AgEIcHlwaS5vcmcFAKE",
+    ),
+    (
+        "AccountKey=RkFLRWtleUZBS0VrZXk0123=",
+        "RkFLRWtleUZBS0VrZXk0123",
+    ),
+    (
+        "Authorization: Basic Y2ktdXNlcjpub3QtYS1yZWFsLXBhc3Mx",
+        "Y2ktdXNlcjpub3QtYS1yZWFsLXBhc3Mx",
+    ),
+    (
+        "key%3Dsk-ant-api03-FAKEabc123def456ghi789jkl012",
+        "FAKEabc123def456",
+    ),
+    ("token:FakeValue0123", "FakeValue0123"),
+];
+
+fn is_name(s: &str) -> bool {
+    s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+#[test]
+fn journal_append_writes_no_secret_bytes() {
+    let d = Daemon::start(&[]);
+    let mut names = 0;
+    for (secret, piece) in SECRETS {
+        let appended = d.call(
+            "JOURNAL_APPEND",
+            json!({
+                "event_type": "client_note",
+                "message": format!("using {secret} now"),
+                "error": format!("failed with {secret}"),
+                "artifact_paths": [format!("out/{secret}")],
+            }),
+        );
+        assert_eq!(appended["ok"], true, "{secret}: {appended}");
+        if !is_name(secret) {
+            continue;
+        }
+        // As a name (event_type, stage, counter or usage name): refused, not repeated.
+        names += 1;
+        for params in [
+            json!({"event_type": secret, "message": "m"}),
+            json!({"event_type": "e", "stage": secret, "message": "m"}),
+            json!({"event_type": "e", "message": "m", "counters_delta": {*secret: 1}}),
+            json!({"event_type": "e", "message": "m", "usage_delta": {*secret: 1}}),
+        ] {
+            let refused = d.call("JOURNAL_APPEND", params);
+            assert_eq!(code_of(&refused), "BAD_REQUEST", "{secret}: {refused}");
+            let text = refused.to_string();
+            assert!(text.contains("holds a secret"), "{text}");
+            assert!(!text.contains(piece), "{text}");
+        }
+    }
+    assert!(names >= 8, "{names} names tried");
+    let text = std::fs::read_to_string(d.journal()).unwrap();
+    for (secret, piece) in SECRETS {
+        assert!(!text.contains(piece), "{secret}: {text}");
+    }
+    assert!(
+        text.contains("[HUGGINGFACE_TOKEN]") && text.contains("[JWT]"),
+        "{text}"
+    );
+}

@@ -765,3 +765,49 @@ fn a_clean_stop_without_a_pids_cgroup_kills_the_setsid_escaper_too() {
     let root = no_cgroups.path().to_str().unwrap();
     a_clean_stop_leaves_nothing(&[("HEIDI_TEST_CGROUP_ROOT", root)]);
 }
+
+#[test]
+fn a_private_key_printed_by_a_failing_stage_never_reaches_the_journal() {
+    // `cat key.pem; exit 1` with a key longer than the excerpt: its header falls outside
+    // the tail, its body lines would not.
+    let body: Vec<String> = (0..24)
+        .map(|i| format!("FAKEkeyBODY{i:02}{}", "AbCd0123".repeat(6)))
+        .collect();
+    let key = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----",
+        body.join("\n")
+    );
+    let d = daemon(
+        &[(
+            "generate",
+            &format!("cat <<'PEM'\n{key}\nPEM\necho after the key; exit 1"),
+        )],
+        "",
+        &[],
+    );
+    wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    let text = std::fs::read_to_string(d.journal()).unwrap();
+    assert!(!text.contains("FAKEkeyBODY"), "{text}");
+    assert!(!text.contains("AbCd0123"), "{text}");
+    let message = stage_output(&d)["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("[PRIVATE_KEY]"), "{message}");
+    assert!(message.ends_with("after the key\n"), "{message}");
+    verify(&d);
+}
+
+#[test]
+fn a_long_last_line_is_cut_and_the_lines_before_it_stay() {
+    let d = daemon(
+        &[(
+            "generate",
+            "echo first; head -c 1000 /dev/zero | tr '\\0' q; exit 1",
+        )],
+        "",
+        &[],
+    );
+    wait_status(&d, "ERROR", |s| s["state"] == "ERROR");
+    let message = stage_output(&d)["message"].as_str().unwrap().to_owned();
+    assert!(message.starts_with("first\nqqqq"), "{message:?}");
+    assert!(message.ends_with("q…"), "{message:?}");
+    assert!(message.chars().count() < 500, "{message:?}");
+}

@@ -79,6 +79,55 @@ const VOCAB: &[&str] = &[
     "C:\\tmp",
 ];
 
+/// Pieces of tokens, names and separators for the fast-path property.
+const FRAGMENTS: &[&str] = &[
+    "sk-ant-",
+    "sk-",
+    "sk_live_",
+    "hf_",
+    "ghp_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "Bearer ",
+    "Basic ",
+    "x-",
+    "--",
+    "-----BEGIN PRIVATE KEY-----",
+    "://",
+    "@",
+    ":",
+    "token",
+    "api_key",
+    "=",
+    "A1b2C3d4",
+    "abcdefgh",
+    "DEF",
+    "9",
+    ".",
+    "/",
+    " ",
+    "\n",
+    "eyJ",
+    "AIza",
+    "pypi-",
+    "npm_",
+    "AKIA",
+    "_",
+    "hooks.slack.com/services/",
+    "dapi",
+    "SG.",
+    "0123456789abcdef",
+    "é",
+    "+",
+    "'",
+    "\"",
+    "https",
+    "user",
+    "the",
+    "pass",
+];
+
 const SEPS: &[&str] = &[" ", " ", " ", "\n", ", ", "; ", " - ", "\t"];
 const BEFORE: &[&str] = &[" ", "\n", " (", ": ", " '", " \""];
 const AFTER: &[&str] = &[" ", "\n", ". ", ", ", ") ", "' ", "\" "];
@@ -173,6 +222,67 @@ fn secret(class: usize, bytes: &[u8]) -> Secret {
             (format!("{scheme}{blanks}{cred}"), b)
         }
         5 => assignment(&mut d),
+        8 => token(&mut d, &["hf_", "api_org_"], 30, 40, b""),
+        9 => token(
+            &mut d,
+            &["xoxb-", "xoxp-", "xoxa-", "xoxe-", "xapp-"],
+            20,
+            60,
+            b"-",
+        ),
+        10 => token(&mut d, &["sk_live_", "rk_live_", "sk_test_"], 16, 60, b""),
+        11 => {
+            let (t, b) = token(&mut d, &["AIza"], 35, 35, b"_-");
+            (format!("AIza{}", &t[4..]), b)
+        }
+        12 => token(&mut d, &["npm_"], 36, 36, b""),
+        13 => token(&mut d, &["pypi-"], 50, 120, b"_-"),
+        14 => token(&mut d, &["dckr_pat_", "glpat-", "gldt-"], 20, 40, b"_-"),
+        15 => {
+            let len = d.len(10, 60);
+            let head = d.body(len, b"_-");
+            let len = d.len(10, 60);
+            let payload = d.body(len, b"_-");
+            let len = d.len(0, 60);
+            let sig = if len == 0 {
+                String::new()
+            } else {
+                d.body(len, b"_-")
+            };
+            let text = format!("eyJ{head}.ey{payload}.{sig}");
+            (
+                text,
+                vec![head, payload]
+                    .into_iter()
+                    .chain(Some(sig).filter(|s| s.len() >= 8))
+                    .collect(),
+            )
+        }
+        16 => {
+            let scheme = d.pick(&["https", "postgres", "redis", "mongodb+srv", "amqp"]);
+            let len = d.len(8, 40);
+            let pass = d.body(len, b"!$%*+.~");
+            (
+                format!("{scheme}://user:{pass}@host.example:5432/db"),
+                vec![pass],
+            )
+        }
+        17 => {
+            let len = d.len(12, 60);
+            let cred = d.body(len, b"+/");
+            (format!("Authorization: Basic {cred}"), vec![cred])
+        }
+        18 => {
+            let glue = d.pick(&["key%3D", "x", "9", "_"]);
+            let (t, b) = token(
+                &mut d,
+                &["sk-ant-api03-", "ghp_", "hf_", "xoxb-"],
+                30,
+                60,
+                b"",
+            );
+            (format!("{glue}{t}"), b)
+        }
         6 => {
             let names = [
                 "OPENAI_API_KEY",
@@ -275,7 +385,7 @@ type Part = (Vec<(usize, usize)>, Secret, Vec<u8>);
 fn secrets() -> impl Strategy<Value = Vec<Part>> {
     let one = (
         picks(30),
-        0..8usize,
+        0..19usize,
         prop::collection::vec(any::<u8>(), 64..256),
     )
         .prop_map(|(before, class, bytes)| (before, secret(class, &bytes), bytes));
@@ -324,6 +434,35 @@ fn config() -> ProptestConfig {
 
 proptest! {
     #![proptest_config(config())]
+
+    /// Text without an `ESC` is read in place and copied in runs; a lone `ESC` at the end is
+    /// removed, but sends the text through the ANSI stripper and the byte-by-byte scan: both
+    /// paths agree on any input.
+    #[test]
+    fn the_fast_path_agrees_with_the_scan(
+        parts in secrets(),
+        tail in picks(30),
+        junk in "[ -~]{0,200}",
+    ) {
+        let (text, _) = compose(&parts, &tail, false);
+        for t in [text, junk] {
+            prop_assert_eq!(redacted(&t), redacted(&(t.clone() + "\x1b")));
+        }
+    }
+
+    /// The same over text assembled from pieces of tokens, names and separators, which puts
+    /// rule starts in every context (glued, after `-`, at the cut of a word).
+    #[test]
+    fn the_fast_path_agrees_on_token_fragments(
+        picks in prop::collection::vec(0..FRAGMENTS.len(), 0..80),
+    ) {
+        let t: String = picks.iter().map(|&i| FRAGMENTS[i]).collect();
+        let once = redacted(&t);
+        prop_assert_eq!(&once, &redacted(&(t.clone() + "\x1b")));
+        if !once.ends_with('…') {
+            prop_assert_eq!(redacted(&once), once.clone(), "redacting twice differs");
+        }
+    }
 
     #[test]
     fn prose_and_code_pass_unchanged(text in picks(160).prop_map(|p| words(&p))) {

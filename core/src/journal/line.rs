@@ -6,7 +6,7 @@ use super::event::{
     ARTIFACT_PATH_MAX_BYTES, ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event, NAME_MAX_BYTES,
     is_valid_name,
 };
-use super::redact::{REDACTED_MAX_BYTES, redact};
+use super::redact::{REDACTED_MAX_BYTES, holds_secret, is_inert, redact};
 use crate::json::escape::quoted;
 use crate::json::writer::Writer;
 use crate::time::WallTime;
@@ -20,6 +20,9 @@ use crate::time::WallTime;
 /// and 20-digit values 2 816; 16 artifact paths of 256 bytes 4 144. Every event within those
 /// bounds whose names and paths need no escaping fits (≈ 13.5 KiB), with room to spare.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// 9999-12-31T23:59:59.999Z, the last timestamp with a four-digit year.
+const TS_MAX_UNIX_MILLIS: u64 = 253_402_300_799_999;
 
 /// The fixed `event_version` this encoder writes and the verifier accepts.
 pub const EVENT_VERSION: &str = "1.0";
@@ -78,6 +81,13 @@ pub enum EncodeError {
     },
     /// An artifact path is longer than [`ARTIFACT_PATH_MAX_BYTES`].
     ArtifactPathTooLong,
+    /// A name in `field` is one the redactor takes for a secret
+    /// ([`holds_secret`](super::redact::holds_secret)): names are written as given, never
+    /// redacted, so the line is refused instead.
+    SecretName {
+        /// The field holding the name.
+        field: NameField,
+    },
 }
 
 impl fmt::Display for EncodeError {
@@ -102,6 +112,11 @@ impl fmt::Display for EncodeError {
                 "a name in {} is not 1 to {NAME_MAX_BYTES} bytes of [A-Za-z0-9_.:-]",
                 field.as_str()
             ),
+            EncodeError::SecretName { field } => write!(
+                f,
+                "a name in {} holds a secret (names are never redacted)",
+                field.as_str()
+            ),
             EncodeError::ArtifactPathTooLong => write!(
                 f,
                 "an artifact path is longer than {ARTIFACT_PATH_MAX_BYTES} bytes"
@@ -114,8 +129,9 @@ impl core::error::Error for EncodeError {}
 
 /// Encodes `event` of run `run_id` with the given `prev_hash` into `buf`, followed by `\n`,
 /// and returns the number of bytes written. `message`, `error` and every artifact path are
-/// redacted first; `stage`, `event_type` and delta names must be valid names, so no free text
-/// reaches the line (and its hash) unredacted.
+/// redacted first; `stage`, `event_type` and delta names must be valid names in which the
+/// redactor finds no secret ([`EncodeError::SecretName`]), so no free text reaches the line
+/// (and its hash) unredacted.
 ///
 /// On error nothing useful is in `buf`.
 pub fn encode_line(
@@ -127,8 +143,9 @@ pub fn encode_line(
     check_bounds(event)?;
     let capacity_bytes = buf.len().min(MAX_LINE_BYTES);
     let mut out = Writer::new(&mut buf[..capacity_bytes]);
-    // One scratch buffer for every redacted field of the line.
-    let scratch = &mut [0u8; REDACTED_MAX_BYTES];
+    // One scratch buffer for every redacted field of the line, made only when a field needs
+    // redacting (most lines have nothing to redact).
+    let scratch = &mut None;
     out.bytes(b"{\"event_version\":\"1.0\",\"ts\":\"");
     write_ts(&mut out, event.ts);
     out.bytes(b"\",\"run_id\":");
@@ -178,26 +195,29 @@ fn check_bounds(event: &Event<'_>) -> Result<(), EncodeError> {
     {
         return Err(EncodeError::ArtifactPathTooLong);
     }
-    if event.ts.to_utc().year > 9999 {
+    if event.ts.as_unix_millis() > TS_MAX_UNIX_MILLIS {
         return Err(EncodeError::TsOutOfRange);
     }
     check_names(event)
 }
 
 fn check_names(event: &Event<'_>) -> Result<(), EncodeError> {
-    let bad = |field| Err(EncodeError::BadName { field });
-    if !is_valid_name(event.stage.as_bytes()) {
-        return bad(NameField::Stage);
+    let check = |field, name: &str| {
+        if !is_valid_name(name.as_bytes()) {
+            Err(EncodeError::BadName { field })
+        } else if holds_secret(name) {
+            Err(EncodeError::SecretName { field })
+        } else {
+            Ok(())
+        }
+    };
+    check(NameField::Stage, event.stage)?;
+    check(NameField::EventType, event.event_type)?;
+    for (name, _) in event.counters_delta {
+        check(NameField::CountersDelta, name)?;
     }
-    if !is_valid_name(event.event_type.as_bytes()) {
-        return bad(NameField::EventType);
-    }
-    let all_valid = |map: &[(&str, i64)]| map.iter().all(|(n, _)| is_valid_name(n.as_bytes()));
-    if !all_valid(event.counters_delta) {
-        return bad(NameField::CountersDelta);
-    }
-    if !all_valid(event.usage_delta) {
-        return bad(NameField::UsageDelta);
+    for (name, _) in event.usage_delta {
+        check(NameField::UsageDelta, name)?;
     }
     Ok(())
 }
@@ -222,8 +242,17 @@ fn write_ts(out: &mut Writer<'_>, ts: WallTime) {
     out.byte(b'Z');
 }
 
-fn write_redacted(out: &mut Writer<'_>, text: &str, scratch: &mut [u8; REDACTED_MAX_BYTES]) {
-    quoted(out, redact(text, scratch));
+/// The lazily made scratch buffer of [`write_redacted`].
+type Scratch = Option<[u8; REDACTED_MAX_BYTES]>;
+
+fn write_redacted(out: &mut Writer<'_>, text: &str, scratch: &mut Scratch) {
+    if is_inert(text) {
+        return quoted(out, text);
+    }
+    quoted(
+        out,
+        redact(text, scratch.get_or_insert([0; REDACTED_MAX_BYTES])),
+    );
 }
 
 fn write_map(out: &mut Writer<'_>, entries: &[(&str, i64)]) {
@@ -239,11 +268,7 @@ fn write_map(out: &mut Writer<'_>, entries: &[(&str, i64)]) {
     out.byte(b'}');
 }
 
-fn write_redacted_list(
-    out: &mut Writer<'_>,
-    items: &[&str],
-    scratch: &mut [u8; REDACTED_MAX_BYTES],
-) {
+fn write_redacted_list(out: &mut Writer<'_>, items: &[&str], scratch: &mut Scratch) {
     out.byte(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -295,6 +320,31 @@ mod tests {
             "\n"
         );
         assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), want);
+    }
+
+    #[test]
+    fn the_last_four_digit_year_is_the_bound() {
+        let mut buf = [0u8; 1024];
+        let last = WallTime::from_unix_millis(TS_MAX_UNIX_MILLIS);
+        assert_eq!(last.to_utc().year, 9999);
+        let e = Event {
+            ts: last,
+            ..Event::seed()
+        };
+        let n = encode_line(&e, "r", "r", &mut buf).unwrap();
+        let line = core::str::from_utf8(&buf[..n]).unwrap();
+        assert!(
+            line.contains("\"ts\":\"9999-12-31T23:59:59.999Z\""),
+            "{line}"
+        );
+        let e = Event {
+            ts: WallTime::from_unix_millis(TS_MAX_UNIX_MILLIS + 1),
+            ..Event::seed()
+        };
+        assert_eq!(
+            encode_line(&e, "r", "r", &mut buf),
+            Err(EncodeError::TsOutOfRange)
+        );
     }
 
     #[test]
@@ -407,6 +457,76 @@ mod tests {
             line.contains("\"artifact_paths\":[\"out/a.jsonl\",\"https://x:"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn names_holding_a_secret_are_refused() {
+        let mut buf = [0u8; 1024];
+        let ok = Event::seed();
+        for secret in [
+            "hf_FakeTokenForTestsOnlyAbcdefghijklm9",
+            "xoxb-0000000000-0000000000000-FAKEfakeFAKEfake",
+            "sk_live_FAKE0123456789abcdefABCD",
+            "AIzaFAKE_0123456789abcdefghijklmnopqrs",
+            "npm_FAKE0123456789abcdefghijklmnopqrstuv",
+            "ghp_FAKE0123456789abcdefABCDEF0123456789",
+            "token:abc123",
+            "x.sk-ant-api03-FAKEabc123def456ghi789jkl012",
+        ] {
+            let cases = [
+                (
+                    Event {
+                        stage: secret,
+                        ..ok
+                    },
+                    NameField::Stage,
+                ),
+                (
+                    Event {
+                        event_type: secret,
+                        ..ok
+                    },
+                    NameField::EventType,
+                ),
+                (
+                    Event {
+                        counters_delta: &[("rows", 1), (secret, 2)],
+                        ..ok
+                    },
+                    NameField::CountersDelta,
+                ),
+                (
+                    Event {
+                        usage_delta: &[(secret, 2)],
+                        ..ok
+                    },
+                    NameField::UsageDelta,
+                ),
+            ];
+            for (e, field) in cases {
+                assert_eq!(
+                    encode_line(&e, "r", "r", &mut buf),
+                    Err(EncodeError::SecretName { field }),
+                    "{secret:?}"
+                );
+            }
+        }
+        // Names that only look like secret names are fine.
+        for name in [
+            "api_key",
+            "token",
+            "stage_end",
+            "hf_hub",
+            "max_tokens",
+            "sk-learn",
+        ] {
+            let e = Event {
+                event_type: name,
+                counters_delta: &[(name, 1)],
+                ..ok
+            };
+            assert!(encode_line(&e, "r", "r", &mut buf).is_ok(), "{name}");
+        }
     }
 
     #[test]

@@ -22,26 +22,49 @@
 //!
 //! A rule marked *word* starts only at a word boundary: the previous clean byte is not
 //! `[A-Za-z0-9_]` (so `task-123`, `desk-lamp`, `risk-free`, `ask-me` are prose, not keys).
-//! Token bodies must be long enough and *look random* (hold a digit, or both letter cases,
-//! anywhere in the run), which generated keys do and words and kebab-case identifiers do not;
-//! a run longer than the lookahead is taken for a key whatever its shape.
+//! A rule marked *anywhere* also starts inside a word (`key%3Dsk-ant-…`, `x_ghp_…`): only
+//! prefixes that no ordinary word holds. Token bodies must be long enough and *look random*
+//! (hold a digit, or both letter cases, anywhere in the run), which generated keys do and
+//! words and kebab-case identifiers do not; a run longer than the lookahead is taken for a key
+//! whatever its shape. The facts (prefixes, lengths, alphabets) follow gitleaks' default
+//! rules; `docs/JOURNAL.md` has the same catalogue as a table.
 //!
 //! | class | pattern | output |
 //! |---|---|---|
-//! | GitHub (word) | `ghp_` `gho_` `ghu_` `ghs_` `ghr_` `github_pat_` + ≥ 20 `[A-Za-z0-9_]` | `[GITHUB_TOKEN]` |
-//! | OpenAI (word) | `sk-` (also `sk-proj-`) + ≥ 20 `[A-Za-z0-9_-]` | `[OPENAI_KEY]` |
-//! | Anthropic (word) | `sk-ant-` + as above | `[ANTHROPIC_KEY]` |
-//! | GitLab (word) | `glpat-` + ≥ 20 `[A-Za-z0-9_-]` | `[GITLAB_TOKEN]` |
-//! | AWS key id (word) | `AKIA`/`ASIA` + exactly 16 `[A-Z0-9]` (with a digit, or no lowercase), then a non-word byte | `[AWS_ACCESS_KEY]` |
-//! | Bearer (word) | `Bearer`, blanks, ≥ 8 bytes of token68 | `Bearer [BEARER_TOKEN]` |
+//! | GitHub (anywhere) | `ghp_` `gho_` `ghu_` `ghs_` `ghr_` `github_pat_` + ≥ 20 `[A-Za-z0-9_]` | `[GITHUB_TOKEN]` |
+//! | GitLab (anywhere) | `glpat-` `glptt-` `gldt-` `glrt-` `glft-` `glsoat-` + ≥ 20 `[A-Za-z0-9_-]` | `[GITLAB_TOKEN]` |
+//! | HuggingFace (anywhere) | `hf_`, `api_org_` + ≥ 30 `[A-Za-z0-9]` | `[HUGGINGFACE_TOKEN]` |
+//! | OpenAI (word) | `sk-` + ≥ 20 `[A-Za-z0-9_-]` (anywhere: `sk-proj-`, `sk-svcacct-`, `sk-admin-`) | `[OPENAI_KEY]` |
+//! | Anthropic (anywhere) | `sk-ant-` + as above | `[ANTHROPIC_KEY]` |
+//! | AWS key id (word) | `AKIA`/`ASIA`/`ABIA`/`ACCA` + exactly 16 `[A-Z0-9]` (with a digit, or no lowercase), then a non-word byte or a token found anywhere | `[AWS_ACCESS_KEY]` |
+//! | Google (anywhere) | `AIza` + ≥ 30 `[A-Za-z0-9_-]` | `[GOOGLE_API_KEY]` |
+//! | Slack (anywhere) | `xoxb-` `xoxp-` `xoxa-` `xoxr-` `xoxs-` `xoxe-` `xapp-` + ≥ 20 `[A-Za-z0-9_-]` | `[SLACK_TOKEN]` |
+//! | Slack webhook (anywhere) | `hooks.slack.com/` + `services/`, `workflows/` or `triggers/` (kept) + ≥ 20 `[A-Za-z0-9_/+-]` | `[SLACK_WEBHOOK]` |
+//! | Stripe (anywhere) | `sk_`/`rk_` + `live_`/`test_`/`prod_` + ≥ 16 `[A-Za-z0-9]` | `[STRIPE_KEY]` |
+//! | SendGrid (anywhere) | `SG.` + ≥ 60 `[A-Za-z0-9._=-]` | `[SENDGRID_KEY]` |
+//! | Twilio (word) | `SK` + ≥ 32 hex digits | `[TWILIO_KEY]` |
+//! | npm (anywhere) | `npm_` + ≥ 36 `[A-Za-z0-9]` | `[NPM_TOKEN]` |
+//! | PyPI (anywhere) | `pypi-` + ≥ 50 `[A-Za-z0-9_-]` | `[PYPI_TOKEN]` |
+//! | Databricks (anywhere) | `dapi` + ≥ 32 hex digits | `[DATABRICKS_TOKEN]` |
+//! | Docker Hub (anywhere) | `dckr_pat_` + ≥ 20 `[A-Za-z0-9_-]` | `[DOCKER_TOKEN]` |
+//! | JWT (anywhere) | `eyJ` and ≥ 10 more base64url bytes, `.`, `ey` and ≥ 10 more, then an optional `.` and signature | `[JWT]` |
+//! | URL credentials | at `://` after a word: `user:password@` in the authority; the password goes, or the whole userinfo when the user part holds a token | `scheme://user:[REDACTED]@host` |
+//! | Bearer, Basic (word) | `Bearer` or `Basic`, blanks, ≥ 8 bytes of token68 | `Bearer [BEARER_TOKEN]`, `Basic [BASIC_AUTH]` |
 //! | PEM key | `-----BEGIN …PRIVATE KEY…-----` (label: ≤ 40 printable bytes other than `-`) through the next `-----END …PRIVATE KEY…-----`, or to the end of the input | `[PRIVATE_KEY]` |
 //! | assignment (word) | a secret name, `=` `:` `:=` or `=>` with any blanks and optional quotes, a non-empty value | `name=[REDACTED]` |
+//!
+//! Speed: text in which no rule can start is copied in runs (the inert scan): a byte
+//! table finds what may start a rule, the first three bytes of a candidate token are looked up
+//! in a table of the catalogue's starts (no token rule runs without that), and a word is
+//! judged as a secret name by its last three letters first. Input with nothing to redact is
+//! returned as it is. Input holding an `ESC` goes byte by byte through the ANSI stripper.
 //!
 //! *Bearer* keeps the scheme word and its blanks (`Authorization: Bearer [BEARER_TOKEN]`):
 //! they are no secret and tell the reader what was there.
 //!
 //! *Secret names* are `api_key`, `apikey`, `secret_key`, `secret`, `token`, `password`,
-//! `passwd`, `access_key`, `private_key`, or any identifier ending in `_` plus one of them,
+//! `passwd`, `access_key`, `private_key`, `account_key` (Azure's `AccountKey=`), or any
+//! identifier ending in `_` plus one of them,
 //! with `-` read as `_` and a change of case read as `_` too (`accessToken` as
 //! `access_token`, `OpenAIApiKey` as `open_ai_api_key`; `PassWord` matches as written): this
 //! covers the environment names `OPENAI_API_KEY`, `GITHUB_TOKEN`, `ANTHROPIC_API_KEY`,
@@ -71,9 +94,11 @@
 //! case without digits is taken for a word unless it runs past the 256-byte lookahead; an
 //! unquoted value stops at `,` `;` `&` and unmatched closing brackets, so a password
 //! containing them shows its rest; prose such as `the token: it expired` loses the word after
-//! the colon. A token glued to a word (`x_ghp_…`, and so `\nghp_…` where `\n` is an escape
-//! written out) is not at a boundary and stays; likewise a name right after a written-out
-//! escape (`\ntoken=x`). Blanks after `Bearer` (alone or in a value), and blanks inside a
+//! the colon. A *word* token glued to a word (`xsk-…`, `xAKIA…`, and so `\nsk-…` where `\n`
+//! is an escape written out) is not at a boundary and stays; likewise a name right after a
+//! written-out escape (`\ntoken=x`). A URL password is found only when the `@` is within the
+//! lookahead. An assignment inside a PEM label (`-----BEGIN token=1--RSA PRIVATE KEY-----`)
+//! is redacted into a valid header, which a second pass then takes for a key. Blanks after `Bearer` (alone or in a value), and blanks inside a
 //! value that is itself an assignment (`password: token: x`), are looked at only within the
 //! lookahead: more than about 250 of them hide the credential or the inner assignment.
 //! Escapes nested deeper than one level are not decoded; such a value is redacted up to the
@@ -95,10 +120,14 @@ mod assign;
 mod capped;
 mod pem;
 mod rules;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod token;
+mod url;
 mod window;
+
+pub use stream::PemFilter;
 
 use capped::Capped;
 use rules::{Expect, is_blank};
@@ -111,8 +140,57 @@ pub const REDACTED_MAX_BYTES: usize = 2048;
 /// The most characters [`redact`] returns, the closing `…` of cut text included.
 pub const MESSAGE_MAX_CHARS: usize = 500;
 
+/// Whether `input` is short (at most [`MESSAGE_MAX_CHARS`] bytes), holds no `ESC` and no rule
+/// can start in it, so that it is its own redaction: the check [`redact`] makes before
+/// anything else. A caller may skip [`redact`] (and its output buffer) when it holds.
+///
+/// ```
+/// use heidi_core::journal::redact::is_inert;
+///
+/// assert!(is_inert("Stage generate finished: 1024 rows written"));
+/// assert!(!is_inert("api_key=abc123"));
+/// ```
+pub fn is_inert(input: &str) -> bool {
+    let bytes = input.as_bytes();
+    // The scan stops at an `ESC` too.
+    bytes.len() <= MESSAGE_MAX_CHARS
+        && rules::inert_prefix(bytes, 0, REDACTED_MAX_BYTES) == bytes.len()
+}
+
+/// Whether redaction would change `text` other than by the cap or ANSI stripping: whether a
+/// rule finds a secret in it. The journal refuses such text where it is not free text
+/// (names), since a name is never rewritten.
+///
+/// ```
+/// use heidi_core::journal::redact::holds_secret;
+///
+/// assert!(holds_secret("hf_FakeTokenForTestsOnlyAbcdefghijklm9"));
+/// assert!(holds_secret("token:abc123"));
+/// assert!(!holds_secret("stage_end"));
+/// assert!(!holds_secret("api_key"));
+/// ```
+pub fn holds_secret(text: &str) -> bool {
+    if is_inert(text) {
+        return false;
+    }
+    let mut out = [0u8; REDACTED_MAX_BYTES];
+    let mut clean = [0u8; REDACTED_MAX_BYTES];
+    let redacted = redact(text, &mut out);
+    // The text as redaction would leave it if no rule fired: ANSI stripped, capped.
+    let mut win = Window::new(text.as_bytes());
+    let mut plain = Capped::new(&mut clean);
+    while let Some(b) = win.bump() {
+        if plain.is_full() {
+            break;
+        }
+        plain.push(b);
+    }
+    redacted != plain.finish()
+}
+
 /// Writes `input` with ANSI escapes removed, secrets replaced by placeholders and the length
-/// capped (see the [module docs](self)), into `out`, and returns the written text.
+/// capped (see the [module docs](self)), and returns the result: `input` itself when nothing
+/// in it needs changing, otherwise the text written into `out`.
 ///
 /// ```
 /// use heidi_core::journal::redact::{REDACTED_MAX_BYTES, redact};
@@ -121,11 +199,24 @@ pub const MESSAGE_MAX_CHARS: usize = 500;
 /// let line = "push with GITHUB_TOKEN=ghp_16C7e42F292c6912E7710c838347Ae178B4a failed";
 /// assert_eq!(redact(line, &mut out), "push with GITHUB_TOKEN=[REDACTED] failed");
 /// ```
-pub fn redact<'a>(input: &str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a str {
+pub fn redact<'a>(input: &'a str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a str {
+    if is_inert(input) {
+        return input;
+    }
     let mut win = Window::new(input.as_bytes());
     let mut text = Capped::new(out);
     let mut expect = Expect::Nothing;
     while !text.is_full() {
+        if expect == Expect::Nothing {
+            if let Some(rest) = win.rest() {
+                let n = rules::inert_prefix(rest, win.last(), REDACTED_MAX_BYTES);
+                if n > 0 {
+                    text.push_slice(rest.get(..n).unwrap_or_default());
+                    win.advance(n);
+                    continue;
+                }
+            }
+        }
         let Some(b) = win.peek(0) else { break };
         if expect != Expect::Nothing && is_blank(b) {
             win.bump();

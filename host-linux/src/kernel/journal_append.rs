@@ -1,9 +1,13 @@
 //! [`parse_journal_append`]: `JOURNAL_APPEND` params into a [`JournalEntry`] the host appends.
 
+use heidi_core::journal::redact::holds_secret;
 use heidi_core::journal::{
     ARTIFACT_PATH_MAX_BYTES, ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Level, NAME_MAX_BYTES,
     is_valid_name,
 };
+
+/// Why a name that matches a secret rule is refused. The name itself is not echoed.
+const SECRET_NAME: &str = "holds a secret (a redaction rule matches it; names are never redacted)";
 use heidi_core::proto::ErrorCode;
 use serde_json::Value;
 
@@ -32,6 +36,7 @@ fn name_field(f: &mut Fields<'_>, field: &'static str) -> Result<Option<String>,
         Some(s) if !is_valid_name(s.as_bytes()) => {
             Err(f.error(field, "must be a name: 1 to 64 of A-Z a-z 0-9 _ . : -"))
         }
+        Some(s) if holds_secret(s) => Err(f.error(field, SECRET_NAME)),
         other => Ok(other.map(str::to_owned)),
     }
 }
@@ -104,6 +109,13 @@ fn delta(f: &mut Fields<'_>, field: &'static str) -> Result<Vec<(String, i64)>, 
             return Err(FieldError {
                 field: at(),
                 reason,
+            });
+        }
+        if holds_secret(name) {
+            // The path would name the secret: the field alone is reported.
+            return Err(FieldError {
+                field: path.clone(),
+                reason: format!("a name {SECRET_NAME}"),
             });
         }
         let n = v.as_i64().ok_or_else(|| FieldError {

@@ -1,7 +1,11 @@
 //! Bounded capture of a stage's merged stdout/stderr: the last `capacity` bytes and a count of
-//! what was dropped before them.
+//! what was dropped before them. PEM private key bodies are withheld as the output arrives
+//! ([`PemFilter`]), before the tail is cut, so a cut cannot separate a key's body from the
+//! header that marks it as one.
 
 use std::sync::{Arc, Mutex, PoisonError};
+
+use heidi_core::journal::redact::PemFilter;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe::Receiver;
@@ -9,12 +13,15 @@ use tokio::net::unix::pipe::Receiver;
 /// Size of one read from the output pipe.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
-/// The tail of a byte stream: never holds more than `capacity` bytes.
+/// The tail of a byte stream: never holds more than `capacity` bytes. The bodies of PEM
+/// private keys never enter it: they are withheld as they arrive (the BEGIN and END markers
+/// are kept, and the journal's redaction turns them into `[PRIVATE_KEY]`).
 #[derive(Debug)]
 pub struct TailBuffer {
     buf: Vec<u8>,
     capacity: usize,
     dropped: u64,
+    pem: PemFilter,
 }
 
 impl TailBuffer {
@@ -24,11 +31,20 @@ impl TailBuffer {
             buf: Vec::with_capacity(capacity.min(READ_CHUNK_BYTES)),
             capacity,
             dropped: 0,
+            pem: PemFilter::new(),
         }
     }
 
-    /// Appends `data`, dropping the oldest bytes beyond the capacity.
+    /// Appends `data` less any private key body in it, dropping the oldest bytes beyond the
+    /// capacity.
     pub fn push(&mut self, data: &[u8]) {
+        let mut pem = std::mem::take(&mut self.pem);
+        pem.feed(data, |run| self.push_kept(run));
+        self.pem = pem;
+    }
+
+    /// Appends bytes that passed the key filter.
+    fn push_kept(&mut self, data: &[u8]) {
         if data.len() >= self.capacity {
             let skip = data.len() - self.capacity;
             self.dropped += (self.buf.len() + skip) as u64;
@@ -49,7 +65,8 @@ impl TailBuffer {
         &self.buf
     }
 
-    /// How many bytes were dropped from the front.
+    /// How many bytes were dropped from the front (withheld key bodies are not counted: the
+    /// END marker kept in their place says what was there).
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
@@ -115,6 +132,30 @@ mod tests {
         let (tail, dropped) = t.take();
         assert_eq!((tail.as_slice(), dropped), (&b"6789"[..], 8));
         assert!(t.tail().is_empty());
+    }
+
+    #[test]
+    fn a_private_key_body_never_enters_the_tail() {
+        // The reproduction: `cat key.pem; exit 1`, with a tail that keeps only the end.
+        let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0FAKE\nbody2FAKE\nbody3FAKE\n\
+                   body4FAKE\nbody5FAKE\nbody6FAKE==\n-----END RSA PRIVATE KEY-----\n";
+        for capacity in [16, 40, 64, 4096] {
+            let mut t = TailBuffer::new(capacity);
+            for chunk in key.as_bytes().chunks(7) {
+                t.push(chunk);
+            }
+            let tail = String::from_utf8_lossy(t.tail()).into_owned();
+            assert!(!tail.contains("FAKE"), "{capacity}: {tail:?}");
+            let kept = "-----BEGIN RSA PRIVATE KEY----------END RSA PRIVATE KEY-----\n";
+            assert!(kept.ends_with(&tail), "{capacity}: {tail:?}");
+            let kept_len = "-----BEGIN RSA PRIVATE KEY----------END RSA PRIVATE KEY-----\n".len();
+            assert_eq!(t.dropped() as usize, kept_len - tail.len(), "{capacity}");
+        }
+        // Without an END line, everything after the header is withheld.
+        let mut t = TailBuffer::new(4096);
+        t.push(b"oops\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBFAKE\n");
+        t.push(b"more FAKE body");
+        assert_eq!(t.tail(), b"oops\n-----BEGIN PRIVATE KEY-----");
     }
 
     #[test]

@@ -7,11 +7,11 @@ use super::window::Window;
 use super::{pem, token};
 
 /// Longest name read; a longer identifier is not checked.
-const NAME_MAX: usize = 64;
+pub(super) const NAME_MAX: usize = 64;
 
 /// Secret names, lowercase with `-` as `_`. A name matches when it is one of these or ends
 /// with `_` and one of these (`GITHUB_TOKEN`, `x-api-key`, `AWS_SECRET_ACCESS_KEY`).
-const SECRET_NAMES: [&[u8]; 9] = [
+const SECRET_NAMES: [&[u8]; 10] = [
     b"api_key",
     b"apikey",
     b"secret_key",
@@ -21,7 +21,12 @@ const SECRET_NAMES: [&[u8]; 9] = [
     b"passwd",
     b"access_key",
     b"private_key",
+    b"account_key",
 ];
+
+/// The last three bytes of every secret name: a name ending otherwise is rejected before it is
+/// split and compared.
+const SECRET_ENDINGS: [&[u8; 3]; 5] = [b"key", b"ret", b"ken", b"ord", b"swd"];
 
 /// Values that are no secret: literals and type names (`use_token=true`, `token: str`).
 const PLAIN_VALUES: [&[u8]; 15] = [
@@ -47,15 +52,28 @@ fn is_name_byte(b: u8) -> bool {
 }
 
 /// The placeholders this module writes: a value that is one of them is already redacted.
-const PLACEHOLDERS: [&[u8]; 8] = [
+const PLACEHOLDERS: [&[u8]; 21] = [
     b"[REDACTED]",
     b"[BEARER_TOKEN]",
+    b"[BASIC_AUTH]",
     b"[PRIVATE_KEY]",
     b"[GITHUB_TOKEN]",
     b"[OPENAI_KEY]",
     b"[ANTHROPIC_KEY]",
     b"[GITLAB_TOKEN]",
     b"[AWS_ACCESS_KEY]",
+    b"[STRIPE_KEY]",
+    b"[SENDGRID_KEY]",
+    b"[TWILIO_KEY]",
+    b"[GOOGLE_API_KEY]",
+    b"[HUGGINGFACE_TOKEN]",
+    b"[SLACK_TOKEN]",
+    b"[SLACK_WEBHOOK]",
+    b"[NPM_TOKEN]",
+    b"[PYPI_TOKEN]",
+    b"[DATABRICKS_TOKEN]",
+    b"[DOCKER_TOKEN]",
+    b"[JWT]",
 ];
 
 fn is_secret_name(name: &[u8]) -> bool {
@@ -106,7 +124,7 @@ pub(super) fn value(win: &mut Window<'_>) -> Option<Hit> {
         });
     }
     let (start, placeholder) = match after_scheme(win, i) {
-        Some(j) => (j, "[BEARER_TOKEN]"),
+        Some(found) => found,
         None if is_inner_assignment(win, i) || is_plain(win, i) => return None,
         None => (i, "[REDACTED]"),
     };
@@ -122,9 +140,38 @@ pub(super) fn value(win: &mut Window<'_>) -> Option<Hit> {
     })
 }
 
+/// Whether the run of name bytes `name` may be a secret name: 3 to [`NAME_MAX`] bytes ending
+/// as one of [`SECRET_NAMES`] does. A cheap gate in front of the name rule; a run that starts
+/// inside `name` at a `-` has the same ending.
+pub(super) fn may_be_name(name: &[u8]) -> bool {
+    match name {
+        [.., a, b, c] if name.len() <= NAME_MAX => {
+            // The three bytes, lowercased (`| 0x20` lowercases letters and leaves `_`, digits
+            // and `-` unable to match a letter).
+            let end = u32::from_be_bytes([0, a | 0x20, b | 0x20, c | 0x20]);
+            SECRET_ENDINGS
+                .iter()
+                .any(|e| end == u32::from_be_bytes([0, e[0], e[1], e[2]]))
+        }
+        _ => false,
+    }
+}
+
 /// Length of the secret name at `at`. A name matches as written (`PassWord`) or split at its
 /// case changes (`accessToken` as `access_token`, `OpenAIApiKey` as `open_ai_api_key`).
 fn secret_name_len(win: &mut Window<'_>, at: usize) -> Option<usize> {
+    let mut len = 0;
+    while win.peek(at + len).is_some_and(is_name_byte) {
+        len += 1;
+    }
+    if !(3..=NAME_MAX).contains(&len) {
+        return None;
+    }
+    let mut ending = |k: usize| win.peek(at + len - k).map_or(0, |b| b.to_ascii_lowercase());
+    let last = [ending(3), ending(2), ending(1)];
+    if !SECRET_ENDINGS.contains(&&last) {
+        return None;
+    }
     let mut plain = [0u8; NAME_MAX];
     let mut split = [0u8; 2 * NAME_MAX];
     let (mut n, mut s) = (0, 0);
@@ -159,7 +206,7 @@ fn is_inner_assignment(win: &mut Window<'_>, at: usize) -> bool {
     let Some(n) = secret_name_len(win, at) else {
         return false;
     };
-    if token::any_at(win, at) || holds_token(win, at, n) {
+    if token::any_at(win, at, true) || holds_token(win, at, n) {
         // Not a clean name: the whole value is redacted instead (`token:ghp_…-passwd=x` →
         // `token:[REDACTED]`), which a second pass leaves as it is.
         return false;
@@ -169,12 +216,16 @@ fn is_inner_assignment(win: &mut Window<'_>, at: usize) -> bool {
     separator_end(win, i).is_some()
 }
 
-/// Whether a prefixed token starts after a `-` inside the `n`-byte name at `at`. Such a name
-/// is not taken as an assignment (the name would be kept verbatim, token and all); the scanner
-/// then meets the token at that boundary and redacts it, and meets the assignment again at
-/// the name's last segment (`ghp_…-token=x` → `[GITHUB_TOKEN]-token=[REDACTED]`).
+/// Whether a token starts inside the `n`-byte name at `at`: after a `-` (a word start), or
+/// glued to the bytes before it. Such a name is not taken as an assignment (the name would be
+/// kept verbatim, token and all); the scanner then meets the token and redacts it, and meets
+/// the assignment again at the name's last segment (`ghp_…-token=x` →
+/// `[GITHUB_TOKEN]-token=[REDACTED]`).
 fn holds_token(win: &mut Window<'_>, at: usize, n: usize) -> bool {
-    (at + 1..at + n).any(|j| win.peek(j - 1) == Some(b'-') && token::any_at(win, j))
+    (at + 1..at + n).any(|j| {
+        let boundary = win.peek(j - 1) == Some(b'-');
+        token::any_at(win, j, boundary)
+    })
 }
 
 /// The offset after `=`, `=>`, `:` or `:=` at `i`. A comparison (`==`, `===` followed by a
@@ -195,10 +246,16 @@ fn separator_end(win: &mut Window<'_>, i: usize) -> Option<usize> {
     }
 }
 
-/// The offset of the credential when a `Bearer` scheme word and blanks start at `i`.
-fn after_scheme(win: &mut Window<'_>, i: usize) -> Option<usize> {
-    let scheme = win.starts_with_ci(i, b"bearer") && win.peek(i + 6).is_some_and(is_blank);
-    scheme.then(|| skip_blanks(win, i + 6))
+/// The offset of the credential and its placeholder when a `Bearer` or `Basic` scheme word
+/// and blanks start at `i`.
+fn after_scheme(win: &mut Window<'_>, i: usize) -> Option<(usize, &'static str)> {
+    [
+        (&b"bearer"[..], "[BEARER_TOKEN]"),
+        (b"basic", "[BASIC_AUTH]"),
+    ]
+    .into_iter()
+    .find(|(word, _)| win.starts_with_ci(i, word) && win.peek(i + word.len()).is_some_and(is_blank))
+    .map(|(word, placeholder)| (skip_blanks(win, i + word.len()), placeholder))
 }
 
 /// Whether one of [`PLACEHOLDERS`] starts at `i` and the value ends after it, so redacting

@@ -54,6 +54,20 @@ impl<'a> Capped<'a> {
         self.write(b);
     }
 
+    /// Appends UTF-8 text (whole characters, or the rest of one and whole ones).
+    pub(super) fn push_slice(&mut self, s: &[u8]) {
+        // Each byte is at most one character: well below the cap, no check is needed per byte.
+        if self.full || self.chars + s.len() >= MESSAGE_MAX_CHARS - 1 {
+            return s.iter().for_each(|&b| self.push(b));
+        }
+        let Some(dst) = self.buf.get_mut(self.len..self.len + s.len()) else {
+            return s.iter().for_each(|&b| self.push(b));
+        };
+        dst.copy_from_slice(s);
+        self.len += s.len();
+        self.chars += s.iter().filter(|&&b| b & 0xc0 != 0x80).count();
+    }
+
     /// Appends ASCII text.
     pub(super) fn push_str(&mut self, s: &str) {
         s.bytes().for_each(|b| self.push(b));

@@ -2,7 +2,7 @@
 
 use super::capped::Capped;
 use super::window::Window;
-use super::{assign, pem, token};
+use super::{assign, pem, token, url};
 
 /// A secret found at the current position: emit `keep` clean bytes verbatim, drop the next
 /// `drop`, then drop whatever `tail` covers, then emit `placeholder`; the scanner then expects
@@ -68,29 +68,130 @@ pub(super) enum Tail {
     PemValue(ValueEnd),
 }
 
-/// The ordinary rules at the current position, whose byte is `b`.
+/// The ordinary rules at the current position, whose byte is `b`: one dispatch on `b`, so
+/// each byte costs one table lookup unless it can start a rule.
 pub(super) fn at(win: &mut Window<'_>, b: u8) -> Option<Hit> {
-    if b == b'-' {
-        pem::block(win, 0)
-    } else if is_word_start(b) && !is_word(win.last()) {
-        at_word(win)
-    } else {
-        None
+    match b {
+        b'-' => pem::block(win, 0),
+        b':' => url::credentials(win),
+        _ if is_word_start(b) => {
+            if is_word(win.last()) {
+                token::glued(win)
+            } else {
+                token::at_boundary(win).or_else(|| assign::name(win))
+            }
+        }
+        _ => None,
     }
 }
 
-/// The rules that may start at a word boundary whose first byte is `[A-Za-z_]`; the token
-/// rules run only when the first byte can start their prefix.
-fn at_word(win: &mut Window<'_>) -> Option<Hit> {
-    let token = match win.peek(0)?.to_ascii_lowercase() {
-        b'g' => token::github(win, 0).or_else(|| token::gitlab(win, 0)),
-        b's' => token::openai(win, 0),
-        b'a' => token::aws(win, 0),
-        b'b' => token::bearer(win, 0),
-        _ => None,
-    };
-    token.or_else(|| assign::name(win))
+/// How many bytes at the start of `s` (clean text whose previous byte is `prev`) no rule can
+/// start in, so the scanner copies them in one go. It errs towards stopping: the scanner then
+/// asks [`at`] about the byte and copies it when no rule starts there. A byte stops the run when
+/// it is an `ESC`, or may start a PEM line (`--`), a URL's userinfo (`:/`), a token ([`token::may_start`]) or
+/// a secret name (a run of name bytes ending as one does, [`assign::may_be_name`]). A word is
+/// read once: its end is found, the name judged, and its letters checked for glued tokens.
+/// The scan stops after about `limit` bytes (more than the output can hold), and a run of
+/// name bytes longer than a name stops it, so repeated calls over one input stay linear.
+pub(super) fn inert_prefix(s: &[u8], prev: u8, limit: usize) -> usize {
+    let at = |k: usize| s.get(k).copied().unwrap_or(0);
+    let mut prev_word = is_word(prev);
+    let mut i = 0;
+    while let Some(&b) = s.get(i).filter(|_| i < limit) {
+        let class = CLASS[usize::from(b)];
+        if class & WORD_START == 0 {
+            if class & PUNCT != 0 && (b == ESC || at(i + 1) == b'-' || at(i + 1) == b'/') {
+                return i;
+            }
+            prev_word = class & WORD != 0;
+            i += 1;
+            continue;
+        }
+        if token::may_start(b, at(i + 1), at(i + 2), !prev_word) {
+            return i;
+        }
+        if prev_word {
+            i += 1;
+            continue;
+        }
+        // A word start: its run of name bytes, judged as a name first. A token inside the
+        // run needs a body that looks random (a digit or an uppercase letter in the run) or
+        // that goes on past it (`.`, `=`, `/`, `+` after it, or a `-` in it, after which
+        // `Bearer` and `Basic` take a credential from beyond the run): other runs (words and
+        // snake_case in lowercase) need no look at their letters.
+        let mut plain = true;
+        let mut len = 1;
+        for &c in s.iter().skip(i + 1) {
+            let class = CLASS[usize::from(c)];
+            if class & NAME == 0 {
+                break;
+            }
+            plain &= class & PLAIN != 0;
+            len += 1;
+            if len > assign::NAME_MAX {
+                return i;
+            }
+        }
+        let j = i + len;
+        if j - i > assign::NAME_MAX || assign::may_be_name(&s[i..j]) {
+            return i;
+        }
+        if !plain || matches!(at(j), b'.' | b'=' | b'/' | b'+') {
+            for (k, &c) in s.iter().enumerate().take(j).skip(i + 1) {
+                let maybe = if c == b'-' {
+                    let d = at(k + 1);
+                    d == b'-' || token::may_start(d, at(k + 2), at(k + 3), true)
+                } else {
+                    token::may_start(c, at(k + 1), at(k + 2), false)
+                };
+                if maybe {
+                    return k;
+                }
+            }
+        }
+        prev_word = is_word(s[j - 1]);
+        i = j;
+    }
+    i.min(s.len())
 }
+
+/// [`CLASS`] bit: `[A-Za-z0-9_]`.
+const WORD: u8 = 1;
+/// [`CLASS`] bit: `[A-Za-z_]`.
+const WORD_START: u8 = 2;
+/// [`CLASS`] bit: a byte of a name, `[A-Za-z0-9_-]`.
+const NAME: u8 = 4;
+/// [`CLASS`] bit: `-` or `:`, which start a PEM line or a URL's userinfo, and `ESC`, which
+/// starts an escape sequence (the scan stops at it).
+const PUNCT: u8 = 8;
+/// [`CLASS`] bit: `[a-z_]`, the bytes of a run that cannot hold a token's body.
+const PLAIN: u8 = 16;
+
+const ESC: u8 = 0x1b;
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let word = c.is_ascii_alphanumeric() || c == b'_';
+        let start = c.is_ascii_alphabetic() || c == b'_';
+        t[b] = if word { WORD | NAME } else { 0 }
+            | if start { WORD_START } else { 0 }
+            | if c == b'-' { NAME | PUNCT } else { 0 }
+            | if c == b':' || c == ESC { PUNCT } else { 0 }
+            | if c.is_ascii_lowercase() || c == b'_' {
+                PLAIN
+            } else {
+                0
+            };
+        b += 1;
+    }
+    t
+}
+
+/// Byte classes of the inert scan.
+static CLASS: [u8; 256] = class_table();
 
 /// Consumes the hit from `win`, writing the kept text and the placeholder to `text`; returns
 /// what the scanner expects next.

@@ -76,6 +76,11 @@ const POSITIVE: &[(&str, &str)] = &[
         "{\"secret_key\": \"s3cr3t value\", \"n\": 1}",
         "{\"secret_key\": \"[REDACTED]\", \"n\": 1}",
     ),
+    // A token glued to the word before it.
+    (
+        "x_ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "x_[GITHUB_TOKEN]",
+    ),
     (
         "password = hunter2 and more",
         "password = [REDACTED] and more",
@@ -225,13 +230,205 @@ const NEGATIVE: &[&str] = &[
     "-----BEGIN CERTIFICATE----- ----- -- - ---",
     "café naïve 日本語 😀 — “quotes”",
     "let tokens = lexer.tokenize(src)?; for t in tokens { secretary(t) }",
-    "x_ghp_16C7e42F292c6912E7710c838347Ae178B4a",
     "GITHUB_TOKEN is not set; export it first",
     "fn redact(input: &str) -> &str { input }",
     "maxTokens=512 tokenCount: 3 numTokens=4 tokenizer: bpe isTokenValid=yes",
     "{\"hasPassword\": false, \"isToken\": true} setToken: string",
     "{\\\"api_key\\\": null}",
 ];
+
+/// One vector per catalogue rule (synthetic values, not real secrets): the rule, a line that
+/// holds the secret, and the line as journaled. `docs/JOURNAL.md` lists the same catalogue.
+pub(super) const CATALOGUE: &[(&str, &str, &str)] = &[
+    (
+        "github",
+        "push ghp_FAKE0123456789abcdefABCDEF0123456789 ok",
+        "push [GITHUB_TOKEN] ok",
+    ),
+    (
+        "github-fine-grained",
+        "github_pat_11FAKE0000_0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
+        "[GITHUB_TOKEN]",
+    ),
+    ("gitlab", "glpat-FAKE0123456789abcdefgh", "[GITLAB_TOKEN]"),
+    (
+        "gitlab-deploy",
+        "gldt-FAKE0123456789abcdefgh x",
+        "[GITLAB_TOKEN] x",
+    ),
+    (
+        "huggingface",
+        "login hf_FakeTokenForTestsOnlyAbcdefghijklm9 done",
+        "login [HUGGINGFACE_TOKEN] done",
+    ),
+    (
+        "huggingface-org",
+        "api_org_FakeOrgTokenForTestsOnlyAbcdefghij1",
+        "[HUGGINGFACE_TOKEN]",
+    ),
+    (
+        "openai",
+        "sk-proj-FAKEabc123def456ghi789jkl012",
+        "[OPENAI_KEY]",
+    ),
+    (
+        "anthropic",
+        "sk-ant-api03-FAKEabc123def456ghi789jkl012-AA",
+        "[ANTHROPIC_KEY]",
+    ),
+    (
+        "anthropic-glued",
+        "GET /v1?key%3Dsk-ant-api03-FAKEabc123def456ghi789jkl012 HTTP/1.1",
+        "GET /v1?key%3D[ANTHROPIC_KEY] HTTP/1.1",
+    ),
+    (
+        "aws",
+        "AWS id ASIAFAKE0123456789AB.",
+        "AWS id [AWS_ACCESS_KEY].",
+    ),
+    (
+        "google",
+        "key=AIzaFAKE_0123456789abcdefghijklmnopqrs&q=1",
+        "key=[GOOGLE_API_KEY]&q=1",
+    ),
+    (
+        "slack-bot",
+        "xoxb-0000000000-0000000000000-FAKEfakeFAKEfake",
+        "[SLACK_TOKEN]",
+    ),
+    (
+        "slack-user",
+        "token xoxp-0000000000-0000000000-0000000000000-fakefake00",
+        "token [SLACK_TOKEN]",
+    ),
+    (
+        "slack-webhook",
+        "POST https://hooks.slack.com/services/T00000000/B00000000/FAKEfakeFAKEfake00000000 ok",
+        "POST https://hooks.slack.com/services/[SLACK_WEBHOOK] ok",
+    ),
+    (
+        "stripe-secret",
+        "sk_live_FAKE0123456789abcdefABCD",
+        "[STRIPE_KEY]",
+    ),
+    (
+        "stripe-restricted",
+        "rk_live_FAKE0123456789abcdefABCD,",
+        "[STRIPE_KEY],",
+    ),
+    (
+        "sendgrid",
+        "SG.FAKEfake0123456789abcd.FAKEfake0123456789abcdefghijklmnopqrstuvwxyzABCD",
+        "[SENDGRID_KEY]",
+    ),
+    (
+        "twilio",
+        "twilio SK0123456789abcdef0123456789abcdef",
+        "twilio [TWILIO_KEY]",
+    ),
+    (
+        "npm",
+        "//registry.npmjs.org/:_authToken npm_FAKE0123456789abcdefghijklmnopqrstuv",
+        "//registry.npmjs.org/:_authToken [NPM_TOKEN]",
+    ),
+    (
+        "pypi",
+        "twine -p pypi-AgEIcHlwaS5vcmcFAKE0123456789abcdefghijklmnopqrstuvwxyz0123",
+        "twine -p [PYPI_TOKEN]",
+    ),
+    (
+        "databricks",
+        "dapi0123456789abcdef0123456789abcdef",
+        "[DATABRICKS_TOKEN]",
+    ),
+    (
+        "docker",
+        "dckr_pat_FAKE0123456789abcdefghij",
+        "[DOCKER_TOKEN]",
+    ),
+    (
+        "jwt",
+        "jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzeW50aGV0aWMtdGVzdCIsIm4iOjF9.c2lnbmF0dXJlLWZha2UtMDAwMDAwMDA.",
+        "jwt [JWT].",
+    ),
+    (
+        "url-credentials",
+        "clone https://ci-user:n0t-a-real-pass@git.example.com/o/r.git",
+        "clone https://ci-user:[REDACTED]@git.example.com/o/r.git",
+    ),
+    (
+        "url-credentials-db",
+        "DSN postgres://app:FakePass123@db:5432/x",
+        "DSN postgres://app:[REDACTED]@db:5432/x",
+    ),
+    (
+        "azure-account-key",
+        "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=RkFLRWtleUZBS0VrZXk=;EndpointSuffix=core.windows.net",
+        "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=[REDACTED];EndpointSuffix=core.windows.net",
+    ),
+    (
+        "basic-auth",
+        "Authorization: Basic Y2ktdXNlcjpub3QtYS1yZWFsLXBhc3Mx",
+        "Authorization: Basic [BASIC_AUTH]",
+    ),
+    (
+        "bearer",
+        "Authorization: Bearer FAKEtoken0123456789",
+        "Authorization: Bearer [BEARER_TOKEN]",
+    ),
+    (
+        "private-key",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nRkFLRQ==\n-----END OPENSSH PRIVATE KEY-----",
+        "[PRIVATE_KEY]",
+    ),
+    (
+        "assignment",
+        "export HF_TOKEN=whatever-it-is",
+        "export HF_TOKEN=[REDACTED]",
+    ),
+];
+
+#[test]
+fn catalogue_vectors() {
+    let wrong: Vec<String> = CATALOGUE
+        .iter()
+        .filter(|(_, input, expected)| redacted(input) != *expected)
+        .map(|(rule, input, expected)| {
+            std::format!(
+                "{rule}: {input:?}\n  got  {:?}\n  want {expected:?}",
+                redacted(input)
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    for (_, input, expected) in CATALOGUE {
+        assert_eq!(redacted(expected), *expected, "not idempotent: {input:?}");
+    }
+}
+
+/// Near misses of the new rules: prose, identifiers and short or plain bodies.
+const CATALOGUE_NEGATIVE: &[&str] = &[
+    "hf_hub_download(repo_id) and hf_transfer are HF helpers",
+    "the xoxo-gossip-girl-season; xoxb- alone",
+    "sk_live_ and rk_test_ are prefixes; sk_live_short",
+    "AIza is a prefix; AIzaShort",
+    "npm_config_cache=/tmp npm_lifecycle_event=build",
+    "pypi-simple-index and pypi-server",
+    "dapi is a word; dapiX",
+    "eyJ alone, eyJhbGci.short",
+    "https://example.com/a:b@c is a path; http://host:8080/x; mailto:me@example.com",
+    "Basic usage: Basic authentication is disabled",
+    "SG.prefix sk0123 SKETCH",
+    "the hooks.slack.com/services page",
+    "ask-anthropic-team and task-ant-colony",
+];
+
+#[test]
+fn catalogue_near_misses_pass() {
+    for input in CATALOGUE_NEGATIVE {
+        assert_eq!(redacted(input), *input, "input {input:?}");
+    }
+}
 
 #[test]
 fn positive_vectors() {

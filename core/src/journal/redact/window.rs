@@ -5,10 +5,18 @@ use super::ansi::Clean;
 /// How far ahead of the current position the rules may look, in clean bytes.
 pub(super) const LOOKAHEAD: usize = 256;
 
-/// A ring buffer of the next [`LOOKAHEAD`] clean bytes: the rules peek into it to decide, then
-/// the scanner consumes. Each input byte passes through the ANSI stripper once.
+const ESC: u8 = 0x1b;
+
+/// The next [`LOOKAHEAD`] clean bytes: the rules peek into it to decide, then the scanner
+/// consumes. Input without an `ESC` byte is its own clean text and is read in place; other
+/// input goes through the ANSI stripper into a ring buffer, each byte once.
 #[derive(Clone, Debug)]
 pub(super) struct Window<'a> {
+    /// The input, read in place when `direct`.
+    raw: &'a [u8],
+    /// Offset of the current position in `raw` (direct mode).
+    pos: usize,
+    direct: bool,
     src: Clean<'a>,
     ring: [u8; LOOKAHEAD],
     head: usize,
@@ -20,6 +28,9 @@ impl<'a> Window<'a> {
     /// A window at the start of `raw`.
     pub(super) fn new(raw: &'a [u8]) -> Self {
         Self {
+            raw,
+            pos: 0,
+            direct: !raw.contains(&ESC),
             src: Clean::new(raw),
             ring: [0; LOOKAHEAD],
             head: 0,
@@ -30,9 +41,13 @@ impl<'a> Window<'a> {
 
     /// The clean byte `i` positions ahead, or `None` past the end of the input or beyond the
     /// lookahead.
+    #[inline]
     pub(super) fn peek(&mut self, i: usize) -> Option<u8> {
         if i >= LOOKAHEAD {
             return None;
+        }
+        if self.direct {
+            return self.raw.get(self.pos + i).copied();
         }
         while self.len <= i {
             let b = self.src.next_byte()?;
@@ -43,10 +58,15 @@ impl<'a> Window<'a> {
     }
 
     /// Consumes and returns the next clean byte.
+    #[inline]
     pub(super) fn bump(&mut self) -> Option<u8> {
         let b = self.peek(0)?;
-        self.head = (self.head + 1) % LOOKAHEAD;
-        self.len -= 1;
+        if self.direct {
+            self.pos += 1;
+        } else {
+            self.head = (self.head + 1) % LOOKAHEAD;
+            self.len -= 1;
+        }
         self.last = b;
         Some(b)
     }
@@ -58,6 +78,24 @@ impl<'a> Window<'a> {
         }
     }
 
+    /// The input not yet consumed, when it is read in place (no `ESC` in it).
+    pub(super) fn rest(&self) -> Option<&'a [u8]> {
+        if self.direct {
+            self.raw.get(self.pos..)
+        } else {
+            None
+        }
+    }
+
+    /// Consumes `n` bytes of [`rest`](Self::rest) (`n` ≥ 1, within it).
+    pub(super) fn advance(&mut self, n: usize) {
+        debug_assert!(self.direct && n >= 1 && self.pos + n <= self.raw.len());
+        self.pos += n;
+        if let Some(&b) = self.raw.get(self.pos - 1) {
+            self.last = b;
+        }
+    }
+
     /// The last byte consumed (0 before the first).
     pub(super) fn last(&self) -> u8 {
         self.last
@@ -65,6 +103,7 @@ impl<'a> Window<'a> {
 
     /// Whether the clean text at offset `at` starts with `lower` (lowercase ASCII), ignoring
     /// ASCII case.
+    #[inline]
     pub(super) fn starts_with_ci(&mut self, at: usize, lower: &[u8]) -> bool {
         lower.iter().enumerate().all(|(i, &c)| {
             self.peek(at + i)

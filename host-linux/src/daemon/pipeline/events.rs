@@ -2,6 +2,7 @@
 //! stage (`stage_output`).
 
 use heidi_core::journal::Level;
+use heidi_core::journal::redact::{REDACTED_MAX_BYTES, redact};
 use heidi_core::pipeline::{EventType, Mode, PipelineEvent, Stage, start_message};
 
 use crate::runner::OrphanReport;
@@ -20,6 +21,10 @@ pub const STAGE_UNCONTAINED_EVENT: &str = "stage_uncontained";
 /// The most characters of a failed stage's output tail that go to the journal (the journal
 /// caps a message at 500 characters, keeping its start; we keep the end).
 pub const OUTPUT_EXCERPT_CHARS: usize = 480;
+
+/// The most characters kept of one output line: a longer line keeps its start and ends with
+/// `…`, so one long line does not push the lines before it out of the excerpt.
+pub(super) const OUTPUT_LINE_CHARS: usize = 160;
 
 /// The journal entry for a core event. `pipeline_start` names the run's `mode`
 /// ([`start_message`]), so a restart can rebuild it from the journal.
@@ -126,14 +131,13 @@ pub(super) fn output_entry(
     failure: Option<&str>,
 ) -> JournalEntry {
     let text = String::from_utf8_lossy(tail);
-    let excerpt = excerpt(&text, dropped > 0);
-    let cut = (text.len() - excerpt.len()) as u64;
+    let (message, cut) = excerpt(&text, dropped > 0);
     JournalEntry {
         round,
         stage: stage.name().to_owned(),
         level: Level::Error,
         event_type: STAGE_OUTPUT_EVENT.to_owned(),
-        message: excerpt.to_owned(),
+        message,
         counters_delta: vec![(
             "output_dropped_bytes".to_owned(),
             i64::try_from(dropped.saturating_add(cut)).unwrap_or(i64::MAX),
@@ -144,27 +148,52 @@ pub(super) fn output_entry(
     }
 }
 
-/// The last [`OUTPUT_EXCERPT_CHARS`] characters of `text`, starting after a whitespace where
-/// the text was cut (by us, or before it by the runner when `cut_before` is set) so the
-/// excerpt never begins inside a token: half a secret would not be recognised as one.
-fn excerpt(text: &str, cut_before: bool) -> &str {
-    let start = text
-        .char_indices()
-        .rev()
-        .nth(OUTPUT_EXCERPT_CHARS - 1)
-        .map(|(i, _)| i);
-    let (from, cut) = match start {
-        Some(i) if i > 0 => (i, true),
-        _ => (0, cut_before),
-    };
-    let rest = &text[from..];
-    if !cut {
-        return rest;
+/// The last lines of `text` that fit in [`OUTPUT_EXCERPT_CHARS`], each redacted and then cut
+/// to [`OUTPUT_LINE_CHARS`], and the number of bytes of `text` left out (whole lines, the cut
+/// ends of long lines, about). Redacting each line before cutting it means a cut never leaves
+/// half a secret unrecognised. When the runner cut the text before (`cut_before`), its first
+/// line starts mid-line: it is kept from its first whitespace on, or left out.
+fn excerpt(text: &str, cut_before: bool) -> (String, u64) {
+    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut cut = 0u64;
+    if cut_before && let Some(first) = lines.first_mut() {
+        let from = first.find(char::is_whitespace).unwrap_or(first.len());
+        let rest = first[from..].trim_start();
+        cut += (first.len() - rest.len()) as u64;
+        *first = rest;
     }
-    match rest.find(char::is_whitespace) {
-        Some(ws) => rest[ws..].trim_start(),
-        None => "",
+    let mut kept: Vec<String> = Vec::new();
+    let mut budget = OUTPUT_EXCERPT_CHARS;
+    let mut scratch = [0u8; REDACTED_MAX_BYTES];
+    let mut taking = true;
+    for line in lines.iter().rev() {
+        if !taking || line.is_empty() {
+            cut += line.len() as u64;
+            continue;
+        }
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (*line, ""),
+        };
+        let redacted = redact(body, &mut scratch);
+        let shown = if redacted.chars().count() > OUTPUT_LINE_CHARS {
+            let head: String = redacted.chars().take(OUTPUT_LINE_CHARS - 1).collect();
+            cut += body.len().saturating_sub(head.len()) as u64;
+            head + "…" + newline
+        } else {
+            redacted.to_owned() + newline
+        };
+        let chars = shown.chars().count();
+        if chars > budget {
+            taking = false;
+            cut += line.len() as u64;
+            continue;
+        }
+        budget -= chars;
+        kept.push(shown);
     }
+    kept.reverse();
+    (kept.concat(), cut)
 }
 
 #[cfg(test)]
@@ -172,28 +201,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn excerpt_keeps_short_output_and_cuts_long_output_at_whitespace() {
-        assert_eq!(excerpt("boom\n", false), "boom\n");
-        let long = format!("{} sk-{} tail end", "x".repeat(2000), "a".repeat(40));
-        let e = excerpt(&long, false);
+    fn excerpt_keeps_the_last_lines_and_cuts_long_lines() {
+        assert_eq!(excerpt("boom\n", false), ("boom\n".to_owned(), 0));
+        // `echo first; head -c 1000 /dev/zero | tr '\0' q; exit 1`: the long line is cut,
+        // the line before it stays.
+        let text = format!("first\n{}", "q".repeat(1000));
+        let (e, cut) = excerpt(&text, false);
+        let long = "q".repeat(OUTPUT_LINE_CHARS - 1) + "…";
+        assert_eq!(e, format!("first\n{long}"));
+        assert_eq!(cut as usize, 1000 - (OUTPUT_LINE_CHARS - 1));
+        // Many lines: the last ones that fit, at most the excerpt's length.
+        let many: String = (0..200).map(|i| format!("line {i}\n")).collect();
+        let (e, _) = excerpt(&many, false);
         assert!(e.chars().count() <= OUTPUT_EXCERPT_CHARS);
-        assert!(e.ends_with("tail end"));
-        assert!(e.starts_with("sk-") || !e.contains('x'), "{e}");
+        assert!(e.ends_with("line 199\n") && e.starts_with("line "), "{e}");
         // A runner-truncated tail loses its first partial word.
-        assert_eq!(excerpt("k_abc123 rest", true), "rest");
-        // One token longer than the excerpt: nothing safe to show.
-        assert_eq!(excerpt(&"y".repeat(5000), false), "");
+        assert_eq!(excerpt("k_abc123 rest", true).0, "rest");
+        assert_eq!(excerpt("k_abc123", true).0, "");
+        // A secret at the start of a long line is redacted before the line is cut.
+        let line = format!("hf_FakeTokenForTestsOnlyAbcdefghijklm9 {}", "x".repeat(400));
+        let (e, _) = excerpt(&line, false);
+        assert!(
+            e.starts_with("[HUGGINGFACE_TOKEN] xxx") && !e.contains("Fake"),
+            "{e}"
+        );
+        // A secret cut by the line cap is not half shown.
+        let line = format!(
+            "{} sk-ant-api03-FAKEabc123def456ghi789jkl012",
+            "y".repeat(140)
+        );
+        let (e, _) = excerpt(&line, false);
+        assert!(!e.contains("FAKE") && !e.contains("sk-ant"), "{e}");
     }
 
     #[test]
     fn output_entry_counts_what_was_cut() {
         let tail = format!("{}\nlast line", "z".repeat(1000));
-        let e = output_entry(Stage::Train, 2, tail.as_bytes(), 7, Some("exit status 1"));
-        assert_eq!(e.message, "last line");
-        let dropped = 7 + (tail.len() - "last line".len()) as i64;
+        let e = output_entry(Stage::Train, 2, tail.as_bytes(), 0, Some("exit status 1"));
+        let long = "z".repeat(OUTPUT_LINE_CHARS - 1) + "…";
+        assert_eq!(e.message, format!("{long}\nlast line"));
+        let dropped = (1000 - (OUTPUT_LINE_CHARS - 1)) as i64;
         assert_eq!(
             e.counters_delta,
             vec![("output_dropped_bytes".into(), dropped)]
+        );
+        // The runner cut before: the partial first line goes, and is counted.
+        let e = output_entry(Stage::Train, 2, tail.as_bytes(), 7, Some("exit status 1"));
+        assert_eq!(e.message, "last line");
+        assert_eq!(
+            e.counters_delta,
+            vec![("output_dropped_bytes".into(), 7 + 1001)]
         );
         assert_eq!(e.error.as_deref(), Some("exit status 1"));
         assert_eq!((e.stage.as_str(), e.round), ("train", 2));

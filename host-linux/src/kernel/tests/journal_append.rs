@@ -124,3 +124,34 @@ fn refusals_name_the_param() {
     let p = format!(r#"{{"event_type":"x","message":"m","counters_delta":{{{sixteen}}}}}"#);
     assert_eq!(parse_journal_append(&p).unwrap().counters_delta.len(), 16);
 }
+
+#[test]
+fn names_holding_a_secret_are_refused_without_echoing_them() {
+    let secret = "hf_FakeTokenForTestsOnlyAbcdefghijklm9";
+    for (params, prefix) in [
+        (
+            format!(r#"{{"event_type":"{secret}","message":"m"}}"#),
+            "params.event_type: holds a secret",
+        ),
+        (
+            format!(r#"{{"event_type":"x","stage":"{secret}","message":"m"}}"#),
+            "params.stage: holds a secret",
+        ),
+        (
+            format!(r#"{{"event_type":"x","message":"m","counters_delta":{{"{secret}":1}}}}"#),
+            "params.counters_delta: a name holds a secret",
+        ),
+        (
+            r#"{"event_type":"x","message":"m","usage_delta":{"token:abc123":1}}"#.to_owned(),
+            "params.usage_delta: a name holds a secret",
+        ),
+    ] {
+        let (code, message) = parse_journal_append(&params).unwrap_err();
+        assert_eq!(code, ErrorCode::BadRequest);
+        assert!(message.starts_with(prefix), "{params}: {message}");
+        assert!(
+            !message.contains("Fake") && !message.contains("abc123"),
+            "{message}"
+        );
+    }
+}
