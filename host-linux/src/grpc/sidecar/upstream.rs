@@ -58,10 +58,11 @@ impl UpstreamApi for GrpcUpstream {
         Box::pin(async move {
             let mut request = Request::new(batch);
             request.set_timeout(deadline);
+            let started = std::time::Instant::now();
             let reply = client
                 .apply_batch(request)
                 .await
-                .map_err(deadline_as_such)?;
+                .map_err(|s| deadline_as_such(s, started.elapsed() >= deadline))?;
             Ok(reply.into_inner())
         })
     }
@@ -71,7 +72,11 @@ impl UpstreamApi for GrpcUpstream {
         Box::pin(async move {
             let mut request = Request::new(query);
             request.set_timeout(deadline);
-            let reply = client.query(request).await.map_err(deadline_as_such)?;
+            let started = std::time::Instant::now();
+            let reply = client
+                .query(request)
+                .await
+                .map_err(|s| deadline_as_such(s, started.elapsed() >= deadline))?;
             Ok(reply.into_inner())
         })
     }
@@ -90,9 +95,12 @@ pub fn verdict(status: &Status) -> Verdict {
 /// tonic's channel enforces the request's `grpc-timeout` itself and reports it as CANCELLED
 /// with a [`tonic::TimeoutExpired`] in the status's source chain; the call did run out of
 /// time, so callers get DEADLINE_EXCEEDED, and the core classifies it as such (retryable, an
-/// upstream failure). Recognised by the error's type, not by its message.
-fn deadline_as_such(status: Status) -> Status {
-    if status.code() == tonic::Code::Cancelled && timed_out(&status) {
+/// upstream failure). Recognised by the error's type, not by its message. A tonic upstream
+/// enforces the same `grpc-timeout` and may answer CANCELLED on the wire a moment before the
+/// channel's own timer fires (seen on a busy machine): a CANCELLED that arrives once the
+/// deadline has passed (`past_deadline`) is a deadline too.
+fn deadline_as_such(status: Status, past_deadline: bool) -> Status {
+    if status.code() == tonic::Code::Cancelled && (past_deadline || timed_out(&status)) {
         return Status::deadline_exceeded(format!("upstream call: {}", status.message()));
     }
     status
@@ -135,10 +143,26 @@ mod tests {
     fn a_channel_timeout_is_a_deadline_by_type_not_by_text() {
         let expired = Status::from_error(Box::new(tonic::TimeoutExpired(())));
         assert_eq!(expired.code(), Code::Cancelled);
-        assert_eq!(deadline_as_such(expired).code(), Code::DeadlineExceeded);
+        assert_eq!(
+            deadline_as_such(expired, false).code(),
+            Code::DeadlineExceeded
+        );
         let text = tonic::TimeoutExpired(()).to_string();
         let lookalike = Status::cancelled(text);
-        assert_eq!(deadline_as_such(lookalike).code(), Code::Cancelled);
+        assert_eq!(deadline_as_such(lookalike, false).code(), Code::Cancelled);
+    }
+
+    #[test]
+    fn a_cancel_from_the_upstream_after_the_deadline_is_a_deadline() {
+        let on_the_wire = || Status::cancelled("Timeout expired");
+        assert_eq!(
+            deadline_as_such(on_the_wire(), true).code(),
+            Code::DeadlineExceeded
+        );
+        assert_eq!(
+            deadline_as_such(on_the_wire(), false).code(),
+            Code::Cancelled
+        );
     }
 
     #[test]
