@@ -16,18 +16,49 @@ pub(crate) fn quoted(out: &mut Writer<'_>, s: &str) {
 }
 
 /// Appends the escaped body of `s` (no quotes), copying runs that need no escape in one go.
+/// Eight bytes are checked at a time ([`word_needs_escape`]); only a word that holds a byte
+/// to escape is walked byte by byte.
 fn escaped(out: &mut Writer<'_>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
+    let mut at = 0;
+    while at < bytes.len() {
+        let word = bytes.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
+        if let Some(word) = word {
+            if !word_needs_escape(u64::from_le_bytes(word)) {
+                at += 8;
+                continue;
+            }
         }
-        out.bytes(&bytes[start..i]);
-        escape_byte(out, b);
-        start = i + 1;
+        let end = (at + 8).min(bytes.len());
+        for (i, &b) in bytes.iter().enumerate().take(end).skip(at) {
+            if needs_escape(b) {
+                out.bytes(&bytes[start..i]);
+                escape_byte(out, b);
+                start = i + 1;
+            }
+        }
+        at = end;
     }
     out.bytes(&bytes[start..]);
+}
+
+/// Whether `b` is written escaped: a control character, `"` or `\`.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Whether any of the eight bytes of `word` [`needs_escape`] (exact as a yes/no answer; which
+/// byte it is may be misreported, so the caller looks byte by byte). Bytes ≥ 0x80 never do.
+fn word_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A byte below n (n ≤ 128) sets its high bit in (x - n·ONES) & !x.
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+    let control = below(word, 0x20);
+    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
+    control | quote | backslash != 0
 }
 
 fn escape_byte(out: &mut Writer<'_>, b: u8) {
@@ -66,6 +97,38 @@ mod tests {
         quoted(&mut o, s);
         let n = o.finish().unwrap();
         heapless::Vec::from_slice(&buf[..n]).unwrap()
+    }
+
+    #[test]
+    fn a_word_needs_escape_exactly_when_one_of_its_bytes_does() {
+        let fills = [b'a', 0x00, b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'['];
+        for fill in fills {
+            for pos in 0..8 {
+                for b in 0..=255u8 {
+                    let mut word = [fill; 8];
+                    word[pos] = b;
+                    let expected = word.iter().any(|&c| needs_escape(c));
+                    assert_eq!(
+                        word_needs_escape(u64::from_le_bytes(word)),
+                        expected,
+                        "{word:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_at_every_offset_of_a_long_string() {
+        for at in 0..24 {
+            let mut s = heapless::String::<32>::new();
+            for i in 0..24 {
+                s.push(if i == at { '"' } else { 'x' }).unwrap();
+            }
+            let got = esc(&s);
+            assert_eq!(got.len(), 24 + 3, "{at}");
+            assert_eq!(&got[at + 1..at + 3], b"\\\"", "{at}");
+        }
     }
 
     #[test]
