@@ -76,24 +76,63 @@ def policy_changer(daemon, acks, stop):
         time.sleep(0.01)
 
 
-def journal_messages(path):
-    """Counts each torture message in the journal (all of it: one file, or segments first)."""
+# Counts of the rotated segments already read, by path and size: a rotated segment
+# (`events.NNNNNN.jsonl`) never changes, so each is parsed once, not once per cycle.
+_segment_counts = {}
+
+
+def file_messages(path):
+    """Counts each torture message in one journal file."""
     counts = {}
-    directory = os.path.dirname(path)
-    segments = sorted(
+    with open(path, "rb") as f:
+        for raw in f:
+            if b"torture_append" not in raw:
+                continue
+            message = json.loads(raw)["message"]
+            counts[message] = counts.get(message, 0) + 1
+    return counts
+
+
+def segment_names(directory):
+    return sorted(
         f for f in os.listdir(directory) if f.startswith("events.") and f.endswith(".jsonl")
         and f != "events.jsonl"
     )
+
+
+def journal_messages(path):
+    """Counts each torture message in the journal (all of it: one file, or segments first).
+    The daemon may rotate the open segment while this reads (its start-up lines can cross
+    the segment size): a read during which the list of segments changed is done again."""
+    directory = os.path.dirname(path)
+    for _ in range(20):
+        before = segment_names(directory)
+        counts = read_messages(directory, before)
+        if counts is not None and segment_names(directory) == before:
+            return counts
+        time.sleep(0.05)
+    raise RuntimeError("the journal kept rotating while it was read")
+
+
+def read_messages(directory, segments):
+    """Counts over `segments` and `events.jsonl`; `None` if a file vanished meanwhile."""
+    counts = {}
     for name in segments + ["events.jsonl"]:
         full = os.path.join(directory, name)
         if not os.path.exists(full):
-            continue
-        with open(full, "rb") as f:
-            for raw in f:
-                if b"torture_append" not in raw:
-                    continue
-                message = json.loads(raw)["message"]
-                counts[message] = counts.get(message, 0) + 1
+            return None
+        if name == "events.jsonl":
+            try:
+                part = file_messages(full)
+            except FileNotFoundError:
+                return None
+        else:
+            key = (full, os.path.getsize(full))
+            if key not in _segment_counts:
+                _segment_counts[key] = file_messages(full)
+            part = _segment_counts[key]
+        for message, c in part.items():
+            counts[message] = counts.get(message, 0) + c
     return counts
 
 
