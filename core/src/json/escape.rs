@@ -23,7 +23,9 @@ fn escaped(out: &mut Writer<'_>, s: &str) {
     let mut start = 0;
     let mut at = 0;
     while at < bytes.len() {
-        let word = bytes.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok());
+        let word = bytes
+            .get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok());
         if let Some(word) = word {
             if !word_needs_escape(u64::from_le_bytes(word)) {
                 at += 8;
@@ -101,7 +103,9 @@ mod tests {
 
     #[test]
     fn a_word_needs_escape_exactly_when_one_of_its_bytes_does() {
-        let fills = [b'a', 0x00, b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'['];
+        let fills = [
+            b'a', 0x00, b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'[',
+        ];
         for fill in fills {
             for pos in 0..8 {
                 for b in 0..=255u8 {
