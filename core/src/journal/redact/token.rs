@@ -229,10 +229,58 @@ const fn letter_index(b: u8) -> u8 {
     if l.is_ascii_lowercase() { l - b'a' } else { 26 }
 }
 
+/// Rows of a [`start_table`]: row 0 stays empty (every byte that begins no start), then one
+/// per letter that begins some start (11 today), padded to 16 so that a 4-bit row indexes
+/// the table without a bounds check. Keeping only those rows keeps the tables at 8 KiB in
+/// all, which the simulator's `.wasm` size budget needs.
+const ROWS: usize = 16;
+
+/// The start at `k` of the glued starts followed by the boundary-only ones.
+const fn start_at(k: usize) -> &'static [u8; 3] {
+    if k < GLUED_STARTS.len() {
+        GLUED_STARTS[k]
+    } else {
+        BOUNDARY_STARTS[k - GLUED_STARTS.len()]
+    }
+}
+
+/// The row of each byte in a [`start_table`]: 1.. for a letter (either case) that begins
+/// some start, in order of first use; 0 for every other byte.
+const fn row_index_table() -> [u8; 256] {
+    let mut letter_rows = [0u8; 26];
+    let mut next = 1u8;
+    let mut k = 0;
+    while k < GLUED_STARTS.len() + BOUNDARY_STARTS.len() {
+        let first = start_at(k)[0].to_ascii_lowercase();
+        assert!(
+            first.is_ascii_lowercase(),
+            "every start begins with a letter"
+        );
+        let l = (first - b'a') as usize;
+        if letter_rows[l] == 0 {
+            letter_rows[l] = next;
+            next += 1;
+        }
+        k += 1;
+    }
+    assert!((next as usize) <= ROWS, "more first letters than rows");
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let l = (b as u8).to_ascii_lowercase();
+        if l.is_ascii_lowercase() {
+            t[b] = letter_rows[(l - b'a') as usize];
+        }
+        b += 1;
+    }
+    t
+}
+
 /// For each pair of first bytes: the set of third bytes ([`third_bit`]) that start a token.
-/// The row and column of non-letters stay empty.
-const fn start_table(boundary: bool) -> [u64; LETTERS * LETTERS] {
-    let mut t = [0u64; LETTERS * LETTERS];
+/// Row 0 and the column of non-letters stay empty.
+const fn start_table(boundary: bool) -> [u64; ROWS * LETTERS] {
+    let rows = row_index_table();
+    let mut t = [0u64; ROWS * LETTERS];
     let mut k = 0;
     while k < GLUED_STARTS.len() + BOUNDARY_STARTS.len() {
         let start = if k < GLUED_STARTS.len() {
@@ -243,7 +291,8 @@ const fn start_table(boundary: bool) -> [u64; LETTERS * LETTERS] {
             None
         };
         if let Some(start) = start {
-            let i = letter_index(start[0]) as usize * LETTERS + letter_index(start[1]) as usize;
+            let row = rows[start[0] as usize] as usize;
+            let i = row * LETTERS + letter_index(start[1]) as usize;
             t[i] |= third_bit(start[2]);
         }
         k += 1;
@@ -271,24 +320,25 @@ const fn letter_index_table() -> [u8; 256] {
     t
 }
 
-static GLUED_TABLE: [u64; LETTERS * LETTERS] = start_table(false);
-static BOUNDARY_TABLE: [u64; LETTERS * LETTERS] = start_table(true);
+static GLUED_TABLE: [u64; ROWS * LETTERS] = start_table(false);
+static BOUNDARY_TABLE: [u64; ROWS * LETTERS] = start_table(true);
 static THIRD: [u64; 256] = third_table();
 static LETTER_INDEX: [u8; 256] = letter_index_table();
+static ROW_INDEX: [u8; 256] = row_index_table();
 
 /// Whether a token may start with the bytes `b0 b1 b2`; `boundary` says whether `b0` starts
 /// a word (otherwise only tokens found inside words count). Four table lookups; the scanner
 /// asks it before any token rule, so a rule whose start is not listed never runs.
 #[inline]
 pub(super) fn may_start(b0: u8, b1: u8, b2: u8, boundary: bool) -> bool {
-    let row = usize::from(LETTER_INDEX[usize::from(b0)]);
+    let row = usize::from(ROW_INDEX[usize::from(b0)]);
     let col = usize::from(LETTER_INDEX[usize::from(b1)]);
     let table = if boundary {
         &BOUNDARY_TABLE
     } else {
         &GLUED_TABLE
     };
-    table[((row & 31) << 5) | (col & 31)] & THIRD[usize::from(b2)] != 0
+    table[((row & (ROWS - 1)) << 5) | (col & 31)] & THIRD[usize::from(b2)] != 0
 }
 
 /// The hit of `rule` at `at`, if its prefix and a body are there.
