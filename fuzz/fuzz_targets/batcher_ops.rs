@@ -22,7 +22,9 @@ const N: usize = 5;
 
 fuzz_target!(|input: (u32, Vec<Op>)| {
     let (linger_us, ops) = input;
-    let config = BatcherConfig { linger: Duration::from_micros(u64::from(linger_us)) };
+    let config = BatcherConfig {
+        linger: Duration::from_micros(u64::from(linger_us)),
+    };
     let mut b: Batcher<u64, N> = Batcher::new(config);
     let mut now = Instant::from_secs(1);
     let (mut next_in, mut next_out) = (0u64, 0u64);
@@ -55,10 +57,14 @@ fuzz_target!(|input: (u32, Vec<Op>)| {
                 }
             }
             Op::Flush => take(b.flush(now), &mut next_out),
-            Op::SetLinger(us) => {
-                b.set_config(BatcherConfig { linger: Duration::from_micros(u64::from(us)) })
-            }
+            Op::SetLinger(us) => b.set_config(BatcherConfig {
+                linger: Duration::from_micros(u64::from(us)),
+            }),
         }
-        assert_eq!(next_in - next_out, b.len() as u64, "nothing lost or duplicated");
+        assert_eq!(
+            next_in - next_out,
+            b.len() as u64,
+            "nothing lost or duplicated"
+        );
     }
 });

@@ -46,10 +46,14 @@ fuzz_target!(|run: Run| {
         failure_threshold: u32::from(run.threshold.clamp(1, 20)),
         half_open_max_probes: run.probes.clamp(1, 4),
         reset_timeout: Duration::from_secs(u64::from(run.reset_s.max(1))),
-        slow_call_threshold: run.slow_ms.map(|ms| Duration::from_millis(u64::from(ms.max(1)))),
+        slow_call_threshold: run
+            .slow_ms
+            .map(|ms| Duration::from_millis(u64::from(ms.max(1)))),
         ..BreakerConfig::DEFAULT
     };
-    let Ok(mut breaker) = Breaker::new(config) else { return };
+    let Ok(mut breaker) = Breaker::new(config) else {
+        return;
+    };
     let mut now = Instant::from_secs(1);
     let mut permits: Vec<Permit> = Vec::new();
     for op in run.ops.iter().take(3_000) {
@@ -86,7 +90,12 @@ fuzz_target!(|run: Run| {
         }
         assert!(breaker.probes_in_flight() <= usize::from(config.half_open_max_probes));
         while let Some(t) = breaker.poll_event() {
-            assert!(admin || automatic(t.from, t.to), "illegal edge {:?} -> {:?}", t.from, t.to);
+            assert!(
+                admin || automatic(t.from, t.to),
+                "illegal edge {:?} -> {:?}",
+                t.from,
+                t.to
+            );
         }
     }
 });

@@ -27,10 +27,15 @@ fuzz_target!(|input: (Vec<u8>, Vec<u8>)| {
     while !rest.is_empty() {
         steps += 1;
         assert!(steps <= 4 * bytes.len() + 8, "the decoder makes progress");
-        let n = usize::from(cuts.next().copied().unwrap_or(200)).max(1).min(rest.len());
+        let n = usize::from(cuts.next().copied().unwrap_or(200))
+            .max(1)
+            .min(rest.len());
         let step = decoder.feed(&rest[..n]);
         assert!(step.consumed <= n);
-        assert!(step.consumed > 0 || step.frame.is_some(), "progress or a frame");
+        assert!(
+            step.consumed > 0 || step.frame.is_some(),
+            "progress or a frame"
+        );
         match step.frame {
             Some(Ok(frame)) => match Request::parse(frame) {
                 Ok(req) => assert!(!req.method.as_str().is_empty()),

@@ -39,7 +39,9 @@ fuzz_target!(|input: ([u8; 16], Vec<Op>)| {
                         assert!(leases.active(now, k) <= limit, "a grant exceeded the limit");
                         held.push((k, lease));
                     }
-                    Err(AcquireError::AtLimit { retry_at } | AcquireError::TableFull { retry_at }) => {
+                    Err(
+                        AcquireError::AtLimit { retry_at } | AcquireError::TableFull { retry_at },
+                    ) => {
                         assert!(retry_at > now)
                     }
                     Err(_) => {}
@@ -65,7 +67,10 @@ fuzz_target!(|input: ([u8; 16], Vec<Op>)| {
             _ => {}
         }
         for &(k, lease) in released.iter().rev().take(8) {
-            assert!(leases.refresh(now, k, lease.id).is_err(), "a released lease came back");
+            assert!(
+                leases.refresh(now, k, lease.id).is_err(),
+                "a released lease came back"
+            );
             assert!(leases.release(now, k, lease.id).is_err());
         }
         for k in 1..=24u64 {

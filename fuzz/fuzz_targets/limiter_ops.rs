@@ -56,9 +56,11 @@ fuzz_target!(|run: Run| {
             }
         }
         let elapsed = now.saturating_duration_since(start).as_micros();
-        let bound = u64::from(capacity)
-            + u64::from(capacity) * elapsed / window.as_micros();
-        assert!(granted.iter().all(|&g| g <= bound), "granted above the rate bound");
+        let bound = u64::from(capacity) + u64::from(capacity) * elapsed / window.as_micros();
+        assert!(
+            granted.iter().all(|&g| g <= bound),
+            "granted above the rate bound"
+        );
         assert!(limiter.len() <= limiter.capacity());
     }
     limiter.assert_invariants();

@@ -11,7 +11,10 @@ fn reply(reply: LineReply<'_>) {
     let mut out = [0u8; LINE_REPLY_MAX_BYTES];
     let n = reply.encode(&mut out).expect("a line reply always fits");
     assert_eq!(out[n - 1], b'\n');
-    assert!(out[..n - 1].iter().all(|&b| (0x20..0x7f).contains(&b)), "printable reply");
+    assert!(
+        out[..n - 1].iter().all(|&b| (0x20..0x7f).contains(&b)),
+        "printable reply"
+    );
 }
 
 fuzz_target!(|input: (Vec<u8>, Vec<u8>)| {
@@ -20,13 +23,18 @@ fuzz_target!(|input: (Vec<u8>, Vec<u8>)| {
     let mut rest = bytes.as_slice();
     let mut cuts = cuts.iter();
     while !rest.is_empty() {
-        let n = usize::from(cuts.next().copied().unwrap_or(64)).max(1).min(rest.len());
+        let n = usize::from(cuts.next().copied().unwrap_or(64))
+            .max(1)
+            .min(rest.len());
         let step = decoder.feed(&rest[..n]);
         assert!(step.consumed > 0 && step.consumed <= n, "progress");
         match step.line {
             Some(Ok(line)) => {
                 let command = Command::parse(line);
-                let status = || DaemonStatus { version: "fuzz", ..DaemonStatus::default() };
+                let status = || DaemonStatus {
+                    version: "fuzz",
+                    ..DaemonStatus::default()
+                };
                 if let Some(r) = LineReply::answer(command, "0.1.0", status) {
                     reply(r);
                 }

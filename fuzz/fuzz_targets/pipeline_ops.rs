@@ -22,8 +22,19 @@ enum Op {
     Reset,
     TrainNow,
     /// An outcome for the current run (`current`), or for an arbitrary token.
-    Outcome { current: bool, token: u32, result: u8, mem: i16, cpu: u16 },
-    Load { running: u8, queued: u8, cpu: u16, mem: u16 },
+    Outcome {
+        current: bool,
+        token: u32,
+        result: u8,
+        mem: i16,
+        cpu: u16,
+    },
+    Load {
+        running: u8,
+        queued: u8,
+        cpu: u16,
+        mem: u16,
+    },
     Advance(u32),
     Timeout,
 }
@@ -35,7 +46,9 @@ fuzz_target!(|input: (u8, bool, Vec<Op>)| {
         unit_tests,
         ..PipelineConfig::default()
     };
-    let Ok(mut p) = Pipeline::new(config) else { return };
+    let Ok(mut p) = Pipeline::new(config) else {
+        return;
+    };
     let mut now = Instant::from_secs(1);
     let mut current: Option<RunToken> = None;
     for op in ops.iter().take(2_000) {
@@ -48,17 +61,39 @@ fuzz_target!(|input: (u8, bool, Vec<Op>)| {
             Op::Resume => Input::Resume,
             Op::Reset => Input::Reset,
             Op::TrainNow => Input::TrainNow,
-            Op::Outcome { current: cur, token, result, mem, cpu } => {
-                let token = if cur { current.unwrap_or(RunToken(token)) } else { RunToken(token) };
+            Op::Outcome {
+                current: cur,
+                token,
+                result,
+                mem,
+                cpu,
+            } => {
+                let token = if cur {
+                    current.unwrap_or(RunToken(token))
+                } else {
+                    RunToken(token)
+                };
                 let result = match result % 3 {
                     0 => StageResult::Success,
                     1 => StageResult::Failed,
                     _ => StageResult::TimedOut,
                 };
-                let usage = UsageDelta { memory_mb_delta: i64::from(mem), cpu_pct: u32::from(cpu) };
-                Input::Outcome(StageOutcome { token, result, usage })
+                let usage = UsageDelta {
+                    memory_mb_delta: i64::from(mem),
+                    cpu_pct: u32::from(cpu),
+                };
+                Input::Outcome(StageOutcome {
+                    token,
+                    result,
+                    usage,
+                })
             }
-            Op::Load { running, queued, cpu, mem } => Input::Load(Load {
+            Op::Load {
+                running,
+                queued,
+                cpu,
+                mem,
+            } => Input::Load(Load {
                 running: u32::from(running),
                 queued: u32::from(queued),
                 cpu_permille: cpu % 1_200,
@@ -77,7 +112,11 @@ fuzz_target!(|input: (u8, bool, Vec<Op>)| {
             assert_eq!(p.status(), before, "a refusal changes nothing");
         }
         if command && p.state() == State::Error {
-            assert_eq!(before.state, State::Error, "an operator command never causes ERROR");
+            assert_eq!(
+                before.state,
+                State::Error,
+                "an operator command never causes ERROR"
+            );
         }
         let mut drained = 0;
         while let Some(out) = p.poll_output() {

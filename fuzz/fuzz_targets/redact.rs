@@ -27,8 +27,11 @@ fn is_alnum(b: u8) -> bool {
     b.is_ascii_alphanumeric()
 }
 
-/// Tokens found anywhere: prefix (lowercase), body alphabet, least body length.
-const ANYWHERE: [(&str, fn(u8) -> bool, usize); 9] = [
+/// A token kind of the oracle: prefix (lowercase), body alphabet, least body length.
+type Kind = (&'static str, fn(u8) -> bool, usize);
+
+/// Tokens found anywhere.
+const ANYWHERE: [Kind; 9] = [
     ("hf_", is_alnum, 30),
     ("xoxb-", is_key, 20),
     ("xoxp-", is_key, 20),
@@ -54,11 +57,17 @@ fn github_token(text: &str) -> Option<&str> {
         if start > 0 && is_word(bytes[start - 1]) {
             continue;
         }
-        let Some(prefix) = PREFIXES.iter().find(|p| lower[start..].starts_with(p.as_bytes())) else {
+        let Some(prefix) = PREFIXES
+            .iter()
+            .find(|p| lower[start..].starts_with(p.as_bytes()))
+        else {
             continue;
         };
         let body_start = start + prefix.len();
-        let body_len = bytes[body_start..].iter().take_while(|&&b| is_word(b)).count();
+        let body_len = bytes[body_start..]
+            .iter()
+            .take_while(|&&b| is_word(b))
+            .count();
         let body = &bytes[body_start..body_start + body_len];
         if body_len >= 20 && looks_random(body) {
             return Some(&text[start..body_start + body_len]);
@@ -77,7 +86,11 @@ fn anywhere_token(text: &str) -> Option<String> {
                 continue;
             }
             let body_start = start + prefix.len();
-            let run = bytes[body_start..].iter().take(200).take_while(|&&b| class(b)).count();
+            let run = bytes[body_start..]
+                .iter()
+                .take(200)
+                .take_while(|&&b| class(b))
+                .count();
             let body = &bytes[body_start..body_start + run];
             if run >= min && looks_random(body) {
                 return Some(String::from_utf8_lossy(&bytes[start..body_start + run]).into_owned());
@@ -104,5 +117,9 @@ fuzz_target!(|text: &str| {
         assert_eq!(redact(once, &mut again), once, "redacting twice differs");
     }
     let scanned = format!("{text}\x1b");
-    assert_eq!(redact(&scanned, &mut again), once, "the in-place path differs");
+    assert_eq!(
+        redact(&scanned, &mut again),
+        once,
+        "the in-place path differs"
+    );
 });

@@ -11,7 +11,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|text: &str| {
     match Request::parse(text) {
         Ok(req) => {
-            let inside = text.as_bytes().as_ptr_range().contains(&req.params.as_ptr());
+            let inside = text
+                .as_bytes()
+                .as_ptr_range()
+                .contains(&req.params.as_ptr());
             assert!(req.params == "{}" || (inside && req.params.starts_with('{')));
             assert!(req.members().eq(Members::new(req.params)));
         }
