@@ -215,6 +215,9 @@ pub(super) fn apply(win: &mut Window<'_>, text: &mut Capped<'_>, hit: &Hit) -> E
         }
     }
     text.push_str(hit.placeholder);
+    if let Some(&b) = hit.placeholder.as_bytes().last() {
+        win.replaced_by(b);
+    }
     hit.next
 }
 

@@ -479,6 +479,21 @@ fn redaction_is_idempotent() {
     }
 }
 
+/// A token whose alphabet swallows the start of a name glued to it (`…Mtoken_api_key:`): the
+/// name's rest is judged at a word boundary, as the second pass sees it after the placeholder.
+/// Found by fuzzing: the first pass left `gcl_IIok`, the second redacted it.
+#[test]
+fn a_name_after_a_swallowing_token_is_an_assignment() {
+    let input = "sk_live_MMMMMMMMMMMMMMMMMMMMMMMMtoken_api_key:gcl_IIok x";
+    let once = redacted(input);
+    assert_eq!(once, "[STRIPE_KEY]_api_key:[REDACTED] x");
+    assert_eq!(redacted(&once), once);
+    let input = "token=ghp1234567\x1b[0m MMMMMMMMMMMMMMMMMMMMMMMMsk_live_MMMMMMMMMMMMMMMMMMMMMMMMtoken_api_key:gcl_IIok\nEef";
+    let once = redacted(input);
+    assert!(!once.contains("gcl_IIok"), "{once}");
+    assert_eq!(redacted(&once), once);
+}
+
 #[test]
 fn short_text_is_kept_whole_at_the_cap() {
     let text = "a".repeat(MESSAGE_MAX_CHARS);

@@ -96,9 +96,17 @@ impl<'a> Window<'a> {
         }
     }
 
-    /// The last byte consumed (0 before the first).
+    /// The last byte consumed (0 before the first), or the last byte written in place of a
+    /// secret since ([`Window::replaced_by`]).
     pub(super) fn last(&self) -> u8 {
         self.last
+    }
+
+    /// Records that the bytes just consumed were replaced by text ending in `b`: the rules'
+    /// word boundaries are then judged against what the output holds, as a second pass over
+    /// the output would judge them (so redacting twice changes nothing).
+    pub(super) fn replaced_by(&mut self, b: u8) {
+        self.last = b;
     }
 
     /// Whether the clean text at offset `at` starts with `lower` (lowercase ASCII), ignoring
