@@ -110,7 +110,7 @@ impl<'a> Event<'a> {
         }
     }
 
-    /// The seed's first event (DESIGN §4), shared by the encoder's and the chain's tests.
+    /// The original daemon's first example event (`docs/JOURNAL.md`, "Journal line"), shared by the encoder's and the chain's tests.
     #[cfg(test)]
     pub(crate) fn seed() -> Event<'static> {
         Event::info(

@@ -1,4 +1,5 @@
-//! The line encoder: one event to one compact JSON line of DESIGN §4, byte for byte.
+//! The line encoder: one event to one compact JSON line in the format `docs/JOURNAL.md`
+//! specifies ("Journal line"), byte for byte.
 
 use core::fmt;
 
@@ -284,7 +285,7 @@ mod tests {
     use super::*;
     use crate::journal::event::Level;
 
-    /// The seed's example line (DESIGN §4), with its `\n`.
+    /// The original daemon's example line (`docs/JOURNAL.md`, "Journal line"), with its `\n`.
     const SEED_LINE: &[u8] = b"{\"event_version\":\"1.0\",\"ts\":\"2026-02-20T07:45:38.307Z\",\"run_id\":\"test_cpp_run_123\",\"round\":1,\"stage\":\"pipeline\",\"level\":\"info\",\"event_type\":\"pipeline_start\",\"message\":\"Starting training pipeline (C++)\",\"counters_delta\":{},\"usage_delta\":{},\"artifact_paths\":[],\"error\":null,\"prev_hash\":\"test_cpp_run_123\"}\n";
 
     #[test]
