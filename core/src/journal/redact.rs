@@ -14,7 +14,11 @@
 //! 1. ANSI escape sequences are removed first (CSI `ESC [ … final`, OSC `ESC ] … BEL` or
 //!    `ESC \`, and the other `ESC` sequences); the rules see only the clean text, so colour
 //!    codes inside or around a secret do not hide it.
-//! 2. Secrets are replaced (table below). Matching ignores ASCII case.
+//! 2. Secrets are replaced (table below). Matching ignores ASCII case. A placeholder can
+//!    complete a pattern the text did not hold (a URL's userinfo is valid once a `/` inside it
+//!    went with an assignment's value), so the scan runs again over its own output until
+//!    nothing changes (at most four passes; the second runs only when the first replaced
+//!    something): redacting twice changes nothing.
 //! 3. The result is capped at [`MESSAGE_MAX_CHARS`] characters. Redaction comes before the
 //!    cap, so the cap can cut a placeholder but never exposes part of a secret.
 //!
@@ -97,8 +101,7 @@
 //! the colon. A *word* token glued to a word (`xsk-…`, `xAKIA…`, and so `\nsk-…` where `\n`
 //! is an escape written out) is not at a boundary and stays; likewise a name right after a
 //! written-out escape (`\ntoken=x`). A URL password is found only when the `@` is within the
-//! lookahead. An assignment inside a PEM label (`-----BEGIN token=1--RSA PRIVATE KEY-----`)
-//! is redacted into a valid header, which a second pass then takes for a key. Blanks after `Bearer` (alone or in a value), and blanks inside a
+//! lookahead. Blanks after `Bearer` (alone or in a value), and blanks inside a
 //! value that is itself an assignment (`password: token: x`), are looked at only within the
 //! lookahead: more than about 250 of them hide the credential or the inner assignment.
 //! Escapes nested deeper than one level are not decoded; such a value is redacted up to the
@@ -203,6 +206,38 @@ pub fn redact<'a>(input: &'a str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a 
     if is_inert(input) {
         return input;
     }
+    let mut len = pass(input, out).len();
+    let mut scratch = [0u8; REDACTED_MAX_BYTES];
+    for _ in 1..PASSES_MAX {
+        let text = as_text(out, len);
+        if is_inert(text) {
+            break;
+        }
+        let again = pass(text, &mut scratch);
+        if again == text {
+            break;
+        }
+        len = again.len();
+        if let (Some(dst), Some(src)) = (out.get_mut(..len), scratch.get(..len)) {
+            dst.copy_from_slice(src);
+        }
+    }
+    as_text(out, len)
+}
+
+/// The most passes [`redact`] makes. A placeholder can complete a pattern the text did not
+/// hold before (a URL's userinfo becomes valid once a `/` inside it went with a value), so
+/// the scan repeats over its own output until nothing changes; two passes settle every
+/// input seen so far, the rest is margin.
+const PASSES_MAX: usize = 4;
+
+/// The first `len` bytes of `buf`, which a pass wrote as UTF-8.
+fn as_text(buf: &[u8; REDACTED_MAX_BYTES], len: usize) -> &str {
+    core::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default()
+}
+
+/// One scan of `input` (see the [module docs](self)) into `out`.
+fn pass<'a>(input: &str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a str {
     let mut win = Window::new(input.as_bytes());
     let mut text = Capped::new(out);
     let mut expect = Expect::Nothing;

@@ -494,6 +494,22 @@ fn a_name_after_a_swallowing_token_is_an_assignment() {
     assert_eq!(redacted(&once), once);
 }
 
+/// A placeholder that completes another pattern: the value of `passwd=` took the `/` that made
+/// the URL's authority end early, and the userinfo is whole in the output. Also an assignment
+/// inside a PEM label, which leaves a valid header. Found by fuzzing; the scan repeats over its
+/// output until nothing changes.
+#[test]
+fn a_pattern_completed_by_a_placeholder_is_redacted_too() {
+    let input = "postgres://app:F0m0--passwd=ve_bytes/r:n0Ip:FakePass}}}124@db:5432/x";
+    let once = redacted(input);
+    assert_eq!(once, "postgres://app:[REDACTED]@db:5432/x");
+    assert_eq!(redacted(&once), once);
+    let input = "-----BEGIN token=1--RSA PRIVATE KEY-----\nMIIE";
+    let once = redacted(input);
+    assert!(!once.contains("MIIE"), "{once}");
+    assert_eq!(redacted(&once), once);
+}
+
 #[test]
 fn short_text_is_kept_whole_at_the_cap() {
     let text = "a".repeat(MESSAGE_MAX_CHARS);
