@@ -376,3 +376,21 @@ fn token_from_a_file_or_the_environment_never_from_argv() {
         "{err}"
     );
 }
+
+/// A reader that goes away (`heidi journal tail | head -1`) ends `heidi` quietly with 141, as
+/// a shell reports a process killed by `SIGPIPE`: no panic, nothing on stderr.
+#[test]
+fn a_closed_stdout_ends_heidi_quietly() {
+    let d = Daemon::start(&[]);
+    let mut cmd = d.heidi();
+    cmd.args(["journal", "tail", "-n", "50"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    drop(child.stdout.take()); // the reader is gone before anything is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}

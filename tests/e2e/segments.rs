@@ -316,3 +316,39 @@ fn stale_temporary_files_left_by_a_crash_are_removed_at_start_and_journaled() {
     assert_eq!(removed[0]["counters_delta"]["removed"], 1);
     assert!(d.stop().success());
 }
+
+/// Retention deletes every segment that named the policy in force; the restart still finds
+/// it (retention journals a `policy_retained` mark in their place) and starts with it.
+#[test]
+fn a_restart_after_retention_deleted_the_policy_events_keeps_the_policy() {
+    let config = "[journal]\nsegment_max_bytes = 4096\nretain_segments = 1\n";
+    let mut d = Daemon::start_with_config(&[], Some(config));
+    let policy = json!({"limits": {"search": {"capacity_tokens": 77, "window_ms": 1000}}});
+    let applied = d.call("APPLY_POLICY", json!({ "policy": policy }));
+    assert_eq!(applied["version"], 2, "{applied}");
+    for i in 0..200 {
+        let r = d.call(
+            "JOURNAL_APPEND",
+            json!({"stage": "app", "event_type": "filler", "message": format!("line {i}")}),
+        );
+        assert!(r.get("error").is_none(), "{r}");
+    }
+    assert!(d.stop().success());
+    let events: Vec<Value> = read_lines(&d.journal())
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect();
+    assert!(
+        !events.iter().any(|e| e["event_type"] == "policy_applied"),
+        "retention deleted the policy_applied event"
+    );
+    assert!(events.iter().any(|e| e["event_type"] == "policy_retained"));
+    d.spawn();
+    let got = d.call("GET_POLICY", json!({}));
+    assert_eq!(got["version"], 2, "{got}");
+    assert_eq!(
+        got["policy"]["limits"]["search"]["capacity_tokens"], 77,
+        "{got}"
+    );
+    assert!(d.stop().success());
+}

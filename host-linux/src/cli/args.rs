@@ -15,7 +15,8 @@ use crate::client::{BreakerOutcome, PipelineMode};
 /// always calls the daemon).
 ///
 /// Exit codes: 0 ok; 1 the daemon answered with an error; 2 usage or configuration error;
-/// 3 daemon unavailable (or timed out); 4 journal verification failed.
+/// 3 daemon unavailable (or timed out); 4 journal verification failed; 141 stdout closed by
+/// its reader (as after SIGPIPE).
 #[derive(Debug, Parser)]
 #[command(name = "heidi", version)]
 pub struct Cli {

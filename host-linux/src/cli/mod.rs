@@ -5,6 +5,15 @@
 //! ([`Exit`]). `journal verify` needs no daemon: it streams the file through the core's
 //! verifier ([`verify::verify_journal`]).
 
+/// `println!` for the CLI's results: a reader that went away (`heidi journal tail | head`)
+/// ends the program quietly with status 141, as a shell reports a process killed by
+/// `SIGPIPE`, instead of the panic `println!` gives on a broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))
+    };
+}
+
 pub mod args;
 pub mod policy_file;
 pub mod upstream;
@@ -213,12 +222,27 @@ fn daemon_command(client: &Client, command: Command, json: bool) -> Exit {
     report(client.endpoint(), &result, json)
 }
 
+/// Writes one line to stdout; see `outln!`.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        Err(e) => {
+            eprintln!("heidi: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// Prints a call's outcome and picks the exit code.
 pub fn report(endpoint: &str, result: &CallResult, json: bool) -> Exit {
     let exit = exit_for(result.status);
     match (&result.payload, json) {
-        (Some(payload), true) => println!("{payload}"),
-        (Some(payload), false) if result.success => println!("{}", pretty(payload)),
+        (Some(payload), true) => outln!("{payload}"),
+        (Some(payload), false) if result.success => outln!("{}", pretty(payload)),
         _ => {}
     }
     match result.status {
@@ -257,7 +281,7 @@ fn print_tail(result: &CallResult) {
     match result.field("events").and_then(Value::as_array) {
         Some(events) => {
             for event in events {
-                println!("{event}");
+                outln!("{event}");
             }
             if result.field("truncated") == Some(&Value::Bool(true)) {
                 eprintln!(
@@ -268,7 +292,7 @@ fn print_tail(result: &CallResult) {
         }
         None => {
             if let Some(p) = &result.payload {
-                println!("{}", pretty(p));
+                outln!("{}", pretty(p));
             }
         }
     }
@@ -288,7 +312,7 @@ fn verify_command(opts: verify::VerifyOptions) -> Exit {
     }
     match outcome {
         Ok(report) => {
-            println!("{report}");
+            outln!("{report}");
             Exit::Ok
         }
         Err(e) => {

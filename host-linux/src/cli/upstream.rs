@@ -75,7 +75,7 @@ fn serve(args: &UpstreamArgs) -> Result<(), (Exit, String)> {
             .map_err(|e| (Exit::DaemonError, e.to_string()))
     })?;
     match serde_json::to_string(&upstream.stats()) {
-        Ok(json) => println!("{json}"),
+        Ok(json) => outln!("{json}"),
         Err(e) => eprintln!("heidi upstream: stats: {e}"),
     }
     Ok(())

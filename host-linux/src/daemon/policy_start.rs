@@ -18,9 +18,15 @@ use super::policy_file::{POLICY_FILE, POLICY_NEXT_FILE, PolicyFile, PolicyFiles,
 use crate::kernel::{Policy, event_message, parse_event_message};
 use crate::store::JournalEntry;
 
-/// The journal's last policy event, if any; `sealed` when a seal found at open
+/// The journal's policy event in force, if any; `sealed` when a seal found at open
 /// (`sealed_lines`) covers its line. Rotated segments beside `journal` are read first, in
 /// order (docs/JOURNAL.md, "Segments"); line numbers continue across them.
+///
+/// The event in force is the last `policy_applied` or `policy_loaded` event; only when
+/// retention deleted every one of them, the last `policy_retained` mark, which retention
+/// journals in their place ([`retained_policy`]). A retained mark is never newer than an
+/// applied or loaded event still in the journal: it names what the deleted (older) lines
+/// held.
 pub(crate) fn last_journaled(
     journal: &Path,
     sealed_lines: u64,
@@ -30,13 +36,57 @@ pub(crate) fn last_journaled(
         crate::store::list_segments(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let files = crate::store::journal_files(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut number = files.first().map_or(0, |(_, before)| *before);
-    let mut last = None;
+    let mut last = LastPolicy::default();
     for seq in rotated {
         let path = dir.join(crate::store::segment_file(seq));
         last_in_file(&path, sealed_lines, &mut number, &mut last)?;
     }
     last_in_file(journal, sealed_lines, &mut number, &mut last)?;
-    Ok(last)
+    Ok(last.in_force())
+}
+
+/// What retention journals in place of the segment `files` it deletes: a `policy_retained`
+/// mark naming the policy event in force at the end of those files, if they hold one
+/// (the [`CarryHook`](crate::store::CarryHook) of `heidid`'s journal).
+pub(crate) fn retained_policy(files: &[std::path::PathBuf]) -> std::io::Result<Vec<JournalEntry>> {
+    let mut last = LastPolicy::default();
+    let mut number = 0;
+    for file in files {
+        last_in_file(file, u64::MAX, &mut number, &mut last).map_err(std::io::Error::other)?;
+    }
+    Ok(last
+        .in_force()
+        .map(|p| {
+            let message = event_message(p.mark.version, "retained", &hex(&p.mark.digest));
+            JournalEntry::info("kernel", POLICY_RETAINED, message)
+        })
+        .into_iter()
+        .collect())
+}
+
+/// The event retention journals to keep the policy in force named.
+const POLICY_RETAINED: &str = "policy_retained";
+
+fn hex(digest: &[u8; 32]) -> String {
+    heidi_core::journal::LineHash(*digest)
+        .hex()
+        .as_str()
+        .to_owned()
+}
+
+/// The policy events seen so far, by kind.
+#[derive(Default)]
+struct LastPolicy {
+    /// The last `policy_applied` or `policy_loaded`.
+    event: Option<JournaledPolicy>,
+    /// The last `policy_retained`.
+    retained: Option<JournaledPolicy>,
+}
+
+impl LastPolicy {
+    fn in_force(self) -> Option<JournaledPolicy> {
+        self.event.or(self.retained)
+    }
 }
 
 /// [`last_journaled`] over one file whose first line is line `number + 1`.
@@ -44,7 +94,7 @@ fn last_in_file(
     journal: &Path,
     sealed_lines: u64,
     number: &mut u64,
-    last: &mut Option<JournaledPolicy>,
+    last: &mut LastPolicy,
 ) -> Result<(), String> {
     #[derive(serde::Deserialize)]
     struct Line<'a> {
@@ -74,12 +124,16 @@ fn last_in_file(
         }
         let line: Line<'_> = serde_json::from_str(buf.trim_end())
             .map_err(|e| format!("{} line {number}: {e}", journal.display()))?;
-        let policy_event = matches!(line.event_type, "policy_applied" | "policy_loaded");
-        if line.stage != "kernel" || !policy_event {
+        if line.stage != "kernel" {
             continue;
         }
+        let slot = match line.event_type {
+            "policy_applied" | "policy_loaded" => &mut last.event,
+            POLICY_RETAINED => &mut last.retained,
+            _ => continue,
+        };
         if let Some((version, digest)) = parse_event_message(&line.message) {
-            *last = Some(JournaledPolicy {
+            *slot = Some(JournaledPolicy {
                 mark: PolicyMark { version, digest },
                 sealed: *number <= sealed_lines,
             });
@@ -318,6 +372,51 @@ mod tests {
     fn policy(capacity: u64) -> Policy {
         let doc = serde_json::json!({"limits": {"search": {"capacity_tokens": capacity, "window_ms": 1000}}});
         Policy::from_json(&doc).unwrap()
+    }
+
+    /// Retention deletes every segment that holds a policy event: the `policy_retained`
+    /// mark it journals in their place keeps the policy in force named (without it the
+    /// journal names none, and the next start refuses the policy file); a later
+    /// `policy_applied` wins over the mark, and the mark is carried again by the next
+    /// retention.
+    #[test]
+    fn retention_keeps_the_policy_in_force_named() {
+        let filler =
+            |n: usize| (0..n).map(|i| JournalEntry::info("daemon", "filler", format!("line {i}")));
+        let entries: Vec<_> = std::iter::once(applied(2, &policy(7)))
+            .chain(filler(60))
+            .collect();
+        let small = |d: &mut Dir| {
+            d.config.segment_max_bytes = 1024;
+            d.config.retain_segments = Some(1);
+        };
+        let mut forgetful = Dir::new();
+        small(&mut forgetful);
+        forgetful.journal(&entries, true);
+        assert_eq!(forgetful.last(), None, "the segments were deleted");
+
+        let mut d = Dir::new();
+        small(&mut d);
+        d.config.carry = Some(std::sync::Arc::new(retained_policy));
+        d.journal(&entries, true);
+        let last = d.last().expect("named by the retained mark");
+        assert_eq!(last.mark.version, 2);
+        assert_eq!(last.mark.digest, policy(7).digest());
+        assert!(last.sealed);
+        d.write(POLICY_FILE, 2, &policy(7));
+        assert_eq!(d.decide(false).unwrap().version, 2);
+
+        let later: Vec<_> = std::iter::once(applied(3, &policy(8)))
+            .chain(filler(3))
+            .collect();
+        d.journal(&later, true);
+        assert_eq!(
+            d.last().unwrap().mark.version,
+            3,
+            "applied wins over retained"
+        );
+        d.journal(&filler(100).collect::<Vec<_>>(), true);
+        assert_eq!(d.last().unwrap().mark.version, 3, "carried again");
     }
 
     #[test]

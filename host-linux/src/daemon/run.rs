@@ -147,6 +147,7 @@ async fn open_journal(
     jc.retain_segments = j.retain_segments;
     jc.retain_age = j.retain_age;
     jc.on_fsync = Some(metrics.fsync_observer());
+    jc.carry = Some(std::sync::Arc::new(super::policy_start::retained_policy));
     let (journal, report) = tokio::task::spawn_blocking(move || Journal::open(jc))
         .await
         .map_err(|e| e.to_string())?

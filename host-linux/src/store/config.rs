@@ -9,6 +9,13 @@ use std::time::Duration;
 /// entries the batch made durable.
 pub type FsyncHook = Arc<dyn Fn(Duration, usize) + Send + Sync>;
 
+/// Called by retention with the rotated segment files it is about to delete (oldest first);
+/// the entries it returns are journaled after `journal_segments_deleted` and sealed before
+/// any file is removed, so that what the deleted lines established (the policy in force)
+/// is still named by the journal that remains.
+pub type CarryHook =
+    Arc<dyn Fn(&[PathBuf]) -> std::io::Result<Vec<super::JournalEntry>> + Send + Sync>;
+
 /// Where the journal lives and how it batches and seals.
 #[derive(Clone)]
 pub struct JournalConfig {
@@ -51,6 +58,8 @@ pub struct JournalConfig {
     /// Delete rotated segments last written longer ago than this. `None`: no age limit.
     /// The newest rotated segment is never deleted (the open one continues it).
     pub retain_age: Option<Duration>,
+    /// What retention carries forward from the segments it deletes. `None`: nothing.
+    pub carry: Option<CarryHook>,
 }
 
 impl JournalConfig {
@@ -73,6 +82,7 @@ impl JournalConfig {
             segment_max_age: None,
             retain_segments: None,
             retain_age: None,
+            carry: None,
         }
     }
 
@@ -152,6 +162,7 @@ impl fmt::Debug for JournalConfig {
             .field("segment_max_age", &self.segment_max_age)
             .field("retain_segments", &self.retain_segments)
             .field("retain_age", &self.retain_age)
+            .field("carry", &self.carry.is_some())
             .finish()
     }
 }

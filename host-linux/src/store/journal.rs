@@ -120,6 +120,7 @@ impl Journal {
             max_age: config.segment_max_age,
             retain: config.retain_segments,
             retain_age: config.retain_age,
+            carry: config.carry.clone(),
             bytes: found.intact_end,
             started: Instant::now(),
             next_seq: list_segments(&config.dir)?.last().map_or(1, |seq| seq + 1),

@@ -45,7 +45,7 @@ pub(super) mod writer;
 mod tests;
 
 pub use anchor::{anchor_path, read_anchor};
-pub use config::{AppendError, Appended, FsyncHook, JournalConfig, OpenReport};
+pub use config::{AppendError, Appended, CarryHook, FsyncHook, JournalConfig, OpenReport};
 pub use entry::JournalEntry;
 pub(crate) use fsutil::read_regular;
 pub use idem_line::{IDEMPOTENCY_FILE, IdemLine};

@@ -95,6 +95,8 @@ pub(super) struct Segments {
     pub(super) retain: Option<u64>,
     /// Rotated segments last written longer ago than this are deleted.
     pub(super) retain_age: Option<Duration>,
+    /// What retention journals in place of the segments it deletes.
+    pub(super) carry: Option<super::CarryHook>,
     /// Bytes in the open segment.
     pub(super) bytes: u64,
     /// When the open segment was started (or found, at open).
@@ -548,7 +550,8 @@ impl Writer {
 
     /// Deletes the oldest rotated segments beyond `retain` or older than `retain_age`
     /// (never the newest: the open segment continues it). The deletion is journaled
-    /// (`journal_segments_deleted`) and sealed before any file is removed, so a crash leaves
+    /// (`journal_segments_deleted`, then what the carry hook returns) and sealed before any
+    /// file is removed, so a crash leaves
     /// segments the journal says are deleted (removed again at the next start), never
     /// segments deleted without a record.
     pub(super) fn apply_retention(&mut self) -> io::Result<()> {
@@ -567,6 +570,15 @@ impl Writer {
         };
         let through_line = boundary_lines(&dir, through + 1)?;
         self.write_now(&deleted_entry(doomed.len(), first, through, through_line))?;
+        if let Some(carry) = self.seg.carry.clone() {
+            let files: Vec<_> = doomed
+                .iter()
+                .map(|&seq| dir.join(segment_file(seq)))
+                .collect();
+            for entry in carry(&files)? {
+                self.write_now(&entry)?;
+            }
+        }
         self.seal_now()?;
         for seq in doomed {
             remove_segment(&dir, seq)?;
