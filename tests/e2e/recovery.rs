@@ -371,37 +371,7 @@ fn kill_9_at_a_random_moment_never_makes_the_anchor_refuse_a_restart() {
         .subsec_nanos();
     for round in 0..3u32 {
         let stop_at = 20 + (seed.rotate_left(round * 7) % 200) as usize;
-        let count = Arc::new(AtomicUsize::new(0));
-        let socket = d.socket.clone();
-        let writer = {
-            let count = count.clone();
-            std::thread::spawn(move || {
-                for i in 0.. {
-                    let Ok(mut s) = std::os::unix::net::UnixStream::connect(&socket) else {
-                        return;
-                    };
-                    s.set_read_timeout(Some(DEADLINE)).unwrap();
-                    write_request(
-                        &mut s,
-                        "JOURNAL_APPEND",
-                        json!({"event_type": "burst", "message": format!("e{i}")}),
-                    );
-                    match read_frame(&mut s) {
-                        Some(reply) if reply["ok"] == true => {
-                            count.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => return,
-                    }
-                }
-            })
-        };
-        let start = Instant::now();
-        while count.load(Ordering::Relaxed) < stop_at {
-            assert!(start.elapsed() < DEADLINE, "appends too slow");
-            std::thread::yield_now();
-        }
-        d.kill9();
-        writer.join().unwrap();
+        append_then_kill9(&mut d, "e", stop_at, |_, _, _| {});
         // No flag: a crash is not tampering.
         d.spawn();
         assert!(anchor_of(&d).is_file());

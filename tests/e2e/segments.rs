@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -44,38 +43,6 @@ fn kept_lines(d: &Daemon) -> Vec<(u64, String)> {
     out
 }
 
-/// Appends from a thread until the daemon goes away; pushes (line, hash, message) of every
-/// acknowledged event.
-fn writer(
-    socket: std::path::PathBuf,
-    acked: Arc<Mutex<Vec<(u64, String, String)>>>,
-    count: Arc<AtomicUsize>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        for i in 0.. {
-            let message = format!("event {i} of {}", acked.lock().unwrap().len());
-            let Ok(mut s) = std::os::unix::net::UnixStream::connect(&socket) else {
-                return;
-            };
-            s.set_read_timeout(Some(DEADLINE)).unwrap();
-            write_request(
-                &mut s,
-                "JOURNAL_APPEND",
-                json!({"event_type": "burst", "message": message}),
-            );
-            match read_frame(&mut s) {
-                Some(reply) if reply["ok"] == true => {
-                    let line = reply["line"].as_u64().unwrap();
-                    let hash = reply["hash"].as_str().unwrap().to_owned();
-                    acked.lock().unwrap().push((line, hash, message));
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => return,
-            }
-        }
-    })
-}
-
 #[test]
 fn kill_9_at_random_moments_with_tiny_segments_restarts_and_verifies() {
     let mut d = Daemon::start_with_config(&[], Some(CONFIG));
@@ -86,15 +53,18 @@ fn kill_9_at_random_moments_with_tiny_segments_restarts_and_verifies() {
     let acked: Arc<Mutex<Vec<(u64, String, String)>>> = Arc::default();
     for round in 0..4u32 {
         let stop_at = 10 + (seed.rotate_left(round * 7) % 120) as usize;
-        let count = Arc::new(AtomicUsize::new(0));
-        let handle = writer(d.socket.clone(), acked.clone(), count.clone());
-        let start = Instant::now();
-        while count.load(Ordering::Relaxed) < stop_at {
-            assert!(start.elapsed() < DEADLINE, "appends too slow");
-            std::thread::yield_now();
-        }
-        d.kill9();
-        handle.join().unwrap();
+        let acked = acked.clone();
+        append_then_kill9(
+            &mut d,
+            &format!("round {round}"),
+            stop_at,
+            move |line, hash, m| {
+                acked
+                    .lock()
+                    .unwrap()
+                    .push((line, hash.to_owned(), m.to_owned()));
+            },
+        );
         // A crash is not tampering: the restart needs no flag, whatever the moment.
         d.spawn();
     }

@@ -479,3 +479,50 @@ pub fn socket_peer() -> String {
         std::process::id()
     )
 }
+
+/// Appends events (`event_type` `burst`, message `"{tag} {i}"`) from a thread, one
+/// connection per event, until `stop_at` are acknowledged, then `kill -9`s the daemon in the
+/// middle of the stream. `on_ack(line, hash, message)` sees each acknowledged event.
+pub fn append_then_kill9(
+    d: &mut Daemon,
+    tag: &str,
+    stop_at: usize,
+    mut on_ack: impl FnMut(u64, &str, &str) + Send + 'static,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = Arc::new(AtomicUsize::new(0));
+    let (socket, tag) = (d.socket.clone(), tag.to_owned());
+    let writer = {
+        let count = count.clone();
+        std::thread::spawn(move || {
+            for i in 0.. {
+                let message = format!("{tag} {i}");
+                let Ok(mut s) = UnixStream::connect(&socket) else {
+                    return;
+                };
+                s.set_read_timeout(Some(DEADLINE)).unwrap();
+                write_request(
+                    &mut s,
+                    "JOURNAL_APPEND",
+                    serde_json::json!({"event_type": "burst", "message": message}),
+                );
+                match read_frame(&mut s) {
+                    Some(reply) if reply["ok"] == true => {
+                        let line = reply["line"].as_u64().unwrap();
+                        on_ack(line, reply["hash"].as_str().unwrap(), &message);
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => return,
+                }
+            }
+        })
+    };
+    let start = Instant::now();
+    while count.load(Ordering::Relaxed) < stop_at {
+        assert!(start.elapsed() < DEADLINE, "appends too slow");
+        std::thread::yield_now();
+    }
+    d.kill9();
+    writer.join().unwrap();
+}
