@@ -8,8 +8,8 @@
 //! deadline; every wait lies within the jittered delay's bounds for the attempts made; every
 //! call ends within a bounded number of steps, and its give-up reason fits what happened.
 
-use heidi_core::breaker::{Breaker, BreakerConfig, Outcome};
-use heidi_core::guard::{Action, Answer, GaveUp, Guard, GuardConfig, Permission};
+use heidi_core::breaker::{Breaker, BreakerConfig};
+use heidi_core::guard::{Action, Answer, GaveUp, Guard, GuardConfig, Permission, local};
 use heidi_core::retry::{BudgetConfig, Jitter, RetryBudget, RetryPolicy};
 use heidi_core::upstream::{BreakerInput, Reason, classify, code};
 use heidi_core::{Duration, Instant};
@@ -196,19 +196,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
                     let p = permit.take();
                     prop_assert!(p.is_some(), "a record returns a permit");
                     let p = p.unwrap();
-                    let took = Duration::from_millis(1);
-                    match input {
-                        BreakerInput::Success => {
-                            let _ = breaker.record(now, p, Outcome::Success(took));
-                        }
-                        BreakerInput::Failure => {
-                            let _ = breaker.record(now, p, Outcome::Failure(took));
-                        }
-                        BreakerInput::Neutral => breaker.abandon(now, p),
-                    }
-                    Answer::Recorded {
-                        open_until: breaker.open_until(),
-                    }
+                    local::record(&mut breaker, now, p, input, Duration::from_millis(1))
                 }
                 Action::TakeRetry => {
                     prop_assert!(case.budget);

@@ -58,6 +58,9 @@
 //!   changes nothing. A driver may drop a guard at any point; it must then return a permit
 //!   it holds itself.
 //!
+//! A driver that owns its breaker answers `Acquire` and `Record` with [`local::acquire`] and
+//! [`local::record`].
+//!
 //! Work is bounded: each `poll` and `handle` is O(1), and a call makes at most
 //! `max_attempts` attempts (re-submissions are bounded by the driver's items).
 //!
@@ -67,10 +70,10 @@
 //! succeeds, each call taking 10 ms:
 //!
 //! ```
-//! use heidi_core::breaker::{Breaker, BreakerConfig, Outcome};
-//! use heidi_core::guard::{Action, Answer, Guard, GuardConfig, Permission};
+//! use heidi_core::breaker::{Breaker, BreakerConfig};
+//! use heidi_core::guard::{Action, Answer, Guard, GuardConfig, Permission, local};
 //! use heidi_core::retry::{RetryBudget, RetryPolicy};
-//! use heidi_core::upstream::{BreakerInput, Reason, classify, code};
+//! use heidi_core::upstream::{Reason, classify, code};
 //! use heidi_core::{Duration, Instant};
 //!
 //! let mut breaker = Breaker::new(BreakerConfig::DEFAULT).unwrap();
@@ -86,16 +89,14 @@
 //!             budget.record_request(now);
 //!             Answer::Counted
 //!         }
-//!         Action::Acquire => match breaker.acquire(now) {
-//!             Ok(p) => {
-//!                 permit = Some(p);
-//!                 Answer::Acquire(Permission::Granted)
-//!             }
-//!             Err(r) => Answer::Acquire(Permission::Refused { retry_at: Some(r.until) }),
-//!         },
+//!         Action::Acquire => {
+//!             let (granted, answer) = local::acquire(&mut breaker, now);
+//!             permit = granted;
+//!             answer
+//!         }
 //!         Action::Attempt { .. } => {
 //!             calls += 1;
-//!             now = now + Duration::from_millis(10); // the call takes 10 ms
+//!             now += Duration::from_millis(10); // the call takes 10 ms
 //!             if failures_left > 0 {
 //!                 failures_left -= 1;
 //!                 let verdict = classify(code::UNAVAILABLE, Reason::None);
@@ -106,13 +107,7 @@
 //!         }
 //!         Action::Record(input) => {
 //!             let permit = permit.take().expect("acquired before the attempt");
-//!             let took = Duration::from_millis(10);
-//!             match input {
-//!                 BreakerInput::Success => { let _ = breaker.record(now, permit, Outcome::Success(took)); },
-//!                 BreakerInput::Failure => { let _ = breaker.record(now, permit, Outcome::Failure(took)); },
-//!                 BreakerInput::Neutral => breaker.abandon(now, permit),
-//!             }
-//!             Answer::Recorded { open_until: breaker.open_until() }
+//!             local::record(&mut breaker, now, permit, input, Duration::from_millis(10))
 //!         }
 //!         Action::TakeRetry => Answer::Budget(budget.try_retry(now)),
 //!         Action::Wait(at) => {
@@ -128,6 +123,7 @@
 //! assert_eq!(budget.window_totals(now), (1, 2)); // one request, two retries
 //! ```
 
+pub mod local;
 mod machine;
 #[cfg(test)]
 mod tests;
