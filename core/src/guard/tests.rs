@@ -34,6 +34,12 @@ fn attempt(n: u32) -> Action {
     }
 }
 
+/// The guard is done at `now` after `attempts` attempts with `result`.
+fn assert_done(g: &mut Guard, now: Instant, attempts: u32, result: Result<(), GaveUp>) {
+    assert_eq!(g.poll(now), Action::Done(Finish { attempts, result }));
+    assert_eq!(g.finish(), Some(Finish { attempts, result }));
+}
+
 const GRANTED: Permission = Permission::Granted;
 const CLOSED: Answer = Answer::Recorded { open_until: None };
 
@@ -87,13 +93,7 @@ fn the_rate_limit_is_asked_first_and_its_refusal_ends_the_call() {
         retry_at: Some(at(50)),
     };
     let result = Err(gave_up);
-    assert_eq!(
-        g.poll(at(0)),
-        Action::Done(Finish {
-            attempts: 0,
-            result
-        })
-    );
+    assert_done(&mut g, at(0), 0, result);
     // Granted: the budget counts the call next, then the breaker.
     let mut g = Guard::new(config, None);
     feed(&mut g, at(0), Action::Limit, Answer::Limit(GRANTED));
@@ -108,25 +108,13 @@ fn an_open_breaker_is_never_called_into_before_the_first_attempt_or_a_retry() {
     let mut g = Guard::new(GuardConfig::new(POLICY), None);
     feed(&mut g, at(0), Action::Acquire, refused);
     let result = Err(GaveUp::BreakerRefused { until });
-    assert_eq!(
-        g.poll(at(0)),
-        Action::Done(Finish {
-            attempts: 0,
-            result
-        })
-    );
+    assert_done(&mut g, at(0), 0, result);
 
     let mut g = Guard::new(GuardConfig::new(POLICY), None);
     failed_attempt(&mut g, at(0), 1);
     assert_eq!(g.poll(at(100)), Action::Acquire);
     g.handle(at(100), refused).unwrap();
-    assert_eq!(
-        g.poll(at(100)),
-        Action::Done(Finish {
-            attempts: 1,
-            result
-        })
-    );
+    assert_done(&mut g, at(100), 1, result);
 }
 
 #[test]
@@ -140,13 +128,7 @@ fn a_breaker_still_open_at_the_retry_time_gives_up_at_once() {
     feed(&mut g, at(0), Action::Record(BreakerInput::Failure), open);
     let reason = GiveUpReason::BreakerOpen { until: at(101) };
     let result = Err(GaveUp::Retry(reason));
-    assert_eq!(
-        g.poll(at(0)),
-        Action::Done(Finish {
-            attempts: 1,
-            result
-        })
-    );
+    assert_done(&mut g, at(0), 1, result);
     // Half-open by the retry time: the retry goes ahead.
     let mut g = Guard::new(GuardConfig::new(POLICY), None);
     feed(&mut g, at(0), Action::Acquire, Answer::Acquire(GRANTED));
@@ -165,13 +147,7 @@ fn the_limiter_or_breaker_down_fails_closed_unless_fail_open() {
     let mut g = Guard::new(config, None);
     feed(&mut g, at(0), Action::Limit, down);
     let result = Err(GaveUp::Unavailable);
-    assert_eq!(
-        g.poll(at(0)),
-        Action::Done(Finish {
-            attempts: 0,
-            result
-        })
-    );
+    assert_done(&mut g, at(0), 0, result);
 
     // Fail open: the calls go on without limiter or breaker (no Acquire, no Record).
     let mut g = Guard::new(config.with_fail_open(true), None);
@@ -194,13 +170,7 @@ fn the_limiter_or_breaker_down_fails_closed_unless_fail_open() {
     let mut g = Guard::new(GuardConfig::new(POLICY), None);
     feed(&mut g, at(0), Action::Acquire, down);
     let result = Err(GaveUp::Unavailable);
-    assert_eq!(
-        g.poll(at(0)),
-        Action::Done(Finish {
-            attempts: 0,
-            result
-        })
-    );
+    assert_done(&mut g, at(0), 0, result);
 }
 
 #[test]
@@ -213,13 +183,7 @@ fn a_verdict_decides_what_the_breaker_hears_and_whether_to_retry() {
     feed(&mut g, at(0), attempt(1), failed);
     feed(&mut g, at(0), Action::Record(BreakerInput::Success), CLOSED);
     let result = Err(GaveUp::NotRetryable(Class::Refusal));
-    assert_eq!(
-        g.poll(at(0)),
-        Action::Done(Finish {
-            attempts: 1,
-            result
-        })
-    );
+    assert_done(&mut g, at(0), 1, result);
     // Overload: the permit goes back unused, and the call is retried.
     let mut g = Guard::new(GuardConfig::new(POLICY), None);
     feed(&mut g, at(0), Action::Acquire, Answer::Acquire(GRANTED));
@@ -249,13 +213,7 @@ fn every_retry_is_taken_from_the_budget_and_a_refusal_gives_up() {
         retry_at: Instant::MAX,
     };
     let result = Err(GaveUp::Retry(reason));
-    assert_eq!(
-        g.poll(at(0)),
-        Action::Done(Finish {
-            attempts: 1,
-            result
-        })
-    );
+    assert_done(&mut g, at(0), 1, result);
     // Granted: wait, then the next attempt.
     let mut g = Guard::new(config, None);
     feed(&mut g, at(0), Action::CountRequest, Answer::Counted);
@@ -281,37 +239,19 @@ fn no_attempt_starts_at_or_past_the_deadline() {
     feed(&mut g, at(0), with_deadline, unavailable());
     feed(&mut g, at(0), Action::Record(BreakerInput::Failure), CLOSED);
     let result = Err(GaveUp::Deadline);
-    assert_eq!(
-        g.poll(at(0)),
-        Action::Done(Finish {
-            attempts: 1,
-            result
-        })
-    );
+    assert_done(&mut g, at(0), 1, result);
 
     // A permit granted, but the deadline passed meanwhile: it goes back unused.
     let mut g = Guard::new(GuardConfig::new(POLICY), Some(at(100)));
     feed(&mut g, at(0), Action::Acquire, Answer::Acquire(GRANTED));
     assert_eq!(g.poll(at(100)), Action::Record(BreakerInput::Neutral));
     g.handle(at(100), CLOSED).unwrap();
-    assert_eq!(
-        g.poll(at(100)),
-        Action::Done(Finish {
-            attempts: 0,
-            result
-        })
-    );
+    assert_done(&mut g, at(100), 0, result);
     assert_eq!(g.attempts(), 0);
 
     // Past the deadline before even asking the breaker.
     let mut g = Guard::new(GuardConfig::new(POLICY), Some(at(100)));
-    assert_eq!(
-        g.poll(at(100)),
-        Action::Done(Finish {
-            attempts: 0,
-            result
-        })
-    );
+    assert_done(&mut g, at(100), 0, result);
     assert_eq!(g.deadline(), at(100));
 }
 
