@@ -11,6 +11,9 @@
 //! the guarded call with [`GuardError::CircuitOpen`]. (Today's daemon answers a record with
 //! `"state":"open"` but no open time, so in practice the next acquire is what stops it.)
 //!
+//! With a [`GuardSpec::deadline`], no attempt starts at or after it, and a retry whose time
+//! falls at or after it is not waited for ([`GuardError::Deadline`]).
+//!
 //! When the daemon cannot be reached (unavailable or timed out) the guard fails closed with
 //! [`GuardError::Unavailable`], unless [`GuardSpec::fail_open`] is set: then the closure runs
 //! (and is retried per the policy) without rate limit or breaker.
@@ -44,10 +47,14 @@ pub struct GuardSpec<'a> {
     pub retry: RetryPolicy,
     /// Run the closure unguarded when the daemon is unreachable (default false: fail closed).
     pub fail_open: bool,
+    /// Time for the whole guarded call, from its start (default none: only the policy bounds
+    /// it). No attempt starts at or after it, and a retry that would come at or after it is
+    /// not waited for: the call ends with [`GuardError::Deadline`].
+    pub deadline: Option<std::time::Duration>,
 }
 
 impl<'a> GuardSpec<'a> {
-    /// Cost 1, [`RetryPolicy::DEFAULT`], fail closed.
+    /// Cost 1, [`RetryPolicy::DEFAULT`], fail closed, no deadline.
     pub fn new(limit_key: &'a str, operation: &'a str, breaker: &'a str) -> GuardSpec<'a> {
         GuardSpec {
             limit_key,
@@ -56,6 +63,7 @@ impl<'a> GuardSpec<'a> {
             breaker,
             retry: RetryPolicy::DEFAULT,
             fail_open: false,
+            deadline: None,
         }
     }
 }
@@ -87,6 +95,13 @@ pub enum GuardError<E> {
         code: String,
         /// The daemon's message.
         message: String,
+    },
+    /// The deadline ([`GuardSpec::deadline`]) came before the next attempt could start.
+    Deadline {
+        /// The closure's last failure, when it ran at least once.
+        last_error: Option<E>,
+        /// Attempts made.
+        attempts: u32,
     },
     /// The closure failed on every attempt the policy allowed.
     Failed {
@@ -124,6 +139,16 @@ impl<E: fmt::Display> fmt::Display for GuardError<E> {
             }
             GuardError::Unavailable { reason } => write!(f, "kernel daemon unavailable: {reason}"),
             GuardError::Daemon { code, message } => write!(f, "daemon error {code}: {message}"),
+            GuardError::Deadline {
+                last_error,
+                attempts,
+            } => {
+                write!(f, "deadline reached after {attempts} attempts")?;
+                match last_error {
+                    Some(e) => write!(f, "; last error: {e}"),
+                    None => Ok(()),
+                }
+            }
             GuardError::Failed { error, attempts } => {
                 write!(f, "failed after {attempts} attempts: {error}")
             }
@@ -194,11 +219,18 @@ impl Client {
         let config = GuardConfig::new(spec.retry)
             .with_limit(true)
             .with_fail_open(spec.fail_open);
-        let mut guard = Guard::new(config, None);
+        let mut now = self.clock.now();
+        let deadline = spec
+            .deadline
+            .map(|d| now.saturating_add(heidi_core::Duration::from_micros(d.as_micros() as u64)));
+        let mut guard = Guard::new(config, deadline);
         let mut heard = Heard::default();
         let (mut value, mut last_error) = (None, None);
-        let mut now = self.clock.now();
+        // When the guard last decided (after a record): retry delays count from there.
+        let mut decided = now;
         let finish = loop {
+            // The daemon calls and the closure take time; a test's sleeper does not.
+            now = self.clock.now().max(now);
             let answer = match guard.poll(now) {
                 Action::Limit => Answer::Limit(self.limit(spec, &mut heard)?),
                 Action::Acquire => Answer::Acquire(self.acquire(spec, now, &mut heard)?),
@@ -223,7 +255,8 @@ impl Client {
                         let record = self.breaker_record(spec.breaker, &p, kind, None);
                         record.payload.as_ref().and_then(breaker_open_for_ms)
                     });
-                    now = self.clock.now();
+                    now = self.clock.now().max(now);
+                    decided = now;
                     let open_until = heard
                         .open_for_ms
                         .map(|ms| now.saturating_add(heidi_core::Duration::from_millis(ms)));
@@ -233,8 +266,7 @@ impl Client {
                 Action::CountRequest => Answer::Counted,
                 Action::TakeRetry => Answer::Budget(Ok(())),
                 Action::Wait(at) => {
-                    // From the instant of the decision (read after the record).
-                    let wait = at.saturating_duration_since(now);
+                    let wait = at.saturating_duration_since(decided);
                     self.sleeper.sleep(pause::to_std(wait));
                     // The sleeper slept until `at` (a test's sleeper only records the delay).
                     now = self.clock.now().max(at);
@@ -262,6 +294,10 @@ impl Client {
                     last_error,
                 })
             }
+            (Err(GaveUp::Deadline), _, last_error) => Err(GuardError::Deadline {
+                last_error,
+                attempts: finish.attempts,
+            }),
             (Err(GaveUp::Unavailable), _, _) => Err(GuardError::Unavailable {
                 reason: heard.down.unwrap_or_default(),
             }),
