@@ -293,16 +293,18 @@ impl World {
         self.in_flight += 1;
         let config = GuardConfig::new(self.policy).with_budget(self.budget.is_some());
         let now = engine.now();
-        self.drive(engine, now, Guard::new(config, None), None);
+        self.drive(engine, now, Guard::new(config, None), None, Duration::ZERO);
     }
 
-    /// Serves the request's guard until it waits for the upstream or a retry time, or ends.
+    /// Serves the request's guard until it waits for the upstream or a retry time, or ends;
+    /// `permit` and `took` are those of the call that just ended, if any.
     fn drive(
         &mut self,
         engine: &mut Engine<Ev>,
         arrived: Instant,
         mut guard: Guard,
         mut permit: Option<Permit>,
+        took: Duration,
     ) {
         let now = engine.now();
         loop {
@@ -330,7 +332,6 @@ impl World {
                 }
                 Action::Record(input) => {
                     let Some(p) = permit.take() else { return };
-                    let took = now.saturating_duration_since(arrived);
                     local::record(&mut self.breaker, now, p, input, took)
                 }
                 Action::TakeRetry => match &mut self.budget {
@@ -390,17 +391,10 @@ impl World {
                 Answer::Failed { verdict, random }
             }
         };
-        if guard.handle(now, answer).is_err() {
-            return;
+        if guard.handle(now, answer).is_ok() {
+            // The breaker hears the call's own duration.
+            self.drive(engine, arrived, guard, Some(permit), latency);
         }
-        // The breaker hears the call's own duration.
-        if let Action::Record(input) = guard.poll(now) {
-            let answer = local::record(&mut self.breaker, now, permit, input, latency);
-            if guard.handle(now, answer).is_err() {
-                return;
-            }
-        }
-        self.drive(engine, arrived, guard, None);
     }
 
     /// Counts how the request that arrived at `arrived` ended.
@@ -504,7 +498,9 @@ impl driver::World for World {
                     engine.after(gap, Ev::Arrival);
                 }
             }
-            Ev::Retry { arrived, guard } => self.drive(engine, arrived, guard, None),
+            Ev::Retry { arrived, guard } => {
+                self.drive(engine, arrived, guard, None, Duration::ZERO)
+            }
             Ev::Done {
                 arrived,
                 guard,
