@@ -379,6 +379,7 @@ impl<U: UpstreamApi> Driver<U> {
             Action::Acquire => {
                 let (permit, answer) = local::acquire(&mut self.breaker, now);
                 call.permit = permit;
+                self.drain_breaker_events();
                 answer
             }
             Action::Record(input) => {
@@ -397,9 +398,6 @@ impl<U: UpstreamApi> Driver<U> {
             Action::TakeRetry => Answer::Budget(self.budget.try_retry(now)),
             Action::Attempt { .. } | Action::Wait(_) | Action::Done(_) => return None,
         };
-        if matches!(answer, Answer::Acquire(_)) {
-            self.drain_breaker_events();
-        }
         Some(answer)
     }
 
