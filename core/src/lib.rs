@@ -85,6 +85,7 @@
 //! |---|---|
 //! | [`limit`] | integer GCRA token buckets, a keyed limiter, the named operation limits |
 //! | [`retry`] | named retry policies with seeded, capped jitter; a retry budget |
+//! | [`guard`] | one guarded call: limit, breaker, attempt, classify, record, retry, deadline |
 //! | [`breaker`] | circuit breakers (consecutive / rate / slow-call trips) and a registry |
 //! | [`batcher`] | size-or-linger batches of at most 8 items |
 //! | [`lease`] | per-key concurrency leases with TTL |
@@ -113,6 +114,7 @@ extern crate std;
 pub mod batcher;
 pub mod breaker;
 pub mod governor;
+pub mod guard;
 pub mod health;
 pub mod id;
 pub mod idempotency;

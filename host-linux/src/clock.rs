@@ -7,6 +7,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     epoch: std::time::Instant,
+    source: Source,
+}
+
+/// Where a [`Clock`] reads the time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// `std::time::Instant::now()`.
+    Std,
+    /// `tokio::time::Instant::now()`: the same clock, except in a test runtime whose time is
+    /// paused, where it is virtual and moves only when the test (or tokio's auto-advance)
+    /// moves it.
+    Tokio,
 }
 
 impl Clock {
@@ -14,12 +26,30 @@ impl Clock {
     pub fn start() -> Clock {
         Clock {
             epoch: std::time::Instant::now(),
+            source: Source::Std,
+        }
+    }
+
+    /// A clock that reads tokio's time, so that timers (`tokio::time::sleep`) and readings
+    /// agree under a paused test runtime; in production it reads the same monotonic clock as
+    /// [`Clock::start`].
+    pub fn start_tokio() -> Clock {
+        Clock {
+            epoch: tokio::time::Instant::now().into_std(),
+            source: Source::Tokio,
+        }
+    }
+
+    fn read(&self) -> std::time::Instant {
+        match self.source {
+            Source::Std => std::time::Instant::now(),
+            Source::Tokio => tokio::time::Instant::now().into_std(),
         }
     }
 
     /// Microseconds since the clock started, as a core [`Instant`].
     pub fn now(&self) -> Instant {
-        self.at(std::time::Instant::now())
+        self.at(self.read())
     }
 
     /// A std instant read earlier, as a core [`Instant`] of this clock (the clock's start if
@@ -63,6 +93,18 @@ mod tests {
         assert!(b >= a);
         let back = clock.to_std(b);
         assert!(back >= clock.epoch);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tokio_clock_follows_paused_time() {
+        let clock = Clock::start_tokio();
+        let before = clock.now();
+        tokio::time::advance(std::time::Duration::from_secs(3600)).await;
+        let after = clock.now();
+        assert_eq!(
+            after.saturating_duration_since(before),
+            heidi_core::Duration::from_secs(3600)
+        );
     }
 
     #[test]

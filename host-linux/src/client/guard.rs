@@ -1,13 +1,18 @@
 //! [`Client::guard`]: run a closure under the daemon's rate limit and circuit breaker, retrying
 //! its failures with the core's [`RetryPolicy`].
 //!
-//! Order: one `RATE_LIMIT_CONSUME` for the whole guarded call; then per attempt
+//! Every decision is the core's guarded-call machine (`heidi_core::guard`), the one the gRPC
+//! sidecar and the browser simulator drive too; here its rate limiter and breaker are daemon
+//! calls. Order: one `RATE_LIMIT_CONSUME` for the whole guarded call; then per attempt
 //! `BREAKER_ACQUIRE`, the closure, `BREAKER_RECORD` with the permit and the outcome. A failed
 //! attempt is retried when [`RetryPolicy::next`] says so (exponential delay, jitter ≤ cap, from
 //! the core); an open breaker is never retried into: a `CIRCUIT_OPEN` answer to the next
 //! acquire, or a record reply saying the breaker opened for longer than the retry delay, ends
 //! the guarded call with [`GuardError::CircuitOpen`]. (Today's daemon answers a record with
 //! `"state":"open"` but no open time, so in practice the next acquire is what stops it.)
+//!
+//! With a [`GuardSpec::deadline`], no attempt starts at or after it, and a retry whose time
+//! falls at or after it is not waited for ([`GuardError::Deadline`]).
 //!
 //! When the daemon cannot be reached (unavailable or timed out) the guard fails closed with
 //! [`GuardError::Unavailable`], unless [`GuardSpec::fail_open`] is set: then the closure runs
@@ -18,8 +23,10 @@
 
 use std::fmt;
 
+use heidi_core::guard::{Action, Answer, GaveUp, Guard, GuardConfig, Permission};
 use heidi_core::proto::ErrorCode;
-use heidi_core::retry::{GiveUpReason, RetryDecision, RetryPolicy};
+use heidi_core::retry::{GiveUpReason, RetryPolicy};
+use heidi_core::upstream::Class;
 
 use super::methods::{BreakerOutcome, breaker_open_for_ms, id_of, limit_allowed};
 use super::result::codes;
@@ -40,10 +47,14 @@ pub struct GuardSpec<'a> {
     pub retry: RetryPolicy,
     /// Run the closure unguarded when the daemon is unreachable (default false: fail closed).
     pub fail_open: bool,
+    /// Time for the whole guarded call, from its start (default none: only the policy bounds
+    /// it). No attempt starts at or after it, and a retry that would come at or after it is
+    /// not waited for: the call ends with [`GuardError::Deadline`].
+    pub deadline: Option<std::time::Duration>,
 }
 
 impl<'a> GuardSpec<'a> {
-    /// Cost 1, [`RetryPolicy::DEFAULT`], fail closed.
+    /// Cost 1, [`RetryPolicy::DEFAULT`], fail closed, no deadline.
     pub fn new(limit_key: &'a str, operation: &'a str, breaker: &'a str) -> GuardSpec<'a> {
         GuardSpec {
             limit_key,
@@ -52,6 +63,7 @@ impl<'a> GuardSpec<'a> {
             breaker,
             retry: RetryPolicy::DEFAULT,
             fail_open: false,
+            deadline: None,
         }
     }
 }
@@ -83,6 +95,13 @@ pub enum GuardError<E> {
         code: String,
         /// The daemon's message.
         message: String,
+    },
+    /// The deadline ([`GuardSpec::deadline`]) came before the next attempt could start.
+    Deadline {
+        /// The closure's last failure, when it ran at least once.
+        last_error: Option<E>,
+        /// Attempts made.
+        attempts: u32,
     },
     /// The closure failed on every attempt the policy allowed.
     Failed {
@@ -120,6 +139,16 @@ impl<E: fmt::Display> fmt::Display for GuardError<E> {
             }
             GuardError::Unavailable { reason } => write!(f, "kernel daemon unavailable: {reason}"),
             GuardError::Daemon { code, message } => write!(f, "daemon error {code}: {message}"),
+            GuardError::Deadline {
+                last_error,
+                attempts,
+            } => {
+                write!(f, "deadline reached after {attempts} attempts")?;
+                match last_error {
+                    Some(e) => write!(f, "; last error: {e}"),
+                    None => Ok(()),
+                }
+            }
             GuardError::Failed { error, attempts } => {
                 write!(f, "failed after {attempts} attempts: {error}")
             }
@@ -157,13 +186,26 @@ fn daemon_error<E>(result: &CallResult) -> GuardError<E> {
     }
 }
 
-fn unavailable<E>(result: &CallResult) -> GuardError<E> {
-    GuardError::Unavailable {
-        reason: result
-            .reason
-            .clone()
-            .unwrap_or_else(|| result.status.to_string()),
-    }
+/// Why the daemon could not be reached.
+fn unavailable(result: &CallResult) -> String {
+    result
+        .reason
+        .clone()
+        .unwrap_or_else(|| result.status.to_string())
+}
+
+/// What the daemon's breaker said to the last `BREAKER_ACQUIRE` or `BREAKER_RECORD`, kept for
+/// the caller's error.
+#[derive(Default)]
+struct Heard {
+    /// The permit of the attempt in progress.
+    permit: Option<String>,
+    /// `retry_after_ms` of a refused acquire.
+    refused_after_ms: Option<u64>,
+    /// How long the breaker stays open, from the last record reply.
+    open_for_ms: Option<u64>,
+    /// Why the daemon could not be reached, when it could not.
+    down: Option<String>,
 }
 
 impl Client {
@@ -174,99 +216,159 @@ impl Client {
         spec: &GuardSpec<'_>,
         mut f: impl FnMut() -> Result<T, E>,
     ) -> Result<T, GuardError<E>> {
-        let mut unguarded = false;
-        let limit = self.rate_limit_consume(spec.limit_key, spec.operation, spec.cost);
-        match step(&limit) {
-            Step::Granted(p) if limit_allowed(p) => {}
-            Step::Granted(_) => {
-                let retry_after_ms = limit.retry_after_ms();
-                return Err(GuardError::RateLimited { retry_after_ms });
-            }
-            Step::Refused(code) if code == ErrorCode::RateLimited.as_str() => {
-                let retry_after_ms = limit.retry_after_ms();
-                return Err(GuardError::RateLimited { retry_after_ms });
-            }
-            Step::Refused(_) => return Err(daemon_error(&limit)),
-            Step::Down if spec.fail_open => unguarded = true,
-            Step::Down => return Err(unavailable(&limit)),
-        }
-        let mut attempts = 0u32;
-        let mut last_error = None;
-        loop {
-            let permit = if unguarded {
-                None
-            } else {
-                match self.acquire_permit(spec, last_error.take()) {
-                    Ok(permit) => permit,
-                    Err(Some(e)) => return Err(e),
-                    Err(None) => {
-                        unguarded = true;
-                        None
+        let config = GuardConfig::new(spec.retry)
+            .with_limit(true)
+            .with_fail_open(spec.fail_open);
+        let mut now = self.clock.now();
+        let deadline = spec
+            .deadline
+            .map(|d| now.saturating_add(heidi_core::Duration::from_micros(d.as_micros() as u64)));
+        let mut guard = Guard::new(config, deadline);
+        let mut heard = Heard::default();
+        let (mut value, mut last_error) = (None, None);
+        // When the guard last decided (after a record): retry delays count from there.
+        let mut decided = now;
+        let finish = loop {
+            // The daemon calls and the closure take time; a test's sleeper does not.
+            now = self.clock.now().max(now);
+            let answer = match guard.poll(now) {
+                Action::Limit => Answer::Limit(self.limit(spec, &mut heard)?),
+                Action::Acquire => Answer::Acquire(self.acquire(spec, now, &mut heard)?),
+                Action::Attempt { .. } => match f() {
+                    Ok(v) => {
+                        value = Some(v);
+                        Answer::Succeeded
                     }
-                }
-            };
-            attempts += 1;
-            let outcome = f();
-            let kind = match outcome {
-                Ok(_) => BreakerOutcome::Success,
-                Err(_) => BreakerOutcome::Failure,
-            };
-            let open_for_ms = permit.and_then(|p| {
-                let record = self.breaker_record(spec.breaker, &p, kind, None);
-                record.payload.as_ref().and_then(breaker_open_for_ms)
-            });
-            let error = match outcome {
-                Ok(value) => return Ok(value),
-                Err(e) => e,
-            };
-            let now = self.clock.now();
-            let open_until =
-                open_for_ms.map(|ms| now.saturating_add(heidi_core::Duration::from_millis(ms)));
-            match spec
-                .retry
-                .next(now, attempts, pause::random_u64(), open_until)
-            {
-                RetryDecision::RetryAt(at) => {
-                    last_error = Some(error);
-                    self.sleeper
-                        .sleep(pause::to_std(at.saturating_duration_since(now)));
-                }
-                RetryDecision::GiveUp(GiveUpReason::BreakerOpen { .. }) => {
-                    return Err(GuardError::CircuitOpen {
-                        retry_after_ms: open_for_ms,
-                        last_error: Some(error),
+                    Err(e) => {
+                        last_error = Some(e);
+                        let verdict = Class::Failure.verdict();
+                        let random = pause::random_u64();
+                        Answer::Failed { verdict, random }
+                    }
+                },
+                Action::Record(input) => {
+                    let kind = match input {
+                        heidi_core::upstream::BreakerInput::Success => BreakerOutcome::Success,
+                        _ => BreakerOutcome::Failure,
+                    };
+                    heard.open_for_ms = heard.permit.take().and_then(|p| {
+                        let record = self.breaker_record(spec.breaker, &p, kind, None);
+                        record.payload.as_ref().and_then(breaker_open_for_ms)
                     });
+                    now = self.clock.now().max(now);
+                    decided = now;
+                    let open_until = heard
+                        .open_for_ms
+                        .map(|ms| now.saturating_add(heidi_core::Duration::from_millis(ms)));
+                    Answer::Recorded { open_until }
                 }
-                RetryDecision::GiveUp(_) => return Err(GuardError::Failed { error, attempts }),
+                // The client has no retry budget: the guard never asks.
+                Action::CountRequest => Answer::Counted,
+                Action::TakeRetry => Answer::Budget(Ok(())),
+                Action::Wait(at) => {
+                    let wait = at.saturating_duration_since(decided);
+                    self.sleeper.sleep(pause::to_std(wait));
+                    // The sleeper slept until `at` (a test's sleeper only records the delay).
+                    now = self.clock.now().max(at);
+                    continue;
+                }
+                Action::Done(finish) => break finish,
+            };
+            if guard.handle(now, answer).is_err() {
+                // Not reached: every answer above fits its action.
+                return Err(GuardError::Daemon {
+                    code: codes::BAD_REPLY.into(),
+                    message: "guard: unexpected step".into(),
+                });
+            }
+        };
+        match (finish.result, value, last_error) {
+            (Ok(()), Some(v), _) => Ok(v),
+            (Err(GaveUp::BreakerRefused { .. }), _, last_error) => Err(GuardError::CircuitOpen {
+                retry_after_ms: heard.refused_after_ms,
+                last_error,
+            }),
+            (Err(GaveUp::Retry(GiveUpReason::BreakerOpen { .. })), _, last_error) => {
+                Err(GuardError::CircuitOpen {
+                    retry_after_ms: heard.open_for_ms,
+                    last_error,
+                })
+            }
+            (Err(GaveUp::Deadline), _, last_error) => Err(GuardError::Deadline {
+                last_error,
+                attempts: finish.attempts,
+            }),
+            (Err(GaveUp::Unavailable), _, _) => Err(GuardError::Unavailable {
+                reason: heard.down.unwrap_or_default(),
+            }),
+            (_, _, Some(error)) => Err(GuardError::Failed {
+                error,
+                attempts: finish.attempts,
+            }),
+            // Not reached: a call that gave up without running the closure stopped above.
+            (result, _, None) => Err(GuardError::Daemon {
+                code: codes::BAD_REPLY.into(),
+                message: format!("guard ended without a result: {result:?}"),
+            }),
+        }
+    }
+
+    /// `RATE_LIMIT_CONSUME`, as the guard's permission (the guard decides what an
+    /// unreachable daemon means); a refusal or a daemon error ends the guarded call here.
+    fn limit<E>(
+        &self,
+        spec: &GuardSpec<'_>,
+        heard: &mut Heard,
+    ) -> Result<Permission, GuardError<E>> {
+        let limit = self.rate_limit_consume(spec.limit_key, spec.operation, spec.cost);
+        let limited = || GuardError::RateLimited {
+            retry_after_ms: limit.retry_after_ms(),
+        };
+        match step(&limit) {
+            Step::Granted(p) if limit_allowed(p) => Ok(Permission::Granted),
+            Step::Granted(_) => Err(limited()),
+            Step::Refused(code) if code == ErrorCode::RateLimited.as_str() => Err(limited()),
+            Step::Refused(_) => Err(daemon_error(&limit)),
+            Step::Down => {
+                heard.down = Some(unavailable(&limit));
+                Ok(Permission::Unavailable)
             }
         }
     }
 
-    /// `BREAKER_ACQUIRE`: `Ok(Some(permit))`; `Err(Some(e))` to stop; `Err(None)` when the
-    /// daemon is down and the guard fails open.
-    fn acquire_permit<E>(
+    /// `BREAKER_ACQUIRE`, as the guard's permission (the permit kept in `heard`); a daemon
+    /// error ends the guarded call here.
+    fn acquire<E>(
         &self,
         spec: &GuardSpec<'_>,
-        last_error: Option<E>,
-    ) -> Result<Option<String>, Option<GuardError<E>>> {
+        now: heidi_core::Instant,
+        heard: &mut Heard,
+    ) -> Result<Permission, GuardError<E>> {
         let acquired = self.breaker_acquire(spec.breaker);
         match step(&acquired) {
             Step::Granted(p) => match id_of(p, "permit") {
-                Some(permit) => Ok(Some(permit)),
-                None => Err(Some(GuardError::Daemon {
+                Some(permit) => {
+                    heard.permit = Some(permit);
+                    Ok(Permission::Granted)
+                }
+                None => Err(GuardError::Daemon {
                     code: codes::BAD_REPLY.into(),
                     message: "BREAKER_ACQUIRE reply has no permit".into(),
-                })),
+                }),
             },
             Step::Refused(code) if code == ErrorCode::CircuitOpen.as_str() => {
-                Err(Some(GuardError::CircuitOpen {
-                    retry_after_ms: acquired.retry_after_ms(),
-                    last_error,
-                }))
+                heard.refused_after_ms = acquired.retry_after_ms();
+                let retry_at = heard
+                    .refused_after_ms
+                    .map(|ms| now.saturating_add(heidi_core::Duration::from_millis(ms)));
+                Ok(Permission::Refused { retry_at })
             }
-            Step::Refused(_) => Err(Some(daemon_error(&acquired))),
-            Step::Down if spec.fail_open => Err(None),
-            Step::Down => Err(Some(unavailable(&acquired))),
+            Step::Refused(_) => Err(daemon_error(&acquired)),
+            // The guard decides: fail open (go on unguarded) or closed.
+            Step::Down => {
+                heard.down = Some(unavailable(&acquired));
+                Ok(Permission::Unavailable)
+            }
         }
     }
 }

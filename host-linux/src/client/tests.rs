@@ -584,3 +584,39 @@ fn http_connection_refused_is_unavailable_after_retries() {
     assert_eq!(r.retry_count, 1);
     assert_eq!(sleeper.0.lock().unwrap().len(), 1);
 }
+
+#[test]
+fn guard_gives_up_at_its_deadline_instead_of_waiting_past_it() {
+    let (server, log) = guard_server(|m, n, _| match m {
+        "RATE_LIMIT_CONSUME" => json!({"allowed": true}),
+        "BREAKER_ACQUIRE" => json!({"permit": n.to_string()}),
+        _ => json!({"ok": true}),
+    });
+    let (c, sleeper, _) = client(config(server.endpoint()));
+    // Retries after 1 s and 2 s (the test's sleeper only records them); 2.5 s for the call:
+    // the second retry would come at 3 s.
+    let s = heidi_core::Duration::from_secs;
+    let spec = GuardSpec {
+        retry: RetryPolicy::new(5, s(1), s(10), 2, Jitter::None).unwrap(),
+        deadline: Some(Duration::from_millis(2_500)),
+        ..GuardSpec::new("k", "op", "db")
+    };
+    let r: Result<(), _> = c.guard(&spec, || Err("down"));
+    let late = GuardError::Deadline {
+        last_error: Some("down"),
+        attempts: 2,
+    };
+    assert_eq!(r, Err(late));
+    assert_eq!(*sleeper.0.lock().unwrap(), [Duration::from_secs(1)]);
+    let records = methods(&log)
+        .iter()
+        .filter(|m| *m == "BREAKER_RECORD")
+        .count();
+    assert_eq!(records, 2);
+    let shown = GuardError::Deadline {
+        last_error: Some("down"),
+        attempts: 2,
+    }
+    .to_string();
+    assert_eq!(shown, "deadline reached after 2 attempts; last error: down");
+}

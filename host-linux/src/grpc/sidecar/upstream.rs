@@ -123,7 +123,8 @@ pub async fn with_deadline<T>(
     deadline: Duration,
     call: CallFuture<T>,
 ) -> (Result<T, Status>, Duration) {
-    let started = std::time::Instant::now();
+    // tokio's clock: virtual under a paused test runtime, like the timeout.
+    let started = tokio::time::Instant::now();
     let result = match tokio::time::timeout(deadline, call).await {
         Ok(result) => result,
         Err(_) => Err(Status::deadline_exceeded(format!(

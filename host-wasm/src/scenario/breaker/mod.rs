@@ -1,12 +1,14 @@
 //! Scenario `breaker`: a circuit breaker and retries in front of an upstream that fails for
 //! windows of time, with or without a retry budget.
 //!
-//! Requests arrive (Poisson, `rate_per_sec`) and each makes up to `max_attempts` attempts.
-//! An attempt asks heidi-core's [`Breaker`] for a permit; an admitted attempt calls the
-//! upstream and reports the outcome. After a failure (upstream error or breaker rejection)
-//! heidi-core's [`RetryPolicy`] decides: retry at a jittered backoff, or give up because the
-//! attempts are spent, the breaker will still be open, or (with `budget`) the
-//! [`RetryBudget`] is exhausted.
+//! Requests arrive (Poisson, `rate_per_sec`) and each is one guarded call of heidi-core's
+//! [`Guard`], the machine the gRPC sidecar drives for its upstream calls, so the scenario
+//! shows what the sidecar does: the request is counted in the [`RetryBudget`] (with
+//! `budget`); each attempt asks the [`Breaker`] for a permit, and a refusal ends the request
+//! at once (never retried into, never waited for); an admitted attempt calls the upstream and
+//! its outcome goes back to the breaker; after a failure the guard retries at a jittered
+//! backoff ([`RetryPolicy`]) or gives up because the attempts are spent, the breaker will
+//! still be open at the retry time, or (with `budget`) the budget is exhausted.
 //!
 //! The default outages show both protections. From 5 s to 15 s the upstream browns out (60 %
 //! failures): below the breaker's trip rules, so the breaker stays closed and, without a
@@ -39,8 +41,10 @@ use crate::latency::Latencies;
 use crate::rng::Rng;
 use crate::trace::{EventLog, Ticker, Trace};
 use crate::upstream::Upstream;
-use heidi_core::breaker::{Breaker, Outcome, Permit, State};
-use heidi_core::retry::{GiveUpReason, RetryBudget, RetryDecision, RetryPolicy};
+use heidi_core::breaker::{Breaker, Permit, State};
+use heidi_core::guard::{Action, Answer, Finish, GaveUp, Guard, GuardConfig, local};
+use heidi_core::retry::{GiveUpReason, RetryBudget, RetryPolicy};
+use heidi_core::upstream::Class;
 use heidi_core::{Duration, Instant};
 use params::Setup;
 
@@ -59,11 +63,12 @@ pub struct Tick {
     pub upstream_calls: u64,
     /// Upstream calls that failed (ended in this tick).
     pub upstream_failures: u64,
-    /// Attempts the breaker rejected.
+    /// Attempts the breaker rejected (each ends its request).
     pub rejected: u64,
     /// Retries scheduled.
     pub retries: u64,
-    /// Retries refused because the breaker would still be open.
+    /// Requests given up because of the breaker: refused a permit, or still open at the retry
+    /// time.
     pub gave_up_breaker: u64,
     /// Retries refused by the budget.
     pub gave_up_budget: u64,
@@ -142,9 +147,10 @@ pub struct Summary {
     pub retries: u64,
     /// Retries scheduled inside an outage window.
     pub retries_in_outage: u64,
-    /// Attempts the breaker rejected.
+    /// Attempts the breaker rejected (each ends its request).
     pub rejected: u64,
-    /// Retries refused because the breaker would still be open.
+    /// Requests given up because of the breaker: refused a permit, or still open at the retry
+    /// time.
     pub gave_up_breaker: u64,
     /// Retries refused by the budget.
     pub gave_up_budget: u64,
@@ -168,19 +174,19 @@ pub type BreakerTrace = Trace<Params, Tick, Event, Summary>;
 pub enum Ev {
     /// The next request.
     Arrival,
-    /// Attempt `attempts + 1` of a request that arrived at `arrived`.
-    Attempt {
+    /// The retry time of a request that arrived at `arrived` has come.
+    Retry {
         /// The request's arrival.
         arrived: Instant,
-        /// Attempts made so far.
-        attempts: u32,
+        /// Its guarded call.
+        guard: Guard,
     },
     /// An upstream call ended.
     Done {
         /// The request's arrival.
         arrived: Instant,
-        /// Attempts made so far, this one included.
-        attempts: u32,
+        /// Its guarded call.
+        guard: Guard,
         /// The breaker's permit for the call.
         permit: Permit,
         /// Whether it succeeded.
@@ -276,7 +282,6 @@ impl World {
     }
 
     fn arrive(&mut self, engine: &mut Engine<Ev>) {
-        let now = engine.now();
         self.tick.arrivals += 1;
         self.s.requests += 1;
         self.s.requests_in_outage += u64::from(self.outage.is_some());
@@ -286,107 +291,143 @@ impl World {
             return;
         }
         self.in_flight += 1;
-        if let Some(b) = &mut self.budget {
-            b.record_request(now);
-        }
-        self.attempt(engine, now, 0);
+        let config = GuardConfig::new(self.policy).with_budget(self.budget.is_some());
+        let now = engine.now();
+        self.drive(engine, now, Guard::new(config, None), None, Duration::ZERO);
     }
 
-    /// Attempt number `attempts + 1` of a request that arrived at `arrived`.
-    fn attempt(&mut self, engine: &mut Engine<Ev>, arrived: Instant, attempts: u32) {
+    /// Serves the request's guard until it waits for the upstream or a retry time, or ends;
+    /// `permit` and `took` are those of the call that just ended, if any.
+    fn drive(
+        &mut self,
+        engine: &mut Engine<Ev>,
+        arrived: Instant,
+        mut guard: Guard,
+        mut permit: Option<Permit>,
+        took: Duration,
+    ) {
         let now = engine.now();
-        let attempts = attempts + 1;
-        self.tick.attempts += 1;
-        self.s.attempts += 1;
-        match self.breaker.acquire(now) {
-            Ok(permit) => {
-                self.tick.upstream_calls += 1;
-                self.s.upstream_calls += 1;
-                self.s.upstream_calls_in_outage += u64::from(self.outage.is_some());
-                let fail = self.outage.unwrap_or(self.upstream.fail_permille());
-                let call = self.upstream.call_failing(&mut self.rng, fail);
-                let (ok, latency) = (call.ok, call.latency);
-                engine.after(
-                    latency,
-                    Ev::Done {
-                        arrived,
-                        attempts,
-                        permit,
-                        ok,
-                        latency,
-                    },
-                );
-            }
-            Err(_) => {
-                self.tick.rejected += 1;
-                self.s.rejected += 1;
-                self.failed_attempt(engine, arrived, attempts);
+        loop {
+            let answer = match guard.poll(now) {
+                Action::CountRequest => {
+                    if let Some(b) = &mut self.budget {
+                        b.record_request(now);
+                    }
+                    Answer::Counted
+                }
+                Action::Acquire => {
+                    self.tick.attempts += 1;
+                    self.s.attempts += 1;
+                    let (granted, answer) = local::acquire(&mut self.breaker, now);
+                    if granted.is_none() {
+                        self.tick.rejected += 1;
+                        self.s.rejected += 1;
+                    }
+                    permit = granted;
+                    answer
+                }
+                Action::Attempt { .. } => {
+                    let Some(permit) = permit.take() else { return };
+                    return self.call(engine, arrived, guard, permit);
+                }
+                Action::Record(input) => {
+                    let Some(p) = permit.take() else { return };
+                    local::record(&mut self.breaker, now, p, input, took)
+                }
+                Action::TakeRetry => match &mut self.budget {
+                    Some(b) => Answer::Budget(b.try_retry(now)),
+                    None => Answer::Budget(Ok(())),
+                },
+                Action::Wait(at) => {
+                    self.tick.retries += 1;
+                    self.s.retries += 1;
+                    self.s.retries_in_outage += u64::from(self.outage.is_some());
+                    return engine.at(at, Ev::Retry { arrived, guard });
+                }
+                Action::Done(finish) => return self.finish(now, arrived, finish),
+                // Not asked: the scenario's guards have no rate limit.
+                Action::Limit => return,
+            };
+            if guard.handle(now, answer).is_err() {
+                return;
             }
         }
+    }
+
+    /// Calls the upstream with the permit of the guard's attempt.
+    fn call(&mut self, engine: &mut Engine<Ev>, arrived: Instant, guard: Guard, permit: Permit) {
+        self.tick.upstream_calls += 1;
+        self.s.upstream_calls += 1;
+        self.s.upstream_calls_in_outage += u64::from(self.outage.is_some());
+        let fail = self.outage.unwrap_or(self.upstream.fail_permille());
+        let call = self.upstream.call_failing(&mut self.rng, fail);
+        let (ok, latency) = (call.ok, call.latency);
+        let done = Ev::Done {
+            arrived,
+            guard,
+            permit,
+            ok,
+            latency,
+        };
+        engine.after(latency, done);
     }
 
     fn done(
         &mut self,
         engine: &mut Engine<Ev>,
         arrived: Instant,
-        attempts: u32,
+        mut guard: Guard,
         permit: Permit,
         ok: bool,
         latency: Duration,
     ) {
         let now = engine.now();
-        if ok {
-            let _ = self.breaker.record(now, permit, Outcome::Success(latency));
-            self.tick.succeeded += 1;
-            self.s.succeeded += 1;
-            self.in_flight -= 1;
-            let total = now.saturating_duration_since(arrived);
-            self.tick_latency.add(total);
-            self.all_latency.add(total);
-        } else {
-            let _ = self.breaker.record(now, permit, Outcome::Failure(latency));
-            self.tick.upstream_failures += 1;
-            self.failed_attempt(engine, arrived, attempts);
+        let answer = match ok {
+            true => Answer::Succeeded,
+            false => {
+                self.tick.upstream_failures += 1;
+                let random = self.rng.next_u64();
+                let verdict = Class::Failure.verdict();
+                Answer::Failed { verdict, random }
+            }
+        };
+        if guard.handle(now, answer).is_ok() {
+            // The breaker hears the call's own duration.
+            self.drive(engine, arrived, guard, Some(permit), latency);
         }
     }
 
-    /// The retry decision after `attempts` failed attempts, all of it heidi-core's.
-    fn failed_attempt(&mut self, engine: &mut Engine<Ev>, arrived: Instant, attempts: u32) {
-        let now = engine.now();
-        let random = self.rng.next_u64();
-        let open_until = self.breaker.open_until();
-        let decision = match &mut self.budget {
-            Some(b) => self
-                .policy
-                .next_with_budget(now, attempts, random, open_until, b),
-            None => self.policy.next(now, attempts, random, open_until),
+    /// Counts how the request that arrived at `arrived` ended.
+    fn finish(&mut self, now: Instant, arrived: Instant, finish: Finish) {
+        self.in_flight -= 1;
+        let reason = match finish.result {
+            Ok(()) => {
+                self.tick.succeeded += 1;
+                self.s.succeeded += 1;
+                let total = now.saturating_duration_since(arrived);
+                self.tick_latency.add(total);
+                self.all_latency.add(total);
+                return;
+            }
+            Err(reason) => reason,
         };
-        match decision {
-            RetryDecision::RetryAt(at) => {
-                self.tick.retries += 1;
-                self.s.retries += 1;
-                self.s.retries_in_outage += u64::from(self.outage.is_some());
-                engine.at(at, Ev::Attempt { arrived, attempts });
+        self.s.failed += 1;
+        let (tick, total) = match reason {
+            GaveUp::Retry(GiveUpReason::BudgetExhausted { .. }) => {
+                (&mut self.tick.gave_up_budget, &mut self.s.gave_up_budget)
             }
-            RetryDecision::GiveUp(reason) => {
-                self.s.failed += 1;
-                self.in_flight -= 1;
-                let (tick, total) = match reason {
-                    GiveUpReason::AttemptsExhausted { .. } => (
-                        &mut self.tick.gave_up_attempts,
-                        &mut self.s.gave_up_attempts,
-                    ),
-                    GiveUpReason::BreakerOpen { .. } => {
-                        (&mut self.tick.gave_up_breaker, &mut self.s.gave_up_breaker)
-                    }
-                    GiveUpReason::BudgetExhausted { .. } => {
-                        (&mut self.tick.gave_up_budget, &mut self.s.gave_up_budget)
-                    }
-                };
-                *tick += 1;
-                *total += 1;
+            GaveUp::Retry(GiveUpReason::BreakerOpen { .. }) | GaveUp::BreakerRefused { .. } => {
+                (&mut self.tick.gave_up_breaker, &mut self.s.gave_up_breaker)
             }
-        }
+            // Attempts spent (nothing else ends a guard without a deadline or a limiter whose
+            // failures are all retryable).
+            _ => (
+                &mut self.tick.gave_up_attempts,
+                &mut self.s.gave_up_attempts,
+            ),
+        };
+        *tick += 1;
+        *total += 1;
     }
 
     fn outage_edge(&mut self, now: Instant, edge: Option<u32>) {
@@ -457,14 +498,16 @@ impl driver::World for World {
                     engine.after(gap, Ev::Arrival);
                 }
             }
-            Ev::Attempt { arrived, attempts } => self.attempt(engine, arrived, attempts),
+            Ev::Retry { arrived, guard } => {
+                self.drive(engine, arrived, guard, None, Duration::ZERO)
+            }
             Ev::Done {
                 arrived,
-                attempts,
+                guard,
                 permit,
                 ok,
                 latency,
-            } => self.done(engine, arrived, attempts, permit, ok, latency),
+            } => self.done(engine, arrived, guard, permit, ok, latency),
             Ev::BreakerTimeout(at) => {
                 if self.breaker_timer.fire(at) {
                     self.breaker.handle_timeout(engine.now());

@@ -351,3 +351,20 @@ fn core_validation_errors_reach_the_user_naming_the_field() {
     let e = try_params("breaker", &json!({"budget": "yes"})).unwrap_err();
     assert_eq!(e.code, "bad_json");
 }
+
+#[test]
+fn a_refused_permit_ends_its_request_as_the_sidecar_does() {
+    for budget in [true, false] {
+        let t = sim(budget, 3);
+        let s = &t.summary;
+        assert!(s.rejected > 0, "{s:?}");
+        // Every refusal gave its request up (the rest of gave_up_breaker: a breaker still
+        // open at the retry time); none was retried. The simulator's earlier copy of the
+        // logic retried some refusals and failed this (rejected 1291, gave_up_breaker 1255
+        // on seed 1).
+        assert!(s.gave_up_breaker >= s.rejected, "{s:?}");
+        // Retries follow upstream failures only.
+        let failures: u64 = t.ticks.iter().map(|k| k.upstream_failures).sum();
+        assert!(s.retries <= failures, "{s:?}");
+    }
+}

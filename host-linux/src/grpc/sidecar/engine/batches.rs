@@ -1,25 +1,36 @@
-//! Batches: sending a due batch, retrying it as the core decides, and answering its callers
-//! (each with the receipt at its own position).
+//! Batches: sending a due batch, driving its core guard (attempts, retries, give-up), and
+//! answering its callers (each with the receipt at its own position).
 //!
 //! A refusal fails only the transactions it is about ([`split_refusal`]): the one the
 //! upstream names in `heidi-refused-index` fails, and the rest of the call goes again
 //! without it; when the upstream names none, each transaction of the call goes alone. Such a
 //! re-submission is not a retry: it uses no attempt and no retry budget (the transactions
-//! were never judged), and the refusal told the breaker a success.
+//! were never judged), and the refusal told the breaker a success. The guard hears it as a
+//! partial answer ([`Answer::Partial`]).
 
-use super::{Done, Driver, Flight, Submission};
+use super::{CallState, Done, Driver, Flight, Submission};
 use crate::grpc::proto::{BatchReceipt, TransactionBatch, TransactionResponse};
 use crate::grpc::sidecar::status;
 use crate::grpc::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
 use heidi_core::Instant;
 use heidi_core::batcher::{Batch, MAX_BATCH_ITEMS};
-use heidi_core::retry::RetryDecision;
+use heidi_core::guard::{Action, Answer, Finish, GaveUp, Guard, GuardConfig};
 use heidi_core::upstream::{
-    BreakerInput, Class, REFUSED_INDEX_METADATA, ReplyMismatch, Split, check_reply,
+    BreakerInput, Class, REFUSED_INDEX_METADATA, ReplyMismatch, Split, Verdict, check_reply,
     parse_refused_index, split_refusal,
 };
 use tonic::{Code, Status};
 use tracing::Instrument;
+
+/// What a finished call does to its flight's callers, once the breaker has heard of it.
+enum Settle {
+    /// Answer the first callers with the reply's receipts.
+    Receipts(BatchReceipt),
+    /// Fail the callers a refusal is about (with the split), keep the others.
+    Refused(Split, Status),
+    /// Nothing now: the guard decides (a retry, or giving up with the last failure).
+    Nothing,
+}
 
 impl<U: UpstreamApi> Driver<U> {
     /// Sends due batches while a flight slot is free (everything queued when closing).
@@ -44,17 +55,18 @@ impl<U: UpstreamApi> Driver<U> {
     fn start_batch(&mut self, now: Instant, taken: Batch<Submission, MAX_BATCH_ITEMS>) {
         self.metrics.batch(taken.items.len(), taken.reason);
         let (callers, transactions) = taken.items.into_iter().map(|s| (s.reply, s.tx)).unzip();
-        self.budget.record_request(now);
+        let config = GuardConfig::new(self.settings.retry).with_budget(true);
         let id = self.new_id();
         let flight = Flight {
             callers,
             batch: TransactionBatch { transactions },
-            attempts: 0,
-            permit: None,
+            guard: Guard::new(config, None),
+            call: CallState::default(),
+            last: None,
             one_by_one: false,
         };
         self.flights.insert(id, flight);
-        self.attempt(now, id, false);
+        self.drive(now, id);
     }
 
     /// Sends retries whose time has come.
@@ -64,40 +76,53 @@ impl<U: UpstreamApi> Driver<U> {
                 break;
             }
             self.timers.pop_first();
-            self.attempt(now, id, false);
+            self.drive(now, id);
         }
     }
 
-    /// One upstream call of flight `id`, if the breaker lets it through: an attempt, or a
-    /// `resubmission` of transactions a refusal was not about (not counted as an attempt).
-    fn attempt(&mut self, now: Instant, id: u64, resubmission: bool) {
-        let permit = match self.breaker.acquire(now) {
-            Ok(permit) => permit,
-            Err(rejected) => {
-                self.drain_breaker_events();
-                let state = self.breaker.state();
-                return self.fail(id, status::breaker_refused(now, state, rejected.until));
+    /// Serves flight `id`'s guard until it waits for the upstream or a retry time, or ends.
+    fn drive(&mut self, now: Instant, id: u64) {
+        loop {
+            let Some(mut flight) = self.flights.remove(&id) else {
+                return;
+            };
+            let action = flight.guard.poll(now);
+            let Some(answer) = self.serve(now, action, &mut flight.call) else {
+                self.flights.insert(id, flight);
+                return match action {
+                    Action::Attempt { resubmission, .. } => self.call(id, resubmission),
+                    Action::Wait(at) => {
+                        self.timers.insert((at, id));
+                    }
+                    Action::Done(finish) => self.finish(now, id, finish),
+                    _ => {}
+                };
+            };
+            if let Err(e) = flight.guard.handle(now, answer) {
+                // Not reached: every answer above fits its action.
+                tracing::error!(batch = id, "sidecar engine: {e}");
             }
-        };
-        self.drain_breaker_events();
-        let Some(flight) = self.flights.get_mut(&id) else {
-            self.breaker.abandon(now, permit);
+            self.flights.insert(id, flight);
+        }
+    }
+
+    /// One upstream call of flight `id`: an attempt, or a `resubmission` of transactions a
+    /// refusal was not about (not counted as an attempt).
+    fn call(&mut self, id: u64, resubmission: bool) {
+        let Some(flight) = self.flights.get(&id) else {
             return;
         };
-        flight.permit = Some(permit);
+        let attempt = flight.guard.attempts();
         if resubmission {
             self.metrics.resubmission();
-        } else {
-            flight.attempts += 1;
-            if flight.attempts > 1 {
-                self.metrics.retry();
-            }
+        } else if attempt > 1 {
+            self.metrics.retry();
         }
         let span = tracing::debug_span!(
             "apply_batch",
             batch = id,
             size = flight.sent(),
-            attempt = flight.attempts,
+            attempt,
             resubmission
         );
         let call = self
@@ -122,100 +147,118 @@ impl<U: UpstreamApi> Driver<U> {
     ) {
         self.metrics
             .upstream_call("apply_batch", result.is_ok(), took);
+        let random = self.rng.u64(..);
         let Some(flight) = self.flights.get_mut(&id) else {
             return;
         };
-        let sent = flight.sent();
-        let checked = match result {
+        flight.call.took = took;
+        let (answer, settle) = flight.judge(result, random);
+        if let Err(e) = flight.guard.handle(now, answer) {
+            tracing::error!(batch = id, "sidecar engine: {e}");
+            return;
+        }
+        // The breaker hears of the call before any caller is answered.
+        if let Some(mut flight) = self.flights.remove(&id) {
+            let action = flight.guard.poll(now);
+            if let Some(answer) = self.serve(now, action, &mut flight.call) {
+                let _ = flight.guard.handle(now, answer);
+            }
+            self.flights.insert(id, flight);
+        }
+        if let Some(flight) = self.flights.get_mut(&id) {
+            match settle {
+                Settle::Receipts(reply) => flight.complete(reply),
+                Settle::Refused(split, last) => flight.refused(split, &last),
+                Settle::Nothing => {}
+            }
+        }
+        self.drive(now, id);
+    }
+
+    /// Answers whoever flight `id` has not answered yet, as the guard's end says, and ends
+    /// the flight.
+    fn finish(&mut self, now: Instant, id: u64, finish: Finish) {
+        let Some(flight) = self.flights.remove(&id) else {
+            return;
+        };
+        let last = flight
+            .last
+            .unwrap_or_else(|| Status::unknown("no upstream answer"));
+        let status = match finish.result {
+            Ok(()) => None,
+            Err(GaveUp::BreakerRefused { until }) => {
+                let until = until.unwrap_or(Instant::MAX);
+                Some(status::breaker_refused(now, self.breaker.state(), until))
+            }
+            Err(GaveUp::Retry(reason)) => {
+                Some(status::gave_up(&last, reason, finish.attempts, now))
+            }
+            Err(GaveUp::NotRetryable(_)) => Some(status::not_retried(&last, finish.attempts)),
+            // Not reached: the sidecar's guards have no rate limit, remote parts or deadline.
+            Err(other) => Some(Status::unavailable(other.to_string())),
+        };
+        let Some(status) = status else {
+            return;
+        };
+        tracing::debug!(batch = id, code = ?status.code(), "upstream batch failed: {}", status.message());
+        for caller in flight.callers {
+            let _ = caller.send(Err(status.clone()));
+        }
+    }
+}
+
+impl Flight {
+    /// How many transactions (the first ones of `batch`) each call carries.
+    fn sent(&self) -> usize {
+        match self.one_by_one {
+            true => self.batch.transactions.len().min(1),
+            false => self.batch.transactions.len(),
+        }
+    }
+
+    /// The message of the next call.
+    fn call(&self) -> TransactionBatch {
+        TransactionBatch {
+            transactions: self.batch.transactions[..self.sent()].to_vec(),
+        }
+    }
+
+    /// What the call's `result` means: the guard's answer (success, a partial answer, or a
+    /// failure with its verdict) and what it does to the callers.
+    fn judge(&mut self, result: Result<BatchReceipt, Status>, random: u64) -> (Answer, Settle) {
+        let sent = self.sent();
+        let failed = |verdict: Verdict| Answer::Failed { verdict, random };
+        let (last, verdict) = match result {
             Ok(reply) => {
-                let sent = flight.batch.transactions[..sent]
+                let keys = self.batch.transactions[..sent]
                     .iter()
                     .map(|t| t.idempotency_key.as_str());
                 let got = reply.receipts.iter().map(|r| r.idempotency_key.as_str());
-                match check_reply(sent, got) {
-                    Ok(()) => Ok(reply),
-                    Err(m) => Err((
-                        Status::new(Code::from_i32(ReplyMismatch::CODE), m.to_string()),
-                        ReplyMismatch::VERDICT,
-                    )),
+                match check_reply(keys, got) {
+                    Ok(()) => {
+                        let rest = self.callers.len() > reply.receipts.len();
+                        let answer = match rest {
+                            true => Answer::Partial(BreakerInput::Success),
+                            false => Answer::Succeeded,
+                        };
+                        return (answer, Settle::Receipts(reply));
+                    }
+                    Err(m) => {
+                        let code = Code::from_i32(ReplyMismatch::CODE);
+                        (Status::new(code, m.to_string()), ReplyMismatch::VERDICT)
+                    }
                 }
             }
             Err(s) => {
-                let verdict = verdict(&s);
-                Err((s, verdict))
+                let v = verdict(&s);
+                (s, v)
             }
         };
-        let input = match &checked {
-            Ok(_) => BreakerInput::Success,
-            Err((_, v)) => v.breaker,
-        };
-        if let Some(permit) = flight.permit.take() {
-            self.report(now, permit, input, took);
+        if verdict.class != Class::Refusal {
+            self.last = Some(last);
+            return (failed(verdict), Settle::Nothing);
         }
-        match checked {
-            Ok(reply) => self.complete(now, id, reply),
-            Err((last, v)) if v.retryable => self.retry_or_give_up(now, id, last),
-            Err((last, v)) if v.class == Class::Refusal => self.refused(now, id, &last),
-            Err((last, _)) => {
-                let attempts = self.flights.get(&id).map_or(1, |f| f.attempts);
-                self.fail(id, status::not_retried(&last, attempts));
-            }
-        }
-    }
-
-    fn retry_or_give_up(&mut self, now: Instant, id: u64, last: Status) {
-        let Some(flight) = self.flights.get(&id) else {
-            return;
-        };
-        let attempts = flight.attempts;
-        let random = self.rng.u64(..);
-        let open_until = self.breaker.open_until();
-        let decision = self.settings.retry.next_with_budget(
-            now,
-            attempts,
-            random,
-            open_until,
-            &mut self.budget,
-        );
-        match decision {
-            RetryDecision::RetryAt(at) => {
-                tracing::debug!(batch = id, attempts, code = ?last.code(), "retrying upstream batch");
-                self.timers.insert((at, id));
-            }
-            RetryDecision::GiveUp(reason) => {
-                self.fail(id, status::gave_up(&last, reason, attempts, now));
-            }
-        }
-    }
-
-    /// Answers the callers of the transactions flight `id` sent, each with its own receipt
-    /// (checked: one per transaction, same key at the same position), then sends the rest of
-    /// the flight, if any.
-    fn complete(&mut self, now: Instant, id: u64, reply: BatchReceipt) {
-        let Some(flight) = self.flights.get_mut(&id) else {
-            return;
-        };
-        let sent = reply.receipts.len().min(flight.callers.len());
-        flight.batch.transactions.drain(..sent);
-        let batch_size = sent as u32;
-        for (caller, receipt) in flight.callers.drain(..sent).zip(reply.receipts) {
-            let _ = caller.send(Ok(TransactionResponse {
-                receipt: Some(receipt),
-                attempts: flight.attempts,
-                batch_size,
-            }));
-        }
-        self.go_on(now, id);
-    }
-
-    /// The upstream refused the call of flight `id` with `last`: fails the transactions the
-    /// refusal is about, as the core decides, and sends the others again.
-    fn refused(&mut self, now: Instant, id: u64, last: &Status) {
-        let Some(flight) = self.flights.get_mut(&id) else {
-            return;
-        };
-        let sent = flight.sent();
-        let keys = flight.batch.transactions[..sent]
+        let keys = self.batch.transactions[..sent]
             .iter()
             .map(|t| t.idempotency_key.as_str());
         let named = last
@@ -223,47 +266,56 @@ impl<U: UpstreamApi> Driver<U> {
             .get(REFUSED_INDEX_METADATA)
             .and_then(|v| v.to_str().ok());
         let split = split_refusal(keys, parse_refused_index(named));
-        tracing::debug!(batch = id, sent, ?split, code = ?last.code(), "upstream refused a call");
+        tracing::debug!(sent, ?split, code = ?last.code(), "upstream refused a call");
+        let failing = match split {
+            Split::FailAll => sent,
+            Split::Resubmit { fail } => (0..sent).filter(|&i| fail.contains(i)).count(),
+            Split::OneByOne => 0,
+        };
+        let answer = match self.callers.len() > failing {
+            true => Answer::Partial(verdict.breaker),
+            false => failed(verdict),
+        };
+        self.last = Some(last.clone());
+        (answer, Settle::Refused(split, last))
+    }
+
+    /// Answers the callers of the transactions the last call sent, each with its own receipt
+    /// (checked: one per transaction, same key at the same position).
+    fn complete(&mut self, reply: BatchReceipt) {
+        let sent = reply.receipts.len().min(self.callers.len());
+        self.batch.transactions.drain(..sent);
+        let batch_size = sent as u32;
+        let attempts = self.guard.attempts();
+        for (caller, receipt) in self.callers.drain(..sent).zip(reply.receipts) {
+            let _ = caller.send(Ok(TransactionResponse {
+                receipt: Some(receipt),
+                attempts,
+                batch_size,
+            }));
+        }
+    }
+
+    /// Fails the transactions the refusal `last` is about, as the core's `split` decides,
+    /// and keeps the others for the next call.
+    fn refused(&mut self, split: Split, last: &Status) {
+        let sent = self.sent();
         let fails = |i: usize| match split {
             Split::FailAll => i < sent,
             Split::Resubmit { fail } => fail.contains(i),
             Split::OneByOne => false,
         };
-        flight.one_by_one |= split == Split::OneByOne;
-        let status = status::not_retried(last, flight.attempts);
-        let callers = std::mem::take(&mut flight.callers);
-        let transactions = std::mem::take(&mut flight.batch.transactions);
+        self.one_by_one |= split == Split::OneByOne;
+        let status = status::not_retried(last, self.guard.attempts());
+        let callers = std::mem::take(&mut self.callers);
+        let transactions = std::mem::take(&mut self.batch.transactions);
         for (i, (caller, tx)) in callers.into_iter().zip(transactions).enumerate() {
             if fails(i) {
                 let _ = caller.send(Err(status.clone()));
             } else {
-                flight.callers.push(caller);
-                flight.batch.transactions.push(tx);
+                self.callers.push(caller);
+                self.batch.transactions.push(tx);
             }
-        }
-        self.go_on(now, id);
-    }
-
-    /// Sends what is left of flight `id` as a re-submission, or ends the flight when every
-    /// caller has its answer.
-    fn go_on(&mut self, now: Instant, id: u64) {
-        match self.flights.get(&id) {
-            Some(flight) if !flight.callers.is_empty() => self.attempt(now, id, true),
-            Some(_) => {
-                self.flights.remove(&id);
-            }
-            None => {}
-        }
-    }
-
-    /// Answers every caller of flight `id` with `status`.
-    fn fail(&mut self, id: u64, status: Status) {
-        let Some(flight) = self.flights.remove(&id) else {
-            return;
-        };
-        tracing::debug!(batch = id, code = ?status.code(), "upstream batch failed: {}", status.message());
-        for caller in flight.callers {
-            let _ = caller.send(Err(status.clone()));
         }
     }
 }

@@ -1,8 +1,14 @@
-//! The engine: one driver task owns the core's [`Batcher`],
-//! [`Breaker`], [`RetryBudget`] and [`RetryPolicy`], and is fed through bounded channels. It
-//! asks the core for every decision (when a batch is due, whether a call may go, when to
-//! retry, whether to give up) and only moves values: it hands upstream calls to short tasks
-//! that report back with the result, and answers callers through one-shot channels.
+//! The engine: one driver task owns the core's [`Batcher`], [`Breaker`] and [`RetryBudget`],
+//! and one core [`Guard`] per batch or query upstream, and is fed through bounded channels.
+//! It asks the core for every decision (when a batch is due; per call, whether it may go,
+//! what its result means, when to retry, whether to give up: the guard's, see
+//! `heidi_core::guard`) and only moves values: it hands upstream calls to short tasks that
+//! report back with the result, and answers callers through one-shot channels.
+//!
+//! A batch's guard counts the batch in the retry budget, then per attempt takes a breaker
+//! permit, has the call made, records its verdict with the breaker, and retries after a
+//! jittered delay within the budget; a query's guard makes one attempt. The engine drives
+//! each guard until it waits for the upstream (a spawned call) or a timer (a retry time).
 //!
 //! # The loop
 //!
@@ -35,9 +41,9 @@ use crate::grpc::proto::{
 };
 use heidi_core::Instant;
 use heidi_core::batcher::{Batcher, BatcherConfig, Full, PushSizedError};
-use heidi_core::breaker::{Breaker, BreakerConfig, Outcome, Permit, State};
+use heidi_core::breaker::{Breaker, BreakerConfig, Permit, State};
+use heidi_core::guard::{Action, Answer, Guard, local};
 use heidi_core::retry::{BudgetConfig, RetryBudget, RetryPolicy};
-use heidi_core::upstream::BreakerInput;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -155,7 +161,8 @@ pub fn spawn<U: UpstreamApi>(
     let batcher = Batcher::with_limit(linger, settings.batch_size)
         .map_err(|e| e.to_string())?
         .with_max_bytes(settings.batch_max_bytes);
-    let clock = Clock::start();
+    // tokio's clock: virtual under a paused test runtime, so the tests need no real time.
+    let clock = Clock::start_tokio();
     let (submit_tx, submit_rx) = mpsc::channel(settings.queue_capacity.max(1));
     let (query_tx, query_rx) = mpsc::channel(settings.queue_capacity.max(1));
     // Each batch and each query has at most one call outstanding, so reports never wait.
@@ -205,37 +212,29 @@ struct Flight {
     callers: Vec<oneshot::Sender<TxResult>>,
     /// The transactions not answered yet.
     batch: TransactionBatch,
-    /// Upstream calls counted against `max_attempts` so far, the first included
-    /// (re-submissions are not).
-    attempts: u32,
-    /// The breaker permit of the call in progress.
-    permit: Option<Permit>,
+    /// The core's decisions for this batch (attempts, retries, give-up).
+    guard: Guard,
+    /// The breaker permit of the call in progress, and how long the last call took.
+    call: CallState,
+    /// The last failure, for the callers' status when the guard gives up.
+    last: Option<Status>,
     /// Each transaction goes alone: the upstream refused a call without naming which of its
     /// transactions the refusal was about.
     one_by_one: bool,
 }
 
-impl Flight {
-    /// How many transactions (the first ones of `batch`) each call carries.
-    fn sent(&self) -> usize {
-        match self.one_by_one {
-            true => self.batch.transactions.len().min(1),
-            false => self.batch.transactions.len(),
-        }
-    }
-
-    /// The message of the next call.
-    fn call(&self) -> TransactionBatch {
-        TransactionBatch {
-            transactions: self.batch.transactions[..self.sent()].to_vec(),
-        }
-    }
+/// The breaker's side of one upstream call.
+#[derive(Default)]
+struct CallState {
+    permit: Option<Permit>,
+    took: std::time::Duration,
 }
 
 /// A query upstream.
 struct QueryFlight {
     reply: oneshot::Sender<QueryResult>,
-    permit: Permit,
+    guard: Guard,
+    call: CallState,
 }
 
 struct Driver<U> {
@@ -366,26 +365,40 @@ impl<U: UpstreamApi> Driver<U> {
             .min()
     }
 
-    /// Tells the breaker how the call of `permit` went (after `took`): a success, a failure,
-    /// or nothing (the permit is returned unused).
-    fn report(
-        &mut self,
-        now: Instant,
-        permit: Permit,
-        input: BreakerInput,
-        took: std::time::Duration,
-    ) {
-        let took = heidi_core::Duration::from_micros(took.as_micros() as u64);
-        match input {
-            BreakerInput::Success => {
-                let _ = self.breaker.record(now, permit, Outcome::Success(took));
+    /// The answer to a guard's action that the engine serves at once from the core state it
+    /// owns (budget, breaker); `None` for the actions that wait (an attempt, a retry time, the
+    /// end of the call).
+    fn serve(&mut self, now: Instant, action: Action, call: &mut CallState) -> Option<Answer> {
+        let answer = match action {
+            Action::CountRequest => {
+                self.budget.record_request(now);
+                Answer::Counted
             }
-            BreakerInput::Failure => {
-                let _ = self.breaker.record(now, permit, Outcome::Failure(took));
+            // Not asked: the sidecar's guards have no rate limit.
+            Action::Limit => Answer::Limit(heidi_core::guard::Permission::Granted),
+            Action::Acquire => {
+                let (permit, answer) = local::acquire(&mut self.breaker, now);
+                call.permit = permit;
+                self.drain_breaker_events();
+                answer
             }
-            BreakerInput::Neutral => self.breaker.abandon(now, permit),
-        }
-        self.drain_breaker_events();
+            Action::Record(input) => {
+                let took = heidi_core::Duration::from_micros(call.took.as_micros() as u64);
+                let answer = match call.permit.take() {
+                    Some(permit) => local::record(&mut self.breaker, now, permit, input, took),
+                    None => Answer::Recorded {
+                        open_until: self.breaker.open_until(),
+                    },
+                };
+                // Published before any caller is answered, so a caller that asks HealthCheck
+                // next sees the breaker its answer came from.
+                self.drain_breaker_events();
+                answer
+            }
+            Action::TakeRetry => Answer::Budget(self.budget.try_retry(now)),
+            Action::Attempt { .. } | Action::Wait(_) | Action::Done(_) => return None,
+        };
+        Some(answer)
     }
 
     fn drain_breaker_events(&mut self) {
@@ -417,16 +430,17 @@ impl<U: UpstreamApi> Driver<U> {
     }
 }
 
-/// The std instant of the core instant `at`, read at `now`; waits are capped at a day so
-/// that a far deadline cannot overflow the timer.
-fn wake_at(now: Instant, at: Instant) -> std::time::Instant {
+/// The tokio instant of the core instant `at`, read at `now`; waits are capped at a day so
+/// that a far deadline cannot overflow the timer. tokio's clock, like the engine's, is
+/// virtual under a paused test runtime.
+fn wake_at(now: Instant, at: Instant) -> tokio::time::Instant {
     let wait = at.saturating_duration_since(now).as_micros();
-    std::time::Instant::now() + std::time::Duration::from_micros(wait.min(86_400_000_000))
+    tokio::time::Instant::now() + std::time::Duration::from_micros(wait.min(86_400_000_000))
 }
 
-async fn sleep_until(at: Option<std::time::Instant>) {
+async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

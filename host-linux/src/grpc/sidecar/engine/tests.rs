@@ -169,7 +169,7 @@ fn start(s: EngineSettings, fake: &Arc<Fake>) -> (EngineClient, EngineTask, Arc<
     (client, task, metrics)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn each_caller_gets_the_receipt_at_its_own_position() {
     let fake = Fake::scripted(&[]);
     let (client, task, metrics) = start(settings(4, 10_000), &fake);
@@ -185,7 +185,7 @@ async fn each_caller_gets_the_receipt_at_its_own_position() {
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_reply_that_does_not_match_fails_the_whole_batch_without_retry() {
     for step in [Step::Short, Step::Swapped] {
         let fake = Fake::scripted(&[step]);
@@ -200,7 +200,7 @@ async fn a_reply_that_does_not_match_fails_the_whole_batch_without_retry() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retryable_failures_are_retried_with_the_same_batch() {
     let fake = Fake::scripted(&[
         Step::Fail(Code::Unavailable),
@@ -214,7 +214,7 @@ async fn retryable_failures_are_retried_with_the_same_batch() {
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn attempts_stop_at_max_attempts() {
     let fake = Fake::scripted(&[Step::Fail(Code::Unavailable); 10]);
     let (client, task, metrics) = start(settings(1, 0), &fake);
@@ -226,7 +226,7 @@ async fn attempts_stop_at_max_attempts() {
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn refusals_on_the_merits_are_not_retried_nor_held_against_the_upstream() {
     let fake = Fake::scripted(&[Step::Fail(Code::InvalidArgument); 8]);
     let (client, task, _) = start(settings(1, 0), &fake);
@@ -239,7 +239,7 @@ async fn refusals_on_the_merits_are_not_retried_nor_held_against_the_upstream() 
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn bad_keys_never_reach_the_upstream() {
     let fake = Fake::scripted(&[]);
     let (client, task, _) = start(settings(1, 0), &fake);
@@ -255,7 +255,7 @@ async fn bad_keys_never_reach_the_upstream() {
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_more_than_max_in_flight_batches_are_upstream() {
     let gate = Arc::new(Semaphore::new(0));
     let fake = Arc::new(Fake {
@@ -290,7 +290,7 @@ async fn no_more_than_max_in_flight_batches_are_upstream() {
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_flushes_the_pending_batch_and_answers_every_caller() {
     let fake = Fake::scripted(&[]);
     let (client, task, metrics) = start(settings(8, 60_000), &fake);
@@ -315,7 +315,7 @@ async fn shutdown_flushes_the_pending_batch_and_answers_every_caller() {
     assert_eq!(s.code(), Code::Unavailable);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn queries_pass_through_the_breaker() {
     let fake = Fake::scripted(&[]);
     let (client, task, _) = start(settings(1, 0), &fake);
@@ -327,7 +327,7 @@ async fn queries_pass_through_the_breaker() {
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn overload_is_retried_without_tripping_the_breaker() {
     let fake = Fake::scripted(&[Step::Exhausted("overloaded"), Step::Exhausted("overloaded")]);
     let mut s = settings(1, 0);
@@ -340,7 +340,7 @@ async fn overload_is_retried_without_tripping_the_breaker() {
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_key_capacity_refusal_fails_at_once_and_keeps_the_breaker_closed() {
     let fake = Fake::scripted(&[Step::Exhausted("key_capacity"); 3]);
     let mut s = settings(1, 0);
@@ -357,7 +357,7 @@ async fn a_key_capacity_refusal_fails_at_once_and_keeps_the_breaker_closed() {
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_byte_cap_splits_batches_and_refuses_a_transaction_above_it() {
     let fake = Fake::scripted(&[]);
     let mut s = settings(8, 10_000);
@@ -396,7 +396,7 @@ async fn the_byte_cap_splits_batches_and_refuses_a_transaction_above_it() {
     assert_eq!(e.code(), Code::InvalidArgument);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn while_the_probe_is_out_callers_are_told_half_open_and_the_time_left() {
     let gate = Arc::new(Semaphore::new(0));
     let fake = Arc::new(Fake {
@@ -407,12 +407,20 @@ async fn while_the_probe_is_out_callers_are_told_half_open_and_the_time_left() {
     let mut s = settings(1, 0);
     s.retry.max_attempts = 1;
     s.breaker.failure_threshold = 1;
-    s.breaker.reset_timeout = heidi_core::Duration::from_millis(1);
+    s.breaker.reset_timeout = heidi_core::Duration::from_secs(30);
     s.breaker.probe_timeout = heidi_core::Duration::from_secs(600);
     let (client, task, _) = start(s, &fake);
     gate.add_permits(1);
     let e = client.submit(tx("trip")).await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable);
+    assert_eq!(client.snapshot().breaker, State::Open);
+    // The engine's clock is tokio's paused one: the reset timeout passes when the test says.
+    tokio::time::advance(StdDuration::from_secs(29)).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(client.snapshot().breaker, State::Open, "open for 30 s");
+    tokio::time::advance(StdDuration::from_secs(1)).await;
     let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
     while client.snapshot().breaker != State::HalfOpen {
         assert!(std::time::Instant::now() < deadline, "never half-open");
@@ -460,7 +468,7 @@ fn strings(keys: &[&str]) -> Vec<String> {
     keys.iter().map(|k| k.to_string()).collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_named_refusal_fails_its_transaction_and_resubmits_the_rest_in_order() {
     let fake = refusing(&["bad1", "bad2"], true, &[]);
     let mut s = settings(4, 10_000);
@@ -494,7 +502,7 @@ async fn a_named_refusal_fails_its_transaction_and_resubmits_the_rest_in_order()
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_unnamed_refusal_sends_each_transaction_alone_once() {
     let fake = refusing(&["bad1", "bad2"], false, &[]);
     let mut s = settings(4, 10_000);
@@ -520,7 +528,7 @@ async fn an_unnamed_refusal_sends_each_transaction_alone_once() {
     task.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_resubmission_is_retried_as_an_attempt() {
     let fake = refusing(&["bad"], true, &[Step::Ok, Step::Fail(Code::Unavailable)]);
     let (client, task, metrics) = start(settings(2, 10_000), &fake);
@@ -534,5 +542,75 @@ async fn a_failed_resubmission_is_retried_as_an_attempt() {
     let want = [strings(&["a", "bad"]), strings(&["a"]), strings(&["a"])];
     assert_eq!(calls_of(&fake), want);
     assert_eq!((metrics.retries(), metrics.resubmissions()), (1, 1));
+    task.shutdown().await;
+}
+
+/// The engine runs on tokio's paused clock: a retry waits exactly the policy's delay in
+/// virtual time, however long the delay.
+#[tokio::test(start_paused = true)]
+async fn retries_wait_the_policys_delays_on_the_virtual_clock() {
+    let fake = Fake::scripted(&[Step::Fail(Code::Unavailable), Step::Fail(Code::Unavailable)]);
+    let mut s = settings(1, 0);
+    s.retry.base_delay = heidi_core::Duration::from_secs(60);
+    s.retry.max_delay = heidi_core::Duration::from_secs(600);
+    let (client, task, metrics) = start(s, &fake);
+    let started = tokio::time::Instant::now();
+    let r = client.submit(tx("slow")).await.unwrap();
+    // 60 s, then 120 s (×2, no jitter); the fake answers at once.
+    assert_eq!(started.elapsed(), StdDuration::from_secs(180));
+    assert_eq!((r.attempts, metrics.retries()), (3, 2));
+    task.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exhausted_retry_budget_ends_the_batch_with_its_last_failure() {
+    let fake = Fake::scripted(&[Step::Fail(Code::Unavailable); 4]);
+    let mut s = settings(1, 0);
+    s.budget = BudgetConfig {
+        ratio_permille: 0,
+        min_retries_per_sec: 0,
+        ..BudgetConfig::DEFAULT
+    };
+    let (client, task, metrics) = start(s, &fake);
+    let e = client.submit(tx("k")).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert!(
+        e.message().contains("retry budget exhausted"),
+        "{}",
+        e.message()
+    );
+    assert!(e.message().contains("after 1 attempt"), "{}", e.message());
+    assert_eq!(
+        (fake.calls.load(Ordering::SeqCst), metrics.retries()),
+        (1, 0)
+    );
+    task.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_that_opens_is_never_retried_into() {
+    let fake = Fake::scripted(&[Step::Fail(Code::Unavailable); 4]);
+    let mut s = settings(1, 0);
+    s.breaker.failure_threshold = 1;
+    s.breaker.reset_timeout = heidi_core::Duration::from_secs(30);
+    let (client, task, _) = start(s, &fake);
+    let e = client.submit(tx("k")).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert!(
+        e.message().contains("circuit breaker open"),
+        "{}",
+        e.message()
+    );
+    let hint = e
+        .metadata()
+        .get("retry-after-ms")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(
+        hint, "30000",
+        "the whole reset timeout: no virtual time passed"
+    );
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
     task.shutdown().await;
 }
