@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# host-wasm's CI step: build the release .wasm, check its size and imports, and compare its
-# traces with the native ones under node (host-wasm/tests/determinism.mjs).
+# host-wasm's CI step: build the release .wasm as the page serves it (host-wasm/build.sh:
+# cargo, then wasm-opt), check its size and imports, and compare its traces with the native
+# ones under node (host-wasm/tests/determinism.mjs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,7 +17,7 @@ rustup target add wasm32-unknown-unknown
 # The exports exist only on wasm32: lint and document that build too.
 cargo clippy -p heidi-wasm --target wasm32-unknown-unknown -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc -p heidi-wasm --no-deps
-cargo build -p heidi-wasm --target wasm32-unknown-unknown --profile wasm
+host-wasm/build.sh --require-opt
 cargo build -p heidi-wasm --example trace
 
 size=$(stat -c %s "$wasm")

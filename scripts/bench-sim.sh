@@ -14,7 +14,7 @@ target_dir=${CARGO_TARGET_DIR:-target}
 wasm="$target_dir/wasm32-unknown-unknown/wasm/heidi_wasm.wasm"
 
 cargo build --quiet --release -p heidi-wasm --example bench
-cargo build --quiet -p heidi-wasm --target wasm32-unknown-unknown --profile wasm
+host-wasm/build.sh >/dev/null
 
 configs=(
   '{"scenario":"limiter","seed":1,"params":{"duration_ms":60000,"tick_ms":1000,"limit_capacity":1000,"clients":[{"rate_per_sec":20000},{"rate_per_sec":5000},{"rate_per_sec":1000}]}}'

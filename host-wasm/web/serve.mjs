@@ -71,7 +71,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   try {
     await readFile(wasm);
   } catch {
-    console.error(`no module at ${wasm}: build it with\n  cargo build -p heidi-wasm --target wasm32-unknown-unknown --profile wasm`);
+    console.error(`no module at ${wasm}: build it with\n  host-wasm/build.sh`);
     process.exit(1);
   }
   const { url } = await serve({ port, wasm });

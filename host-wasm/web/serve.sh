@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
-cargo build -p heidi-wasm --target wasm32-unknown-unknown --profile wasm
+bash host-wasm/build.sh
 exec node host-wasm/web/serve.mjs "$@"
