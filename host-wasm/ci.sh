@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 max_bytes=$((200 * 1024))
 target_dir=${CARGO_TARGET_DIR:-target}
-wasm="$target_dir/wasm32-unknown-unknown/wasm/heidi_wasm.wasm"
+wasm="$target_dir/heidi-sim/heidi_wasm.wasm"
 
 if ! command -v node >/dev/null; then
   echo "host-wasm/ci.sh needs node (20 or later)" >&2

@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 runs=${RUNS:-7}
 target_dir=${CARGO_TARGET_DIR:-target}
-wasm="$target_dir/wasm32-unknown-unknown/wasm/heidi_wasm.wasm"
+wasm="$target_dir/heidi-sim/heidi_wasm.wasm"
 
 cargo build --quiet --release -p heidi-wasm --example bench
 host-wasm/build.sh >/dev/null

@@ -5,7 +5,8 @@
 // an error object.
 //
 // Usage: node host-wasm/tests/determinism.mjs [path/to/heidi_wasm.wasm]
-// (default: $CARGO_TARGET_DIR or ./target, then wasm32-unknown-unknown/wasm/heidi_wasm.wasm)
+// (default: $CARGO_TARGET_DIR or ./target, then heidi-sim/heidi_wasm.wasm, which
+// host-wasm/build.sh writes)
 
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -16,7 +17,7 @@ import assert from 'node:assert/strict';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
-const wasmPath = process.argv[2] || path.join(targetDir, 'wasm32-unknown-unknown/wasm/heidi_wasm.wasm');
+const wasmPath = process.argv[2] || path.join(targetDir, 'heidi-sim/heidi_wasm.wasm');
 
 const module = new WebAssembly.Module(readFileSync(wasmPath));
 const imports = WebAssembly.Module.imports(module);

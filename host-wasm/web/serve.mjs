@@ -1,7 +1,7 @@
 // Serves the simulator page on loopback, offline, with no dependencies:
 //   node host-wasm/web/serve.mjs [--port 8080] [--wasm PATH]
 // The page's files come from this directory; heidi_wasm.wasm from --wasm, or else from
-// $CARGO_TARGET_DIR (default ./target)/wasm32-unknown-unknown/wasm/heidi_wasm.wasm.
+// $CARGO_TARGET_DIR (default ./target)/heidi-sim/heidi_wasm.wasm (host-wasm/build.sh).
 // `bash host-wasm/web/serve.sh` builds the module first and then runs this.
 
 import { createServer } from 'node:http';
@@ -23,7 +23,7 @@ const FILES = {
 /** The default location of the release module. */
 export function defaultWasmPath() {
   const target = process.env.CARGO_TARGET_DIR ?? join(repo, 'target');
-  return resolve(repo, target, 'wasm32-unknown-unknown', 'wasm', 'heidi_wasm.wasm');
+  return resolve(repo, target, 'heidi-sim', 'heidi_wasm.wasm');
 }
 
 /** Starts the server; resolves to `{ server, url }` once it listens. */
