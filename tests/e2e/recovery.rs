@@ -636,3 +636,39 @@ fn a_fifo_or_dev_zero_in_place_of_policy_json_or_the_idempotency_records_refuses
         assert!(next.symlink_metadata().is_err(), "{what:?}: discarded");
     }
 }
+
+/// Deleting `policy.json` after an `APPLY_POLICY` would roll the daemon back to its
+/// configured policy: the start is refused (exit 3) until the operator accepts it once, and
+/// the acceptance is journaled.
+#[test]
+fn a_deleted_policy_file_is_refused_until_accepted() {
+    let mut d = Daemon::start(&[]);
+    let doc = json!({"limits": {"search": {"capacity_tokens": 7, "window_ms": 1000}}});
+    assert_eq!(d.call("APPLY_POLICY", json!({"policy": doc}))["version"], 2);
+    assert!(d.stop().success());
+    std::fs::remove_file(d.out_dir.join("policy.json")).unwrap();
+
+    let (code, stderr) = d.start_refused(&[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("policy.json")
+            && stderr.contains("missing")
+            && stderr.contains("version 2"),
+        "names the file and the reason: {stderr}"
+    );
+    d.spawn_logged(&["--accept-policy-file"]);
+    assert_ne!(search_capacity(&d), json!(7), "the configured policy");
+    let got = d.call("GET_POLICY", json!({}));
+    assert_eq!(got["version"], 1, "{got}");
+    let last = read_lines(&d.journal())
+        .into_iter()
+        .rev()
+        .map(|l| serde_json::from_str::<Value>(&l).unwrap())
+        .find(|l| l["event_type"] == "policy_loaded")
+        .unwrap();
+    assert_eq!(last["level"], "warning", "{last}");
+    assert!(d.stop().success());
+    // Accepted once: the configuration's policy is in force, no flag needed again.
+    d.spawn();
+    assert!(d.stop().success());
+}

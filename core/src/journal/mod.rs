@@ -57,7 +57,7 @@ pub use hash::{HexHash, LineHash};
 pub use line::{EVENT_VERSION, EncodeError, MAX_LINE_BYTES, NameField, encode_line};
 pub use policy_seal::{
     FileTag, JournaledPolicy, POLICY_TAG_LABEL, PolicyFileFault, PolicyFileOk, PolicyMark,
-    PolicyTag, check_policy_file,
+    PolicyTag, check_missing_policy_file, check_policy_file,
 };
 pub use seal::{
     BadSeal, SEAL_KEY_MIN_BYTES, SEAL_MAX_BYTES, SEAL_VERSION, Seal, SealKey, WeakSealKey,

@@ -95,6 +95,9 @@ pub struct JournaledPolicy {
     pub mark: PolicyMark,
     /// Whether a seal covers its line (the chain alone cannot vouch for an unsealed tail).
     pub sealed: bool,
+    /// Whether it names the configuration's policy, loaded because no policy file was in
+    /// force (then no policy file is expected).
+    pub from_configuration: bool,
 }
 
 /// The policy file's tag, as checked by the host.
@@ -127,6 +130,13 @@ pub enum PolicyFileFault {
     BadTag,
     /// The journal names no policy at all.
     NotJournaled,
+    /// There is no policy file, but the journal's last policy event names one (applied, or
+    /// loaded from a file): deleting the file would roll the daemon back to its configured
+    /// policy.
+    FileMissing {
+        /// The version the journal names last.
+        journal_version: u64,
+    },
     /// It is not the policy the journal names last.
     NotLastJournaled {
         /// The file's version.
@@ -148,6 +158,12 @@ impl fmt::Display for PolicyFileFault {
                  another seal key)",
             ),
             PolicyFileFault::NotJournaled => f.write_str("the journal names no policy"),
+            PolicyFileFault::FileMissing { journal_version } => write!(
+                f,
+                "it is missing, but the journal's last policy event names version \
+                 {journal_version}, applied or loaded from a file (a deleted file would roll \
+                 the policy back to the configuration's)"
+            ),
             PolicyFileFault::NotLastJournaled {
                 file_version,
                 journal_version,
@@ -182,6 +198,17 @@ pub fn check_policy_file(
             file_version: file.version,
             journal_version: j.mark.version,
         }),
+    }
+}
+
+/// Whether the daemon may start with its configured policy when there is no policy file:
+/// when the journal names no policy, or its last policy event is the configuration's own.
+pub fn check_missing_policy_file(journal: Option<JournaledPolicy>) -> Result<(), PolicyFileFault> {
+    match journal {
+        Some(j) if !j.from_configuration => Err(PolicyFileFault::FileMissing {
+            journal_version: j.mark.version,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -238,7 +265,26 @@ mod tests {
     };
 
     fn last(mark: PolicyMark, sealed: bool) -> Option<JournaledPolicy> {
-        Some(JournaledPolicy { mark, sealed })
+        Some(JournaledPolicy {
+            mark,
+            sealed,
+            from_configuration: false,
+        })
+    }
+
+    #[test]
+    fn a_missing_file_is_refused_unless_the_configuration_was_in_force() {
+        assert_eq!(check_missing_policy_file(None), Ok(()));
+        let configured = Some(JournaledPolicy {
+            mark: A,
+            sealed: true,
+            from_configuration: true,
+        });
+        assert_eq!(check_missing_policy_file(configured), Ok(()));
+        assert_eq!(
+            check_missing_policy_file(last(B, true)),
+            Err(PolicyFileFault::FileMissing { journal_version: 4 })
+        );
     }
 
     #[test]

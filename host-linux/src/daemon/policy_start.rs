@@ -12,7 +12,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use heidi_core::journal::{JournaledPolicy, Level, PolicyFileOk, PolicyMark, check_policy_file};
+use heidi_core::journal::{
+    JournaledPolicy, Level, PolicyFileOk, PolicyMark, check_missing_policy_file, check_policy_file,
+};
 
 use super::policy_file::{POLICY_FILE, POLICY_NEXT_FILE, PolicyFile, PolicyFiles, read};
 use crate::kernel::{Policy, event_message, parse_event_message};
@@ -57,7 +59,13 @@ pub(crate) fn retained_policy(files: &[std::path::PathBuf]) -> std::io::Result<V
     Ok(last
         .in_force()
         .map(|p| {
-            let message = event_message(p.mark.version, "retained", &hex(&p.mark.digest));
+            let what = if p.from_configuration {
+                FROM_CONFIGURATION
+            } else {
+                "in force"
+            };
+            let message = event_message(p.mark.version, what, &hex(&p.mark.digest));
+            let message = format!("{message}; retained by journal retention");
             JournalEntry::info("kernel", POLICY_RETAINED, message)
         })
         .into_iter()
@@ -66,6 +74,17 @@ pub(crate) fn retained_policy(files: &[std::path::PathBuf]) -> std::io::Result<V
 
 /// The event retention journals to keep the policy in force named.
 const POLICY_RETAINED: &str = "policy_retained";
+
+/// What a policy event's message says of the configuration's policy ([`event_message`]).
+const FROM_CONFIGURATION: &str = "loaded from the configuration";
+
+/// Whether a policy event's message names the configuration's policy.
+fn names_configuration(message: &str) -> bool {
+    message
+        .strip_prefix("policy version ")
+        .and_then(|rest| rest.split_once(' '))
+        .is_some_and(|(_, rest)| rest.starts_with(FROM_CONFIGURATION))
+}
 
 fn hex(digest: &[u8; 32]) -> String {
     heidi_core::journal::LineHash(*digest)
@@ -136,6 +155,7 @@ fn last_in_file(
             *slot = Some(JournaledPolicy {
                 mark: PolicyMark { version, digest },
                 sealed: *number <= sealed_lines,
+                from_configuration: names_configuration(&line.message),
             });
         }
     }
@@ -210,7 +230,24 @@ pub(crate) fn decide(
         )
     };
     let Some(file) = read(&path).map_err(refuse)? else {
-        return Ok(configured_policy(configured, journal, remove_next));
+        return match check_missing_policy_file(journal) {
+            Ok(()) => Ok(configured_policy(configured, journal, None, remove_next)),
+            Err(fault) if accept => {
+                let note = format!("accepted by --accept-policy-file although {fault}");
+                tracing::warn!("{}: {note}", path.display());
+                Ok(configured_policy(
+                    configured,
+                    journal,
+                    Some(&note),
+                    remove_next,
+                ))
+            }
+            Err(fault) => Err(format!(
+                "{}: {fault}; refusing to start. Restore it, or start once with \
+                 --accept-policy-file to start with the configured policy (journaled)",
+                path.display()
+            )),
+        };
     };
     let tag = file.tag(files.key(), files.run_id());
     let what = format!("loaded from {POLICY_FILE}");
@@ -255,25 +292,25 @@ fn loaded(
 
 /// No `policy.json`: the configured policy at version 1 (a warning when the journal's last
 /// policy event named another).
+/// The configuration's policy at version 1, with no policy file: `accepted` notes a refusal
+/// overridden by `--accept-policy-file` (a `warning`).
 fn configured_policy(
     configured: Policy,
     journal: Option<JournaledPolicy>,
+    accepted: Option<&str>,
     remove_next: bool,
 ) -> StartPolicy {
     let mark = PolicyMark {
         version: 1,
         digest: configured.digest(),
     };
-    let mut message = event_message(1, "loaded from the configuration", &configured.digest_hex());
+    let mut message = event_message(1, FROM_CONFIGURATION, &configured.digest_hex());
     let mut level = Level::Info;
-    if let Some(last) = journal.filter(|j| j.mark != mark) {
+    if let Some(note) = accepted {
         level = Level::Warning;
-        message = format!(
-            "{message}; {POLICY_FILE} is missing, and the journal's last policy event names \
-             version {}",
-            last.mark.version
-        );
-        tracing::warn!("{message}");
+        message = format!("{message}; {note}");
+    } else if journal.is_some_and(|j| j.mark != mark) {
+        message = format!("{message}; the configuration's policy changed since the last start");
     }
     let mut entry = JournalEntry::info("kernel", "policy_loaded", message);
     entry.level = level;
@@ -354,7 +391,11 @@ mod tests {
         }
 
         fn decide(&self, accept: bool) -> Result<StartPolicy, String> {
-            decide(&self.files, self.last(), Policy::default(), accept)
+            self.decide_with(Policy::default(), accept)
+        }
+
+        fn decide_with(&self, configured: Policy, accept: bool) -> Result<StartPolicy, String> {
+            decide(&self.files, self.last(), configured, accept)
         }
 
         fn write(&self, name: &'static str, version: u64, policy: &Policy) {
@@ -430,15 +471,53 @@ mod tests {
             parse_event_message(&start.entry.message),
             Some((1, Policy::default().digest()))
         );
-        // policy.json deleted after an APPLY_POLICY: the configured policy, with a warning.
+        // The configuration's policy, journaled: still no file needed, also after the
+        // configuration changed (and after retention carried the event forward).
+        d.journal(std::slice::from_ref(&start.entry), true);
+        let changed = d.decide_with(policy(9), false).unwrap();
+        assert_eq!((changed.version, changed.entry.level), (1, Level::Info));
+        assert!(
+            changed.entry.message.contains("changed"),
+            "{}",
+            changed.entry.message
+        );
+        let carried = retained_policy(&[d.path("events.jsonl")]).unwrap();
+        assert!(carried[0].message.contains("loaded from the configuration"));
+        d.journal(&carried, true);
+        assert!(d.last().unwrap().from_configuration);
+        assert!(d.decide(false).is_ok());
+    }
+
+    /// policy.json deleted after an APPLY_POLICY: a rollback to the configured policy, refused
+    /// unless accepted (then journaled as a warning); a retained mark keeps it refused.
+    #[test]
+    fn a_deleted_file_is_refused_until_accepted() {
+        let d = Dir::new();
         d.journal(&[applied(2, &policy(7))], true);
-        let start = d.decide(false).unwrap();
+        let e = d.decide(false).unwrap_err();
+        assert!(
+            e.contains("policy.json") && e.contains("missing") && e.contains("version 2"),
+            "{e}"
+        );
+        let carried = retained_policy(&[d.path("events.jsonl")]).unwrap();
+        d.journal(&carried, true);
+        assert!(!d.last().unwrap().from_configuration);
+        assert!(d.decide(false).is_err());
+        let start = d.decide(true).unwrap();
         assert_eq!((start.version, start.entry.level), (1, Level::Warning));
         assert!(
-            start.entry.message.contains("names version 2"),
+            start
+                .entry
+                .message
+                .contains("accepted by --accept-policy-file"),
             "{}",
             start.entry.message
         );
+        // Accepted once: the configuration's policy is in force, so the next start needs no
+        // flag.
+        d.journal(std::slice::from_ref(&start.entry), true);
+        assert!(d.last().unwrap().from_configuration);
+        assert!(d.decide(false).is_ok());
     }
 
     #[test]

@@ -176,8 +176,10 @@ pub struct Args {
     #[arg(long)]
     pub accept_unsealed_journal: bool,
     /// Start once with an OUT_DIR/policy.json that has no MAC, a wrong MAC or digest, or is
-    /// not the policy the journal names last, instead of refusing it; the acceptance is
-    /// journaled and the file keyed. A flag only, like --accept-unsealed-journal.
+    /// not the policy the journal names last, instead of refusing it (the acceptance is
+    /// journaled and the file keyed); or, when policy.json is missing although the journal
+    /// names an applied policy, with the configured policy. A flag only, like
+    /// --accept-unsealed-journal.
     #[arg(long)]
     pub accept_policy_file: bool,
 }
