@@ -102,6 +102,12 @@ pub const REPLY_MAX_BYTES: usize = ERROR_REPLY_MAX_BYTES + 128;
 /// The buffer a reply is written into.
 pub type ReplyBuf = [u8; REPLY_MAX_BYTES];
 
+/// Whether [`Service::handle`] covers `method` (else it answers [`Served::NotCovered`]).
+#[must_use]
+pub const fn covers(method: Method) -> bool {
+    matches!(method, Method::RateLimitCheck | Method::RateLimitConsume)
+}
+
 /// What the service decided about one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -171,12 +177,6 @@ where
             limits,
             rate: RateLimits::new(limiter_slots),
         }
-    }
-
-    /// Whether [`Service::handle`] covers `method`.
-    #[must_use]
-    pub const fn covers(method: Method) -> bool {
-        matches!(method, Method::RateLimitCheck | Method::RateLimitConsume)
     }
 
     /// Serves `request` at `now`, writing the reply into `out`.

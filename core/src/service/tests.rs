@@ -504,23 +504,14 @@ fn never_is_null_or_omitted() {
 fn methods_not_covered_leave_the_buffer_alone() {
     let mut s = service();
     let mut out = [7u8; REPLY_MAX_BYTES];
-    for &method in Method::ALL
-        .iter()
-        .filter(|&&m| !Service::<Boxed>::covers(m))
-    {
+    for &method in Method::ALL.iter().filter(|&&m| !covers(m)) {
         assert_eq!(
             s.handle_params(at(1), method, "{}", &mut out),
             Served::NotCovered
         );
     }
     assert!(out.iter().all(|&b| b == 7));
-    assert!(
-        Method::ALL
-            .iter()
-            .filter(|&&m| Service::<Boxed>::covers(m))
-            .count()
-            == 2
-    );
+    assert!(Method::ALL.iter().filter(|&&m| covers(m)).count() == 2);
 }
 
 /// The longest replies fit [`REPLY_MAX_BYTES`]: every message byte escaped, every extra at
