@@ -27,43 +27,12 @@ use heidi_core::proto::Request;
 use heidi_core::service::{REPLY_MAX_BYTES, Served, Service};
 use heidi_core::table::Slot;
 use heidi_core::{Duration, Instant};
-use heidi_tests::bench::Recorder;
+use heidi_tests::bench::{Cycle, Recorder, shuffled};
 
 const KEYS: usize = 100_000;
 const SLOTS: usize = 147_456;
 /// Time jumped between samples so that every bucket is full again (search: 30 per 60 s).
 const REFILL: StdDuration = StdDuration::from_secs(120);
-
-/// A fixed pseudo-random permutation of `0..n` (xorshift, Fisher–Yates).
-fn shuffled(n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for i in (1..n).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let j = usize::try_from(x % (i as u64 + 1)).unwrap();
-        order.swap(i, j);
-    }
-    order
-}
-
-/// Steps through `order` cyclically.
-struct Cycle<'a> {
-    order: &'a [usize],
-    i: usize,
-}
-
-impl Cycle<'_> {
-    fn next(&mut self) -> usize {
-        let k = self.order[self.i];
-        self.i += 1;
-        if self.i == self.order.len() {
-            self.i = 0;
-        }
-        k
-    }
-}
 
 fn frames(method: &str, names: &[String]) -> Vec<String> {
     names
@@ -84,10 +53,7 @@ fn main() {
     let checks = frames("RATE_LIMIT_CHECK", &names);
     let consumes = frames("RATE_LIMIT_CONSUME", &names);
     let order = shuffled(KEYS);
-    let mut cycle = Cycle {
-        order: &order,
-        i: 0,
-    };
+    let mut cycle = Cycle::new(&order);
     let slots = vec![Slot::<Tat>::empty(); SLOTS].into_boxed_slice();
     let mut service = Service::new(hasher, PolicyTable::DEFAULT, slots);
     let mut out = Box::new([0u8; REPLY_MAX_BYTES]);
