@@ -1,7 +1,7 @@
 //! `RATE_LIMIT_CHECK` and `RATE_LIMIT_CONSUME`: one bucket per (operation, client key) in a
 //! [`KeyedLimiter`] over the host's slots, under the operation's [`LimitPolicy`].
 
-use super::rate_params::{self, RateParams};
+use super::rate_params::{self, RateParams, Scratch};
 use super::reply::{Extra, Refusal, encode_refusal, ms_until};
 use super::{Outcome, Reply, ReplyBuf};
 use crate::Instant;
@@ -21,6 +21,7 @@ pub(crate) struct RateLimits<S> {
     /// `RATE_LIMITED` answers per operation, in [`Operation::ALL`] order.
     denials: [u64; Operation::ALL.len()],
     cursor: usize,
+    scratch: Scratch,
 }
 
 /// One call, its params read and its operation looked up.
@@ -40,6 +41,7 @@ where
             limiter: KeyedLimiter::new(slots),
             denials: [0; Operation::ALL.len()],
             cursor: 0,
+            scratch: Scratch::new(),
         }
     }
 
@@ -52,7 +54,7 @@ where
         members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
         out: &mut ReplyBuf,
     ) -> Reply {
-        let call = match rate_params::parse(members) {
+        let call = match rate_params::parse(members, &mut self.scratch) {
             Ok(params) => Call::new(hasher, table, &params),
             Err(e) => return encode_refusal(out, &Refusal::new(ErrorCode::BadRequest, &e)),
         };
@@ -165,9 +167,9 @@ where
 
 impl Call {
     fn new(hasher: &KeyHasher, table: &PolicyTable, params: &RateParams<'_>) -> Call {
-        let op = Operation::from_name(params.operation.as_str());
+        let op = Operation::from_name(params.operation);
         Call {
-            key: op.key(hasher, params.key.as_str().as_bytes()),
+            key: op.key(hasher, params.key.as_bytes()),
             op,
             limit: *table.get(op),
             cost: params.cost,

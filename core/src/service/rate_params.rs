@@ -21,32 +21,29 @@ pub const KEY_MAX_BYTES: usize = 256;
 /// Longest operation name (`params.operation`), in bytes.
 pub const OPERATION_MAX_BYTES: usize = 64;
 
-/// The params of one rate-limit call, as sent (the operation not yet looked up).
+/// The params of one rate-limit call, as sent (the operation not yet looked up). The strings
+/// borrow the frame, or the [`Scratch`] when they were written with escapes.
 #[derive(Debug)]
-pub(crate) struct RateParams<'a> {
-    pub(crate) key: Text<'a, KEY_MAX_BYTES>,
-    pub(crate) operation: Text<'a, OPERATION_MAX_BYTES>,
+pub(crate) struct RateParams<'s> {
+    pub(crate) key: &'s str,
+    pub(crate) operation: &'s str,
     pub(crate) cost: u32,
 }
 
-/// A string param: borrowed from the frame when written plainly, else unescaped inline.
-pub(crate) enum Text<'a, const N: usize> {
-    Plain(&'a str),
-    Unescaped(FixedStr<N>),
+/// Where escaped strings are unescaped: kept by the service, so a call written plainly copies
+/// nothing and a call with escapes zeroes nothing.
+#[derive(Clone, Debug)]
+pub(crate) struct Scratch {
+    key: [u8; KEY_MAX_BYTES],
+    operation: [u8; OPERATION_MAX_BYTES],
 }
 
-impl<const N: usize> Text<'_, N> {
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            Text::Plain(s) => s,
-            Text::Unescaped(s) => s.as_str(),
+impl Scratch {
+    pub(crate) const fn new() -> Scratch {
+        Scratch {
+            key: [0; KEY_MAX_BYTES],
+            operation: [0; OPERATION_MAX_BYTES],
         }
-    }
-}
-
-impl<const N: usize> fmt::Debug for Text<'_, N> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -184,9 +181,10 @@ impl<'m> Seen<'m> {
 }
 
 /// Reads the params of a rate-limit call from its members (in the order written).
-pub(crate) fn parse<'a>(
+pub(crate) fn parse<'a: 's, 's>(
     members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
-) -> Result<RateParams<'a>, ParamError<'a>> {
+    scratch: &'s mut Scratch,
+) -> Result<RateParams<'s>, ParamError<'a>> {
     let mut seen = Seen::default();
     for member in members {
         let member = member.map_err(|e| ParamError::NotAnObject { at_byte: e.at_byte })?;
@@ -202,8 +200,8 @@ pub(crate) fn parse<'a>(
     if let Some(field) = seen.duplicate {
         return Err(ParamError::Duplicate(field));
     }
-    let key = text(Field::Key, seen.key)?;
-    let operation = text(Field::Operation, seen.operation)?;
+    let key = text(Field::Key, seen.key, &mut scratch.key)?;
+    let operation = text(Field::Operation, seen.operation, &mut scratch.operation)?;
     let cost = cost(seen.cost)?;
     if let Some(name) = seen.unknown {
         return Err(ParamError::Unknown(name));
@@ -234,16 +232,17 @@ fn unescape_name(raw: &str) -> Option<FixedStr<ERROR_MESSAGE_MAX_BYTES>> {
     unescape(&quoted[..raw.len() + 2])
 }
 
-/// A required string member of 1 to `N` bytes.
-fn text<'a, const N: usize>(
+/// A required string member of 1 to `N` bytes, unescaped into `buf` when written with escapes.
+fn text<'a: 's, 's, const N: usize>(
     field: Field,
     member: Option<Member<'a>>,
-) -> Result<Text<'a, N>, ParamError<'a>> {
+    buf: &'s mut [u8; N],
+) -> Result<&'s str, ParamError<'a>> {
     let member = member
         .filter(|m| m.raw() != "null")
         .ok_or(ParamError::Required(field))?;
     let value = if let Some(plain) = member.as_plain_str() {
-        Text::Plain(plain)
+        plain
     } else if member.raw().starts_with('"') {
         // Escaped: an unescaped string is never longer than its escaped text, so a text of at
         // most `N` bytes between its quotes that fails holds a bad escape.
@@ -253,11 +252,16 @@ fn text<'a, const N: usize>(
         } else {
             ParamError::Length(field)
         };
-        Text::Unescaped(unescape::<N>(raw.as_bytes()).ok_or(fail)?)
+        let unescaped = unescape::<N>(raw.as_bytes()).ok_or(fail)?;
+        let text = unescaped.as_str().as_bytes();
+        let copy = &mut buf[..text.len()];
+        copy.copy_from_slice(text);
+        // A copy of a `&str`.
+        core::str::from_utf8(copy).map_err(|_| fail)?
     } else {
         return Err(ParamError::NotAString(field));
     };
-    if (1..=N).contains(&value.as_str().len()) {
+    if (1..=N).contains(&value.len()) {
         Ok(value)
     } else {
         Err(ParamError::Length(field))
