@@ -5,7 +5,9 @@
 //!    hashed, decision, reply written into the reply buffer). The target is ≤ 400 ns.
 //! 2. `service/consume`: the same for `RATE_LIMIT_CONSUME` (granted: every bucket is refilled
 //!    between samples).
-//! 3. `limiter/check_string` and `limiter/check_prehashed`: the decision alone, the same keys in
+//! 3. `service/parse`: `Request::parse` of the same frames alone, the part of (1) that is the
+//!    codec's rather than the service's.
+//! 4. `limiter/check_string` and `limiter/check_prehashed`: the decision alone, the same keys in
 //!    the same table: `KeyedLimiter::check` after hashing (operation, key) with `KeyHasher`,
 //!    and with the hash computed beforehand.
 //!
@@ -77,6 +79,14 @@ fn main() {
             })
         })
     });
+    g.bench_function("parse", |b| {
+        b.iter_custom(|iters| {
+            rec.time("service/parse", iters, || {
+                let frame = &checks[cycle.next()];
+                let _ = black_box(Request::parse(black_box(frame)).unwrap());
+            })
+        })
+    });
     g.bench_function("consume", |b| {
         b.iter_custom(|iters| {
             now += Duration::from(REFILL);
@@ -132,6 +142,12 @@ fn main() {
         "service/check",
         "limiter",
         "limiter/check_prehashed",
+    );
+    rec.compare(
+        "RATE_LIMIT_CHECK (parse + service + reply) vs its frame's parse alone",
+        "service/check",
+        "parse",
+        "service/parse",
     );
     rec.compare(
         "RATE_LIMIT_CONSUME (parse + service + reply) vs the limiter's check (hashing included)",
