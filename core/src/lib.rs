@@ -93,6 +93,7 @@
 //! | [`journal`] | journal lines, hash chain, redaction, streaming verifier, seals |
 //! | [`pipeline`] | the training pipeline's state machine |
 //! | [`proto`] | wire codec: frames, line commands, requests, error replies |
+//! | [`service`] | the request machine: a parsed request in, reply bytes and a typed outcome out |
 //! | [`idempotency`] | new / in-progress / done records with TTL |
 //! | [`txn_check`] | what makes an idempotency key and a sidecar batch acceptable |
 //! | [`health`] | named checks and their aggregate |
@@ -126,6 +127,7 @@ pub mod limit;
 pub mod pipeline;
 pub mod proto;
 pub mod retry;
+pub mod service;
 pub mod table;
 pub mod time;
 pub mod txn_check;

@@ -30,7 +30,7 @@ use heidi_core::key::{KeyHash, KeyHasher};
 use heidi_core::limit::{KeyedLimiter, LimitPolicy, Tat, TokenBucket};
 use heidi_core::table::Slot;
 use heidi_core::{Duration, Instant};
-use heidi_tests::bench::Recorder;
+use heidi_tests::bench::{Cycle, Recorder, shuffled};
 
 const KEYS: usize = 100_000;
 const SLOTS: usize = 131_072;
@@ -90,20 +90,6 @@ fn direct(c: &mut Criterion, rec: &Recorder) {
     g.finish();
 }
 
-/// A fixed pseudo-random permutation of `0..n` (xorshift, Fisher–Yates).
-fn shuffled(n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for i in (1..n).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let j = usize::try_from(x % (i as u64 + 1)).unwrap();
-        order.swap(i, j);
-    }
-    order
-}
-
 fn key_names() -> Vec<String> {
     (0..KEYS).map(|i| format!("client-{i:06}")).collect()
 }
@@ -126,23 +112,6 @@ fn ours_keyed(hasher: &KeyHasher, names: &[String]) -> KeyedLimiter<Box<[Slot<Ta
     lim
 }
 
-/// Steps through `order` cyclically.
-struct Cycle<'a> {
-    order: &'a [usize],
-    i: usize,
-}
-
-impl Cycle<'_> {
-    fn next(&mut self) -> usize {
-        let k = self.order[self.i];
-        self.i += 1;
-        if self.i == self.order.len() {
-            self.i = 0;
-        }
-        k
-    }
-}
-
 fn keyed(c: &mut Criterion, rec: &Recorder) {
     let hasher = KeyHasher::new([0x5a; 16]);
     let names = key_names();
@@ -154,10 +123,7 @@ fn keyed(c: &mut Criterion, rec: &Recorder) {
 
     let mut lim = ours_keyed(&hasher, &names);
     let mut now = Instant::ZERO;
-    let mut cycle = Cycle {
-        order: &order,
-        i: 0,
-    };
+    let mut cycle = Cycle::new(&order);
     g.bench_function("ours/prehashed", |b| {
         b.iter_custom(|iters| {
             now += Duration::from(REFILL);

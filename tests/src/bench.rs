@@ -61,3 +61,42 @@ pub fn fixed3(num: u128, den: u128) -> String {
     let milli = (num * 1_000 + den / 2) / den.max(1);
     format!("{}.{:03}", milli / 1_000, milli % 1_000)
 }
+
+/// A fixed pseudo-random permutation of `0..n` (xorshift, Fisher–Yates), for visiting keys in
+/// an order the cache cannot predict, the same in every run.
+pub fn shuffled(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = usize::try_from(x % (i as u64 + 1)).unwrap();
+        order.swap(i, j);
+    }
+    order
+}
+
+/// Steps through an order (from [`shuffled`]) cyclically.
+pub struct Cycle<'a> {
+    order: &'a [usize],
+    i: usize,
+}
+
+impl<'a> Cycle<'a> {
+    /// Starts at the first element of `order` (not empty).
+    pub fn new(order: &'a [usize]) -> Cycle<'a> {
+        Cycle { order, i: 0 }
+    }
+
+    /// The next index, wrapping around.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> usize {
+        let k = self.order[self.i];
+        self.i += 1;
+        if self.i == self.order.len() {
+            self.i = 0;
+        }
+        k
+    }
+}

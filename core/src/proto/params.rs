@@ -43,6 +43,11 @@ impl<'a> Member<'a> {
         self.name_plain.then_some(self.name_raw)
     }
 
+    /// The name exactly as written between its quotes, escapes included.
+    pub(crate) fn name_raw(&self) -> &'a str {
+        self.name_raw
+    }
+
     /// The value's JSON text, exactly as sent.
     #[must_use]
     pub fn raw(&self) -> &'a str {

@@ -1,6 +1,7 @@
 //! Small reply builders shared by the listeners.
 
 use heidi_core::proto::{ERROR_REPLY_MAX_BYTES, ErrorCode, ErrorReply};
+use heidi_core::service;
 use std::io::Write;
 
 /// Replaces `out` with the error shape `{"error":true,"code":…,"message":…}` (core encoder).
@@ -16,6 +17,15 @@ pub(crate) fn error(code: ErrorCode, message: &str, out: &mut Vec<u8>) {
 /// Whether a reply body is the error shape (the core encoder always starts it this way).
 pub(crate) fn is_error(body: &[u8]) -> bool {
     body.starts_with(b"{\"error\":true")
+}
+
+/// Whether a request succeeded: from the core service's typed outcome when it decided the
+/// request (`decided`), else from the reply's shape (methods the service does not cover yet).
+pub(crate) fn succeeded(decided: Option<&service::Reply>, body: &[u8]) -> bool {
+    match decided {
+        Some(reply) => reply.error.is_none(),
+        None => !is_error(body),
+    }
 }
 
 /// Replaces `out` with `value` serialized as compact JSON.
@@ -52,6 +62,27 @@ mod tests {
             );
             assert_eq!(direct, via_value);
         }
+    }
+
+    /// For a method the service decided, success is its typed outcome, not the bytes' shape:
+    /// a denied `RATE_LIMIT_CHECK` succeeds, a denied `RATE_LIMIT_CONSUME` does not.
+    #[test]
+    fn a_decided_reply_is_counted_by_its_outcome() {
+        use heidi_core::Instant;
+        use heidi_core::service::{Outcome, Reply};
+        let denied = |error| Reply {
+            len: 0,
+            outcome: Outcome::Denied {
+                retry_at: Instant::ZERO,
+            },
+            error,
+        };
+        // Bytes that would read the other way: the outcome wins.
+        assert!(succeeded(Some(&denied(None)), b"{\"error\":true}"));
+        let limited = denied(Some(ErrorCode::RateLimited));
+        assert!(!succeeded(Some(&limited), b"{\"allowed\":false}"));
+        assert!(succeeded(None, b"{\"ok\":true}"));
+        assert!(!succeeded(None, b"{\"error\":true}"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use heidi_core::proto::{
     Credentials, DaemonStatus, ErrorCode, Method, MethodClass, PROTOCOL_VERSION, Request,
     RequestError,
 };
+use heidi_core::service;
 use serde_json::json;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -122,8 +123,13 @@ pub struct Shared {
 
 /// What [`Shared::answer_now`] did with a request.
 pub(crate) enum Answer<'s, 'a> {
-    /// The reply is in `out`; the request's method (`None`: it did not parse).
-    Done(Option<Method>),
+    /// The reply is in `out`.
+    Done {
+        /// The request's method (`None`: it did not parse).
+        method: Option<Method>,
+        /// The core service's typed outcome, for the methods it decides.
+        decided: Option<service::Reply>,
+    },
     /// The request must wait (journal, policy lock, pipeline): finish it with
     /// [`Shared::answer_later`]. Boxed: it is big and off the hot path.
     Later(Box<Later<'s, 'a>>),
@@ -151,16 +157,24 @@ enum Work {
     Idempotency(Result<crate::store::Durable, crate::store::IdemLogError>),
 }
 
+/// What [`Shared::kernel_step`] left to do.
+enum Step {
+    /// The reply is in `out` (with the core service's outcome when it decided the request).
+    Done(Option<service::Reply>),
+    /// The kernel asks for more before the reply is sent.
+    Wait(Work),
+}
+
 impl Shared {
     /// Serves one request body (JSON text) and leaves the reply body in `out`.
     pub async fn call(&self, body: &str, peer: &Peer, out: &mut Vec<u8>) {
         let start = std::time::Instant::now();
         let now = self.clock.at(start);
-        let method = match self.answer_now(now, Request::parse(body), peer, out) {
-            Answer::Done(method) => method,
-            Answer::Later(later) => Some(self.answer_later(*later, peer, out).await),
+        let (method, decided) = match self.answer_now(now, Request::parse(body), peer, out) {
+            Answer::Done { method, decided } => (method, decided),
+            Answer::Later(later) => (Some(self.answer_later(*later, peer, out).await), None),
         };
-        let ok = !reply::is_error(out);
+        let ok = reply::succeeded(decided.as_ref(), out);
         self.metrics
             .request(method, peer.transport(), ok, start.elapsed());
     }
@@ -176,18 +190,20 @@ impl Shared {
         peer: &Peer,
         out: &mut Vec<u8>,
     ) -> Answer<'s, 'a> {
-        let method = match parsed {
+        let (method, mut decided) = match parsed {
             Ok(request) => match self.serve_now(&request, now, peer, out) {
-                None => Some(request.method),
-                Some(later) => return Answer::Later(Box::new(later)),
+                Ok(decided) => (Some(request.method), decided),
+                Err(later) => return Answer::Later(later),
             },
             Err(e) => {
                 reply::error(e.code(), &e.to_string(), out);
-                None
+                (None, None)
             }
         };
-        self.bound_reply(out);
-        Answer::Done(method)
+        if self.bound_reply(out) {
+            decided = None; // the reply is now an INTERNAL error
+        }
+        Answer::Done { method, decided }
     }
 
     /// Finishes a request [`Shared::answer_now`] left waiting; returns its method.
@@ -203,9 +219,11 @@ impl Shared {
         method
     }
 
-    /// Replaces a reply above `limits.response_max_bytes` with an `INTERNAL` error.
-    fn bound_reply(&self, out: &mut Vec<u8>) {
-        if out.len() > self.config.limits.response_max_bytes {
+    /// Replaces a reply above `limits.response_max_bytes` with an `INTERNAL` error; returns
+    /// whether it did.
+    fn bound_reply(&self, out: &mut Vec<u8>) -> bool {
+        let over = out.len() > self.config.limits.response_max_bytes;
+        if over {
             let message = format!(
                 "the reply of {} bytes exceeds the {}-byte limit",
                 out.len(),
@@ -213,43 +231,45 @@ impl Shared {
             );
             reply::error(ErrorCode::Internal, &message, out);
         }
+        over
     }
 
     /// Serves a request whose answer needs no waiting (the kernel's methods but
-    /// `APPLY_POLICY`, `PING`, `STATUS`, `JOURNAL_TAIL`); returns the others, holding their
-    /// in-flight slot. `now` is the core's time for the request.
+    /// `APPLY_POLICY`, `PING`, `STATUS`, `JOURNAL_TAIL`), with the core service's typed
+    /// outcome when it decided the request; returns the others, holding their in-flight
+    /// slot. `now` is the core's time for the request.
     fn serve_now<'s, 'a>(
         &'s self,
         request: &Request<'a>,
         now: heidi_core::Instant,
         peer: &Peer,
         out: &mut Vec<u8>,
-    ) -> Option<Later<'s, 'a>> {
+    ) -> Result<Option<service::Reply>, Box<Later<'s, 'a>>> {
         if !self.admits(request.method.class(), peer) {
             self.forbid(request.method, peer, out);
             self.audit_admin(request.method, peer, Outcome::Refused);
-            return None;
+            return Ok(None);
         }
         let Some(permit) = self.inflight.try_acquire() else {
             let message = "too many requests in flight; retry shortly";
             reply::error(ErrorCode::Overloaded, message, out);
             self.audit_admin(request.method, peer, Outcome::Refused);
-            return None;
+            return Ok(None);
         };
         self.audit.call(request.method, peer);
         let work = match request.method {
             Method::Ping => {
                 out.clear();
                 out.extend_from_slice(PONG.as_bytes());
-                return None;
+                return Ok(None);
             }
             Method::Status => {
                 reply::json(&self.status_json(), out);
-                return None;
+                return Ok(None);
             }
             Method::JournalTail => {
                 self.journal_tail(request.params, out);
-                return None;
+                return Ok(None);
             }
             Method::JournalAppend => Work::Append,
             Method::PipelineStart
@@ -261,14 +281,17 @@ impl Shared {
             // Policy changes are serialized end to end (validate, journal, commit, persist),
             // so the version a change is journaled under is the version it gets.
             Method::ApplyPolicy => Work::Policy,
-            _ => self.kernel_step(out, |k, out| k.handle_request(now, request, out))?,
+            _ => match self.kernel_step(out, |k, out| k.handle_request(now, request, out)) {
+                Step::Done(decided) => return Ok(decided),
+                Step::Wait(work) => work,
+            },
         };
-        Some(Later {
+        Err(Box::new(Later {
             method: request.method,
             params: request.params,
             work,
             _permit: permit,
-        })
+        }))
     }
 
     /// Whether `peer` may call methods of `class` (docs/DAEMON.md, "Authorization"). A socket
@@ -318,10 +341,10 @@ impl Shared {
                 let now = self.clock.now();
                 let step = |k: &mut Kernel, out: &mut Vec<u8>| k.handle(now, method, params, out);
                 let outcome = match self.kernel_step(out, step) {
-                    Some(Work::Kernel(handled)) => {
+                    Step::Wait(Work::Kernel(handled)) => {
                         self.kernel_done(method, handled, peer, out).await
                     }
-                    Some(Work::Idempotency(queued)) => {
+                    Step::Wait(Work::Idempotency(queued)) => {
                         super::idempotency_file::finish(queued, out).await;
                         Outcome::Refused
                     }
@@ -337,23 +360,24 @@ impl Shared {
     }
 
     /// Hands a request to the kernel and journals the kernel's own events; returns what the
-    /// kernel asks for beyond sending `out` (`None`: nothing). An idempotency record is
+    /// kernel asks for beyond sending `out` ([`Step::Done`]: nothing). An idempotency record is
     /// queued before the kernel's lock is released, so records reach the file in the
     /// kernel's order.
     fn kernel_step(
         &self,
         out: &mut Vec<u8>,
         handle: impl FnOnce(&mut Kernel, &mut Vec<u8>) -> Handled,
-    ) -> Option<Work> {
+    ) -> Step {
         let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
         let handled = handle(&mut kernel, out);
         self.journal_kernel_events(&mut kernel);
         match handled {
-            Handled::Reply => None,
-            Handled::Idempotency(persist) => Some(Work::Idempotency(
+            Handled::Reply => Step::Done(None),
+            Handled::Decided(decided) => Step::Done(Some(decided)),
+            Handled::Idempotency(persist) => Step::Wait(Work::Idempotency(
                 super::idempotency_file::submit(&self.idempotency, self.clock, persist),
             )),
-            other => Some(Work::Kernel(other)),
+            other => Step::Wait(Work::Kernel(other)),
         }
     }
 
@@ -367,7 +391,7 @@ impl Shared {
         out: &mut Vec<u8>,
     ) -> Outcome {
         match handled {
-            Handled::Reply => {}
+            Handled::Reply | Handled::Decided(_) => {}
             Handled::Journal(mut entry) => {
                 entry.message = format!("{} (by {peer})", entry.message);
                 if let Err(e) = self.journal.append(entry).await {

@@ -12,6 +12,7 @@ use heidi_core::proto::{
     Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Method,
     MethodClass, Mode, frame_prefix, sniff,
 };
+use heidi_core::service;
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
@@ -172,9 +173,11 @@ struct Replies {
 }
 
 impl Replies {
-    /// Frames the reply to a served request (`method` `None`: one that did not parse).
-    fn push(&mut self, method: Option<Method>, body: &[u8]) {
-        self.tally.record(method, !reply::is_error(body));
+    /// Frames the reply to a served request (`method` `None`: one that did not parse;
+    /// `decided`: the core service's outcome, when it decided the request).
+    fn push(&mut self, method: Option<Method>, decided: Option<service::Reply>, body: &[u8]) {
+        self.tally
+            .record(method, reply::succeeded(decided.as_ref(), body));
         push_frame(&mut self.out, body);
     }
 
@@ -237,15 +240,16 @@ async fn framed(
                             drain(&mut appends, &mut body, &mut replies).await;
                             now = shared.clock.now();
                         }
-                        let method = match shared.answer_now(now, parsed, peer, &mut body) {
-                            Answer::Done(method) => method,
-                            Answer::Later(later) => {
-                                let method = shared.answer_later(*later, peer, &mut body).await;
-                                now = shared.clock.now();
-                                Some(method)
-                            }
-                        };
-                        replies.push(method, &body);
+                        let (method, decided) =
+                            match shared.answer_now(now, parsed, peer, &mut body) {
+                                Answer::Done { method, decided } => (method, decided),
+                                Answer::Later(later) => {
+                                    let method = shared.answer_later(*later, peer, &mut body).await;
+                                    now = shared.clock.now();
+                                    (Some(method), None)
+                                }
+                            };
+                        replies.push(method, decided, &body);
                     }
                 },
                 Some(Err(e)) => {
@@ -296,7 +300,7 @@ async fn drain(appends: &mut Appends<'_>, body: &mut Vec<u8>, replies: &mut Repl
     }
     appends
         .drain(body, |reply| {
-            replies.push(Some(Method::JournalAppend), reply)
+            replies.push(Some(Method::JournalAppend), None, reply)
         })
         .await;
 }

@@ -53,12 +53,13 @@ impl Default for KernelCapacity {
     }
 }
 
-/// Longest client key (`params.key`), in bytes.
-pub const KEY_MAX_BYTES: usize = 256;
+/// Longest client key (`params.key`), in bytes; the core service's bound, shared by leases
+/// and idempotency keys.
+pub use heidi_core::service::KEY_MAX_BYTES;
 /// Longest response `IDEMPOTENCY_COMPLETE` stores with a key (bytes of UTF-8).
 pub const IDEMPOTENCY_RESPONSE_MAX_BYTES: usize = 4096;
-/// Longest operation name (`params.operation`), in bytes.
-pub const OPERATION_MAX_BYTES: usize = 64;
+/// Longest operation name (`params.operation`), in bytes (the core service's bound).
+pub use heidi_core::service::OPERATION_MAX_BYTES;
 /// Lease slots per key: the largest `leases.limit_per_key`.
 pub const LEASE_SLOTS_PER_KEY: usize = 16;
 /// Most circuit breakers (named by clients or the policy); breakers are never removed.

@@ -8,7 +8,8 @@
 //! The daemon's loop around it:
 //!
 //! 1. For each request: `kernel.handle(now, method, params, &mut out)`. [`Handled::Reply`]:
-//!    send `out`. [`Handled::Journal`]: append the entry durably, then send `out`.
+//!    send `out`. [`Handled::Decided`]: send `out`; the core's service decided it and says
+//!    how (its typed outcome, for metrics). [`Handled::Journal`]: append the entry durably, then send `out`.
 //!    [`Handled::Idempotency`]: persist the idempotency record (or wait for the earlier ones),
 //!    then send `out`.
 //!    [`Handled::NotKernel`]: the method is the host's own (`PING`, `JOURNAL_*`, …).
@@ -19,6 +20,7 @@
 //!
 //! ```
 //! use heidi_core::proto::Method;
+//! use heidi_core::service::Outcome;
 //! use heidi_core::Instant;
 //! use heidi_linux::kernel::{Handled, Kernel, KernelCapacity, KernelSeeds, Policy};
 //!
@@ -28,7 +30,7 @@
 //! let mut out = Vec::new();
 //! let params = r#"{"key":"user:1","operation":"transform","cost":4}"#;
 //! let handled = kernel.handle(Instant::from_secs(1), Method::RateLimitConsume, params, &mut out);
-//! assert!(matches!(handled, Handled::Reply));
+//! assert!(matches!(handled, Handled::Decided(r) if r.outcome == Outcome::Allowed));
 //! let reply: serde_json::Value = serde_json::from_slice(&out).unwrap();
 //! assert_eq!(reply["remaining"], 6); // transform: 10 per 60 s
 //! ```
@@ -51,8 +53,8 @@ mod tests;
 use std::collections::VecDeque;
 
 use heidi_core::key::KeyHasher;
-use heidi_core::proto::params::{Member, Members, NotAnObject};
 use heidi_core::proto::{ErrorCode, Method, Request};
+use heidi_core::service;
 use heidi_core::{Duration, Instant};
 use serde_json::{Value, json};
 
@@ -82,6 +84,9 @@ use reply::{Answer, Fail};
 pub enum Handled {
     /// Send `out` now.
     Reply,
+    /// Send `out` now: a method the core's [`Service`](service::Service) decided, with its typed outcome (the
+    /// host counts it from this, never from the reply's bytes).
+    Decided(service::Reply),
     /// Make the entry durable (append and fsync), then send `out`.
     Journal(JournalEntry),
     /// A validated `APPLY_POLICY` that is not applied yet: journal [`PendingPolicy::entry`]
@@ -121,7 +126,6 @@ impl PendingPolicy {
 #[derive(Default)]
 struct Sweep {
     next_at: Instant,
-    limiter: usize,
     leases: usize,
     idempotency: usize,
 }
@@ -156,7 +160,11 @@ impl Kernel {
         permit_key[8..].copy_from_slice(&derive(1).get().to_le_bytes());
         Kernel {
             hasher,
-            limits: RateLimits::new(config::slots(capacity.limiter_slots)),
+            limits: RateLimits::new(
+                KeyHasher::new(seeds.key_hasher),
+                *policy.limits(),
+                config::slots(capacity.limiter_slots),
+            ),
             breakers: Breakers::new(capacity.held_permits, permit_key),
             leases: LeaseTable::new(
                 config::slots(capacity.lease_slots),
@@ -185,7 +193,10 @@ impl Kernel {
         params: &str,
         out: &mut Vec<u8>,
     ) -> Handled {
-        self.dispatch(now, method, params, || Members::new(params), out)
+        match self.limits.serve_params(now, method, params, out) {
+            Some(reply) => Handled::Decided(reply),
+            None => self.dispatch(now, method, params, out),
+        }
     }
 
     /// [`Kernel::handle`] for a parsed request: the members of its params that the parse
@@ -196,28 +207,22 @@ impl Kernel {
         request: &Request<'_>,
         out: &mut Vec<u8>,
     ) -> Handled {
-        let params = request.params;
-        self.dispatch(now, request.method, params, || request.members(), out)
+        match self.limits.serve(now, request, out) {
+            Some(reply) => Handled::Decided(reply),
+            None => self.dispatch(now, request.method, request.params, out),
+        }
     }
 
-    fn dispatch<'a, I>(
+    /// The methods the core's [`Service`](service::Service) does not cover yet.
+    fn dispatch(
         &mut self,
         now: Instant,
         method: Method,
         params: &str,
-        members: impl FnOnce() -> I,
         out: &mut Vec<u8>,
-    ) -> Handled
-    where
-        I: Iterator<Item = Result<Member<'a>, NotAnObject>>,
-    {
-        if !is_kernel_method(method) {
+    ) -> Handled {
+        if !is_kernel_method(method) || service::covers(method) {
             return Handled::NotKernel;
-        }
-        if let Method::RateLimitCheck | Method::RateLimitConsume = method {
-            let consume = method == Method::RateLimitConsume;
-            self.rate_limit(now, consume, params, members(), out);
-            return Handled::Reply;
         }
         let params = match fields::parse_params(params) {
             Ok(v) => v,
@@ -250,28 +255,6 @@ impl Kernel {
         self.breakers.drain_events(&mut self.journal);
         reply::write(&answer, out);
         Handled::Reply
-    }
-
-    /// The hottest path: parse borrowed params without a `Value` tree and write the reply
-    /// directly; only a request the fast parse refuses is read again to name its bad field.
-    fn rate_limit<'a>(
-        &mut self,
-        now: Instant,
-        consume: bool,
-        params: &str,
-        members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
-        out: &mut Vec<u8>,
-    ) {
-        let table = self.policy.limits();
-        let call = match rate_limit::Call::parse_members(&self.hasher, table, members) {
-            Some(call) => Ok(call),
-            None => fields::parse_params(params)
-                .and_then(|v| rate_limit::Call::parse(&self.hasher, table, &v)),
-        };
-        match call {
-            Ok(call) => self.limits.respond(now, &call, consume, out),
-            Err(fail) => reply::write(&Err(fail), out),
-        }
     }
 
     fn get_policy(&self, params: &Value) -> Answer {
@@ -354,6 +337,7 @@ impl Kernel {
             self.health.install(set);
         }
         self.leases.set_config(*policy.leases());
+        self.limits.set_limits(*policy.limits());
         self.policy = policy;
         self.version = pending.version;
         Ok(self.version)
@@ -385,7 +369,7 @@ impl Kernel {
         self.breakers.drain_events(&mut self.journal);
         if self.has_entries() && now >= self.sweep.next_at {
             let s = &mut self.sweep;
-            s.limiter = self.limits.sweep(now, s.limiter, TICK_BUDGET);
+            self.limits.sweep(now, TICK_BUDGET);
             s.leases = self.leases.sweep(now, s.leases, TICK_BUDGET);
             s.idempotency = self.idempotency.sweep(now, s.idempotency, TICK_BUDGET);
             s.next_at = now.saturating_add(Duration::from_millis(SWEEP_INTERVAL_MS));

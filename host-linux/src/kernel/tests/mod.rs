@@ -64,7 +64,7 @@ pub(super) fn ok(k: &mut Kernel, now: Instant, method: Method, params: &str) -> 
     assert!(v.get("error").is_none(), "{method} {params}: {v}");
     assert!(matches!(
         handled,
-        Handled::Reply | Handled::Journal(_) | Handled::Idempotency(_)
+        Handled::Reply | Handled::Decided(_) | Handled::Journal(_) | Handled::Idempotency(_)
     ));
     v
 }
@@ -72,7 +72,7 @@ pub(super) fn ok(k: &mut Kernel, now: Instant, method: Method, params: &str) -> 
 /// An error reply with `code`, in exactly the error shape plus extra fields.
 pub(super) fn err(k: &mut Kernel, now: Instant, method: Method, params: &str, code: &str) -> Value {
     let (v, handled) = call(k, now, method, params);
-    assert!(matches!(handled, Handled::Reply));
+    assert!(matches!(handled, Handled::Reply | Handled::Decided(_)));
     assert_eq!(v["error"], true, "{method} {params}: {v}");
     assert_eq!(v["code"], code, "{method} {params}: {v}");
     assert!(v["message"].is_string());

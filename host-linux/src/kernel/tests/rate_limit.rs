@@ -1,143 +1,73 @@
-//! RATE_LIMIT_CHECK and RATE_LIMIT_CONSUME.
+//! RATE_LIMIT_CHECK and RATE_LIMIT_CONSUME reach the core's service (whose own tests in
+//! `core/src/service/tests.rs` cover params, decisions and replies); here: the routing, the
+//! typed outcome, the table size, the stats and the sweep on tick.
 
 use heidi_core::proto::Method::{RateLimitCheck as Check, RateLimitConsume as Consume};
+use heidi_core::proto::{ErrorCode, Request};
+use heidi_core::service::Outcome;
 
 use super::{SEEDS, at, err, kernel, ok};
-use crate::kernel::{Kernel, KernelCapacity, Policy};
+use crate::kernel::{Handled, Kernel, KernelCapacity, Policy};
 
 const T10: &str = r#"{"key":"u1","operation":"transform","cost":1}"#;
 
 #[test]
-fn consume_grants_capacity_then_says_when() {
+fn consume_grants_capacity_then_says_when_and_counts_the_denial() {
     let mut k = kernel();
     for i in 0..10 {
         let v = ok(&mut k, at(1), Consume, T10);
-        assert_eq!(v["allowed"], true);
         assert_eq!(v["remaining"], 9 - i);
-        assert_eq!(v["limit"], 10);
-        assert_eq!(v["operation"], "transform");
-        // Full again (i + 1) × 6 s from now.
-        assert_eq!(v["reset_after_ms"], (i + 1) * 6_000);
     }
     let v = err(&mut k, at(1), Consume, T10, "RATE_LIMITED");
     assert_eq!(v["retry_after_ms"], 6_000);
-    assert_eq!(v["remaining"], 0);
-    // Exactly then it is granted.
     assert_eq!(ok(&mut k, at(7), Consume, T10)["allowed"], true);
     let stats = k.stats();
     assert!(stats.limiter_denials.contains(&("transform", 1)));
     assert!(stats.limiter_denials.contains(&("search", 0)));
+    assert_eq!(stats.limiter_denials.len(), 6);
 }
 
+/// A parsed frame and its params text give the same bytes and the same typed outcome, which
+/// says what the bytes say.
 #[test]
-fn cost_five_five_five() {
-    let mut k = kernel();
-    let p = r#"{"key":"u","operation":"transform","cost":5}"#;
-    ok(&mut k, at(1), Consume, p);
-    ok(&mut k, at(1), Consume, p);
-    err(&mut k, at(1), Consume, p, "RATE_LIMITED");
-}
-
-#[test]
-fn check_takes_nothing() {
-    let mut k = kernel();
-    let v = ok(
-        &mut k,
-        at(1),
-        Check,
-        r#"{"key":"u","operation":"transform","cost":10}"#,
-    );
-    assert_eq!(
-        (v["allowed"].clone(), v["remaining"].clone()),
-        (true.into(), 10.into())
-    );
-    assert_eq!(v["retry_after_ms"], 0);
-    assert_eq!(k.stats().limiter_keys, 0, "a check never takes a slot");
-    ok(
-        &mut k,
-        at(1),
-        Consume,
-        r#"{"key":"u","operation":"transform","cost":8}"#,
-    );
-    let v = ok(
-        &mut k,
-        at(1),
-        Check,
-        r#"{"key":"u","operation":"transform","cost":3}"#,
-    );
-    assert_eq!(v["allowed"], false);
-    assert_eq!(v["remaining"], 2);
-    assert_eq!(v["retry_after_ms"], 6_000);
-}
-
-#[test]
-fn keys_and_operations_have_separate_buckets_unknown_ops_share_other() {
-    let mut k = kernel();
-    let p = |key: &str, op: &str| format!(r#"{{"key":"{key}","operation":"{op}","cost":30}}"#);
-    ok(&mut k, at(1), Consume, &p("a", "search"));
-    ok(&mut k, at(1), Consume, &p("b", "search"));
-    let v = ok(&mut k, at(1), Consume, &p("a", "invented"));
-    assert_eq!(v["operation"], "other");
-    let v = err(&mut k, at(1), Consume, &p("a", "made_up"), "RATE_LIMITED");
-    assert_eq!(v["operation"], "other");
-}
-
-#[test]
-fn bad_params_name_the_param() {
-    let mut k = kernel();
+fn both_entry_points_answer_alike_with_the_typed_outcome() {
+    let (mut by_text, mut by_request) = (kernel(), kernel());
     let cases = [
-        (r#"{"operation":"search"}"#, "params.key: is required"),
+        (Consume, T10, Outcome::Allowed, None),
         (
-            r#"{"key":5,"operation":"search"}"#,
-            "params.key: must be a string",
+            Check,
+            r#"{"key":"u1","operation":"transform","cost":10}"#,
+            Outcome::Denied { retry_at: at(7) },
+            None,
         ),
         (
-            r#"{"key":"","operation":"search"}"#,
-            "params.key: must be 1 to 256 bytes long",
-        ),
-        (r#"{"key":"k"}"#, "params.operation: is required"),
-        (
-            r#"{"key":"k","operation":"search","cost":0}"#,
-            "params.cost: must be an integer",
-        ),
-        (
-            r#"{"key":"k","operation":"search","cost":-1}"#,
-            "params.cost: must be an integer",
-        ),
-        (
-            r#"{"key":"k","operation":"search","cost":1.5}"#,
-            "params.cost: must be an integer",
-        ),
-        (
-            r#"{"key":"k","operation":"search","cost":31}"#,
-            "params.cost: 31 is above the capacity",
-        ),
-        (
-            r#"{"key":"k","operation":"search","costs":1}"#,
-            "params.costs: unknown field",
+            Consume,
+            r#"{"key":"u1"}"#,
+            Outcome::Refused {
+                code: ErrorCode::BadRequest,
+                retry_at: None,
+            },
+            Some(ErrorCode::BadRequest),
         ),
     ];
-    for method in [Check, Consume] {
-        for (params, message) in cases {
-            let v = err(&mut k, at(1), method, params, "BAD_REQUEST");
-            let got = v["message"].as_str().unwrap();
-            assert!(got.starts_with(message), "{params}: {got}");
-        }
+    for (method, params, outcome, error) in cases {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let frame = format!(r#"{{"method":"{method}","params":{params}}}"#);
+        let request = Request::parse(&frame).unwrap();
+        let Handled::Decided(ra) = by_text.handle(at(1), method, params, &mut a) else {
+            panic!("{method} is the service's");
+        };
+        let Handled::Decided(rb) = by_request.handle_request(at(1), &request, &mut b) else {
+            panic!("{method} is the service's");
+        };
+        assert_eq!((ra, &a), (rb, &b), "{params}");
+        assert_eq!((ra.outcome, ra.error), (outcome, error), "{params}");
+        assert_eq!(ra.len, a.len());
     }
 }
 
 #[test]
-fn key_length_limit_is_reached() {
-    let mut k = kernel();
-    let key = "k".repeat(256);
-    let p = format!(r#"{{"key":"{key}","operation":"search"}}"#);
-    ok(&mut k, at(1), Consume, &p);
-    let p = format!(r#"{{"key":"{key}x","operation":"search"}}"#);
-    err(&mut k, at(1), Consume, &p, "BAD_REQUEST");
-}
-
-#[test]
-fn a_full_table_is_overloaded_with_retry_after() {
+fn the_configured_table_size_is_reached() {
     let small = KernelCapacity {
         limiter_slots: 8,
         ..super::SMALL
@@ -148,7 +78,6 @@ fn a_full_table_is_overloaded_with_retry_after() {
         ok(&mut k, at(1), Consume, &p(i));
     }
     let v = err(&mut k, at(1), Consume, &p(8), "OVERLOADED");
-    // One token of 30 per 60 s refills in 2 s, then the slot is reusable.
     assert_eq!(v["retry_after_ms"], 2_000);
     ok(&mut k, at(3), Consume, &p(8));
 }
@@ -163,26 +92,4 @@ fn sweeps_free_refilled_buckets_on_tick() {
     k.tick(due.max(at(10)));
     assert_eq!(k.stats().limiter_keys, 0, "refilled after 6 s");
     assert_eq!(k.poll_timeout(), None);
-}
-
-#[test]
-fn duplicate_params_are_refused_not_last_wins() {
-    let mut k = kernel();
-    let v = err(
-        &mut k,
-        at(1),
-        Consume,
-        r#"{"key":"a","operation":"other","cost":1,"cost":2}"#,
-        "BAD_REQUEST",
-    );
-    assert!(
-        v["message"]
-            .as_str()
-            .unwrap()
-            .contains("params.cost: duplicate field"),
-        "{v}"
-    );
-    // Nothing was taken.
-    let v = ok(&mut k, at(1), Check, r#"{"key":"a","operation":"other"}"#);
-    assert_eq!(v["remaining"], v["limit"]);
 }

@@ -1,0 +1,240 @@
+//! The request machine: a parsed request in, the reply bytes and a typed outcome out.
+//!
+//! Every host (the daemon's Unix socket and HTTP listeners, the simulator, the fuzzers) serves
+//! a method the same way: it hands [`Service::handle`] the time, a request parsed by
+//! [`Request::parse`] and a reply buffer, and gets back a [`Served`]. The service reads the
+//! params with one rule set, decides, and writes the complete JSON reply body. The host never
+//! looks into the bytes to learn what happened: the [`Reply`] says it.
+//!
+//! # The contract
+//!
+//! - **Input:** `now` (the host's monotonic clock, see [`crate::time`]), a [`Request`] (or a
+//!   method and its params text) and a [`ReplyBuf`] of [`REPLY_MAX_BYTES`].
+//! - **Output:** [`Served::Reply`]: the reply is `out[..reply.len]`, always one JSON object
+//!   (a success object with sorted keys, or the error shape of [`ErrorReply`] followed by
+//!   extra members), and never longer than [`REPLY_MAX_BYTES`]. [`Reply::outcome`] is the
+//!   typed decision ([`Outcome`]); [`Reply::error`] is the code when the body is an error.
+//!   [`Served::NotCovered`]: a method this service does not handle yet; `out` is untouched
+//!   and the host serves it its own way.
+//! - **Effects:** a method whose answer needs the host to act before the reply is sent
+//!   (make a journal entry durable, persist a record) will say so in its [`Reply`] as a typed
+//!   effect. None of the methods covered so far has one: their state lives in the service.
+//! - **Housekeeping:** [`Service::sweep`] frees refilled buckets, a bounded number per call;
+//!   it is optional (slots are reused on demand) and only keeps [`Service::limiter_keys`]
+//!   close to the live keys.
+//! - **Nothing is dropped silently:** every request gets a reply; a full table is
+//!   `OVERLOADED` with `retry_after_ms`, never an eviction of a live bucket.
+//! - **Bounded work and memory:** no allocation; the limiter's slots are the host's storage,
+//!   handed in once; params are read in one pass, escaped strings unescaped into stack
+//!   buffers of their maximum length.
+//!
+//! # What it covers so far
+//!
+//! | method | file |
+//! |---|---|
+//! | `RATE_LIMIT_CHECK`, `RATE_LIMIT_CONSUME` | `rate_limit.rs` (decision), `rate_params.rs` (params) |
+//!
+//! Their params, replies and errors are specified in `docs/PROTOCOL.md`.
+//!
+//! # The host loop
+//!
+//! ```
+//! use heidi_core::key::KeyHasher;
+//! use heidi_core::limit::{Operation, PolicyTable};
+//! use heidi_core::proto::{ErrorCode, Request};
+//! use heidi_core::service::{Outcome, REPLY_MAX_BYTES, Served, Service};
+//! use heidi_core::table::Slot;
+//! use heidi_core::Instant;
+//!
+//! // Once at start-up: the key seed from the host's RNG, the limits from the policy, and the
+//! // limiter's slots (an array here; the daemon hands in a boxed slice).
+//! let slots = [Slot::empty(); 64];
+//! let mut service = Service::new(KeyHasher::new([7; 16]), PolicyTable::DEFAULT, slots);
+//! let mut out = [0u8; REPLY_MAX_BYTES];
+//!
+//! // Per request: parse the frame, serve it, send `out[..len]`, count the outcome.
+//! let frame = r#"{"method":"RATE_LIMIT_CONSUME","params":{"key":"u1","operation":"transform","cost":6}}"#;
+//! let mut granted = 0;
+//! for second in [1, 2, 3] {
+//!     let now = Instant::from_secs(second);
+//!     let request = Request::parse(frame).expect("a valid frame");
+//!     let Served::Reply(reply) = service.handle(now, &request, &mut out) else {
+//!         unreachable!("the service covers RATE_LIMIT_CONSUME");
+//!     };
+//!     let body = core::str::from_utf8(&out[..reply.len]).unwrap();
+//!     match reply.outcome {
+//!         Outcome::Allowed => granted += 1,
+//!         // 6 of 10 per minute were taken at 1 s, one back every 6 s: 6 fit again at 13 s.
+//!         Outcome::Denied { retry_at } => {
+//!             assert_eq!(retry_at, Instant::from_secs(13));
+//!             assert_eq!(reply.error, Some(ErrorCode::RateLimited));
+//!             assert!(body.contains(r#""retry_after_ms":"#));
+//!         }
+//!         Outcome::Refused { code, .. } => panic!("refused: {code:?} {body}"),
+//!     }
+//!     service.sweep(now, 64); // housekeeping, between requests or on a timer
+//! }
+//! assert_eq!(granted, 1);
+//! assert_eq!(service.denials()[Operation::Transform as usize], (Operation::Transform, 2));
+//! ```
+//!
+//! [`ErrorReply`]: crate::proto::ErrorReply
+
+mod rate_limit;
+mod rate_params;
+mod reply;
+#[cfg(test)]
+mod tests;
+
+pub use rate_params::{KEY_MAX_BYTES, OPERATION_MAX_BYTES};
+
+use crate::Instant;
+use crate::key::KeyHasher;
+use crate::limit::{Operation, PolicyTable, Tat};
+use crate::proto::params::{Member, Members, NotAnObject};
+use crate::proto::{ERROR_REPLY_MAX_BYTES, ErrorCode, Method, Request};
+use crate::table::Slot;
+use rate_limit::RateLimits;
+
+/// The longest reply the service writes: the longest error reply and its extra members.
+pub const REPLY_MAX_BYTES: usize = ERROR_REPLY_MAX_BYTES + 128;
+
+/// The buffer a reply is written into.
+pub type ReplyBuf = [u8; REPLY_MAX_BYTES];
+
+/// Whether [`Service::handle`] covers `method` (else it answers [`Served::NotCovered`]).
+#[must_use]
+pub const fn covers(method: Method) -> bool {
+    matches!(method, Method::RateLimitCheck | Method::RateLimitConsume)
+}
+
+/// What the service decided about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Outcome {
+    /// Granted (`RATE_LIMIT_CONSUME`) or would be granted now (`RATE_LIMIT_CHECK`).
+    Allowed,
+    /// Not now. `RATE_LIMIT_CHECK` answers `"allowed":false` (a success reply);
+    /// `RATE_LIMIT_CONSUME` answers `RATE_LIMITED`.
+    Denied {
+        /// When the same call would be granted ([`Instant::MAX`]: never by waiting).
+        retry_at: Instant,
+    },
+    /// Refused with an error reply: bad params (`BAD_REQUEST`), a full table (`OVERLOADED`).
+    Refused {
+        /// The reply's code.
+        code: ErrorCode,
+        /// When to come back, for a refusal that passes with time.
+        retry_at: Option<Instant>,
+    },
+}
+
+/// A reply written into the host's [`ReplyBuf`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Reply {
+    /// The reply body is `out[..len]`.
+    pub len: usize,
+    /// The decision.
+    pub outcome: Outcome,
+    /// The code when the body is an error reply (`{"error":true,…}`), else `None`.
+    pub error: Option<ErrorCode>,
+}
+
+/// The answer to [`Service::handle`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Served {
+    /// The reply is in the buffer.
+    Reply(Reply),
+    /// The service does not cover this method yet; the buffer is untouched.
+    NotCovered,
+}
+
+/// The request machine over the host's limiter slots `S` (an array or a boxed slice of
+/// [`Slot<Tat>`], a non-zero multiple of 8). See the [module docs](self).
+#[derive(Debug)]
+pub struct Service<S> {
+    hasher: KeyHasher,
+    limits: PolicyTable,
+    rate: RateLimits<S>,
+}
+
+impl<S> Service<S>
+where
+    S: AsRef<[Slot<Tat>]> + AsMut<[Slot<Tat>]>,
+{
+    /// A service hashing client keys with `hasher` (seeded by the host, secret), limiting
+    /// operations by `limits`, holding buckets in `limiter_slots` (cleared).
+    ///
+    /// # Panics
+    /// If the slot count is zero or not a multiple of 8 (a programmer error).
+    pub fn new(hasher: KeyHasher, limits: PolicyTable, limiter_slots: S) -> Service<S> {
+        Service {
+            hasher,
+            limits,
+            rate: RateLimits::new(limiter_slots),
+        }
+    }
+
+    /// Serves `request` at `now`, writing the reply into `out`.
+    pub fn handle(&mut self, now: Instant, request: &Request<'_>, out: &mut ReplyBuf) -> Served {
+        self.handle_members(now, request.method, request.members(), out)
+    }
+
+    /// [`Service::handle`] for a method and its params text that did not come from
+    /// [`Request::parse`]; text that is not a JSON object is refused (`BAD_REQUEST`).
+    pub fn handle_params(
+        &mut self,
+        now: Instant,
+        method: Method,
+        params: &str,
+        out: &mut ReplyBuf,
+    ) -> Served {
+        self.handle_members(now, method, Members::new(params), out)
+    }
+
+    fn handle_members<'a>(
+        &mut self,
+        now: Instant,
+        method: Method,
+        members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
+        out: &mut ReplyBuf,
+    ) -> Served {
+        let ctx = (&self.hasher, &self.limits);
+        let consume = match method {
+            Method::RateLimitCheck => false,
+            Method::RateLimitConsume => true,
+            _ => return Served::NotCovered,
+        };
+        Served::Reply(self.rate.handle(now, ctx, consume, members, out))
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &PolicyTable {
+        &self.limits
+    }
+
+    /// Replaces the limits; existing buckets keep their state (see [`crate::limit`]).
+    pub fn set_limits(&mut self, limits: PolicyTable) {
+        self.limits = limits;
+    }
+
+    /// Frees up to `max_slots` limiter slots whose buckets have refilled by `now`, continuing
+    /// where the previous call stopped.
+    pub fn sweep(&mut self, now: Instant, max_slots: usize) {
+        self.rate.sweep(now, max_slots);
+    }
+
+    /// Limiter buckets held (refilled ones not yet swept included).
+    pub fn limiter_keys(&self) -> usize {
+        self.rate.len()
+    }
+
+    /// `RATE_LIMITED` answers since start, per operation, in [`Operation::ALL`] order.
+    pub fn denials(&self) -> [(Operation, u64); Operation::ALL.len()] {
+        self.rate.denials()
+    }
+}

@@ -1,0 +1,280 @@
+//! The params of `RATE_LIMIT_CHECK` and `RATE_LIMIT_CONSUME`, read in one pass with one rule
+//! set: `key` (1 to [`KEY_MAX_BYTES`] bytes), `operation` (1 to [`OPERATION_MAX_BYTES`]),
+//! `cost` (an integer that fits a `u32`, default 1; `null` counts as absent). Names and strings
+//! may be written with escapes: they are unescaped into bounded stack buffers. A refusal
+//! names the field path (`params.key: is required`).
+//!
+//! Cost 0 and a cost above the operation's capacity are not refused here: those are the
+//! limiter's rules ([`KeyedLimiter::acquire`](crate::limit::KeyedLimiter::acquire)).
+//!
+//! When several things are wrong, the first of this order is reported: a member given twice,
+//! then `key`, `operation`, `cost`, then the unknown member whose name sorts first.
+
+use core::fmt;
+
+use crate::json::unescape::{FixedStr, unescape};
+use crate::proto::ERROR_MESSAGE_MAX_BYTES;
+use crate::proto::params::{Member, NotAnObject};
+
+/// Longest client key (`params.key`), in bytes.
+pub const KEY_MAX_BYTES: usize = 256;
+/// Longest operation name (`params.operation`), in bytes.
+pub const OPERATION_MAX_BYTES: usize = 64;
+
+/// The params of one rate-limit call, as sent (the operation not yet looked up). The strings
+/// borrow the frame, or the [`Scratch`] when they were written with escapes.
+#[derive(Debug)]
+pub(crate) struct RateParams<'s> {
+    pub(crate) key: &'s str,
+    pub(crate) operation: &'s str,
+    pub(crate) cost: u32,
+}
+
+/// Where escaped strings are unescaped: kept by the service, so a call written plainly copies
+/// nothing and a call with escapes zeroes nothing.
+#[derive(Clone, Debug)]
+pub(crate) struct Scratch {
+    key: [u8; KEY_MAX_BYTES],
+    operation: [u8; OPERATION_MAX_BYTES],
+}
+
+impl Scratch {
+    pub(crate) const fn new() -> Scratch {
+        Scratch {
+            key: [0; KEY_MAX_BYTES],
+            operation: [0; OPERATION_MAX_BYTES],
+        }
+    }
+}
+
+/// Why the params were refused: the field and what is wrong with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParamError<'a> {
+    /// Not a JSON object (only text that did not come from [`Request::parse`]).
+    ///
+    /// [`Request::parse`]: crate::proto::Request::parse
+    NotAnObject { at_byte: u32 },
+    /// A member given twice (`params.cost: duplicate field`).
+    Duplicate(Field),
+    /// A required member is absent or `null`.
+    Required(Field),
+    /// `key` or `operation` is not a string.
+    NotAString(Field),
+    /// `key` or `operation` is empty or too long.
+    Length(Field),
+    /// `key` or `operation` holds an escape that names no character (a lone surrogate).
+    BadEscape(Field),
+    /// `cost` is not an integer in `0..=u32::MAX`.
+    Cost,
+    /// A member of another name.
+    Unknown(Name<'a>),
+}
+
+/// The members these methods take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    Key,
+    Operation,
+    Cost,
+}
+
+impl Field {
+    fn as_str(self) -> &'static str {
+        match self {
+            Field::Key => "key",
+            Field::Operation => "operation",
+            Field::Cost => "cost",
+        }
+    }
+
+    fn max_bytes(self) -> usize {
+        match self {
+            Field::Key => KEY_MAX_BYTES,
+            _ => OPERATION_MAX_BYTES,
+        }
+    }
+}
+
+/// A member's name as written between its quotes; compared and shown unescaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Name<'a>(&'a str);
+
+impl Name<'_> {
+    /// The name unescaped (cut to what an error message shows), or as written when it is
+    /// longer than that.
+    fn with_text<T>(&self, f: impl FnOnce(&str) -> T) -> T {
+        if !self.0.contains('\\') {
+            return f(self.0);
+        }
+        match unescape_name(self.0) {
+            Some(name) => f(name.as_str()),
+            None => f(self.0),
+        }
+    }
+}
+
+impl fmt::Display for ParamError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamError::NotAnObject { at_byte } => {
+                write!(f, "params: not a JSON object (invalid at byte {at_byte})")
+            }
+            ParamError::Duplicate(field) => write!(f, "params.{}: duplicate field", field.as_str()),
+            ParamError::Required(field) => write!(f, "params.{}: is required", field.as_str()),
+            ParamError::NotAString(field) => {
+                write!(f, "params.{}: must be a string", field.as_str())
+            }
+            ParamError::Length(field) => write!(
+                f,
+                "params.{}: must be 1 to {} bytes long",
+                field.as_str(),
+                field.max_bytes()
+            ),
+            ParamError::BadEscape(field) => {
+                write!(f, "params.{}: holds an invalid escape", field.as_str())
+            }
+            ParamError::Cost => write!(f, "params.cost: must be an integer from 0 to {}", u32::MAX),
+            ParamError::Unknown(name) => name.with_text(|name| {
+                write!(
+                    f,
+                    "params.{name}: unknown field (expected one of: cost, key, operation)"
+                )
+            }),
+        }
+    }
+}
+
+/// What one pass over the members found.
+#[derive(Default)]
+struct Seen<'m> {
+    key: Option<Member<'m>>,
+    operation: Option<Member<'m>>,
+    cost: Option<Member<'m>>,
+    duplicate: Option<Field>,
+    unknown: Option<Name<'m>>,
+}
+
+impl<'m> Seen<'m> {
+    fn take(&mut self, field: Field, member: Member<'m>) {
+        let slot = match field {
+            Field::Key => &mut self.key,
+            Field::Operation => &mut self.operation,
+            Field::Cost => &mut self.cost,
+        };
+        if slot.is_some() {
+            self.duplicate.get_or_insert(field);
+        } else {
+            *slot = Some(member);
+        }
+    }
+
+    /// Keeps the unknown name that sorts first (unescaped).
+    fn unknown(&mut self, name: Name<'m>) {
+        let first = match self.unknown {
+            None => true,
+            Some(u) => name.with_text(|a| u.with_text(|b| a < b)),
+        };
+        if first {
+            self.unknown = Some(name);
+        }
+    }
+}
+
+/// Reads the params of a rate-limit call from its members (in the order written).
+pub(crate) fn parse<'a: 's, 's>(
+    members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
+    scratch: &'s mut Scratch,
+) -> Result<RateParams<'s>, ParamError<'a>> {
+    let mut seen = Seen::default();
+    for member in members {
+        let member = member.map_err(|e| ParamError::NotAnObject { at_byte: e.at_byte })?;
+        match member.name() {
+            Some(name) => classify(&mut seen, name, member),
+            // Escaped: "key" and the others are short, so a long name is unknown.
+            None => match unescape_name(member.name_raw()) {
+                Some(name) => classify(&mut seen, name.as_str(), member),
+                None => seen.unknown(Name(member.name_raw())),
+            },
+        }
+    }
+    if let Some(field) = seen.duplicate {
+        return Err(ParamError::Duplicate(field));
+    }
+    let key = text(Field::Key, seen.key, &mut scratch.key)?;
+    let operation = text(Field::Operation, seen.operation, &mut scratch.operation)?;
+    let cost = cost(seen.cost)?;
+    if let Some(name) = seen.unknown {
+        return Err(ParamError::Unknown(name));
+    }
+    Ok(RateParams {
+        key,
+        operation,
+        cost,
+    })
+}
+
+fn classify<'m>(seen: &mut Seen<'m>, name: &str, member: Member<'m>) {
+    match name {
+        "key" => seen.take(Field::Key, member),
+        "operation" => seen.take(Field::Operation, member),
+        "cost" => seen.take(Field::Cost, member),
+        _ => seen.unknown(Name(member.name_raw())),
+    }
+}
+
+/// An escaped member name, unescaped; `None` when it is longer than an error can show.
+fn unescape_name(raw: &str) -> Option<FixedStr<ERROR_MESSAGE_MAX_BYTES>> {
+    let mut quoted = [0u8; ERROR_MESSAGE_MAX_BYTES + 2];
+    let body = quoted.get_mut(1..=raw.len())?;
+    body.copy_from_slice(raw.as_bytes());
+    quoted[0] = b'"';
+    quoted[raw.len() + 1] = b'"';
+    unescape(&quoted[..raw.len() + 2])
+}
+
+/// A required string member of 1 to `N` bytes, unescaped into `buf` when written with escapes.
+fn text<'a: 's, 's, const N: usize>(
+    field: Field,
+    member: Option<Member<'a>>,
+    buf: &'s mut [u8; N],
+) -> Result<&'s str, ParamError<'a>> {
+    let member = member
+        .filter(|m| m.raw() != "null")
+        .ok_or(ParamError::Required(field))?;
+    let value = if let Some(plain) = member.as_plain_str() {
+        plain
+    } else if member.raw().starts_with('"') {
+        // Escaped: an unescaped string is never longer than its escaped text, so a text of at
+        // most `N` bytes between its quotes that fails holds a bad escape.
+        let raw = member.raw();
+        let fail = if raw.len() - 2 <= N {
+            ParamError::BadEscape(field)
+        } else {
+            ParamError::Length(field)
+        };
+        let unescaped = unescape::<N>(raw.as_bytes()).ok_or(fail)?;
+        let text = unescaped.as_str().as_bytes();
+        let copy = &mut buf[..text.len()];
+        copy.copy_from_slice(text);
+        // A copy of a `&str`.
+        core::str::from_utf8(copy).map_err(|_| fail)?
+    } else {
+        return Err(ParamError::NotAString(field));
+    };
+    if (1..=N).contains(&value.len()) {
+        Ok(value)
+    } else {
+        Err(ParamError::Length(field))
+    }
+}
+
+/// `cost`: absent or `null` is 1.
+fn cost<'a>(member: Option<Member<'a>>) -> Result<u32, ParamError<'a>> {
+    match member {
+        Some(m) if m.raw() != "null" => m
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or(ParamError::Cost),
+        _ => Ok(1),
+    }
+}

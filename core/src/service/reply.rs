@@ -1,0 +1,110 @@
+//! Error replies of the service: the core's [`ErrorReply`] followed by machine-readable extra
+//! members (`retry_after_ms`, `remaining`, `limit`, `operation`), in the order added.
+
+use core::fmt;
+
+use super::{Outcome, Reply, ReplyBuf};
+use crate::Instant;
+use crate::json::writer::Writer;
+use crate::limit::Operation;
+use crate::proto::{ERROR_MESSAGE_MAX_BYTES, ErrorCode, ErrorReply, format_message};
+
+/// Most extra members one refusal carries.
+const EXTRAS_MAX: usize = 4;
+
+/// An extra member of an error reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extra {
+    /// `"retry_after_ms":n`.
+    RetryAfterMs(u64),
+    /// `"remaining":n`.
+    Remaining(u32),
+    /// `"limit":n`.
+    Limit(u32),
+    /// `"operation":"name"`.
+    Operation(Operation),
+}
+
+/// A refused request: its code, its message and its extra members.
+pub(crate) struct Refusal<'m> {
+    code: ErrorCode,
+    message: &'m dyn fmt::Display,
+    retry_at: Option<Instant>,
+    extras: [Option<Extra>; EXTRAS_MAX],
+}
+
+impl<'m> Refusal<'m> {
+    pub(crate) fn new(code: ErrorCode, message: &'m dyn fmt::Display) -> Refusal<'m> {
+        Refusal {
+            code,
+            message,
+            retry_at: None,
+            extras: [None; EXTRAS_MAX],
+        }
+    }
+
+    /// Adds an extra member (at most [`EXTRAS_MAX`]; a programmer's count).
+    pub(crate) fn with(mut self, extra: Extra) -> Refusal<'m> {
+        if let Some(free) = self.extras.iter_mut().find(|e| e.is_none()) {
+            *free = Some(extra);
+        }
+        self
+    }
+
+    /// Adds `retry_after_ms` unless `at` is "never" ([`Instant::MAX`]); the outcome carries
+    /// `at` either way.
+    pub(crate) fn retry_at(mut self, now: Instant, at: Instant) -> Refusal<'m> {
+        self.retry_at = Some(at);
+        match ms_until(now, at) {
+            Some(ms) => self.with(Extra::RetryAfterMs(ms)),
+            None => self,
+        }
+    }
+}
+
+/// Whole milliseconds from `now` until `at`, rounded up so a client that waits them is never
+/// early; `None` when `at` is [`Instant::MAX`] ("never by waiting").
+pub(crate) fn ms_until(now: Instant, at: Instant) -> Option<u64> {
+    (at != Instant::MAX).then(|| at.saturating_duration_since(now).as_millis_ceil())
+}
+
+/// Writes `refusal` into `out`; the outcome is [`Outcome::Refused`].
+pub(crate) fn encode_refusal(out: &mut ReplyBuf, refusal: &Refusal<'_>) -> Reply {
+    let mut text = [0u8; ERROR_MESSAGE_MAX_BYTES];
+    let message = format_message(refusal.message, &mut text);
+    // The buffer holds ERROR_REPLY_MAX_BYTES and then room for every extra member.
+    let n = ErrorReply::new(refusal.code, message)
+        .encode(out)
+        .map_or(0, |n| n);
+    let mut w = Writer::new(&mut out[n.saturating_sub(1)..]);
+    for extra in refusal.extras.iter().flatten() {
+        match *extra {
+            Extra::RetryAfterMs(ms) => member(&mut w, b"retry_after_ms", ms),
+            Extra::Remaining(n) => member(&mut w, b"remaining", u64::from(n)),
+            Extra::Limit(n) => member(&mut w, b"limit", u64::from(n)),
+            Extra::Operation(op) => {
+                w.bytes(b",\"operation\":\"");
+                w.bytes(op.as_str().as_bytes());
+                w.byte(b'"');
+            }
+        }
+    }
+    w.byte(b'}');
+    let extra_len = w.finish().map_or(0, |n| n);
+    Reply {
+        len: n.saturating_sub(1) + extra_len,
+        outcome: Outcome::Refused {
+            code: refusal.code,
+            retry_at: refusal.retry_at,
+        },
+        error: Some(refusal.code),
+    }
+}
+
+fn member(w: &mut Writer<'_>, name: &[u8], n: u64) {
+    w.byte(b',');
+    w.byte(b'"');
+    w.bytes(name);
+    w.bytes(b"\":");
+    w.u64(n);
+}
