@@ -18,7 +18,7 @@
 //!    complete a pattern the text did not hold (a URL's userinfo is valid once a `/` inside it
 //!    went with an assignment's value), so the scan runs again over its own output until
 //!    nothing changes (at most four passes; the second runs only when the first replaced
-//!    something): redacting twice changes nothing.
+//!    something and the cap did not cut the text): redacting twice changes nothing.
 //! 3. The result is capped at [`MESSAGE_MAX_CHARS`] characters. Redaction comes before the
 //!    cap, so the cap can cut a placeholder but never exposes part of a secret.
 //!
@@ -206,18 +206,21 @@ pub fn redact<'a>(input: &'a str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a 
     if is_inert(input) {
         return input;
     }
-    let mut len = pass(input, out).len();
+    let first = pass(input, out);
+    let mut len = first.text.len();
+    // Nothing replaced: nothing can complete a pattern. A cut text ends inside a word or a
+    // placeholder (`token: st…`): scanning it again would judge what the cap made.
+    if !first.replaced || first.cut {
+        return as_text(out, len);
+    }
     let mut scratch = [0u8; REDACTED_MAX_BYTES];
     for _ in 1..PASSES_MAX {
         let text = as_text(out, len);
-        if is_inert(text) {
-            break;
-        }
         let again = pass(text, &mut scratch);
-        if again == text {
+        if !again.replaced || again.text == text {
             break;
         }
-        len = again.len();
+        len = again.text.len();
         if let (Some(dst), Some(src)) = (out.get_mut(..len), scratch.get(..len)) {
             dst.copy_from_slice(src);
         }
@@ -236,11 +239,21 @@ fn as_text(buf: &[u8; REDACTED_MAX_BYTES], len: usize) -> &str {
     core::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default()
 }
 
+/// What one scan wrote.
+struct Pass<'a> {
+    text: &'a str,
+    /// Whether the cap cut the text.
+    cut: bool,
+    /// Whether a placeholder replaced anything.
+    replaced: bool,
+}
+
 /// One scan of `input` (see the [module docs](self)) into `out`.
-fn pass<'a>(input: &str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a str {
+fn pass<'a>(input: &str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> Pass<'a> {
     let mut win = Window::new(input.as_bytes());
     let mut text = Capped::new(out);
     let mut expect = Expect::Nothing;
+    let mut replaced = false;
     while !text.is_full() {
         if expect == Expect::Nothing {
             if let Some(rest) = win.rest() {
@@ -264,12 +277,20 @@ fn pass<'a>(input: &str, out: &'a mut [u8; REDACTED_MAX_BYTES]) -> &'a str {
             Expect::Nothing => None,
         };
         match hit.or_else(|| rules::at(&mut win, b)) {
-            Some(hit) => expect = rules::apply(&mut win, &mut text, &hit),
+            Some(hit) => {
+                replaced |= !hit.placeholder.is_empty();
+                expect = rules::apply(&mut win, &mut text, &hit);
+            }
             None => {
                 win.bump();
                 text.push(b);
             }
         }
     }
-    text.finish()
+    let cut = text.is_full();
+    Pass {
+        text: text.finish(),
+        cut,
+        replaced,
+    }
 }
