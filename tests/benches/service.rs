@@ -11,8 +11,13 @@
 //!    the same table: `KeyedLimiter::check` after hashing (operation, key) with `KeyHasher`,
 //!    and with the hash computed beforehand.
 //!
-//! 100k client keys already hold a bucket in 147,456 slots (the daemon's default table),
-//! visited in a fixed shuffled order; frames are built beforehand.
+//! Each is run on two working sets, in 147,456 slots (the daemon's default table), visited in a
+//! fixed shuffled order, frames built beforehand:
+//!
+//! - `hot`: 1,024 client keys. Frames, key strings and buckets stay in the CPU's caches, as the
+//!   frame a daemon just read from its socket does: this is the machine's own work.
+//! - `cold`: 100k client keys. Every request reads a frame, a key string and a bucket that
+//!   are not in cache: most of the time is memory latency, on both sides.
 //!
 //! Each comparison ends with a line `ours X ns, <peer> Y ns, ratio X/Y`, from the medians of
 //! criterion's samples (per-iteration time of each timed batch longer than 100 µs).
@@ -31,7 +36,6 @@ use heidi_core::table::Slot;
 use heidi_core::{Duration, Instant};
 use heidi_tests::bench::{Cycle, Recorder, shuffled};
 
-const KEYS: usize = 100_000;
 const SLOTS: usize = 147_456;
 /// Time jumped between samples so that every bucket is full again (search: 30 per 60 s).
 const REFILL: StdDuration = StdDuration::from_secs(120);
@@ -50,11 +54,49 @@ fn frames(method: &str, names: &[String]) -> Vec<String> {
 fn main() {
     let rec = Recorder::default();
     let mut c = Criterion::default().configure_from_args();
+    for (set, keys) in [("hot", 1_024), ("cold", 100_000)] {
+        run(&mut c, &rec, set, keys);
+    }
+    c.final_summary();
+    println!();
+    for set in ["hot", "cold"] {
+        let id = |what: &str| format!("{set}/{what}");
+        rec.compare(
+            &format!("[{set}] RATE_LIMIT_CHECK (parse + service + reply) vs the limiter's check (hashing included)"),
+            &id("service/check"),
+            "limiter",
+            &id("limiter/check_string"),
+        );
+        rec.compare(
+            &format!("[{set}] RATE_LIMIT_CHECK (parse + service + reply) vs the limiter's check (pre-hashed)"),
+            &id("service/check"),
+            "limiter",
+            &id("limiter/check_prehashed"),
+        );
+        rec.compare(
+            &format!(
+                "[{set}] RATE_LIMIT_CHECK (parse + service + reply) vs its frame's parse alone"
+            ),
+            &id("service/check"),
+            "parse",
+            &id("service/parse"),
+        );
+        rec.compare(
+            &format!("[{set}] RATE_LIMIT_CONSUME (parse + service + reply) vs the limiter's check (hashing included)"),
+            &id("service/consume"),
+            "limiter",
+            &id("limiter/check_string"),
+        );
+    }
+}
+
+/// The service and the limiter under it, on `keys` client keys; benchmark ids start with `set/`.
+fn run(c: &mut Criterion, rec: &Recorder, set: &str, keys: usize) {
     let hasher = KeyHasher::new([0x5a; 16]);
-    let names: Vec<String> = (0..KEYS).map(|i| format!("client-{i:06}")).collect();
+    let names: Vec<String> = (0..keys).map(|i| format!("client-{i:06}")).collect();
     let checks = frames("RATE_LIMIT_CHECK", &names);
     let consumes = frames("RATE_LIMIT_CONSUME", &names);
-    let order = shuffled(KEYS);
+    let order = shuffled(keys);
     let mut cycle = Cycle::new(&order);
     let slots = vec![Slot::<Tat>::empty(); SLOTS].into_boxed_slice();
     let mut service = Service::new(hasher, PolicyTable::DEFAULT, slots);
@@ -67,12 +109,16 @@ fn main() {
             Served::Reply(_)
         ));
     }
-    println!("service: {} keys in {SLOTS} slots", service.limiter_keys());
+    println!(
+        "service [{set}]: {} keys in {SLOTS} slots",
+        service.limiter_keys()
+    );
 
-    let mut g = c.benchmark_group("service");
+    let id = |what: &str| format!("{set}/{what}");
+    let mut g = c.benchmark_group(id("service"));
     g.bench_function("check", |b| {
         b.iter_custom(|iters| {
-            rec.time("service/check", iters, || {
+            rec.time(&id("service/check"), iters, || {
                 let frame = &checks[cycle.next()];
                 let request = Request::parse(black_box(frame)).unwrap();
                 let _ = black_box(service.handle(now, &request, &mut out));
@@ -81,7 +127,7 @@ fn main() {
     });
     g.bench_function("parse", |b| {
         b.iter_custom(|iters| {
-            rec.time("service/parse", iters, || {
+            rec.time(&id("service/parse"), iters, || {
                 let frame = &checks[cycle.next()];
                 let _ = black_box(Request::parse(black_box(frame)).unwrap());
             })
@@ -90,7 +136,7 @@ fn main() {
     g.bench_function("consume", |b| {
         b.iter_custom(|iters| {
             now += Duration::from(REFILL);
-            rec.time("service/consume", iters, || {
+            rec.time(&id("service/consume"), iters, || {
                 let frame = &consumes[cycle.next()];
                 let request = Request::parse(black_box(frame)).unwrap();
                 let _ = black_box(service.handle(now, &request, &mut out));
@@ -111,10 +157,10 @@ fn main() {
     for &key in &hashes {
         let _ = limiter.acquire(now, key, &policy, 1).unwrap();
     }
-    let mut g = c.benchmark_group("limiter");
+    let mut g = c.benchmark_group(id("limiter"));
     g.bench_function("check_string", |b| {
         b.iter_custom(|iters| {
-            rec.time("limiter/check_string", iters, || {
+            rec.time(&id("limiter/check_string"), iters, || {
                 let key = op.key(&hasher, black_box(names[cycle.next()].as_bytes()));
                 let _ = black_box(limiter.check(now, key, &policy, 1).unwrap());
             })
@@ -122,37 +168,11 @@ fn main() {
     });
     g.bench_function("check_prehashed", |b| {
         b.iter_custom(|iters| {
-            rec.time("limiter/check_prehashed", iters, || {
+            rec.time(&id("limiter/check_prehashed"), iters, || {
                 let key = black_box(hashes[cycle.next()]);
                 let _ = black_box(limiter.check(now, key, &policy, 1).unwrap());
             })
         })
     });
     g.finish();
-    c.final_summary();
-    println!();
-    rec.compare(
-        "RATE_LIMIT_CHECK (parse + service + reply) vs the limiter's check (hashing included)",
-        "service/check",
-        "limiter",
-        "limiter/check_string",
-    );
-    rec.compare(
-        "RATE_LIMIT_CHECK (parse + service + reply) vs the limiter's check (pre-hashed)",
-        "service/check",
-        "limiter",
-        "limiter/check_prehashed",
-    );
-    rec.compare(
-        "RATE_LIMIT_CHECK (parse + service + reply) vs its frame's parse alone",
-        "service/check",
-        "parse",
-        "service/parse",
-    );
-    rec.compare(
-        "RATE_LIMIT_CONSUME (parse + service + reply) vs the limiter's check (hashing included)",
-        "service/consume",
-        "limiter",
-        "limiter/check_string",
-    );
 }

@@ -41,20 +41,9 @@ impl<'b> Writer<'b> {
         self.len += 1;
     }
 
-    /// Appends `n` in decimal.
+    /// Appends `n` in decimal (two digits per step, by `itoa`).
     pub(crate) fn u64(&mut self, n: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut n = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.bytes(&digits[i..]);
+        self.bytes(itoa::Buffer::new().format(n).as_bytes());
     }
 
     /// Appends `n` in decimal, with a leading `-` when negative.
