@@ -21,10 +21,10 @@
 //! ureq (the client's HTTP transport) and url (endpoint parsing).
 
 pub mod cli;
-pub mod client;
-pub mod clock;
+pub use heidi_client as client;
+pub use heidi_common::clock;
 pub mod daemon;
-pub mod endpoint;
+pub use heidi_common::endpoint;
 pub mod grpc;
 pub mod kernel;
 pub mod loadgen;

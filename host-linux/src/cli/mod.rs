@@ -32,11 +32,11 @@ use crate::client::{
     CallResult, CallStatus, Client, ClientConfig, ENV_ENABLED, ENV_ENDPOINT, Token,
 };
 use crate::endpoint::{Endpoint, EndpointEnv};
-use crate::store::JournalEntry;
 use args::{
     BreakerCommand, Cli, Command, Global, HealthCommand, IdempotencyCommand, JournalCommand,
     LeaseCommand, LimitCommand, PipelineCommand, PolicyCommand,
 };
+use heidi_common::JournalEntry;
 
 /// Journals larger than this get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;

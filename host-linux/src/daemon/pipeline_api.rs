@@ -6,7 +6,7 @@ use super::audit::Outcome;
 use super::pipeline::{Command, CommandError};
 use super::reply;
 use super::state::{Peer, Shared};
-use crate::store::JournalEntry;
+use heidi_common::JournalEntry;
 use heidi_core::pipeline::Mode;
 use heidi_core::proto::params::Members;
 use heidi_core::proto::{ErrorCode, Method};

@@ -18,7 +18,7 @@ use heidi_core::journal::{
 
 use super::policy_file::{POLICY_FILE, POLICY_NEXT_FILE, PolicyFile, PolicyFiles, read};
 use crate::kernel::{Policy, event_message, parse_event_message};
-use crate::store::JournalEntry;
+use heidi_common::JournalEntry;
 
 /// The journal's policy event in force, if any; `sealed` when a seal found at open
 /// (`sealed_lines`) covers its line. Rotated segments beside `journal` are read first, in

@@ -21,7 +21,7 @@ use super::config::{BREAKERS_MAX, DURATION_MAX_MS, JOURNAL_QUEUE_MAX, PERMIT_TTL
 use super::fields::Fields;
 use super::policy::{Policy, PolicyError};
 use super::reply::{Answer, Fail, ms_until};
-use crate::store::JournalEntry;
+use heidi_common::JournalEntry;
 
 /// A permit held for a client.
 struct Held {

@@ -21,7 +21,7 @@ pub use persist::{IdemChange, IdemPersist, IdemRestored};
 use super::config::{IDEMPOTENCY_RESPONSE_MAX_BYTES, KEY_MAX_BYTES};
 use super::fields::Fields;
 use super::reply::{Answer, Fail, ms_until};
-use crate::store::IdemLine;
+use heidi_common::IdemLine;
 
 /// The idempotency table, allocated at the first idempotency call (or the first restored
 /// record) so that a daemon that never uses it does not keep the table resident.

@@ -12,7 +12,7 @@ use heidi_core::proto::ErrorCode;
 use serde_json::Value;
 
 use super::fields::{FieldError, Fields, join, parse_params};
-use crate::store::JournalEntry;
+use heidi_common::JournalEntry;
 
 /// Stages only the daemon writes; a client event cannot pose as one of them.
 pub const RESERVED_STAGES: [&str; 4] = ["kernel", "pipeline", "daemon", "journal"];

@@ -69,10 +69,10 @@ pub use journal_append::{RESERVED_STAGES, parse_journal_append};
 pub use policy::{Policy, PolicyError, event_message, parse_event_message};
 pub use stats::KernelStats;
 
-use crate::store::JournalEntry;
 use breakers::Breakers;
 use fields::Fields;
 use health::HealthChecks;
+use heidi_common::JournalEntry;
 use idempotency::Idempotency;
 pub use idempotency::{IdemChange, IdemPersist, IdemRestored};
 use leases::LeaseTable;
@@ -351,7 +351,7 @@ impl Kernel {
         &mut self,
         now: Instant,
         now_wall_ms: u64,
-        lines: &[crate::store::IdemLine],
+        lines: &[heidi_common::IdemLine],
     ) -> IdemRestored {
         self.idempotency
             .restore(now, now_wall_ms, &self.hasher, lines)

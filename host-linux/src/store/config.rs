@@ -14,7 +14,7 @@ pub type FsyncHook = Arc<dyn Fn(Duration, usize) + Send + Sync>;
 /// any file is removed, so that what the deleted lines established (the policy in force)
 /// is still named by the journal that remains.
 pub type CarryHook =
-    Arc<dyn Fn(&[PathBuf]) -> std::io::Result<Vec<super::JournalEntry>> + Send + Sync>;
+    Arc<dyn Fn(&[PathBuf]) -> std::io::Result<Vec<heidi_common::JournalEntry>> + Send + Sync>;
 
 /// Where the journal lives and how it batches and seals.
 #[derive(Clone)]

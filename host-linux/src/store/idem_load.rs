@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::fsutil::{at, open_regular};
-use super::idem_line::{IdemLine, LINE_MAX_BYTES};
+use heidi_common::idem_line::{IdemLine, LINE_MAX_BYTES};
 
 /// What loading the record file found (logged at start).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -18,9 +18,9 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use tokio::sync::oneshot;
 
 use super::fsutil::{at, open_append};
-use super::idem_line::{IDEMPOTENCY_FILE, IdemLine};
 use super::idem_load::{IdemLoadReport, load};
 use super::state::write_state_atomic;
+use heidi_common::{IDEMPOTENCY_FILE, IdemLine};
 
 /// Most appends written and synced together.
 const MAX_BATCH: usize = 1024;
@@ -223,7 +223,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::idem_line::LINE_MAX_BYTES;
+    use heidi_common::idem_line::LINE_MAX_BYTES;
 
     const NOW: u64 = 1_800_000_000_000;
 

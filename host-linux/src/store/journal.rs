@@ -12,7 +12,6 @@ use tokio::sync::oneshot;
 
 use super::anchor::{Anchored, anchor_path};
 use super::config::{AppendError, Appended, JournalConfig, OpenReport};
-use super::entry::JournalEntry;
 use super::fsutil::{create_private_dir, open_append, sync_dir};
 use super::key;
 use super::open::{Recovery, choose_run_id, refuse_key_inside, resume, start_writer};
@@ -21,6 +20,7 @@ use super::seals::{SealFile, read_seals};
 use super::segments::{check_boundary, list_segments, remove_stale_temps, repair_rotation};
 use super::writer::{Msg, Output, Policy, Segments, Shared, Writer};
 use crate::paths::{JOURNAL_FILE, SEALS_FILE};
+use heidi_common::JournalEntry;
 
 /// A cheap, cloneable handle to the run journal; see the [module docs](super).
 #[derive(Clone)]

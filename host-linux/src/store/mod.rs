@@ -26,9 +26,7 @@
 
 mod anchor;
 mod config;
-mod entry;
 mod fsutil;
-mod idem_line;
 mod idem_load;
 mod idem_log;
 mod journal;
@@ -46,9 +44,7 @@ mod tests;
 
 pub use anchor::{anchor_path, read_anchor};
 pub use config::{AppendError, Appended, CarryHook, FsyncHook, JournalConfig, OpenReport};
-pub use entry::JournalEntry;
 pub(crate) use fsutil::read_regular;
-pub use idem_line::{IDEMPOTENCY_FILE, IdemLine};
 pub use idem_load::IdemLoadReport;
 pub use idem_log::{COMPACT_MIN_LINES, Durable, IdemLog, IdemLogError};
 pub use journal::Journal;

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use heidi_core::journal::{AnchorFault, ChainWriter, Level, LineHash, is_valid_run_id};
 
-use super::entry::JournalEntry;
 use super::fsutil::{err, random_hex};
 use super::recover::Recovered;
 use super::run_id;
 use super::segments::Repair;
 use super::writer::Writer;
+use heidi_common::JournalEntry;
 
 /// What the open found and repaired besides the journal's own tail.
 pub(super) struct Recovery {

@@ -14,7 +14,6 @@ use tokio::sync::oneshot;
 
 use super::anchor::write_anchor;
 use super::config::{AppendError, Appended, FsyncHook};
-use super::entry::JournalEntry;
 use super::fsutil::{at, open_append, sync_dir};
 use super::seals::SealFile;
 use super::segments::{
@@ -22,6 +21,7 @@ use super::segments::{
     write_boundary,
 };
 use crate::paths::{JOURNAL_FILE, SEALS_FILE};
+use heidi_common::JournalEntry;
 
 /// Least time between two anchor updates while seals are written (the anchor is also
 /// replaced at open and at close). After a `kill -9` the anchor may lag the seal file by the

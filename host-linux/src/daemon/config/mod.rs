@@ -296,7 +296,7 @@ fn resolve_http_addr(
 fn resolve_token(args: &Args, file: &FileConfig) -> Result<Option<String>, ConfigError> {
     let from_file = match &args.http_token_file {
         Some(path) => Some(
-            crate::client::Token::from_file(path)
+            heidi_common::Token::from_file(path)
                 .map_err(|e| err("http.token", e))?
                 .expose()
                 .to_owned(),

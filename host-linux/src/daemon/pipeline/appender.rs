@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use tokio::sync::oneshot::{self, error::TryRecvError};
 
-use crate::store::{AppendError, Appended, Journal, JournalEntry, durable};
+use crate::store::{AppendError, Appended, Journal, durable};
+use heidi_common::JournalEntry;
 
 /// How long to wait before offering an entry again when the journal's queue is full of other
 /// writers' entries (none of ours to wait for).

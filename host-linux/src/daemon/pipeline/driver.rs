@@ -28,7 +28,8 @@ use super::state_file::StateFile;
 use super::status::status_json;
 use crate::clock::{Clock, wall_now};
 use crate::runner::reap_orphans;
-use crate::store::{Journal, JournalEntry};
+use crate::store::Journal;
+use heidi_common::JournalEntry;
 
 /// Reads the machine's load: `(cpu_permille, mem_permille)`, or `None` when unknown (the last
 /// reading stays in force).

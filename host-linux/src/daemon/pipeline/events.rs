@@ -6,7 +6,7 @@ use heidi_core::journal::redact::{REDACTED_MAX_BYTES, redact};
 use heidi_core::pipeline::{EventType, Mode, PipelineEvent, Stage, start_message};
 
 use crate::runner::OrphanReport;
-use crate::store::JournalEntry;
+use heidi_common::JournalEntry;
 
 /// The journal's `event_type` for a failed stage's captured output.
 pub const STAGE_OUTPUT_EVENT: &str = "stage_output";

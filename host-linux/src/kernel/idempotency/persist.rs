@@ -5,7 +5,7 @@ use heidi_core::idempotency::{Outcome, Saved, Token};
 use heidi_core::{Duration, Instant};
 
 use super::{hex, parse_hex};
-use crate::store::IdemLine;
+use heidi_common::IdemLine;
 
 /// What must be durable before an idempotency reply is sent (see
 /// [`Handled::Idempotency`](crate::kernel::Handled::Idempotency)).

@@ -10,7 +10,7 @@ use crate::kernel::{
     Handled, IDEMPOTENCY_RESPONSE_MAX_BYTES, IdemPersist, Kernel, KernelCapacity, KernelSeeds,
     Policy,
 };
-use crate::store::IdemLine;
+use heidi_common::IdemLine;
 
 const DIGEST: &str = "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00fF";
 

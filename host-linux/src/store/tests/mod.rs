@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use heidi_core::journal::{Seal, SealCheck, SealReport};
 use tempfile::TempDir;
 
-use super::{JournalConfig, JournalEntry, load_or_create_key};
+use super::{JournalConfig, load_or_create_key};
 use crate::paths::{JOURNAL_FILE, SEALS_FILE};
+use heidi_common::JournalEntry;
 
 /// A fresh `OUT_DIR` (`<tmp>/out`) and key path (`<tmp>/keys/seal.key`).
 fn setup() -> (TempDir, JournalConfig) {

@@ -11,7 +11,8 @@ use serde_json::json;
 use tokio::sync::{Notify, watch};
 
 use super::*;
-use crate::store::{FsyncHook, JournalEntry};
+use crate::store::FsyncHook;
+use heidi_common::JournalEntry;
 
 /// Blocks the journal writer after an fsync while closed (nothing it wrote after that is
 /// durable or answered); reports each time it blocks.

@@ -1,5 +1,5 @@
-//! An in-test fake daemon: a std `UnixListener` thread that speaks the framing, one thread
-//! per connection running the test's handler.
+//! An in-test fake daemon (feature `fake`): a std `UnixListener` thread that speaks the
+//! framing, one thread per connection running the test's handler.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// A listening fake daemon; stops accepting when dropped.
-pub(crate) struct FakeServer {
-    pub(crate) path: PathBuf,
+pub struct FakeServer {
+    /// The socket it listens on.
+    pub path: PathBuf,
     /// Connections accepted so far.
-    pub(crate) accepted: Arc<AtomicUsize>,
+    pub accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -23,7 +24,7 @@ pub(crate) struct FakeServer {
 
 impl FakeServer {
     /// Serves every connection with `handler(n, stream)`, `n` counting connections from 0.
-    pub(crate) fn start(handler: impl Fn(usize, UnixStream) + Send + Sync + 'static) -> FakeServer {
+    pub fn start(handler: impl Fn(usize, UnixStream) + Send + Sync + 'static) -> FakeServer {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fake.sock");
         let listener = UnixListener::bind(&path).unwrap();
@@ -52,7 +53,7 @@ impl FakeServer {
     }
 
     /// Answers each request with `reply(request)`.
-    pub(crate) fn json(reply: impl Fn(&Value) -> Value + Send + Sync + 'static) -> FakeServer {
+    pub fn json(reply: impl Fn(&Value) -> Value + Send + Sync + 'static) -> FakeServer {
         FakeServer::start(move |_, mut stream| {
             if let Some(request) = read_request(&mut stream) {
                 write_reply(&mut stream, &reply(&request));
@@ -61,7 +62,7 @@ impl FakeServer {
     }
 
     /// The endpoint string of this server.
-    pub(crate) fn endpoint(&self) -> crate::endpoint::Endpoint {
+    pub fn endpoint(&self) -> crate::endpoint::Endpoint {
         crate::endpoint::Endpoint::Unix(self.path.clone())
     }
 }
@@ -77,7 +78,7 @@ impl Drop for FakeServer {
 }
 
 /// Reads one framed request and parses it.
-pub(crate) fn read_request(stream: &mut UnixStream) -> Option<Value> {
+pub fn read_request(stream: &mut UnixStream) -> Option<Value> {
     let mut prefix = [0u8; 4];
     stream.read_exact(&mut prefix).ok()?;
     let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
@@ -86,7 +87,7 @@ pub(crate) fn read_request(stream: &mut UnixStream) -> Option<Value> {
 }
 
 /// Writes one framed reply.
-pub(crate) fn write_reply(stream: &mut UnixStream, reply: &Value) {
+pub fn write_reply(stream: &mut UnixStream, reply: &Value) {
     let body = serde_json::to_vec(reply).unwrap();
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&body);
@@ -95,20 +96,20 @@ pub(crate) fn write_reply(stream: &mut UnixStream, reply: &Value) {
 
 /// A one-way gate: threads wait until the test opens it (or a deadline passes).
 #[derive(Default)]
-pub(crate) struct Gate {
+pub struct Gate {
     open: Mutex<bool>,
     opened: Condvar,
 }
 
 impl Gate {
     /// Opens the gate for every waiter.
-    pub(crate) fn open(&self) {
+    pub fn open(&self) {
         *self.open.lock().unwrap() = true;
         self.opened.notify_all();
     }
 
     /// Waits until open, at most 20 s (so a failing test cannot hang).
-    pub(crate) fn wait(&self) {
+    pub fn wait(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut open = self.open.lock().unwrap();
         while !*open {
@@ -122,7 +123,7 @@ impl Gate {
 }
 
 /// Polls `cond` until it holds or 10 s pass; returns whether it held.
-pub(crate) fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if cond() {
@@ -136,7 +137,7 @@ pub(crate) fn eventually(mut cond: impl FnMut() -> bool) -> bool {
 
 /// A sleeper that records delays instead of sleeping.
 #[derive(Default)]
-pub(crate) struct RecordingSleeper(pub(crate) Mutex<Vec<Duration>>);
+pub struct RecordingSleeper(pub Mutex<Vec<Duration>>);
 
 impl super::Sleeper for RecordingSleeper {
     fn sleep(&self, delay: Duration) {
@@ -146,7 +147,7 @@ impl super::Sleeper for RecordingSleeper {
 
 /// A telemetry sink that keeps every event as (method, status, retry_count).
 #[derive(Default)]
-pub(crate) struct RecordingTelemetry(pub(crate) Mutex<Vec<(String, super::CallStatus, u32)>>);
+pub struct RecordingTelemetry(pub Mutex<Vec<(String, super::CallStatus, u32)>>);
 
 impl super::Telemetry for RecordingTelemetry {
     fn record(&self, e: &super::CallEvent<'_>) {

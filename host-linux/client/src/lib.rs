@@ -1,7 +1,9 @@
-//! The client library: unix, http and null transports, retries at one layer, `guard`.
+//! The client library of heidi-kernel: unix, http and null transports, retries at one layer,
+//! `guard`. It depends on the core and on small crates only (no gRPC, no HTTP server, no
+//! metrics registry), so an application that calls the daemon compiles little.
 //!
 //! ```no_run
-//! use heidi_linux::client::{Client, ClientConfig};
+//! use heidi_client::{Client, ClientConfig};
 //!
 //! let client = Client::new(ClientConfig::from_env()?)?;
 //! if client.is_available() {
@@ -29,7 +31,7 @@
 //! | file | idea |
 //! |---|---|
 //! | `config.rs` | [`ClientConfig`] from the `HEIDI_KERNEL_*` variables |
-//! | `token.rs` | [`Token`]: the HTTP bearer token, redacted from every print |
+//! | `heidi_common::token` | [`Token`]: the HTTP bearer token, redacted from every print |
 //! | `result.rs` | [`CallResult`], [`CallStatus`] |
 //! | `transport/` | unix (framed JSON), http (`POST /api/call`), null |
 //! | `inflight.rs` | the `max_inflight` semaphore |
@@ -45,11 +47,10 @@ mod methods;
 mod pause;
 mod result;
 mod telemetry;
-mod token;
 mod transport;
 
-#[cfg(test)]
-pub(crate) mod fake;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 #[cfg(test)]
 mod tests;
 
@@ -65,14 +66,16 @@ pub use config::{
     MILLIS_MAX, RETRY_ATTEMPTS_MAX,
 };
 pub use guard::{GuardError, GuardSpec};
+pub use heidi_common::JournalEntry;
+pub use heidi_common::endpoint;
+pub use heidi_common::token::{TOKEN_MAX_BYTES, Token};
 pub use methods::{BreakerOutcome, IdempotencyOutcome, PipelineMode};
 pub use pause::{Sleeper, ThreadSleeper};
 pub use result::{CallResult, CallStatus, codes};
 pub use telemetry::{CallEvent, Telemetry, TracingTelemetry};
-pub use token::{TOKEN_MAX_BYTES, Token};
 
-use crate::clock::{Clock, wall_now};
 use crate::endpoint::Endpoint;
+use heidi_common::clock::{Clock, wall_now};
 use inflight::InFlight;
 use transport::{Reply, Request, Transport, TransportError};
 

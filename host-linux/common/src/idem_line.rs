@@ -7,7 +7,7 @@ pub const IDEMPOTENCY_FILE: &str = "idempotency.jsonl";
 
 /// Longest line read back; a longer one is corrupt (a record with the longest key and a
 /// response of the largest size, escaped, is well below it).
-pub(super) const LINE_MAX_BYTES: usize = 64 * 1024;
+pub const LINE_MAX_BYTES: usize = 64 * 1024;
 
 /// One record as persisted: the newest line of a key wins. Times are Unix milliseconds (the
 /// core's clock restarts with the daemon; the wall clock does not).
@@ -70,7 +70,7 @@ impl IdemLine {
     }
 
     /// The line as written: compact JSON and a newline.
-    pub(super) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let mut bytes = serde_json::to_vec(self).expect("a record always serializes");
         bytes.push(b'\n');
         bytes

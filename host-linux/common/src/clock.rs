@@ -18,6 +18,7 @@ enum Source {
     /// `tokio::time::Instant::now()`: the same clock, except in a test runtime whose time is
     /// paused, where it is virtual and moves only when the test (or tokio's auto-advance)
     /// moves it.
+    #[cfg(feature = "tokio")]
     Tokio,
 }
 
@@ -32,7 +33,8 @@ impl Clock {
 
     /// A clock that reads tokio's time, so that timers (`tokio::time::sleep`) and readings
     /// agree under a paused test runtime; in production it reads the same monotonic clock as
-    /// [`Clock::start`].
+    /// [`Clock::start`]. (Feature `tokio`.)
+    #[cfg(feature = "tokio")]
     pub fn start_tokio() -> Clock {
         Clock {
             epoch: tokio::time::Instant::now().into_std(),
@@ -43,6 +45,7 @@ impl Clock {
     fn read(&self) -> std::time::Instant {
         match self.source {
             Source::Std => std::time::Instant::now(),
+            #[cfg(feature = "tokio")]
             Source::Tokio => tokio::time::Instant::now().into_std(),
         }
     }
@@ -95,6 +98,7 @@ mod tests {
         assert!(back >= clock.epoch);
     }
 
+    #[cfg(feature = "tokio")]
     #[tokio::test(start_paused = true)]
     async fn a_tokio_clock_follows_paused_time() {
         let clock = Clock::start_tokio();

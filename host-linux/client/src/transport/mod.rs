@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use heidi_core::proto::{REQUEST_MAX_BYTES, RESPONSE_MAX_BYTES, frame_prefix};
 
 use super::result::{CallStatus, codes};
-use super::token::Token;
 use crate::endpoint::Endpoint;
+use heidi_common::Token;
 
 pub(crate) use http::HttpTransport;
 pub(crate) use null::NullTransport;

@@ -1,4 +1,5 @@
-//! [`JournalEntry`]: an owned journal event, as it travels from a request to the writer.
+//! [`JournalEntry`]: an owned journal event, as it travels from a request (the client, the
+//! daemon's kernel) to the journal writer.
 
 use heidi_core::WallTime;
 use heidi_core::journal::{Event, Level};

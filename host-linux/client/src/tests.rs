@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::store::JournalEntry;
+use heidi_common::JournalEntry;
 use heidi_core::proto::RESPONSE_MAX_BYTES;
 use heidi_core::retry::{Jitter, RetryPolicy};
 use serde_json::{Value, json};

@@ -65,7 +65,7 @@ impl Token {
     }
 
     /// The token's text, for the `Authorization` header only.
-    pub(crate) fn expose(&self) -> &str {
+    pub fn expose(&self) -> &str {
         &self.0
     }
 }

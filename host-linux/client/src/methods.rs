@@ -9,7 +9,7 @@ use heidi_core::proto::Method;
 use serde_json::{Map, Value, json};
 
 use super::{CallResult, Client};
-use crate::store::JournalEntry;
+use heidi_common::JournalEntry;
 
 /// The outcome recorded under a breaker permit (`BREAKER_RECORD`'s `outcome`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

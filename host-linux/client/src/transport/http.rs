@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use heidi_core::proto::RESPONSE_MAX_BYTES;
 
-use super::super::token::Token;
 use super::{Reply, Request, TransportError, remaining};
+use heidi_common::Token;
 
 /// `POST /api/call` over loopback HTTP.
 #[derive(Debug)]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use heidi_core::retry::{PolicyError, RetryPolicy};
 
-use super::token::Token;
 use crate::endpoint::{Endpoint, EndpointEnv, socket_path};
+use heidi_common::Token;
 
 /// How a [`Client`](super::Client) reaches the daemon and how hard it tries.
 ///
