@@ -25,7 +25,7 @@ pub use heidi_client as client;
 pub use heidi_common::clock;
 pub mod daemon;
 pub use heidi_common::endpoint;
-pub mod grpc;
+pub use heidi_grpc as grpc;
 pub mod kernel;
 pub mod loadgen;
 pub mod paths;

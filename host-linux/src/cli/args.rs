@@ -19,13 +19,13 @@ use crate::client::{BreakerOutcome, PipelineMode};
 /// its reader (as after SIGPIPE).
 #[derive(Debug, Parser)]
 #[command(name = "heidi", version)]
-pub struct Cli {
+pub struct Cli<X: Subcommand> {
     /// Options shared by every subcommand.
     #[command(flatten)]
     pub global: Global,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Command<X>,
 }
 
 /// Options shared by every subcommand.
@@ -50,9 +50,10 @@ pub struct Global {
     pub json: bool,
 }
 
-/// A subcommand.
+/// A subcommand; `X` holds the ones the binary adds (the `heidi` binary adds `upstream`, the
+/// reference gRPC upstream, so that this library needs no gRPC).
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum Command<X: Subcommand> {
     /// Check that the daemon answers (PING).
     Ping,
     /// Show the daemon's status (STATUS).
@@ -81,62 +82,9 @@ pub enum Command {
     /// Control the pipeline.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
-    /// Serve the reference gRPC upstream (`Upstream`: ApplyBatch, Query) with injectable
-    /// faults, until SIGINT or SIGTERM; then print its counters as JSON.
-    ///
-    /// ApplyBatch: wait --latency-ms; refuse invalid batches (INVALID_ARGUMENT); fail with
-    /// UNAVAILABLE inside an --outage window or at --failure-rate; hold a service lane for
-    /// --cost-ms; apply atomically, answering a repeated idempotency key with its first receipt
-    /// (duplicate = true); RESOURCE_EXHAUSTED when --capacity keys are recorded. A failed call
-    /// applies nothing. `Query` with text `stats` returns the counters as JSON, and
-    /// `applied KEY` how many times KEY was applied.
-    Upstream(UpstreamArgs),
-    // `bench` (a load generator) is added here by cli/bench.rs.
-}
-
-/// `heidi upstream` flags.
-#[derive(Debug, Args)]
-pub struct UpstreamArgs {
-    /// Address to listen on; a non-loopback address also needs --allow-remote.
-    #[arg(long, default_value = "127.0.0.1:50052", value_name = "ADDR:PORT")]
-    pub listen: std::net::SocketAddr,
-    /// Permit a non-loopback --listen address (exposes the upstream to the network).
-    #[arg(long)]
-    pub allow_remote: bool,
-    /// Probability that an ApplyBatch call fails with UNAVAILABLE: 0 to 1 (0.2) or a
-    /// percentage (20%).
-    #[arg(long, default_value = "0", value_name = "RATE",
-          value_parser = crate::grpc::upstream::parse_rate)]
-    pub failure_rate: u32,
-    /// Seed of the failure draws (same seed and call order, same failures).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Delay added to every call, in milliseconds.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
-    pub latency_ms: u64,
-    /// Service time of one ApplyBatch call whatever its size, in milliseconds.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
-    pub cost_ms: u64,
-    /// Service lanes: ApplyBatch calls in service at once (each for --cost-ms).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub concurrency: usize,
-    /// An outage window, milliseconds from the start, during which every ApplyBatch fails
-    /// (repeatable), e.g. --outage 5000..8000.
-    #[arg(long = "outage", value_name = "START_MS..END_MS")]
-    pub outages: Vec<crate::grpc::upstream::Outage>,
-    /// Idempotency keys remembered; when full, new keys get RESOURCE_EXHAUSTED (never
-    /// forgotten).
-    #[arg(long, default_value_t = 65_536, value_name = "KEYS")]
-    pub capacity: usize,
-    /// Serve TLS with this certificate chain (PEM; needs --tls-key).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Mutual TLS: require client certificates signed by this CA (PEM; needs --tls-cert).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_client_ca: Option<PathBuf>,
+    /// The binary's own subcommands, listed after these.
+    #[command(flatten)]
+    Extra(X),
 }
 
 /// `heidi policy …`.

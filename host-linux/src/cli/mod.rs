@@ -16,14 +16,13 @@ macro_rules! outln {
 
 pub mod args;
 pub mod policy_file;
-pub mod upstream;
 pub mod verify;
 
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use heidi_core::journal::Level;
 use serde_json::Value;
 
@@ -62,19 +61,20 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// Parses the process arguments and runs `heidi` (clap itself exits 2 on a usage error).
-pub fn main() -> ExitCode {
+/// Parses the process arguments and runs `heidi` (clap itself exits 2 on a usage error);
+/// `extra` runs the binary's own subcommands ([`Command::Extra`]).
+pub fn main_with<X: Subcommand>(extra: impl FnOnce(X) -> Exit) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    run(Cli::parse()).into()
+    run(Cli::<X>::parse(), extra).into()
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> Exit {
+/// Runs a parsed command line; `extra` runs the binary's own subcommands.
+pub fn run<X: Subcommand>(cli: Cli<X>, extra: impl FnOnce(X) -> Exit) -> Exit {
     match cli.command {
         Command::Journal(JournalCommand::Verify {
             file,
@@ -82,7 +82,7 @@ pub fn run(cli: Cli) -> Exit {
             key,
             anchor,
         }) => verify_command(verify::VerifyOptions::resolve(file, seals, key, anchor)),
-        Command::Upstream(args) => upstream::run(&args),
+        Command::Extra(command) => extra(command),
         command => {
             let client = match client_config(&cli.global)
                 .and_then(|c| Client::new(c).map_err(|e| e.to_string()))
@@ -93,7 +93,7 @@ pub fn run(cli: Cli) -> Exit {
                     return Exit::Usage;
                 }
             };
-            daemon_command(&client, command, cli.global.json)
+            daemon_command(&client, command, cli.global.json, extra)
         }
     }
 }
@@ -135,7 +135,12 @@ pub fn client_config(global: &Global) -> Result<ClientConfig, String> {
 }
 
 /// One daemon call per subcommand.
-fn daemon_command(client: &Client, command: Command, json: bool) -> Exit {
+fn daemon_command<X: Subcommand>(
+    client: &Client,
+    command: Command<X>,
+    json: bool,
+    extra: impl FnOnce(X) -> Exit,
+) -> Exit {
     let result = match command {
         Command::Ping => client.ping(),
         Command::Status => client.status(),
@@ -194,7 +199,7 @@ fn daemon_command(client: &Client, command: Command, json: bool) -> Exit {
         }) => {
             return verify_command(verify::VerifyOptions::resolve(file, seals, key, anchor));
         }
-        Command::Upstream(args) => return upstream::run(&args),
+        Command::Extra(command) => return extra(command),
         Command::Health(HealthCommand::Report { name, fail }) => client.health_report(&name, !fail),
         Command::Health(HealthCommand::Aggregate) => client.health_aggregate(),
         Command::Idempotency(IdempotencyCommand::Begin { key }) => client.idempotency_begin(&key),
@@ -222,8 +227,9 @@ fn daemon_command(client: &Client, command: Command, json: bool) -> Exit {
     report(client.endpoint(), &result, json)
 }
 
-/// Writes one line to stdout; see `outln!`.
-pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+/// Writes one line to stdout; a reader that went away ends the program with status 141 (as
+/// after `SIGPIPE`), any other write error with status 1.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));

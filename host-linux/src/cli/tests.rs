@@ -5,9 +5,32 @@ use std::sync::{Arc, Mutex};
 use clap::{CommandFactory, Parser};
 use serde_json::{Value, json};
 
-use super::args::{Cli, Command, LimitCommand};
+use super::args::{Command, LimitCommand};
 use super::*;
 use crate::client::fake::FakeServer;
+
+/// A subcommand the binary adds, as `heidi` adds `upstream`.
+#[derive(Debug, clap::Subcommand)]
+enum Extra {
+    /// An added subcommand.
+    Added,
+}
+
+type Cli = super::args::Cli<Extra>;
+
+/// Runs with `Extra::Added` answering `Exit::Ok`.
+fn run(cli: Cli) -> Exit {
+    super::run(cli, |Extra::Added| Exit::Ok)
+}
+
+#[test]
+fn an_added_subcommand_runs_without_a_daemon_configuration() {
+    let cli = parse(&["--endpoint", "ftp://x", "added"]);
+    assert_eq!(
+        super::run(cli, |Extra::Added| Exit::DaemonError),
+        Exit::DaemonError
+    );
+}
 
 fn parse(args: &[&str]) -> Cli {
     Cli::try_parse_from(std::iter::once("heidi").chain(args.iter().copied())).unwrap()

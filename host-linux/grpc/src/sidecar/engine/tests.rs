@@ -2,8 +2,8 @@
 //! non-retryable failures, key validation, the in-flight bound and the shutdown flush.
 
 use super::*;
-use crate::grpc::proto::Receipt;
-use crate::grpc::sidecar::upstream::CallFuture;
+use crate::proto::Receipt;
+use crate::sidecar::upstream::CallFuture;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
@@ -127,7 +127,7 @@ fn settings(batch_size: usize, linger_ms: u64) -> EngineSettings {
     EngineSettings {
         batch_size,
         linger: heidi_core::Duration::from_millis(linger_ms),
-        batch_max_bytes: crate::grpc::sidecar::config::DEFAULT_BATCH_MAX_BYTES,
+        batch_max_bytes: crate::sidecar::config::DEFAULT_BATCH_MAX_BYTES,
         queue_capacity: 64,
         max_in_flight: 4,
         deadline: StdDuration::from_secs(5),

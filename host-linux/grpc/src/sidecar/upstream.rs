@@ -2,9 +2,9 @@
 //! [`GrpcUpstream`] and by fakes in tests. The engine applies the deadline around every call
 //! (so a fake is held to it too); [`GrpcUpstream`] also sends it as `grpc-timeout`.
 
-use crate::grpc::proto::upstream_client::UpstreamClient;
-use crate::grpc::proto::{BatchReceipt, Query, QueryResponse, TransactionBatch};
-use crate::grpc::sidecar::config::UPSTREAM_MESSAGE_LIMIT_BYTES;
+use crate::proto::upstream_client::UpstreamClient;
+use crate::proto::{BatchReceipt, Query, QueryResponse, TransactionBatch};
+use crate::sidecar::config::UPSTREAM_MESSAGE_LIMIT_BYTES;
 use heidi_core::upstream::{REASON_METADATA, Reason, Verdict, classify};
 use std::future::Future;
 use std::pin::Pin;

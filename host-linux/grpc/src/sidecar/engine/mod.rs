@@ -35,10 +35,10 @@ pub use client::{EngineClient, Queued};
 use super::metrics::SidecarMetrics;
 use super::status;
 use super::upstream::UpstreamApi;
-use crate::clock::Clock;
-use crate::grpc::proto::{
+use crate::proto::{
     BatchReceipt, Query, QueryResponse, Transaction, TransactionBatch, TransactionResponse,
 };
+use heidi_common::clock::Clock;
 use heidi_core::Instant;
 use heidi_core::batcher::{Batcher, BatcherConfig, Full, PushSizedError};
 use heidi_core::breaker::{Breaker, BreakerConfig, Permit, State};

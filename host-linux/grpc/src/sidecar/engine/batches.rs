@@ -9,9 +9,9 @@
 //! partial answer ([`Answer::Partial`]).
 
 use super::{CallState, Done, Driver, Flight, Submission};
-use crate::grpc::proto::{BatchReceipt, TransactionBatch, TransactionResponse};
-use crate::grpc::sidecar::status;
-use crate::grpc::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
+use crate::proto::{BatchReceipt, TransactionBatch, TransactionResponse};
+use crate::sidecar::status;
+use crate::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
 use heidi_core::Instant;
 use heidi_core::batcher::{Batch, MAX_BATCH_ITEMS};
 use heidi_core::guard::{Action, Answer, Finish, GaveUp, Guard, GuardConfig};

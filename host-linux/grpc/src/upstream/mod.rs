@@ -29,7 +29,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use heidi_linux::grpc::upstream::{ReferenceUpstream, UpstreamConfig};
+//! use heidi_grpc::upstream::{ReferenceUpstream, UpstreamConfig};
 //! use std::time::Duration;
 //! let config = UpstreamConfig { failure_rate_ppm: 200_000, cost: Duration::from_millis(2), ..Default::default() };
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -41,6 +41,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
 mod config;
 mod faults;
 mod service;
@@ -66,9 +67,9 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 
-use crate::clock::Clock;
-use crate::grpc::proto::upstream_server::UpstreamServer;
+use crate::proto::upstream_server::UpstreamServer;
 use faults::{Faults, Lanes};
+use heidi_common::clock::Clock;
 use service::Shared;
 use store::Store;
 

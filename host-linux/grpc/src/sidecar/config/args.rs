@@ -132,7 +132,7 @@ pub struct Args {
     /// Seed of the retry jitter (reproducible runs) [default: random at start].
     #[arg(long, value_name = "U64")]
     pub jitter_seed: Option<u64>,
-    /// Log filter, e.g. `info` or `heidi_linux=debug` [env: HEIDI_LOG] [default: info].
+    /// Log filter, e.g. `info` or `heidi_grpc=debug` [env: HEIDI_LOG] [default: info].
     #[arg(long)]
     pub log: Option<String>,
 }

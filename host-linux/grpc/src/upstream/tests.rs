@@ -4,7 +4,7 @@
 use super::config::*;
 use super::faults::{Fault, Faults, Lanes};
 use super::store::{Store, StoreError};
-use crate::grpc::proto::Transaction;
+use crate::proto::Transaction;
 use heidi_core::Instant;
 use std::time::Duration;
 

@@ -3,8 +3,8 @@
 
 use super::engine::EngineClient;
 use super::status::retry_after_ms;
-use crate::grpc::proto::sidecar_server::Sidecar;
-use crate::grpc::proto::{
+use crate::proto::sidecar_server::Sidecar;
+use crate::proto::{
     BreakerState, HealthCheckRequest, HealthCheckResponse, Query, QueryResponse, ServingStatus,
     Transaction, TransactionResponse,
 };

@@ -1,10 +1,10 @@
 //! [`EngineClient`]: how the gRPC service (and tests) hand work to the engine.
 
 use super::{QueryJob, QueryResult, Snapshot, Submission, TxResult};
-use crate::clock::Clock;
-use crate::grpc::proto::{Query, Transaction};
-use crate::grpc::sidecar::metrics::SidecarMetrics;
-use crate::grpc::sidecar::status;
+use crate::proto::{Query, Transaction};
+use crate::sidecar::metrics::SidecarMetrics;
+use crate::sidecar::status;
+use heidi_common::clock::Clock;
 use heidi_core::Instant;
 use heidi_core::batcher::check_item_bytes;
 use heidi_core::txn_check::check_idempotency_key;

@@ -2,7 +2,7 @@
 //! from the `protoc-bin-vendored` crate, so a build needs no system package.
 //!
 //! Two passes: the messages and the servers, whose codec answers a request that does not
-//! decode with INVALID_ARGUMENT (`crate::grpc::codec::RequestCodec`); then the clients alone
+//! decode with INVALID_ARGUMENT (`crate::codec::RequestCodec`); then the clients alone
 //! (in `OUT_DIR/client`, over the same messages), with the default codec, so a reply that
 //! does not decode stays INTERNAL (the server's fault, not the caller's).
 
@@ -20,14 +20,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO}");
     tonic_prost_build::configure()
         .build_client(false)
-        .codec_path("crate::grpc::codec::RequestCodec")
+        .codec_path("crate::codec::RequestCodec")
         .compile_with_config(prost_config()?, &[PROTO], &["proto"])?;
     let clients = PathBuf::from(std::env::var("OUT_DIR")?).join("client");
     std::fs::create_dir_all(&clients)?;
     tonic_prost_build::configure()
         .build_server(false)
         .out_dir(&clients)
-        .extern_path(".heidi.sidecar.v1", "crate::grpc::proto")
+        .extern_path(".heidi.sidecar.v1", "crate::proto")
         .compile_with_config(prost_config()?, &[PROTO], &["proto"])?;
     Ok(())
 }

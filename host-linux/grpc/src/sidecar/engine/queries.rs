@@ -2,8 +2,8 @@
 //! under the same deadline as batches, each by a core guard that makes one attempt.
 
 use super::{CallState, Done, Driver, QueryFlight, QueryJob, QueryResult};
-use crate::grpc::sidecar::status;
-use crate::grpc::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
+use crate::sidecar::status;
+use crate::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
 use heidi_core::Instant;
 use heidi_core::guard::{Action, Answer, GaveUp, Guard, GuardConfig};
 use heidi_core::retry::RetryPolicy;
@@ -27,7 +27,7 @@ impl<U: UpstreamApi> Driver<U> {
     }
 
     /// Serves query `id`'s guard until its call goes upstream or it is over.
-    fn drive_query(&mut self, now: Instant, id: u64, mut query: Option<crate::grpc::proto::Query>) {
+    fn drive_query(&mut self, now: Instant, id: u64, mut query: Option<crate::proto::Query>) {
         loop {
             let Some(mut flight) = self.queries.remove(&id) else {
                 return;
@@ -52,7 +52,7 @@ impl<U: UpstreamApi> Driver<U> {
         id: u64,
         flight: QueryFlight,
         action: Action,
-        query: Option<crate::grpc::proto::Query>,
+        query: Option<crate::proto::Query>,
     ) {
         match (action, query) {
             (Action::Attempt { .. }, Some(query)) => {

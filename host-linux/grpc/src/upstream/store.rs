@@ -14,7 +14,7 @@ use heidi_core::table::{GROUP, Slot};
 use heidi_core::{Duration, Instant};
 use std::collections::HashMap;
 
-use crate::grpc::proto::{Receipt, Transaction};
+use crate::proto::{Receipt, Transaction};
 
 type Table = IdempotencyTable<Box<[Slot<Record>]>>;
 

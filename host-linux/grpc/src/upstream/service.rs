@@ -11,9 +11,9 @@ use super::config::UpstreamConfig;
 use super::faults::{Fault, Faults, Lanes};
 use super::stats::{Counters, Stats, bump};
 use super::store::{Store, StoreError};
-use crate::clock::Clock;
-use crate::grpc::proto::upstream_server::Upstream;
-use crate::grpc::proto::{BatchReceipt, Query, QueryResponse, TransactionBatch};
+use crate::proto::upstream_server::Upstream;
+use crate::proto::{BatchReceipt, Query, QueryResponse, TransactionBatch};
+use heidi_common::clock::Clock;
 
 /// The `Query` text that returns the counters as JSON ([`Stats`]).
 pub const QUERY_STATS: &str = "stats";

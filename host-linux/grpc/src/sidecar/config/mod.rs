@@ -11,7 +11,7 @@ mod tests;
 pub use args::{Args, JitterKind};
 pub use file::FileConfig;
 
-use crate::grpc::tls::{ClientTlsFiles, IdentityFiles, ServerTlsFiles};
+use crate::tls::{ClientTlsFiles, IdentityFiles, ServerTlsFiles};
 use heidi_core::batcher::MAX_BATCH_ITEMS;
 use heidi_core::breaker::BreakerConfig;
 use heidi_core::retry::{BudgetConfig, Jitter, RetryPolicy};

@@ -6,8 +6,8 @@ use super::engine::{self, EngineClient, EngineSettings, EngineTask};
 use super::metrics::{self, SidecarMetrics};
 use super::service::SidecarService;
 use super::upstream::{GrpcUpstream, UpstreamApi};
-use crate::grpc::proto::sidecar_server::SidecarServer;
-use crate::grpc::tls;
+use crate::proto::sidecar_server::SidecarServer;
+use crate::tls;
 use std::fmt;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -112,7 +112,8 @@ fn settings(config: &SidecarConfig) -> Result<EngineSettings, StartError> {
     let jitter_seed = match config.jitter_seed {
         Some(seed) => seed,
         None => {
-            let key = crate::clock::random_key().map_err(|e| StartError::Io(e.to_string()))?;
+            let key =
+                heidi_common::clock::random_key().map_err(|e| StartError::Io(e.to_string()))?;
             let mut seed = [0u8; 8];
             seed.copy_from_slice(&key[..8]);
             u64::from_le_bytes(seed)
