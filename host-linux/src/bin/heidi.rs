@@ -2,11 +2,11 @@
 //! `journal verify` come from `heidi-cli`; `heidi upstream` (the reference gRPC upstream) from
 //! `heidi-grpc`, composed here so that the CLI library has no gRPC.
 
+use heidi_cli::Exit;
 use heidi_grpc::upstream::cli::{ServeError, UpstreamArgs, UpstreamCommand, serve};
-use heidi_linux::cli::Exit;
 
 fn main() -> std::process::ExitCode {
-    heidi_linux::cli::main_with(|command| match command {
+    heidi_cli::main_with(|command| match command {
         UpstreamCommand::Upstream(args) => upstream(&args),
     })
 }
@@ -18,7 +18,7 @@ fn upstream(args: &UpstreamArgs) -> Exit {
     match serve(args) {
         Ok(stats) => {
             match serde_json::to_string(&stats) {
-                Ok(json) => heidi_linux::cli::write_out(format_args!("{json}")),
+                Ok(json) => heidi_cli::write_out(format_args!("{json}")),
                 Err(e) => eprintln!("heidi upstream: stats: {e}"),
             }
             Exit::Ok
