@@ -12,7 +12,8 @@ use super::{CallResult, Client};
 use heidi_common::JournalEntry;
 
 /// The outcome recorded under a breaker permit (`BREAKER_RECORD`'s `outcome`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum BreakerOutcome {
     /// The guarded call succeeded.
     Success,
@@ -46,7 +47,8 @@ pub enum IdempotencyOutcome<'a> {
 }
 
 /// How a pipeline run goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum PipelineMode {
     /// Collect data; train on request.
     Collect,

@@ -81,9 +81,11 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<Option<File>> {
     Ok(Some(file))
 }
 
-/// Reads the regular file `path` whole ([`open_regular`]), `Ok(None)` when it does not exist;
-/// more than `max` bytes is an `InvalidData` error naming the limit (at most `max + 1` bytes
-/// are read, whatever the file claims or grows to).
+/// Reads the regular file `path` whole, `Ok(None)` when it does not exist. Anything but a
+/// regular file (a FIFO, a device, a directory, also behind a symlink) is an `InvalidData`
+/// error, and the open does not block (`open_regular`); more than `max` bytes is an
+/// `InvalidData` error naming the limit (at most `max + 1` bytes are read, whatever the file
+/// claims or grows to).
 pub fn read_regular(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
     let Some(file) = open_regular(path)? else {
         return Ok(None);
