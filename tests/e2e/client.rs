@@ -5,13 +5,13 @@
 mod common;
 
 use common::*;
-use heidi_core::retry::{Jitter, RetryPolicy};
-use heidi_linux::client::{
+use heidi_client::JournalEntry;
+use heidi_client::endpoint::Endpoint;
+use heidi_client::{
     BreakerOutcome, CallResult, CallStatus, Client, ClientConfig, GuardError, GuardSpec,
     IdempotencyOutcome, PipelineMode, Token,
 };
-use heidi_linux::endpoint::Endpoint;
-use heidi_linux::store::JournalEntry;
+use heidi_core::retry::{Jitter, RetryPolicy};
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::time::Instant;

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 /// The key the daemon sealed with, read by the daemon's own reader.
 fn seal_key(path: &Path) -> SealKey {
-    heidi_linux::store::load_key(path).unwrap()
+    heidi_store::load_key(path).unwrap()
 }
 
 /// Verifies journal + seals with the core; returns (lines, sealed_lines).
@@ -304,7 +304,7 @@ fn a_cut_journal_with_its_seal_file_kept_is_refused() {
 
 /// The journal's anchor file beside the key (`journal-<hash>.anchor`), as the daemon names it.
 fn anchor_of(d: &Daemon) -> std::path::PathBuf {
-    heidi_linux::store::anchor_path(&d.key, &d.journal()).unwrap()
+    heidi_store::anchor_path(&d.key, &d.journal()).unwrap()
 }
 
 #[test]
@@ -401,7 +401,7 @@ fn a_forged_policy_file_is_refused_until_accepted() {
     let mut file = policy_file(&d);
     assert_eq!(file["mac"].as_str().map(str::len), Some(64), "{file}");
     file["policy"]["limits"]["search"]["capacity_tokens"] = json!(4_000_000_000u64);
-    let forged = heidi_linux::kernel::Policy::from_json(&file["policy"]).unwrap();
+    let forged = heidi_daemon::kernel::Policy::from_json(&file["policy"]).unwrap();
     file["sha256"] = json!(forged.digest_hex());
     file.as_object_mut().unwrap().remove("mac");
     std::fs::write(d.out_dir.join("policy.json"), file.to_string()).unwrap();

@@ -31,7 +31,7 @@ fn verify_dir(d: &Daemon) -> (Option<i32>, String) {
 
 /// Every kept line with its global line number.
 fn kept_lines(d: &Daemon) -> Vec<(u64, String)> {
-    let files = heidi_linux::store::journal_files(&d.out_dir).unwrap();
+    let files = heidi_store::journal_files(&d.out_dir).unwrap();
     let mut number = files.first().map_or(0, |f| f.1);
     let mut out = Vec::new();
     for (path, _) in files {
@@ -84,7 +84,7 @@ fn kill_9_at_random_moments_with_tiny_segments_restarts_and_verifies() {
         let next: Value = serde_json::from_str(&kept[i + 1].1).unwrap();
         assert_eq!(next["prev_hash"], hash.as_str(), "hash of line {line}");
     }
-    let segments = heidi_linux::store::list_segments(&d.out_dir).unwrap();
+    let segments = heidi_store::list_segments(&d.out_dir).unwrap();
     assert!(!segments.is_empty() && segments.len() <= 3, "{segments:?}");
     assert!(
         segments[0] > 1,
@@ -103,11 +103,11 @@ fn kill_9_at_random_moments_with_tiny_segments_restarts_and_verifies() {
     );
 
     // A segment removed by hand (not retention) fails, naming it.
-    let oldest = heidi_linux::store::segment_file(segments[0]);
+    let oldest = heidi_store::segment_file(segments[0]);
     std::fs::remove_file(d.out_dir.join(&oldest)).unwrap();
     let (code, text) = verify_dir(&d);
     assert_eq!(code, Some(4), "{text}");
-    let next = heidi_linux::store::segment_file(segments[1]);
+    let next = heidi_store::segment_file(segments[1]);
     assert!(text.contains(&next), "{text}");
 }
 
@@ -155,7 +155,7 @@ fn generated_journal(
 /// Writes the generated journal into `dir`, rotated at the first seal past every
 /// `segment_bytes` (`usize::MAX`: one file, the layout before segments).
 fn lay_out(dir: &std::path::Path, text: &[u8], seals: &[(usize, Vec<u8>)], segment_bytes: usize) {
-    use heidi_linux::store::{segment_file, segment_seals_file};
+    use heidi_store::{segment_file, segment_seals_file};
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
     let (mut start, mut seq, mut records, mut boundary): (usize, u64, Vec<u8>, Option<&Vec<u8>>) =
@@ -228,7 +228,7 @@ fn measure_start_up_on_a_large_journal() {
     // Stage scripts mocked: the pipeline is recovered from the journal as in production.
     let mut d = Daemon::start_with_env(&[], None, &[("HEIDI_MOCK_SUBPROCESSES", "1")]);
     assert!(d.stop().success());
-    let key = heidi_linux::store::load_key(&d.key).unwrap();
+    let key = heidi_store::load_key(&d.key).unwrap();
     let (text, seals) = generated_journal(mb, &key);
     let mut runs: Vec<(&str, usize, Option<&str>)> = vec![
         ("one file", usize::MAX, None),

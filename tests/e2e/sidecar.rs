@@ -7,10 +7,10 @@
 mod common;
 
 use common::grpc::*;
-use heidi_linux::grpc::proto::sidecar_client::SidecarClient;
-use heidi_linux::grpc::proto::{BreakerState, HealthCheckRequest, Query, TransactionResponse};
-use heidi_linux::grpc::sidecar::{self, RunningSidecar, SidecarConfig};
-use heidi_linux::grpc::upstream::{Running, UpstreamConfig};
+use heidi_grpc::proto::sidecar_client::SidecarClient;
+use heidi_grpc::proto::{BreakerState, HealthCheckRequest, Query, TransactionResponse};
+use heidi_grpc::sidecar::{self, RunningSidecar, SidecarConfig};
+use heidi_grpc::upstream::{Running, UpstreamConfig};
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
@@ -649,8 +649,8 @@ async fn a_full_upstream_key_table_refuses_new_keys_without_retries_or_tripping_
 /// key with a slot is applied; nothing is retried and the breaker stays closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_key_table_fails_only_the_keys_that_do_not_fit_in_a_batch_of_eight() {
-    use heidi_linux::grpc::proto::TransactionBatch;
-    use heidi_linux::grpc::proto::upstream_client::UpstreamClient;
+    use heidi_grpc::proto::TransactionBatch;
+    use heidi_grpc::proto::upstream_client::UpstreamClient;
     let up = start_upstream(
         UpstreamConfig {
             capacity: 8,
@@ -719,7 +719,7 @@ async fn a_full_key_table_fails_only_the_keys_that_do_not_fit_in_a_batch_of_eigh
     up.stop().await.unwrap();
 }
 
-fn big_txn(key: &str, bytes: usize) -> heidi_linux::grpc::proto::Transaction {
+fn big_txn(key: &str, bytes: usize) -> heidi_grpc::proto::Transaction {
     let mut t = txn(key);
     t.actor = "a".repeat(bytes);
     t

@@ -6,9 +6,9 @@
 mod common;
 
 use common::grpc::*;
-use heidi_linux::grpc::proto::Query;
-use heidi_linux::grpc::upstream::UpstreamConfig;
-use heidi_linux::loadgen::grpc::{GrpcLoadConfig, GrpcTarget};
+use heidi_grpc::proto::Query;
+use heidi_grpc::upstream::UpstreamConfig;
+use heidi_loadgen::grpc::{GrpcLoadConfig, GrpcTarget};
 use std::time::Duration;
 use tonic::Code;
 
@@ -301,7 +301,7 @@ async fn tls_works_and_plain_text_is_refused() {
     let pki = TestPki::new();
     let up = start_upstream(UpstreamConfig::default(), Some(pki.server_tls(false))).await;
     let uri = format!("https://{}", up.addr());
-    let mut c = heidi_linux::grpc::proto::upstream_client::UpstreamClient::new(channel(
+    let mut c = heidi_grpc::proto::upstream_client::UpstreamClient::new(channel(
         &uri,
         Some(pki.client_tls(None)),
     ));
@@ -316,9 +316,8 @@ async fn mtls_requires_a_client_certificate_from_the_ca() {
     let pki = TestPki::new();
     let up = start_upstream(UpstreamConfig::default(), Some(pki.server_tls(true))).await;
     let uri = format!("https://{}", up.addr());
-    let client = |tls| {
-        heidi_linux::grpc::proto::upstream_client::UpstreamClient::new(channel(&uri, Some(tls)))
-    };
+    let client =
+        |tls| heidi_grpc::proto::upstream_client::UpstreamClient::new(channel(&uri, Some(tls)));
     let mut good = client(pki.client_tls(Some(&pki.client)));
     good.apply_batch(batch(&["m-good"])).await.unwrap();
     let mut anonymous = client(pki.client_tls(None));
@@ -349,7 +348,7 @@ async fn the_grpc_load_generator_drives_the_upstream_directly() {
         ..Default::default()
     };
     let up = start_upstream(config, None).await;
-    let report = heidi_linux::loadgen::grpc::run(&GrpcLoadConfig {
+    let report = heidi_loadgen::grpc::run(&GrpcLoadConfig {
         endpoint: up.endpoint(),
         target: GrpcTarget::Upstream,
         callers: 8,
@@ -376,7 +375,7 @@ async fn the_grpc_load_generator_drives_the_upstream_directly() {
 async fn the_grpc_load_generator_counts_errors() {
     let up = start_upstream(UpstreamConfig::default(), None).await;
     up.upstream().set_down(true);
-    let report = heidi_linux::loadgen::grpc::run(&GrpcLoadConfig {
+    let report = heidi_loadgen::grpc::run(&GrpcLoadConfig {
         endpoint: up.endpoint(),
         target: GrpcTarget::Upstream,
         callers: 2,
@@ -395,7 +394,7 @@ async fn the_grpc_load_generator_counts_errors() {
 async fn heidi_upstream_serves_until_sigterm_and_prints_its_counters() {
     let p = UpstreamProcess::spawn(&["--failure-rate", "100%", "--seed", "3"]);
     p.wait_listening().await;
-    let mut c = heidi_linux::grpc::proto::upstream_client::UpstreamClient::new(channel(
+    let mut c = heidi_grpc::proto::upstream_client::UpstreamClient::new(channel(
         &format!("http://{}", p.addr),
         None,
     ));
@@ -423,12 +422,12 @@ async fn heidi_upstream_serves_mtls_from_pem_files() {
     let p = UpstreamProcess::spawn(&["--tls-cert", cert, "--tls-key", key, "--tls-client-ca", ca]);
     p.wait_listening().await;
     let uri = format!("https://{}", p.addr);
-    let mut good = heidi_linux::grpc::proto::upstream_client::UpstreamClient::new(channel(
+    let mut good = heidi_grpc::proto::upstream_client::UpstreamClient::new(channel(
         &uri,
         Some(pki.client_tls(Some(&pki.client))),
     ));
     good.apply_batch(batch(&["cli-tls"])).await.unwrap();
-    let mut anonymous = heidi_linux::grpc::proto::upstream_client::UpstreamClient::new(channel(
+    let mut anonymous = heidi_grpc::proto::upstream_client::UpstreamClient::new(channel(
         &uri,
         Some(pki.client_tls(None)),
     ));
@@ -495,7 +494,7 @@ fn heidi_upstream_refuses_bad_flags_and_files_with_exit_2() {
 
 #[tokio::test]
 async fn stopping_gives_calls_in_flight_a_bounded_grace() {
-    use heidi_linux::grpc::upstream::SHUTDOWN_GRACE;
+    use heidi_grpc::upstream::SHUTDOWN_GRACE;
     let config = UpstreamConfig {
         latency: Duration::from_secs(60),
         ..Default::default()

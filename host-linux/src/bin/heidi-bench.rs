@@ -3,7 +3,7 @@
 //! gRPC load on a sidecar or an upstream (`heidi-bench grpc`).
 
 use clap::{Args, Parser, Subcommand};
-use heidi_linux::loadgen::{self, BenchMethod, LoadConfig, Stop, Summary};
+use heidi_loadgen::{self as loadgen, BenchMethod, LoadConfig, Stop, Summary};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

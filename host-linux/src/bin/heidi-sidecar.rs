@@ -3,5 +3,5 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    heidi_linux::grpc::sidecar::run::main(heidi_linux::grpc::sidecar::config::Args::parse())
+    heidi_grpc::sidecar::run::main(heidi_grpc::sidecar::config::Args::parse())
 }

@@ -3,5 +3,5 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    heidi_linux::daemon::run::main(heidi_linux::daemon::config::Args::parse())
+    heidi_daemon::run::main(heidi_daemon::config::Args::parse())
 }

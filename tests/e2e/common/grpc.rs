@@ -1,10 +1,10 @@
 //! gRPC test support: a throwaway PKI (rcgen), a reference upstream on an ephemeral loopback
 //! port, clients over plain text or TLS, and transaction builders.
 
-use heidi_linux::grpc::proto::upstream_client::UpstreamClient;
-use heidi_linux::grpc::proto::{Query, Transaction, TransactionBatch};
-use heidi_linux::grpc::tls::{ClientTlsFiles, IdentityFiles, ServerTlsFiles};
-use heidi_linux::grpc::upstream::{ReferenceUpstream, Running, Stats, UpstreamConfig};
+use heidi_grpc::proto::upstream_client::UpstreamClient;
+use heidi_grpc::proto::{Query, Transaction, TransactionBatch};
+use heidi_grpc::tls::{ClientTlsFiles, IdentityFiles, ServerTlsFiles};
+use heidi_grpc::upstream::{ReferenceUpstream, Running, Stats, UpstreamConfig};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -70,7 +70,7 @@ impl TestPki {
 
     /// The server's TLS; with `mtls`, client certificates signed by the CA are required.
     pub fn server_tls(&self, mtls: bool) -> ServerTlsConfig {
-        heidi_linux::grpc::tls::server_config(&self.server_files(mtls)).unwrap()
+        heidi_grpc::tls::server_config(&self.server_files(mtls)).unwrap()
     }
 
     /// The server's files (for CLI flags and for `tls::server_config`).
@@ -92,7 +92,7 @@ impl TestPki {
 
     /// A client's TLS: trusts the CA, checks [`SERVER_NAME`], presents `identity`.
     pub fn client_tls(&self, identity: Option<&IdentityFiles>) -> ClientTlsConfig {
-        heidi_linux::grpc::tls::client_config(&self.client_files(identity)).unwrap()
+        heidi_grpc::tls::client_config(&self.client_files(identity)).unwrap()
     }
 }
 
@@ -127,7 +127,7 @@ pub fn channel(uri: &str, tls: Option<ClientTlsConfig>) -> Channel {
 pub fn txn(key: &str) -> Transaction {
     Transaction {
         idempotency_key: key.to_owned(),
-        additions: vec![heidi_linux::grpc::proto::Triple {
+        additions: vec![heidi_grpc::proto::Triple {
             subject: format!("urn:{key}"),
             predicate: "urn:p".to_owned(),
             object: "1".to_owned(),

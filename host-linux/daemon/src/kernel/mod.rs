@@ -1,0 +1,449 @@
+//! The core components behind the daemon's methods, and the policy document.
+//!
+//! [`Kernel`] holds every piece of core state the daemon serves (the keyed limiter, the
+//! breaker registry, leases, idempotency records, health checks) and the [`Policy`] in force.
+//! It is pure: no I/O, no clock (time comes in as `now`), no randomness (seeds come in at
+//! construction). Every call does bounded work, so the daemon can keep it behind a mutex.
+//!
+//! The daemon's loop around it:
+//!
+//! 1. For each request: `kernel.handle(now, method, params, &mut out)`. [`Handled::Reply`]:
+//!    send `out`. [`Handled::Decided`]: send `out`; the core's service decided it and says
+//!    how (its typed outcome, for metrics). [`Handled::Journal`]: append the entry durably, then send `out`.
+//!    [`Handled::Idempotency`]: persist the idempotency record (or wait for the earlier ones),
+//!    then send `out`.
+//!    [`Handled::NotKernel`]: the method is the host's own (`PING`, `JOURNAL_*`, …).
+//! 2. Drain [`Kernel::poll_journal`] (breaker transitions) into the journal.
+//! 3. Sleep until [`Kernel::poll_timeout`] or the next request; then [`Kernel::tick`].
+//!
+//! Every method, its params, replies and errors are specified in `docs/PROTOCOL.md`.
+//!
+//! ```
+//! use heidi_core::proto::Method;
+//! use heidi_core::service::Outcome;
+//! use heidi_core::Instant;
+//! use heidi_daemon::kernel::{Handled, Kernel, KernelCapacity, KernelSeeds, Policy};
+//!
+//! let seeds = KernelSeeds { key_hasher: [1; 16], lease_ids: [2; 16], idempotency_tokens: [3; 16] };
+//! let small = KernelCapacity { limiter_slots: 64, lease_slots: 64, idempotency_slots: 64, held_permits: 64 };
+//! let mut kernel = Kernel::with_capacity(seeds, Policy::default(), small);
+//! let mut out = Vec::new();
+//! let params = r#"{"key":"user:1","operation":"transform","cost":4}"#;
+//! let handled = kernel.handle(Instant::from_secs(1), Method::RateLimitConsume, params, &mut out);
+//! assert!(matches!(handled, Handled::Decided(r) if r.outcome == Outcome::Allowed));
+//! let reply: serde_json::Value = serde_json::from_slice(&out).unwrap();
+//! assert_eq!(reply["remaining"], 6); // transform: 10 per 60 s
+//! ```
+
+mod breakers;
+mod config;
+mod fields;
+mod health;
+mod idempotency;
+mod journal_append;
+mod leases;
+mod policy;
+mod rate_limit;
+mod reply;
+mod stats;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+
+use heidi_core::key::KeyHasher;
+use heidi_core::proto::{ErrorCode, Method, Request};
+use heidi_core::service;
+use heidi_core::{Duration, Instant};
+use serde_json::{Value, json};
+
+pub use config::{
+    BREAKER_POLICIES_MAX, BREAKERS_MAX, DURATION_MAX_MS, HEALTH_CHECKS_MAX,
+    HEALTH_FAILURE_THRESHOLD_MAX, IDEMPOTENCY_RESPONSE_MAX_BYTES, JOURNAL_QUEUE_MAX, KEY_MAX_BYTES,
+    KernelCapacity, KernelSeeds, LEASE_SLOTS_PER_KEY, OPERATION_MAX_BYTES, PERMIT_TTL_MS,
+    READINESS_CHECKS_MAX, RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX, SWEEP_INTERVAL_MS, TICK_BUDGET,
+};
+pub use health::NotReady;
+pub use journal_append::{RESERVED_STAGES, parse_journal_append};
+pub use policy::{Policy, PolicyError, event_message, parse_event_message};
+pub use stats::KernelStats;
+
+use breakers::Breakers;
+use fields::Fields;
+use health::HealthChecks;
+use heidi_common::JournalEntry;
+use idempotency::Idempotency;
+pub use idempotency::{IdemChange, IdemPersist, IdemRestored};
+use leases::LeaseTable;
+use rate_limit::RateLimits;
+use reply::{Answer, Fail};
+
+/// What the host must do after [`Kernel::handle`].
+#[derive(Debug)]
+pub enum Handled {
+    /// Send `out` now.
+    Reply,
+    /// Send `out` now: a method the core's [`Service`](service::Service) decided, with its typed outcome (the
+    /// host counts it from this, never from the reply's bytes).
+    Decided(service::Reply),
+    /// Make the entry durable (append and fsync), then send `out`.
+    Journal(JournalEntry),
+    /// A validated `APPLY_POLICY` that is not applied yet: journal [`PendingPolicy::entry`]
+    /// durably, then [`Kernel::commit_policy`], then send `out` (or an error reply if either
+    /// step fails: then nothing was applied).
+    ApplyPolicy(Box<PendingPolicy>),
+    /// An idempotency call: make [`IdemPersist`] durable (a record written, or every record
+    /// written before), then send `out`; if that fails, send an error instead.
+    Idempotency(IdemPersist),
+    /// A host-owned method (`PING`, `STATUS`, `JOURNAL_APPEND`, `JOURNAL_TAIL`, `PIPELINE_*`);
+    /// `out` is untouched.
+    NotKernel,
+}
+
+/// A validated policy waiting to be journaled and committed (see [`Handled::ApplyPolicy`]).
+#[derive(Debug)]
+pub struct PendingPolicy {
+    policy: Policy,
+    version: u64,
+    /// The `policy_applied` event to make durable before committing.
+    pub entry: JournalEntry,
+}
+
+impl PendingPolicy {
+    /// The version the policy gets when committed.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The validated policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+}
+
+/// Cursors of the incremental table sweeps.
+#[derive(Default)]
+struct Sweep {
+    next_at: Instant,
+    leases: usize,
+    idempotency: usize,
+}
+
+/// Every core component the daemon serves, and the policy in force. See the module docs.
+pub struct Kernel {
+    policy: Policy,
+    version: u64,
+    hasher: KeyHasher,
+    limits: RateLimits,
+    breakers: Breakers,
+    leases: LeaseTable,
+    idempotency: Idempotency,
+    health: HealthChecks,
+    sweep: Sweep,
+    journal: VecDeque<JournalEntry>,
+}
+
+impl Kernel {
+    /// A kernel with production table sizes ([`KernelCapacity::DEFAULT`], about 12 MiB).
+    pub fn new(seeds: KernelSeeds, policy: Policy) -> Kernel {
+        Kernel::with_capacity(seeds, policy, KernelCapacity::DEFAULT)
+    }
+
+    /// A kernel with the given table sizes (rounded up to multiples of 8).
+    pub fn with_capacity(seeds: KernelSeeds, policy: Policy, capacity: KernelCapacity) -> Kernel {
+        let hasher = KeyHasher::new(seeds.key_hasher);
+        // Permit ids get their own minter key, derived from the lease-id seed.
+        let derive = |part: u8| hasher_of(seeds.lease_ids).hash_parts(&[b"permits", &[part]]);
+        let mut permit_key = [0u8; 16];
+        permit_key[..8].copy_from_slice(&derive(0).get().to_le_bytes());
+        permit_key[8..].copy_from_slice(&derive(1).get().to_le_bytes());
+        Kernel {
+            hasher,
+            limits: RateLimits::new(
+                KeyHasher::new(seeds.key_hasher),
+                *policy.limits(),
+                config::slots(capacity.limiter_slots),
+            ),
+            breakers: Breakers::new(capacity.held_permits, permit_key),
+            leases: LeaseTable::new(
+                config::slots(capacity.lease_slots),
+                *policy.leases(),
+                seeds.lease_ids,
+            ),
+            idempotency: Idempotency::new(
+                config::slots(capacity.idempotency_slots),
+                *policy.idempotency(),
+                seeds.idempotency_tokens,
+            ),
+            health: HealthChecks::new(*policy.health()),
+            policy,
+            version: 1,
+            sweep: Sweep::default(),
+            journal: VecDeque::new(),
+        }
+    }
+
+    /// Handles one request: clears `out` and writes a complete JSON reply body into it (a
+    /// success object or an error reply), or leaves `out` alone for a host-owned method.
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        method: Method,
+        params: &str,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        match self.limits.serve_params(now, method, params, out) {
+            Some(reply) => Handled::Decided(reply),
+            None => self.dispatch(now, method, params, out),
+        }
+    }
+
+    /// [`Kernel::handle`] for a parsed request: the members of its params that the parse
+    /// recorded are read without scanning the text again.
+    pub fn handle_request(
+        &mut self,
+        now: Instant,
+        request: &Request<'_>,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        match self.limits.serve(now, request, out) {
+            Some(reply) => Handled::Decided(reply),
+            None => self.dispatch(now, request.method, request.params, out),
+        }
+    }
+
+    /// The methods the core's [`Service`](service::Service) does not cover yet.
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        method: Method,
+        params: &str,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        if !is_kernel_method(method) || service::covers(method) {
+            return Handled::NotKernel;
+        }
+        let params = match fields::parse_params(params) {
+            Ok(v) => v,
+            Err(fail) => {
+                reply::write(&Err(fail), out);
+                return Handled::Reply;
+            }
+        };
+        let h = &self.hasher;
+        let answer = match method {
+            Method::ApplyPolicy => return self.apply_policy(&params, out),
+            Method::GetPolicy => self.get_policy(&params),
+            Method::BreakerAcquire => self.breakers.acquire(now, &self.policy, &params),
+            Method::BreakerRecord => self.breakers.record(now, &params),
+            Method::LeaseAcquire => self.leases.acquire(now, h, &params),
+            Method::LeaseRefresh => self.leases.refresh(now, h, &params),
+            Method::LeaseRelease => self.leases.release(now, h, &params),
+            Method::IdempotencyBegin | Method::IdempotencyComplete => {
+                let (answer, persist) = match method {
+                    Method::IdempotencyBegin => self.idempotency.begin(now, h, &params),
+                    _ => self.idempotency.complete(now, h, &params),
+                };
+                reply::write(&answer, out);
+                return persist.map_or(Handled::Reply, Handled::Idempotency);
+            }
+            Method::HealthReport => self.health.report(now, &params),
+            Method::HealthAggregate => self.health.aggregate(now, &params),
+            _ => return Handled::NotKernel,
+        };
+        self.breakers.drain_events(&mut self.journal);
+        reply::write(&answer, out);
+        Handled::Reply
+    }
+
+    fn get_policy(&self, params: &Value) -> Answer {
+        Fields::new(params, "params")?.finish()?;
+        Ok(json!({"ok": true, "version": self.version, "policy": self.policy.to_json()}))
+    }
+
+    fn apply_policy(&mut self, params: &Value, out: &mut Vec<u8>) -> Handled {
+        match self.validate_apply(params) {
+            Ok(policy) => {
+                let version = self.version + 1;
+                reply::write(&Ok(json!({"ok": true, "version": version})), out);
+                let message = policy::event_message(version, "applied", &policy.digest_hex());
+                let entry = JournalEntry::info("kernel", "policy_applied", message);
+                Handled::ApplyPolicy(Box::new(PendingPolicy {
+                    policy,
+                    version,
+                    entry,
+                }))
+            }
+            Err(fail) => {
+                reply::write(&Err(fail), out);
+                Handled::Reply
+            }
+        }
+    }
+
+    /// Validates the whole document against the running state; changes nothing.
+    fn validate_apply(&self, params: &Value) -> Result<Policy, Fail> {
+        let mut f = Fields::new(params, "params")?;
+        let doc = f
+            .raw("policy")
+            .ok_or_else(|| f.error("policy", "is required"))?;
+        f.finish()?;
+        let invalid = |e: PolicyError| Fail::new(ErrorCode::InvalidPolicy, e.to_string());
+        let policy = Policy::from_json(doc).map_err(invalid)?;
+        self.check_compatible(&policy).map_err(invalid)?;
+        self.breakers.prepare(&policy).map_err(invalid)?;
+        Ok(policy)
+    }
+
+    fn check_compatible(&self, policy: &Policy) -> Result<(), PolicyError> {
+        if policy.idempotency() != self.idempotency.config() {
+            return Err(PolicyError {
+                field: "idempotency".to_owned(),
+                reason: "is fixed at start-up (records hold their TTLs); restart the daemon \
+                         to change it, or send the section GET_POLICY shows"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies a policy validated by [`Kernel::handle`] once its `policy_applied` event is
+    /// durable. Builds every new component state first, then swaps it all in; on an error
+    /// (another policy was committed in between) nothing changes.
+    pub fn commit_policy(
+        &mut self,
+        now: Instant,
+        pending: PendingPolicy,
+    ) -> Result<u64, PolicyError> {
+        if pending.version != self.version + 1 {
+            return Err(PolicyError {
+                field: "policy".to_owned(),
+                reason: format!(
+                    "version {} was applied meanwhile; send the document again",
+                    self.version
+                ),
+            });
+        }
+        let policy = pending.policy;
+        self.check_compatible(&policy)?;
+        let changes = self.breakers.prepare(&policy)?;
+        let health = (policy.health() != self.policy.health())
+            .then(|| self.health.rebuilt(now, *policy.health()));
+        // Everything is built: apply it all.
+        self.breakers.drain_events(&mut self.journal);
+        self.breakers.install_at(now, changes);
+        if let Some(set) = health {
+            self.health.install(set);
+        }
+        self.leases.set_config(*policy.leases());
+        self.limits.set_limits(*policy.limits());
+        self.policy = policy;
+        self.version = pending.version;
+        Ok(self.version)
+    }
+
+    /// Puts back the idempotency records saved before a restart (`lines` oldest first, as
+    /// [`IdemLog::open`](heidi_store::IdemLog::open) returns them), their wall-clock times
+    /// converted through (`now`, `now_wall_ms`). When the table has no room the oldest are
+    /// dropped.
+    pub fn restore_idempotency(
+        &mut self,
+        now: Instant,
+        now_wall_ms: u64,
+        lines: &[heidi_common::IdemLine],
+    ) -> IdemRestored {
+        self.idempotency
+            .restore(now, now_wall_ms, &self.hasher, lines)
+    }
+
+    /// Continues the version sequence of a policy restored at start-up (`version` ≥ 1).
+    pub fn restore_version(&mut self, version: u64) {
+        self.version = version.max(1);
+    }
+
+    /// Bounded housekeeping: breaker timeouts (open → half-open, probe timeouts), expired
+    /// breaker permits, and one sweep step of each table when one is due.
+    pub fn tick(&mut self, now: Instant) {
+        self.breakers.tick(now, TICK_BUDGET);
+        self.breakers.drain_events(&mut self.journal);
+        if self.has_entries() && now >= self.sweep.next_at {
+            let s = &mut self.sweep;
+            self.limits.sweep(now, TICK_BUDGET);
+            s.leases = self.leases.sweep(now, s.leases, TICK_BUDGET);
+            s.idempotency = self.idempotency.sweep(now, s.idempotency, TICK_BUDGET);
+            s.next_at = now.saturating_add(Duration::from_millis(SWEEP_INTERVAL_MS));
+        }
+    }
+
+    fn has_entries(&self) -> bool {
+        self.limits.len() + self.leases.keys() + self.idempotency.len() > 0
+    }
+
+    /// The earliest instant at which [`Kernel::tick`] has work; `None` when nothing is
+    /// scheduled.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let sweep = self.has_entries().then_some(self.sweep.next_at);
+        match (self.breakers.poll_timeout(), sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next breaker transition to journal (stage `kernel`, event `breaker_transition`).
+    /// At most [`JOURNAL_QUEUE_MAX`] wait; older ones are dropped when the host does not drain.
+    pub fn poll_journal(&mut self) -> Option<JournalEntry> {
+        self.journal.pop_front()
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// 1 at start, +1 per successful `APPLY_POLICY`.
+    pub fn policy_version(&self) -> u64 {
+        self.version
+    }
+
+    /// The checks named by the policy's `readiness.checks` that are not healthy at `now`, in
+    /// the policy's order; empty when the daemon may report ready. A check that never
+    /// reported counts as not healthy (`unreported`).
+    pub fn not_ready(&self, now: Instant) -> Vec<NotReady> {
+        self.health.not_ready(now, self.policy.readiness_checks())
+    }
+
+    /// Counters and gauges for `/metrics`.
+    pub fn stats(&self) -> KernelStats {
+        KernelStats {
+            limiter_denials: self.limits.denials(),
+            breakers: self.breakers.states(),
+            limiter_keys: self.limits.len(),
+            lease_keys: self.leases.keys(),
+            idempotency_keys: self.idempotency.len(),
+            health_checks: self.health.len(),
+            breaker_permits: self.breakers.held(),
+        }
+    }
+}
+
+fn hasher_of(seed: [u8; 16]) -> KeyHasher {
+    KeyHasher::new(seed)
+}
+
+/// Whether the kernel answers `method` (everything but the host-owned methods).
+pub fn is_kernel_method(method: Method) -> bool {
+    !matches!(
+        method,
+        Method::Ping
+            | Method::Status
+            | Method::JournalAppend
+            | Method::JournalTail
+            | Method::PipelineStart
+            | Method::PipelineStop
+            | Method::PipelinePause
+            | Method::PipelineResume
+            | Method::PipelineReset
+            | Method::PipelineTrainNow
+    )
+}

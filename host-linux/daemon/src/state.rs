@@ -1,0 +1,651 @@
+//! The state both listeners share, and [`Shared::call`]: one request in, one reply body out.
+
+use super::audit::{AuditCounts, Outcome};
+use super::config::Config;
+use super::inflight::{Inflight, InflightPermit};
+use super::metrics::Metrics;
+use super::pipeline::PipelineHandle;
+use super::{procinfo, reply};
+use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
+use heidi_common::clock::Clock;
+use heidi_core::proto::{
+    Credentials, DaemonStatus, ErrorCode, Method, MethodClass, PROTOCOL_VERSION, Request,
+    RequestError,
+};
+use heidi_core::service;
+use heidi_store::{AppendError, Appended, Journal};
+use serde_json::json;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+/// The daemon's version, as `version`, `PING` and `STATUS` report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The reply to `PING`, the same on every call (a crate version needs no JSON escaping).
+const PONG: &str = concat!(
+    r#"{"ok":true,"pong":true,"version":""#,
+    env!("CARGO_PKG_VERSION"),
+    r#""}"#
+);
+
+/// Most lines `JOURNAL_TAIL` returns.
+pub const TAIL_MAX_LINES: usize = 256;
+
+/// Who sent a request: for authorization, the audit log and journaled privileged actions.
+#[derive(Clone, Debug)]
+pub enum Peer {
+    /// A Unix-socket peer's credentials (SO_PEERCRED).
+    Unix {
+        /// User id.
+        uid: u32,
+        /// Group id.
+        gid: u32,
+        /// Process id, when the kernel reports one.
+        pid: Option<i32>,
+    },
+    /// An HTTP client's address.
+    Http(std::net::SocketAddr),
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Unix {
+                uid,
+                gid,
+                pid: Some(pid),
+            } => write!(f, "uid={uid} gid={gid} pid={pid}"),
+            Peer::Unix {
+                uid,
+                gid,
+                pid: None,
+            } => write!(f, "uid={uid} gid={gid}"),
+            Peer::Http(addr) => write!(f, "http {addr}"),
+        }
+    }
+}
+
+impl Peer {
+    /// A socket peer's uid and gid; `None` over HTTP and when the kernel gave none.
+    pub fn credentials(&self) -> Option<Credentials> {
+        match *self {
+            Peer::Unix { uid, gid, .. } if uid != u32::MAX && gid != u32::MAX => {
+                Some(Credentials { uid, gid })
+            }
+            _ => None,
+        }
+    }
+
+    fn transport(&self) -> &'static str {
+        match self {
+            Peer::Unix { .. } => "unix",
+            Peer::Http(_) => "http",
+        }
+    }
+}
+
+/// Everything the listeners share.
+pub struct Shared {
+    /// The configuration in force.
+    pub config: Config,
+    /// The monotonic clock the core reads through.
+    pub clock: Clock,
+    /// When the daemon started.
+    pub started: std::time::Instant,
+    /// The core components (pure; held only for microseconds).
+    pub kernel: Arc<Mutex<Kernel>>,
+    /// The durable journal.
+    pub journal: Journal,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Requests being served; a request that finds none free is answered `OVERLOADED`.
+    pub inflight: Inflight,
+    /// Open connections on both listeners (for `STATUS`) and their peak.
+    pub connections: super::memory::Connections,
+    /// Set once both listeners are up; cleared when shutdown begins (`/readyz`).
+    pub ready: AtomicBool,
+    /// Serializes `APPLY_POLICY` from validation through journal, commit and persistence.
+    pub policy_lock: tokio::sync::Mutex<()>,
+    /// `policy.json` and `policy.next.json`, keyed with the seal key.
+    pub(crate) policy_files: super::policy_file::PolicyFiles,
+    /// The pipeline driver.
+    pub pipeline: PipelineHandle,
+    /// Tasks journaling kernel events (breaker transitions), awaited at shutdown.
+    pub event_tasks: Mutex<tokio::task::JoinSet<()>>,
+    /// The audit log: per-peer counts of mutating and refused admin calls, and the bounded
+    /// lines of carried-out admin calls.
+    pub audit: AuditCounts,
+    /// The durable idempotency records (`OUT_DIR/idempotency.jsonl`).
+    pub idempotency: heidi_store::IdemLog,
+    /// Read buffers and frame decoders lent to Unix connections while they have bytes.
+    pub(crate) buffers: super::buffers::ConnBuffers,
+}
+
+/// What [`Shared::answer_now`] did with a request.
+pub(crate) enum Answer<'s, 'a> {
+    /// The reply is in `out`.
+    Done {
+        /// The request's method (`None`: it did not parse).
+        method: Option<Method>,
+        /// The core service's typed outcome, for the methods it decides.
+        decided: Option<service::Reply>,
+    },
+    /// The request must wait (journal, policy lock, pipeline): finish it with
+    /// [`Shared::answer_later`]. Boxed: it is big and off the hot path.
+    Later(Box<Later<'s, 'a>>),
+}
+
+/// A request that holds an in-flight slot and waits for something before its reply.
+pub(crate) struct Later<'s, 'a> {
+    method: Method,
+    params: &'a str,
+    work: Work,
+    _permit: InflightPermit<'s>,
+}
+
+/// What a [`Later`] request waits for.
+enum Work {
+    /// `JOURNAL_APPEND`: the journal's group commit.
+    Append,
+    /// `PIPELINE_*`: the pipeline driver.
+    Pipeline,
+    /// `APPLY_POLICY`: the policy lock, then the kernel, then the journal.
+    Policy,
+    /// The kernel handled it and asks for more (a journal entry made durable).
+    Kernel(Handled),
+    /// An idempotency record (or barrier) queued under the kernel's lock, to wait for.
+    Idempotency(Result<heidi_store::Durable, heidi_store::IdemLogError>),
+}
+
+/// What [`Shared::kernel_step`] left to do.
+enum Step {
+    /// The reply is in `out` (with the core service's outcome when it decided the request).
+    Done(Option<service::Reply>),
+    /// The kernel asks for more before the reply is sent.
+    Wait(Work),
+}
+
+impl Shared {
+    /// Serves one request body (JSON text) and leaves the reply body in `out`.
+    pub async fn call(&self, body: &str, peer: &Peer, out: &mut Vec<u8>) {
+        let start = std::time::Instant::now();
+        let now = self.clock.at(start);
+        let (method, decided) = match self.answer_now(now, Request::parse(body), peer, out) {
+            Answer::Done { method, decided } => (method, decided),
+            Answer::Later(later) => (Some(self.answer_later(*later, peer, out).await), None),
+        };
+        let ok = reply::succeeded(decided.as_ref(), out);
+        self.metrics
+            .request(method, peer.transport(), ok, start.elapsed());
+    }
+
+    /// Serves a request (or the parser's refusal of one) as far as it can without waiting,
+    /// leaving the reply body in `out`. `now` is the core's time for it (see
+    /// [`Clock::at`]): a listener reads the clock once for all the requests of one read.
+    /// Metrics are the caller's.
+    pub(crate) fn answer_now<'s, 'a>(
+        &'s self,
+        now: heidi_core::Instant,
+        parsed: Result<Request<'a>, RequestError>,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> Answer<'s, 'a> {
+        let (method, mut decided) = match parsed {
+            Ok(request) => match self.serve_now(&request, now, peer, out) {
+                Ok(decided) => (Some(request.method), decided),
+                Err(later) => return Answer::Later(later),
+            },
+            Err(e) => {
+                reply::error(e.code(), &e.to_string(), out);
+                (None, None)
+            }
+        };
+        if self.bound_reply(out) {
+            decided = None; // the reply is now an INTERNAL error
+        }
+        Answer::Done { method, decided }
+    }
+
+    /// Finishes a request [`Shared::answer_now`] left waiting; returns its method.
+    pub(crate) async fn answer_later(
+        &self,
+        later: Later<'_, '_>,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> Method {
+        let method = later.method;
+        self.serve_later(later, peer, out).await;
+        self.bound_reply(out);
+        method
+    }
+
+    /// Replaces a reply above `limits.response_max_bytes` with an `INTERNAL` error; returns
+    /// whether it did.
+    fn bound_reply(&self, out: &mut Vec<u8>) -> bool {
+        let over = out.len() > self.config.limits.response_max_bytes;
+        if over {
+            let message = format!(
+                "the reply of {} bytes exceeds the {}-byte limit",
+                out.len(),
+                self.config.limits.response_max_bytes
+            );
+            reply::error(ErrorCode::Internal, &message, out);
+        }
+        over
+    }
+
+    /// Serves a request whose answer needs no waiting (the kernel's methods but
+    /// `APPLY_POLICY`, `PING`, `STATUS`, `JOURNAL_TAIL`), with the core service's typed
+    /// outcome when it decided the request; returns the others, holding their in-flight
+    /// slot. `now` is the core's time for the request.
+    fn serve_now<'s, 'a>(
+        &'s self,
+        request: &Request<'a>,
+        now: heidi_core::Instant,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<service::Reply>, Box<Later<'s, 'a>>> {
+        if !self.admits(request.method.class(), peer) {
+            self.forbid(request.method, peer, out);
+            self.audit_admin(request.method, peer, Outcome::Refused);
+            return Ok(None);
+        }
+        let Some(permit) = self.inflight.try_acquire() else {
+            let message = "too many requests in flight; retry shortly";
+            reply::error(ErrorCode::Overloaded, message, out);
+            self.audit_admin(request.method, peer, Outcome::Refused);
+            return Ok(None);
+        };
+        self.audit.call(request.method, peer);
+        let work = match request.method {
+            Method::Ping => {
+                out.clear();
+                out.extend_from_slice(PONG.as_bytes());
+                return Ok(None);
+            }
+            Method::Status => {
+                reply::json(&self.status_json(), out);
+                return Ok(None);
+            }
+            Method::JournalTail => {
+                self.journal_tail(request.params, out);
+                return Ok(None);
+            }
+            Method::JournalAppend => Work::Append,
+            Method::PipelineStart
+            | Method::PipelineStop
+            | Method::PipelinePause
+            | Method::PipelineResume
+            | Method::PipelineReset
+            | Method::PipelineTrainNow => Work::Pipeline,
+            // Policy changes are serialized end to end (validate, journal, commit, persist),
+            // so the version a change is journaled under is the version it gets.
+            Method::ApplyPolicy => Work::Policy,
+            _ => match self.kernel_step(out, |k, out| k.handle_request(now, request, out)) {
+                Step::Done(decided) => return Ok(decided),
+                Step::Wait(work) => work,
+            },
+        };
+        Err(Box::new(Later {
+            method: request.method,
+            params: request.params,
+            work,
+            _permit: permit,
+        }))
+    }
+
+    /// Whether `peer` may call methods of `class` (docs/DAEMON.md, "Authorization"). A socket
+    /// peer is judged by its uid and gid; an HTTP caller passed the bearer token when one is
+    /// configured (configuration refuses restrictions without one), else it has no
+    /// credentials.
+    pub(crate) fn admits(&self, class: MethodClass, peer: &Peer) -> bool {
+        let access = self.config.authorization.access();
+        match peer {
+            Peer::Http(_) if self.config.http_token.is_some() => true,
+            _ => access.admits(class, peer.credentials()),
+        }
+    }
+
+    /// Audits an admin call (other methods are ignored) once its outcome is known: a line if
+    /// it was carried out (within the audit's line rate), else a count.
+    pub(crate) fn audit_admin(&self, method: Method, peer: &Peer, outcome: Outcome) {
+        self.audit.admin(self.clock.now(), method, peer, outcome);
+    }
+
+    /// Answers a call `peer` may not make with `FORBIDDEN`, and counts it.
+    fn forbid(&self, method: Method, peer: &Peer, out: &mut Vec<u8>) {
+        let class = method.class();
+        self.metrics.forbidden(class);
+        let message = format!(
+            "{peer} may not call {class} methods such as {method} (see the daemon's [authorization])"
+        );
+        reply::error(ErrorCode::Forbidden, &message, out);
+    }
+
+    /// The waiting part of a request [`Shared::serve_now`] returned.
+    async fn serve_later(&self, later: Later<'_, '_>, peer: &Peer, out: &mut Vec<u8>) {
+        let Later {
+            method,
+            params,
+            work,
+            _permit,
+        } = later;
+        match work {
+            Work::Append => self.journal_append(params, out).await,
+            Work::Pipeline => {
+                let outcome = self.pipeline_call(method, params, peer, out).await;
+                self.audit_admin(method, peer, outcome);
+            }
+            Work::Policy => {
+                let _policy_guard = self.policy_lock.lock().await;
+                let now = self.clock.now();
+                let step = |k: &mut Kernel, out: &mut Vec<u8>| k.handle(now, method, params, out);
+                let outcome = match self.kernel_step(out, step) {
+                    Step::Wait(Work::Kernel(handled)) => {
+                        self.kernel_done(method, handled, peer, out).await
+                    }
+                    Step::Wait(Work::Idempotency(queued)) => {
+                        super::idempotency_file::finish(queued, out).await;
+                        Outcome::Refused
+                    }
+                    _ => Outcome::Refused,
+                };
+                self.audit_admin(method, peer, outcome);
+            }
+            Work::Kernel(handled) => {
+                self.kernel_done(method, handled, peer, out).await;
+            }
+            Work::Idempotency(queued) => super::idempotency_file::finish(queued, out).await,
+        }
+    }
+
+    /// Hands a request to the kernel and journals the kernel's own events; returns what the
+    /// kernel asks for beyond sending `out` ([`Step::Done`]: nothing). An idempotency record is
+    /// queued before the kernel's lock is released, so records reach the file in the
+    /// kernel's order.
+    fn kernel_step(
+        &self,
+        out: &mut Vec<u8>,
+        handle: impl FnOnce(&mut Kernel, &mut Vec<u8>) -> Handled,
+    ) -> Step {
+        let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
+        let handled = handle(&mut kernel, out);
+        self.journal_kernel_events(&mut kernel);
+        match handled {
+            Handled::Reply => Step::Done(None),
+            Handled::Decided(decided) => Step::Done(Some(decided)),
+            Handled::Idempotency(persist) => Step::Wait(Work::Idempotency(
+                super::idempotency_file::submit(&self.idempotency, self.clock, persist),
+            )),
+            other => Step::Wait(Work::Kernel(other)),
+        }
+    }
+
+    /// Does what the kernel asked for after handling a request; returns whether a policy
+    /// change was carried out (journaled), [`Outcome::Refused`] for anything else.
+    async fn kernel_done(
+        &self,
+        method: Method,
+        handled: Handled,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        match handled {
+            Handled::Reply | Handled::Decided(_) => {}
+            Handled::Journal(mut entry) => {
+                entry.message = format!("{} (by {peer})", entry.message);
+                if let Err(e) = self.journal.append(entry).await {
+                    tracing::error!(%method, error = %e, "a change was applied but could not be journaled");
+                    let message = format!("applied, but the journal append failed: {e}");
+                    reply::error(ErrorCode::Internal, &message, out);
+                }
+            }
+            Handled::Idempotency(persist) => {
+                let queued =
+                    super::idempotency_file::submit(&self.idempotency, self.clock, persist);
+                super::idempotency_file::finish(queued, out).await;
+            }
+            Handled::ApplyPolicy(mut pending) => {
+                pending.entry.message = format!("{} (by {peer})", pending.entry.message);
+                return self.apply_policy(pending, out).await;
+            }
+            Handled::NotKernel => {
+                reply::error(ErrorCode::Internal, "method has no handler", out);
+            }
+        }
+        Outcome::Refused
+    }
+
+    /// Stages a validated policy change in `policy.next.json`, journals it, commits it, then
+    /// makes it `policy.json`. If the file cannot be written or the journal refuses the
+    /// entry, nothing is applied and the caller is told why. Returns
+    /// [`Outcome::CarriedOut`] once the change is journaled (then it is in force from the next
+    /// start even if committing it here fails).
+    async fn apply_policy(&self, pending: Box<PendingPolicy>, out: &mut Vec<u8>) -> Outcome {
+        let (version, policy) = (pending.version(), pending.policy().clone());
+        if let Err(e) = self.policy_files.stage(version, &policy).await {
+            tracing::error!("{e}");
+            let message = format!("{e}, so nothing was applied");
+            reply::error(ErrorCode::Internal, &message, out);
+            return Outcome::Refused;
+        }
+        if let Err(e) = self.journal.append(pending.entry.clone()).await {
+            self.policy_files.discard().await;
+            let (code, message) = match e {
+                AppendError::Overloaded => (
+                    ErrorCode::Overloaded,
+                    "the journal queue is full; nothing was applied".to_owned(),
+                ),
+                e => (
+                    ErrorCode::Internal,
+                    format!("cannot journal the change, so nothing was applied: {e}"),
+                ),
+            };
+            reply::error(code, &message, out);
+            return Outcome::Refused;
+        }
+        let committed = {
+            let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
+            kernel.commit_policy(self.clock.now(), *pending)
+        };
+        // Journaled: the journal says this is the policy in force from now on, so it is
+        // what the next start loads, committed here or not.
+        self.policy_files.promote(version, &policy).await;
+        match committed {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "a journaled policy change could not be committed");
+                reply::error(ErrorCode::Internal, &e.to_string(), out);
+            }
+        }
+        Outcome::CarriedOut
+    }
+
+    /// Journals the kernel's own events (breaker transitions) in the background: nobody
+    /// waits for their acknowledgement, and a failure is logged.
+    pub fn journal_kernel_events(&self, kernel: &mut Kernel) {
+        let Some(entry) = kernel.poll_journal() else {
+            return;
+        };
+        let mut tasks = self.event_tasks.lock().unwrap_or_else(|p| p.into_inner());
+        while tasks.try_join_next().is_some() {}
+        let mut entries = vec![entry];
+        entries.extend(std::iter::from_fn(|| kernel.poll_journal()));
+        let journal = self.journal.clone();
+        // One task per batch keeps the events in order.
+        tasks.spawn(async move {
+            for entry in entries {
+                if let Err(e) = journal.append(entry).await {
+                    tracing::error!(error = %e, "cannot journal a kernel event");
+                }
+            }
+        });
+    }
+
+    /// Waits until every kernel event handed to the journal is written (at shutdown, before
+    /// the last event and the final seal).
+    pub async fn finish_kernel_events(&self) {
+        let mut tasks =
+            std::mem::take(&mut *self.event_tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn journal_append(&self, params: &str, out: &mut Vec<u8>) {
+        match parse_journal_append(params) {
+            Ok(entry) => append_reply(self.journal.append(entry).await, out),
+            Err((code, message)) => reply::error(code, &message, out),
+        }
+    }
+
+    /// `{"ok":true,"events":[…]}` with the newest lines that fit the reply limit, oldest first.
+    fn journal_tail(&self, params: &str, out: &mut Vec<u8>) {
+        let lines = match tail_lines(params) {
+            Ok(n) => n,
+            Err(message) => return reply::error(ErrorCode::BadRequest, &message, out),
+        };
+        let tail = self.journal.tail(lines);
+        let budget = self.config.limits.response_max_bytes.saturating_sub(64);
+        let mut used = 0;
+        let keep = tail
+            .iter()
+            .rev()
+            .take_while(|line| {
+                used += line.len() + 1;
+                used <= budget
+            })
+            .count();
+        out.clear();
+        out.extend_from_slice(b"{\"ok\":true,\"truncated\":");
+        out.extend_from_slice(if keep < tail.len() { b"true" } else { b"false" });
+        out.extend_from_slice(b",\"events\":[");
+        for (i, line) in tail[tail.len() - keep..].iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            // Journal lines are JSON objects written by the core encoder.
+            out.extend_from_slice(line.as_bytes());
+        }
+        out.extend_from_slice(b"]}");
+    }
+
+    /// The `STATUS` reply.
+    pub fn status_json(&self) -> serde_json::Value {
+        let s = self.daemon_status();
+        let policy_version = self.kernel.lock().map(|k| k.policy_version()).unwrap_or(0);
+        json!({
+            "ok": true,
+            "protocol_version": s.protocol_version,
+            "version": s.version,
+            "pid": s.pid,
+            "uptime_ms": s.uptime_ms,
+            "rss_kb": s.rss_kb,
+            "threads": s.threads,
+            "queue_depth": s.queue_depth,
+            "connections": self.connections.open(),
+            "policy_version": policy_version,
+            "journal": {"run_id": self.journal.run_id(), "lines": self.journal.lines()},
+            "pipeline": self.pipeline_json(),
+        })
+    }
+
+    /// The fields the `status` line command and `STATUS` share.
+    pub fn daemon_status(&self) -> DaemonStatus<'static> {
+        let (rss_kb, threads) = procinfo::rss_and_threads();
+        DaemonStatus {
+            protocol_version: PROTOCOL_VERSION,
+            version: VERSION,
+            pid: std::process::id(),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            rss_kb,
+            threads,
+            queue_depth: self.queue_depth(),
+        }
+    }
+
+    /// The pipeline status (`STATUS`, `GET /api/v1/status`): state, round, mode, run id,
+    /// the current stage and its start, the last error.
+    pub fn pipeline_json(&self) -> serde_json::Value {
+        self.pipeline.status()
+    }
+
+    /// Requests being served right now.
+    pub fn queue_depth(&self) -> u32 {
+        self.inflight.current()
+    }
+}
+
+fn tail_lines(params: &str) -> Result<usize, String> {
+    let v: serde_json::Value = serde_json::from_str(params).map_err(|e| format!("params: {e}"))?;
+    let Some(obj) = v.as_object() else {
+        return Err("params: must be an object".into());
+    };
+    if let Some(key) = obj.keys().find(|k| *k != "lines") {
+        return Err(format!("params.{key}: unknown field"));
+    }
+    match obj.get("lines") {
+        None => Ok(20),
+        Some(n) => match n.as_u64() {
+            Some(n @ 1..=256) => Ok(n as usize),
+            _ => Err(format!(
+                "params.lines: must be an integer in 1..={TAIL_MAX_LINES}"
+            )),
+        },
+    }
+}
+
+/// The `JOURNAL_APPEND` reply for the journal's answer.
+pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<u8>) {
+    match answer {
+        Ok(done) => reply::appended(done.line, &done.hash, out),
+        Err(AppendError::Invalid(message)) => reply::error(ErrorCode::BadRequest, &message, out),
+        Err(AppendError::Overloaded) => reply::error(
+            ErrorCode::Overloaded,
+            "the journal queue is full; retry shortly",
+            out,
+        ),
+        Err(e) => reply::error(ErrorCode::Internal, &e.to_string(), out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pong_is_the_json_reply() {
+        let mut expected = Vec::new();
+        reply::json(
+            &json!({"ok": true, "pong": true, "version": VERSION}),
+            &mut expected,
+        );
+        assert_eq!(PONG.as_bytes(), expected);
+    }
+
+    #[test]
+    fn only_socket_peers_with_reported_credentials_have_credentials() {
+        let unix = |uid, gid| Peer::Unix {
+            uid,
+            gid,
+            pid: None,
+        };
+        assert_eq!(
+            unix(5, 6).credentials(),
+            Some(Credentials { uid: 5, gid: 6 })
+        );
+        // What `unix.rs` records when the kernel reports no credentials.
+        assert_eq!(unix(u32::MAX, u32::MAX).credentials(), None);
+        assert_eq!(
+            Peer::Http("127.0.0.1:1".parse().unwrap()).credentials(),
+            None
+        );
+    }
+
+    #[test]
+    fn tail_params() {
+        assert_eq!(tail_lines("{}"), Ok(20));
+        assert_eq!(tail_lines(r#"{"lines":256}"#), Ok(256));
+        assert!(tail_lines(r#"{"lines":257}"#).is_err());
+        assert!(tail_lines(r#"{"lines":0}"#).is_err());
+        assert!(tail_lines(r#"{"n":3}"#).is_err());
+    }
+}
