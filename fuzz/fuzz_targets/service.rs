@@ -1,7 +1,7 @@
 //! Request sequences against the core's service (`RATE_LIMIT_CHECK`, `RATE_LIMIT_CONSUME`):
 //! arbitrary time steps (µs, ms, and leaps towards the end of the clock), keys from a small
-//! pool so buckets meet, costs, operations, malformed params and whole frames, sweeps and
-//! limit changes, on a table of 8 slots (one group: it fills, and the model knows when) or of
+//! pool so buckets meet, costs, operations, malformed params and whole frames, floods of fresh
+//! keys, sweeps and limit changes, on a table of 8 slots (one group: it fills, and the model knows when) or of
 //! 1024. Oracles:
 //!
 //! - no panic; every reply fits [`REPLY_MAX_BYTES`] and is one JSON object (serde_json) of the
@@ -18,7 +18,7 @@
 //! - a method the service does not cover leaves the reply buffer untouched.
 //!
 //! Memory: the target allocates a few strings per call and nothing that grows with the run
-//! (the model holds at most 6 keys × 6 operations, the steps are capped at [`MAX_STEPS`]).
+//! (the model holds at most 22 keys × 6 operations, the steps are capped at [`MAX_STEPS`]).
 //! Under `cargo fuzz run` its RSS was ~450 MiB, nearly all of it AddressSanitizer's quarantine
 //! of freed blocks (256 MiB by default) and its shadow, which every allocation-heavy target
 //! fills within seconds; [`__asan_default_options`] cuts the quarantine to 16 MiB, and the
@@ -88,7 +88,7 @@ struct Call {
 enum Step {
     AdvanceUs(u16),
     AdvanceMs(u16),
-    /// Jumps `2^(64 - n)` µs ahead (saturating at the end of the clock).
+    /// Jumps `2^(63 - n % 64)` µs ahead (saturating at the end of the clock).
     Leap(u8),
     Call(Call),
     Raw {
@@ -97,6 +97,11 @@ enum Step {
     },
     Frame(String),
     Sweep(u8),
+    /// Consumes of cost 1 by `n % 17` fresh keys of one operation: fills the small table.
+    Flood {
+        n: u8,
+        op: u8,
+    },
     SetLimit {
         op: u8,
         capacity: u8,
@@ -173,6 +178,24 @@ fuzz_target!(|run: Run| {
                 let mut table = *service.limits();
                 table.set(Operation::ALL[i], policy(model.limits[i]));
                 service.set_limits(table);
+                continue;
+            }
+            Step::Flood { n, op } => {
+                let op = OPS[usize::from(*op) % 6];
+                for i in 0..n % 17 {
+                    frame.clear();
+                    let params = format!(r#"{{"key":"flood-{i}","operation":"{op}"}}"#);
+                    write_frame(&mut frame, Method::RateLimitConsume, &params);
+                    let request = Request::parse(&frame).expect("a flood request parses");
+                    serve(
+                        &mut service,
+                        &mut model,
+                        now,
+                        &request,
+                        &mut out,
+                        Some(true),
+                    );
+                }
                 continue;
             }
             Step::Call(call) => {

@@ -34,6 +34,7 @@ const GROUPS = {
     { title: 'Consumes granted per tick (per client)', fields: ['allowed_by_client'] },
     { title: 'Limiter buckets held', fields: ['limiter_keys'] },
     { title: 'Requests and replies on the network', fields: ['in_flight'] },
+    { title: 'Retry hints of the refusals (retry_after, µs)', fields: ['retry_after_p50_us', 'retry_after_p99_us'] },
   ],
   pipeline: [
     { title: 'Round', fields: ['round'] },

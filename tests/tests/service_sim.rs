@@ -474,3 +474,26 @@ fn the_same_seed_gives_the_same_trace() {
     let c = run(BIG, 8);
     assert_ne!(a.hash, c.hash);
 }
+
+/// A consume granted so that its bucket is full again exactly at the end of the clock
+/// (`Instant::MAX`) answers `"reset_after_ms":0`, "full now", while a check right after it
+/// says the bucket will never grant again. The time until the bucket's TAT is 1 µs, so 1 ms.
+/// (The model of `support/service_model.rs` mirrors today's answer; change both together.)
+#[test]
+#[ignore = "core: reset_after_ms is 0 when the bucket's TAT lands on Instant::MAX (ms_until treats MAX as never, consume maps that to 0)"]
+fn reset_after_ms_at_the_end_of_the_clock() {
+    let mut table = PolicyTable::DEFAULT;
+    let one_per_us = LimitPolicy::new(1, Duration::from_micros(1)).unwrap();
+    table.set(Operation::Search, one_per_us);
+    let mut service = Service::new(KeyHasher::new([1; 16]), table, [Slot::empty(); 8]);
+    let mut out = [0u8; REPLY_MAX_BYTES];
+    let now = Instant::from_micros(u64::MAX - 1);
+    let frame = r#"{"method":"RATE_LIMIT_CONSUME","params":{"key":"k","operation":"search"}}"#;
+    let request = Request::parse(frame).unwrap();
+    let Served::Reply(reply) = service.handle(now, &request, &mut out) else {
+        panic!("covered");
+    };
+    assert_eq!(reply.outcome, Outcome::Allowed);
+    let body: Value = serde_json::from_slice(&out[..reply.len]).unwrap();
+    assert_eq!(body["reset_after_ms"], 1, "{body}");
+}
