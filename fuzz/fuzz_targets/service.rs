@@ -32,7 +32,7 @@ use std::fmt::Write;
 
 use arbitrary::Arbitrary;
 use heidi_core::key::KeyHasher;
-use heidi_core::limit::{LimitPolicy, Operation, PolicyTable};
+use heidi_core::limit::{LimitPolicy, Operation, PolicyTable, Tat};
 use heidi_core::proto::{ErrorCode, Method, Request};
 use heidi_core::service::{Outcome, REPLY_MAX_BYTES, Reply, Served, Service};
 use heidi_core::table::Slot;
@@ -143,10 +143,12 @@ fuzz_target!(|run: Run| {
     }
     let slots = if run.small_table { 8 } else { 1024 };
     let storage = vec![Slot::empty(); slots].into_boxed_slice();
-    let mut service = Service::new(KeyHasher::new([9; 16]), table, storage);
-    let mut model = Model::new(limits, slots);
+    let mut pair = Pair {
+        service: Service::new(KeyHasher::new([9; 16]), table, storage),
+        model: Model::new(limits, slots),
+        out: [0; REPLY_MAX_BYTES],
+    };
     let mut now = Instant::from_micros(u64::from(run.start_us));
-    let mut out = [0u8; REPLY_MAX_BYTES];
     let mut frame = String::new();
     for step in run.steps.iter().take(MAX_STEPS) {
         frame.clear();
@@ -165,7 +167,7 @@ fuzz_target!(|run: Run| {
                 continue;
             }
             Step::Sweep(max) => {
-                service.sweep(now, usize::from(*max));
+                pair.service.sweep(now, usize::from(*max));
                 continue;
             }
             Step::SetLimit {
@@ -174,10 +176,10 @@ fuzz_target!(|run: Run| {
                 window_us,
             } => {
                 let i = usize::from(*op) % 6;
-                model.limits[i] = limit(*capacity, *window_us);
-                let mut table = *service.limits();
-                table.set(Operation::ALL[i], policy(model.limits[i]));
-                service.set_limits(table);
+                pair.model.limits[i] = limit(*capacity, *window_us);
+                let mut table = *pair.service.limits();
+                table.set(Operation::ALL[i], policy(pair.model.limits[i]));
+                pair.service.set_limits(table);
                 continue;
             }
             Step::Flood { n, op } => {
@@ -187,14 +189,7 @@ fuzz_target!(|run: Run| {
                     let params = format!(r#"{{"key":"flood-{i}","operation":"{op}"}}"#);
                     write_frame(&mut frame, Method::RateLimitConsume, &params);
                     let request = Request::parse(&frame).expect("a flood request parses");
-                    serve(
-                        &mut service,
-                        &mut model,
-                        now,
-                        &request,
-                        &mut out,
-                        Some(true),
-                    );
+                    pair.serve(now, &request, Some(true));
                 }
                 continue;
             }
@@ -216,17 +211,10 @@ fuzz_target!(|run: Run| {
             assert!(expect_valid.is_none(), "a built request parses: {frame}");
             continue;
         };
-        serve(
-            &mut service,
-            &mut model,
-            now,
-            &request,
-            &mut out,
-            expect_valid,
-        );
-        let denials = service.denials().map(|(_, n)| n);
-        assert_eq!(denials, model.denials, "RATE_LIMITED counts");
-        assert!(service.limiter_keys() <= slots);
+        pair.serve(now, &request, expect_valid);
+        let denials = pair.service.denials().map(|(_, n)| n);
+        assert_eq!(denials, pair.model.denials, "RATE_LIMITED counts");
+        assert!(pair.service.limiter_keys() <= slots);
     }
 });
 
@@ -242,87 +230,88 @@ fn write_frame(frame: &mut String, method: Method, params: &str) {
     let _ = write!(frame, r#"{{"method":"{method}","params":{params}}}"#);
 }
 
-/// Serves one parsed request and holds the reply to every oracle.
-fn serve<S>(
-    service: &mut Service<S>,
-    model: &mut Model,
-    now: Instant,
-    request: &Request<'_>,
-    out: &mut [u8; REPLY_MAX_BYTES],
-    expect_valid: Option<bool>,
-) where
-    S: AsRef<[Slot<heidi_core::limit::Tat>]> + AsMut<[Slot<heidi_core::limit::Tat>]>,
-{
-    out.fill(0xA5);
-    let consume = match request.method {
-        Method::RateLimitConsume => true,
-        Method::RateLimitCheck => false,
-        _ => {
-            assert_eq!(service.handle(now, request, out), Served::NotCovered);
-            assert!(out.iter().all(|&b| b == 0xA5), "NotCovered wrote a reply");
-            return;
-        }
-    };
-    let Served::Reply(reply) = service.handle(now, request, out) else {
-        panic!("{} is covered", request.method);
-    };
-    assert!(reply.len <= REPLY_MAX_BYTES);
-    let body = &out[..reply.len];
-    let v: Value = serde_json::from_slice(body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(body)));
-    check_shape(&v, body, consume, &reply);
-    if !consume {
-        // A check changes nothing: asked again, it answers the same bytes.
-        let first = body.to_vec();
-        let Served::Reply(again) = service.handle(now, request, out) else {
-            panic!("covered");
-        };
-        assert_eq!(again, reply, "a repeated check");
-        assert_eq!(&out[..again.len], &first[..], "a repeated check");
-    }
-    let accepted = reply.error != Some(ErrorCode::BadRequest)
-        || v["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("above the capacity"));
-    if let Some(valid) = expect_valid {
-        assert_eq!(accepted, valid, "{}: {v}", request.params);
-    }
-    if accepted {
-        let body = String::from_utf8(out[..reply.len].to_vec()).expect("UTF-8");
-        against_model(model, now, consume, request.params, &body, &reply);
-    }
+/// The service under test, its model and the reply buffer.
+struct Pair {
+    service: Service<Box<[Slot<Tat>]>>,
+    model: Model,
+    out: [u8; REPLY_MAX_BYTES],
 }
 
-/// Holds an accepted call's reply to the model's, byte for byte.
-fn against_model(
-    model: &mut Model,
-    now: Instant,
-    consume: bool,
-    params: &str,
-    body: &str,
-    reply: &Reply,
-) {
-    // serde_json reads the params the service accepted (escapes decoded; no duplicates).
-    let p: Value = serde_json::from_str(params)
-        .unwrap_or_else(|e| panic!("accepted params are JSON ({e}): {params}"));
-    let key = p["key"].as_str().expect("an accepted call has a key");
-    let op = operation_index(p["operation"].as_str().expect("and an operation"));
-    let cost = match p.get("cost") {
-        None | Some(Value::Null) => 1,
-        Some(c) => u32::try_from(c.as_u64().expect("an integer cost")).expect("a u32 cost"),
-    };
-    let now_us = now.as_micros();
-    let available = model.available(now_us, op, key);
-    let limit = model.limits[op];
-    let decision = if consume {
-        model.consume(now_us, op, key, cost)
-    } else {
-        model.check(now_us, op, key, cost)
-    };
-    let expected = reply_body(consume, decision, limit, op, cost, now_us, available);
-    assert_eq!(body, expected, "{params} at {now_us} µs: {decision:?}");
-    let (outcome, error) = expected_outcome(consume, decision);
-    assert_eq!((reply.outcome, reply.error), (outcome, error), "{body}");
+impl Pair {
+    /// Serves one parsed request and holds the reply to every oracle.
+    fn serve(&mut self, now: Instant, request: &Request<'_>, expect_valid: Option<bool>) {
+        let out = &mut self.out;
+        out.fill(0xA5);
+        let consume = match request.method {
+            Method::RateLimitConsume => true,
+            Method::RateLimitCheck => false,
+            _ => {
+                assert_eq!(self.service.handle(now, request, out), Served::NotCovered);
+                assert!(out.iter().all(|&b| b == 0xA5), "NotCovered wrote a reply");
+                return;
+            }
+        };
+        let Served::Reply(reply) = self.service.handle(now, request, out) else {
+            panic!("{} is covered", request.method);
+        };
+        assert!(reply.len <= REPLY_MAX_BYTES);
+        let body = out[..reply.len].to_vec();
+        let v: Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&body)));
+        check_shape(&v, &body, consume, &reply);
+        if !consume {
+            // A check changes nothing: asked again, it answers the same bytes.
+            let Served::Reply(again) = self.service.handle(now, request, out) else {
+                panic!("covered");
+            };
+            assert_eq!(again, reply, "a repeated check");
+            assert_eq!(&out[..again.len], &body[..], "a repeated check");
+        }
+        let accepted = reply.error != Some(ErrorCode::BadRequest)
+            || v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("above the capacity"));
+        if let Some(valid) = expect_valid {
+            assert_eq!(accepted, valid, "{}: {v}", request.params);
+        }
+        if accepted {
+            let body = String::from_utf8(body).expect("UTF-8");
+            self.against_model(now, consume, request.params, &body, &reply);
+        }
+    }
+
+    /// Holds an accepted call's reply to the model's, byte for byte.
+    fn against_model(
+        &mut self,
+        now: Instant,
+        consume: bool,
+        params: &str,
+        body: &str,
+        reply: &Reply,
+    ) {
+        // serde_json reads the params the service accepted (escapes decoded; no duplicates).
+        let p: Value = serde_json::from_str(params)
+            .unwrap_or_else(|e| panic!("accepted params are JSON ({e}): {params}"));
+        let key = p["key"].as_str().expect("an accepted call has a key");
+        let op = operation_index(p["operation"].as_str().expect("and an operation"));
+        let cost = match p.get("cost") {
+            None | Some(Value::Null) => 1,
+            Some(c) => u32::try_from(c.as_u64().expect("an integer cost")).expect("a u32 cost"),
+        };
+        let now_us = now.as_micros();
+        let model = &mut self.model;
+        let available = model.available(now_us, op, key);
+        let limit = model.limits[op];
+        let decision = if consume {
+            model.consume(now_us, op, key, cost)
+        } else {
+            model.check(now_us, op, key, cost)
+        };
+        let expected = reply_body(consume, decision, limit, op, cost, now_us, available);
+        assert_eq!(body, expected, "{params} at {now_us} µs: {decision:?}");
+        let (outcome, error) = expected_outcome(consume, decision);
+        assert_eq!((reply.outcome, reply.error), (outcome, error), "{body}");
+    }
 }
 
 fn expected_outcome(consume: bool, d: Decision) -> (Outcome, Option<ErrorCode>) {
