@@ -21,7 +21,7 @@ import { serve, defaultWasmPath } from '../web/serve.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
-const SCENARIOS = ['limiter', 'breaker', 'batching', 'pipeline'];
+const SCENARIOS = ['limiter', 'breaker', 'batching', 'pipeline', 'service'];
 const SEED = 7;
 const TIMEOUT_MS = 60_000;
 const shots = resolve(repo, process.env.SCREENSHOT_DIR ?? join(process.env.CARGO_TARGET_DIR ?? 'target', 'browser'));

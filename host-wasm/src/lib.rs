@@ -11,7 +11,7 @@
 //! - **Seeded PRNG** ([`rng`]): xoshiro256** seeded through SplitMix64, integer-only draws.
 //! - **Hard step cap**: every run processes at most `max_steps` events; a run that hits it
 //!   ends early and says so in its trace (`step_cap_reached`).
-//! - **Scenarios** ([`scenario`]): `limiter`, `breaker`, `batching`, `pipeline`.
+//! - **Scenarios** ([`scenario`]): `limiter`, `breaker`, `batching`, `pipeline`, `service`.
 //! - **Trace** ([`trace`]): per-tick aggregates, events and a summary, as JSON with integers
 //!   only, byte-identical for the same seed, scenario and parameters on every target.
 //!
@@ -67,7 +67,7 @@ pub const DEFAULT_MAX_STEPS: u64 = 5_000_000;
 /// steps peaks at 9.4 MiB of wasm memory, in about 36 s under node).
 pub const MAX_MAX_STEPS: u64 = 100_000_000;
 /// The scenario names.
-pub const SCENARIOS: [&str; 4] = ["limiter", "breaker", "batching", "pipeline"];
+pub const SCENARIOS: [&str; 5] = ["limiter", "breaker", "batching", "pipeline", "service"];
 
 /// The fields of a config.
 const CONFIG_FIELDS: &[&str] = &["scenario", "seed", "max_steps", "params"];
@@ -114,6 +114,7 @@ pub fn run(scenario: &str, seed: u64, max_steps: u64, params: &Value) -> Result<
         "breaker" => scenario::breaker::run(seed, max_steps, params),
         "batching" => scenario::batching::run(seed, max_steps, params),
         "pipeline" => scenario::pipeline::run(seed, max_steps, params),
+        "service" => scenario::service::run(seed, max_steps, params),
         other => Err(SimError::param(
             "scenario",
             format!("unknown scenario {other:?}, expected one of {SCENARIOS:?}"),

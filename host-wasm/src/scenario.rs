@@ -8,6 +8,7 @@ pub mod batching;
 pub mod breaker;
 pub mod limiter;
 pub mod pipeline;
+pub mod service;
 
 use crate::error::{SimError, check_range};
 use crate::json::{FromJson, ToJson, Value};

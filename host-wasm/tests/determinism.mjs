@@ -52,7 +52,7 @@ function runNative(config) {
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
 const configs = [];
-for (const scenario of ['limiter', 'breaker', 'batching', 'pipeline']) {
+for (const scenario of ['limiter', 'breaker', 'batching', 'pipeline', 'service']) {
   for (const seed of [1, 42, 9007199254740991]) {
     configs.push(JSON.stringify({ scenario, seed }));
   }
@@ -74,6 +74,9 @@ const varied = [
     outages: [{ start_ms: 1000, end_ms: 3000, fail_permille: 700 }] } },
   { scenario: 'pipeline', params: { train_ms: 290000, jitter_permille: 500, stage_timeout_ms: 300000, restarts: 5, rounds: 5 } },
   { scenario: 'batching', params: { batch_max: 2, linger_ms: 3, rate_start_per_sec: 5000, rate_end_per_sec: 100 } },
+  { scenario: 'service', params: { clients: [{ rate_per_sec: 2000, keys: 1000 }, { rate_per_sec: 50 }],
+    table_slots: 8, limit_capacity: 2, limit_window_ms: 60000, check_permille: 300, bad_permille: 50,
+    latency_ms: 20 } },
 ];
 for (const { scenario, params } of varied) {
   for (const seed of [1, 42]) configs.push(JSON.stringify({ scenario, seed, params }));

@@ -28,6 +28,14 @@ const GROUPS = {
     { title: 'Mean batch size', fields: ['batch_mean_milli'] },
     { title: 'Batch sizes (batches of each size per tick)', fields: ['batch_sizes'] },
   ],
+  service: [
+    { title: 'Answers per tick', fields: ['allowed', 'rate_limited', 'check_denied', 'overloaded', 'bad_request'] },
+    { title: 'Requests sent per tick, and retries after the hint', fields: ['sent', 'retries', 'shed'] },
+    { title: 'Consumes granted per tick (per client)', fields: ['allowed_by_client'] },
+    { title: 'Limiter buckets held', fields: ['limiter_keys'] },
+    { title: 'Requests and replies on the network', fields: ['in_flight'] },
+    { title: 'Retry hints of the refusals (retry_after, µs)', fields: ['retry_after_p50_us', 'retry_after_p99_us'] },
+  ],
   pipeline: [
     { title: 'Round', fields: ['round'] },
     { title: 'Stage starts and failures per tick', fields: ['stage_starts', 'stage_failures'] },

@@ -29,8 +29,9 @@ fn same_seed_gives_identical_bytes_other_seed_differs() {
 }
 
 /// Configs beyond the defaults: many clients, outages shorter than a tick, pipeline timeouts,
-/// a rising load with small batches. The same list is in `host-wasm/tests/determinism.mjs`.
-const CONFIGS: [(&str, &str); 5] = [
+/// a rising load with small batches, a service table full of keys. The same list is in
+/// `host-wasm/tests/determinism.mjs`.
+const CONFIGS: [(&str, &str); 6] = [
     (
         "limiter",
         r#"{"clients":[{"rate_per_sec":900},{"rate_per_sec":700},{"rate_per_sec":500},{"rate_per_sec":300},{"rate_per_sec":100},{"rate_per_sec":50},{"rate_per_sec":20},{"rate_per_sec":10},{"rate_per_sec":5},{"rate_per_sec":1},{"rate_per_sec":2000},{"rate_per_sec":3},{"rate_per_sec":4},{"rate_per_sec":6},{"rate_per_sec":7},{"rate_per_sec":8}],"duration_ms":3000}"#,
@@ -50,6 +51,10 @@ const CONFIGS: [(&str, &str); 5] = [
     (
         "batching",
         r#"{"batch_max":2,"linger_ms":3,"rate_start_per_sec":5000,"rate_end_per_sec":100}"#,
+    ),
+    (
+        "service",
+        r#"{"clients":[{"rate_per_sec":2000,"keys":1000},{"rate_per_sec":50}],"table_slots":8,"limit_capacity":2,"limit_window_ms":60000,"check_permille":300,"bad_permille":50,"latency_ms":20}"#,
     ),
 ];
 

@@ -20,7 +20,8 @@ use crate::rng::Rng;
 use crate::trace::{EventLog, Ticker, Trace, check_timeline};
 use crate::upstream::Upstream;
 use heidi_core::key::{KeyHash, KeyHasher};
-use heidi_core::limit::{Acquire, ArrayLimiter, KeyedAcquire, LimitPolicy, PolicyError};
+use heidi_core::limit::{Acquire, KeyedAcquire, KeyedLimiter, LimitPolicy, PolicyError, Tat};
+use heidi_core::table::Slot;
 use heidi_core::{Duration, Instant};
 
 /// Most clients in one run.
@@ -29,7 +30,8 @@ pub const MAX_CLIENTS: usize = 16;
 pub const MAX_CAPACITY: u32 = 1_000_000;
 /// Longest `limit_window_ms` (one day).
 pub const MAX_WINDOW_MS: u64 = 86_400_000;
-/// Slots of the keyed limiter's table (more than enough for [`MAX_CLIENTS`]).
+/// Slots of the keyed limiter's table (more than enough for [`MAX_CLIENTS`]). Boxed, as the
+/// service scenario's, so the module holds one copy of the table's code.
 const TABLE_SLOTS: usize = 64;
 
 /// One client.
@@ -250,7 +252,7 @@ struct World {
     end: Instant,
     rng: Rng,
     clients: Vec<Client>,
-    limiter: ArrayLimiter<TABLE_SLOTS>,
+    limiter: KeyedLimiter<Box<[Slot<Tat>]>>,
     policy: LimitPolicy,
     upstream: Upstream,
     tick: Tick,
@@ -296,7 +298,7 @@ impl World {
             end: Instant::from_millis(p.duration_ms),
             rng,
             clients,
-            limiter: ArrayLimiter::new_array(),
+            limiter: KeyedLimiter::new(vec![Slot::empty(); TABLE_SLOTS].into_boxed_slice()),
             policy,
             upstream,
             tick: Tick::default(),
