@@ -67,7 +67,7 @@
 //! `RatePolicy<CUSTOM, TIERS>` holds everything inline: per custom operation its name (65
 //! bytes) and one 32-byte limit per tier plus the top level; per tier its name. The defaults
 //! (`RatePolicy<0, 0>`, the six built-in operations and no tiers) take 200 bytes; the daemon's
-//! `RatePolicy<250, 16>` about 155 KB (box it). A hot lookup is a `match` for a built-in
+//! `RatePolicy<250, 16>` about 160 KB (box it). A hot lookup is a `match` for a built-in
 //! name (as before), a binary search of the sorted custom names otherwise, and a binary
 //! search of at most 16 sorted tier names.
 //!
