@@ -357,3 +357,70 @@ fn the_default_configuration_is_small() {
     assert!(core::mem::size_of::<RatePolicy>() <= 256);
     assert!(core::mem::size_of::<Big>() <= 170 * 1024);
 }
+
+/// Random documents against a map model: every defined name resolves to its limit, under
+/// every tier, whatever the order the names were written in.
+#[test]
+fn lookups_match_a_map_model() {
+    use std::collections::BTreeMap;
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for _ in 0..200 {
+        let mut ops: BTreeMap<String, u32> = BTreeMap::new();
+        for _ in 0..next(12) {
+            let name = format!("op{}", next(40));
+            ops.insert(name, 1 + next(1000) as u32);
+        }
+        let mut tiers: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+        for _ in 0..next(4) {
+            let mut own = BTreeMap::new();
+            for name in ops.keys() {
+                if next(2) == 0 {
+                    own.insert(name.clone(), 1 + next(1000) as u32);
+                }
+            }
+            tiers.insert(format!("t{}", next(9)), own);
+        }
+        let entry =
+            |(name, cap): (&String, &u32)| format!(r#""{name}":{{"capacity_tokens":{cap}}}"#);
+        let limits: std::vec::Vec<String> = ops.iter().rev().map(entry).collect();
+        let tier_docs: std::vec::Vec<String> = tiers
+            .iter()
+            .rev()
+            .map(|(t, own)| {
+                let own: std::vec::Vec<String> = own.iter().map(entry).collect();
+                format!(r#""{t}":{{"limits":{{{}}}}}"#, own.join(","))
+            })
+            .collect();
+        let doc = format!(
+            r#"{{"limits":{{{}}},"tiers":{{{}}}}}"#,
+            limits.join(","),
+            tier_docs.join(",")
+        );
+        let p = RatePolicy::<12, 4>::parse(&doc).expect(&doc);
+        assert_eq!(p.operations_len(), 6 + ops.len());
+        for (name, cap) in &ops {
+            let op = p.operation(name);
+            assert_eq!(p.operation_name(op), name);
+            assert_eq!(p.limit(op, None).capacity_tokens(), *cap, "{doc}");
+            for (t, own) in &tiers {
+                let tier = p.tier(t).unwrap();
+                let want = own.get(name).unwrap_or(cap);
+                assert_eq!(p.limit(op, Some(tier)).capacity_tokens(), *want, "{doc}");
+            }
+        }
+        for (t, own) in &tiers {
+            let got: BTreeMap<String, u32> = p
+                .tier_limits(p.tier(t).unwrap())
+                .map(|(op, l)| (p.operation_name(op).into(), l.capacity_tokens()))
+                .collect();
+            assert_eq!(&got, own);
+        }
+        assert_eq!(p.operation("op40"), OpId::OTHER);
+    }
+}
