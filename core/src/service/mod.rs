@@ -19,6 +19,10 @@
 //! - **Effects:** a method whose answer needs the host to act before the reply is sent
 //!   (make a journal entry durable, persist a record) will say so in its [`Reply`] as a typed
 //!   effect. None of the methods covered so far has one: their state lives in the service.
+//! - **Policy:** [`Service::new`] serves the six built-in operations under a
+//!   [`PolicyTable`]; [`Service::with_policy`] takes a [`RatePolicy`] with custom operations
+//!   and tiers (`params.tier`, the default tier). [`Service::swap_policy`] puts a new one in
+//!   force between requests; buckets and denial counts follow the operations' names.
 //! - **Housekeeping:** [`Service::sweep`] frees refilled buckets, a bounded number per call;
 //!   it is optional (slots are reused on demand) and only keeps [`Service::limiter_keys`]
 //!   close to the live keys.
