@@ -424,3 +424,42 @@ fn lookups_match_a_map_model() {
         assert_eq!(p.operation("op40"), OpId::OTHER);
     }
 }
+
+/// What `GET_POLICY` will write (every operation, each tier's own entries, the default tier)
+/// reads back as the same policy.
+#[test]
+fn the_written_document_reads_back_the_same() {
+    let doc = r#"{"limits":{"llm_call":{"capacity_tokens":100},"embed":{"window_ms":1000}},
+        "tiers":{"pro":{"limits":{"llm_call":{"capacity_tokens":1000},"search":{"window_ms":5}}},
+                 "free":{}},
+        "default_tier":"pro"}"#;
+    let p = RatePolicy::<4, 2>::parse(doc).unwrap();
+    let entry = |name: &str, l: &LimitPolicy| {
+        format!(
+            r#""{name}":{{"capacity_tokens":{},"window_ms":{}}}"#,
+            l.capacity_tokens(),
+            l.window().as_millis()
+        )
+    };
+    let limits: std::vec::Vec<String> = p
+        .operations()
+        .map(|(op, name)| entry(name, p.limit(op, None)))
+        .collect();
+    let tiers: std::vec::Vec<String> = p
+        .tiers()
+        .map(|(t, name)| {
+            let own: std::vec::Vec<String> = p
+                .tier_limits(t)
+                .map(|(op, l)| entry(p.operation_name(op), l))
+                .collect();
+            format!(r#""{name}":{{"limits":{{{}}}}}"#, own.join(","))
+        })
+        .collect();
+    let default = p.default_tier().map(|t| p.tier_name(t)).unwrap();
+    let written = format!(
+        r#"{{"limits":{{{}}},"tiers":{{{}}},"default_tier":"{default}"}}"#,
+        limits.join(","),
+        tiers.join(",")
+    );
+    assert_eq!(RatePolicy::<4, 2>::parse(&written).unwrap(), p, "{written}");
+}
