@@ -313,3 +313,21 @@ fn the_largest_table_serves_every_operation_and_tier() {
     let v = ok(&mut *s, at(1), CHECK, &params("k", "op250", Some("t15")));
     assert_eq!(v["operation"], "other");
 }
+
+#[test]
+fn a_long_list_of_tiers_is_cut_in_the_message() {
+    let tiers: Vec<String> = (0..TIERS_MAX)
+        .map(|i| format!(r#""{}{i:02}":{{}}"#, "t".repeat(62)))
+        .collect();
+    let mut s = service_with::<0, TIERS_MAX>(&format!(r#"{{"tiers":{{{}}}}}"#, tiers.join(",")));
+    let v = err(
+        &mut s,
+        at(1),
+        CHECK,
+        &params("a", "x", Some("gold")),
+        "BAD_REQUEST",
+    );
+    let message = v["message"].as_str().unwrap();
+    assert!(message.starts_with("params.tier: unknown tier (expected one of: ttt"));
+    assert_eq!(message.len(), 256);
+}
