@@ -94,11 +94,14 @@
 mod error;
 mod name;
 mod parse;
+mod tables;
 #[cfg(test)]
 mod tests;
 
 pub use error::{InvalidPolicy, PATH_MAX_BYTES, Reason};
 pub use name::Name;
+
+use tables::{OpLimits, Tier};
 
 use crate::key::{KeyHash, KeyHasher};
 use crate::limit::{LimitPolicy, Operation, PolicyTable};
@@ -161,81 +164,6 @@ impl TierId {
     pub const fn index(self) -> usize {
         self.0 as usize
     }
-}
-
-/// One limit per operation: the built-in ones, then the custom ones.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct OpLimits<const C: usize> {
-    builtin: PolicyTable,
-    custom: [LimitPolicy; C],
-}
-
-impl<const C: usize> OpLimits<C> {
-    const fn new(builtin: PolicyTable) -> OpLimits<C> {
-        OpLimits {
-            builtin,
-            custom: [Operation::Other.default_policy(); C],
-        }
-    }
-
-    fn get(&self, op: OpId) -> &LimitPolicy {
-        match op.builtin() {
-            Some(b) => self.builtin.get(b),
-            None => &self.custom[op.index() - BUILTIN_OPERATIONS],
-        }
-    }
-
-    fn set(&mut self, op: OpId, limit: LimitPolicy) {
-        match op.builtin() {
-            Some(b) => self.builtin.set(b, limit),
-            None => self.custom[op.index() - BUILTIN_OPERATIONS] = limit,
-        }
-    }
-}
-
-/// A tier: its name, the limit of every operation under it, and which of them it sets itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Tier<const C: usize> {
-    name: Name,
-    limits: OpLimits<C>,
-    /// The entries the document gives for this tier (the others copy the top level).
-    own: OwnFlags<C>,
-}
-
-/// One flag per operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct OwnFlags<const C: usize> {
-    builtin: [bool; BUILTIN_OPERATIONS],
-    custom: [bool; C],
-}
-
-impl<const C: usize> OwnFlags<C> {
-    const NONE: OwnFlags<C> = OwnFlags {
-        builtin: [false; BUILTIN_OPERATIONS],
-        custom: [false; C],
-    };
-
-    fn get(&self, op: OpId) -> bool {
-        match op.builtin() {
-            Some(b) => self.builtin[b as usize],
-            None => self.custom[op.index() - BUILTIN_OPERATIONS],
-        }
-    }
-
-    fn set(&mut self, op: OpId) {
-        match op.builtin() {
-            Some(b) => self.builtin[b as usize] = true,
-            None => self.custom[op.index() - BUILTIN_OPERATIONS] = true,
-        }
-    }
-}
-
-impl<const C: usize> Tier<C> {
-    const EMPTY: Tier<C> = Tier {
-        name: Name::EMPTY,
-        limits: OpLimits::new(PolicyTable::DEFAULT),
-        own: OwnFlags::NONE,
-    };
 }
 
 /// The rate-limit policy: operations, their limits, tiers. `CUSTOM` is the room for custom

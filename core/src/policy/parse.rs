@@ -7,9 +7,9 @@
 
 use super::error::{InvalidPolicy, Reason};
 use super::name::Name;
+use super::tables::{OpLimits, OwnFlags, Tier};
 use super::{
-    BUILTIN_OPERATIONS, CUSTOM_OPERATIONS_MAX, OpId, OpLimits, OwnFlags, RatePolicy, TIERS_MAX,
-    Tier, TierId, WINDOW_MAX_MS,
+    BUILTIN_OPERATIONS, CUSTOM_OPERATIONS_MAX, OpId, RatePolicy, TIERS_MAX, TierId, WINDOW_MAX_MS,
 };
 use crate::Duration;
 use crate::json::unescape::{FixedStr, unescape};
