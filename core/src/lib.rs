@@ -84,6 +84,7 @@
 //! | module | what it decides |
 //! |---|---|
 //! | [`limit`] | integer GCRA token buckets, a keyed limiter, the named operation limits |
+//! | [`policy`] | the policy document's operations (built-in and custom), tiers and limits |
 //! | [`retry`] | named retry policies with seeded, capped jitter; a retry budget |
 //! | [`guard`] | one guarded call: limit, breaker, attempt, classify, record, retry, deadline |
 //! | [`breaker`] | circuit breakers (consecutive / rate / slow-call trips) and a registry |
@@ -125,6 +126,7 @@ pub mod key;
 pub mod lease;
 pub mod limit;
 pub mod pipeline;
+pub mod policy;
 pub mod proto;
 pub mod retry;
 pub mod service;

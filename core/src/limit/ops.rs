@@ -12,7 +12,9 @@
 //! A client's bucket for an operation is keyed by the hash of (operation, client key), so one
 //! [`KeyedLimiter`] holds every operation's buckets. Unknown operation names all map to
 //! [`Operation::Other`] and so share one bucket per client: a client cannot get fresh buckets
-//! by inventing operation names.
+//! by inventing operation names. Custom operations and tiers, which a policy document
+//! defines, are [`crate::policy::RatePolicy`]'s; its built-in operations are these, with the
+//! same bucket keys.
 
 use super::bucket::{CostOverCapacity, LimitPolicy, Tat};
 use super::keyed::{KeyedAcquire, KeyedLimiter};

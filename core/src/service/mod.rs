@@ -19,6 +19,10 @@
 //! - **Effects:** a method whose answer needs the host to act before the reply is sent
 //!   (make a journal entry durable, persist a record) will say so in its [`Reply`] as a typed
 //!   effect. None of the methods covered so far has one: their state lives in the service.
+//! - **Policy:** [`Service::new`] serves the six built-in operations under a
+//!   [`PolicyTable`]; [`Service::with_policy`] takes a [`RatePolicy`] with custom operations
+//!   and tiers (`params.tier`, the default tier). [`Service::swap_policy`] puts a new one in
+//!   force between requests; buckets and denial counts follow the operations' names.
 //! - **Housekeeping:** [`Service::sweep`] frees refilled buckets, a bounded number per call;
 //!   it is optional (slots are reused on demand) and only keeps [`Service::limiter_keys`]
 //!   close to the live keys.
@@ -85,19 +89,24 @@ mod rate_params;
 mod reply;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tier_tests;
 
-pub use rate_params::{KEY_MAX_BYTES, OPERATION_MAX_BYTES};
+pub use rate_params::{KEY_MAX_BYTES, OPERATION_MAX_BYTES, TIER_MAX_BYTES};
 
 use crate::Instant;
 use crate::key::KeyHasher;
 use crate::limit::{Operation, PolicyTable, Tat};
+use crate::policy::{BUILTIN_OPERATIONS, RatePolicy};
 use crate::proto::params::{Member, Members, NotAnObject};
 use crate::proto::{ERROR_REPLY_MAX_BYTES, ErrorCode, Method, Request};
 use crate::table::Slot;
 use rate_limit::RateLimits;
 
-/// The longest reply the service writes: the longest error reply and its extra members.
-pub const REPLY_MAX_BYTES: usize = ERROR_REPLY_MAX_BYTES + 128;
+/// The longest reply the service writes: the longest error reply and its extra members
+/// (`retry_after_ms`, `remaining`, `limit`, and an operation and a tier name of up to 64
+/// bytes each: at most 190 bytes).
+pub const REPLY_MAX_BYTES: usize = ERROR_REPLY_MAX_BYTES + 256;
 
 /// The buffer a reply is written into.
 pub type ReplyBuf = [u8; REPLY_MAX_BYTES];
@@ -154,27 +163,48 @@ pub enum Served {
 }
 
 /// The request machine over the host's limiter slots `S` (an array or a boxed slice of
-/// [`Slot<Tat>`], a non-zero multiple of 8). See the [module docs](self).
+/// [`Slot<Tat>`], a non-zero multiple of 8), under a [`RatePolicy`] with room for `CUSTOM`
+/// custom operations and `TIERS` tiers (none by default: the six built-in operations). See
+/// the [module docs](self).
 #[derive(Debug)]
-pub struct Service<S> {
+pub struct Service<S, const CUSTOM: usize = 0, const TIERS: usize = 0> {
     hasher: KeyHasher,
-    limits: PolicyTable,
-    rate: RateLimits<S>,
+    policy: RatePolicy<CUSTOM, TIERS>,
+    rate: RateLimits<S, CUSTOM>,
 }
 
 impl<S> Service<S>
 where
     S: AsRef<[Slot<Tat>]> + AsMut<[Slot<Tat>]>,
 {
-    /// A service hashing client keys with `hasher` (seeded by the host, secret), limiting
-    /// operations by `limits`, holding buckets in `limiter_slots` (cleared).
+    /// A service hashing client keys with `hasher` (seeded by the host, secret), limiting the
+    /// six built-in operations by `limits`, holding buckets in `limiter_slots` (cleared).
+    /// [`Service::with_policy`] takes custom operations and tiers.
     ///
     /// # Panics
     /// If the slot count is zero or not a multiple of 8 (a programmer error).
     pub fn new(hasher: KeyHasher, limits: PolicyTable, limiter_slots: S) -> Service<S> {
+        Service::with_policy(hasher, RatePolicy::from_table(limits), limiter_slots)
+    }
+}
+
+impl<S, const CUSTOM: usize, const TIERS: usize> Service<S, CUSTOM, TIERS>
+where
+    S: AsRef<[Slot<Tat>]> + AsMut<[Slot<Tat>]>,
+{
+    /// A service under `policy` (custom operations, tiers; see [`crate::policy`]), otherwise
+    /// as [`Service::new`].
+    ///
+    /// # Panics
+    /// If the slot count is zero or not a multiple of 8 (a programmer error).
+    pub fn with_policy(
+        hasher: KeyHasher,
+        policy: RatePolicy<CUSTOM, TIERS>,
+        limiter_slots: S,
+    ) -> Service<S, CUSTOM, TIERS> {
         Service {
             hasher,
-            limits,
+            policy,
             rate: RateLimits::new(limiter_slots),
         }
     }
@@ -203,7 +233,7 @@ where
         members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
         out: &mut ReplyBuf,
     ) -> Served {
-        let ctx = (&self.hasher, &self.limits);
+        let ctx = (&self.hasher, &self.policy);
         let consume = match method {
             Method::RateLimitCheck => false,
             Method::RateLimitConsume => true,
@@ -212,14 +242,35 @@ where
         Served::Reply(self.rate.handle(now, ctx, consume, members, out))
     }
 
-    /// The limits in force.
+    /// The top-level limits of the six built-in operations in force.
     pub fn limits(&self) -> &PolicyTable {
-        &self.limits
+        self.policy.builtin_limits()
     }
 
-    /// Replaces the limits; existing buckets keep their state (see [`crate::limit`]).
+    /// Puts in force a policy of the six built-in operations with `limits`, and no custom
+    /// operations or tiers; existing buckets keep their state (see [`crate::limit`]).
     pub fn set_limits(&mut self, limits: PolicyTable) {
-        self.limits = limits;
+        self.set_policy(RatePolicy::from_table(limits));
+    }
+
+    /// The rate-limit policy in force.
+    pub fn policy(&self) -> &RatePolicy<CUSTOM, TIERS> {
+        &self.policy
+    }
+
+    /// Puts `policy` in force. Existing buckets keep their state under the new limits (a
+    /// custom operation's buckets follow its name); denial counts follow the operations'
+    /// names. A large policy is better swapped in with [`Service::swap_policy`].
+    pub fn set_policy(&mut self, mut policy: RatePolicy<CUSTOM, TIERS>) {
+        self.swap_policy(&mut policy);
+    }
+
+    /// [`Service::set_policy`] without moving the tables through the stack: `policy` (say,
+    /// the host's boxed spare, filled by [`RatePolicy::parse_into`]) is put in force and
+    /// receives the policy that was.
+    pub fn swap_policy(&mut self, policy: &mut RatePolicy<CUSTOM, TIERS>) {
+        self.rate.rename_denials(&self.policy, policy);
+        core::mem::swap(&mut self.policy, policy);
     }
 
     /// Frees up to `max_slots` limiter slots whose buckets have refilled by `now`, continuing
@@ -233,8 +284,18 @@ where
         self.rate.len()
     }
 
-    /// `RATE_LIMITED` answers since start, per operation, in [`Operation::ALL`] order.
-    pub fn denials(&self) -> [(Operation, u64); Operation::ALL.len()] {
+    /// `RATE_LIMITED` answers since start, per built-in operation, in [`Operation::ALL`]
+    /// order.
+    pub fn denials(&self) -> [(Operation, u64); BUILTIN_OPERATIONS] {
         self.rate.denials()
+    }
+
+    /// `RATE_LIMITED` answers per operation of the policy in force, built-in ones first, by
+    /// name. A custom operation counts from when it was defined (a policy that drops it
+    /// drops its count).
+    pub fn operation_denials(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        self.policy
+            .operations()
+            .map(|(op, name)| (name, self.rate.denials_of(op)))
     }
 }

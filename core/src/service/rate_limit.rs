@@ -1,5 +1,9 @@
 //! `RATE_LIMIT_CHECK` and `RATE_LIMIT_CONSUME`: one bucket per (operation, client key) in a
-//! [`KeyedLimiter`] over the host's slots, under the operation's [`LimitPolicy`].
+//! [`KeyedLimiter`] over the host's slots, under the [`LimitPolicy`] the [`RatePolicy`] gives
+//! the operation in the request's tier (`params.tier`, else the default tier, else the top
+//! level). The tier chooses the limit, not the bucket (see [`crate::policy`]).
+
+use core::fmt;
 
 use super::rate_params::{self, RateParams, Scratch};
 use super::reply::{Extra, Refusal, encode_refusal, ms_until};
@@ -8,54 +12,68 @@ use crate::Instant;
 use crate::json::writer::Writer;
 use crate::key::{KeyHash, KeyHasher};
 use crate::limit::{
-    Acquire, CostOverCapacity, KeyedAcquire, KeyedLimiter, LimitPolicy, Operation, PolicyTable, Tat,
+    Acquire, CostOverCapacity, KeyedAcquire, KeyedLimiter, LimitPolicy, Operation, Tat,
 };
+use crate::policy::{BUILTIN_OPERATIONS, OpId, RatePolicy, TierId};
 use crate::proto::ErrorCode;
 use crate::proto::params::{Member, NotAnObject};
 use crate::table::Slot;
 
 /// The limiter, its denial counters and its sweep cursor.
 #[derive(Clone, Debug)]
-pub(crate) struct RateLimits<S> {
+pub(crate) struct RateLimits<S, const C: usize> {
     limiter: KeyedLimiter<S>,
-    /// `RATE_LIMITED` answers per operation, in [`Operation::ALL`] order.
-    denials: [u64; Operation::ALL.len()],
+    /// `RATE_LIMITED` answers per built-in operation, in [`Operation::ALL`] order.
+    denials: [u64; BUILTIN_OPERATIONS],
+    /// `RATE_LIMITED` answers per custom operation, in the policy's order.
+    custom_denials: [u64; C],
     cursor: usize,
     scratch: Scratch,
 }
 
 /// One call, its params read and its operation looked up.
-struct Call {
+struct Call<'p> {
     key: KeyHash,
-    op: Operation,
+    op: OpId,
+    /// The operation's name as the reply shows it (`other` for an unknown one).
+    op_name: &'p str,
+    /// The tier that chose the limit, by name; `None`: the top level.
+    tier: Option<&'p str>,
     limit: LimitPolicy,
     cost: u32,
 }
 
-impl<S> RateLimits<S>
+impl<S, const C: usize> RateLimits<S, C>
 where
     S: AsRef<[Slot<Tat>]> + AsMut<[Slot<Tat>]>,
 {
-    pub(crate) fn new(slots: S) -> RateLimits<S> {
+    pub(crate) fn new(slots: S) -> RateLimits<S, C> {
         RateLimits {
             limiter: KeyedLimiter::new(slots),
-            denials: [0; Operation::ALL.len()],
+            denials: [0; BUILTIN_OPERATIONS],
+            custom_denials: [0; C],
             cursor: 0,
             scratch: Scratch::new(),
         }
     }
 
     /// Reads the params, decides and writes the reply.
-    pub(crate) fn handle<'a>(
+    pub(crate) fn handle<'a, const T: usize>(
         &mut self,
         now: Instant,
-        (hasher, table): (&KeyHasher, &PolicyTable),
+        (hasher, policy): (&KeyHasher, &RatePolicy<C, T>),
         consume: bool,
         members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
         out: &mut ReplyBuf,
     ) -> Reply {
         let call = match rate_params::parse(members, &mut self.scratch) {
-            Ok(params) => Call::new(hasher, table, &params),
+            Ok(params) => match Call::new(hasher, policy, &params) {
+                Some(call) => call,
+                None => {
+                    let message = UnknownTier(policy);
+                    return encode_refusal(out, &Refusal::new(ErrorCode::BadRequest, &message));
+                }
+            },
             Err(e) => return encode_refusal(out, &Refusal::new(ErrorCode::BadRequest, &e)),
         };
         let answer = if consume {
@@ -70,7 +88,7 @@ where
     fn check(
         &self,
         now: Instant,
-        call: &Call,
+        call: &Call<'_>,
         out: &mut ReplyBuf,
     ) -> Result<Reply, CostOverCapacity> {
         // One table lookup for both questions.
@@ -105,7 +123,7 @@ where
     fn consume(
         &mut self,
         now: Instant,
-        call: &Call,
+        call: &Call<'_>,
         out: &mut ReplyBuf,
     ) -> Result<Reply, CostOverCapacity> {
         let capacity = call.limit.capacity_tokens();
@@ -125,17 +143,16 @@ where
                 success(w, call, Outcome::Allowed)
             }
             KeyedAcquire::Denied { retry_at } => {
-                self.denials[call.op as usize] += 1;
-                let message = format_args!(
-                    "rate limit of operation `{}` reached for this key ({capacity} per {} ms)",
-                    call.op.as_str(),
-                    call.limit.window().as_millis()
-                );
-                let refusal = Refusal::new(ErrorCode::RateLimited, &message)
+                self.count_denial(call.op);
+                let message = Limited(call);
+                let mut refusal = Refusal::new(ErrorCode::RateLimited, &message)
                     .retry_at(now, retry_at)
                     .with(Extra::Remaining(0))
                     .with(Extra::Limit(capacity))
-                    .with(Extra::Operation(call.op));
+                    .with(Extra::Operation(call.op_name));
+                if let Some(tier) = call.tier {
+                    refusal = refusal.with(Extra::Tier(tier));
+                }
                 let mut reply = encode_refusal(out, &refusal);
                 reply.outcome = Outcome::Denied { retry_at };
                 reply
@@ -149,9 +166,41 @@ where
         Ok(reply)
     }
 
-    /// `RATE_LIMITED` answers per operation since start.
-    pub(crate) fn denials(&self) -> [(Operation, u64); Operation::ALL.len()] {
+    fn count_denial(&mut self, op: OpId) {
+        let count = match op.builtin() {
+            Some(b) => &mut self.denials[b as usize],
+            None => &mut self.custom_denials[op.index() - BUILTIN_OPERATIONS],
+        };
+        *count += 1;
+    }
+
+    /// `RATE_LIMITED` answers per built-in operation since start.
+    pub(crate) fn denials(&self) -> [(Operation, u64); BUILTIN_OPERATIONS] {
         Operation::ALL.map(|op| (op, self.denials[op as usize]))
+    }
+
+    /// `RATE_LIMITED` answers of `op` since start (for a custom one: since it was defined).
+    pub(crate) fn denials_of(&self, op: OpId) -> u64 {
+        match op.builtin() {
+            Some(b) => self.denials[b as usize],
+            None => self.custom_denials[op.index() - BUILTIN_OPERATIONS],
+        }
+    }
+
+    /// Carries the custom operations' counts from `old` to `new` by name (a custom operation
+    /// `new` no longer defines loses its count; a new one starts at 0).
+    pub(crate) fn rename_denials<const T: usize, const U: usize>(
+        &mut self,
+        old: &RatePolicy<C, T>,
+        new: &RatePolicy<C, U>,
+    ) {
+        let mut counts = [0u64; C];
+        for (op, name) in new.operations().skip(BUILTIN_OPERATIONS) {
+            if let Some(was) = old.custom_operation(name) {
+                counts[op.index() - BUILTIN_OPERATIONS] = self.denials_of(was);
+            }
+        }
+        self.custom_denials = counts;
     }
 
     /// Buckets held (refilled ones not yet swept included).
@@ -165,30 +214,84 @@ where
     }
 }
 
-impl Call {
-    fn new(hasher: &KeyHasher, table: &PolicyTable, params: &RateParams<'_>) -> Call {
-        let op = Operation::from_name(params.operation);
-        Call {
-            key: op.key(hasher, params.key.as_bytes()),
+impl<'p> Call<'p> {
+    /// The call's operation, tier and bucket; `None` when `params.tier` names no tier.
+    #[inline]
+    fn new<const C: usize, const T: usize>(
+        hasher: &KeyHasher,
+        policy: &'p RatePolicy<C, T>,
+        params: &RateParams<'_>,
+    ) -> Option<Call<'p>> {
+        let op = policy.operation(params.operation);
+        let tier: Option<TierId> = match params.tier {
+            None => policy.default_tier(),
+            Some(name) => Some(policy.tier(name)?),
+        };
+        Some(Call {
+            key: policy.bucket_key(hasher, op, params.key.as_bytes()),
             op,
-            limit: *table.get(op),
+            op_name: policy.operation_name(op),
+            tier: tier.map(|t| policy.tier_name(t)),
+            limit: *policy.limit(op, tier),
             cost: params.cost,
+        })
+    }
+}
+
+/// The message of `RATE_LIMITED`.
+struct Limited<'c, 'p>(&'c Call<'p>);
+
+impl fmt::Display for Limited<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let call = self.0;
+        write!(f, "rate limit of operation `{}` ", call.op_name)?;
+        if let Some(tier) = call.tier {
+            write!(f, "in tier `{tier}` ")?;
         }
+        write!(
+            f,
+            "reached for this key ({} per {} ms)",
+            call.limit.capacity_tokens(),
+            call.limit.window().as_millis()
+        )
+    }
+}
+
+/// The message of an unknown `params.tier`: the tiers there are.
+struct UnknownTier<'p, const C: usize, const T: usize>(&'p RatePolicy<C, T>);
+
+impl<const C: usize, const T: usize> fmt::Display for UnknownTier<'_, C, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut tiers = self.0.tiers();
+        let Some((_, first)) = tiers.next() else {
+            return f.write_str("params.tier: unknown tier (the policy defines no tiers)");
+        };
+        write!(f, "params.tier: unknown tier (expected one of: {first}")?;
+        for (_, name) in tiers {
+            write!(f, ", {name}")?;
+        }
+        f.write_str(")")
     }
 }
 
 /// `,"limit":…,"operation":"…"`: the members every success reply has between `allowed` and
 /// `remaining` (keys in sorted order, as every other reply of the daemon).
-fn limit_and_operation(w: &mut Writer<'_>, call: &Call) {
+fn limit_and_operation(w: &mut Writer<'_>, call: &Call<'_>) {
     w.bytes(b",\"limit\":");
     w.u64(u64::from(call.limit.capacity_tokens()));
     w.bytes(b",\"operation\":\"");
-    w.bytes(call.op.as_str().as_bytes());
+    w.bytes(call.op_name.as_bytes());
     w.byte(b'"');
 }
 
-/// Ends a success reply with `,"window_ms":…}`.
-fn success(mut w: Writer<'_>, call: &Call, outcome: Outcome) -> Reply {
+/// Ends a success reply with `,"tier":"…"` (when a tier chose the limit) and
+/// `,"window_ms":…}`.
+fn success(mut w: Writer<'_>, call: &Call<'_>, outcome: Outcome) -> Reply {
+    if let Some(tier) = call.tier {
+        w.bytes(b",\"tier\":\"");
+        w.bytes(tier.as_bytes());
+        w.byte(b'"');
+    }
     w.bytes(b",\"window_ms\":");
     w.u64(call.limit.window().as_millis());
     w.byte(b'}');
@@ -201,12 +304,10 @@ fn success(mut w: Writer<'_>, call: &Call, outcome: Outcome) -> Reply {
 }
 
 /// The limiter's refusal of a cost it can never grant, naming the param.
-fn cost_refused(call: &Call, over: CostOverCapacity, out: &mut ReplyBuf) -> Reply {
+fn cost_refused(call: &Call<'_>, over: CostOverCapacity, out: &mut ReplyBuf) -> Reply {
     let message = format_args!(
         "params.cost: {} is above the capacity of operation `{}` ({} tokens), so it can never be granted",
-        over.cost_tokens,
-        call.op.as_str(),
-        over.capacity_tokens
+        over.cost_tokens, call.op_name, over.capacity_tokens
     );
     encode_refusal(out, &Refusal::new(ErrorCode::BadRequest, &message))
 }

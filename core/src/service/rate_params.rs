@@ -1,14 +1,15 @@
 //! The params of `RATE_LIMIT_CHECK` and `RATE_LIMIT_CONSUME`, read in one pass with one rule
 //! set: `key` (1 to [`KEY_MAX_BYTES`] bytes), `operation` (1 to [`OPERATION_MAX_BYTES`]),
-//! `cost` (an integer that fits a `u32`, default 1; `null` counts as absent). Names and strings
+//! `cost` (an integer that fits a `u32`, default 1; `null` counts as absent), `tier` (optional,
+//! 1 to [`TIER_MAX_BYTES`]; `null` counts as absent). Names and strings
 //! may be written with escapes: they are unescaped into bounded stack buffers. A refusal
 //! names the field path (`params.key: is required`).
 //!
 //! Cost 0 and a cost above the operation's capacity are not refused here: those are the
-//! limiter's rules ([`KeyedLimiter::acquire`](crate::limit::KeyedLimiter::acquire)).
+//! limiter's rules, and an unknown tier is the policy's ([`KeyedLimiter::acquire`](crate::limit::KeyedLimiter::acquire)).
 //!
 //! When several things are wrong, the first of this order is reported: a member given twice,
-//! then `key`, `operation`, `cost`, then the unknown member whose name sorts first.
+//! then `key`, `operation`, `cost`, `tier`, then the unknown member whose name sorts first.
 
 use core::fmt;
 
@@ -20,6 +21,8 @@ use crate::proto::params::{Member, NotAnObject};
 pub const KEY_MAX_BYTES: usize = 256;
 /// Longest operation name (`params.operation`), in bytes.
 pub const OPERATION_MAX_BYTES: usize = 64;
+/// Longest tier name (`params.tier`), in bytes.
+pub const TIER_MAX_BYTES: usize = 64;
 
 /// The params of one rate-limit call, as sent (the operation not yet looked up). The strings
 /// borrow the frame, or the [`Scratch`] when they were written with escapes.
@@ -28,6 +31,7 @@ pub(crate) struct RateParams<'s> {
     pub(crate) key: &'s str,
     pub(crate) operation: &'s str,
     pub(crate) cost: u32,
+    pub(crate) tier: Option<&'s str>,
 }
 
 /// Where escaped strings are unescaped: kept by the service, so a call written plainly copies
@@ -36,6 +40,7 @@ pub(crate) struct RateParams<'s> {
 pub(crate) struct Scratch {
     key: [u8; KEY_MAX_BYTES],
     operation: [u8; OPERATION_MAX_BYTES],
+    tier: [u8; TIER_MAX_BYTES],
 }
 
 impl Scratch {
@@ -43,6 +48,7 @@ impl Scratch {
         Scratch {
             key: [0; KEY_MAX_BYTES],
             operation: [0; OPERATION_MAX_BYTES],
+            tier: [0; TIER_MAX_BYTES],
         }
     }
 }
@@ -58,11 +64,11 @@ pub(crate) enum ParamError<'a> {
     Duplicate(Field),
     /// A required member is absent or `null`.
     Required(Field),
-    /// `key` or `operation` is not a string.
+    /// `key`, `operation` or `tier` is not a string.
     NotAString(Field),
-    /// `key` or `operation` is empty or too long.
+    /// `key`, `operation` or `tier` is empty or too long.
     Length(Field),
-    /// `key` or `operation` holds an escape that names no character (a lone surrogate).
+    /// `key`, `operation` or `tier` holds an escape that names no character (a lone surrogate).
     BadEscape(Field),
     /// `cost` is not an integer in `0..=u32::MAX`.
     Cost,
@@ -76,6 +82,7 @@ pub(crate) enum Field {
     Key,
     Operation,
     Cost,
+    Tier,
 }
 
 impl Field {
@@ -84,12 +91,14 @@ impl Field {
             Field::Key => "key",
             Field::Operation => "operation",
             Field::Cost => "cost",
+            Field::Tier => "tier",
         }
     }
 
     fn max_bytes(self) -> usize {
         match self {
             Field::Key => KEY_MAX_BYTES,
+            Field::Tier => TIER_MAX_BYTES,
             _ => OPERATION_MAX_BYTES,
         }
     }
@@ -137,7 +146,7 @@ impl fmt::Display for ParamError<'_> {
             ParamError::Unknown(name) => name.with_text(|name| {
                 write!(
                     f,
-                    "params.{name}: unknown field (expected one of: cost, key, operation)"
+                    "params.{name}: unknown field (expected one of: cost, key, operation, tier)"
                 )
             }),
         }
@@ -150,6 +159,7 @@ struct Seen<'m> {
     key: Option<Member<'m>>,
     operation: Option<Member<'m>>,
     cost: Option<Member<'m>>,
+    tier: Option<Member<'m>>,
     duplicate: Option<Field>,
     unknown: Option<Name<'m>>,
 }
@@ -160,6 +170,7 @@ impl<'m> Seen<'m> {
             Field::Key => &mut self.key,
             Field::Operation => &mut self.operation,
             Field::Cost => &mut self.cost,
+            Field::Tier => &mut self.tier,
         };
         if slot.is_some() {
             self.duplicate.get_or_insert(field);
@@ -203,6 +214,10 @@ pub(crate) fn parse<'a: 's, 's>(
     let key = text(Field::Key, seen.key, &mut scratch.key)?;
     let operation = text(Field::Operation, seen.operation, &mut scratch.operation)?;
     let cost = cost(seen.cost)?;
+    let tier = match seen.tier.filter(|m| m.raw() != "null") {
+        Some(m) => Some(text(Field::Tier, Some(m), &mut scratch.tier)?),
+        None => None,
+    };
     if let Some(name) = seen.unknown {
         return Err(ParamError::Unknown(name));
     }
@@ -210,6 +225,7 @@ pub(crate) fn parse<'a: 's, 's>(
         key,
         operation,
         cost,
+        tier,
     })
 }
 
@@ -218,6 +234,7 @@ fn classify<'m>(seen: &mut Seen<'m>, name: &str, member: Member<'m>) {
         "key" => seen.take(Field::Key, member),
         "operation" => seen.take(Field::Operation, member),
         "cost" => seen.take(Field::Cost, member),
+        "tier" => seen.take(Field::Tier, member),
         _ => seen.unknown(Name(member.name_raw())),
     }
 }

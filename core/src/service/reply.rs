@@ -1,28 +1,29 @@
 //! Error replies of the service: the core's [`ErrorReply`] followed by machine-readable extra
-//! members (`retry_after_ms`, `remaining`, `limit`, `operation`), in the order added.
+//! members (`retry_after_ms`, `remaining`, `limit`, `operation`, `tier`), in the order added.
 
 use core::fmt;
 
 use super::{Outcome, Reply, ReplyBuf};
 use crate::Instant;
 use crate::json::writer::Writer;
-use crate::limit::Operation;
 use crate::proto::{ERROR_MESSAGE_MAX_BYTES, ErrorCode, ErrorReply, format_message};
 
 /// Most extra members one refusal carries.
-const EXTRAS_MAX: usize = 4;
+const EXTRAS_MAX: usize = 5;
 
 /// An extra member of an error reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Extra {
+pub(crate) enum Extra<'m> {
     /// `"retry_after_ms":n`.
     RetryAfterMs(u64),
     /// `"remaining":n`.
     Remaining(u32),
     /// `"limit":n`.
     Limit(u32),
-    /// `"operation":"name"`.
-    Operation(Operation),
+    /// `"operation":"name"` (a name: nothing to escape).
+    Operation(&'m str),
+    /// `"tier":"name"` (a name: nothing to escape).
+    Tier(&'m str),
 }
 
 /// A refused request: its code, its message and its extra members.
@@ -30,7 +31,7 @@ pub(crate) struct Refusal<'m> {
     code: ErrorCode,
     message: &'m dyn fmt::Display,
     retry_at: Option<Instant>,
-    extras: [Option<Extra>; EXTRAS_MAX],
+    extras: [Option<Extra<'m>>; EXTRAS_MAX],
 }
 
 impl<'m> Refusal<'m> {
@@ -44,7 +45,7 @@ impl<'m> Refusal<'m> {
     }
 
     /// Adds an extra member (at most [`EXTRAS_MAX`]; a programmer's count).
-    pub(crate) fn with(mut self, extra: Extra) -> Refusal<'m> {
+    pub(crate) fn with(mut self, extra: Extra<'m>) -> Refusal<'m> {
         if let Some(free) = self.extras.iter_mut().find(|e| e.is_none()) {
             *free = Some(extra);
         }
@@ -82,11 +83,8 @@ pub(crate) fn encode_refusal(out: &mut ReplyBuf, refusal: &Refusal<'_>) -> Reply
             Extra::RetryAfterMs(ms) => member(&mut w, b"retry_after_ms", ms),
             Extra::Remaining(n) => member(&mut w, b"remaining", u64::from(n)),
             Extra::Limit(n) => member(&mut w, b"limit", u64::from(n)),
-            Extra::Operation(op) => {
-                w.bytes(b",\"operation\":\"");
-                w.bytes(op.as_str().as_bytes());
-                w.byte(b'"');
-            }
+            Extra::Operation(name) => text_member(&mut w, b"operation", name),
+            Extra::Tier(name) => text_member(&mut w, b"tier", name),
         }
     }
     w.byte(b'}');
@@ -99,6 +97,15 @@ pub(crate) fn encode_refusal(out: &mut ReplyBuf, refusal: &Refusal<'_>) -> Reply
         },
         error: Some(refusal.code),
     }
+}
+
+/// `,"name":"text"` for a text that needs no escaping (an operation or tier name).
+fn text_member(w: &mut Writer<'_>, name: &[u8], text: &str) {
+    w.bytes(b",\"");
+    w.bytes(name);
+    w.bytes(b"\":\"");
+    w.bytes(text.as_bytes());
+    w.byte(b'"');
 }
 
 fn member(w: &mut Writer<'_>, name: &[u8], n: u64) {

@@ -16,7 +16,7 @@ const T10: &str = r#"{"key":"u1","operation":"transform","cost":1}"#;
 const CHECK: Method = Method::RateLimitCheck;
 const CONSUME: Method = Method::RateLimitConsume;
 
-type Boxed = std::boxed::Box<[Slot<Tat>]>;
+pub(super) type Boxed = std::boxed::Box<[Slot<Tat>]>;
 
 fn service_of(slots: usize) -> Service<Boxed> {
     let slots = std::vec![Slot::empty(); slots].into_boxed_slice();
@@ -27,13 +27,18 @@ fn service() -> Service<Boxed> {
     service_of(64)
 }
 
-fn at(secs: u64) -> Instant {
+pub(super) fn at(secs: u64) -> Instant {
     Instant::from_secs(secs)
 }
 
 /// Serves `params` through a parsed frame (the daemon's path) and through the params text;
 /// both must write the same bytes. Returns the reply, its JSON and the body as sent.
-fn call(s: &mut Service<Boxed>, now: Instant, method: Method, params: &str) -> (Reply, Value) {
+pub(super) fn call<const C: usize, const T: usize>(
+    s: &mut Service<Boxed, C, T>,
+    now: Instant,
+    method: Method,
+    params: &str,
+) -> (Reply, Value) {
     let frame = format!(r#"{{"method":"{method}","params":{params}}}"#);
     let request = Request::parse(&frame).expect("a valid frame");
     let mut twin = clone_of(s);
@@ -70,21 +75,34 @@ fn call(s: &mut Service<Boxed>, now: Instant, method: Method, params: &str) -> (
     (reply, v)
 }
 
-fn clone_of(s: &Service<Boxed>) -> Service<Boxed> {
+pub(super) fn clone_of<const C: usize, const T: usize>(
+    s: &Service<Boxed, C, T>,
+) -> Service<Boxed, C, T> {
     Service {
         hasher: s.hasher,
-        limits: s.limits,
+        policy: s.policy.clone(),
         rate: s.rate.clone(),
     }
 }
 
-fn ok(s: &mut Service<Boxed>, now: Instant, method: Method, params: &str) -> Value {
+pub(super) fn ok<const C: usize, const T: usize>(
+    s: &mut Service<Boxed, C, T>,
+    now: Instant,
+    method: Method,
+    params: &str,
+) -> Value {
     let (reply, v) = call(s, now, method, params);
     assert_eq!(reply.error, None, "{method} {params}: {v}");
     v
 }
 
-fn err(s: &mut Service<Boxed>, now: Instant, method: Method, params: &str, code: &str) -> Value {
+pub(super) fn err<const C: usize, const T: usize>(
+    s: &mut Service<Boxed, C, T>,
+    now: Instant,
+    method: Method,
+    params: &str,
+    code: &str,
+) -> Value {
     let (reply, v) = call(s, now, method, params);
     assert_eq!(
         reply.error.map(ErrorCode::as_str),
@@ -260,7 +278,7 @@ fn bad_params_name_the_param() {
         ),
         (
             r#"{"key":"k","operation":"search","costs":1}"#,
-            "params.costs: unknown field (expected one of: cost, key, operation)",
+            "params.costs: unknown field (expected one of: cost, key, operation, tier)",
         ),
         // The duplicate comes first, then key, operation, cost, then the unknown name that
         // sorts first.
@@ -520,14 +538,17 @@ fn methods_not_covered_leave_the_buffer_alone() {
 fn the_longest_replies_fit() {
     let mut longest = [0u8; REPLY_MAX_BYTES];
     let message = "\u{1}".repeat(300);
+    let name = "o".repeat(64);
     let refusal = super::reply::Refusal::new(ErrorCode::RateLimited, &message)
         .retry_at(Instant::ZERO, Instant::from_micros(u64::MAX - 1))
         .with(super::reply::Extra::Remaining(u32::MAX))
         .with(super::reply::Extra::Limit(u32::MAX))
-        .with(super::reply::Extra::Operation(Operation::HealthCheck));
+        .with(super::reply::Extra::Operation(&name))
+        .with(super::reply::Extra::Tier(&name));
     let reply = super::reply::encode_refusal(&mut longest, &refusal);
     let v: Value = serde_json::from_slice(&longest[..reply.len]).unwrap();
-    assert_eq!(v["operation"], "health_check");
+    assert_eq!(v["operation"], name.as_str());
+    assert_eq!(v["tier"], name.as_str());
     assert!(reply.len <= REPLY_MAX_BYTES);
     assert!(
         REPLY_MAX_BYTES - reply.len < 40,
