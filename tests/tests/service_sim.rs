@@ -476,11 +476,9 @@ fn the_same_seed_gives_the_same_trace() {
 }
 
 /// A consume granted so that its bucket is full again exactly at the end of the clock
-/// (`Instant::MAX`) answers `"reset_after_ms":0`, "full now", while a check right after it
-/// says the bucket will never grant again. The time until the bucket's TAT is 1 µs, so 1 ms.
-/// (The model of `support/service_model.rs` mirrors today's answer; change both together.)
+/// (`Instant::MAX`) once answered `"reset_after_ms":0`, "full now". The time until the
+/// bucket's TAT is 1 µs, so 1 ms.
 #[test]
-#[ignore = "core: reset_after_ms is 0 when the bucket's TAT lands on Instant::MAX (ms_until treats MAX as never, consume maps that to 0)"]
 fn reset_after_ms_at_the_end_of_the_clock() {
     let mut table = PolicyTable::DEFAULT;
     let one_per_us = LimitPolicy::new(1, Duration::from_micros(1)).unwrap();

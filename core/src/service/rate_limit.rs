@@ -138,8 +138,10 @@ where
                 limit_and_operation(&mut w, call);
                 w.bytes(b",\"remaining\":");
                 w.u64(u64::from(remaining));
+                // The time until the bucket is full again, which is never "never" (a TAT that
+                // lands on `Instant::MAX` is still that far away).
                 w.bytes(b",\"reset_after_ms\":");
-                w.u64(ms_until(now, full_at).unwrap_or(0));
+                w.u64(full_at.saturating_duration_since(now).as_millis_ceil());
                 success(w, call, Outcome::Allowed)
             }
             KeyedAcquire::Denied { retry_at } => {

@@ -232,9 +232,9 @@ pub fn reply_body(
                 full_at_us,
             },
         ) => {
-            // As the service answers today: 0 when the bucket is full again only at the end of
-            // the clock (see `reset_after_ms_at_the_end_of_the_clock` in service_sim.rs).
-            let reset = ms_until(now_us, full_at_us).unwrap_or(0);
+            // A bucket full again only at the end of the clock is still that far away (see
+            // `reset_after_ms_at_the_end_of_the_clock` in service_sim.rs).
+            let reset = full_at_us.saturating_sub(now_us).div_ceil(1_000);
             success(true, remaining, ("reset_after_ms", reset.to_string()))
         }
         (true, Decision::Denied { retry_at_us }) => {
