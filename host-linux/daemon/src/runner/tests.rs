@@ -362,7 +362,9 @@ async fn usage_reports_cpu_of_a_busy_stage() {
     );
     let report = run_stage(&command(&s, &[]), &opts(10_000, 500), no_cancel()).await;
     assert_eq!(report.exit, Exit::Code(0));
-    assert!(report.usage.cpu_pct >= 20, "{:?}", report.usage);
+    // A second of spinning is reported as CPU use, whatever share of a CPU the machine's load
+    // left it (17 % was seen with a load of 12 on 2 CPUs); an idle second would be 0.
+    assert!(report.usage.cpu_pct >= 1, "{:?}", report.usage);
     assert!(report.peak_rss_kb > 0);
 }
 
