@@ -120,6 +120,48 @@ pub fn missing(path: &str, name: &str) -> SimError {
     }
 }
 
+/// A field that [`read_fields`] fills: [`FromJson`] behind a vtable, so that a struct's
+/// reader is one loop over a table of fields rather than a copy of the parsing code per field.
+pub trait ReadField {
+    /// Replaces `self` with the value read from `v`.
+    ///
+    /// # Errors
+    /// As [`FromJson::from_json`].
+    fn read_field(&mut self, v: &Value, path: &str) -> Result<(), SimError>;
+}
+
+impl<T: FromJson> ReadField for T {
+    fn read_field(&mut self, v: &Value, path: &str) -> Result<(), SimError> {
+        *self = T::from_json(v, path)?;
+        Ok(())
+    }
+}
+
+/// Reads object `v` into `slots`, one per name in `known` (in that order): members that are
+/// present replace their slot's value, missing ones leave it as it is.
+///
+/// # Errors
+/// `bad_json` when `v` is not an object, has a member not in `known`, lacks one of
+/// `required`, or a member cannot be read.
+pub fn read_fields(
+    v: &Value,
+    path: &str,
+    known: &[&str],
+    required: &[&str],
+    slots: &mut [&mut dyn ReadField],
+) -> Result<(), SimError> {
+    let members = members(v, path, known)?;
+    if let Some(name) = required.iter().find(|name| member(members, name).is_none()) {
+        return Err(missing(path, name));
+    }
+    for (name, slot) in known.iter().zip(slots) {
+        if let Some(x) = member(members, name) {
+            slot.read_field(x, &format!("{path}.{name}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Derives [`ToJson`] for a struct: one member per listed field, in that order.
 #[macro_export]
 macro_rules! json_fields {
@@ -164,20 +206,14 @@ macro_rules! json_object {
 
         impl $crate::json::FromJson for $ty {
             fn from_json(v: &$crate::json::Value, path: &str) -> Result<$ty, $crate::SimError> {
-                const KNOWN: &[&str] = &[$(stringify!($field)),*];
-                let members = $crate::json::members(v, path, KNOWN)?;
-                $($(
-                    if $crate::json::member(members, stringify!($req)).is_none() {
-                        return Err($crate::json::missing(path, stringify!($req)));
-                    }
-                )*)?
                 let mut out = <$ty>::default();
-                $(
-                    if let Some(x) = $crate::json::member(members, stringify!($field)) {
-                        let p = format!("{path}.{}", stringify!($field));
-                        out.$field = $crate::json::FromJson::from_json(x, &p)?;
-                    }
-                )*
+                $crate::json::read_fields(
+                    v,
+                    path,
+                    &[$(stringify!($field)),*],
+                    &[$($(stringify!($req)),*)?],
+                    &mut [$(&mut out.$field),*],
+                )?;
                 Ok(out)
             }
         }
