@@ -24,18 +24,16 @@ pub trait FromJson: Sized {
 }
 
 fn type_error(path: &str, expected: &str, got: &Value) -> SimError {
-    SimError {
-        code: "bad_json",
-        message: format!("{path}: expected {expected}, found {}", got.kind()),
-    }
+    SimError::new(
+        "bad_json",
+        format!("{path}: expected {expected}, found {}", got.kind()),
+    )
 }
 
 fn int_in<T: TryFrom<i128>>(v: &Value, path: &str, what: &str) -> Result<T, SimError> {
     match v {
-        Value::Int(n) => T::try_from(*n).map_err(|_| SimError {
-            code: "bad_json",
-            message: format!("{path}: {n} does not fit {what}"),
-        }),
+        Value::Int(n) => T::try_from(*n)
+            .map_err(|_| SimError::new("bad_json", format!("{path}: {n} does not fit {what}"))),
         other => Err(type_error(path, what, other)),
     }
 }
@@ -96,13 +94,13 @@ pub fn members<'v>(
         return Err(type_error(path, "an object", v));
     };
     if let Some((name, _)) = members.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-        return Err(SimError {
-            code: "bad_json",
-            message: format!(
+        return Err(SimError::new(
+            "bad_json",
+            format!(
                 "{path}: unknown field `{name}`, expected one of {}",
                 known.join(", ")
             ),
-        });
+        ));
     }
     Ok(members)
 }
@@ -114,10 +112,7 @@ pub fn member<'v>(members: &'v [(String, Value)], name: &str) -> Option<&'v Valu
 
 /// The error for a required member `name` missing from the object at `path`.
 pub fn missing(path: &str, name: &str) -> SimError {
-    SimError {
-        code: "bad_json",
-        message: format!("{path}: missing field `{name}`"),
-    }
+    SimError::new("bad_json", format!("{path}: missing field `{name}`"))
 }
 
 /// A field that [`read_fields`] fills: [`FromJson`] behind a vtable, so that a struct's

@@ -58,10 +58,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, what: &str) -> SimError {
-        SimError {
-            code: "bad_json",
-            message: format!("config: {what} at byte {}", self.i),
-        }
+        SimError::new("bad_json", format!("config: {what} at byte {}", self.i))
     }
 
     fn ws(&mut self) {
