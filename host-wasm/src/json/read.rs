@@ -167,11 +167,16 @@ impl Parser<'_> {
         if digits > 1 && self.s[self.i - digits] == b'0' {
             return Err(self.err("leading zero in a number"));
         }
-        let text = core::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
-        match text.parse::<i128>() {
-            Ok(n) if (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&n) => {
-                Ok(Value::Int(n))
-            }
+        // By hand rather than `str::parse::<i128>`, whose code is kilobytes of the wasm module.
+        let negative = self.s[start] == b'-';
+        let magnitude = self.s[self.i - digits..self.i]
+            .iter()
+            .try_fold(0u64, |n, d| {
+                n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            });
+        match magnitude {
+            Some(m) if !negative => Ok(Value::Int(i128::from(m))),
+            Some(m) if m <= 1 << 63 => Ok(Value::Int(-i128::from(m))),
             _ => Err(self.err("integer out of range")),
         }
     }
