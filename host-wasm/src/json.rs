@@ -32,8 +32,16 @@ fn type_error(path: &str, expected: &str, got: &Value) -> SimError {
 
 fn int_in<T: TryFrom<i128>>(v: &Value, path: &str, what: &str) -> Result<T, SimError> {
     match v {
-        Value::Int(n) => T::try_from(*n)
-            .map_err(|_| SimError::new("bad_json", format!("{path}: {n} does not fit {what}"))),
+        Value::Int(n) => T::try_from(*n).map_err(|_| {
+            // The reader keeps integers in i64::MIN..=u64::MAX: sign and magnitude print the
+            // same as the i128 would, without i128 formatting code in the wasm module.
+            let sign = if *n < 0 { "-" } else { "" };
+            let magnitude = u64::try_from(n.unsigned_abs()).unwrap_or(u64::MAX);
+            SimError::new(
+                "bad_json",
+                format!("{path}: {sign}{magnitude} does not fit {what}"),
+            )
+        }),
         other => Err(type_error(path, what, other)),
     }
 }
