@@ -47,12 +47,22 @@ impl SimError {
 
     /// A `bad_params` error: `field` must satisfy `rule`.
     pub fn param(field: &str, rule: impl fmt::Display) -> SimError {
-        SimError::new("bad_params", format!("{field}: {rule}"))
+        SimError::labelled("bad_params", field, &rule)
     }
 
     /// An `internal` error: heidi-core refused `what` although the simulator guarantees it.
     pub fn internal(what: impl fmt::Display) -> SimError {
-        SimError::new("internal", format!("simulator bug: {what}"))
+        SimError::labelled("internal", "simulator bug", &what)
+    }
+
+    /// `code` with the message `{label}: {rest}`: the one formatting site of [`param`] and
+    /// [`internal`], which are generic over their argument and would each copy it.
+    ///
+    /// [`param`]: SimError::param
+    /// [`internal`]: SimError::internal
+    #[inline(never)]
+    fn labelled(code: &'static str, label: &str, rest: &dyn fmt::Display) -> SimError {
+        SimError::new(code, format!("{label}: {rest}"))
     }
 
     /// `{"error":{"code":…,"message":…}}`, the form the wasm export returns.
