@@ -79,11 +79,15 @@ impl FromJson for String {
 impl<T: FromJson> FromJson for Vec<T> {
     fn from_json(v: &Value, path: &str) -> Result<Vec<T>, SimError> {
         match v {
-            Value::Arr(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| T::from_json(item, &format!("{path}[{i}]")))
-                .collect(),
+            Value::Arr(items) => {
+                // A loop rather than `collect` into a `Result`, whose adapter was ~500 bytes of wasm per
+                // element type.
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(T::from_json(item, &format!("{path}[{i}]"))?);
+                }
+                Ok(out)
+            }
             other => Err(type_error(path, "an array", other)),
         }
     }
