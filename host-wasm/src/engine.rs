@@ -71,7 +71,9 @@ impl<E> Engine<E> {
         self.seq += 1;
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slots[slot as usize] = Some(event);
+                if let Some(free) = self.slots.get_mut(slot as usize) {
+                    *free = Some(event);
+                }
                 slot
             }
             None => {
@@ -117,7 +119,7 @@ impl<E> Engine<E> {
         debug_assert!(at >= self.now, "the clock went back");
         self.now = at;
         self.free.push(slot);
-        self.slots[slot as usize].take().map(Next::Event)
+        self.slots.get_mut(slot as usize)?.take().map(Next::Event)
     }
 
     /// Events processed so far (boundaries included).
