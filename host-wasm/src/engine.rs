@@ -10,41 +10,13 @@
 //! nothing.
 
 use heidi_core::Instant;
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-struct Scheduled<E> {
-    at: Instant,
-    seq: u64,
-    event: E,
-}
-
-impl<E> Scheduled<E> {
-    fn key(&self) -> (Instant, u64) {
-        (self.at, self.seq)
-    }
-}
-
-impl<E> PartialEq for Scheduled<E> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl<E> Eq for Scheduled<E> {}
-
-impl<E> PartialOrd for Scheduled<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<E> Ord for Scheduled<E> {
-    /// Reversed: `BinaryHeap` is a max-heap and we want the earliest first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key().cmp(&self.key())
-    }
-}
+/// A queued event's place in the heap: its instant, its scheduling order and the slot of
+/// [`Engine`]'s slab that holds it. The heap holds only these, not the events, so that its
+/// code exists once rather than once per scenario's event type.
+type Key = Reverse<(Instant, u64, u32)>;
 
 /// What [`Engine::step`] yields.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,7 +30,12 @@ pub enum Next<E> {
 /// The virtual clock and its event queue.
 pub struct Engine<E> {
     now: Instant,
-    queue: BinaryHeap<Scheduled<E>>,
+    /// Earliest first (`Reverse`: `BinaryHeap` is a max-heap).
+    queue: BinaryHeap<Key>,
+    /// The queued events, by slot; `None` in a free slot.
+    slots: Vec<Option<E>>,
+    /// Slots free for reuse.
+    free: Vec<u32>,
     boundary: Option<Instant>,
     seq: u64,
     steps: u64,
@@ -72,6 +49,8 @@ impl<E> Engine<E> {
         Engine {
             now: Instant::ZERO,
             queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             boundary: None,
             seq: 0,
             steps: 0,
@@ -90,8 +69,19 @@ impl<E> Engine<E> {
     pub fn at(&mut self, at: Instant, event: E) {
         let at = at.max(self.now);
         self.seq += 1;
-        let seq = self.seq;
-        self.queue.push(Scheduled { at, seq, event });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                if let Some(free) = self.slots.get_mut(slot as usize) {
+                    *free = Some(event);
+                }
+                slot
+            }
+            None => {
+                self.slots.push(Some(event));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.queue.push(Reverse((at, self.seq, slot)));
     }
 
     /// Schedules `event` `after` from now.
@@ -109,7 +99,7 @@ impl<E> Engine<E> {
     /// instant), with the clock moved to it; `None` when nothing is left or the step cap is
     /// reached (then [`Engine::cap_reached`] is true and the work stays queued).
     pub fn step(&mut self) -> Option<Next<E>> {
-        let first = self.queue.peek().map(|s| s.at);
+        let first = self.queue.peek().map(|Reverse((at, _, _))| *at);
         let boundary_first = match (self.boundary, first) {
             (Some(b), Some(e)) => b <= e,
             (Some(_), None) => true,
@@ -125,10 +115,11 @@ impl<E> Engine<E> {
             self.now = self.boundary.take().unwrap_or(self.now);
             return Some(Next::Boundary);
         }
-        let s = self.queue.pop()?;
-        debug_assert!(s.at >= self.now, "the clock went back");
-        self.now = s.at;
-        Some(Next::Event(s.event))
+        let Reverse((at, _, slot)) = self.queue.pop()?;
+        debug_assert!(at >= self.now, "the clock went back");
+        self.now = at;
+        self.free.push(slot);
+        self.slots.get_mut(slot as usize)?.take().map(Next::Event)
     }
 
     /// Events processed so far (boundaries included).

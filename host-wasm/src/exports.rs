@@ -81,11 +81,8 @@ pub extern "C" fn sim_run(len: u32) -> i32 {
     b.output = output;
     // Memory of a wasm32 module is at most 4 GiB, but an i32 holds only 2 GiB.
     let n = i32::try_from(b.output.len()).unwrap_or_else(|_| {
-        b.output = crate::SimError {
-            code: "output_too_large",
-            message: "the trace exceeds 2 GiB".into(),
-        }
-        .to_json();
+        b.output =
+            crate::SimError::new("output_too_large", "the trace exceeds 2 GiB".into()).to_json();
         -1
     });
     match (ok, n) {

@@ -24,17 +24,23 @@ pub trait FromJson: Sized {
 }
 
 fn type_error(path: &str, expected: &str, got: &Value) -> SimError {
-    SimError {
-        code: "bad_json",
-        message: format!("{path}: expected {expected}, found {}", got.kind()),
-    }
+    SimError::new(
+        "bad_json",
+        format!("{path}: expected {expected}, found {}", got.kind()),
+    )
 }
 
 fn int_in<T: TryFrom<i128>>(v: &Value, path: &str, what: &str) -> Result<T, SimError> {
     match v {
-        Value::Int(n) => T::try_from(*n).map_err(|_| SimError {
-            code: "bad_json",
-            message: format!("{path}: {n} does not fit {what}"),
+        Value::Int(n) => T::try_from(*n).map_err(|_| {
+            // The reader keeps integers in i64::MIN..=u64::MAX: sign and magnitude print the
+            // same as the i128 would, without i128 formatting code in the wasm module.
+            let sign = if *n < 0 { "-" } else { "" };
+            let magnitude = u64::try_from(n.unsigned_abs()).unwrap_or(u64::MAX);
+            SimError::new(
+                "bad_json",
+                format!("{path}: {sign}{magnitude} does not fit {what}"),
+            )
         }),
         other => Err(type_error(path, what, other)),
     }
@@ -73,11 +79,15 @@ impl FromJson for String {
 impl<T: FromJson> FromJson for Vec<T> {
     fn from_json(v: &Value, path: &str) -> Result<Vec<T>, SimError> {
         match v {
-            Value::Arr(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| T::from_json(item, &format!("{path}[{i}]")))
-                .collect(),
+            Value::Arr(items) => {
+                // A loop rather than `collect` into a `Result`, whose adapter was ~500 bytes of wasm per
+                // element type.
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(T::from_json(item, &format!("{path}[{i}]"))?);
+                }
+                Ok(out)
+            }
             other => Err(type_error(path, "an array", other)),
         }
     }
@@ -96,13 +106,13 @@ pub fn members<'v>(
         return Err(type_error(path, "an object", v));
     };
     if let Some((name, _)) = members.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-        return Err(SimError {
-            code: "bad_json",
-            message: format!(
+        return Err(SimError::new(
+            "bad_json",
+            format!(
                 "{path}: unknown field `{name}`, expected one of {}",
                 known.join(", ")
             ),
-        });
+        ));
     }
     Ok(members)
 }
@@ -114,10 +124,49 @@ pub fn member<'v>(members: &'v [(String, Value)], name: &str) -> Option<&'v Valu
 
 /// The error for a required member `name` missing from the object at `path`.
 pub fn missing(path: &str, name: &str) -> SimError {
-    SimError {
-        code: "bad_json",
-        message: format!("{path}: missing field `{name}`"),
+    SimError::new("bad_json", format!("{path}: missing field `{name}`"))
+}
+
+/// A field that [`read_fields`] fills: [`FromJson`] behind a vtable, so that a struct's
+/// reader is one loop over a table of fields rather than a copy of the parsing code per field.
+pub trait ReadField {
+    /// Replaces `self` with the value read from `v`.
+    ///
+    /// # Errors
+    /// As [`FromJson::from_json`].
+    fn read_field(&mut self, v: &Value, path: &str) -> Result<(), SimError>;
+}
+
+impl<T: FromJson> ReadField for T {
+    fn read_field(&mut self, v: &Value, path: &str) -> Result<(), SimError> {
+        *self = T::from_json(v, path)?;
+        Ok(())
     }
+}
+
+/// Reads object `v` into `slots`, one per name in `known` (in that order): members that are
+/// present replace their slot's value, missing ones leave it as it is.
+///
+/// # Errors
+/// `bad_json` when `v` is not an object, has a member not in `known`, lacks one of
+/// `required`, or a member cannot be read.
+pub fn read_fields(
+    v: &Value,
+    path: &str,
+    known: &[&str],
+    required: &[&str],
+    slots: &mut [&mut dyn ReadField],
+) -> Result<(), SimError> {
+    let members = members(v, path, known)?;
+    if let Some(name) = required.iter().find(|name| member(members, name).is_none()) {
+        return Err(missing(path, name));
+    }
+    for (name, slot) in known.iter().zip(slots) {
+        if let Some(x) = member(members, name) {
+            slot.read_field(x, &format!("{path}.{name}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Derives [`ToJson`] for a struct: one member per listed field, in that order.
@@ -164,20 +213,14 @@ macro_rules! json_object {
 
         impl $crate::json::FromJson for $ty {
             fn from_json(v: &$crate::json::Value, path: &str) -> Result<$ty, $crate::SimError> {
-                const KNOWN: &[&str] = &[$(stringify!($field)),*];
-                let members = $crate::json::members(v, path, KNOWN)?;
-                $($(
-                    if $crate::json::member(members, stringify!($req)).is_none() {
-                        return Err($crate::json::missing(path, stringify!($req)));
-                    }
-                )*)?
                 let mut out = <$ty>::default();
-                $(
-                    if let Some(x) = $crate::json::member(members, stringify!($field)) {
-                        let p = format!("{path}.{}", stringify!($field));
-                        out.$field = $crate::json::FromJson::from_json(x, &p)?;
-                    }
-                )*
+                $crate::json::read_fields(
+                    v,
+                    path,
+                    &[$(stringify!($field)),*],
+                    &[$($(stringify!($req)),*)?],
+                    &mut [$(&mut out.$field),*],
+                )?;
                 Ok(out)
             }
         }

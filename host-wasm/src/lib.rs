@@ -52,7 +52,7 @@ pub mod upstream;
 #[cfg(target_arch = "wasm32")]
 pub mod exports;
 
-pub use error::SimError;
+pub use error::{ErrorInfo, SimError};
 
 use json::{FromJson, Value};
 
@@ -79,10 +79,10 @@ const CONFIG_FIELDS: &[&str] = &["scenario", "seed", "max_steps", "params"];
 /// (`bad_json`), values out of range (`bad_params`) or is too large (`input_too_large`).
 pub fn run_json(input: &[u8]) -> Result<Vec<u8>, SimError> {
     if input.len() > MAX_INPUT_BYTES {
-        return Err(SimError {
-            code: "input_too_large",
-            message: format!("config is {} bytes, at most {MAX_INPUT_BYTES}", input.len()),
-        });
+        return Err(SimError::new(
+            "input_too_large",
+            format!("config is {} bytes, at most {MAX_INPUT_BYTES}", input.len()),
+        ));
     }
     let config = json::parse(input)?;
     let members = json::members(&config, "config", CONFIG_FIELDS)?;

@@ -58,10 +58,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, what: &str) -> SimError {
-        SimError {
-            code: "bad_json",
-            message: format!("config: {what} at byte {}", self.i),
-        }
+        SimError::new("bad_json", format!("config: {what} at byte {}", self.i))
     }
 
     fn ws(&mut self) {
@@ -76,7 +73,11 @@ impl Parser<'_> {
     }
 
     fn eat(&mut self, lit: &[u8]) -> bool {
-        if self.s[self.i..].starts_with(lit) {
+        if self
+            .s
+            .get(self.i..)
+            .is_some_and(|rest| rest.starts_with(lit))
+        {
             self.i += lit.len();
             true
         } else {
@@ -156,25 +157,27 @@ impl Parser<'_> {
     fn number(&mut self) -> Result<Value, SimError> {
         let start = self.i;
         self.eat(b"-");
-        let digits = self.s[self.i..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        self.i += digits;
-        if digits == 0 {
+        let rest = self.s.get(self.i..).unwrap_or_default();
+        let len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = rest.get(..len).unwrap_or_default();
+        self.i += len;
+        if digits.is_empty() {
             return Err(self.err("expected digits"));
         }
         if let Some(b'.' | b'e' | b'E') = self.s.get(self.i) {
             return Err(self.err("numbers must be integers (use permille, ms or µs fields)"));
         }
-        if digits > 1 && self.s[self.i - digits] == b'0' {
+        if digits.len() > 1 && digits.first() == Some(&b'0') {
             return Err(self.err("leading zero in a number"));
         }
-        let text = core::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
-        match text.parse::<i128>() {
-            Ok(n) if (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&n) => {
-                Ok(Value::Int(n))
-            }
+        // By hand rather than `str::parse::<i128>`, whose code is kilobytes of the wasm module.
+        let negative = self.s.get(start) == Some(&b'-');
+        let magnitude = digits.iter().try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        });
+        match magnitude {
+            Some(m) if !negative => Ok(Value::Int(i128::from(m))),
+            Some(m) if m <= 1 << 63 => Ok(Value::Int(-i128::from(m))),
             _ => Err(self.err("integer out of range")),
         }
     }

@@ -42,11 +42,18 @@ impl Writer {
 
     /// One member `"name":value`.
     pub fn field<T: ToJson + ?Sized>(&mut self, name: &str, value: &T) {
+        self.key(name);
+        value.write_json(self);
+    }
+
+    /// `"name":`, the start of a member. Not inlined: traces have hundreds of fields, and a
+    /// copy of this per field was kilobytes of the wasm module.
+    #[inline(never)]
+    fn key(&mut self, name: &str) {
         self.sep();
         self.quoted(name);
         self.buf.push(b':');
         self.comma = false;
-        value.write_json(self);
     }
 
     /// An array of `items`.
@@ -68,6 +75,7 @@ impl Writer {
     }
 
     /// An unsigned integer.
+    #[inline(never)]
     pub fn uint(&mut self, n: u64) {
         self.sep();
         let mut digits = [0u8; 20];

@@ -196,7 +196,7 @@ pub fn simulate(seed: u64, max_steps: u64, p: Params) -> Result<BatchingTrace, S
     check_range("linger_ms", p.linger_ms, 0, MAX_LINGER_MS)?;
     check_range("per_item_us", p.per_item_us, 0, MAX_PER_ITEM_US)?;
     let upstream = Upstream::new(p.fail_permille, p.latency_ms, p.latency_jitter_ms)?;
-    let world = World::new(seed, &p, upstream);
+    let world = World::new(seed, &p, upstream)?;
     let run = Run {
         scenario: "batching",
         seed,
@@ -252,14 +252,18 @@ struct World {
 }
 
 impl World {
-    fn new(seed: u64, p: &Params, upstream: Upstream) -> World {
+    fn new(seed: u64, p: &Params, upstream: Upstream) -> Result<World, SimError> {
         let mut rng = Rng::new(seed);
         let arrivals_rng = rng.fork(1);
         let config = BatcherConfig {
             linger: Duration::from_millis(p.linger_ms),
         };
         let batch_max = p.batch_max as usize;
-        World {
+        // `batch_max` was checked to be 1..=8 (`check_range` above); a refusal is a simulator
+        // bug, reported as such (an `expect` would pull the error's Debug into the module).
+        let batcher = Batcher::with_limit(config, batch_max)
+            .map_err(|e| SimError::internal(format_args!("batcher: {e}")))?;
+        Ok(World {
             batch_max,
             rng,
             arrivals_rng,
@@ -268,8 +272,7 @@ impl World {
             duration_us: p.duration_ms * 1_000,
             per_item_us: p.per_item_us,
             upstream,
-            // `batch_max` was checked to be 1..=8 (`check_range` above).
-            batcher: Batcher::with_limit(config, batch_max).expect("batch_max is checked"),
+            batcher,
             linger: Timer::default(),
             in_flight: 0,
             end: Instant::from_millis(p.duration_ms),
@@ -284,7 +287,7 @@ impl World {
             ticks: Vec::new(),
             events: EventLog::default(),
             s: Summary::default(),
-        }
+        })
     }
 
     /// The offered load at `t`: linear from the start rate to the end rate.
