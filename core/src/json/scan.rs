@@ -159,7 +159,7 @@ impl<'a> Scanner<'a> {
     /// [`Scanner::value`] nested at most `max_depth` deep (a value inside a container that
     /// already counts as one level gets `JSON_MAX_DEPTH - 1`); `max_depth` is at most
     /// [`JSON_MAX_DEPTH`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn value_within(&mut self, max_depth: usize) -> Result<Range<usize>, ScanError> {
         self.ws();
         let start = self.pos;

@@ -107,7 +107,7 @@ impl RawMember {
 /// [`Request::parse`](super::Request::parse): with `first`, the object's `{` (after
 /// whitespace); otherwise the `,` before the next member. Returns `None` once the closing `}`
 /// is consumed. Member values nest at most `max_depth` deep.
-#[inline]
+#[inline(always)]
 pub(crate) fn next_member(
     sc: &mut Scanner<'_>,
     first: bool,
