@@ -179,27 +179,21 @@ impl Recorded {
 
     /// Records a member of the object that starts at byte `base` of the scanned text.
     pub(crate) fn push(&mut self, raw: &RawMember, base: usize) {
-        let offset = |at: usize| u16::try_from(at - base).ok();
-        let spot = match (
-            offset(raw.name.start),
-            offset(raw.name.end),
-            offset(raw.value.start),
-            offset(raw.value.end),
-        ) {
-            (Some(a), Some(b), Some(c), Some(d)) => Spot {
-                name: [a, b],
-                value: [c, d],
-                name_plain: raw.name_plain,
-                plain_str: raw.plain_str,
-            },
-            _ => return self.len = Recorded::OVERFLOW,
-        };
+        // The offsets grow through a member (name, then value), so when the value's end fits a
+        // `u16`, all four do.
+        let fits = u16::try_from(raw.value.end - base).is_ok();
         match self.spots.get_mut(usize::from(self.len)) {
-            Some(slot) => {
-                *slot = spot;
+            Some(slot) if fits => {
+                let offset = |at: usize| (at - base) as u16;
+                *slot = Spot {
+                    name: [offset(raw.name.start), offset(raw.name.end)],
+                    value: [offset(raw.value.start), offset(raw.value.end)],
+                    name_plain: raw.name_plain,
+                    plain_str: raw.plain_str,
+                };
                 self.len += 1;
             }
-            None => self.len = Recorded::OVERFLOW,
+            _ => self.len = Recorded::OVERFLOW,
         }
     }
 
