@@ -207,7 +207,8 @@ impl<'a> Request<'a> {
     /// unescape per top-level key that has escapes.
     pub fn parse(frame: &'a str) -> Result<Request<'a>, RequestError> {
         let doc = frame.as_bytes();
-        let fields = scan_fields(doc)?;
+        let mut fields = Fields::default();
+        scan_fields(doc, &mut fields)?;
         let span = fields.method.ok_or(RequestError::MissingMethod)?;
         let method = method(frame, span, fields.method_escaped)?;
         let (params, recorded) = match fields.params {
@@ -237,8 +238,9 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Walks the top-level object, validating everything, and records the known fields.
-fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
+/// Walks the top-level object, validating everything, and records the known fields in
+/// `fields` (filled in place: it is large, with the members of `params`).
+fn scan_fields(doc: &[u8], fields: &mut Fields) -> Result<(), RequestError> {
     let mut sc = Scanner::new(doc);
     sc.ws();
     if sc.peek() != Some(b'{') {
@@ -246,7 +248,6 @@ fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
     }
     sc.expect(b'{')?;
     sc.ws();
-    let mut fields = Fields::default();
     if sc.expect(b'}').is_err() {
         loop {
             sc.ws();
@@ -273,7 +274,7 @@ fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
                 _ => sc.value()?,
             };
             if let Some(field) = field {
-                record(&mut fields, field, value)?;
+                record(fields, field, value)?;
             }
             if sc.expect(b',').is_ok() {
                 continue;
@@ -283,7 +284,7 @@ fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
         }
     }
     sc.end()?;
-    Ok(fields)
+    Ok(())
 }
 
 /// The error for a document that does not start with `{`: is it JSON at all?
