@@ -120,10 +120,13 @@ pub(crate) fn next_member(
     if sc.eat(b'}') {
         return Ok(None);
     }
+    // Whitespace is skipped already: `,` must be next.
     if !first {
-        sc.expect(b',')?;
+        if !sc.eat(b',') {
+            return Err(sc.syntax());
+        }
+        sc.ws();
     }
-    sc.ws();
     let name_start = sc.pos() + 1;
     let escaped = sc.skip_string()?;
     let name_end = sc.pos() - 1;
