@@ -69,11 +69,16 @@ impl<'a> Member<'a> {
     #[must_use]
     pub fn as_u64(&self) -> Option<u64> {
         let digits = self.value.as_bytes();
-        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        if digits.is_empty() {
             return None;
         }
+        // One pass: a byte that is not a digit, or a value past `u64::MAX`, gives `None`.
         digits.iter().try_fold(0u64, |n, d| {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            let digit = d.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            n.checked_mul(10)?.checked_add(u64::from(digit))
         })
     }
 }
