@@ -168,7 +168,7 @@ struct Spot {
     plain_str: bool,
 }
 
-/// The members of `params` as the request parse found them.
+/// The members of `params` as the request parse found them (the default: none, as for `{}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Recorded {
@@ -179,11 +179,6 @@ pub(crate) struct Recorded {
 
 impl Recorded {
     const OVERFLOW: u8 = u8::MAX;
-
-    /// Nothing recorded yet: the members of `{}`.
-    pub(crate) fn new() -> Recorded {
-        Recorded::default()
-    }
 
     /// Records a member of the object that starts at byte `base` of the scanned text.
     pub(crate) fn push(&mut self, raw: &RawMember, base: usize) {

@@ -211,10 +211,11 @@ impl<'a> Request<'a> {
         scan_fields(doc, &mut fields)?;
         let span = fields.method.ok_or(RequestError::MissingMethod)?;
         let method = method(frame, span, fields.method_escaped)?;
-        let (params, recorded) = match fields.params {
-            None => ("{}", Recorded::new()),
-            Some(r) if doc[r.start] == b'{' => (&frame[r], fields.recorded),
-            Some(r) if &doc[r.clone()] == b"null" => ("{}", Recorded::new()),
+        // Members are recorded only for an object, so absent and null `params` have none.
+        let params = match fields.params {
+            None => "{}",
+            Some(r) if doc[r.start] == b'{' => &frame[r],
+            Some(r) if &doc[r.clone()] == b"null" => "{}",
             Some(_) => return Err(RequestError::ParamsNotObject),
         };
         let timestamp_ms = match fields.timestamp {
@@ -225,7 +226,7 @@ impl<'a> Request<'a> {
             method,
             params,
             timestamp_ms,
-            recorded,
+            recorded: fields.recorded,
         })
     }
 
@@ -381,7 +382,7 @@ mod tests {
                 method: Method::Ping,
                 params: "{}",
                 timestamp_ms: Some(1_700_000_000_123),
-                recorded: Recorded::new(),
+                recorded: Recorded::default(),
             }
         );
     }
