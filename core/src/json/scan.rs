@@ -159,7 +159,7 @@ impl<'a> Scanner<'a> {
     /// [`Scanner::value`] nested at most `max_depth` deep (a value inside a container that
     /// already counts as one level gets `JSON_MAX_DEPTH - 1`); `max_depth` is at most
     /// [`JSON_MAX_DEPTH`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn value_within(&mut self, max_depth: usize) -> Result<Range<usize>, ScanError> {
         self.ws();
         let start = self.pos;
@@ -348,7 +348,7 @@ impl<'a> Scanner<'a> {
         match self.peek() {
             Some(b'0') => self.pos += 1,
             Some(b'1'..=b'9') => {
-                self.digits();
+                self.skip_digits();
             }
             _ => return Err(self.syntax()),
         }
@@ -370,14 +370,22 @@ impl<'a> Scanner<'a> {
     #[inline]
     pub(crate) fn digits(&mut self) -> &'a [u8] {
         let start = self.pos;
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.pos += 1;
-        }
+        self.skip_digits();
         &self.s[start..self.pos]
     }
 
+    /// Consumes a run of ASCII digits (maybe empty); returns whether there was one.
+    #[inline]
+    fn skip_digits(&mut self) -> bool {
+        let start = self.pos;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        self.pos > start
+    }
+
     fn some_digits(&mut self) -> Result<(), ScanError> {
-        if self.digits().is_empty() {
+        if !self.skip_digits() {
             return Err(self.syntax());
         }
         Ok(())

@@ -41,9 +41,14 @@ impl<'b> Writer<'b> {
         self.len += 1;
     }
 
-    /// Appends `n` in decimal (two digits per step, by `itoa`).
+    /// Appends `n` in decimal: below 100 (most counts in replies) written in place, else by
+    /// `itoa` (two digits per step).
     pub(crate) fn u64(&mut self, n: u64) {
-        self.bytes(itoa::Buffer::new().format(n).as_bytes());
+        match n {
+            0..=9 => self.byte(b'0' + n as u8),
+            10..=99 => self.bytes(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]),
+            _ => self.bytes(itoa::Buffer::new().format(n).as_bytes()),
+        }
     }
 
     /// Appends `n` in decimal, with a leading `-` when negative.
@@ -90,10 +95,14 @@ mod tests {
         o.padded(7, 3);
         o.byte(b' ');
         o.padded(12345, 2);
+        for n in [9, 10, 99, 100] {
+            o.byte(b' ');
+            o.u64(n);
+        }
         let n = o.finish().unwrap();
         assert_eq!(
             &buf[..n],
-            b"-9223372036854775808 0 18446744073709551615 007 45"
+            b"-9223372036854775808 0 18446744073709551615 007 45 9 10 99 100"
         );
     }
 

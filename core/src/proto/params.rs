@@ -69,11 +69,16 @@ impl<'a> Member<'a> {
     #[must_use]
     pub fn as_u64(&self) -> Option<u64> {
         let digits = self.value.as_bytes();
-        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        if digits.is_empty() {
             return None;
         }
+        // One pass: a byte that is not a digit, or a value past `u64::MAX`, gives `None`.
         digits.iter().try_fold(0u64, |n, d| {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            let digit = d.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            n.checked_mul(10)?.checked_add(u64::from(digit))
         })
     }
 }
@@ -107,7 +112,7 @@ impl RawMember {
 /// [`Request::parse`](super::Request::parse): with `first`, the object's `{` (after
 /// whitespace); otherwise the `,` before the next member. Returns `None` once the closing `}`
 /// is consumed. Member values nest at most `max_depth` deep.
-#[inline]
+#[inline(always)]
 pub(crate) fn next_member(
     sc: &mut Scanner<'_>,
     first: bool,
@@ -120,10 +125,13 @@ pub(crate) fn next_member(
     if sc.eat(b'}') {
         return Ok(None);
     }
+    // Whitespace is skipped already: `,` must be next.
     if !first {
-        sc.expect(b',')?;
+        if !sc.eat(b',') {
+            return Err(sc.syntax());
+        }
+        sc.ws();
     }
-    sc.ws();
     let name_start = sc.pos() + 1;
     let escaped = sc.skip_string()?;
     let name_end = sc.pos() - 1;
@@ -160,7 +168,7 @@ struct Spot {
     plain_str: bool,
 }
 
-/// The members of `params` as the request parse found them.
+/// The members of `params` as the request parse found them (the default: none, as for `{}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Recorded {
@@ -172,34 +180,23 @@ pub(crate) struct Recorded {
 impl Recorded {
     const OVERFLOW: u8 = u8::MAX;
 
-    /// Nothing recorded yet: the members of `{}`.
-    pub(crate) fn new() -> Recorded {
-        Recorded::default()
-    }
-
     /// Records a member of the object that starts at byte `base` of the scanned text.
     pub(crate) fn push(&mut self, raw: &RawMember, base: usize) {
-        let offset = |at: usize| u16::try_from(at - base).ok();
-        let spot = match (
-            offset(raw.name.start),
-            offset(raw.name.end),
-            offset(raw.value.start),
-            offset(raw.value.end),
-        ) {
-            (Some(a), Some(b), Some(c), Some(d)) => Spot {
-                name: [a, b],
-                value: [c, d],
-                name_plain: raw.name_plain,
-                plain_str: raw.plain_str,
-            },
-            _ => return self.len = Recorded::OVERFLOW,
-        };
+        // The offsets grow through a member (name, then value), so when the value's end fits a
+        // `u16`, all four do.
+        let fits = u16::try_from(raw.value.end - base).is_ok();
         match self.spots.get_mut(usize::from(self.len)) {
-            Some(slot) => {
-                *slot = spot;
+            Some(slot) if fits => {
+                let offset = |at: usize| (at - base) as u16;
+                *slot = Spot {
+                    name: [offset(raw.name.start), offset(raw.name.end)],
+                    value: [offset(raw.value.start), offset(raw.value.end)],
+                    name_plain: raw.name_plain,
+                    plain_str: raw.plain_str,
+                };
                 self.len += 1;
             }
-            None => self.len = Recorded::OVERFLOW,
+            _ => self.len = Recorded::OVERFLOW,
         }
     }
 

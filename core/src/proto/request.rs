@@ -207,13 +207,15 @@ impl<'a> Request<'a> {
     /// unescape per top-level key that has escapes.
     pub fn parse(frame: &'a str) -> Result<Request<'a>, RequestError> {
         let doc = frame.as_bytes();
-        let fields = scan_fields(doc)?;
+        let mut fields = Fields::default();
+        scan_fields(doc, &mut fields)?;
         let span = fields.method.ok_or(RequestError::MissingMethod)?;
         let method = method(frame, span, fields.method_escaped)?;
-        let (params, recorded) = match fields.params {
-            None => ("{}", Recorded::new()),
-            Some(r) if doc[r.start] == b'{' => (&frame[r], fields.recorded),
-            Some(r) if &doc[r.clone()] == b"null" => ("{}", Recorded::new()),
+        // Members are recorded only for an object, so absent and null `params` have none.
+        let params = match fields.params {
+            None => "{}",
+            Some(r) if doc[r.start] == b'{' => &frame[r],
+            Some(r) if &doc[r.clone()] == b"null" => "{}",
             Some(_) => return Err(RequestError::ParamsNotObject),
         };
         let timestamp_ms = match fields.timestamp {
@@ -224,7 +226,7 @@ impl<'a> Request<'a> {
             method,
             params,
             timestamp_ms,
-            recorded,
+            recorded: fields.recorded,
         })
     }
 
@@ -237,8 +239,9 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Walks the top-level object, validating everything, and records the known fields.
-fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
+/// Walks the top-level object, validating everything, and records the known fields in
+/// `fields` (filled in place: it is large, with the members of `params`).
+fn scan_fields(doc: &[u8], fields: &mut Fields) -> Result<(), RequestError> {
     let mut sc = Scanner::new(doc);
     sc.ws();
     if sc.peek() != Some(b'{') {
@@ -246,7 +249,6 @@ fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
     }
     sc.expect(b'{')?;
     sc.ws();
-    let mut fields = Fields::default();
     if sc.expect(b'}').is_err() {
         loop {
             sc.ws();
@@ -273,7 +275,7 @@ fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
                 _ => sc.value()?,
             };
             if let Some(field) = field {
-                record(&mut fields, field, value)?;
+                record(fields, field, value)?;
             }
             if sc.expect(b',').is_ok() {
                 continue;
@@ -283,7 +285,7 @@ fn scan_fields(doc: &[u8]) -> Result<Fields, RequestError> {
         }
     }
     sc.end()?;
-    Ok(fields)
+    Ok(())
 }
 
 /// The error for a document that does not start with `{`: is it JSON at all?
@@ -321,7 +323,12 @@ fn field_of(key: &[u8], escaped: bool) -> Option<Field> {
         _ => None,
     };
     if !escaped {
-        return named(&key[1..key.len() - 1]);
+        // The two names every request sends are 8 bytes with their quotes: one compare each.
+        match <&[u8; 8]>::try_from(key) {
+            Ok(b"\"method\"") => return Some(Field::Method),
+            Ok(b"\"params\"") => return Some(Field::Params),
+            _ => return named(&key[1..key.len() - 1]),
+        }
     }
     named(unescape::<16>(key)?.as_str().as_bytes())
 }
@@ -375,7 +382,7 @@ mod tests {
                 method: Method::Ping,
                 params: "{}",
                 timestamp_ms: Some(1_700_000_000_123),
-                recorded: Recorded::new(),
+                recorded: Recorded::default(),
             }
         );
     }
