@@ -84,6 +84,12 @@
 //!
 //! [`ErrorReply`]: crate::proto::ErrorReply
 
+mod breaker_params;
+#[cfg(test)]
+mod breaker_tests;
+mod breakers;
+mod effects;
+mod permits;
 mod rate_limit;
 mod rate_params;
 mod reply;
@@ -91,8 +97,19 @@ mod reply;
 mod tests;
 #[cfg(test)]
 mod tier_tests;
+mod timeout;
 
+pub use breaker_params::DURATION_MAX_MS;
+pub use breakers::{
+    BREAKER_POLICIES_MAX, BREAKERS_MAX, BreakerPolicies, Breakers, MaybeBreakers, NoBreakers,
+    PERMITS_EXPIRED_PER_CALL, PoliciesFull,
+};
+pub use effects::{
+    BreakerTransition, EFFECTS_FULL_RETRY_AFTER_MS, EFFECTS_MAX, Effect, TransitionReason,
+};
+pub use permits::{PERMIT_SLOTS_MAX, PERMIT_TTL_MS, PermitSlot};
 pub use rate_params::{KEY_MAX_BYTES, OPERATION_MAX_BYTES, TIER_MAX_BYTES};
+pub use timeout::{LIMITER_SWEEP_INTERVAL_MS, LIMITER_SWEEP_SLOTS};
 
 use crate::Instant;
 use crate::key::KeyHasher;
@@ -114,7 +131,13 @@ pub type ReplyBuf = [u8; REPLY_MAX_BYTES];
 /// Whether [`Service::handle`] covers `method` (else it answers [`Served::NotCovered`]).
 #[must_use]
 pub const fn covers(method: Method) -> bool {
-    matches!(method, Method::RateLimitCheck | Method::RateLimitConsume)
+    matches!(
+        method,
+        Method::RateLimitCheck
+            | Method::RateLimitConsume
+            | Method::BreakerAcquire
+            | Method::BreakerRecord
+    )
 }
 
 /// What the service decided about one request.
@@ -164,13 +187,16 @@ pub enum Served {
 
 /// The request machine over the host's limiter slots `S` (an array or a boxed slice of
 /// [`Slot<Tat>`], a non-zero multiple of 8), under a [`RatePolicy`] with room for `CUSTOM`
-/// custom operations and `TIERS` tiers (none by default: the six built-in operations). See
+/// custom operations and `TIERS` tiers (none by default: the six built-in operations), with
+/// breakers `B` ([`Breakers`] over the host's permit slots, or none: [`NoBreakers`]). See
 /// the [module docs](self).
 #[derive(Debug)]
-pub struct Service<S, const CUSTOM: usize = 0, const TIERS: usize = 0> {
+pub struct Service<S, const CUSTOM: usize = 0, const TIERS: usize = 0, B = NoBreakers> {
     hasher: KeyHasher,
     policy: RatePolicy<CUSTOM, TIERS>,
     rate: RateLimits<S, CUSTOM>,
+    breakers: B,
+    sweep: timeout::Sweep,
 }
 
 impl<S> Service<S>
@@ -206,9 +232,29 @@ where
             hasher,
             policy,
             rate: RateLimits::new(limiter_slots),
+            breakers: NoBreakers,
+            sweep: timeout::Sweep::new(),
         }
     }
 
+    /// This service, also serving `BREAKER_ACQUIRE` and `BREAKER_RECORD` with `breakers`
+    /// ([`Breakers::new`]).
+    pub fn with_breakers<B: MaybeBreakers>(self, breakers: B) -> Service<S, CUSTOM, TIERS, B> {
+        Service {
+            hasher: self.hasher,
+            policy: self.policy,
+            rate: self.rate,
+            breakers,
+            sweep: self.sweep,
+        }
+    }
+}
+
+impl<S, const CUSTOM: usize, const TIERS: usize, B> Service<S, CUSTOM, TIERS, B>
+where
+    S: AsRef<[Slot<Tat>]> + AsMut<[Slot<Tat>]>,
+    B: MaybeBreakers,
+{
     /// Serves `request` at `now`, writing the reply into `out`.
     pub fn handle(&mut self, now: Instant, request: &Request<'_>, out: &mut ReplyBuf) -> Served {
         self.handle_members(now, request.method, request.members(), out)
@@ -233,6 +279,13 @@ where
         members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
         out: &mut ReplyBuf,
     ) -> Served {
+        if let Method::BreakerAcquire | Method::BreakerRecord = method {
+            let record = method == Method::BreakerRecord;
+            return match self.breakers.get_mut() {
+                Some(b) => Served::Reply(b.handle(now, record, members, out)),
+                None => Served::NotCovered,
+            };
+        }
         let ctx = (&self.hasher, &self.policy);
         let consume = match method {
             Method::RateLimitCheck => false,
