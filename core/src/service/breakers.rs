@@ -83,7 +83,16 @@ impl BreakerPolicies {
 }
 
 /// The breaker part of a [`Service`](super::Service): registry, policies, held permits over
-/// the host's slots `P`, and the effect queue. See the [module docs](self).
+/// the host's slots `P`, and the effect queue.
+///
+/// **The effect rule.** Every breaker call (an acquire, a record, a timeout, a permit's
+/// expiry) makes at most one state change, and each becomes an
+/// [`Effect::BreakerTransition`]. A call that would reach a breaker runs only when the effect
+/// queue has room for one more. Otherwise `BREAKER_ACQUIRE`, and a `BREAKER_RECORD` of a held
+/// permit, are refused `OVERLOADED` with `retry_after_ms` ([`EFFECTS_FULL_RETRY_AFTER_MS`])
+/// before anything changes (the permit stays held), and a due timeout or expiry waits
+/// ([`Breakers::poll_timeout`] keeps reporting it). Params errors, and answers that touch no
+/// breaker (an unknown permit, a permit of another breaker), are given as usual.
 #[derive(Debug)]
 pub struct Breakers<P> {
     registry: BreakerRegistry<BREAKERS_MAX, NAME_MAX_BYTES>,
