@@ -19,9 +19,10 @@ pub const EFFECTS_MAX: usize = 64;
 /// queue is full: the queue empties when the host drains it, which the service cannot time.
 pub const EFFECTS_FULL_RETRY_AFTER_MS: u64 = 1_000;
 
-/// Something the host must carry out: a typed record it turns into its own form.
+/// Something the host must carry out: a typed record it turns into its own form. Not
+/// `non_exhaustive` on purpose: a new kind of effect must fail to compile in a host that
+/// does not carry it out, rather than be skipped.
 #[must_use]
-#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Effect {
