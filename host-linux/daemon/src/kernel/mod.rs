@@ -1,7 +1,8 @@
 //! The core components behind the daemon's methods, and the policy document.
 //!
-//! [`Kernel`] holds every piece of core state the daemon serves (the keyed limiter, the
-//! breaker registry, leases, idempotency records, health checks) and the [`Policy`] in force.
+//! [`Kernel`] holds every piece of core state the daemon serves (the core's service with the
+//! keyed limiter and the breakers, leases, idempotency records, health checks) and the
+//! [`Policy`] in force.
 //! It is pure: no I/O, no clock (time comes in as `now`), no randomness (seeds come in at
 //! construction). Every call does bounded work, so the daemon can keep it behind a mutex.
 //!
@@ -13,8 +14,11 @@
 //!    [`Handled::Idempotency`]: persist the idempotency record (or wait for the earlier ones),
 //!    then send `out`.
 //!    [`Handled::NotKernel`]: the method is the host's own (`PING`, `JOURNAL_*`, …).
-//! 2. Drain [`Kernel::poll_journal`] (breaker transitions) into the journal.
-//! 3. Sleep until [`Kernel::poll_timeout`] or the next request; then [`Kernel::tick`].
+//! 2. Drain [`Kernel::poll_journal`] (breaker transitions, the service's effects) into the
+//!    journal. Until they are drained, at most 64 wait and breaker calls that could add one
+//!    are refused `OVERLOADED`: none is dropped.
+//! 3. Sleep until [`Kernel::poll_timeout`] or the next request; then [`Kernel::tick`] (the
+//!    service's `handle_timeout`, and the lease and idempotency sweeps), and drain again.
 //!
 //! Every method, its params, replies and errors are specified in `docs/PROTOCOL.md`.
 //!
