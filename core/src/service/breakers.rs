@@ -29,7 +29,7 @@ use super::reply::{Extra, Refusal, encode_refusal, ms_until};
 use super::{Outcome, Reply, ReplyBuf};
 use crate::breaker::{
     Breaker, BreakerConfig, BreakerConfigError, BreakerId, BreakerRegistry, Outcome as Call,
-    Recorded, RegistryError,
+    Recorded, RegistryError, Transition,
 };
 use crate::journal::NAME_MAX_BYTES;
 use crate::json::writer::Writer;
@@ -285,19 +285,34 @@ where
             let Some((id, t)) = self.registry.poll_event() else {
                 return;
             };
-            let mut name = String::new();
-            let _ = name.push_str(self.registry.name(id).unwrap_or(""));
-            let effect = Effect::BreakerTransition(BreakerTransition {
-                breaker: id,
-                name,
-                from: t.from,
-                to: t.to,
-                at: t.at,
-                reason: TransitionReason::of(t.from, t.to),
-            });
-            // Room was checked.
-            let _ = self.effects.push(effect);
+            self.push_transition(id, t);
         }
+    }
+
+    /// [`Breakers::stage_effects`] of breaker `id` alone (a timer touches one breaker: no
+    /// scan of the registry per expired permit).
+    fn stage_effects_of(&mut self, id: BreakerId) {
+        while self.effects.has_room() {
+            let Some(t) = self.registry.get_mut(id).and_then(Breaker::poll_event) else {
+                return;
+            };
+            self.push_transition(id, t);
+        }
+    }
+
+    fn push_transition(&mut self, id: BreakerId, t: Transition) {
+        let mut name = String::new();
+        let _ = name.push_str(self.registry.name(id).unwrap_or(""));
+        let effect = Effect::BreakerTransition(BreakerTransition {
+            breaker: id,
+            name,
+            from: t.from,
+            to: t.to,
+            at: t.at,
+            reason: TransitionReason::of(t.from, t.to),
+        });
+        // Room was checked by the callers.
+        let _ = self.effects.push(effect);
     }
 
     /// The next effect for the host to carry out, oldest first.
@@ -335,7 +350,7 @@ where
                 if let Some(b) = self.registry.get_mut(id) {
                     b.handle_timeout(now);
                 }
-                self.stage_effects();
+                self.stage_effects_of(id);
             }
         }
         for _ in 0..PERMITS_EXPIRED_PER_CALL {
@@ -353,7 +368,7 @@ where
             if let Some(b) = self.registry.get_mut(held.breaker) {
                 b.abandon(now, held.permit);
             }
-            self.stage_effects();
+            self.stage_effects_of(held.breaker);
         }
     }
 
