@@ -63,6 +63,28 @@ impl IdMinter {
         }
     }
 
+    /// The next id that carries `index` (below `2^bits`, `bits` at most 32): `P_k` of the
+    /// counter shifted left by `bits` with `index` in the low bits, so [`IdMinter::index_of`]
+    /// reads `index` back while the id stays as unpredictable as any other. Unique for the
+    /// minter's life as long as it mints fewer than `2^(64 - bits)` ids; never zero.
+    pub fn next_id_carrying(&mut self, index: u32, bits: u32) -> u64 {
+        debug_assert!(bits <= 32 && u64::from(index) < 1u64 << bits);
+        loop {
+            let id = self.permute((self.counter << bits) | u64::from(index));
+            self.counter = self.counter.wrapping_add(1);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// The `index` an id from [`IdMinter::next_id_carrying`] with the same `bits` carries. Any
+    /// other `u64` gives some index below `2^bits`: compare the id stored there.
+    pub fn index_of(&self, id: u64, bits: u32) -> u32 {
+        let mask = (1u64 << bits) - 1;
+        (self.invert(id) & mask) as u32
+    }
+
     /// The Feistel round function: 32 pseudo-random bits of (round, half).
     fn round(&self, round: u64, half: u32) -> u32 {
         let hash = self
@@ -79,7 +101,6 @@ impl IdMinter {
         (u64::from(left) << 32) | u64::from(right)
     }
 
-    #[cfg(test)]
     fn invert(&self, y: u64) -> u64 {
         let (mut left, mut right) = ((y >> 32) as u32, y as u32);
         for r in (0..ROUNDS).rev() {
@@ -92,6 +113,19 @@ impl IdMinter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_carry_their_index() {
+        let mut m = IdMinter::new([3; 16]);
+        let mut seen = [0u64; 64];
+        for (i, slot) in seen.iter_mut().enumerate() {
+            let index = (i % 8) as u32;
+            *slot = m.next_id_carrying(index, 3);
+            assert_eq!(m.index_of(*slot, 3), index);
+        }
+        seen.sort_unstable();
+        assert!(seen.windows(2).all(|w| w[0] != w[1]) && seen[0] != 0);
+    }
 
     #[test]
     fn the_permutation_inverts() {

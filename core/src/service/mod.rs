@@ -16,47 +16,73 @@
 //!   typed decision ([`Outcome`]); [`Reply::error`] is the code when the body is an error.
 //!   [`Served::NotCovered`]: a method this service does not handle yet; `out` is untouched
 //!   and the host serves it its own way.
-//! - **Effects:** a method whose answer needs the host to act before the reply is sent
-//!   (make a journal entry durable, persist a record) will say so in its [`Reply`] as a typed
-//!   effect. None of the methods covered so far has one: their state lives in the service.
+//! - **Effects:** what the host must carry out comes out typed, through
+//!   [`Service::poll_effect`] until `None`: a breaker's state change is an
+//!   [`Effect::BreakerTransition`] (name, from, to, when, [`TransitionReason`]) that the host
+//!   appends to its journal in its own form. Drain after every [`Service::handle`] and
+//!   [`Service::handle_timeout`], before sending the reply if the host's journal must have the
+//!   change first.
 //! - **Policy:** [`Service::new`] serves the six built-in operations under a
 //!   [`PolicyTable`]; [`Service::with_policy`] takes a [`RatePolicy`] with custom operations
 //!   and tiers (`params.tier`, the default tier). [`Service::swap_policy`] puts a new one in
 //!   force between requests; buckets and denial counts follow the operations' names.
-//! - **Housekeeping:** [`Service::sweep`] frees refilled buckets, a bounded number per call;
-//!   it is optional (slots are reused on demand) and only keeps [`Service::limiter_keys`]
-//!   close to the live keys.
-//! - **Nothing is dropped silently:** every request gets a reply; a full table is
-//!   `OVERLOADED` with `retry_after_ms`, never an eviction of a live bucket.
-//! - **Bounded work and memory:** no allocation; the limiter's slots are the host's storage,
-//!   handed in once; params are read in one pass, escaped strings unescaped into stack
-//!   buffers of their maximum length.
+//!   [`Service::with_breakers`] adds the breakers.
+//! - **Nothing is dropped silently:** every request gets a reply. A full limiter table is
+//!   `OVERLOADED` with `retry_after_ms`, never an eviction of a live bucket; a full permit
+//!   table is `OVERLOADED` until the oldest permit expires. Effects wait in a queue of
+//!   [`EFFECTS_MAX`]; a breaker call that could add one when it is full is refused
+//!   (`OVERLOADED`, `retry_after_ms` [`EFFECTS_FULL_RETRY_AFTER_MS`]) before it changes
+//!   anything, and a due timer waits for room (see `breakers.rs`).
+//! - **Timers:** [`Service::poll_timeout`] is the next instant the host must call
+//!   [`Service::handle_timeout`]: an open breaker half-opens on time, a probe that never
+//!   reports fails at its deadline, a permit not recorded within [`PERMIT_TTL_MS`] is
+//!   abandoned, and while the limiter holds buckets one bounded sweep step runs every
+//!   [`LIMITER_SWEEP_INTERVAL_MS`]. ([`Service::sweep`] stays for hosts that sweep on their
+//!   own; slots are reused on demand either way.)
+//! - **Bounded work and memory:** no allocation; the limiter's slots and the permit slots are
+//!   the host's storage, handed in once; the breaker registry ([`BREAKERS_MAX`]) and the
+//!   effect queue are fixed; params are read in one pass, escaped strings unescaped into
+//!   stack buffers of their maximum length; each timeout call does bounded work.
+//! - **Randomness is an argument:** permit ids come from a keyed [`IdMinter`] whose seed the
+//!   host draws ([`Breakers::new`]); the service has no RNG.
 //!
 //! # What it covers so far
 //!
 //! | method | file |
 //! |---|---|
 //! | `RATE_LIMIT_CHECK`, `RATE_LIMIT_CONSUME` | `rate_limit.rs` (decision), `rate_params.rs` (params) |
+//! | `BREAKER_ACQUIRE`, `BREAKER_RECORD` (with [`Breakers`]) | `breakers.rs` (registry, rule, replies), `breaker_params.rs`, `permits.rs`, `effects.rs` |
 //!
 //! Their params, replies and errors are specified in `docs/PROTOCOL.md`.
 //!
 //! # The host loop
 //!
 //! ```
+//! use heidi_core::breaker::{BreakerConfig, State};
 //! use heidi_core::key::KeyHasher;
 //! use heidi_core::limit::{Operation, PolicyTable};
 //! use heidi_core::proto::{ErrorCode, Request};
-//! use heidi_core::service::{Outcome, REPLY_MAX_BYTES, Served, Service};
+//! use heidi_core::service::{
+//!     BreakerPolicies, Breakers, Effect, Outcome, PermitSlot, REPLY_MAX_BYTES, Served, Service,
+//! };
 //! use heidi_core::table::Slot;
 //! use heidi_core::Instant;
 //!
-//! // Once at start-up: the key seed from the host's RNG, the limits from the policy, and the
-//! // limiter's slots (an array here; the daemon hands in a boxed slice).
-//! let slots = [Slot::empty(); 64];
-//! let mut service = Service::new(KeyHasher::new([7; 16]), PolicyTable::DEFAULT, slots);
+//! // Once at start-up: seeds from the host's RNG, the limits and breaker configurations from
+//! // the policy, and the storage (arrays here; the daemon hands in boxed slices).
+//! let limiter_slots = [Slot::empty(); 64];
+//! let breakers = Breakers::new(
+//!     BreakerPolicies::new(BreakerConfig::DEFAULT),
+//!     [PermitSlot::EMPTY; 16],
+//!     [5; 16], // the permit-id seed
+//! );
+//! let hasher = KeyHasher::new([7; 16]);
+//! let mut service = Service::new(hasher, PolicyTable::DEFAULT, limiter_slots).with_breakers(breakers);
 //! let mut out = [0u8; REPLY_MAX_BYTES];
+//! let mut journal = Vec::new();
 //!
-//! // Per request: parse the frame, serve it, send `out[..len]`, count the outcome.
+//! // Per request: parse the frame, serve it, carry out the effects, send `out[..len]`,
+//! // count the outcome.
 //! let frame = r#"{"method":"RATE_LIMIT_CONSUME","params":{"key":"u1","operation":"transform","cost":6}}"#;
 //! let mut granted = 0;
 //! for second in [1, 2, 3] {
@@ -65,6 +91,9 @@
 //!     let Served::Reply(reply) = service.handle(now, &request, &mut out) else {
 //!         unreachable!("the service covers RATE_LIMIT_CONSUME");
 //!     };
+//!     while let Some(effect) = service.poll_effect() {
+//!         journal.push(effect);
+//!     }
 //!     let body = core::str::from_utf8(&out[..reply.len]).unwrap();
 //!     match reply.outcome {
 //!         Outcome::Allowed => granted += 1,
@@ -76,14 +105,46 @@
 //!         }
 //!         Outcome::Refused { code, .. } => panic!("refused: {code:?} {body}"),
 //!     }
-//!     service.sweep(now, 64); // housekeeping, between requests or on a timer
 //! }
 //! assert_eq!(granted, 1);
 //! assert_eq!(service.denials()[Operation::Transform as usize], (Operation::Transform, 2));
+//!
+//! // Five failed calls trip the breaker `llm`; its state change is an effect to journal.
+//! for _ in 0..5 {
+//!     let acquire = Request::parse(r#"{"method":"BREAKER_ACQUIRE","params":{"name":"llm"}}"#).unwrap();
+//!     let Served::Reply(reply) = service.handle(Instant::from_secs(4), &acquire, &mut out) else { unreachable!() };
+//!     let body = core::str::from_utf8(&out[..reply.len]).unwrap();
+//!     let permit = body.split('"').nth(5).unwrap(); // {"allowed":true,"permit":"…",…}
+//!     let frame = format!(r#"{{"method":"BREAKER_RECORD","params":{{"name":"llm","permit":"{permit}","outcome":"failure"}}}}"#);
+//!     let _ = service.handle(Instant::from_secs(4), &Request::parse(&frame).unwrap(), &mut out);
+//!     journal.extend(core::iter::from_fn(|| service.poll_effect()));
+//! }
+//! let Effect::BreakerTransition(t) = &journal[0] else { unreachable!() };
+//! assert_eq!((t.name.as_str(), t.from, t.to), ("llm", State::Closed, State::Open));
+//!
+//! // Between requests: sleep until the next deadline (or a request), then run the timers.
+//! // Here: the limiter's sweep is due; the breaker half-opens at 64 s, without a call.
+//! let mut now = Instant::from_secs(4);
+//! while let Some(deadline) = service.poll_timeout() {
+//!     if deadline > Instant::from_secs(64) {
+//!         break;
+//!     }
+//!     now = now.max(deadline); // a deadline already passed runs now
+//!     service.handle_timeout(now);
+//!     journal.extend(core::iter::from_fn(|| service.poll_effect()));
+//! }
+//! let Effect::BreakerTransition(t) = journal.last().unwrap() else { unreachable!() };
+//! assert_eq!((t.from, t.to, t.at), (State::Open, State::HalfOpen, Instant::from_secs(64)));
 //! ```
 //!
 //! [`ErrorReply`]: crate::proto::ErrorReply
 
+mod breaker_params;
+#[cfg(test)]
+mod breaker_tests;
+mod breakers;
+mod effects;
+mod permits;
 mod rate_limit;
 mod rate_params;
 mod reply;
@@ -91,10 +152,23 @@ mod reply;
 mod tests;
 #[cfg(test)]
 mod tier_tests;
+mod timeout;
 
+pub use breaker_params::DURATION_MAX_MS;
+pub use breakers::{
+    BREAKER_POLICIES_MAX, BREAKERS_MAX, BreakerPolicies, Breakers, MaybeBreakers, NoBreakers,
+    PERMITS_EXPIRED_PER_CALL, PoliciesFull,
+};
+pub use effects::{
+    BreakerTransition, EFFECTS_FULL_RETRY_AFTER_MS, EFFECTS_MAX, Effect, TransitionReason,
+};
+pub use permits::{PERMIT_SLOTS_MAX, PERMIT_TTL_MS, PermitSlot};
 pub use rate_params::{KEY_MAX_BYTES, OPERATION_MAX_BYTES, TIER_MAX_BYTES};
+pub use timeout::{LIMITER_SWEEP_INTERVAL_MS, LIMITER_SWEEP_SLOTS};
 
 use crate::Instant;
+#[cfg(doc)]
+use crate::id::IdMinter;
 use crate::key::KeyHasher;
 use crate::limit::{Operation, PolicyTable, Tat};
 use crate::policy::{BUILTIN_OPERATIONS, RatePolicy};
@@ -114,7 +188,13 @@ pub type ReplyBuf = [u8; REPLY_MAX_BYTES];
 /// Whether [`Service::handle`] covers `method` (else it answers [`Served::NotCovered`]).
 #[must_use]
 pub const fn covers(method: Method) -> bool {
-    matches!(method, Method::RateLimitCheck | Method::RateLimitConsume)
+    matches!(
+        method,
+        Method::RateLimitCheck
+            | Method::RateLimitConsume
+            | Method::BreakerAcquire
+            | Method::BreakerRecord
+    )
 }
 
 /// What the service decided about one request.
@@ -164,13 +244,16 @@ pub enum Served {
 
 /// The request machine over the host's limiter slots `S` (an array or a boxed slice of
 /// [`Slot<Tat>`], a non-zero multiple of 8), under a [`RatePolicy`] with room for `CUSTOM`
-/// custom operations and `TIERS` tiers (none by default: the six built-in operations). See
+/// custom operations and `TIERS` tiers (none by default: the six built-in operations), with
+/// breakers `B` ([`Breakers`] over the host's permit slots, or none: [`NoBreakers`]). See
 /// the [module docs](self).
 #[derive(Debug)]
-pub struct Service<S, const CUSTOM: usize = 0, const TIERS: usize = 0> {
+pub struct Service<S, const CUSTOM: usize = 0, const TIERS: usize = 0, B = NoBreakers> {
     hasher: KeyHasher,
     policy: RatePolicy<CUSTOM, TIERS>,
     rate: RateLimits<S, CUSTOM>,
+    breakers: B,
+    sweep: timeout::Sweep,
 }
 
 impl<S> Service<S>
@@ -206,9 +289,29 @@ where
             hasher,
             policy,
             rate: RateLimits::new(limiter_slots),
+            breakers: NoBreakers,
+            sweep: timeout::Sweep::new(),
         }
     }
 
+    /// This service, also serving `BREAKER_ACQUIRE` and `BREAKER_RECORD` with `breakers`
+    /// ([`Breakers::new`]).
+    pub fn with_breakers<B: MaybeBreakers>(self, breakers: B) -> Service<S, CUSTOM, TIERS, B> {
+        Service {
+            hasher: self.hasher,
+            policy: self.policy,
+            rate: self.rate,
+            breakers,
+            sweep: self.sweep,
+        }
+    }
+}
+
+impl<S, const CUSTOM: usize, const TIERS: usize, B> Service<S, CUSTOM, TIERS, B>
+where
+    S: AsRef<[Slot<Tat>]> + AsMut<[Slot<Tat>]>,
+    B: MaybeBreakers,
+{
     /// Serves `request` at `now`, writing the reply into `out`.
     pub fn handle(&mut self, now: Instant, request: &Request<'_>, out: &mut ReplyBuf) -> Served {
         self.handle_members(now, request.method, request.members(), out)
@@ -233,6 +336,13 @@ where
         members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
         out: &mut ReplyBuf,
     ) -> Served {
+        if let Method::BreakerAcquire | Method::BreakerRecord = method {
+            let record = method == Method::BreakerRecord;
+            return match self.breakers.get_mut() {
+                Some(b) => Served::Reply(b.handle(now, record, members, out)),
+                None => Served::NotCovered,
+            };
+        }
         let ctx = (&self.hasher, &self.policy);
         let consume = match method {
             Method::RateLimitCheck => false,

@@ -240,7 +240,7 @@ fn classify<'m>(seen: &mut Seen<'m>, name: &str, member: Member<'m>) {
 }
 
 /// An escaped member name, unescaped; `None` when it is longer than an error can show.
-fn unescape_name(raw: &str) -> Option<FixedStr<ERROR_MESSAGE_MAX_BYTES>> {
+pub(super) fn unescape_name(raw: &str) -> Option<FixedStr<ERROR_MESSAGE_MAX_BYTES>> {
     let mut quoted = [0u8; ERROR_MESSAGE_MAX_BYTES + 2];
     let body = quoted.get_mut(1..=raw.len())?;
     body.copy_from_slice(raw.as_bytes());

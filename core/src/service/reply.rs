@@ -5,6 +5,7 @@ use core::fmt;
 
 use super::{Outcome, Reply, ReplyBuf};
 use crate::Instant;
+use crate::breaker::State;
 use crate::json::writer::Writer;
 use crate::proto::{ERROR_MESSAGE_MAX_BYTES, ErrorCode, ErrorReply, format_message};
 
@@ -24,6 +25,8 @@ pub(crate) enum Extra<'m> {
     Operation(&'m str),
     /// `"tier":"name"` (a name: nothing to escape).
     Tier(&'m str),
+    /// `"state":"closed"`: a breaker's state.
+    State(State),
 }
 
 /// A refused request: its code, its message and its extra members.
@@ -85,6 +88,7 @@ pub(crate) fn encode_refusal(out: &mut ReplyBuf, refusal: &Refusal<'_>) -> Reply
             Extra::Limit(n) => member(&mut w, b"limit", u64::from(n)),
             Extra::Operation(name) => text_member(&mut w, b"operation", name),
             Extra::Tier(name) => text_member(&mut w, b"tier", name),
+            Extra::State(state) => text_member(&mut w, b"state", state.as_str()),
         }
     }
     w.byte(b'}');

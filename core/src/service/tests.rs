@@ -82,6 +82,8 @@ pub(super) fn clone_of<const C: usize, const T: usize>(
         hasher: s.hasher,
         policy: s.policy.clone(),
         rate: s.rate.clone(),
+        breakers: NoBreakers,
+        sweep: s.sweep,
     }
 }
 
@@ -529,7 +531,7 @@ fn methods_not_covered_leave_the_buffer_alone() {
         );
     }
     assert!(out.iter().all(|&b| b == 7));
-    assert!(Method::ALL.iter().filter(|&&m| covers(m)).count() == 2);
+    assert!(Method::ALL.iter().filter(|&&m| covers(m)).count() == 4);
 }
 
 /// The longest replies fit [`REPLY_MAX_BYTES`]: every message byte escaped, every extra at

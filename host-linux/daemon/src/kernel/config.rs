@@ -62,30 +62,31 @@ pub const IDEMPOTENCY_RESPONSE_MAX_BYTES: usize = 4096;
 pub use heidi_core::service::OPERATION_MAX_BYTES;
 /// Lease slots per key: the largest `leases.limit_per_key`.
 pub const LEASE_SLOTS_PER_KEY: usize = 16;
-/// Most circuit breakers (named by clients or the policy); breakers are never removed.
-pub const BREAKERS_MAX: usize = 256;
+/// Most circuit breakers (named by clients or the policy); breakers are never removed (the
+/// core service's bound).
+pub use heidi_core::service::BREAKERS_MAX;
 /// Most health checks; checks are never removed.
 pub const HEALTH_CHECKS_MAX: usize = 256;
 /// Most checks `readiness.checks` may name.
 pub const READINESS_CHECKS_MAX: usize = 32;
-/// Longest duration any policy field accepts: 30 days, in ms.
-pub const DURATION_MAX_MS: u64 = 30 * 24 * 3_600 * 1_000;
+/// Longest duration any policy field accepts: 30 days, in ms (the core's bound of
+/// `duration_ms`).
+pub use heidi_core::service::DURATION_MAX_MS;
 /// Most named retry policies in a policy document (built-in ones included).
 pub const RETRY_POLICIES_MAX: usize = 32;
-/// Most entries of `breakers` in a policy document (`default` included).
-pub const BREAKER_POLICIES_MAX: usize = 64;
+/// Most entries of `breakers` in a policy document (`default` included; the core holds them).
+pub use heidi_core::service::BREAKER_POLICIES_MAX;
 /// Largest `max_attempts` of a retry policy, and largest `multiplier`.
 pub const RETRY_ATTEMPTS_MAX: u32 = 100;
 /// Largest `health.failure_threshold` (a policy change replays failures up to it).
 pub const HEALTH_FAILURE_THRESHOLD_MAX: u32 = 100;
-/// A breaker permit not recorded within this long is abandoned (it counts for nothing).
-pub const PERMIT_TTL_MS: u64 = 10 * 60 * 1_000;
-/// Slots of each table visited per sweep, and permits expired per `tick`.
+/// A breaker permit not recorded within this long is abandoned (it counts for nothing; the
+/// core service's bound).
+pub use heidi_core::service::PERMIT_TTL_MS;
+/// Slots of the lease and idempotency tables visited per sweep.
 pub const TICK_BUDGET: usize = 4_096;
 /// Time between two table sweeps while any table holds entries, in ms.
 pub const SWEEP_INTERVAL_MS: u64 = 1_000;
-/// Breaker transitions queued for the journal before the oldest is dropped.
-pub const JOURNAL_QUEUE_MAX: usize = 64;
 
 /// `n` rounded up to a non-zero multiple of the table group (8).
 pub(crate) fn slots(n: usize) -> usize {

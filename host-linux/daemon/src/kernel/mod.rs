@@ -1,7 +1,8 @@
 //! The core components behind the daemon's methods, and the policy document.
 //!
-//! [`Kernel`] holds every piece of core state the daemon serves (the keyed limiter, the
-//! breaker registry, leases, idempotency records, health checks) and the [`Policy`] in force.
+//! [`Kernel`] holds every piece of core state the daemon serves (the core's service with the
+//! keyed limiter and the breakers, leases, idempotency records, health checks) and the
+//! [`Policy`] in force.
 //! It is pure: no I/O, no clock (time comes in as `now`), no randomness (seeds come in at
 //! construction). Every call does bounded work, so the daemon can keep it behind a mutex.
 //!
@@ -13,8 +14,11 @@
 //!    [`Handled::Idempotency`]: persist the idempotency record (or wait for the earlier ones),
 //!    then send `out`.
 //!    [`Handled::NotKernel`]: the method is the host's own (`PING`, `JOURNAL_*`, …).
-//! 2. Drain [`Kernel::poll_journal`] (breaker transitions) into the journal.
-//! 3. Sleep until [`Kernel::poll_timeout`] or the next request; then [`Kernel::tick`].
+//! 2. Drain [`Kernel::poll_journal`] (breaker transitions, the service's effects) into the
+//!    journal. Until they are drained, at most 64 wait and breaker calls that could add one
+//!    are refused `OVERLOADED`: none is dropped.
+//! 3. Sleep until [`Kernel::poll_timeout`] or the next request; then [`Kernel::tick`] (the
+//!    service's `handle_timeout`, and the lease and idempotency sweeps), and drain again.
 //!
 //! Every method, its params, replies and errors are specified in `docs/PROTOCOL.md`.
 //!
@@ -37,20 +41,18 @@
 
 mod breakers;
 mod config;
+mod core_service;
 mod fields;
 mod health;
 mod idempotency;
 mod journal_append;
 mod leases;
 mod policy;
-mod rate_limit;
 mod reply;
 mod stats;
 
 #[cfg(test)]
 mod tests;
-
-use std::collections::VecDeque;
 
 use heidi_core::key::KeyHasher;
 use heidi_core::proto::{ErrorCode, Method, Request};
@@ -60,23 +62,22 @@ use serde_json::{Value, json};
 
 pub use config::{
     BREAKER_POLICIES_MAX, BREAKERS_MAX, DURATION_MAX_MS, HEALTH_CHECKS_MAX,
-    HEALTH_FAILURE_THRESHOLD_MAX, IDEMPOTENCY_RESPONSE_MAX_BYTES, JOURNAL_QUEUE_MAX, KEY_MAX_BYTES,
-    KernelCapacity, KernelSeeds, LEASE_SLOTS_PER_KEY, OPERATION_MAX_BYTES, PERMIT_TTL_MS,
-    READINESS_CHECKS_MAX, RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX, SWEEP_INTERVAL_MS, TICK_BUDGET,
+    HEALTH_FAILURE_THRESHOLD_MAX, IDEMPOTENCY_RESPONSE_MAX_BYTES, KEY_MAX_BYTES, KernelCapacity,
+    KernelSeeds, LEASE_SLOTS_PER_KEY, OPERATION_MAX_BYTES, PERMIT_TTL_MS, READINESS_CHECKS_MAX,
+    RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX, SWEEP_INTERVAL_MS, TICK_BUDGET,
 };
 pub use health::NotReady;
 pub use journal_append::{RESERVED_STAGES, parse_journal_append};
 pub use policy::{Policy, PolicyError, event_message, parse_event_message};
 pub use stats::KernelStats;
 
-use breakers::Breakers;
+use core_service::Core;
 use fields::Fields;
 use health::HealthChecks;
 use heidi_common::JournalEntry;
 use idempotency::Idempotency;
 pub use idempotency::{IdemChange, IdemPersist, IdemRestored};
 use leases::LeaseTable;
-use rate_limit::RateLimits;
 use reply::{Answer, Fail};
 
 /// What the host must do after [`Kernel::handle`].
@@ -135,13 +136,12 @@ pub struct Kernel {
     policy: Policy,
     version: u64,
     hasher: KeyHasher,
-    limits: RateLimits,
-    breakers: Breakers,
+    /// The core's service: rate limits and breakers, with their timers and effects.
+    core: Core,
     leases: LeaseTable,
     idempotency: Idempotency,
     health: HealthChecks,
     sweep: Sweep,
-    journal: VecDeque<JournalEntry>,
 }
 
 impl Kernel {
@@ -160,12 +160,16 @@ impl Kernel {
         permit_key[8..].copy_from_slice(&derive(1).get().to_le_bytes());
         Kernel {
             hasher,
-            limits: RateLimits::new(
+            core: Core::new(
                 KeyHasher::new(seeds.key_hasher),
                 *policy.limits(),
                 config::slots(capacity.limiter_slots),
+                (
+                    breakers::policies(&policy),
+                    capacity.held_permits,
+                    permit_key,
+                ),
             ),
-            breakers: Breakers::new(capacity.held_permits, permit_key),
             leases: LeaseTable::new(
                 config::slots(capacity.lease_slots),
                 *policy.leases(),
@@ -180,7 +184,6 @@ impl Kernel {
             policy,
             version: 1,
             sweep: Sweep::default(),
-            journal: VecDeque::new(),
         }
     }
 
@@ -193,7 +196,7 @@ impl Kernel {
         params: &str,
         out: &mut Vec<u8>,
     ) -> Handled {
-        match self.limits.serve_params(now, method, params, out) {
+        match self.core.serve_params(now, method, params, out) {
             Some(reply) => Handled::Decided(reply),
             None => self.dispatch(now, method, params, out),
         }
@@ -207,7 +210,7 @@ impl Kernel {
         request: &Request<'_>,
         out: &mut Vec<u8>,
     ) -> Handled {
-        match self.limits.serve(now, request, out) {
+        match self.core.serve(now, request, out) {
             Some(reply) => Handled::Decided(reply),
             None => self.dispatch(now, request.method, request.params, out),
         }
@@ -235,8 +238,6 @@ impl Kernel {
         let answer = match method {
             Method::ApplyPolicy => return self.apply_policy(&params, out),
             Method::GetPolicy => self.get_policy(&params),
-            Method::BreakerAcquire => self.breakers.acquire(now, &self.policy, &params),
-            Method::BreakerRecord => self.breakers.record(now, &params),
             Method::LeaseAcquire => self.leases.acquire(now, h, &params),
             Method::LeaseRefresh => self.leases.refresh(now, h, &params),
             Method::LeaseRelease => self.leases.release(now, h, &params),
@@ -252,7 +253,6 @@ impl Kernel {
             Method::HealthAggregate => self.health.aggregate(now, &params),
             _ => return Handled::NotKernel,
         };
-        self.breakers.drain_events(&mut self.journal);
         reply::write(&answer, out);
         Handled::Reply
     }
@@ -292,7 +292,7 @@ impl Kernel {
         let invalid = |e: PolicyError| Fail::new(ErrorCode::InvalidPolicy, e.to_string());
         let policy = Policy::from_json(doc).map_err(invalid)?;
         self.check_compatible(&policy).map_err(invalid)?;
-        self.breakers.prepare(&policy).map_err(invalid)?;
+        breakers::prepare(self.core.breakers(), &policy).map_err(invalid)?;
         Ok(policy)
     }
 
@@ -327,17 +327,16 @@ impl Kernel {
         }
         let policy = pending.policy;
         self.check_compatible(&policy)?;
-        let changes = self.breakers.prepare(&policy)?;
+        let changes = breakers::prepare(self.core.breakers(), &policy)?;
         let health = (policy.health() != self.policy.health())
             .then(|| self.health.rebuilt(now, *policy.health()));
         // Everything is built: apply it all.
-        self.breakers.drain_events(&mut self.journal);
-        self.breakers.install_at(now, changes);
+        breakers::install_at(self.core.breakers_mut(), now, &policy, changes);
         if let Some(set) = health {
             self.health.install(set);
         }
         self.leases.set_config(*policy.leases());
-        self.limits.set_limits(*policy.limits());
+        self.core.set_limits(*policy.limits());
         self.policy = policy;
         self.version = pending.version;
         Ok(self.version)
@@ -362,14 +361,13 @@ impl Kernel {
         self.version = version.max(1);
     }
 
-    /// Bounded housekeeping: breaker timeouts (open → half-open, probe timeouts), expired
-    /// breaker permits, and one sweep step of each table when one is due.
+    /// Bounded housekeeping: the core service's timers (breaker timeouts, expired breaker
+    /// permits, the limiter sweep), and one sweep step of the lease and idempotency tables
+    /// when one is due. Drain [`Kernel::poll_journal`] afterwards.
     pub fn tick(&mut self, now: Instant) {
-        self.breakers.tick(now, TICK_BUDGET);
-        self.breakers.drain_events(&mut self.journal);
+        self.core.handle_timeout(now);
         if self.has_entries() && now >= self.sweep.next_at {
             let s = &mut self.sweep;
-            self.limits.sweep(now, TICK_BUDGET);
             s.leases = self.leases.sweep(now, s.leases, TICK_BUDGET);
             s.idempotency = self.idempotency.sweep(now, s.idempotency, TICK_BUDGET);
             s.next_at = now.saturating_add(Duration::from_millis(SWEEP_INTERVAL_MS));
@@ -377,23 +375,25 @@ impl Kernel {
     }
 
     fn has_entries(&self) -> bool {
-        self.limits.len() + self.leases.keys() + self.idempotency.len() > 0
+        self.leases.keys() + self.idempotency.len() > 0
     }
 
     /// The earliest instant at which [`Kernel::tick`] has work; `None` when nothing is
     /// scheduled.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let sweep = self.has_entries().then_some(self.sweep.next_at);
-        match (self.breakers.poll_timeout(), sweep) {
+        match (self.core.poll_timeout(), sweep) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// The next breaker transition to journal (stage `kernel`, event `breaker_transition`).
-    /// At most [`JOURNAL_QUEUE_MAX`] wait; older ones are dropped when the host does not drain.
+    /// The next breaker transition to journal (stage `kernel`, event `breaker_transition`),
+    /// from the core service's effects. At most
+    /// [`EFFECTS_MAX`](heidi_core::service::EFFECTS_MAX) wait, and none is dropped: while they
+    /// are not drained, breaker calls that could add one are refused `OVERLOADED`.
     pub fn poll_journal(&mut self) -> Option<JournalEntry> {
-        self.journal.pop_front()
+        self.core.poll_journal()
     }
 
     /// The policy in force.
@@ -416,13 +416,13 @@ impl Kernel {
     /// Counters and gauges for `/metrics`.
     pub fn stats(&self) -> KernelStats {
         KernelStats {
-            limiter_denials: self.limits.denials(),
-            breakers: self.breakers.states(),
-            limiter_keys: self.limits.len(),
+            limiter_denials: self.core.denials(),
+            breakers: breakers::states(self.core.breakers()),
+            limiter_keys: self.core.len(),
             lease_keys: self.leases.keys(),
             idempotency_keys: self.idempotency.len(),
             health_checks: self.health.len(),
-            breaker_permits: self.breakers.held(),
+            breaker_permits: self.core.breakers().held_permits(),
         }
     }
 }

@@ -218,3 +218,34 @@ fn only_entering_open_is_journaled_as_a_warning() {
         ]
     );
 }
+
+#[test]
+fn undrained_transitions_are_never_dropped_and_a_full_queue_is_an_answer() {
+    use heidi_core::service::EFFECTS_MAX;
+    let mut k = Kernel::with_capacity(
+        SEEDS,
+        Policy::default(),
+        KernelCapacity {
+            held_permits: 1024,
+            ..SMALL
+        },
+    );
+    for i in 0..EFFECTS_MAX {
+        let name = format!(r#"{{"name":"b{i}"}}"#);
+        for _ in 0..5 {
+            let p = permit(&ok(&mut k, at(1), Acquire, &name));
+            let params = format!(r#"{{"name":"b{i}","permit":"{p}","outcome":"failure"}}"#);
+            ok(&mut k, at(1), Record, &params);
+        }
+    }
+    let v = err(&mut k, at(1), Acquire, UP, "OVERLOADED");
+    assert_eq!(v["retry_after_ms"], 1_000);
+    let events: Vec<_> = std::iter::from_fn(|| k.poll_journal()).collect();
+    assert_eq!(events.len(), EFFECTS_MAX);
+    assert_eq!(events[0].message, "breaker b0: closed -> open");
+    assert_eq!(
+        events[EFFECTS_MAX - 1].message,
+        format!("breaker b{}: closed -> open", EFFECTS_MAX - 1)
+    );
+    ok(&mut k, at(1), Acquire, UP);
+}
