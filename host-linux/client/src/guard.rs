@@ -320,7 +320,7 @@ impl Client {
         spec: &GuardSpec<'_>,
         heard: &mut Heard,
     ) -> Result<Permission, GuardError<E>> {
-        let limit = self.rate_limit_consume(spec.limit_key, spec.operation, spec.cost);
+        let limit = self.rate_limit_consume(spec.limit_key, spec.operation, spec.cost, None);
         let limited = || GuardError::RateLimited {
             retry_after_ms: limit.retry_after_ms(),
         };

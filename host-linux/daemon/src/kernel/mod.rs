@@ -66,7 +66,7 @@ pub use config::{
 };
 pub use health::NotReady;
 pub use journal_append::{RESERVED_STAGES, parse_journal_append};
-pub use policy::{Policy, PolicyError, event_message, parse_event_message};
+pub use policy::{DaemonRatePolicy, Policy, PolicyError, event_message, parse_event_message};
 pub use stats::KernelStats;
 
 use breakers::Breakers;
@@ -162,7 +162,7 @@ impl Kernel {
             hasher,
             limits: RateLimits::new(
                 KeyHasher::new(seeds.key_hasher),
-                *policy.limits(),
+                policy.rate(),
                 config::slots(capacity.limiter_slots),
             ),
             breakers: Breakers::new(capacity.held_permits, permit_key),
@@ -337,7 +337,7 @@ impl Kernel {
             self.health.install(set);
         }
         self.leases.set_config(*policy.leases());
-        self.limits.set_limits(*policy.limits());
+        self.limits.set_policy(policy.rate());
         self.policy = policy;
         self.version = pending.version;
         Ok(self.version)
