@@ -79,13 +79,13 @@ fn host_and_policy_helpers() {
     let policy = ok(&c.get_policy()).clone();
     assert_eq!(policy["version"], 2);
     assert_eq!(policy["policy"]["limits"]["search"]["capacity_tokens"], 60);
-    let bad = c.apply_policy(json!({"limits": {"llm_call": {}}}));
+    let bad = c.apply_policy(json!({"limits": {"llm call": {}}}));
     assert_eq!(err(&bad), "INVALID_POLICY");
     assert!(
         bad.reason
             .as_deref()
             .unwrap()
-            .starts_with("limits.llm_call:"),
+            .starts_with("limits.llm call: names are"),
         "{bad:?}"
     );
     assert_eq!(ok(&c.status())["policy_version"], 2);

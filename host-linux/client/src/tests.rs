@@ -374,6 +374,17 @@ fn guard_rate_limited() {
     assert_eq!(methods(&log), ["RATE_LIMIT_CONSUME"]);
     let params = log.lock().unwrap()[0]["params"].clone();
     assert_eq!(params, json!({"key": "k", "operation": "op", "cost": 1}));
+    // A tier goes with the call when the spec names one.
+    let pro = GuardSpec {
+        tier: Some("pro"),
+        ..GuardSpec::new("k", "op", "b")
+    };
+    let _ = c.guard(&pro, || Ok::<(), ()>(()));
+    let params = log.lock().unwrap()[1]["params"].clone();
+    assert_eq!(
+        params,
+        json!({"key": "k", "operation": "op", "cost": 1, "tier": "pro"})
+    );
 }
 
 #[test]
