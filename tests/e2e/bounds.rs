@@ -668,3 +668,25 @@ fn memory_returns_near_idle_after_connection_storms() {
     }
     assert_eq!(d.call("PING", json!({}))["pong"], true);
 }
+
+/// A policy at the bound of 256 operations (about 12.5 KB) is above the default 8 KiB
+/// request limit, which `APPLY_POLICY` shares with every method: it gets `FRAME_TOO_LARGE`.
+/// A daemon whose `limits.request_max_bytes` is raised takes it, and writes back all 256.
+#[test]
+fn a_policy_of_256_operations_needs_a_raised_request_limit() {
+    let mut limits = serde_json::Map::new();
+    for i in 0..250 {
+        let entry = json!({"capacity_tokens": 100, "window_ms": 60000});
+        limits.insert(format!("operation_{i:03}"), entry);
+    }
+    let doc = json!({ "limits": limits });
+    let d = Daemon::start(&[]);
+    let refused = d.call("APPLY_POLICY", json!({ "policy": doc }));
+    assert_eq!(refused["code"], "FRAME_TOO_LARGE", "{refused}");
+    let raised = Daemon::start_with_config(&[], Some("[limits]\nrequest_max_bytes = 16384\n"));
+    let applied = raised.call("APPLY_POLICY", json!({ "policy": doc }));
+    assert_eq!(applied["version"], 2, "{applied}");
+    let written = raised.call("GET_POLICY", json!({}));
+    let operations = written["policy"]["limits"].as_object().unwrap();
+    assert_eq!(operations.len(), 256);
+}

@@ -87,7 +87,8 @@ fn limit_breaker_and_lease_subcommands() {
     let tiny = d.dir.path().join("tiny.toml");
     std::fs::write(
         &tiny,
-        "[limits.search]\ncapacity_tokens = 2\n[breakers.cli]\nfailure_threshold = 1\n",
+        "[limits.search]\ncapacity_tokens = 2\n[limits.llm_call]\ncapacity_tokens = 9\n\
+         [tiers.pro.limits.llm_call]\ncapacity_tokens = 4\n[breakers.cli]\nfailure_threshold = 1\n",
     )
     .unwrap();
     ok(&d, &["policy", "apply", tiny.to_str().unwrap()]);
@@ -118,6 +119,17 @@ fn limit_breaker_and_lease_subcommands() {
         (other["operation"].clone(), other["remaining"].clone()),
         (json!("other"), json!(27))
     );
+    let llm = ["limit", "consume", "u2", "--operation", "llm_call"];
+    let pro = heidi_json(&d, &[&llm[..], &["--tier", "pro"]].concat());
+    assert_eq!(
+        (pro["limit"].clone(), pro["tier"].clone()),
+        (json!(4), json!("pro"))
+    );
+    let top = heidi_json(&d, &llm);
+    assert_eq!((top["limit"].clone(), top.get("tier")), (json!(9), None));
+    let (code, _, err) = heidi_at(&d, &[&llm[..], &["--tier", "gold"]].concat());
+    assert_eq!(code, 1);
+    assert!(err.contains("params.tier: unknown tier"), "{err}");
 
     let acquired = heidi_json(&d, &["breaker", "acquire", "cli"]);
     let permit = acquired["permit"]

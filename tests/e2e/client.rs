@@ -79,13 +79,13 @@ fn host_and_policy_helpers() {
     let policy = ok(&c.get_policy()).clone();
     assert_eq!(policy["version"], 2);
     assert_eq!(policy["policy"]["limits"]["search"]["capacity_tokens"], 60);
-    let bad = c.apply_policy(json!({"limits": {"llm_call": {}}}));
+    let bad = c.apply_policy(json!({"limits": {"llm call": {}}}));
     assert_eq!(err(&bad), "INVALID_POLICY");
     assert!(
         bad.reason
             .as_deref()
             .unwrap()
-            .starts_with("limits.llm_call:"),
+            .starts_with("limits.llm call: names are"),
         "{bad:?}"
     );
     assert_eq!(ok(&c.status())["policy_version"], 2);
@@ -110,34 +110,34 @@ fn rate_limit_helpers() {
     let c = client(&d);
     let tiny = json!({"limits": {"transform": {"capacity_tokens": 3, "window_ms": 60000}}});
     ok(&c.apply_policy(tiny));
-    let check = ok(&c.rate_limit_check("u1", "transform", 1)).clone();
+    let check = ok(&c.rate_limit_check("u1", "transform", 1, None)).clone();
     assert_eq!(
         check,
         json!({"allowed": true, "remaining": 3, "retry_after_ms": 0, "limit": 3,
                "window_ms": 60000, "operation": "transform"})
     );
     for left in [2, 1, 0] {
-        let r = ok(&c.rate_limit_consume("u1", "transform", 1)).clone();
+        let r = ok(&c.rate_limit_consume("u1", "transform", 1, None)).clone();
         assert_eq!(
             (r["allowed"].clone(), r["remaining"].clone()),
             (json!(true), json!(left))
         );
         assert!(r["reset_after_ms"].as_u64().unwrap() > 0, "{r}");
     }
-    let denied = c.rate_limit_consume("u1", "transform", 1);
+    let denied = c.rate_limit_consume("u1", "transform", 1, None);
     assert_eq!(err(&denied), "RATE_LIMITED");
     assert!(denied.retry_after_ms().unwrap() > 0, "{denied:?}");
     assert_eq!(denied.field("remaining"), Some(&json!(0)));
-    let check = ok(&c.rate_limit_check("u1", "transform", 1)).clone();
+    let check = ok(&c.rate_limit_check("u1", "transform", 1, None)).clone();
     assert_eq!(check["allowed"], false);
     assert!(check["retry_after_ms"].as_u64().unwrap() > 0, "{check}");
     // Another key has its own bucket; unknown operations count as `other`.
-    let other = ok(&c.rate_limit_consume("u2", "llm_call", 2)).clone();
+    let other = ok(&c.rate_limit_consume("u2", "llm_call", 2, None)).clone();
     assert_eq!(
         (other["operation"].clone(), other["remaining"].clone()),
         (json!("other"), json!(28))
     );
-    let too_big = c.rate_limit_consume("u2", "transform", 4);
+    let too_big = c.rate_limit_consume("u2", "transform", 4, None);
     assert_eq!(err(&too_big), "BAD_REQUEST");
     assert!(too_big.reason.unwrap().starts_with("params.cost:"));
 }
@@ -496,7 +496,10 @@ fn http_transport_sends_the_bearer_token() {
     let right = http_client(&d, Some(TOKEN));
     assert!(right.is_available());
     assert_eq!(ok(&right.ping())["pong"], true);
-    assert_eq!(ok(&right.rate_limit_consume("k", "op", 1))["allowed"], true);
+    assert_eq!(
+        ok(&right.rate_limit_consume("k", "op", 1, None))["allowed"],
+        true
+    );
 
     let none = http_client(&d, None);
     assert!(!none.is_available());

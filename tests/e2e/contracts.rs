@@ -570,3 +570,124 @@ fn journal_append_writes_no_secret_bytes() {
         "{text}"
     );
 }
+
+/// Custom operations and tiers over the socket: APPLY_POLICY defines `llm_call` with tiers
+/// free and pro; each tier is limited at its own capacity, `default_tier` serves a call that
+/// names none; a 257th operation, a bad name and an unknown tier are refused by field; the
+/// policy round-trips through GET_POLICY and survives a restart (policy.json); the custom
+/// operation's denials are a metric labelled by its name.
+#[test]
+fn custom_operations_and_tiers_end_to_end() {
+    let mut d = Daemon::start(&[]);
+    let doc = json!({
+        "limits": {"llm_call": {"capacity_tokens": 50, "window_ms": 60000}},
+        "tiers": {
+            "free": {"limits": {"llm_call": {"capacity_tokens": 2}}},
+            "pro": {"limits": {"llm_call": {"capacity_tokens": 5}}}
+        },
+        "default_tier": "free"
+    });
+    let applied = d.call("APPLY_POLICY", json!({ "policy": doc }));
+    assert_eq!(applied["version"], 2, "{applied}");
+    let consume = |d: &Daemon, key: &str, tier: Option<&str>| {
+        let mut params = json!({"key": key, "operation": "llm_call"});
+        if let Some(tier) = tier {
+            params["tier"] = tier.into();
+        }
+        d.call("RATE_LIMIT_CONSUME", params)
+    };
+    let limited_after = |d: &Daemon, key: &str, tier: Option<&str>, granted: u32| {
+        for i in 0..granted {
+            let r = consume(d, key, tier);
+            assert_eq!(r["allowed"], true, "{key} call {i}: {r}");
+            assert_eq!(r["tier"], tier.unwrap_or("free"), "{r}");
+        }
+        assert_eq!(code_of(&consume(d, key, tier)), "RATE_LIMITED");
+    };
+    limited_after(&d, "f", Some("free"), 2);
+    limited_after(&d, "p", Some("pro"), 5);
+    limited_after(&d, "n", None, 2);
+
+    let unknown = consume(&d, "u", Some("gold"));
+    assert_eq!(code_of(&unknown), "BAD_REQUEST");
+    let message = unknown["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("params.tier: unknown tier"),
+        "{message}"
+    );
+
+    let mut limits = serde_json::Map::new();
+    for i in 0..251 {
+        limits.insert(format!("op{i:03}"), json!({}));
+    }
+    let refusals = [
+        (
+            json!({ "limits": limits }),
+            "limits.op250: at most 256 operations",
+        ),
+        (
+            json!({"limits": {"llm call": {}}}),
+            "limits.llm call: names are",
+        ),
+        (
+            json!({"tiers": {"free": {"limits": {"embedder": {}}}}}),
+            "tiers.free.limits.embedder: unknown operation",
+        ),
+    ];
+    for (bad, prefix) in refusals {
+        let refused = d.call("APPLY_POLICY", json!({ "policy": bad }));
+        assert_eq!(code_of(&refused), "INVALID_POLICY", "{refused}");
+        let message = refused["message"].as_str().unwrap();
+        assert!(message.starts_with(prefix), "{message}");
+    }
+
+    let got = d.call("GET_POLICY", json!({}));
+    assert_eq!(got["version"], 2);
+    let written = &got["policy"];
+    assert_eq!(
+        written["tiers"]["pro"]["limits"]["llm_call"]["capacity_tokens"],
+        5
+    );
+    assert_eq!(written["default_tier"], "free");
+    assert_eq!(written["limits"]["llm_call"]["window_ms"], 60000);
+    let again = d.call("APPLY_POLICY", json!({ "policy": written }));
+    assert_eq!(
+        again["version"], 3,
+        "GET_POLICY's document applies: {again}"
+    );
+
+    let denied = metric(&d, r#"heidi_limiter_denials_total{operation="llm_call"}"#);
+    assert_eq!(denied, 3.0);
+
+    let before = d.call("GET_POLICY", json!({}));
+    assert!(d.stop().success());
+    d.spawn();
+    assert_eq!(d.call("GET_POLICY", json!({})), before);
+    limited_after(&d, "after", Some("pro"), 5);
+}
+
+/// The `[policy]` section of the configuration file takes custom operations and tiers too.
+#[test]
+fn a_config_file_policy_defines_custom_operations_and_tiers() {
+    let config = r#"
+        [policy]
+        default_tier = "free"
+        [policy.limits.llm_call]
+        capacity_tokens = 9
+        [policy.tiers.free.limits.llm_call]
+        capacity_tokens = 1
+    "#;
+    let d = Daemon::start_with_config(&[], Some(config));
+    let params = json!({"key": "k", "operation": "llm_call"});
+    let first = d.call("RATE_LIMIT_CONSUME", params.clone());
+    assert_eq!(
+        (first["limit"].as_u64(), first["tier"].as_str()),
+        (Some(1), Some("free"))
+    );
+    assert_eq!(
+        code_of(&d.call("RATE_LIMIT_CONSUME", params)),
+        "RATE_LIMITED"
+    );
+    let got = d.call("GET_POLICY", json!({}));
+    assert_eq!(got["policy"]["limits"]["llm_call"]["capacity_tokens"], 9);
+}

@@ -104,13 +104,17 @@ pub enum PolicyCommand {
 pub struct LimitArgs {
     /// The rate-limit key.
     pub key: String,
-    /// The operation: search, transform, embed, ai_generate, health_check or other (any
-    /// other name is limited as `other`).
+    /// The operation: search, transform, embed, ai_generate, health_check, other, or one
+    /// the policy defines under `limits` (any other name is limited as `other`).
     #[arg(long, default_value = "other")]
     pub operation: String,
     /// Tokens the call costs.
     #[arg(long, default_value_t = 1)]
     pub cost: u32,
+    /// The tier whose limits apply (one the policy defines under `tiers`); without it, the
+    /// policy's `default_tier`, else its top-level `limits`.
+    #[arg(long)]
+    pub tier: Option<String>,
 }
 
 /// `heidi limit …`.

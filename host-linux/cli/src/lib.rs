@@ -153,10 +153,10 @@ fn daemon_command<X: Subcommand>(
             }
         },
         Command::Limit(LimitCommand::Check(a)) => {
-            client.rate_limit_check(&a.key, &a.operation, a.cost)
+            client.rate_limit_check(&a.key, &a.operation, a.cost, a.tier.as_deref())
         }
         Command::Limit(LimitCommand::Consume(a)) => {
-            client.rate_limit_consume(&a.key, &a.operation, a.cost)
+            client.rate_limit_consume(&a.key, &a.operation, a.cost, a.tier.as_deref())
         }
         Command::Breaker(BreakerCommand::Acquire { name }) => client.breaker_acquire(&name),
         Command::Breaker(BreakerCommand::Record {

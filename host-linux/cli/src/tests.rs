@@ -54,6 +54,8 @@ fn the_command_line_is_consistent_and_parses() {
         "get",
         "--cost",
         "3",
+        "--tier",
+        "pro",
         "--json",
     ]);
     assert!(cli.global.json);
@@ -61,8 +63,13 @@ fn the_command_line_is_consistent_and_parses() {
         panic!("{:?}", cli.command)
     };
     assert_eq!(
-        (a.key.as_str(), a.operation.as_str(), a.cost),
-        ("api", "get", 3)
+        (
+            a.key.as_str(),
+            a.operation.as_str(),
+            a.cost,
+            a.tier.as_deref()
+        ),
+        ("api", "get", 3, Some("pro"))
     );
     let bad = [
         &["breaker", "record", "b", "p", "maybe"][..],

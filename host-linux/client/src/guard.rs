@@ -41,6 +41,9 @@ pub struct GuardSpec<'a> {
     pub operation: &'a str,
     /// Tokens the call costs.
     pub cost: u32,
+    /// The rate-limit tier (`RATE_LIMIT_CONSUME`'s `tier`; default none: the policy's
+    /// `default_tier`, else its top-level limits).
+    pub tier: Option<&'a str>,
     /// The circuit breaker's name.
     pub breaker: &'a str,
     /// How the closure's failures are retried.
@@ -54,12 +57,13 @@ pub struct GuardSpec<'a> {
 }
 
 impl<'a> GuardSpec<'a> {
-    /// Cost 1, [`RetryPolicy::DEFAULT`], fail closed, no deadline.
+    /// Cost 1, no tier, [`RetryPolicy::DEFAULT`], fail closed, no deadline.
     pub fn new(limit_key: &'a str, operation: &'a str, breaker: &'a str) -> GuardSpec<'a> {
         GuardSpec {
             limit_key,
             operation,
             cost: 1,
+            tier: None,
             breaker,
             retry: RetryPolicy::DEFAULT,
             fail_open: false,
@@ -320,7 +324,7 @@ impl Client {
         spec: &GuardSpec<'_>,
         heard: &mut Heard,
     ) -> Result<Permission, GuardError<E>> {
-        let limit = self.rate_limit_consume(spec.limit_key, spec.operation, spec.cost);
+        let limit = self.rate_limit_consume(spec.limit_key, spec.operation, spec.cost, spec.tier);
         let limited = || GuardError::RateLimited {
             retry_after_ms: limit.retry_after_ms(),
         };

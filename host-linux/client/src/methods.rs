@@ -71,9 +71,13 @@ fn empty() -> Value {
     json!({})
 }
 
-/// Parameters of `RATE_LIMIT_CHECK` and `RATE_LIMIT_CONSUME`.
-pub(crate) fn limit_params(key: &str, operation: &str, cost: u32) -> Value {
-    json!({"key": key, "operation": operation, "cost": cost})
+/// Parameters of `RATE_LIMIT_CHECK` and `RATE_LIMIT_CONSUME` (`tier` only when given).
+pub(crate) fn limit_params(key: &str, operation: &str, cost: u32, tier: Option<&str>) -> Value {
+    let mut params = json!({"key": key, "operation": operation, "cost": cost});
+    if let Some(tier) = tier {
+        params["tier"] = tier.into();
+    }
+    params
 }
 
 /// Parameters of `BREAKER_ACQUIRE`.
@@ -186,18 +190,33 @@ impl Client {
         self.call(Method::GetPolicy.as_str(), empty())
     }
 
-    /// `RATE_LIMIT_CHECK` `{"key","operation","cost"}`: would a consume be granted (no tokens
-    /// taken)? → `allowed`, `remaining`, `retry_after_ms`, `limit`, `window_ms`, `operation`.
-    pub fn rate_limit_check(&self, key: &str, operation: &str, cost: u32) -> CallResult {
-        let params = limit_params(key, operation, cost);
+    /// `RATE_LIMIT_CHECK` `{"key","operation","cost","tier"}`: would a consume be granted (no
+    /// tokens taken)? → `allowed`, `remaining`, `retry_after_ms`, `limit`, `window_ms`,
+    /// `operation`, and `tier` when a tier chose the limit. `tier: None` is the policy's
+    /// `default_tier` (else its top-level `limits`); an unknown tier is `BAD_REQUEST`.
+    pub fn rate_limit_check(
+        &self,
+        key: &str,
+        operation: &str,
+        cost: u32,
+        tier: Option<&str>,
+    ) -> CallResult {
+        let params = limit_params(key, operation, cost, tier);
         self.call(Method::RateLimitCheck.as_str(), params)
     }
 
-    /// `RATE_LIMIT_CONSUME` `{"key","operation","cost"}`: take the tokens → `allowed`,
-    /// `remaining`, `reset_after_ms`, `limit`, `window_ms`, `operation`; or `RATE_LIMITED`
-    /// with `retry_after_ms`.
-    pub fn rate_limit_consume(&self, key: &str, operation: &str, cost: u32) -> CallResult {
-        let params = limit_params(key, operation, cost);
+    /// `RATE_LIMIT_CONSUME` `{"key","operation","cost","tier"}`: take the tokens →
+    /// `allowed`, `remaining`, `reset_after_ms`, `limit`, `window_ms`, `operation` (and
+    /// `tier`); or `RATE_LIMITED` with `retry_after_ms`. `tier` as for
+    /// [`Client::rate_limit_check`].
+    pub fn rate_limit_consume(
+        &self,
+        key: &str,
+        operation: &str,
+        cost: u32,
+        tier: Option<&str>,
+    ) -> CallResult {
+        let params = limit_params(key, operation, cost, tier);
         self.call(Method::RateLimitConsume.as_str(), params)
     }
 

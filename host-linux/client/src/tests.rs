@@ -68,7 +68,7 @@ fn error_replies_are_reported_and_never_retried() {
         |_| json!({"error": true, "code": "RATE_LIMITED", "message": "slow down", "retry_after_ms": 250}),
     );
     let (c, sleeper, _) = client(config(server.endpoint()));
-    let r = c.rate_limit_consume("k", "op", 1);
+    let r = c.rate_limit_consume("k", "op", 1, None);
     assert_eq!(r.status, CallStatus::Error);
     assert_eq!(r.error_code.as_deref(), Some("RATE_LIMITED"));
     assert_eq!(r.reason.as_deref(), Some("slow down"));
@@ -374,6 +374,17 @@ fn guard_rate_limited() {
     assert_eq!(methods(&log), ["RATE_LIMIT_CONSUME"]);
     let params = log.lock().unwrap()[0]["params"].clone();
     assert_eq!(params, json!({"key": "k", "operation": "op", "cost": 1}));
+    // A tier goes with the call when the spec names one.
+    let pro = GuardSpec {
+        tier: Some("pro"),
+        ..GuardSpec::new("k", "op", "b")
+    };
+    let _ = c.guard(&pro, || Ok::<(), ()>(()));
+    let params = log.lock().unwrap()[1]["params"].clone();
+    assert_eq!(
+        params,
+        json!({"key": "k", "operation": "op", "cost": 1, "tier": "pro"})
+    );
 }
 
 #[test]

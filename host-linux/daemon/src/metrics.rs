@@ -290,7 +290,8 @@ impl Collector for KernelCollector {
             prometheus_client::metrics::MetricType::Counter,
         )?;
         for (operation, n) in &stats.limiter_denials {
-            ConstCounter::new(*n).encode(denials.encode_family(&[("operation", *operation)])?)?;
+            ConstCounter::new(*n)
+                .encode(denials.encode_family(&[("operation", operation.as_str())])?)?;
         }
         let mut states = encoder.encode_descriptor(
             "breaker_state",

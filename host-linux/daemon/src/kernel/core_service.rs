@@ -1,14 +1,17 @@
 //! The core's [`Service`]: `RATE_LIMIT_CHECK`, `RATE_LIMIT_CONSUME`, `BREAKER_ACQUIRE` and
 //! `BREAKER_RECORD` (params, decision, reply, counters), its timers, and its effects (breaker
 //! state changes, turned into `breaker_transition` journal entries here), over tables on the
-//! heap.
+//! heap, under the policy's [`DaemonRatePolicy`] (custom operations, tiers). The service (its
+//! ~160 KB rate policy inline) is boxed, and a new policy is swapped in through a boxed spare,
+//! so it never moves through the stack on an apply.
 
 use heidi_common::JournalEntry;
 use heidi_core::Instant;
 use heidi_core::breaker::State;
 use heidi_core::journal::Level;
 use heidi_core::key::KeyHasher;
-use heidi_core::limit::{PolicyTable, Tat};
+use heidi_core::limit::Tat;
+use heidi_core::policy::{CUSTOM_OPERATIONS_MAX, RatePolicy, TIERS_MAX};
 use heidi_core::proto::{Method, Request};
 use heidi_core::service::{
     BreakerPolicies, Breakers, Effect, PermitSlot, REPLY_MAX_BYTES, Reply, ReplyBuf, Served,
@@ -16,31 +19,42 @@ use heidi_core::service::{
 };
 use heidi_core::table::Slot;
 
-/// The service over boxed limiter and permit slots.
-pub(crate) type CoreService = Service<Box<[Slot<Tat>]>, 0, 0, Breakers<Box<[PermitSlot]>>>;
+use super::policy::DaemonRatePolicy;
+
+/// The service over boxed limiter and permit slots, with room for every custom operation and
+/// tier a policy may define.
+pub(crate) type CoreService =
+    Service<Box<[Slot<Tat>]>, CUSTOM_OPERATIONS_MAX, TIERS_MAX, Breakers<Box<[PermitSlot]>>>;
 
 /// The service, its storage and the buffer its replies are written into.
 pub(crate) struct Core {
     service: Box<CoreService>,
+    /// Where the next rate policy is copied before it is swapped in; holds the one before
+    /// after.
+    spare: Box<DaemonRatePolicy>,
     reply: Box<ReplyBuf>,
 }
 
 impl Core {
-    /// A service with `slots` limiter slots (a non-zero multiple of 8) under `limits`, and
+    /// A service with `slots` limiter slots (a non-zero multiple of 8) under `policy`, and
     /// `permits` breaker permit slots whose ids are keyed by `permit_key`.
     pub(crate) fn new(
         hasher: KeyHasher,
-        limits: PolicyTable,
+        policy: &DaemonRatePolicy,
         slots: usize,
         (breakers, permits, permit_key): (BreakerPolicies, usize, [u8; 16]),
     ) -> Core {
         let storage = vec![Slot::empty(); slots].into_boxed_slice();
         let permit_slots = vec![PermitSlot::EMPTY; permits.max(1)].into_boxed_slice();
         let breakers = Breakers::new(breakers, permit_slots, permit_key);
-        Core {
-            service: Box::new(Service::new(hasher, limits, storage).with_breakers(breakers)),
+        let service = Service::with_policy(hasher, RatePolicy::new(), storage);
+        let mut core = Core {
+            service: Box::new(service.with_breakers(breakers)),
+            spare: Box::default(),
             reply: Box::new([0; REPLY_MAX_BYTES]),
-        }
+        };
+        core.set_policy(policy);
+        core
     }
 
     /// Serves a parsed request the core covers, the reply body in `out`; `None` (and `out`
@@ -78,15 +92,18 @@ impl Core {
         Some(reply)
     }
 
-    /// Puts a new policy's limits in force.
-    pub(crate) fn set_limits(&mut self, limits: PolicyTable) {
-        self.service.set_limits(limits);
+    /// Puts `policy` in force: copied into the spare on the heap, then swapped in (buckets
+    /// and denial counts follow the operations' names).
+    pub(crate) fn set_policy(&mut self, policy: &DaemonRatePolicy) {
+        (*self.spare).clone_from(policy);
+        self.service.swap_policy(&mut self.spare);
     }
 
-    /// Denials per operation since start.
-    pub(crate) fn denials(&self) -> Vec<(&'static str, u64)> {
-        let denials = self.service.denials();
-        denials.iter().map(|&(op, n)| (op.as_str(), n)).collect()
+    /// Denials per operation of the policy in force (built-in ones first, then the custom
+    /// ones in name order).
+    pub(crate) fn denials(&self) -> Vec<(String, u64)> {
+        let denials = self.service.operation_denials();
+        denials.map(|(name, n)| (name.to_owned(), n)).collect()
     }
 
     /// Buckets held.

@@ -68,7 +68,7 @@ pub use config::{
 };
 pub use health::NotReady;
 pub use journal_append::{RESERVED_STAGES, parse_journal_append};
-pub use policy::{Policy, PolicyError, event_message, parse_event_message};
+pub use policy::{DaemonRatePolicy, Policy, PolicyError, event_message, parse_event_message};
 pub use stats::KernelStats;
 
 use core_service::Core;
@@ -162,7 +162,7 @@ impl Kernel {
             hasher,
             core: Core::new(
                 KeyHasher::new(seeds.key_hasher),
-                *policy.limits(),
+                policy.rate(),
                 config::slots(capacity.limiter_slots),
                 (
                     breakers::policies(&policy),
@@ -336,7 +336,7 @@ impl Kernel {
             self.health.install(set);
         }
         self.leases.set_config(*policy.leases());
-        self.core.set_limits(*policy.limits());
+        self.core.set_policy(policy.rate());
         self.policy = policy;
         self.version = pending.version;
         Ok(self.version)

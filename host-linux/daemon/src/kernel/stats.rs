@@ -3,8 +3,10 @@
 /// A snapshot of the kernel's counters and gauges.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelStats {
-    /// `RATE_LIMITED` answers since start, per operation (`search`, …, `other`).
-    pub limiter_denials: Vec<(&'static str, u64)>,
+    /// `RATE_LIMITED` answers per operation of the policy in force: the built-in ones
+    /// (`search`, …, `other`), then the custom ones in name order (at most 256 in all; names
+    /// of `A-Z a-z 0-9 _ . : -` only). A custom operation counts from when it was defined.
+    pub limiter_denials: Vec<(String, u64)>,
     /// Every breaker's name and state (`closed`, `open`, `half_open`, `forced_open`,
     /// `disabled`).
     pub breakers: Vec<(String, &'static str)>,

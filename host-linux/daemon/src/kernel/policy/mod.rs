@@ -1,10 +1,14 @@
-//! [`Policy`]: the whole policy document (limits, retry, breakers, leases, health,
+//! [`Policy`]: the whole policy document (limits, tiers, retry, breakers, leases, health,
 //! idempotency, readiness), validated as one.
 //!
 //! The document layout, its defaults and its bounds are specified in `docs/PROTOCOL.md`
 //! ("The policy document"). In short: a missing section, entry or field takes its built-in
 //! default (a named breaker's missing fields come from `breakers.default`), so a document
 //! always means the same policy whatever was in force before; unknown fields are errors.
+//!
+//! The rate-limit part (`limits`, `tiers`, `default_tier`: built-in and custom operations,
+//! tiers) is the core's [`RatePolicy`], read by the core from the document text; this module
+//! reads the sections the core does not model yet.
 
 mod parse;
 mod write;
@@ -20,12 +24,17 @@ use heidi_core::health::HealthConfig;
 use heidi_core::idempotency::IdempotencyConfig;
 use heidi_core::lease::LeaseConfig;
 use heidi_core::limit::PolicyTable;
+use heidi_core::policy::{CUSTOM_OPERATIONS_MAX, RatePolicy, TIERS_MAX};
 use heidi_core::retry::RetryPolicy;
+
+/// The daemon's rate-limit policy: room for every custom operation and tier the protocol
+/// allows (250 and 16), about 160 KB, so it is kept boxed.
+pub type DaemonRatePolicy = RatePolicy<CUSTOM_OPERATIONS_MAX, TIERS_MAX>;
 
 /// A validated policy document. Build it with [`Policy::from_json`] or [`Default`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
-    limits: PolicyTable,
+    rate: Box<DaemonRatePolicy>,
     retry: BTreeMap<String, RetryPolicy>,
     breaker_default: BreakerConfig,
     breakers: BTreeMap<String, BreakerConfig>,
@@ -67,7 +76,7 @@ impl Default for Policy {
     /// 3, idempotency records for 24 h (5 min in progress, successes only).
     fn default() -> Policy {
         Policy {
-            limits: PolicyTable::DEFAULT,
+            rate: Box::default(),
             retry: RetryPolicy::NAMED
                 .iter()
                 .map(|(name, p)| ((*name).to_owned(), *p))
@@ -112,9 +121,14 @@ impl Policy {
         write::policy(self)
     }
 
-    /// The limit of every operation.
+    /// The top-level limits of the six built-in operations.
     pub fn limits(&self) -> &PolicyTable {
-        &self.limits
+        self.rate.builtin_limits()
+    }
+
+    /// The rate-limit part: operations (built-in and custom), their limits, tiers.
+    pub fn rate(&self) -> &DaemonRatePolicy {
+        &self.rate
     }
 
     /// The retry policy called `name`, if any.

@@ -7,7 +7,6 @@ use heidi_core::health::HealthConfig;
 use heidi_core::idempotency::IdempotencyConfig;
 use heidi_core::journal::is_valid_name;
 use heidi_core::lease::LeaseConfig;
-use heidi_core::limit::{LimitPolicy, Operation, PolicyTable};
 use heidi_core::retry::{Jitter, RetryPolicy};
 use serde_json::Value;
 
@@ -27,12 +26,19 @@ fn error(field: String, reason: impl Into<String>) -> PolicyError {
     }
 }
 
-/// The whole document.
+/// The whole document: the rate-limit part (`limits`, `tiers`, `default_tier`) by the core's
+/// [`RatePolicy::parse_into`](heidi_core::policy::RatePolicy::parse_into), the other sections
+/// here.
 pub(super) fn policy(doc: &Value) -> Result<Policy> {
     let mut root = Fields::new(doc, "")?;
     let mut p = Policy::default();
-    if let Some(f) = root.object("limits")? {
-        p.limits = limits(f)?;
+    let text = serde_json::to_string(doc).expect("a Value always serializes");
+    p.rate.parse_into(&text).map_err(|e| PolicyError {
+        field: e.path().to_owned(),
+        reason: e.reason.to_string(),
+    })?;
+    for section in ["limits", "tiers", "default_tier"] {
+        root.raw(section);
     }
     if let Some(f) = root.object("retry")? {
         p.retry = retry(f)?;
@@ -54,35 +60,6 @@ pub(super) fn policy(doc: &Value) -> Result<Policy> {
     }
     root.finish()?;
     Ok(p)
-}
-
-fn limits(f: Fields<'_>) -> Result<PolicyTable> {
-    let mut table = PolicyTable::DEFAULT;
-    let (path, entries) = f.entries();
-    for (name, value) in entries {
-        let op = Operation::ALL
-            .into_iter()
-            .find(|op| op.as_str() == name)
-            .ok_or_else(|| {
-                let names: Vec<_> = Operation::ALL.iter().map(|o| o.as_str()).collect();
-                let expected = names.join(", ");
-                error(
-                    join(&path, name),
-                    format!("unknown operation (expected one of: {expected})"),
-                )
-            })?;
-        let mut f = Fields::new(value, &join(&path, name))?;
-        let default = op.default_policy();
-        let capacity = f.u32_in("capacity_tokens", 1, u32::MAX)?;
-        let window = f.ms_in("window_ms", 1, DURATION_MAX_MS)?;
-        let capacity = capacity.unwrap_or(default.capacity_tokens());
-        let window = window.unwrap_or(default.window());
-        let limit =
-            LimitPolicy::new(capacity, window).map_err(|e| f.error("window_ms", e.to_string()))?;
-        f.finish()?;
-        table.set(op, limit);
-    }
-    Ok(table)
 }
 
 fn named(path: &str, name: &str) -> std::result::Result<(), FieldError> {

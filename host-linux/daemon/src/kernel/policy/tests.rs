@@ -153,7 +153,7 @@ fn every_refusal_names_the_field() {
         ),
         (
             json!({"retries": {}}),
-            "retries: unknown field (expected one of: breakers, health, idempotency, leases, limits, readiness, retry)",
+            "retries: unknown field (expected one of: breakers, default_tier, health, idempotency, leases, limits, readiness, retry, tiers)",
         ),
     ];
     for (doc, prefix) in cases {
@@ -275,4 +275,38 @@ fn policy_event_messages_name_version_and_digest() {
     ] {
         assert_eq!(parse_event_message(bad), None, "{bad}");
     }
+}
+
+/// Custom operations and tiers are the core's model: read, bounded, refused by field path,
+/// and written back so that the document reads back as the same policy. A document without
+/// them writes neither `tiers` nor `default_tier` (its digest is the one it always had).
+#[test]
+fn custom_operations_and_tiers_round_trip_and_are_bounded() {
+    let doc = json!({
+        "limits": {"llm_call": {"capacity_tokens": 100}},
+        "tiers": {"free": {"limits": {"llm_call": {"capacity_tokens": 10}}}, "pro": {"limits": {}}},
+        "default_tier": "free"
+    });
+    let p = Policy::from_json(&doc).unwrap();
+    let rate = p.rate();
+    let op = rate.operation("llm_call");
+    assert_eq!(rate.limit(op, rate.default_tier()).capacity_tokens(), 10);
+    assert_eq!(Policy::from_json(&p.to_json()).unwrap(), p);
+    assert_eq!(p.to_json()["default_tier"], "free");
+    assert_eq!(p.to_json()["tiers"]["pro"], json!({"limits": {}}));
+    let plain = Policy::default().to_json();
+    assert!(plain.get("tiers").is_none() && plain.get("default_tier").is_none());
+
+    let mut limits = serde_json::Map::new();
+    for i in 0..250 {
+        limits.insert(format!("op{i:03}"), json!({}));
+    }
+    assert!(Policy::from_json(&json!({"limits": limits.clone()})).is_ok());
+    limits.insert("op999".to_owned(), json!({}));
+    assert!(
+        refuse(json!({"limits": limits})).starts_with("limits.op999: at most 256 operations"),
+        "the 257th operation is named"
+    );
+    assert!(refuse(json!({"limits": {"bad name": {}}})).starts_with("limits.bad name: names are"));
+    assert!(refuse(json!({"default_tier": "gold"})).starts_with("default_tier: unknown tier"));
 }

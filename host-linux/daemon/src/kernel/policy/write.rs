@@ -1,23 +1,17 @@
 //! Writing a policy back as a complete document (every section, every field).
 
 use heidi_core::breaker::{BreakerConfig, RateWindow};
-use heidi_core::limit::Operation;
+use heidi_core::limit::LimitPolicy;
 use heidi_core::retry::{Jitter, RetryPolicy};
 use serde_json::{Map, Value, json};
 
 use super::Policy;
 
 pub(super) fn policy(p: &Policy) -> Value {
-    let limits: Map<String, Value> = Operation::ALL
-        .iter()
-        .map(|&op| {
-            let l = p.limits.get(op);
-            let entry = json!({
-                "capacity_tokens": l.capacity_tokens(),
-                "window_ms": l.window().as_millis(),
-            });
-            (op.as_str().to_owned(), entry)
-        })
+    let rate = &*p.rate;
+    let limits: Map<String, Value> = rate
+        .operations()
+        .map(|(op, name)| (name.to_owned(), limit(rate.limit(op, None))))
         .collect();
     let retry: Map<String, Value> = p
         .retry
@@ -48,12 +42,35 @@ pub(super) fn policy(p: &Policy) -> Value {
         },
     });
     // Left out while empty (the default), so the digest of a policy that names no readiness
-    // checks is the one it had before the section existed: a `policy.json` written then still
-    // verifies.
+    // checks, tiers or default tier is the one it had before those fields existed: a
+    // `policy.json` written then still verifies.
     if !p.readiness.is_empty() {
         doc["readiness"] = json!({ "checks": p.readiness });
     }
+    let tiers: Map<String, Value> = rate
+        .tiers()
+        .map(|(tier, name)| {
+            let own: Map<String, Value> = rate
+                .tier_limits(tier)
+                .map(|(op, l)| (rate.operation_name(op).to_owned(), limit(l)))
+                .collect();
+            (name.to_owned(), json!({ "limits": own }))
+        })
+        .collect();
+    if !tiers.is_empty() {
+        doc["tiers"] = Value::Object(tiers);
+    }
+    if let Some(tier) = rate.default_tier() {
+        doc["default_tier"] = rate.tier_name(tier).into();
+    }
     doc
+}
+
+fn limit(l: &LimitPolicy) -> Value {
+    json!({
+        "capacity_tokens": l.capacity_tokens(),
+        "window_ms": l.window().as_millis(),
+    })
 }
 
 fn retry(r: &RetryPolicy) -> Value {

@@ -52,9 +52,14 @@ fn invalid_policy_changes_nothing() {
             "limits.search.capacity_tokens: ",
         ),
         (
-            r#"{"limits":{"llm_call":{"capacity_tokens":3}}}"#,
-            "limits.llm_call: unknown operation",
+            r#"{"limits":{"llm call":{"capacity_tokens":3}}}"#,
+            "limits.llm call: names are 1 to 64 of",
         ),
+        (
+            r#"{"tiers":{"free":{"limits":{"llm_call":{"capacity_tokens":3}}}}}"#,
+            "tiers.free.limits.llm_call: unknown operation",
+        ),
+        (r#"{"default_tier":"pro"}"#, "default_tier: unknown tier"),
         (
             r#"{"leases":{"limit_per_key":5,"ttl":3}}"#,
             "leases.ttl: unknown field",

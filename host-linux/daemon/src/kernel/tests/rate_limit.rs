@@ -22,8 +22,8 @@ fn consume_grants_capacity_then_says_when_and_counts_the_denial() {
     assert_eq!(v["retry_after_ms"], 6_000);
     assert_eq!(ok(&mut k, at(7), Consume, T10)["allowed"], true);
     let stats = k.stats();
-    assert!(stats.limiter_denials.contains(&("transform", 1)));
-    assert!(stats.limiter_denials.contains(&("search", 0)));
+    assert!(stats.limiter_denials.contains(&("transform".to_owned(), 1)));
+    assert!(stats.limiter_denials.contains(&("search".to_owned(), 0)));
     assert_eq!(stats.limiter_denials.len(), 6);
 }
 
@@ -92,4 +92,82 @@ fn sweeps_free_refilled_buckets_on_tick() {
     k.tick(due.max(at(10)));
     assert_eq!(k.stats().limiter_keys, 0, "refilled after 6 s");
     assert_eq!(k.poll_timeout(), None);
+}
+
+/// A custom operation and tiers from APPLY_POLICY: each tier is limited at its own capacity,
+/// the default tier serves a call that names none, an unknown tier is refused by name, and
+/// the custom operation's denials are counted under its name.
+#[test]
+fn custom_operations_and_tiers_are_served_and_counted() {
+    use heidi_core::proto::Method::ApplyPolicy;
+    let mut k = kernel();
+    let doc = r#"{"policy":{"limits":{"llm_call":{"capacity_tokens":50,"window_ms":60000}},
+        "tiers":{"free":{"limits":{"llm_call":{"capacity_tokens":2}}},
+                 "pro":{"limits":{"llm_call":{"capacity_tokens":5}}}},
+        "default_tier":"free"}}"#;
+    assert_eq!(ok(&mut k, at(1), ApplyPolicy, doc)["version"], 2);
+    let consume = |key: &str, tier: &str| {
+        let tier = if tier.is_empty() {
+            String::new()
+        } else {
+            format!(r#","tier":"{tier}""#)
+        };
+        format!(r#"{{"key":"{key}","operation":"llm_call"{tier}}}"#)
+    };
+    // The default tier (free) and free share one bucket: 2 in all.
+    assert_eq!(
+        ok(&mut k, at(2), Consume, &consume("u1", ""))["tier"],
+        "free"
+    );
+    assert_eq!(
+        ok(&mut k, at(2), Consume, &consume("u1", "free"))["limit"],
+        2
+    );
+    err(
+        &mut k,
+        at(2),
+        Consume,
+        &consume("u1", "free"),
+        "RATE_LIMITED",
+    );
+    // A key that used all of free's window is short of all of pro's too: the tier chooses
+    // the limit, not the bucket.
+    err(
+        &mut k,
+        at(2),
+        Consume,
+        &consume("u1", "pro"),
+        "RATE_LIMITED",
+    );
+    for _ in 0..5 {
+        let v = ok(&mut k, at(2), Consume, &consume("u2", "pro"));
+        assert_eq!(
+            (v["operation"].as_str(), v["limit"].as_u64()),
+            (Some("llm_call"), Some(5))
+        );
+    }
+    let v = err(
+        &mut k,
+        at(2),
+        Consume,
+        &consume("u2", "gold"),
+        "BAD_REQUEST",
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("params.tier: unknown tier")
+    );
+    let denials = k.stats().limiter_denials;
+    assert_eq!(denials.len(), 7);
+    assert_eq!(denials[6], ("llm_call".to_owned(), 2));
+    // GET_POLICY writes the custom operation and the tiers back.
+    let got = ok(&mut k, at(3), heidi_core::proto::Method::GetPolicy, "{}");
+    assert_eq!(got["policy"]["limits"]["llm_call"]["capacity_tokens"], 50);
+    assert_eq!(
+        got["policy"]["tiers"]["pro"]["limits"]["llm_call"]["capacity_tokens"],
+        5
+    );
+    assert_eq!(got["policy"]["default_tier"], "free");
 }
