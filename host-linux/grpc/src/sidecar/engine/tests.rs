@@ -185,6 +185,23 @@ async fn each_caller_gets_the_receipt_at_its_own_position() {
     task.shutdown().await;
 }
 
+/// A batch short of its size goes when the linger expires, on the dot of the virtual clock
+/// (the end-to-end test on the real clock only bounds it from below).
+#[tokio::test(start_paused = true)]
+async fn a_short_batch_goes_when_the_linger_expires() {
+    let fake = Fake::scripted(&[]);
+    let (client, task, metrics) = start(settings(8, 100), &fake);
+    let started = tokio::time::Instant::now();
+    let answers = submit_all(&client, &["a", "b", "c"]).await;
+    assert_eq!(started.elapsed(), StdDuration::from_millis(100));
+    for answer in answers {
+        assert_eq!(answer.unwrap().batch_size, 3);
+    }
+    assert_eq!(metrics.flushes("linger"), 1);
+    assert_eq!(metrics.flushes("size"), 0);
+    task.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_reply_that_does_not_match_fails_the_whole_batch_without_retry() {
     for step in [Step::Short, Step::Swapped] {
