@@ -142,8 +142,12 @@ def stage_torture(bin_dir, work_root, rng):
         rss_peak = max(rss_peak, rss_kib(d.pid))
         if ended["event_type"] != "stage_end" or ended["error"] != reason:
             row["failures"].append(f"{name}: ended {ended['event_type']} {ended['error']}, not {reason}")
-        if name == "100 MB of output" and not dropped_output(d, 99_000_000):
-            row["failures"].append(f"{name}: no stage_output event counting the dropped bytes")
+        # stage_output follows the stage_end that ended the wait above: wait for it too.
+        if name == "100 MB of output":
+            try:
+                wait_until(f"{name}: output journaled", lambda: dropped_output(d, 99_000_000), 10)
+            except TimeoutError:
+                row["failures"].append(f"{name}: no stage_output event counting the dropped bytes")
         try:
             wait_until(f"{name}: processes gone", lambda: not marker_processes(marker), 10)
         except TimeoutError:
