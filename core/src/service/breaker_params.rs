@@ -14,10 +14,9 @@
 
 use core::fmt;
 
-use super::rate_params::unescape_name;
+use super::rate_params::{TextFault, string_member, unescape_name};
 use crate::Duration;
 use crate::journal::{NAME_MAX_BYTES, is_valid_name};
-use crate::json::unescape::unescape;
 use crate::proto::params::{Member, NotAnObject};
 
 /// Longest `duration_ms` (and any duration the protocol takes): 30 days, in ms.
@@ -334,28 +333,9 @@ fn text<'a: 's, 's, const N: usize>(
     buf: &'s mut [u8; N],
 ) -> Result<&'s str, ParamError<'a>> {
     let member = member.ok_or(ParamError::Required(field))?;
-    let value = if let Some(plain) = member.as_plain_str() {
-        plain
-    } else if member.raw().starts_with('"') {
-        // An unescaped string is never longer than its escaped text, so a text of at most
-        // `N` bytes between its quotes that fails holds a bad escape.
-        let raw = member.raw();
-        let fail = if raw.len() - 2 <= N {
-            ParamError::BadEscape(field)
-        } else {
-            ParamError::Length(field)
-        };
-        let unescaped = unescape::<N>(raw.as_bytes()).ok_or(fail)?;
-        let text = unescaped.as_str().as_bytes();
-        let copy = &mut buf[..text.len()];
-        copy.copy_from_slice(text);
-        core::str::from_utf8(copy).map_err(|_| fail)?
-    } else {
-        return Err(ParamError::NotAString(field));
-    };
-    if (1..=N).contains(&value.len()) {
-        Ok(value)
-    } else {
-        Err(ParamError::Length(field))
-    }
+    string_member(member, buf).map_err(|fault| match fault {
+        TextFault::NotAString => ParamError::NotAString(field),
+        TextFault::BadEscape => ParamError::BadEscape(field),
+        TextFault::Length => ParamError::Length(field),
+    })
 }

@@ -249,7 +249,8 @@ pub(super) fn unescape_name(raw: &str) -> Option<FixedStr<ERROR_MESSAGE_MAX_BYTE
     unescape(&quoted[..raw.len() + 2])
 }
 
-/// A required string member of 1 to `N` bytes, unescaped into `buf` when written with escapes.
+/// A required string member of 1 to `N` bytes, unescaped into `buf` when written with escapes;
+/// `null` counts as missing.
 fn text<'a: 's, 's, const N: usize>(
     field: Field,
     member: Option<Member<'a>>,
@@ -258,6 +259,30 @@ fn text<'a: 's, 's, const N: usize>(
     let member = member
         .filter(|m| m.raw() != "null")
         .ok_or(ParamError::Required(field))?;
+    string_member(member, buf).map_err(|fault| match fault {
+        TextFault::NotAString => ParamError::NotAString(field),
+        TextFault::BadEscape => ParamError::BadEscape(field),
+        TextFault::Length => ParamError::Length(field),
+    })
+}
+
+/// Why a member is not a string of 1 to `N` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TextFault {
+    /// Not a JSON string.
+    NotAString,
+    /// A string with a bad escape.
+    BadEscape,
+    /// Empty, or longer than `N` bytes (unescaped).
+    Length,
+}
+
+/// `member` as a string of 1 to `N` bytes: as it stands when it holds no escape, else unescaped
+/// into `buf`. The params readers of every method share this rule.
+pub(super) fn string_member<'a: 's, 's, const N: usize>(
+    member: Member<'a>,
+    buf: &'s mut [u8; N],
+) -> Result<&'s str, TextFault> {
     let value = if let Some(plain) = member.as_plain_str() {
         plain
     } else if member.raw().starts_with('"') {
@@ -265,9 +290,9 @@ fn text<'a: 's, 's, const N: usize>(
         // most `N` bytes between its quotes that fails holds a bad escape.
         let raw = member.raw();
         let fail = if raw.len() - 2 <= N {
-            ParamError::BadEscape(field)
+            TextFault::BadEscape
         } else {
-            ParamError::Length(field)
+            TextFault::Length
         };
         let unescaped = unescape::<N>(raw.as_bytes()).ok_or(fail)?;
         let text = unescaped.as_str().as_bytes();
@@ -276,12 +301,12 @@ fn text<'a: 's, 's, const N: usize>(
         // A copy of a `&str`.
         core::str::from_utf8(copy).map_err(|_| fail)?
     } else {
-        return Err(ParamError::NotAString(field));
+        return Err(TextFault::NotAString);
     };
     if (1..=N).contains(&value.len()) {
         Ok(value)
     } else {
-        Err(ParamError::Length(field))
+        Err(TextFault::Length)
     }
 }
 
