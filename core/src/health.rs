@@ -156,6 +156,34 @@ impl<const N: usize> Health<N> {
             .min()
     }
 
+    /// This set under `config`: every check keeps its registration or last report and its
+    /// consecutive failures, replayed up to the new threshold (all its status depends on).
+    /// `self` is unchanged; the host puts the result in force.
+    pub fn reconfigured(&self, config: HealthConfig) -> Result<Health<N>, HealthConfigError> {
+        let mut new = Health::new(config)?;
+        let silence = self.config.silence_limit();
+        for check in &self.checks {
+            let name = check.name.as_str();
+            let info = check.info(Instant::ZERO, &self.config);
+            match info.last_report {
+                Some(at) => {
+                    let _ = new.register(at, name);
+                    let fails = info.consecutive_failures.min(config.failure_threshold);
+                    if fails == 0 {
+                        let _ = new.report(at, name, true);
+                    }
+                    for _ in 0..fails {
+                        let _ = new.report(at, name, false);
+                    }
+                }
+                None => {
+                    let _ = new.register(info.unknown_at.saturating_sub(silence), name);
+                }
+            }
+        }
+        Ok(new)
+    }
+
     /// Number of registered checks.
     pub fn len(&self) -> usize {
         self.checks.len()

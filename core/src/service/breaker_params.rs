@@ -14,6 +14,7 @@
 
 use core::fmt;
 
+use super::fields::{decimal_id, with_text};
 use super::rate_params::{TextFault, string_member, unescape_name};
 use crate::Duration;
 use crate::journal::{NAME_MAX_BYTES, is_valid_name};
@@ -24,9 +25,6 @@ pub const DURATION_MAX_MS: u64 = 30 * 24 * 3_600 * 1_000;
 
 /// Longest `outcome` text read (the longest valid one is 9 bytes).
 const OUTCOME_MAX_BYTES: usize = 16;
-
-/// Longest decimal text of a `u64`.
-const ID_MAX_DIGITS: usize = 20;
 
 /// What a `BREAKER_RECORD` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,19 +148,12 @@ impl fmt::Display for ParamError<'_> {
                 } else {
                     "name"
                 };
-                let mut show = |name: &str| {
+                with_text(name, |name| {
                     write!(
                         f,
                         "params.{name}: unknown field (expected one of: {expected})"
                     )
-                };
-                if !name.contains('\\') {
-                    return show(name);
-                }
-                match unescape_name(name) {
-                    Some(text) => show(text.as_str()),
-                    None => show(name),
-                }
+                })
             }
         }
     }
@@ -213,16 +204,6 @@ impl<'m> Seen<'m> {
 
     fn get(&self, field: Field) -> Option<Member<'m>> {
         self.members[field as usize].filter(|m| m.raw() != "null")
-    }
-}
-
-fn with_text<T>(raw: &str, f: impl FnOnce(&str) -> T) -> T {
-    if !raw.contains('\\') {
-        return f(raw);
-    }
-    match unescape_name(raw) {
-        Some(name) => f(name.as_str()),
-        None => f(raw),
     }
 }
 
@@ -304,26 +285,10 @@ fn name<'a: 's, 's>(
     }
 }
 
-/// `permit`: up to 20 decimal digits in a string (escapes allowed), or a JSON integer.
+/// `permit`: a 64-bit id ([`decimal_id`]).
 fn permit<'a>(member: Option<Member<'a>>) -> Result<u64, ParamError<'a>> {
     let member = member.ok_or(ParamError::Required(Field::Permit))?;
-    if !member.raw().starts_with('"') {
-        return member.as_u64().ok_or(ParamError::Permit);
-    }
-    let mut buf = [0u8; ID_MAX_DIGITS];
-    let digits = match text(Field::Permit, Some(member), &mut buf) {
-        Ok(digits) => digits,
-        Err(_) => return Err(ParamError::Permit),
-    };
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ParamError::Permit);
-    }
-    digits
-        .bytes()
-        .try_fold(0u64, |n, d| {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        })
-        .ok_or(ParamError::Permit)
+    decimal_id(member).ok_or(ParamError::Permit)
 }
 
 /// A required string member of 1 to `N` bytes, unescaped into `buf` when written with escapes.

@@ -15,7 +15,9 @@
 //!   extra members), and never longer than [`REPLY_MAX_BYTES`]. [`Reply::outcome`] is the
 //!   typed decision ([`Outcome`]); [`Reply::error`] is the code when the body is an error.
 //!   [`Served::NotCovered`]: a method this service does not handle yet; `out` is untouched
-//!   and the host serves it its own way.
+//!   and the host serves it its own way. [`Served::LargeReply`]: a method whose reply can be
+//!   longer than a [`ReplyBuf`] (`HEALTH_AGGREGATE` lists every check); the host serves it
+//!   with [`Service::handle_large`] into a buffer of [`Service::large_reply_max_bytes`].
 //! - **Effects:** what the host must carry out comes out typed, through
 //!   [`Service::poll_effect`] until `None`: a breaker's state change is an
 //!   [`Effect::BreakerTransition`] (name, from, to, when, [`TransitionReason`]) that the host
@@ -26,7 +28,9 @@
 //!   [`PolicyTable`]; [`Service::with_policy`] takes a [`RatePolicy`] with custom operations
 //!   and tiers (`params.tier`, the default tier). [`Service::swap_policy`] puts a new one in
 //!   force between requests; buckets and denial counts follow the operations' names.
-//!   [`Service::with_breakers`] adds the breakers.
+//!   [`Service::with_breakers`] adds the breakers, [`Service::with_leases`] the leases (a
+//!   [`LeaseTable`] whose storage the host makes at the first lease call) and
+//!   [`Service::with_health`] the health checks.
 //! - **Nothing is dropped silently:** every request gets a reply. A full limiter table is
 //!   `OVERLOADED` with `retry_after_ms`, never an eviction of a live bucket; a full permit
 //!   table is `OVERLOADED` until the oldest permit expires. Effects wait in a queue of
@@ -36,7 +40,7 @@
 //! - **Timers:** [`Service::poll_timeout`] is the next instant the host must call
 //!   [`Service::handle_timeout`]: an open breaker half-opens on time, a probe that never
 //!   reports fails at its deadline, a permit not recorded within [`PERMIT_TTL_MS`] is
-//!   abandoned, and while the limiter holds buckets one bounded sweep step runs every
+//!   abandoned, and while the limiter or the leases hold entries one bounded sweep step runs every
 //!   [`LIMITER_SWEEP_INTERVAL_MS`]. ([`Service::sweep`] stays for hosts that sweep on their
 //!   own; slots are reused on demand either way.)
 //! - **Bounded work and memory:** no allocation; the limiter's slots and the permit slots are
@@ -52,6 +56,8 @@
 //! |---|---|
 //! | `RATE_LIMIT_CHECK`, `RATE_LIMIT_CONSUME` | `rate_limit.rs` (decision), `rate_params.rs` (params) |
 //! | `BREAKER_ACQUIRE`, `BREAKER_RECORD` (with [`Breakers`]) | `breakers.rs` (registry, rule, replies), `breaker_params.rs`, `permits.rs`, `effects.rs` |
+//! | `LEASE_ACQUIRE`, `LEASE_REFRESH`, `LEASE_RELEASE` (with a [`LeaseTable`]) | `leases.rs`, `fields.rs` (params) |
+//! | `HEALTH_REPORT`, `HEALTH_AGGREGATE` (with a [`Health`](crate::health::Health) set) | `health.rs`, `fields.rs` (params) |
 //!
 //! Their params, replies and errors are specified in `docs/PROTOCOL.md`.
 //!
@@ -144,6 +150,11 @@ mod breaker_params;
 mod breaker_tests;
 mod breakers;
 mod effects;
+mod fields;
+mod health;
+#[cfg(test)]
+mod lease_health_tests;
+mod leases;
 mod permits;
 mod rate_limit;
 mod rate_params;
@@ -162,6 +173,8 @@ pub use breakers::{
 pub use effects::{
     BreakerTransition, EFFECTS_FULL_RETRY_AFTER_MS, EFFECTS_MAX, Effect, TransitionReason,
 };
+pub use health::{MaybeHealth, NoHealth, aggregate_reply_max_bytes};
+pub use leases::{LeaseTable, MaybeLeases, NoLeases};
 pub use permits::{PERMIT_SLOTS_MAX, PERMIT_TTL_MS, PermitSlot};
 pub use rate_params::{KEY_MAX_BYTES, OPERATION_MAX_BYTES, TIER_MAX_BYTES};
 pub use timeout::{LIMITER_SWEEP_INTERVAL_MS, LIMITER_SWEEP_SLOTS};
@@ -185,7 +198,8 @@ pub const REPLY_MAX_BYTES: usize = ERROR_REPLY_MAX_BYTES + 256;
 /// The buffer a reply is written into.
 pub type ReplyBuf = [u8; REPLY_MAX_BYTES];
 
-/// Whether [`Service::handle`] covers `method` (else it answers [`Served::NotCovered`]).
+/// Whether [`Service::handle`] covers `method` when the service has the component that
+/// serves it (else it answers [`Served::NotCovered`]).
 #[must_use]
 pub const fn covers(method: Method) -> bool {
     matches!(
@@ -194,6 +208,11 @@ pub const fn covers(method: Method) -> bool {
             | Method::RateLimitConsume
             | Method::BreakerAcquire
             | Method::BreakerRecord
+            | Method::LeaseAcquire
+            | Method::LeaseRefresh
+            | Method::LeaseRelease
+            | Method::HealthReport
+            | Method::HealthAggregate
     )
 }
 
@@ -238,8 +257,12 @@ pub struct Reply {
 pub enum Served {
     /// The reply is in the buffer.
     Reply(Reply),
-    /// The service does not cover this method yet; the buffer is untouched.
+    /// The service does not cover this method (or lacks the component that serves it); the
+    /// buffer is untouched.
     NotCovered,
+    /// This method's reply may be longer than a [`ReplyBuf`] (`HEALTH_AGGREGATE`); the buffer
+    /// is untouched: serve it with [`Service::handle_large`].
+    LargeReply,
 }
 
 /// The request machine over the host's limiter slots `S` (an array or a boxed slice of
@@ -248,11 +271,20 @@ pub enum Served {
 /// breakers `B` ([`Breakers`] over the host's permit slots, or none: [`NoBreakers`]). See
 /// the [module docs](self).
 #[derive(Debug)]
-pub struct Service<S, const CUSTOM: usize = 0, const TIERS: usize = 0, B = NoBreakers> {
+pub struct Service<
+    S,
+    const CUSTOM: usize = 0,
+    const TIERS: usize = 0,
+    B = NoBreakers,
+    L = NoLeases,
+    H = NoHealth,
+> {
     hasher: KeyHasher,
     policy: RatePolicy<CUSTOM, TIERS>,
     rate: RateLimits<S, CUSTOM>,
     breakers: B,
+    leases: L,
+    health: H,
     sweep: timeout::Sweep,
 }
 
@@ -290,27 +322,87 @@ where
             policy,
             rate: RateLimits::new(limiter_slots),
             breakers: NoBreakers,
+            leases: NoLeases,
+            health: NoHealth,
             sweep: timeout::Sweep::new(),
         }
     }
+}
 
+impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H> Service<S, CUSTOM, TIERS, B, L, H> {
     /// This service, also serving `BREAKER_ACQUIRE` and `BREAKER_RECORD` with `breakers`
     /// ([`Breakers::new`]).
-    pub fn with_breakers<B: MaybeBreakers>(self, breakers: B) -> Service<S, CUSTOM, TIERS, B> {
+    pub fn with_breakers<B2: MaybeBreakers>(
+        self,
+        breakers: B2,
+    ) -> Service<S, CUSTOM, TIERS, B2, L, H> {
         Service {
             hasher: self.hasher,
             policy: self.policy,
             rate: self.rate,
             breakers,
+            leases: self.leases,
+            health: self.health,
             sweep: self.sweep,
         }
     }
+
+    /// This service, also serving `LEASE_ACQUIRE`, `LEASE_REFRESH` and `LEASE_RELEASE` with
+    /// `leases` ([`LeaseTable::new`]).
+    pub fn with_leases<L2: MaybeLeases>(self, leases: L2) -> Service<S, CUSTOM, TIERS, B, L2, H> {
+        Service {
+            hasher: self.hasher,
+            policy: self.policy,
+            rate: self.rate,
+            breakers: self.breakers,
+            leases,
+            health: self.health,
+            sweep: self.sweep,
+        }
+    }
+
+    /// This service, also serving `HEALTH_REPORT` and `HEALTH_AGGREGATE` with `health` (a
+    /// [`Health`](crate::health::Health) set).
+    pub fn with_health<H2: MaybeHealth>(self, health: H2) -> Service<S, CUSTOM, TIERS, B, L, H2> {
+        Service {
+            hasher: self.hasher,
+            policy: self.policy,
+            rate: self.rate,
+            breakers: self.breakers,
+            leases: self.leases,
+            health,
+            sweep: self.sweep,
+        }
+    }
+
+    /// The leases (a [`LeaseTable`], or [`NoLeases`]).
+    pub fn leases(&self) -> &L {
+        &self.leases
+    }
+
+    /// The leases, mutably (policy changes: [`LeaseTable::set_config`]).
+    pub fn leases_mut(&mut self) -> &mut L {
+        &mut self.leases
+    }
+
+    /// The health set (a [`Health`](crate::health::Health), or [`NoHealth`]).
+    pub fn health(&self) -> &H {
+        &self.health
+    }
+
+    /// The health set, mutably (policy changes:
+    /// [`Health::reconfigured`](crate::health::Health::reconfigured)).
+    pub fn health_mut(&mut self) -> &mut H {
+        &mut self.health
+    }
 }
 
-impl<S, const CUSTOM: usize, const TIERS: usize, B> Service<S, CUSTOM, TIERS, B>
+impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H> Service<S, CUSTOM, TIERS, B, L, H>
 where
     S: AsRef<[Slot<Tat>]> + AsMut<[Slot<Tat>]>,
     B: MaybeBreakers,
+    L: MaybeLeases,
+    H: MaybeHealth,
 {
     /// Serves `request` at `now`, writing the reply into `out`.
     pub fn handle(&mut self, now: Instant, request: &Request<'_>, out: &mut ReplyBuf) -> Served {
@@ -347,9 +439,68 @@ where
         let consume = match method {
             Method::RateLimitCheck => false,
             Method::RateLimitConsume => true,
+            Method::LeaseAcquire | Method::LeaseRefresh | Method::LeaseRelease => {
+                let served = self.leases.serve(now, &self.hasher, method, members, out);
+                return served.map_or(Served::NotCovered, Served::Reply);
+            }
+            Method::HealthReport => {
+                let served = self.health.report(now, members, out);
+                return served.map_or(Served::NotCovered, Served::Reply);
+            }
+            Method::HealthAggregate if self.health.aggregate_max_bytes() > 0 => {
+                return Served::LargeReply;
+            }
             _ => return Served::NotCovered,
         };
         Served::Reply(self.rate.handle(now, ctx, consume, members, out))
+    }
+
+    /// Serves a request whose reply may be longer than a [`ReplyBuf`] (when
+    /// [`Service::handle`] answered [`Served::LargeReply`]), into `out` of at least
+    /// [`Service::large_reply_max_bytes`] bytes; a shorter `out` gets an `INTERNAL` error.
+    /// Any other method is served as by [`Service::handle`].
+    pub fn handle_large(&mut self, now: Instant, request: &Request<'_>, out: &mut [u8]) -> Served {
+        if request.method == Method::HealthAggregate {
+            let served = self.health.aggregate(now, request.members(), out);
+            return served.map_or(Served::NotCovered, Served::Reply);
+        }
+        let mut small = [0u8; REPLY_MAX_BYTES];
+        let served = self.handle(now, request, &mut small);
+        if let Served::Reply(reply) = served {
+            let Some(dst) = out.get_mut(..reply.len) else {
+                return Served::NotCovered;
+            };
+            dst.copy_from_slice(&small[..reply.len]);
+        }
+        served
+    }
+
+    /// [`Service::handle_large`] for a method and its params text.
+    pub fn handle_large_params(
+        &mut self,
+        now: Instant,
+        method: Method,
+        params: &str,
+        out: &mut [u8],
+    ) -> Served {
+        if method == Method::HealthAggregate {
+            let served = self.health.aggregate(now, Members::new(params), out);
+            return served.map_or(Served::NotCovered, Served::Reply);
+        }
+        let mut small = [0u8; REPLY_MAX_BYTES];
+        let served = self.handle_params(now, method, params, &mut small);
+        if let Served::Reply(reply) = served {
+            let Some(dst) = out.get_mut(..reply.len) else {
+                return Served::NotCovered;
+            };
+            dst.copy_from_slice(&small[..reply.len]);
+        }
+        served
+    }
+
+    /// The buffer [`Service::handle_large`] needs: the longest reply of any method.
+    pub fn large_reply_max_bytes(&self) -> usize {
+        self.health.aggregate_max_bytes().max(REPLY_MAX_BYTES)
     }
 
     /// The top-level limits of the six built-in operations in force.

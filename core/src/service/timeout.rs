@@ -5,13 +5,14 @@
 use super::Service;
 use super::breakers::{Breakers, MaybeBreakers};
 use super::effects::Effect;
+use super::leases::MaybeLeases;
 use crate::limit::Tat;
 use crate::table::Slot;
 use crate::{Duration, Instant};
 
-/// Time between two limiter sweep steps while the limiter holds buckets, in ms.
+/// Time between two sweep steps (limiter buckets, lease keys) while either table holds entries, in ms.
 pub const LIMITER_SWEEP_INTERVAL_MS: u64 = 1_000;
-/// Limiter slots one sweep step visits.
+/// Slots one sweep step visits in each table.
 pub const LIMITER_SWEEP_SLOTS: usize = 4_096;
 
 /// When the next limiter sweep step is due.
@@ -28,17 +29,18 @@ impl Sweep {
     }
 }
 
-impl<S, const CUSTOM: usize, const TIERS: usize, B> Service<S, CUSTOM, TIERS, B>
+impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H> Service<S, CUSTOM, TIERS, B, L, H>
 where
     S: AsRef<[Slot<Tat>]> + AsMut<[Slot<Tat>]>,
     B: MaybeBreakers,
+    L: MaybeLeases,
 {
     /// The earliest instant at which [`Service::handle_timeout`] has work: a breaker's open
     /// period or probe deadline, a permit's expiry, or the next limiter sweep step (while the
     /// limiter holds buckets). `None`: nothing is scheduled; sleep until the next request.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sweep = (self.rate.len() > 0).then_some(self.sweep.next_at);
+        let sweep = self.holds_entries().then_some(self.sweep.next_at);
         let breakers = self.breakers.get().and_then(Breakers::poll_timeout);
         match (breakers, sweep) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -56,11 +58,17 @@ where
         if let Some(b) = self.breakers.get_mut() {
             b.handle_timeout(now);
         }
-        if self.rate.len() > 0 && now >= self.sweep.next_at {
+        if self.holds_entries() && now >= self.sweep.next_at {
             self.rate.sweep(now, LIMITER_SWEEP_SLOTS);
+            self.leases.sweep(now, LIMITER_SWEEP_SLOTS);
             let every = Duration::from_millis(LIMITER_SWEEP_INTERVAL_MS);
             self.sweep.next_at = now.saturating_add(every);
         }
+    }
+
+    /// Whether a sweep has anything to free: limiter buckets or lease keys.
+    fn holds_entries(&self) -> bool {
+        self.rate.len() + self.leases.keys() > 0
     }
 
     /// The next [`Effect`] for the host to carry out, oldest first; `None` when there is none.

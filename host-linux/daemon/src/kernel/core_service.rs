@@ -1,30 +1,64 @@
-//! The core's [`Service`]: `RATE_LIMIT_CHECK`, `RATE_LIMIT_CONSUME`, `BREAKER_ACQUIRE` and
-//! `BREAKER_RECORD` (params, decision, reply, counters), its timers, and its effects (breaker
-//! state changes, turned into `breaker_transition` journal entries here), over tables on the
-//! heap, under the policy's [`DaemonRatePolicy`] (custom operations, tiers). The service (its
-//! ~160 KB rate policy inline) is boxed, and a new policy is swapped in through a boxed spare,
-//! so it never moves through the stack on an apply.
+//! The core's [`Service`]: rate limits, breakers, leases and health checks (params, decision,
+//! reply, counters), its timers, and its effects (breaker state changes, turned into
+//! `breaker_transition` journal entries here), over tables on the heap, under the policy's
+//! [`DaemonRatePolicy`] (custom operations, tiers). The service (its ~160 KB rate policy
+//! inline) is boxed, and a new policy is swapped in through a boxed spare, so it never moves
+//! through the stack on an apply.
 
 use heidi_common::JournalEntry;
 use heidi_core::Instant;
 use heidi_core::breaker::State;
+use heidi_core::health::{Health, HealthConfig};
 use heidi_core::journal::Level;
 use heidi_core::key::KeyHasher;
+use heidi_core::lease::{LeaseConfig, LeaseSet};
 use heidi_core::limit::Tat;
 use heidi_core::policy::{CUSTOM_OPERATIONS_MAX, RatePolicy, TIERS_MAX};
 use heidi_core::proto::{Method, Request};
 use heidi_core::service::{
-    BreakerPolicies, Breakers, Effect, PermitSlot, REPLY_MAX_BYTES, Reply, ReplyBuf, Served,
-    Service,
+    BreakerPolicies, Breakers, Effect, LeaseTable, PermitSlot, REPLY_MAX_BYTES, Reply, ReplyBuf,
+    Served, Service,
 };
 use heidi_core::table::Slot;
 
+use super::config::{HEALTH_CHECKS_MAX, LEASE_SLOTS_PER_KEY};
 use super::policy::DaemonRatePolicy;
 
-/// The service over boxed limiter and permit slots, with room for every custom operation and
-/// tier a policy may define.
-pub(crate) type CoreService =
-    Service<Box<[Slot<Tat>]>, CUSTOM_OPERATIONS_MAX, TIERS_MAX, Breakers<Box<[PermitSlot]>>>;
+/// The lease storage: made at the first lease call.
+type LeaseSlots = Box<[Slot<LeaseSet<LEASE_SLOTS_PER_KEY>>]>;
+
+/// The daemon's lease table.
+pub(crate) type DaemonLeases = LeaseTable<LeaseSlots, LEASE_SLOTS_PER_KEY>;
+
+/// The daemon's health checks.
+pub(crate) type DaemonHealth = Health<HEALTH_CHECKS_MAX>;
+
+/// The service over boxed limiter, permit and lease slots, with room for every custom
+/// operation and tier a policy may define.
+pub(crate) type CoreService = Service<
+    Box<[Slot<Tat>]>,
+    CUSTOM_OPERATIONS_MAX,
+    TIERS_MAX,
+    Breakers<Box<[PermitSlot]>>,
+    DaemonLeases,
+    DaemonHealth,
+>;
+
+/// What the service is built from besides the rate policy.
+pub(crate) struct Parts {
+    /// Limiter slots (a non-zero multiple of 8).
+    pub(crate) limiter_slots: usize,
+    /// The breakers' configurations, the permit slots and the permit-id key.
+    pub(crate) breakers: (BreakerPolicies, usize, [u8; 16]),
+    /// Lease keys (a non-zero multiple of 8), the configuration and the lease-id key.
+    pub(crate) leases: (usize, LeaseConfig, [u8; 16]),
+    /// The health checks' configuration.
+    pub(crate) health: HealthConfig,
+}
+
+fn lease_slots(n: usize) -> LeaseSlots {
+    vec![Slot::empty(); n].into_boxed_slice()
+}
 
 /// The service, its storage and the buffer its replies are written into.
 pub(crate) struct Core {
@@ -36,20 +70,26 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// A service with `slots` limiter slots (a non-zero multiple of 8) under `policy`, and
-    /// `permits` breaker permit slots whose ids are keyed by `permit_key`.
-    pub(crate) fn new(
-        hasher: KeyHasher,
-        policy: &DaemonRatePolicy,
-        slots: usize,
-        (breakers, permits, permit_key): (BreakerPolicies, usize, [u8; 16]),
-    ) -> Core {
-        let storage = vec![Slot::empty(); slots].into_boxed_slice();
+    /// A service under `policy`, built from `parts` (configurations the policy validated;
+    /// an invalid one falls back to the default).
+    pub(crate) fn new(hasher: KeyHasher, policy: &DaemonRatePolicy, parts: Parts) -> Core {
+        let storage = vec![Slot::empty(); parts.limiter_slots].into_boxed_slice();
+        let (breakers, permits, permit_key) = parts.breakers;
         let permit_slots = vec![PermitSlot::EMPTY; permits.max(1)].into_boxed_slice();
         let breakers = Breakers::new(breakers, permit_slots, permit_key);
-        let service = Service::with_policy(hasher, RatePolicy::new(), storage);
+        let (lease_keys, lease_config, lease_key) = parts.leases;
+        let leases = LeaseTable::new(lease_keys, lease_slots, lease_config, lease_key)
+            .or_else(|_| LeaseTable::new(lease_keys, lease_slots, LeaseConfig::DEFAULT, lease_key))
+            .expect("the default lease configuration is valid");
+        let health = Health::new(parts.health)
+            .or_else(|_| Health::new(HealthConfig::DEFAULT))
+            .expect("the default health configuration is valid");
+        let service = Service::with_policy(hasher, RatePolicy::new(), storage)
+            .with_breakers(breakers)
+            .with_leases(leases)
+            .with_health(health);
         let mut core = Core {
-            service: Box::new(service.with_breakers(breakers)),
+            service: Box::new(service),
             spare: Box::default(),
             reply: Box::new([0; REPLY_MAX_BYTES]),
         };
@@ -65,8 +105,15 @@ impl Core {
         request: &Request<'_>,
         out: &mut Vec<u8>,
     ) -> Option<Reply> {
-        let served = self.service.handle(now, request, &mut self.reply);
-        self.copy(served, out)
+        match self.service.handle(now, request, &mut self.reply) {
+            Served::LargeReply => {
+                out.clear();
+                out.resize(self.service.large_reply_max_bytes(), 0);
+                let served = self.service.handle_large(now, request, out);
+                Self::truncate(served, out)
+            }
+            served => self.copy(served, out),
+        }
     }
 
     /// [`Core::serve`] for a method and its params text.
@@ -77,10 +124,32 @@ impl Core {
         params: &str,
         out: &mut Vec<u8>,
     ) -> Option<Reply> {
-        let served = self
+        match self
             .service
-            .handle_params(now, method, params, &mut self.reply);
-        self.copy(served, out)
+            .handle_params(now, method, params, &mut self.reply)
+        {
+            Served::LargeReply => {
+                out.clear();
+                out.resize(self.service.large_reply_max_bytes(), 0);
+                let served = self.service.handle_large_params(now, method, params, out);
+                Self::truncate(served, out)
+            }
+            served => self.copy(served, out),
+        }
+    }
+
+    /// The reply of a large-buffer call: `out` cut to it.
+    fn truncate(served: Served, out: &mut Vec<u8>) -> Option<Reply> {
+        match served {
+            Served::Reply(reply) => {
+                out.truncate(reply.len);
+                Some(reply)
+            }
+            _ => {
+                out.clear();
+                None
+            }
+        }
     }
 
     fn copy(&self, served: Served, out: &mut Vec<u8>) -> Option<Reply> {
@@ -109,6 +178,26 @@ impl Core {
     /// Buckets held.
     pub(crate) fn len(&self) -> usize {
         self.service.limiter_keys()
+    }
+
+    /// The leases.
+    pub(crate) fn leases(&self) -> &DaemonLeases {
+        self.service.leases()
+    }
+
+    /// The leases, mutably.
+    pub(crate) fn leases_mut(&mut self) -> &mut DaemonLeases {
+        self.service.leases_mut()
+    }
+
+    /// The health checks.
+    pub(crate) fn health(&self) -> &DaemonHealth {
+        self.service.health()
+    }
+
+    /// The health checks, mutably.
+    pub(crate) fn health_mut(&mut self) -> &mut DaemonHealth {
+        self.service.health_mut()
     }
 
     /// The service's next deadline.

@@ -1,7 +1,7 @@
 //! The core components behind the daemon's methods, and the policy document.
 //!
 //! [`Kernel`] holds every piece of core state the daemon serves (the core's service with the
-//! keyed limiter and the breakers, leases, idempotency records, health checks) and the
+//! keyed limiter, the breakers, leases and health checks; the idempotency records) and the
 //! [`Policy`] in force.
 //! It is pure: no I/O, no clock (time comes in as `now`), no randomness (seeds come in at
 //! construction). Every call does bounded work, so the daemon can keep it behind a mutex.
@@ -18,7 +18,7 @@
 //!    journal. Until they are drained, at most 64 wait and breaker calls that could add one
 //!    are refused `OVERLOADED`: none is dropped.
 //! 3. Sleep until [`Kernel::poll_timeout`] or the next request; then [`Kernel::tick`] (the
-//!    service's `handle_timeout`, and the lease and idempotency sweeps), and drain again.
+//!    service's `handle_timeout`, and the idempotency sweep), and drain again.
 //!
 //! Every method, its params, replies and errors are specified in `docs/PROTOCOL.md`.
 //!
@@ -46,7 +46,6 @@ mod fields;
 mod health;
 mod idempotency;
 mod journal_append;
-mod leases;
 mod policy;
 mod reply;
 mod stats;
@@ -71,13 +70,11 @@ pub use journal_append::{RESERVED_STAGES, parse_journal_append};
 pub use policy::{DaemonRatePolicy, Policy, PolicyError, event_message, parse_event_message};
 pub use stats::KernelStats;
 
-use core_service::Core;
+use core_service::{Core, Parts};
 use fields::Fields;
-use health::HealthChecks;
 use heidi_common::JournalEntry;
 use idempotency::Idempotency;
 pub use idempotency::{IdemChange, IdemPersist, IdemRestored};
-use leases::LeaseTable;
 use reply::{Answer, Fail};
 
 /// What the host must do after [`Kernel::handle`].
@@ -123,11 +120,10 @@ impl PendingPolicy {
     }
 }
 
-/// Cursors of the incremental table sweeps.
+/// The cursor of the incremental idempotency sweep.
 #[derive(Default)]
 struct Sweep {
     next_at: Instant,
-    leases: usize,
     idempotency: usize,
 }
 
@@ -136,11 +132,10 @@ pub struct Kernel {
     policy: Policy,
     version: u64,
     hasher: KeyHasher,
-    /// The core's service: rate limits and breakers, with their timers and effects.
+    /// The core's service: rate limits, breakers, leases and health checks, with their
+    /// timers and effects.
     core: Core,
-    leases: LeaseTable,
     idempotency: Idempotency,
-    health: HealthChecks,
     sweep: Sweep,
 }
 
@@ -163,24 +158,26 @@ impl Kernel {
             core: Core::new(
                 KeyHasher::new(seeds.key_hasher),
                 policy.rate(),
-                config::slots(capacity.limiter_slots),
-                (
-                    breakers::policies(&policy),
-                    capacity.held_permits,
-                    permit_key,
-                ),
-            ),
-            leases: LeaseTable::new(
-                config::slots(capacity.lease_slots),
-                *policy.leases(),
-                seeds.lease_ids,
+                Parts {
+                    limiter_slots: config::slots(capacity.limiter_slots),
+                    breakers: (
+                        breakers::policies(&policy),
+                        capacity.held_permits,
+                        permit_key,
+                    ),
+                    leases: (
+                        config::slots(capacity.lease_slots),
+                        *policy.leases(),
+                        seeds.lease_ids,
+                    ),
+                    health: *policy.health(),
+                },
             ),
             idempotency: Idempotency::new(
                 config::slots(capacity.idempotency_slots),
                 *policy.idempotency(),
                 seeds.idempotency_tokens,
             ),
-            health: HealthChecks::new(*policy.health()),
             policy,
             version: 1,
             sweep: Sweep::default(),
@@ -238,9 +235,6 @@ impl Kernel {
         let answer = match method {
             Method::ApplyPolicy => return self.apply_policy(&params, out),
             Method::GetPolicy => self.get_policy(&params),
-            Method::LeaseAcquire => self.leases.acquire(now, h, &params),
-            Method::LeaseRefresh => self.leases.refresh(now, h, &params),
-            Method::LeaseRelease => self.leases.release(now, h, &params),
             Method::IdempotencyBegin | Method::IdempotencyComplete => {
                 let (answer, persist) = match method {
                     Method::IdempotencyBegin => self.idempotency.begin(now, h, &params),
@@ -249,8 +243,6 @@ impl Kernel {
                 reply::write(&answer, out);
                 return persist.map_or(Handled::Reply, Handled::Idempotency);
             }
-            Method::HealthReport => self.health.report(now, &params),
-            Method::HealthAggregate => self.health.aggregate(now, &params),
             _ => return Handled::NotKernel,
         };
         reply::write(&answer, out);
@@ -328,14 +320,25 @@ impl Kernel {
         let policy = pending.policy;
         self.check_compatible(&policy)?;
         let changes = breakers::prepare(self.core.breakers(), &policy)?;
-        let health = (policy.health() != self.policy.health())
-            .then(|| self.health.rebuilt(now, *policy.health()));
+        let health = match policy.health() != self.policy.health() {
+            true => Some(
+                self.core
+                    .health()
+                    .reconfigured(*policy.health())
+                    .map_err(|e| PolicyError {
+                        field: "health".to_owned(),
+                        reason: e.to_string(),
+                    })?,
+            ),
+            false => None,
+        };
         // Everything is built: apply it all.
         breakers::install_at(self.core.breakers_mut(), now, &policy, changes);
         if let Some(set) = health {
-            self.health.install(set);
+            *self.core.health_mut() = set;
         }
-        self.leases.set_config(*policy.leases());
+        let leases = self.core.leases_mut().set_config(*policy.leases());
+        debug_assert!(leases.is_ok(), "the policy validated the lease config");
         self.core.set_policy(policy.rate());
         self.policy = policy;
         self.version = pending.version;
@@ -362,20 +365,19 @@ impl Kernel {
     }
 
     /// Bounded housekeeping: the core service's timers (breaker timeouts, expired breaker
-    /// permits, the limiter sweep), and one sweep step of the lease and idempotency tables
+    /// permits, the limiter and lease sweeps), and one sweep step of the idempotency table
     /// when one is due. Drain [`Kernel::poll_journal`] afterwards.
     pub fn tick(&mut self, now: Instant) {
         self.core.handle_timeout(now);
         if self.has_entries() && now >= self.sweep.next_at {
             let s = &mut self.sweep;
-            s.leases = self.leases.sweep(now, s.leases, TICK_BUDGET);
             s.idempotency = self.idempotency.sweep(now, s.idempotency, TICK_BUDGET);
             s.next_at = now.saturating_add(Duration::from_millis(SWEEP_INTERVAL_MS));
         }
     }
 
     fn has_entries(&self) -> bool {
-        self.leases.keys() + self.idempotency.len() > 0
+        self.idempotency.len() > 0
     }
 
     /// The earliest instant at which [`Kernel::tick`] has work; `None` when nothing is
@@ -410,7 +412,7 @@ impl Kernel {
     /// the policy's order; empty when the daemon may report ready. A check that never
     /// reported counts as not healthy (`unreported`).
     pub fn not_ready(&self, now: Instant) -> Vec<NotReady> {
-        self.health.not_ready(now, self.policy.readiness_checks())
+        health::not_ready(self.core.health(), now, self.policy.readiness_checks())
     }
 
     /// Counters and gauges for `/metrics`.
@@ -419,9 +421,9 @@ impl Kernel {
             limiter_denials: self.core.denials(),
             breakers: breakers::states(self.core.breakers()),
             limiter_keys: self.core.len(),
-            lease_keys: self.leases.keys(),
+            lease_keys: self.core.leases().keys(),
             idempotency_keys: self.idempotency.len(),
-            health_checks: self.health.len(),
+            health_checks: self.core.health().len(),
             breaker_permits: self.core.breakers().held_permits(),
         }
     }
