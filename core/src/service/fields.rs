@@ -34,6 +34,8 @@ pub(crate) enum FieldError<'a> {
     /// Empty or longer than the bound.
     Length(&'static str, usize),
     BadEscape(&'static str),
+    /// A string of this many bytes, longer than the bound.
+    TooLong(&'static str, usize, usize),
     /// The value breaks the field's own rule; the reason follows `params.<field>: `.
     Invalid(&'static str, &'static str),
     Unknown {
@@ -55,6 +57,12 @@ impl fmt::Display for FieldError<'_> {
                 write!(f, "params.{field}: must be 1 to {max} bytes long")
             }
             FieldError::BadEscape(field) => write!(f, "params.{field}: holds an invalid escape"),
+            FieldError::TooLong(field, len, max) => {
+                write!(
+                    f,
+                    "params.{field}: is {len} bytes; at most {max} are stored"
+                )
+            }
             FieldError::Invalid(field, reason) => write!(f, "params.{field}: {reason}"),
             FieldError::Unknown { name, expected } => with_text(name, |name| {
                 if expected.is_empty() {
@@ -152,6 +160,52 @@ impl<'m, const N: usize> Found<'m, N> {
         })
     }
 
+    /// An optional string of 1 to `M` bytes (absent or `null`: `None`).
+    pub(crate) fn text_opt<'s, const M: usize>(
+        &self,
+        i: usize,
+        buf: &'s mut [u8; M],
+    ) -> Result<Option<&'s str>, FieldError<'m>>
+    where
+        'm: 's,
+    {
+        match self.member(i) {
+            None => Ok(None),
+            Some(_) => self.text(i, buf).map(Some),
+        }
+    }
+
+    /// An optional string of 0 to `M` bytes, unescaped into `buf`; its length. Longer is
+    /// refused with its length (`params.response: is 4097 bytes; at most 4096 are stored`).
+    pub(crate) fn text_any<const M: usize>(
+        &self,
+        i: usize,
+        buf: &mut [u8; M],
+    ) -> Result<Option<usize>, FieldError<'m>> {
+        let field = self.schema.names[i];
+        let Some(member) = self.member(i) else {
+            return Ok(None);
+        };
+        let raw = member.raw();
+        if !raw.starts_with('"') {
+            return Err(FieldError::NotAString(field));
+        }
+        let len = unescaped_len(raw).ok_or(FieldError::BadEscape(field))?;
+        if len > M {
+            return Err(FieldError::TooLong(field, len, M));
+        }
+        if len == 0 {
+            return Ok(Some(0));
+        }
+        if let Some(plain) = member.as_plain_str() {
+            buf[..len].copy_from_slice(plain.as_bytes());
+            return Ok(Some(len));
+        }
+        // Escaped: unescaped into `buf`.
+        let text = string_member(member, buf).map_err(|_| FieldError::BadEscape(field))?;
+        Ok(Some(text.len()))
+    }
+
     /// A required 64-bit id: up to 20 decimal digits in a string (as the service writes ids),
     /// or a JSON integer.
     pub(crate) fn id(&self, i: usize) -> Result<u64, FieldError<'m>> {
@@ -200,4 +254,55 @@ pub(crate) fn decimal_id(member: Member<'_>) -> Option<u64> {
     digits.bytes().try_fold(0u64, |n, d| {
         n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
     })
+}
+
+/// The length in bytes of the JSON string `quoted` (quotes included) once unescaped; `None`
+/// for a bad escape (a lone surrogate, a short `\u`, an unknown letter).
+pub(crate) fn unescaped_len(quoted: &str) -> Option<usize> {
+    let body = quoted.as_bytes().get(1..quoted.len().checked_sub(1)?)?;
+    let mut len = 0;
+    let mut at = 0;
+    while at < body.len() {
+        if body[at] != b'\\' {
+            len += 1;
+            at += 1;
+            continue;
+        }
+        let kind = *body.get(at + 1)?;
+        at += 2;
+        if kind != b'u' {
+            if !matches!(kind, b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') {
+                return None;
+            }
+            len += 1;
+            continue;
+        }
+        let unit = hex4(body.get(at..at + 4)?)?;
+        at += 4;
+        len += match unit {
+            0..=0x7f => 1,
+            0x80..=0x7ff => 2,
+            0xd800..=0xdbff => {
+                // A high surrogate must be followed by `\u` and a low one: 4 bytes together.
+                if body.get(at..at + 2)? != b"\\u" {
+                    return None;
+                }
+                let low = hex4(body.get(at + 2..at + 6)?)?;
+                if !(0xdc00..=0xdfff).contains(&low) {
+                    return None;
+                }
+                at += 6;
+                4
+            }
+            0xdc00..=0xdfff => return None,
+            _ => 3,
+        };
+    }
+    Some(len)
+}
+
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits
+        .iter()
+        .try_fold(0u32, |n, &d| Some(n * 16 + char::from(d).to_digit(16)?))
 }

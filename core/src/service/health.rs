@@ -5,7 +5,7 @@
 use core::fmt;
 
 use super::fields::{self, FieldError, Schema};
-use super::reply::{Refusal, encode_refusal, ms_until};
+use super::reply::{Refusal, encode_refusal, ms_until, refuse};
 use super::{Outcome, Reply, ReplyBuf};
 use crate::Instant;
 use crate::health::{AggregateStatus, CheckStatus, Health, NAME_MAX_BYTES, RegisterError};
@@ -170,17 +170,10 @@ impl<const N: usize> MaybeHealth for Health<N> {
     ) -> Option<Reply> {
         if out.len() < aggregate_reply_max_bytes(N) {
             let message = "the reply buffer is shorter than aggregate_reply_max_bytes";
-            let mut small = [0u8; super::REPLY_MAX_BYTES];
-            let reply = encode_refusal(&mut small, &Refusal::new(ErrorCode::Internal, &message));
-            let n = reply.len.min(out.len());
-            out[..n].copy_from_slice(&small[..n]);
-            return Some(Reply { len: n, ..reply });
+            return Some(refuse(out, &Refusal::new(ErrorCode::Internal, &message)));
         }
         if let Err(e) = fields::collect(members, &AGGREGATE).and_then(|f| f.finish()) {
-            let mut small = [0u8; super::REPLY_MAX_BYTES];
-            let reply = encode_refusal(&mut small, &Refusal::new(ErrorCode::BadRequest, &e));
-            out[..reply.len].copy_from_slice(&small[..reply.len]);
-            return Some(reply);
+            return Some(refuse(out, &Refusal::new(ErrorCode::BadRequest, &e)));
         }
         let mut order = [0u16; N];
         let mut names = [""; N];

@@ -16,8 +16,12 @@
 //!   typed decision ([`Outcome`]); [`Reply::error`] is the code when the body is an error.
 //!   [`Served::NotCovered`]: a method this service does not handle yet; `out` is untouched
 //!   and the host serves it its own way. [`Served::LargeReply`]: a method whose reply can be
-//!   longer than a [`ReplyBuf`] (`HEALTH_AGGREGATE` lists every check); the host serves it
-//!   with [`Service::handle_large`] into a buffer of [`Service::large_reply_max_bytes`].
+//!   longer than a [`ReplyBuf`] (`HEALTH_AGGREGATE` lists every check; an idempotency reply
+//!   may carry a stored response); the host serves it with [`Service::handle_large`] into a
+//!   buffer of [`Service::large_reply_max_bytes`].
+//! - **Durability:** after an idempotency method, [`Service::durable`] says what the host
+//!   must make durable before it sends the reply (a record to write, or a barrier behind the
+//!   records written before).
 //! - **Effects:** what the host must carry out comes out typed, through
 //!   [`Service::poll_effect`] until `None`: a breaker's state change is an
 //!   [`Effect::BreakerTransition`] (name, from, to, when, [`TransitionReason`]) that the host
@@ -30,7 +34,9 @@
 //!   force between requests; buckets and denial counts follow the operations' names.
 //!   [`Service::with_breakers`] adds the breakers, [`Service::with_leases`] the leases (a
 //!   [`LeaseTable`] whose storage the host makes at the first lease call) and
-//!   [`Service::with_health`] the health checks.
+//!   [`Service::with_health`] the health checks, [`Service::with_idempotency`] the
+//!   idempotency records (storage made at the first call, responses in the host's
+//!   [`Responses`] store).
 //! - **Nothing is dropped silently:** every request gets a reply. A full limiter table is
 //!   `OVERLOADED` with `retry_after_ms`, never an eviction of a live bucket; a full permit
 //!   table is `OVERLOADED` until the oldest permit expires. Effects wait in a queue of
@@ -40,9 +46,9 @@
 //! - **Timers:** [`Service::poll_timeout`] is the next instant the host must call
 //!   [`Service::handle_timeout`]: an open breaker half-opens on time, a probe that never
 //!   reports fails at its deadline, a permit not recorded within [`PERMIT_TTL_MS`] is
-//!   abandoned, and while the limiter or the leases hold entries one bounded sweep step runs every
-//!   [`LIMITER_SWEEP_INTERVAL_MS`]. ([`Service::sweep`] stays for hosts that sweep on their
-//!   own; slots are reused on demand either way.)
+//!   abandoned, and while the limiter, the leases or the idempotency records hold entries
+//!   one bounded sweep step runs every [`LIMITER_SWEEP_INTERVAL_MS`]. ([`Service::sweep`]
+//!   stays for hosts that sweep on their own; slots are reused on demand either way.)
 //! - **Bounded work and memory:** no allocation; the limiter's slots and the permit slots are
 //!   the host's storage, handed in once; the breaker registry ([`BREAKERS_MAX`]) and the
 //!   effect queue are fixed; params are read in one pass, escaped strings unescaped into
@@ -58,6 +64,7 @@
 //! | `BREAKER_ACQUIRE`, `BREAKER_RECORD` (with [`Breakers`]) | `breakers.rs` (registry, rule, replies), `breaker_params.rs`, `permits.rs`, `effects.rs` |
 //! | `LEASE_ACQUIRE`, `LEASE_REFRESH`, `LEASE_RELEASE` (with a [`LeaseTable`]) | `leases.rs`, `fields.rs` (params) |
 //! | `HEALTH_REPORT`, `HEALTH_AGGREGATE` (with a [`Health`](crate::health::Health) set) | `health.rs`, `fields.rs` (params) |
+//! | `IDEMPOTENCY_BEGIN`, `IDEMPOTENCY_COMPLETE` (with an [`Idempotency`]) | `idempotency.rs`, `fields.rs` (params) |
 //!
 //! Their params, replies and errors are specified in `docs/PROTOCOL.md`.
 //!
@@ -152,6 +159,9 @@ mod breakers;
 mod effects;
 mod fields;
 mod health;
+mod idempotency;
+#[cfg(test)]
+mod idempotency_tests;
 #[cfg(test)]
 mod lease_health_tests;
 mod leases;
@@ -174,6 +184,10 @@ pub use effects::{
     BreakerTransition, EFFECTS_FULL_RETRY_AFTER_MS, EFFECTS_MAX, Effect, TransitionReason,
 };
 pub use health::{MaybeHealth, NoHealth, aggregate_reply_max_bytes};
+pub use idempotency::{
+    Durable, IDEMPOTENCY_REPLY_MAX_BYTES, IDEMPOTENCY_RESPONSE_MAX_BYTES, IdemRecord, Idempotency,
+    MaybeIdempotency, NoIdempotency, NoResponses, Responses,
+};
 pub use leases::{LeaseTable, MaybeLeases, NoLeases};
 pub use permits::{PERMIT_SLOTS_MAX, PERMIT_TTL_MS, PermitSlot};
 pub use rate_params::{KEY_MAX_BYTES, OPERATION_MAX_BYTES, TIER_MAX_BYTES};
@@ -213,6 +227,8 @@ pub const fn covers(method: Method) -> bool {
             | Method::LeaseRelease
             | Method::HealthReport
             | Method::HealthAggregate
+            | Method::IdempotencyBegin
+            | Method::IdempotencyComplete
     )
 }
 
@@ -260,8 +276,8 @@ pub enum Served {
     /// The service does not cover this method (or lacks the component that serves it); the
     /// buffer is untouched.
     NotCovered,
-    /// This method's reply may be longer than a [`ReplyBuf`] (`HEALTH_AGGREGATE`); the buffer
-    /// is untouched: serve it with [`Service::handle_large`].
+    /// This method's reply may be longer than a [`ReplyBuf`] (`HEALTH_AGGREGATE`, the
+    /// idempotency methods); the buffer is untouched: serve it with [`Service::handle_large`].
     LargeReply,
 }
 
@@ -278,6 +294,7 @@ pub struct Service<
     B = NoBreakers,
     L = NoLeases,
     H = NoHealth,
+    I = NoIdempotency,
 > {
     hasher: KeyHasher,
     policy: RatePolicy<CUSTOM, TIERS>,
@@ -285,6 +302,7 @@ pub struct Service<
     breakers: B,
     leases: L,
     health: H,
+    idempotency: I,
     sweep: timeout::Sweep,
 }
 
@@ -324,18 +342,19 @@ where
             breakers: NoBreakers,
             leases: NoLeases,
             health: NoHealth,
+            idempotency: NoIdempotency,
             sweep: timeout::Sweep::new(),
         }
     }
 }
 
-impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H> Service<S, CUSTOM, TIERS, B, L, H> {
+impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H, I> Service<S, CUSTOM, TIERS, B, L, H, I> {
     /// This service, also serving `BREAKER_ACQUIRE` and `BREAKER_RECORD` with `breakers`
     /// ([`Breakers::new`]).
     pub fn with_breakers<B2: MaybeBreakers>(
         self,
         breakers: B2,
-    ) -> Service<S, CUSTOM, TIERS, B2, L, H> {
+    ) -> Service<S, CUSTOM, TIERS, B2, L, H, I> {
         Service {
             hasher: self.hasher,
             policy: self.policy,
@@ -343,13 +362,17 @@ impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H> Service<S, CUSTOM, TIE
             breakers,
             leases: self.leases,
             health: self.health,
+            idempotency: self.idempotency,
             sweep: self.sweep,
         }
     }
 
     /// This service, also serving `LEASE_ACQUIRE`, `LEASE_REFRESH` and `LEASE_RELEASE` with
     /// `leases` ([`LeaseTable::new`]).
-    pub fn with_leases<L2: MaybeLeases>(self, leases: L2) -> Service<S, CUSTOM, TIERS, B, L2, H> {
+    pub fn with_leases<L2: MaybeLeases>(
+        self,
+        leases: L2,
+    ) -> Service<S, CUSTOM, TIERS, B, L2, H, I> {
         Service {
             hasher: self.hasher,
             policy: self.policy,
@@ -357,13 +380,17 @@ impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H> Service<S, CUSTOM, TIE
             breakers: self.breakers,
             leases,
             health: self.health,
+            idempotency: self.idempotency,
             sweep: self.sweep,
         }
     }
 
     /// This service, also serving `HEALTH_REPORT` and `HEALTH_AGGREGATE` with `health` (a
     /// [`Health`](crate::health::Health) set).
-    pub fn with_health<H2: MaybeHealth>(self, health: H2) -> Service<S, CUSTOM, TIERS, B, L, H2> {
+    pub fn with_health<H2: MaybeHealth>(
+        self,
+        health: H2,
+    ) -> Service<S, CUSTOM, TIERS, B, L, H2, I> {
         Service {
             hasher: self.hasher,
             policy: self.policy,
@@ -371,8 +398,37 @@ impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H> Service<S, CUSTOM, TIE
             breakers: self.breakers,
             leases: self.leases,
             health,
+            idempotency: self.idempotency,
             sweep: self.sweep,
         }
+    }
+
+    /// This service, also serving `IDEMPOTENCY_BEGIN` and `IDEMPOTENCY_COMPLETE` with
+    /// `idempotency` ([`Idempotency::new`]).
+    pub fn with_idempotency<I2: MaybeIdempotency>(
+        self,
+        idempotency: I2,
+    ) -> Service<S, CUSTOM, TIERS, B, L, H, I2> {
+        Service {
+            hasher: self.hasher,
+            policy: self.policy,
+            rate: self.rate,
+            breakers: self.breakers,
+            leases: self.leases,
+            health: self.health,
+            idempotency,
+            sweep: self.sweep,
+        }
+    }
+
+    /// The idempotency records (an [`Idempotency`], or [`NoIdempotency`]).
+    pub fn idempotency(&self) -> &I {
+        &self.idempotency
+    }
+
+    /// The idempotency records, mutably (a restart: [`Idempotency::restore`]).
+    pub fn idempotency_mut(&mut self) -> &mut I {
+        &mut self.idempotency
     }
 
     /// The leases (a [`LeaseTable`], or [`NoLeases`]).
@@ -397,12 +453,13 @@ impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H> Service<S, CUSTOM, TIE
     }
 }
 
-impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H> Service<S, CUSTOM, TIERS, B, L, H>
+impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H, I> Service<S, CUSTOM, TIERS, B, L, H, I>
 where
     S: AsRef<[Slot<Tat>]> + AsMut<[Slot<Tat>]>,
     B: MaybeBreakers,
     L: MaybeLeases,
     H: MaybeHealth,
+    I: MaybeIdempotency,
 {
     /// Serves `request` at `now`, writing the reply into `out`.
     pub fn handle(&mut self, now: Instant, request: &Request<'_>, out: &mut ReplyBuf) -> Served {
@@ -450,6 +507,11 @@ where
             Method::HealthAggregate if self.health.aggregate_max_bytes() > 0 => {
                 return Served::LargeReply;
             }
+            Method::IdempotencyBegin | Method::IdempotencyComplete
+                if self.idempotency.reply_max_bytes() > 0 =>
+            {
+                return Served::LargeReply;
+            }
             _ => return Served::NotCovered,
         };
         Served::Reply(self.rate.handle(now, ctx, consume, members, out))
@@ -460,9 +522,8 @@ where
     /// [`Service::large_reply_max_bytes`] bytes; a shorter `out` gets an `INTERNAL` error.
     /// Any other method is served as by [`Service::handle`].
     pub fn handle_large(&mut self, now: Instant, request: &Request<'_>, out: &mut [u8]) -> Served {
-        if request.method == Method::HealthAggregate {
-            let served = self.health.aggregate(now, request.members(), out);
-            return served.map_or(Served::NotCovered, Served::Reply);
+        if let Some(served) = self.serve_large(now, request.method, request.members(), out) {
+            return served;
         }
         let mut small = [0u8; REPLY_MAX_BYTES];
         let served = self.handle(now, request, &mut small);
@@ -483,9 +544,8 @@ where
         params: &str,
         out: &mut [u8],
     ) -> Served {
-        if method == Method::HealthAggregate {
-            let served = self.health.aggregate(now, Members::new(params), out);
-            return served.map_or(Served::NotCovered, Served::Reply);
+        if let Some(served) = self.serve_large(now, method, Members::new(params), out) {
+            return served;
         }
         let mut small = [0u8; REPLY_MAX_BYTES];
         let served = self.handle_params(now, method, params, &mut small);
@@ -498,9 +558,41 @@ where
         served
     }
 
+    /// The methods that are served into the large buffer only; `None` for the others (then
+    /// the last idempotency call's [`Durable`] is forgotten).
+    fn serve_large<'a>(
+        &mut self,
+        now: Instant,
+        method: Method,
+        members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
+        out: &mut [u8],
+    ) -> Option<Served> {
+        let served = match method {
+            Method::HealthAggregate => self.health.aggregate(now, members, out),
+            Method::IdempotencyBegin | Method::IdempotencyComplete => {
+                let hasher = &self.hasher;
+                self.idempotency.serve(now, hasher, method, members, out)
+            }
+            _ => {
+                self.idempotency.clear_durable();
+                return None;
+            }
+        };
+        Some(served.map_or(Served::NotCovered, Served::Reply))
+    }
+
+    /// What the reply of the last idempotency method served by [`Service::handle_large`]
+    /// waits for: a record to write, or the records written before it (see [`Durable`]);
+    /// `None` when nothing (an error reply), or when another method was served since.
+    pub fn durable(&self) -> Option<Durable<'_>> {
+        self.idempotency.durable()
+    }
+
     /// The buffer [`Service::handle_large`] needs: the longest reply of any method.
     pub fn large_reply_max_bytes(&self) -> usize {
-        self.health.aggregate_max_bytes().max(REPLY_MAX_BYTES)
+        let idempotency = self.idempotency.reply_max_bytes();
+        let longest = self.health.aggregate_max_bytes().max(idempotency);
+        longest.max(REPLY_MAX_BYTES)
     }
 
     /// The top-level limits of the six built-in operations in force.

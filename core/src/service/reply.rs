@@ -27,6 +27,12 @@ pub(crate) enum Extra<'m> {
     Tier(&'m str),
     /// `"state":"closed"`: a breaker's state.
     State(State),
+    /// `"since_ms":n`.
+    SinceMs(u64),
+    /// `"expires_in_ms":n`, or `null` for "never".
+    ExpiresInMs(Option<u64>),
+    /// `"reason":"text"` (a fixed word: nothing to escape).
+    Reason(&'m str),
 }
 
 /// A refused request: its code, its message and its extra members.
@@ -89,6 +95,10 @@ pub(crate) fn encode_refusal(out: &mut ReplyBuf, refusal: &Refusal<'_>) -> Reply
             Extra::Operation(name) => text_member(&mut w, b"operation", name),
             Extra::Tier(name) => text_member(&mut w, b"tier", name),
             Extra::State(state) => text_member(&mut w, b"state", state.as_str()),
+            Extra::SinceMs(ms) => member(&mut w, b"since_ms", ms),
+            Extra::ExpiresInMs(Some(ms)) => member(&mut w, b"expires_in_ms", ms),
+            Extra::ExpiresInMs(None) => w.bytes(b",\"expires_in_ms\":null"),
+            Extra::Reason(word) => text_member(&mut w, b"reason", word),
         }
     }
     w.byte(b'}');
@@ -101,6 +111,16 @@ pub(crate) fn encode_refusal(out: &mut ReplyBuf, refusal: &Refusal<'_>) -> Reply
         },
         error: Some(refusal.code),
     }
+}
+
+/// [`encode_refusal`] into a buffer of any length of at least a [`ReplyBuf`] (the replies
+/// of methods served into a large buffer); a shorter one gets the reply cut.
+pub(crate) fn refuse(out: &mut [u8], refusal: &Refusal<'_>) -> Reply {
+    let mut small = [0u8; super::REPLY_MAX_BYTES];
+    let reply = encode_refusal(&mut small, refusal);
+    let n = reply.len.min(out.len());
+    out[..n].copy_from_slice(&small[..n]);
+    Reply { len: n, ..reply }
 }
 
 /// `,"name":"text"` for a text that needs no escaping (an operation or tier name).

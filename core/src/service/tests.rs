@@ -85,6 +85,7 @@ pub(super) fn clone_of<const C: usize, const T: usize>(
         breakers: NoBreakers,
         leases: NoLeases,
         health: NoHealth,
+        idempotency: NoIdempotency,
         sweep: s.sweep,
     }
 }
@@ -533,7 +534,7 @@ fn methods_not_covered_leave_the_buffer_alone() {
         );
     }
     assert!(out.iter().all(|&b| b == 7));
-    assert_eq!(Method::ALL.iter().filter(|&&m| covers(m)).count(), 9);
+    assert_eq!(Method::ALL.iter().filter(|&&m| covers(m)).count(), 11);
 }
 
 /// The longest replies fit [`REPLY_MAX_BYTES`]: every message byte escaped, every extra at

@@ -5,6 +5,7 @@
 use super::Service;
 use super::breakers::{Breakers, MaybeBreakers};
 use super::effects::Effect;
+use super::idempotency::MaybeIdempotency;
 use super::leases::MaybeLeases;
 use crate::limit::Tat;
 use crate::table::Slot;
@@ -29,11 +30,12 @@ impl Sweep {
     }
 }
 
-impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H> Service<S, CUSTOM, TIERS, B, L, H>
+impl<S, const CUSTOM: usize, const TIERS: usize, B, L, H, I> Service<S, CUSTOM, TIERS, B, L, H, I>
 where
     S: AsRef<[Slot<Tat>]> + AsMut<[Slot<Tat>]>,
     B: MaybeBreakers,
     L: MaybeLeases,
+    I: MaybeIdempotency,
 {
     /// The earliest instant at which [`Service::handle_timeout`] has work: a breaker's open
     /// period or probe deadline, a permit's expiry, or the next limiter sweep step (while the
@@ -61,14 +63,16 @@ where
         if self.holds_entries() && now >= self.sweep.next_at {
             self.rate.sweep(now, LIMITER_SWEEP_SLOTS);
             self.leases.sweep(now, LIMITER_SWEEP_SLOTS);
+            self.idempotency.sweep(now, LIMITER_SWEEP_SLOTS);
             let every = Duration::from_millis(LIMITER_SWEEP_INTERVAL_MS);
             self.sweep.next_at = now.saturating_add(every);
         }
     }
 
-    /// Whether a sweep has anything to free: limiter buckets or lease keys.
+    /// Whether a sweep has anything to free: limiter buckets, lease keys or idempotency
+    /// records.
     fn holds_entries(&self) -> bool {
-        self.rate.len() + self.leases.keys() > 0
+        self.rate.len() + self.leases.keys() + self.idempotency.records() > 0
     }
 
     /// The next [`Effect`] for the host to carry out, oldest first; `None` when there is none.

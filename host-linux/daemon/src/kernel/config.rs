@@ -53,11 +53,12 @@ impl Default for KernelCapacity {
     }
 }
 
+/// Longest response `IDEMPOTENCY_COMPLETE` stores with a key (bytes of UTF-8; the core
+/// service's bound).
+pub use heidi_core::service::IDEMPOTENCY_RESPONSE_MAX_BYTES;
 /// Longest client key (`params.key`), in bytes; the core service's bound, shared by leases
 /// and idempotency keys.
 pub use heidi_core::service::KEY_MAX_BYTES;
-/// Longest response `IDEMPOTENCY_COMPLETE` stores with a key (bytes of UTF-8).
-pub const IDEMPOTENCY_RESPONSE_MAX_BYTES: usize = 4096;
 /// Longest operation name (`params.operation`), in bytes (the core service's bound).
 pub use heidi_core::service::OPERATION_MAX_BYTES;
 /// Lease slots per key: the largest `leases.limit_per_key`.
@@ -83,10 +84,6 @@ pub const HEALTH_FAILURE_THRESHOLD_MAX: u32 = 100;
 /// A breaker permit not recorded within this long is abandoned (it counts for nothing; the
 /// core service's bound).
 pub use heidi_core::service::PERMIT_TTL_MS;
-/// Slots of the lease and idempotency tables visited per sweep.
-pub const TICK_BUDGET: usize = 4_096;
-/// Time between two table sweeps while any table holds entries, in ms.
-pub const SWEEP_INTERVAL_MS: u64 = 1_000;
 
 /// `n` rounded up to a non-zero multiple of the table group (8).
 pub(crate) fn slots(n: usize) -> usize {

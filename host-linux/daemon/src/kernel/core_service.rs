@@ -1,5 +1,5 @@
-//! The core's [`Service`]: rate limits, breakers, leases and health checks (params, decision,
-//! reply, counters), its timers, and its effects (breaker state changes, turned into
+//! The core's [`Service`]: rate limits, breakers, leases, health checks and idempotency
+//! records (params, decision, reply, counters, what to persist), its timers, and its effects (breaker state changes, turned into
 //! `breaker_transition` journal entries here), over tables on the heap, under the policy's
 //! [`DaemonRatePolicy`] (custom operations, tiers). The service (its ~160 KB rate policy
 //! inline) is boxed, and a new policy is swapped in through a boxed spare, so it never moves
@@ -9,6 +9,7 @@ use heidi_common::JournalEntry;
 use heidi_core::Instant;
 use heidi_core::breaker::State;
 use heidi_core::health::{Health, HealthConfig};
+use heidi_core::idempotency::IdempotencyConfig;
 use heidi_core::journal::Level;
 use heidi_core::key::KeyHasher;
 use heidi_core::lease::{LeaseConfig, LeaseSet};
@@ -16,12 +17,13 @@ use heidi_core::limit::Tat;
 use heidi_core::policy::{CUSTOM_OPERATIONS_MAX, RatePolicy, TIERS_MAX};
 use heidi_core::proto::{Method, Request};
 use heidi_core::service::{
-    BreakerPolicies, Breakers, Effect, LeaseTable, PermitSlot, REPLY_MAX_BYTES, Reply, ReplyBuf,
-    Served, Service,
+    BreakerPolicies, Breakers, Durable, Effect, Idempotency, LeaseTable, PermitSlot,
+    REPLY_MAX_BYTES, Reply, ReplyBuf, Served, Service,
 };
 use heidi_core::table::Slot;
 
 use super::config::{HEALTH_CHECKS_MAX, LEASE_SLOTS_PER_KEY};
+use super::idempotency::{DaemonIdempotency, StoredResponses, record_slots};
 use super::policy::DaemonRatePolicy;
 
 /// The lease storage: made at the first lease call.
@@ -42,6 +44,7 @@ pub(crate) type CoreService = Service<
     Breakers<Box<[PermitSlot]>>,
     DaemonLeases,
     DaemonHealth,
+    DaemonIdempotency,
 >;
 
 /// What the service is built from besides the rate policy.
@@ -54,6 +57,8 @@ pub(crate) struct Parts {
     pub(crate) leases: (usize, LeaseConfig, [u8; 16]),
     /// The health checks' configuration.
     pub(crate) health: HealthConfig,
+    /// Idempotency records (a non-zero multiple of 8), the configuration and the token key.
+    pub(crate) idempotency: (usize, IdempotencyConfig, [u8; 16]),
 }
 
 fn lease_slots(n: usize) -> LeaseSlots {
@@ -67,6 +72,8 @@ pub(crate) struct Core {
     /// after.
     spare: Box<DaemonRatePolicy>,
     reply: Box<ReplyBuf>,
+    /// The buffer of the replies that may be longer than a [`ReplyBuf`], made at the first.
+    large: Vec<u8>,
 }
 
 impl Core {
@@ -84,14 +91,24 @@ impl Core {
         let health = Health::new(parts.health)
             .or_else(|_| Health::new(HealthConfig::DEFAULT))
             .expect("the default health configuration is valid");
+        let (records, idem_config, token_key) = parts.idempotency;
+        let idempotency = |config| {
+            let responses = StoredResponses::new(records);
+            Idempotency::new(records, record_slots, config, token_key, responses)
+        };
+        let idempotency = idempotency(idem_config)
+            .or_else(|_| idempotency(IdempotencyConfig::DEFAULT))
+            .expect("the default idempotency configuration is valid");
         let service = Service::with_policy(hasher, RatePolicy::new(), storage)
             .with_breakers(breakers)
             .with_leases(leases)
-            .with_health(health);
+            .with_health(health)
+            .with_idempotency(idempotency);
         let mut core = Core {
             service: Box::new(service),
             spare: Box::default(),
             reply: Box::new([0; REPLY_MAX_BYTES]),
+            large: Vec::new(),
         };
         core.set_policy(policy);
         core
@@ -107,10 +124,9 @@ impl Core {
     ) -> Option<Reply> {
         match self.service.handle(now, request, &mut self.reply) {
             Served::LargeReply => {
-                out.clear();
-                out.resize(self.service.large_reply_max_bytes(), 0);
-                let served = self.service.handle_large(now, request, out);
-                Self::truncate(served, out)
+                self.large.resize(self.service.large_reply_max_bytes(), 0);
+                let served = self.service.handle_large(now, request, &mut self.large);
+                self.copy_large(served, out)
             }
             served => self.copy(served, out),
         }
@@ -129,27 +145,38 @@ impl Core {
             .handle_params(now, method, params, &mut self.reply)
         {
             Served::LargeReply => {
-                out.clear();
-                out.resize(self.service.large_reply_max_bytes(), 0);
-                let served = self.service.handle_large_params(now, method, params, out);
-                Self::truncate(served, out)
+                self.large.resize(self.service.large_reply_max_bytes(), 0);
+                let served = self
+                    .service
+                    .handle_large_params(now, method, params, &mut self.large);
+                self.copy_large(served, out)
             }
             served => self.copy(served, out),
         }
     }
 
-    /// The reply of a large-buffer call: `out` cut to it.
-    fn truncate(served: Served, out: &mut Vec<u8>) -> Option<Reply> {
-        match served {
-            Served::Reply(reply) => {
-                out.truncate(reply.len);
-                Some(reply)
-            }
-            _ => {
-                out.clear();
-                None
-            }
-        }
+    fn copy_large(&self, served: Served, out: &mut Vec<u8>) -> Option<Reply> {
+        let Served::Reply(reply) = served else {
+            return None;
+        };
+        out.clear();
+        out.extend_from_slice(&self.large[..reply.len]);
+        Some(reply)
+    }
+
+    /// What the last idempotency call's reply waits for (see [`Durable`]).
+    pub(crate) fn durable(&self) -> Option<Durable<'_>> {
+        self.service.durable()
+    }
+
+    /// The idempotency records.
+    pub(crate) fn idempotency(&self) -> &DaemonIdempotency {
+        self.service.idempotency()
+    }
+
+    /// The idempotency records, mutably.
+    pub(crate) fn idempotency_mut(&mut self) -> &mut DaemonIdempotency {
+        self.service.idempotency_mut()
     }
 
     fn copy(&self, served: Served, out: &mut Vec<u8>) -> Option<Reply> {

@@ -147,29 +147,6 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A required string of 1 to `max_bytes` bytes.
-    pub(crate) fn str_req(
-        &mut self,
-        name: &'static str,
-        max_bytes: usize,
-    ) -> Result<&'a str, FieldError> {
-        self.str(name, max_bytes)?
-            .ok_or_else(|| self.error(name, "is required"))
-    }
-
-    /// A required 64-bit id (lease id, permit, token): a string of decimal digits, as the
-    /// daemon sends them, or a non-negative JSON integer.
-    pub(crate) fn id(&mut self, name: &'static str) -> Result<u64, FieldError> {
-        let parsed = match self.raw(name) {
-            None => return Err(self.error(name, "is required")),
-            Some(Value::String(s)) if s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) => {
-                s.parse::<u64>().ok()
-            }
-            Some(v) => v.as_u64(),
-        };
-        parsed.ok_or_else(|| self.error(name, "must be a 64-bit id as a decimal string"))
-    }
-
     /// A nested object, if present.
     pub(crate) fn object(&mut self, name: &'static str) -> Result<Option<Fields<'a>>, FieldError> {
         let path = join(&self.path, name);
@@ -257,7 +234,6 @@ mod tests {
     fn required_and_float_values() {
         let doc = json!({"f": 1.5, "b": "yes"});
         let mut f = Fields::new(&doc, "params").unwrap();
-        assert_eq!(f.str_req("k", 4).unwrap_err().field, "params.k");
         assert!(f.u64_in("f", 0, 9).is_err());
         assert_eq!(f.bool("b").unwrap_err().reason, "must be true or false");
     }

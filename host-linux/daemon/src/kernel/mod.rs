@@ -1,7 +1,7 @@
 //! The core components behind the daemon's methods, and the policy document.
 //!
 //! [`Kernel`] holds every piece of core state the daemon serves (the core's service with the
-//! keyed limiter, the breakers, leases and health checks; the idempotency records) and the
+//! keyed limiter, the breakers, leases, health checks and idempotency records) and the
 //! [`Policy`] in force.
 //! It is pure: no I/O, no clock (time comes in as `now`), no randomness (seeds come in at
 //! construction). Every call does bounded work, so the daemon can keep it behind a mutex.
@@ -18,7 +18,7 @@
 //!    journal. Until they are drained, at most 64 wait and breaker calls that could add one
 //!    are refused `OVERLOADED`: none is dropped.
 //! 3. Sleep until [`Kernel::poll_timeout`] or the next request; then [`Kernel::tick`] (the
-//!    service's `handle_timeout`, and the idempotency sweep), and drain again.
+//!    service's `handle_timeout`), and drain again.
 //!
 //! Every method, its params, replies and errors are specified in `docs/PROTOCOL.md`.
 //!
@@ -53,17 +53,17 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
+use heidi_core::Instant;
 use heidi_core::key::KeyHasher;
 use heidi_core::proto::{ErrorCode, Method, Request};
 use heidi_core::service;
-use heidi_core::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub use config::{
     BREAKER_POLICIES_MAX, BREAKERS_MAX, DURATION_MAX_MS, HEALTH_CHECKS_MAX,
     HEALTH_FAILURE_THRESHOLD_MAX, IDEMPOTENCY_RESPONSE_MAX_BYTES, KEY_MAX_BYTES, KernelCapacity,
     KernelSeeds, LEASE_SLOTS_PER_KEY, OPERATION_MAX_BYTES, PERMIT_TTL_MS, READINESS_CHECKS_MAX,
-    RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX, SWEEP_INTERVAL_MS, TICK_BUDGET,
+    RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX,
 };
 pub use health::NotReady;
 pub use journal_append::{RESERVED_STAGES, parse_journal_append};
@@ -73,7 +73,6 @@ pub use stats::KernelStats;
 use core_service::{Core, Parts};
 use fields::Fields;
 use heidi_common::JournalEntry;
-use idempotency::Idempotency;
 pub use idempotency::{IdemChange, IdemPersist, IdemRestored};
 use reply::{Answer, Fail};
 
@@ -120,23 +119,14 @@ impl PendingPolicy {
     }
 }
 
-/// The cursor of the incremental idempotency sweep.
-#[derive(Default)]
-struct Sweep {
-    next_at: Instant,
-    idempotency: usize,
-}
-
 /// Every core component the daemon serves, and the policy in force. See the module docs.
 pub struct Kernel {
     policy: Policy,
     version: u64,
     hasher: KeyHasher,
-    /// The core's service: rate limits, breakers, leases and health checks, with their
-    /// timers and effects.
+    /// The core's service: rate limits, breakers, leases, health checks and idempotency
+    /// records, with their timers and effects.
     core: Core,
-    idempotency: Idempotency,
-    sweep: Sweep,
 }
 
 impl Kernel {
@@ -171,16 +161,15 @@ impl Kernel {
                         seeds.lease_ids,
                     ),
                     health: *policy.health(),
+                    idempotency: (
+                        config::slots(capacity.idempotency_slots),
+                        *policy.idempotency(),
+                        seeds.idempotency_tokens,
+                    ),
                 },
-            ),
-            idempotency: Idempotency::new(
-                config::slots(capacity.idempotency_slots),
-                *policy.idempotency(),
-                seeds.idempotency_tokens,
             ),
             policy,
             version: 1,
-            sweep: Sweep::default(),
         }
     }
 
@@ -194,8 +183,8 @@ impl Kernel {
         out: &mut Vec<u8>,
     ) -> Handled {
         match self.core.serve_params(now, method, params, out) {
-            Some(reply) => Handled::Decided(reply),
-            None => self.dispatch(now, method, params, out),
+            Some(reply) => self.decided(reply),
+            None => self.dispatch(method, params, out),
         }
     }
 
@@ -208,19 +197,21 @@ impl Kernel {
         out: &mut Vec<u8>,
     ) -> Handled {
         match self.core.serve(now, request, out) {
-            Some(reply) => Handled::Decided(reply),
-            None => self.dispatch(now, request.method, request.params, out),
+            Some(reply) => self.decided(reply),
+            None => self.dispatch(request.method, request.params, out),
+        }
+    }
+
+    /// A reply the core's service decided: sent now, or once what it waits for is durable.
+    fn decided(&self, reply: service::Reply) -> Handled {
+        match self.core.durable() {
+            Some(durable) => Handled::Idempotency(idempotency::persist_of(durable)),
+            None => Handled::Decided(reply),
         }
     }
 
     /// The methods the core's [`Service`](service::Service) does not cover yet.
-    fn dispatch(
-        &mut self,
-        now: Instant,
-        method: Method,
-        params: &str,
-        out: &mut Vec<u8>,
-    ) -> Handled {
+    fn dispatch(&mut self, method: Method, params: &str, out: &mut Vec<u8>) -> Handled {
         if !is_kernel_method(method) || service::covers(method) {
             return Handled::NotKernel;
         }
@@ -231,18 +222,9 @@ impl Kernel {
                 return Handled::Reply;
             }
         };
-        let h = &self.hasher;
         let answer = match method {
             Method::ApplyPolicy => return self.apply_policy(&params, out),
             Method::GetPolicy => self.get_policy(&params),
-            Method::IdempotencyBegin | Method::IdempotencyComplete => {
-                let (answer, persist) = match method {
-                    Method::IdempotencyBegin => self.idempotency.begin(now, h, &params),
-                    _ => self.idempotency.complete(now, h, &params),
-                };
-                reply::write(&answer, out);
-                return persist.map_or(Handled::Reply, Handled::Idempotency);
-            }
             _ => return Handled::NotKernel,
         };
         reply::write(&answer, out);
@@ -289,7 +271,7 @@ impl Kernel {
     }
 
     fn check_compatible(&self, policy: &Policy) -> Result<(), PolicyError> {
-        if policy.idempotency() != self.idempotency.config() {
+        if policy.idempotency() != self.core.idempotency().config() {
             return Err(PolicyError {
                 field: "idempotency".to_owned(),
                 reason: "is fixed at start-up (records hold their TTLs); restart the daemon \
@@ -355,8 +337,8 @@ impl Kernel {
         now_wall_ms: u64,
         lines: &[heidi_common::IdemLine],
     ) -> IdemRestored {
-        self.idempotency
-            .restore(now, now_wall_ms, &self.hasher, lines)
+        let idempotency = self.core.idempotency_mut();
+        idempotency::restore(idempotency, now, now_wall_ms, &self.hasher, lines)
     }
 
     /// Continues the version sequence of a policy restored at start-up (`version` ≥ 1).
@@ -365,29 +347,16 @@ impl Kernel {
     }
 
     /// Bounded housekeeping: the core service's timers (breaker timeouts, expired breaker
-    /// permits, the limiter and lease sweeps), and one sweep step of the idempotency table
-    /// when one is due. Drain [`Kernel::poll_journal`] afterwards.
+    /// permits, the limiter, lease and idempotency sweeps). Drain [`Kernel::poll_journal`]
+    /// afterwards.
     pub fn tick(&mut self, now: Instant) {
         self.core.handle_timeout(now);
-        if self.has_entries() && now >= self.sweep.next_at {
-            let s = &mut self.sweep;
-            s.idempotency = self.idempotency.sweep(now, s.idempotency, TICK_BUDGET);
-            s.next_at = now.saturating_add(Duration::from_millis(SWEEP_INTERVAL_MS));
-        }
-    }
-
-    fn has_entries(&self) -> bool {
-        self.idempotency.len() > 0
     }
 
     /// The earliest instant at which [`Kernel::tick`] has work; `None` when nothing is
     /// scheduled.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sweep = self.has_entries().then_some(self.sweep.next_at);
-        match (self.core.poll_timeout(), sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.core.poll_timeout()
     }
 
     /// The next breaker transition to journal (stage `kernel`, event `breaker_transition`),
@@ -422,7 +391,7 @@ impl Kernel {
             breakers: breakers::states(self.core.breakers()),
             limiter_keys: self.core.len(),
             lease_keys: self.core.leases().keys(),
-            idempotency_keys: self.idempotency.len(),
+            idempotency_keys: self.core.idempotency().len(),
             health_checks: self.core.health().len(),
             breaker_permits: self.core.breakers().held_permits(),
         }

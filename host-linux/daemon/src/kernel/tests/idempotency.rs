@@ -148,7 +148,7 @@ fn persisted(
     let (v, handled) = call(k, at(secs), method, params);
     match handled {
         Handled::Idempotency(p) => (v, Some(p)),
-        Handled::Reply => (v, None),
+        Handled::Reply | Handled::Decided(_) => (v, None),
         other => panic!("unexpected {other:?}"),
     }
 }
