@@ -210,9 +210,10 @@ impl Kernel {
         }
     }
 
-    /// The methods the core's [`Service`](service::Service) does not cover yet.
+    /// The methods the core's [`Service`](service::Service) does not cover yet:
+    /// `APPLY_POLICY` and `GET_POLICY`.
     fn dispatch(&mut self, method: Method, params: &str, out: &mut Vec<u8>) -> Handled {
-        if !is_kernel_method(method) || service::covers(method) {
+        if !matches!(method, Method::ApplyPolicy | Method::GetPolicy) {
             return Handled::NotKernel;
         }
         let params = match fields::parse_params(params) {
@@ -400,21 +401,4 @@ impl Kernel {
 
 fn hasher_of(seed: [u8; 16]) -> KeyHasher {
     KeyHasher::new(seed)
-}
-
-/// Whether the kernel answers `method` (everything but the host-owned methods).
-pub fn is_kernel_method(method: Method) -> bool {
-    !matches!(
-        method,
-        Method::Ping
-            | Method::Status
-            | Method::JournalAppend
-            | Method::JournalTail
-            | Method::PipelineStart
-            | Method::PipelineStop
-            | Method::PipelinePause
-            | Method::PipelineResume
-            | Method::PipelineReset
-            | Method::PipelineTrainNow
-    )
 }
