@@ -81,6 +81,23 @@ impl<'a> Member<'a> {
             n.checked_mul(10)?.checked_add(u64::from(digit))
         })
     }
+
+    /// The value when it is a JSON integer in the range of an `i64` written without a
+    /// fraction or exponent; `None` for anything else.
+    #[must_use]
+    pub fn as_i64(&self) -> Option<i64> {
+        match self.value.strip_prefix('-') {
+            Some(magnitude) => {
+                let n = Member {
+                    value: magnitude,
+                    ..*self
+                }
+                .as_u64()?;
+                0i64.checked_sub_unsigned(n)
+            }
+            None => i64::try_from(self.as_u64()?).ok(),
+        }
+    }
 }
 
 /// Where a member lies in the scanned text (byte offsets), and what the scan learned of it.

@@ -142,6 +142,11 @@ impl<'m, const N: usize> Found<'m, N> {
         self.members[i].filter(|m| m.raw() != "null")
     }
 
+    /// The raw JSON text of a member given (and not `null`).
+    pub(crate) fn raw(&self, i: usize) -> Option<&'m str> {
+        self.member(i).map(|m| m.raw())
+    }
+
     /// A required string of 1 to `M` bytes, unescaped into `buf` when written with escapes.
     pub(crate) fn text<'s, const M: usize>(
         &self,

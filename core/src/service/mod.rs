@@ -162,6 +162,7 @@ mod health;
 mod idempotency;
 #[cfg(test)]
 mod idempotency_tests;
+mod journal_append;
 #[cfg(test)]
 mod lease_health_tests;
 mod leases;
@@ -187,6 +188,9 @@ pub use health::{MaybeHealth, NoHealth, aggregate_reply_max_bytes};
 pub use idempotency::{
     Durable, IDEMPOTENCY_REPLY_MAX_BYTES, IDEMPOTENCY_RESPONSE_MAX_BYTES, IdemRecord, Idempotency,
     MaybeIdempotency, NoIdempotency, NoResponses, Responses,
+};
+pub use journal_append::{
+    AppendError, JournalAppend, JournalName, RESERVED_STAGES, parse_journal_append,
 };
 pub use leases::{LeaseTable, MaybeLeases, NoLeases};
 pub use permits::{PERMIT_SLOTS_MAX, PERMIT_TTL_MS, PermitSlot};

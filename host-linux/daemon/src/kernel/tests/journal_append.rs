@@ -108,7 +108,7 @@ fn refusals_name_the_param() {
             r#"{"event_type":"x","message":"m","counters_delta":{"rows":1,"rows":2}}"#.to_owned(),
             "params.counters_delta.rows: duplicate field",
         ),
-        ("[1]".to_owned(), "params: must be an object"),
+        ("[1]".to_owned(), "params: not a JSON object"),
         ("{".to_owned(), "params:"),
     ];
     for (params, prefix) in cases {
