@@ -2,7 +2,13 @@
 
 use core::fmt;
 
+use super::name::Name;
+use crate::breaker::BreakerConfigError;
+use crate::health::HealthConfigError;
+use crate::idempotency::IdempotencyConfigError;
+use crate::lease::LeaseConfigError;
 use crate::limit::PolicyError;
+use crate::retry::PolicyError as RetryPolicyError;
 
 /// Longest field path an error holds (`tiers.<64>.limits.<64>.capacity_tokens` fits; a longer
 /// name, which is invalid anyway, is cut with `…`).
@@ -67,6 +73,41 @@ pub enum Reason {
     },
     /// The values make no rate limit.
     Limit(PolicyError),
+    /// The field must be `true` or `false`.
+    NotABool,
+    /// A retry policy's `jitter` is none of the three.
+    Jitter,
+    /// A breaker's `rate` gives both `window_calls` and `window_ms`.
+    WindowBoth,
+    /// The values make no retry policy.
+    Retry(RetryPolicyError),
+    /// The values make no breaker configuration.
+    Breaker(BreakerConfigError),
+    /// The values make no lease configuration.
+    Leases(LeaseConfigError),
+    /// The values make no health configuration.
+    Health(HealthConfigError),
+    /// The values make no idempotency configuration.
+    Idempotency(IdempotencyConfigError),
+    /// More retry policies than the document may name.
+    TooManyRetryPolicies {
+        /// Retry policies allowed, the built-in ones included.
+        max: u16,
+    },
+    /// More breaker entries than the document may give.
+    TooManyBreakers {
+        /// Entries allowed, `default` included.
+        max: u16,
+    },
+    /// More readiness checks than the document may name.
+    TooManyChecks {
+        /// Checks allowed.
+        max: u16,
+    },
+    /// `readiness.checks` is not an array.
+    NotACheckList,
+    /// A readiness check is named twice.
+    NamedTwice(Name),
 }
 
 impl InvalidPolicy {
@@ -127,6 +168,21 @@ impl fmt::Display for Reason {
             Reason::UnknownTier => f.write_str("unknown tier (not defined under `tiers`)"),
             Reason::Integer { min, max } => write!(f, "must be an integer from {min} to {max}"),
             Reason::Limit(e) => fmt::Display::fmt(e, f),
+            Reason::NotABool => f.write_str("must be true or false"),
+            Reason::Jitter => f.write_str("must be \"none\", \"equal\" or \"full\""),
+            Reason::WindowBoth => f.write_str("give window_calls or window_ms, not both"),
+            Reason::Retry(e) => fmt::Display::fmt(e, f),
+            Reason::Breaker(e) => fmt::Display::fmt(e, f),
+            Reason::Leases(e) => fmt::Display::fmt(e, f),
+            Reason::Health(e) => fmt::Display::fmt(e, f),
+            Reason::Idempotency(e) => fmt::Display::fmt(e, f),
+            Reason::TooManyRetryPolicies { max } => {
+                write!(f, "at most {max} retry policies (built-in included)")
+            }
+            Reason::TooManyBreakers { max } => write!(f, "at most {max} entries (default included)"),
+            Reason::TooManyChecks { max } => write!(f, "at most {max} checks"),
+            Reason::NotACheckList => f.write_str("must be an array of health check names"),
+            Reason::NamedTwice(name) => write!(f, "{:?} is named twice", name.as_str()),
         }
     }
 }

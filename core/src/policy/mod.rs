@@ -94,12 +94,19 @@
 mod error;
 mod name;
 mod parse;
+mod sections;
+#[cfg(test)]
+mod sections_tests;
 mod tables;
 #[cfg(test)]
 mod tests;
 
 pub use error::{InvalidPolicy, PATH_MAX_BYTES, Reason};
 pub use name::Name;
+pub use sections::{
+    BREAKER_ENTRIES_MAX, HEALTH_FAILURE_THRESHOLD_MAX, LEASE_LIMIT_MAX, READINESS_CHECKS_MAX,
+    RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX, Sections,
+};
 
 use tables::{OpLimits, Tier};
 

@@ -37,13 +37,13 @@ const TIER_FIELDS: &str = "limits";
 const NAME_TEXT_MAX: usize = 128;
 
 /// A member's name, unescaped (or as written when it cannot be).
-enum NameText<'a> {
+pub(super) enum NameText<'a> {
     Plain(&'a str),
     Unescaped(FixedStr<NAME_TEXT_MAX>),
 }
 
 impl NameText<'_> {
-    fn of<'a>(m: &Member<'a>) -> NameText<'a> {
+    pub(super) fn of<'a>(m: &Member<'a>) -> NameText<'a> {
         if let Some(plain) = m.name() {
             return NameText::Plain(plain);
         }
@@ -63,7 +63,7 @@ impl NameText<'_> {
         }
     }
 
-    fn as_str(&self) -> &str {
+    pub(super) fn as_str(&self) -> &str {
         match self {
             NameText::Plain(s) => s,
             NameText::Unescaped(s) => s.as_str(),

@@ -17,10 +17,10 @@ pub struct NotReady {
 }
 
 /// Those of `names` that are not healthy at `now` in `set` (see [`NotReady`]).
-pub(crate) fn not_ready(set: &DaemonHealth, now: Instant, names: &[String]) -> Vec<NotReady> {
+pub(crate) fn not_ready(set: &DaemonHealth, now: Instant, names: &[&str]) -> Vec<NotReady> {
     names
         .iter()
-        .filter_map(|name| {
+        .filter_map(|&name| {
             let status = match set.check(now, name) {
                 Ok(info) if info.status == CheckStatus::Healthy => return None,
                 Ok(info) if info.status == CheckStatus::Unhealthy => "unhealthy",
@@ -28,7 +28,7 @@ pub(crate) fn not_ready(set: &DaemonHealth, now: Instant, names: &[String]) -> V
                 Err(_) => "unreported",
             };
             Some(NotReady {
-                name: name.clone(),
+                name: name.to_owned(),
                 status,
             })
         })

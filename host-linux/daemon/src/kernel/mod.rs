@@ -382,7 +382,7 @@ impl Kernel {
     /// the policy's order; empty when the daemon may report ready. A check that never
     /// reported counts as not healthy (`unreported`).
     pub fn not_ready(&self, now: Instant) -> Vec<NotReady> {
-        health::not_ready(self.core.health(), now, self.policy.readiness_checks())
+        health::not_ready(self.core.health(), now, &self.policy.readiness_checks())
     }
 
     /// Counters and gauges for `/metrics`.

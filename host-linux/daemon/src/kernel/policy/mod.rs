@@ -6,17 +6,16 @@
 //! default (a named breaker's missing fields come from `breakers.default`), so a document
 //! always means the same policy whatever was in force before; unknown fields are errors.
 //!
-//! The rate-limit part (`limits`, `tiers`, `default_tier`: built-in and custom operations,
-//! tiers) is the core's [`RatePolicy`], read by the core from the document text; this module
-//! reads the sections the core does not model yet.
+//! The core reads and validates it all: the rate-limit part (`limits`, `tiers`,
+//! `default_tier`: built-in and custom operations, tiers) into a [`RatePolicy`], the other
+//! sections into [`Sections`]. This module holds the two together and writes the canonical
+//! document back.
 
-mod parse;
 mod write;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use heidi_core::breaker::BreakerConfig;
@@ -24,7 +23,7 @@ use heidi_core::health::HealthConfig;
 use heidi_core::idempotency::IdempotencyConfig;
 use heidi_core::lease::LeaseConfig;
 use heidi_core::limit::PolicyTable;
-use heidi_core::policy::{CUSTOM_OPERATIONS_MAX, RatePolicy, TIERS_MAX};
+use heidi_core::policy::{CUSTOM_OPERATIONS_MAX, InvalidPolicy, RatePolicy, Sections, TIERS_MAX};
 use heidi_core::retry::RetryPolicy;
 
 /// The daemon's rate-limit policy: room for every custom operation and tier the protocol
@@ -35,13 +34,7 @@ pub type DaemonRatePolicy = RatePolicy<CUSTOM_OPERATIONS_MAX, TIERS_MAX>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     rate: Box<DaemonRatePolicy>,
-    retry: BTreeMap<String, RetryPolicy>,
-    breaker_default: BreakerConfig,
-    breakers: BTreeMap<String, BreakerConfig>,
-    leases: LeaseConfig,
-    health: HealthConfig,
-    idempotency: IdempotencyConfig,
-    readiness: Vec<String>,
+    sections: Sections,
 }
 
 /// Why a policy document was refused: the field's dotted path and what is wrong with it.
@@ -61,11 +54,15 @@ impl fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
-impl From<super::fields::FieldError> for PolicyError {
-    fn from(e: super::fields::FieldError) -> PolicyError {
+impl From<InvalidPolicy> for PolicyError {
+    fn from(e: InvalidPolicy) -> PolicyError {
+        let field = match e.path() {
+            "" => "(document)",
+            path => path,
+        };
         PolicyError {
-            field: e.field,
-            reason: e.reason,
+            field: field.to_owned(),
+            reason: e.reason.to_string(),
         }
     }
 }
@@ -77,16 +74,7 @@ impl Default for Policy {
     fn default() -> Policy {
         Policy {
             rate: Box::default(),
-            retry: RetryPolicy::NAMED
-                .iter()
-                .map(|(name, p)| ((*name).to_owned(), *p))
-                .collect(),
-            breaker_default: BreakerConfig::DEFAULT,
-            breakers: BTreeMap::new(),
-            leases: LeaseConfig::DEFAULT,
-            health: HealthConfig::DEFAULT,
-            idempotency: IdempotencyConfig::DEFAULT,
-            readiness: Vec::new(),
+            sections: Sections::default(),
         }
     }
 }
@@ -94,7 +82,17 @@ impl Default for Policy {
 impl Policy {
     /// Validates a whole document (see the module docs); the error names the first bad field.
     pub fn from_json(doc: &serde_json::Value) -> Result<Policy, PolicyError> {
-        parse::policy(doc)
+        if !doc.is_object() {
+            return Err(PolicyError {
+                field: "(document)".to_owned(),
+                reason: "must be an object".to_owned(),
+            });
+        }
+        let text = serde_json::to_string(doc).expect("a Value always serializes");
+        let mut p = Policy::default();
+        p.rate.parse_into(&text)?;
+        p.sections = Sections::parse(&text)?;
+        Ok(p)
     }
 
     /// The canonical document: [`Policy::to_json`] written compactly with sorted keys. Its
@@ -133,48 +131,51 @@ impl Policy {
 
     /// The retry policy called `name`, if any.
     pub fn retry(&self, name: &str) -> Option<&RetryPolicy> {
-        self.retry.get(name)
+        self.sections.retry_policy(name)
     }
 
     /// Every retry policy with its name, in name order.
     pub fn retry_policies(&self) -> impl Iterator<Item = (&str, &RetryPolicy)> {
-        self.retry.iter().map(|(n, p)| (n.as_str(), p))
+        self.sections.retry_policies()
     }
 
     /// The configuration of the breaker called `name`: its own entry, else `breakers.default`.
     pub fn breaker(&self, name: &str) -> &BreakerConfig {
-        self.breakers.get(name).unwrap_or(&self.breaker_default)
+        let mut named = self.sections.named_breakers();
+        named
+            .find(|(n, _)| *n == name)
+            .map_or(self.breaker_default(), |(_, c)| c)
     }
 
     /// `breakers.default`.
     pub fn breaker_default(&self) -> &BreakerConfig {
-        &self.breaker_default
+        self.sections.breaker_default()
     }
 
     /// The breakers with an entry of their own, in name order.
     pub fn named_breakers(&self) -> impl Iterator<Item = (&str, &BreakerConfig)> {
-        self.breakers.iter().map(|(n, c)| (n.as_str(), c))
+        self.sections.named_breakers()
     }
 
     /// Lease limit and TTL.
     pub fn leases(&self) -> &LeaseConfig {
-        &self.leases
+        self.sections.leases()
     }
 
     /// Health interval and failure threshold.
     pub fn health(&self) -> &HealthConfig {
-        &self.health
+        self.sections.health()
     }
 
     /// The health checks that gate readiness (`readiness.checks`: `/readyz` answers 503 while
     /// one of them is not healthy), in the document's order; empty by default.
-    pub fn readiness_checks(&self) -> &[String] {
-        &self.readiness
+    pub fn readiness_checks(&self) -> Vec<&str> {
+        self.sections.readiness_checks().collect()
     }
 
     /// Idempotency TTLs (fixed for the daemon's life; see `docs/PROTOCOL.md`).
     pub fn idempotency(&self) -> &IdempotencyConfig {
-        &self.idempotency
+        self.sections.idempotency()
     }
 }
 

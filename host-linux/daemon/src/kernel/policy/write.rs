@@ -14,38 +14,38 @@ pub(super) fn policy(p: &Policy) -> Value {
         .map(|(op, name)| (name.to_owned(), limit(rate.limit(op, None))))
         .collect();
     let retry: Map<String, Value> = p
-        .retry
-        .iter()
-        .map(|(name, r)| (name.clone(), retry(r)))
+        .retry_policies()
+        .map(|(name, r)| (name.to_owned(), retry(r)))
         .collect();
     let mut breakers = Map::new();
-    breakers.insert("default".to_owned(), breaker(&p.breaker_default));
-    for (name, c) in &p.breakers {
-        breakers.insert(name.clone(), breaker(c));
+    breakers.insert("default".to_owned(), breaker(p.breaker_default()));
+    for (name, c) in p.named_breakers() {
+        breakers.insert(name.to_owned(), breaker(c));
     }
     let mut doc = json!({
         "limits": limits,
         "retry": retry,
         "breakers": breakers,
         "leases": {
-            "limit_per_key": p.leases.limit_per_key,
-            "ttl_ms": p.leases.ttl.as_millis(),
+            "limit_per_key": p.leases().limit_per_key,
+            "ttl_ms": p.leases().ttl.as_millis(),
         },
         "health": {
-            "interval_ms": p.health.interval.as_millis(),
-            "failure_threshold": p.health.failure_threshold,
+            "interval_ms": p.health().interval.as_millis(),
+            "failure_threshold": p.health().failure_threshold,
         },
         "idempotency": {
-            "ttl_ms": p.idempotency.ttl.as_millis(),
-            "in_progress_timeout_ms": p.idempotency.in_progress_timeout.as_millis(),
-            "remember_failures": p.idempotency.remember_failures,
+            "ttl_ms": p.idempotency().ttl.as_millis(),
+            "in_progress_timeout_ms": p.idempotency().in_progress_timeout.as_millis(),
+            "remember_failures": p.idempotency().remember_failures,
         },
     });
     // Left out while empty (the default), so the digest of a policy that names no readiness
     // checks, tiers or default tier is the one it had before those fields existed: a
     // `policy.json` written then still verifies.
-    if !p.readiness.is_empty() {
-        doc["readiness"] = json!({ "checks": p.readiness });
+    let readiness = p.readiness_checks();
+    if !readiness.is_empty() {
+        doc["readiness"] = json!({ "checks": readiness });
     }
     let tiers: Map<String, Value> = rate
         .tiers()
