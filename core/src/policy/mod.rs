@@ -100,6 +100,7 @@ mod sections_tests;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod write;
 
 pub use error::{InvalidPolicy, PATH_MAX_BYTES, Reason};
 pub use name::Name;
@@ -107,6 +108,7 @@ pub use sections::{
     BREAKER_ENTRIES_MAX, HEALTH_FAILURE_THRESHOLD_MAX, LEASE_LIMIT_MAX, READINESS_CHECKS_MAX,
     RETRY_ATTEMPTS_MAX, RETRY_POLICIES_MAX, Sections,
 };
+pub use write::write_document;
 
 use tables::{OpLimits, Tier};
 

@@ -258,3 +258,30 @@ fn section_bounds_are_reached() {
     );
     assert_eq!(refuse(&doc), "readiness.checks: at most 32 checks");
 }
+
+#[test]
+fn the_written_document_is_canonical_and_reads_back_the_same() {
+    let doc = r#"{
+        "limits": {"llm_call": {"capacity_tokens": 5, "window_ms": 1000}, "a.b": {}},
+        "tiers": {"pro": {"limits": {"llm_call": {"capacity_tokens": 50}}}, "free": {}},
+        "default_tier": "pro",
+        "retry": {"llm": {"max_attempts": 4}},
+        "breakers": {"zz": {"rate": {"window_ms": 5000, "min_calls": 3}}, "a": {"rate": false},
+                     "default": {"slow_call_threshold_ms": 250}},
+        "readiness": {"checks": ["z", "a"]}
+    }"#;
+    for doc in ["{}", doc] {
+        let rate = RatePolicy::<4, 2>::parse(doc).unwrap();
+        let sections = Sections::parse(doc).unwrap();
+        let mut text = String::new();
+        write_document(&rate, &sections, &mut text).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            text,
+            "compact, keys sorted"
+        );
+        assert_eq!(RatePolicy::<4, 2>::parse(&text).unwrap(), rate);
+        assert_eq!(Sections::parse(&text).unwrap(), sections);
+    }
+}

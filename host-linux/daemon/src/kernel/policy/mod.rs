@@ -8,10 +8,9 @@
 //!
 //! The core reads and validates it all: the rate-limit part (`limits`, `tiers`,
 //! `default_tier`: built-in and custom operations, tiers) into a [`RatePolicy`], the other
-//! sections into [`Sections`]. This module holds the two together and writes the canonical
-//! document back.
-
-mod write;
+//! sections into [`Sections`], and writes the canonical document back
+//! ([`write_document`](heidi_core::policy::write_document)). This module holds the two
+//! together.
 
 #[cfg(test)]
 mod tests;
@@ -98,7 +97,10 @@ impl Policy {
     /// The canonical document: [`Policy::to_json`] written compactly with sorted keys. Its
     /// SHA-256 is [`Policy::digest`]; a policy file's MAC covers these bytes.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.to_json()).expect("a Value always serializes")
+        let mut text = String::new();
+        // Writing into a `String` cannot fail.
+        let _ = heidi_core::policy::write_document(&self.rate, &self.sections, &mut text);
+        text.into_bytes()
     }
 
     /// SHA-256 of [`Policy::canonical_bytes`].
@@ -116,7 +118,7 @@ impl Policy {
     /// The complete document, every section and field written out; `from_json` of it gives
     /// this policy back.
     pub fn to_json(&self) -> serde_json::Value {
-        write::policy(self)
+        serde_json::from_slice(&self.canonical_bytes()).expect("the core writes JSON")
     }
 
     /// The top-level limits of the six built-in operations.

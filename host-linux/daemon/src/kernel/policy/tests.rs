@@ -310,3 +310,41 @@ fn custom_operations_and_tiers_round_trip_and_are_bounded() {
     assert!(refuse(json!({"limits": {"bad name": {}}})).starts_with("limits.bad name: names are"));
     assert!(refuse(json!({"default_tier": "gold"})).starts_with("default_tier: unknown tier"));
 }
+
+#[test]
+fn the_canonical_bytes_are_sorted_compact_json_and_the_default_digest_is_stable() {
+    let docs = [
+        json!({}),
+        json!({
+            "limits": {"llm_call": {"capacity_tokens": 5, "window_ms": 1000}, "embed": {"capacity_tokens": 7}},
+            "tiers": {"pro": {"limits": {"llm_call": {"capacity_tokens": 50}, "search": {"capacity_tokens": 9}}}, "free": {}},
+            "default_tier": "free",
+            "retry": {"llm": {"max_attempts": 4, "jitter": "equal"}},
+            "breakers": {"zzz": {"rate": {"window_ms": 5000, "min_calls": 3}}, "aaa": {"rate": false},
+                         "default": {"failure_threshold": 3, "slow_call_threshold_ms": 250}, "dz": {}},
+            "leases": {"limit_per_key": 9},
+            "health": {"interval_ms": 1500},
+            "idempotency": {"remember_failures": true},
+            "readiness": {"checks": ["z", "a"]}
+        }),
+    ];
+    for doc in docs {
+        let p = Policy::from_json(&doc).unwrap();
+        let bytes = p.canonical_bytes();
+        // serde_json writes a `Value` with its keys sorted: the same bytes back means the
+        // document was compact and sorted at every level.
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(serde_json::to_vec(&v).unwrap(), bytes);
+        assert_eq!(
+            Policy::from_json(&v).unwrap(),
+            p,
+            "it reads back as the same policy"
+        );
+    }
+    // The digest of the default policy, as every earlier version wrote it: `policy.json`
+    // files written by them still verify.
+    assert_eq!(
+        Policy::default().digest_hex(),
+        "5ab211bf7bd3f70a9eb05d4eaa2e18c4b1f6072267037875d1488f6b1e38257c"
+    );
+}
