@@ -48,7 +48,10 @@ const HIGHS: u64 = ONES << 7;
 /// Where the plain string content that starts at `at` ends: the first `"`, `\\` or control
 /// character at or after `at`, or the end of `s`. Eight bytes per step while eight are left,
 /// then one table lookup per byte.
-#[inline(always)]
+// Inlined into every string scan natively (a call costs more than most strings); one copy in
+// the size-optimised wasm module.
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
 fn plain_run_end(s: &[u8], mut at: usize) -> usize {
     while let Some(chunk) = s.get(at..at + 8) {
         let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
