@@ -58,14 +58,20 @@ impl<'b> Writer<'b> {
         self.len += 1;
     }
 
-    /// Appends `n` in decimal: below 100 (most counts in replies) written in place, else by
-    /// `itoa` (two digits per step).
+    /// Appends `n` in decimal: below 100 (most counts in replies) written in place, inlined
+    /// where it is called, else by `itoa` (two digits per step).
+    #[inline]
     pub(crate) fn u64(&mut self, n: u64) {
         match n {
             0..=9 => self.byte(b'0' + n as u8),
             10..=99 => self.bytes(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]),
-            _ => self.bytes(itoa::Buffer::new().format(n).as_bytes()),
+            _ => self.u64_itoa(n),
         }
+    }
+
+    #[inline(never)]
+    fn u64_itoa(&mut self, n: u64) {
+        self.bytes(itoa::Buffer::new().format(n).as_bytes());
     }
 
     /// Appends `n` in decimal, with a leading `-` when negative.
