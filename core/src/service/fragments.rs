@@ -56,8 +56,8 @@ fn tag(op: OpId, tier: Option<TierId>) -> u32 {
     ((op.index() << 5 | tier) + 1) as u32
 }
 
-/// A pair's entry: every operation of one tier, and every tier of one operation, has its own
-/// (7 is odd, so it steps through all 16 slots).
+/// A pair's entry: 16 operations in a row under one tier, or 16 tiers of one operation (7 is
+/// odd, so it steps through all 16 slots), each have their own.
 fn slot(op: OpId, tier: Option<TierId>) -> usize {
     let tier = tier.map_or(0, |t| t.index() + 1);
     (op.index() + 7 * tier) % SLOTS
