@@ -40,6 +40,53 @@ static STRING_STOP: [bool; 256] = {
     stop
 };
 
+/// `0x01` in every byte of a word.
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+/// `0x80` in every byte of a word.
+const HIGHS: u64 = ONES << 7;
+
+/// Where the plain string content that starts at `at` ends: the first `"`, `\\` or control
+/// character at or after `at`, or the end of `s`. Eight bytes per step while eight are left,
+/// then one table lookup per byte.
+// Inlined into every string scan natively (a call costs more than most strings); one copy in
+// the size-optimised wasm module.
+#[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn plain_run_end(s: &[u8], mut at: usize) -> usize {
+    while let Some(chunk) = s.get(at..at + 8) {
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let stops = stop_bytes(u64::from_le_bytes(chunk));
+        if stops != 0 {
+            // Whole bytes: at most 7.
+            return at + (stops.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&b) = s.get(at) {
+        if STRING_STOP[usize::from(b)] {
+            break;
+        }
+        at += 1;
+    }
+    at
+}
+
+/// The high bit of the first byte of `w` (in memory order) that ends plain string content
+/// (a control character, `"` or `\\`) is set, no lower bit is; 0 when there is none. A bit
+/// above the first may be set without its byte being one (a borrow runs on), so only the
+/// lowest counts.
+#[inline(always)]
+fn stop_bytes(w: u64) -> u64 {
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (below_space | quote | backslash) & HIGHS
+}
+
 /// What [`Scanner::scalar_or_open`] found.
 enum Item {
     Scalar,
@@ -270,13 +317,7 @@ impl<'a> Scanner<'a> {
         at += 1;
         let mut escaped = false;
         loop {
-            // Skip plain string content: one table lookup per byte.
-            while let Some(&b) = s.get(at) {
-                if STRING_STOP[usize::from(b)] {
-                    break;
-                }
-                at += 1;
-            }
+            at = plain_run_end(s, at);
             match s.get(at) {
                 Some(b'"') => {
                     self.pos = at + 1;
@@ -394,6 +435,8 @@ impl<'a> Scanner<'a> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
 
     fn whole(doc: &str) -> Result<Range<usize>, ScanError> {
@@ -528,6 +571,56 @@ mod tests {
             skip_compact(&[b'['; 40]),
             Err(ScanError::TooDeep(_))
         ));
+    }
+
+    /// The first stop byte the slow way.
+    fn run_end_by_table(s: &[u8], at: usize) -> usize {
+        (at..s.len())
+            .find(|&i| STRING_STOP[usize::from(s[i])])
+            .unwrap_or(s.len())
+    }
+
+    #[test]
+    fn plain_runs_end_at_the_first_stop_byte_at_every_offset() {
+        // Bytes next to the stops (0x1f/0x20, 0x21/0x22/0x23, 0x5b/0x5c/0x5d), 0x7f, and
+        // UTF-8 lead and continuation bytes, which must never stop a run.
+        let values: [u8; 14] = [
+            0x00, 0x01, 0x1f, 0x20, 0x21, b'"', 0x23, 0x5b, b'\\', 0x5d, 0x7f, 0x80, 0xc3, 0xff,
+        ];
+        for fill in [b'a', 0x20, 0x21, 0x23, 0x5d, 0x7f, 0xa9, 0xff] {
+            for len in 0..20 {
+                for p1 in 0..len {
+                    for v1 in values {
+                        for p2 in p1..len {
+                            for v2 in values {
+                                let mut buf = std::vec![fill; len];
+                                buf[p2] = v2;
+                                buf[p1] = v1;
+                                for at in 0..=len.min(3) {
+                                    assert_eq!(
+                                        plain_run_end(&buf, at),
+                                        run_end_by_table(&buf, at),
+                                        "{buf:x?} from {at}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Every byte value alone, at every offset of two words.
+        for v in 0..=255u8 {
+            for p in 0..16 {
+                let mut buf = [b'x'; 16];
+                buf[p] = v;
+                assert_eq!(
+                    plain_run_end(&buf, 0),
+                    run_end_by_table(&buf, 0),
+                    "{v:#x} at {p}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -33,6 +33,23 @@ impl<'b> Writer<'b> {
         self.len = end;
     }
 
+    /// Appends `src[..len]` (`len` at most `N`). When the buffer has room for all of `src`,
+    /// it copies all `N` bytes, a copy of a known size that needs no call; the bytes past
+    /// `len` lie past the output or are overwritten by the next pieces.
+    #[inline]
+    pub(crate) fn prefix_of<const N: usize>(&mut self, src: &[u8; N], len: usize) {
+        let len = len.min(N);
+        match self.buf.get_mut(self.len..self.len + N) {
+            Some(dst) => dst.copy_from_slice(src),
+            None => {
+                if let Some(dst) = self.buf.get_mut(self.len..self.len + len) {
+                    dst.copy_from_slice(&src[..len]);
+                }
+            }
+        }
+        self.len += len;
+    }
+
     /// Appends one byte.
     pub(crate) fn byte(&mut self, b: u8) {
         if let Some(dst) = self.buf.get_mut(self.len) {
@@ -41,14 +58,20 @@ impl<'b> Writer<'b> {
         self.len += 1;
     }
 
-    /// Appends `n` in decimal: below 100 (most counts in replies) written in place, else by
-    /// `itoa` (two digits per step).
+    /// Appends `n` in decimal: below 100 (most counts in replies) written in place, inlined
+    /// where it is called, else by `itoa` (two digits per step).
+    #[inline]
     pub(crate) fn u64(&mut self, n: u64) {
         match n {
             0..=9 => self.byte(b'0' + n as u8),
             10..=99 => self.bytes(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]),
-            _ => self.bytes(itoa::Buffer::new().format(n).as_bytes()),
+            _ => self.u64_itoa(n),
         }
+    }
+
+    #[inline(never)]
+    fn u64_itoa(&mut self, n: u64) {
+        self.bytes(itoa::Buffer::new().format(n).as_bytes());
     }
 
     /// Appends `n` in decimal, with a leading `-` when negative.
@@ -104,6 +127,34 @@ mod tests {
             &buf[..n],
             b"-9223372036854775808 0 18446744073709551615 007 45 9 10 99 100"
         );
+    }
+
+    #[test]
+    fn prefix_of_appends_the_prefix_only() {
+        let src = *b"abcdefgh";
+        // Room for all 8 bytes: copied whole, the output is the prefix.
+        let mut buf = [b'.'; 16];
+        let mut o = Writer::new(&mut buf);
+        o.prefix_of(&src, 3);
+        o.byte(b'|');
+        o.prefix_of(&src, 8);
+        assert_eq!(o.finish(), Ok(12));
+        assert_eq!(&buf[..12], b"abc|abcdefgh");
+        // Room for the prefix but not for all 8: the prefix alone.
+        let mut buf = [b'.'; 6];
+        let mut o = Writer::new(&mut buf);
+        o.byte(b'|');
+        o.prefix_of(&src, 5);
+        assert_eq!(o.finish(), Ok(6));
+        assert_eq!(&buf, b"|abcde");
+        // No room: dropped, and counted.
+        let mut buf = [b'.'; 4];
+        let mut o = Writer::new(&mut buf);
+        o.byte(b'|');
+        o.prefix_of(&src, 4);
+        o.byte(b'!');
+        assert_eq!(o.finish(), Err(Overflow { needed_bytes: 6 }));
+        assert_eq!(&buf, b"|...");
     }
 
     #[test]

@@ -24,34 +24,66 @@ use core::ops::Range;
 use crate::json::scan::{JSON_MAX_DEPTH, ScanError, Scanner};
 
 /// One member of an object: its name and its value's raw JSON text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// It holds the object's text and the member's offsets in it, and cuts a name or a value out
+/// only when asked: a `&str` cut checks both ends for character boundaries, which a reader
+/// that only compares a name's bytes or reads a number does not need.
+#[derive(Clone, Copy)]
 pub struct Member<'a> {
+    /// The text the offsets point into.
+    text: &'a str,
     /// The name as written between its quotes (escapes not decoded).
-    name_raw: &'a str,
+    name: Span,
     /// The value's JSON text.
-    value: &'a str,
+    value: Span,
     /// The name has no escape.
     name_plain: bool,
     /// The value is a string without escapes.
     plain_str: bool,
 }
 
+/// The furthest a member of [`Members`] may end in its object's text, in bytes (4 GiB): a
+/// member's offsets are held in 32 bits, and the offset of a fault in [`NotAnObject`] is too.
+/// A member that ends further is refused as the object's fault, at the member's name.
+pub const MEMBER_END_MAX: usize = u32::MAX as usize;
+
+/// Byte offsets `[start, end)` of a member's name or value, on the text's character
+/// boundaries (the scanner found them on tokens); 32 bits keep a member small.
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
 impl<'a> Member<'a> {
     /// The member's name, or `None` when it is written with escapes.
     #[must_use]
     pub fn name(&self) -> Option<&'a str> {
-        self.name_plain.then_some(self.name_raw)
+        self.name_plain.then(|| self.name_raw())
+    }
+
+    /// The name's bytes, or `None` when it is written with escapes: [`Member::name`] without
+    /// the cut of a `&str`.
+    #[inline]
+    pub(crate) fn name_bytes(&self) -> Option<&'a [u8]> {
+        self.name_plain.then(|| self.bytes(self.name))
     }
 
     /// The name exactly as written between its quotes, escapes included.
     pub(crate) fn name_raw(&self) -> &'a str {
-        self.name_raw
+        self.str(self.name)
     }
 
     /// The value's JSON text, exactly as sent.
     #[must_use]
     pub fn raw(&self) -> &'a str {
-        self.value
+        self.str(self.value)
+    }
+
+    /// Whether the value is `null`.
+    #[inline]
+    pub(crate) fn is_null(&self) -> bool {
+        self.bytes(self.value) == b"null"
     }
 
     /// The value when it is a JSON string without escapes; `None` for anything else.
@@ -61,42 +93,85 @@ impl<'a> Member<'a> {
             return None;
         }
         // The span is a whole string, so it starts and ends with a quote.
-        self.value.get(1..self.value.len() - 1)
+        self.text
+            .get(self.value.start as usize + 1..(self.value.end as usize).saturating_sub(1))
     }
 
     /// The value when it is a JSON integer in `0..=u64::MAX` written without a fraction or
     /// exponent; `None` for anything else.
     #[must_use]
     pub fn as_u64(&self) -> Option<u64> {
-        let digits = self.value.as_bytes();
-        if digits.is_empty() {
-            return None;
-        }
-        // One pass: a byte that is not a digit, or a value past `u64::MAX`, gives `None`.
-        digits.iter().try_fold(0u64, |n, d| {
-            let digit = d.wrapping_sub(b'0');
-            if digit > 9 {
-                return None;
-            }
-            n.checked_mul(10)?.checked_add(u64::from(digit))
-        })
+        decimal(self.bytes(self.value))
     }
 
     /// The value when it is a JSON integer in the range of an `i64` written without a
     /// fraction or exponent; `None` for anything else.
     #[must_use]
     pub fn as_i64(&self) -> Option<i64> {
-        match self.value.strip_prefix('-') {
-            Some(magnitude) => {
-                let n = Member {
-                    value: magnitude,
-                    ..*self
-                }
-                .as_u64()?;
-                0i64.checked_sub_unsigned(n)
-            }
-            None => i64::try_from(self.as_u64()?).ok(),
+        match self.bytes(self.value).split_first() {
+            Some((b'-', magnitude)) => 0i64.checked_sub_unsigned(decimal(magnitude)?),
+            _ => i64::try_from(self.as_u64()?).ok(),
         }
+    }
+
+    /// The text at `span` (empty if it were not on character boundaries, which the scanner
+    /// rules out).
+    fn str(&self, span: Span) -> &'a str {
+        self.text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or("")
+    }
+
+    /// The bytes at `span`.
+    #[inline]
+    fn bytes(&self, span: Span) -> &'a [u8] {
+        self.text
+            .as_bytes()
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or(&[])
+    }
+}
+
+/// `digits` as a `u64`: one or more decimal digits, no sign, no fraction, in range.
+#[inline]
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    // One pass: a byte that is not a digit, or a value past `u64::MAX`, gives `None`.
+    digits.iter().try_fold(0u64, |n, d| {
+        let digit = d.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+/// Two members are equal when their names and values are the same text (wherever they lie)
+/// and the scan learned the same of them.
+impl PartialEq for Member<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.name_raw(), self.raw(), self.name_plain, self.plain_str)
+            == (
+                other.name_raw(),
+                other.raw(),
+                other.name_plain,
+                other.plain_str,
+            )
+    }
+}
+
+impl Eq for Member<'_> {}
+
+impl core::fmt::Debug for Member<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Member")
+            .field("name_raw", &self.name_raw())
+            .field("value", &self.raw())
+            .field("name_plain", &self.name_plain)
+            .field("plain_str", &self.plain_str)
+            .finish()
     }
 }
 
@@ -114,11 +189,22 @@ pub(crate) struct RawMember {
 }
 
 impl RawMember {
-    /// The member in `text`, the text that was scanned (offsets shifted left by `base`).
-    pub(crate) fn in_text<'a>(&self, text: &'a str, base: usize) -> Option<Member<'a>> {
+    /// The member in `text`, the text that was scanned; `None` when it ends past
+    /// [`MEMBER_END_MAX`].
+    pub(crate) fn in_text<'a>(&self, text: &'a str) -> Option<Member<'a>> {
+        // The offsets grow through a member (name, then value): when the last fits, all do.
+        let offset = |at: usize| at as u32;
+        u32::try_from(self.value.end).ok()?;
         Some(Member {
-            name_raw: text.get(self.name.start - base..self.name.end - base)?,
-            value: text.get(self.value.start - base..self.value.end - base)?,
+            text,
+            name: Span {
+                start: offset(self.name.start),
+                end: offset(self.name.end),
+            },
+            value: Span {
+                start: offset(self.value.start),
+                end: offset(self.value.end),
+            },
             name_plain: self.name_plain,
             plain_str: self.plain_str,
         })
@@ -255,11 +341,14 @@ impl<'a> Iterator for ParamsMembers<'_, 'a> {
             Inner::Recorded { params, spots } => {
                 let spot = spots.next()?;
                 // The offsets were recorded while scanning `params`, on its token boundaries.
-                let text =
-                    |[a, b]: [u16; 2]| params.get(usize::from(a)..usize::from(b)).unwrap_or("");
+                let span = |[a, b]: [u16; 2]| Span {
+                    start: u32::from(a),
+                    end: u32::from(b),
+                };
                 Some(Ok(Member {
-                    name_raw: text(spot.name),
-                    value: text(spot.value),
+                    text: params,
+                    name: span(spot.name),
+                    value: span(spot.value),
                     name_plain: spot.name_plain,
                     plain_str: spot.plain_str,
                 }))
@@ -286,7 +375,8 @@ enum Position {
 
 /// The members of a JSON object, in the order written (strict syntax, nesting bounded by
 /// [`JSON_MAX_DEPTH`]). Yields an error once, and then ends,
-/// when the text is not one JSON object.
+/// when the text is not one JSON object (or holds a member that ends past
+/// [`MEMBER_END_MAX`]).
 #[derive(Clone, Copy)]
 pub struct Members<'a> {
     text: &'a str,
@@ -317,7 +407,9 @@ impl<'a> Members<'a> {
         };
         self.position = Position::AfterMember;
         // The spans come from scanning `text`, so they lie on its character boundaries.
-        Ok(raw.in_text(self.text, 0))
+        raw.in_text(self.text)
+            .map(Some)
+            .ok_or(ScanError::Syntax(raw.name.start))
     }
 }
 
@@ -394,6 +486,21 @@ mod tests {
             deep.push('[').unwrap();
         }
         assert!(Members::new(&deep).any(|m| m.is_err()));
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_member_ending_past_4_gib_is_refused() {
+        let raw = |end: usize| RawMember {
+            name: 1..2,
+            value: end - 1..end,
+            name_plain: true,
+            plain_str: false,
+        };
+        // Offsets past the text (no 4 GiB text needed): only the bound is looked at.
+        let text = r#"{"a":1}"#;
+        assert!(raw(MEMBER_END_MAX).in_text(text).is_some());
+        assert!(raw(MEMBER_END_MAX + 1).in_text(text).is_none());
     }
 
     #[test]

@@ -203,7 +203,7 @@ impl<'m> Seen<'m> {
     }
 
     fn get(&self, field: Field) -> Option<Member<'m>> {
-        self.members[field as usize].filter(|m| m.raw() != "null")
+        self.members[field as usize].filter(|m| !m.is_null())
     }
 }
 

@@ -52,7 +52,9 @@
 //! - **Bounded work and memory:** no allocation; the limiter's slots and the permit slots are
 //!   the host's storage, handed in once; the breaker registry ([`BREAKERS_MAX`]) and the
 //!   effect queue are fixed; params are read in one pass, escaped strings unescaped into
-//!   stack buffers of their maximum length; each timeout call does bounded work.
+//!   stack buffers of their maximum length; the parts of a success reply that follow from the
+//!   operation and tier (`limit`, `operation`, `tier`, `window_ms`) are kept for the last 16
+//!   pairs served (3.5 KiB, `fragments.rs`) and copied; each timeout call does bounded work.
 //! - **Randomness is an argument:** permit ids come from a keyed [`IdMinter`] whose seed the
 //!   host draws ([`Breakers::new`]); the service has no RNG.
 //!
@@ -158,6 +160,7 @@ mod breaker_tests;
 mod breakers;
 mod effects;
 mod fields;
+mod fragments;
 mod health;
 mod idempotency;
 #[cfg(test)]
@@ -626,7 +629,7 @@ where
     /// the host's boxed spare, filled by [`RatePolicy::parse_into`]) is put in force and
     /// receives the policy that was.
     pub fn swap_policy(&mut self, policy: &mut RatePolicy<CUSTOM, TIERS>) {
-        self.rate.rename_denials(&self.policy, policy);
+        self.rate.follow_policy(&self.policy, policy);
         core::mem::swap(&mut self.policy, policy);
     }
 

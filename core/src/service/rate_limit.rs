@@ -5,6 +5,7 @@
 
 use core::fmt;
 
+use super::fragments::{Entry, Fragments};
 use super::rate_params::{self, RateParams, Scratch};
 use super::reply::{Extra, Refusal, encode_refusal, ms_until};
 use super::{Outcome, Reply, ReplyBuf};
@@ -29,17 +30,21 @@ pub(crate) struct RateLimits<S, const C: usize> {
     custom_denials: [u64; C],
     cursor: usize,
     scratch: Scratch,
+    /// The success replies' parts per (operation, tier) of the policy in force.
+    fragments: Fragments,
 }
 
 /// One call, its params read and its operation looked up.
-struct Call<'p> {
+pub(crate) struct Call<'p> {
     key: KeyHash,
-    op: OpId,
+    pub(crate) op: OpId,
     /// The operation's name as the reply shows it (`other` for an unknown one).
-    op_name: &'p str,
-    /// The tier that chose the limit, by name; `None`: the top level.
-    tier: Option<&'p str>,
-    limit: LimitPolicy,
+    pub(crate) op_name: &'p str,
+    /// The tier that chose the limit; `None`: the top level.
+    pub(crate) tier_id: Option<TierId>,
+    /// Its name.
+    pub(crate) tier: Option<&'p str>,
+    pub(crate) limit: LimitPolicy,
     cost: u32,
 }
 
@@ -54,6 +59,7 @@ where
             custom_denials: [0; C],
             cursor: 0,
             scratch: Scratch::new(),
+            fragments: Fragments::new(),
         }
     }
 
@@ -86,7 +92,7 @@ where
 
     /// What a consume would answer now, taking nothing and no slot.
     fn check(
-        &self,
+        &mut self,
         now: Instant,
         call: &Call<'_>,
         out: &mut ReplyBuf,
@@ -101,22 +107,22 @@ where
             Acquire::Granted { .. } => (Outcome::Allowed, Some(0)),
             Acquire::Denied { retry_at } => (Outcome::Denied { retry_at }, ms_until(now, retry_at)),
         };
+        let parts = self.fragments.get(call);
         let mut w = Writer::new(out);
-        w.bytes(b"{\"allowed\":");
-        w.bytes(if outcome == Outcome::Allowed {
-            b"true"
+        // Two pieces of known length: each is copied without a call.
+        if outcome == Outcome::Allowed {
+            w.bytes(b"{\"allowed\":true");
         } else {
-            b"false"
-        });
-        limit_and_operation(&mut w, call);
-        w.bytes(b",\"remaining\":");
+            w.bytes(b"{\"allowed\":false");
+        }
+        parts.head(&mut w);
         w.u64(u64::from(available));
         w.bytes(b",\"retry_after_ms\":");
         match retry_after_ms {
             Some(ms) => w.u64(ms),
             None => w.bytes(b"null"),
         }
-        Ok(success(w, call, outcome))
+        Ok(success(w, parts, outcome))
     }
 
     /// Takes `cost` tokens, or says when to retry.
@@ -133,16 +139,16 @@ where
         {
             KeyedAcquire::Granted { remaining } => {
                 let full_at = self.limiter.get(call.key).map_or(now, Tat::full_at);
+                let parts = self.fragments.get(call);
                 let mut w = Writer::new(out);
                 w.bytes(b"{\"allowed\":true");
-                limit_and_operation(&mut w, call);
-                w.bytes(b",\"remaining\":");
+                parts.head(&mut w);
                 w.u64(u64::from(remaining));
                 // The time until the bucket is full again, which is never "never" (a TAT that
                 // lands on `Instant::MAX` is still that far away).
                 w.bytes(b",\"reset_after_ms\":");
                 w.u64(full_at.saturating_duration_since(now).as_millis_ceil());
-                success(w, call, Outcome::Allowed)
+                success(w, parts, Outcome::Allowed)
             }
             KeyedAcquire::Denied { retry_at } => {
                 self.count_denial(call.op);
@@ -189,9 +195,10 @@ where
         }
     }
 
-    /// Carries the custom operations' counts from `old` to `new` by name (a custom operation
-    /// `new` no longer defines loses its count; a new one starts at 0).
-    pub(crate) fn rename_denials<const T: usize, const U: usize>(
+    /// Follows a change of policy from `old` to `new`: carries the custom operations' counts
+    /// by name (a custom operation `new` no longer defines loses its count; a new one starts
+    /// at 0) and forgets the reply parts written under `old`.
+    pub(crate) fn follow_policy<const T: usize, const U: usize>(
         &mut self,
         old: &RatePolicy<C, T>,
         new: &RatePolicy<C, U>,
@@ -203,6 +210,7 @@ where
             }
         }
         self.custom_denials = counts;
+        self.fragments.clear();
     }
 
     /// Buckets held (refilled ones not yet swept included).
@@ -233,6 +241,7 @@ impl<'p> Call<'p> {
             key: policy.bucket_key(hasher, op, params.key.as_bytes()),
             op,
             op_name: policy.operation_name(op),
+            tier_id: tier,
             tier: tier.map(|t| policy.tier_name(t)),
             limit: *policy.limit(op, tier),
             cost: params.cost,
@@ -276,29 +285,12 @@ impl<const C: usize, const T: usize> fmt::Display for UnknownTier<'_, C, T> {
     }
 }
 
-/// `,"limit":…,"operation":"…"`: the members every success reply has between `allowed` and
-/// `remaining` (keys in sorted order, as every other reply of the daemon).
-fn limit_and_operation(w: &mut Writer<'_>, call: &Call<'_>) {
-    w.bytes(b",\"limit\":");
-    w.u64(u64::from(call.limit.capacity_tokens()));
-    w.bytes(b",\"operation\":\"");
-    w.bytes(call.op_name.as_bytes());
-    w.byte(b'"');
-}
-
-/// Ends a success reply with `,"tier":"…"` (when a tier chose the limit) and
-/// `,"window_ms":…}`.
-fn success(mut w: Writer<'_>, call: &Call<'_>, outcome: Outcome) -> Reply {
-    if let Some(tier) = call.tier {
-        w.bytes(b",\"tier\":\"");
-        w.bytes(tier.as_bytes());
-        w.byte(b'"');
-    }
-    w.bytes(b",\"window_ms\":");
-    w.u64(call.limit.window().as_millis());
-    w.byte(b'}');
+/// Ends a success reply with its tail (`,"tier":"…"` when a tier chose the limit, and
+/// `,"window_ms":…}`).
+fn success(mut w: Writer<'_>, parts: &Entry, outcome: Outcome) -> Reply {
+    parts.tail(&mut w);
     Reply {
-        // A success reply is at most ~170 bytes, far below the buffer.
+        // A success reply is at most ~300 bytes, far below the buffer.
         len: w.finish().map_or(0, |n| n),
         outcome,
         error: None,

@@ -199,11 +199,11 @@ pub(crate) fn parse<'a: 's, 's>(
     let mut seen = Seen::default();
     for member in members {
         let member = member.map_err(|e| ParamError::NotAnObject { at_byte: e.at_byte })?;
-        match member.name() {
+        match member.name_bytes() {
             Some(name) => classify(&mut seen, name, member),
             // Escaped: "key" and the others are short, so a long name is unknown.
             None => match unescape_name(member.name_raw()) {
-                Some(name) => classify(&mut seen, name.as_str(), member),
+                Some(name) => classify(&mut seen, name.as_str().as_bytes(), member),
                 None => seen.unknown(Name(member.name_raw())),
             },
         }
@@ -214,7 +214,7 @@ pub(crate) fn parse<'a: 's, 's>(
     let key = text(Field::Key, seen.key, &mut scratch.key)?;
     let operation = text(Field::Operation, seen.operation, &mut scratch.operation)?;
     let cost = cost(seen.cost)?;
-    let tier = match seen.tier.filter(|m| m.raw() != "null") {
+    let tier = match seen.tier.filter(|m| !m.is_null()) {
         Some(m) => Some(text(Field::Tier, Some(m), &mut scratch.tier)?),
         None => None,
     };
@@ -229,12 +229,12 @@ pub(crate) fn parse<'a: 's, 's>(
     })
 }
 
-fn classify<'m>(seen: &mut Seen<'m>, name: &str, member: Member<'m>) {
+fn classify<'m>(seen: &mut Seen<'m>, name: &[u8], member: Member<'m>) {
     match name {
-        "key" => seen.take(Field::Key, member),
-        "operation" => seen.take(Field::Operation, member),
-        "cost" => seen.take(Field::Cost, member),
-        "tier" => seen.take(Field::Tier, member),
+        b"key" => seen.take(Field::Key, member),
+        b"operation" => seen.take(Field::Operation, member),
+        b"cost" => seen.take(Field::Cost, member),
+        b"tier" => seen.take(Field::Tier, member),
         _ => seen.unknown(Name(member.name_raw())),
     }
 }
@@ -257,7 +257,7 @@ fn text<'a: 's, 's, const N: usize>(
     buf: &'s mut [u8; N],
 ) -> Result<&'s str, ParamError<'a>> {
     let member = member
-        .filter(|m| m.raw() != "null")
+        .filter(|m| !m.is_null())
         .ok_or(ParamError::Required(field))?;
     string_member(member, buf).map_err(|fault| match fault {
         TextFault::NotAString => ParamError::NotAString(field),
@@ -313,7 +313,7 @@ pub(super) fn string_member<'a: 's, 's, const N: usize>(
 /// `cost`: absent or `null` is 1.
 fn cost<'a>(member: Option<Member<'a>>) -> Result<u32, ParamError<'a>> {
     match member {
-        Some(m) if m.raw() != "null" => m
+        Some(m) if !m.is_null() => m
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
             .ok_or(ParamError::Cost),

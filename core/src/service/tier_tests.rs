@@ -331,3 +331,92 @@ fn a_long_list_of_tiers_is_cut_in_the_message() {
     assert!(message.starts_with("params.tier: unknown tier (expected one of: ttt"));
     assert_eq!(message.len(), 256);
 }
+
+#[test]
+fn a_success_reply_shows_the_policy_in_force_after_a_swap() {
+    let mut s = service_with::<4, 2>(r#"{"limits":{"m":{"capacity_tokens":1}}}"#);
+    let v = ok(&mut s, at(1), CHECK, &params("k", "m", None));
+    assert_eq!(
+        (v["limit"].as_u64(), v["operation"].as_str()),
+        (Some(1), Some("m"))
+    );
+    ok(&mut s, at(1), CHECK, &params("k", "search", None));
+    // `a` takes `m`'s place in the table (the first custom one); `search` gets a new limit.
+    let mut spare = RatePolicy::parse(
+        r#"{"limits":{"a":{"window_ms":1000},"m":{"capacity_tokens":5},"search":{"capacity_tokens":7}}}"#,
+    )
+    .unwrap();
+    s.swap_policy(&mut spare);
+    let v = ok(&mut s, at(1), CHECK, &params("k", "a", None));
+    assert_eq!(
+        v,
+        serde_json::json!({"allowed":true,"limit":30,"operation":"a","remaining":30,
+                           "retry_after_ms":0,"window_ms":1000})
+    );
+    let v = ok(&mut s, at(1), CONSUME, &params("k", "m", None));
+    assert_eq!(
+        (v["limit"].as_u64(), v["operation"].as_str()),
+        (Some(5), Some("m"))
+    );
+    let v = ok(&mut s, at(1), CHECK, &params("k", "search", None));
+    assert_eq!(v["limit"], 7);
+    // Back to the defaults through `set_limits`.
+    s.set_limits(PolicyTable::DEFAULT);
+    let v = ok(&mut s, at(1), CHECK, &params("k", "search", None));
+    assert_eq!(v["limit"], 30);
+    let v = ok(&mut s, at(1), CHECK, &params("k", "a", None));
+    assert_eq!(
+        (v["limit"].as_u64(), v["operation"].as_str()),
+        (Some(30), Some("other"))
+    );
+}
+
+#[test]
+fn calls_whose_reply_parts_share_a_cache_entry_each_get_their_own() {
+    // Custom operations c00..c10 are 6..16; under tier `t` (code 1), c03 (9) shares the
+    // entry of `search` (0) and of c10 (16): (index + 7 × tier code) mod 16.
+    let ops: Vec<String> = (0..11)
+        .map(|i| {
+            format!(
+                r#""c{i:02}":{{"capacity_tokens":{},"window_ms":{}}}"#,
+                i + 2,
+                1000 * (i + 1)
+            )
+        })
+        .collect();
+    let doc = format!(
+        r#"{{"limits":{{{}}},"tiers":{{"t":{{"limits":{{"c03":{{"capacity_tokens":9}}}}}}}}}}"#,
+        ops.join(",")
+    );
+    let mut s = service_with::<16, 1>(&doc);
+    let expected = [
+        (
+            params("k", "search", None),
+            serde_json::json!({"allowed":true,"limit":30,"operation":"search","remaining":30,
+                               "retry_after_ms":0,"window_ms":60000}),
+        ),
+        (
+            params("k", "c10", None),
+            serde_json::json!({"allowed":true,"limit":12,"operation":"c10","remaining":12,
+                               "retry_after_ms":0,"window_ms":11000}),
+        ),
+        (
+            params("k", "c03", Some("t")),
+            serde_json::json!({"allowed":true,"limit":9,"operation":"c03","remaining":9,
+                               "retry_after_ms":0,"tier":"t","window_ms":4000}),
+        ),
+        (
+            params("k", "c03", None),
+            serde_json::json!({"allowed":true,"limit":5,"operation":"c03","remaining":5,
+                               "retry_after_ms":0,"window_ms":4000}),
+        ),
+    ];
+    for _ in 0..3 {
+        for (p, want) in &expected {
+            assert_eq!(&ok(&mut s, at(1), CHECK, p), want, "{p}");
+        }
+        for (p, want) in expected.iter().rev() {
+            assert_eq!(&ok(&mut s, at(1), CHECK, p), want, "{p}");
+        }
+    }
+}
