@@ -151,6 +151,11 @@ impl<const N: usize, const L: usize> BreakerRegistry<N, L> {
         entries.map(move |(i, (n, b))| (id(i), n.as_str(), b))
     }
 
+    /// Every breaker with its name, mutably, in creation order.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Breaker)> {
+        self.entries.iter_mut().map(|(n, b)| (n.as_str(), b))
+    }
+
     /// The earliest [`Breaker::poll_timeout`] of all breakers.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {

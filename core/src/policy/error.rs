@@ -108,6 +108,8 @@ pub enum Reason {
     NotACheckList,
     /// A readiness check is named twice.
     NamedTwice(Name),
+    /// The idempotency section differs from the running one, which is fixed at start-up.
+    IdempotencyFixed,
 }
 
 impl InvalidPolicy {
@@ -183,6 +185,10 @@ impl fmt::Display for Reason {
             Reason::TooManyChecks { max } => write!(f, "at most {max} checks"),
             Reason::NotACheckList => f.write_str("must be an array of health check names"),
             Reason::NamedTwice(name) => write!(f, "{:?} is named twice", name.as_str()),
+            Reason::IdempotencyFixed => f.write_str(
+                "is fixed at start-up (records hold their TTLs); restart the daemon to change \
+                 it, or send the section GET_POLICY shows",
+            ),
         }
     }
 }

@@ -556,3 +556,34 @@ fn follow(s: &mut Svc, states: &mut Vec<(String, State)>, seed: u64) -> usize {
     }
     drained.len()
 }
+
+#[test]
+fn new_policies_reconfigure_existing_breakers_and_a_bad_one_changes_nothing() {
+    let mut s = service();
+    let held = acquire(&mut s, at(1), "up");
+    // A configuration no breaker can use: refused, nothing changes.
+    let bad = BreakerPolicies::new(BreakerConfig {
+        failure_threshold: 0,
+        rate: None,
+        ..BreakerConfig::DEFAULT
+    });
+    let b = s.breakers_mut().unwrap();
+    assert!(b.apply_policies(at(2), bad).is_err());
+    assert_eq!(b.policies(), &BreakerPolicies::new(BreakerConfig::DEFAULT));
+    // Tripping on the first failure, for the breaker that exists and for new ones.
+    s.breakers_mut()
+        .unwrap()
+        .apply_policies(at(2), touchy())
+        .unwrap();
+    let body = record(&mut s, at(3), "up", held, "failure");
+    assert!(
+        body.contains(r#""recorded":"stale""#),
+        "a permit of the old configuration: {body}"
+    );
+    let permit = acquire(&mut s, at(3), "up");
+    record(&mut s, at(3), "up", permit, "failure");
+    let permit = acquire(&mut s, at(3), "new");
+    record(&mut s, at(3), "new", permit, "failure");
+    let opened: Vec<String> = effects(&mut s).into_iter().map(|e| e.0).collect();
+    assert_eq!(opened, ["up", "new"], "each opened on one failure");
+}

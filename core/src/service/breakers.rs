@@ -388,6 +388,33 @@ where
         self.policies = policies;
     }
 
+    /// Puts `policies` in force at `now`: breakers created from now on get their
+    /// configurations, and every existing breaker whose configuration changes is reconfigured
+    /// ([`Breaker::reconfigure`]: it keeps its state, makes no transition, and its
+    /// outstanding permits turn stale). Every changed configuration is checked first; on an
+    /// error nothing changes.
+    pub fn apply_policies(
+        &mut self,
+        now: Instant,
+        policies: BreakerPolicies,
+    ) -> Result<(), BreakerConfigError> {
+        for (_, name, b) in self.registry.iter() {
+            let config = policies.get(name);
+            if config != b.config() {
+                config.validate()?;
+            }
+        }
+        for (name, b) in self.registry.iter_mut() {
+            let config = *policies.get(name);
+            if config != *b.config() {
+                // Checked above: a refusal would leave the breaker as it was.
+                let _ = b.reconfigure(now, config);
+            }
+        }
+        self.policies = policies;
+        Ok(())
+    }
+
     /// Puts `config` in force for breaker `id` at `now` ([`Breaker::reconfigure`]: the
     /// breaker keeps its state, makes no transition, and its outstanding permits turn stale).
     pub fn reconfigure(

@@ -170,6 +170,7 @@ mod journal_append;
 mod lease_health_tests;
 mod leases;
 mod permits;
+mod policy_calls;
 mod rate_limit;
 mod rate_params;
 mod reply;
@@ -197,6 +198,10 @@ pub use journal_append::{
 };
 pub use leases::{LeaseTable, MaybeLeases, NoLeases};
 pub use permits::{PERMIT_SLOTS_MAX, PERMIT_TTL_MS, PermitSlot};
+pub use policy_calls::{
+    PolicyParamsError, check_compatible, read_apply_policy, read_get_policy, write_applied_reply,
+    write_policy_reply,
+};
 pub use rate_params::{KEY_MAX_BYTES, OPERATION_MAX_BYTES, TIER_MAX_BYTES};
 pub use timeout::{LIMITER_SWEEP_INTERVAL_MS, LIMITER_SWEEP_SLOTS};
 

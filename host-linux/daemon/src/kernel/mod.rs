@@ -42,12 +42,10 @@
 mod breakers;
 mod config;
 mod core_service;
-mod fields;
 mod health;
 mod idempotency;
 mod journal_append;
 mod policy;
-mod reply;
 mod stats;
 
 #[cfg(test)]
@@ -57,7 +55,6 @@ use heidi_core::Instant;
 use heidi_core::key::KeyHasher;
 use heidi_core::proto::{ErrorCode, Method, Request};
 use heidi_core::service;
-use serde_json::{Value, json};
 
 pub use config::{
     BREAKER_POLICIES_MAX, BREAKERS_MAX, DURATION_MAX_MS, HEALTH_CHECKS_MAX,
@@ -71,10 +68,8 @@ pub use policy::{DaemonRatePolicy, Policy, PolicyError, event_message, parse_eve
 pub use stats::KernelStats;
 
 use core_service::{Core, Parts};
-use fields::Fields;
 use heidi_common::JournalEntry;
 pub use idempotency::{IdemChange, IdemPersist, IdemRestored};
-use reply::{Answer, Fail};
 
 /// What the host must do after [`Kernel::handle`].
 #[derive(Debug)]
@@ -211,76 +206,69 @@ impl Kernel {
     }
 
     /// The methods the core's [`Service`](service::Service) does not cover yet:
-    /// `APPLY_POLICY` and `GET_POLICY`.
+    /// `APPLY_POLICY` and `GET_POLICY` (their params, replies and rules are the core's).
     fn dispatch(&mut self, method: Method, params: &str, out: &mut Vec<u8>) -> Handled {
-        if !matches!(method, Method::ApplyPolicy | Method::GetPolicy) {
-            return Handled::NotKernel;
+        match method {
+            Method::GetPolicy => {
+                out.clear();
+                match service::read_get_policy(params) {
+                    Ok(()) => {
+                        let mut text = String::new();
+                        let (rate, sections) = (self.policy.rate(), self.policy.sections());
+                        // Writing into a `String` cannot fail.
+                        let _ =
+                            service::write_policy_reply(self.version, rate, sections, &mut text);
+                        out.extend_from_slice(text.as_bytes());
+                    }
+                    Err(e) => crate::reply::error(ErrorCode::BadRequest, &e.to_string(), out),
+                }
+                Handled::Reply
+            }
+            Method::ApplyPolicy => self.apply_policy(params, out),
+            _ => Handled::NotKernel,
         }
-        let params = match fields::parse_params(params) {
-            Ok(v) => v,
-            Err(fail) => {
-                reply::write(&Err(fail), out);
+    }
+
+    fn apply_policy(&mut self, params: &str, out: &mut Vec<u8>) -> Handled {
+        out.clear();
+        let doc = match service::read_apply_policy(params) {
+            Ok(doc) => doc,
+            Err(e) => {
+                crate::reply::error(ErrorCode::BadRequest, &e.to_string(), out);
                 return Handled::Reply;
             }
         };
-        let answer = match method {
-            Method::ApplyPolicy => return self.apply_policy(&params, out),
-            Method::GetPolicy => self.get_policy(&params),
-            _ => return Handled::NotKernel,
+        let policy = match self.validate_apply(doc) {
+            Ok(policy) => policy,
+            Err(e) => {
+                crate::reply::error(ErrorCode::InvalidPolicy, &e.to_string(), out);
+                return Handled::Reply;
+            }
         };
-        reply::write(&answer, out);
-        Handled::Reply
+        let version = self.version + 1;
+        let mut text = String::new();
+        let _ = service::write_applied_reply(version, &mut text);
+        out.extend_from_slice(text.as_bytes());
+        let message = policy::event_message(version, "applied", &policy.digest_hex());
+        let entry = JournalEntry::info("kernel", "policy_applied", message);
+        Handled::ApplyPolicy(Box::new(PendingPolicy {
+            policy,
+            version,
+            entry,
+        }))
     }
 
-    fn get_policy(&self, params: &Value) -> Answer {
-        Fields::new(params, "params")?.finish()?;
-        Ok(json!({"ok": true, "version": self.version, "policy": self.policy.to_json()}))
-    }
-
-    fn apply_policy(&mut self, params: &Value, out: &mut Vec<u8>) -> Handled {
-        match self.validate_apply(params) {
-            Ok(policy) => {
-                let version = self.version + 1;
-                reply::write(&Ok(json!({"ok": true, "version": version})), out);
-                let message = policy::event_message(version, "applied", &policy.digest_hex());
-                let entry = JournalEntry::info("kernel", "policy_applied", message);
-                Handled::ApplyPolicy(Box::new(PendingPolicy {
-                    policy,
-                    version,
-                    entry,
-                }))
-            }
-            Err(fail) => {
-                reply::write(&Err(fail), out);
-                Handled::Reply
-            }
-        }
-    }
-
-    /// Validates the whole document against the running state; changes nothing.
-    fn validate_apply(&self, params: &Value) -> Result<Policy, Fail> {
-        let mut f = Fields::new(params, "params")?;
-        let doc = f
-            .raw("policy")
-            .ok_or_else(|| f.error("policy", "is required"))?;
-        f.finish()?;
-        let invalid = |e: PolicyError| Fail::new(ErrorCode::InvalidPolicy, e.to_string());
-        let policy = Policy::from_json(doc).map_err(invalid)?;
-        self.check_compatible(&policy).map_err(invalid)?;
-        breakers::prepare(self.core.breakers(), &policy).map_err(invalid)?;
+    /// Validates the whole document against the running state; changes nothing. Every
+    /// breaker configuration is checked by the parse, so putting it in force cannot fail.
+    fn validate_apply(&self, doc: &str) -> Result<Policy, PolicyError> {
+        let policy = Policy::parse(doc)?;
+        self.check_compatible(&policy)?;
         Ok(policy)
     }
 
     fn check_compatible(&self, policy: &Policy) -> Result<(), PolicyError> {
-        if policy.idempotency() != self.core.idempotency().config() {
-            return Err(PolicyError {
-                field: "idempotency".to_owned(),
-                reason: "is fixed at start-up (records hold their TTLs); restart the daemon \
-                         to change it, or send the section GET_POLICY shows"
-                    .to_owned(),
-            });
-        }
-        Ok(())
+        let running = self.core.idempotency().config();
+        Ok(service::check_compatible(policy.sections(), running)?)
     }
 
     /// Applies a policy validated by [`Kernel::handle`] once its `policy_applied` event is
@@ -302,7 +290,6 @@ impl Kernel {
         }
         let policy = pending.policy;
         self.check_compatible(&policy)?;
-        let changes = breakers::prepare(self.core.breakers(), &policy)?;
         let health = match policy.health() != self.policy.health() {
             true => Some(
                 self.core
@@ -315,8 +302,16 @@ impl Kernel {
             ),
             false => None,
         };
-        // Everything is built: apply it all.
-        breakers::install_at(self.core.breakers_mut(), now, &policy, changes);
+        // Checked first, and nothing changes on an error.
+        let breakers = breakers::policies(&policy);
+        self.core
+            .breakers_mut()
+            .apply_policies(now, breakers)
+            .map_err(|e| PolicyError {
+                field: "breakers".to_owned(),
+                reason: e.to_string(),
+            })?;
+        // Everything else is built: apply it all.
         if let Some(set) = health {
             *self.core.health_mut() = set;
         }

@@ -81,17 +81,26 @@ impl Default for Policy {
 impl Policy {
     /// Validates a whole document (see the module docs); the error names the first bad field.
     pub fn from_json(doc: &serde_json::Value) -> Result<Policy, PolicyError> {
-        if !doc.is_object() {
+        Policy::parse(&serde_json::to_string(doc).expect("a Value always serializes"))
+    }
+
+    /// [`Policy::from_json`] of the document's JSON text.
+    pub fn parse(doc: &str) -> Result<Policy, PolicyError> {
+        if !doc.trim_start().starts_with('{') {
             return Err(PolicyError {
                 field: "(document)".to_owned(),
                 reason: "must be an object".to_owned(),
             });
         }
-        let text = serde_json::to_string(doc).expect("a Value always serializes");
         let mut p = Policy::default();
-        p.rate.parse_into(&text)?;
-        p.sections = Sections::parse(&text)?;
+        p.rate.parse_into(doc)?;
+        p.sections = Sections::parse(doc)?;
         Ok(p)
+    }
+
+    /// The sections besides the rate limits.
+    pub fn sections(&self) -> &Sections {
+        &self.sections
     }
 
     /// The canonical document: [`Policy::to_json`] written compactly with sorted keys. Its
