@@ -49,41 +49,34 @@ fn service_with(lease_slots: usize, make: fn(usize) -> LeaseSlots) -> Svc {
         .with_health(health)
 }
 
-/// Serves through a parsed frame and through the params text (same bytes both ways); checks
-/// that the outcome says what the bytes say and that a success reply is canonical JSON.
+/// Serves a method whose reply may be long (`Served::LargeReply`) into the large buffer.
 fn call(s: &mut Svc, now: Instant, method: Method, params: &str) -> (Reply, Value) {
+    serve(s, now, method, params, true)
+}
+
+/// Serves a method into a [`ReplyBuf`].
+fn small(s: &mut Svc, now: Instant, method: Method, params: &str) -> (Reply, Value) {
+    serve(s, now, method, params, false)
+}
+
+/// Serves `params` as a parsed frame; checks that the outcome says what the bytes say and that
+/// a success reply is canonical JSON.
+fn serve(s: &mut Svc, now: Instant, method: Method, params: &str, large: bool) -> (Reply, Value) {
     let frame = format!(r#"{{"method":"{method}","params":{params}}}"#);
     let request = Request::parse(&frame).expect("a valid frame");
     let mut out = vec![0u8; s.large_reply_max_bytes()];
-    let reply = match s.handle(now, &request, &mut [0; REPLY_MAX_BYTES]) {
-        Served::LargeReply => match s.handle_large(now, &request, &mut out) {
+    let served = s.handle(
+        now,
+        &request,
+        (&mut out[..REPLY_MAX_BYTES]).try_into().unwrap(),
+    );
+    let reply = match (served, large) {
+        (Served::LargeReply, true) => match s.handle_large(now, &request, &mut out) {
             Served::Reply(reply) => reply,
             other => panic!("{method}: {other:?}"),
         },
-        Served::Reply(_) => {
-            // Served again below through the large path, which must give the same bytes.
-            panic!("{method}: call() is for methods served once")
-        }
-        Served::NotCovered => panic!("{method} is covered"),
-    };
-    let body = &out[..reply.len];
-    let v: Value = serde_json::from_slice(body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)));
-    assert_eq!(reply.error.is_some(), v.get("error").is_some(), "{v}");
-    match reply.error {
-        Some(code) => assert_eq!(v["code"], code.as_str()),
-        None => assert_eq!(body, serde_json::to_vec(&v).unwrap(), "canonical: {v}"),
-    }
-    (reply, v)
-}
-
-/// A method served into a [`ReplyBuf`], and the same through `handle_large_params`.
-fn small(s: &mut Svc, now: Instant, method: Method, params: &str) -> (Reply, Value) {
-    let frame = format!(r#"{{"method":"{method}","params":{params}}}"#);
-    let request = Request::parse(&frame).expect("a valid frame");
-    let mut out = [0u8; REPLY_MAX_BYTES];
-    let Served::Reply(reply) = s.handle(now, &request, &mut out) else {
-        panic!("{method} is covered");
+        (Served::Reply(reply), false) => reply,
+        (other, _) => panic!("{method}: {other:?}"),
     };
     let body = &out[..reply.len];
     let v: Value = serde_json::from_slice(body)

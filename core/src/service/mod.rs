@@ -539,13 +539,7 @@ where
         }
         let mut small = [0u8; REPLY_MAX_BYTES];
         let served = self.handle(now, request, &mut small);
-        if let Served::Reply(reply) = served {
-            let Some(dst) = out.get_mut(..reply.len) else {
-                return Served::NotCovered;
-            };
-            dst.copy_from_slice(&small[..reply.len]);
-        }
-        served
+        copy_reply(served, &small, out)
     }
 
     /// [`Service::handle_large`] for a method and its params text.
@@ -561,13 +555,7 @@ where
         }
         let mut small = [0u8; REPLY_MAX_BYTES];
         let served = self.handle_params(now, method, params, &mut small);
-        if let Served::Reply(reply) = served {
-            let Some(dst) = out.get_mut(..reply.len) else {
-                return Served::NotCovered;
-            };
-            dst.copy_from_slice(&small[..reply.len]);
-        }
-        served
+        copy_reply(served, &small, out)
     }
 
     /// The methods that are served into the large buffer only; `None` for the others (then
@@ -663,4 +651,15 @@ where
             .operations()
             .map(|(op, name)| (name, self.rate.denials_of(op)))
     }
+}
+
+/// A reply written into `small`, copied to `out` (too short: [`Served::NotCovered`]).
+fn copy_reply(served: Served, small: &ReplyBuf, out: &mut [u8]) -> Served {
+    if let Served::Reply(reply) = served {
+        let Some(dst) = out.get_mut(..reply.len) else {
+            return Served::NotCovered;
+        };
+        dst.copy_from_slice(&small[..reply.len]);
+    }
+    served
 }

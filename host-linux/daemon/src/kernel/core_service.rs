@@ -156,12 +156,7 @@ impl Core {
     }
 
     fn copy_large(&self, served: Served, out: &mut Vec<u8>) -> Option<Reply> {
-        let Served::Reply(reply) = served else {
-            return None;
-        };
-        out.clear();
-        out.extend_from_slice(&self.large[..reply.len]);
-        Some(reply)
+        copy_into(served, &self.large, out)
     }
 
     /// What the last idempotency call's reply waits for (see [`Durable`]).
@@ -180,12 +175,7 @@ impl Core {
     }
 
     fn copy(&self, served: Served, out: &mut Vec<u8>) -> Option<Reply> {
-        let Served::Reply(reply) = served else {
-            return None;
-        };
-        out.clear();
-        out.extend_from_slice(&self.reply[..reply.len]);
-        Some(reply)
+        copy_into(served, &self.reply[..], out)
     }
 
     /// Puts `policy` in force: copied into the spare on the heap, then swapped in (buckets
@@ -266,4 +256,14 @@ impl Core {
             .breakers_mut()
             .expect("the service has breakers")
     }
+}
+
+/// The reply the service wrote into `buf`, copied into `out`; `None` when it wrote none.
+fn copy_into(served: Served, buf: &[u8], out: &mut Vec<u8>) -> Option<Reply> {
+    let Served::Reply(reply) = served else {
+        return None;
+    };
+    out.clear();
+    out.extend_from_slice(&buf[..reply.len]);
+    Some(reply)
 }
