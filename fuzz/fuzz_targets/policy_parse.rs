@@ -4,10 +4,15 @@
 //! and limits within the bounds, and the document written back from its lookups (as
 //! `GET_POLICY` writes it) reads back as the same policy; a refused document names a reason,
 //! and leaves a table it was read into at the built-in defaults.
+//!
+//! An accepted document's other sections (`Sections::parse`) are then written out as the
+//! canonical document (`write_document`, what the daemon persists and hashes): that document
+//! reads back as the same rate table and the same sections, and writing it again gives the
+//! same bytes.
 #![no_main]
 
 use heidi_core::limit::LimitPolicy;
-use heidi_core::policy::{Name, RatePolicy};
+use heidi_core::policy::{Name, RatePolicy, Sections, write_document};
 use libfuzzer_sys::fuzz_target;
 
 type Small = RatePolicy<8, 3>;
@@ -15,7 +20,10 @@ type Small = RatePolicy<8, 3>;
 fuzz_target!(|text: &str| {
     let mut spare = Small::parse("{}").expect("an empty document is the defaults");
     match spare.parse_into(text) {
-        Ok(()) => check(&spare),
+        Ok(()) => {
+            check(&spare);
+            canonical(&spare, text);
+        }
         Err(e) => {
             assert!(!e.to_string().is_empty());
             assert_eq!(spare, Small::default());
@@ -40,6 +48,26 @@ fn check(p: &Small) {
     }
     let written = written(p);
     assert_eq!(Small::parse(&written).as_ref(), Ok(p), "{written}");
+}
+
+/// The canonical document of an accepted policy is a fixed point.
+fn canonical(p: &Small, text: &str) {
+    let sections = match Sections::parse(text) {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    let mut first = String::new();
+    write_document(p, &sections, &mut first).expect("a String takes any document");
+    let rate = Small::parse(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(&rate, p, "{first}");
+    let again = Sections::parse(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(again, sections, "{first}");
+    let mut second = String::new();
+    write_document(&rate, &again, &mut second).expect("a String takes any document");
+    assert_eq!(first, second);
 }
 
 /// The document `GET_POLICY` writes: every operation's limit, each tier's own entries, the
