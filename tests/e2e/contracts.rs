@@ -691,3 +691,93 @@ fn a_config_file_policy_defines_custom_operations_and_tiers() {
     let got = d.call("GET_POLICY", json!({}));
     assert_eq!(got["policy"]["limits"]["llm_call"]["capacity_tokens"], 9);
 }
+
+/// `/metrics` counts each request by what its reply said, for every path a reply takes: the
+/// core service's methods, the kernel's policy methods, the daemon's own methods, appends
+/// served at once and appends deferred behind a pipelined connection's other requests.
+#[test]
+fn metrics_count_each_reply_by_its_outcome() {
+    let d = Daemon::start(&[]);
+    let mut s = d.connect();
+    let append = json!({"stage": "collect", "event_type": "progress", "message": "m"});
+    let requests = [
+        ("JOURNAL_APPEND", append.clone()),
+        ("JOURNAL_APPEND", json!({"stage": 5})),
+        ("JOURNAL_APPEND", append),
+        ("JOURNAL_TAIL", json!({"lines": 0})),
+        ("JOURNAL_TAIL", json!({"lines": 1})),
+        ("PIPELINE_TRAIN_NOW", json!({})),
+        ("GET_POLICY", json!({"nope": 1})),
+        ("APPLY_POLICY", json!({"policy": {"limits": {"x": 1}}})),
+        ("APPLY_POLICY", json!({"policy": {}})),
+        (
+            "RATE_LIMIT_CONSUME",
+            json!({"key": "k", "operation": "transform", "cost": 11}),
+        ),
+        (
+            "RATE_LIMIT_CHECK",
+            json!({"key": "k", "operation": "transform", "cost": 10}),
+        ),
+    ];
+    for (method, params) in &requests {
+        write_request(&mut s, method, params.clone());
+    }
+    let replies: Vec<Value> = requests
+        .iter()
+        .map(|_| read_frame(&mut s).expect("a reply"))
+        .collect();
+    let codes: Vec<&str> = replies
+        .iter()
+        .map(|r| r["code"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "-",
+            "BAD_REQUEST",
+            "-",
+            "BAD_REQUEST",
+            "-",
+            "REFUSED",
+            "BAD_REQUEST",
+            "INVALID_POLICY",
+            "-",
+            "BAD_REQUEST",
+            "-"
+        ],
+        "{replies:#?}"
+    );
+    let expected = [
+        ("JOURNAL_APPEND", "ok", 2),
+        ("JOURNAL_APPEND", "error", 1),
+        ("JOURNAL_TAIL", "ok", 1),
+        ("JOURNAL_TAIL", "error", 1),
+        ("PIPELINE_TRAIN_NOW", "error", 1),
+        ("GET_POLICY", "error", 1),
+        ("APPLY_POLICY", "ok", 1),
+        ("APPLY_POLICY", "error", 1),
+        ("RATE_LIMIT_CONSUME", "error", 1),
+        ("RATE_LIMIT_CHECK", "ok", 1),
+    ];
+    // The daemon counts a connection's requests once their replies are written, which may
+    // be just after the client has read them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, metrics) = d.http_get("/metrics");
+        let missing: Vec<String> = expected
+            .iter()
+            .map(|(m, outcome, n)| {
+                format!(r#"heidi_requests_total{{method="{m}",transport="unix",outcome="{outcome}"}} {n}"#)
+            })
+            .filter(|line| !metrics.lines().any(|l| l == line))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{missing:#?} missing from\n{metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -147,6 +147,23 @@ impl<'m, const N: usize> Found<'m, N> {
         self.member(i).map(|m| m.raw())
     }
 
+    /// An optional integer in `range` (absent or `null`: `None`); anything else is refused
+    /// with `reason`.
+    pub(crate) fn integer_in(
+        &self,
+        i: usize,
+        range: core::ops::RangeInclusive<u64>,
+        reason: &'static str,
+    ) -> Result<Option<u64>, FieldError<'m>> {
+        match self.member(i) {
+            None => Ok(None),
+            Some(m) => match m.as_u64() {
+                Some(n) if range.contains(&n) => Ok(Some(n)),
+                _ => Err(FieldError::Invalid(self.schema.names[i], reason)),
+            },
+        }
+    }
+
     /// A required string of 1 to `M` bytes, unescaped into `buf` when written with escapes.
     pub(crate) fn text<'s, const M: usize>(
         &self,

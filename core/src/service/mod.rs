@@ -162,6 +162,7 @@ mod effects;
 mod fields;
 mod fragments;
 mod health;
+mod host_calls;
 mod idempotency;
 #[cfg(test)]
 mod idempotency_tests;
@@ -189,6 +190,9 @@ pub use effects::{
     BreakerTransition, EFFECTS_FULL_RETRY_AFTER_MS, EFFECTS_MAX, Effect, TransitionReason,
 };
 pub use health::{MaybeHealth, NoHealth, aggregate_reply_max_bytes};
+pub use host_calls::{
+    HostParamsError, TAIL_DEFAULT_LINES, TAIL_MAX_LINES, read_journal_tail, read_pipeline_call,
+};
 pub use idempotency::{
     Durable, IDEMPOTENCY_REPLY_MAX_BYTES, IDEMPOTENCY_RESPONSE_MAX_BYTES, IdemRecord, Idempotency,
     MaybeIdempotency, NoIdempotency, NoResponses, Responses,

@@ -7,6 +7,7 @@
 //! replies stay in request order and every reply keeps its sequential meaning.
 
 use super::inflight::InflightPermit;
+use super::reply::Said;
 use super::state::{Peer, Shared, append_reply};
 use crate::kernel::parse_journal_append;
 use heidi_core::proto::{Method, Request, RequestError};
@@ -46,11 +47,12 @@ impl<'s> Appends<'s> {
         self.queue.is_empty()
     }
 
-    /// Waits for every queued append in order, handing each reply body to `emit`.
-    pub(crate) async fn drain(&mut self, body: &mut Vec<u8>, mut emit: impl FnMut(&[u8])) {
+    /// Waits for every queued append in order, handing each reply body, and what it says,
+    /// to `emit`.
+    pub(crate) async fn drain(&mut self, body: &mut Vec<u8>, mut emit: impl FnMut(Said, &[u8])) {
         while let Some(deferred) = self.queue.pop_front() {
-            append_reply(durable(deferred.answer).await, body);
-            emit(body);
+            let said = append_reply(durable(deferred.answer).await, body);
+            emit(said, body);
         }
     }
 }

@@ -8,7 +8,7 @@ use heidi_store::{Durable, IdemLog, IdemLogError};
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::reply;
+use super::reply::{self, Said};
 use super::run::Stop;
 
 /// Opens the record file and puts its live records back into the kernel's table; logs what
@@ -87,14 +87,19 @@ pub(crate) fn submit(
 }
 
 /// Waits until a submitted record is durable; on failure replaces the reply in `out` with an
-/// error saying the result is not durable.
-pub(crate) async fn finish(submitted: Result<Durable, IdemLogError>, out: &mut Vec<u8>) {
+/// error saying the result is not durable. Returns what the reply in `out` says (`said`, the
+/// kernel's reply's, once the record is durable).
+pub(crate) async fn finish(
+    submitted: Result<Durable, IdemLogError>,
+    said: Said,
+    out: &mut Vec<u8>,
+) -> Said {
     let result = match submitted {
         Ok(durable) => durable.wait().await,
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => {}
+        Ok(()) => said,
         Err(IdemLogError::Overloaded) => reply::error(
             ErrorCode::Overloaded,
             "the idempotency record queue is full; retry shortly",
@@ -102,7 +107,7 @@ pub(crate) async fn finish(submitted: Result<Durable, IdemLogError>, out: &mut V
         ),
         Err(e) => {
             tracing::error!(error = %e, "an idempotency record is not durable");
-            reply::error(ErrorCode::Internal, &e.to_string(), out);
+            reply::error(ErrorCode::Internal, &e.to_string(), out)
         }
     }
 }

@@ -2,65 +2,44 @@
 //! socket and HTTP: each becomes a driver [`Command`]; the core accepts it or refuses it
 //! with a reason. An accepted command is journaled with its caller (`pipeline_control`).
 
-use super::audit::Outcome;
 use super::pipeline::{Command, CommandError};
-use super::reply;
+use super::reply::{self, Said};
 use super::state::{Peer, Shared};
 use heidi_common::JournalEntry;
-use heidi_core::pipeline::Mode;
-use heidi_core::proto::params::Members;
+use heidi_core::pipeline::{Input, Mode};
+use heidi_core::service;
 use heidi_core::proto::{ErrorCode, Method};
 use serde_json::json;
 
-/// The command a pipeline method asks for; `params` may name the `mode` of
-/// `PIPELINE_START` (`collect` or `full`; default: the configured mode).
+/// The command a pipeline method asks for, from the core's reading of its params;
+/// `default_mode` is the configured mode, for a `PIPELINE_START` that names none.
 pub(crate) fn command(method: Method, params: &str, default_mode: Mode) -> Result<Command, String> {
-    let mut mode = None;
-    for member in Members::new(params) {
-        let member = member.map_err(|e| format!("params: invalid JSON at byte {}", e.at_byte))?;
-        match (method, member.name()) {
-            (Method::PipelineStart, Some("mode")) if mode.is_none() => {
-                mode = Some(match member.as_plain_str() {
-                    Some("collect") => Mode::Collect,
-                    Some("full") => Mode::Full,
-                    _ => return Err("params.mode: must be \"collect\" or \"full\"".to_owned()),
-                });
-            }
-            (_, name) => {
-                return Err(format!(
-                    "params.{}: unknown or repeated field",
-                    name.unwrap_or("?")
-                ));
-            }
-        }
+    match service::read_pipeline_call(method, params, default_mode) {
+        Some(Ok(Input::Start(mode))) => Ok(Command::Start(mode)),
+        Some(Ok(Input::Stop)) => Ok(Command::Stop),
+        Some(Ok(Input::Pause)) => Ok(Command::Pause),
+        Some(Ok(Input::Resume)) => Ok(Command::Resume),
+        Some(Ok(Input::Reset)) => Ok(Command::Reset),
+        Some(Ok(Input::TrainNow)) => Ok(Command::TrainNow),
+        Some(Err(e)) => Err(e.to_string()),
+        Some(Ok(_)) | None => Err(format!("{method} is not a pipeline method")),
     }
-    Ok(match method {
-        Method::PipelineStart => Command::Start(mode.unwrap_or(default_mode)),
-        Method::PipelineStop => Command::Stop,
-        Method::PipelinePause => Command::Pause,
-        Method::PipelineResume => Command::Resume,
-        Method::PipelineReset => Command::Reset,
-        _ => Command::TrainNow,
-    })
 }
 
 impl Shared {
     /// Serves a `PIPELINE_*` method: `{"ok":true,"accepted":true,"status":{…}}` once the
     /// step is journaled, `REFUSED` with the core's reason when it does not apply. Returns
-    /// whether the command was carried out, for the audit.
+    /// what the reply says (a success: the command was carried out).
     pub(crate) async fn pipeline_call(
         &self,
         method: Method,
         params: &str,
         peer: &Peer,
         out: &mut Vec<u8>,
-    ) -> Outcome {
+    ) -> Said {
         let command = match command(method, params, self.config.pipeline.settings.mode) {
             Ok(command) => command,
-            Err(message) => {
-                reply::error(ErrorCode::BadRequest, &message, out);
-                return Outcome::Refused;
-            }
+            Err(message) => return reply::error(ErrorCode::BadRequest, &message, out),
         };
         match self.pipeline_command(command, peer).await {
             Ok(()) => {
@@ -68,13 +47,9 @@ impl Shared {
                 reply::json(
                     &json!({"ok": true, "accepted": true, "status": status}),
                     out,
-                );
-                Outcome::CarriedOut
+                )
             }
-            Err(e) => {
-                reply::error(e.code(), &e.message(), out);
-                Outcome::Refused
-            }
+            Err(e) => reply::error(e.code(), &e.message(), out),
         }
     }
 

@@ -4,39 +4,52 @@ use heidi_core::proto::{ERROR_REPLY_MAX_BYTES, ErrorCode, ErrorReply};
 use heidi_core::service;
 use std::io::Write;
 
-/// Replaces `out` with the error shape `{"error":true,"code":…,"message":…}` (core encoder).
-pub(crate) fn error(code: ErrorCode, message: &str, out: &mut Vec<u8>) {
+/// What a reply said, as the code that wrote it knows it: the daemon counts a request's
+/// success from this, never from the reply's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Said {
+    /// A success reply (for the methods the core's service decides: any reply without an
+    /// error code, so a `RATE_LIMIT_CHECK` that denies is a success).
+    Success,
+    /// An error reply with this code.
+    Error(ErrorCode),
+}
+
+impl Said {
+    /// Whether the request succeeded.
+    pub fn is_success(self) -> bool {
+        self == Said::Success
+    }
+}
+
+impl From<&service::Reply> for Said {
+    fn from(reply: &service::Reply) -> Said {
+        reply.error.map_or(Said::Success, Said::Error)
+    }
+}
+
+/// Replaces `out` with the error shape `{"error":true,"code":…,"message":…}` (core encoder);
+/// returns [`Said::Error`] with `code`.
+pub(crate) fn error(code: ErrorCode, message: &str, out: &mut Vec<u8>) -> Said {
     let mut buf = [0u8; ERROR_REPLY_MAX_BYTES];
     let n = ErrorReply::new(code, message)
         .encode(&mut buf)
         .expect("ERROR_REPLY_MAX_BYTES holds every error reply");
     out.clear();
     out.extend_from_slice(&buf[..n]);
+    Said::Error(code)
 }
 
-/// Whether a reply body is the error shape (the core encoder always starts it this way).
-pub(crate) fn is_error(body: &[u8]) -> bool {
-    body.starts_with(b"{\"error\":true")
-}
-
-/// Whether a request succeeded: from the core service's typed outcome when it decided the
-/// request (`decided`), else from the reply's shape (methods the service does not cover yet).
-pub(crate) fn succeeded(decided: Option<&service::Reply>, body: &[u8]) -> bool {
-    match decided {
-        Some(reply) => reply.error.is_none(),
-        None => !is_error(body),
-    }
-}
-
-/// Replaces `out` with `value` serialized as compact JSON.
-pub(crate) fn json(value: &serde_json::Value, out: &mut Vec<u8>) {
+/// Replaces `out` with `value` (a success reply) serialized as compact JSON.
+pub(crate) fn json(value: &serde_json::Value, out: &mut Vec<u8>) -> Said {
     out.clear();
     serde_json::to_writer(&mut *out, value).expect("serializing a Value into a Vec cannot fail");
+    Said::Success
 }
 
 /// Replaces `out` with the `JOURNAL_APPEND` success reply, `{"hash":…,"line":…,"ok":true}`:
 /// the bytes `json` gives that object, written without building it (`hash` is hex).
-pub(crate) fn appended(line: u64, hash: &str, out: &mut Vec<u8>) {
+pub(crate) fn appended(line: u64, hash: &str, out: &mut Vec<u8>) -> Said {
     out.clear();
     out.extend_from_slice(b"{\"hash\":\"");
     out.extend_from_slice(hash.as_bytes());
@@ -44,6 +57,7 @@ pub(crate) fn appended(line: u64, hash: &str, out: &mut Vec<u8>) {
     // Writing into a Vec cannot fail.
     let _ = write!(out, "{line}");
     out.extend_from_slice(b",\"ok\":true}");
+    Said::Success
 }
 
 #[cfg(test)]
@@ -67,7 +81,7 @@ mod tests {
     /// For a method the service decided, success is its typed outcome, not the bytes' shape:
     /// a denied `RATE_LIMIT_CHECK` succeeds, a denied `RATE_LIMIT_CONSUME` does not.
     #[test]
-    fn a_decided_reply_is_counted_by_its_outcome() {
+    fn a_decided_reply_says_its_outcome() {
         use heidi_core::Instant;
         use heidi_core::service::{Outcome, Reply};
         let denied = |error| Reply {
@@ -77,22 +91,28 @@ mod tests {
             },
             error,
         };
-        // Bytes that would read the other way: the outcome wins.
-        assert!(succeeded(Some(&denied(None)), b"{\"error\":true}"));
-        let limited = denied(Some(ErrorCode::RateLimited));
-        assert!(!succeeded(Some(&limited), b"{\"allowed\":false}"));
-        assert!(succeeded(None, b"{\"ok\":true}"));
-        assert!(!succeeded(None, b"{\"error\":true}"));
+        assert!(Said::from(&denied(None)).is_success());
+        let limited = Said::from(&denied(Some(ErrorCode::RateLimited)));
+        assert_eq!(limited, Said::Error(ErrorCode::RateLimited));
+        assert!(!limited.is_success());
     }
 
     #[test]
-    fn error_shape_is_recognised() {
+    fn writers_say_what_they_wrote() {
         let mut out = Vec::new();
-        error(ErrorCode::BadJson, "x", &mut out);
-        assert!(is_error(&out));
+        assert_eq!(
+            error(ErrorCode::BadJson, "x", &mut out),
+            Said::Error(ErrorCode::BadJson)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["code"], "BAD_JSON");
-        json(&serde_json::json!({"ok": true}), &mut out);
-        assert!(!is_error(&out));
+        assert_eq!(
+            (&v["error"], &v["code"]),
+            (&true.into(), &"BAD_JSON".into())
+        );
+        assert_eq!(
+            json(&serde_json::json!({"ok": true}), &mut out),
+            Said::Success
+        );
+        assert_eq!(appended(1, "ab", &mut out), Said::Success);
     }
 }

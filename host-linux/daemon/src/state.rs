@@ -5,14 +5,14 @@ use super::config::Config;
 use super::inflight::{Inflight, InflightPermit};
 use super::metrics::Metrics;
 use super::pipeline::PipelineHandle;
-use super::{procinfo, reply};
+use super::procinfo;
+use super::reply::{self, Said};
 use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
 use heidi_common::clock::Clock;
 use heidi_core::proto::{
     Credentials, DaemonStatus, ErrorCode, Method, MethodClass, PROTOCOL_VERSION, Request,
     RequestError,
 };
-use heidi_core::service;
 use heidi_store::{AppendError, Appended, Journal};
 use serde_json::json;
 use std::sync::atomic::AtomicBool;
@@ -27,9 +27,6 @@ const PONG: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     r#""}"#
 );
-
-/// Most lines `JOURNAL_TAIL` returns.
-pub const TAIL_MAX_LINES: usize = 256;
 
 /// Who sent a request: for authorization, the audit log and journaled privileged actions.
 #[derive(Clone, Debug)]
@@ -127,8 +124,8 @@ pub(crate) enum Answer<'s, 'a> {
     Done {
         /// The request's method (`None`: it did not parse).
         method: Option<Method>,
-        /// The core service's typed outcome, for the methods it decides.
-        decided: Option<service::Reply>,
+        /// What the reply said.
+        said: Said,
     },
     /// The request must wait (journal, policy lock, pipeline): finish it with
     /// [`Shared::answer_later`]. Boxed: it is big and off the hot path.
@@ -151,18 +148,28 @@ enum Work {
     Pipeline,
     /// `APPLY_POLICY`: the policy lock, then the kernel, then the journal.
     Policy,
-    /// The kernel handled it and asks for more (a journal entry made durable).
-    Kernel(Handled),
-    /// An idempotency record (or barrier) queued under the kernel's lock, to wait for.
-    Idempotency(Result<heidi_store::Durable, heidi_store::IdemLogError>),
+    /// The kernel handled it and asks for more before the reply is sent.
+    Kernel(KernelWait),
+}
+
+/// What the kernel asks for before a reply is sent.
+enum KernelWait {
+    /// A validated policy change to carry out.
+    ApplyPolicy(Box<PendingPolicy>),
+    /// An idempotency record (or barrier) queued under the kernel's lock, to wait for; the
+    /// reply in `out` says this once it is durable.
+    Idempotency(
+        Result<heidi_store::Durable, heidi_store::IdemLogError>,
+        Said,
+    ),
 }
 
 /// What [`Shared::kernel_step`] left to do.
 enum Step {
-    /// The reply is in `out` (with the core service's outcome when it decided the request).
-    Done(Option<service::Reply>),
+    /// The reply is in `out`, and said this.
+    Done(Said),
     /// The kernel asks for more before the reply is sent.
-    Wait(Work),
+    Wait(KernelWait),
 }
 
 impl Shared {
@@ -170,13 +177,15 @@ impl Shared {
     pub async fn call(&self, body: &str, peer: &Peer, out: &mut Vec<u8>) {
         let start = std::time::Instant::now();
         let now = self.clock.at(start);
-        let (method, decided) = match self.answer_now(now, Request::parse(body), peer, out) {
-            Answer::Done { method, decided } => (method, decided),
-            Answer::Later(later) => (Some(self.answer_later(*later, peer, out).await), None),
+        let (method, said) = match self.answer_now(now, Request::parse(body), peer, out) {
+            Answer::Done { method, said } => (method, said),
+            Answer::Later(later) => {
+                let (method, said) = self.answer_later(*later, peer, out).await;
+                (Some(method), said)
+            }
         };
-        let ok = reply::succeeded(decided.as_ref(), out);
         self.metrics
-            .request(method, peer.transport(), ok, start.elapsed());
+            .request(method, peer.transport(), said.is_success(), start.elapsed());
     }
 
     /// Serves a request (or the parser's refusal of one) as far as it can without waiting,
@@ -190,87 +199,75 @@ impl Shared {
         peer: &Peer,
         out: &mut Vec<u8>,
     ) -> Answer<'s, 'a> {
-        let (method, mut decided) = match parsed {
+        let (method, said) = match parsed {
             Ok(request) => match self.serve_now(&request, now, peer, out) {
-                Ok(decided) => (Some(request.method), decided),
+                Ok(said) => (Some(request.method), said),
                 Err(later) => return Answer::Later(later),
             },
-            Err(e) => {
-                reply::error(e.code(), &e.to_string(), out);
-                (None, None)
-            }
+            Err(e) => (None, reply::error(e.code(), &e.to_string(), out)),
         };
-        if self.bound_reply(out) {
-            decided = None; // the reply is now an INTERNAL error
-        }
-        Answer::Done { method, decided }
+        let said = self.bound_reply(said, out);
+        Answer::Done { method, said }
     }
 
-    /// Finishes a request [`Shared::answer_now`] left waiting; returns its method.
+    /// Finishes a request [`Shared::answer_now`] left waiting; returns its method and what
+    /// its reply said.
     pub(crate) async fn answer_later(
         &self,
         later: Later<'_, '_>,
         peer: &Peer,
         out: &mut Vec<u8>,
-    ) -> Method {
+    ) -> (Method, Said) {
         let method = later.method;
-        self.serve_later(later, peer, out).await;
-        self.bound_reply(out);
-        method
+        let said = self.serve_later(later, peer, out).await;
+        (method, self.bound_reply(said, out))
     }
 
     /// Replaces a reply above `limits.response_max_bytes` with an `INTERNAL` error; returns
-    /// whether it did.
-    fn bound_reply(&self, out: &mut Vec<u8>) -> bool {
-        let over = out.len() > self.config.limits.response_max_bytes;
-        if over {
-            let message = format!(
-                "the reply of {} bytes exceeds the {}-byte limit",
-                out.len(),
-                self.config.limits.response_max_bytes
-            );
-            reply::error(ErrorCode::Internal, &message, out);
+    /// what the reply in `out` says (`said`, when it was within the limit).
+    fn bound_reply(&self, said: Said, out: &mut Vec<u8>) -> Said {
+        if out.len() <= self.config.limits.response_max_bytes {
+            return said;
         }
-        over
+        let message = format!(
+            "the reply of {} bytes exceeds the {}-byte limit",
+            out.len(),
+            self.config.limits.response_max_bytes
+        );
+        reply::error(ErrorCode::Internal, &message, out)
     }
 
     /// Serves a request whose answer needs no waiting (the kernel's methods but
-    /// `APPLY_POLICY`, `PING`, `STATUS`, `JOURNAL_TAIL`), with the core service's typed
-    /// outcome when it decided the request; returns the others, holding their in-flight
-    /// slot. `now` is the core's time for the request.
+    /// `APPLY_POLICY`, `PING`, `STATUS`, `JOURNAL_TAIL`) and says what its reply said;
+    /// returns the others, holding their in-flight slot. `now` is the core's time for the
+    /// request.
     fn serve_now<'s, 'a>(
         &'s self,
         request: &Request<'a>,
         now: heidi_core::Instant,
         peer: &Peer,
         out: &mut Vec<u8>,
-    ) -> Result<Option<service::Reply>, Box<Later<'s, 'a>>> {
+    ) -> Result<Said, Box<Later<'s, 'a>>> {
         if !self.admits(request.method.class(), peer) {
-            self.forbid(request.method, peer, out);
+            let said = self.forbid(request.method, peer, out);
             self.audit_admin(request.method, peer, Outcome::Refused);
-            return Ok(None);
+            return Ok(said);
         }
         let Some(permit) = self.inflight.try_acquire() else {
             let message = "too many requests in flight; retry shortly";
-            reply::error(ErrorCode::Overloaded, message, out);
+            let said = reply::error(ErrorCode::Overloaded, message, out);
             self.audit_admin(request.method, peer, Outcome::Refused);
-            return Ok(None);
+            return Ok(said);
         };
         self.audit.call(request.method, peer);
         let work = match request.method {
             Method::Ping => {
                 out.clear();
                 out.extend_from_slice(PONG.as_bytes());
-                return Ok(None);
+                return Ok(Said::Success);
             }
-            Method::Status => {
-                reply::json(&self.status_json(), out);
-                return Ok(None);
-            }
-            Method::JournalTail => {
-                self.journal_tail(request.params, out);
-                return Ok(None);
-            }
+            Method::Status => return Ok(reply::json(&self.status_json(), out)),
+            Method::JournalTail => return Ok(self.journal_tail(request.params, out)),
             Method::JournalAppend => Work::Append,
             Method::PipelineStart
             | Method::PipelineStop
@@ -282,8 +279,8 @@ impl Shared {
             // so the version a change is journaled under is the version it gets.
             Method::ApplyPolicy => Work::Policy,
             _ => match self.kernel_step(out, |k, out| k.handle_request(now, request, out)) {
-                Step::Done(decided) => return Ok(decided),
-                Step::Wait(work) => work,
+                Step::Done(said) => return Ok(said),
+                Step::Wait(wait) => Work::Kernel(wait),
             },
         };
         Err(Box::new(Later {
@@ -313,17 +310,18 @@ impl Shared {
     }
 
     /// Answers a call `peer` may not make with `FORBIDDEN`, and counts it.
-    fn forbid(&self, method: Method, peer: &Peer, out: &mut Vec<u8>) {
+    fn forbid(&self, method: Method, peer: &Peer, out: &mut Vec<u8>) -> Said {
         let class = method.class();
         self.metrics.forbidden(class);
         let message = format!(
             "{peer} may not call {class} methods such as {method} (see the daemon's [authorization])"
         );
-        reply::error(ErrorCode::Forbidden, &message, out);
+        reply::error(ErrorCode::Forbidden, &message, out)
     }
 
-    /// The waiting part of a request [`Shared::serve_now`] returned.
-    async fn serve_later(&self, later: Later<'_, '_>, peer: &Peer, out: &mut Vec<u8>) {
+    /// The waiting part of a request [`Shared::serve_now`] returned; says what its reply
+    /// said.
+    async fn serve_later(&self, later: Later<'_, '_>, peer: &Peer, out: &mut Vec<u8>) -> Said {
         let Later {
             method,
             params,
@@ -333,29 +331,47 @@ impl Shared {
         match work {
             Work::Append => self.journal_append(params, out).await,
             Work::Pipeline => {
-                let outcome = self.pipeline_call(method, params, peer, out).await;
+                let said = self.pipeline_call(method, params, peer, out).await;
+                let outcome = match said {
+                    Said::Success => Outcome::CarriedOut,
+                    Said::Error(_) => Outcome::Refused,
+                };
                 self.audit_admin(method, peer, outcome);
+                said
             }
             Work::Policy => {
                 let _policy_guard = self.policy_lock.lock().await;
                 let now = self.clock.now();
                 let step = |k: &mut Kernel, out: &mut Vec<u8>| k.handle(now, method, params, out);
-                let outcome = match self.kernel_step(out, step) {
-                    Step::Wait(Work::Kernel(handled)) => {
-                        self.kernel_done(method, handled, peer, out).await
-                    }
-                    Step::Wait(Work::Idempotency(queued)) => {
-                        super::idempotency_file::finish(queued, out).await;
-                        Outcome::Refused
-                    }
-                    _ => Outcome::Refused,
+                let (outcome, said) = match self.kernel_step(out, step) {
+                    Step::Done(said) => (Outcome::Refused, said),
+                    Step::Wait(wait) => self.kernel_wait(wait, peer, out).await,
                 };
                 self.audit_admin(method, peer, outcome);
+                said
             }
-            Work::Kernel(handled) => {
-                self.kernel_done(method, handled, peer, out).await;
+            Work::Kernel(wait) => self.kernel_wait(wait, peer, out).await.1,
+        }
+    }
+
+    /// Does what the kernel asked for before the reply. Returns whether a policy change was
+    /// carried out (journaled; [`Outcome::Refused`] for anything else) and what the reply in
+    /// `out` says.
+    async fn kernel_wait(
+        &self,
+        wait: KernelWait,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> (Outcome, Said) {
+        match wait {
+            KernelWait::ApplyPolicy(mut pending) => {
+                pending.entry.message = format!("{} (by {peer})", pending.entry.message);
+                self.apply_policy(pending, out).await
             }
-            Work::Idempotency(queued) => super::idempotency_file::finish(queued, out).await,
+            KernelWait::Idempotency(queued, said) => {
+                let said = super::idempotency_file::finish(queued, said, out).await;
+                (Outcome::Refused, said)
+            }
         }
     }
 
@@ -372,62 +388,38 @@ impl Shared {
         let handled = handle(&mut kernel, out);
         self.journal_kernel_events(&mut kernel);
         match handled {
-            Handled::Reply => Step::Done(None),
-            Handled::Decided(decided) => Step::Done(Some(decided)),
-            Handled::Idempotency(persist) => Step::Wait(Work::Idempotency(
+            Handled::Reply(said) => Step::Done(said),
+            Handled::Decided(decided) => Step::Done(Said::from(&decided)),
+            Handled::Idempotency(persist, said) => Step::Wait(KernelWait::Idempotency(
                 super::idempotency_file::submit(&self.idempotency, self.clock, persist),
+                said,
             )),
-            other => Step::Wait(Work::Kernel(other)),
-        }
-    }
-
-    /// Does what the kernel asked for after handling a request; returns whether a policy
-    /// change was carried out (journaled), [`Outcome::Refused`] for anything else.
-    async fn kernel_done(
-        &self,
-        method: Method,
-        handled: Handled,
-        peer: &Peer,
-        out: &mut Vec<u8>,
-    ) -> Outcome {
-        match handled {
-            Handled::Reply | Handled::Decided(_) => {}
-            Handled::Journal(mut entry) => {
-                entry.message = format!("{} (by {peer})", entry.message);
-                if let Err(e) = self.journal.append(entry).await {
-                    tracing::error!(%method, error = %e, "a change was applied but could not be journaled");
-                    let message = format!("applied, but the journal append failed: {e}");
-                    reply::error(ErrorCode::Internal, &message, out);
-                }
-            }
-            Handled::Idempotency(persist) => {
-                let queued =
-                    super::idempotency_file::submit(&self.idempotency, self.clock, persist);
-                super::idempotency_file::finish(queued, out).await;
-            }
-            Handled::ApplyPolicy(mut pending) => {
-                pending.entry.message = format!("{} (by {peer})", pending.entry.message);
-                return self.apply_policy(pending, out).await;
-            }
             Handled::NotKernel => {
-                reply::error(ErrorCode::Internal, "method has no handler", out);
+                let message = "method has no handler";
+                Step::Done(reply::error(ErrorCode::Internal, message, out))
             }
+            Handled::ApplyPolicy(pending) => Step::Wait(KernelWait::ApplyPolicy(pending)),
         }
-        Outcome::Refused
     }
 
     /// Stages a validated policy change in `policy.next.json`, journals it, commits it, then
     /// makes it `policy.json`. If the file cannot be written or the journal refuses the
     /// entry, nothing is applied and the caller is told why. Returns
     /// [`Outcome::CarriedOut`] once the change is journaled (then it is in force from the next
-    /// start even if committing it here fails).
-    async fn apply_policy(&self, pending: Box<PendingPolicy>, out: &mut Vec<u8>) -> Outcome {
+    /// start even if committing it here fails), and what the reply in `out` says.
+    async fn apply_policy(
+        &self,
+        pending: Box<PendingPolicy>,
+        out: &mut Vec<u8>,
+    ) -> (Outcome, Said) {
         let (version, policy) = (pending.version(), pending.policy().clone());
         if let Err(e) = self.policy_files.stage(version, &policy).await {
             tracing::error!("{e}");
             let message = format!("{e}, so nothing was applied");
-            reply::error(ErrorCode::Internal, &message, out);
-            return Outcome::Refused;
+            return (
+                Outcome::Refused,
+                reply::error(ErrorCode::Internal, &message, out),
+            );
         }
         if let Err(e) = self.journal.append(pending.entry.clone()).await {
             self.policy_files.discard().await;
@@ -441,8 +433,7 @@ impl Shared {
                     format!("cannot journal the change, so nothing was applied: {e}"),
                 ),
             };
-            reply::error(code, &message, out);
-            return Outcome::Refused;
+            return (Outcome::Refused, reply::error(code, &message, out));
         }
         let committed = {
             let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
@@ -451,14 +442,14 @@ impl Shared {
         // Journaled: the journal says this is the policy in force from now on, so it is
         // what the next start loads, committed here or not.
         self.policy_files.promote(version, &policy).await;
-        match committed {
-            Ok(_) => {}
+        let said = match committed {
+            Ok(_) => Said::Success,
             Err(e) => {
                 tracing::error!(error = %e, "a journaled policy change could not be committed");
-                reply::error(ErrorCode::Internal, &e.to_string(), out);
+                reply::error(ErrorCode::Internal, &e.to_string(), out)
             }
-        }
-        Outcome::CarriedOut
+        };
+        (Outcome::CarriedOut, said)
     }
 
     /// Journals the kernel's own events (breaker transitions) in the background: nobody
@@ -490,7 +481,7 @@ impl Shared {
         while tasks.join_next().await.is_some() {}
     }
 
-    async fn journal_append(&self, params: &str, out: &mut Vec<u8>) {
+    async fn journal_append(&self, params: &str, out: &mut Vec<u8>) -> Said {
         match parse_journal_append(params) {
             Ok(entry) => append_reply(self.journal.append(entry).await, out),
             Err((code, message)) => reply::error(code, &message, out),
@@ -498,10 +489,10 @@ impl Shared {
     }
 
     /// `{"ok":true,"events":[…]}` with the newest lines that fit the reply limit, oldest first.
-    fn journal_tail(&self, params: &str, out: &mut Vec<u8>) {
-        let lines = match tail_lines(params) {
-            Ok(n) => n,
-            Err(message) => return reply::error(ErrorCode::BadRequest, &message, out),
+    fn journal_tail(&self, params: &str, out: &mut Vec<u8>) -> Said {
+        let lines = match heidi_core::service::read_journal_tail(params) {
+            Ok(n) => usize::from(n),
+            Err(e) => return reply::error(ErrorCode::BadRequest, &e.to_string(), out),
         };
         let tail = self.journal.tail(lines);
         let budget = self.config.limits.response_max_bytes.saturating_sub(64);
@@ -526,6 +517,7 @@ impl Shared {
             out.extend_from_slice(line.as_bytes());
         }
         out.extend_from_slice(b"]}");
+        Said::Success
     }
 
     /// The `STATUS` reply.
@@ -574,27 +566,8 @@ impl Shared {
     }
 }
 
-fn tail_lines(params: &str) -> Result<usize, String> {
-    let v: serde_json::Value = serde_json::from_str(params).map_err(|e| format!("params: {e}"))?;
-    let Some(obj) = v.as_object() else {
-        return Err("params: must be an object".into());
-    };
-    if let Some(key) = obj.keys().find(|k| *k != "lines") {
-        return Err(format!("params.{key}: unknown field"));
-    }
-    match obj.get("lines") {
-        None => Ok(20),
-        Some(n) => match n.as_u64() {
-            Some(n @ 1..=256) => Ok(n as usize),
-            _ => Err(format!(
-                "params.lines: must be an integer in 1..={TAIL_MAX_LINES}"
-            )),
-        },
-    }
-}
-
 /// The `JOURNAL_APPEND` reply for the journal's answer.
-pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<u8>) {
+pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<u8>) -> Said {
     match answer {
         Ok(done) => reply::appended(done.line, &done.hash, out),
         Err(AppendError::Invalid(message)) => reply::error(ErrorCode::BadRequest, &message, out),
@@ -638,14 +611,5 @@ mod tests {
             Peer::Http("127.0.0.1:1".parse().unwrap()).credentials(),
             None
         );
-    }
-
-    #[test]
-    fn tail_params() {
-        assert_eq!(tail_lines("{}"), Ok(20));
-        assert_eq!(tail_lines(r#"{"lines":256}"#), Ok(256));
-        assert!(tail_lines(r#"{"lines":257}"#).is_err());
-        assert!(tail_lines(r#"{"lines":0}"#).is_err());
-        assert!(tail_lines(r#"{"n":3}"#).is_err());
     }
 }

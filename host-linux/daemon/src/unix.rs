@@ -4,7 +4,7 @@
 use super::appends::{Appends, Begun};
 use super::buffers::Lent;
 use super::metrics::Tally;
-use super::reply;
+use super::reply::{self, Said};
 use super::state::{Answer, Peer, Shared, VERSION};
 use super::unix_io::{Read, Waits, read, track_partial, write};
 use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
@@ -12,7 +12,6 @@ use heidi_core::proto::{
     Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Method,
     MethodClass, Mode, frame_prefix, sniff,
 };
-use heidi_core::service;
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
@@ -173,11 +172,10 @@ struct Replies {
 }
 
 impl Replies {
-    /// Frames the reply to a served request (`method` `None`: one that did not parse;
-    /// `decided`: the core service's outcome, when it decided the request).
-    fn push(&mut self, method: Option<Method>, decided: Option<service::Reply>, body: &[u8]) {
-        self.tally
-            .record(method, reply::succeeded(decided.as_ref(), body));
+    /// Frames the reply to a served request (`method` `None`: one that did not parse), which
+    /// says `said`.
+    fn push(&mut self, method: Option<Method>, said: Said, body: &[u8]) {
+        self.tally.record(method, said.is_success());
         push_frame(&mut self.out, body);
     }
 
@@ -240,16 +238,16 @@ async fn framed(
                             drain(&mut appends, &mut body, &mut replies).await;
                             now = shared.clock.now();
                         }
-                        let (method, decided) =
-                            match shared.answer_now(now, parsed, peer, &mut body) {
-                                Answer::Done { method, decided } => (method, decided),
-                                Answer::Later(later) => {
-                                    let method = shared.answer_later(*later, peer, &mut body).await;
-                                    now = shared.clock.now();
-                                    (Some(method), None)
-                                }
-                            };
-                        replies.push(method, decided, &body);
+                        let (method, said) = match shared.answer_now(now, parsed, peer, &mut body) {
+                            Answer::Done { method, said } => (method, said),
+                            Answer::Later(later) => {
+                                let (method, said) =
+                                    shared.answer_later(*later, peer, &mut body).await;
+                                now = shared.clock.now();
+                                (Some(method), said)
+                            }
+                        };
+                        replies.push(method, said, &body);
                     }
                 },
                 Some(Err(e)) => {
@@ -299,8 +297,8 @@ async fn drain(appends: &mut Appends<'_>, body: &mut Vec<u8>, replies: &mut Repl
         return;
     }
     appends
-        .drain(body, |reply| {
-            replies.push(Some(Method::JournalAppend), None, reply)
+        .drain(body, |said, reply| {
+            replies.push(Some(Method::JournalAppend), said, reply)
         })
         .await;
 }

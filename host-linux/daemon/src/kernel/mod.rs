@@ -9,8 +9,9 @@
 //! The daemon's loop around it:
 //!
 //! 1. For each request: `kernel.handle(now, method, params, &mut out)`. [`Handled::Reply`]:
-//!    send `out`. [`Handled::Decided`]: send `out`; the core's service decided it and says
-//!    how (its typed outcome, for metrics). [`Handled::Journal`]: append the entry durably, then send `out`.
+//!    send `out`, which says what the [`Said`] says. [`Handled::Decided`]: send `out`; the
+//!    core's service decided it and says how (its typed outcome, for metrics).
+//!    [`Handled::ApplyPolicy`]: journal the change durably, commit it, then send `out`.
 //!    [`Handled::Idempotency`]: persist the idempotency record (or wait for the earlier ones),
 //!    then send `out`.
 //!    [`Handled::NotKernel`]: the method is the host's own (`PING`, `JOURNAL_*`, …).
@@ -67,6 +68,8 @@ pub use journal_append::{RESERVED_STAGES, parse_journal_append};
 pub use policy::{DaemonRatePolicy, Policy, PolicyError, event_message, parse_event_message};
 pub use stats::KernelStats;
 
+pub use crate::reply::Said;
+
 use core_service::{Core, Parts};
 use heidi_common::JournalEntry;
 pub use idempotency::{IdemChange, IdemPersist, IdemRestored};
@@ -74,20 +77,19 @@ pub use idempotency::{IdemChange, IdemPersist, IdemRestored};
 /// What the host must do after [`Kernel::handle`].
 #[derive(Debug)]
 pub enum Handled {
-    /// Send `out` now.
-    Reply,
+    /// Send `out` now; it says this.
+    Reply(Said),
     /// Send `out` now: a method the core's [`Service`](service::Service) decided, with its typed outcome (the
     /// host counts it from this, never from the reply's bytes).
     Decided(service::Reply),
-    /// Make the entry durable (append and fsync), then send `out`.
-    Journal(JournalEntry),
     /// A validated `APPLY_POLICY` that is not applied yet: journal [`PendingPolicy::entry`]
     /// durably, then [`Kernel::commit_policy`], then send `out` (or an error reply if either
     /// step fails: then nothing was applied).
     ApplyPolicy(Box<PendingPolicy>),
     /// An idempotency call: make [`IdemPersist`] durable (a record written, or every record
-    /// written before), then send `out`; if that fails, send an error instead.
-    Idempotency(IdemPersist),
+    /// written before), then send `out`, which says this; if that fails, send an error
+    /// instead.
+    Idempotency(IdemPersist, Said),
     /// A host-owned method (`PING`, `STATUS`, `JOURNAL_APPEND`, `JOURNAL_TAIL`, `PIPELINE_*`);
     /// `out` is untouched.
     NotKernel,
@@ -200,7 +202,9 @@ impl Kernel {
     /// A reply the core's service decided: sent now, or once what it waits for is durable.
     fn decided(&self, reply: service::Reply) -> Handled {
         match self.core.durable() {
-            Some(durable) => Handled::Idempotency(idempotency::persist_of(durable)),
+            Some(durable) => {
+                Handled::Idempotency(idempotency::persist_of(durable), Said::from(&reply))
+            }
             None => Handled::Decided(reply),
         }
     }
@@ -211,7 +215,7 @@ impl Kernel {
         match method {
             Method::GetPolicy => {
                 out.clear();
-                match service::read_get_policy(params) {
+                Handled::Reply(match service::read_get_policy(params) {
                     Ok(()) => {
                         let mut text = String::new();
                         let (rate, sections) = (self.policy.rate(), self.policy.sections());
@@ -219,10 +223,10 @@ impl Kernel {
                         let _ =
                             service::write_policy_reply(self.version, rate, sections, &mut text);
                         out.extend_from_slice(text.as_bytes());
+                        Said::Success
                     }
                     Err(e) => crate::reply::error(ErrorCode::BadRequest, &e.to_string(), out),
-                }
-                Handled::Reply
+                })
             }
             Method::ApplyPolicy => self.apply_policy(params, out),
             _ => Handled::NotKernel,
@@ -234,15 +238,15 @@ impl Kernel {
         let doc = match service::read_apply_policy(params) {
             Ok(doc) => doc,
             Err(e) => {
-                crate::reply::error(ErrorCode::BadRequest, &e.to_string(), out);
-                return Handled::Reply;
+                let said = crate::reply::error(ErrorCode::BadRequest, &e.to_string(), out);
+                return Handled::Reply(said);
             }
         };
         let policy = match self.validate_apply(doc) {
             Ok(policy) => policy,
             Err(e) => {
-                crate::reply::error(ErrorCode::InvalidPolicy, &e.to_string(), out);
-                return Handled::Reply;
+                let said = crate::reply::error(ErrorCode::InvalidPolicy, &e.to_string(), out);
+                return Handled::Reply(said);
             }
         };
         let version = self.version + 1;

@@ -5,8 +5,8 @@ use heidi_core::proto::Method::{
     HealthReport, LeaseAcquire, RateLimitConsume as Consume,
 };
 
-use super::{at, call, err, kernel, ok};
-use crate::kernel::{Handled, Policy};
+use super::{Called, at, call, err, kernel, ok};
+use crate::kernel::Policy;
 
 fn apply(policy: &str) -> String {
     format!(r#"{{"policy":{policy}}}"#)
@@ -17,7 +17,7 @@ fn apply_bumps_the_version_and_journals() {
     let mut k = kernel();
     let (v, handled) = call(&mut k, at(1), Apply, &apply("{}"));
     assert_eq!(v, serde_json::json!({"ok": true, "version": 2}));
-    let Handled::Journal(entry) = handled else {
+    let Called::Applied(entry) = handled else {
         panic!("APPLY_POLICY must be journaled")
     };
     assert_eq!(

@@ -5,7 +5,7 @@ use heidi_core::proto::Method::{IdempotencyBegin as Begin, IdempotencyComplete a
 use heidi_core::proto::Method;
 use serde_json::{Value, json};
 
-use super::{SEEDS, SMALL, at, call, err, kernel, ok};
+use super::{Called, SEEDS, SMALL, at, call, err, kernel, ok};
 use crate::kernel::{
     Handled, IDEMPOTENCY_RESPONSE_MAX_BYTES, IdemPersist, Kernel, KernelCapacity, KernelSeeds,
     Policy,
@@ -147,8 +147,11 @@ fn persisted(
 ) -> (Value, Option<IdemPersist>) {
     let (v, handled) = call(k, at(secs), method, params);
     match handled {
-        Handled::Idempotency(p) => (v, Some(p)),
-        Handled::Reply | Handled::Decided(_) => (v, None),
+        Called::Handled(Handled::Idempotency(p, said)) => {
+            assert_eq!(said.is_success(), v.get("error").is_none(), "{v}");
+            (v, Some(p))
+        }
+        Called::Handled(Handled::Reply(_) | Handled::Decided(_)) => (v, None),
         other => panic!("unexpected {other:?}"),
     }
 }

@@ -12,7 +12,7 @@ use heidi_core::Instant;
 use heidi_core::proto::Method;
 use serde_json::Value;
 
-use super::{Handled, Kernel, KernelCapacity, KernelSeeds, Policy};
+use super::{Handled, Kernel, KernelCapacity, KernelSeeds, Policy, Said};
 
 pub(super) const SEEDS: KernelSeeds = KernelSeeds {
     key_hasher: [1; 16],
@@ -35,18 +35,26 @@ pub(super) fn at(secs: u64) -> Instant {
     Instant::from_secs(secs)
 }
 
+/// What a call asked of the host, as the tests carry it out.
+#[derive(Debug)]
+pub(super) enum Called {
+    /// Anything but a policy change.
+    Handled(Handled),
+    /// A policy change, committed as the daemon does once this entry is durable.
+    Applied(heidi_common::JournalEntry),
+}
+
 /// Calls `method`; the reply must be one valid JSON object.
-pub(super) fn call(k: &mut Kernel, now: Instant, method: Method, params: &str) -> (Value, Handled) {
+pub(super) fn call(k: &mut Kernel, now: Instant, method: Method, params: &str) -> (Value, Called) {
     let mut out = b"stale".to_vec();
-    let handled = match k.handle(now, method, params, &mut out) {
-        // As the daemon does once the entry is durable.
+    let called = match k.handle(now, method, params, &mut out) {
         Handled::ApplyPolicy(pending) => {
             let entry = pending.entry.clone();
             let version = pending.version();
             assert_eq!(k.commit_policy(now, *pending).unwrap(), version);
-            Handled::Journal(entry)
+            Called::Applied(entry)
         }
-        other => other,
+        other => Called::Handled(other),
     };
     let v: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
         panic!(
@@ -55,26 +63,38 @@ pub(super) fn call(k: &mut Kernel, now: Instant, method: Method, params: &str) -
         )
     });
     assert!(v.is_object(), "{method}: {v}");
-    (v, handled)
+    (v, called)
 }
 
 /// A success reply.
 pub(super) fn ok(k: &mut Kernel, now: Instant, method: Method, params: &str) -> Value {
-    let (v, handled) = call(k, now, method, params);
+    let (v, called) = call(k, now, method, params);
     assert!(v.get("error").is_none(), "{method} {params}: {v}");
-    assert!(matches!(
-        handled,
-        Handled::Reply | Handled::Decided(_) | Handled::Journal(_) | Handled::Idempotency(_)
-    ));
+    match called {
+        Called::Handled(Handled::Reply(said) | Handled::Idempotency(_, said)) => {
+            assert_eq!(said, Said::Success, "{method} {params}: {v}")
+        }
+        Called::Handled(Handled::Decided(reply)) => assert_eq!(reply.error, None),
+        Called::Applied(_) => {}
+        Called::Handled(other) => panic!("{method} {params}: {other:?}"),
+    }
     v
 }
 
 /// An error reply with `code`, in exactly the error shape plus extra fields.
 pub(super) fn err(k: &mut Kernel, now: Instant, method: Method, params: &str, code: &str) -> Value {
-    let (v, handled) = call(k, now, method, params);
-    assert!(matches!(handled, Handled::Reply | Handled::Decided(_)));
+    let (v, called) = call(k, now, method, params);
+    let said = match called {
+        Called::Handled(Handled::Reply(said) | Handled::Idempotency(_, said)) => said,
+        Called::Handled(Handled::Decided(reply)) => Said::from(&reply),
+        other => panic!("{method} {params}: {other:?}"),
+    };
     assert_eq!(v["error"], true, "{method} {params}: {v}");
     assert_eq!(v["code"], code, "{method} {params}: {v}");
+    let Said::Error(said) = said else {
+        panic!("{method} {params}: an error reply said success")
+    };
+    assert_eq!(said.as_str(), code);
     assert!(v["message"].is_string());
     v
 }

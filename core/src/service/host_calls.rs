@@ -1,0 +1,181 @@
+//! The params of the methods a host serves itself: `JOURNAL_TAIL` (the host holds the
+//! journal's lines) and the pipeline's control methods (the host runs the stages). The core
+//! reads them, so every host refuses the same params with the same words; carrying them out
+//! is the host's (see `docs/PROTOCOL.md`).
+
+use core::fmt;
+
+use super::fields::{self, FieldError, Schema};
+use crate::pipeline::{Input, Mode};
+use crate::proto::Method;
+use crate::proto::params::Members;
+
+/// Most lines one `JOURNAL_TAIL` returns.
+pub const TAIL_MAX_LINES: u16 = 256;
+
+/// Lines `JOURNAL_TAIL` returns when `params.lines` is absent.
+pub const TAIL_DEFAULT_LINES: u16 = 20;
+
+/// Why the params of a method the host serves were refused; shown as
+/// `params.<field>: <reason>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostParamsError<'a>(FieldError<'a>);
+
+impl fmt::Display for HostParamsError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+static TAIL: Schema<1> = Schema {
+    names: ["lines"],
+    expected: "lines",
+};
+static START: Schema<1> = Schema {
+    names: ["mode"],
+    expected: "mode",
+};
+static NONE: Schema<0> = Schema {
+    names: [],
+    expected: "",
+};
+
+/// `JOURNAL_TAIL`'s params: how many of the newest lines to return (`params.lines`, 1 to
+/// [`TAIL_MAX_LINES`], default [`TAIL_DEFAULT_LINES`]).
+pub fn read_journal_tail(params: &str) -> Result<u16, HostParamsError<'_>> {
+    let found = fields::collect(Members::new(params), &TAIL).map_err(HostParamsError)?;
+    let lines = found
+        .integer_in(
+            0,
+            1..=u64::from(TAIL_MAX_LINES),
+            "must be an integer in 1..=256",
+        )
+        .map_err(HostParamsError)?;
+    found.finish().map_err(HostParamsError)?;
+    // Within 1..=TAIL_MAX_LINES, so it fits.
+    Ok(lines.map_or(TAIL_DEFAULT_LINES, |n| n as u16))
+}
+
+/// The pipeline input a `PIPELINE_*` method asks for, or `None` for any other method.
+/// `PIPELINE_START` may name its `mode` (`"collect"` or `"full"`; absent: `default_mode`,
+/// the host's configured one); the others take no params.
+pub fn read_pipeline_call(
+    method: Method,
+    params: &str,
+    default_mode: Mode,
+) -> Option<Result<Input, HostParamsError<'_>>> {
+    let input = match method {
+        Method::PipelineStart => return Some(start(params, default_mode)),
+        Method::PipelineStop => Input::Stop,
+        Method::PipelinePause => Input::Pause,
+        Method::PipelineResume => Input::Resume,
+        Method::PipelineReset => Input::Reset,
+        Method::PipelineTrainNow => Input::TrainNow,
+        _ => return None,
+    };
+    let found = fields::collect(Members::new(params), &NONE);
+    Some(
+        found
+            .and_then(|found| found.finish())
+            .map(|()| input)
+            .map_err(HostParamsError),
+    )
+}
+
+fn start(params: &str, default_mode: Mode) -> Result<Input, HostParamsError<'_>> {
+    let found = fields::collect(Members::new(params), &START).map_err(HostParamsError)?;
+    let mode = match found.raw(0) {
+        None => default_mode,
+        Some("\"collect\"") => Mode::Collect,
+        Some("\"full\"") => Mode::Full,
+        Some(_) => {
+            let reason = "must be \"collect\" or \"full\"";
+            return Err(HostParamsError(FieldError::Invalid("mode", reason)));
+        }
+    };
+    found.finish().map_err(HostParamsError)?;
+    Ok(Input::Start(mode))
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::ToString;
+
+    use super::*;
+
+    fn tail_error(params: &str) -> std::string::String {
+        read_journal_tail(params).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn journal_tail_reads_lines_within_the_bound() {
+        assert_eq!(read_journal_tail("{}"), Ok(TAIL_DEFAULT_LINES));
+        assert_eq!(
+            read_journal_tail(r#"{"lines":null}"#),
+            Ok(TAIL_DEFAULT_LINES)
+        );
+        assert_eq!(read_journal_tail(r#"{"lines":1}"#), Ok(1));
+        assert_eq!(read_journal_tail(r#"{"lines":256}"#), Ok(TAIL_MAX_LINES));
+        for bad in [
+            "0",
+            "257",
+            "-1",
+            "1.5",
+            "\"5\"",
+            "true",
+            "18446744073709551616",
+        ] {
+            assert_eq!(
+                tail_error(&std::format!(r#"{{"lines":{bad}}}"#)),
+                "params.lines: must be an integer in 1..=256",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            tail_error(r#"{"line":5}"#),
+            "params.line: unknown field (expected one of: lines)"
+        );
+        assert_eq!(
+            tail_error(r#"{"lines":5,"lines":6}"#),
+            "params.lines: duplicate field"
+        );
+        assert_eq!(
+            tail_error("[1]"),
+            "params: not a JSON object (invalid at byte 0)"
+        );
+    }
+
+    #[test]
+    fn pipeline_calls_read_their_input() {
+        let read =
+            |m, p| read_pipeline_call(m, p, Mode::Full).map(|r| r.map_err(|e| e.to_string()));
+        assert_eq!(
+            read(Method::PipelineStart, "{}"),
+            Some(Ok(Input::Start(Mode::Full)))
+        );
+        assert_eq!(
+            read(Method::PipelineStart, r#"{"mode":"collect"}"#),
+            Some(Ok(Input::Start(Mode::Collect)))
+        );
+        assert_eq!(
+            read(Method::PipelineStart, r#"{"mode":"both"}"#),
+            Some(Err(r#"params.mode: must be "collect" or "full""#.into()))
+        );
+        assert_eq!(
+            read(Method::PipelineStart, r#"{"mode":"full","x":1}"#),
+            Some(Err("params.x: unknown field (expected one of: mode)".into()))
+        );
+        assert_eq!(
+            read(Method::PipelineTrainNow, "{}"),
+            Some(Ok(Input::TrainNow))
+        );
+        assert_eq!(
+            read(Method::PipelineStop, r#"{"mode":"full"}"#),
+            Some(Err(
+                "params.mode: unknown field (this object takes no fields)".into()
+            ))
+        );
+        assert_eq!(read(Method::Ping, "{}"), None);
+    }
+}
