@@ -1,9 +1,10 @@
-//! The params of the methods a host serves itself: `JOURNAL_TAIL` (the host holds the
-//! journal's lines) and the pipeline's control methods (the host runs the stages). The core
-//! reads them, so every host refuses the same params with the same words; carrying them out
-//! is the host's (see `docs/PROTOCOL.md`).
+//! The params and replies of the methods a host serves itself: `JOURNAL_APPEND` and
+//! `JOURNAL_TAIL` (the host holds the journal) and the pipeline's control methods (the host
+//! runs the stages). The core reads the params and writes the replies, so every host
+//! refuses the same params with the same words and answers in the same bytes; carrying the
+//! methods out is the host's (see `docs/PROTOCOL.md`).
 
-use core::fmt;
+use core::fmt::{self, Write};
 
 use super::fields::{self, FieldError, Schema};
 use crate::pipeline::{Input, Mode};
@@ -54,6 +55,44 @@ pub fn read_journal_tail(params: &str) -> Result<u16, HostParamsError<'_>> {
     found.finish().map_err(HostParamsError)?;
     // Within 1..=TAIL_MAX_LINES, so it fits.
     Ok(lines.map_or(TAIL_DEFAULT_LINES, |n| n as u16))
+}
+
+/// Bytes of a `JOURNAL_TAIL` reply besides its lines and their commas.
+const TAIL_FRAME_BYTES: usize = 64;
+
+/// `JOURNAL_TAIL`'s reply, `{"ok":true,"truncated":…,"events":[…]}`, with the newest of
+/// `lines` (journal lines, oldest first: each is one JSON object) that fit a reply of
+/// `reply_max_bytes`, oldest first; `truncated` says whether any was left out.
+pub fn write_tail_reply<L: AsRef<str>, W: Write>(
+    lines: &[L],
+    reply_max_bytes: usize,
+    w: &mut W,
+) -> fmt::Result {
+    let budget = reply_max_bytes.saturating_sub(TAIL_FRAME_BYTES);
+    let mut used = 0usize;
+    let keep = lines
+        .iter()
+        .rev()
+        .take_while(|line| {
+            used = used.saturating_add(line.as_ref().len() + 1);
+            used <= budget
+        })
+        .count();
+    let truncated = keep < lines.len();
+    write!(w, "{{\"ok\":true,\"truncated\":{truncated},\"events\":[")?;
+    for (i, line) in lines[lines.len() - keep..].iter().enumerate() {
+        if i > 0 {
+            w.write_char(',')?;
+        }
+        w.write_str(line.as_ref())?;
+    }
+    w.write_str("]}")
+}
+
+/// `JOURNAL_APPEND`'s reply once the line is durable: `{"hash":"<hex>","line":N,"ok":true}`
+/// (`hash_hex`: the line's chain hash in hex).
+pub fn write_appended_reply<W: Write>(line: u64, hash_hex: &str, w: &mut W) -> fmt::Result {
+    write!(w, "{{\"hash\":\"{hash_hex}\",\"line\":{line},\"ok\":true}}")
 }
 
 /// The pipeline input a `PIPELINE_*` method asks for, or `None` for any other method.
@@ -143,6 +182,40 @@ mod tests {
         assert_eq!(
             tail_error("[1]"),
             "params: not a JSON object (invalid at byte 0)"
+        );
+    }
+
+    #[test]
+    fn tail_reply_keeps_the_newest_lines_that_fit() {
+        let lines = [r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#];
+        let mut w = std::string::String::new();
+        write_tail_reply(&lines, 1 << 16, &mut w).unwrap();
+        assert_eq!(
+            w,
+            r#"{"ok":true,"truncated":false,"events":[{"n":1},{"n":2},{"n":3}]}"#
+        );
+        // Room for two lines and their commas only.
+        w.clear();
+        write_tail_reply(&lines, TAIL_FRAME_BYTES + 16, &mut w).unwrap();
+        assert_eq!(
+            w,
+            r#"{"ok":true,"truncated":true,"events":[{"n":2},{"n":3}]}"#
+        );
+        w.clear();
+        write_tail_reply(&lines, 0, &mut w).unwrap();
+        assert_eq!(w, r#"{"ok":true,"truncated":true,"events":[]}"#);
+        w.clear();
+        write_tail_reply::<&str, _>(&[], 0, &mut w).unwrap();
+        assert_eq!(w, r#"{"ok":true,"truncated":false,"events":[]}"#);
+    }
+
+    #[test]
+    fn appended_reply_has_its_keys_in_order() {
+        let mut w = std::string::String::new();
+        write_appended_reply(u64::MAX, "ab12", &mut w).unwrap();
+        assert_eq!(
+            w,
+            r#"{"hash":"ab12","line":18446744073709551615,"ok":true}"#
         );
     }
 

@@ -192,6 +192,7 @@ pub use effects::{
 pub use health::{MaybeHealth, NoHealth, aggregate_reply_max_bytes};
 pub use host_calls::{
     HostParamsError, TAIL_DEFAULT_LINES, TAIL_MAX_LINES, read_journal_tail, read_pipeline_call,
+    write_appended_reply, write_tail_reply,
 };
 pub use idempotency::{
     Durable, IDEMPOTENCY_REPLY_MAX_BYTES, IDEMPOTENCY_RESPONSE_MAX_BYTES, IdemRecord, Idempotency,

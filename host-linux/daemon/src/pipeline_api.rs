@@ -7,8 +7,8 @@ use super::reply::{self, Said};
 use super::state::{Peer, Shared};
 use heidi_common::JournalEntry;
 use heidi_core::pipeline::{Input, Mode};
-use heidi_core::service;
 use heidi_core::proto::{ErrorCode, Method};
+use heidi_core::service;
 use serde_json::json;
 
 /// The command a pipeline method asks for, from the core's reading of its params;

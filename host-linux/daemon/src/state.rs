@@ -495,29 +495,8 @@ impl Shared {
             Err(e) => return reply::error(ErrorCode::BadRequest, &e.to_string(), out),
         };
         let tail = self.journal.tail(lines);
-        let budget = self.config.limits.response_max_bytes.saturating_sub(64);
-        let mut used = 0;
-        let keep = tail
-            .iter()
-            .rev()
-            .take_while(|line| {
-                used += line.len() + 1;
-                used <= budget
-            })
-            .count();
-        out.clear();
-        out.extend_from_slice(b"{\"ok\":true,\"truncated\":");
-        out.extend_from_slice(if keep < tail.len() { b"true" } else { b"false" });
-        out.extend_from_slice(b",\"events\":[");
-        for (i, line) in tail[tail.len() - keep..].iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            // Journal lines are JSON objects written by the core encoder.
-            out.extend_from_slice(line.as_bytes());
-        }
-        out.extend_from_slice(b"]}");
-        Said::Success
+        let max = self.config.limits.response_max_bytes;
+        reply::written(out, |w| heidi_core::service::write_tail_reply(&tail, max, w))
     }
 
     /// The `STATUS` reply.
@@ -569,7 +548,9 @@ impl Shared {
 /// The `JOURNAL_APPEND` reply for the journal's answer.
 pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<u8>) -> Said {
     match answer {
-        Ok(done) => reply::appended(done.line, &done.hash, out),
+        Ok(done) => reply::written(out, |w| {
+            heidi_core::service::write_appended_reply(done.line, &done.hash, w)
+        }),
         Err(AppendError::Invalid(message)) => reply::error(ErrorCode::BadRequest, &message, out),
         Err(AppendError::Overloaded) => reply::error(
             ErrorCode::Overloaded,
