@@ -6,7 +6,21 @@
 //! valid UTF-8). A byte becomes at most 6 bytes. `serde_json` and every RFC 8259 parser read
 //! it back to the same string.
 
+use core::fmt;
+
 use super::writer::Writer;
+
+/// Where escaped text goes: the journal's fixed [`Writer`], or a [`fmt::Write`] through
+/// [`Escaping`]. Every piece handed to it is whole UTF-8 (it is cut only next to ASCII).
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.bytes(bytes);
+    }
+}
 
 /// Appends `s` as a quoted JSON string.
 pub(crate) fn quoted(out: &mut Writer<'_>, s: &str) {
@@ -15,10 +29,53 @@ pub(crate) fn quoted(out: &mut Writer<'_>, s: &str) {
     out.byte(b'"');
 }
 
+/// A [`fmt::Write`] that escapes everything written through it by the rule above (the body
+/// of a JSON string: the caller writes the quotes), for replies the core writes with
+/// `write!`.
+pub(crate) struct Escaping<'w, W: fmt::Write> {
+    out: &'w mut W,
+    result: fmt::Result,
+}
+
+impl<'w, W: fmt::Write> Escaping<'w, W> {
+    /// Escapes into `out`.
+    pub(crate) fn new(out: &'w mut W) -> Escaping<'w, W> {
+        Escaping {
+            out,
+            result: Ok(()),
+        }
+    }
+}
+
+impl<W: fmt::Write> Sink for Escaping<'_, W> {
+    fn put(&mut self, bytes: &[u8]) {
+        if self.result.is_ok() {
+            self.result = match core::str::from_utf8(bytes) {
+                Ok(text) => self.out.write_str(text),
+                Err(_) => Err(fmt::Error),
+            };
+        }
+    }
+}
+
+impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escaped(self, s);
+        self.result
+    }
+}
+
+/// Writes `s` as a quoted JSON string into `w`.
+pub(crate) fn write_quoted<W: fmt::Write>(w: &mut W, s: &str) -> fmt::Result {
+    w.write_char('"')?;
+    fmt::Write::write_str(&mut Escaping::new(w), s)?;
+    w.write_char('"')
+}
+
 /// Appends the escaped body of `s` (no quotes), copying runs that need no escape in one go.
 /// Eight bytes are checked at a time ([`word_needs_escape`]); only a word that holds a byte
 /// to escape is walked byte by byte.
-fn escaped(out: &mut Writer<'_>, s: &str) {
+fn escaped(out: &mut impl Sink, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut at = 0;
@@ -35,14 +92,14 @@ fn escaped(out: &mut Writer<'_>, s: &str) {
         let end = (at + 8).min(bytes.len());
         for (i, &b) in bytes.iter().enumerate().take(end).skip(at) {
             if needs_escape(b) {
-                out.bytes(&bytes[start..i]);
+                out.put(&bytes[start..i]);
                 escape_byte(out, b);
                 start = i + 1;
             }
         }
         at = end;
     }
-    out.bytes(&bytes[start..]);
+    out.put(&bytes[start..]);
 }
 
 /// Whether `b` is written escaped: a control character, `"` or `\`.
@@ -63,7 +120,7 @@ fn word_needs_escape(word: u64) -> bool {
     control | quote | backslash != 0
 }
 
-fn escape_byte(out: &mut Writer<'_>, b: u8) {
+fn escape_byte(out: &mut impl Sink, b: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let short = match b {
         b'"' => b'"',
@@ -76,9 +133,9 @@ fn escape_byte(out: &mut Writer<'_>, b: u8) {
         _ => 0,
     };
     if short != 0 {
-        out.bytes(&[b'\\', short]);
+        out.put(&[b'\\', short]);
     } else {
-        out.bytes(&[
+        out.put(&[
             b'\\',
             b'u',
             b'0',
@@ -92,6 +149,27 @@ fn escape_byte(out: &mut Writer<'_>, b: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fmt_writer_escapes_as_the_journal_does() {
+        extern crate std;
+        let samples = [
+            "plain",
+            "q\"b\\n\nt\tc\u{1}é€😀 longer than eight bytes\u{1f}",
+            "",
+        ];
+        for s in samples {
+            let mut text = std::string::String::new();
+            write_quoted(&mut text, s).unwrap();
+            assert_eq!(text.as_bytes(), &esc(s)[..], "{s:?}");
+            let mut piecewise = std::string::String::new();
+            let mut e = Escaping::new(&mut piecewise);
+            for c in s.chars() {
+                fmt::Write::write_char(&mut e, c).unwrap();
+            }
+            assert_eq!(&piecewise, &text[1..text.len() - 1]);
+        }
+    }
 
     fn esc(s: &str) -> heapless::Vec<u8, 128> {
         let mut buf = [0u8; 128];

@@ -81,6 +81,7 @@ mod output;
 mod recover;
 mod refusal;
 mod replay;
+mod status_doc;
 mod types;
 
 #[cfg(test)]
@@ -91,4 +92,5 @@ pub use machine::{Input, OUTPUT_CAPACITY, Pipeline};
 pub use output::{EventType, Output, PipelineEvent, RunStatus, Status};
 pub use refusal::{RecoverError, Refusal};
 pub use replay::{Replay, ReplayError, ReplayLine, start_message};
+pub use status_doc::write_status;
 pub use types::{ErrorReason, Mode, RunToken, Stage, StageOutcome, StageResult, State, UsageDelta};

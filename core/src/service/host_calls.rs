@@ -7,9 +7,10 @@
 use core::fmt::{self, Write};
 
 use super::fields::{self, FieldError, Schema};
+use crate::json::escape::write_quoted;
 use crate::pipeline::{Input, Mode};
-use crate::proto::Method;
 use crate::proto::params::Members;
+use crate::proto::{DaemonStatus, Method};
 
 /// Most lines one `JOURNAL_TAIL` returns.
 pub const TAIL_MAX_LINES: u16 = 256;
@@ -93,6 +94,57 @@ pub fn write_tail_reply<L: AsRef<str>, W: Write>(
 /// (`hash_hex`: the line's chain hash in hex).
 pub fn write_appended_reply<W: Write>(line: u64, hash_hex: &str, w: &mut W) -> fmt::Result {
     write!(w, "{{\"hash\":\"{hash_hex}\",\"line\":{line},\"ok\":true}}")
+}
+
+/// What a `STATUS` reply reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusReply<'a> {
+    /// The fields the `status` line command reports too.
+    pub daemon: DaemonStatus<'a>,
+    /// Connections open now.
+    pub connections: u32,
+    /// The version of the policy in force.
+    pub policy_version: u64,
+    /// The journal's run id.
+    pub journal_run_id: &'a str,
+    /// Lines in the journal.
+    pub journal_lines: u64,
+    /// The pipeline's status document ([`write_status`](crate::pipeline::write_status)), as
+    /// JSON text; copied as it is.
+    pub pipeline: &'a str,
+}
+
+/// `STATUS`'s reply: `{"connections":…,"journal":{"lines":…,"run_id":…},"ok":true,"pid":…,
+/// "pipeline":{…},"policy_version":…,"protocol_version":…,"queue_depth":…,"rss_kb":…,
+/// "threads":…,"uptime_ms":…,"version":…}`, keys in byte order.
+pub fn write_status_reply<W: Write>(s: &StatusReply<'_>, w: &mut W) -> fmt::Result {
+    let d = &s.daemon;
+    write!(
+        w,
+        "{{\"connections\":{},\"journal\":{{\"lines\":{},\"run_id\":",
+        s.connections, s.journal_lines
+    )?;
+    write_quoted(w, s.journal_run_id)?;
+    write!(
+        w,
+        "}},\"ok\":true,\"pid\":{},\"pipeline\":{},\"policy_version\":{}",
+        d.pid, s.pipeline, s.policy_version
+    )?;
+    write!(
+        w,
+        ",\"protocol_version\":{},\"queue_depth\":{},\"rss_kb\":{},\"threads\":{},\"uptime_ms\":{},\"version\":",
+        d.protocol_version, d.queue_depth, d.rss_kb, d.threads, d.uptime_ms
+    )?;
+    write_quoted(w, d.version)?;
+    w.write_char('}')
+}
+
+/// A `PIPELINE_*` method's reply once the command is carried out:
+/// `{"accepted":true,"ok":true,"status":…}` with the pipeline's new status document
+/// (`status`, JSON text from [`write_status`](crate::pipeline::write_status), copied as it
+/// is).
+pub fn write_accepted_reply<W: Write>(status: &str, w: &mut W) -> fmt::Result {
+    write!(w, "{{\"accepted\":true,\"ok\":true,\"status\":{status}}}")
 }
 
 /// The pipeline input a `PIPELINE_*` method asks for, or `None` for any other method.

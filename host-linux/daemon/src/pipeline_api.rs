@@ -9,7 +9,6 @@ use heidi_common::JournalEntry;
 use heidi_core::pipeline::{Input, Mode};
 use heidi_core::proto::{ErrorCode, Method};
 use heidi_core::service;
-use serde_json::json;
 
 /// The command a pipeline method asks for, from the core's reading of its params;
 /// `default_mode` is the configured mode, for a `PIPELINE_START` that names none.
@@ -44,10 +43,8 @@ impl Shared {
         match self.pipeline_command(command, peer).await {
             Ok(()) => {
                 let status = self.pipeline.status();
-                reply::json(
-                    &json!({"ok": true, "accepted": true, "status": status}),
-                    out,
-                )
+                let status = status.to_string();
+                reply::written(out, |w| service::write_accepted_reply(&status, w))
             }
             Err(e) => reply::error(e.code(), &e.message(), out),
         }

@@ -13,8 +13,8 @@ use heidi_core::proto::{
     Credentials, DaemonStatus, ErrorCode, Method, MethodClass, PROTOCOL_VERSION, Request,
     RequestError,
 };
+use heidi_core::service;
 use heidi_store::{AppendError, Appended, Journal};
-use serde_json::json;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -266,7 +266,7 @@ impl Shared {
                 out.extend_from_slice(PONG.as_bytes());
                 return Ok(Said::Success);
             }
-            Method::Status => return Ok(reply::json(&self.status_json(), out)),
+            Method::Status => return Ok(self.status_reply(out)),
             Method::JournalTail => return Ok(self.journal_tail(request.params, out)),
             Method::JournalAppend => Work::Append,
             Method::PipelineStart
@@ -496,27 +496,24 @@ impl Shared {
         };
         let tail = self.journal.tail(lines);
         let max = self.config.limits.response_max_bytes;
-        reply::written(out, |w| heidi_core::service::write_tail_reply(&tail, max, w))
+        reply::written(out, |w| {
+            heidi_core::service::write_tail_reply(&tail, max, w)
+        })
     }
 
-    /// The `STATUS` reply.
-    pub fn status_json(&self) -> serde_json::Value {
-        let s = self.daemon_status();
+    /// Replaces `out` with the `STATUS` reply (the core writes it).
+    fn status_reply(&self, out: &mut Vec<u8>) -> Said {
         let policy_version = self.kernel.lock().map(|k| k.policy_version()).unwrap_or(0);
-        json!({
-            "ok": true,
-            "protocol_version": s.protocol_version,
-            "version": s.version,
-            "pid": s.pid,
-            "uptime_ms": s.uptime_ms,
-            "rss_kb": s.rss_kb,
-            "threads": s.threads,
-            "queue_depth": s.queue_depth,
-            "connections": self.connections.open(),
-            "policy_version": policy_version,
-            "journal": {"run_id": self.journal.run_id(), "lines": self.journal.lines()},
-            "pipeline": self.pipeline_json(),
-        })
+        let pipeline = self.pipeline_json().to_string();
+        let status = service::StatusReply {
+            daemon: self.daemon_status(),
+            connections: self.connections.open(),
+            policy_version,
+            journal_run_id: self.journal.run_id(),
+            journal_lines: self.journal.lines(),
+            pipeline: &pipeline,
+        };
+        reply::written(out, |w| service::write_status_reply(&status, w))
     }
 
     /// The fields the `status` line command and `STATUS` share.
@@ -564,6 +561,49 @@ pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The core's `STATUS` reply is what `serde_json` writes for the same fields.
+    #[test]
+    fn status_reply_is_the_bytes_serde_would_write() {
+        let pipeline = json!({"state": "IDLE", "last_error": null, "round": 1});
+        let text = pipeline.to_string();
+        let status = service::StatusReply {
+            daemon: heidi_core::proto::DaemonStatus {
+                protocol_version: 1,
+                version: "0.1.0-\"dev\"",
+                pid: 42,
+                uptime_ms: u64::MAX,
+                rss_kb: 9000,
+                threads: 7,
+                queue_depth: 3,
+            },
+            connections: 12,
+            policy_version: 5,
+            journal_run_id: "run-\u{1}x",
+            journal_lines: 1234,
+            pipeline: &text,
+        };
+        let mut core = Vec::new();
+        let said = reply::written(&mut core, |w| service::write_status_reply(&status, w));
+        assert_eq!(said, Said::Success);
+        let d = status.daemon;
+        let by_serde = json!({
+            "ok": true,
+            "protocol_version": d.protocol_version,
+            "version": d.version,
+            "pid": d.pid,
+            "uptime_ms": d.uptime_ms,
+            "rss_kb": d.rss_kb,
+            "threads": d.threads,
+            "queue_depth": d.queue_depth,
+            "connections": status.connections,
+            "policy_version": status.policy_version,
+            "journal": {"run_id": status.journal_run_id, "lines": status.journal_lines},
+            "pipeline": pipeline,
+        });
+        assert_eq!(String::from_utf8(core).unwrap(), by_serde.to_string());
+    }
 
     #[test]
     fn pong_is_the_json_reply() {

@@ -1,38 +1,23 @@
 //! The pipeline status as JSON, for `state.json`, `STATUS` and `GET /api/v1/status`.
 
 use heidi_core::WallTime;
-use heidi_core::pipeline::Status;
-use serde_json::{Value, json};
+use heidi_core::pipeline::{Status, write_status};
+use serde_json::Value;
 
-/// The status document: `status` (the one word of [`Status::run_status`]), `state`, `round`, `mode`, `run_id`, `stage`, `stage_started_at`
-/// (UTC, like the journal's `ts`), `last_error`, plus `awaiting_train`, `paused_before`
-/// and `pause_requested`. `detail` (the runner's description of the last failure) is
-/// appended to `last_error`.
+/// The status document the core writes ([`write_status`]), as a JSON value: `status`,
+/// `state`, `round`, `mode`, `run_id`, `stage`, `stage_started_at`, `last_error` (with
+/// `detail`, the runner's description of the last failure), `awaiting_train`,
+/// `paused_before` and `pause_requested`.
 pub fn status_json(
     status: &Status,
     run_id: &str,
     stage_started_at: Option<WallTime>,
     detail: Option<&str>,
 ) -> Value {
-    let last_error = status.last_error.map(|e| match detail {
-        Some(d) => format!("{e}: {d}"),
-        None => e.to_string(),
-    });
-    json!({
-        "status": status.run_status().name(),
-        "state": status.state.name(),
-        "round": status.round,
-        "mode": status.mode.name(),
-        "run_id": run_id,
-        "stage": status.stage.map(|s| s.name()),
-        "stage_started_at": stage_started_at
-            .filter(|_| status.stage_started_at.is_some())
-            .map(|t| t.to_string()),
-        "last_error": last_error,
-        "awaiting_train": status.awaiting_train,
-        "paused_before": status.resume_to.map(|s| s.name()),
-        "pause_requested": status.pause_requested,
-    })
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = write_status(status, run_id, stage_started_at, detail, &mut text);
+    serde_json::from_str(&text).expect("the core writes one JSON object")
 }
 
 /// The `state.json` document: [`status_json`] plus the seed's names for the same values,
@@ -42,4 +27,81 @@ pub fn state_file_json(status: &Value) -> Value {
     doc["current_round"] = status["round"].clone();
     doc["current_stage"] = status["stage"].clone();
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heidi_core::Instant;
+    use heidi_core::pipeline::{ErrorReason, Mode, Stage, State};
+    use serde_json::json;
+
+    /// The same fields as `serde_json` writes them: the reference for the core's key order
+    /// and escaping.
+    fn by_serde(s: &Status, run_id: &str, at: Option<WallTime>, detail: Option<&str>) -> String {
+        let last_error = s.last_error.map(|e| match detail {
+            Some(d) => format!("{e}: {d}"),
+            None => e.to_string(),
+        });
+        json!({
+            "status": s.run_status().name(),
+            "state": s.state.name(),
+            "round": s.round,
+            "mode": s.mode.name(),
+            "run_id": run_id,
+            "stage": s.stage.map(|s| s.name()),
+            "stage_started_at": at.filter(|_| s.stage_started_at.is_some()).map(|t| t.to_string()),
+            "last_error": last_error,
+            "awaiting_train": s.awaiting_train,
+            "paused_before": s.resume_to.map(|s| s.name()),
+            "pause_requested": s.pause_requested,
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn the_core_writes_the_bytes_serde_would() {
+        let idle = Status {
+            state: State::Idle,
+            round: 1,
+            mode: Mode::Collect,
+            stage: None,
+            stage_started_at: None,
+            awaiting_train: false,
+            resume_to: None,
+            pause_requested: false,
+            last_error: None,
+            completed: false,
+        };
+        let running = Status {
+            state: State::Collecting,
+            round: 7,
+            mode: Mode::Full,
+            stage: Some(Stage::Generate),
+            stage_started_at: Some(Instant::from_secs(3)),
+            pause_requested: true,
+            ..idle
+        };
+        let failed = Status {
+            state: State::Error,
+            last_error: Some(ErrorReason::StageFailed(Stage::Generate)),
+            ..idle
+        };
+        let paused = Status {
+            state: State::Paused,
+            resume_to: Some(State::Validating),
+            awaiting_train: true,
+            ..idle
+        };
+        let at = Some(WallTime::from_unix_millis(1_764_000_000_123));
+        for status in [idle, running, failed, paused] {
+            for detail in [None, Some("exit 1: \"quoted\" \\ tab\t nl\n \u{1} é")] {
+                for (run_id, at) in [("run-1", at), ("r\"x", None)] {
+                    let mut core = String::new();
+                    write_status(&status, run_id, at, detail, &mut core).unwrap();
+                    assert_eq!(core, by_serde(&status, run_id, at, detail));
+                }
+            }
+        }
+    }
 }
