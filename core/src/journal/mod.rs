@@ -45,6 +45,7 @@ pub mod redact;
 mod scan;
 mod seal;
 mod seal_check;
+mod upkeep;
 mod verify;
 
 pub use anchor::{ANCHOR_MAX_BYTES, ANCHOR_VERSION, Anchor, AnchorCheck, AnchorFault};
@@ -63,4 +64,5 @@ pub use seal::{
     BadSeal, SEAL_KEY_MIN_BYTES, SEAL_MAX_BYTES, SEAL_VERSION, Seal, SealKey, WeakSealKey,
 };
 pub use seal_check::{SealCheck, SealFault, SealReport, UNSEALED_LINES_MAX};
+pub use upkeep::{Retention, Rotation, SealRule};
 pub use verify::{Fault, FaultKind, Verified, Verifier};

@@ -18,9 +18,10 @@ use super::open::{Recovery, choose_run_id, refuse_key_inside, resume, start_writ
 use super::recover::{cut, verify_existing};
 use super::seals::{SealFile, read_seals};
 use super::segments::{check_boundary, list_segments, remove_stale_temps, repair_rotation};
-use super::writer::{Msg, Output, Policy, Segments, Shared, Writer};
+use super::writer::{Msg, Output, Policy, Segments, Shared, Writer, core_duration};
 use crate::paths::{JOURNAL_FILE, SEALS_FILE};
 use heidi_common::JournalEntry;
+use heidi_core::journal::{Retention, Rotation, SealRule};
 
 /// A cheap, cloneable handle to the run journal; see the [module docs](super).
 #[derive(Clone)]
@@ -103,8 +104,10 @@ impl Journal {
         });
         let chain = resume(&run_id, &found)?;
         let policy = Policy {
-            seal_every_lines: config.seal_every_lines,
-            seal_interval: config.seal_interval,
+            seal: SealRule {
+                every_lines: config.seal_every_lines,
+                interval: core_duration(config.seal_interval),
+            },
             max_batch: config.max_batch,
             on_fsync: config.on_fsync.clone(),
         };
@@ -116,10 +119,14 @@ impl Journal {
         };
         let segments = Segments {
             dir: config.dir.clone(),
-            max_bytes: config.segment_max_bytes,
-            max_age: config.segment_max_age,
-            retain: config.retain_segments,
-            retain_age: config.retain_age,
+            rotation: Rotation {
+                max_bytes: config.segment_max_bytes,
+                max_age: config.segment_max_age.map(core_duration),
+            },
+            retention: Retention {
+                keep: config.retain_segments,
+                max_age: config.retain_age.map(core_duration),
+            },
             carry: config.carry.clone(),
             bytes: found.intact_end,
             started: Instant::now(),

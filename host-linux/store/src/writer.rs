@@ -9,7 +9,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use heidi_core::journal::{ChainWriter, EncodeError, MAX_LINE_BYTES, Seal, SealKey};
+use heidi_core::journal::{
+    ChainWriter, EncodeError, MAX_LINE_BYTES, Retention, Rotation, Seal, SealKey, SealRule,
+};
 use tokio::sync::oneshot;
 
 use super::anchor::write_anchor;
@@ -77,8 +79,8 @@ impl Shared {
 
 /// Batching and sealing settings of the writer.
 pub(super) struct Policy {
-    pub(super) seal_every_lines: u64,
-    pub(super) seal_interval: Duration,
+    /// When to seal (the core's rule).
+    pub(super) seal: SealRule,
     pub(super) max_batch: usize,
     pub(super) on_fsync: Option<FsyncHook>,
 }
@@ -87,14 +89,10 @@ pub(super) struct Policy {
 pub(super) struct Segments {
     /// `OUT_DIR`.
     pub(super) dir: PathBuf,
-    /// Rotate once the open segment holds this many bytes.
-    pub(super) max_bytes: u64,
-    /// Rotate a non-empty open segment this long after `started`.
-    pub(super) max_age: Option<Duration>,
-    /// Rotated segments kept.
-    pub(super) retain: Option<u64>,
-    /// Rotated segments last written longer ago than this are deleted.
-    pub(super) retain_age: Option<Duration>,
+    /// When the open segment is rotated (the core's rule).
+    pub(super) rotation: Rotation,
+    /// Which rotated segments are deleted (the core's rule).
+    pub(super) retention: Retention,
     /// What retention journals in place of the segments it deletes.
     pub(super) carry: Option<super::CarryHook>,
     /// Bytes in the open segment.
@@ -278,7 +276,7 @@ impl Writer {
     fn next(&mut self, rx: &Receiver<Msg>) -> Option<Msg> {
         loop {
             let seal_due = match (self.unsealed_since, &self.failed) {
-                (Some(since), None) => since.checked_add(self.policy.seal_interval),
+                (Some(since), None) => since.checked_add(std_duration(self.policy.seal.interval)),
                 _ => None,
             };
             let due = [seal_due, self.anchor_due(), self.rotation_due()]
@@ -437,9 +435,8 @@ impl Writer {
         let unsealed = self.chain.lines().saturating_sub(self.sealed_lines);
         let waited = self
             .unsealed_since
-            .is_some_and(|since| since.elapsed() >= self.policy.seal_interval);
-        let first = unsealed > 0 && self.sealed_lines == 0;
-        if unsealed >= self.policy.seal_every_lines || (unsealed > 0 && waited) || first {
+            .map(|since| core_duration(since.elapsed()));
+        if self.policy.seal.is_due(unsealed, self.sealed_lines, waited) {
             // An error is kept in `failed`; later appends are answered with it.
             let _ = self.seal_now();
         }
@@ -447,13 +444,11 @@ impl Writer {
 
     /// When an idle, non-empty open segment is due for rotation by age.
     fn rotation_due(&self) -> Option<Instant> {
-        if self.seg.bytes == 0 || self.failed.is_some() {
+        if self.failed.is_some() {
             return None;
         }
-        let due = self
-            .seg
-            .max_age
-            .and_then(|age| self.seg.started.checked_add(age))?;
+        let age = self.seg.rotation.due_at_age(self.seg.bytes)?;
+        let due = self.seg.started.checked_add(std_duration(age))?;
         Some(
             self.seg
                 .not_before
@@ -469,10 +464,10 @@ impl Writer {
             return;
         }
         let now = Instant::now();
-        let by_size = self.seg.bytes >= self.seg.max_bytes;
-        let by_age = self.rotation_due().is_some_and(|due| due <= now);
+        let age = core_duration(now.saturating_duration_since(self.seg.started));
+        let due = self.seg.rotation.is_due(self.seg.bytes, age);
         let put_off = self.seg.not_before.is_some_and(|t| t > now);
-        if !(by_size || by_age) || put_off {
+        if !due || put_off {
             return;
         }
         if let Err(e) = self.rotate() {
@@ -555,16 +550,16 @@ impl Writer {
     /// segments the journal says are deleted (removed again at the next start), never
     /// segments deleted without a record.
     pub(super) fn apply_retention(&mut self) -> io::Result<()> {
-        if self.seg.retain.is_none() && self.seg.retain_age.is_none() {
+        if !self.seg.retention.is_set() {
             return Ok(());
         }
         let dir = self.seg.dir.clone();
         let seqs = list_segments(&dir)?;
-        let doomed = doomed_segments(&seqs, self.seg.retain, |seq| {
-            let age = self.seg.retain_age?;
-            let written = segment_mtime(&dir, seq).ok()?;
-            Some(written.elapsed().is_ok_and(|e| e >= age))
+        let count = self.seg.retention.doomed(seqs.len(), |i| {
+            let written = segment_mtime(&dir, seqs[i]).ok()?;
+            written.elapsed().ok().map(core_duration)
         });
+        let doomed = &seqs[..count];
         let (Some(&first), Some(&through)) = (doomed.first(), doomed.last()) else {
             return Ok(());
         };
@@ -580,35 +575,21 @@ impl Writer {
             }
         }
         self.seal_now()?;
-        for seq in doomed {
+        for &seq in doomed {
             remove_segment(&dir, seq)?;
         }
         sync_dir(&dir)
     }
 }
 
-/// The rotated segments to delete, oldest first: a prefix of `seqs` without its last
-/// element, of those beyond the newest `retain` or for which `too_old` answers `Some(true)`.
-pub(super) fn doomed_segments(
-    seqs: &[u64],
-    retain: Option<u64>,
-    mut too_old: impl FnMut(u64) -> Option<bool>,
-) -> Vec<u64> {
-    let Some((_, older)) = seqs.split_last() else {
-        return Vec::new();
-    };
-    let count = u64::try_from(seqs.len()).unwrap_or(u64::MAX);
-    let excess = retain.map_or(0, |keep| count.saturating_sub(keep));
-    let mut doomed = Vec::new();
-    for (i, &seq) in older.iter().enumerate() {
-        let beyond = u64::try_from(i).unwrap_or(u64::MAX) < excess;
-        if beyond || too_old(seq) == Some(true) {
-            doomed.push(seq);
-        } else {
-            break;
-        }
-    }
-    doomed
+/// A host span as the core's (microseconds, saturating).
+pub(super) fn core_duration(d: Duration) -> heidi_core::Duration {
+    heidi_core::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The core's span as the host's.
+fn std_duration(d: heidi_core::Duration) -> Duration {
+    Duration::from_micros(d.as_micros())
 }
 
 /// Lines before rotated segment `seq` (its boundary seal's line count; 0 without one).

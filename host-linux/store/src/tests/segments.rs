@@ -11,7 +11,6 @@ use super::*;
 use crate::segments::is_state_temp;
 use crate::state::temp_name;
 use crate::verify::{VerifyError, VerifyOptions, VerifyReport, verify_journal};
-use crate::writer::doomed_segments;
 use crate::{Journal, journal_files, list_segments, segment_file, segment_seals_file};
 
 fn tiny() -> (TempDir, JournalConfig) {
@@ -333,26 +332,6 @@ fn the_temp_name_pattern_matches_what_the_atomic_writer_writes() {
     ] {
         assert!(!is_state_temp(name), "{name}");
     }
-}
-
-#[test]
-fn retention_picks_the_oldest_and_never_the_newest() {
-    let never = |_| Some(false);
-    assert_eq!(doomed_segments(&[], Some(1), never), Vec::<u64>::new());
-    assert_eq!(doomed_segments(&[3, 4, 5, 6], Some(2), never), vec![3, 4]);
-    assert_eq!(
-        doomed_segments(&[3, 4, 5, 6], None, never),
-        Vec::<u64>::new()
-    );
-    assert_eq!(
-        doomed_segments(&[3, 4, 5, 6], None, |_| Some(true)),
-        vec![3, 4, 5]
-    );
-    // Only a prefix: a young segment stops the deletion by age.
-    assert_eq!(
-        doomed_segments(&[3, 4, 5, 6], None, |s| Some(s != 4)),
-        vec![3]
-    );
 }
 
 #[test]
