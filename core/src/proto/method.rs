@@ -123,6 +123,21 @@ impl Method {
             | Method::PipelineTrainNow => MethodClass::Admin,
         }
     }
+
+    /// Whether this is one of the pipeline's control methods (`PIPELINE_*`), which a host
+    /// carries out with its pipeline runner.
+    #[must_use]
+    pub const fn is_pipeline_control(self) -> bool {
+        matches!(
+            self,
+            Method::PipelineStart
+                | Method::PipelineStop
+                | Method::PipelinePause
+                | Method::PipelineResume
+                | Method::PipelineReset
+                | Method::PipelineTrainNow
+        )
+    }
 }
 
 /// The class of a [`Method`], ordered: `Read < Mutate < Admin`.

@@ -301,6 +301,8 @@ mod tests {
                 "params.mode: unknown field (this object takes no fields)".into()
             ))
         );
-        assert_eq!(read(Method::Ping, "{}"), None);
+        for &m in Method::ALL {
+            assert_eq!(read(m, "{}").is_some(), m.is_pipeline_control(), "{m}");
+        }
     }
 }

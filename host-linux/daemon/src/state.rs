@@ -269,12 +269,7 @@ impl Shared {
             Method::Status => return Ok(self.status_reply(out)),
             Method::JournalTail => return Ok(self.journal_tail(request.params, out)),
             Method::JournalAppend => Work::Append,
-            Method::PipelineStart
-            | Method::PipelineStop
-            | Method::PipelinePause
-            | Method::PipelineResume
-            | Method::PipelineReset
-            | Method::PipelineTrainNow => Work::Pipeline,
+            method if method.is_pipeline_control() => Work::Pipeline,
             // Policy changes are serialized end to end (validate, journal, commit, persist),
             // so the version a change is journaled under is the version it gets.
             Method::ApplyPolicy => Work::Policy,
