@@ -36,6 +36,33 @@ pub use error::{RegisterError, UnknownCheck};
 use crate::time::Instant;
 use check::Check;
 
+/// What a readiness check says at an instant ([`Health::readiness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Readiness {
+    /// The check is healthy.
+    Ready,
+    /// The check is unhealthy.
+    Unhealthy,
+    /// The check has been silent for two intervals.
+    Unknown,
+    /// The check never reported (it is not in the set).
+    Unreported,
+}
+
+impl Readiness {
+    /// `ready`, `unhealthy`, `unknown` or `unreported` (the daemon's `/readyz` names).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Readiness::Ready => "ready",
+            Readiness::Unhealthy => "unhealthy",
+            Readiness::Unknown => "unknown",
+            Readiness::Unreported => "unreported",
+        }
+    }
+}
+
 /// The aggregate at an instant, with the counts behind it.
 #[must_use]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +137,19 @@ impl<const N: usize> Health<N> {
     pub fn check(&self, now: Instant, name: &str) -> Result<CheckInfo, UnknownCheck> {
         let i = self.find(name).ok_or(UnknownCheck)?;
         Ok(self.checks[i].info(now, &self.config))
+    }
+
+    /// Whether the check `name` lets a host report ready at `now` (a readiness check):
+    /// only a healthy check does; one that never reported is [`Readiness::Unreported`].
+    pub fn readiness(&self, now: Instant, name: &str) -> Readiness {
+        match self.check(now, name) {
+            Ok(info) => match info.status {
+                CheckStatus::Healthy => Readiness::Ready,
+                CheckStatus::Unhealthy => Readiness::Unhealthy,
+                CheckStatus::Unknown => Readiness::Unknown,
+            },
+            Err(UnknownCheck) => Readiness::Unreported,
+        }
     }
 
     /// Every check's name and status at `now`, in no particular order.

@@ -213,3 +213,25 @@ fn errors_display_their_field_or_cause() {
     assert!(dup.contains("already"));
     assert!(text(UnknownCheck).contains("no health check"));
 }
+
+#[test]
+fn only_a_healthy_check_is_ready() {
+    let mut h = set::<4>(&["db", "queue"]);
+    assert_eq!(h.readiness(T0, "db"), Readiness::Ready, "within the grace");
+    assert_eq!(h.readiness(T0, "cache"), Readiness::Unreported);
+    for _ in 0..3 {
+        h.report(T0, "db", false).unwrap();
+    }
+    assert_eq!(h.readiness(T0, "db"), Readiness::Unhealthy);
+    assert_eq!(h.readiness(T0 + SILENCE, "queue"), Readiness::Unknown);
+    assert_eq!(
+        [
+            Readiness::Ready,
+            Readiness::Unhealthy,
+            Readiness::Unknown,
+            Readiness::Unreported
+        ]
+        .map(Readiness::as_str),
+        ["ready", "unhealthy", "unknown", "unreported"]
+    );
+}

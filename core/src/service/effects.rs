@@ -7,9 +7,11 @@
 
 use heapless::{Deque, String};
 
+use core::fmt;
+
 use crate::Instant;
 use crate::breaker::{BreakerId, State};
-use crate::journal::NAME_MAX_BYTES;
+use crate::journal::{Level, NAME_MAX_BYTES};
 
 /// Effects the service holds for the host. A host that drains after every call holds at
 /// most one; the rest is slack for a host whose journal is slow.
@@ -47,6 +49,30 @@ pub struct BreakerTransition {
     pub at: Instant,
     /// Why.
     pub reason: TransitionReason,
+}
+
+impl BreakerTransition {
+    /// The journal stage of the event a transition becomes.
+    pub const STAGE: &'static str = "kernel";
+    /// The journal event type of a transition.
+    pub const EVENT_TYPE: &'static str = "breaker_transition";
+
+    /// The event's level: a warning when the breaker enters open (or forced open), else
+    /// info (open → half-open is not a warning).
+    #[must_use]
+    pub fn level(&self) -> Level {
+        match self.to {
+            State::Open | State::ForcedOpen => Level::Warning,
+            _ => Level::Info,
+        }
+    }
+}
+
+/// The event's message: `breaker <name>: <from> -> <to>`.
+impl fmt::Display for BreakerTransition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "breaker {}: {} -> {}", self.name, self.from, self.to)
+    }
 }
 
 /// Why a breaker changed state, read from the states it left and entered.
@@ -120,5 +146,31 @@ impl EffectQueue {
 
     pub(crate) fn len(&self) -> usize {
         self.queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::ToString;
+
+    use super::*;
+
+    #[test]
+    fn a_transition_is_a_warning_only_when_it_opens() {
+        let t = |from, to| BreakerTransition {
+            breaker: BreakerId(0),
+            name: String::try_from("db").unwrap(),
+            from,
+            to,
+            at: Instant::ZERO,
+            reason: TransitionReason::of(from, to),
+        };
+        let opened = t(State::Closed, State::Open);
+        assert_eq!(opened.to_string(), "breaker db: closed -> open");
+        assert_eq!(opened.level(), Level::Warning);
+        assert_eq!(t(State::Closed, State::ForcedOpen).level(), Level::Warning);
+        assert_eq!(t(State::Open, State::HalfOpen).level(), Level::Info);
+        assert_eq!(t(State::HalfOpen, State::Closed).level(), Level::Info);
     }
 }

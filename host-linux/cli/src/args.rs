@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use heidi_client::{BreakerOutcome, PipelineMode};
+use heidi_core::service::TAIL_MAX_LINES;
 
 /// heidi: talk to the heidi-kernel daemon, and verify journals offline.
 ///
@@ -206,7 +207,7 @@ pub enum JournalCommand {
     Tail {
         /// How many lines (1 to 256).
         #[arg(short = 'n', long = "lines", default_value_t = 10,
-              value_parser = clap::value_parser!(u32).range(1..=256))]
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(TAIL_MAX_LINES)))]
         n: u32,
     },
     /// Append a client event to the daemon's journal (JOURNAL_APPEND).

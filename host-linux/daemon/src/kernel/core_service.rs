@@ -7,18 +7,16 @@
 
 use heidi_common::JournalEntry;
 use heidi_core::Instant;
-use heidi_core::breaker::State;
 use heidi_core::health::{Health, HealthConfig};
 use heidi_core::idempotency::IdempotencyConfig;
-use heidi_core::journal::Level;
 use heidi_core::key::KeyHasher;
 use heidi_core::lease::{LeaseConfig, LeaseSet};
 use heidi_core::limit::Tat;
 use heidi_core::policy::{CUSTOM_OPERATIONS_MAX, RatePolicy, TIERS_MAX};
 use heidi_core::proto::{Method, Request};
 use heidi_core::service::{
-    BreakerPolicies, Breakers, Durable, Effect, Idempotency, LeaseTable, PermitSlot,
-    REPLY_MAX_BYTES, Reply, ReplyBuf, Served, Service,
+    BreakerPolicies, BreakerTransition, Breakers, Durable, Effect, Idempotency, LeaseTable,
+    PermitSlot, REPLY_MAX_BYTES, Reply, ReplyBuf, Served, Service,
 };
 use heidi_core::table::Slot;
 
@@ -227,18 +225,14 @@ impl Core {
         self.service.handle_timeout(now);
     }
 
-    /// The next effect as a journal entry: a breaker transition is a `breaker_transition`
-    /// event of stage `kernel` (`breaker <name>: <from> -> <to>`), a warning when the breaker
-    /// opens.
+    /// The next effect as a journal entry, in the form the core gives it (a breaker
+    /// transition's stage, event type, level and message).
     pub(crate) fn poll_journal(&mut self) -> Option<JournalEntry> {
         match self.service.poll_effect()? {
             Effect::BreakerTransition(t) => {
-                let message = format!("breaker {}: {} -> {}", t.name, t.from, t.to);
-                let mut entry = JournalEntry::info("kernel", "breaker_transition", message);
-                // Only entering open (or forced open) is a warning; open -> half_open is not.
-                if matches!(t.to, State::Open | State::ForcedOpen) {
-                    entry.level = Level::Warning;
-                }
+                let (stage, event_type) = (BreakerTransition::STAGE, BreakerTransition::EVENT_TYPE);
+                let mut entry = JournalEntry::info(stage, event_type, t.to_string());
+                entry.level = t.level();
                 Some(entry)
             }
         }

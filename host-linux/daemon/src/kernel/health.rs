@@ -2,7 +2,7 @@
 //! `/ready` back, read from the core service's health set.
 
 use heidi_core::Instant;
-use heidi_core::health::CheckStatus;
+use heidi_core::health::Readiness;
 
 use super::core_service::DaemonHealth;
 
@@ -16,21 +16,16 @@ pub struct NotReady {
     pub status: &'static str,
 }
 
-/// Those of `names` that are not healthy at `now` in `set` (see [`NotReady`]).
+/// Those of `names` that are not ready at `now` in `set` (the core's [`Readiness`]).
 pub(crate) fn not_ready(set: &DaemonHealth, now: Instant, names: &[&str]) -> Vec<NotReady> {
     names
         .iter()
-        .filter_map(|&name| {
-            let status = match set.check(now, name) {
-                Ok(info) if info.status == CheckStatus::Healthy => return None,
-                Ok(info) if info.status == CheckStatus::Unhealthy => "unhealthy",
-                Ok(_) => "unknown",
-                Err(_) => "unreported",
-            };
-            Some(NotReady {
+        .filter_map(|&name| match set.readiness(now, name) {
+            Readiness::Ready => None,
+            status => Some(NotReady {
                 name: name.to_owned(),
-                status,
-            })
+                status: status.as_str(),
+            }),
         })
         .collect()
 }
