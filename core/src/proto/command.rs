@@ -23,6 +23,7 @@
 //! assert_eq!(&buf[..n], b"PROTOCOL 1 DAEMON 0.1.0\n");
 //! ```
 
+use super::MethodClass;
 use super::buffer::BufferTooSmall;
 use super::reply::truncate;
 use crate::json::escape::quoted;
@@ -123,9 +124,18 @@ pub enum LineReply<'a> {
     UnknownCommand(&'a [u8]),
     /// `ERR LINE_TOO_LONG`.
     LineTooLong,
+    /// `ERR FORBIDDEN`: the peer may not call [`LineReply::CLASS`] methods; the host closes
+    /// the connection after it.
+    Forbidden,
+    /// `ERR OVERLOADED`: the host has too many connections; it closes this one after it.
+    Overloaded,
 }
 
 impl<'a> LineReply<'a> {
+    /// The class of method every line command is: they read the daemon's status, so a peer
+    /// must be admitted to read-only methods to use them.
+    pub const CLASS: MethodClass = MethodClass::Read;
+
     /// The reply to `command`; `None` for a blank line. `status` is called only for `status`.
     #[must_use]
     pub fn answer(
@@ -160,6 +170,8 @@ impl<'a> LineReply<'a> {
                 safe_text(cmd, UNKNOWN_ECHO_MAX_BYTES, &mut out);
             }
             LineReply::LineTooLong => out.bytes(b"ERR LINE_TOO_LONG"),
+            LineReply::Forbidden => out.bytes(b"ERR FORBIDDEN"),
+            LineReply::Overloaded => out.bytes(b"ERR OVERLOADED"),
         }
         out.byte(b'\n');
         Ok(out.finish()?)
@@ -254,10 +266,16 @@ mod tests {
     }
 
     #[test]
-    fn line_too_long_reply() {
+    fn error_lines() {
         let mut buf = [0u8; 32];
-        let n = LineReply::LineTooLong.encode(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"ERR LINE_TOO_LONG\n");
+        for (reply, line) in [
+            (LineReply::LineTooLong, &b"ERR LINE_TOO_LONG\n"[..]),
+            (LineReply::Forbidden, b"ERR FORBIDDEN\n"),
+            (LineReply::Overloaded, b"ERR OVERLOADED\n"),
+        ] {
+            let n = reply.encode(&mut buf).unwrap();
+            assert_eq!(&buf[..n], line);
+        }
     }
 
     #[test]

@@ -9,8 +9,8 @@ use super::state::{Answer, Peer, Shared, VERSION};
 use super::unix_io::{Read, Waits, read, track_partial, write};
 use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use heidi_core::proto::{
-    Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Method,
-    MethodClass, Mode, frame_prefix, sniff,
+    Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Method, Mode,
+    frame_prefix, sniff,
 };
 use std::io;
 use std::sync::Arc;
@@ -105,7 +105,7 @@ async fn refuse(mut stream: UnixStream) {
             );
             push_frame(&mut out, &body);
         }
-        Mode::Line => out.extend_from_slice(b"ERR OVERLOADED\n"),
+        Mode::Line => push_line(&mut out, &LineReply::Overloaded),
     }
     let _ = tokio::time::timeout(wait, stream.write_all(&out)).await;
 }
@@ -143,13 +143,23 @@ async fn connection(
         Mode::Framed => framed(shared, &peer, stream, buf, n, waits).await,
         // Line commands read status: a peer not admitted to read-only methods gets one
         // refusal and the connection is closed.
-        Mode::Line if !shared.admits(MethodClass::Read, &peer) => {
-            shared.metrics.forbidden(MethodClass::Read);
-            let mut out = b"ERR FORBIDDEN\n".to_vec();
+        Mode::Line if !shared.admits(LineReply::CLASS, &peer) => {
+            shared.metrics.forbidden(LineReply::CLASS);
+            let mut out = Vec::new();
+            push_line(&mut out, &LineReply::Forbidden);
             write(&mut stream, &mut out, idle, &mut waits).await
         }
         Mode::Line => lines(shared, stream, buf, n, waits).await,
     }
+}
+
+/// Appends a line-mode reply, `\n` included.
+fn push_line(out: &mut Vec<u8>, reply: &LineReply<'_>) {
+    let mut line = [0u8; LINE_REPLY_MAX_BYTES];
+    let len = reply
+        .encode(&mut line)
+        .expect("LINE_REPLY_MAX_BYTES holds every reply");
+    out.extend_from_slice(&line[..len]);
 }
 
 fn push_frame(out: &mut Vec<u8>, body: &[u8]) {
@@ -314,7 +324,6 @@ async fn lines(
     let buffers = &shared.buffers;
     let mut decoder = LineDecoder::<LINE_MAX_BYTES>::new();
     let mut out = Vec::new();
-    let mut line_buf = [0u8; LINE_REPLY_MAX_BYTES];
     let mut partial_since = None;
     loop {
         let mut input = &buf[..n];
@@ -331,10 +340,7 @@ async fn lines(
                 }
             };
             if let Some(reply) = reply {
-                let len = reply
-                    .encode(&mut line_buf)
-                    .expect("LINE_REPLY_MAX_BYTES holds every reply");
-                out.extend_from_slice(&line_buf[..len]);
+                push_line(&mut out, &reply);
             }
             if out.len() >= FLUSH_BYTES {
                 write(&mut stream, &mut out, idle, &mut waits).await?;
@@ -354,10 +360,7 @@ async fn lines(
                 if let Some(reply) =
                     last.and_then(|c| LineReply::answer(c, VERSION, || shared.daemon_status()))
                 {
-                    let len = reply
-                        .encode(&mut line_buf)
-                        .expect("LINE_REPLY_MAX_BYTES holds every reply");
-                    out.extend_from_slice(&line_buf[..len]);
+                    push_line(&mut out, &reply);
                     write(&mut stream, &mut out, idle, &mut waits).await?;
                 }
                 return Ok(());
