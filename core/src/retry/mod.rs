@@ -8,8 +8,10 @@
 //! [`Instant`](crate::Instant). Retry in one layer only: a client that retries a call its
 //! server already retries multiplies the load.
 
+mod attempt;
 pub mod budget;
 pub mod policy;
 
+pub use attempt::AttemptFault;
 pub use budget::{BudgetConfig, BudgetConfigError, BudgetExhausted, RetryBudget};
 pub use policy::{GiveUpReason, Jitter, PolicyError, RetryDecision, RetryPolicy};

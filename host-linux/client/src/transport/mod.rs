@@ -9,6 +9,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use heidi_core::proto::{REQUEST_MAX_BYTES, RESPONSE_MAX_BYTES, frame_prefix};
+use heidi_core::retry::AttemptFault;
 
 use super::result::{CallStatus, codes};
 use crate::endpoint::Endpoint;
@@ -87,22 +88,22 @@ pub(crate) enum TransportError {
 }
 
 impl TransportError {
-    /// Whether another attempt could succeed and is safe: a daemon not (yet) listening
-    /// always; a timeout or a broken connection only for a `read_only` method, because the
-    /// daemon may already have applied the request (a second `RATE_LIMIT_CONSUME` would take
-    /// tokens twice). Never a reply the daemon did send.
-    pub(crate) fn is_retryable(&self, read_only: bool) -> bool {
+    /// The failure as the core's retry rule knows it ([`AttemptFault::may_retry`]): a
+    /// connection refused or reset, or a socket not there yet, is a daemon not (yet)
+    /// listening.
+    pub(crate) fn fault(&self) -> AttemptFault {
         match self {
-            TransportError::Connect(e) => matches!(
-                e.kind(),
+            TransportError::Connect(e) => match e.kind() {
                 io::ErrorKind::NotFound
-                    | io::ErrorKind::ConnectionRefused
-                    | io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::Interrupted
-            ),
-            TransportError::Timeout(_) | TransportError::Broken(_) => read_only,
-            _ => false,
+                | io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::Interrupted => AttemptFault::NotConnected,
+                _ => AttemptFault::Unusable,
+            },
+            TransportError::Timeout(_) => AttemptFault::TimedOut,
+            TransportError::Broken(_) => AttemptFault::Broken,
+            _ => AttemptFault::Unusable,
         }
     }
 
@@ -230,7 +231,7 @@ mod tests {
         let over = format!("{fill}a");
         let e = Request::new("X", &serde_json::json!(over), 0).unwrap_err();
         assert!(matches!(e, TransportError::RequestTooLarge(n) if n == REQUEST_MAX_BYTES + 1));
-        assert!(!e.is_retryable(true));
+        assert_eq!(e.fault(), AttemptFault::Unusable);
     }
 
     #[test]
