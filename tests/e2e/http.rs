@@ -484,3 +484,39 @@ fn a_non_loopback_listener_takes_any_host_and_relies_on_its_token() {
         415
     );
 }
+
+/// `/api/call` checks its body as the socket checks a frame's: empty or not UTF-8 is
+/// `BAD_FRAME` (HTTP 400), with the same message.
+#[test]
+fn api_call_bodies_are_checked_like_frames() {
+    use std::io::{Read, Write};
+    let d = Daemon::start(&[]);
+    let send = |body: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "POST /api/call HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            d.port,
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        let status: u16 = reply[9..12].parse().unwrap();
+        let body = &reply[reply.find("\r\n\r\n").unwrap() + 4..];
+        (status, serde_json::from_str::<Value>(body).unwrap())
+    };
+    let (code, v) = send(b"");
+    assert_eq!(
+        (code, &v["code"], &v["message"]),
+        (400, &json!("BAD_FRAME"), &json!("empty frame"))
+    );
+    let (code, v) = send(b"{\"method\":\"PING\xff\"}");
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(v["code"], "BAD_FRAME");
+    assert_eq!(v["message"], "frame is not valid UTF-8 (byte 15)");
+    let (code, v) = send(br#"{"method":"PING","params":{}}"#);
+    assert_eq!((code, &v["pong"]), (200, &json!(true)));
+}

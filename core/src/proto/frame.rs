@@ -330,6 +330,16 @@ impl<const N: usize> FrameDecoder<N> {
     }
 }
 
+/// A request body that arrived whole by other means than a frame (an HTTP request's body),
+/// checked as a frame's body is: [`FrameError::Empty`] when empty,
+/// [`FrameError::InvalidUtf8`] where its UTF-8 breaks.
+pub fn body_text(body: &[u8]) -> Result<&str, FrameError> {
+    if body.is_empty() {
+        return Err(FrameError::Empty);
+    }
+    utf8(body)
+}
+
 /// A complete body as text, or where its UTF-8 breaks.
 fn utf8(body: &[u8]) -> Result<&str, FrameError> {
     core::str::from_utf8(body).map_err(|e| FrameError::InvalidUtf8 {
@@ -434,6 +444,17 @@ mod tests {
 
     fn frame(body: &[u8], out: &mut [u8]) -> usize {
         encode_frame(body, usize::MAX, out).unwrap()
+    }
+
+    #[test]
+    fn a_whole_body_is_checked_as_a_frame_body() {
+        assert_eq!(body_text(b"{}"), Ok("{}"));
+        assert_eq!(body_text(b""), Err(FrameError::Empty));
+        assert_eq!(
+            body_text(b"{\xff}"),
+            Err(FrameError::InvalidUtf8 { at_byte: 1 })
+        );
+        assert_eq!(body_text(b"").unwrap_err().code(), ErrorCode::BadFrame);
     }
 
     #[test]

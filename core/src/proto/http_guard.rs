@@ -49,6 +49,7 @@
 //! assert_eq!(guard.admit(&curl), Ok(()));
 //! ```
 
+use super::ErrorCode;
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
@@ -126,6 +127,14 @@ impl Refusal {
             | Refusal::HostWrongPort => 421,
             Refusal::OriginNull | Refusal::OriginMalformed | Refusal::OriginForeign => 403,
             Refusal::ContentTypeMissing | Refusal::ContentTypeNotJson => 415,
+        }
+    }
+
+    /// The error reply's code: `BAD_REQUEST` for `Content-Type`, `REFUSED` for the rest.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Refusal::ContentTypeMissing | Refusal::ContentTypeNotJson => ErrorCode::BadRequest,
+            _ => ErrorCode::Refused,
         }
     }
 

@@ -110,11 +110,7 @@ async fn guard(State(guard): State<HttpGuard>, request: Request, next: Next) -> 
         Ok(()) => next.run(request).await,
         Err(refusal) => {
             let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
-            let code = match status {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::BadRequest,
-                _ => ErrorCode::Refused,
-            };
-            error_response(status, code, refusal.message())
+            error_response(status, refusal.code(), refusal.message())
         }
     }
 }
@@ -227,20 +223,10 @@ async fn api_call(
             );
         }
     };
-    let Ok(text) = std::str::from_utf8(&bytes) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadFrame,
-            "request body is not valid UTF-8",
-        );
+    let text = match heidi_core::proto::frame::body_text(&bytes) {
+        Ok(text) => text,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
     };
-    if text.is_empty() {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadFrame,
-            "empty request body",
-        );
-    }
     let mut out = Vec::new();
     shared.call(text, &Peer::Http(peer.0), &mut out).await;
     json_response(StatusCode::OK, out)

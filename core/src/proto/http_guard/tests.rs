@@ -321,6 +321,10 @@ fn statuses_and_messages() {
     assert_eq!(Refusal::OriginNull.status(), 403);
     assert_eq!(Refusal::ContentTypeNotJson.status(), 415);
     assert_eq!(Refusal::ContentTypeMissing.status(), 415);
+    assert_eq!(Refusal::ContentTypeMissing.code(), ErrorCode::BadRequest);
+    assert_eq!(Refusal::ContentTypeNotJson.code(), ErrorCode::BadRequest);
+    assert_eq!(Refusal::HostWrongPort.code(), ErrorCode::Refused);
+    assert_eq!(Refusal::OriginNull.code(), ErrorCode::Refused);
     extern crate std;
     use std::string::ToString;
     assert_eq!(
