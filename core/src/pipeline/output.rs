@@ -150,6 +150,20 @@ pub struct Status {
 }
 
 impl Status {
+    /// A pipeline that never ran: idle in round 1, collect mode, nothing pending.
+    pub const IDLE: Status = Status {
+        state: State::Idle,
+        round: 1,
+        mode: Mode::Collect,
+        stage: None,
+        stage_started_at: None,
+        awaiting_train: false,
+        resume_to: None,
+        pause_requested: false,
+        last_error: None,
+        completed: false,
+    };
+
     /// The one word a dashboard reads: what the pipeline is doing ([`RunStatus`]).
     pub const fn run_status(&self) -> RunStatus {
         match self.state {

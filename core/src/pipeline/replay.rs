@@ -80,18 +80,7 @@ impl Replay {
         Replay {
             rounds: config.rounds,
             unit_tests: config.unit_tests,
-            status: Status {
-                state: State::Idle,
-                round: 1,
-                mode: Mode::Collect,
-                stage: None,
-                stage_started_at: None,
-                awaiting_train: false,
-                resume_to: None,
-                pause_requested: false,
-                last_error: None,
-                completed: false,
-            },
+            status: Status::IDLE,
             running: false,
             events: 0,
         }

@@ -61,18 +61,7 @@ mod tests {
 
     #[test]
     fn the_core_writes_the_bytes_serde_would() {
-        let idle = Status {
-            state: State::Idle,
-            round: 1,
-            mode: Mode::Collect,
-            stage: None,
-            stage_started_at: None,
-            awaiting_train: false,
-            resume_to: None,
-            pause_requested: false,
-            last_error: None,
-            completed: false,
-        };
+        let idle = Status::IDLE;
         let running = Status {
             state: State::Collecting,
             round: 7,
