@@ -124,6 +124,28 @@ impl Method {
         }
     }
 
+    /// Whether a call changes nothing ([`MethodClass::Read`]).
+    #[must_use]
+    pub const fn is_read_only(self) -> bool {
+        self.class().is_read_only()
+    }
+
+    /// Whether a call may change state: the kernel's ([`MethodClass::Mutate`]) or the
+    /// daemon's ([`MethodClass::Admin`]).
+    #[must_use]
+    pub const fn is_mutating(self) -> bool {
+        !self.is_read_only()
+    }
+
+    /// Whether a client may send the call again after losing its reply (a timeout, a broken
+    /// connection): only when it changes nothing. A mutating call may have been applied, and
+    /// none of them is idempotent on the wire (a second `RATE_LIMIT_CONSUME` takes tokens
+    /// again; `IDEMPOTENCY_BEGIN` is how a caller makes its own work safe to repeat).
+    #[must_use]
+    pub const fn is_retry_safe(self) -> bool {
+        self.is_read_only()
+    }
+
     /// Whether this is one of the pipeline's control methods (`PIPELINE_*`), which a host
     /// carries out with its pipeline runner.
     #[must_use]
@@ -252,6 +274,17 @@ mod tests {
                 Mutate
             };
             assert_eq!(m.class(), expected, "{m}");
+            let read_only = expected == Read;
+            assert_eq!(
+                (m.is_read_only(), m.is_mutating(), m.is_retry_safe()),
+                (read_only, !read_only, read_only),
+                "{m}"
+            );
+            assert_eq!(
+                m.is_pipeline_control(),
+                m.as_str().starts_with("PIPELINE_"),
+                "{m}"
+            );
         }
         let mutating = Method::ALL.iter().filter(|m| m.class() == Mutate).count();
         assert_eq!(mutating, 10);

@@ -158,7 +158,7 @@ impl Client {
                 attempts += 1;
                 let outcome = self.attempt(&request);
                 let Err(e) = outcome else { break outcome };
-                if !e.fault().may_retry(methods::is_read_only(method)) {
+                if !e.fault().may_retry(methods::is_retry_safe(method)) {
                     break Err(e);
                 }
                 let now = self.clock.now();

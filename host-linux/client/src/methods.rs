@@ -364,14 +364,14 @@ pub(crate) fn breaker_open_for_ms(payload: &Value) -> Option<u64> {
     payload.get("retry_after_ms").and_then(Value::as_u64)
 }
 
-/// Methods that change nothing in the daemon, so a call that timed out or lost its
-/// connection may be sent again without applying anything twice.
-/// The answer is the protocol's ([`Method::class`](heidi_core::proto::Method::class)); a name
-/// the protocol does not know is not read-only.
-pub(crate) fn is_read_only(method: &str) -> bool {
+/// Whether a call of `method` that timed out or lost its connection may be sent again
+/// without applying anything twice: the protocol's answer
+/// ([`Method::is_retry_safe`](heidi_core::proto::Method::is_retry_safe)); a name the
+/// protocol does not know is not.
+pub(crate) fn is_retry_safe(method: &str) -> bool {
     method
         .parse::<heidi_core::proto::Method>()
-        .is_ok_and(|m| m.class().is_read_only())
+        .is_ok_and(heidi_core::proto::Method::is_retry_safe)
 }
 
 #[cfg(test)]
