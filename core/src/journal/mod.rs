@@ -40,6 +40,7 @@ mod chain;
 mod event;
 mod hash;
 mod line;
+mod policy_event;
 mod policy_seal;
 pub mod redact;
 mod scan;
@@ -56,6 +57,10 @@ pub use event::{
 };
 pub use hash::{HexHash, LineHash};
 pub use line::{EVENT_VERSION, EncodeError, MAX_LINE_BYTES, NameField, encode_line};
+pub use policy_event::{
+    FROM_CONFIGURATION, POLICY_APPLIED, POLICY_LOADED, POLICY_RETAINED, POLICY_STAGE, PolicyEvents,
+    PolicyMessage,
+};
 pub use policy_seal::{
     FileTag, JournaledPolicy, POLICY_TAG_LABEL, PolicyFileFault, PolicyFileOk, PolicyMark,
     PolicyTag, check_missing_policy_file, check_policy_file,

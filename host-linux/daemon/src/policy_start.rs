@@ -13,11 +13,13 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use heidi_core::journal::{
-    JournaledPolicy, Level, PolicyFileOk, PolicyMark, check_missing_policy_file, check_policy_file,
+    FROM_CONFIGURATION, JournaledPolicy, Level, POLICY_LOADED, POLICY_RETAINED, POLICY_STAGE,
+    PolicyEvents, PolicyFileOk, PolicyMark, PolicyMessage, check_missing_policy_file,
+    check_policy_file,
 };
 
 use super::policy_file::{POLICY_FILE, POLICY_NEXT_FILE, PolicyFile, PolicyFiles, read};
-use crate::kernel::{Policy, event_message, parse_event_message};
+use crate::kernel::Policy;
 use heidi_common::JournalEntry;
 
 /// The journal's policy event in force, if any; `sealed` when a seal found at open
@@ -37,25 +39,25 @@ pub(crate) fn last_journaled(
     let rotated = heidi_store::list_segments(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let files = heidi_store::journal_files(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut number = files.first().map_or(0, |(_, before)| *before);
-    let mut last = LastPolicy::default();
+    let mut events = PolicyEvents::default();
     for seq in rotated {
         let path = dir.join(heidi_store::segment_file(seq));
-        last_in_file(&path, sealed_lines, &mut number, &mut last)?;
+        events_in_file(&path, sealed_lines, &mut number, &mut events)?;
     }
-    last_in_file(journal, sealed_lines, &mut number, &mut last)?;
-    Ok(last.in_force())
+    events_in_file(journal, sealed_lines, &mut number, &mut events)?;
+    Ok(events.in_force())
 }
 
 /// What retention journals in place of the segment `files` it deletes: a `policy_retained`
 /// mark naming the policy event in force at the end of those files, if they hold one
 /// (the [`CarryHook`](heidi_store::CarryHook) of `heidid`'s journal).
 pub(crate) fn retained_policy(files: &[std::path::PathBuf]) -> std::io::Result<Vec<JournalEntry>> {
-    let mut last = LastPolicy::default();
+    let mut events = PolicyEvents::default();
     let mut number = 0;
     for file in files {
-        last_in_file(file, u64::MAX, &mut number, &mut last).map_err(std::io::Error::other)?;
+        events_in_file(file, u64::MAX, &mut number, &mut events).map_err(std::io::Error::other)?;
     }
-    Ok(last
+    Ok(events
         .in_force()
         .map(|p| {
             let what = if p.from_configuration {
@@ -63,56 +65,20 @@ pub(crate) fn retained_policy(files: &[std::path::PathBuf]) -> std::io::Result<V
             } else {
                 "in force"
             };
-            let message = event_message(p.mark.version, what, &hex(&p.mark.digest));
+            let message = PolicyMessage { mark: p.mark, what };
             let message = format!("{message}; retained by journal retention");
-            JournalEntry::info("kernel", POLICY_RETAINED, message)
+            JournalEntry::info(POLICY_STAGE, POLICY_RETAINED, message)
         })
         .into_iter()
         .collect())
 }
 
-/// The event retention journals to keep the policy in force named.
-const POLICY_RETAINED: &str = "policy_retained";
-
-/// What a policy event's message says of the configuration's policy ([`event_message`]).
-const FROM_CONFIGURATION: &str = "loaded from the configuration";
-
-/// Whether a policy event's message names the configuration's policy.
-fn names_configuration(message: &str) -> bool {
-    message
-        .strip_prefix("policy version ")
-        .and_then(|rest| rest.split_once(' '))
-        .is_some_and(|(_, rest)| rest.starts_with(FROM_CONFIGURATION))
-}
-
-fn hex(digest: &[u8; 32]) -> String {
-    heidi_core::journal::LineHash(*digest)
-        .hex()
-        .as_str()
-        .to_owned()
-}
-
-/// The policy events seen so far, by kind.
-#[derive(Default)]
-struct LastPolicy {
-    /// The last `policy_applied` or `policy_loaded`.
-    event: Option<JournaledPolicy>,
-    /// The last `policy_retained`.
-    retained: Option<JournaledPolicy>,
-}
-
-impl LastPolicy {
-    fn in_force(self) -> Option<JournaledPolicy> {
-        self.event.or(self.retained)
-    }
-}
-
-/// [`last_journaled`] over one file whose first line is line `number + 1`.
-fn last_in_file(
+/// Feeds the lines of one file whose first line is line `number + 1` to `events`.
+fn events_in_file(
     journal: &Path,
     sealed_lines: u64,
     number: &mut u64,
-    last: &mut LastPolicy,
+    events: &mut PolicyEvents,
 ) -> Result<(), String> {
     #[derive(serde::Deserialize)]
     struct Line<'a> {
@@ -142,21 +108,13 @@ fn last_in_file(
         }
         let line: Line<'_> = serde_json::from_str(buf.trim_end())
             .map_err(|e| format!("{} line {number}: {e}", journal.display()))?;
-        if line.stage != "kernel" {
-            continue;
-        }
-        let slot = match line.event_type {
-            "policy_applied" | "policy_loaded" => &mut last.event,
-            POLICY_RETAINED => &mut last.retained,
-            _ => continue,
-        };
-        if let Some((version, digest)) = parse_event_message(&line.message) {
-            *slot = Some(JournaledPolicy {
-                mark: PolicyMark { version, digest },
-                sealed: *number <= sealed_lines,
-                from_configuration: names_configuration(&line.message),
-            });
-        }
+        events.observe(
+            *number,
+            line.stage,
+            line.event_type,
+            &line.message,
+            sealed_lines,
+        );
     }
 }
 
@@ -274,11 +232,11 @@ fn loaded(
     write_main: bool,
     remove_next: bool,
 ) -> StartPolicy {
-    let mut message = event_message(file.version, what, &file.policy.digest_hex());
+    let mut message = file.policy.event_message(file.version, what);
     if let Some(note) = note {
         message = format!("{message}; {note}");
     }
-    let mut entry = JournalEntry::info("kernel", "policy_loaded", message);
+    let mut entry = JournalEntry::info(POLICY_STAGE, POLICY_LOADED, message);
     entry.level = level;
     StartPolicy {
         policy: file.policy,
@@ -303,7 +261,7 @@ fn configured_policy(
         version: 1,
         digest: configured.digest(),
     };
-    let mut message = event_message(1, FROM_CONFIGURATION, &configured.digest_hex());
+    let mut message = configured.event_message(1, FROM_CONFIGURATION);
     let mut level = Level::Info;
     if let Some(note) = accepted {
         level = Level::Warning;
@@ -311,7 +269,7 @@ fn configured_policy(
     } else if journal.is_some_and(|j| j.mark != mark) {
         message = format!("{message}; the configuration's policy changed since the last start");
     }
-    let mut entry = JournalEntry::info("kernel", "policy_loaded", message);
+    let mut entry = JournalEntry::info(POLICY_STAGE, POLICY_LOADED, message);
     entry.level = level;
     StartPolicy {
         policy: configured,
@@ -405,7 +363,7 @@ mod tests {
     }
 
     fn applied(version: u64, policy: &Policy) -> JournalEntry {
-        let message = event_message(version, "applied", &policy.digest_hex());
+        let message = policy.event_message(version, "applied");
         JournalEntry::info("kernel", "policy_applied", format!("{message} (by test)"))
     }
 
@@ -467,8 +425,11 @@ mod tests {
         assert_eq!(start.entry.event_type, "policy_loaded");
         assert_eq!(start.entry.level, Level::Info);
         assert_eq!(
-            parse_event_message(&start.entry.message),
-            Some((1, Policy::default().digest()))
+            PolicyMessage::parse(&start.entry.message),
+            Some(PolicyMark {
+                version: 1,
+                digest: Policy::default().digest()
+            })
         );
         // The configuration's policy, journaled: still no file needed, also after the
         // configuration changed (and after retention carried the event forward).

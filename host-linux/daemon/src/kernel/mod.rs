@@ -53,6 +53,7 @@ mod stats;
 mod tests;
 
 use heidi_core::Instant;
+use heidi_core::journal::{POLICY_APPLIED, POLICY_STAGE};
 use heidi_core::key::KeyHasher;
 use heidi_core::proto::{ErrorCode, Method, Request};
 use heidi_core::service;
@@ -65,7 +66,7 @@ pub use config::{
 };
 pub use health::NotReady;
 pub use journal_append::{RESERVED_STAGES, parse_journal_append};
-pub use policy::{DaemonRatePolicy, Policy, PolicyError, event_message, parse_event_message};
+pub use policy::{DaemonRatePolicy, Policy, PolicyError};
 pub use stats::KernelStats;
 
 pub use crate::reply::Said;
@@ -253,8 +254,8 @@ impl Kernel {
         let mut text = String::new();
         let _ = service::write_applied_reply(version, &mut text);
         out.extend_from_slice(text.as_bytes());
-        let message = policy::event_message(version, "applied", &policy.digest_hex());
-        let entry = JournalEntry::info("kernel", "policy_applied", message);
+        let message = policy.event_message(version, "applied");
+        let entry = JournalEntry::info(POLICY_STAGE, POLICY_APPLIED, message);
         Handled::ApplyPolicy(Box::new(PendingPolicy {
             policy,
             version,

@@ -20,6 +20,7 @@ use std::fmt;
 use heidi_core::breaker::BreakerConfig;
 use heidi_core::health::HealthConfig;
 use heidi_core::idempotency::IdempotencyConfig;
+use heidi_core::journal::{PolicyMark, PolicyMessage};
 use heidi_core::lease::LeaseConfig;
 use heidi_core::limit::PolicyTable;
 use heidi_core::policy::{CUSTOM_OPERATIONS_MAX, InvalidPolicy, RatePolicy, Sections, TIERS_MAX};
@@ -112,6 +113,17 @@ impl Policy {
         text.into_bytes()
     }
 
+    /// The message of a policy journal event naming this policy at `version`: the core's
+    /// [`PolicyMessage`], `policy version <version> <what> (sha256 <digest>)`.
+    pub fn event_message(&self, version: u64, what: &str) -> String {
+        let digest = self.digest();
+        PolicyMessage {
+            mark: PolicyMark { version, digest },
+            what,
+        }
+        .to_string()
+    }
+
     /// SHA-256 of [`Policy::canonical_bytes`].
     pub fn digest(&self) -> [u8; 32] {
         use sha2::Digest;
@@ -188,27 +200,4 @@ impl Policy {
     pub fn idempotency(&self) -> &IdempotencyConfig {
         self.sections.idempotency()
     }
-}
-
-/// The message of a policy journal event (`policy_applied`, `policy_loaded`):
-/// `policy version <version> <what> (sha256 <digest>)`, read back by [`parse_event_message`].
-/// The journal line format has no other field for a digest, so the message carries it, as
-/// it always did for `policy_applied`.
-pub fn event_message(version: u64, what: &str, digest_hex: &str) -> String {
-    format!("policy version {version} {what} (sha256 {digest_hex})")
-}
-
-/// The version and digest a policy event's message names ([`event_message`]); `None` for
-/// any other text. Text appended after the digest (`(by …)`) is ignored.
-pub fn parse_event_message(message: &str) -> Option<(u64, [u8; 32])> {
-    let rest = message.strip_prefix("policy version ")?;
-    let digits = rest.find(' ')?;
-    let version = rest[..digits].parse::<u64>().ok()?;
-    let at = rest.find("(sha256 ")? + "(sha256 ".len();
-    let hex = rest.get(at..at + 64)?;
-    if rest.as_bytes().get(at + 64) != Some(&b')') {
-        return None;
-    }
-    let digest = heidi_core::journal::LineHash::from_hex(hex.as_bytes())?;
-    Some((version, digest.0))
 }

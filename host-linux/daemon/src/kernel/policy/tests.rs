@@ -254,29 +254,6 @@ fn readiness_names_checks_and_is_bounded() {
     }
 }
 
-#[test]
-fn policy_event_messages_name_version_and_digest() {
-    use super::{event_message, parse_event_message};
-    let p = Policy::default();
-    let message = event_message(7, "applied", &p.digest_hex());
-    assert_eq!(parse_event_message(&message), Some((7, p.digest())));
-    let by = format!("{message} (by unix uid 1000 gid 1000 pid 42)");
-    assert_eq!(parse_event_message(&by), Some((7, p.digest())));
-    let loaded = event_message(3, "loaded from policy.json", &p.digest_hex());
-    assert_eq!(parse_event_message(&loaded), Some((3, p.digest())));
-    for bad in [
-        "",
-        "policy version x applied (sha256 00)",
-        "policy version 7 applied",
-        &message.replace(')', ""),
-        &message[..message.len() - 2],
-        &message.to_uppercase(),
-        "version 7 applied",
-    ] {
-        assert_eq!(parse_event_message(bad), None, "{bad}");
-    }
-}
-
 /// Custom operations and tiers are the core's model: read, bounded, refused by field path,
 /// and written back so that the document reads back as the same policy. A document without
 /// them writes neither `tiers` nor `default_tier` (its digest is the one it always had).

@@ -25,8 +25,11 @@ fn apply_bumps_the_version_and_journals() {
         ("kernel", "policy_applied")
     );
     assert_eq!(
-        crate::kernel::parse_event_message(&entry.message),
-        Some((2, Policy::default().digest())),
+        heidi_core::journal::PolicyMessage::parse(&entry.message),
+        Some(heidi_core::journal::PolicyMark {
+            version: 2,
+            digest: Policy::default().digest()
+        }),
         "{}",
         entry.message
     );
