@@ -42,6 +42,7 @@ mod hash;
 mod line;
 mod policy_event;
 mod policy_seal;
+mod policy_start;
 pub mod redact;
 mod scan;
 mod seal;
@@ -65,6 +66,7 @@ pub use policy_seal::{
     FileTag, JournaledPolicy, POLICY_TAG_LABEL, PolicyFileFault, PolicyFileOk, PolicyMark,
     PolicyTag, check_missing_policy_file, check_policy_file,
 };
+pub use policy_start::{FoundPolicyFile, MainLoad, StartPlan, plan_policy_start};
 pub use seal::{
     BadSeal, SEAL_KEY_MIN_BYTES, SEAL_MAX_BYTES, SEAL_VERSION, Seal, SealKey, WeakSealKey,
 };

@@ -13,9 +13,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use heidi_core::journal::{
-    FROM_CONFIGURATION, JournaledPolicy, Level, POLICY_LOADED, POLICY_RETAINED, POLICY_STAGE,
-    PolicyEvents, PolicyFileOk, PolicyMark, PolicyMessage, check_missing_policy_file,
-    check_policy_file,
+    FROM_CONFIGURATION, FoundPolicyFile, JournaledPolicy, Level, MainLoad, POLICY_LOADED,
+    POLICY_RETAINED, POLICY_STAGE, PolicyEvents, PolicyMark, PolicyMessage, StartPlan,
+    plan_policy_start,
 };
 
 use super::policy_file::{POLICY_FILE, POLICY_NEXT_FILE, PolicyFile, PolicyFiles, read};
@@ -165,19 +165,6 @@ pub(crate) fn decide(
         None
     });
     let remove_next = next.is_some() || next_path.exists();
-    if let Some(next) = next {
-        let tag = next.tag(files.key(), files.run_id());
-        if check_policy_file(next.mark(), tag, journal) == Ok(PolicyFileOk::Journaled) {
-            let what = format!("loaded from {POLICY_NEXT_FILE}");
-            let note = format!("journaled before a crash, not yet moved: it is now {POLICY_FILE}");
-            return Ok(loaded(next, &what, Some(&note), Level::Info, true, true));
-        }
-        tracing::warn!(
-            version = next.version,
-            "discarding {POLICY_NEXT_FILE}: its change was never journaled (a crash, or a \
-             journal that refused it), so it never took effect"
-        );
-    }
     let path = files.dir().join(POLICY_FILE);
     let refuse = |why: String| {
         format!(
@@ -186,42 +173,72 @@ pub(crate) fn decide(
             path.display()
         )
     };
-    let Some(file) = read(&path).map_err(refuse)? else {
-        return match check_missing_policy_file(journal) {
-            Ok(()) => Ok(configured_policy(configured, journal, None, remove_next)),
-            Err(fault) if accept => {
+    let found = |file: &PolicyFile| FoundPolicyFile {
+        mark: file.mark(),
+        tag: file.tag(files.key(), files.run_id()),
+    };
+    // An unreadable policy.json refuses the start, unless policy.next.json is promoted.
+    let main_read = read(&path);
+    let plan = plan_policy_start(
+        next.as_ref().map(found),
+        main_read.as_ref().ok().and_then(Option::as_ref).map(found),
+        journal,
+        accept,
+    );
+    let main = match plan {
+        StartPlan::PromoteNext => None,
+        _ => main_read.map_err(refuse)?,
+    };
+    if let Some(next) = &next {
+        if plan != StartPlan::PromoteNext {
+            tracing::warn!(
+                version = next.version,
+                "discarding {POLICY_NEXT_FILE}: its change was never journaled (a crash, or a \
+                 journal that refused it), so it never took effect"
+            );
+        }
+    }
+    let what = format!("loaded from {POLICY_FILE}");
+    match (plan, next, main) {
+        (StartPlan::PromoteNext, Some(next), _) => {
+            let what = format!("loaded from {POLICY_NEXT_FILE}");
+            let note = format!("journaled before a crash, not yet moved: it is now {POLICY_FILE}");
+            Ok(loaded(next, &what, Some(&note), Level::Info, true, true))
+        }
+        (StartPlan::LoadMain(how), _, Some(file)) => Ok(match how {
+            MainLoad::Journaled => loaded(file, &what, None, Level::Info, false, remove_next),
+            MainLoad::SealedUnkeyed => {
+                let note =
+                    "written unkeyed by an older heidid; the sealed journal names it; now keyed";
+                loaded(file, &what, Some(note), Level::Info, true, remove_next)
+            }
+            MainLoad::Accepted(fault) => {
                 let note = format!("accepted by --accept-policy-file although {fault}");
                 tracing::warn!("{}: {note}", path.display());
-                Ok(configured_policy(
-                    configured,
-                    journal,
-                    Some(&note),
-                    remove_next,
-                ))
+                loaded(file, &what, Some(&note), Level::Warning, true, remove_next)
             }
-            Err(fault) => Err(format!(
-                "{}: {fault}; refusing to start. Restore it, or start once with \
-                 --accept-policy-file to start with the configured policy (journaled)",
-                path.display()
-            )),
-        };
-    };
-    let tag = file.tag(files.key(), files.run_id());
-    let what = format!("loaded from {POLICY_FILE}");
-    let start = match check_policy_file(file.mark(), tag, journal) {
-        Ok(PolicyFileOk::Journaled) => loaded(file, &what, None, Level::Info, false, remove_next),
-        Ok(PolicyFileOk::SealedUnkeyed) => {
-            let note = "written unkeyed by an older heidid; the sealed journal names it; now keyed";
-            loaded(file, &what, Some(note), Level::Info, true, remove_next)
+        }),
+        (StartPlan::Configured { accepted }, _, _) => {
+            let note = accepted.map(|fault| {
+                let note = format!("accepted by --accept-policy-file although {fault}");
+                tracing::warn!("{}: {note}", path.display());
+                note
+            });
+            Ok(configured_policy(
+                configured,
+                journal,
+                note.as_deref(),
+                remove_next,
+            ))
         }
-        Err(fault) if accept => {
-            let note = format!("accepted by --accept-policy-file although {fault}");
-            tracing::warn!("{}: {note}", path.display());
-            loaded(file, &what, Some(&note), Level::Warning, true, remove_next)
-        }
-        Err(fault) => return Err(refuse(fault.to_string())),
-    };
-    Ok(start)
+        (StartPlan::RefuseMain(fault), _, _) => Err(refuse(fault.to_string())),
+        (StartPlan::RefuseMissing(fault), _, _) => Err(format!(
+            "{}: {fault}; refusing to start. Restore it, or start once with \
+             --accept-policy-file to start with the configured policy (journaled)",
+            path.display()
+        )),
+        (plan, _, _) => Err(format!("{plan:?} without its file (a bug)")),
+    }
 }
 
 fn loaded(
