@@ -87,12 +87,6 @@ impl Policy {
 
     /// [`Policy::from_json`] of the document's JSON text.
     pub fn parse(doc: &str) -> Result<Policy, PolicyError> {
-        if !doc.trim_start().starts_with('{') {
-            return Err(PolicyError {
-                field: "(document)".to_owned(),
-                reason: "must be an object".to_owned(),
-            });
-        }
         let mut p = Policy::default();
         p.rate.parse_into(doc)?;
         p.sections = Sections::parse(doc)?;

@@ -86,7 +86,7 @@ fn invalid_policy_changes_nothing() {
             r#"{"leases":{"limit_per_key":1},"limits":{"embed":{"window_ms":-5}}}"#,
             "limits.embed.window_ms: ",
         ),
-        ("[]", "(document): must be an object"),
+        ("[]", "(document): not a JSON object (invalid at byte 0)"),
     ];
     for (doc, prefix) in cases {
         let v = err(&mut k, at(2), Apply, &apply(doc), "INVALID_POLICY");
