@@ -60,6 +60,29 @@ pub enum Split {
     OneByOne,
 }
 
+impl Split {
+    /// Whether the transaction at position `i` of a call that carried `sent` fails with the
+    /// refusal (the others wait for the next call).
+    #[must_use]
+    pub const fn fails(self, i: usize, sent: usize) -> bool {
+        match self {
+            Split::FailAll => i < sent,
+            Split::Resubmit { fail } => fail.contains(i),
+            Split::OneByOne => false,
+        }
+    }
+
+    /// How many of the `sent` transactions fail with the refusal.
+    #[must_use]
+    pub const fn failing(self, sent: usize) -> usize {
+        match self {
+            Split::FailAll => sent,
+            Split::Resubmit { fail } => fail.len(),
+            Split::OneByOne => 0,
+        }
+    }
+}
+
 /// The position named by a [`REFUSED_INDEX_METADATA`] value (`None` when absent or not a
 /// decimal number).
 pub fn parse_refused_index(value: Option<&str>) -> Option<usize> {
@@ -131,6 +154,26 @@ mod tests {
             }
         );
         assert_eq!(split(&["a", "a"], Some(1)), Split::FailAll);
+    }
+
+    #[test]
+    fn fails_and_failing_agree() {
+        let keys = ["a", "b", "a", "c"];
+        for split in [
+            split(&keys, Some(2)),
+            split(&keys, None),
+            split(&["a"], None),
+        ] {
+            let sent = if split == Split::FailAll {
+                1
+            } else {
+                keys.len()
+            };
+            let counted = (0..MAX_SPLIT).filter(|&i| split.fails(i, sent)).count();
+            assert_eq!(counted, split.failing(sent), "{split:?}");
+        }
+        assert_eq!(Split::FailAll.failing(5), 5);
+        assert!(!Split::OneByOne.fails(0, 5));
     }
 
     #[test]

@@ -68,7 +68,10 @@ fn a_full_custom_document_round_trips() {
 #[test]
 fn every_refusal_names_the_field() {
     let cases = [
-        (json!([]), "(document): not a JSON object (invalid at byte 0)"),
+        (
+            json!([]),
+            "(document): not a JSON object (invalid at byte 0)",
+        ),
         (json!({"limits": []}), "limits: must be an object"),
         (
             json!({"limits": {"other": {"capacity_tokens": 0}}}),

@@ -267,12 +267,7 @@ impl Flight {
             .and_then(|v| v.to_str().ok());
         let split = split_refusal(keys, parse_refused_index(named));
         tracing::debug!(sent, ?split, code = ?last.code(), "upstream refused a call");
-        let failing = match split {
-            Split::FailAll => sent,
-            Split::Resubmit { fail } => (0..sent).filter(|&i| fail.contains(i)).count(),
-            Split::OneByOne => 0,
-        };
-        let answer = match self.callers.len() > failing {
+        let answer = match self.callers.len() > split.failing(sent) {
             true => Answer::Partial(verdict.breaker),
             false => failed(verdict),
         };
@@ -300,17 +295,12 @@ impl Flight {
     /// and keeps the others for the next call.
     fn refused(&mut self, split: Split, last: &Status) {
         let sent = self.sent();
-        let fails = |i: usize| match split {
-            Split::FailAll => i < sent,
-            Split::Resubmit { fail } => fail.contains(i),
-            Split::OneByOne => false,
-        };
         self.one_by_one |= split == Split::OneByOne;
         let status = status::not_retried(last, self.guard.attempts());
         let callers = std::mem::take(&mut self.callers);
         let transactions = std::mem::take(&mut self.batch.transactions);
         for (i, (caller, tx)) in callers.into_iter().zip(transactions).enumerate() {
-            if fails(i) {
+            if split.fails(i, sent) {
                 let _ = caller.send(Err(status.clone()));
             } else {
                 self.callers.push(caller);
