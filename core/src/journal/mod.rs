@@ -38,6 +38,7 @@
 mod anchor;
 mod chain;
 mod event;
+mod excerpt;
 mod hash;
 mod line;
 mod policy_event;
@@ -56,6 +57,7 @@ pub use event::{
     ARTIFACT_PATH_MAX_BYTES, ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event, Level, NAME_MAX_BYTES,
     is_valid_name,
 };
+pub use excerpt::{Excerpt, OUTPUT_EXCERPT_CHARS, OUTPUT_EXCERPT_MAX_BYTES, OUTPUT_LINE_CHARS};
 pub use hash::{HexHash, LineHash};
 pub use line::{EVENT_VERSION, EncodeError, MAX_LINE_BYTES, NameField, encode_line};
 pub use policy_event::{

@@ -1,8 +1,8 @@
 //! Journal entries for the pipeline: the core's events, and the captured output of a failed
 //! stage (`stage_output`).
 
-use heidi_core::journal::Level;
-use heidi_core::journal::redact::{REDACTED_MAX_BYTES, redact};
+pub use heidi_core::journal::OUTPUT_EXCERPT_CHARS;
+use heidi_core::journal::{Excerpt, Level};
 use heidi_core::pipeline::{EventType, Mode, PipelineEvent, Stage, start_message};
 
 use crate::runner::OrphanReport;
@@ -17,14 +17,6 @@ pub const STAGE_ORPHANS_EVENT: &str = "stage_orphans_killed";
 
 /// The journal's `event_type` for a stage that ran uncontained (`allow_uncontained`).
 pub const STAGE_UNCONTAINED_EVENT: &str = "stage_uncontained";
-
-/// The most characters of a failed stage's output tail that go to the journal (the journal
-/// caps a message at 500 characters, keeping its start; we keep the end).
-pub const OUTPUT_EXCERPT_CHARS: usize = 480;
-
-/// The most characters kept of one output line: a longer line keeps its start and ends with
-/// `…`, so one long line does not push the lines before it out of the excerpt.
-pub(super) const OUTPUT_LINE_CHARS: usize = 160;
 
 /// The journal entry for a core event. `pipeline_start` names the run's `mode`
 /// ([`start_message`]), so a restart can rebuild it from the journal.
@@ -148,91 +140,16 @@ pub(super) fn output_entry(
     }
 }
 
-/// The last lines of `text` that fit in [`OUTPUT_EXCERPT_CHARS`], each redacted and then cut
-/// to [`OUTPUT_LINE_CHARS`], and the number of bytes of `text` left out (whole lines, the cut
-/// ends of long lines, about). Redacting each line before cutting it means a cut never leaves
-/// half a secret unrecognised. When the runner cut the text before (`cut_before`), its first
-/// line starts mid-line: it is kept from its first whitespace on, or left out.
+/// The core's excerpt of `text` ([`Excerpt`]) and the bytes of `text` it left out.
 fn excerpt(text: &str, cut_before: bool) -> (String, u64) {
-    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let mut cut = 0u64;
-    if cut_before && let Some(first) = lines.first_mut() {
-        let from = first.find(char::is_whitespace).unwrap_or(first.len());
-        let rest = first[from..].trim_start();
-        cut += (first.len() - rest.len()) as u64;
-        *first = rest;
-    }
-    let mut kept: Vec<String> = Vec::new();
-    let mut budget = OUTPUT_EXCERPT_CHARS;
-    let mut scratch = [0u8; REDACTED_MAX_BYTES];
-    let mut taking = true;
-    for line in lines.iter().rev() {
-        if !taking || line.is_empty() {
-            cut += line.len() as u64;
-            continue;
-        }
-        let (body, newline) = match line.strip_suffix('\n') {
-            Some(body) => (body, "\n"),
-            None => (*line, ""),
-        };
-        let redacted = redact(body, &mut scratch);
-        let shown = if redacted.chars().count() > OUTPUT_LINE_CHARS {
-            let head: String = redacted.chars().take(OUTPUT_LINE_CHARS - 1).collect();
-            cut += body.len().saturating_sub(head.len()) as u64;
-            head + "…" + newline
-        } else {
-            redacted.to_owned() + newline
-        };
-        let chars = shown.chars().count();
-        if chars > budget {
-            taking = false;
-            cut += line.len() as u64;
-            continue;
-        }
-        budget -= chars;
-        kept.push(shown);
-    }
-    kept.reverse();
-    (kept.concat(), cut)
+    let e = Excerpt::of(text, cut_before);
+    (e.as_str().to_owned(), e.cut_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn excerpt_keeps_the_last_lines_and_cuts_long_lines() {
-        assert_eq!(excerpt("boom\n", false), ("boom\n".to_owned(), 0));
-        // `echo first; head -c 1000 /dev/zero | tr '\0' q; exit 1`: the long line is cut,
-        // the line before it stays.
-        let text = format!("first\n{}", "q".repeat(1000));
-        let (e, cut) = excerpt(&text, false);
-        let long = "q".repeat(OUTPUT_LINE_CHARS - 1) + "…";
-        assert_eq!(e, format!("first\n{long}"));
-        assert_eq!(cut as usize, 1000 - (OUTPUT_LINE_CHARS - 1));
-        // Many lines: the last ones that fit, at most the excerpt's length.
-        let many: String = (0..200).map(|i| format!("line {i}\n")).collect();
-        let (e, _) = excerpt(&many, false);
-        assert!(e.chars().count() <= OUTPUT_EXCERPT_CHARS);
-        assert!(e.ends_with("line 199\n") && e.starts_with("line "), "{e}");
-        // A runner-truncated tail loses its first partial word.
-        assert_eq!(excerpt("k_abc123 rest", true).0, "rest");
-        assert_eq!(excerpt("k_abc123", true).0, "");
-        // A secret at the start of a long line is redacted before the line is cut.
-        let line = format!("hf_FakeTokenForTestsOnlyAbcdefghijklm9 {}", "x".repeat(400));
-        let (e, _) = excerpt(&line, false);
-        assert!(
-            e.starts_with("[HUGGINGFACE_TOKEN] xxx") && !e.contains("Fake"),
-            "{e}"
-        );
-        // A secret cut by the line cap is not half shown.
-        let line = format!(
-            "{} sk-ant-api03-FAKEabc123def456ghi789jkl012",
-            "y".repeat(140)
-        );
-        let (e, _) = excerpt(&line, false);
-        assert!(!e.contains("FAKE") && !e.contains("sk-ant"), "{e}");
-    }
+    use heidi_core::journal::OUTPUT_LINE_CHARS;
 
     #[test]
     fn output_entry_counts_what_was_cut() {
