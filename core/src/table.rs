@@ -93,7 +93,9 @@ where
     V: Reclaim + Default,
     S: AsRef<[Slot<V>]> + AsMut<[Slot<V>]>,
 {
-    /// A table over `storage`, which is cleared.
+    /// A table over `storage`, which is cleared: each occupied slot (key hash ≠ 0) is emptied.
+    /// An empty slot is only read, never written, so storage whose pages the host has not
+    /// touched yet (or has given back to the system) stays untouched.
     ///
     /// # Panics
     /// If the storage length is zero or not a multiple of [`GROUP`] (a programmer error).
@@ -104,7 +106,9 @@ where
             "table storage must be a non-zero multiple of {GROUP} slots, got {n}"
         );
         for slot in storage.as_mut() {
-            *slot = Slot::empty();
+            if slot.key != 0 {
+                *slot = Slot::empty();
+            }
         }
         Table {
             slots: storage,
@@ -296,6 +300,22 @@ mod tests {
 
     fn table<const N: usize>() -> Table<Until, [Slot<Until>; N]> {
         Table::new([Slot::empty(); N])
+    }
+
+    #[test]
+    fn new_empties_occupied_slots_and_only_those() {
+        let h = KeyHasher::new([3; 16]);
+        let mut storage = [Slot::<Until>::empty(); 16];
+        storage[3] = Slot {
+            key: h.hash(b"stale").get(),
+            value: Until(Instant::from_secs(9)),
+        };
+        let mut t = Table::new(&mut storage[..]);
+        assert_eq!(t.len(), 0);
+        assert!(t.get(h.hash(b"stale")).is_none());
+        t.assert_invariants();
+        drop(t);
+        assert_eq!((storage[3].key, storage[3].value), (0, Until::default()));
     }
 
     #[test]

@@ -82,6 +82,43 @@ fn release_free_memory() -> bool {
     unsafe { libc::malloc_trim(0) == 1 }
 }
 
+/// Gives the whole pages inside `slots` back to the system: they read as zero bytes again,
+/// and take no memory until written. For a large table just built empty, whose empty slots
+/// are all zero bytes, so that an idle daemon does not keep megabytes of empty slots
+/// resident. Only page-sized runs strictly inside `slots` are released.
+///
+/// The caller promises that every byte of `slots` is zero ([`all_zero_slots`] checks the
+/// slot type's empty value in a test).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub(crate) fn release_zeroed<T>(slots: &mut [T]) {
+    let page = rustix::param::page_size();
+    let start = slots.as_mut_ptr() as usize;
+    let end = start + std::mem::size_of_val(slots);
+    let (first, last) = (start.next_multiple_of(page), end / page * page);
+    if first >= last {
+        return;
+    }
+    // SAFETY: [first, last) lies inside `slots`, which we borrow mutably, so nothing else
+    // reads or writes it during the call. The memory is private and anonymous (a heap block
+    // of whole pages); MADV_DONTNEED makes its pages read as zero bytes from now on, which is
+    // what they hold (the caller's promise), so no value changes.
+    let released = unsafe {
+        libc::madvise(
+            first as *mut libc::c_void,
+            last - first,
+            libc::MADV_DONTNEED,
+        )
+    };
+    if released != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "madvise(MADV_DONTNEED) refused");
+    }
+}
+
+/// Elsewhere the pages stay as they are.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn release_zeroed<T>(_slots: &mut [T]) {}
+
 /// Other C libraries (musl) return large free blocks themselves and have no such call.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn release_free_memory() -> bool {
@@ -121,6 +158,18 @@ mod tests {
             }
         }
         assert!(!c.storm_passed());
+    }
+
+    /// The promise `release_zeroed` relies on: an empty limiter slot is zero bytes, so the
+    /// released pages read back as empty slots.
+    #[test]
+    fn released_empty_slots_read_back_empty() {
+        use heidi_core::limit::Tat;
+        use heidi_core::table::Slot;
+        let mut slots = vec![Slot::<Tat>::empty(); 64 * 1024].into_boxed_slice();
+        release_zeroed(&mut slots);
+        let empty = format!("{:?}", Slot::<Tat>::empty());
+        assert!(slots.iter().all(|s| format!("{s:?}") == empty));
     }
 
     #[test]

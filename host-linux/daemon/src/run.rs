@@ -64,7 +64,7 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let config = match config::load(&args, &EndpointEnv::from_process()) {
+    let config = match on_own_stack(|| config::load(&args, &EndpointEnv::from_process())) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("heidid: {e}");
@@ -94,7 +94,9 @@ pub fn main(args: Args) -> ExitCode {
         unsealed_journal: args.accept_unsealed_journal,
         policy_file: args.accept_policy_file,
     };
-    match runtime.block_on(run(config, detached, accept)) {
+    // Boxed: the future holds the start-up's state, which would otherwise sit on the main
+    // thread's stack (and keep its pages resident) for the daemon's life.
+    match runtime.block_on(Box::pin(run(config, detached, accept))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Stop::Refused(e)) => {
             tracing::error!(error = %e, "heidid refused to start");
@@ -216,6 +218,25 @@ async fn start_policy(
     .map_err(|e| e.to_string())?
 }
 
+/// Runs `f` on a short-lived thread with a large stack and returns its result. The policy
+/// tables (a few hundred KiB each) pass through the stack on their way to the heap; that
+/// thread's stack is given back when it ends, where the main thread's would stay resident
+/// for the daemon's life.
+fn on_own_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("heidid-build".into())
+            .stack_size(BUILD_STACK_BYTES)
+            .spawn_scoped(scope, f)
+            .expect("cannot start a thread")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// The stack of [`on_own_stack`]'s thread.
+const BUILD_STACK_BYTES: usize = 16 << 20;
+
 /// Runs the daemon until a signal; `detached`: tell the `--daemon` parent once listening.
 async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), Stop> {
     // Handlers first: a SIGTERM during start-up or right after READY=1 is remembered and
@@ -223,20 +244,27 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
     let signals = Signals::install()?;
     let seeds = seeds().map_err(|e| format!("cannot draw random seeds: {e}"))?;
     let audit_seed = random_key().map_err(|e| format!("cannot draw random seeds: {e}"))?;
-    let configured = std::mem::take(&mut config.policy);
-    // Built with the configured policy; rebuilt below if the journal names another.
-    let kernel = Kernel::with_capacity(seeds, configured.clone(), config.capacity);
-    let kernel = Arc::new(Mutex::new(kernel));
+    // Built with the configured policy; rebuilt below if the journal names another. The
+    // policy's copies are made on the build thread too (a copy passes through the stack).
+    let capacity = config.capacity;
+    let (kernel, configured, for_start) = on_own_stack(|| {
+        let configured = std::mem::take(&mut config.policy);
+        let kernel = Kernel::with_capacity(seeds, configured.clone(), capacity);
+        let for_start = configured.clone();
+        (Arc::new(Mutex::new(kernel)), configured, for_start)
+    });
     let metrics = Metrics::new(kernel.clone());
     let _lock = super::instance_lock::acquire(&config.journal.out_dir)
         .map_err(|e| format!("cannot lock {}: {e}", config.journal.out_dir.display()))?;
     let (journal, report) = open_journal(&config, &metrics, accept).await?;
-    let (policy_files, start) =
-        start_policy(&config, &journal, &report, configured.clone(), accept).await?;
+    let (policy_files, start) = start_policy(&config, &journal, &report, for_start, accept).await?;
     if start.policy != configured || start.version != 1 {
-        let mut rebuilt = Kernel::with_capacity(seeds, start.policy.clone(), config.capacity);
-        rebuilt.restore_version(start.version);
-        *kernel.lock().unwrap_or_else(|p| p.into_inner()) = rebuilt;
+        let (policy, version, capacity) = (start.policy.clone(), start.version, config.capacity);
+        on_own_stack(|| {
+            let mut rebuilt = Kernel::with_capacity(seeds, policy, capacity);
+            rebuilt.restore_version(version);
+            *kernel.lock().unwrap_or_else(|p| p.into_inner()) = rebuilt;
+        });
     }
     tracing::info!(version = start.version, "{}", start.entry.message);
     journal

@@ -78,7 +78,9 @@ impl Core {
     /// A service under `policy`, built from `parts` (configurations the policy validated;
     /// an invalid one falls back to the default).
     pub(crate) fn new(hasher: KeyHasher, policy: &DaemonRatePolicy, parts: Parts) -> Core {
-        let storage = vec![Slot::empty(); parts.limiter_slots].into_boxed_slice();
+        let mut storage = vec![Slot::empty(); parts.limiter_slots].into_boxed_slice();
+        // Empty slots are zero bytes: an idle daemon keeps none of their pages resident.
+        crate::memory::release_zeroed(&mut storage);
         let (breakers, permits, permit_key) = parts.breakers;
         let permit_slots = vec![PermitSlot::EMPTY; permits.max(1)].into_boxed_slice();
         let breakers = Breakers::new(breakers, permit_slots, permit_key);
