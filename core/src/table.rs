@@ -310,11 +310,12 @@ mod tests {
             key: h.hash(b"stale").get(),
             value: Until(Instant::from_secs(9)),
         };
-        let mut t = Table::new(&mut storage[..]);
-        assert_eq!(t.len(), 0);
-        assert!(t.get(h.hash(b"stale")).is_none());
-        t.assert_invariants();
-        drop(t);
+        {
+            let t = Table::new(&mut storage[..]);
+            assert_eq!(t.len(), 0);
+            assert!(t.get(h.hash(b"stale")).is_none());
+            t.assert_invariants();
+        }
         assert_eq!((storage[3].key, storage[3].value), (0, Until::default()));
     }
 

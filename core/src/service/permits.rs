@@ -40,7 +40,8 @@ pub struct PermitSlot {
 }
 
 impl PermitSlot {
-    /// A free slot.
+    /// A free slot: all zero bytes, so storage of free slots may be memory the system gives
+    /// as zero pages and nobody has touched.
     pub const EMPTY: PermitSlot = PermitSlot {
         id: 0,
         breaker: BreakerId(0),
@@ -49,8 +50,8 @@ impl PermitSlot {
         probe_slot: 0,
         issued_at: Instant::ZERO,
         expires_at: Instant::ZERO,
-        prev: NIL,
-        next: NIL,
+        prev: 0,
+        next: 0,
     };
 }
 
@@ -75,7 +76,10 @@ pub(crate) struct PermitTable<P> {
     slots: P,
     ids: IdMinter,
     bits: u32,
+    /// The last freed slot (a stack through `prev`), or [`NIL`].
     free: u32,
+    /// Slots from here on were never used: free, and never read before they are written.
+    fresh: u32,
     oldest: u32,
     newest: u32,
     len: usize,
@@ -85,22 +89,21 @@ impl<P> PermitTable<P>
 where
     P: AsRef<[PermitSlot]> + AsMut<[PermitSlot]>,
 {
-    /// A table over `slots` (cleared), minting ids keyed with `key`.
+    /// A table over `slots`, minting ids keyed with `key`. Their contents do not matter: a
+    /// slot is used in index order the first time and written before it is read, so the
+    /// host's storage may be memory nobody has touched.
     ///
     /// # Panics
     /// If there are more than [`PERMIT_SLOTS_MAX`] slots (a programmer error).
-    pub(crate) fn new(mut slots: P, key: [u8; 16]) -> PermitTable<P> {
+    pub(crate) fn new(slots: P, key: [u8; 16]) -> PermitTable<P> {
         let n = slots.as_ref().len();
         assert!(n <= PERMIT_SLOTS_MAX, "at most 2^24 permit slots");
-        for (i, slot) in slots.as_mut().iter_mut().enumerate() {
-            *slot = PermitSlot::EMPTY;
-            slot.prev = if i + 1 < n { (i + 1) as u32 } else { NIL };
-        }
         PermitTable {
             slots,
             ids: IdMinter::new(key),
             bits: n.max(1).next_power_of_two().trailing_zeros(),
-            free: if n > 0 { 0 } else { NIL },
+            free: NIL,
+            fresh: 0,
             oldest: NIL,
             newest: NIL,
             len: 0,
@@ -134,12 +137,18 @@ where
         issued_at: Instant,
         expires_at: Instant,
     ) -> Result<u64, (Permit, PermitsFull)> {
-        let index = self.free;
-        let Some(slot) = self.slots.as_ref().get(index as usize) else {
-            let oldest_expires_at = self.oldest_expires_at().unwrap_or(Instant::MAX);
-            return Err((permit, PermitsFull { oldest_expires_at }));
+        let index = match self.slots.as_ref().get(self.free as usize) {
+            Some(slot) => core::mem::replace(&mut self.free, slot.prev),
+            // At most 2^24 slots: the count fits.
+            None if (self.fresh as usize) < self.capacity() => {
+                self.fresh += 1;
+                self.fresh - 1
+            }
+            None => {
+                let oldest_expires_at = self.oldest_expires_at().unwrap_or(Instant::MAX);
+                return Err((permit, PermitsFull { oldest_expires_at }));
+            }
         };
-        self.free = slot.prev;
         let id = self.ids.next_id_carrying(index, self.bits);
         let newest = self.newest;
         self.slots.as_mut()[index as usize] = PermitSlot {
@@ -204,6 +213,9 @@ where
             return None;
         }
         let index = self.ids.index_of(id, self.bits) as usize;
+        if index >= self.fresh as usize {
+            return None;
+        }
         let slot = self.slots.as_ref().get(index)?;
         (slot.id == id).then_some(index)
     }
@@ -226,10 +238,12 @@ where
         assert_eq!(live, self.len);
         let (mut free, mut at) = (0, self.free);
         while let Some(slot) = slots.get(at as usize) {
+            assert!(at < self.fresh);
             assert_eq!(slot.id, 0);
             at = slot.prev;
             free += 1;
         }
-        assert_eq!(live + free, slots.len());
+        let fresh = slots.len() - self.fresh as usize;
+        assert_eq!(live + free + fresh, slots.len());
     }
 }

@@ -160,16 +160,21 @@ mod tests {
         assert!(!c.storm_passed());
     }
 
-    /// The promise `release_zeroed` relies on: an empty limiter slot is zero bytes, so the
-    /// released pages read back as empty slots.
+    /// The promise `release_zeroed` relies on: an empty limiter slot and a free permit slot
+    /// are zero bytes, so the released pages read back as empty slots.
     #[test]
     fn released_empty_slots_read_back_empty() {
         use heidi_core::limit::Tat;
+        use heidi_core::service::PermitSlot;
         use heidi_core::table::Slot;
         let mut slots = vec![Slot::<Tat>::empty(); 64 * 1024].into_boxed_slice();
         release_zeroed(&mut slots);
         let empty = format!("{:?}", Slot::<Tat>::empty());
         assert!(slots.iter().all(|s| format!("{s:?}") == empty));
+        let mut permits = vec![PermitSlot::EMPTY; 16 * 1024].into_boxed_slice();
+        release_zeroed(&mut permits);
+        let empty = format!("{:?}", PermitSlot::EMPTY);
+        assert!(permits.iter().all(|s| format!("{s:?}") == empty));
     }
 
     #[test]

@@ -82,7 +82,8 @@ impl Core {
         // Empty slots are zero bytes: an idle daemon keeps none of their pages resident.
         crate::memory::release_zeroed(&mut storage);
         let (breakers, permits, permit_key) = parts.breakers;
-        let permit_slots = vec![PermitSlot::EMPTY; permits.max(1)].into_boxed_slice();
+        let mut permit_slots = vec![PermitSlot::EMPTY; permits.max(1)].into_boxed_slice();
+        crate::memory::release_zeroed(&mut permit_slots);
         let breakers = Breakers::new(breakers, permit_slots, permit_key);
         let (lease_keys, lease_config, lease_key) = parts.leases;
         let leases = LeaseTable::new(lease_keys, lease_slots, lease_config, lease_key)
