@@ -23,6 +23,7 @@ use crate::idempotency::{
     Begin, BeginError, CompleteError, Completed, IdempotencyConfig, IdempotencyConfigError,
     IdempotencyTable, Outcome, Record, Saved, Token,
 };
+use crate::journal::LineHash;
 use crate::json::escape::quoted;
 use crate::json::writer::Writer;
 use crate::key::{KeyHash, KeyHasher};
@@ -611,11 +612,7 @@ fn parse_hex(s: &str) -> Option<[u8; 32]> {
 }
 
 fn hex(w: &mut Writer<'_>, digest: &[u8; 32]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in digest {
-        w.byte(DIGITS[usize::from(b >> 4)]);
-        w.byte(DIGITS[usize::from(b & 0xf)]);
-    }
+    w.bytes(LineHash(*digest).hex().as_bytes());
 }
 
 fn optional_ms(w: &mut Writer<'_>, ms: Option<u64>) {

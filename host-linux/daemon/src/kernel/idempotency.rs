@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use heidi_core::Instant;
 use heidi_core::idempotency::Record;
+use heidi_core::journal::LineHash;
 use heidi_core::key::{KeyHash, KeyHasher};
 use heidi_core::service::{Durable, IdemRecord, Idempotency, Responses};
 use heidi_core::table::Slot;
@@ -132,19 +133,12 @@ pub(crate) fn restore(
     report
 }
 
+/// A result digest as the record file writes it: lowercase hex.
 fn hex(digest: &[u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    LineHash(*digest).hex().as_str().to_owned()
 }
 
+/// A result digest read back from the record file (lowercase hex, as [`hex`] writes it).
 fn parse_hex(s: &str) -> Option<[u8; 32]> {
-    let bytes = s.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let pair = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(pair, 16).ok()?;
-    }
-    Some(out)
+    LineHash::from_hex(s.as_bytes()).map(|h| h.0)
 }
