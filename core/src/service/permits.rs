@@ -7,7 +7,9 @@
 //! ([`IdMinter::next_id_carrying`]), so a lookup is one inversion and one comparison.
 //!
 //! Every permit lives [`PERMIT_TTL_MS`], so expiry order is issue order: the live slots form a
-//! list from the oldest to the newest, and the free ones a stack. Every operation is O(1).
+//! list from the oldest to the newest, and the freed ones a stack. Slots never used yet lie
+//! past a watermark and are taken in index order, so the table never reads a slot it has not
+//! written: the host's storage may be zero pages nobody has touched. Every operation is O(1).
 
 use crate::Instant;
 use crate::breaker::{BreakerId, Permit};
