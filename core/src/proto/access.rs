@@ -87,6 +87,43 @@ impl<'a> Access<'a> {
         }
         true
     }
+
+    /// Every class `caller` may call, decided once: a host that serves many requests of one
+    /// caller (a socket connection) asks [`Admitted::admits`] per request instead of walking
+    /// the lists again.
+    #[must_use]
+    pub fn admitted(&self, caller: Option<Credentials>) -> Admitted {
+        let mut classes = 0u8;
+        for class in MethodClass::ALL {
+            if self.admits(class, caller) {
+                classes |= Admitted::bit(class);
+            }
+        }
+        Admitted { classes }
+    }
+}
+
+/// The classes one caller may call, from [`Access::admitted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Admitted {
+    /// One bit per class, at its index in [`MethodClass::ALL`].
+    classes: u8,
+}
+
+impl Admitted {
+    /// Every class: a caller no list restricts.
+    pub const ALL: Admitted = Admitted { classes: 0b111 };
+
+    const fn bit(class: MethodClass) -> u8 {
+        1 << class as u8
+    }
+
+    /// Whether the caller may call methods of `class`: what [`Access::admits`] answered.
+    #[must_use]
+    pub const fn admits(self, class: MethodClass) -> bool {
+        self.classes & Admitted::bit(class) != 0
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +137,35 @@ mod tests {
 
     fn list<'a>(uids: &'a [u32], gids: &'a [u32]) -> AllowList<'a> {
         AllowList { uids, gids }
+    }
+
+    /// `admitted` answers as `admits` for every class, under every shape of lists.
+    #[test]
+    fn admitted_decides_as_admits() {
+        let lists = [
+            list(&[], &[]),
+            list(&[0], &[]),
+            list(&[], &[50]),
+            list(&[7], &[51]),
+        ];
+        for read in lists {
+            for mutate in lists {
+                for admin in lists {
+                    let a = Access {
+                        read,
+                        mutate,
+                        admin,
+                    };
+                    for caller in [None, who(0, 1), who(7, 50), who(7, 51), who(9, 9)] {
+                        let admitted = a.admitted(caller);
+                        for class in MethodClass::ALL {
+                            assert_eq!(admitted.admits(class), a.admits(class, caller));
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(Access::default().admitted(None), Admitted::ALL);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! | [`frame`](mod@frame) | [`FrameDecoder`]: 4-byte big-endian length + UTF-8 body, any split; [`encode_frame`] |
 //! | [`request`](mod@request) | [`Request::parse`]: method, raw `params` span, `timestamp` in integer ms |
 //! | [`method`](mod@method) | [`Method`]: every upper-case method name, and its [`MethodClass`] |
-//! | [`access`](mod@access) | [`Access`]: which callers' uids and gids may call which class |
+//! | [`access`](mod@access) | [`Access`]: which callers' uids and gids may call which class, [`Admitted`] for one caller |
 //! | [`reply`](mod@reply) | [`ErrorReply`]: `{"error":true,"code":"…","message":"…"}` |
 //! | [`error`](mod@error) | [`ErrorCode`]: the fixed set of error codes |
 //! | [`line`](mod@line) | [`LineDecoder`]: `\n`-terminated, length-limited lines, `\r` stripped |
@@ -75,7 +75,7 @@ pub mod sniff;
 mod timestamp;
 
 pub use crate::json::scan::JSON_MAX_DEPTH;
-pub use access::{Access, AllowList, Credentials};
+pub use access::{Access, Admitted, AllowList, Credentials};
 pub use buffer::BufferTooSmall;
 pub use command::{Command, DaemonStatus, LINE_REPLY_MAX_BYTES, LineReply, PROTOCOL_VERSION};
 pub use error::ErrorCode;

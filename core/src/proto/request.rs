@@ -29,7 +29,7 @@ use core::ops::Range;
 
 use super::error::ErrorCode;
 use super::method::Method;
-use super::params::{ParamsMembers, Recorded, next_member};
+use super::params::{ParamsMembers, Recorded, RecordedMembers, next_member};
 use super::timestamp::seconds_to_millis;
 use crate::json::scan::{JSON_MAX_DEPTH, ScanError, Scanner};
 use crate::json::unescape::{FixedStr, unescape};
@@ -236,6 +236,12 @@ impl<'a> Request<'a> {
     #[must_use]
     pub fn members(&self) -> ParamsMembers<'_, 'a> {
         self.recorded.members(self.params)
+    }
+
+    /// [`Request::members`] when the parse recorded them all, in a type of their own (see
+    /// [`RecordedMembers`]); `None` when `params` has to be scanned again.
+    pub(crate) fn recorded_members(&self) -> Option<RecordedMembers<'_, 'a>> {
+        self.recorded.recorded(self.params)
     }
 }
 

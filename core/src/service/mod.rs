@@ -481,7 +481,20 @@ where
 {
     /// Serves `request` at `now`, writing the reply into `out`.
     pub fn handle(&mut self, now: Instant, request: &Request<'_>, out: &mut ReplyBuf) -> Served {
-        self.handle_members(now, request.method, request.members(), out)
+        // The hot methods read the members the parse recorded through a reader of their own
+        // (see `RecordedMembers`); every other case takes the general one.
+        let consume = match request.method {
+            Method::RateLimitCheck => false,
+            Method::RateLimitConsume => true,
+            _ => return self.handle_members(now, request.method, request.members(), out),
+        };
+        match request.recorded_members() {
+            Some(members) => {
+                let ctx = (&self.hasher, &self.policy);
+                Served::Reply(self.rate.handle(now, ctx, consume, members, out))
+            }
+            None => self.handle_members(now, request.method, request.members(), out),
+        }
     }
 
     /// [`Service::handle`] for a method and its params text that did not come from

@@ -8,7 +8,7 @@
 
 use super::inflight::InflightPermit;
 use super::reply::Said;
-use super::state::{Peer, Shared, append_reply};
+use super::state::{Caller, Shared, append_reply};
 use crate::kernel::parse_journal_append;
 use heidi_core::proto::{Method, Request, RequestError};
 use heidi_store::{AppendError, Appended, durable};
@@ -60,7 +60,7 @@ impl<'s> Appends<'s> {
 impl Shared {
     /// Parses a request; a well-formed `JOURNAL_APPEND` is queued to the journal right away
     /// (when an in-flight slot is free) instead of being served.
-    pub(crate) fn begin<'s, 'a>(&'s self, body: &'a str, peer: &Peer) -> Begun<'s, 'a> {
+    pub(crate) fn begin<'s, 'a>(&'s self, body: &'a str, caller: &Caller) -> Begun<'s, 'a> {
         let parsed = Request::parse(body);
         let Ok(Request {
             method: Method::JournalAppend,
@@ -70,7 +70,7 @@ impl Shared {
         else {
             return Begun::Serve(parsed);
         };
-        if !self.admits(Method::JournalAppend.class(), peer) {
+        if !caller.admitted.admits(Method::JournalAppend.class()) {
             return Begun::Serve(parsed);
         }
         let (Some(permit), Ok(entry)) = (self.inflight.try_acquire(), parse_journal_append(params))
@@ -80,7 +80,7 @@ impl Shared {
         let Ok(answer) = self.journal.submit(entry) else {
             return Begun::Serve(parsed);
         };
-        self.audit.call(Method::JournalAppend, peer);
+        self.audit.call(Method::JournalAppend, &caller.peer);
         Begun::Deferred(Deferred {
             answer,
             _permit: permit,

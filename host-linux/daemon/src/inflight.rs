@@ -34,6 +34,21 @@ impl Inflight {
         Some(InflightPermit(self))
     }
 
+    /// Whether a slot is free now: what [`Inflight::try_acquire`] would answer, for a request
+    /// that would give its slot back before anything else runs on its thread (one answered
+    /// without waiting), so it takes none.
+    pub fn has_room(&self) -> bool {
+        self.now.load(Ordering::Acquire) < self.max
+    }
+
+    /// A slot for a request that found room ([`Inflight::has_room`]) and now turns out to
+    /// wait: taken whatever the count, since the request was admitted already. Requests
+    /// that other threads admit at the same instant may thus pass the bound by one each.
+    pub fn hold(&self) -> InflightPermit<'_> {
+        self.now.fetch_add(1, Ordering::AcqRel);
+        InflightPermit(self)
+    }
+
     /// Requests in flight now.
     pub fn current(&self) -> u32 {
         self.now.load(Ordering::Acquire).min(self.max)
@@ -62,6 +77,20 @@ mod tests {
         drop((b, c));
         assert_eq!(inflight.current(), 0);
         assert!(Inflight::new(0).try_acquire().is_none());
+    }
+
+    #[test]
+    fn room_is_what_an_acquire_would_find_and_a_hold_always_counts() {
+        let inflight = Inflight::new(1);
+        assert!(inflight.has_room());
+        let held = inflight.hold();
+        assert!(!inflight.has_room());
+        assert!(inflight.try_acquire().is_none());
+        let over = inflight.hold();
+        assert_eq!(inflight.now.load(Ordering::Acquire), 2);
+        drop((held, over));
+        assert!(inflight.has_room());
+        assert!(!Inflight::new(0).has_room());
     }
 
     #[test]

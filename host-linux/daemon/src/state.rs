@@ -10,8 +10,7 @@ use super::reply::{self, Said};
 use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
 use heidi_common::clock::Clock;
 use heidi_core::proto::{
-    Credentials, DaemonStatus, ErrorCode, Method, MethodClass, PROTOCOL_VERSION, Request,
-    RequestError,
+    Admitted, Credentials, DaemonStatus, ErrorCode, Method, PROTOCOL_VERSION, Request, RequestError,
 };
 use heidi_core::service;
 use heidi_store::{AppendError, Appended, Journal};
@@ -79,6 +78,15 @@ impl Peer {
             Peer::Http(_) => "http",
         }
     }
+}
+
+/// A peer and the classes of methods it may call, decided once per connection (per call over
+/// HTTP).
+pub(crate) struct Caller {
+    /// Who it is.
+    pub(crate) peer: Peer,
+    /// What [`Shared::admitted`] answered for it.
+    pub(crate) admitted: Admitted,
 }
 
 /// Everything the listeners share.
@@ -177,7 +185,11 @@ impl Shared {
     pub async fn call(&self, body: &str, peer: &Peer, out: &mut Vec<u8>) {
         let start = std::time::Instant::now();
         let now = self.clock.at(start);
-        let (method, said) = match self.answer_now(now, Request::parse(body), peer, out) {
+        let caller = Caller {
+            peer: peer.clone(),
+            admitted: self.admitted(peer),
+        };
+        let (method, said) = match self.answer_now(now, Request::parse(body), &caller, out) {
             Answer::Done { method, said } => (method, said),
             Answer::Later(later) => {
                 let (method, said) = self.answer_later(*later, peer, out).await;
@@ -196,11 +208,11 @@ impl Shared {
         &'s self,
         now: heidi_core::Instant,
         parsed: Result<Request<'a>, RequestError>,
-        peer: &Peer,
+        caller: &Caller,
         out: &mut Vec<u8>,
     ) -> Answer<'s, 'a> {
         let (method, said) = match parsed {
-            Ok(request) => match self.serve_now(&request, now, peer, out) {
+            Ok(request) => match self.serve_now(&request, now, caller, out) {
                 Ok(said) => (Some(request.method), said),
                 Err(later) => return Answer::Later(later),
             },
@@ -241,24 +253,28 @@ impl Shared {
     /// `APPLY_POLICY`, `PING`, `STATUS`, `JOURNAL_TAIL`) and says what its reply said;
     /// returns the others, holding their in-flight slot. `now` is the core's time for the
     /// request.
+    ///
+    /// A request answered without waiting holds no slot (it would give it back before
+    /// anything else ran on this thread): it is refused only when every slot is held.
     fn serve_now<'s, 'a>(
         &'s self,
         request: &Request<'a>,
         now: heidi_core::Instant,
-        peer: &Peer,
+        caller: &Caller,
         out: &mut Vec<u8>,
     ) -> Result<Said, Box<Later<'s, 'a>>> {
-        if !self.admits(request.method.class(), peer) {
+        let peer = &caller.peer;
+        if !caller.admitted.admits(request.method.class()) {
             let said = self.forbid(request.method, peer, out);
             self.audit_admin(request.method, peer, Outcome::Refused);
             return Ok(said);
         }
-        let Some(permit) = self.inflight.try_acquire() else {
+        if !self.inflight.has_room() {
             let message = "too many requests in flight; retry shortly";
             let said = reply::error(ErrorCode::Overloaded, message, out);
             self.audit_admin(request.method, peer, Outcome::Refused);
             return Ok(said);
-        };
+        }
         self.audit.call(request.method, peer);
         let work = match request.method {
             Method::Ping => {
@@ -282,19 +298,21 @@ impl Shared {
             method: request.method,
             params: request.params,
             work,
-            _permit: permit,
+            _permit: self.inflight.hold(),
         }))
     }
 
-    /// Whether `peer` may call methods of `class` (docs/DAEMON.md, "Authorization"). A socket
+    /// The classes of methods `peer` may call (docs/DAEMON.md, "Authorization"). A socket
     /// peer is judged by its uid and gid; an HTTP caller passed the bearer token when one is
     /// configured (configuration refuses restrictions without one), else it has no
     /// credentials.
-    pub(crate) fn admits(&self, class: MethodClass, peer: &Peer) -> bool {
-        let access = self.config.authorization.access();
+    pub(crate) fn admitted(&self, peer: &Peer) -> Admitted {
         match peer {
-            Peer::Http(_) if self.config.http_token.is_some() => true,
-            _ => access.admits(class, peer.credentials()),
+            Peer::Http(_) if self.config.http_token.is_some() => Admitted::ALL,
+            _ => {
+                let access = self.config.authorization.access();
+                access.admitted(peer.credentials())
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use super::appends::{Appends, Begun};
 use super::buffers::Lent;
 use super::metrics::Tally;
 use super::reply::{self, Said};
-use super::state::{Answer, Peer, Shared, VERSION};
+use super::state::{Answer, Caller, Peer, Shared, VERSION};
 use super::unix_io::{Read, Waits, read, track_partial, write};
 use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use heidi_core::proto::{
@@ -133,6 +133,10 @@ async fn connection(
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let peer = peer_of(&stream);
+    let caller = Caller {
+        admitted: shared.admitted(&peer),
+        peer,
+    };
     let idle = shared.config.limits.idle_timeout;
     let mut waits = Waits::new(shutdown);
     let buffers = &shared.buffers;
@@ -140,10 +144,10 @@ async fn connection(
         return Ok(());
     };
     match sniff(buf[0]) {
-        Mode::Framed => framed(shared, &peer, stream, buf, n, waits).await,
+        Mode::Framed => framed(shared, &caller, stream, buf, n, waits).await,
         // Line commands read status: a peer not admitted to read-only methods gets one
         // refusal and the connection is closed.
-        Mode::Line if !shared.admits(LineReply::CLASS, &peer) => {
+        Mode::Line if !caller.admitted.admits(LineReply::CLASS) => {
             shared.metrics.forbidden(LineReply::CLASS);
             let mut out = Vec::new();
             push_line(&mut out, &LineReply::Forbidden);
@@ -209,7 +213,7 @@ impl Replies {
 
 async fn framed(
     shared: &Shared,
-    peer: &Peer,
+    caller: &Caller,
     mut stream: UnixStream,
     mut buf: Lent<'_, Box<[u8]>>,
     mut n: usize,
@@ -241,18 +245,19 @@ async fn framed(
             mid_frame = step.frame.is_none();
             match step.frame {
                 None => {}
-                Some(Ok(frame)) => match shared.begin(frame, peer) {
+                Some(Ok(frame)) => match shared.begin(frame, caller) {
                     Begun::Deferred(deferred) => appends.push(deferred),
                     Begun::Serve(parsed) => {
                         if !appends.is_empty() {
                             drain(&mut appends, &mut body, &mut replies).await;
                             now = shared.clock.now();
                         }
-                        let (method, said) = match shared.answer_now(now, parsed, peer, &mut body) {
+                        let (method, said) = match shared.answer_now(now, parsed, caller, &mut body)
+                        {
                             Answer::Done { method, said } => (method, said),
                             Answer::Later(later) => {
                                 let (method, said) =
-                                    shared.answer_later(*later, peer, &mut body).await;
+                                    shared.answer_later(*later, &caller.peer, &mut body).await;
                                 now = shared.clock.now();
                                 (Some(method), said)
                             }
