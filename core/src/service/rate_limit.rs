@@ -91,6 +91,9 @@ where
     }
 
     /// What a consume would answer now, taking nothing and no slot.
+    // Inlined (as `consume` and `Call::new` are): a `Reply` or `Call` returned through memory
+    // is copied in wider loads than it was written in, which stalls each request.
+    #[inline(always)]
     fn check(
         &mut self,
         now: Instant,
@@ -126,6 +129,7 @@ where
     }
 
     /// Takes `cost` tokens, or says when to retry.
+    #[inline(always)]
     fn consume(
         &mut self,
         now: Instant,
@@ -226,7 +230,7 @@ where
 
 impl<'p> Call<'p> {
     /// The call's operation, tier and bucket; `None` when `params.tier` names no tier.
-    #[inline]
+    #[inline(always)]
     fn new<const C: usize, const T: usize>(
         hasher: &KeyHasher,
         policy: &'p RatePolicy<C, T>,

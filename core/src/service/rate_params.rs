@@ -153,30 +153,54 @@ impl fmt::Display for ParamError<'_> {
     }
 }
 
-/// What one pass over the members found.
-#[derive(Default)]
-struct Seen<'m> {
-    key: Option<Member<'m>>,
-    operation: Option<Member<'m>>,
-    cost: Option<Member<'m>>,
-    tier: Option<Member<'m>>,
+/// A member's value as the pass read it: `Ok(None)` for `null`.
+type Got<T, E> = Result<Option<T>, E>;
+
+/// What one pass over the members found. Each known member is read as soon as it is met
+/// (strings unescaped into their scratch buffer when they must be), so no member is kept and
+/// moved again: a member copied through memory is read back in wider loads than it was
+/// written in, which stalls the load.
+struct Seen<'s, 'm, const K: usize, const O: usize, const T: usize> {
+    key: Option<Got<&'s str, TextFault>>,
+    operation: Option<Got<&'s str, TextFault>>,
+    cost: Option<Got<u32, ()>>,
+    tier: Option<Got<&'s str, TextFault>>,
+    /// The scratch buffers of the strings not met yet: each is taken by the first member of
+    /// its name, so a buffer that is gone means the member was met before.
+    bufs: (
+        Option<&'s mut [u8; K]>,
+        Option<&'s mut [u8; O]>,
+        Option<&'s mut [u8; T]>,
+    ),
     duplicate: Option<Field>,
     unknown: Option<Name<'m>>,
 }
 
-impl<'m> Seen<'m> {
-    fn take(&mut self, field: Field, member: Member<'m>) {
-        let slot = match field {
-            Field::Key => &mut self.key,
-            Field::Operation => &mut self.operation,
-            Field::Cost => &mut self.cost,
-            Field::Tier => &mut self.tier,
-        };
-        if slot.is_some() {
-            self.duplicate.get_or_insert(field);
-        } else {
-            *slot = Some(member);
+impl<'s, 'm: 's, const K: usize, const O: usize, const T: usize> Seen<'s, 'm, K, O, T> {
+    /// Reads `member`, named `name` (unescaped).
+    #[inline(always)]
+    fn take(&mut self, name: &[u8], member: Member<'m>) {
+        match name {
+            b"key" => match self.bufs.0.take() {
+                Some(buf) => self.key = Some(text_value(member, buf)),
+                None => self.twice(Field::Key),
+            },
+            b"operation" => match self.bufs.1.take() {
+                Some(buf) => self.operation = Some(text_value(member, buf)),
+                None => self.twice(Field::Operation),
+            },
+            b"tier" => match self.bufs.2.take() {
+                Some(buf) => self.tier = Some(text_value(member, buf)),
+                None => self.twice(Field::Tier),
+            },
+            b"cost" if self.cost.is_some() => self.twice(Field::Cost),
+            b"cost" => self.cost = Some(cost_value(member)),
+            _ => self.unknown(Name(member.name_raw())),
         }
+    }
+
+    fn twice(&mut self, field: Field) {
+        self.duplicate.get_or_insert(field);
     }
 
     /// Keeps the unknown name that sorts first (unescaped).
@@ -196,14 +220,27 @@ pub(crate) fn parse<'a: 's, 's>(
     members: impl Iterator<Item = Result<Member<'a>, NotAnObject>>,
     scratch: &'s mut Scratch,
 ) -> Result<RateParams<'s>, ParamError<'a>> {
-    let mut seen = Seen::default();
+    let Scratch {
+        key,
+        operation,
+        tier,
+    } = scratch;
+    let mut seen = Seen {
+        key: None,
+        operation: None,
+        cost: None,
+        tier: None,
+        bufs: (Some(key), Some(operation), Some(tier)),
+        duplicate: None,
+        unknown: None,
+    };
     for member in members {
         let member = member.map_err(|e| ParamError::NotAnObject { at_byte: e.at_byte })?;
         match member.name_bytes() {
-            Some(name) => classify(&mut seen, name, member),
+            Some(name) => seen.take(name, member),
             // Escaped: "key" and the others are short, so a long name is unknown.
             None => match unescape_name(member.name_raw()) {
-                Some(name) => classify(&mut seen, name.as_str().as_bytes(), member),
+                Some(name) => seen.take(name.as_str().as_bytes(), member),
                 None => seen.unknown(Name(member.name_raw())),
             },
         }
@@ -211,11 +248,16 @@ pub(crate) fn parse<'a: 's, 's>(
     if let Some(field) = seen.duplicate {
         return Err(ParamError::Duplicate(field));
     }
-    let key = text(Field::Key, seen.key, &mut scratch.key)?;
-    let operation = text(Field::Operation, seen.operation, &mut scratch.operation)?;
-    let cost = cost(seen.cost)?;
-    let tier = match seen.tier.filter(|m| !m.is_null()) {
-        Some(m) => Some(text(Field::Tier, Some(m), &mut scratch.tier)?),
+    let key = required(Field::Key, seen.key)?;
+    let operation = required(Field::Operation, seen.operation)?;
+    let cost = match seen.cost {
+        Some(Err(())) => return Err(ParamError::Cost),
+        Some(Ok(Some(cost))) => cost,
+        // Absent or `null`.
+        _ => 1,
+    };
+    let tier = match seen.tier {
+        Some(got) => got.map_err(|fault| text_error(Field::Tier, fault))?,
         None => None,
     };
     if let Some(name) = seen.unknown {
@@ -229,16 +271,6 @@ pub(crate) fn parse<'a: 's, 's>(
     })
 }
 
-fn classify<'m>(seen: &mut Seen<'m>, name: &[u8], member: Member<'m>) {
-    match name {
-        b"key" => seen.take(Field::Key, member),
-        b"operation" => seen.take(Field::Operation, member),
-        b"cost" => seen.take(Field::Cost, member),
-        b"tier" => seen.take(Field::Tier, member),
-        _ => seen.unknown(Name(member.name_raw())),
-    }
-}
-
 /// An escaped member name, unescaped; `None` when it is longer than an error can show.
 pub(super) fn unescape_name(raw: &str) -> Option<FixedStr<ERROR_MESSAGE_MAX_BYTES>> {
     let mut quoted = [0u8; ERROR_MESSAGE_MAX_BYTES + 2];
@@ -249,21 +281,37 @@ pub(super) fn unescape_name(raw: &str) -> Option<FixedStr<ERROR_MESSAGE_MAX_BYTE
     unescape(&quoted[..raw.len() + 2])
 }
 
-/// A required string member of 1 to `N` bytes, unescaped into `buf` when written with escapes;
-/// `null` counts as missing.
-fn text<'a: 's, 's, const N: usize>(
-    field: Field,
-    member: Option<Member<'a>>,
+/// A string member of 1 to `N` bytes, unescaped into `buf` when written with escapes;
+/// `Ok(None)` for `null`.
+#[inline(always)]
+fn text_value<'a: 's, 's, const N: usize>(
+    member: Member<'a>,
     buf: &'s mut [u8; N],
+) -> Got<&'s str, TextFault> {
+    if member.is_null() {
+        return Ok(None);
+    }
+    string_member(member, buf).map(Some)
+}
+
+/// A required string member: absent or `null` is missing.
+fn required<'s, 'a>(
+    field: Field,
+    got: Option<Got<&'s str, TextFault>>,
 ) -> Result<&'s str, ParamError<'a>> {
-    let member = member
-        .filter(|m| !m.is_null())
-        .ok_or(ParamError::Required(field))?;
-    string_member(member, buf).map_err(|fault| match fault {
+    match got {
+        Some(Ok(Some(text))) => Ok(text),
+        Some(Err(fault)) => Err(text_error(field, fault)),
+        _ => Err(ParamError::Required(field)),
+    }
+}
+
+fn text_error<'a>(field: Field, fault: TextFault) -> ParamError<'a> {
+    match fault {
         TextFault::NotAString => ParamError::NotAString(field),
         TextFault::BadEscape => ParamError::BadEscape(field),
         TextFault::Length => ParamError::Length(field),
-    })
+    }
 }
 
 /// Why a member is not a string of 1 to `N` bytes.
@@ -310,13 +358,14 @@ pub(super) fn string_member<'a: 's, 's, const N: usize>(
     }
 }
 
-/// `cost`: absent or `null` is 1.
-fn cost<'a>(member: Option<Member<'a>>) -> Result<u32, ParamError<'a>> {
-    match member {
-        Some(m) if !m.is_null() => m
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or(ParamError::Cost),
-        _ => Ok(1),
+/// `cost`: an integer in `0..=u32::MAX`; `Ok(None)` for `null`.
+#[inline(always)]
+fn cost_value(member: Member<'_>) -> Got<u32, ()> {
+    if member.is_null() {
+        return Ok(None);
+    }
+    match member.as_u64().map(u32::try_from) {
+        Some(Ok(cost)) => Ok(Some(cost)),
+        _ => Err(()),
     }
 }
