@@ -156,6 +156,13 @@ impl fmt::Display for ParamError<'_> {
 /// A member's value as the pass read it: `Ok(None)` for `null`.
 type Got<T, E> = Result<Option<T>, E>;
 
+/// The scratch buffers of `key`, `operation` and `tier`.
+type Bufs<'s, const K: usize, const O: usize, const T: usize> = (
+    Option<&'s mut [u8; K]>,
+    Option<&'s mut [u8; O]>,
+    Option<&'s mut [u8; T]>,
+);
+
 /// What one pass over the members found. Each known member is read as soon as it is met
 /// (strings unescaped into their scratch buffer when they must be), so no member is kept and
 /// moved again: a member copied through memory is read back in wider loads than it was
@@ -167,11 +174,7 @@ struct Seen<'s, 'm, const K: usize, const O: usize, const T: usize> {
     tier: Option<Got<&'s str, TextFault>>,
     /// The scratch buffers of the strings not met yet: each is taken by the first member of
     /// its name, so a buffer that is gone means the member was met before.
-    bufs: (
-        Option<&'s mut [u8; K]>,
-        Option<&'s mut [u8; O]>,
-        Option<&'s mut [u8; T]>,
-    ),
+    bufs: Bufs<'s, K, O, T>,
     duplicate: Option<Field>,
     unknown: Option<Name<'m>>,
 }
@@ -295,10 +298,7 @@ fn text_value<'a: 's, 's, const N: usize>(
 }
 
 /// A required string member: absent or `null` is missing.
-fn required<'s, 'a>(
-    field: Field,
-    got: Option<Got<&'s str, TextFault>>,
-) -> Result<&'s str, ParamError<'a>> {
+fn required<'a>(field: Field, got: Option<Got<&str, TextFault>>) -> Result<&str, ParamError<'a>> {
     match got {
         Some(Ok(Some(text))) => Ok(text),
         Some(Err(fault)) => Err(text_error(field, fault)),
