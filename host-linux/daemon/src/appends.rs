@@ -8,9 +8,9 @@
 
 use super::inflight::InflightPermit;
 use super::reply::Said;
-use super::state::{Caller, Shared, append_reply};
+use super::state::{Answer, Caller, Shared, append_reply};
 use crate::kernel::parse_journal_append;
-use heidi_core::proto::{Method, Request, RequestError};
+use heidi_core::proto::{Method, Request};
 use heidi_store::{AppendError, Appended, durable};
 use std::collections::VecDeque;
 use tokio::sync::oneshot;
@@ -25,9 +25,12 @@ pub(crate) struct Deferred<'s> {
 pub(crate) enum Begun<'s, 'a> {
     /// A `JOURNAL_APPEND`, queued: its reply comes from [`Appends::drain`].
     Deferred(Deferred<'s>),
-    /// Anything else (an append that failed validation included), to serve with
-    /// [`Shared::answer_now`] once the deferred appends before it are answered.
-    Serve(Result<Request<'a>, RequestError>),
+    /// Anything else (an append that failed validation included), served as far as it goes
+    /// without waiting.
+    Served(Answer<'s, 'a>),
+    /// Anything else while appends before it wait: answer them, then serve it with
+    /// [`Shared::answer_now`] (replies keep request order).
+    Behind,
 }
 
 /// The deferred appends of one connection, oldest first.
@@ -58,30 +61,48 @@ impl<'s> Appends<'s> {
 }
 
 impl Shared {
-    /// Parses a request; a well-formed `JOURNAL_APPEND` is queued to the journal right away
-    /// (when an in-flight slot is free) instead of being served.
-    pub(crate) fn begin<'s, 'a>(&'s self, body: &'a str, caller: &Caller) -> Begun<'s, 'a> {
+    /// Parses a request: a well-formed `JOURNAL_APPEND` is queued to the journal right away
+    /// (when an in-flight slot is free) instead of being served; anything else is served at
+    /// `now` unless `appends_wait` (then the caller answers them first and serves it again).
+    ///
+    /// The parsed request never outlives this call, so it stays in this thread's stack frame
+    /// rather than the connection's future, whichever way the request goes.
+    pub(crate) fn begin<'s, 'a>(
+        &'s self,
+        now: heidi_core::Instant,
+        body: &'a str,
+        caller: &Caller,
+        out: &mut Vec<u8>,
+        appends_wait: bool,
+    ) -> Begun<'s, 'a> {
         let parsed = Request::parse(body);
-        let Ok(Request {
+        if let Ok(Request {
             method: Method::JournalAppend,
             params,
             ..
         }) = parsed
-        else {
-            return Begun::Serve(parsed);
-        };
-        if !caller.admitted.admits(Method::JournalAppend.class()) {
-            return Begun::Serve(parsed);
+        {
+            if let Some(deferred) = self.defer_append(params, caller) {
+                return Begun::Deferred(deferred);
+            }
         }
-        let (Some(permit), Ok(entry)) = (self.inflight.try_acquire(), parse_journal_append(params))
-        else {
-            return Begun::Serve(parsed);
-        };
-        let Ok(answer) = self.journal.submit(entry) else {
-            return Begun::Serve(parsed);
-        };
+        if appends_wait {
+            return Begun::Behind;
+        }
+        Begun::Served(self.answer_now(now, parsed, caller, out))
+    }
+
+    /// Queues a well-formed append to the journal, holding an in-flight slot; `None` when
+    /// it must be served instead (not admitted, no slot, bad params, the journal refuses).
+    fn defer_append<'s>(&'s self, params: &str, caller: &Caller) -> Option<Deferred<'s>> {
+        if !caller.admitted.admits(Method::JournalAppend.class()) {
+            return None;
+        }
+        let permit = self.inflight.try_acquire()?;
+        let entry = parse_journal_append(params).ok()?;
+        let answer = self.journal.submit(entry).ok()?;
         self.audit.call(Method::JournalAppend, &caller.peer);
-        Begun::Deferred(Deferred {
+        Some(Deferred {
             answer,
             _permit: permit,
         })

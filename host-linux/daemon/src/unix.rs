@@ -10,7 +10,7 @@ use super::unix_io::{Read, Waits, read, track_partial, write};
 use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use heidi_core::proto::{
     Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Method, Mode,
-    frame_prefix, sniff,
+    Request, frame_prefix, sniff,
 };
 use std::io;
 use std::sync::Arc;
@@ -245,26 +245,33 @@ async fn framed(
             mid_frame = step.frame.is_none();
             match step.frame {
                 None => {}
-                Some(Ok(frame)) => match shared.begin(frame, caller) {
-                    Begun::Deferred(deferred) => appends.push(deferred),
-                    Begun::Serve(parsed) => {
-                        if !appends.is_empty() {
+                Some(Ok(frame)) => {
+                    let waiting = !appends.is_empty();
+                    let answer = match shared.begin(now, frame, caller, &mut body, waiting) {
+                        Begun::Deferred(deferred) => {
+                            // No reply yet: nothing to flush either.
+                            appends.push(deferred);
+                            continue;
+                        }
+                        Begun::Served(answer) => answer,
+                        Begun::Behind => {
                             drain(&mut appends, &mut body, &mut replies).await;
                             now = shared.clock.now();
+                            let parsed = Request::parse(frame);
+                            shared.answer_now(now, parsed, caller, &mut body)
                         }
-                        let (method, said) = match shared.answer_now(now, parsed, caller, &mut body)
-                        {
-                            Answer::Done { method, said } => (method, said),
-                            Answer::Later(later) => {
-                                let (method, said) =
-                                    shared.answer_later(*later, &caller.peer, &mut body).await;
-                                now = shared.clock.now();
-                                (Some(method), said)
-                            }
-                        };
-                        replies.push(method, said, &body);
-                    }
-                },
+                    };
+                    let (method, said) = match answer {
+                        Answer::Done { method, said } => (method, said),
+                        Answer::Later(later) => {
+                            let (method, said) =
+                                shared.answer_later(*later, &caller.peer, &mut body).await;
+                            now = shared.clock.now();
+                            (Some(method), said)
+                        }
+                    };
+                    replies.push(method, said, &body);
+                }
                 Some(Err(e)) => {
                     drain(&mut appends, &mut body, &mut replies).await;
                     reply::error(e.code(), &e.to_string(), &mut body);
