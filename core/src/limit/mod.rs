@@ -8,6 +8,8 @@
 //!   of fixed storage, evicting only buckets that have refilled.
 //! - [`ops`]: [`Operation`] and [`PolicyTable`], the defaults per operation, and the key of a
 //!   client's bucket for an operation.
+//! - [`lines`]: [`LineBudget`](lines::LineBudget), a bucket per source and one for all, that
+//!   bounds how fast a log may grow (the daemon's audit lines).
 //!
 //! The policy is an argument of every call rather than part of a bucket's state, so changing
 //! a limit applies to existing keys at once.
@@ -32,6 +34,7 @@
 
 pub mod bucket;
 pub mod keyed;
+pub mod lines;
 pub mod ops;
 
 pub use bucket::{Acquire, CostOverCapacity, LimitPolicy, PolicyError, Tat, TokenBucket};

@@ -2,8 +2,8 @@
 //! rate (docs/DAEMON.md, "Security"):
 //!
 //! - an admin call that was carried out (a policy applied, a pipeline command accepted) gets
-//!   a line of its own (`admin call`) once its outcome is known, within two token buckets of
-//!   the core's limiter: [`ADMIN_LINES_PER_PEER`] per peer and [`ADMIN_LINES_ALL`] for all
+//!   a line of its own (`admin call`) once its outcome is known, within the core's
+//!   [`LineBudget`]: [`ADMIN_LINES_PER_SOURCE`] per peer and [`ADMIN_LINES_ALL`] for all
 //!   peers together. A carried-out call beyond them is counted instead (`suppressed admin
 //!   lines`); it is journaled either way;
 //! - an admin call that was not carried out (refused by the pipeline, bad params,
@@ -20,9 +20,9 @@
 use super::state::Peer;
 use heidi_core::Instant;
 use heidi_core::key::{KeyHash, KeyHasher};
-use heidi_core::limit::{ArrayLimiter, KeyedAcquire, LimitPolicy, TokenBucket};
+use heidi_core::limit::lines::LineBudget;
+pub use heidi_core::limit::lines::{ADMIN_LINES_ALL, ADMIN_LINES_PER_SOURCE};
 use heidi_core::proto::{Method, MethodClass};
-use heidi_core::time::Duration;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -31,23 +31,9 @@ use std::sync::Mutex;
 /// Most peers counted between two flushes.
 pub const PEERS_MAX: usize = 1024;
 
-/// The `admin call` lines one peer may cause: 10 at once, refilled at 10 per minute.
-pub const ADMIN_LINES_PER_PEER: LimitPolicy = policy(10, 60);
-
-/// The `admin call` lines all peers together may cause: 60 at once, refilled at 60 per
-/// minute.
-pub const ADMIN_LINES_ALL: LimitPolicy = policy(60, 60);
-
 /// Peers whose line buckets are held at once; a peer that finds no slot (every slot holds a
 /// bucket that has not refilled) has its carried-out calls counted, not logged.
 const LINE_BUCKETS: usize = 1024;
-
-const fn policy(capacity: u32, window_secs: u64) -> LimitPolicy {
-    match LimitPolicy::new(capacity, Duration::from_secs(window_secs)) {
-        Ok(policy) => policy,
-        Err(_) => panic!("invalid audit line policy"),
-    }
-}
 
 /// Calls per method, indexed like [`Method::ALL`].
 type Counts = [u64; Method::ALL.len()];
@@ -135,11 +121,10 @@ struct Table {
     overflow: Option<PeerCounts>,
 }
 
-/// The buckets that bound the `admin call` lines.
+/// The budget that bounds the `admin call` lines, keyed by peer.
 struct LineBuckets {
     hasher: KeyHasher,
-    peers: ArrayLimiter<LINE_BUCKETS>,
-    all: TokenBucket,
+    budget: LineBudget<LINE_BUCKETS>,
 }
 
 /// The audit log: per-peer counts since the last flush, and the buckets of the per-call
@@ -185,8 +170,7 @@ impl AuditCounts {
             table: Mutex::default(),
             lines: Mutex::new(LineBuckets {
                 hasher: KeyHasher::new(seed),
-                peers: ArrayLimiter::new_array(),
-                all: TokenBucket::new(ADMIN_LINES_ALL),
+                budget: LineBudget::new(ADMIN_LINES_PER_SOURCE, ADMIN_LINES_ALL),
             }),
         }
     }
@@ -215,13 +199,11 @@ impl AuditCounts {
         }
     }
 
-    /// Takes a token from the peer's line bucket, then from the shared one.
+    /// Whether the peer's line budget lets one more `admin call` line through at `now`.
     fn line_allowed(&self, now: Instant, key: PeerKey) -> bool {
         let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         let hash = key.hash(&lines.hasher);
-        let own = lines.peers.acquire(now, hash, &ADMIN_LINES_PER_PEER, 1);
-        matches!(own, Ok(KeyedAcquire::Granted { .. }))
-            && lines.all.acquire(now, 1).is_ok_and(|a| a.is_granted())
+        lines.budget.allow(now, hash)
     }
 
     /// Counts a call of `method` by `peer`.
@@ -413,14 +395,14 @@ mod tests {
         let logged = (0..20)
             .filter(|_| audit.line_allowed(now, PeerKey::of(&unix(7))))
             .count();
-        assert_eq!(logged, ADMIN_LINES_PER_PEER.capacity_tokens() as usize);
+        assert_eq!(logged, ADMIN_LINES_PER_SOURCE.capacity_tokens() as usize);
     }
 
     #[test]
     fn carried_out_admin_lines_are_bounded_per_peer_and_the_rest_counted() {
         let audit = audit();
         let now = Instant::from_secs(1);
-        let burst = ADMIN_LINES_PER_PEER.capacity_tokens() as u64;
+        let burst = ADMIN_LINES_PER_SOURCE.capacity_tokens() as u64;
         for i in 0..2000 {
             let method = [Method::PipelinePause, Method::PipelineResume][i % 2];
             audit.admin(now, method, &unix(7), Outcome::CarriedOut);
@@ -439,7 +421,7 @@ mod tests {
         assert!(audit.line_allowed(now, PeerKey::of(&unix(8))));
         // The bucket refills at its rate: one more line per emission interval.
         assert!(!audit.line_allowed(now, PeerKey::of(&unix(7))));
-        let now = now + ADMIN_LINES_PER_PEER.emission_interval();
+        let now = now + ADMIN_LINES_PER_SOURCE.emission_interval();
         assert!(audit.line_allowed(now, PeerKey::of(&unix(7))));
         assert!(!audit.line_allowed(now, PeerKey::of(&unix(7))));
     }
@@ -470,21 +452,18 @@ mod tests {
         let audit = audit();
         let now = Instant::from_secs(1);
         // Fill every slot with a bucket that has not refilled.
-        let mut lines = audit.lines.lock().unwrap();
         let mut pid = 0;
-        while lines.peers.len() < LINE_BUCKETS {
+        while audit.lines.lock().unwrap().budget.sources() < LINE_BUCKETS {
             assert!(pid < 1_000_000, "the table never filled");
-            let hash = PeerKey::of(&unix(pid)).hash(&lines.hasher);
-            let _ = lines.peers.acquire(now, hash, &ADMIN_LINES_PER_PEER, 1);
+            let _ = audit.line_allowed(now, PeerKey::of(&unix(pid)));
             pid += 1;
         }
-        drop(lines);
         let newcomer = unix(-1);
         assert!(!audit.line_allowed(now, PeerKey::of(&newcomer)));
         audit.admin(now, Method::PipelineReset, &newcomer, Outcome::CarriedOut);
         assert_eq!(audit.take()[0].kind, Kind::Suppressed);
         // Once the buckets have refilled, their slots are reused.
-        let later = now + ADMIN_LINES_PER_PEER.refill_time();
+        let later = now + ADMIN_LINES_PER_SOURCE.refill_time();
         assert!(audit.line_allowed(later, PeerKey::of(&newcomer)));
     }
 }

@@ -75,8 +75,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// A service under `policy`, built from `parts` (configurations the policy validated;
-    /// an invalid one falls back to the default).
+    /// A service under `policy`, built from `parts` (configurations the policy validated).
+    ///
+    /// # Panics
+    /// If a configuration in `parts` is one its component refuses: the policy's parse
+    /// checks each section against the bounds the daemon builds with, so this cannot happen
+    /// for a policy that was read.
     pub(crate) fn new(hasher: KeyHasher, policy: &DaemonRatePolicy, parts: Parts) -> Core {
         let mut storage = vec![Slot::empty(); parts.limiter_slots].into_boxed_slice();
         // Empty slots are zero bytes: an idle daemon keeps none of their pages resident.
@@ -86,20 +90,20 @@ impl Core {
         crate::memory::release_zeroed(&mut permit_slots);
         let breakers = Breakers::new(breakers, permit_slots, permit_key);
         let (lease_keys, lease_config, lease_key) = parts.leases;
+        // The policy's sections were validated against these bounds when it was read, so
+        // the components take them as they are: a refusal here is a broken invariant, not a
+        // configuration to replace silently with defaults.
         let leases = LeaseTable::new(lease_keys, lease_slots, lease_config, lease_key)
-            .or_else(|_| LeaseTable::new(lease_keys, lease_slots, LeaseConfig::DEFAULT, lease_key))
-            .expect("the default lease configuration is valid");
+            .expect("the policy's [leases] section was validated when the policy was read");
         let health = Health::new(parts.health)
-            .or_else(|_| Health::new(HealthConfig::DEFAULT))
-            .expect("the default health configuration is valid");
+            .expect("the policy's [health] section was validated when the policy was read");
         let (records, idem_config, token_key) = parts.idempotency;
         let idempotency = |config| {
             let responses = StoredResponses::new(records);
             Idempotency::new(records, record_slots, config, token_key, responses)
         };
         let idempotency = idempotency(idem_config)
-            .or_else(|_| idempotency(IdempotencyConfig::DEFAULT))
-            .expect("the default idempotency configuration is valid");
+            .expect("the policy's [idempotency] section was validated when the policy was read");
         let service = Service::with_policy(hasher, RatePolicy::new(), storage)
             .with_breakers(breakers)
             .with_leases(leases)
