@@ -8,7 +8,7 @@
 
 use super::inflight::InflightPermit;
 use super::reply::Said;
-use super::state::{Answer, Caller, Shared, append_reply};
+use super::state::{Answer, Caller, KernelLock, Shared, append_reply};
 use crate::kernel::parse_journal_append;
 use heidi_core::proto::{Method, Request};
 use heidi_store::{AppendError, Appended, durable};
@@ -22,12 +22,12 @@ pub(crate) struct Deferred<'s> {
 }
 
 /// What [`Shared::begin`] did with a request.
-pub(crate) enum Begun<'s, 'a> {
+pub(crate) enum Begun<'s> {
     /// A `JOURNAL_APPEND`, queued: its reply comes from [`Appends::drain`].
     Deferred(Deferred<'s>),
     /// Anything else (an append that failed validation included), served as far as it goes
     /// without waiting.
-    Served(Answer<'s, 'a>),
+    Served(Answer<'s>),
     /// Anything else while appends before it wait: answer them, then serve it with
     /// [`Shared::answer_now`] (replies keep request order).
     Behind,
@@ -67,14 +67,15 @@ impl Shared {
     ///
     /// The parsed request never outlives this call, so it stays in this thread's stack frame
     /// rather than the connection's future, whichever way the request goes.
-    pub(crate) fn begin<'s, 'a>(
+    pub(crate) fn begin<'s>(
         &'s self,
         now: heidi_core::Instant,
-        body: &'a str,
+        body: &str,
         caller: &Caller,
         out: &mut Vec<u8>,
         appends_wait: bool,
-    ) -> Begun<'s, 'a> {
+        kernel: &mut KernelLock<'_>,
+    ) -> Begun<'s> {
         let parsed = Request::parse(body);
         if let Ok(Request {
             method: Method::JournalAppend,
@@ -89,7 +90,7 @@ impl Shared {
         if appends_wait {
             return Begun::Behind;
         }
-        Begun::Served(self.answer_now(now, parsed, caller, out))
+        Begun::Served(self.answer_now(now, parsed, caller, out, kernel))
     }
 
     /// Queues a well-formed append to the journal, holding an in-flight slot; `None` when

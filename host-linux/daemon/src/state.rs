@@ -15,7 +15,7 @@ use heidi_core::proto::{
 use heidi_core::service;
 use heidi_store::{AppendError, Appended, Journal};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The daemon's version, as `version`, `PING` and `STATUS` report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -127,7 +127,7 @@ pub struct Shared {
 }
 
 /// What [`Shared::answer_now`] did with a request.
-pub(crate) enum Answer<'s, 'a> {
+pub(crate) enum Answer<'s> {
     /// The reply is in `out`.
     Done {
         /// The request's method (`None`: it did not parse).
@@ -137,13 +137,15 @@ pub(crate) enum Answer<'s, 'a> {
     },
     /// The request must wait (journal, policy lock, pipeline): finish it with
     /// [`Shared::answer_later`]. Boxed: it is big and off the hot path.
-    Later(Box<Later<'s, 'a>>),
+    Later(Box<Later<'s>>),
 }
 
-/// A request that holds an in-flight slot and waits for something before its reply.
-pub(crate) struct Later<'s, 'a> {
+/// A request that holds an in-flight slot and waits for something before its reply. It owns
+/// a copy of its params, so that it outlives the read that brought it (the path of requests
+/// that wait for a disk or a lock, where a copy costs nothing next to the wait).
+pub(crate) struct Later<'s> {
     method: Method,
-    params: &'a str,
+    params: Box<str>,
     work: Work,
     _permit: InflightPermit<'s>,
 }
@@ -180,6 +182,45 @@ enum Step {
     Wait(KernelWait),
 }
 
+/// Most requests served under one hold of the kernel's lock: a connection that read many
+/// frames at once releases it this often, so other connections' requests wait at most
+/// this many requests' work for it.
+const KERNEL_HOLD_REQUESTS: u32 = 32;
+
+/// The kernel's lock, taken at the first request that needs it and held for the requests
+/// served after it without waiting (at most [`KERNEL_HOLD_REQUESTS`]): one lock and unlock
+/// per read instead of per request. Dropped before anything waits.
+pub(crate) struct KernelLock<'s> {
+    mutex: &'s Mutex<Kernel>,
+    guard: Option<MutexGuard<'s, Kernel>>,
+    /// Requests served under the current hold.
+    uses: u32,
+}
+
+impl<'s> KernelLock<'s> {
+    /// Not locked yet.
+    pub(crate) fn new(mutex: &'s Mutex<Kernel>) -> KernelLock<'s> {
+        KernelLock {
+            mutex,
+            guard: None,
+            uses: 0,
+        }
+    }
+
+    /// The kernel, locked for one more request.
+    fn get(&mut self) -> &mut Kernel {
+        if self.uses >= KERNEL_HOLD_REQUESTS {
+            // Let the others in before taking it again.
+            self.guard = None;
+            self.uses = 0;
+        }
+        self.uses += 1;
+        let mutex = self.mutex;
+        self.guard
+            .get_or_insert_with(|| mutex.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 impl Shared {
     /// Serves one request body (JSON text) and leaves the reply body in `out`.
     pub async fn call(&self, body: &str, peer: &Peer, out: &mut Vec<u8>) {
@@ -189,7 +230,11 @@ impl Shared {
             peer: peer.clone(),
             admitted: self.admitted(peer),
         };
-        let (method, said) = match self.answer_now(now, Request::parse(body), &caller, out) {
+        let answer = {
+            let mut kernel = KernelLock::new(&self.kernel);
+            self.answer_now(now, Request::parse(body), &caller, out, &mut kernel)
+        };
+        let (method, said) = match answer {
             Answer::Done { method, said } => (method, said),
             Answer::Later(later) => {
                 let (method, said) = self.answer_later(*later, peer, out).await;
@@ -204,15 +249,16 @@ impl Shared {
     /// leaving the reply body in `out`. `now` is the core's time for it (see
     /// [`Clock::at`]): a listener reads the clock once for all the requests of one read.
     /// Metrics are the caller's.
-    pub(crate) fn answer_now<'s, 'a>(
+    pub(crate) fn answer_now<'s>(
         &'s self,
         now: heidi_core::Instant,
-        parsed: Result<Request<'a>, RequestError>,
+        parsed: Result<Request<'_>, RequestError>,
         caller: &Caller,
         out: &mut Vec<u8>,
-    ) -> Answer<'s, 'a> {
+        kernel: &mut KernelLock<'_>,
+    ) -> Answer<'s> {
         let (method, said) = match parsed {
-            Ok(request) => match self.serve_now(&request, now, caller, out) {
+            Ok(request) => match self.serve_now(&request, now, caller, out, kernel) {
                 Ok(said) => (Some(request.method), said),
                 Err(later) => return Answer::Later(later),
             },
@@ -226,7 +272,7 @@ impl Shared {
     /// its reply said.
     pub(crate) async fn answer_later(
         &self,
-        later: Later<'_, '_>,
+        later: Later<'_>,
         peer: &Peer,
         out: &mut Vec<u8>,
     ) -> (Method, Said) {
@@ -256,13 +302,14 @@ impl Shared {
     ///
     /// A request answered without waiting holds no slot (it would give it back before
     /// anything else ran on this thread): it is refused only when every slot is held.
-    fn serve_now<'s, 'a>(
+    fn serve_now<'s>(
         &'s self,
-        request: &Request<'a>,
+        request: &Request<'_>,
         now: heidi_core::Instant,
         caller: &Caller,
         out: &mut Vec<u8>,
-    ) -> Result<Said, Box<Later<'s, 'a>>> {
+        kernel: &mut KernelLock<'_>,
+    ) -> Result<Said, Box<Later<'s>>> {
         let peer = &caller.peer;
         if !caller.admitted.admits(request.method.class()) {
             let said = self.forbid(request.method, peer, out);
@@ -282,21 +329,23 @@ impl Shared {
                 out.extend_from_slice(PONG.as_bytes());
                 return Ok(Said::Success);
             }
-            Method::Status => return Ok(self.status_reply(out)),
+            Method::Status => return Ok(self.status_reply(kernel.get(), out)),
             Method::JournalTail => return Ok(self.journal_tail(request.params, out)),
             Method::JournalAppend => Work::Append,
             method if method.is_pipeline_control() => Work::Pipeline,
             // Policy changes are serialized end to end (validate, journal, commit, persist),
             // so the version a change is journaled under is the version it gets.
             Method::ApplyPolicy => Work::Policy,
-            _ => match self.kernel_step(out, |k, out| k.handle_request(now, request, out)) {
+            _ => match self.kernel_step(kernel.get(), out, |k, out| {
+                k.handle_request(now, request, out)
+            }) {
                 Step::Done(said) => return Ok(said),
                 Step::Wait(wait) => Work::Kernel(wait),
             },
         };
         Err(Box::new(Later {
             method: request.method,
-            params: request.params,
+            params: request.params.into(),
             work,
             _permit: self.inflight.hold(),
         }))
@@ -334,7 +383,7 @@ impl Shared {
 
     /// The waiting part of a request [`Shared::serve_now`] returned; says what its reply
     /// said.
-    async fn serve_later(&self, later: Later<'_, '_>, peer: &Peer, out: &mut Vec<u8>) -> Said {
+    async fn serve_later(&self, later: Later<'_>, peer: &Peer, out: &mut Vec<u8>) -> Said {
         let Later {
             method,
             params,
@@ -342,9 +391,9 @@ impl Shared {
             _permit,
         } = later;
         match work {
-            Work::Append => self.journal_append(params, out).await,
+            Work::Append => self.journal_append(&params, out).await,
             Work::Pipeline => {
-                let said = self.pipeline_call(method, params, peer, out).await;
+                let said = self.pipeline_call(method, &params, peer, out).await;
                 let outcome = match said {
                     Said::Success => Outcome::CarriedOut,
                     Said::Error(_) => Outcome::Refused,
@@ -355,8 +404,12 @@ impl Shared {
             Work::Policy => {
                 let _policy_guard = self.policy_lock.lock().await;
                 let now = self.clock.now();
-                let step = |k: &mut Kernel, out: &mut Vec<u8>| k.handle(now, method, params, out);
-                let (outcome, said) = match self.kernel_step(out, step) {
+                let step = |k: &mut Kernel, out: &mut Vec<u8>| k.handle(now, method, &params, out);
+                let stepped = {
+                    let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
+                    self.kernel_step(&mut kernel, out, step)
+                };
+                let (outcome, said) = match stepped {
                     Step::Done(said) => (Outcome::Refused, said),
                     Step::Wait(wait) => self.kernel_wait(wait, peer, out).await,
                 };
@@ -394,12 +447,12 @@ impl Shared {
     /// kernel's order.
     fn kernel_step(
         &self,
+        kernel: &mut Kernel,
         out: &mut Vec<u8>,
         handle: impl FnOnce(&mut Kernel, &mut Vec<u8>) -> Handled,
     ) -> Step {
-        let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
-        let handled = handle(&mut kernel, out);
-        self.journal_kernel_events(&mut kernel);
+        let handled = handle(kernel, out);
+        self.journal_kernel_events(kernel);
         match handled {
             Handled::Reply(said) => Step::Done(said),
             Handled::Decided(decided) => Step::Done(Said::from(&decided)),
@@ -515,8 +568,8 @@ impl Shared {
     }
 
     /// Replaces `out` with the `STATUS` reply (the core writes it).
-    fn status_reply(&self, out: &mut Vec<u8>) -> Said {
-        let policy_version = self.kernel.lock().map(|k| k.policy_version()).unwrap_or(0);
+    fn status_reply(&self, kernel: &Kernel, out: &mut Vec<u8>) -> Said {
+        let policy_version = kernel.policy_version();
         let pipeline = self.pipeline_json().to_string();
         let status = service::StatusReply {
             daemon: self.daemon_status(),

@@ -3,14 +3,15 @@
 
 use super::appends::{Appends, Begun};
 use super::buffers::Lent;
+use super::decoder::Decoder;
 use super::metrics::Tally;
 use super::reply::{self, Said};
-use super::state::{Answer, Caller, Peer, Shared, VERSION};
+use super::state::{Answer, Caller, KernelLock, Later, Peer, Shared, VERSION};
 use super::unix_io::{Read, Waits, read, track_partial, write};
 use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use heidi_core::proto::{
-    Command, ErrorCode, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply, Method, Mode,
-    Request, frame_prefix, sniff,
+    Command, ErrorCode, FrameError, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply,
+    Method, Mode, Request, frame_prefix, sniff,
 };
 use std::io;
 use std::sync::Arc;
@@ -230,6 +231,8 @@ async fn framed(
         since: Instant::now(),
     };
     let mut appends = Appends::default();
+    // The text of a request read behind waiting appends, kept until they are answered.
+    let mut behind = String::new();
     let mut partial_since = None;
     loop {
         // The requests of one read arrived together: this instant is when each began to be
@@ -240,26 +243,29 @@ async fn framed(
         let mut mid_frame = false;
         let decoder = lent_decoder.get_or_insert_with(|| buffers.decoder());
         while !input.is_empty() {
-            let step = decoder.feed(input);
-            input = &input[step.consumed..];
-            mid_frame = step.frame.is_none();
-            match step.frame {
-                None => {}
-                Some(Ok(frame)) => {
-                    let waiting = !appends.is_empty();
-                    let answer = match shared.begin(now, frame, caller, &mut body, waiting) {
-                        Begun::Deferred(deferred) => {
-                            // No reply yet: nothing to flush either.
-                            appends.push(deferred);
-                            continue;
-                        }
-                        Begun::Served(answer) => answer,
-                        Begun::Behind => {
-                            drain(&mut appends, &mut body, &mut replies).await;
-                            now = shared.clock.now();
-                            let parsed = Request::parse(frame);
-                            shared.answer_now(now, parsed, caller, &mut body)
-                        }
+            let mut ready = Ready {
+                shared,
+                caller,
+                now,
+                body: &mut body,
+                replies: &mut replies,
+                appends: &mut appends,
+            };
+            let pause = ready.serve(decoder, &mut input, &mut mid_frame, &mut behind);
+            match pause {
+                Pause::Consumed => {}
+                Pause::Later(later) => {
+                    let (method, said) = shared.answer_later(*later, &caller.peer, &mut body).await;
+                    replies.push(Some(method), said, &body);
+                    now = shared.clock.now();
+                }
+                Pause::Behind => {
+                    drain(&mut appends, &mut body, &mut replies).await;
+                    now = shared.clock.now();
+                    let answer = {
+                        let mut kernel = KernelLock::new(&shared.kernel);
+                        let parsed = Request::parse(&behind);
+                        shared.answer_now(now, parsed, caller, &mut body, &mut kernel)
                     };
                     let (method, said) = match answer {
                         Answer::Done { method, said } => (method, said),
@@ -272,7 +278,7 @@ async fn framed(
                     };
                     replies.push(method, said, &body);
                 }
-                Some(Err(e)) => {
+                Pause::BadFrame(e) => {
                     drain(&mut appends, &mut body, &mut replies).await;
                     reply::error(e.code(), &e.to_string(), &mut body);
                     push_frame(&mut replies.out, &body);
@@ -283,6 +289,7 @@ async fn framed(
                             .map(drop);
                     }
                 }
+                Pause::Flush => {}
             }
             if replies.out.len() >= FLUSH_BYTES {
                 now = shared
@@ -310,6 +317,83 @@ async fn framed(
             Read::Data(next, read) => (buf, n) = (next, read),
             Read::Eof | Read::Stop => return Ok(()),
         }
+    }
+}
+
+/// Why [`Ready::serve`] stopped: the input is used up, or something must be waited for.
+/// Nothing in it borrows the frame it came from.
+enum Pause<'s> {
+    /// Every byte of the input is decoded (and every complete frame answered or queued).
+    Consumed,
+    /// A request that waits for a disk, a lock or the pipeline.
+    Later(Box<Later<'s>>),
+    /// A request read behind waiting appends, its text kept in `behind`: answer the appends,
+    /// then serve it.
+    Behind,
+    /// A framing error: answer the appends before it, then the error.
+    BadFrame(FrameError),
+    /// The replies reached [`FLUSH_BYTES`].
+    Flush,
+}
+
+/// What serving the frames of one read needs, between two waits.
+struct Ready<'c, 's> {
+    shared: &'s Shared,
+    caller: &'c Caller,
+    now: heidi_core::Instant,
+    body: &'c mut Vec<u8>,
+    replies: &'c mut Replies,
+    appends: &'c mut Appends<'s>,
+}
+
+impl<'s> Ready<'_, 's> {
+    /// Decodes and serves frames from `input` until it is used up or a request must wait,
+    /// under one hold of the kernel's lock (taken at the first request that needs it and
+    /// released on return, so it is never held while the connection waits).
+    fn serve(
+        &mut self,
+        decoder: &mut Decoder,
+        input: &mut &[u8],
+        mid_frame: &mut bool,
+        behind: &mut String,
+    ) -> Pause<'s> {
+        let mut kernel = KernelLock::new(&self.shared.kernel);
+        while !input.is_empty() {
+            let step = decoder.feed(input);
+            *input = &input[step.consumed..];
+            *mid_frame = step.frame.is_none();
+            match step.frame {
+                None => {}
+                Some(Ok(frame)) => {
+                    let waiting = !self.appends.is_empty();
+                    let begun = self.shared.begin(
+                        self.now,
+                        frame,
+                        self.caller,
+                        self.body,
+                        waiting,
+                        &mut kernel,
+                    );
+                    match begun {
+                        Begun::Deferred(deferred) => self.appends.push(deferred),
+                        Begun::Served(Answer::Done { method, said }) => {
+                            self.replies.push(method, said, self.body);
+                        }
+                        Begun::Served(Answer::Later(later)) => return Pause::Later(later),
+                        Begun::Behind => {
+                            behind.clear();
+                            behind.push_str(frame);
+                            return Pause::Behind;
+                        }
+                    }
+                }
+                Some(Err(e)) => return Pause::BadFrame(e),
+            }
+            if self.replies.out.len() >= FLUSH_BYTES {
+                return Pause::Flush;
+            }
+        }
+        Pause::Consumed
     }
 }
 
