@@ -627,7 +627,41 @@ pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::{KernelCapacity, KernelSeeds, Policy};
     use serde_json::json;
+
+    /// The lock is taken at the first request, held for [`KERNEL_HOLD_REQUESTS`] of them,
+    /// let go and taken again for the next, and let go when the hold is dropped.
+    #[test]
+    fn the_kernel_lock_is_let_go_every_hold_and_at_the_end() {
+        let seeds = KernelSeeds {
+            key_hasher: [1; 16],
+            lease_ids: [2; 16],
+            idempotency_tokens: [3; 16],
+        };
+        let small = KernelCapacity {
+            limiter_slots: 8,
+            lease_slots: 8,
+            idempotency_slots: 8,
+            held_permits: 8,
+        };
+        let mutex = Mutex::new(Kernel::with_capacity(seeds, Policy::default(), small));
+        let mut lock = KernelLock::new(&mutex);
+        assert!(
+            mutex.try_lock().is_ok(),
+            "nothing is locked before a request needs it"
+        );
+        for _ in 0..KERNEL_HOLD_REQUESTS {
+            lock.get();
+        }
+        assert!(mutex.try_lock().is_err(), "held for the whole hold");
+        assert_eq!(lock.uses, KERNEL_HOLD_REQUESTS);
+        lock.get();
+        assert_eq!(lock.uses, 1, "the next request begins a new hold");
+        assert!(lock.guard.is_some());
+        drop(lock);
+        assert!(mutex.try_lock().is_ok(), "let go with the hold");
+    }
 
     /// The core's `STATUS` reply is what `serde_json` writes for the same fields.
     #[test]
