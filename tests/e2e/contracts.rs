@@ -7,6 +7,43 @@ use common::*;
 use serde_json::{Value, json};
 use std::io::Write;
 
+/// Bytes that arrive in pieces, with pauses, are each read and answered: after a read that
+/// empties the socket the daemon waits for the next bytes instead of asking the socket again,
+/// and must still see them (a frame split across three writes, then a second request after a
+/// pause, then one in the middle of a line's worth of others).
+#[test]
+fn requests_written_in_pieces_with_pauses_are_answered() {
+    let d = Daemon::start(&[]);
+    let mut s = d.connect();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let wire = frame(
+        json!({"method": "PING", "params": {}})
+            .to_string()
+            .as_bytes(),
+    );
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(50));
+    for _ in 0..3 {
+        for piece in [&wire[..2], &wire[2..9], &wire[9..]] {
+            s.write_all(piece).unwrap();
+            s.flush().unwrap();
+            pause();
+        }
+        let reply = read_frame(&mut s).expect("the split frame is answered");
+        assert_eq!(reply["pong"], true, "{reply}");
+        pause();
+    }
+    // Two whole frames and the start of a third in one write, the rest later.
+    let mut batch = wire.repeat(2);
+    batch.extend_from_slice(&wire[..5]);
+    s.write_all(&batch).unwrap();
+    for _ in 0..2 {
+        assert_eq!(read_frame(&mut s).expect("reply")["pong"], true);
+    }
+    pause();
+    s.write_all(&wire[5..]).unwrap();
+    assert_eq!(read_frame(&mut s).expect("the rest is read")["pong"], true);
+}
+
 #[test]
 fn framed_json_one_connection_per_call() {
     let d = Daemon::start(&[]);

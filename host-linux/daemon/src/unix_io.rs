@@ -12,7 +12,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 use tokio::time::Sleep;
@@ -123,12 +123,29 @@ pub(super) async fn read<'b>(
         let mut buf = buffers.read_buffer();
         match stream.try_read(&mut buf) {
             Ok(0) => return Ok(Read::Eof),
-            Ok(n) => return Ok(Read::Data(buf, n)),
+            Ok(n) => {
+                if n < buf.len() {
+                    forget_readable(stream);
+                }
+                return Ok(Read::Data(buf, n));
+            }
             // A spurious wake-up: the buffer goes back and the wait resumes.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
     }
+}
+
+/// After a read that did not fill its buffer: the socket's receive queue was empty when the
+/// read ended (a stream socket's read takes all it holds, up to the buffer), so its readiness
+/// is forgotten now and the next read waits for the next event, instead of learning it from a
+/// `recv` that fails with `EAGAIN` (one system call per pipelined batch). Bytes that arrive
+/// after the read raise a new edge-triggered event, so none are missed; tokio's own
+/// `AsyncRead` does the same for a short read.
+fn forget_readable(stream: &UnixStream) {
+    let _ = stream.try_io(Interest::READABLE, || {
+        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+    });
 }
 
 /// Writes all of `out` and clears it. A write that has not finished one idle timeout after it
