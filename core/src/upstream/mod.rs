@@ -16,8 +16,10 @@
 //!   another caller's result.
 //! - Idempotency keys are checked by [`txn_check`](crate::txn_check), shared with the
 //!   reference upstream.
-//! - [`give_up_code`] picks the status code callers get when a batch is given up, and
-//!   [`serving`] the health a host reports for a breaker state.
+//! - [`give_up_code`] picks the status code callers get when a batch is given up,
+//!   [`Refusal::code`] the one of a call the host refuses itself, [`failed_call_code`] what
+//!   a CANCELLED past its deadline counts as, and [`serving`] the health a host reports for a
+//!   breaker state.
 //!
 //! Codes are the numeric gRPC codes of the wire (`0` OK … `16` UNAUTHENTICATED), so this
 //! module needs no gRPC library.
@@ -108,6 +110,49 @@ pub const fn give_up_code(last_code: i32, reason: GiveUpReason) -> i32 {
     }
 }
 
+/// A call a forwarding host refuses itself, before it reaches the upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Refusal {
+    /// The upstream's breaker rejects calls now (open, forced open, or probing).
+    BreakerOpen,
+    /// The submission queue is full.
+    QueueFull,
+    /// The call's idempotency key is not a valid key.
+    BadKey,
+    /// The transaction can never fit in a batch message.
+    TooLarge,
+    /// The host is shutting down.
+    ShuttingDown,
+}
+
+impl Refusal {
+    /// The gRPC code the caller gets: UNAVAILABLE for what passes (the breaker, a host
+    /// going away: try again, maybe elsewhere), RESOURCE_EXHAUSTED for a full queue (back
+    /// off), INVALID_ARGUMENT for a call that will never be accepted as it is.
+    #[must_use]
+    pub const fn code(self) -> i32 {
+        match self {
+            Refusal::BreakerOpen | Refusal::ShuttingDown => code::UNAVAILABLE,
+            Refusal::QueueFull => code::RESOURCE_EXHAUSTED,
+            Refusal::BadKey | Refusal::TooLarge => code::INVALID_ARGUMENT,
+        }
+    }
+}
+
+/// The code a failed upstream call counts as: a CANCELLED that came once the call's
+/// deadline had passed (`past_deadline`), or from the host's own timer for that deadline
+/// (`timer_expired`), ran out of time, so it is DEADLINE_EXCEEDED (retryable, an upstream
+/// failure); every other code stands.
+#[must_use]
+pub const fn failed_call_code(code: i32, past_deadline: bool, timer_expired: bool) -> i32 {
+    if code == code::CANCELLED && (past_deadline || timer_expired) {
+        code::DEADLINE_EXCEEDED
+    } else {
+        code
+    }
+}
+
 /// How a forwarding host reports its own health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -134,6 +179,33 @@ pub const fn serving(state: State, closing: bool) -> Serving {
 mod tests {
     use super::*;
     use crate::Instant;
+
+    #[test]
+    fn refusals_get_their_codes() {
+        assert_eq!(Refusal::BreakerOpen.code(), code::UNAVAILABLE);
+        assert_eq!(Refusal::ShuttingDown.code(), code::UNAVAILABLE);
+        assert_eq!(Refusal::QueueFull.code(), code::RESOURCE_EXHAUSTED);
+        assert_eq!(Refusal::BadKey.code(), code::INVALID_ARGUMENT);
+        assert_eq!(Refusal::TooLarge.code(), code::INVALID_ARGUMENT);
+    }
+
+    #[test]
+    fn a_cancelled_call_out_of_time_is_a_deadline() {
+        let cancelled = code::CANCELLED;
+        assert_eq!(
+            failed_call_code(cancelled, true, false),
+            code::DEADLINE_EXCEEDED
+        );
+        assert_eq!(
+            failed_call_code(cancelled, false, true),
+            code::DEADLINE_EXCEEDED
+        );
+        assert_eq!(failed_call_code(cancelled, false, false), cancelled);
+        assert_eq!(
+            failed_call_code(code::UNAVAILABLE, true, true),
+            code::UNAVAILABLE
+        );
+    }
 
     #[test]
     fn replies_must_match_count_and_keys_in_order() {

@@ -5,7 +5,7 @@ use heidi_core::batcher::TooLarge;
 use heidi_core::breaker::State;
 use heidi_core::retry::GiveUpReason;
 use heidi_core::txn_check::KeyError;
-use heidi_core::upstream::{REASON_METADATA, give_up_code};
+use heidi_core::upstream::{REASON_METADATA, Refusal, give_up_code};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
@@ -30,7 +30,12 @@ pub fn breaker_refused(now: Instant, state: State, until: Instant) -> Status {
         ),
         _ => format!("circuit breaker to the upstream is open; retry after {ms} ms"),
     };
-    with_retry_after(Status::unavailable(message), now, until)
+    with_retry_after(refused(Refusal::BreakerOpen, message), now, until)
+}
+
+/// A call the sidecar refuses itself, with the core's code for it.
+fn refused(refusal: Refusal, message: impl Into<String>) -> Status {
+    Status::new(Code::from_i32(refusal.code()), message)
 }
 
 fn with_retry_after(mut status: Status, now: Instant, until: Instant) -> Status {
@@ -43,28 +48,28 @@ fn with_retry_after(mut status: Status, now: Instant, until: Instant) -> Status 
 
 /// RESOURCE_EXHAUSTED: the submission queue holds `capacity` transactions already.
 pub fn queue_full(capacity: usize) -> Status {
-    Status::resource_exhausted(format!(
-        "submission queue full ({capacity} transactions waiting); retry later"
-    ))
+    let message = format!("submission queue full ({capacity} transactions waiting); retry later");
+    refused(Refusal::QueueFull, message)
 }
 
 /// INVALID_ARGUMENT for a bad idempotency key.
 pub fn bad_key(e: KeyError) -> Status {
-    Status::invalid_argument(format!("idempotency_key: {e}"))
+    refused(Refusal::BadKey, format!("idempotency_key: {e}"))
 }
 
 /// INVALID_ARGUMENT for a transaction that can never fit in a batch message.
 pub fn too_large(e: TooLarge) -> Status {
-    Status::invalid_argument(format!(
+    let message = format!(
         "transaction is {} bytes encoded, above the batch byte cap of {} bytes \
          (BATCH_MAX_BYTES); it can never be sent upstream",
         e.bytes, e.max_bytes
-    ))
+    );
+    refused(Refusal::TooLarge, message)
 }
 
 /// UNAVAILABLE: the sidecar is shutting down.
 pub fn shutting_down() -> Status {
-    Status::unavailable("sidecar is shutting down")
+    refused(Refusal::ShuttingDown, "sidecar is shutting down")
 }
 
 /// The status of a batch given up after `attempts` attempts, the last failing with `last`.
