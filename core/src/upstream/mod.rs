@@ -32,6 +32,7 @@ pub use split::{
     MAX_SPLIT, Positions, REFUSED_INDEX_METADATA, Split, parse_refused_index, split_refusal,
 };
 
+use crate::Instant;
 use crate::breaker::State;
 use crate::retry::GiveUpReason;
 use core::fmt;
@@ -138,6 +139,34 @@ impl Refusal {
             Refusal::BadKey | Refusal::TooLarge => code::INVALID_ARGUMENT,
         }
     }
+
+    /// The label a host counts it under (`breaker_open`, `queue_full`, `invalid_argument`,
+    /// `shutting_down`).
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Refusal::BreakerOpen => "breaker_open",
+            Refusal::QueueFull => "queue_full",
+            Refusal::BadKey | Refusal::TooLarge => "invalid_argument",
+            Refusal::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+/// Whether a forwarding host takes a call at `now`: not while it is `closing`, nor while
+/// the last snapshot of its breaker says calls are rejected until after `now`
+/// (`open_until`: the end of the open period, or of the probe that is out).
+///
+/// # Errors
+/// The [`Refusal`] the caller gets.
+pub fn admit(now: Instant, closing: bool, open_until: Option<Instant>) -> Result<(), Refusal> {
+    if closing {
+        return Err(Refusal::ShuttingDown);
+    }
+    match open_until {
+        Some(until) if until > now => Err(Refusal::BreakerOpen),
+        _ => Ok(()),
+    }
 }
 
 /// The code a failed upstream call counts as: a CANCELLED that came once the call's
@@ -187,6 +216,18 @@ mod tests {
         assert_eq!(Refusal::QueueFull.code(), code::RESOURCE_EXHAUSTED);
         assert_eq!(Refusal::BadKey.code(), code::INVALID_ARGUMENT);
         assert_eq!(Refusal::TooLarge.code(), code::INVALID_ARGUMENT);
+    }
+
+    #[test]
+    fn a_closing_host_or_an_open_breaker_refuses() {
+        let now = Instant::from_secs(10);
+        assert_eq!(admit(now, false, None), Ok(()));
+        assert_eq!(admit(now, true, None), Err(Refusal::ShuttingDown));
+        let later = Instant::from_secs(11);
+        assert_eq!(admit(now, true, Some(later)), Err(Refusal::ShuttingDown));
+        assert_eq!(admit(now, false, Some(later)), Err(Refusal::BreakerOpen));
+        assert_eq!(admit(now, false, Some(now)), Ok(()), "open until now: over");
+        assert_eq!(Refusal::TooLarge.label(), Refusal::BadKey.label());
     }
 
     #[test]

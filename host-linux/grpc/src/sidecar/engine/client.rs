@@ -8,6 +8,7 @@ use heidi_common::clock::Clock;
 use heidi_core::Instant;
 use heidi_core::batcher::check_item_bytes;
 use heidi_core::txn_check::check_idempotency_key;
+use heidi_core::upstream::{self, Refusal};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
@@ -89,30 +90,28 @@ impl EngineClient {
     /// (until [`Snapshot::open_until`], the core breaker's own answer).
     fn refuse_now(&self) -> Result<(), Status> {
         let snap = self.snapshot();
-        if snap.closing {
-            self.metrics.rejected("shutting_down");
-            return Err(status::shutting_down());
-        }
         let now = self.clock.now();
-        match snap.open_until {
-            Some(until) if until > now => {
-                self.metrics.rejected("breaker_open");
-                Err(status::breaker_refused(now, snap.breaker, until))
+        upstream::admit(now, snap.closing, snap.open_until).map_err(|refusal| {
+            self.metrics.rejected(refusal.label());
+            match (refusal, snap.open_until) {
+                (Refusal::BreakerOpen, Some(until)) => {
+                    status::breaker_refused(now, snap.breaker, until)
+                }
+                _ => status::shutting_down(),
             }
-            _ => Ok(()),
-        }
+        })
     }
 
     /// Submits one transaction and waits for its own receipt.
     pub async fn submit(&self, tx: Transaction) -> TxResult {
         if let Err(e) = check_idempotency_key(tx.idempotency_key.as_bytes()) {
-            self.metrics.rejected("invalid_argument");
+            self.metrics.rejected(Refusal::BadKey.label());
             return Err(status::bad_key(e));
         }
         // Its share of a batch message: the field's tag and length, then the transaction.
         let bytes = prost::encoding::message::encoded_len(1, &tx);
         if let Err(e) = check_item_bytes(bytes, self.batch_max_bytes) {
-            self.metrics.rejected("invalid_argument");
+            self.metrics.rejected(Refusal::TooLarge.label());
             return Err(status::too_large(e));
         }
         self.refuse_now()?;
@@ -120,11 +119,11 @@ impl EngineClient {
         match self.submit.try_send(Submission { tx, bytes, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                self.metrics.rejected("queue_full");
+                self.metrics.rejected(Refusal::QueueFull.label());
                 return Err(status::queue_full(self.submit.max_capacity()));
             }
             Err(TrySendError::Closed(_)) => {
-                self.metrics.rejected("shutting_down");
+                self.metrics.rejected(Refusal::ShuttingDown.label());
                 return Err(status::shutting_down());
             }
         }
@@ -140,7 +139,7 @@ impl EngineClient {
         match self.query.try_send(QueryJob { query, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                self.metrics.rejected("queue_full");
+                self.metrics.rejected(Refusal::QueueFull.label());
                 return Err(status::queue_full(self.query.max_capacity()));
             }
             Err(TrySendError::Closed(_)) => return Err(status::shutting_down()),

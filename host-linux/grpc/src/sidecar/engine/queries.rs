@@ -7,6 +7,7 @@ use crate::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
 use heidi_core::Instant;
 use heidi_core::guard::{Action, Answer, GaveUp, Guard, GuardConfig};
 use heidi_core::retry::RetryPolicy;
+use heidi_core::upstream::Refusal;
 use tracing::Instrument;
 
 impl<U: UpstreamApi> Driver<U> {
@@ -69,7 +70,7 @@ impl<U: UpstreamApi> Driver<U> {
             }
             (Action::Done(finish), _) => {
                 if let Err(GaveUp::BreakerRefused { until }) = finish.result {
-                    self.metrics.rejected("breaker_open");
+                    self.metrics.rejected(Refusal::BreakerOpen.label());
                     let until = until.unwrap_or(Instant::MAX);
                     let refused = status::breaker_refused(now, self.breaker.state(), until);
                     let _ = flight.reply.send(Err(refused));
