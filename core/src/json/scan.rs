@@ -168,11 +168,36 @@ impl<'a> Scanner<'a> {
     /// Consumes `b` (after whitespace) or fails.
     #[inline]
     pub(crate) fn expect(&mut self, b: u8) -> Result<(), ScanError> {
+        // The usual case, `b` right here, takes one load and compare (`b` is never
+        // whitespace, so looking for it first changes nothing).
+        if self.s.get(self.pos) == Some(&b) {
+            self.pos += 1;
+            return Ok(());
+        }
         self.ws();
         if self.eat(b) {
             Ok(())
         } else {
             Err(self.syntax())
+        }
+    }
+
+    /// After a member or element (and whitespace): `,` (consumed; `true`, another follows) or
+    /// `close` (consumed; `false`, the container ends). Anything else fails. One look at the
+    /// next byte decides the usual case.
+    #[inline]
+    pub(crate) fn comma_or_close(&mut self, close: u8) -> Result<bool, ScanError> {
+        self.ws();
+        match self.s.get(self.pos) {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(&b) if b == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(self.syntax()),
         }
     }
 

@@ -223,15 +223,13 @@ pub(crate) fn next_member(
 ) -> Result<Option<RawMember>, ScanError> {
     if first {
         sc.expect(b'{')?;
-    }
-    sc.ws();
-    if sc.eat(b'}') {
-        return Ok(None);
-    }
-    // Whitespace is skipped already: `,` must be next.
-    if !first {
-        if !sc.eat(b',') {
-            return Err(sc.syntax());
+        sc.ws();
+        if sc.eat(b'}') {
+            return Ok(None);
+        }
+    } else {
+        if !sc.comma_or_close(b'}')? {
+            return Ok(None);
         }
         sc.ws();
     }

@@ -255,7 +255,7 @@ fn scan_fields(doc: &[u8], fields: &mut Fields) -> Result<(), RequestError> {
     }
     sc.expect(b'{')?;
     sc.ws();
-    if sc.expect(b'}').is_err() {
+    if !sc.eat(b'}') {
         loop {
             sc.ws();
             let key_start = sc.pos();
@@ -283,11 +283,9 @@ fn scan_fields(doc: &[u8], fields: &mut Fields) -> Result<(), RequestError> {
             if let Some(field) = field {
                 record(fields, field, value)?;
             }
-            if sc.expect(b',').is_ok() {
-                continue;
+            if !sc.comma_or_close(b'}')? {
+                break;
             }
-            sc.expect(b'}')?;
-            break;
         }
     }
     sc.end()?;
