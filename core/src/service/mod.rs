@@ -192,8 +192,8 @@ pub use effects::{
 pub use health::{MaybeHealth, NoHealth, aggregate_reply_max_bytes};
 pub use host_calls::{
     HostParamsError, StatusReply, TAIL_DEFAULT_LINES, TAIL_MAX_LINES, read_journal_tail,
-    read_pipeline_call, write_accepted_reply, write_appended_reply, write_status_reply,
-    write_tail_reply,
+    read_pipeline_call, write_accepted_reply, write_appended_reply, write_pong_reply,
+    write_status_reply, write_tail_reply,
 };
 pub use idempotency::{
     Durable, IDEMPOTENCY_REPLY_MAX_BYTES, IDEMPOTENCY_RESPONSE_MAX_BYTES, IdemRecord, Idempotency,

@@ -20,12 +20,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// The daemon's version, as `version`, `PING` and `STATUS` report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The reply to `PING`, the same on every call (a crate version needs no JSON escaping).
-const PONG: &str = concat!(
-    r#"{"ok":true,"pong":true,"version":""#,
-    env!("CARGO_PKG_VERSION"),
-    r#""}"#
-);
+/// The reply to `PING`, the same on every call: the core writes it once.
+static PONG: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    let mut pong = Vec::new();
+    reply::written(&mut pong, |w| service::write_pong_reply(VERSION, w));
+    pong
+});
 
 /// Who sent a request: for authorization, the audit log and journaled privileged actions.
 #[derive(Clone, Debug)]
@@ -326,7 +326,7 @@ impl Shared {
         let work = match request.method {
             Method::Ping => {
                 out.clear();
-                out.extend_from_slice(PONG.as_bytes());
+                out.extend_from_slice(&PONG);
                 return Ok(Said::Success);
             }
             Method::Status => return Ok(self.status_reply(kernel.get(), out)),
@@ -712,7 +712,7 @@ mod tests {
             &json!({"ok": true, "pong": true, "version": VERSION}),
             &mut expected,
         );
-        assert_eq!(PONG.as_bytes(), expected);
+        assert_eq!(*PONG, expected);
     }
 
     #[test]
