@@ -5,7 +5,7 @@
 use crate::proto::upstream_client::UpstreamClient;
 use crate::proto::{BatchReceipt, Query, QueryResponse, TransactionBatch};
 use crate::sidecar::config::UPSTREAM_MESSAGE_LIMIT_BYTES;
-use heidi_core::upstream::{REASON_METADATA, Reason, Verdict, classify, code, failed_call_code};
+use heidi_core::upstream::{REASON_METADATA, Reason, Verdict, classify, failed_call_code};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -101,11 +101,7 @@ pub fn verdict(status: &Status) -> Verdict {
 /// deadline has passed (`past_deadline`) is a deadline too.
 fn deadline_as_such(status: Status, past_deadline: bool) -> Status {
     let code = status.code() as i32;
-    let counted = failed_call_code(
-        code,
-        past_deadline,
-        code == code::CANCELLED && timed_out(&status),
-    );
+    let counted = failed_call_code(code, past_deadline, timed_out(&status));
     if counted != code {
         let message = format!("upstream call: {}", status.message());
         return Status::new(tonic::Code::from_i32(counted), message);
