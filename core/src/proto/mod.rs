@@ -65,6 +65,7 @@ mod buffer;
 pub mod command;
 pub mod error;
 pub mod frame;
+pub mod http_answers;
 pub mod http_guard;
 pub mod line;
 pub mod method;
@@ -85,6 +86,9 @@ pub use frame::{
 };
 pub use line::{LINE_MAX_BYTES, LineDecoder, LineStep, LineTooLong};
 pub use method::{Method, MethodClass, UnknownMethod};
-pub use reply::{ERROR_MESSAGE_MAX_BYTES, ERROR_REPLY_MAX_BYTES, ErrorReply, format_message};
+pub use reply::{
+    ERROR_MESSAGE_MAX_BYTES, ERROR_REPLY_MAX_BYTES, ErrorReply, TOO_MANY_CONNECTIONS,
+    format_message,
+};
 pub use request::{MethodName, Request, RequestError};
 pub use sniff::{Mode, sniff};

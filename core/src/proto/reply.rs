@@ -8,6 +8,10 @@ use super::error::ErrorCode;
 use crate::json::escape::quoted;
 use crate::json::writer::Writer;
 
+/// The message of the `OVERLOADED` error a listener answers on a connection beyond its
+/// limit, before it closes it (framed socket and HTTP alike).
+pub const TOO_MANY_CONNECTIONS: &str = "too many connections; retry shortly";
+
 /// Messages longer than this are cut (at a character boundary) when encoded.
 pub const ERROR_MESSAGE_MAX_BYTES: usize = 256;
 

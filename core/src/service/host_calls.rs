@@ -139,7 +139,6 @@ pub fn write_status_reply<W: Write>(s: &StatusReply<'_>, w: &mut W) -> fmt::Resu
     w.write_char('}')
 }
 
-/// A `PIPELINE_*` method's reply once the command is carried out:
 /// `PING`'s reply: `{"ok":true,"pong":true,"version":…}`, the host's version. The same on
 /// every call, so a host may write it once and send the bytes.
 pub fn write_pong_reply<W: Write>(version: &str, w: &mut W) -> fmt::Result {
@@ -148,6 +147,7 @@ pub fn write_pong_reply<W: Write>(version: &str, w: &mut W) -> fmt::Result {
     w.write_char('}')
 }
 
+/// A `PIPELINE_*` method's reply once the command is carried out:
 /// `{"accepted":true,"ok":true,"status":…}` with the pipeline's new status document
 /// (`status`, JSON text from [`write_status`](crate::pipeline::write_status), copied as it
 /// is).

@@ -16,6 +16,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use heidi_core::proto::ErrorCode;
+use heidi_core::proto::http_answers::{
+    HEALTH_BODY, HttpAnswer, LIVE_BODY, bearer_matches, command_refused_status, write_readyz,
+    write_train_accepted,
+};
 use heidi_core::proto::http_guard::{Header, HttpGuard, RequestHead};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -35,7 +39,7 @@ pub fn router(shared: Arc<Shared>, bound: SocketAddr) -> Router {
         .route("/api/call", post(api_call))
         .route(
             "/health",
-            get(|| async { json_response(StatusCode::OK, br#"{"health":"ok"}"#.to_vec()) }),
+            get(|| async { json_response(StatusCode::OK, HEALTH_BODY.as_bytes().to_vec()) }),
         )
         .route("/metrics", get(metrics));
     let guarded = if shared.config.http_token.is_some() {
@@ -49,25 +53,13 @@ pub fn router(shared: Arc<Shared>, bound: SocketAddr) -> Router {
     let probes = Router::new()
         .route(
             "/healthz",
-            get(|| async { json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()) }),
+            get(|| async { json_response(StatusCode::OK, LIVE_BODY.as_bytes().to_vec()) }),
         )
         .route("/readyz", get(readyz));
     guarded
         .merge(probes)
-        .fallback(|| async {
-            error_response(
-                StatusCode::NOT_FOUND,
-                ErrorCode::BadRequest,
-                "no such route",
-            )
-        })
-        .method_not_allowed_fallback(|| async {
-            error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::BadRequest,
-                "method not allowed on this route",
-            )
-        })
+        .fallback(|| async { answer(HttpAnswer::NoSuchRoute) })
+        .method_not_allowed_fallback(|| async { answer(HttpAnswer::MethodNotAllowed) })
         .layer(middleware::from_fn_with_state(
             HttpGuard {
                 port: bound.port(),
@@ -80,14 +72,7 @@ pub fn router(shared: Arc<Shared>, bound: SocketAddr) -> Router {
 
 /// The head of `request` as the core's guard reads it.
 fn head_of<'a>(request: &'a Request, headers: &'a HeaderMap) -> RequestHead<'a> {
-    let one = |name: header::HeaderName| {
-        let mut values = headers.get_all(name).iter();
-        match (values.next(), values.next()) {
-            (None, _) => Header::Absent,
-            (Some(v), None) => Header::One(v.as_bytes()),
-            (Some(_), Some(_)) => Header::Repeated,
-        }
-    };
+    let one = |name| one_header(headers, name);
     // An absolute-form target (`POST http://host/...`) names the host; `Host` is then ignored.
     let host = match request.uri().authority() {
         Some(authority) => Header::One(authority.as_str().as_bytes()),
@@ -103,20 +88,36 @@ fn head_of<'a>(request: &'a Request, headers: &'a HeaderMap) -> RequestHead<'a> 
     }
 }
 
+/// The value of header `name`, as the core reads headers: absent, once, or repeated.
+fn one_header(headers: &HeaderMap, name: header::HeaderName) -> Header<'_> {
+    let mut values = headers.get_all(name).into_iter();
+    match (values.next(), values.next()) {
+        (None, _) => Header::Absent,
+        (Some(v), None) => Header::One(v.as_bytes()),
+        (Some(_), Some(_)) => Header::Repeated,
+    }
+}
+
 /// Refuses what [`HttpGuard::admit`] refuses, with its status and the error shape.
 async fn guard(State(guard): State<HttpGuard>, request: Request, next: Next) -> Response {
     let verdict = guard.admit(&head_of(&request, request.headers()));
     match verdict {
         Ok(()) => next.run(request).await,
-        Err(refusal) => {
-            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
-            error_response(status, refusal.code(), refusal.message())
-        }
+        Err(refusal) => error_response(
+            status_of(refusal.status()),
+            refusal.code(),
+            refusal.message(),
+        ),
     }
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A status the core names (always a valid one).
+fn status_of(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
@@ -125,39 +126,31 @@ fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Respons
     json_response(status, body)
 }
 
+/// One of the core's own answers: its status, the error reply, and the challenge it names.
+fn answer(answer: HttpAnswer) -> Response {
+    let status = status_of(answer.status());
+    let mut response = error_response(status, answer.code(), &answer.to_string());
+    if let Some(challenge) = answer.challenge() {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static(challenge),
+        );
+    }
+    response
+}
+
 async fn require_token(
     State(shared): State<Arc<Shared>>,
     request: Request,
     next: Next,
 ) -> Response {
     let expected = shared.config.http_token.as_deref().unwrap_or_default();
-    // The scheme name is case-insensitive (RFC 9110 §11.1); the token is not.
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map_or("", |(_, token)| token.trim());
-    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+    let given = one_header(request.headers(), header::AUTHORIZATION);
+    if bearer_matches(given, expected.as_bytes()) {
         next.run(request).await
     } else {
-        let mut response = error_response(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Refused,
-            "missing or wrong bearer token",
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        response
+        answer(HttpAnswer::Unauthorized)
     }
-}
-
-/// Compares without an early exit, so the time taken does not reveal the matching prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn pipeline_status(State(shared): State<Arc<Shared>>) -> Response {
@@ -185,20 +178,14 @@ async fn train_now(
     shared.audit_admin(method, &peer, outcome);
     match answer {
         Ok(()) => {
-            let mut body = Vec::new();
-            let accepted = serde_json::json!({
-                "status": "train initiated",
-                "accepted": true,
-                "pipeline": shared.pipeline_json(),
-            });
-            reply::json(&accepted, &mut body);
-            json_response(StatusCode::OK, body)
+            let pipeline = shared.pipeline_json().to_string();
+            let mut body = String::new();
+            // Writing into a String cannot fail.
+            let _ = write_train_accepted(&pipeline, &mut body);
+            json_response(StatusCode::OK, body.into_bytes())
         }
         Err(refused) => {
-            let status = match refused.code() {
-                ErrorCode::Refused => StatusCode::CONFLICT,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
+            let status = status_of(command_refused_status(refused.code()));
             error_response(status, refused.code(), &refused.message())
         }
     }
@@ -214,14 +201,7 @@ async fn api_call(
     let limit = shared.config.limits.request_max_bytes;
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            let message = format!("request body exceeds the limit of {limit} bytes");
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::FrameTooLarge,
-                &message,
-            );
-        }
+        Err(_) => return answer(HttpAnswer::BodyTooLarge { limit_bytes: limit }),
     };
     let text = match heidi_core::proto::frame::body_text(&bytes) {
         Ok(text) => text,
@@ -236,27 +216,18 @@ async fn api_call(
 /// `readiness.checks` names is healthy; else 503 with `reason` (`stopping`, or `checks` with
 /// the failing checks and their status).
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
-    if !shared.ready.load(Ordering::Acquire) {
-        return json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            br#"{"ready":false,"reason":"stopping"}"#.to_vec(),
-        );
-    }
-    let failing = {
+    let stopping = !shared.ready.load(Ordering::Acquire);
+    let failing = if stopping {
+        Vec::new()
+    } else {
         let kernel = shared.kernel.lock().unwrap_or_else(|p| p.into_inner());
         kernel.not_ready(shared.clock.now())
     };
-    if failing.is_empty() {
-        return json_response(StatusCode::OK, br#"{"ready":true}"#.to_vec());
-    }
-    let failing: Vec<serde_json::Value> = failing
-        .iter()
-        .map(|c| serde_json::json!({"name": c.name, "status": c.status}))
-        .collect();
-    let mut body = Vec::new();
-    let answer = serde_json::json!({"ready": false, "reason": "checks", "failing": failing});
-    reply::json(&answer, &mut body);
-    json_response(StatusCode::SERVICE_UNAVAILABLE, body)
+    let mut body = String::new();
+    let failing = failing.iter().map(|c| (c.name.as_str(), c.status));
+    // Writing into a String cannot fail.
+    let status = write_readyz(stopping, failing, &mut body).unwrap_or(500);
+    json_response(status_of(status), body.into_bytes())
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>, _headers: HeaderMap) -> Response {
@@ -331,15 +302,16 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
     let wait = Duration::from_secs(1);
     let mut head = [0u8; 4096];
     let _ = tokio::time::timeout(wait, stream.read(&mut head)).await;
+    let refusal = HttpAnswer::TooManyConnections;
     let mut body = Vec::new();
-    reply::error(
-        ErrorCode::Overloaded,
-        "too many connections; retry shortly",
-        &mut body,
-    );
+    reply::error(refusal.code(), &refusal.to_string(), &mut body);
+    let status = status_of(refusal.status());
     let mut response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
-        body.len()
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: {}\r\nConnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
+        body.len(),
+        refusal.retry_after_s().unwrap_or(1),
     )
     .into_bytes();
     response.extend_from_slice(&body);
@@ -379,15 +351,5 @@ async fn connection(
                 conn.as_mut().graceful_shutdown();
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn token_comparison() {
-        assert!(super::constant_time_eq(b"abc", b"abc"));
-        assert!(!super::constant_time_eq(b"abc", b"abd"));
-        assert!(!super::constant_time_eq(b"abc", b"abcd"));
     }
 }

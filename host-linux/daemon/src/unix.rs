@@ -11,7 +11,7 @@ use super::unix_io::{Read, Waits, read, track_partial, write};
 use heidi_core::proto::frame::FRAME_LIMIT_MAX_BYTES;
 use heidi_core::proto::{
     Command, ErrorCode, FrameError, LINE_MAX_BYTES, LINE_REPLY_MAX_BYTES, LineDecoder, LineReply,
-    Method, Mode, Request, frame_prefix, sniff,
+    Method, Mode, Request, TOO_MANY_CONNECTIONS, frame_prefix, sniff,
 };
 use std::io;
 use std::sync::Arc;
@@ -99,11 +99,7 @@ async fn refuse(mut stream: UnixStream) {
     match sniff(first[0]) {
         Mode::Framed => {
             let mut body = Vec::new();
-            reply::error(
-                ErrorCode::Overloaded,
-                "too many connections; retry shortly",
-                &mut body,
-            );
+            reply::error(ErrorCode::Overloaded, TOO_MANY_CONNECTIONS, &mut body);
             push_frame(&mut out, &body);
         }
         Mode::Line => push_line(&mut out, &LineReply::Overloaded),
