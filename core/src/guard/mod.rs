@@ -60,6 +60,8 @@
 //!
 //! A driver that owns its breaker answers `Acquire` and `Record` with [`local::acquire`] and
 //! [`local::record`].
+//! A driver whose limiter and breaker are a daemon's reads the daemon's replies into the
+//! answers with [`remote::limit`], [`remote::acquire`] and [`remote::recorded`].
 //!
 //! Work is bounded: each `poll` and `handle` is O(1), and a call makes at most
 //! `max_attempts` attempts (re-submissions are bounded by the driver's items).
@@ -125,6 +127,7 @@
 
 pub mod local;
 mod machine;
+pub mod remote;
 #[cfg(test)]
 mod tests;
 

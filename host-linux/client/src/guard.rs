@@ -8,8 +8,8 @@
 //! attempt is retried when [`RetryPolicy::next`] says so (exponential delay, jitter ≤ cap, from
 //! the core); an open breaker is never retried into: a `CIRCUIT_OPEN` answer to the next
 //! acquire, or a record reply saying the breaker opened for longer than the retry delay, ends
-//! the guarded call with [`GuardError::CircuitOpen`]. (Today's daemon answers a record with
-//! `"state":"open"` but no open time, so in practice the next acquire is what stops it.)
+//! the guarded call with [`GuardError::CircuitOpen`]. What each daemon reply means to the
+//! guard is the core's too (`heidi_core::guard::remote`); this module reads the fields.
 //!
 //! With a [`GuardSpec::deadline`], no attempt starts at or after it, and a retry whose time
 //! falls at or after it is not waited for ([`GuardError::Deadline`]).
@@ -23,14 +23,16 @@
 
 use std::fmt;
 
-use heidi_core::guard::{Action, Answer, GaveUp, Guard, GuardConfig, Permission};
-use heidi_core::proto::ErrorCode;
+use heidi_core::guard::remote::{self, Reply, Said, Unusable};
+use heidi_core::guard::{Action, Answer, GaveUp, Guard, GuardConfig};
 use heidi_core::retry::{GiveUpReason, RetryPolicy};
 use heidi_core::upstream::Class;
+use serde_json::Value;
 
-use super::methods::{BreakerOutcome, breaker_open_for_ms, id_of, limit_allowed};
+use super::methods::{breaker_record_params, id_of};
 use super::result::codes;
 use super::{CallResult, CallStatus, Client, pause};
+use heidi_core::proto::Method;
 
 /// What to guard a call with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,31 +164,34 @@ impl<E: fmt::Display> fmt::Display for GuardError<E> {
 
 impl<E: fmt::Debug + fmt::Display> std::error::Error for GuardError<E> {}
 
-/// A guard step's answer from the daemon, classified.
-enum Step<'r> {
-    /// A success reply.
-    Granted(&'r serde_json::Value),
-    /// An error reply with this code (and maybe `retry_after_ms`).
-    Refused(&'r str),
-    /// No usable reply: unreachable or timed out.
-    Down,
-}
-
-fn step(result: &CallResult) -> Step<'_> {
+/// The fields of the daemon's reply the core's rules read (`heidi_core::guard::remote`).
+fn reply_of(result: &CallResult) -> Reply<'_> {
     match (result.status, &result.payload, &result.error_code) {
-        (CallStatus::Ok, Some(payload), _) => Step::Granted(payload),
-        (CallStatus::Error, _, Some(code)) => Step::Refused(code),
-        _ => Step::Down,
+        (CallStatus::Ok, Some(p), _) => Reply::Success(Said {
+            allowed: p.get("allowed").and_then(Value::as_bool),
+            permit: id_of(p, "permit").and_then(|id| id.parse().ok()),
+            state: p.get("state").and_then(Value::as_str),
+            retry_after_ms: result.retry_after_ms(),
+        }),
+        (CallStatus::Error, _, Some(code)) => Reply::Error {
+            code,
+            retry_after_ms: result.retry_after_ms(),
+        },
+        _ => Reply::Down,
     }
 }
 
-fn daemon_error<E>(result: &CallResult) -> GuardError<E> {
-    GuardError::Daemon {
-        code: result
-            .error_code
-            .clone()
-            .unwrap_or_else(|| "UNKNOWN".into()),
-        message: result.reason.clone().unwrap_or_default(),
+/// The guarded call's error for a reply it cannot go on with.
+fn daemon_error<E>(method: Method, result: &CallResult, unusable: Unusable<'_>) -> GuardError<E> {
+    match unusable {
+        Unusable::Error { code } => GuardError::Daemon {
+            code: code.to_owned(),
+            message: result.reason.clone().unwrap_or_default(),
+        },
+        Unusable::NoPermit => GuardError::Daemon {
+            code: codes::BAD_REPLY.into(),
+            message: format!("{method} reply has no permit"),
+        },
     }
 }
 
@@ -203,7 +208,9 @@ fn unavailable(result: &CallResult) -> String {
 #[derive(Default)]
 struct Heard {
     /// The permit of the attempt in progress.
-    permit: Option<String>,
+    permit: Option<u64>,
+    /// `retry_after_ms` of a refused limit.
+    limited_after_ms: Option<u64>,
     /// `retry_after_ms` of a refused acquire.
     refused_after_ms: Option<u64>,
     /// How long the breaker stays open, from the last record reply.
@@ -236,8 +243,8 @@ impl Client {
             // The daemon calls and the closure take time; a test's sleeper does not.
             now = self.clock.now().max(now);
             let answer = match guard.poll(now) {
-                Action::Limit => Answer::Limit(self.limit(spec, &mut heard)?),
-                Action::Acquire => Answer::Acquire(self.acquire(spec, now, &mut heard)?),
+                Action::Limit => self.limit(spec, now, &mut heard)?,
+                Action::Acquire => self.acquire(spec, now, &mut heard)?,
                 Action::Attempt { .. } => match f() {
                     Ok(v) => {
                         value = Some(v);
@@ -251,20 +258,22 @@ impl Client {
                     }
                 },
                 Action::Record(input) => {
-                    let kind = match input {
-                        heidi_core::upstream::BreakerInput::Success => BreakerOutcome::Success,
-                        _ => BreakerOutcome::Failure,
-                    };
-                    heard.open_for_ms = heard.permit.take().and_then(|p| {
-                        let record = self.breaker_record(spec.breaker, &p, kind, None);
-                        record.payload.as_ref().and_then(breaker_open_for_ms)
+                    let record = heard.permit.take().map(|permit| {
+                        let outcome = remote::outcome(input);
+                        let params =
+                            breaker_record_params(spec.breaker, &permit.to_string(), outcome, None);
+                        self.call(Method::BreakerRecord.as_str(), params)
                     });
                     now = self.clock.now().max(now);
                     decided = now;
-                    let open_until = heard
-                        .open_for_ms
-                        .map(|ms| now.saturating_add(heidi_core::Duration::from_millis(ms)));
-                    Answer::Recorded { open_until }
+                    let answer = remote::recorded(now, record.as_ref().map(reply_of));
+                    heard.open_for_ms = match answer {
+                        Answer::Recorded {
+                            open_until: Some(until),
+                        } => Some(until.saturating_duration_since(now).as_millis()),
+                        _ => None,
+                    };
+                    answer
                 }
                 // The client has no retry budget: the guard never asks.
                 Action::CountRequest => Answer::Counted,
@@ -288,6 +297,9 @@ impl Client {
         };
         match (finish.result, value, last_error) {
             (Ok(()), Some(v), _) => Ok(v),
+            (Err(GaveUp::RateLimited { .. }), _, _) => Err(GuardError::RateLimited {
+                retry_after_ms: heard.limited_after_ms,
+            }),
             (Err(GaveUp::BreakerRefused { .. }), _, last_error) => Err(GuardError::CircuitOpen {
                 retry_after_ms: heard.refused_after_ms,
                 last_error,
@@ -317,62 +329,45 @@ impl Client {
         }
     }
 
-    /// `RATE_LIMIT_CONSUME`, as the guard's permission (the guard decides what an
-    /// unreachable daemon means); a refusal or a daemon error ends the guarded call here.
+    /// `RATE_LIMIT_CONSUME`, as the guard's answer; a daemon error ends the guarded call here.
     fn limit<E>(
         &self,
         spec: &GuardSpec<'_>,
+        now: heidi_core::Instant,
         heard: &mut Heard,
-    ) -> Result<Permission, GuardError<E>> {
+    ) -> Result<Answer, GuardError<E>> {
         let limit = self.rate_limit_consume(spec.limit_key, spec.operation, spec.cost, spec.tier);
-        let limited = || GuardError::RateLimited {
-            retry_after_ms: limit.retry_after_ms(),
-        };
-        match step(&limit) {
-            Step::Granted(p) if limit_allowed(p) => Ok(Permission::Granted),
-            Step::Granted(_) => Err(limited()),
-            Step::Refused(code) if code == ErrorCode::RateLimited.as_str() => Err(limited()),
-            Step::Refused(_) => Err(daemon_error(&limit)),
-            Step::Down => {
-                heard.down = Some(unavailable(&limit));
-                Ok(Permission::Unavailable)
-            }
-        }
+        let reply = reply_of(&limit);
+        heard.note(&limit, reply);
+        heard.limited_after_ms = limit.retry_after_ms();
+        remote::limit(now, reply).map_err(|u| daemon_error(Method::RateLimitConsume, &limit, u))
     }
 
-    /// `BREAKER_ACQUIRE`, as the guard's permission (the permit kept in `heard`); a daemon
-    /// error ends the guarded call here.
+    /// `BREAKER_ACQUIRE`, as the guard's answer (the permit kept in `heard`); a daemon error
+    /// ends the guarded call here.
     fn acquire<E>(
         &self,
         spec: &GuardSpec<'_>,
         now: heidi_core::Instant,
         heard: &mut Heard,
-    ) -> Result<Permission, GuardError<E>> {
+    ) -> Result<Answer, GuardError<E>> {
         let acquired = self.breaker_acquire(spec.breaker);
-        match step(&acquired) {
-            Step::Granted(p) => match id_of(p, "permit") {
-                Some(permit) => {
-                    heard.permit = Some(permit);
-                    Ok(Permission::Granted)
-                }
-                None => Err(GuardError::Daemon {
-                    code: codes::BAD_REPLY.into(),
-                    message: "BREAKER_ACQUIRE reply has no permit".into(),
-                }),
-            },
-            Step::Refused(code) if code == ErrorCode::CircuitOpen.as_str() => {
-                heard.refused_after_ms = acquired.retry_after_ms();
-                let retry_at = heard
-                    .refused_after_ms
-                    .map(|ms| now.saturating_add(heidi_core::Duration::from_millis(ms)));
-                Ok(Permission::Refused { retry_at })
-            }
-            Step::Refused(_) => Err(daemon_error(&acquired)),
-            // The guard decides: fail open (go on unguarded) or closed.
-            Step::Down => {
-                heard.down = Some(unavailable(&acquired));
-                Ok(Permission::Unavailable)
-            }
+        let reply = reply_of(&acquired);
+        heard.note(&acquired, reply);
+        heard.refused_after_ms = acquired.retry_after_ms();
+        let (permit, answer) = remote::acquire(now, reply)
+            .map_err(|u| daemon_error(Method::BreakerAcquire, &acquired, u))?;
+        heard.permit = permit;
+        Ok(answer)
+    }
+}
+
+impl Heard {
+    /// Keeps why the daemon could not be reached, when it could not (the guard decides what
+    /// that means: fail open, or closed).
+    fn note(&mut self, result: &CallResult, reply: Reply<'_>) {
+        if reply == Reply::Down {
+            self.down = Some(unavailable(result));
         }
     }
 }

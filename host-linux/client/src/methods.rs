@@ -6,6 +6,7 @@
 //! ([`CallResult::id`]). The helpers return whatever the daemon answers as a [`CallResult`].
 
 use heidi_core::proto::Method;
+use heidi_core::upstream::BreakerInput;
 use serde_json::{Map, Value, json};
 
 use super::{CallResult, Client};
@@ -25,11 +26,16 @@ pub enum BreakerOutcome {
 
 impl BreakerOutcome {
     /// `success`, `failure` or `abandoned`.
-    pub const fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
+        heidi_core::guard::remote::outcome(self.input())
+    }
+
+    /// What the breaker is told.
+    const fn input(self) -> BreakerInput {
         match self {
-            BreakerOutcome::Success => "success",
-            BreakerOutcome::Failure => "failure",
-            BreakerOutcome::Abandoned => "abandoned",
+            BreakerOutcome::Success => BreakerInput::Success,
+            BreakerOutcome::Failure => BreakerInput::Failure,
+            BreakerOutcome::Abandoned => BreakerInput::Neutral,
         }
     }
 }
@@ -90,10 +96,10 @@ pub(crate) fn breaker_acquire_params(name: &str) -> Value {
 pub(crate) fn breaker_record_params(
     name: &str,
     permit: &str,
-    outcome: BreakerOutcome,
+    outcome: &str,
     duration_ms: Option<u64>,
 ) -> Value {
-    let mut params = json!({"name": name, "permit": permit, "outcome": outcome.as_str()});
+    let mut params = json!({"name": name, "permit": permit, "outcome": outcome});
     if let Some(ms) = duration_ms {
         params["duration_ms"] = ms.into();
     }
@@ -156,14 +162,6 @@ pub(crate) fn id_of(payload: &Value, name: &str) -> Option<String> {
         Value::Number(n) => n.as_u64().map(|n| n.to_string()),
         _ => None,
     }
-}
-
-/// Whether a `RATE_LIMIT_*` success reply grants the call (`"allowed"`, true when absent).
-pub(crate) fn limit_allowed(payload: &Value) -> bool {
-    payload
-        .get("allowed")
-        .and_then(Value::as_bool)
-        .unwrap_or(true)
 }
 
 impl Client {
@@ -239,7 +237,7 @@ impl Client {
         outcome: BreakerOutcome,
         duration_ms: Option<u64>,
     ) -> CallResult {
-        let params = breaker_record_params(name, permit, outcome, duration_ms);
+        let params = breaker_record_params(name, permit, outcome.as_str(), duration_ms);
         self.call(Method::BreakerRecord.as_str(), params)
     }
 
@@ -353,17 +351,6 @@ impl Client {
     }
 }
 
-/// How long a breaker stays open, from a `BREAKER_RECORD` reply that says it opened
-/// (`"state":"open"` with `"retry_after_ms"`). Today's daemon sends no `retry_after_ms` with a
-/// record, so this is `None` and the guard learns the open time from its next
-/// `BREAKER_ACQUIRE` (which is refused `CIRCUIT_OPEN`, so the closure never runs into it).
-pub(crate) fn breaker_open_for_ms(payload: &Value) -> Option<u64> {
-    if payload.get("state").and_then(Value::as_str) != Some("open") {
-        return None;
-    }
-    payload.get("retry_after_ms").and_then(Value::as_u64)
-}
-
 /// Whether a call of `method` that timed out or lost its connection may be sent again
 /// without applying anything twice: the protocol's answer
 /// ([`Method::is_retry_safe`](heidi_core::proto::Method::is_retry_safe)); a name the
@@ -384,14 +371,14 @@ mod tests {
         let p = breaker_record_params(
             "db",
             "18446744073709551615",
-            BreakerOutcome::Abandoned,
+            BreakerOutcome::Abandoned.as_str(),
             None,
         );
         assert_eq!(
             p,
             json!({"name": "db", "permit": "18446744073709551615", "outcome": "abandoned"})
         );
-        let p = breaker_record_params("db", "1", BreakerOutcome::Failure, Some(7));
+        let p = breaker_record_params("db", "1", BreakerOutcome::Failure.as_str(), Some(7));
         assert_eq!(p["duration_ms"], 7);
         let ok = IdempotencyOutcome::Success { digest: "ab" };
         assert_eq!(

@@ -631,3 +631,38 @@ fn guard_gives_up_at_its_deadline_instead_of_waiting_past_it() {
     .to_string();
     assert_eq!(shown, "deadline reached after 2 attempts; last error: down");
 }
+
+#[test]
+fn a_permit_the_deadline_left_unused_is_returned_abandoned() {
+    // The acquire's reply comes after the whole call's deadline: the closure never runs, and
+    // the permit goes back as `abandoned`, which counts for nothing (not as a failure).
+    let (server, log) = guard_server(|m, _, _| match m {
+        "RATE_LIMIT_CONSUME" => json!({"allowed": true}),
+        "BREAKER_ACQUIRE" => {
+            std::thread::sleep(Duration::from_millis(60));
+            json!({"permit": "77"})
+        }
+        _ => json!({"ok": true, "state": "closed"}),
+    });
+    let (c, _, _) = client(config(server.endpoint()));
+    let spec = GuardSpec {
+        deadline: Some(Duration::from_millis(20)),
+        ..GuardSpec::new("k", "op", "db")
+    };
+    let mut ran = false;
+    let r: Result<(), GuardError<&str>> = c.guard(&spec, || {
+        ran = true;
+        Ok(())
+    });
+    let none = GuardError::Deadline {
+        last_error: None,
+        attempts: 0,
+    };
+    assert_eq!((r, ran), (Err(none), false));
+    let log = log.lock().unwrap();
+    let record = log.iter().find(|r| r["method"] == "BREAKER_RECORD").unwrap();
+    assert_eq!(
+        record["params"],
+        json!({"name": "db", "permit": "77", "outcome": "abandoned"})
+    );
+}
