@@ -3,6 +3,7 @@
 use super::machine::Pipeline;
 use super::output::{EventType, Output};
 use super::refusal::Refusal;
+use super::replay::start_message;
 use super::types::{Mode, State};
 use crate::journal::Level;
 use crate::time::{Duration, Instant};
@@ -24,7 +25,7 @@ impl Pipeline {
             p.wait_spent = Duration::ZERO;
             p.last_error = None;
             p.completed = false;
-            let message = "Starting training pipeline";
+            let message = start_message(mode);
             p.event(now, EventType::PipelineStart, Level::Info, None, message);
             p.enter_stage(now, State::Collecting);
         });

@@ -81,6 +81,7 @@ mod output;
 mod recover;
 mod refusal;
 mod replay;
+mod stage_events;
 mod status_doc;
 mod types;
 
@@ -92,5 +93,9 @@ pub use machine::{Input, OUTPUT_CAPACITY, Pipeline};
 pub use output::{EventType, Output, PipelineEvent, RunStatus, Status};
 pub use refusal::{RecoverError, Refusal};
 pub use replay::{Replay, ReplayError, ReplayLine, start_message};
+pub use stage_events::{
+    Leftovers, STAGE_ORPHANS_EVENT, STAGE_OUTPUT_EVENT, STAGE_UNCONTAINED_EVENT, StageOutput,
+    UNCONTAINED_LEVEL, UNCONTAINED_MESSAGE,
+};
 pub use status_doc::write_status;
 pub use types::{ErrorReason, Mode, RunToken, Stage, StageOutcome, StageResult, State, UsageDelta};

@@ -88,15 +88,13 @@ impl PipelineEvent {
         }
     }
 
-    /// The journal event for this pipeline event, stamped `ts` by the host. A stage end's
-    /// usage goes to `usage_delta` as `memory_mb_delta` and `cpu_pct`, written into `usage`
-    /// (the event borrows it); the reason of an error goes to `error`.
-    pub fn to_journal<'a>(
+    /// The journal's `usage_delta`: a stage end's usage as `memory_mb_delta` and `cpu_pct`,
+    /// written into `usage` (the result borrows it); empty for other events.
+    pub fn usage_delta<'a>(
         &self,
-        ts: WallTime,
         usage: &'a mut [(&'static str, i64); 2],
-    ) -> Event<'a> {
-        let usage_delta: &'a [(&'static str, i64)] = match self.usage {
+    ) -> &'a [(&'static str, i64)] {
+        match self.usage {
             Some(u) => {
                 *usage = [
                     ("memory_mb_delta", u.memory_mb_delta),
@@ -105,7 +103,18 @@ impl PipelineEvent {
                 &usage[..]
             }
             None => &[],
-        };
+        }
+    }
+
+    /// The journal event for this pipeline event, stamped `ts` by the host. Its usage goes
+    /// to `usage_delta` ([`usage_delta`](PipelineEvent::usage_delta), written into `usage`,
+    /// which the event borrows); the reason of an error goes to `error`.
+    pub fn to_journal<'a>(
+        &self,
+        ts: WallTime,
+        usage: &'a mut [(&'static str, i64); 2],
+    ) -> Event<'a> {
+        let usage_delta = self.usage_delta(usage);
         Event {
             ts,
             round: self.round,

@@ -5,7 +5,7 @@
 //! feeds [`Replay`] the pipeline events of the journal in order (one [`ReplayLine`] per line;
 //! events of other components are ignored) and passes [`Replay::status`] to `recover`.
 //!
-//! The events carry everything but the mode, so the host writes `pipeline_start` with
+//! The mode is in no field of the events, so the machine's `pipeline_start` message is
 //! [`start_message`] (the seed's message plus the mode in parentheses, in the style of the
 //! seed's `Starting training pipeline (C++)`); [`Replay`] reads the mode back from it and takes
 //! `collect` when the message names none.
@@ -300,10 +300,7 @@ mod tests {
                 match o {
                     Output::RunStage { token, .. } => self.token = Some(token),
                     Output::AppendEvent(e) => {
-                        let message = match e.event_type {
-                            EventType::PipelineStart => start_message(self.p.status().mode),
-                            _ => e.message,
-                        };
+                        let message = e.message;
                         let line = ReplayLine {
                             event_type: e.event_type.name(),
                             stage: e.stage_name(),

@@ -660,7 +660,10 @@ fn a_permit_the_deadline_left_unused_is_returned_abandoned() {
     };
     assert_eq!((r, ran), (Err(none), false));
     let log = log.lock().unwrap();
-    let record = log.iter().find(|r| r["method"] == "BREAKER_RECORD").unwrap();
+    let record = log
+        .iter()
+        .find(|r| r["method"] == "BREAKER_RECORD")
+        .unwrap();
     assert_eq!(
         record["params"],
         json!({"name": "db", "permit": "77", "outcome": "abandoned"})

@@ -458,7 +458,7 @@ impl Driver {
                     if event.event_type == EventType::PipelineStart {
                         self.failure_detail = None;
                     }
-                    let entry = entry_for(&event, self.pipeline.status().mode);
+                    let entry = entry_for(&event);
                     self.appender.push(entry).await;
                     let failed_end =
                         event.event_type == EventType::StageEnd && event.error.is_some();
