@@ -100,6 +100,27 @@ pub enum IdemRecord<'a> {
     },
 }
 
+impl<'a> IdemRecord<'a> {
+    /// The client's key.
+    pub fn key(&self) -> &'a str {
+        match *self {
+            IdemRecord::Begun { key, .. }
+            | IdemRecord::Done { key, .. }
+            | IdemRecord::Released { key } => key,
+        }
+    }
+
+    /// Until when the record lives; `None` for a release (there is no record).
+    pub fn expires_at(&self) -> Option<Instant> {
+        match *self {
+            IdemRecord::Begun { expires_at, .. } | IdemRecord::Done { expires_at, .. } => {
+                Some(expires_at)
+            }
+            IdemRecord::Released { .. } => None,
+        }
+    }
+}
+
 /// What the host must make durable before it sends the reply of an idempotency method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durable<'a> {
@@ -598,7 +619,7 @@ fn complete_params<'m>(
     Ok((key_len, response_len.unwrap_or(0), call))
 }
 
-fn parse_hex(s: &str) -> Option<[u8; 32]> {
+pub(super) fn parse_hex(s: &str) -> Option<[u8; 32]> {
     let bytes = s.as_bytes();
     if bytes.len() != 64 {
         return None;

@@ -174,6 +174,7 @@ mod permits;
 mod policy_calls;
 mod rate_limit;
 mod rate_params;
+mod record_file;
 mod reply;
 #[cfg(test)]
 mod tests;
@@ -209,6 +210,10 @@ pub use policy_calls::{
     write_policy_reply,
 };
 pub use rate_params::{KEY_MAX_BYTES, OPERATION_MAX_BYTES, TIER_MAX_BYTES};
+pub use record_file::{
+    BadLine, COMPACT_MIN_LINES, FileBounds, IDEMPOTENCY_FILE, LineLife, LineScratch, LineState,
+    RECORD_LINE_MAX_BYTES, RecordLine, WallAnchor, read_record_line, write_record_line,
+};
 pub use timeout::{LIMITER_SWEEP_INTERVAL_MS, LIMITER_SWEEP_SLOTS};
 
 use crate::Instant;

@@ -8,14 +8,11 @@
 //! | [`endpoint`] | socket-path precedence and strict loopback checks for HTTP endpoints |
 //! | [`token`] | the HTTP bearer token (read by the client and the daemon, never printed) |
 //! | [`journal_entry`] | [`JournalEntry`]: a journal event on its way to the writer |
-//! | [`idem_line`] | [`IdemLine`]: one line of the idempotency log |
 
 pub mod clock;
 pub mod endpoint;
-pub mod idem_line;
 pub mod journal_entry;
 pub mod token;
 
-pub use idem_line::{IDEMPOTENCY_FILE, IdemLine};
 pub use journal_entry::JournalEntry;
 pub use token::{TOKEN_MAX_BYTES, Token};

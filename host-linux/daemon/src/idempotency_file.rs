@@ -4,6 +4,7 @@
 use crate::kernel::{IdemPersist, Kernel};
 use heidi_common::clock::{Clock, wall_now};
 use heidi_core::proto::ErrorCode;
+use heidi_core::service::WallAnchor;
 use heidi_store::{Durable, IdemLog, IdemLogError};
 use std::path::Path;
 use std::sync::Mutex;
@@ -39,7 +40,7 @@ pub(crate) async fn open_and_restore(
     let (log, lines, load) = opened;
     let restored = {
         let mut kernel = kernel.lock().unwrap_or_else(|p| p.into_inner());
-        kernel.restore_idempotency(clock.now(), wall_now().as_unix_millis(), &lines)
+        kernel.restore_idempotency(anchor(clock), &lines)
     };
     tracing::info!(
         restored = restored.restored,
@@ -70,6 +71,14 @@ pub(crate) async fn open_and_restore(
     Ok(log)
 }
 
+/// The core's clock and the wall clock, read together.
+fn anchor(clock: Clock) -> WallAnchor {
+    WallAnchor {
+        now: clock.now(),
+        wall_ms: wall_now().as_unix_millis(),
+    }
+}
+
 /// Queues what `persist` asks for (call it under the kernel's lock, so that records reach
 /// the file in the order the kernel decided them, and a barrier follows the completion it
 /// reports).
@@ -79,9 +88,7 @@ pub(crate) fn submit(
     persist: IdemPersist,
 ) -> Result<Durable, IdemLogError> {
     match persist {
-        IdemPersist::Record(change) => {
-            log.submit(Some(change.line(clock.now(), wall_now().as_unix_millis())))
-        }
+        IdemPersist::Record(change) => log.submit(Some(change.entry(anchor(clock)))),
         IdemPersist::Barrier => log.submit(None),
     }
 }

@@ -1,11 +1,16 @@
-//! Reading `OUT_DIR/idempotency.jsonl` back at start: the newest live line of each key.
+//! Reading `OUT_DIR/idempotency.jsonl` back at start: the newest live line of each key. The
+//! rules (which line wins, what is live, how many stay, what is not a record) are the core's
+//! (`heidi_core::service::record_file`'s docs); this module reads the file and holds the
+//! lines.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
+use heidi_core::service::{FileBounds, LineScratch, RECORD_LINE_MAX_BYTES};
+
+use super::IdemEntry;
 use super::fsutil::{at, open_regular};
-use heidi_common::idem_line::{IdemLine, LINE_MAX_BYTES};
 
 /// What loading the record file found (logged at start).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,36 +31,32 @@ pub struct IdemLoadReport {
 
 /// The newest line of each key, with its position in the file.
 struct Newest {
-    by_key: HashMap<String, (u64, IdemLine)>,
-    capacity: usize,
+    by_key: HashMap<String, (u64, IdemEntry)>,
+    bounds: FileBounds,
 }
 
 impl Newest {
-    fn add(&mut self, seq: u64, line: IdemLine, now_ms: u64, report: &mut IdemLoadReport) {
-        match line {
-            IdemLine::Released { key } => {
-                self.by_key.remove(&key);
-            }
-            line => {
-                self.by_key.insert(line.key().to_owned(), (seq, line));
-            }
+    fn add(&mut self, seq: u64, entry: IdemEntry, now_ms: u64, report: &mut IdemLoadReport) {
+        if entry.life().is_release() {
+            self.by_key.remove(entry.key());
+        } else {
+            self.by_key.insert(entry.key().to_owned(), (seq, entry));
         }
-        // Bounded memory whatever the file holds: prune once it doubles the capacity.
-        if self.by_key.len() > 2 * self.capacity {
+        if self.by_key.len() > self.bounds.load_prune_above() {
             self.prune(now_ms, report);
         }
     }
 
-    /// Drops expired records, then the oldest beyond `capacity`.
+    /// Drops expired records, then the oldest beyond what the bounds keep.
     fn prune(&mut self, now_ms: u64, report: &mut IdemLoadReport) {
         let before = self.by_key.len();
-        self.by_key
-            .retain(|_, (_, l)| l.expires_at_ms().is_some_and(|e| e > now_ms));
+        self.by_key.retain(|_, (_, e)| e.life().is_live_at(now_ms));
         report.expired += before - self.by_key.len();
-        if self.by_key.len() > self.capacity {
+        let keep = self.bounds.keep();
+        if self.by_key.len() > keep {
             let mut seqs: Vec<u64> = self.by_key.values().map(|(s, _)| *s).collect();
             seqs.sort_unstable();
-            let cut = seqs[seqs.len() - self.capacity];
+            let cut = seqs[seqs.len() - keep];
             let before = self.by_key.len();
             self.by_key.retain(|_, (s, _)| *s >= cut);
             report.over_capacity += before - self.by_key.len();
@@ -64,13 +65,13 @@ impl Newest {
 }
 
 /// Reads `path` (absent: nothing): the newest line of each key whose record is live at
-/// `now_ms`, oldest first, at most `capacity` of them (the newest). A torn last line is cut;
-/// a line that is not a record is skipped and counted. Only reading errors fail.
+/// `now_ms`, oldest first, at most `bounds.keep()` of them (the newest). A torn last line is
+/// cut; a line that is not a record is skipped and counted. Only reading errors fail.
 pub(super) fn load(
     path: &Path,
     now_ms: u64,
-    capacity: usize,
-) -> io::Result<(Vec<IdemLine>, IdemLoadReport)> {
+    bounds: FileBounds,
+) -> io::Result<(Vec<IdemEntry>, IdemLoadReport)> {
     let mut report = IdemLoadReport::default();
     let Some(file) = open_regular(path)? else {
         return Ok((Vec::new(), report));
@@ -78,13 +79,14 @@ pub(super) fn load(
     let mut reader = BufReader::new(file);
     let mut newest = Newest {
         by_key: HashMap::new(),
-        capacity: capacity.max(1),
+        bounds,
     };
+    let mut scratch = Box::new(LineScratch::new());
     let mut buf = Vec::new();
     let mut number = 0u64;
     loop {
         buf.clear();
-        let limit = LINE_MAX_BYTES as u64 + 1;
+        let limit = RECORD_LINE_MAX_BYTES as u64 + 1;
         let n = (&mut reader)
             .take(limit)
             .read_until(b'\n', &mut buf)
@@ -94,7 +96,7 @@ pub(super) fn load(
         }
         number += 1;
         if buf.last() != Some(&b'\n') {
-            if buf.len() <= LINE_MAX_BYTES {
+            if buf.len() <= RECORD_LINE_MAX_BYTES {
                 report.torn_bytes = buf.len();
                 break;
             }
@@ -102,13 +104,16 @@ pub(super) fn load(
             corrupt(&mut report, number);
             continue;
         }
-        match serde_json::from_slice::<IdemLine>(&buf[..buf.len() - 1]) {
-            Ok(line) => newest.add(number, line, now_ms, &mut report),
-            Err(_) => corrupt(&mut report, number),
+        let read = std::str::from_utf8(&buf[..buf.len() - 1])
+            .ok()
+            .and_then(|line| IdemEntry::read(line, &mut scratch).ok());
+        match read {
+            Some(entry) => newest.add(number, entry, now_ms, &mut report),
+            None => corrupt(&mut report, number),
         }
     }
     newest.prune(now_ms, &mut report);
-    let mut lines: Vec<(u64, IdemLine)> = newest.by_key.into_values().collect();
+    let mut lines: Vec<(u64, IdemEntry)> = newest.by_key.into_values().collect();
     lines.sort_unstable_by_key(|(seq, _)| *seq);
     report.kept = lines.len();
     Ok((lines.into_iter().map(|(_, l)| l).collect(), report))

@@ -1,13 +1,14 @@
 //! [`IdemLog`]: `OUT_DIR/idempotency.jsonl`, the idempotency records that survive a restart.
 //!
-//! Append-only JSON lines ([`IdemLine`]), written by one thread with group commit: a batch of
-//! lines is written with one `write_all` and one `fdatasync`, and every append of the batch
-//! is answered after that. At open the file is read back ([`load`](super::idem_load::load)),
-//! and replaced atomically (temporary file, fsync, rename, directory fsync) by its live
-//! records alone. While the daemon runs it is compacted the same way once it holds four times
-//! as many lines as live records (and at least [`COMPACT_MIN_LINES`]), or once it names more
-//! than twice as many keys as the table holds (expired records are dropped then), so neither
-//! the file nor the writer's memory grows without bound.
+//! Append-only JSON lines ([`IdemEntry`], the core's record lines), written by one thread with
+//! group commit: a batch of lines is written with one `write_all` and one `fdatasync`, and
+//! every append of the batch is answered after that. At open the file is read back
+//! ([`load`](super::idem_load::load)), and replaced atomically (temporary file, fsync,
+//! rename, directory fsync) by its live records alone. While the daemon runs it is compacted
+//! the same way when the core's [`FileBounds::compact`] says so (a file four times longer
+//! than its live records, or naming more than twice as many keys as the table holds; expired
+//! records are dropped then), so neither the file nor the writer's memory grows without
+//! bound.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,15 +18,15 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
 use tokio::sync::oneshot;
 
+use heidi_core::service::{FileBounds, IDEMPOTENCY_FILE};
+
+use super::IdemEntry;
 use super::fsutil::{at, open_append};
 use super::idem_load::{IdemLoadReport, load};
 use super::state::write_state_atomic;
-use heidi_common::{IDEMPOTENCY_FILE, IdemLine};
 
 /// Most appends written and synced together.
 const MAX_BATCH: usize = 1024;
-/// The file is not compacted while it holds fewer lines than this.
-pub const COMPACT_MIN_LINES: usize = 4096;
 
 /// Why an append is not known to be durable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +52,7 @@ type Ack = oneshot::Sender<Result<(), IdemLogError>>;
 /// last handle).
 #[derive(Clone)]
 pub struct IdemLog {
-    tx: SyncSender<(Option<IdemLine>, Ack)>,
+    tx: SyncSender<(Option<IdemEntry>, Ack)>,
 }
 
 impl IdemLog {
@@ -64,9 +65,10 @@ impl IdemLog {
         now_ms: u64,
         capacity: usize,
         queue_capacity: usize,
-    ) -> io::Result<(IdemLog, Vec<IdemLine>, IdemLoadReport)> {
+    ) -> io::Result<(IdemLog, Vec<IdemEntry>, IdemLoadReport)> {
         let path = dir.join(IDEMPOTENCY_FILE);
-        let (lines, report) = load(&path, now_ms, capacity)?;
+        let bounds = FileBounds::new(capacity);
+        let (lines, report) = load(&path, now_ms, bounds)?;
         let mut live = HashMap::new();
         for line in &lines {
             live.insert(line.key().to_owned(), line.clone());
@@ -78,8 +80,8 @@ impl IdemLog {
             path,
             file,
             lines: live.len(),
-            prune_above: 2 * capacity.max(1),
-            capacity: capacity.max(1),
+            prune_above: bounds.prune_above(0),
+            bounds,
             live,
             failed: None,
         };
@@ -90,7 +92,7 @@ impl IdemLog {
     }
 
     /// Appends `line`; resolves once it is on disk.
-    pub async fn append(&self, line: IdemLine) -> Result<(), IdemLogError> {
+    pub async fn append(&self, line: IdemEntry) -> Result<(), IdemLogError> {
         self.submit(Some(line))?.wait().await
     }
 
@@ -101,7 +103,7 @@ impl IdemLog {
 
     /// Queues `line` (`None`: a barrier) without waiting: lines are written in the order of
     /// their submissions, so a caller that submits under a lock orders them as the lock does.
-    pub fn submit(&self, line: Option<IdemLine>) -> Result<Durable, IdemLogError> {
+    pub fn submit(&self, line: Option<IdemEntry>) -> Result<Durable, IdemLogError> {
         let (ack, answer) = oneshot::channel();
         match self.tx.try_send((line, ack)) {
             Ok(()) => Ok(Durable(answer)),
@@ -126,10 +128,10 @@ fn stopped() -> IdemLogError {
 }
 
 /// Replaces the file with the `live` records and opens it for appending.
-fn rewrite(dir: &Path, path: &Path, live: &HashMap<String, IdemLine>) -> io::Result<File> {
+fn rewrite(dir: &Path, path: &Path, live: &HashMap<String, IdemEntry>) -> io::Result<File> {
     let mut bytes = Vec::new();
     for line in live.values() {
-        bytes.extend_from_slice(&line.encode());
+        bytes.extend_from_slice(line.line().as_bytes());
     }
     write_state_atomic(dir, IDEMPOTENCY_FILE, &bytes)?;
     open_append(path).map(|(f, _)| f)
@@ -140,11 +142,11 @@ struct Writer {
     path: PathBuf,
     file: File,
     /// The newest line of each key with a record (for compaction).
-    live: HashMap<String, IdemLine>,
+    live: HashMap<String, IdemEntry>,
     /// Lines in the file.
     lines: usize,
-    /// The table's capacity.
-    capacity: usize,
+    /// The bounds of the file for the table's capacity.
+    bounds: FileBounds,
     /// Compact once `live` names more keys than this.
     prune_above: usize,
     /// The first failure; every later append gets it.
@@ -152,7 +154,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<(Option<IdemLine>, Ack)>) {
+    fn run(mut self, rx: Receiver<(Option<IdemEntry>, Ack)>) {
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -168,19 +170,23 @@ impl Writer {
         }
     }
 
-    fn write<'a>(&mut self, lines: impl Iterator<Item = &'a IdemLine>) -> Result<(), IdemLogError> {
+    fn write<'a>(
+        &mut self,
+        lines: impl Iterator<Item = &'a IdemEntry>,
+    ) -> Result<(), IdemLogError> {
         if let Some(why) = &self.failed {
             return Err(IdemLogError::Failed(why.clone()));
         }
         let mut bytes = Vec::new();
         let mut count = 0;
         for line in lines {
-            bytes.extend_from_slice(&line.encode());
+            bytes.extend_from_slice(line.line().as_bytes());
             count += 1;
-            match line {
-                IdemLine::Released { key } => self.live.remove(key),
-                l => self.live.insert(l.key().to_owned(), l.clone()),
-            };
+            if line.life().is_release() {
+                self.live.remove(line.key());
+            } else {
+                self.live.insert(line.key().to_owned(), line.clone());
+            }
         }
         if count == 0 {
             return Ok(());
@@ -196,8 +202,10 @@ impl Writer {
             return Err(IdemLogError::Failed(e.to_string()));
         }
         self.lines += count;
-        let long = self.lines >= COMPACT_MIN_LINES.max(4 * self.live.len());
-        if long || self.live.len() > self.prune_above {
+        if self
+            .bounds
+            .compact(self.lines, self.live.len(), self.prune_above)
+        {
             self.compact();
         }
         Ok(())
@@ -207,8 +215,7 @@ impl Writer {
     /// holds the same records, and more).
     fn compact(&mut self) {
         let now_ms = heidi_common::clock::wall_now().as_unix_millis();
-        self.live
-            .retain(|_, l| l.expires_at_ms().is_some_and(|e| e > now_ms));
+        self.live.retain(|_, l| l.life().is_live_at(now_ms));
         match rewrite(&self.dir, &self.path, &self.live) {
             Ok(file) => {
                 self.file = file;
@@ -216,33 +223,38 @@ impl Writer {
             }
             Err(e) => tracing::warn!("cannot compact the idempotency records: {e}"),
         }
-        self.prune_above = 2 * self.capacity.max(self.live.len());
+        self.prune_above = self.bounds.prune_above(self.live.len());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use heidi_common::idem_line::LINE_MAX_BYTES;
+    use heidi_core::service::{LineScratch, RECORD_LINE_MAX_BYTES};
 
     const NOW: u64 = 1_800_000_000_000;
 
-    fn done(key: &str, expires_at_ms: u64) -> IdemLine {
-        IdemLine::Done {
-            key: key.into(),
-            token: "5".into(),
-            digest: Some("ab".repeat(32)),
-            response: Some("{\"id\":1}".into()),
-            completed_at_ms: NOW - 1000,
-            expires_at_ms,
-        }
+    fn read(line: &str) -> IdemEntry {
+        IdemEntry::read(line, &mut LineScratch::new()).unwrap()
     }
 
-    fn keys(lines: &[IdemLine]) -> Vec<&str> {
-        lines.iter().map(IdemLine::key).collect()
+    fn done(key: &str, expires_at_ms: u64) -> IdemEntry {
+        let digest = "ab".repeat(32);
+        let completed_at_ms = NOW - 1000;
+        read(&format!(
+            r#"{{"state":"done","key":"{key}","token":"5","digest":"{digest}","response":"{{\"id\":1}}","completed_at_ms":{completed_at_ms},"expires_at_ms":{expires_at_ms}}}"#
+        ))
     }
 
-    fn open(dir: &Path, now_ms: u64, capacity: usize) -> (IdemLog, Vec<IdemLine>, IdemLoadReport) {
+    fn encode(entry: &IdemEntry) -> Vec<u8> {
+        entry.line().as_bytes().to_vec()
+    }
+
+    fn keys(lines: &[IdemEntry]) -> Vec<&str> {
+        lines.iter().map(IdemEntry::key).collect()
+    }
+
+    fn open(dir: &Path, now_ms: u64, capacity: usize) -> (IdemLog, Vec<IdemEntry>, IdemLoadReport) {
         IdemLog::open(dir, now_ms, capacity, 16).unwrap()
     }
 
@@ -253,7 +265,7 @@ mod tests {
         assert!(lines.is_empty());
         log.append(done("a", NOW + 10)).await.unwrap();
         log.append(done("b", NOW + 10)).await.unwrap();
-        log.append(IdemLine::Released { key: "b".into() })
+        log.append(read(r#"{"state":"released","key":"b"}"#))
             .await
             .unwrap();
         log.append(done("a", NOW + 20)).await.unwrap();
@@ -274,7 +286,7 @@ mod tests {
         let line = log.submit(Some(done("a", NOW + 10))).unwrap();
         log.barrier().await.unwrap();
         let text = std::fs::read(tmp.path().join(IDEMPOTENCY_FILE)).unwrap();
-        assert_eq!(text, done("a", NOW + 10).encode());
+        assert_eq!(text, encode(&done("a", NOW + 10)));
         line.wait().await.unwrap();
     }
 
@@ -297,26 +309,26 @@ mod tests {
     #[test]
     fn expired_records_are_dropped_and_a_torn_last_line_is_cut() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut bytes = done("old", NOW).encode();
-        bytes.extend(done("live", NOW + 1).encode());
-        let torn = done("torn", NOW + 1).encode();
+        let mut bytes = encode(&done("old", NOW));
+        bytes.extend(encode(&done("live", NOW + 1)));
+        let torn = encode(&done("torn", NOW + 1));
         bytes.extend(&torn[..torn.len() / 2]);
         std::fs::write(tmp.path().join(IDEMPOTENCY_FILE), &bytes).unwrap();
         let (_, lines, report) = open(tmp.path(), NOW, 64);
         assert_eq!(keys(&lines), ["live"]);
         assert_eq!((report.expired, report.torn_bytes), (1, torn.len() / 2));
         let text = std::fs::read(tmp.path().join(IDEMPOTENCY_FILE)).unwrap();
-        assert_eq!(text, done("live", NOW + 1).encode());
+        assert_eq!(text, encode(&done("live", NOW + 1)));
     }
 
     #[test]
     fn corrupt_and_overlong_lines_are_skipped_and_counted() {
         let tmp = tempfile::tempdir().unwrap();
         let mut bytes = b"not json\n".to_vec();
-        bytes.extend(vec![b'x'; LINE_MAX_BYTES + 10]);
+        bytes.extend(vec![b'x'; RECORD_LINE_MAX_BYTES + 10]);
         bytes.push(b'\n');
         bytes.extend(b"{\"state\":\"done\",\"key\":\"k\"}\n");
-        bytes.extend(done("good", NOW + 1).encode());
+        bytes.extend(encode(&done("good", NOW + 1)));
         std::fs::write(tmp.path().join(IDEMPOTENCY_FILE), &bytes).unwrap();
         let (_, lines, report) = open(tmp.path(), NOW, 64);
         assert_eq!(keys(&lines), ["good"]);
@@ -331,7 +343,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut bytes = Vec::new();
         for i in 0..100 {
-            bytes.extend(done(&format!("k{i}"), NOW + 1).encode());
+            bytes.extend(encode(&done(&format!("k{i}"), NOW + 1)));
         }
         std::fs::write(tmp.path().join(IDEMPOTENCY_FILE), &bytes).unwrap();
         let (_, lines, report) = open(tmp.path(), NOW, 8);
@@ -343,7 +355,7 @@ mod tests {
     #[tokio::test]
     async fn the_file_is_compacted_while_running() {
         let tmp = tempfile::tempdir().unwrap();
-        let total = COMPACT_MIN_LINES + 10;
+        let total = heidi_core::service::COMPACT_MIN_LINES + 10;
         let (log, _, _) = IdemLog::open(tmp.path(), NOW, 64, total).unwrap();
         // Submitted together, so that they share a few syncs.
         let mut tasks = tokio::task::JoinSet::new();

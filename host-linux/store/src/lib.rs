@@ -31,6 +31,7 @@
 mod anchor;
 mod config;
 mod fsutil;
+mod idem_entry;
 mod idem_load;
 mod idem_log;
 mod journal;
@@ -51,8 +52,9 @@ mod tests;
 pub use anchor::{anchor_path, read_anchor};
 pub use config::{AppendError, Appended, CarryHook, FsyncHook, JournalConfig, OpenReport};
 pub use fsutil::read_regular;
+pub use idem_entry::IdemEntry;
 pub use idem_load::IdemLoadReport;
-pub use idem_log::{COMPACT_MIN_LINES, Durable, IdemLog, IdemLogError};
+pub use idem_log::{Durable, IdemLog, IdemLogError};
 pub use journal::Journal;
 pub use journal::durable;
 pub use key::{KEY_FILE_MAX_BYTES, KEY_FILE_NEW_BYTES, load_key, load_or_create_key};

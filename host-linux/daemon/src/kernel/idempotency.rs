@@ -6,17 +6,15 @@ use std::collections::HashMap;
 
 use heidi_core::Instant;
 use heidi_core::idempotency::Record;
-use heidi_core::journal::LineHash;
 use heidi_core::key::{KeyHash, KeyHasher};
-use heidi_core::service::{Durable, IdemRecord, Idempotency, Responses};
+use heidi_core::service::{Durable, IdemRecord, Idempotency, LineScratch, Responses, WallAnchor};
 use heidi_core::table::Slot;
+use heidi_store::IdemEntry;
 
 mod persist;
 
-use persist::{Change, saved_of};
+use persist::Change;
 pub use persist::{IdemChange, IdemPersist, IdemRestored};
-
-use heidi_common::IdemLine;
 
 /// The daemon's idempotency records: made at the first call, responses in a map.
 pub(crate) type DaemonIdempotency = Idempotency<Box<[Slot<Record>]>, StoredResponses>;
@@ -110,35 +108,29 @@ pub(crate) fn persist_of(durable: Durable<'_>) -> IdemPersist {
 }
 
 /// Puts back the records saved before a restart (oldest first, as read), newest first so
-/// that the oldest are the ones dropped when the table has no room.
+/// that the oldest are the ones dropped when the table has no room; their times come onto
+/// this run's clock through `anchor`.
 pub(crate) fn restore(
     idempotency: &mut DaemonIdempotency,
-    now: Instant,
-    now_wall_ms: u64,
+    anchor: WallAnchor,
     hasher: &KeyHasher,
-    lines: &[IdemLine],
+    entries: &[IdemEntry],
 ) -> IdemRestored {
     let mut report = IdemRestored::default();
-    for line in lines.iter().rev() {
-        let Some((saved, response)) = saved_of(now, now_wall_ms, line) else {
-            report.invalid += usize::from(!matches!(line, IdemLine::Released { .. }));
+    let mut scratch = Box::new(LineScratch::new());
+    for entry in entries.iter().rev() {
+        let Ok(line) = entry.record(&mut scratch) else {
+            report.invalid += 1;
             continue;
         };
-        match idempotency.restore(now, hasher, line.key(), saved, response.as_deref()) {
+        let Some(saved) = line.saved(anchor) else {
+            continue;
+        };
+        match idempotency.restore(anchor.now, hasher, line.key, saved, line.response()) {
             Ok(true) => report.restored += 1,
             Ok(false) => {}
             Err(_) => report.no_room += 1,
         }
     }
     report
-}
-
-/// A result digest as the record file writes it: lowercase hex.
-fn hex(digest: &[u8; 32]) -> String {
-    LineHash(*digest).hex().as_str().to_owned()
-}
-
-/// A result digest read back from the record file (lowercase hex, as [`hex`] writes it).
-fn parse_hex(s: &str) -> Option<[u8; 32]> {
-    LineHash::from_hex(s.as_bytes()).map(|h| h.0)
 }

@@ -328,18 +328,16 @@ impl Kernel {
         Ok(self.version)
     }
 
-    /// Puts back the idempotency records saved before a restart (`lines` oldest first, as
+    /// Puts back the idempotency records saved before a restart (`entries` oldest first, as
     /// [`IdemLog::open`](heidi_store::IdemLog::open) returns them), their wall-clock times
-    /// converted through (`now`, `now_wall_ms`). When the table has no room the oldest are
-    /// dropped.
+    /// converted through `anchor`. When the table has no room the oldest are dropped.
     pub fn restore_idempotency(
         &mut self,
-        now: Instant,
-        now_wall_ms: u64,
-        lines: &[heidi_common::IdemLine],
+        anchor: heidi_core::service::WallAnchor,
+        entries: &[heidi_store::IdemEntry],
     ) -> IdemRestored {
         let idempotency = self.core.idempotency_mut();
-        idempotency::restore(idempotency, now, now_wall_ms, &self.hasher, lines)
+        idempotency::restore(idempotency, anchor, &self.hasher, entries)
     }
 
     /// Continues the version sequence of a policy restored at start-up (`version` ≥ 1).

@@ -10,7 +10,8 @@ use crate::kernel::{
     Handled, IDEMPOTENCY_RESPONSE_MAX_BYTES, IdemPersist, Kernel, KernelCapacity, KernelSeeds,
     Policy,
 };
-use heidi_common::IdemLine;
+use heidi_core::service::{LineScratch, WallAnchor};
+use heidi_store::IdemEntry;
 
 const DIGEST: &str = "00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00fF";
 
@@ -157,11 +158,20 @@ fn persisted(
 }
 
 /// The line a record change becomes, with the core's `at(0)` at Unix time `WALL0`.
-fn line_of(p: Option<IdemPersist>, secs: u64) -> IdemLine {
+fn line_of(p: Option<IdemPersist>, secs: u64) -> IdemEntry {
+    let anchor = WallAnchor {
+        now: at(secs),
+        wall_ms: WALL0 + secs * 1000,
+    };
     match p {
-        Some(IdemPersist::Record(change)) => change.line(at(secs), WALL0 + secs * 1000),
+        Some(IdemPersist::Record(change)) => change.entry(anchor),
         other => panic!("expected a record, got {other:?}"),
     }
+}
+
+/// A line as the record file holds it.
+fn read(line: &str) -> IdemEntry {
+    IdemEntry::read(line, &mut LineScratch::new()).unwrap()
 }
 
 const WALL0: u64 = 1_800_000_000_000;
@@ -176,28 +186,25 @@ fn every_change_is_a_record_to_persist_and_done_answers_wait_for_the_disk() {
     let mut k = kernel();
     let (v, p) = persisted(&mut k, 1, Begin, r#"{"key":"job"}"#);
     let token = v["token"].as_str().unwrap().to_owned();
-    let begun = IdemLine::InProgress {
-        key: "job".into(),
-        token: token.clone(),
-        since_ms: WALL0 + 1000,
-        expires_at_ms: WALL0 + 301_000,
-    };
-    assert_eq!(line_of(p, 1), begun);
+    let begun = format!(
+        r#"{{"state":"in_progress","key":"job","token":"{token}","since_ms":{},"expires_at_ms":{}}}"#,
+        WALL0 + 1000,
+        WALL0 + 301_000
+    );
+    assert_eq!(line_of(p, 1).line(), begun + "\n");
     // A duplicate in progress is an error reply: nothing to wait for.
     let (_, p) = persisted(&mut k, 2, Begin, r#"{"key":"job"}"#);
     assert!(p.is_none());
     let params = complete_with_response("job", &token, "{\"order\":42}");
     let (v, p) = persisted(&mut k, 3, Complete, &params);
     assert_eq!(v["status"], "remembered");
-    let done = IdemLine::Done {
-        key: "job".into(),
-        token: token.clone(),
-        digest: Some(DIGEST.to_lowercase()),
-        response: Some("{\"order\":42}".into()),
-        completed_at_ms: WALL0 + 3000,
-        expires_at_ms: WALL0 + 3000 + 86_400_000,
-    };
-    assert_eq!(line_of(p, 3), done);
+    let done = format!(
+        r#"{{"state":"done","key":"job","token":"{token}","digest":"{}","response":"{{\"order\":42}}","completed_at_ms":{},"expires_at_ms":{}}}"#,
+        DIGEST.to_lowercase(),
+        WALL0 + 3000,
+        WALL0 + 3000 + 86_400_000
+    );
+    assert_eq!(line_of(p, 3).line(), done + "\n");
     let (v, p) = persisted(&mut k, 4, Begin, r#"{"key":"job"}"#);
     assert_eq!(
         (&v["status"], &v["response"]),
@@ -209,10 +216,8 @@ fn every_change_is_a_record_to_persist_and_done_answers_wait_for_the_disk() {
     let t = v["token"].as_str().unwrap().to_owned();
     let (_, p) = persisted(&mut k, 6, Complete, &complete("other", &t, "failure", None));
     assert_eq!(
-        line_of(p, 6),
-        IdemLine::Released {
-            key: "other".into()
-        }
+        line_of(p, 6).line(),
+        "{\"state\":\"released\",\"key\":\"other\"}\n"
     );
 }
 
@@ -261,14 +266,12 @@ fn restored_records_answer_after_a_restart_with_new_seeds() {
     let (v, p) = persisted(&mut k, 3, Begin, r#"{"key":"busy"}"#);
     let busy_token = v["token"].as_str().unwrap().to_owned();
     let busy = line_of(p, 3);
-    let expired = IdemLine::Done {
-        key: "old".into(),
-        token: "7".into(),
-        digest: Some(DIGEST.to_lowercase()),
-        response: None,
-        completed_at_ms: WALL0 - 90_000_000,
-        expires_at_ms: WALL0 - 3_600_000,
-    };
+    let expired = read(&format!(
+        r#"{{"state":"done","key":"old","token":"7","digest":"{}","completed_at_ms":{},"expires_at_ms":{}}}"#,
+        DIGEST.to_lowercase(),
+        WALL0 - 90_000_000,
+        WALL0 - 3_600_000
+    ));
     // The restarted daemon: other seeds, its clock starts again at zero, 10 s later.
     let seeds = KernelSeeds {
         key_hasher: [9; 16],
@@ -276,7 +279,11 @@ fn restored_records_answer_after_a_restart_with_new_seeds() {
         ..SEEDS
     };
     let mut k = Kernel::with_capacity(seeds, Policy::default(), SMALL);
-    let restored = k.restore_idempotency(at(0), WALL0 + 13_000, &[expired, done, busy]);
+    let anchor = WallAnchor {
+        now: at(0),
+        wall_ms: WALL0 + 13_000,
+    };
+    let restored = k.restore_idempotency(anchor, &[expired, done, busy]);
     assert_eq!(restored.restored, 2);
     let v = ok(&mut k, at(1), Begin, r#"{"key":"done"}"#);
     assert_eq!(
@@ -305,18 +312,23 @@ fn more_saved_records_than_slots_load_keeping_the_newest() {
         idempotency_slots: 8,
         ..SMALL
     };
-    let lines: Vec<IdemLine> = (0..100u64)
-        .map(|i| IdemLine::Done {
-            key: format!("k{i}"),
-            token: (i + 1).to_string(),
-            digest: Some(DIGEST.to_lowercase()),
-            response: None,
-            completed_at_ms: WALL0 + i,
-            expires_at_ms: WALL0 + 86_400_000,
+    let lines: Vec<IdemEntry> = (0..100u64)
+        .map(|i| {
+            read(&format!(
+                r#"{{"state":"done","key":"k{i}","token":"{}","digest":"{}","completed_at_ms":{},"expires_at_ms":{}}}"#,
+                i + 1,
+                DIGEST.to_lowercase(),
+                WALL0 + i,
+                WALL0 + 86_400_000
+            ))
         })
         .collect();
     let mut k = Kernel::with_capacity(SEEDS, Policy::default(), small);
-    let restored = k.restore_idempotency(at(0), WALL0 + 100, &lines);
+    let anchor = WallAnchor {
+        now: at(0),
+        wall_ms: WALL0 + 100,
+    };
+    let restored = k.restore_idempotency(anchor, &lines);
     assert_eq!(restored.restored + restored.no_room, 100);
     assert!(
         restored.restored <= 8 && restored.restored > 0,
