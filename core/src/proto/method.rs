@@ -150,14 +150,83 @@ impl Method {
     /// carries out with its pipeline runner.
     #[must_use]
     pub const fn is_pipeline_control(self) -> bool {
+        matches!(self.server(), Server::Host(HostCall::Pipeline))
+    }
+
+    /// Who answers the method.
+    #[must_use]
+    pub const fn server(self) -> Server {
+        let host = match self {
+            Method::Ping => HostCall::Ping,
+            Method::Status => HostCall::Status,
+            Method::JournalTail => HostCall::JournalTail,
+            Method::JournalAppend => HostCall::JournalAppend,
+            Method::GetPolicy => HostCall::GetPolicy,
+            Method::ApplyPolicy => HostCall::ApplyPolicy,
+            Method::PipelineStart
+            | Method::PipelineStop
+            | Method::PipelinePause
+            | Method::PipelineResume
+            | Method::PipelineReset
+            | Method::PipelineTrainNow => HostCall::Pipeline,
+            Method::RateLimitCheck
+            | Method::RateLimitConsume
+            | Method::BreakerAcquire
+            | Method::BreakerRecord
+            | Method::LeaseAcquire
+            | Method::LeaseRefresh
+            | Method::LeaseRelease
+            | Method::HealthReport
+            | Method::HealthAggregate
+            | Method::IdempotencyBegin
+            | Method::IdempotencyComplete => return Server::Service,
+        };
+        Server::Host(host)
+    }
+}
+
+/// Who answers a [`Method`] ([`Method::server`]): the core's service machine, or the host
+/// with something only it holds. The params, rules and replies of every method are the core's
+/// either way (`service`); a host-served method is one whose *state* the host keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Server {
+    /// The service machine decides the call (`service::Service::handle`).
+    Service,
+    /// The host answers it.
+    Host(HostCall),
+}
+
+/// A method the host answers, by what it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum HostCall {
+    /// `PING`: the host's version.
+    Ping,
+    /// `STATUS`: the process, its connections, the journal and the pipeline.
+    Status,
+    /// `JOURNAL_TAIL`: the journal's last lines.
+    JournalTail,
+    /// `JOURNAL_APPEND`: waits until the line is durable.
+    JournalAppend,
+    /// `PIPELINE_*`: waits for the pipeline's runner to carry the command out.
+    Pipeline,
+    /// `GET_POLICY`: the policy in force and its version.
+    GetPolicy,
+    /// `APPLY_POLICY`: waits until the change is journaled; changes are serialized end to end
+    /// (validate, journal, commit, persist), so the version a change is journaled under is
+    /// the version it gets.
+    ApplyPolicy,
+}
+
+impl HostCall {
+    /// Whether the answer waits for the disk or the pipeline's runner (else the host answers
+    /// at once, from what it holds).
+    #[must_use]
+    pub const fn waits(self) -> bool {
         matches!(
             self,
-            Method::PipelineStart
-                | Method::PipelineStop
-                | Method::PipelinePause
-                | Method::PipelineResume
-                | Method::PipelineReset
-                | Method::PipelineTrainNow
+            HostCall::JournalAppend | HostCall::Pipeline | HostCall::ApplyPolicy
         )
     }
 }
@@ -225,6 +294,35 @@ impl core::error::Error for UnknownMethod {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_answers_what_only_it_holds_and_waits_for_disk_and_runner() {
+        let host: [(Method, bool); 12] = [
+            (Method::Ping, false),
+            (Method::Status, false),
+            (Method::JournalTail, false),
+            (Method::GetPolicy, false),
+            (Method::JournalAppend, true),
+            (Method::ApplyPolicy, true),
+            (Method::PipelineStart, true),
+            (Method::PipelineStop, true),
+            (Method::PipelinePause, true),
+            (Method::PipelineResume, true),
+            (Method::PipelineReset, true),
+            (Method::PipelineTrainNow, true),
+        ];
+        for m in Method::ALL {
+            let listed = host.iter().find(|(h, _)| h == m);
+            match (m.server(), listed) {
+                (Server::Host(call), Some(&(_, waits))) => {
+                    assert_eq!(call.waits(), waits, "{m}");
+                    assert_eq!(call == HostCall::Pipeline, m.is_pipeline_control(), "{m}");
+                }
+                (Server::Service, None) => assert!(!m.is_pipeline_control()),
+                (server, _) => panic!("{m}: {server:?}"),
+            }
+        }
+    }
 
     #[test]
     fn every_name_round_trips_and_is_upper_case() {

@@ -85,7 +85,7 @@ pub use frame::{
     RESPONSE_MAX_BYTES, RequestDecoder, encode_frame, frame_prefix,
 };
 pub use line::{LINE_MAX_BYTES, LineDecoder, LineStep, LineTooLong};
-pub use method::{Method, MethodClass, UnknownMethod};
+pub use method::{HostCall, Method, MethodClass, Server, UnknownMethod};
 pub use reply::{
     ERROR_MESSAGE_MAX_BYTES, ERROR_REPLY_MAX_BYTES, ErrorReply, TOO_MANY_CONNECTIONS,
     format_message,

@@ -239,20 +239,7 @@ pub type ReplyBuf = [u8; REPLY_MAX_BYTES];
 /// serves it (else it answers [`Served::NotCovered`]).
 #[must_use]
 pub const fn covers(method: Method) -> bool {
-    matches!(
-        method,
-        Method::RateLimitCheck
-            | Method::RateLimitConsume
-            | Method::BreakerAcquire
-            | Method::BreakerRecord
-            | Method::LeaseAcquire
-            | Method::LeaseRefresh
-            | Method::LeaseRelease
-            | Method::HealthReport
-            | Method::HealthAggregate
-            | Method::IdempotencyBegin
-            | Method::IdempotencyComplete
-    )
+    matches!(method.server(), crate::proto::method::Server::Service)
 }
 
 /// What the service decided about one request.

@@ -10,7 +10,8 @@ use super::reply::{self, Said};
 use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
 use heidi_common::clock::Clock;
 use heidi_core::proto::{
-    Admitted, Credentials, DaemonStatus, ErrorCode, Method, PROTOCOL_VERSION, Request, RequestError,
+    Admitted, Credentials, DaemonStatus, ErrorCode, HostCall, Method, PROTOCOL_VERSION, Request,
+    RequestError, Server,
 };
 use heidi_core::service;
 use heidi_store::{AppendError, Appended, Journal};
@@ -323,25 +324,27 @@ impl Shared {
             return Ok(said);
         }
         self.audit.call(request.method, peer);
-        let work = match request.method {
-            Method::Ping => {
+        let work = match request.method.server() {
+            Server::Host(HostCall::Ping) => {
                 out.clear();
                 out.extend_from_slice(&PONG);
                 return Ok(Said::Success);
             }
-            Method::Status => return Ok(self.status_reply(kernel.get(), out)),
-            Method::JournalTail => return Ok(self.journal_tail(request.params, out)),
-            Method::JournalAppend => Work::Append,
-            method if method.is_pipeline_control() => Work::Pipeline,
-            // Policy changes are serialized end to end (validate, journal, commit, persist),
-            // so the version a change is journaled under is the version it gets.
-            Method::ApplyPolicy => Work::Policy,
-            _ => match self.kernel_step(kernel.get(), out, |k, out| {
-                k.handle_request(now, request, out)
-            }) {
-                Step::Done(said) => return Ok(said),
-                Step::Wait(wait) => Work::Kernel(wait),
-            },
+            Server::Host(HostCall::Status) => return Ok(self.status_reply(kernel.get(), out)),
+            Server::Host(HostCall::JournalTail) => {
+                return Ok(self.journal_tail(request.params, out));
+            }
+            Server::Host(HostCall::JournalAppend) => Work::Append,
+            Server::Host(HostCall::Pipeline) => Work::Pipeline,
+            Server::Host(HostCall::ApplyPolicy) => Work::Policy,
+            Server::Host(HostCall::GetPolicy) | Server::Service => {
+                match self.kernel_step(kernel.get(), out, |k, out| {
+                    k.handle_request(now, request, out)
+                }) {
+                    Step::Done(said) => return Ok(said),
+                    Step::Wait(wait) => Work::Kernel(wait),
+                }
+            }
         };
         Err(Box::new(Later {
             method: request.method,

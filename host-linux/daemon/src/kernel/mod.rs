@@ -55,7 +55,7 @@ mod tests;
 use heidi_core::Instant;
 use heidi_core::journal::{POLICY_APPLIED, POLICY_STAGE};
 use heidi_core::key::KeyHasher;
-use heidi_core::proto::{ErrorCode, Method, Request};
+use heidi_core::proto::{ErrorCode, HostCall, Method, Request, Server};
 use heidi_core::service;
 
 pub use config::{
@@ -213,8 +213,8 @@ impl Kernel {
     /// The methods the core's [`Service`](service::Service) does not cover yet:
     /// `APPLY_POLICY` and `GET_POLICY` (their params, replies and rules are the core's).
     fn dispatch(&mut self, method: Method, params: &str, out: &mut Vec<u8>) -> Handled {
-        match method {
-            Method::GetPolicy => {
+        match method.server() {
+            Server::Host(HostCall::GetPolicy) => {
                 out.clear();
                 Handled::Reply(match service::read_get_policy(params) {
                     Ok(()) => {
@@ -229,7 +229,7 @@ impl Kernel {
                     Err(e) => crate::reply::error(ErrorCode::BadRequest, &e.to_string(), out),
                 })
             }
-            Method::ApplyPolicy => self.apply_policy(params, out),
+            Server::Host(HostCall::ApplyPolicy) => self.apply_policy(params, out),
             _ => Handled::NotKernel,
         }
     }
