@@ -65,6 +65,7 @@ mod buffer;
 pub mod command;
 pub mod error;
 pub mod frame;
+mod host_refusal;
 pub mod http_answers;
 pub mod http_guard;
 pub mod line;
@@ -84,6 +85,7 @@ pub use frame::{
     EncodeError, FrameDecoder, FrameError, FrameLimitError, FrameStep, REQUEST_MAX_BYTES,
     RESPONSE_MAX_BYTES, RequestDecoder, encode_frame, frame_prefix,
 };
+pub use host_refusal::{HostRefusal, Queue};
 pub use line::{LINE_MAX_BYTES, LineDecoder, LineStep, LineTooLong};
 pub use method::{HostCall, Method, MethodClass, Server, UnknownMethod};
 pub use reply::{

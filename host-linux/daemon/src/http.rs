@@ -185,8 +185,9 @@ async fn train_now(
             json_response(StatusCode::OK, body.into_bytes())
         }
         Err(refused) => {
-            let status = status_of(command_refused_status(refused.code()));
-            error_response(status, refused.code(), &refused.message())
+            let refusal = refused.refusal();
+            let status = status_of(command_refused_status(refusal.code()));
+            error_response(status, refusal.code(), &refusal.to_string())
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::kernel::{IdemPersist, Kernel};
 use heidi_common::clock::{Clock, wall_now};
-use heidi_core::proto::ErrorCode;
+use heidi_core::proto::{HostRefusal, Queue};
 use heidi_core::service::WallAnchor;
 use heidi_store::{Durable, IdemLog, IdemLogError};
 use std::path::Path;
@@ -107,14 +107,12 @@ pub(crate) async fn finish(
     };
     match result {
         Ok(()) => said,
-        Err(IdemLogError::Overloaded) => reply::error(
-            ErrorCode::Overloaded,
-            "the idempotency record queue is full; retry shortly",
-            out,
-        ),
+        Err(IdemLogError::Overloaded) => {
+            reply::refuse(&HostRefusal::QueueFull(Queue::IdempotencyRecords), out)
+        }
         Err(e) => {
             tracing::error!(error = %e, "an idempotency record is not durable");
-            reply::error(ErrorCode::Internal, &e.to_string(), out)
+            reply::refuse(&HostRefusal::Failed(&e), out)
         }
     }
 }

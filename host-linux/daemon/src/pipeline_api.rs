@@ -7,7 +7,7 @@ use super::reply::{self, Said};
 use super::state::{Peer, Shared};
 use heidi_common::JournalEntry;
 use heidi_core::pipeline::{Input, Mode};
-use heidi_core::proto::{ErrorCode, Method};
+use heidi_core::proto::{ErrorCode, HostRefusal, Method};
 use heidi_core::service;
 
 /// The command a pipeline method asks for, from the core's reading of its params;
@@ -46,7 +46,7 @@ impl Shared {
                 let status = status.to_string();
                 reply::written(out, |w| service::write_accepted_reply(&status, w))
             }
-            Err(e) => reply::error(e.code(), &e.message(), out),
+            Err(e) => reply::refuse(&e.refusal(), out),
         }
     }
 
@@ -90,18 +90,13 @@ fn describe(command: Command) -> String {
 pub(crate) struct Refused(CommandError);
 
 impl Refused {
-    /// `REFUSED` when the command does not apply in the current state; `UNAVAILABLE` when the
-    /// driver has stopped (shutdown).
-    pub(crate) fn code(&self) -> ErrorCode {
+    /// The core's refusal: `REFUSED` when the command does not apply in the current state;
+    /// `UNAVAILABLE` when the driver has stopped (shutdown).
+    pub(crate) fn refusal(&self) -> HostRefusal<'_> {
         match self.0 {
-            CommandError::Refused(_) => ErrorCode::Refused,
-            CommandError::Stopped => ErrorCode::Unavailable,
+            CommandError::Refused(_) => HostRefusal::PipelineRefused(self.0.reason()),
+            CommandError::Stopped => HostRefusal::PipelineStopped(self.0.reason()),
         }
-    }
-
-    /// The reason.
-    pub(crate) fn message(&self) -> String {
-        self.0.reason().to_owned()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Small reply builders shared by the listeners.
 
-use heidi_core::proto::{ERROR_REPLY_MAX_BYTES, ErrorCode, ErrorReply};
+use heidi_core::proto::{ERROR_REPLY_MAX_BYTES, ErrorCode, ErrorReply, HostRefusal};
 use heidi_core::service;
 
 /// What a reply said, as the code that wrote it knows it: the daemon counts a request's
@@ -37,6 +37,12 @@ pub(crate) fn error(code: ErrorCode, message: &str, out: &mut Vec<u8>) -> Said {
     out.clear();
     out.extend_from_slice(&buf[..n]);
     Said::Error(code)
+}
+
+/// Replaces `out` with the error reply of a refusal the host writes itself (the core's code
+/// and words); returns [`Said::Error`] with its code.
+pub(crate) fn refuse(refusal: &HostRefusal<'_>, out: &mut Vec<u8>) -> Said {
+    error(refusal.code(), &refusal.to_string(), out)
 }
 
 /// Replaces `out` with `value` (a success reply) serialized as compact JSON.

@@ -10,8 +10,8 @@ use super::reply::{self, Said};
 use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
 use heidi_common::clock::Clock;
 use heidi_core::proto::{
-    Admitted, Credentials, DaemonStatus, ErrorCode, HostCall, Method, PROTOCOL_VERSION, Request,
-    RequestError, Server,
+    Admitted, Credentials, DaemonStatus, ErrorCode, HostCall, HostRefusal, Method,
+    PROTOCOL_VERSION, Queue, Request, RequestError, Server,
 };
 use heidi_core::service;
 use heidi_store::{AppendError, Appended, Journal};
@@ -288,12 +288,11 @@ impl Shared {
         if out.len() <= self.config.limits.response_max_bytes {
             return said;
         }
-        let message = format!(
-            "the reply of {} bytes exceeds the {}-byte limit",
-            out.len(),
-            self.config.limits.response_max_bytes
-        );
-        reply::error(ErrorCode::Internal, &message, out)
+        let refusal = HostRefusal::ReplyTooLarge {
+            len: out.len(),
+            limit: self.config.limits.response_max_bytes,
+        };
+        reply::refuse(&refusal, out)
     }
 
     /// Serves a request whose answer needs no waiting (the kernel's methods but
@@ -318,8 +317,7 @@ impl Shared {
             return Ok(said);
         }
         if !self.inflight.has_room() {
-            let message = "too many requests in flight; retry shortly";
-            let said = reply::error(ErrorCode::Overloaded, message, out);
+            let said = reply::refuse(&HostRefusal::InflightFull, out);
             self.audit_admin(request.method, peer, Outcome::Refused);
             return Ok(said);
         }
@@ -376,12 +374,8 @@ impl Shared {
 
     /// Answers a call `peer` may not make with `FORBIDDEN`, and counts it.
     fn forbid(&self, method: Method, peer: &Peer, out: &mut Vec<u8>) -> Said {
-        let class = method.class();
-        self.metrics.forbidden(class);
-        let message = format!(
-            "{peer} may not call {class} methods such as {method} (see the daemon's [authorization])"
-        );
-        reply::error(ErrorCode::Forbidden, &message, out)
+        self.metrics.forbidden(method.class());
+        reply::refuse(&HostRefusal::Forbidden { peer, method }, out)
     }
 
     /// The waiting part of a request [`Shared::serve_now`] returned; says what its reply
@@ -463,10 +457,7 @@ impl Shared {
                 super::idempotency_file::submit(&self.idempotency, self.clock, persist),
                 said,
             )),
-            Handled::NotKernel => {
-                let message = "method has no handler";
-                Step::Done(reply::error(ErrorCode::Internal, message, out))
-            }
+            Handled::NotKernel => Step::Done(reply::refuse(&HostRefusal::NoHandler, out)),
             Handled::ApplyPolicy(pending) => Step::Wait(KernelWait::ApplyPolicy(pending)),
         }
     }
@@ -484,25 +475,19 @@ impl Shared {
         let (version, policy) = (pending.version(), pending.policy().clone());
         if let Err(e) = self.policy_files.stage(version, &policy).await {
             tracing::error!("{e}");
-            let message = format!("{e}, so nothing was applied");
-            return (
-                Outcome::Refused,
-                reply::error(ErrorCode::Internal, &message, out),
-            );
+            let refused = reply::refuse(&HostRefusal::PolicyNotApplied(&e), out);
+            return (Outcome::Refused, refused);
         }
         if let Err(e) = self.journal.append(pending.entry.clone()).await {
             self.policy_files.discard().await;
-            let (code, message) = match e {
-                AppendError::Overloaded => (
-                    ErrorCode::Overloaded,
-                    "the journal queue is full; nothing was applied".to_owned(),
-                ),
-                e => (
-                    ErrorCode::Internal,
-                    format!("cannot journal the change, so nothing was applied: {e}"),
-                ),
+            let refused = match e {
+                AppendError::Overloaded => reply::refuse(&HostRefusal::PolicyQueueFull, out),
+                e => {
+                    let why = format!("cannot journal the change: {e}");
+                    reply::refuse(&HostRefusal::PolicyNotApplied(&why), out)
+                }
             };
-            return (Outcome::Refused, reply::error(code, &message, out));
+            return (Outcome::Refused, refused);
         }
         let committed = {
             let mut kernel = self.kernel.lock().unwrap_or_else(|p| p.into_inner());
@@ -515,7 +500,7 @@ impl Shared {
             Ok(_) => Said::Success,
             Err(e) => {
                 tracing::error!(error = %e, "a journaled policy change could not be committed");
-                reply::error(ErrorCode::Internal, &e.to_string(), out)
+                reply::refuse(&HostRefusal::Failed(&e), out)
             }
         };
         (Outcome::CarriedOut, said)
@@ -618,12 +603,8 @@ pub(crate) fn append_reply(answer: Result<Appended, AppendError>, out: &mut Vec<
             heidi_core::service::write_appended_reply(done.line, &done.hash, w)
         }),
         Err(AppendError::Invalid(message)) => reply::error(ErrorCode::BadRequest, &message, out),
-        Err(AppendError::Overloaded) => reply::error(
-            ErrorCode::Overloaded,
-            "the journal queue is full; retry shortly",
-            out,
-        ),
-        Err(e) => reply::error(ErrorCode::Internal, &e.to_string(), out),
+        Err(AppendError::Overloaded) => reply::refuse(&HostRefusal::QueueFull(Queue::Journal), out),
+        Err(e) => reply::refuse(&HostRefusal::Failed(&e), out),
     }
 }
 
