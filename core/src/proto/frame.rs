@@ -38,6 +38,14 @@ pub const REQUEST_MAX_BYTES: usize = 8 * 1024;
 /// Default limit on a reply frame's body: 64 KiB (docs/PROTOCOL.md).
 pub const RESPONSE_MAX_BYTES: usize = 64 * 1024;
 
+/// The largest request limit a host may be configured with: 64 KiB. A client sends requests
+/// up to it (a host with a lower limit answers `FRAME_TOO_LARGE`).
+pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
+
+/// The largest reply limit a host may be configured with: 1 MiB. A client reads replies up
+/// to it, so it can talk to any host's configuration.
+pub const RESPONSE_LIMIT_MAX_BYTES: usize = 1 << 20;
+
 /// The largest frame limit a decoder accepts: `0x1FFF_FFFF` (512 MiB − 1).
 ///
 /// Any larger limit would admit a length prefix whose first byte is printable ASCII

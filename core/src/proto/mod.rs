@@ -82,8 +82,9 @@ pub use buffer::BufferTooSmall;
 pub use command::{Command, DaemonStatus, LINE_REPLY_MAX_BYTES, LineReply, PROTOCOL_VERSION};
 pub use error::ErrorCode;
 pub use frame::{
-    EncodeError, FrameDecoder, FrameError, FrameLimitError, FrameStep, REQUEST_MAX_BYTES,
-    RESPONSE_MAX_BYTES, RequestDecoder, encode_frame, frame_prefix,
+    EncodeError, FrameDecoder, FrameError, FrameLimitError, FrameStep, REQUEST_LIMIT_MAX_BYTES,
+    REQUEST_MAX_BYTES, RESPONSE_LIMIT_MAX_BYTES, RESPONSE_MAX_BYTES, RequestDecoder, encode_frame,
+    frame_prefix,
 };
 pub use host_refusal::{HostRefusal, Queue};
 pub use line::{LINE_MAX_BYTES, LineDecoder, LineStep, LineTooLong};

@@ -3,7 +3,7 @@
 
 use heidi_core::proto::{FrameDecoder, FrameStep, REQUEST_MAX_BYTES};
 
-use super::REQUEST_LIMIT_MAX_BYTES;
+use heidi_core::proto::REQUEST_LIMIT_MAX_BYTES;
 
 /// A boxed core [`FrameDecoder`] whose capacity fits the limit.
 pub(crate) enum Decoder {

@@ -22,9 +22,6 @@ pub mod config;
 pub mod kernel;
 pub mod runner;
 
-/// The largest request limit the daemon accepts (`limits.request_max_bytes`).
-pub const REQUEST_LIMIT_MAX_BYTES: usize = 64 * 1024;
-
 mod appends;
 pub mod audit;
 mod buffers;

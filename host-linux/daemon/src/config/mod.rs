@@ -360,14 +360,14 @@ fn resolve_limits(args: &Args, file: &FileConfig) -> Result<Limits, ConfigError>
             l.request_max_bytes,
             d.request_max_bytes as u32,
             64,
-            super::REQUEST_LIMIT_MAX_BYTES as u32,
+            heidi_core::proto::REQUEST_LIMIT_MAX_BYTES as u32,
         )? as usize,
         response_max_bytes: in_range(
             "limits.response_max_bytes",
             l.response_max_bytes,
             d.response_max_bytes as u32,
             1024,
-            1 << 20,
+            heidi_core::proto::RESPONSE_LIMIT_MAX_BYTES as u32,
         )? as usize,
         idle_timeout: ms(
             "limits.idle_timeout_ms",
@@ -435,15 +435,22 @@ fn resolve_journal(args: &Args, file: &FileConfig) -> Result<JournalSettings, Co
             10,
             86_400_000,
         )?),
+        // The journal's own bounds: a configuration the store would refuse at open is refused
+        // here, naming the field.
         group_commit_max_batch: in_range(
             "journal.group_commit_max_batch",
-            j.group_commit_max_batch,
+            j.group_commit_max_batch.map(|n| n as usize),
             1024,
             1,
-            65_536,
-        )? as usize,
-        queue_capacity: in_range("journal.queue_capacity", j.queue_capacity, 4096, 1, 1 << 20)?
-            as usize,
+            heidi_store::JournalConfig::MAX_BATCH_LIMIT,
+        )?,
+        queue_capacity: in_range(
+            "journal.queue_capacity",
+            j.queue_capacity.map(|n| n as usize),
+            4096,
+            1,
+            heidi_store::JournalConfig::QUEUE_CAPACITY_LIMIT,
+        )?,
         segment_max_bytes: in_range(
             "journal.segment_max_bytes",
             j.segment_max_bytes,

@@ -377,3 +377,30 @@ fn dash_h_is_the_host_and_accepts_localhost() {
     let help = Args::try_parse_from(["heidid", "--help"]).unwrap_err();
     assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
 }
+
+#[test]
+fn journal_sizes_the_store_would_refuse_are_refused_here_naming_the_field() {
+    let limits = [
+        (
+            "group_commit_max_batch",
+            heidi_store::JournalConfig::MAX_BATCH_LIMIT,
+        ),
+        (
+            "queue_capacity",
+            heidi_store::JournalConfig::QUEUE_CAPACITY_LIMIT,
+        ),
+    ];
+    for (name, max) in limits {
+        let at_max = format!("[journal]\n{name} = {max}\n");
+        let c = resolve(&args(), &env(), file(&at_max).unwrap()).unwrap();
+        let got = match name {
+            "group_commit_max_batch" => c.journal.group_commit_max_batch,
+            _ => c.journal.queue_capacity,
+        };
+        assert_eq!(got, max);
+        let over = format!("[journal]\n{name} = {}\n", max + 1);
+        let e = resolve(&args(), &env(), file(&over).unwrap()).unwrap_err();
+        assert_eq!(e.field, format!("journal.{name}"));
+        assert!(e.reason.contains(&format!("1..={max}")), "{}", e.reason);
+    }
+}
