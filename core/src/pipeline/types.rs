@@ -15,12 +15,20 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Both modes.
+    pub const ALL: [Mode; 2] = [Mode::Collect, Mode::Full];
+
     /// The seed's name: `collect` or `full`.
     pub const fn name(self) -> &'static str {
         match self {
             Mode::Collect => "collect",
             Mode::Full => "full",
         }
+    }
+
+    /// The mode named `name` ([`Mode::name`]), if any.
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == name)
     }
 }
 

@@ -5,6 +5,7 @@
 //! decimal strings: the helpers take them as `&str`, as a reply gave them
 //! ([`CallResult::id`]). The helpers return whatever the daemon answers as a [`CallResult`].
 
+use heidi_core::pipeline::Mode;
 use heidi_core::proto::Method;
 use heidi_core::upstream::BreakerInput;
 use serde_json::{Map, Value, json};
@@ -63,11 +64,16 @@ pub enum PipelineMode {
 }
 
 impl PipelineMode {
-    /// `collect` or `full`.
+    /// `collect` or `full` (the core's [`Mode::name`]).
     pub const fn as_str(self) -> &'static str {
+        self.mode().name()
+    }
+
+    /// The core's mode.
+    pub const fn mode(self) -> Mode {
         match self {
-            PipelineMode::Collect => "collect",
-            PipelineMode::Full => "full",
+            PipelineMode::Collect => Mode::Collect,
+            PipelineMode::Full => Mode::Full,
         }
     }
 }

@@ -71,11 +71,7 @@ impl Shared {
 fn describe(command: Command) -> String {
     let method = match command {
         Command::Start(mode) => {
-            let mode = match mode {
-                Mode::Collect => "collect",
-                Mode::Full => "full",
-            };
-            return format!("{} mode={mode}", Method::PipelineStart);
+            return format!("{} mode={}", Method::PipelineStart, mode.name());
         }
         Command::Stop => Method::PipelineStop,
         Command::Pause => Method::PipelinePause,

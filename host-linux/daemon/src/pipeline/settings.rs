@@ -82,21 +82,22 @@ pub struct PipelineSettings {
 }
 
 impl PipelineSettings {
-    /// The defaults: 3 rounds, collect, no unit tests, 85 % CPU, 90 % memory, 60 minutes,
-    /// real stages, the seed's scripts under `repo_root`, 300 s per stage.
+    /// The core's defaults (3 rounds, collect, no unit tests, 85 % CPU, 90 % memory, 60
+    /// minutes, 300 s per stage), real stages, the seed's scripts under `repo_root`.
     pub fn new(repo_root: PathBuf) -> PipelineSettings {
+        let d = PipelineConfig::DEFAULT;
         PipelineSettings {
-            rounds: PipelineConfig::DEFAULT_ROUNDS,
-            mode: Mode::Collect,
-            run_unit_tests: false,
-            max_cpu_pct: 85,
-            max_mem_pct: 90,
-            max_wall_time_minutes: 60,
+            rounds: d.rounds,
+            mode: Mode::default(),
+            run_unit_tests: d.unit_tests,
+            max_cpu_pct: percent(d.governor.cpu_hold_permille),
+            max_mem_pct: percent(d.governor.mem_hold_permille),
+            max_wall_time_minutes: d.max_wait.as_secs() / 60,
             mock: false,
             commands: Stage::ALL.map(|s| StageCommand::default_for(s, &repo_root)),
             repo_root,
-            timeouts: StageTimeouts::DEFAULT,
-            start_gap: PipelineConfig::DEFAULT.governor.start_gap,
+            timeouts: d.stage_timeouts,
+            start_gap: d.governor.start_gap,
         }
     }
 
@@ -128,11 +129,8 @@ impl PipelineSettings {
             s.mock = parse_bool(MOCK_VAR, v)?;
         }
         if let Some(v) = get(MODE_VAR) {
-            s.mode = match v {
-                "collect" => Mode::Collect,
-                "full" => Mode::Full,
-                _ => return Err(format!("{MODE_VAR}={v:?}: expected collect or full")),
-            };
+            s.mode = Mode::from_name(v)
+                .ok_or_else(|| format!("{MODE_VAR}={v:?}: expected collect or full"))?;
         }
         s.config()?;
         Ok(s)
@@ -194,6 +192,11 @@ fn script_path(stage: Stage, repo_root: &Path) -> PathBuf {
 
 fn permille(pct: u8) -> u16 {
     u16::from(pct) * 10
+}
+
+/// A permille watermark as the seed's whole percent (rounded down).
+fn percent(permille: u16) -> u8 {
+    u8::try_from(permille / 10).unwrap_or(u8::MAX)
 }
 
 fn parse_int(name: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
