@@ -8,6 +8,7 @@ use crate::health::HealthConfigError;
 use crate::idempotency::IdempotencyConfigError;
 use crate::lease::LeaseConfigError;
 use crate::limit::PolicyError;
+use crate::proto::ErrorCode;
 use crate::retry::PolicyError as RetryPolicyError;
 
 /// Longest field path an error holds (`tiers.<64>.limits.<64>.capacity_tokens` fits; a longer
@@ -135,6 +136,9 @@ impl InvalidPolicy {
     pub fn path(&self) -> &str {
         &self.path
     }
+
+    /// The error code of a refused document: `INVALID_POLICY`.
+    pub const CODE: ErrorCode = ErrorCode::InvalidPolicy;
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.

@@ -33,6 +33,7 @@ use crate::breaker::{
 };
 use crate::journal::NAME_MAX_BYTES;
 use crate::json::writer::Writer;
+use crate::policy::Sections;
 use crate::proto::ErrorCode;
 use crate::proto::params::{Member, NotAnObject};
 use crate::{Duration, Instant};
@@ -73,6 +74,18 @@ impl BreakerPolicies {
         }
         let name = String::try_from(name).map_err(|()| PoliciesFull)?;
         self.named.push((name, config)).map_err(|_| PoliciesFull)
+    }
+
+    /// The breaker section of a validated policy document: `breakers.default` and every
+    /// named entry (a document holds at most [`BREAKER_POLICIES_MAX`] entries, `default`
+    /// included, with names of at most 64 bytes: each fits).
+    pub fn of_sections(sections: &Sections) -> BreakerPolicies {
+        let mut out = BreakerPolicies::new(*sections.breaker_default());
+        for (name, config) in sections.named_breakers() {
+            let fits = out.insert(name, *config);
+            debug_assert!(fits.is_ok(), "breakers.{name} fits the table");
+        }
+        out
     }
 
     /// The configuration of the breaker `name`.

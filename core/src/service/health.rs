@@ -8,7 +8,10 @@ use super::fields::{self, FieldError, Schema};
 use super::reply::{Refusal, encode_refusal, ms_until, refuse};
 use super::{Outcome, Reply, ReplyBuf};
 use crate::Instant;
-use crate::health::{AggregateStatus, CheckStatus, Health, NAME_MAX_BYTES, RegisterError};
+use crate::health::{
+    AggregateStatus, CheckStatus, Health, HealthConfig, HealthConfigError, NAME_MAX_BYTES,
+    RegisterError,
+};
 use crate::journal::is_valid_name;
 use crate::json::escape::quoted;
 use crate::json::writer::Writer;
@@ -42,6 +45,12 @@ pub trait MaybeHealth {
     ) -> Option<Reply>;
     /// The longest `HEALTH_AGGREGATE` reply (0 without a set).
     fn aggregate_max_bytes(&self) -> usize;
+    /// The set under `config`, the checks carried over
+    /// ([`Health::reconfigured`]); `None` when nothing changes (no set, or the same
+    /// configuration).
+    fn reconfigured(&self, config: HealthConfig) -> Result<Option<Self>, HealthConfigError>
+    where
+        Self: Sized;
 }
 
 /// A service without health checks: the health methods are not covered.
@@ -67,6 +76,9 @@ impl MaybeHealth for NoHealth {
     }
     fn aggregate_max_bytes(&self) -> usize {
         0
+    }
+    fn reconfigured(&self, _: HealthConfig) -> Result<Option<NoHealth>, HealthConfigError> {
+        Ok(None)
     }
 }
 
@@ -213,6 +225,12 @@ impl<const N: usize> MaybeHealth for Health<N> {
 
     fn aggregate_max_bytes(&self) -> usize {
         aggregate_reply_max_bytes(N)
+    }
+    fn reconfigured(&self, config: HealthConfig) -> Result<Option<Health<N>>, HealthConfigError> {
+        if *self.config() == config {
+            return Ok(None);
+        }
+        Health::reconfigured(self, config).map(Some)
     }
 }
 

@@ -102,6 +102,8 @@ pub trait MaybeLeases {
     /// Frees up to `max_slots` slots whose leases all expired, continuing where the last call
     /// stopped.
     fn sweep(&mut self, now: Instant, max_slots: usize);
+    /// Puts `config` in force ([`LeaseTable::set_config`]); nothing to do without leases.
+    fn set_config(&mut self, config: LeaseConfig) -> Result<(), LeaseConfigError>;
 }
 
 /// A service without leases: the lease methods are not covered.
@@ -123,6 +125,9 @@ impl MaybeLeases for NoLeases {
         0
     }
     fn sweep(&mut self, _: Instant, _: usize) {}
+    fn set_config(&mut self, _: LeaseConfig) -> Result<(), LeaseConfigError> {
+        Ok(())
+    }
 }
 
 static ACQUIRE: Schema<1> = Schema {
@@ -182,6 +187,9 @@ where
         if let Some(leases) = &mut self.leases {
             self.cursor = leases.sweep(now, self.cursor, max_slots);
         }
+    }
+    fn set_config(&mut self, config: LeaseConfig) -> Result<(), LeaseConfigError> {
+        LeaseTable::set_config(self, config)
     }
 }
 

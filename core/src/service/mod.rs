@@ -172,6 +172,7 @@ mod lease_health_tests;
 mod leases;
 mod permits;
 mod policy_calls;
+mod policy_state;
 mod rate_limit;
 mod rate_params;
 mod record_file;
@@ -209,6 +210,7 @@ pub use policy_calls::{
     PolicyParamsError, check_compatible, read_apply_policy, read_get_policy, write_applied_reply,
     write_policy_reply,
 };
+pub use policy_state::{PolicyVersion, StalePolicy};
 pub use rate_params::{KEY_MAX_BYTES, OPERATION_MAX_BYTES, TIER_MAX_BYTES};
 pub use record_file::{
     BadLine, COMPACT_MIN_LINES, FileBounds, IDEMPOTENCY_FILE, LineLife, LineScratch, LineState,

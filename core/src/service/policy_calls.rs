@@ -7,11 +7,18 @@ use core::fmt::{self, Write};
 use super::fields::{self, FieldError, Schema};
 use crate::idempotency::IdempotencyConfig;
 use crate::policy::{InvalidPolicy, RatePolicy, Reason, Sections, write_document};
+use crate::proto::ErrorCode;
 use crate::proto::params::Members;
 
 /// Why the params of a policy method were refused; shown as `params.<field>: <reason>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyParamsError<'a>(FieldError<'a>);
+
+impl PolicyParamsError<'_> {
+    /// The error code of params that are not `APPLY_POLICY`'s or `GET_POLICY`'s (the
+    /// document itself is judged apart, [`InvalidPolicy::CODE`]): `BAD_REQUEST`.
+    pub const CODE: ErrorCode = ErrorCode::BadRequest;
+}
 
 impl fmt::Display for PolicyParamsError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

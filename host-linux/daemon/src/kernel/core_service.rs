@@ -12,7 +12,7 @@ use heidi_core::idempotency::IdempotencyConfig;
 use heidi_core::key::KeyHasher;
 use heidi_core::lease::{LeaseConfig, LeaseSet};
 use heidi_core::limit::Tat;
-use heidi_core::policy::{CUSTOM_OPERATIONS_MAX, RatePolicy, TIERS_MAX};
+use heidi_core::policy::{CUSTOM_OPERATIONS_MAX, InvalidPolicy, RatePolicy, TIERS_MAX};
 use heidi_core::proto::{Method, Request};
 use heidi_core::service::{
     BreakerPolicies, BreakerTransition, Breakers, Durable, Effect, Idempotency, LeaseTable,
@@ -22,7 +22,7 @@ use heidi_core::table::Slot;
 
 use super::config::{HEALTH_CHECKS_MAX, LEASE_SLOTS_PER_KEY};
 use super::idempotency::{DaemonIdempotency, StoredResponses, record_slots};
-use super::policy::DaemonRatePolicy;
+use super::policy::{DaemonRatePolicy, Policy};
 
 /// The lease storage: made at the first lease call.
 type LeaseSlots = Box<[Slot<LeaseSet<LEASE_SLOTS_PER_KEY>>]>;
@@ -183,6 +183,20 @@ impl Core {
         copy_into(served, &self.reply[..], out)
     }
 
+    /// Puts a validated policy in force with the core's
+    /// [`Service::commit_policy`](heidi_core::service::Service::commit_policy): its rate
+    /// part copied into the spare on the heap, then swapped in; on an error nothing changes.
+    #[allow(clippy::result_large_err)] // the core's policy error, made once per refused change
+    pub(crate) fn commit_policy(
+        &mut self,
+        now: Instant,
+        policy: &Policy,
+    ) -> Result<(), InvalidPolicy> {
+        (*self.spare).clone_from(policy.rate());
+        self.service
+            .commit_policy(now, &mut self.spare, policy.sections())
+    }
+
     /// Puts `policy` in force: copied into the spare on the heap, then swapped in (buckets
     /// and denial counts follow the operations' names).
     pub(crate) fn set_policy(&mut self, policy: &DaemonRatePolicy) {
@@ -207,19 +221,9 @@ impl Core {
         self.service.leases()
     }
 
-    /// The leases, mutably.
-    pub(crate) fn leases_mut(&mut self) -> &mut DaemonLeases {
-        self.service.leases_mut()
-    }
-
     /// The health checks.
     pub(crate) fn health(&self) -> &DaemonHealth {
         self.service.health()
-    }
-
-    /// The health checks, mutably.
-    pub(crate) fn health_mut(&mut self) -> &mut DaemonHealth {
-        self.service.health_mut()
     }
 
     /// The service's next deadline.
@@ -249,13 +253,6 @@ impl Core {
     pub(crate) fn breakers(&self) -> &Breakers<Box<[PermitSlot]>> {
         // Built with breakers in `Core::new`.
         self.service.breakers().expect("the service has breakers")
-    }
-
-    /// The breakers, mutably.
-    pub(crate) fn breakers_mut(&mut self) -> &mut Breakers<Box<[PermitSlot]>> {
-        self.service
-            .breakers_mut()
-            .expect("the service has breakers")
     }
 }
 

@@ -55,8 +55,9 @@ mod tests;
 use heidi_core::Instant;
 use heidi_core::journal::{POLICY_APPLIED, POLICY_STAGE};
 use heidi_core::key::KeyHasher;
-use heidi_core::proto::{ErrorCode, HostCall, Method, Request, Server};
-use heidi_core::service;
+use heidi_core::policy::InvalidPolicy;
+use heidi_core::proto::{HostCall, Method, Request, Server};
+use heidi_core::service::{self, PolicyParamsError, PolicyVersion, StalePolicy};
 
 pub use config::{
     BREAKER_POLICIES_MAX, BREAKERS_MAX, DURATION_MAX_MS, HEALTH_CHECKS_MAX,
@@ -120,7 +121,7 @@ impl PendingPolicy {
 /// Every core component the daemon serves, and the policy in force. See the module docs.
 pub struct Kernel {
     policy: Policy,
-    version: u64,
+    version: PolicyVersion,
     hasher: KeyHasher,
     /// The core's service: rate limits, breakers, leases, health checks and idempotency
     /// records, with their timers and effects.
@@ -149,7 +150,7 @@ impl Kernel {
                 Parts {
                     limiter_slots: config::slots(capacity.limiter_slots),
                     breakers: (
-                        breakers::policies(&policy),
+                        service::BreakerPolicies::of_sections(policy.sections()),
                         capacity.held_permits,
                         permit_key,
                     ),
@@ -167,7 +168,7 @@ impl Kernel {
                 },
             ),
             policy,
-            version: 1,
+            version: PolicyVersion::FIRST,
         }
     }
 
@@ -221,12 +222,16 @@ impl Kernel {
                         let mut text = String::new();
                         let (rate, sections) = (self.policy.rate(), self.policy.sections());
                         // Writing into a `String` cannot fail.
-                        let _ =
-                            service::write_policy_reply(self.version, rate, sections, &mut text);
+                        let _ = service::write_policy_reply(
+                            self.version.get(),
+                            rate,
+                            sections,
+                            &mut text,
+                        );
                         out.extend_from_slice(text.as_bytes());
                         Said::Success
                     }
-                    Err(e) => crate::reply::error(ErrorCode::BadRequest, &e.to_string(), out),
+                    Err(e) => crate::reply::error(PolicyParamsError::CODE, &e.to_string(), out),
                 })
             }
             Server::Host(HostCall::ApplyPolicy) => self.apply_policy(params, out),
@@ -239,18 +244,18 @@ impl Kernel {
         let doc = match service::read_apply_policy(params) {
             Ok(doc) => doc,
             Err(e) => {
-                let said = crate::reply::error(ErrorCode::BadRequest, &e.to_string(), out);
+                let said = crate::reply::error(PolicyParamsError::CODE, &e.to_string(), out);
                 return Handled::Reply(said);
             }
         };
         let policy = match self.validate_apply(doc) {
             Ok(policy) => policy,
             Err(e) => {
-                let said = crate::reply::error(ErrorCode::InvalidPolicy, &e.to_string(), out);
+                let said = crate::reply::error(InvalidPolicy::CODE, &e.to_string(), out);
                 return Handled::Reply(said);
             }
         };
-        let version = self.version + 1;
+        let version = self.version.next();
         let mut text = String::new();
         let _ = service::write_applied_reply(version, &mut text);
         out.extend_from_slice(text.as_bytes());
@@ -284,48 +289,19 @@ impl Kernel {
         now: Instant,
         pending: PendingPolicy,
     ) -> Result<u64, PolicyError> {
-        if pending.version != self.version + 1 {
-            return Err(PolicyError {
-                field: "policy".to_owned(),
-                reason: format!(
-                    "version {} was applied meanwhile; send the document again",
-                    self.version
-                ),
-            });
-        }
+        let mut version = self.version;
+        version
+            .commit(pending.version)
+            .map_err(|stale| PolicyError {
+                field: StalePolicy::FIELD.to_owned(),
+                reason: stale.to_string(),
+            })?;
         let policy = pending.policy;
         self.check_compatible(&policy)?;
-        let health = match policy.health() != self.policy.health() {
-            true => Some(
-                self.core
-                    .health()
-                    .reconfigured(*policy.health())
-                    .map_err(|e| PolicyError {
-                        field: "health".to_owned(),
-                        reason: e.to_string(),
-                    })?,
-            ),
-            false => None,
-        };
-        // Checked first, and nothing changes on an error.
-        let breakers = breakers::policies(&policy);
-        self.core
-            .breakers_mut()
-            .apply_policies(now, breakers)
-            .map_err(|e| PolicyError {
-                field: "breakers".to_owned(),
-                reason: e.to_string(),
-            })?;
-        // Everything else is built: apply it all.
-        if let Some(set) = health {
-            *self.core.health_mut() = set;
-        }
-        let leases = self.core.leases_mut().set_config(*policy.leases());
-        debug_assert!(leases.is_ok(), "the policy validated the lease config");
-        self.core.set_policy(policy.rate());
+        self.core.commit_policy(now, &policy)?;
         self.policy = policy;
-        self.version = pending.version;
-        Ok(self.version)
+        self.version = version;
+        Ok(version.get())
     }
 
     /// Puts back the idempotency records saved before a restart (`entries` oldest first, as
@@ -342,7 +318,7 @@ impl Kernel {
 
     /// Continues the version sequence of a policy restored at start-up (`version` ≥ 1).
     pub fn restore_version(&mut self, version: u64) {
-        self.version = version.max(1);
+        self.version = PolicyVersion::restored(version);
     }
 
     /// Bounded housekeeping: the core service's timers (breaker timeouts, expired breaker
@@ -373,7 +349,7 @@ impl Kernel {
 
     /// 1 at start, +1 per successful `APPLY_POLICY`.
     pub fn policy_version(&self) -> u64 {
-        self.version
+        self.version.get()
     }
 
     /// The checks named by the policy's `readiness.checks` that are not healthy at `now`, in
