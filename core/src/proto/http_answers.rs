@@ -109,6 +109,64 @@ impl fmt::Display for HttpAnswer {
     }
 }
 
+/// Longest bearer token, in bytes.
+pub const TOKEN_MAX_BYTES: usize = 4096;
+
+/// Shortest bearer token a listener may be configured with, in bytes (a client sends the
+/// token it is given).
+pub const TOKEN_MIN_BYTES: usize = 16;
+
+/// What is wrong with a bearer token's text; `Display` says what is expected, never the
+/// text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BadToken {
+    /// No text.
+    Empty,
+    /// Longer than [`TOKEN_MAX_BYTES`].
+    TooLong,
+    /// A byte that is not printable ASCII, or a space.
+    NotPrintable,
+    /// Shorter than [`TOKEN_MIN_BYTES`] (a listener's token only).
+    TooShort,
+}
+
+impl fmt::Display for BadToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadToken::Empty => f.write_str("a non-empty token"),
+            BadToken::TooLong => write!(f, "a token of at most {TOKEN_MAX_BYTES} bytes"),
+            BadToken::NotPrintable => f.write_str("a token of printable ASCII without spaces"),
+            BadToken::TooShort => write!(f, "a token of at least {TOKEN_MIN_BYTES} characters"),
+        }
+    }
+}
+
+/// Checks a bearer token's text: 1 to [`TOKEN_MAX_BYTES`] bytes of printable ASCII without
+/// spaces (what an `Authorization` header can carry as given).
+pub fn check_token(token: &[u8]) -> Result<(), BadToken> {
+    if token.is_empty() {
+        return Err(BadToken::Empty);
+    }
+    if token.len() > TOKEN_MAX_BYTES {
+        return Err(BadToken::TooLong);
+    }
+    if !token.iter().all(u8::is_ascii_graphic) {
+        return Err(BadToken::NotPrintable);
+    }
+    Ok(())
+}
+
+/// Checks the token a listener is configured with: [`check_token`], and at least
+/// [`TOKEN_MIN_BYTES`] long (a short token is guessed).
+pub fn check_listener_token(token: &[u8]) -> Result<(), BadToken> {
+    check_token(token)?;
+    if token.len() < TOKEN_MIN_BYTES {
+        return Err(BadToken::TooShort);
+    }
+    Ok(())
+}
+
 /// Whether the request's `Authorization` header names `expected` as a bearer token: the
 /// scheme `Bearer` in any case, one space, the token (surrounding spaces and tabs ignored).
 /// Absent, repeated, or another scheme: no. The token is compared in time that depends on
@@ -197,6 +255,37 @@ mod tests {
     extern crate std;
     use super::*;
     use std::string::{String, ToString};
+
+    #[test]
+    fn token_texts() {
+        assert_eq!(check_token(b"a"), Ok(()));
+        assert_eq!(check_token(&[b'x'; TOKEN_MAX_BYTES]), Ok(()));
+        assert_eq!(
+            check_token(&[b'x'; TOKEN_MAX_BYTES + 1]),
+            Err(BadToken::TooLong)
+        );
+        assert_eq!(check_token(b""), Err(BadToken::Empty));
+        for bad in ["two words", "tab\there", "line\nbreak", "naïve"] {
+            assert_eq!(
+                check_token(bad.as_bytes()),
+                Err(BadToken::NotPrintable),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check_listener_token(&[b'x'; TOKEN_MIN_BYTES - 1]),
+            Err(BadToken::TooShort)
+        );
+        assert_eq!(check_listener_token(&[b'x'; TOKEN_MIN_BYTES]), Ok(()));
+        assert_eq!(
+            check_listener_token(b"sixteen chars ok"),
+            Err(BadToken::NotPrintable)
+        );
+        assert_eq!(
+            BadToken::TooShort.to_string(),
+            "a token of at least 16 characters"
+        );
+    }
 
     #[test]
     fn the_bearer_rule() {

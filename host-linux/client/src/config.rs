@@ -158,7 +158,7 @@ impl ClientConfig {
                 Some(text) => Some(Token::new(text).map_err(|expected| ConfigError {
                     variable: ENV_TOKEN,
                     value: REDACTED.to_owned(),
-                    expected: expected.to_owned(),
+                    expected: expected.to_string(),
                 })?),
             },
         };

@@ -11,6 +11,7 @@ pub use file::FileConfig;
 
 use crate::kernel::{KernelCapacity, Policy};
 use heidi_common::endpoint::{EndpointEnv, socket_path};
+use heidi_core::proto::http_answers::check_listener_token;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -306,13 +307,11 @@ fn resolve_token(args: &Args, file: &FileConfig) -> Result<Option<String>, Confi
     let token = from_file
         .or(args.http_token.clone())
         .or(file.http.token.clone());
-    match token {
-        Some(t) if t.len() < 16 => Err(err("http.token", "shorter than 16 characters")),
-        Some(t) if !t.bytes().all(|b| b.is_ascii_graphic()) => {
-            Err(err("http.token", "must be printable ASCII without spaces"))
-        }
-        other => Ok(other),
+    if let Some(t) = &token {
+        check_listener_token(t.as_bytes())
+            .map_err(|e| err("http.token", format!("expected {e}")))?;
     }
+    Ok(token)
 }
 
 /// `None` for 0 (a setting's "no limit").
