@@ -24,9 +24,11 @@
 //! Codes are the numeric gRPC codes of the wire (`0` OK … `16` UNAUTHENTICATED), so this
 //! module needs no gRPC library.
 
+mod batch_call;
 mod classify;
 mod split;
 
+pub use batch_call::{CallOutcome, judge_call};
 pub use classify::{BreakerInput, Class, REASON_METADATA, Reason, Verdict, classify, code};
 pub use split::{
     MAX_SPLIT, Positions, REFUSED_INDEX_METADATA, Split, parse_refused_index, split_refusal,

@@ -16,7 +16,7 @@ use heidi_core::Instant;
 use heidi_core::batcher::{Batch, MAX_BATCH_ITEMS};
 use heidi_core::guard::{Action, Answer, Finish, GaveUp, Guard, GuardConfig};
 use heidi_core::upstream::{
-    BreakerInput, Class, REFUSED_INDEX_METADATA, ReplyMismatch, Split, Verdict, check_reply,
+    CallOutcome, Class, REFUSED_INDEX_METADATA, ReplyMismatch, Split, check_reply, judge_call,
     parse_refused_index, split_refusal,
 };
 use tonic::{Code, Status};
@@ -223,11 +223,11 @@ impl Flight {
         }
     }
 
-    /// What the call's `result` means: the guard's answer (success, a partial answer, or a
-    /// failure with its verdict) and what it does to the callers.
+    /// What the call's `result` means: the guard's answer (the core's [`judge_call`]) and
+    /// what it does to the callers.
     fn judge(&mut self, result: Result<BatchReceipt, Status>, random: u64) -> (Answer, Settle) {
         let sent = self.sent();
-        let failed = |verdict: Verdict| Answer::Failed { verdict, random };
+        let waiting = self.callers.len();
         let (last, verdict) = match result {
             Ok(reply) => {
                 let keys = self.batch.transactions[..sent]
@@ -236,11 +236,8 @@ impl Flight {
                 let got = reply.receipts.iter().map(|r| r.idempotency_key.as_str());
                 match check_reply(keys, got) {
                     Ok(()) => {
-                        let rest = self.callers.len() > reply.receipts.len();
-                        let answer = match rest {
-                            true => Answer::Partial(BreakerInput::Success),
-                            false => Answer::Succeeded,
-                        };
+                        let answered = reply.receipts.len();
+                        let answer = judge_call(waiting, answered, CallOutcome::Receipts, random);
                         return (answer, Settle::Receipts(reply));
                     }
                     Err(m) => {
@@ -254,25 +251,31 @@ impl Flight {
                 (s, v)
             }
         };
-        if verdict.class != Class::Refusal {
-            self.last = Some(last);
-            return (failed(verdict), Settle::Nothing);
-        }
-        let keys = self.batch.transactions[..sent]
-            .iter()
-            .map(|t| t.idempotency_key.as_str());
-        let named = last
-            .metadata()
-            .get(REFUSED_INDEX_METADATA)
-            .and_then(|v| v.to_str().ok());
-        let split = split_refusal(keys, parse_refused_index(named));
-        tracing::debug!(sent, ?split, code = ?last.code(), "upstream refused a call");
-        let answer = match self.callers.len() > split.failing(sent) {
-            true => Answer::Partial(verdict.breaker),
-            false => failed(verdict),
+        let split = (verdict.class == Class::Refusal).then(|| {
+            let keys = self.batch.transactions[..sent]
+                .iter()
+                .map(|t| t.idempotency_key.as_str());
+            let named = last
+                .metadata()
+                .get(REFUSED_INDEX_METADATA)
+                .and_then(|v| v.to_str().ok());
+            split_refusal(keys, parse_refused_index(named))
+        });
+        let answer = judge_call(
+            waiting,
+            sent,
+            CallOutcome::Failed { verdict, split },
+            random,
+        );
+        let settle = match split {
+            Some(split) => {
+                tracing::debug!(sent, ?split, code = ?last.code(), "upstream refused a call");
+                Settle::Refused(split, last.clone())
+            }
+            None => Settle::Nothing,
         };
-        self.last = Some(last.clone());
-        (answer, Settle::Refused(split, last))
+        self.last = Some(last);
+        (answer, settle)
     }
 
     /// Answers the callers of the transactions the last call sent, each with its own receipt
