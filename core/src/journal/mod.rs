@@ -37,6 +37,7 @@
 
 mod anchor;
 mod chain;
+mod daemon_event;
 mod event;
 mod excerpt;
 mod hash;
@@ -53,6 +54,10 @@ mod verify;
 
 pub use anchor::{ANCHOR_MAX_BYTES, ANCHOR_VERSION, Anchor, AnchorCheck, AnchorFault};
 pub use chain::{BadRunId, ChainWriter, RUN_ID_MAX_BYTES, is_valid_run_id};
+pub use daemon_event::{
+    By, DAEMON_STAGE, DAEMON_STARTED, DAEMON_STOPPED, PIPELINE_CONTROL, PipelineControl, Started,
+    Stopped,
+};
 pub use event::{
     ARTIFACT_PATH_MAX_BYTES, ARTIFACT_PATHS_MAX, DELTA_MAX_ENTRIES, Event, Level, NAME_MAX_BYTES,
     is_valid_name,

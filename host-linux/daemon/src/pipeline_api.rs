@@ -6,6 +6,7 @@ use super::pipeline::{Command, CommandError};
 use super::reply::{self, Said};
 use super::state::{Peer, Shared};
 use heidi_common::JournalEntry;
+use heidi_core::journal::{DAEMON_STAGE, PIPELINE_CONTROL, PipelineControl};
 use heidi_core::pipeline::{Input, Mode};
 use heidi_core::proto::{ErrorCode, HostRefusal, Method};
 use heidi_core::service;
@@ -58,8 +59,14 @@ impl Shared {
         peer: &Peer,
     ) -> Result<(), Refused> {
         self.pipeline.command(command).await.map_err(Refused)?;
-        let message = format!("{} accepted (by {peer})", describe(command));
-        let entry = JournalEntry::info("daemon", "pipeline_control", message);
+        let (method, mode) = method_of(command);
+        let message = PipelineControl {
+            method,
+            mode,
+            by: peer,
+        }
+        .to_string();
+        let entry = JournalEntry::info(DAEMON_STAGE, PIPELINE_CONTROL, message);
         if let Err(e) = self.journal.append(entry).await {
             tracing::error!(error = %e, "a pipeline command was carried out but its caller could not be journaled");
         }
@@ -67,19 +74,16 @@ impl Shared {
     }
 }
 
-/// A command as its method names it: `PIPELINE_START mode=full`, `PIPELINE_STOP`, ….
-fn describe(command: Command) -> String {
-    let method = match command {
-        Command::Start(mode) => {
-            return format!("{} mode={}", Method::PipelineStart, mode.name());
-        }
-        Command::Stop => Method::PipelineStop,
-        Command::Pause => Method::PipelinePause,
-        Command::Resume => Method::PipelineResume,
-        Command::Reset => Method::PipelineReset,
-        Command::TrainNow => Method::PipelineTrainNow,
-    };
-    method.as_str().to_owned()
+/// The method a command carries out, and `PIPELINE_START`'s mode.
+fn method_of(command: Command) -> (Method, Option<Mode>) {
+    match command {
+        Command::Start(mode) => (Method::PipelineStart, Some(mode)),
+        Command::Stop => (Method::PipelineStop, None),
+        Command::Pause => (Method::PipelinePause, None),
+        Command::Resume => (Method::PipelineResume, None),
+        Command::Reset => (Method::PipelineReset, None),
+        Command::TrainNow => (Method::PipelineTrainNow, None),
+    }
 }
 
 /// A pipeline command that was not carried out.

@@ -13,6 +13,7 @@ use crate::kernel::{Kernel, KernelSeeds};
 use heidi_common::JournalEntry;
 use heidi_common::clock::{Clock, random_key};
 use heidi_common::endpoint::EndpointEnv;
+use heidi_core::journal::{DAEMON_STAGE, DAEMON_STARTED, DAEMON_STOPPED, Started, Stopped};
 use heidi_store::{Journal, JournalConfig, OpenReport, load_key};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -323,17 +324,17 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
         idempotency,
         buffers,
     });
-    let listening = format!(
-        "heidid {VERSION} (pid {}) listening on unix://{}{}",
-        std::process::id(),
-        shared.config.socket_path.display(),
-        http_bound
-            .map(|a| format!(" and http://{a}"))
-            .unwrap_or_default()
-    );
+    let socket = shared.config.socket_path.display();
+    let listening = Started {
+        version: VERSION,
+        pid: std::process::id(),
+        socket: &socket,
+        http: http_bound.as_ref().map(|a| a as &dyn std::fmt::Display),
+    }
+    .to_string();
     journal_event(
         &shared,
-        JournalEntry::info("daemon", "daemon_started", listening.clone()),
+        JournalEntry::info(DAEMON_STAGE, DAEMON_STARTED, listening.clone()),
     )
     .await?;
 
@@ -388,10 +389,13 @@ async fn run(mut config: Config, detached: bool, accept: Accept) -> Result<(), S
     shared.pipeline.shutdown().await;
     shared.finish_kernel_events().await;
 
-    let message = format!("heidid stopped on {signal_name}");
+    let message = Stopped {
+        signal: signal_name,
+    }
+    .to_string();
     journal_event(
         &shared,
-        JournalEntry::info("daemon", "daemon_stopped", message),
+        JournalEntry::info(DAEMON_STAGE, DAEMON_STOPPED, message),
     )
     .await?;
     let mut stopped = super::stages::daemon_fields();

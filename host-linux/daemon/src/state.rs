@@ -9,6 +9,7 @@ use super::procinfo;
 use super::reply::{self, Said};
 use crate::kernel::{Handled, Kernel, PendingPolicy, parse_journal_append};
 use heidi_common::clock::Clock;
+use heidi_core::journal::By;
 use heidi_core::proto::{
     Admitted, Credentials, DaemonStatus, ErrorCode, HostCall, HostRefusal, Method,
     PROTOCOL_VERSION, Queue, Request, RequestError, Server,
@@ -428,7 +429,7 @@ impl Shared {
     ) -> (Outcome, Said) {
         match wait {
             KernelWait::ApplyPolicy(mut pending) => {
-                pending.entry.message = format!("{} (by {peer})", pending.entry.message);
+                pending.entry.message = format!("{}{}", pending.entry.message, By(peer));
                 self.apply_policy(pending, out).await
             }
             KernelWait::Idempotency(queued, said) => {
