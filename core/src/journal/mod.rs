@@ -49,6 +49,7 @@ pub mod redact;
 mod scan;
 mod seal;
 mod seal_check;
+mod segments_deleted;
 mod upkeep;
 mod verify;
 
@@ -78,5 +79,8 @@ pub use seal::{
     BadSeal, SEAL_KEY_MIN_BYTES, SEAL_MAX_BYTES, SEAL_VERSION, Seal, SealKey, WeakSealKey,
 };
 pub use seal_check::{SealCheck, SealFault, SealReport, UNSEALED_LINES_MAX};
+pub use segments_deleted::{
+    JOURNAL_STAGE, SEGMENTS_DELETED, SegmentName, SegmentSealsName, SegmentsDeleted,
+};
 pub use upkeep::{Retention, Rotation, SealRule};
 pub use verify::{Fault, FaultKind, Verified, Verifier};

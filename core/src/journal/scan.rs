@@ -11,10 +11,13 @@ use super::event::{Level, is_valid_name};
 use super::verify::FaultKind;
 use crate::json::scan::{ScanError, Scanner};
 
-/// The parts of a well-formed line the chain check needs (raw JSON string bodies).
+/// The parts of a well-formed line the chain check and the readers of events need (raw
+/// JSON string bodies, and `counters_delta`'s object as written).
 pub(crate) struct Scanned<'l> {
     pub(crate) run_id: &'l [u8],
     pub(crate) prev_hash: &'l [u8],
+    pub(crate) event_type: &'l [u8],
+    pub(crate) counters: &'l [u8],
 }
 
 /// Checks `line` and returns its run id and `prev_hash`, or the first fault.
@@ -53,11 +56,13 @@ pub(crate) fn scan(line: &[u8]) -> Result<Scanned<'_>, FaultKind> {
     next_key(c, b"level")?;
     typed(c, level, FaultKind::BadField)?;
     next_key(c, b"event_type")?;
-    typed(c, name, FaultKind::BadField)?;
+    let event_type = typed(c, name, FaultKind::BadField)?;
     next_key(c, b"message")?;
     typed(c, |c| c.string().ok(), FaultKind::BadField)?;
     next_key(c, b"counters_delta")?;
+    let from = c.pos();
     typed(c, int_map, FaultKind::BadField)?;
+    let counters = &line[from..c.pos()];
     next_key(c, b"usage_delta")?;
     typed(c, int_map, FaultKind::BadField)?;
     next_key(c, b"artifact_paths")?;
@@ -71,7 +76,12 @@ pub(crate) fn scan(line: &[u8]) -> Result<Scanned<'_>, FaultKind> {
     }
     c.expect(b'}').map_err(invalid)?;
     c.end().map_err(invalid)?;
-    Ok(Scanned { run_id, prev_hash })
+    Ok(Scanned {
+        run_id,
+        prev_hash,
+        event_type,
+        counters,
+    })
 }
 
 /// Any syntax error, or nesting deeper than the scanner's limit, is invalid JSON.
@@ -135,8 +145,30 @@ fn uint(c: &mut Scanner<'_>) -> Option<u64> {
 
 /// A valid name ([`is_valid_name`]): what the encoder writes for `stage`, `event_type` and
 /// delta names.
-fn name(c: &mut Scanner<'_>) -> Option<()> {
-    c.string().ok().filter(|s| is_valid_name(s)).map(drop)
+fn name<'l>(c: &mut Scanner<'l>) -> Option<&'l [u8]> {
+    c.string().ok().filter(|s| is_valid_name(s))
+}
+
+/// The non-negative counter `want` of a counters object [`scan`] accepted (`None` when
+/// absent or negative).
+pub(crate) fn counter(counters: &[u8], want: &[u8]) -> Option<u64> {
+    let c = &mut Scanner::compact(counters);
+    c.expect(b'{').ok()?;
+    if c.eat(b'}') {
+        return None;
+    }
+    loop {
+        let key = c.string().ok()?;
+        c.expect(b':').ok()?;
+        let negative = c.eat(b'-');
+        let value = uint(c)?;
+        if key == want && !negative {
+            return Some(value);
+        }
+        if !c.comma_or_close(b'}').ok()? {
+            return None;
+        }
+    }
 }
 
 /// One of the four level names.

@@ -13,18 +13,22 @@ use std::time::SystemTime;
 
 use heidi_core::journal::{SEAL_MAX_BYTES, Seal, SealKey};
 
+use heidi_core::journal::{SegmentName, SegmentSealsName};
+
 use super::fsutil::{at, err, read_regular, sync_dir};
 use super::state::write_state_atomic;
 use crate::paths::{JOURNAL_FILE, SEALS_FILE};
 
-/// The file name of rotated segment `seq`: `events.000042.jsonl`.
+/// The file name of rotated segment `seq`: `events.000042.jsonl` (the core's
+/// [`SegmentName`]).
 pub fn segment_file(seq: u64) -> String {
-    format!("events.{seq:06}.jsonl")
+    SegmentName(seq).to_string()
 }
 
-/// The seal file name of rotated segment `seq`: `events.000042.seals`.
+/// The seal file name of rotated segment `seq`: `events.000042.seals` (the core's
+/// [`SegmentSealsName`]).
 pub fn segment_seals_file(seq: u64) -> String {
-    format!("events.{seq:06}.seals")
+    SegmentSealsName(seq).to_string()
 }
 
 /// The sequence number of a rotated segment's file name (`events.<6+ digits>.jsonl`, with

@@ -10,7 +10,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use heidi_core::journal::{
-    ChainWriter, EncodeError, MAX_LINE_BYTES, Retention, Rotation, Seal, SealKey, SealRule,
+    ChainWriter, EncodeError, JOURNAL_STAGE, MAX_LINE_BYTES, Retention, Rotation, SEGMENTS_DELETED,
+    Seal, SealKey, SealRule, SegmentsDeleted,
 };
 use tokio::sync::oneshot;
 
@@ -600,27 +601,19 @@ fn boundary_lines(dir: &Path, seq: u64) -> io::Result<u64> {
 }
 
 /// The `journal_segments_deleted` event: segments `first` to `through` (`count` of them)
-/// are deleted; `through_line` is the last line they held.
+/// are deleted; `through_line` is the last line they held (the core's [`SegmentsDeleted`]).
 fn deleted_entry(count: usize, first: u64, through: u64, through_line: u64) -> JournalEntry {
-    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    let mut entry = JournalEntry::info(
-        "journal",
-        "journal_segments_deleted",
-        format!(
-            "retention deletes {count} journal segment(s): {} to {} (the lines up to \
-             {through_line} are no longer kept)",
-            segment_file(first),
-            segment_file(through)
-        ),
-    );
-    entry.counters_delta = vec![
-        (
-            "segments".to_owned(),
-            n(u64::try_from(count).unwrap_or(u64::MAX)),
-        ),
-        ("first_segment".to_owned(), n(first)),
-        ("through_segment".to_owned(), n(through)),
-        ("through_line".to_owned(), n(through_line)),
-    ];
+    let deleted = SegmentsDeleted {
+        count: u64::try_from(count).unwrap_or(u64::MAX),
+        first,
+        through,
+        through_line,
+    };
+    let mut entry = JournalEntry::info(JOURNAL_STAGE, SEGMENTS_DELETED, deleted.to_string());
+    entry.counters_delta = deleted
+        .counters()
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect();
     entry
 }

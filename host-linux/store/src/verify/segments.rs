@@ -6,15 +6,13 @@ use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use heidi_core::journal::{
-    AnchorCheck, SEAL_MAX_BYTES, Seal, SealCheck, SealKey, SealReport, Verified, Verifier,
+    AnchorCheck, SEAL_MAX_BYTES, SEGMENTS_DELETED, Seal, SealCheck, SealKey, SealReport,
+    SegmentsDeleted, Verified, Verifier,
 };
 
 use super::{CHUNK_BYTES, VerifyError, VerifyOptions, VerifyReport, anchor_check, read_key};
 use crate::paths::{JOURNAL_FILE, SEALS_FILE};
 use crate::{segment_file, segment_seals_file};
-
-/// The event that records a retention deletion, and the counter naming its last segment.
-const DELETED_EVENT: &[u8] = b"\"event_type\":\"journal_segments_deleted\"";
 
 /// One segment to check.
 struct Part {
@@ -326,8 +324,10 @@ impl Walk {
                 }
                 self.read += n as u64;
                 verifier.feed(&line).map_err(fault)?;
-                if contains(&line, DELETED_EVENT) {
-                    self.deleted_through = self.deleted_through.max(through_segment(&line));
+                // A cheap look for the name before the core reads the line.
+                if contains(&line, SEGMENTS_DELETED.as_bytes()) {
+                    let through = SegmentsDeleted::through_segment_of(&line).unwrap_or(0);
+                    self.deleted_through = self.deleted_through.max(through);
                 }
                 if self.read % (CHUNK_BYTES as u64) < n as u64 {
                     progress(self.read);
@@ -349,17 +349,4 @@ fn resumed(check: &Option<SealCheck>, b: &Seal, name: &str) -> Result<Verifier, 
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The `through_segment` counter of a verified `journal_segments_deleted` line (0 if absent).
-fn through_segment(line: &[u8]) -> u64 {
-    #[derive(serde::Deserialize)]
-    struct Line {
-        counters_delta: std::collections::BTreeMap<String, i64>,
-    }
-    serde_json::from_slice::<Line>(line)
-        .ok()
-        .and_then(|l| l.counters_delta.get("through_segment").copied())
-        .and_then(|n| u64::try_from(n).ok())
-        .unwrap_or(0)
 }
