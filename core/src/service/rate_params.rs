@@ -276,6 +276,9 @@ pub(crate) fn parse<'a: 's, 's>(
 
 /// An escaped member name, unescaped; `None` when it is longer than an error can show.
 pub(super) fn unescape_name(raw: &str) -> Option<FixedStr<ERROR_MESSAGE_MAX_BYTES>> {
+    if raw.len() > ERROR_MESSAGE_MAX_BYTES {
+        return None;
+    }
     let mut quoted = [0u8; ERROR_MESSAGE_MAX_BYTES + 2];
     let body = quoted.get_mut(1..=raw.len())?;
     body.copy_from_slice(raw.as_bytes());

@@ -420,6 +420,23 @@ fn a_long_unknown_name_is_cut_in_the_message() {
     }
 }
 
+/// An escaped unknown name right at the length an error shows (found by fuzzing: one byte
+/// over it once indexed past a buffer).
+#[test]
+fn escaped_unknown_names_around_the_shown_length_are_refused() {
+    let mut s = service();
+    let bound = crate::proto::ERROR_MESSAGE_MAX_BYTES;
+    for len in bound - 3..=bound + 3 {
+        let name = format!(r"\n{}", "n".repeat(len - 2));
+        assert_eq!(name.len(), len);
+        let p = format!(r#"{{"key":"k","operation":"x","{name}":1}}"#);
+        err(&mut s, at(1), CONSUME, &p, "BAD_REQUEST");
+        let tail = format!(r#"{{"{name}":1}}"#);
+        let e = super::read_journal_tail(&tail).unwrap_err();
+        assert!(format!("{e}").starts_with("params."), "{e}");
+    }
+}
+
 #[test]
 fn a_full_table_is_overloaded_with_retry_after() {
     let mut s = service_of(8);
