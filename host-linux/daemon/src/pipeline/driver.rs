@@ -216,10 +216,10 @@ pub async fn spawn(
     for report in &orphans {
         tracing::warn!(
             stage = %report.stage,
-            found = report.processes_found,
-            killed = report.processes_killed,
-            cgroup_removed = report.cgroup_removed,
-            all_gone = report.all_gone,
+            found = report.found.processes_found,
+            killed = report.found.processes_killed,
+            cgroup_removed = report.found.cgroup_removed,
+            all_gone = report.found.all_gone,
             "leftovers of an interrupted stage killed"
         );
     }

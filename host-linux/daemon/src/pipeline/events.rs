@@ -5,7 +5,7 @@
 use heidi_core::journal::Level;
 pub use heidi_core::journal::OUTPUT_EXCERPT_CHARS;
 use heidi_core::pipeline::{
-    Leftovers, PipelineEvent, Stage, StageOutput, UNCONTAINED_LEVEL, UNCONTAINED_MESSAGE,
+    PipelineEvent, Stage, StageOutput, UNCONTAINED_LEVEL, UNCONTAINED_MESSAGE,
 };
 pub use heidi_core::pipeline::{STAGE_ORPHANS_EVENT, STAGE_OUTPUT_EVENT, STAGE_UNCONTAINED_EVENT};
 
@@ -57,16 +57,9 @@ pub(super) fn entry_for(event: &PipelineEvent) -> JournalEntry {
 }
 
 /// The `stage_orphans_killed` entry for what [`reap_orphans`](crate::runner::reap_orphans)
-/// found of a stage the daemon's death interrupted ([`Leftovers`]).
+/// found of a stage the daemon's death interrupted (the core's `Leftovers`).
 pub(super) fn orphans_entry(report: &OrphanReport) -> JournalEntry {
-    let leftovers = Leftovers {
-        daemon_pid: report.daemon_pid,
-        processes_found: report.processes_found,
-        processes_killed: report.processes_killed,
-        cgroup_found: report.cgroup_found,
-        cgroup_removed: report.cgroup_removed,
-        all_gone: report.all_gone,
-    };
+    let leftovers = report.found;
     entry(
         report.round,
         &report.stage,

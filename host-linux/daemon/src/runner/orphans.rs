@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use heidi_core::pipeline::Leftovers;
 use rustix::process::{Pid, Signal, getpid, kill_process};
 use serde::{Deserialize, Serialize};
 
@@ -143,19 +144,9 @@ pub struct OrphanReport {
     pub stage: String,
     /// The stage's round.
     pub round: u32,
-    /// The pid of the daemon that ran it.
-    pub daemon_pid: u32,
-    /// Live processes of the stage found (each counted once).
-    pub processes_found: u64,
-    /// Of those, how many SIGKILL was delivered to.
-    pub processes_killed: u64,
-    /// Whether the stage's cgroup still existed.
-    pub cgroup_found: bool,
-    /// Whether that cgroup was removed.
-    pub cgroup_removed: bool,
-    /// Whether nothing of the stage was left at the end (else its record is kept for the
-    /// next start).
-    pub all_gone: bool,
+    /// What was found and killed (live processes each counted once; when something
+    /// survived, the stage's record is kept for the next start).
+    pub found: Leftovers,
 }
 
 /// Kills what is left of every stage recorded in `out_dir` (see the module docs), each
@@ -191,7 +182,7 @@ pub fn reap_orphans(out_dir: &Path, limit: Duration) -> Vec<OrphanReport> {
             continue;
         }
         let report = reap_one(&record, Instant::now() + limit);
-        if report.all_gone {
+        if report.found.all_gone {
             let _ = std::fs::remove_file(&path);
         }
         reports.push(report);
@@ -272,12 +263,14 @@ fn reap_one(record: &Record, deadline: Instant) -> OrphanReport {
     OrphanReport {
         stage: record.stage.clone(),
         round: record.round,
-        daemon_pid: record.daemon_pid,
-        processes_found: found.len() as u64,
-        processes_killed: killed.len() as u64,
-        cgroup_found,
-        cgroup_removed,
-        all_gone,
+        found: Leftovers {
+            daemon_pid: record.daemon_pid,
+            processes_found: found.len() as u64,
+            processes_killed: killed.len() as u64,
+            cgroup_found,
+            cgroup_removed,
+            all_gone,
+        },
     }
 }
 
@@ -445,14 +438,15 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(100));
         assert_eq!(reports.len(), 1, "{reports:?}");
         let report = &reports[0];
-        assert!(!report.all_gone && report.cgroup_found && !report.cgroup_removed);
-        assert_eq!(report.processes_found, 0);
+        let f = report.found;
+        assert!(!f.all_gone && f.cgroup_found && !f.cgroup_removed);
+        assert_eq!(f.processes_found, 0);
         assert!(records.join("1.json").exists(), "kept for the next start");
         // Once the cgroup can go, the next start removes it and drops the record.
         std::fs::remove_file(busy.join("cgroup.procs")).unwrap();
         let reports = reap_orphans(dir.path(), Duration::from_millis(100));
         assert!(
-            reports[0].all_gone && reports[0].cgroup_removed,
+            reports[0].found.all_gone && reports[0].found.cgroup_removed,
             "{reports:?}"
         );
         assert!(!busy.exists() && !records.join("1.json").exists());

@@ -497,11 +497,12 @@ async fn reap_orphans_kills_a_recorded_tree_with_setsid_escapers() {
     let _ = leader.wait();
     assert_eq!(reports.len(), 1, "{reports:?}");
     let r = &reports[0];
-    assert!(r.all_gone, "{r:?}");
-    assert!(r.processes_found >= 5, "{r:?}");
-    assert_eq!(r.processes_killed, r.processes_found, "{r:?}");
+    let f = r.found;
+    assert!(f.all_gone, "{r:?}");
+    assert!(f.processes_found >= 5, "{r:?}");
+    assert_eq!(f.processes_killed, f.processes_found, "{r:?}");
     assert_eq!((r.stage.as_str(), r.round), ("eval", 1));
-    assert!(!r.cgroup_found && !r.cgroup_removed);
+    assert!(!f.cgroup_found && !f.cgroup_removed);
     assert!(marked_processes(&marker).is_empty());
     assert!(record_files(dir.path()).is_empty(), "the record is dropped");
 }

@@ -17,7 +17,7 @@ pub enum IdemPersist {
     Barrier,
 }
 
-/// A change of one key's record, in the core's time; [`IdemChange::line`] converts it.
+/// A change of one key's record, in the core's time; [`IdemChange::entry`] writes its line.
 #[derive(Debug)]
 pub struct IdemChange {
     pub(super) key: String,
