@@ -202,6 +202,29 @@ impl RetryPolicy {
             .map(|&(_, policy)| policy)
     }
 
+    /// The policy of a kernel-bridge client configured with the seed's `RETRY_ATTEMPTS`
+    /// (`retries`, counted *after* the first try: `max_attempts = retries + 1`) and
+    /// `RETRY_DELAY_MS` (`base_delay`); the rest is [`RetryPolicy::KERNEL_BRIDGE`]'s (×2, equal
+    /// jitter, 1 s cap), the cap raised to the base when the base is longer.
+    pub const fn kernel_bridge(
+        retries: u32,
+        base_delay: Duration,
+    ) -> Result<RetryPolicy, PolicyError> {
+        let bridge = RetryPolicy::KERNEL_BRIDGE;
+        let cap = if base_delay.as_micros() > bridge.max_delay.as_micros() {
+            base_delay
+        } else {
+            bridge.max_delay
+        };
+        RetryPolicy::new(
+            retries.saturating_add(1),
+            base_delay,
+            cap,
+            bridge.multiplier,
+            bridge.jitter,
+        )
+    }
+
     /// A validated policy.
     pub const fn new(
         max_attempts: u32,
@@ -336,6 +359,23 @@ mod tests {
 
     fn fixed(p: RetryPolicy) -> RetryPolicy {
         p.with_jitter(Jitter::None)
+    }
+
+    #[test]
+    fn the_bridge_counts_retries_after_the_first_try() {
+        let p = RetryPolicy::kernel_bridge(2, MS(100)).unwrap();
+        assert_eq!(p, RetryPolicy::KERNEL_BRIDGE);
+        let p = RetryPolicy::kernel_bridge(0, MS(5_000)).unwrap();
+        assert_eq!(
+            (p.max_attempts, p.base_delay, p.max_delay),
+            (1, MS(5_000), MS(5_000))
+        );
+        assert_eq!(
+            RetryPolicy::kernel_bridge(u32::MAX, MS(1))
+                .unwrap()
+                .max_attempts,
+            u32::MAX
+        );
     }
 
     /// The delays a policy schedules before its retries (no jitter), from [`RetryPolicy::next`].

@@ -205,26 +205,12 @@ impl ClientConfig {
 
     /// The core retry policy for transport failures.
     ///
-    /// Mapping: the seed's `RETRY_ATTEMPTS` counts *retries*, the core's `max_attempts` counts
-    /// *attempts including the first try*, so `max_attempts = retry_attempts + 1`. The base
-    /// delay is `RETRY_DELAY_MS`; the rest (×2 per retry, equal jitter, 1 s cap) is
-    /// [`RetryPolicy::KERNEL_BRIDGE`], with the cap raised to the base delay when the base is
-    /// longer than 1 s (the core requires `max_delay ≥ base_delay`).
+    /// The core's mapping ([`RetryPolicy::kernel_bridge`]): the seed's `RETRY_ATTEMPTS`
+    /// counts *retries*, the core's `max_attempts` *attempts including the first try*; the
+    /// base delay is `RETRY_DELAY_MS`, the rest [`RetryPolicy::KERNEL_BRIDGE`]'s.
     pub fn retry_policy(&self) -> Result<RetryPolicy, PolicyError> {
-        let bridge = RetryPolicy::KERNEL_BRIDGE;
         let base = heidi_core::Duration::from_millis(self.retry_delay_ms);
-        let cap = if base > bridge.max_delay {
-            base
-        } else {
-            bridge.max_delay
-        };
-        RetryPolicy::new(
-            self.retry_attempts.saturating_add(1),
-            base,
-            cap,
-            bridge.multiplier,
-            bridge.jitter,
-        )
+        RetryPolicy::kernel_bridge(self.retry_attempts, base)
     }
 }
 
