@@ -49,6 +49,7 @@ pub mod redact;
 mod scan;
 mod seal;
 mod seal_check;
+mod segment_chain;
 mod segments_deleted;
 mod upkeep;
 mod verify;
@@ -79,6 +80,7 @@ pub use seal::{
     BadSeal, SEAL_KEY_MIN_BYTES, SEAL_MAX_BYTES, SEAL_VERSION, Seal, SealKey, WeakSealKey,
 };
 pub use seal_check::{SealCheck, SealFault, SealReport, UNSEALED_LINES_MAX};
+pub use segment_chain::{SegmentChain, SegmentFault};
 pub use segments_deleted::{
     JOURNAL_STAGE, SEGMENTS_DELETED, SegmentName, SegmentSealsName, SegmentsDeleted,
 };

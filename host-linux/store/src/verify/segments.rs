@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use heidi_core::journal::{
     AnchorCheck, SEAL_MAX_BYTES, SEGMENTS_DELETED, Seal, SealCheck, SealKey, SealReport,
-    SegmentsDeleted, Verified, Verifier,
+    SegmentChain, SegmentFault, Verified, Verifier,
 };
 
 use super::{CHUNK_BYTES, VerifyError, VerifyOptions, VerifyReport, anchor_check, read_key};
@@ -75,42 +75,18 @@ pub(super) fn verify_segments(
     let mut walk = Walk {
         key,
         read: 0,
-        deleted_through: 0,
+        chain: SegmentChain::new(seqs.first().copied()),
         records: 0,
     };
     let mut end: Option<End> = None;
-    let mut expected_seq = seqs.first().copied().unwrap_or(1);
-    let first_seq = expected_seq;
     for part in &parts {
-        if let Some(seq) = part.seq {
-            if seq != expected_seq {
-                return Err(segment(
-                    &segment_file(expected_seq),
-                    format!(
-                        "missing: the segments jump from {} to {}",
-                        segment_file(expected_seq - 1),
-                        part.name
-                    ),
-                ));
-            }
-            expected_seq = seq + 1;
-        }
-        let starts_at_one = part.seq == Some(1);
-        end = Some(walk.segment(part, end.as_ref(), starts_at_one, anchor.as_mut(), progress)?);
+        walk.chain
+            .enter(part.seq)
+            .map_err(|f| chain_fault(part, f))?;
+        end = Some(walk.segment(part, end.as_ref(), anchor.as_mut(), progress)?);
     }
     let end = end.ok_or_else(|| segment(JOURNAL_FILE, "no segment".to_owned()))?;
-    if first_seq > 1 && walk.deleted_through + 1 < first_seq {
-        return Err(segment(
-            &segment_file(first_seq),
-            format!(
-                "segments {} to {} are missing and no journal_segments_deleted event covers \
-                 them (deleted through {}): removed outside retention",
-                segment_file(1),
-                segment_file(first_seq - 1),
-                walk.deleted_through
-            ),
-        ));
-    }
+    walk.chain.finish().map_err(|f| chain_fault(&parts[0], f))?;
     let seals = walk.key.as_ref().map(|_| {
         let sealed = end.last_seal.as_ref().map_or(0, Seal::lines);
         SealReport {
@@ -152,6 +128,15 @@ pub(super) fn verify_segments(
         anchored_lines,
         note: Some(note),
     })
+}
+
+/// A fault of the segments' chain, named by the segment it is about (`part`, unless the
+/// fault names another).
+fn chain_fault(part: &Part, fault: SegmentFault) -> VerifyError {
+    match fault.segment() {
+        Some(seq) => segment(&segment_file(seq), fault.to_string()),
+        None => segment(&part.name, fault.to_string()),
+    }
 }
 
 fn segment(name: &str, why: String) -> VerifyError {
@@ -205,8 +190,8 @@ struct Walk {
     key: Option<SealKey>,
     /// Bytes read so far, for the progress callback.
     read: u64,
-    /// The highest `through_segment` of the `journal_segments_deleted` events seen.
-    deleted_through: u64,
+    /// The rules between segments, and how far retention deleted.
+    chain: SegmentChain,
     /// Seal records read.
     records: u64,
 }
@@ -217,7 +202,6 @@ impl Walk {
         &mut self,
         part: &Part,
         prev: Option<&End>,
-        starts_at_one: bool,
         anchor: Option<&mut AnchorCheck>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<End, VerifyError> {
@@ -234,37 +218,20 @@ impl Walk {
                 }
             }
         }
-        let boundary = if starts_at_one {
-            None
-        } else {
-            let b = boundary_of(part, self.key.as_ref())?.ok_or_else(|| {
-                segment(
-                    &part.name,
-                    "it has no boundary seal (its seal file is missing or empty)".to_owned(),
-                )
-            })?;
-            Some(b)
+        let boundary = match SegmentChain::has_boundary(part.seq) {
+            true => {
+                let b = boundary_of(part, self.key.as_ref())?;
+                SegmentChain::continues(b.as_ref(), prev.map(|p| &p.verified))
+                    .map_err(|f| chain_fault(part, f))?;
+                b
+            }
+            false => None,
         };
-        let mut verifier = match (&boundary, prev) {
-            (None, _) => check
+        let mut verifier = match &boundary {
+            None => check
                 .as_ref()
                 .map_or_else(Verifier::new, SealCheck::verifier),
-            (Some(b), Some(prev)) => {
-                let ends = (prev.verified.lines, prev.verified.last_hash);
-                if (b.lines(), Some(b.last_hash())) != ends {
-                    return Err(segment(
-                        &part.name,
-                        format!(
-                            "it does not continue the segment before it: its boundary seal \
-                             covers line {} but that segment ends at line {}",
-                            b.lines(),
-                            prev.verified.lines
-                        ),
-                    ));
-                }
-                resumed(&check, b, &part.name)?
-            }
-            (Some(b), None) => resumed(&check, b, &part.name)?,
+            Some(b) => resumed(&check, b, &part.name)?,
         };
         let verified = self.feed(part, &mut verifier, progress)?;
         let last_seal = match &check {
@@ -272,15 +239,8 @@ impl Walk {
                 let report = c
                     .check(&verified)
                     .map_err(|f| segment(&part.name, format!("seals: {f}")))?;
-                if part.seq.is_some() && report.unsealed_lines > 0 {
-                    return Err(segment(
-                        &part.name,
-                        format!(
-                            "{} line(s) after its last seal: a rotated segment ends with a seal",
-                            report.unsealed_lines
-                        ),
-                    ));
-                }
+                SegmentChain::ends(part.seq.is_some(), report.unsealed_lines)
+                    .map_err(|f| chain_fault(part, f))?;
                 c.latest().cloned()
             }
             None => records.last().and_then(|r| Seal::parse(r).ok()),
@@ -326,8 +286,7 @@ impl Walk {
                 verifier.feed(&line).map_err(fault)?;
                 // A cheap look for the name before the core reads the line.
                 if contains(&line, SEGMENTS_DELETED.as_bytes()) {
-                    let through = SegmentsDeleted::through_segment_of(&line).unwrap_or(0);
-                    self.deleted_through = self.deleted_through.max(through);
+                    self.chain.line(&line);
                 }
                 if self.read % (CHUNK_BYTES as u64) < n as u64 {
                     progress(self.read);
