@@ -45,6 +45,7 @@ mod line;
 mod policy_event;
 mod policy_seal;
 mod policy_start;
+mod recovery_event;
 pub mod redact;
 mod scan;
 mod seal;
@@ -76,6 +77,7 @@ pub use policy_seal::{
     PolicyTag, check_missing_policy_file, check_policy_file,
 };
 pub use policy_start::{FoundPolicyFile, MainLoad, StartPlan, plan_policy_start};
+pub use recovery_event::{RecoveryEvent, RecoveryFacts};
 pub use seal::{
     BadSeal, SEAL_KEY_MIN_BYTES, SEAL_MAX_BYTES, SEAL_VERSION, Seal, SealKey, WeakSealKey,
 };

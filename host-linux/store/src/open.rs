@@ -4,7 +4,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use heidi_core::journal::{AnchorFault, ChainWriter, Level, LineHash, is_valid_run_id};
+use heidi_core::journal::{
+    AnchorFault, ChainWriter, LineHash, RecoveryEvent, RecoveryFacts, is_valid_run_id,
+};
 
 use super::fsutil::{err, random_hex};
 use super::recover::Recovered;
@@ -35,118 +37,37 @@ pub(super) fn start_writer(
     found: &Recovered,
     recovery: &Recovery,
 ) -> io::Result<(Writer, u64)> {
-    let (seal_cut_bytes, behind_anchor) = (recovery.seal_cut_bytes, recovery.behind_anchor);
-    // The acceptance is written before the first seal: a crash in between leaves the
-    // journal unsealed, so the next start refuses it again instead of forgetting it.
-    if found.unsealed_accepted > 0 {
-        writer.write_now(&unsealed_entry(found.unsealed_accepted))?;
-        writer.seal_now()?;
-    }
-    // Written before the anchor is replaced: a crash in between leaves the old anchor, so
-    // the next start refuses again instead of forgetting it.
-    if let Some(fault) = behind_anchor {
-        writer.write_now(&anchor_entry(fault))?;
-        writer.seal_now()?;
-    }
-    if found.torn_bytes > 0 {
-        writer.write_now(&cut_entry(
-            "journal_truncated",
-            "torn last journal line",
-            found.torn_bytes,
-        ))?;
-        writer.seal_now()?;
-    }
-    if seal_cut_bytes > 0 {
-        writer.write_now(&cut_entry(
-            "seals_truncated",
-            "torn last seal record",
-            seal_cut_bytes,
-        ))?;
-        writer.seal_now()?;
-    }
-    if recovery.repair != Repair::None {
-        let what = match recovery.repair {
-            Repair::SealsRenamed => "renamed the rotated segment's seal file and started",
-            Repair::BoundaryWritten | Repair::None => "started",
-        };
-        let entry = JournalEntry::info(
-            "journal",
-            "journal_rotation_finished",
-            format!("a crash interrupted a segment rotation; {what} the new segment"),
-        );
+    let facts = RecoveryFacts {
+        unsealed_accepted: found.unsealed_accepted,
+        behind_anchor: recovery.behind_anchor,
+        journal_cut_bytes: found.torn_bytes,
+        seals_cut_bytes: recovery.seal_cut_bytes,
+        rotation_finished: match recovery.repair {
+            Repair::None => None,
+            Repair::SealsRenamed => Some(true),
+            Repair::BoundaryWritten => Some(false),
+        },
+        temp_files_removed: recovery.temp_files_removed,
+    };
+    // In the core's order, each sealed at once: the acceptances come before the first seal
+    // and before the anchor is replaced, so a crash in between refuses the next start again.
+    for event in facts.events() {
+        let mut entry =
+            JournalEntry::info(RecoveryEvent::STAGE, event.event_type(), event.to_string());
+        entry.level = event.level();
+        let (counters, n) = event.counters();
+        entry.counters_delta = counters[..n]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect();
         writer.write_now(&entry)?;
         writer.seal_now()?;
-    }
-    if recovery.temp_files_removed > 0 {
-        let n = recovery.temp_files_removed;
-        let mut entry = JournalEntry::info(
-            "journal",
-            "stale_temp_files_removed",
-            format!("removed {n} temporary file(s) of atomic writes a crash interrupted"),
-        );
-        entry.counters_delta = vec![("removed".to_owned(), i64::try_from(n).unwrap_or(i64::MAX))];
-        writer.write_now(&entry)?;
     }
     writer.seal_now()?;
     writer.apply_retention()?;
     writer.anchor_now()?;
     let lines = writer.lines();
     Ok((writer, lines))
-}
-
-fn unsealed_entry(lines: u64) -> JournalEntry {
-    let mut entry = JournalEntry::info(
-        "journal",
-        "journal_unsealed_accepted",
-        format!(
-            "accepted {lines} journal lines that had no seal record (seal file deleted or \
-             emptied) on the operator's --accept-unsealed-journal"
-        ),
-    );
-    entry.level = Level::Warning;
-    entry.counters_delta = vec![(
-        "unsealed_lines".to_owned(),
-        i64::try_from(lines).unwrap_or(i64::MAX),
-    )];
-    entry
-}
-
-fn anchor_entry(fault: AnchorFault) -> JournalEntry {
-    let mut entry = JournalEntry::info(
-        "journal",
-        "journal_anchor_accepted",
-        format!(
-            "accepted seals that do not match the journal's anchor ({fault}) on the \
-             operator's --accept-unsealed-journal"
-        ),
-    );
-    entry.level = Level::Warning;
-    if let AnchorFault::Behind {
-        sealed_lines,
-        anchored_lines,
-    } = fault
-    {
-        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        entry.counters_delta = vec![
-            ("sealed_lines".to_owned(), n(sealed_lines)),
-            ("anchored_lines".to_owned(), n(anchored_lines)),
-        ];
-    }
-    entry
-}
-
-fn cut_entry(event_type: &str, what: &str, bytes: u64) -> JournalEntry {
-    let mut entry = JournalEntry::info(
-        "journal",
-        event_type,
-        format!("cut {bytes} bytes of a {what} left by a crash"),
-    );
-    entry.level = Level::Warning;
-    entry.counters_delta = vec![(
-        "cut_bytes".to_owned(),
-        i64::try_from(bytes).unwrap_or(i64::MAX),
-    )];
-    entry
 }
 
 pub(super) fn resume(run_id: &str, found: &Recovered) -> io::Result<ChainWriter> {
