@@ -41,6 +41,14 @@ pub enum Level {
 }
 
 impl Level {
+    /// Every level, lowest first.
+    pub const ALL: [Level; 4] = [Level::Debug, Level::Info, Level::Warning, Level::Error];
+
+    /// The level named `name` ([`Level::as_str`]), if any.
+    pub fn from_name(name: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.as_str() == name)
+    }
+
     /// The name written in the `level` field.
     pub const fn as_str(self) -> &'static str {
         match self {

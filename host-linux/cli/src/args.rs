@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use heidi_client::{BreakerOutcome, PipelineMode};
+use heidi_core::journal::Level;
 use heidi_core::service::TAIL_MAX_LINES;
 
 /// heidi: talk to the heidi-kernel daemon, and verify journals offline.
@@ -219,10 +220,9 @@ pub enum JournalCommand {
         /// The stage (a name; `kernel`, `pipeline`, `daemon` and `journal` are the daemon's).
         #[arg(long, default_value = "client")]
         stage: String,
-        /// Severity.
-        #[arg(long, default_value = "info",
-              value_parser = ["debug", "info", "warning", "error"])]
-        level: String,
+        /// Severity: debug, info, warning or error.
+        #[arg(long, default_value = "info", value_parser = parse_level)]
+        level: Level,
     },
 }
 
@@ -283,4 +283,12 @@ pub enum PipelineCommand {
     Reset,
     /// Train now, in collect mode between rounds (PIPELINE_TRAIN_NOW).
     TrainNow,
+}
+
+/// A journal level by its name (the core's [`Level::from_name`]).
+fn parse_level(name: &str) -> Result<Level, String> {
+    Level::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Level::ALL.iter().map(|l| l.as_str()).collect();
+        format!("expected one of: {}", names.join(", "))
+    })
 }

@@ -28,7 +28,6 @@ use heidi_client::{
     CallResult, CallStatus, Client, ClientConfig, ENV_ENABLED, ENV_ENDPOINT, IdempotencyOutcome,
     JournalEntry, Token,
 };
-use heidi_core::journal::Level;
 use heidi_store::verify;
 use serde_json::Value;
 
@@ -183,12 +182,7 @@ fn daemon_command<X: Subcommand>(
             level,
         }) => {
             let mut entry = JournalEntry::info(&stage, &event_type, message);
-            entry.level = match level.as_str() {
-                "debug" => Level::Debug,
-                "warning" => Level::Warning,
-                "error" => Level::Error,
-                _ => Level::Info,
-            };
+            entry.level = level;
             client.journal_append(&entry)
         }
         Command::Journal(JournalCommand::Verify {
