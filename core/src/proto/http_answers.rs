@@ -167,6 +167,28 @@ pub fn check_listener_token(token: &[u8]) -> Result<(), BadToken> {
     Ok(())
 }
 
+/// Why a listener may not be bound where it was asked to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BindRefusal {
+    /// The address is not loopback and the operator did not allow it.
+    NotAllowed,
+    /// The address is not loopback and no bearer token guards the listener.
+    NoToken,
+}
+
+/// Whether a listener may be bound to an address (`loopback`: whether it is a loopback
+/// address): loopback always; any other only when the operator `allowed` it and a bearer
+/// `token` guards it (a browser never sends one by itself, so a page cannot reach it).
+pub fn check_bind(loopback: bool, allowed: bool, token: bool) -> Result<(), BindRefusal> {
+    match (loopback, allowed, token) {
+        (true, _, _) => Ok(()),
+        (false, false, _) => Err(BindRefusal::NotAllowed),
+        (false, true, false) => Err(BindRefusal::NoToken),
+        (false, true, true) => Ok(()),
+    }
+}
+
 /// Whether the request's `Authorization` header names `expected` as a bearer token: the
 /// scheme `Bearer` in any case, one space, the token (surrounding spaces and tabs ignored).
 /// Absent, repeated, or another scheme: no. The token is compared in time that depends on
@@ -255,6 +277,14 @@ mod tests {
     extern crate std;
     use super::*;
     use std::string::{String, ToString};
+
+    #[test]
+    fn binding_beyond_loopback_needs_leave_and_a_token() {
+        assert_eq!(check_bind(true, false, false), Ok(()));
+        assert_eq!(check_bind(false, false, true), Err(BindRefusal::NotAllowed));
+        assert_eq!(check_bind(false, true, false), Err(BindRefusal::NoToken));
+        assert_eq!(check_bind(false, true, true), Ok(()));
+    }
 
     #[test]
     fn token_texts() {

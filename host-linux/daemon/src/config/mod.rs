@@ -11,7 +11,7 @@ pub use file::FileConfig;
 
 use crate::kernel::{KernelCapacity, Policy};
 use heidi_common::endpoint::{EndpointEnv, socket_path};
-use heidi_core::proto::http_answers::check_listener_token;
+use heidi_core::proto::http_answers::{BindRefusal, check_bind, check_listener_token};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -276,21 +276,18 @@ fn resolve_http_addr(
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let port = args.port.or(file.http.port).unwrap_or(8080);
     let allowed = args.allow_non_loopback || file.http.allow_non_loopback == Some(true);
-    if !ip.is_loopback() {
-        if !allowed {
-            return Err(err(
-                "http.bind",
-                format!("{ip} is not loopback; pass --allow-non-loopback and a bearer token"),
-            ));
-        }
-        if token.is_none_or(str::is_empty) {
-            return Err(err(
-                "http.token",
-                format!("binding {ip} needs a bearer token"),
-            ));
-        }
+    let has_token = !token.is_none_or(str::is_empty);
+    match check_bind(ip.is_loopback(), allowed, has_token) {
+        Ok(()) => Ok(Some(SocketAddr::new(ip, port))),
+        Err(BindRefusal::NotAllowed) => Err(err(
+            "http.bind",
+            format!("{ip} is not loopback; pass --allow-non-loopback and a bearer token"),
+        )),
+        Err(BindRefusal::NoToken) => Err(err(
+            "http.token",
+            format!("binding {ip} needs a bearer token"),
+        )),
     }
-    Ok(Some(SocketAddr::new(ip, port)))
 }
 
 /// The bearer token: `--http-token-file` > `HEIDI_HTTP_TOKEN` > `http.token`.
