@@ -42,6 +42,7 @@ mod event;
 mod excerpt;
 mod hash;
 mod line;
+mod open_rule;
 mod policy_event;
 mod policy_seal;
 mod policy_start;
@@ -68,6 +69,7 @@ pub use event::{
 pub use excerpt::{Excerpt, OUTPUT_EXCERPT_CHARS, OUTPUT_EXCERPT_MAX_BYTES, OUTPUT_LINE_CHARS};
 pub use hash::{HexHash, LineHash};
 pub use line::{EVENT_VERSION, EncodeError, MAX_LINE_BYTES, NameField, encode_line};
+pub use open_rule::{OpenRefusal, seals_at_open, tolerated_at_open};
 pub use policy_event::{
     FROM_CONFIGURATION, POLICY_APPLIED, POLICY_LOADED, POLICY_RETAINED, POLICY_STAGE, PolicyEvents,
     PolicyMessage,

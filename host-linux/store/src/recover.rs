@@ -6,7 +6,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use heidi_core::journal::{
-    Fault, FaultKind, LineHash, Seal, SealFault, SealReport, Verified, Verifier,
+    Fault, FaultKind, LineHash, Seal, Verified, Verifier, seals_at_open, tolerated_at_open,
 };
 
 use super::fsutil::{at, err, open_regular};
@@ -67,36 +67,11 @@ pub(super) fn verify_existing(
     };
     let verified = match outcome {
         Ok(verified) => verified,
-        Err(Fault {
-            kind: FaultKind::Torn,
-            ..
-        }) => verifier.verified(),
+        Err(fault) if tolerated_at_open(&fault) => verifier.verified(),
         Err(fault) => return Err(refuse(journal, &fault.to_string())),
     };
-    let (report, unsealed_accepted) = match seals.check.check(&verified) {
-        Ok(report) => (report, 0),
-        Err(SealFault::Unsealed { journal_lines }) if accept_unsealed => {
-            let report = SealReport {
-                sealed_lines: 0,
-                unsealed_lines: journal_lines,
-                seals: 0,
-            };
-            (report, journal_lines)
-        }
-        Err(fault @ SealFault::Unsealed { .. }) => {
-            let why = format!(
-                "does not match its seals: {fault}; start once with \
-                 --accept-unsealed-journal to accept it as it is (journaled)"
-            );
-            return Err(refuse(journal, &why));
-        }
-        Err(fault) => {
-            return Err(refuse(
-                journal,
-                &format!("does not match its seals: {fault}"),
-            ));
-        }
-    };
+    let (report, unsealed_accepted) = seals_at_open(seals.check.check(&verified), accept_unsealed)
+        .map_err(|refusal| refuse(journal, &refusal.to_string()))?;
     let tail = read_tail(journal, scan.tail_start(), scan.intact_end)?;
     Ok(Recovered {
         run_id: (verified.lines > 0).then(|| verified.run_id().to_owned()),
