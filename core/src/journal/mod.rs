@@ -48,6 +48,7 @@ mod policy_seal;
 mod policy_start;
 mod recovery_event;
 pub mod redact;
+mod run_choice;
 mod scan;
 mod seal;
 mod seal_check;
@@ -80,6 +81,7 @@ pub use policy_seal::{
 };
 pub use policy_start::{FoundPolicyFile, MainLoad, StartPlan, plan_policy_start};
 pub use recovery_event::{RecoveryEvent, RecoveryFacts};
+pub use run_choice::{GeneratedRunId, RunIdChoice, RunIdRefusal, choose_run_id};
 pub use seal::{
     BadSeal, SEAL_KEY_MIN_BYTES, SEAL_MAX_BYTES, SEAL_VERSION, Seal, SealKey, WeakSealKey,
 };

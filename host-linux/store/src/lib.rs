@@ -39,7 +39,6 @@ mod key;
 mod open;
 pub mod paths;
 mod recover;
-mod run_id;
 mod seals;
 mod segments;
 mod state;

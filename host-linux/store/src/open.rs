@@ -5,12 +5,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use heidi_core::journal::{
-    AnchorFault, ChainWriter, LineHash, RecoveryEvent, RecoveryFacts, is_valid_run_id,
+    self, AnchorFault, ChainWriter, GeneratedRunId, LineHash, RecoveryEvent, RecoveryFacts,
+    RunIdChoice, RunIdRefusal,
 };
 
 use super::fsutil::{err, random_hex};
 use super::recover::Recovered;
-use super::run_id;
 use super::segments::Repair;
 use super::writer::Writer;
 use heidi_common::JournalEntry;
@@ -80,33 +80,31 @@ pub(super) fn resume(run_id: &str, found: &Recovered) -> io::Result<ChainWriter>
     })
 }
 
-/// The configured run id, the journal's, or a new one; a conflict is refused.
+/// The configured run id, the journal's, or a new one (the core's [`choose_run_id`]); a
+/// conflict is refused.
 pub(super) fn choose_run_id(
     configured: Option<&str>,
     existing: Option<&str>,
     path: &Path,
 ) -> io::Result<String> {
-    if let Some(id) = configured {
-        if !is_valid_run_id(id.as_bytes()) {
-            let msg =
-                format!("RUN_ID {id:?} is not a valid run id (1-128 bytes of [A-Za-z0-9_.:-])");
-            return Err(err(io::ErrorKind::InvalidInput, msg));
+    match journal::choose_run_id(configured, existing) {
+        Ok(RunIdChoice::Use(id)) => Ok(id.to_owned()),
+        Ok(RunIdChoice::Generate) => Ok(GeneratedRunId {
+            now: heidi_common::clock::wall_now(),
+            random_hex: &random_hex(2)?,
         }
-    }
-    match (configured, existing) {
-        (Some(id), Some(old)) if id != old => {
+        .to_string()),
+        Err(refusal @ RunIdRefusal::Invalid(_)) => {
+            Err(err(io::ErrorKind::InvalidInput, refusal.to_string()))
+        }
+        Err(refusal @ RunIdRefusal::Conflict { existing, .. }) => {
             let msg = format!(
-                "RUN_ID {id:?} differs from the run id {old:?} of the existing journal {}; \
-                 use another OUT_DIR for a new run, or unset RUN_ID to continue {old:?}",
+                "{refusal} {}; use another OUT_DIR for a new run, or unset RUN_ID to continue \
+                 {existing:?}",
                 path.display()
             );
             Err(err(io::ErrorKind::InvalidInput, msg))
         }
-        (Some(id), _) | (None, Some(id)) => Ok(id.to_owned()),
-        (None, None) => Ok(run_id::generate(
-            heidi_common::clock::wall_now(),
-            &random_hex(2)?,
-        )),
     }
 }
 
