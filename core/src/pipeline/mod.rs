@@ -78,6 +78,7 @@ mod config;
 mod flow;
 mod machine;
 mod output;
+mod process_end;
 mod recover;
 mod refusal;
 mod replay;
@@ -91,6 +92,7 @@ mod tests;
 pub use config::{MAX_ROUNDS, PipelineConfig, PipelineConfigError, StageTimeouts};
 pub use machine::{Input, OUTPUT_CAPACITY, Pipeline};
 pub use output::{EventType, Output, PipelineEvent, RunStatus, Status};
+pub use process_end::{ProcessEnd, UNCONTAINED_REFUSAL, may_start};
 pub use refusal::{RecoverError, Refusal};
 pub use replay::{Replay, ReplayError, ReplayLine, start_message};
 pub use stage_events::{

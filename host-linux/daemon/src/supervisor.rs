@@ -52,24 +52,12 @@ impl Supervisor for RunnerSupervisor {
             StageReport {
                 result: report.result(),
                 usage: report.usage,
-                failure: failure(&report.exit),
+                failure: report.exit.end().failure().map(ToString::to_string),
                 output_tail: report.output_tail,
                 output_dropped: report.output_dropped_bytes,
                 uncontained: report.containment == Containment::Uncontained
                     && !matches!(report.exit, Exit::SpawnFailed(_)),
             }
         })
-    }
-}
-
-/// How a run that did not succeed ended, for the status and the journal.
-fn failure(exit: &Exit) -> Option<String> {
-    match exit {
-        Exit::Code(0) => None,
-        Exit::Code(code) => Some(format!("exit status {code}")),
-        Exit::Signal(signal) => Some(format!("killed by signal {signal}")),
-        Exit::TimedOut => Some("timed out; the process group was killed".to_owned()),
-        Exit::Cancelled => Some("cancelled".to_owned()),
-        Exit::SpawnFailed(reason) => Some(format!("could not start: {reason}")),
     }
 }

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use heidi_core::pipeline::{StageResult, UsageDelta};
+use heidi_core::pipeline::{ProcessEnd, StageResult, UsageDelta};
 
 pub use super::cgroup::CgroupVersion;
 
@@ -120,6 +120,19 @@ pub enum Exit {
     SpawnFailed(String),
 }
 
+impl Exit {
+    /// The end as the core reads it.
+    pub fn end(&self) -> ProcessEnd<'_> {
+        match self {
+            Exit::Code(code) => ProcessEnd::Exited(*code),
+            Exit::Signal(signal) => ProcessEnd::Signalled(*signal),
+            Exit::TimedOut => ProcessEnd::TimedOut,
+            Exit::Cancelled => ProcessEnd::Cancelled,
+            Exit::SpawnFailed(reason) => ProcessEnd::NotStarted(reason),
+        }
+    }
+}
+
 /// How the number of tasks of a stage was bounded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Containment {
@@ -133,10 +146,7 @@ pub enum Containment {
     Uncontained,
 }
 
-/// Why a stage that cannot be contained is refused; names the setting that allows it.
-pub const UNCONTAINED_REFUSAL: &str = "refused to run uncontained: no writable pids cgroup, \
-    and RLIMIT_NPROC does not bind root, so nothing would bound the stage's processes; \
-    give the daemon a writable pids cgroup, or set allow_uncontained = true in [pipeline]";
+pub use heidi_core::pipeline::UNCONTAINED_REFUSAL;
 
 impl Containment {
     /// Whether a stage may start with this containment: all but [`Containment::Uncontained`]
@@ -145,10 +155,8 @@ impl Containment {
     /// it binds the stage at least as tightly as asked). The error is
     /// [`UNCONTAINED_REFUSAL`].
     pub fn may_start(self, allow_uncontained: bool) -> Result<(), &'static str> {
-        match self {
-            Containment::Uncontained if !allow_uncontained => Err(UNCONTAINED_REFUSAL),
-            _ => Ok(()),
-        }
+        let contained = self != Containment::Uncontained;
+        heidi_core::pipeline::may_start(contained, allow_uncontained)
     }
 }
 
@@ -176,13 +184,10 @@ pub struct StageReport {
 }
 
 impl StageReport {
-    /// The core's view: exit status 0 is success, a timeout is a timeout, all else failed.
+    /// The core's view ([`ProcessEnd::result`]): exit status 0 is success, a timeout is a
+    /// timeout, all else failed.
     pub fn result(&self) -> StageResult {
-        match self.exit {
-            Exit::Code(0) => StageResult::Success,
-            Exit::TimedOut => StageResult::TimedOut,
-            _ => StageResult::Failed,
-        }
+        self.exit.end().result()
     }
 
     pub(crate) fn spawn_failed(reason: String, elapsed: Duration) -> Self {
