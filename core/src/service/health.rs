@@ -25,6 +25,10 @@ pub const fn aggregate_reply_max_bytes(checks: usize) -> usize {
     128 + checks * 420
 }
 
+/// Most health checks a host's set holds (checks are never removed; a report of a new check
+/// beyond them is refused `OVERLOADED`).
+pub const HEALTH_CHECKS_MAX: usize = 256;
+
 /// What a [`Service`](super::Service) holds for health: a [`Health`] set or [`NoHealth`].
 pub trait MaybeHealth {
     /// Serves `HEALTH_REPORT`; `None` without a set.

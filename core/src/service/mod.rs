@@ -191,7 +191,7 @@ pub use breakers::{
 pub use effects::{
     BreakerTransition, EFFECTS_FULL_RETRY_AFTER_MS, EFFECTS_MAX, Effect, TransitionReason,
 };
-pub use health::{MaybeHealth, NoHealth, aggregate_reply_max_bytes};
+pub use health::{HEALTH_CHECKS_MAX, MaybeHealth, NoHealth, aggregate_reply_max_bytes};
 pub use host_calls::{
     HostParamsError, StatusReply, TAIL_DEFAULT_LINES, TAIL_MAX_LINES, read_journal_tail,
     read_pipeline_call, write_accepted_reply, write_appended_reply, write_pong_reply,

@@ -66,8 +66,8 @@ pub const LEASE_SLOTS_PER_KEY: usize = heidi_core::policy::LEASE_LIMIT_MAX as us
 /// Most circuit breakers (named by clients or the policy); breakers are never removed (the
 /// core service's bound).
 pub use heidi_core::service::BREAKERS_MAX;
-/// Most health checks; checks are never removed.
-pub const HEALTH_CHECKS_MAX: usize = 256;
+/// Most health checks; checks are never removed (the core service's bound).
+pub use heidi_core::service::HEALTH_CHECKS_MAX;
 /// Largest `health.failure_threshold` (a policy change replays failures up to it).
 pub use heidi_core::policy::HEALTH_FAILURE_THRESHOLD_MAX;
 /// Most checks `readiness.checks` may name.
