@@ -24,6 +24,39 @@ pub struct Credentials {
     pub gid: u32,
 }
 
+/// Most ids one allow-list may hold.
+pub const ALLOW_LIST_MAX_IDS: usize = 256;
+
+/// Why a list of ids cannot be an allow-list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BadIds {
+    /// More than [`ALLOW_LIST_MAX_IDS`] ids.
+    TooMany(usize),
+    /// `4294967295`, which the kernel uses for "no id".
+    NoId,
+}
+
+impl core::fmt::Display for BadIds {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BadIds::TooMany(n) => write!(f, "{n} ids; at most {ALLOW_LIST_MAX_IDS}"),
+            BadIds::NoId => f.write_str("4294967295 is not a user or group id"),
+        }
+    }
+}
+
+/// Checks a configured list of user or group ids.
+pub fn check_ids(ids: &[u32]) -> Result<(), BadIds> {
+    if ids.len() > ALLOW_LIST_MAX_IDS {
+        return Err(BadIds::TooMany(ids.len()));
+    }
+    if ids.contains(&u32::MAX) {
+        return Err(BadIds::NoId);
+    }
+    Ok(())
+}
+
 /// The user and group ids listed for one class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AllowList<'a> {
@@ -101,6 +134,18 @@ impl<'a> Access<'a> {
         }
         Admitted { classes }
     }
+
+    /// What an HTTP caller may call: everything when a bearer token guards the listener
+    /// (`token_guarded`: the caller proved it holds the token), else what the lists admit a
+    /// caller without credentials. (A host refuses restrictions it could not apply over HTTP:
+    /// lists that are not all empty need a token, [`Access::is_open`].)
+    #[must_use]
+    pub fn admitted_over_http(&self, token_guarded: bool) -> Admitted {
+        match token_guarded {
+            true => Admitted::ALL,
+            false => self.admitted(None),
+        }
+    }
 }
 
 /// The classes one caller may call, from [`Access::admitted`].
@@ -130,6 +175,29 @@ impl Admitted {
 mod tests {
     use super::*;
     use MethodClass::*;
+
+    #[test]
+    fn http_callers_and_id_lists() {
+        let admins = [0u32];
+        let closed = Access {
+            read: AllowList::default(),
+            mutate: AllowList::default(),
+            admin: AllowList {
+                uids: &admins,
+                gids: &[],
+            },
+        };
+        assert_eq!(closed.admitted_over_http(true), Admitted::ALL);
+        let none = closed.admitted_over_http(false);
+        assert!(none.admits(Mutate) && !none.admits(Admin));
+        assert_eq!(none, closed.admitted(None));
+        assert_eq!(check_ids(&[0; ALLOW_LIST_MAX_IDS]), Ok(()));
+        assert_eq!(
+            check_ids(&[0; ALLOW_LIST_MAX_IDS + 1]),
+            Err(BadIds::TooMany(ALLOW_LIST_MAX_IDS + 1))
+        );
+        assert_eq!(check_ids(&[5, u32::MAX]), Err(BadIds::NoId));
+    }
 
     fn who(uid: u32, gid: u32) -> Option<Credentials> {
         Some(Credentials { uid, gid })

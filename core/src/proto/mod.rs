@@ -77,7 +77,7 @@ pub mod sniff;
 mod timestamp;
 
 pub use crate::json::scan::JSON_MAX_DEPTH;
-pub use access::{Access, Admitted, AllowList, Credentials};
+pub use access::{ALLOW_LIST_MAX_IDS, Access, Admitted, AllowList, BadIds, Credentials, check_ids};
 pub use buffer::BufferTooSmall;
 pub use command::{Command, DaemonStatus, LINE_REPLY_MAX_BYTES, LineReply, PROTOCOL_VERSION};
 pub use error::ErrorCode;

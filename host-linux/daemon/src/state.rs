@@ -358,12 +358,10 @@ impl Shared {
     /// configured (configuration refuses restrictions without one), else it has no
     /// credentials.
     pub(crate) fn admitted(&self, peer: &Peer) -> Admitted {
+        let access = self.config.authorization.access();
         match peer {
-            Peer::Http(_) if self.config.http_token.is_some() => Admitted::ALL,
-            _ => {
-                let access = self.config.authorization.access();
-                access.admitted(peer.credentials())
-            }
+            Peer::Http(_) => access.admitted_over_http(self.config.http_token.is_some()),
+            _ => access.admitted(peer.credentials()),
         }
     }
 

@@ -2,11 +2,11 @@
 //! methods. Empty lists, the default, leave access to the socket's file mode.
 
 use super::{ConfigError, err};
-use heidi_core::proto::{Access, AllowList};
+use heidi_core::proto::{Access, AllowList, check_ids};
 use serde::Deserialize;
 
-/// Most ids one list takes.
-pub const IDS_MAX: usize = 256;
+/// Most ids one list takes (the core's bound).
+pub use heidi_core::proto::ALLOW_LIST_MAX_IDS as IDS_MAX;
 
 /// `[authorization]` in the file; every list defaults to empty.
 #[derive(Debug, Default, Deserialize)]
@@ -61,13 +61,7 @@ pub(super) fn resolve(
     let list = |name: &str, ids: &Option<Vec<u32>>| -> Result<Vec<u32>, ConfigError> {
         let ids = ids.clone().unwrap_or_default();
         let field = format!("authorization.{name}");
-        if ids.len() > IDS_MAX {
-            let reason = format!("{} ids; at most {IDS_MAX}", ids.len());
-            return Err(err(&field, reason));
-        }
-        if ids.contains(&u32::MAX) {
-            return Err(err(&field, "4294967295 is not a user or group id"));
-        }
+        check_ids(&ids).map_err(|e| err(&field, e.to_string()))?;
         Ok(ids)
     };
     let s = section;

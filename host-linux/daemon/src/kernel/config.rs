@@ -63,11 +63,6 @@ pub use heidi_core::service::KEY_MAX_BYTES;
 pub use heidi_core::service::OPERATION_MAX_BYTES;
 /// Lease slots per key: the largest `leases.limit_per_key`.
 pub const LEASE_SLOTS_PER_KEY: usize = heidi_core::policy::LEASE_LIMIT_MAX as usize;
-/// Most circuit breakers (named by clients or the policy); breakers are never removed (the
-/// core service's bound).
-pub use heidi_core::service::BREAKERS_MAX;
-/// Most health checks; checks are never removed (the core service's bound).
-pub use heidi_core::service::HEALTH_CHECKS_MAX;
 /// Largest `health.failure_threshold` (a policy change replays failures up to it).
 pub use heidi_core::policy::HEALTH_FAILURE_THRESHOLD_MAX;
 /// Most checks `readiness.checks` may name.
@@ -78,9 +73,14 @@ pub use heidi_core::policy::RETRY_ATTEMPTS_MAX;
 pub use heidi_core::policy::RETRY_POLICIES_MAX;
 /// Most entries of `breakers` in a policy document (`default` included; the core holds them).
 pub use heidi_core::service::BREAKER_POLICIES_MAX;
+/// Most circuit breakers (named by clients or the policy); breakers are never removed (the
+/// core service's bound).
+pub use heidi_core::service::BREAKERS_MAX;
 /// Longest duration any policy field accepts: 30 days, in ms (the core's bound of
 /// `duration_ms`).
 pub use heidi_core::service::DURATION_MAX_MS;
+/// Most health checks; checks are never removed (the core service's bound).
+pub use heidi_core::service::HEALTH_CHECKS_MAX;
 /// A breaker permit not recorded within this long is abandoned (it counts for nothing; the
 /// core service's bound).
 pub use heidi_core::service::PERMIT_TTL_MS;
