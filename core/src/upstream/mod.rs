@@ -113,6 +113,50 @@ pub const fn give_up_code(last_code: i32, reason: GiveUpReason) -> i32 {
     }
 }
 
+/// The message of a call the upstream's breaker refuses ([`Refusal::BreakerOpen`]): the
+/// breaker's `state` and, but when it is forced open (`until` is [`Instant::MAX`]), how long
+/// to wait (milliseconds from `now` to `until`, rounded up, so a client that waits that long
+/// is never early).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BreakerRefused {
+    /// When the host refused.
+    pub now: Instant,
+    /// The breaker's state.
+    pub state: State,
+    /// When it may let a call through (the end of the open period, the deadline of the probe
+    /// that is out).
+    pub until: Instant,
+}
+
+impl BreakerRefused {
+    /// Milliseconds to wait, rounded up.
+    pub fn retry_after_ms(&self) -> u64 {
+        self.until
+            .saturating_duration_since(self.now)
+            .as_millis_ceil()
+    }
+}
+
+impl fmt::Display for BreakerRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.retry_after_ms();
+        match self.state {
+            _ if self.until == Instant::MAX => {
+                f.write_str("circuit breaker to the upstream is forced open")
+            }
+            State::HalfOpen => write!(
+                f,
+                "circuit breaker to the upstream is half_open (its probe call is out); retry \
+                 after {ms} ms"
+            ),
+            _ => write!(
+                f,
+                "circuit breaker to the upstream is open; retry after {ms} ms"
+            ),
+        }
+    }
+}
+
 /// A call a forwarding host refuses itself, before it reaches the upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -210,6 +254,41 @@ pub const fn serving(state: State, closing: bool) -> Serving {
 mod tests {
     use super::*;
     use crate::Instant;
+
+    #[test]
+    fn breaker_refusals_say_the_state_and_the_wait() {
+        extern crate std;
+        use std::string::ToString;
+        let now = Instant::from_millis(1_000);
+        let open = BreakerRefused {
+            now,
+            state: State::Open,
+            until: Instant::from_micros(1_500_001),
+        };
+        assert_eq!(open.retry_after_ms(), 501, "rounded up");
+        assert_eq!(
+            open.to_string(),
+            "circuit breaker to the upstream is open; retry after 501 ms"
+        );
+        let probing = BreakerRefused {
+            state: State::HalfOpen,
+            ..open
+        };
+        assert!(
+            probing
+                .to_string()
+                .contains("half_open (its probe call is out)")
+        );
+        let forced = BreakerRefused {
+            state: State::ForcedOpen,
+            until: Instant::MAX,
+            ..open
+        };
+        assert_eq!(
+            forced.to_string(),
+            "circuit breaker to the upstream is forced open"
+        );
+    }
 
     #[test]
     fn refusals_get_their_codes() {

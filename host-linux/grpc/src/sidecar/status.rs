@@ -5,7 +5,7 @@ use heidi_core::batcher::TooLarge;
 use heidi_core::breaker::State;
 use heidi_core::retry::GiveUpReason;
 use heidi_core::txn_check::KeyError;
-use heidi_core::upstream::{REASON_METADATA, Refusal, give_up_code};
+use heidi_core::upstream::{BreakerRefused, REASON_METADATA, Refusal, give_up_code};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
@@ -15,21 +15,19 @@ pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 /// Milliseconds from `now` until `until`, rounded up (a client that waits that long is never
 /// early).
 pub fn retry_after_ms(now: Instant, until: Instant) -> u64 {
-    until.saturating_duration_since(now).as_millis_ceil()
+    BreakerRefused {
+        now,
+        state: State::Open,
+        until,
+    }
+    .retry_after_ms()
 }
 
 /// UNAVAILABLE: the breaker, in `state`, rejects calls until `until` (the end of the open
 /// period, or the deadline of the half-open probe that is out); the message names the state,
 /// and the hint is in the message and in the `retry-after-ms` metadata.
 pub fn breaker_refused(now: Instant, state: State, until: Instant) -> Status {
-    let ms = retry_after_ms(now, until);
-    let message = match state {
-        _ if until == Instant::MAX => "circuit breaker to the upstream is forced open".to_owned(),
-        State::HalfOpen => format!(
-            "circuit breaker to the upstream is half_open (its probe call is out); retry after {ms} ms"
-        ),
-        _ => format!("circuit breaker to the upstream is open; retry after {ms} ms"),
-    };
+    let message = BreakerRefused { now, state, until }.to_string();
     with_retry_after(refused(Refusal::BreakerOpen, message), now, until)
 }
 
