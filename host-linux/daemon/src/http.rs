@@ -154,8 +154,7 @@ async fn require_token(
 }
 
 async fn pipeline_status(State(shared): State<Arc<Shared>>) -> Response {
-    let mut body = Vec::new();
-    reply::json(&shared.pipeline_json(), &mut body);
+    let body = shared.pipeline_status().text().as_bytes().to_vec();
     json_response(StatusCode::OK, body)
 }
 
@@ -178,10 +177,10 @@ async fn train_now(
     shared.audit_admin(method, &peer, outcome);
     match answer {
         Ok(()) => {
-            let pipeline = shared.pipeline_json().to_string();
+            let pipeline = shared.pipeline_status();
             let mut body = String::new();
             // Writing into a String cannot fail.
-            let _ = write_train_accepted(&pipeline, &mut body);
+            let _ = write_train_accepted(pipeline.text(), &mut body);
             json_response(StatusCode::OK, body.into_bytes())
         }
         Err(refused) => {

@@ -44,8 +44,7 @@ impl Shared {
         match self.pipeline_command(command, peer).await {
             Ok(()) => {
                 let status = self.pipeline.status();
-                let status = status.to_string();
-                reply::written(out, |w| service::write_accepted_reply(&status, w))
+                reply::written(out, |w| service::write_accepted_reply(status.text(), w))
             }
             Err(e) => reply::refuse(&e.refusal(), out),
         }

@@ -45,13 +45,6 @@ pub(crate) fn refuse(refusal: &HostRefusal<'_>, out: &mut Vec<u8>) -> Said {
     error(refusal.code(), &refusal.to_string(), out)
 }
 
-/// Replaces `out` with `value` (a success reply) serialized as compact JSON.
-pub(crate) fn json(value: &serde_json::Value, out: &mut Vec<u8>) -> Said {
-    out.clear();
-    serde_json::to_writer(&mut *out, value).expect("serializing a Value into a Vec cannot fail");
-    Said::Success
-}
-
 /// Replaces `out` with a success reply the core writes (`write`, one of the core's reply
 /// writers, into a [`fmt::Write`](std::fmt::Write) over `out`).
 pub(crate) fn written(
@@ -108,10 +101,6 @@ mod tests {
         assert_eq!(
             (&v["error"], &v["code"]),
             (&true.into(), &"BAD_JSON".into())
-        );
-        assert_eq!(
-            json(&serde_json::json!({"ok": true}), &mut out),
-            Said::Success
         );
         let said = written(&mut out, |w| service::write_appended_reply(1, "ab", w));
         assert_eq!(said, Said::Success);

@@ -25,7 +25,7 @@ use super::recovery::recover_from_journal;
 use super::runner::{StageReport, StageRequest, StageRunner};
 use super::settings::PipelineSettings;
 use super::state_file::StateFile;
-use super::status::status_json;
+use super::status::StatusDoc;
 use crate::runner::reap_orphans;
 use heidi_common::JournalEntry;
 use heidi_common::clock::{Clock, wall_now};
@@ -136,7 +136,7 @@ enum Request {
 #[derive(Clone)]
 pub struct PipelineHandle {
     requests: mpsc::Sender<Request>,
-    status: watch::Receiver<Value>,
+    status: watch::Receiver<StatusDoc>,
     state_file: Arc<StateFile>,
     task: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
 }
@@ -156,13 +156,13 @@ impl PipelineHandle {
 
     /// The current status document (cheap: a copy of the last one published; a status is
     /// published once the journal holds every event before it).
-    pub fn status(&self) -> Value {
+    pub fn status(&self) -> StatusDoc {
         self.status.borrow().clone()
     }
 
     /// A receiver of the published status (a status overtaken before it was published is
     /// skipped; `wait_for` sees the newest).
-    pub fn subscribe(&self) -> watch::Receiver<Value> {
+    pub fn subscribe(&self) -> watch::Receiver<StatusDoc> {
         self.status.clone()
     }
 
@@ -233,7 +233,7 @@ pub async fn spawn(
     }
     let initial = pipeline.status();
     let run_id = options.journal.run_id().to_owned();
-    let (status_tx, status_rx) = watch::channel(status_json(&initial, &run_id, None, None));
+    let (status_tx, status_rx) = watch::channel(StatusDoc::of(&initial, &run_id, None, None));
     let state_file = Arc::new(StateFile::spawn(
         options.out_dir.clone(),
         options.state_extra,
@@ -303,7 +303,7 @@ struct Driver {
     runner: Arc<dyn StageRunner>,
     sampler: LoadSampler,
     run_id: String,
-    status_tx: watch::Sender<Value>,
+    status_tx: watch::Sender<StatusDoc>,
     runs: HashMap<RunToken, Run>,
     done_tx: mpsc::Sender<(RunToken, StageReport)>,
     /// Wall time the running stage started, for the status.
@@ -314,7 +314,7 @@ struct Driver {
     failed_output: Option<JournalEntry>,
     /// The newest status not yet published, with the number of events that must be durable
     /// first.
-    unpublished: Option<(u64, Value)>,
+    unpublished: Option<(u64, StatusDoc)>,
     /// The tasks of stages started and maybe not finished (also killed ones), awaited at
     /// shutdown.
     stage_tasks: Vec<JoinHandle<()>>,
@@ -512,7 +512,7 @@ impl Driver {
     /// every event queued before it is durable; until then it waits in `unpublished`,
     /// replacing an older status that waits there (statuses never run ahead of the journal).
     fn publish(&mut self, status: &Status) {
-        let doc = status_json(
+        let doc = StatusDoc::of(
             status,
             &self.run_id,
             self.stage_started,

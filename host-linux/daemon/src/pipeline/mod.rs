@@ -100,4 +100,4 @@ pub use settings::{
     MOCK_VAR, MODE_VAR, PipelineSettings, REPO_ROOT_VAR, ROUNDS_VAR, RUN_UNIT_TESTS_VAR,
     StageCommand, stages_available,
 };
-pub use status::{state_file_json, status_json};
+pub use status::{StatusDoc, state_file_json};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
-use super::status::state_file_json;
+use super::status::{StatusDoc, state_file_json};
 use heidi_store::paths::STATE_FILE;
 use heidi_store::write_state_atomic;
 
@@ -44,7 +44,7 @@ impl StateFile {
     pub(super) fn spawn(
         dir: PathBuf,
         extra: Map<String, Value>,
-        status: watch::Receiver<Value>,
+        status: watch::Receiver<StatusDoc>,
     ) -> StateFile {
         let (jobs, jobs_rx) = watch::channel(Job::default());
         let (written_tx, written) = watch::channel(Written {
@@ -95,7 +95,7 @@ impl StateFile {
 async fn write_loop(
     dir: PathBuf,
     extra: Map<String, Value>,
-    status: watch::Receiver<Value>,
+    status: watch::Receiver<StatusDoc>,
     mut jobs: watch::Receiver<Job>,
     written: watch::Sender<Written>,
 ) {
@@ -128,6 +128,7 @@ async fn write_loop(
 
 #[cfg(test)]
 mod tests {
+    use heidi_core::pipeline::{Stage, State, Status};
     use serde_json::json;
 
     use super::*;
@@ -139,7 +140,16 @@ mod tests {
     #[tokio::test]
     async fn writes_the_newest_status_with_the_extra_fields_then_the_final_ones() {
         let tmp = tempfile::tempdir().unwrap();
-        let (status, status_rx) = watch::channel(json!({"state": "IDLE", "round": 1}));
+        let doc = |round, stage| {
+            let status = Status {
+                state: State::Collecting,
+                round,
+                stage,
+                ..Status::IDLE
+            };
+            StatusDoc::of(&status, "run-1", None, None)
+        };
+        let (status, status_rx) = watch::channel(doc(1, None));
         let extra = json!({"pid": 7, "status": "running"});
         let Value::Object(extra) = extra else {
             unreachable!()
@@ -147,7 +157,7 @@ mod tests {
         let file = StateFile::spawn(tmp.path().to_path_buf(), extra, status_rx);
         let mut last = 0;
         for round in 1..=50 {
-            status.send_replace(json!({"state": "COLLECTING", "round": round, "stage": "x"}));
+            status.send_replace(doc(round, Some(Stage::Generate)));
             last = file.changed();
         }
         assert_eq!(file.latest(), last);
@@ -161,7 +171,7 @@ mod tests {
             (&doc["pid"], &doc["status"]),
             (&7.into(), &"running".into())
         );
-        assert_eq!(doc["current_stage"], "x");
+        assert_eq!(doc["current_stage"], "generate");
         let Value::Object(stopped) = json!({"status": "stopped"}) else {
             unreachable!()
         };
@@ -178,7 +188,8 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_is_reported_to_the_waiter() {
         let tmp = tempfile::tempdir().unwrap();
-        let (_status, status_rx) = watch::channel(json!({"state": "IDLE"}));
+        let idle = StatusDoc::of(&Status::IDLE, "run-1", None, None);
+        let (_status, status_rx) = watch::channel(idle);
         let gone = tmp.path().join("missing");
         let file = StateFile::spawn(gone, Map::new(), status_rx);
         let seq = file.changed();

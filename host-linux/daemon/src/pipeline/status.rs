@@ -3,27 +3,68 @@
 use heidi_core::WallTime;
 use heidi_core::pipeline::{Status, write_status};
 use serde_json::Value;
+use std::fmt;
+use std::sync::Arc;
 
-/// The status document the core writes ([`write_status`]), as a JSON value: `status`,
-/// `state`, `round`, `mode`, `run_id`, `stage`, `stage_started_at`, `last_error` (with
-/// `detail`, the runner's description of the last failure), `awaiting_train`,
-/// `paused_before` and `pause_requested`.
-pub fn status_json(
-    status: &Status,
-    run_id: &str,
-    stage_started_at: Option<WallTime>,
-    detail: Option<&str>,
-) -> Value {
-    let mut text = String::new();
-    // Writing into a String cannot fail.
-    let _ = write_status(status, run_id, stage_started_at, detail, &mut text);
-    serde_json::from_str(&text).expect("the core writes one JSON object")
+/// The pipeline's status document as the core writes it ([`write_status`]): its bytes, sent
+/// as they are in `STATUS`, `GET /api/v1/status` and the `PIPELINE_*` replies, and the same
+/// document as a JSON value for `state.json` and for reading fields. Cheap to clone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusDoc {
+    text: Arc<str>,
+    value: Arc<Value>,
 }
 
-/// The `state.json` document: [`status_json`] plus the seed's names for the same values,
+impl StatusDoc {
+    /// The document of `status` (`status`, `state`, `round`, `mode`, `run_id`, `stage`,
+    /// `stage_started_at`, `last_error` with `detail`, the runner's description of the last
+    /// failure, `awaiting_train`, `paused_before` and `pause_requested`).
+    pub fn of(
+        status: &Status,
+        run_id: &str,
+        stage_started_at: Option<WallTime>,
+        detail: Option<&str>,
+    ) -> StatusDoc {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = write_status(status, run_id, stage_started_at, detail, &mut text);
+        let value = serde_json::from_str(&text).expect("the core writes one JSON object");
+        StatusDoc {
+            text: text.into(),
+            value: Arc::new(value),
+        }
+    }
+
+    /// The document's bytes, as the core wrote them.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The document as a JSON value.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+}
+
+impl std::ops::Index<&str> for StatusDoc {
+    type Output = Value;
+
+    /// A field of the document (`Value::Null` when absent).
+    fn index(&self, field: &str) -> &Value {
+        &self.value[field]
+    }
+}
+
+impl fmt::Display for StatusDoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The `state.json` document: the status document plus the seed's names for the same values,
 /// `current_round` and `current_stage`.
-pub fn state_file_json(status: &Value) -> Value {
-    let mut doc = status.clone();
+pub fn state_file_json(status: &StatusDoc) -> Value {
+    let mut doc = status.value().clone();
     doc["current_round"] = status["round"].clone();
     doc["current_stage"] = status["stage"].clone();
     doc

@@ -97,9 +97,9 @@ async fn rig(settings: &PipelineSettings, runner: MockRunner) -> Rig {
 /// Waits (bounded) until the status satisfies `pred`; returns it.
 async fn wait_status(handle: &PipelineHandle, pred: impl Fn(&Value) -> bool) -> Value {
     let mut rx = handle.subscribe();
-    let found = tokio::time::timeout(DEADLINE, rx.wait_for(|v| pred(v))).await;
+    let found = tokio::time::timeout(DEADLINE, rx.wait_for(|v| pred(v.value()))).await;
     match found {
-        Ok(Ok(v)) => v.clone(),
+        Ok(Ok(v)) => v.value().clone(),
         _ => panic!("status never matched; last: {}", handle.status()),
     }
 }
