@@ -6,7 +6,7 @@ use super::pipeline::{
     self, Command, DriverOptions, MockRunner, PipelineHandle, StageCommand, StageRunner,
 };
 use heidi_common::clock::Clock;
-use heidi_core::pipeline::Stage;
+use heidi_core::pipeline::{RunStatus, Stage};
 use heidi_store::Journal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,7 +71,7 @@ const BOOT_SETTLE: Duration = Duration::from_secs(5);
 /// hours: the daemon serves while they run.
 async fn settle(handle: &PipelineHandle, limit: Duration) {
     let mut status = handle.subscribe();
-    let rested = status.wait_for(|s| s["status"] != "running");
+    let rested = status.wait_for(|s| s.status().run_status() != RunStatus::Running);
     if tokio::time::timeout(limit, rested).await.is_err() {
         tracing::warn!(
             limit_ms = limit.as_millis() as u64,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 /// document as a JSON value for `state.json` and for reading fields. Cheap to clone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatusDoc {
+    status: Status,
     text: Arc<str>,
     value: Arc<Value>,
 }
@@ -30,9 +31,15 @@ impl StatusDoc {
         let _ = write_status(status, run_id, stage_started_at, detail, &mut text);
         let value = serde_json::from_str(&text).expect("the core writes one JSON object");
         StatusDoc {
+            status: *status,
             text: text.into(),
             value: Arc::new(value),
         }
+    }
+
+    /// The status it documents.
+    pub fn status(&self) -> &Status {
+        &self.status
     }
 
     /// The document's bytes, as the core wrote them.
