@@ -164,6 +164,16 @@ impl GuardConfig {
         }
     }
 
+    /// A call that is made once and never retried (a forwarding host's query: it is not
+    /// idempotent on the upstream's side the way a keyed transaction is), under `retry`'s other
+    /// settings.
+    pub const fn once(retry: RetryPolicy) -> GuardConfig {
+        GuardConfig::new(RetryPolicy {
+            max_attempts: 1,
+            ..retry
+        })
+    }
+
     /// This configuration with or without the rate limit.
     pub const fn with_limit(self, limit: bool) -> GuardConfig {
         GuardConfig { limit, ..self }

@@ -318,3 +318,18 @@ fn displays() {
         assert!(!g.to_string().is_empty());
     }
 }
+
+#[test]
+fn once_keeps_the_policy_but_its_attempts() {
+    let retry = RetryPolicy::DEFAULT;
+    let once = GuardConfig::once(retry);
+    assert_eq!(once.retry.max_attempts, 1);
+    assert_eq!(
+        (once.retry.base_delay, once.retry.jitter),
+        (retry.base_delay, retry.jitter)
+    );
+    assert_eq!(
+        (once.limit, once.budget, once.fail_open),
+        (false, false, false)
+    );
+}

@@ -6,20 +6,15 @@ use crate::sidecar::status;
 use crate::sidecar::upstream::{UpstreamApi, verdict, with_deadline};
 use heidi_core::Instant;
 use heidi_core::guard::{Action, Answer, GaveUp, Guard, GuardConfig};
-use heidi_core::retry::RetryPolicy;
 use heidi_core::upstream::Refusal;
 use tracing::Instrument;
 
 impl<U: UpstreamApi> Driver<U> {
     pub(super) fn on_query(&mut self, job: QueryJob) {
         let now = self.clock.now();
-        let once = RetryPolicy {
-            max_attempts: 1,
-            ..self.settings.retry
-        };
         let flight = QueryFlight {
             reply: job.reply,
-            guard: Guard::new(GuardConfig::new(once), None),
+            guard: Guard::new(GuardConfig::once(self.settings.retry), None),
             call: CallState::default(),
         };
         let id = self.new_id();
