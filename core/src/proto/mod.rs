@@ -93,5 +93,5 @@ pub use reply::{
     ERROR_MESSAGE_MAX_BYTES, ERROR_REPLY_MAX_BYTES, ErrorReply, TOO_MANY_CONNECTIONS,
     format_message,
 };
-pub use request::{MethodName, Request, RequestError};
+pub use request::{MethodName, Request, RequestError, write_request};
 pub use sniff::{Mode, sniff};

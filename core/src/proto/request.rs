@@ -368,8 +368,50 @@ fn timestamp(text: &[u8]) -> Result<u64, RequestError> {
     seconds_to_millis(text).ok_or(RequestError::BadTimestamp)
 }
 
+/// Writes a request as clients send it: `{"method":…,"params":…,"timestamp":S.mmm}`.
+/// `method` is any name (escaped as needed: a host answers an unknown one
+/// `UNKNOWN_METHOD`), `params` a JSON object's text copied as it is, and the timestamp (Unix
+/// milliseconds, when given) is written as seconds with three decimals, without a float.
+pub fn write_request<W: fmt::Write>(
+    method: &str,
+    params: &str,
+    timestamp_ms: Option<u64>,
+    w: &mut W,
+) -> fmt::Result {
+    w.write_str("{\"method\":")?;
+    crate::json::escape::write_quoted(w, method)?;
+    write!(w, ",\"params\":{params}")?;
+    if let Some(ms) = timestamp_ms {
+        write!(w, ",\"timestamp\":{}.{:03}", ms / 1000, ms % 1000)?;
+    }
+    w.write_char('}')
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_written_request_parses_back() {
+        extern crate std;
+        let mut text = std::string::String::new();
+        super::write_request(
+            "RATE_LIMIT_CHECK",
+            r#"{"key":"k"}"#,
+            Some(1_700_000_000_007),
+            &mut text,
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            r#"{"method":"RATE_LIMIT_CHECK","params":{"key":"k"},"timestamp":1700000000.007}"#
+        );
+        let req = super::Request::parse(&text).unwrap();
+        assert_eq!(req.timestamp_ms, Some(1_700_000_000_007));
+        assert_eq!(req.params, r#"{"key":"k"}"#);
+        text.clear();
+        super::write_request("a\"b", "{}", None, &mut text).unwrap();
+        assert_eq!(text, r#"{"method":"a\"b","params":{}}"#);
+    }
+
     use super::*;
     use crate::proto::params::{Members, PARAMS_RECORDED_MAX};
 

@@ -8,7 +8,7 @@ mod unix;
 use std::io;
 use std::time::{Duration, Instant};
 
-use heidi_core::proto::{REQUEST_MAX_BYTES, RESPONSE_MAX_BYTES, frame_prefix};
+use heidi_core::proto::{REQUEST_MAX_BYTES, RESPONSE_MAX_BYTES, frame_prefix, write_request};
 use heidi_core::retry::AttemptFault;
 
 use super::result::{CallStatus, codes};
@@ -35,12 +35,9 @@ impl Request {
         params: &serde_json::Value,
         unix_ms: u64,
     ) -> Result<Request, TransportError> {
-        let method = serde_json::Value::from(method);
-        let body = format!(
-            r#"{{"method":{method},"params":{params},"timestamp":{}.{:03}}}"#,
-            unix_ms / 1000,
-            unix_ms % 1000
-        );
+        let mut body = String::new();
+        // Writing into a String cannot fail.
+        let _ = write_request(method, &params.to_string(), Some(unix_ms), &mut body);
         let prefix = frame_prefix(body.len(), REQUEST_MAX_BYTES)
             .map_err(|_| TransportError::RequestTooLarge(body.len()))?;
         Ok(Request { body, prefix })
