@@ -335,8 +335,13 @@ pub fn frame(body: &[u8]) -> Vec<u8> {
 }
 
 pub fn write_request(s: &mut UnixStream, method: &str, params: Value) {
+    try_write_request(s, method, params).unwrap();
+}
+
+/// [`write_request`] that reports a failed write (a daemon killed meanwhile).
+pub fn try_write_request(s: &mut UnixStream, method: &str, params: Value) -> std::io::Result<()> {
     let body = serde_json::json!({"method": method, "params": params, "timestamp": 1700000000.123});
-    s.write_all(&frame(body.to_string().as_bytes())).unwrap();
+    s.write_all(&frame(body.to_string().as_bytes()))
 }
 
 /// Reads one frame; `None` at EOF.
@@ -502,11 +507,11 @@ pub fn append_then_kill9(
                     return;
                 };
                 s.set_read_timeout(Some(DEADLINE)).unwrap();
-                write_request(
-                    &mut s,
-                    "JOURNAL_APPEND",
-                    serde_json::json!({"event_type": "burst", "message": message}),
-                );
+                // The kill may come between the connect and the write: the stream then ends.
+                let params = serde_json::json!({"event_type": "burst", "message": message});
+                if try_write_request(&mut s, "JOURNAL_APPEND", params).is_err() {
+                    return;
+                }
                 match read_frame(&mut s) {
                     Some(reply) if reply["ok"] == true => {
                         let line = reply["line"].as_u64().unwrap();
