@@ -378,29 +378,38 @@ fn dash_h_is_the_host_and_accepts_localhost() {
     assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
 }
 
+/// Sizes bounded by another piece's own limit (the journal's, the core's largest request and
+/// reply) are refused here at one past it, naming the field.
 #[test]
-fn journal_sizes_the_store_would_refuse_are_refused_here_naming_the_field() {
-    let limits = [
+fn sizes_are_bounded_by_the_limits_of_the_pieces_that_take_them() {
+    use heidi_core::proto::{REQUEST_LIMIT_MAX_BYTES, RESPONSE_LIMIT_MAX_BYTES};
+    use heidi_store::JournalConfig;
+    type Case = (&'static str, usize, fn(&Config) -> usize);
+    let cases: [Case; 4] = [
         (
-            "group_commit_max_batch",
-            heidi_store::JournalConfig::MAX_BATCH_LIMIT,
+            "journal.group_commit_max_batch",
+            JournalConfig::MAX_BATCH_LIMIT,
+            |c| c.journal.group_commit_max_batch,
         ),
         (
-            "queue_capacity",
-            heidi_store::JournalConfig::QUEUE_CAPACITY_LIMIT,
+            "journal.queue_capacity",
+            JournalConfig::QUEUE_CAPACITY_LIMIT,
+            |c| c.journal.queue_capacity,
         ),
+        ("limits.request_max_bytes", REQUEST_LIMIT_MAX_BYTES, |c| {
+            c.limits.request_max_bytes
+        }),
+        ("limits.response_max_bytes", RESPONSE_LIMIT_MAX_BYTES, |c| {
+            c.limits.response_max_bytes
+        }),
     ];
-    for (name, max) in limits {
-        let at_max = format!("[journal]\n{name} = {max}\n");
-        let c = resolve(&args(), &env(), file(&at_max).unwrap()).unwrap();
-        let got = match name {
-            "group_commit_max_batch" => c.journal.group_commit_max_batch,
-            _ => c.journal.queue_capacity,
-        };
-        assert_eq!(got, max);
-        let over = format!("[journal]\n{name} = {}\n", max + 1);
-        let e = resolve(&args(), &env(), file(&over).unwrap()).unwrap_err();
-        assert_eq!(e.field, format!("journal.{name}"));
-        assert!(e.reason.contains(&format!("1..={max}")), "{}", e.reason);
+    for (field, max, get) in cases {
+        let (section, name) = field.split_once('.').unwrap();
+        let text = |n: usize| format!("[{section}]\n{name} = {n}\n");
+        let c = resolve(&args(), &env(), file(&text(max)).unwrap()).unwrap();
+        assert_eq!(get(&c), max, "{field}");
+        let e = resolve(&args(), &env(), file(&text(max + 1)).unwrap()).unwrap_err();
+        assert_eq!(e.field, field);
+        assert!(e.reason.contains(&format!("..={max}")), "{}", e.reason);
     }
 }
